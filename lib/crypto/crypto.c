@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * crypto: wrappers over libsodium.  The only file set that includes
+ * <sodium.h>.  Every wrapper has fixed sizes so that no caller can ask
+ * for a short key or a reused nonce.
+ */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "crypto.h"
+
+_Static_assert(AEAD_NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+    "nonce size");
+_Static_assert(AEAD_TAG_LEN == crypto_aead_xchacha20poly1305_ietf_ABYTES,
+    "tag size");
+_Static_assert(KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+    "key size");
+_Static_assert(sizeof(struct hash_state) >= sizeof(crypto_generichash_state),
+    "hash state size");
+_Static_assert(PWHASH_SALT_LEN == crypto_pwhash_SALTBYTES, "salt size");
+
+int
+coffer_crypto_init(void)
+{
+	return sodium_init() < 0 ? -1 : 0;
+}
+
+void *
+secret_alloc(size_t len)
+{
+	void *p;
+
+	if ((p = sodium_malloc(len)) != NULL)
+		sodium_memzero(p, len);
+	return p;
+}
+
+void
+secret_free(void *p)
+{
+	if (p != NULL)
+		sodium_free(p);		/* wipes before freeing */
+}
+
+void
+secret_wipe(void *p, size_t len)
+{
+	sodium_memzero(p, len);
+}
+
+void
+random_bytes(void *p, size_t len)
+{
+	randombytes_buf(p, len);
+}
+
+void
+aead_seal(uint8_t *out, const uint8_t *in, size_t inlen, const uint8_t *ad,
+    size_t adlen, const uint8_t key[KEY_LEN])
+{
+	/*
+	 * A 192-bit random nonce per object: the chance of a repeat across
+	 * 2^64 objects is about 2^-64, so no counter state is needed on a
+	 * card that several devices write.
+	 */
+	randombytes_buf(out, AEAD_NONCE_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + AEAD_NONCE_LEN, NULL,
+	    in, inlen, ad, adlen, NULL, out, key);
+}
+
+int
+aead_open(uint8_t *out, const uint8_t *in, size_t inlen, const uint8_t *ad,
+    size_t adlen, const uint8_t key[KEY_LEN])
+{
+	if (inlen < AEAD_OVERHEAD)
+		return -1;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL,
+	    in + AEAD_NONCE_LEN, inlen - AEAD_NONCE_LEN, ad, adlen, in,
+	    key) != 0) {
+		sodium_memzero(out, inlen - AEAD_OVERHEAD);
+		return -1;
+	}
+	return 0;
+}
+
+void
+hash_keyed(uint8_t out[HASH_LEN], const uint8_t key[KEY_LEN], const void *in,
+    size_t len)
+{
+	crypto_generichash(out, HASH_LEN, in, len, key, KEY_LEN);
+}
+
+void
+hash_plain(uint8_t *out, size_t outlen, const void *in, size_t len)
+{
+	crypto_generichash(out, outlen, in, len, NULL, 0);
+}
+
+void
+hash_init(struct hash_state *st, const uint8_t *key, size_t keylen)
+{
+	crypto_generichash_init((crypto_generichash_state *)(void *)st->opaque,
+	    key, keylen, HASH_LEN);
+}
+
+void
+hash_update(struct hash_state *st, const void *in, size_t len)
+{
+	crypto_generichash_update(
+	    (crypto_generichash_state *)(void *)st->opaque, in, len);
+}
+
+void
+hash_final(struct hash_state *st, uint8_t out[HASH_LEN])
+{
+	crypto_generichash_final(
+	    (crypto_generichash_state *)(void *)st->opaque, out, HASH_LEN);
+	sodium_memzero(st, sizeof(*st));
+}
+
+void
+kdf_derive(uint8_t *out, size_t outlen, uint64_t id, const char ctx[8],
+    const uint8_t key[KEY_LEN])
+{
+	crypto_kdf_derive_from_key(out, outlen, id, ctx, key);
+}
+
+bool
+ct_equal(const void *a, const void *b, size_t len)
+{
+	return sodium_memcmp(a, b, len) == 0;
+}
+
+int
+pwhash_derive(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
+    const uint8_t salt[PWHASH_SALT_LEN], uint64_t opslimit, uint64_t memlimit)
+{
+	return crypto_pwhash(out, outlen, pass, passlen, salt, opslimit,
+	    (size_t)memlimit, crypto_pwhash_ALG_ARGON2ID13);
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * crypto: the only door to libsodium.  Small, fixed-size wrappers for the
+ * operations coffer needs: guarded memory for keys, random bytes, the
+ * AEAD (XChaCha20-Poly1305 with a random 192-bit nonce per object),
+ * keyed BLAKE2b, the subkey KDF, Argon2id, constant-time compare.
+ *
+ * Not responsible for what the bytes mean: object types and associated
+ * data are lib/repo's business.
+ */
+#ifndef CRYPTO_H_
+#define CRYPTO_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/err.h"
+
+#define KEY_LEN			32
+#define HASH_LEN		32
+#define AEAD_NONCE_LEN		24
+#define AEAD_TAG_LEN		16
+#define AEAD_OVERHEAD		(AEAD_NONCE_LEN + AEAD_TAG_LEN)
+
+#define CWUR	__attribute__((warn_unused_result))
+
+/* coffer_crypto_init(): sodium_init(); 0 or -1.  Call before anything. */
+int coffer_crypto_init(void) CWUR;
+
+/*
+ * secret_alloc(len): guarded, locked memory for key material (zeroed).
+ * secret_free(p): wipe and free; NULL is a no-op.
+ * secret_wipe(p, len): wipe ${len} bytes that the compiler cannot elide.
+ */
+void *secret_alloc(size_t len);
+void secret_free(void *p);
+void secret_wipe(void *p, size_t len);
+
+/* random_bytes(p, len): fill from the OS CSPRNG. */
+void random_bytes(void *p, size_t len);
+
+/*
+ * aead_seal(out, in, inlen, ad, adlen, key):
+ * Encrypt ${in} under ${key} with a fresh random nonce.  ${out} must hold
+ * ${inlen} + AEAD_OVERHEAD bytes: nonce | ciphertext | tag.  ${out} and
+ * ${in} must not overlap.
+ */
+void aead_seal(uint8_t *out, const uint8_t *in, size_t inlen,
+    const uint8_t *ad, size_t adlen, const uint8_t key[KEY_LEN]);
+
+/*
+ * aead_open(out, in, inlen, ad, adlen, key):
+ * Verify and decrypt ${in} (nonce | ciphertext | tag) into ${out}, which
+ * holds ${inlen} - AEAD_OVERHEAD bytes.  Return 0, or -1 if ${in} is too
+ * short or does not verify; then ${out} is zeroed and must not be used.
+ */
+int aead_open(uint8_t *out, const uint8_t *in, size_t inlen,
+    const uint8_t *ad, size_t adlen, const uint8_t key[KEY_LEN]) CWUR;
+
+/*
+ * hash_keyed(out, key, in, len): BLAKE2b-256 of ${in} keyed by ${key}.
+ * hash_plain(out, outlen, in, len): unkeyed BLAKE2b, 16..64 bytes.
+ */
+void hash_keyed(uint8_t out[HASH_LEN], const uint8_t key[KEY_LEN],
+    const void *in, size_t len);
+void hash_plain(uint8_t *out, size_t outlen, const void *in, size_t len);
+
+/*
+ * Incremental keyed BLAKE2b-256, for hashing streams.  The state is
+ * opaque storage large enough for libsodium's state.
+ */
+struct hash_state {
+	_Alignas(64) uint8_t opaque[384];
+};
+void hash_init(struct hash_state *st, const uint8_t *key, size_t keylen);
+void hash_update(struct hash_state *st, const void *in, size_t len);
+void hash_final(struct hash_state *st, uint8_t out[HASH_LEN]);
+
+/*
+ * kdf_derive(out, outlen, id, ctx, key): subkey number ${id} in context
+ * ${ctx} (exactly 8 chars) from the master ${key} (crypto_kdf, BLAKE2b).
+ * ${outlen} is 16..64.
+ */
+void kdf_derive(uint8_t *out, size_t outlen, uint64_t id, const char ctx[8],
+    const uint8_t key[KEY_LEN]);
+
+/* ct_equal(a, b, len): constant-time comparison. */
+bool ct_equal(const void *a, const void *b, size_t len);
+
+/* Argon2id (crypto_pwhash) with explicit costs. 0 or -1 (out of memory). */
+#define PWHASH_SALT_LEN		16
+int pwhash_derive(uint8_t *out, size_t outlen, const char *pass,
+    size_t passlen, const uint8_t salt[PWHASH_SALT_LEN], uint64_t opslimit,
+    uint64_t memlimit) CWUR;
+
+#endif /* !CRYPTO_H_ */

@@ -1,0 +1,892 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * keyset: one key set on the card, opened with its data key.
+ *
+ * Subkeys come from the data key with crypto_kdf in context "cofferdk":
+ * 1 = object encryption, 2 = blob-id hashing, 3 = chunker gear table.
+ * The key id is BLAKE2b-keyed(DK, "coffer key id v1") cut to 8 bytes, so
+ * the same data key always finds the same set and the id reveals nothing
+ * of the key.
+ *
+ * keyinfo layout (docs/FORMAT.md, "keyinfo"):
+ *   magic "CFKEYI01" | scope u8 | custody u8 | reserved u16 | reserved u32
+ *   | keyid[8] | AEAD(header[24] | chunk_min u32 | chunk_avg u32 |
+ *   chunk_max u32 | created i64)
+ * The AEAD's associated data binds the cleartext header, so a keyinfo
+ * cannot be moved to another set or have its scope edited.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "repo.h"
+#include "repo_internal.h"
+#include "../compress/compress.h"
+
+#define KEYINFO_HDR_LEN		24
+#define KEYINFO_MAX		65536
+#define INDEX_MAX		(256u << 20)
+#define CHUNK_MIN		(256u << 10)
+#define CHUNK_AVG		(1u << 20)
+#define CHUNK_MAX		(4u << 20)
+#define ZSTD_LEVEL		3
+
+static const char keyinfo_magic[MAGIC_LEN] = "CFKEYI01";
+static const char index_magic[MAGIC_LEN] = "CFINDX01";
+static const char pack_magic[MAGIC_LEN] = "CFPACK01";
+static const char packend_magic[MAGIC_LEN] = "CFPKEND1";
+
+void
+ad_build(uint8_t ad[AD_LEN], int type, const uint8_t keyid[KEYID_LEN],
+    const uint8_t *id, size_t idlen)
+{
+	memset(ad, 0, AD_LEN);
+	ad[0] = REPO_VERSION;
+	ad[1] = (uint8_t)type;
+	memcpy(ad + 2, keyid, KEYID_LEN);
+	if (idlen > BLOB_ID_LEN)
+		idlen = BLOB_ID_LEN;
+	memcpy(ad + 2 + KEYID_LEN, id, idlen);
+}
+
+void
+keyset_keyid(const uint8_t dk[KEY_LEN], uint8_t keyid[KEYID_LEN])
+{
+	static const char label[] = "coffer key id v1";
+	uint8_t h[HASH_LEN];
+
+	hash_keyed(h, dk, label, sizeof(label) - 1);
+	memcpy(keyid, h, KEYID_LEN);
+}
+
+void
+pack_path(const uint8_t id[PACK_ID_LEN], char out[64])
+{
+	char hex[2 * PACK_ID_LEN + 1];
+
+	hex_encode(hex, id, PACK_ID_LEN);
+	snprintf(out, 64, "packs/%.2s/%s", hex, hex);
+}
+
+/* ---- the in-memory index ---- */
+
+static size_t
+idx_hash(int type, const uint8_t id[BLOB_ID_LEN])
+{
+	/* Ids are keyed hashes: their bytes are already uniform. */
+	return (size_t)(le64dec(id) ^ (uint64_t)type * 0x9e3779b97f4a7c15ull);
+}
+
+struct idx_entry *
+idx_find(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
+{
+	size_t mask, i;
+
+	if (ks->tabcap == 0)
+		return NULL;
+	mask = ks->tabcap - 1;
+	for (i = idx_hash(type, id) & mask; ks->tab[i].type != 0;
+	    i = (i + 1) & mask) {
+		if (ks->tab[i].type == type &&
+		    memcmp(ks->tab[i].id, id, BLOB_ID_LEN) == 0)
+			return &ks->tab[i];
+	}
+	return NULL;
+}
+
+static int
+idx_grow(struct keyset *ks)
+{
+	struct idx_entry *old = ks->tab, *nt;
+	size_t oldcap = ks->tabcap;
+	size_t ncap = oldcap ? oldcap * 2 : 4096;
+	size_t mask = ncap - 1;
+
+	if ((nt = coffer_calloc(ncap, sizeof(*nt))) == NULL)
+		return COFFER_ENOMEM;
+	for (size_t j = 0; j < oldcap; j++) {
+		size_t i;
+
+		if (old[j].type == 0)
+			continue;
+		for (i = idx_hash(old[j].type, old[j].id) & mask;
+		    nt[i].type != 0; i = (i + 1) & mask)
+			;
+		nt[i] = old[j];
+	}
+	coffer_free(old);
+	ks->tab = nt;
+	ks->tabcap = ncap;
+	return 0;
+}
+
+int
+idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const struct blob_loc *loc)
+{
+	size_t mask, i;
+
+	if (idx_find(ks, type, id) != NULL)
+		return 0;
+	if ((ks->tabn + 1) * 10 > ks->tabcap * 7 && idx_grow(ks) != 0)
+		return COFFER_ENOMEM;
+	mask = ks->tabcap - 1;
+	for (i = idx_hash(type, id) & mask; ks->tab[i].type != 0;
+	    i = (i + 1) & mask)
+		;
+	memcpy(ks->tab[i].id, id, BLOB_ID_LEN);
+	ks->tab[i].type = (uint8_t)type;
+	ks->tab[i].loc = *loc;
+	ks->tabn++;
+	return 0;
+}
+
+int
+pack_add(struct keyset *ks, const uint8_t id[PACK_ID_LEN], uint32_t *idx)
+{
+	struct pack_ref *np;
+
+	if (ks->npacks == ks->packcap) {
+		uint32_t ncap = ks->packcap ? ks->packcap * 2 : 64;
+
+		if ((np = coffer_realloc(ks->packs, ncap * sizeof(*np))) == NULL)
+			return COFFER_ENOMEM;
+		ks->packs = np;
+		ks->packcap = ncap;
+	}
+	memcpy(ks->packs[ks->npacks].id, id, PACK_ID_LEN);
+	*idx = ks->npacks++;
+	return 0;
+}
+
+/* ---- object framing ---- */
+
+int
+obj_seal(struct keyset *ks, const char magic[MAGIC_LEN], int type,
+    const uint8_t *id, size_t idlen, const uint8_t *plain, size_t len,
+    uint8_t **out, size_t *outlen, struct coffer_err *err)
+{
+	uint8_t ad[AD_LEN];
+	uint8_t *buf;
+
+	*out = NULL;
+	if ((buf = coffer_malloc(MAGIC_LEN + len + AEAD_OVERHEAD)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "sealing object");
+	memcpy(buf, magic, MAGIC_LEN);
+	ad_build(ad, type, ks->keyid, id, idlen);
+	aead_seal(buf + MAGIC_LEN, plain, len, ad, sizeof(ad), KS_ENC(ks));
+	*out = buf;
+	*outlen = MAGIC_LEN + len + AEAD_OVERHEAD;
+	return 0;
+}
+
+int
+obj_open(struct keyset *ks, const char magic[MAGIC_LEN], int type,
+    const uint8_t *id, size_t idlen, const uint8_t *in, size_t inlen,
+    uint8_t **out, size_t *outlen, const char *label, struct coffer_err *err)
+{
+	uint8_t ad[AD_LEN];
+	uint8_t *buf;
+
+	*out = NULL;
+	*outlen = 0;
+	if (inlen < MAGIC_LEN + AEAD_OVERHEAD ||
+	    memcmp(in, magic, MAGIC_LEN) != 0)
+		return coffer_err_set(err, COFFER_EFORMAT,
+		    "'%s' is damaged (bad header or too short)", label);
+	if ((buf = coffer_malloc(inlen - MAGIC_LEN - AEAD_OVERHEAD + 1)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "opening '%s'", label);
+	ad_build(ad, type, ks->keyid, id, idlen);
+	if (aead_open(buf, in + MAGIC_LEN, inlen - MAGIC_LEN, ad, sizeof(ad),
+	    KS_ENC(ks)) != 0) {
+		coffer_free(buf);
+		return coffer_err_set(err, COFFER_EAUTH, "'%s' failed "
+		    "authentication: damaged, edited, or moved from "
+		    "elsewhere", label);
+	}
+	*out = buf;
+	*outlen = inlen - MAGIC_LEN - AEAD_OVERHEAD;
+	return 0;
+}
+
+/* ---- keyinfo ---- */
+
+static void
+keyinfo_header(uint8_t hdr[KEYINFO_HDR_LEN], const struct keyset *ks)
+{
+	memcpy(hdr, keyinfo_magic, MAGIC_LEN);
+	hdr[8] = (uint8_t)ks->scope;
+	hdr[9] = (uint8_t)ks->custody;
+	le16enc(hdr + 10, 0);
+	le32enc(hdr + 12, 0);
+	memcpy(hdr + 16, ks->keyid, KEYID_LEN);
+}
+
+static int
+keyinfo_write(struct keyset *ks, struct coffer_err *err)
+{
+	uint8_t hdr[KEYINFO_HDR_LEN];
+	uint8_t plain[KEYINFO_HDR_LEN + 20];
+	uint8_t file[KEYINFO_HDR_LEN + sizeof(plain) + AEAD_OVERHEAD];
+	uint8_t ad[AD_LEN];
+
+	keyinfo_header(hdr, ks);
+	memcpy(plain, hdr, KEYINFO_HDR_LEN);
+	le32enc(plain + 24, ks->chunk_min);
+	le32enc(plain + 28, ks->chunk_avg);
+	le32enc(plain + 32, ks->chunk_max);
+	le64enc(plain + 36, (uint64_t)time(NULL));
+	memcpy(file, hdr, KEYINFO_HDR_LEN);
+	ad_build(ad, OBJ_KEYINFO, ks->keyid, hdr, KEYINFO_HDR_LEN);
+	aead_seal(file + KEYINFO_HDR_LEN, plain, sizeof(plain), ad, sizeof(ad),
+	    KS_ENC(ks));
+	return atomicfile_write(ks->dirfd, "keyinfo", file, sizeof(file), 0600,
+	    true, "keyinfo", err);
+}
+
+static int
+keyinfo_read(struct keyset *ks, struct coffer_err *err)
+{
+	char label[64];
+	uint8_t *file = NULL, *plain = NULL;
+	uint8_t ad[AD_LEN];
+	size_t len;
+	int r;
+
+	snprintf(label, sizeof(label), "sets/%s/keyinfo", ks->idhex);
+	if ((r = file_read(ks->dirfd, "keyinfo", label, KEYINFO_MAX, &file,
+	    &len, err)) != 0)
+		goto out;
+	if (len < KEYINFO_HDR_LEN + AEAD_OVERHEAD + KEYINFO_HDR_LEN + 20 ||
+	    memcmp(file, keyinfo_magic, MAGIC_LEN) != 0 ||
+	    memcmp(file + 16, ks->keyid, KEYID_LEN) != 0) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged", label);
+		goto out;
+	}
+	if ((plain = coffer_malloc(len)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "reading '%s'", label);
+		goto out;
+	}
+	ad_build(ad, OBJ_KEYINFO, ks->keyid, file, KEYINFO_HDR_LEN);
+	if (aead_open(plain, file + KEYINFO_HDR_LEN, len - KEYINFO_HDR_LEN, ad,
+	    sizeof(ad), KS_ENC(ks)) != 0) {
+		r = coffer_err_set(err, COFFER_EAUTH, "'%s' failed "
+		    "authentication: damaged, edited, or not this key's set",
+		    label);
+		goto out;
+	}
+	if (memcmp(plain, file, KEYINFO_HDR_LEN) != 0) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged", label);
+		goto out;
+	}
+	ks->scope = file[8];
+	ks->custody = file[9];
+	ks->chunk_min = le32dec(plain + 24);
+	ks->chunk_avg = le32dec(plain + 28);
+	ks->chunk_max = le32dec(plain + 32);
+	if (ks->chunk_min < 64 || ks->chunk_min > ks->chunk_avg ||
+	    ks->chunk_avg > ks->chunk_max || ks->chunk_max > BLOB_MAX) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' has impossible "
+		    "chunk sizes", label);
+		goto out;
+	}
+	r = 0;
+out:
+	coffer_free(file);
+	coffer_free(plain);
+	return r;
+}
+
+/* ---- index files ---- */
+
+static bool
+is_hex32(const char *s)
+{
+	uint8_t tmp[16];
+
+	return strlen(s) == 32 && hex_decode(tmp, s, 16) == 0;
+}
+
+static int
+index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
+{
+	char label[128], path[64];
+	uint8_t iid[16];
+	uint8_t *file = NULL, *plain = NULL;
+	size_t len, plen;
+	struct rbuf rb;
+	uint32_t npk;
+	int r;
+
+	snprintf(label, sizeof(label), "sets/%s/index/%s", ks->idhex, name);
+	snprintf(path, sizeof(path), "index/%s", name);
+	if (hex_decode(iid, name, sizeof(iid)) != 0)
+		return 0;
+	if ((r = file_read(ks->dirfd, path, label, INDEX_MAX, &file, &len,
+	    err)) != 0)
+		goto out;
+	if ((r = obj_open(ks, index_magic, OBJ_INDEX, iid, sizeof(iid), file,
+	    len, &plain, &plen, label, err)) != 0)
+		goto out;
+	rbuf_init(&rb, plain, plen);
+	npk = rbuf_u32(&rb);
+	for (uint32_t p = 0; p < npk && rbuf_ok(&rb); p++) {
+		uint8_t pid[PACK_ID_LEN];
+		uint32_t pidx, nb;
+
+		rbuf_copy(&rb, pid, sizeof(pid));
+		nb = rbuf_u32(&rb);
+		if (!rbuf_ok(&rb))
+			break;
+		if ((r = pack_add(ks, pid, &pidx)) != 0)
+			goto oom;
+		for (uint32_t b = 0; b < nb && rbuf_ok(&rb); b++) {
+			struct blob_loc loc;
+			uint8_t id[BLOB_ID_LEN];
+			uint8_t type;
+
+			type = rbuf_u8(&rb);
+			rbuf_copy(&rb, id, sizeof(id));
+			loc.pack = pidx;
+			loc.offset = rbuf_u64(&rb);
+			loc.clen = rbuf_u32(&rb);
+			loc.rawlen = rbuf_u32(&rb);
+			if (!rbuf_ok(&rb))
+				break;
+			if ((type != OBJ_DATA && type != OBJ_TREE) ||
+			    loc.rawlen > BLOB_MAX) {
+				rb.bad = true;
+				break;
+			}
+			if ((r = idx_insert(ks, type, id, &loc)) != 0)
+				goto oom;
+		}
+	}
+	if (!rbuf_ok(&rb) || rbuf_left(&rb) != 0) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged "
+		    "(bad layout)", label);
+		goto out;
+	}
+	r = 0;
+	goto out;
+oom:
+	r = coffer_err_set(err, COFFER_ENOMEM, "loading '%s'", label);
+out:
+	coffer_free(file);
+	coffer_free(plain);
+	return r;
+}
+
+static int
+index_load(struct keyset *ks, struct coffer_err *err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = dir_list(ks->dirfd, "index", "index", is_hex32, &names, &n,
+	    err)) != 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct coffer_err e1 = { 0 };
+
+		if ((r = index_load_one(ks, names[i], &e1)) != 0) {
+			if (r == COFFER_ENOMEM) {
+				*err = e1;
+				goto out;
+			}
+			/* Keep going: check reports it, restore finds what it can. */
+			ks->nbad_index++;
+			if (ks->nbad_index == 1)
+				ks->index_err = e1;
+		}
+	}
+	r = 0;
+out:
+	strlist_free(names, n);
+	return r;
+}
+
+/* ---- open / free ---- */
+
+int
+keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
+    int scope, int custody, struct keyset **out, struct coffer_err *err)
+{
+	struct keyset *ks = NULL;
+	char sub[64];
+	bool fresh = false;
+	int r;
+
+	*out = NULL;
+	if ((ks = coffer_calloc(1, sizeof(*ks))) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "opening key set");
+	ks->repo = rp;
+	ks->dirfd = -1;
+	ks->rfd = -1;
+	ks->pw.fd = -1;
+	if ((ks->keys = secret_alloc(3 * KEY_LEN)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "allocating keys");
+		goto out;
+	}
+	kdf_derive(KS_ENC(ks), KEY_LEN, 1, "cofferdk", dk);
+	kdf_derive(KS_IDK(ks), KEY_LEN, 2, "cofferdk", dk);
+	kdf_derive(KS_CHK(ks), KEY_LEN, 3, "cofferdk", dk);
+	keyset_keyid(dk, ks->keyid);
+	hex_encode(ks->idhex, ks->keyid, KEYID_LEN);
+	snprintf(sub, sizeof(sub), "sets/%s", ks->idhex);
+	if ((ks->dirfd = openat(rp->dirfd, sub, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		if (errno != ENOENT || !create) {
+			r = coffer_err_sys(err, "cannot open key set '%s' in "
+			    "'%s'", sub, rp->path);
+			goto out;
+		}
+		if (mkdirat(rp->dirfd, sub, 0700) != 0 && errno != EEXIST) {
+			r = coffer_err_sys(err, "cannot create '%s/%s'",
+			    rp->path, sub);
+			goto out;
+		}
+		if ((ks->dirfd = openat(rp->dirfd, sub, O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC)) == -1) {
+			r = coffer_err_sys(err, "cannot open '%s/%s'", rp->path,
+			    sub);
+			goto out;
+		}
+		fresh = true;
+	}
+	if (fresh || (create && faccessat(ks->dirfd, "keyinfo", F_OK, 0) != 0)) {
+		ks->scope = scope;
+		ks->custody = custody;
+		ks->chunk_min = CHUNK_MIN;
+		ks->chunk_avg = CHUNK_AVG;
+		ks->chunk_max = CHUNK_MAX;
+		if (mkdirat_p(ks->dirfd, "packs", 0700) != 0 ||
+		    mkdirat_p(ks->dirfd, "index", 0700) != 0 ||
+		    mkdirat_p(ks->dirfd, "snapshots", 0700) != 0) {
+			r = coffer_err_sys(err, "cannot create folders in "
+			    "'%s/%s'", rp->path, sub);
+			goto out;
+		}
+		if ((r = keyinfo_write(ks, err)) != 0)
+			goto out;
+		if (fsync_dir(rp->dirfd) != 0) {
+			r = coffer_err_sys(err, "cannot sync '%s'", rp->path);
+			goto out;
+		}
+	}
+	if ((r = keyinfo_read(ks, err)) != 0)
+		goto out;
+	if ((r = index_load(ks, err)) != 0)
+		goto out;
+	*out = ks;
+	ks = NULL;
+	r = 0;
+out:
+	keyset_free(ks);
+	return r;
+}
+
+void
+keyset_free(struct keyset *ks)
+{
+	if (ks == NULL)
+		return;
+	if (ks->pw.fd != -1) {
+		char tmp[80];
+
+		/* An unfinished pack is abandoned, never renamed into place. */
+		close(ks->pw.fd);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", ks->pw.name);
+		(void)unlinkat(ks->dirfd, tmp, 0);
+	}
+	wbuf_release(&ks->pw.hdr);
+	if (ks->rfd != -1)
+		close(ks->rfd);
+	if (ks->dirfd != -1)
+		close(ks->dirfd);
+	secret_free(ks->keys);
+	compressor_free(ks->comp);
+	coffer_free(ks->sealbuf);
+	coffer_free(ks->packs);
+	coffer_free(ks->tab);
+	coffer_free(ks);
+}
+
+const char *
+keyset_idhex(const struct keyset *ks)
+{
+	return ks->idhex;
+}
+
+int
+keyset_scope(const struct keyset *ks)
+{
+	return ks->scope;
+}
+
+const uint8_t *
+keyset_chunker_key(const struct keyset *ks)
+{
+	return KS_CHK(ks);
+}
+
+void
+keyset_chunker_params(const struct keyset *ks, size_t *min, size_t *avg,
+    size_t *max)
+{
+	*min = ks->chunk_min;
+	*avg = ks->chunk_avg;
+	*max = ks->chunk_max;
+}
+
+void
+keyset_blob_id(const struct keyset *ks, const uint8_t *data, size_t len,
+    uint8_t id[BLOB_ID_LEN])
+{
+	hash_keyed(id, KS_IDK(ks), data, len);
+}
+
+bool
+keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
+{
+	return idx_find(ks, type, id) != NULL;
+}
+
+/* ---- writing packs ---- */
+
+static int
+pack_open(struct keyset *ks, struct coffer_err *err)
+{
+	struct pack_writer *pw = &ks->pw;
+	char dir[16], tmp[80];
+	uint32_t pidx;
+
+	random_bytes(pw->id, PACK_ID_LEN);
+	pack_path(pw->id, pw->name);
+	memcpy(dir, pw->name, 8);
+	dir[8] = '\0';
+	if (mkdirat(ks->dirfd, dir, 0700) != 0 && errno != EEXIST)
+		return coffer_err_sys(err, "cannot create 'sets/%s/%s'",
+		    ks->idhex, dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", pw->name);
+	if ((pw->fd = openat(ks->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600)) == -1)
+		return coffer_err_sys(err, "cannot create 'sets/%s/%s'",
+		    ks->idhex, tmp);
+	if (write_full(pw->fd, pack_magic, MAGIC_LEN) != 0)
+		return coffer_err_sys(err, "cannot write 'sets/%s/%s'",
+		    ks->idhex, tmp);
+	pw->off = MAGIC_LEN;
+	pw->nblobs = 0;
+	wbuf_init(&pw->hdr, BLOB_MAX);
+	if (pack_add(ks, pw->id, &pidx) != 0)
+		return coffer_err_set(err, COFFER_ENOMEM, "adding pack");
+	if (!ks->writing) {
+		ks->writing = true;
+		ks->first_new_pack = pidx;
+	}
+	return 0;
+}
+
+static int
+pack_close(struct keyset *ks, struct coffer_err *err)
+{
+	struct pack_writer *pw = &ks->pw;
+	uint8_t ad[AD_LEN];
+	uint8_t foot[4 + MAGIC_LEN];
+	struct wbuf plain;
+	uint8_t *sealed = NULL;
+	char tmp[80], dir[16];
+	int dfd = -1;
+	int r;
+
+	wbuf_init(&plain, BLOB_MAX);
+	wbuf_u32(&plain, pw->nblobs);
+	wbuf_put(&plain, pw->hdr.p, pw->hdr.len);
+	if (plain.oom || pw->hdr.oom ||
+	    (sealed = coffer_malloc(plain.len + AEAD_OVERHEAD)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "closing pack");
+		goto out;
+	}
+	ad_build(ad, OBJ_PACKHDR, ks->keyid, pw->id, PACK_ID_LEN);
+	aead_seal(sealed, plain.p, plain.len, ad, sizeof(ad), KS_ENC(ks));
+	le32enc(foot, (uint32_t)(plain.len + AEAD_OVERHEAD));
+	memcpy(foot + 4, packend_magic, MAGIC_LEN);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", pw->name);
+	/* Invariant 1: bytes durable before the name appears. */
+	if (write_full(pw->fd, sealed, plain.len + AEAD_OVERHEAD) != 0 ||
+	    write_full(pw->fd, foot, sizeof(foot)) != 0 || fsync(pw->fd) != 0) {
+		r = coffer_err_sys(err, "cannot write 'sets/%s/%s'", ks->idhex,
+		    tmp);
+		goto out;
+	}
+	if (close(pw->fd) != 0) {
+		pw->fd = -1;
+		r = coffer_err_sys(err, "cannot write 'sets/%s/%s'", ks->idhex,
+		    tmp);
+		goto out;
+	}
+	pw->fd = -1;
+	if (renameat(ks->dirfd, tmp, ks->dirfd, pw->name) != 0) {
+		r = coffer_err_sys(err, "cannot rename 'sets/%s/%s'", ks->idhex,
+		    tmp);
+		goto out;
+	}
+	memcpy(dir, pw->name, 8);
+	dir[8] = '\0';
+	if ((dfd = openat(ks->dirfd, dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || fsync_dir(dfd) != 0) {
+		r = coffer_err_sys(err, "cannot sync 'sets/%s/%s'", ks->idhex,
+		    dir);
+		goto out;
+	}
+	r = 0;
+out:
+	if (dfd != -1)
+		close(dfd);
+	coffer_free(sealed);
+	wbuf_release(&plain);
+	wbuf_release(&pw->hdr);
+	return r;
+}
+
+int
+keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *data, size_t len, uint64_t *added, struct coffer_err *err)
+{
+	struct pack_writer *pw = &ks->pw;
+	struct blob_loc loc;
+	uint8_t ad[AD_LEN];
+	uint8_t *plain;
+	size_t need, clen = 0, plen;
+	int r;
+
+	*added = 0;
+	if (len > BLOB_MAX)
+		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
+	if (idx_find(ks, type, id) != NULL)
+		return 0;
+	if (ks->comp == NULL && (ks->comp = compressor_new(ZSTD_LEVEL)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "compressor");
+	/* sealbuf: [plain: codec | payload][sealed: nonce | ct | tag]. */
+	need = 1 + compress_bound(len);
+	need = 2 * need + AEAD_OVERHEAD;
+	if (need > ks->sealcap) {
+		coffer_free(ks->sealbuf);
+		if ((ks->sealbuf = coffer_malloc(need)) == NULL) {
+			ks->sealcap = 0;
+			return coffer_err_set(err, COFFER_ENOMEM, "seal buffer");
+		}
+		ks->sealcap = need;
+	}
+	plain = ks->sealbuf;
+	/* Keep compression only where it saves at least 1/32 of the size. */
+	if (len >= 64 && compress_buf(ks->comp, plain + 1,
+	    compress_bound(len), data, len, &clen) == 0 &&
+	    clen < len - len / 32) {
+		plain[0] = 1;
+		plen = 1 + clen;
+	} else {
+		plain[0] = 0;
+		memcpy(plain + 1, data, len);
+		plen = 1 + len;
+	}
+	if (pw->fd == -1 && (r = pack_open(ks, err)) != 0)
+		return r;
+	ad_build(ad, type, ks->keyid, id, BLOB_ID_LEN);
+	aead_seal(plain + plen, plain, plen, ad, sizeof(ad), KS_ENC(ks));
+	if (write_full(pw->fd, plain + plen, plen + AEAD_OVERHEAD) != 0)
+		return coffer_err_sys(err, "cannot write pack in 'sets/%s'",
+		    ks->idhex);
+	loc.pack = ks->npacks - 1;
+	loc.offset = pw->off;
+	loc.clen = (uint32_t)(plen + AEAD_OVERHEAD);
+	loc.rawlen = (uint32_t)len;
+	wbuf_u8(&pw->hdr, (uint8_t)type);
+	wbuf_put(&pw->hdr, id, BLOB_ID_LEN);
+	wbuf_u64(&pw->hdr, loc.offset);
+	wbuf_u32(&pw->hdr, loc.clen);
+	wbuf_u32(&pw->hdr, loc.rawlen);
+	pw->nblobs++;
+	pw->off += loc.clen;
+	if ((r = idx_insert(ks, type, id, &loc)) != 0)
+		return coffer_err_set(err, COFFER_ENOMEM, "index");
+	*added = loc.clen;
+	if (pw->off >= PACK_TARGET_SIZE && (r = pack_close(ks, err)) != 0)
+		return r;
+	return 0;
+}
+
+int
+keyset_flush(struct keyset *ks, struct coffer_err *err)
+{
+	struct wbuf plain;
+	uint8_t iid[16];
+	char name[40], label[96];
+	uint8_t *sealed = NULL;
+	size_t slen;
+	int r;
+
+	if (ks->pw.fd != -1 && (r = pack_close(ks, err)) != 0)
+		return r;
+	if (!ks->writing)
+		return 0;
+	/* Invariant 2: one index file naming the packs closed above. */
+	wbuf_init(&plain, INDEX_MAX);
+	wbuf_u32(&plain, ks->npacks - ks->first_new_pack);
+	for (uint32_t p = ks->first_new_pack; p < ks->npacks; p++) {
+		uint32_t nb = 0;
+		size_t at;
+
+		wbuf_put(&plain, ks->packs[p].id, PACK_ID_LEN);
+		at = plain.len;
+		wbuf_u32(&plain, 0);
+		for (size_t i = 0; i < ks->tabcap; i++) {
+			const struct idx_entry *e = &ks->tab[i];
+
+			if (e->type == 0 || e->loc.pack != p)
+				continue;
+			wbuf_u8(&plain, e->type);
+			wbuf_put(&plain, e->id, BLOB_ID_LEN);
+			wbuf_u64(&plain, e->loc.offset);
+			wbuf_u32(&plain, e->loc.clen);
+			wbuf_u32(&plain, e->loc.rawlen);
+			nb++;
+		}
+		if (!plain.oom)
+			le32enc(plain.p + at, nb);
+	}
+	if (plain.oom) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "index too large");
+		goto out;
+	}
+	random_bytes(iid, sizeof(iid));
+	hex_encode(name, iid, sizeof(iid));
+	if ((r = obj_seal(ks, index_magic, OBJ_INDEX, iid, sizeof(iid),
+	    plain.p, plain.len, &sealed, &slen, err)) != 0)
+		goto out;
+	snprintf(label, sizeof(label), "sets/%s/index/%s", ks->idhex, name);
+	{
+		int ifd = openat(ks->dirfd, "index", O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
+
+		if (ifd == -1) {
+			r = coffer_err_sys(err, "cannot open 'sets/%s/index'",
+			    ks->idhex);
+			goto out;
+		}
+		r = atomicfile_write(ifd, name, sealed, slen, 0600, true, label,
+		    err);
+		close(ifd);
+		if (r != 0)
+			goto out;
+	}
+	ks->writing = false;
+	r = 0;
+out:
+	coffer_free(sealed);
+	wbuf_release(&plain);
+	return r;
+}
+
+/* ---- reading blobs ---- */
+
+int
+keyset_read_raw(struct keyset *ks, uint32_t pack, uint64_t off, uint32_t len,
+    uint8_t *buf, struct coffer_err *err)
+{
+	char path[64];
+
+	pack_path(ks->packs[pack].id, path);
+	if (ks->rfd == -1 || ks->rpack != pack) {
+		if (ks->rfd != -1)
+			close(ks->rfd);
+		if ((ks->rfd = openat(ks->dirfd, path, O_RDONLY |
+		    O_CLOEXEC)) == -1)
+			return coffer_err_sys(err, "cannot open 'sets/%s/%s'",
+			    ks->idhex, path);
+		ks->rpack = pack;
+	}
+	if (pread_full(ks->rfd, buf, len, (off_t)off) != 0)
+		return coffer_err_sys(err, "cannot read 'sets/%s/%s' at "
+		    "offset %llu", ks->idhex, path, (unsigned long long)off);
+	return 0;
+}
+
+int
+keyset_open_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *sealed, size_t clen, uint32_t rawlen, struct wbuf *out,
+    uint8_t *scratch, const char *where, struct coffer_err *err)
+{
+	uint8_t ad[AD_LEN];
+	size_t plen = clen - AEAD_OVERHEAD, got;
+
+	ad_build(ad, type, ks->keyid, id, BLOB_ID_LEN);
+	if (clen < AEAD_OVERHEAD + 1 || aead_open(scratch, sealed, clen, ad,
+	    sizeof(ad), KS_ENC(ks)) != 0)
+		return coffer_err_set(err, COFFER_EAUTH, "%s failed "
+		    "authentication (damaged or edited)", where);
+	wbuf_reset(out);
+	if (wbuf_reserve(out, rawlen) != 0)
+		return coffer_err_set(err, COFFER_ENOMEM, "blob buffer");
+	if (scratch[0] == 0) {
+		if (plen - 1 != rawlen)
+			goto bad;
+		memcpy(out->p, scratch + 1, rawlen);
+	} else if (scratch[0] == 1) {
+		if (ks->comp == NULL &&
+		    (ks->comp = compressor_new(ZSTD_LEVEL)) == NULL)
+			return coffer_err_set(err, COFFER_ENOMEM, "compressor");
+		if (decompress_buf(ks->comp, out->p, rawlen, scratch + 1,
+		    plen - 1, &got) != 0 || got != rawlen)
+			goto bad;
+	} else {
+		goto bad;
+	}
+	out->len = rawlen;
+	return 0;
+bad:
+	return coffer_err_set(err, COFFER_EFORMAT, "%s is damaged (bad "
+	    "encoding)", where);
+}
+
+int
+keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    struct wbuf *out, struct coffer_err *err)
+{
+	const struct idx_entry *e;
+	char where[160], path[64], idhex[17];
+	uint8_t *buf = NULL;
+	int r;
+
+	if ((e = idx_find(ks, type, id)) == NULL) {
+		hex_encode(idhex, id, 8);
+		return coffer_err_set(err, COFFER_ENOTFOUND, "%s %s… is not in "
+		    "the index of key set %s (missing or damaged pack or "
+		    "index)", type == OBJ_TREE ? "tree" : "data blob", idhex,
+		    ks->idhex);
+	}
+	if (e->loc.clen < AEAD_OVERHEAD + 1 || e->loc.clen > BLOB_MAX + 1 +
+	    AEAD_OVERHEAD + BLOB_MAX / 16)
+		return coffer_err_set(err, COFFER_EFORMAT, "index entry has "
+		    "impossible size");
+	if ((buf = coffer_malloc(2 * (size_t)e->loc.clen)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "reading blob");
+	pack_path(ks->packs[e->loc.pack].id, path);
+	snprintf(where, sizeof(where), "blob at offset %llu of 'sets/%s/%s'",
+	    (unsigned long long)e->loc.offset, ks->idhex, path);
+	if ((r = keyset_read_raw(ks, e->loc.pack, e->loc.offset, e->loc.clen,
+	    buf, err)) != 0)
+		goto out;
+	r = keyset_open_blob(ks, type, id, buf, e->loc.clen, e->loc.rawlen,
+	    out, buf + e->loc.clen, where, err);
+out:
+	coffer_free(buf);
+	return r;
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * repo: the repository on the card (docs/FORMAT.md is the byte-level
+ * description; keep the two in step).
+ *
+ *   <repo>/config                          cleartext: version, id, naming
+ *   <repo>/locks/<16 hex>.lock             who is using the repository
+ *   <repo>/sets/<keyid>/keyinfo            key set header, authenticated
+ *   <repo>/sets/<keyid>/packs/<xx>/<32 hex>   encrypted blobs + header
+ *   <repo>/sets/<keyid>/index/<32 hex>     where each blob lives
+ *   <repo>/sets/<keyid>/snapshots/<name>   one per backup
+ *
+ * Invariants a reader may rely on:
+ *  1. A pack is renamed into place only after its bytes are fsynced.
+ *  2. An index file names only packs that are already in place.
+ *  3. A snapshot is renamed into place only after every index file that
+ *     locates its blobs; so every snapshot visible on the card is whole.
+ *  4. Every encrypted object carries, in its AEAD associated data, the
+ *     format version, its type, the key id of its set and its own id.
+ *
+ * This module knows the layout and the crypto framing; it does not know
+ * about files and directories on the device (lib/backup does).
+ */
+#ifndef REPO_H_
+#define REPO_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "coffer/err.h"
+#include "../util/util.h"
+#include "../crypto/crypto.h"
+
+#define REPO_VERSION		1
+#define REPO_ID_LEN		16
+#define KEYID_LEN		8
+#define KEYID_HEX_LEN		(2 * KEYID_LEN)
+#define BLOB_ID_LEN		32
+#define PACK_ID_LEN		16
+#define PACK_TARGET_SIZE	(16u << 20)
+#define BLOB_MAX		(64u << 20)	/* largest plaintext blob */
+#define SNAPSHOT_NAME_MAX	64
+
+/* Object types, bound into every AEAD's associated data. */
+enum obj_type {
+	OBJ_DATA	= 1,	/* a chunk of file content */
+	OBJ_TREE	= 2,	/* one directory's entries */
+	OBJ_PACKHDR	= 3,	/* the blob table at the end of a pack */
+	OBJ_INDEX	= 4,	/* an index file */
+	OBJ_SNAPSHOT	= 5,	/* a snapshot file */
+	OBJ_KEYINFO	= 6,	/* a key set's keyinfo */
+};
+
+enum name_by { NAME_BY_TIME = 0, NAME_BY_COUNT = 1 };
+enum key_scope { SCOPE_DEVICE = 1, SCOPE_PERIOD = 2, SCOPE_BACKUP = 3 };
+enum key_custody { CUSTODY_LOCAL = 1, CUSTODY_ESCROW = 2,
+    CUSTODY_LOCAL_ESCROW = 3, CUSTODY_ESCROW_WRAP = 4 };
+
+struct repo {
+	char		*path;		/* as given, for messages */
+	int		 dirfd;
+	uint8_t		 id[REPO_ID_LEN];
+	char		 idhex[2 * REPO_ID_LEN + 1];
+	int		 name_by;
+};
+
+/*
+ * repo_create(path, name_by, err): make a new repository at ${path} (the
+ * directory may exist but must be empty).  COFFER_EEXIST if one is there.
+ */
+int repo_create(const char *path, int name_by, struct coffer_err *err) WUR;
+
+/* repo_open(path, &repo, err): open and check config. */
+int repo_open(const char *path, struct repo **out, struct coffer_err *err) WUR;
+void repo_free(struct repo *r);
+
+/*
+ * repo_list_sets(r, &ids, &n, err): the key ids (hex) of every key set on
+ * the card, sorted.  Free with strlist_free().
+ */
+int repo_list_sets(struct repo *r, char ***ids, size_t *n,
+    struct coffer_err *err) WUR;
+void strlist_free(char **v, size_t n);
+
+/*
+ * Locks.  "read" locks exclude nothing but exclusive locks; "append"
+ * locks (backup) exclude other append and exclusive locks; "exclusive"
+ * excludes all.  A lock whose process is gone (same host) or that has
+ * not been refreshed for LOCK_STALE_SECS (other host) is stale and is
+ * removed.
+ */
+enum lock_kind { LOCK_READ = 1, LOCK_APPEND = 2, LOCK_EXCLUSIVE = 3 };
+#define LOCK_STALE_SECS	1800
+struct repo_lock;
+int repo_lock(struct repo *r, int kind, struct repo_lock **out,
+    struct coffer_err *err) WUR;
+/* repo_lock_refresh(l): rewrite the lock's time if a few minutes passed. */
+void repo_lock_refresh(struct repo_lock *l);
+void repo_unlock(struct repo_lock *l);
+
+/* ---- key sets ---- */
+
+struct blob_loc {
+	uint32_t	pack;		/* index into keyset's pack table */
+	uint64_t	offset;
+	uint32_t	clen;		/* bytes on the card */
+	uint32_t	rawlen;		/* plaintext length */
+};
+
+struct keyset;
+
+/* keyset_keyid(dk, keyid): the key id of the set whose data key is ${dk}. */
+void keyset_keyid(const uint8_t dk[KEY_LEN], uint8_t keyid[KEYID_LEN]);
+
+/*
+ * keyset_open(r, dk, create, scope, custody, &ks, err):
+ * Open the key set of data key ${dk}; verify its keyinfo; load its index.
+ * With ${create}, make it (and its keyinfo) if absent.  COFFER_ENOTFOUND
+ * if absent and not ${create}; COFFER_EAUTH if keyinfo does not verify.
+ * ${ks} keeps its own guarded copy of the subkeys.
+ */
+int keyset_open(struct repo *r, const uint8_t dk[KEY_LEN], bool create,
+    int scope, int custody, struct keyset **out, struct coffer_err *err) WUR;
+void keyset_free(struct keyset *ks);
+
+const char *keyset_idhex(const struct keyset *ks);
+int keyset_scope(const struct keyset *ks);
+/* Chunker key and parameters recorded in keyinfo. */
+const uint8_t *keyset_chunker_key(const struct keyset *ks);
+void keyset_chunker_params(const struct keyset *ks, size_t *min, size_t *avg,
+    size_t *max);
+/* keyset_blob_id(ks, type, data, len, id): keyed id of a blob. */
+void keyset_blob_id(const struct keyset *ks, const uint8_t *data, size_t len,
+    uint8_t id[BLOB_ID_LEN]);
+
+/* keyset_has_blob(ks, type, id): known in the index or pending. */
+bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN]);
+
+/*
+ * keyset_put_blob(ks, type, id, data, len, &added, err):
+ * Store a blob unless it is already there; *added is the bytes written
+ * to the card (0 when deduplicated).  Compression is tried and kept only
+ * if it saves space.  Blobs go into packs written with invariant 1.
+ */
+int keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *data, size_t len, uint64_t *added, struct coffer_err *err) WUR;
+
+/*
+ * keyset_flush(ks, err): close the open pack and write an index file for
+ * every pack written since the last flush (invariants 1 and 2).
+ */
+int keyset_flush(struct keyset *ks, struct coffer_err *err) WUR;
+
+/*
+ * keyset_get_blob(ks, type, id, out, err): read, authenticate and
+ * decompress a blob into ${out} (reset first).  Errors name the pack.
+ */
+int keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    struct wbuf *out, struct coffer_err *err) WUR;
+
+/* ---- snapshots ---- */
+
+struct snapshot {
+	char		 name[SNAPSHOT_NAME_MAX];
+	char		 idhex[65];	/* BLAKE2b-256 of the file on the card */
+	int64_t		 time_sec;
+	uint32_t	 time_nsec;
+	char		*hostname;
+	char		*username;
+	char		**paths;
+	size_t		 npaths;
+	uint8_t		 tree[BLOB_ID_LEN];
+	uint64_t	 size;		/* bytes of regular file content */
+	uint64_t	 nfiles;
+	uint64_t	 ndirs;
+	uint64_t	 added;		/* bytes this backup added to the card */
+	char		 keyid[KEYID_HEX_LEN + 1];
+	bool		 readable;	/* decrypted (key present, intact) */
+};
+void snapshot_release(struct snapshot *s);
+
+/* snapshot_fname(name, out): the FAT-safe file name of ${name}. */
+void snapshot_fname(const char *name, char out[SNAPSHOT_NAME_MAX]);
+/* snapshot_name_from_fname(fname, out): the inverse; -1 if not valid. */
+int snapshot_name_from_fname(const char *fname, char out[SNAPSHOT_NAME_MAX]);
+
+/*
+ * repo_list_snapshots(r, &v, &n, err): every snapshot file of every set,
+ * with only name, keyid and idhex filled in, sorted by name.
+ */
+int repo_list_snapshots(struct repo *r, struct snapshot **v, size_t *n,
+    struct coffer_err *err) WUR;
+void snapshot_list_free(struct snapshot *v, size_t n);
+
+/*
+ * snapshot_write(ks, s, err): encrypt and store ${s} (name must be new
+ * on the whole card; COFFER_EEXIST otherwise).
+ */
+int snapshot_write(struct keyset *ks, struct snapshot *s,
+    struct coffer_err *err) WUR;
+/* snapshot_load(ks, s, err): decrypt the snapshot named ${s->name}. */
+int snapshot_load(struct keyset *ks, struct snapshot *s,
+    struct coffer_err *err) WUR;
+
+/* ---- check ---- */
+
+/*
+ * keyset_check(ks, read_data, report, cookie, err): verify that every
+ * index entry points into an existing pack of the right size; with
+ * ${read_data}, read every pack, authenticate its header and every blob,
+ * and compare each blob's id with its content.  Each problem is passed
+ * to ${report} naming the file; returns the number of problems in
+ * *nbad.
+ */
+typedef void repo_report_fn(void *cookie, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
+    void *cookie, uint64_t *nbad, struct coffer_err *err) WUR;
+
+#endif /* !REPO_H_ */

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: ISC */
+/* repo_internal: shared by the files of lib/repo only. */
+#ifndef REPO_INTERNAL_H_
+#define REPO_INTERNAL_H_
+
+#include "repo.h"
+
+#define AD_LEN	(1 + 1 + KEYID_LEN + BLOB_ID_LEN)
+
+/* ad_build(ad, type, keyid, id, idlen): the associated data of an object. */
+void ad_build(uint8_t ad[AD_LEN], int type, const uint8_t keyid[KEYID_LEN],
+    const uint8_t *id, size_t idlen);
+
+/*
+ * dir_list(dirfd, sub, label, want, &names, &n, err): sorted names in
+ * ${sub} (relative to ${dirfd}) for which want() is true; a missing
+ * directory lists as empty.
+ */
+int dir_list(int dirfd, const char *sub, const char *label,
+    bool (*want)(const char *), char ***out, size_t *nout,
+    struct coffer_err *err) WUR;
+
+struct compressor;
+/* The parts of a key set the files of lib/repo share. */
+struct pack_ref {
+	uint8_t	id[PACK_ID_LEN];
+};
+
+struct idx_entry {
+	uint8_t		id[BLOB_ID_LEN];
+	uint8_t		type;		/* 0 = empty slot */
+	struct blob_loc	loc;
+};
+
+struct pack_writer {
+	int		 fd;
+	uint8_t		 id[PACK_ID_LEN];
+	char		 name[64];
+	uint64_t	 off;
+	struct wbuf	 hdr;		/* plaintext header entries */
+	uint32_t	 nblobs;
+};
+
+struct keyset {
+	struct repo	*repo;
+	uint8_t		 keyid[KEYID_LEN];
+	char		 idhex[KEYID_HEX_LEN + 1];
+	int		 dirfd;		/* sets/<keyid> */
+	int		 scope;
+	int		 custody;
+	uint32_t	 chunk_min, chunk_avg, chunk_max;
+	/* Guarded: enc (AEAD), idk (blob ids), chk (chunker). */
+	uint8_t		*keys;
+	/* Pack table: packs[i] for blob_loc.pack == i. */
+	struct pack_ref	*packs;
+	uint32_t	 npacks, packcap;
+	/* Open-addressing hash table of blob locations. */
+	struct idx_entry *tab;
+	size_t		 tabcap, tabn;
+	/* Writing. */
+	struct compressor *comp;
+	struct pack_writer pw;
+	bool		 writing;
+	uint32_t	 first_new_pack;	/* packs >= this not yet indexed */
+	uint8_t		*sealbuf;
+	size_t		 sealcap;
+	/* Reading: one cached open pack. */
+	int		 rfd;
+	uint32_t	 rpack;
+	/* Index files that failed to load (check reports them). */
+	uint32_t	 nbad_index;
+	struct coffer_err index_err;
+};
+
+#define KS_ENC(ks)	((ks)->keys)
+#define KS_IDK(ks)	((ks)->keys + KEY_LEN)
+#define KS_CHK(ks)	((ks)->keys + 2 * KEY_LEN)
+
+/* pack_path(ks, packid, out): "packs/xx/<hex>", for openat(ks->dirfd). */
+void pack_path(const uint8_t id[PACK_ID_LEN], char out[64]);
+
+/* idx_insert(ks, type, id, loc): add or keep the existing entry. */
+int idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const struct blob_loc *loc) WUR;
+/* idx_find(ks, type, id): the entry or NULL. */
+struct idx_entry *idx_find(struct keyset *ks, int type,
+    const uint8_t id[BLOB_ID_LEN]);
+/* pack_add(ks, id, &index): append a pack to the pack table. */
+int pack_add(struct keyset *ks, const uint8_t id[PACK_ID_LEN], uint32_t *idx) WUR;
+
+/* Object framing: magic(8) | AEAD(...). */
+#define MAGIC_LEN	8
+int obj_seal(struct keyset *ks, const char magic[MAGIC_LEN], int type,
+    const uint8_t *id, size_t idlen, const uint8_t *plain, size_t len,
+    uint8_t **out, size_t *outlen, struct coffer_err *err) WUR;
+int obj_open(struct keyset *ks, const char magic[MAGIC_LEN], int type,
+    const uint8_t *id, size_t idlen, const uint8_t *in, size_t inlen,
+    uint8_t **out, size_t *outlen, const char *label,
+    struct coffer_err *err) WUR;
+
+/* keyset_read_raw(ks, pack, off, len, buf, err): bytes of a pack. */
+int keyset_read_raw(struct keyset *ks, uint32_t pack, uint64_t off,
+    uint32_t len, uint8_t *buf, struct coffer_err *err) WUR;
+/*
+ * keyset_open_blob(ks, type, id, sealed, clen, rawlen, out, scratch,
+ * where, err): authenticate, decode and decompress one sealed blob;
+ * ${scratch} holds ${clen} bytes.
+ */
+int keyset_open_blob(struct keyset *ks, int type,
+    const uint8_t id[BLOB_ID_LEN], const uint8_t *sealed, size_t clen,
+    uint32_t rawlen, struct wbuf *out, uint8_t *scratch, const char *where,
+    struct coffer_err *err) WUR;
+
+#endif /* !REPO_INTERNAL_H_ */

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * repo_open: create and open the repository directory and its config.
+ *
+ * The config is cleartext text, one "key value" per line, closed by a
+ * checksum line (BLAKE2b-128 of the lines before it), so that a damaged
+ * config is reported rather than misread.  It holds nothing secret.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "repo.h"
+#include "repo_internal.h"
+
+#define CONFIG_MAX	4096
+
+static void
+config_text(char *out, size_t cap, const char *idhex, int name_by)
+{
+	uint8_t sum[16];
+	char sumhex[33];
+	int n;
+
+	n = snprintf(out, cap, "coffer repository\nversion %d\nid %s\n"
+	    "name-by %s\n", REPO_VERSION, idhex,
+	    name_by == NAME_BY_COUNT ? "count" : "time");
+	hash_plain(sum, sizeof(sum), out, (size_t)n);
+	hex_encode(sumhex, sum, sizeof(sum));
+	snprintf(out + n, cap - (size_t)n, "checksum %s\n", sumhex);
+}
+
+int
+repo_create(const char *path, int name_by, struct coffer_err *err)
+{
+	char text[512];
+	uint8_t id[REPO_ID_LEN];
+	char idhex[2 * REPO_ID_LEN + 1];
+	struct dirent *de;
+	DIR *d = NULL;
+	int dfd = -1;
+	int r;
+
+	if (mkdirat_p(AT_FDCWD, path, 0700) != 0)
+		return coffer_err_sys(err, "cannot create repository '%s'", path);
+	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return coffer_err_sys(err, "cannot open repository '%s'", path);
+	if (faccessat(dfd, "config", F_OK, 0) == 0) {
+		r = coffer_err_set(err, COFFER_EEXIST, "'%s' already holds a "
+		    "coffer repository", path);
+		goto out;
+	}
+	/* Refuse to scatter files into a folder that holds other things. */
+	if ((d = fdopendir(dup(dfd))) == NULL) {
+		r = coffer_err_sys(err, "cannot read '%s'", path);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		r = coffer_err_set(err, COFFER_EEXIST, "'%s' is not empty "
+		    "(found '%s'); give an empty or new folder", path,
+		    de->d_name);
+		goto out;
+	}
+	if (mkdirat(dfd, "sets", 0700) != 0 || mkdirat(dfd, "locks", 0700) != 0) {
+		r = coffer_err_sys(err, "cannot create folders in '%s'", path);
+		goto out;
+	}
+	random_bytes(id, sizeof(id));
+	hex_encode(idhex, id, sizeof(id));
+	config_text(text, sizeof(text), idhex, name_by);
+	if ((r = atomicfile_write(dfd, "config", text, strlen(text), 0600, true,
+	    "config", err)) != 0) {
+		coffer_err_prefix(err, "repository '%s'", path);
+		goto out;
+	}
+	r = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	close(dfd);
+	return r;
+}
+
+static int
+config_parse(struct repo *rp, char *text, size_t len, struct coffer_err *err)
+{
+	char want[512];
+	char *line, *save = NULL;
+	char idhex[2 * REPO_ID_LEN + 1] = "";
+	int version = -1, name_by = -1;
+
+	if (len == 0 || memchr(text, '\0', len) != NULL)
+		goto bad;
+	text[len] = '\0';
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strcmp(line, "coffer repository") == 0)
+			continue;
+		if (strncmp(line, "version ", 8) == 0) {
+			uint64_t v;
+
+			if (parse_u64(line + 8, &v) != 0 || v > 1000)
+				goto bad;
+			version = (int)v;
+		} else if (strncmp(line, "id ", 3) == 0) {
+			if (strlen(line + 3) != 2 * REPO_ID_LEN)
+				goto bad;
+			memcpy(idhex, line + 3, sizeof(idhex));
+		} else if (strcmp(line, "name-by time") == 0) {
+			name_by = NAME_BY_TIME;
+		} else if (strcmp(line, "name-by count") == 0) {
+			name_by = NAME_BY_COUNT;
+		} else if (strncmp(line, "checksum ", 9) == 0) {
+			continue;
+		} else {
+			goto bad;
+		}
+	}
+	if (version != REPO_VERSION) {
+		if (version > REPO_VERSION)
+			return coffer_err_set(err, COFFER_EFORMAT,
+			    "'%s/config' is format version %d; this coffer "
+			    "reads version %d: upgrade coffer", rp->path,
+			    version, REPO_VERSION);
+		goto bad;
+	}
+	if (hex_decode(rp->id, idhex, REPO_ID_LEN) != 0 || name_by < 0)
+		goto bad;
+	/* The whole text must be exactly what we would have written. */
+	config_text(want, sizeof(want), idhex, name_by);
+	if (strlen(want) != len)
+		goto bad;
+	memcpy(rp->idhex, idhex, sizeof(rp->idhex));
+	rp->name_by = name_by;
+	return 0;
+bad:
+	return coffer_err_set(err, COFFER_EFORMAT, "'%s/config' is damaged "
+	    "or not a coffer repository config", rp->path);
+}
+
+int
+repo_open(const char *path, struct repo **out, struct coffer_err *err)
+{
+	char want[512];
+	struct repo *rp = NULL;
+	uint8_t *text = NULL;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if ((rp = coffer_calloc(1, sizeof(*rp))) == NULL ||
+	    (rp->path = coffer_strdup(path)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "opening repository");
+		goto out;
+	}
+	rp->dirfd = -1;
+	if ((rp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		r = coffer_err_sys(err, "cannot open repository '%s'", path);
+		if (r == COFFER_ENOTFOUND)
+			coffer_err_set(err, r, "no repository at '%s' (create "
+			    "one with 'coffer init')", path);
+		goto out;
+	}
+	if ((r = file_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,
+	    &len, err)) != 0) {
+		if (r == COFFER_ENOTFOUND)
+			coffer_err_set(err, r, "'%s' is not a coffer repository "
+			    "(no config; create one with 'coffer init')", path);
+		else
+			coffer_err_prefix(err, "repository '%s'", path);
+		goto out;
+	}
+	if ((r = config_parse(rp, (char *)text, len, err)) != 0)
+		goto out;
+	/* Re-read the checksum by regenerating: catches edited lines. */
+	config_text(want, sizeof(want), rp->idhex, rp->name_by);
+	coffer_free(text);
+	text = NULL;
+	if ((r = file_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,
+	    &len, err)) != 0)
+		goto out;
+	if (len != strlen(want) || memcmp(text, want, len) != 0) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s/config' is "
+		    "damaged (checksum does not match)", path);
+		goto out;
+	}
+	*out = rp;
+	rp = NULL;
+	r = 0;
+out:
+	coffer_free(text);
+	repo_free(rp);
+	return r;
+}
+
+void
+repo_free(struct repo *rp)
+{
+	if (rp == NULL)
+		return;
+	if (rp->dirfd != -1)
+		close(rp->dirfd);
+	coffer_free(rp->path);
+	coffer_free(rp);
+}
+
+void
+strlist_free(char **v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		coffer_free(v[i]);
+	coffer_free(v);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+dir_list(int dirfd, const char *sub, const char *label,
+    bool (*want)(const char *), char ***out, size_t *nout,
+    struct coffer_err *err)
+{
+	struct dirent *de;
+	char **v = NULL, **nv;
+	size_t n = 0, cap = 0;
+	DIR *d = NULL;
+	int fd;
+	int r;
+
+	*out = NULL;
+	*nout = 0;
+	if ((fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		return coffer_err_sys(err, "cannot open '%s'", label);
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return coffer_err_sys(err, "cannot read '%s'", label);
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !want(de->d_name))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = coffer_realloc(v, cap * sizeof(*v))) == NULL)
+				goto oom;
+			v = nv;
+		}
+		if ((v[n] = coffer_strdup(de->d_name)) == NULL)
+			goto oom;
+		n++;
+	}
+	if (errno != 0) {
+		r = coffer_err_sys(err, "cannot read '%s'", label);
+		goto fail;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), cmp_str);
+	*out = v;
+	*nout = n;
+	return 0;
+oom:
+	r = coffer_err_set(err, COFFER_ENOMEM, "listing '%s'", label);
+fail:
+	closedir(d);
+	strlist_free(v, n);
+	return r;
+}
+
+static bool
+is_keyid(const char *s)
+{
+	uint8_t tmp[KEYID_LEN];
+
+	return strlen(s) == KEYID_HEX_LEN && hex_decode(tmp, s, KEYID_LEN) == 0;
+}
+
+int
+repo_list_sets(struct repo *rp, char ***ids, size_t *n, struct coffer_err *err)
+{
+	return dir_list(rp->dirfd, "sets", "sets", is_keyid, ids, n, err);
+}

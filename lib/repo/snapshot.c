@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * snapshot: the files under sets/<keyid>/snapshots/.
+ *
+ * The file name is the snapshot name made FAT-safe (colons dropped:
+ * "2026-11-25T17:31:00Z" is stored as "2026-11-25T173100Z"); the content
+ * is magic "CFSNAP01" | AEAD(body) with the BLAKE2b-256 of the name as
+ * the object id, so a snapshot cannot be renamed or swapped for another.
+ * A snapshot's id is the BLAKE2b-256 of its file, computable without the
+ * key.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "repo.h"
+#include "repo_internal.h"
+
+#define SNAPSHOT_FILE_MAX	(16u << 20)
+#define SNAPSHOT_BODY_VERSION	1
+
+static const char snap_magic[MAGIC_LEN] = "CFSNAP01";
+
+void
+snapshot_release(struct snapshot *s)
+{
+	if (s == NULL)
+		return;
+	coffer_free(s->hostname);
+	coffer_free(s->username);
+	strlist_free(s->paths, s->npaths);
+	s->hostname = s->username = NULL;
+	s->paths = NULL;
+	s->npaths = 0;
+}
+
+void
+snapshot_list_free(struct snapshot *v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		snapshot_release(&v[i]);
+	coffer_free(v);
+}
+
+void
+snapshot_fname(const char *name, char out[SNAPSHOT_NAME_MAX])
+{
+	size_t j = 0;
+
+	for (size_t i = 0; name[i] != '\0' && j < SNAPSHOT_NAME_MAX - 1; i++)
+		if (name[i] != ':')
+			out[j++] = name[i];
+	out[j] = '\0';
+}
+
+static bool
+all_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return n > 0;
+}
+
+int
+snapshot_name_from_fname(const char *f, char out[SNAPSHOT_NAME_MAX])
+{
+	size_t n = strlen(f);
+
+	/* Count names: decimal digits, no leading zero. */
+	if (all_digits(f, n) && f[0] != '0' && n < 20) {
+		memcpy(out, f, n + 1);
+		return 0;
+	}
+	/* Time names: YYYY-MM-DDTHHMMSSZ, optionally -N for a same-second
+	 * second backup. */
+	if (n < 18 || !all_digits(f, 4) || f[4] != '-' ||
+	    !all_digits(f + 5, 2) || f[7] != '-' || !all_digits(f + 8, 2) ||
+	    f[10] != 'T' || !all_digits(f + 11, 6) || f[17] != 'Z')
+		return -1;
+	if (n > 18 && (f[18] != '-' || !all_digits(f + 19, n - 19) ||
+	    f[19] == '0' || n > 24))
+		return -1;
+	snprintf(out, SNAPSHOT_NAME_MAX, "%.13s:%.2s:%.2sZ%s", f, f + 13,
+	    f + 15, f + 18);
+	return 0;
+}
+
+static bool
+is_snapfile(const char *s)
+{
+	char tmp[SNAPSHOT_NAME_MAX];
+
+	return snapshot_name_from_fname(s, tmp) == 0;
+}
+
+static int
+cmp_snap(const void *a, const void *b)
+{
+	const struct snapshot *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+int
+repo_list_snapshots(struct repo *rp, struct snapshot **out, size_t *nout,
+    struct coffer_err *err)
+{
+	char **sets = NULL, **names = NULL;
+	size_t nsets = 0, nnames = 0;
+	struct snapshot *v = NULL, *nv;
+	size_t n = 0, cap = 0;
+	int r;
+
+	*out = NULL;
+	*nout = 0;
+	if ((r = repo_list_sets(rp, &sets, &nsets, err)) != 0)
+		return r;
+	for (size_t s = 0; s < nsets; s++) {
+		char sub[64];
+
+		snprintf(sub, sizeof(sub), "sets/%s/snapshots", sets[s]);
+		if ((r = dir_list(rp->dirfd, sub, sub, is_snapfile, &names,
+		    &nnames, err)) != 0)
+			goto out;
+		for (size_t i = 0; i < nnames; i++) {
+			struct snapshot *sn;
+			char path[128];
+			uint8_t h[HASH_LEN];
+			uint8_t *file = NULL;
+			size_t flen;
+
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				if ((nv = coffer_realloc(v, cap *
+				    sizeof(*v))) == NULL) {
+					r = coffer_err_set(err, COFFER_ENOMEM,
+					    "listing snapshots");
+					goto out;
+				}
+				v = nv;
+			}
+			sn = &v[n++];
+			memset(sn, 0, sizeof(*sn));
+			snapshot_name_from_fname(names[i], sn->name);
+			memcpy(sn->keyid, sets[s], KEYID_HEX_LEN + 1);
+			snprintf(path, sizeof(path), "%s/%s", sub, names[i]);
+			/* The id is the hash of the file; unreadable → empty. */
+			if (file_read(rp->dirfd, path, path, SNAPSHOT_FILE_MAX,
+			    &file, &flen, NULL) == 0) {
+				hash_plain(h, sizeof(h), file, flen);
+				hex_encode(sn->idhex, h, sizeof(h));
+				coffer_free(file);
+			}
+		}
+		strlist_free(names, nnames);
+		names = NULL;
+		nnames = 0;
+	}
+	if (n > 0)
+		qsort(v, n, sizeof(*v), cmp_snap);
+	*out = v;
+	*nout = n;
+	v = NULL;
+	n = 0;
+	r = 0;
+out:
+	strlist_free(names, nnames);
+	strlist_free(sets, nsets);
+	snapshot_list_free(v, n);
+	return r;
+}
+
+static void
+put_str(struct wbuf *b, const char *s)
+{
+	wbuf_bytes32(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+static char *
+get_str(struct rbuf *rb, size_t max)
+{
+	const uint8_t *p;
+	size_t len;
+	char *s;
+
+	if ((p = rbuf_bytes32(rb, &len, max)) == NULL)
+		return NULL;
+	if (memchr(p, '\0', len) != NULL) {
+		rb->bad = true;
+		return NULL;
+	}
+	if ((s = coffer_malloc(len + 1)) == NULL) {
+		rb->bad = true;
+		return NULL;
+	}
+	memcpy(s, p, len);
+	s[len] = '\0';
+	return s;
+}
+
+int
+snapshot_write(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
+{
+	char fname[SNAPSHOT_NAME_MAX], label[128];
+	uint8_t nameid[HASH_LEN], h[HASH_LEN];
+	uint8_t *sealed = NULL;
+	struct wbuf b;
+	size_t slen;
+	int sfd = -1;
+	int r;
+
+	wbuf_init(&b, SNAPSHOT_FILE_MAX - 1024);
+	wbuf_u32(&b, SNAPSHOT_BODY_VERSION);
+	put_str(&b, s->name);
+	wbuf_u64(&b, (uint64_t)s->time_sec);
+	wbuf_u32(&b, s->time_nsec);
+	put_str(&b, s->hostname);
+	put_str(&b, s->username);
+	wbuf_u32(&b, (uint32_t)s->npaths);
+	for (size_t i = 0; i < s->npaths; i++)
+		put_str(&b, s->paths[i]);
+	wbuf_put(&b, s->tree, BLOB_ID_LEN);
+	wbuf_u64(&b, s->size);
+	wbuf_u64(&b, s->nfiles);
+	wbuf_u64(&b, s->ndirs);
+	wbuf_u64(&b, s->added);
+	if (b.oom) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "snapshot too large");
+		goto out;
+	}
+	hash_plain(nameid, sizeof(nameid), s->name, strlen(s->name));
+	if ((r = obj_seal(ks, snap_magic, OBJ_SNAPSHOT, nameid, sizeof(nameid),
+	    b.p, b.len, &sealed, &slen, err)) != 0)
+		goto out;
+	snapshot_fname(s->name, fname);
+	snprintf(label, sizeof(label), "sets/%s/snapshots/%s", ks->idhex,
+	    fname);
+	if ((sfd = openat(ks->dirfd, "snapshots", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		r = coffer_err_sys(err, "cannot open 'sets/%s/snapshots'",
+		    ks->idhex);
+		goto out;
+	}
+	/* Invariant 3: the caller flushed packs and index before this. */
+	if ((r = atomicfile_write(sfd, fname, sealed, slen, 0600, true, label,
+	    err)) != 0)
+		goto out;
+	hash_plain(h, sizeof(h), sealed, slen);
+	hex_encode(s->idhex, h, sizeof(h));
+	memcpy(s->keyid, ks->idhex, sizeof(s->keyid));
+	s->readable = true;
+	r = 0;
+out:
+	if (sfd != -1)
+		close(sfd);
+	coffer_free(sealed);
+	wbuf_release(&b);
+	return r;
+}
+
+int
+snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
+{
+	char fname[SNAPSHOT_NAME_MAX], label[128], path[96];
+	uint8_t nameid[HASH_LEN], h[HASH_LEN];
+	uint8_t *file = NULL, *plain = NULL;
+	size_t flen, plen;
+	struct rbuf rb;
+	char *name = NULL;
+	int r;
+
+	snapshot_release(s);
+	snapshot_fname(s->name, fname);
+	snprintf(label, sizeof(label), "sets/%s/snapshots/%s", ks->idhex,
+	    fname);
+	snprintf(path, sizeof(path), "snapshots/%s", fname);
+	if ((r = file_read(ks->dirfd, path, label, SNAPSHOT_FILE_MAX, &file,
+	    &flen, err)) != 0)
+		goto out;
+	hash_plain(nameid, sizeof(nameid), s->name, strlen(s->name));
+	if ((r = obj_open(ks, snap_magic, OBJ_SNAPSHOT, nameid, sizeof(nameid),
+	    file, flen, &plain, &plen, label, err)) != 0)
+		goto out;
+	rbuf_init(&rb, plain, plen);
+	if (rbuf_u32(&rb) != SNAPSHOT_BODY_VERSION)
+		goto bad;
+	if ((name = get_str(&rb, SNAPSHOT_NAME_MAX)) == NULL ||
+	    strcmp(name, s->name) != 0)
+		goto bad;
+	s->time_sec = (int64_t)rbuf_u64(&rb);
+	s->time_nsec = rbuf_u32(&rb);
+	s->hostname = get_str(&rb, 4096);
+	s->username = get_str(&rb, 4096);
+	s->npaths = rbuf_u32(&rb);
+	if (!rbuf_ok(&rb) || s->npaths > rbuf_left(&rb) / 4) {
+		s->npaths = 0;
+		goto bad;
+	}
+	if ((s->paths = coffer_calloc(s->npaths, sizeof(char *))) == NULL) {
+		s->npaths = 0;
+		r = coffer_err_set(err, COFFER_ENOMEM, "loading snapshot");
+		goto out;
+	}
+	for (size_t i = 0; i < s->npaths; i++)
+		s->paths[i] = get_str(&rb, 65536);
+	rbuf_copy(&rb, s->tree, BLOB_ID_LEN);
+	s->size = rbuf_u64(&rb);
+	s->nfiles = rbuf_u64(&rb);
+	s->ndirs = rbuf_u64(&rb);
+	s->added = rbuf_u64(&rb);
+	if (!rbuf_ok(&rb) || rbuf_left(&rb) != 0 || s->hostname == NULL ||
+	    s->username == NULL)
+		goto bad;
+	hash_plain(h, sizeof(h), file, flen);
+	hex_encode(s->idhex, h, sizeof(h));
+	memcpy(s->keyid, ks->idhex, sizeof(s->keyid));
+	s->readable = true;
+	r = 0;
+	goto out;
+bad:
+	r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged (bad "
+	    "layout)", label);
+	snapshot_release(s);
+out:
+	coffer_free(name);
+	coffer_free(file);
+	coffer_free(plain);
+	return r;
+}

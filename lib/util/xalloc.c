@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * xalloc: the one allocator entry point of libcoffer.  Built with
+ * -DCOFFER_FAULT_INJECT, allocation number $COFFER_FAIL_ALLOC fails.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#ifdef COFFER_FAULT_INJECT
+static int
+should_fail(void)
+{
+	static long n, fail = -1;
+	const char *s;
+
+	if (fail == -1)
+		fail = (s = getenv("COFFER_FAIL_ALLOC")) ? strtol(s, NULL, 10) : 0;
+	return ++n == fail;
+}
+#else
+#define should_fail() 0
+#endif
+
+void *
+coffer_malloc(size_t len)
+{
+	if (should_fail())
+		return NULL;
+	return malloc(len == 0 ? 1 : len);
+}
+
+void *
+coffer_calloc(size_t n, size_t len)
+{
+	if (should_fail())
+		return NULL;
+	return calloc(n == 0 ? 1 : n, len == 0 ? 1 : len);
+}
+
+void *
+coffer_realloc(void *p, size_t len)
+{
+	if (should_fail())
+		return NULL;
+	return realloc(p, len == 0 ? 1 : len);
+}
+
+char *
+coffer_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p;
+
+	if ((p = coffer_malloc(n)) == NULL)
+		return NULL;
+	memcpy(p, s, n);
+	return p;
+}
+
+void
+coffer_free(void *p)
+{
+	free(p);
+}

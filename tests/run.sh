@@ -1,0 +1,197 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+#
+# tests/run.sh BUILD_DIR [FILTER]: run the unit test binaries
+# BUILD_DIR/tests/test_* and then the integration scenarios
+# tests/integration/NN-*.sh against BUILD_DIR/coffer.
+#
+# FILTER, if given, keeps only the tests whose name starts with it ("1" runs
+# the 1x family, "10" just 10-roundtrip) or, when FILTER is not a number,
+# contains it ("roundtrip", "test_chunker").
+#
+# Each scenario runs in its own process with tests/integration/lib.sh loaded,
+# its cwd a fresh empty scratch directory, and every path coffer may touch
+# (repository, keystore, HOME, XDG_*) inside that directory.  A passing
+# scenario's directory is deleted; a failing one's is kept and named.
+#
+# Output: one "ok - NAME" / "not ok - NAME" line per unit binary and per
+# scenario, diagnostics as "#" lines, and last "N passed, N failed", where
+# unit tests count one per test case and scenarios one each.  Exit status 1
+# if anything failed or nothing ran.
+#
+# Environment: COFFER_TEST_TIMEOUT (seconds per scenario or unit binary,
+# default 900), TMPDIR (where scratch directories go), VERBOSE=1 (print all
+# of every log).
+
+set -u
+
+usage()
+{
+	echo "usage: tests/run.sh BUILD_DIR [FILTER]" >&2
+	exit 2
+}
+
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+[ -d "$1" ] || { echo "run.sh: no build directory '$1'" >&2; exit 2; }
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd) || exit 2
+build=$(cd "$1" && pwd) || exit 2
+filter=${2:-}
+tmo=${COFFER_TEST_TIMEOUT:-900}
+verbose=${VERBOSE:-0}
+passed=0
+failed=0
+ran=0
+
+# 32 hex digits, the form of /etc/machine-id, so backups never depend on the
+# machine the tests run on.
+machine_id=0123456789abcdef0123456789abcdef
+
+# Scratch directories are world-traversable: scenarios that drop privileges
+# (13-unreadable) must reach them.
+top=$(mktemp -d "${TMPDIR:-/tmp}/coffer-tests.XXXXXX") || exit 2
+chmod 755 "$top"
+
+matches()
+{
+	[ -z "$filter" ] && return 0
+	case $1 in
+	"$filter"*)
+		return 0 ;;
+	esac
+	case $filter in
+	*[!0-9]*)
+		case $1 in *"$filter"*) return 0 ;; esac ;;
+	esac
+	return 1
+}
+
+# diag FILE [LINES]: print the tail of FILE as "#" lines.
+diag()
+{
+	[ -s "$1" ] || return 0
+	if [ "$verbose" = 1 ]; then
+		sed 's/^/#   /' "$1"
+	else
+		tail -n "${2:-30}" "$1" | sed 's/^/#   /'
+	fi
+}
+
+now()
+{
+	date +%s
+}
+
+# ---- unit tests --------------------------------------------------------
+
+for t in "$build"/tests/test_*; do
+	[ -f "$t" ] && [ -x "$t" ] || continue
+	name=${t##*/}
+	matches "$name" || continue
+	ran=$((ran + 1))
+	log=$top/$name.log
+	rc=0
+	(cd "$srcdir" && SRCDIR=$srcdir exec timeout -k 10 "$tmo" "$t") \
+	    >"$log" 2>&1 </dev/null || rc=$?
+	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	p=0
+	f=0
+	if [ -n "$summary" ]; then
+		p=${summary%% passed*}
+		f=${summary#*passed, }
+		f=${f%% failed*}
+	fi
+	why=
+	if [ -z "$summary" ]; then
+		why="no summary line"
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		why="exit status $rc"
+	fi
+	[ "$rc" -eq 124 ] && why="timed out after ${tmo}s"
+	[ -n "$why" ] && f=$((f + 1))
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$f" -eq 0 ]; then
+		echo "ok - $name ($p passed)"
+		[ "$verbose" = 1 ] && diag "$log"
+		rm -f "$log"
+	else
+		echo "not ok - $name ($p passed, $f failed${why:+; $why})"
+		grep -E '^not ok' "$log" | sed 's/^/#   /'
+		diag "$log" 40
+		echo "#   log kept: $log"
+	fi
+done
+
+# ---- integration scenarios ---------------------------------------------
+
+if [ ! -x "$build/coffer" ]; then
+	echo "# warning: $build/coffer does not exist; scenarios will fail"
+fi
+
+for s in "$srcdir"/tests/integration/[0-9][0-9]-*.sh; do
+	[ -f "$s" ] || continue
+	name=${s##*/}
+	name=${name%.sh}
+	matches "$name" || continue
+	ran=$((ran + 1))
+	scratch=$top/$name
+	log=$top/$name.log
+	mkdir "$scratch" && chmod 755 "$scratch" || exit 2
+	t0=$(now)
+	rc=0
+	(
+		unset XDG_RUNTIME_DIR COFFER_PASSPHRASE
+		export COFFER="$build/coffer" HELPERS="$build/tests" \
+		    SRCDIR="$srcdir" \
+		    COFFER_REPO="$scratch/repo" \
+		    COFFER_KEYSTORE="$scratch/keystore" \
+		    COFFER_MACHINE_ID="$machine_id" \
+		    HOME="$scratch/home" \
+		    XDG_DATA_HOME="$scratch/xdg/data" \
+		    XDG_CONFIG_HOME="$scratch/xdg/config" \
+		    XDG_CACHE_HOME="$scratch/xdg/cache" \
+		    XDG_STATE_HOME="$scratch/xdg/state" \
+		    LC_ALL=C TZ=UTC
+		cd "$scratch" &&
+		exec timeout -k 10 "$tmo" sh -c '
+			set -u
+			. "$1/tests/integration/lib.sh" || exit 99
+			. "$2" || exit 99
+			command -v scenario >/dev/null ||
+			    { echo "no scenario() in $2" >&2; exit 99; }
+			scenario' sh "$srcdir" "$s"
+	) >"$log" 2>&1 </dev/null || rc=$?
+	secs=$(($(now) - t0))
+	if [ "$rc" -eq 0 ]; then
+		passed=$((passed + 1))
+		echo "ok - $name (${secs}s)"
+		[ "$verbose" = 1 ] && diag "$log"
+		rm -rf --one-file-system "$scratch" "$log"
+	else
+		failed=$((failed + 1))
+		case $rc in
+		124)	why="timed out after ${tmo}s" ;;
+		99)	why="could not load the scenario" ;;
+		*)	why="exit status $rc" ;;
+		esac
+		echo "not ok - $name (${secs}s; $why)"
+		diag "$log" 40
+		for f in out err; do
+			[ -s "$scratch/$f" ] || continue
+			echo "#   --- $f (tail)"
+			diag "$scratch/$f" 15
+		done
+		echo "#   scratch kept: $scratch"
+		echo "#   log kept: $log"
+	fi
+done
+
+rmdir "$top" 2>/dev/null
+
+if [ "$ran" -eq 0 ]; then
+	echo "# no test matched${filter:+ '$filter'}"
+	failed=$((failed + 1))
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
