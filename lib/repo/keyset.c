@@ -17,6 +17,7 @@
  */
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -890,3 +891,46 @@ out:
 	coffer_free(buf);
 	return r;
 }
+
+void
+keyset_clear_tmp(struct keyset *ks)
+{
+	/*
+	 * Packs left as .tmp by an interrupted backup.  We hold the append
+	 * lock, which no other writer can hold at once, so none is live.
+	 */
+	int pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (pfd == -1 || (d = fdopendir(pfd)) == NULL) {
+		if (pfd != -1)
+			close(pfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		int sfd;
+		DIR *sd;
+		struct dirent *se;
+
+		if (de->d_name[0] == '.' || strlen(de->d_name) != 2)
+			continue;
+		if ((sfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1)
+			continue;
+		if ((sd = fdopendir(sfd)) == NULL) {
+			close(sfd);
+			continue;
+		}
+		while ((se = readdir(sd)) != NULL) {
+			size_t n = strlen(se->d_name);
+
+			if (n > 4 && strcmp(se->d_name + n - 4, ".tmp") == 0)
+				(void)unlinkat(dirfd(sd), se->d_name, 0);
+		}
+		closedir(sd);
+	}
+	closedir(d);
+}
+

@@ -103,9 +103,9 @@ is_lockfile(const char *s)
 static bool
 conflicts(int a, int b)
 {
-	if (a == LOCK_EXCLUSIVE || b == LOCK_EXCLUSIVE)
+	if (a == REPO_LOCK_EXCLUSIVE || b == REPO_LOCK_EXCLUSIVE)
 		return true;
-	return a == LOCK_APPEND && b == LOCK_APPEND;
+	return a == REPO_LOCK_APPEND && b == REPO_LOCK_APPEND;
 }
 
 int
@@ -152,7 +152,7 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 		if (lock_parse((char *)text, &li) != 0) {
 			coffer_free(text);
 			/* Unreadable lock: treat as exclusive and live. */
-			li.kind = LOCK_EXCLUSIVE;
+			li.kind = REPO_LOCK_EXCLUSIVE;
 			li.time = (long long)time(NULL);
 			li.pid = 0;
 		} else {
@@ -170,8 +170,8 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 			    "'%s' is in use by %s (pid %ld%s, lock '%s/%s'); "
 			    "wait for it to finish, or remove that file if "
 			    "no coffer is running there", rp->path,
-			    li.kind == LOCK_APPEND ? "a backup" :
-			    li.kind == LOCK_READ ? "a reader" :
+			    li.kind == REPO_LOCK_APPEND ? "a backup" :
+			    li.kind == REPO_LOCK_READ ? "a reader" :
 			    "an exclusive operation", li.pid,
 			    strcmp(li.host, hh) == 0 ? " on this host" :
 			    " on another host", rp->path, path);

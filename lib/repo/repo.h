@@ -91,7 +91,7 @@ void strlist_free(char **v, size_t n);
  * not been refreshed for LOCK_STALE_SECS (other host) is stale and is
  * removed.
  */
-enum lock_kind { LOCK_READ = 1, LOCK_APPEND = 2, LOCK_EXCLUSIVE = 3 };
+enum lock_kind { REPO_LOCK_READ = 1, REPO_LOCK_APPEND = 2, REPO_LOCK_EXCLUSIVE = 3 };
 #define LOCK_STALE_SECS	1800
 struct repo_lock;
 int repo_lock(struct repo *r, int kind, struct repo_lock **out,
@@ -159,6 +159,12 @@ int keyset_flush(struct keyset *ks, struct coffer_err *err) WUR;
  */
 int keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     struct wbuf *out, struct coffer_err *err) WUR;
+
+/*
+ * keyset_clear_tmp(ks): remove packs left as ".tmp" by an interrupted
+ * backup.  Call only under an append or exclusive lock.
+ */
+void keyset_clear_tmp(struct keyset *ks);
 
 /* ---- snapshots ---- */
 

@@ -106,7 +106,11 @@ static int
 cmp_snap(const void *a, const void *b)
 {
 	const struct snapshot *x = a, *y = b;
+	size_t xl = strlen(x->name), yl = strlen(y->name);
 
+	/* Count names sort as numbers; time names sort as text. */
+	if (all_digits(x->name, xl) && all_digits(y->name, yl) && xl != yl)
+		return xl < yl ? -1 : 1;
 	return strcmp(x->name, y->name);
 }
 

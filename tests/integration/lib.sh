@@ -28,16 +28,16 @@ note()
 
 # expect_exit CODE CMD [ARG...]: run CMD with stdout to ./out and stderr to
 # ./err (stdin is inherited, so "producer | expect_exit 0 ..." works); fail
-# unless it exits with CODE.
+# unless it exits with CODE.  The status is left in $last_status.
 expect_exit()
 {
 	_want=$1
 	shift
 	printf '$ %s\n' "$*" >&2
-	_rc=0
-	"$@" >out 2>err || _rc=$?
-	if [ "$_rc" -ne "$_want" ]; then
-		fail "exit status $_rc, want $_want: $*"
+	last_status=0
+	"$@" >out 2>err || last_status=$?
+	if [ "$last_status" -ne "$_want" ]; then
+		fail "exit status $last_status, want $_want: $*"
 		show_output
 		return 1
 	fi
@@ -49,15 +49,15 @@ expect_exit()
 expect_fail()
 {
 	printf '$ %s\n' "$*" >&2
-	_rc=0
-	"$@" >out 2>err || _rc=$?
-	if [ "$_rc" -eq 0 ]; then
+	last_status=0
+	"$@" >out 2>err || last_status=$?
+	if [ "$last_status" -eq 0 ]; then
 		fail "exit status 0, want failure: $*"
 		show_output
 		return 1
 	fi
-	if [ "$_rc" -gt 125 ]; then
-		fail "exit status $_rc (crash or signal), want an error: $*"
+	if [ "$last_status" -gt 125 ]; then
+		fail "exit status $last_status (crash or signal), want an error: $*"
 		show_output
 		return 1
 	fi
@@ -130,16 +130,18 @@ expect_nonempty()
 	[ -s "$1" ] || fail "$1 should not be empty"
 }
 
-# expect_jq FILTER FILE: jq -e FILTER on FILE is true.
+# expect_jq FILTER FILE: jq -e FILTER on FILE is true.  Pass values in
+# through exported variables: '.name == env.WANT'.
 expect_jq()
 {
-	if ! jq -e "$1" "$2" >/dev/null 2>jq.err; then
+	if ! jq -e "$1" "$2" >/dev/null 2>"$2.jqerr"; then
 		fail "jq '$1' is not true for $2"
-		cat jq.err >&2
+		cat "$2.jqerr" >&2
 		head -c 2000 "$2" | sed 's/^/| /' >&2
 		echo >&2
 		return 1
 	fi
+	rm -f "$2.jqerr"
 	return 0
 }
 

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * coffer: the public API of libcoffer, the engine behind coffer(1).
+ *
+ * Call coffer_init() once before anything else: it initialises libsodium,
+ * without which guarded key memory (sodium_malloc) aborts the program.
+ *
+ * Every operation takes a struct coffer_ctx (where the repository and the
+ * keystore are, and where warnings go) and a struct coffer_err for the
+ * one-line reason of a failure.  Nothing here prints or exits.
+ */
+#ifndef COFFER_COFFER_H_
+#define COFFER_COFFER_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/err.h"
+
+#define COFFER_VERSION	"0.1.0"
+
+/* coffer_init(): 0, or -1 if libsodium cannot start. */
+int coffer_init(void) __attribute__((warn_unused_result));
+
+/* Warnings (an unreadable file, a damaged blob during restore). */
+typedef void coffer_warn_fn(void *cookie, const char *msg);
+
+struct coffer_ctx {
+	const char	*repo;		/* repository directory on the card */
+	const char	*keystore;	/* keystore directory; NULL: default */
+	coffer_warn_fn	*warn;		/* may be NULL */
+	void		*cookie;
+};
+
+enum coffer_node_type {
+	COFFER_NODE_FILE = 1, COFFER_NODE_DIR = 2, COFFER_NODE_SYMLINK = 3,
+	COFFER_NODE_FIFO = 4, COFFER_NODE_CHR = 5, COFFER_NODE_BLK = 6,
+};
+
+/*
+ * coffer_repo_init(ctx, name_by_count, err): create the repository at
+ * ${ctx->repo} and a secret for it in the keystore (created 0700 if
+ * needed).  Snapshots are named by UTC time, or by a running count.
+ */
+int coffer_repo_init(const struct coffer_ctx *ctx, bool name_by_count,
+    struct coffer_err *err) __attribute__((warn_unused_result));
+
+struct coffer_backup_opts {
+	const char	*const *paths;
+	size_t		 npaths;
+	bool		 use_stdin;	/* back up standard input ... */
+	const char	*stdin_name;	/* ... as this file name */
+};
+
+struct coffer_backup_result {
+	char		name[64];	/* snapshot name */
+	char		id[65];
+	char		key_id[17];
+	uint64_t	nfiles, ndirs, nother;
+	uint64_t	size;		/* bytes of file content read */
+	uint64_t	added;		/* bytes written to the card */
+	uint64_t	nwarnings;	/* entries that could not be read */
+};
+
+/*
+ * coffer_backup(ctx, opts, res, err): back up ${opts->paths} as one new
+ * snapshot.  Unreadable entries are warned about through ${ctx->warn},
+ * left out, and counted in ${res->nwarnings}; the snapshot is still
+ * written.  A path that does not exist at all is an error up front.
+ */
+int coffer_backup(const struct coffer_ctx *ctx,
+    const struct coffer_backup_opts *opts, struct coffer_backup_result *res,
+    struct coffer_err *err) __attribute__((warn_unused_result));
+
+struct coffer_snapshot_info {
+	char		 name[64];
+	char		 id[65];
+	char		 key_id[17];
+	bool		 readable;	/* key present and snapshot intact */
+	char		*problem;	/* why not readable, else NULL */
+	int64_t		 time_sec;
+	uint32_t	 time_nsec;
+	char		*hostname;
+	char		*username;
+	char		**paths;
+	size_t		 npaths;
+	uint64_t	 size, nfiles, ndirs, added;
+};
+
+/*
+ * coffer_snapshots(ctx, &v, &n, err): every snapshot on the card, oldest
+ * first.  Snapshots whose key is absent or that fail to decrypt are
+ * listed with readable = false and a problem text.  Free with
+ * coffer_snapshots_free().
+ */
+int coffer_snapshots(const struct coffer_ctx *ctx,
+    struct coffer_snapshot_info **v, size_t *n, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+void coffer_snapshots_free(struct coffer_snapshot_info *v, size_t n);
+
+struct coffer_entry_info {
+	const uint8_t	*path;		/* bytes, '/'-separated, no leading '/' */
+	size_t		 pathlen;
+	int		 type;		/* enum coffer_node_type */
+	uint32_t	 mode, uid, gid;
+	int64_t		 mtime_sec;
+	uint32_t	 mtime_nsec;
+	uint64_t	 size;
+	const uint8_t	*target;	/* symlink target, else NULL */
+	size_t		 targetlen;
+	uint64_t	 link_id;
+	uint64_t	 rdev;
+	size_t		 nxattrs;
+};
+/* Return 0 to go on, non-zero to stop (returned by coffer_ls). */
+typedef int coffer_entry_fn(void *cookie, const struct coffer_entry_info *e);
+
+/*
+ * coffer_ls(ctx, snapshot, prefix, fn, cookie, err): call ${fn} for every
+ * entry of ${snapshot} (name, id prefix or "latest") at or below
+ * ${prefix} (NULL: all), in depth-first name order.
+ */
+int coffer_ls(const struct coffer_ctx *ctx, const char *snapshot,
+    const char *prefix, coffer_entry_fn *fn, void *cookie,
+    struct coffer_err *err) __attribute__((warn_unused_result));
+
+struct coffer_restore_opts {
+	const char	*snapshot;
+	const char	*target;
+	const char	*const *includes;	/* paths in the snapshot */
+	size_t		 nincludes;
+	bool		 overwrite;
+};
+
+struct coffer_restore_result {
+	uint64_t	nfiles, ndirs, nother, bytes;
+	uint64_t	nerrors;	/* entries not restored (warned) */
+};
+
+/*
+ * coffer_restore(ctx, opts, res, err): restore a snapshot under
+ * ${opts->target}.  Entries that fail (damaged data, existing files
+ * without ${overwrite}) are warned about and left out; a file whose data
+ * fails authentication is removed, never left with wrong bytes.  Returns
+ * non-zero when anything was left out.
+ */
+int coffer_restore(const struct coffer_ctx *ctx,
+    const struct coffer_restore_opts *opts, struct coffer_restore_result *res,
+    struct coffer_err *err) __attribute__((warn_unused_result));
+
+struct coffer_check_result {
+	uint64_t	nsets, nsets_checked, nsnapshots, ntrees, nblobs;
+	uint64_t	npacks, bytes_read;
+	uint64_t	nproblems;
+	uint64_t	nleftovers;	/* unreferenced files from interrupted runs */
+};
+
+/*
+ * coffer_check(ctx, read_data, res, err): verify the repository; each
+ * problem goes to ${ctx->warn} naming the file.  Returns non-zero if any
+ * problem was found.
+ */
+int coffer_check(const struct coffer_ctx *ctx, bool read_data,
+    struct coffer_check_result *res, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
+#endif /* !COFFER_COFFER_H_ */

@@ -1,0 +1,825 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * backup: walk the given paths, cut files into chunks, store new chunks
+ * and one tree blob per directory in the device's key set, then write
+ * the snapshot last (invariant 3 of lib/repo).
+ *
+ * Paths are stored as given with any leading '/' (and leading "../")
+ * removed, like tar; the directories above a given path are stored with
+ * their own metadata so that restore recreates them.
+ */
+#define _GNU_SOURCE	/* O_NOATIME */
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "../chunker/chunker.h"
+
+#define READ_BUF	(1u << 20)
+#define XATTR_LIST_MAX	65536
+
+struct link_slot {
+	dev_t		dev;
+	ino_t		ino;
+	uint64_t	id;
+};
+
+struct bctx {
+	const struct coffer_ctx	*ctx;
+	struct keyset		*ks;
+	struct chunker		*ch;
+	struct coffer_err	*err;
+	struct coffer_backup_result *res;
+	/* The chunk list of the file being read. */
+	uint8_t			(*chunks)[BLOB_ID_LEN];
+	size_t			 nchunks, chunkcap;
+	uint8_t			*rbuf;
+	struct wbuf		 tbuf;
+	/* Hard links: (dev, ino) -> link id, linear probing. */
+	struct link_slot	*links;
+	size_t			 linkcap, nlinks;
+	uint64_t		 next_link;
+	/* Never back up the repository into itself. */
+	dev_t			 repo_dev;
+	ino_t			 repo_ino;
+	struct repo_lock	*lock;
+};
+
+struct vnode {
+	char		*name;		/* stored component */
+	char		*src;		/* path to open on the device */
+	bool		 real;		/* given by the user: walk it all */
+	struct vnode	*kids;
+	size_t		 nkids;
+};
+
+static int
+chunk_cb(void *cookie, const uint8_t *buf, size_t len)
+{
+	struct bctx *b = cookie;
+	uint64_t added = 0;
+	int r;
+
+	if (b->nchunks == b->chunkcap) {
+		size_t ncap = b->chunkcap ? b->chunkcap * 2 : 64;
+		void *np;
+
+		if ((np = coffer_realloc(b->chunks, ncap * BLOB_ID_LEN)) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "chunk list");
+		b->chunks = np;
+		b->chunkcap = ncap;
+	}
+	keyset_blob_id(b->ks, buf, len, b->chunks[b->nchunks]);
+	if ((r = keyset_put_blob(b->ks, OBJ_DATA, b->chunks[b->nchunks], buf,
+	    len, &added, b->err)) != 0)
+		return r;
+	b->nchunks++;
+	b->res->added += added;
+	return 0;
+}
+
+static int
+take_chunks(struct bctx *b, struct tree_entry *e)
+{
+	if (b->nchunks == 0)
+		return 0;
+	if ((e->chunks = coffer_malloc(b->nchunks * BLOB_ID_LEN)) == NULL)
+		return coffer_err_set(b->err, COFFER_ENOMEM, "chunk list");
+	memcpy(e->chunks, b->chunks, b->nchunks * BLOB_ID_LEN);
+	e->nchunks = b->nchunks;
+	b->nchunks = 0;
+	return 0;
+}
+
+/*
+ * read_content(b, fd, e, path): chunk and store everything ${fd} yields.
+ * Returns 0, 1 (read error: warned, entry to be skipped) or < 0.
+ */
+static int
+read_content(struct bctx *b, int fd, struct tree_entry *e, const char *path)
+{
+	uint64_t total = 0;
+	size_t got;
+	int r;
+
+	b->nchunks = 0;
+	for (;;) {
+		if (read_full(fd, b->rbuf, READ_BUF, &got) != 0) {
+			session_warn(b->ctx, "cannot read '%s': %s; left out",
+			    path, strerror(errno));
+			(void)chunker_finish(b->ch);
+			b->nchunks = 0;
+			return 1;
+		}
+		if (got == 0)
+			break;
+		total += got;
+		if ((r = chunker_write(b->ch, b->rbuf, got)) != 0)
+			return r < 0 ? r : coffer_err_set(b->err, COFFER_ENOMEM,
+			    "chunker");
+		if (got < READ_BUF)
+			break;
+	}
+	if ((r = chunker_finish(b->ch)) != 0)
+		return r;
+	e->size = total;
+	b->res->size += total;
+	repo_lock_refresh(b->lock);
+	return take_chunks(b, e);
+}
+
+static int
+read_xattrs(struct bctx *b, int fd, struct tree_entry *e, const char *path)
+{
+	char list[XATTR_LIST_MAX];
+	ssize_t n, vn;
+	size_t cnt = 0;
+
+	if ((n = flistxattr(fd, list, sizeof(list))) <= 0)
+		return 0;	/* none, or not supported here */
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1)
+		if (strncmp(list + i, "user.", 5) == 0)
+			cnt++;
+	if (cnt == 0)
+		return 0;
+	if ((e->xattrs = coffer_calloc(cnt, sizeof(*e->xattrs))) == NULL)
+		return coffer_err_set(b->err, COFFER_ENOMEM, "xattrs");
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
+		struct xattr *x;
+
+		if (strncmp(list + i, "user.", 5) != 0)
+			continue;
+		if ((vn = fgetxattr(fd, list + i, NULL, 0)) < 0 ||
+		    vn > (ssize_t)TREE_XATTR_MAX) {
+			session_warn(b->ctx, "cannot read attribute '%s' of "
+			    "'%s'; left out", list + i, path);
+			b->res->nwarnings++;
+			continue;
+		}
+		x = &e->xattrs[e->nxattrs];
+		if ((x->name = coffer_strdup(list + i)) == NULL ||
+		    (x->value = coffer_malloc((size_t)vn + 1)) == NULL) {
+			coffer_free(x->name);
+			return coffer_err_set(b->err, COFFER_ENOMEM, "xattrs");
+		}
+		if ((vn = fgetxattr(fd, list + i, x->value, (size_t)vn)) < 0) {
+			coffer_free(x->name);
+			coffer_free(x->value);
+			x->name = NULL;
+			x->value = NULL;
+			b->res->nwarnings++;
+			session_warn(b->ctx, "cannot read attribute '%s' of "
+			    "'%s'; left out", list + i, path);
+			continue;
+		}
+		x->vlen = (size_t)vn;
+		e->nxattrs++;
+	}
+	/* tree encoding wants the names in a stable order */
+	for (size_t i = 1; i < e->nxattrs; i++)
+		for (size_t j = i; j > 0 && strcmp(e->xattrs[j - 1].name,
+		    e->xattrs[j].name) > 0; j--) {
+			struct xattr t = e->xattrs[j];
+
+			e->xattrs[j] = e->xattrs[j - 1];
+			e->xattrs[j - 1] = t;
+		}
+	return 0;
+}
+
+static uint64_t
+link_id(struct bctx *b, dev_t dev, ino_t ino, bool *first)
+{
+	size_t mask, i;
+
+	*first = false;
+	if ((b->nlinks + 1) * 2 > b->linkcap) {
+		size_t ncap = b->linkcap ? b->linkcap * 2 : 256;
+		struct link_slot *nl;
+
+		if ((nl = coffer_calloc(ncap, sizeof(*nl))) == NULL)
+			return 0;
+		for (size_t j = 0; j < b->linkcap; j++) {
+			if (b->links[j].id == 0)
+				continue;
+			for (i = ((size_t)b->links[j].ino * 31 +
+			    (size_t)b->links[j].dev) & (ncap - 1);
+			    nl[i].id != 0; i = (i + 1) & (ncap - 1))
+				;
+			nl[i] = b->links[j];
+		}
+		coffer_free(b->links);
+		b->links = nl;
+		b->linkcap = ncap;
+	}
+	mask = b->linkcap - 1;
+	for (i = ((size_t)ino * 31 + (size_t)dev) & mask; b->links[i].id != 0;
+	    i = (i + 1) & mask)
+		if (b->links[i].dev == dev && b->links[i].ino == ino)
+			return b->links[i].id;
+	b->links[i].dev = dev;
+	b->links[i].ino = ino;
+	b->links[i].id = ++b->next_link;
+	b->nlinks++;
+	*first = true;
+	return b->links[i].id;
+}
+
+static void
+fill_meta(struct tree_entry *e, const struct stat *sb)
+{
+	e->mode = sb->st_mode & 07777;
+	e->uid = sb->st_uid;
+	e->gid = sb->st_gid;
+	e->mtime_sec = sb->st_mtim.tv_sec;
+	e->mtime_nsec = (uint32_t)sb->st_mtim.tv_nsec;
+}
+
+static int store_dir(struct bctx *, int, const char *, uint8_t *);
+
+/*
+ * store_entry(b, parentfd, name, path, e): describe and store the entry
+ * ${name} of ${parentfd}.  0: filled in; 1: left out with a warning.
+ */
+static int
+store_entry(struct bctx *b, int parentfd, const char *name, const char *path,
+    struct tree_entry *e)
+{
+	struct stat sb;
+	int fd = -1;
+	int r;
+
+	if (fstatat(parentfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+		session_warn(b->ctx, "cannot stat '%s': %s; left out", path,
+		    strerror(errno));
+		return 1;
+	}
+	fill_meta(e, &sb);
+	if (S_ISREG(sb.st_mode)) {
+		e->type = NODE_FILE;
+		if ((fd = openat(parentfd, name, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC | O_NOATIME)) == -1 && errno == EPERM)
+			fd = openat(parentfd, name, O_RDONLY | O_NOFOLLOW |
+			    O_CLOEXEC);
+		if (fd == -1 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+			session_warn(b->ctx, "cannot read '%s': %s; left out",
+			    path, fd == -1 ? strerror(errno) :
+			    "it changed while being read");
+			r = 1;
+			goto out;
+		}
+		fill_meta(e, &sb);
+		if (sb.st_nlink > 1) {
+			bool first;
+
+			if ((e->link_id = link_id(b, sb.st_dev, sb.st_ino,
+			    &first)) == 0) {
+				r = coffer_err_set(b->err, COFFER_ENOMEM,
+				    "hard links");
+				goto out;
+			}
+		}
+		if ((uint64_t)sb.st_blocks * 512 < (uint64_t)sb.st_size &&
+		    sb.st_size > 0)
+			e->flags |= NODE_F_SPARSE;
+		if ((r = read_content(b, fd, e, path)) != 0)
+			goto out;
+		if ((r = read_xattrs(b, fd, e, path)) != 0)
+			goto out;
+		b->res->nfiles++;
+	} else if (S_ISDIR(sb.st_mode)) {
+		e->type = NODE_DIR;
+		if (sb.st_dev == b->repo_dev && sb.st_ino == b->repo_ino) {
+			session_warn(b->ctx, "'%s' is the repository itself; "
+			    "left out", path);
+			return 2;
+		}
+		if ((fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+			session_warn(b->ctx, "cannot open directory '%s': %s; "
+			    "left out", path, strerror(errno));
+			r = 1;
+			goto out;
+		}
+		if ((r = read_xattrs(b, fd, e, path)) != 0)
+			goto out;
+		if ((r = store_dir(b, fd, path, e->subtree)) != 0)
+			goto out;
+		b->res->ndirs++;
+	} else if (S_ISLNK(sb.st_mode)) {
+		char tgt[TREE_TARGET_MAX];
+		ssize_t n;
+
+		e->type = NODE_SYMLINK;
+		if ((n = readlinkat(parentfd, name, tgt, sizeof(tgt))) <= 0 ||
+		    n >= (ssize_t)sizeof(tgt)) {
+			session_warn(b->ctx, "cannot read link '%s'; left out",
+			    path);
+			return 1;
+		}
+		if ((e->target = coffer_malloc((size_t)n + 1)) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "link");
+		memcpy(e->target, tgt, (size_t)n);
+		e->target[n] = 0;
+		e->targetlen = (size_t)n;
+		b->res->nother++;
+	} else if (S_ISFIFO(sb.st_mode)) {
+		e->type = NODE_FIFO;
+		b->res->nother++;
+	} else if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode)) {
+		e->type = S_ISCHR(sb.st_mode) ? NODE_CHR : NODE_BLK;
+		e->rdev = sb.st_rdev;
+		b->res->nother++;
+	} else {
+		session_warn(b->ctx, "'%s' is a socket; left out", path);
+		return 2;
+	}
+	r = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+/* Store the tree blob of ${t}; its id goes to ${id}. */
+static int
+put_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
+{
+	uint64_t added = 0;
+	int r;
+
+	tree_sort(t);
+	wbuf_reset(&b->tbuf);
+	tree_encode(t, &b->tbuf);
+	if (b->tbuf.oom)
+		return coffer_err_set(b->err, COFFER_ENOMEM, "directory too "
+		    "large to encode");
+	keyset_blob_id(b->ks, b->tbuf.p, b->tbuf.len, id);
+	if ((r = keyset_put_blob(b->ks, OBJ_TREE, id, b->tbuf.p, b->tbuf.len,
+	    &added, b->err)) != 0)
+		return r;
+	b->res->added += added;
+	return 0;
+}
+
+static int
+cmp_name(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* store_dir(b, dirfd, path, id): every entry of ${dirfd}, as a tree. */
+static int
+store_dir(struct bctx *b, int dirfd, const char *path, uint8_t *id)
+{
+	struct tree t = { 0 };
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d = NULL;
+	int fd2;
+	int r;
+
+	if ((fd2 = dup(dirfd)) == -1 || (d = fdopendir(fd2)) == NULL) {
+		if (fd2 != -1)
+			close(fd2);
+		return coffer_err_sys(b->err, "cannot read directory '%s'",
+		    path);
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			char **nn;
+
+			cap = cap ? cap * 2 : 32;
+			if ((nn = coffer_realloc(names, cap * sizeof(*nn))) == NULL)
+				goto oom;
+			names = nn;
+		}
+		if ((names[n] = coffer_strdup(de->d_name)) == NULL)
+			goto oom;
+		n++;
+	}
+	if (errno != 0) {
+		session_warn(b->ctx, "cannot list all of '%s': %s; some "
+		    "entries left out", path, strerror(errno));
+		b->res->nwarnings++;
+	}
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_name);
+	for (size_t i = 0; i < n; i++) {
+		char sub[8192];
+		struct tree_entry *e;
+
+		snprintf(sub, sizeof(sub), "%s/%s", path, names[i]);
+		if ((e = tree_add(&t)) == NULL)
+			goto oom;
+		if ((r = store_entry(b, dirfd, names[i], sub, e)) != 0) {
+			tree_entry_release(e);
+			t.n--;
+			if (r < 0)
+				goto out;
+			if (r == 1)
+				b->res->nwarnings++;
+			continue;
+		}
+		e->namelen = strlen(names[i]);
+		if ((e->name = (uint8_t *)coffer_strdup(names[i])) == NULL)
+			goto oom;
+	}
+	r = put_tree(b, &t, id);
+	goto out;
+oom:
+	r = coffer_err_set(b->err, COFFER_ENOMEM, "reading '%s'", path);
+out:
+	strlist_free(names, n);
+	closedir(d);
+	tree_release(&t);
+	return r;
+}
+
+/* ---- the paths the user gave ---- */
+
+static void
+vnode_release(struct vnode *v)
+{
+	for (size_t i = 0; i < v->nkids; i++)
+		vnode_release(&v->kids[i]);
+	coffer_free(v->kids);
+	coffer_free(v->name);
+	coffer_free(v->src);
+	memset(v, 0, sizeof(*v));
+}
+
+static struct vnode *
+vnode_child(struct vnode *v, const char *name, size_t len)
+{
+	struct vnode *nk;
+
+	for (size_t i = 0; i < v->nkids; i++)
+		if (strlen(v->kids[i].name) == len &&
+		    memcmp(v->kids[i].name, name, len) == 0)
+			return &v->kids[i];
+	if ((nk = coffer_realloc(v->kids, (v->nkids + 1) * sizeof(*nk))) == NULL)
+		return NULL;
+	v->kids = nk;
+	nk = &v->kids[v->nkids];
+	memset(nk, 0, sizeof(*nk));
+	if ((nk->name = coffer_malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(nk->name, name, len);
+	nk->name[len] = '\0';
+	v->nkids++;
+	return nk;
+}
+
+/*
+ * add_path(root, given, stored, err): split ${given} into components,
+ * drop leading '/' and "../" (tar's rule) and "." components, refuse ".."
+ * elsewhere; add it under ${root}.  ${stored} gets the stored path.
+ */
+static int
+add_path(struct vnode *root, const char *given, char *stored, size_t cap,
+    struct coffer_err *err)
+{
+	struct vnode *v = root;
+	const char *p = given;
+	bool lead = true;
+	size_t slen = 0;
+
+	stored[0] = '\0';
+	while (*p != '\0') {
+		const char *q = p;
+		size_t len;
+
+		while (*q != '\0' && *q != '/')
+			q++;
+		len = (size_t)(q - p);
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			/* skip */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (!lead)
+				return coffer_err_set(err, COFFER_EINVAL,
+				    "path '%s' has '..' inside; give it "
+				    "without", given);
+		} else {
+			lead = false;
+			if (v->real)
+				return 0;	/* already covered by a parent */
+			if ((v = vnode_child(v, p, len)) == NULL)
+				return coffer_err_set(err, COFFER_ENOMEM,
+				    "paths");
+			if (v->src == NULL) {
+				size_t n = (size_t)(q - given);
+
+				if ((v->src = coffer_malloc(n + 1)) == NULL)
+					return coffer_err_set(err,
+					    COFFER_ENOMEM, "paths");
+				memcpy(v->src, given, n);
+				v->src[n] = '\0';
+			}
+			if (slen + len + 2 > cap)
+				return coffer_err_set(err, COFFER_EINVAL,
+				    "path '%s' is too long", given);
+			if (slen > 0)
+				stored[slen++] = '/';
+			memcpy(stored + slen, p, len);
+			slen += len;
+			stored[slen] = '\0';
+		}
+		p = *q ? q + 1 : q;
+	}
+	if (v == root)
+		return coffer_err_set(err, COFFER_EINVAL, "path '%s' names no "
+		    "file or folder below the current one; give a folder "
+		    "by name", given);
+	/* A given path covers everything below it. */
+	for (size_t i = 0; i < v->nkids; i++)
+		vnode_release(&v->kids[i]);
+	coffer_free(v->kids);
+	v->kids = NULL;
+	v->nkids = 0;
+	v->real = true;
+	return 0;
+}
+
+static int
+store_vnode(struct bctx *b, struct vnode *v, struct tree *t)
+{
+	for (size_t i = 0; i < v->nkids; i++) {
+		struct vnode *k = &v->kids[i];
+		struct tree_entry *e;
+		int r;
+
+		if ((e = tree_add(t)) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+		if (k->real) {
+			char *slash = strrchr(k->src, '/');
+			char *dir = NULL;
+			int dfd;
+
+			/* Open the parent, then take the entry as-is (lstat). */
+			if (slash == NULL) {
+				dfd = AT_FDCWD;
+			} else {
+				size_t n = (size_t)(slash - k->src);
+
+				if ((dir = coffer_malloc(n + 2)) == NULL)
+					return coffer_err_set(b->err,
+					    COFFER_ENOMEM, "paths");
+				memcpy(dir, k->src, n);
+				if (n == 0)
+					dir[n++] = '/';
+				dir[n] = '\0';
+				if ((dfd = open(dir, O_RDONLY | O_DIRECTORY |
+				    O_CLOEXEC)) == -1) {
+					r = coffer_err_sys(b->err, "cannot open "
+					    "'%s'", dir);
+					coffer_free(dir);
+					return r;
+				}
+			}
+			r = store_entry(b, dfd, slash ? slash + 1 : k->src,
+			    k->src, e);
+			if (dfd != AT_FDCWD)
+				close(dfd);
+			coffer_free(dir);
+			if (r != 0) {
+				tree_entry_release(e);
+				t->n--;
+				if (r < 0)
+					return r;
+				if (r == 1)
+					b->res->nwarnings++;
+				continue;
+			}
+		} else {
+			struct tree sub = { 0 };
+			struct stat sb;
+
+			/* A directory above a given path: its own metadata. */
+			if (stat(k->src, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+				tree_entry_release(e);
+				t->n--;
+				return coffer_err_sys(b->err, "cannot stat "
+				    "'%s'", k->src);
+			}
+			e->type = NODE_DIR;
+			fill_meta(e, &sb);
+			r = store_vnode(b, k, &sub);
+			if (r == 0)
+				r = put_tree(b, &sub, e->subtree);
+			tree_release(&sub);
+			if (r != 0)
+				return r;
+			b->res->ndirs++;
+		}
+		e->namelen = strlen(k->name);
+		if ((e->name = (uint8_t *)coffer_strdup(k->name)) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+	}
+	return 0;
+}
+
+static int
+store_stdin(struct bctx *b, const char *name, struct tree *t)
+{
+	struct tree_entry *e;
+	struct timespec now;
+	int r;
+
+	if ((e = tree_add(t)) == NULL)
+		return coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+	clock_gettime(CLOCK_REALTIME, &now);
+	e->type = NODE_FILE;
+	e->mode = 0600;
+	e->uid = geteuid();
+	e->gid = getegid();
+	e->mtime_sec = now.tv_sec;
+	e->mtime_nsec = (uint32_t)now.tv_nsec;
+	if ((r = read_content(b, STDIN_FILENO, e, "standard input")) != 0)
+		return r < 0 ? r : coffer_err_set(b->err, COFFER_EIO,
+		    "cannot read standard input");
+	e->namelen = strlen(name);
+	if ((e->name = (uint8_t *)coffer_strdup(name)) == NULL)
+		return coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+	b->res->nfiles++;
+	return 0;
+}
+
+/* ---- naming ---- */
+
+static int
+pick_name(struct session *s, time_t when, char name[SNAPSHOT_NAME_MAX],
+    struct coffer_err *err)
+{
+	struct snapshot *v = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = repo_list_snapshots(s->repo, &v, &n, err)) != 0)
+		return r;
+	if (s->repo->name_by == NAME_BY_COUNT) {
+		uint64_t max = 0, x;
+
+		for (size_t i = 0; i < n; i++)
+			if (parse_u64(v[i].name, &x) == 0 && x > max)
+				max = x;
+		snprintf(name, SNAPSHOT_NAME_MAX, "%llu",
+		    (unsigned long long)max + 1);
+	} else {
+		char base[32];
+		struct tm tm;
+
+		gmtime_r(&when, &tm);
+		strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(name, SNAPSHOT_NAME_MAX, "%s", base);
+		/* Two backups in one second: base, base-2, base-3, ... */
+		for (unsigned k = 2; ; k++) {
+			bool taken = false;
+
+			for (size_t i = 0; i < n; i++)
+				if (strcmp(v[i].name, name) == 0)
+					taken = true;
+			if (!taken)
+				break;
+			snprintf(name, SNAPSHOT_NAME_MAX, "%s-%u", base, k);
+		}
+	}
+	snapshot_list_free(v, n);
+	return 0;
+}
+
+int
+coffer_backup(const struct coffer_ctx *ctx,
+    const struct coffer_backup_opts *opts, struct coffer_backup_result *res,
+    struct coffer_err *err)
+{
+	struct session s;
+	struct bctx b;
+	struct vnode root = { 0 };
+	struct tree top = { 0 };
+	struct snapshot snap;
+	struct timespec now;
+	struct stat sb;
+	char **stored = NULL;
+	size_t nstored = 0;
+	char host[256] = "";
+	struct passwd *pw;
+	size_t cmin, cavg, cmax;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	memset(&b, 0, sizeof(b));
+	memset(&snap, 0, sizeof(snap));
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (!opts->use_stdin && opts->npaths == 0)
+		return coffer_err_set(err, COFFER_EINVAL, "nothing to back up");
+	if (opts->use_stdin && (opts->stdin_name == NULL ||
+	    *opts->stdin_name == '\0' || strchr(opts->stdin_name, '/') ||
+	    strcmp(opts->stdin_name, ".") == 0 ||
+	    strcmp(opts->stdin_name, "..") == 0))
+		return coffer_err_set(err, COFFER_EINVAL, "--stdin-name must "
+		    "be a plain file name");
+	/* Every given path must exist: a typo is an error, not a warning. */
+	if ((stored = coffer_calloc(opts->npaths + 1, sizeof(char *))) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "paths");
+	for (size_t i = 0; i < opts->npaths; i++) {
+		char buf[8192];
+
+		if (lstat(opts->paths[i], &sb) != 0) {
+			r = coffer_err_sys(err, "cannot back up '%s'",
+			    opts->paths[i]);
+			goto out;
+		}
+		if ((r = add_path(&root, opts->paths[i], buf, sizeof(buf),
+		    err)) != 0)
+			goto out;
+		if ((stored[nstored] = coffer_strdup(buf)) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "paths");
+			goto out;
+		}
+		nstored++;
+	}
+	if (opts->use_stdin &&
+	    (stored[nstored++] = coffer_strdup(opts->stdin_name)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "paths");
+		goto out;
+	}
+	if ((r = session_open(ctx, REPO_LOCK_APPEND, true, &s, err)) != 0)
+		goto out;
+	b.ctx = ctx;
+	b.err = err;
+	b.res = res;
+	b.lock = s.lock;
+	if (fstat(s.repo->dirfd, &sb) == 0) {
+		b.repo_dev = sb.st_dev;
+		b.repo_ino = sb.st_ino;
+	}
+	if ((r = session_keyset(&s, NULL, true, &b.ks, err)) != 0)
+		goto close;
+	keyset_clear_tmp(b.ks);
+	keyset_chunker_params(b.ks, &cmin, &cavg, &cmax);
+	wbuf_init(&b.tbuf, BLOB_MAX);
+	if ((b.rbuf = coffer_malloc(READ_BUF)) == NULL ||
+	    (b.ch = chunker_new(cmin, cavg, cmax, keyset_chunker_key(b.ks),
+	    chunk_cb, &b)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "backup buffers");
+		goto close;
+	}
+	if (opts->use_stdin)
+		r = store_stdin(&b, opts->stdin_name, &top);
+	else
+		r = store_vnode(&b, &root, &top);
+	if (r != 0)
+		goto close;
+	if ((r = put_tree(&b, &top, snap.tree)) != 0)
+		goto close;
+	/* Invariants 1-3: packs, then index, then the snapshot. */
+	if ((r = keyset_flush(b.ks, err)) != 0)
+		goto close;
+	if ((r = pick_name(&s, now.tv_sec, snap.name, err)) != 0)
+		goto close;
+	gethostname(host, sizeof(host) - 1);
+	snap.time_sec = now.tv_sec;
+	snap.time_nsec = (uint32_t)now.tv_nsec;
+	snap.hostname = host;
+	pw = getpwuid(geteuid());
+	snap.username = pw ? pw->pw_name : "";
+	snap.paths = stored;
+	snap.npaths = nstored;
+	snap.size = res->size;
+	snap.nfiles = res->nfiles;
+	snap.ndirs = res->ndirs;
+	snap.added = res->added;
+	if ((r = snapshot_write(b.ks, &snap, err)) != 0)
+		goto close;
+	memcpy(res->name, snap.name, sizeof(res->name));
+	memcpy(res->id, snap.idhex, sizeof(res->id));
+	memcpy(res->key_id, keyset_idhex(b.ks), sizeof(res->key_id));
+	r = 0;
+close:
+	chunker_free(b.ch);
+	coffer_free(b.rbuf);
+	coffer_free(b.chunks);
+	coffer_free(b.links);
+	wbuf_release(&b.tbuf);
+	keyset_free(b.ks);
+	session_close(&s);
+out:
+	tree_release(&top);
+	vnode_release(&root);
+	strlist_free(stored, opts->npaths + 1);
+	return r;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * keystore: the protected place on the device where keys live [M4].
+ *
+ * A directory (default $XDG_DATA_HOME/coffer) that must be owned by the
+ * user and closed to everyone else (0700, files 0600), checked on the
+ * open file descriptors as OpenSSH checks a private key.  It holds one
+ * secret per repository ("repo-<id>.key"); data keys are derived from it
+ * (see keystore_device_dk).  Secrets returned are in guarded memory.
+ *
+ * Not responsible for the card: keys never leave this directory.
+ */
+#ifndef KEYSTORE_H_
+#define KEYSTORE_H_
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coffer/err.h"
+#include "../util/util.h"
+#include "../crypto/crypto.h"
+
+#define KEYSTORE_SECRET_LEN	32
+
+struct keystore;
+
+/*
+ * keystore_default_dir(out, cap): $COFFER_KEYSTORE, else
+ * $XDG_DATA_HOME/coffer, else $HOME/.local/share/coffer.  0 or -1.
+ */
+int keystore_default_dir(char *out, size_t cap) WUR;
+
+/*
+ * keystore_open(dir, create, &ks, err): open (with ${create}, make it
+ * 0700 if absent) and check ownership and mode.  COFFER_EPERM with a
+ * message saying how to fix it when the directory is open to others or
+ * owned by someone else; COFFER_ENOTFOUND when absent and not ${create}.
+ */
+int keystore_open(const char *dir, bool create, struct keystore **out,
+    struct coffer_err *err) WUR;
+void keystore_free(struct keystore *ks);
+const char *keystore_dir(const struct keystore *ks);
+
+/*
+ * keystore_new_secret(ks, repoid, err): generate and store (0600,
+ * O_EXCL) a fresh random secret for repository ${repoid}.
+ */
+int keystore_new_secret(struct keystore *ks, const uint8_t repoid[16],
+    struct coffer_err *err) WUR;
+
+/*
+ * keystore_load_secret(ks, repoid, &secret, err): the secret of
+ * repository ${repoid} in guarded memory (free with secret_free).
+ * COFFER_ENOKEY if this keystore has none.
+ */
+int keystore_load_secret(struct keystore *ks, const uint8_t repoid[16],
+    uint8_t **secret, struct coffer_err *err) WUR;
+
+/*
+ * keystore_machine_id(out, cap, err): $COFFER_MACHINE_ID, else the first
+ * line of /etc/machine-id.
+ */
+int keystore_machine_id(char *out, size_t cap, struct coffer_err *err) WUR;
+
+/*
+ * keystore_device_dk(secret, machine_id, dk): the data key of the
+ * "device" scope: BLAKE2b-256 keyed by ${secret} over
+ * "coffer device scope v1\0" || machine_id.
+ */
+void keystore_device_dk(const uint8_t secret[KEYSTORE_SECRET_LEN],
+    const char *machine_id, uint8_t dk[KEY_LEN]);
+
+#endif /* !KEYSTORE_H_ */

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * tree: encode and decode directory blobs (docs/FORMAT.md, "tree").
+ * Layout: version u32 (1) | count u32 | entries, each:
+ *   name bytes32 | type u8 | mode u32 | uid u32 | gid u32 |
+ *   mtime_sec i64 | mtime_nsec u32 | size u64 | rdev u64 | link_id u64 |
+ *   flags u32 | target bytes32 | subtree[32] | nchunks u32 | ids[32]... |
+ *   nxattrs u32 | (name bytes32 | value bytes32)...
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tree.h"
+
+#define TREE_VERSION	1
+
+struct tree_entry *
+tree_add(struct tree *t)
+{
+	struct tree_entry *ne;
+
+	if (t->n == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 16;
+
+		if ((ne = coffer_realloc(t->e, ncap * sizeof(*ne))) == NULL)
+			return NULL;
+		t->e = ne;
+		t->cap = ncap;
+	}
+	memset(&t->e[t->n], 0, sizeof(t->e[0]));
+	return &t->e[t->n++];
+}
+
+static int
+name_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int
+entry_cmp(const void *x, const void *y)
+{
+	const struct tree_entry *a = x, *b = y;
+
+	return name_cmp(a->name, a->namelen, b->name, b->namelen);
+}
+
+void
+tree_sort(struct tree *t)
+{
+	if (t->n > 1)
+		qsort(t->e, t->n, sizeof(t->e[0]), entry_cmp);
+}
+
+void
+tree_encode(const struct tree *t, struct wbuf *b)
+{
+	wbuf_u32(b, TREE_VERSION);
+	wbuf_u32(b, (uint32_t)t->n);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tree_entry *e = &t->e[i];
+
+		wbuf_bytes32(b, e->name, e->namelen);
+		wbuf_u8(b, (uint8_t)e->type);
+		wbuf_u32(b, e->mode);
+		wbuf_u32(b, e->uid);
+		wbuf_u32(b, e->gid);
+		wbuf_u64(b, (uint64_t)e->mtime_sec);
+		wbuf_u32(b, e->mtime_nsec);
+		wbuf_u64(b, e->size);
+		wbuf_u64(b, e->rdev);
+		wbuf_u64(b, e->link_id);
+		wbuf_u32(b, e->flags);
+		wbuf_bytes32(b, e->target, e->targetlen);
+		wbuf_put(b, e->subtree, BLOB_ID_LEN);
+		wbuf_u32(b, (uint32_t)e->nchunks);
+		if (e->nchunks > 0)
+			wbuf_put(b, e->chunks, e->nchunks * BLOB_ID_LEN);
+		wbuf_u32(b, (uint32_t)e->nxattrs);
+		for (size_t x = 0; x < e->nxattrs; x++) {
+			wbuf_bytes32(b, e->xattrs[x].name,
+			    strlen(e->xattrs[x].name));
+			wbuf_bytes32(b, e->xattrs[x].value, e->xattrs[x].vlen);
+		}
+	}
+}
+
+static bool
+name_ok(const uint8_t *n, size_t len)
+{
+	if (len == 0 || len > TREE_NAME_MAX)
+		return false;
+	if ((len == 1 && n[0] == '.') || (len == 2 && n[0] == '.' &&
+	    n[1] == '.'))
+		return false;
+	return memchr(n, '/', len) == NULL && memchr(n, '\0', len) == NULL;
+}
+
+static uint8_t *
+dup_bytes(const uint8_t *p, size_t len, bool nul)
+{
+	uint8_t *d;
+
+	if ((d = coffer_malloc(len + (nul ? 1 : 0))) == NULL)
+		return NULL;
+	if (len > 0)
+		memcpy(d, p, len);
+	if (nul)
+		d[len] = 0;
+	return d;
+}
+
+static int
+entry_decode(struct rbuf *rb, struct tree_entry *e)
+{
+	const uint8_t *p;
+	size_t len;
+
+	if ((p = rbuf_bytes32(rb, &len, TREE_NAME_MAX)) == NULL ||
+	    !name_ok(p, len))
+		return -1;
+	if ((e->name = dup_bytes(p, len, true)) == NULL)
+		return -2;
+	e->namelen = len;
+	e->type = rbuf_u8(rb);
+	e->mode = rbuf_u32(rb);
+	e->uid = rbuf_u32(rb);
+	e->gid = rbuf_u32(rb);
+	e->mtime_sec = (int64_t)rbuf_u64(rb);
+	e->mtime_nsec = rbuf_u32(rb);
+	e->size = rbuf_u64(rb);
+	e->rdev = rbuf_u64(rb);
+	e->link_id = rbuf_u64(rb);
+	e->flags = rbuf_u32(rb);
+	if (e->type < NODE_FILE || e->type > NODE_BLK || e->mode > 07777 ||
+	    e->mtime_nsec >= 1000000000u)
+		return -1;
+	if ((p = rbuf_bytes32(rb, &len, TREE_TARGET_MAX)) == NULL)
+		return -1;
+	if ((e->type == NODE_SYMLINK) != (len > 0) ||
+	    memchr(p, '\0', len) != NULL)
+		return -1;
+	if (len > 0 && (e->target = dup_bytes(p, len, true)) == NULL)
+		return -2;
+	e->targetlen = len;
+	rbuf_copy(rb, e->subtree, BLOB_ID_LEN);
+	e->nchunks = rbuf_u32(rb);
+	if (!rbuf_ok(rb) || e->nchunks > rbuf_left(rb) / BLOB_ID_LEN ||
+	    (e->nchunks > 0 && e->type != NODE_FILE)) {
+		e->nchunks = 0;
+		return -1;
+	}
+	if (e->nchunks > 0) {
+		if ((e->chunks = coffer_malloc(e->nchunks * BLOB_ID_LEN)) == NULL) {
+			e->nchunks = 0;
+			return -2;
+		}
+		rbuf_copy(rb, e->chunks, e->nchunks * BLOB_ID_LEN);
+	}
+	e->nxattrs = rbuf_u32(rb);
+	if (!rbuf_ok(rb) || e->nxattrs > rbuf_left(rb) / 8) {
+		e->nxattrs = 0;
+		return -1;
+	}
+	if (e->nxattrs > 0 &&
+	    (e->xattrs = coffer_calloc(e->nxattrs, sizeof(*e->xattrs))) == NULL) {
+		e->nxattrs = 0;
+		return -2;
+	}
+	for (size_t x = 0; x < e->nxattrs; x++) {
+		if ((p = rbuf_bytes32(rb, &len, 255)) == NULL || len == 0 ||
+		    memchr(p, '\0', len) != NULL)
+			return -1;
+		if ((e->xattrs[x].name = (char *)dup_bytes(p, len, true)) == NULL)
+			return -2;
+		if ((p = rbuf_bytes32(rb, &len, TREE_XATTR_MAX)) == NULL)
+			return -1;
+		if ((e->xattrs[x].value = dup_bytes(p, len, false)) == NULL)
+			return -2;
+		e->xattrs[x].vlen = len;
+	}
+	return rbuf_ok(rb) ? 0 : -1;
+}
+
+int
+tree_decode(const uint8_t *p, size_t len, struct tree *t,
+    struct coffer_err *err)
+{
+	struct rbuf rb;
+	uint32_t n;
+
+	memset(t, 0, sizeof(*t));
+	rbuf_init(&rb, p, len);
+	if (rbuf_u32(&rb) != TREE_VERSION)
+		goto bad;
+	n = rbuf_u32(&rb);
+	if (!rbuf_ok(&rb) || n > rbuf_left(&rb) / 64)
+		goto bad;
+	for (uint32_t i = 0; i < n; i++) {
+		struct tree_entry *e;
+		int r;
+
+		if ((e = tree_add(t)) == NULL)
+			goto oom;
+		if ((r = entry_decode(&rb, e)) == -2)
+			goto oom;
+		if (r != 0)
+			goto bad;
+		/* Strictly increasing names: sorted, no duplicates. */
+		if (i > 0 && name_cmp(t->e[i - 1].name, t->e[i - 1].namelen,
+		    e->name, e->namelen) >= 0)
+			goto bad;
+	}
+	if (rbuf_left(&rb) != 0)
+		goto bad;
+	return 0;
+bad:
+	return coffer_err_set(err, COFFER_EFORMAT, "tree blob is damaged "
+	    "(bad layout)");
+oom:
+	return coffer_err_set(err, COFFER_ENOMEM, "decoding tree");
+}
+
+void
+tree_entry_release(struct tree_entry *e)
+{
+	coffer_free(e->name);
+	coffer_free(e->target);
+	coffer_free(e->chunks);
+	for (size_t x = 0; x < e->nxattrs; x++) {
+		coffer_free(e->xattrs[x].name);
+		coffer_free(e->xattrs[x].value);
+	}
+	coffer_free(e->xattrs);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+tree_release(struct tree *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		tree_entry_release(&t->e[i]);
+	coffer_free(t->e);
+	memset(t, 0, sizeof(*t));
+}
