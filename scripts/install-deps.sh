@@ -13,7 +13,7 @@ libjansson-dev libcurl4-openssl-dev exfatprogs exfat-fuse fuse3 attr jq
 util-linux"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-	echo "install-deps: dpkg-query not found; this script is for Debian 12" >&2
+	echo "install-deps: no dpkg-query; this script is for Debian 12" >&2
 	exit 1
 fi
 

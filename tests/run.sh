@@ -167,6 +167,9 @@ for s in "$srcdir"/tests/integration/[0-9][0-9]-*.sh; do
 		passed=$((passed + 1))
 		echo "ok - $name (${secs}s)"
 		[ "$verbose" = 1 ] && diag "$log"
+		# Scenarios may leave read-only directories behind.
+		[ "$(id -u)" -eq 0 ] ||
+		    chmod -R u+rwX "$scratch" 2>/dev/null
 		rm -rf --one-file-system "$scratch" "$log"
 	else
 		failed=$((failed + 1))

@@ -217,12 +217,13 @@ int snapshot_load(struct keyset *ks, struct snapshot *s,
  * index entry points into an existing pack of the right size; with
  * ${read_data}, read every pack, authenticate its header and every blob,
  * and compare each blob's id with its content.  Each problem is passed
- * to ${report} naming the file; returns the number of problems in
- * *nbad.
+ * to ${report} naming the file and counted in *nbad; *bytes counts what
+ * was read, *nleft the pack files no index names (leftovers).
  */
 typedef void repo_report_fn(void *cookie, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
-    void *cookie, uint64_t *nbad, struct coffer_err *err) WUR;
+    void *cookie, uint64_t *nbad, uint64_t *bytes, uint64_t *nleft,
+    struct coffer_err *err) WUR;
 
 #endif /* !REPO_H_ */

@@ -5,35 +5,35 @@
 # --overwrite and leaves those files alone; with --overwrite it succeeds.
 scenario() {
 	"$HELPERS/gentree" src || return 1
-	expect_exit 0 $COFFER init || return 1
-	expect_exit 0 $COFFER backup src || return 1
+	expect_exit 0 "$COFFER" init || return 1
+	expect_exit 0 "$COFFER" backup src || return 1
 
 	# A subdirectory: it, its parents, nothing else.
-	expect_exit 0 $COFFER restore latest --target out1 \
+	expect_exit 0 "$COFFER" restore latest --target rst1 \
 	    --include src/deep || return 1
 	# shellcheck disable=SC2046
-	expect_tree src/deep out1/src/deep $(owner_opt) || return 1
-	only_under out1 src/deep || return 1
+	expect_tree src/deep rst1/src/deep $(owner_opt) || return 1
+	only_under rst1 src/deep || return 1
 
 	# A single file.
-	expect_exit 0 $COFFER restore latest --target out2 \
+	expect_exit 0 "$COFFER" restore latest --target rst2 \
 	    --include src/f300k || return 1
-	expect_same src/f300k out2/src/f300k || return 1
-	only_under out2 src/f300k || return 1
+	expect_same src/f300k rst2/src/f300k || return 1
+	only_under rst2 src/f300k || return 1
 
 	# Several at once: a file with an awkward name and a directory.
-	expect_exit 0 $COFFER restore latest --target out3 \
+	expect_exit 0 "$COFFER" restore latest --target rst3 \
 	    --include 'src/names/with space' --include src/hard || return 1
-	expect_same 'src/names/with space' 'out3/src/names/with space' ||
+	expect_same 'src/names/with space' 'rst3/src/names/with space' ||
 	    return 1
 	# shellcheck disable=SC2046
-	expect_tree src/hard out3/src/hard $(owner_opt) || return 1
-	[ "$(find out3 -mindepth 1 | grep -cv '^out3/src/hard')" -eq 3 ] ||
+	expect_tree src/hard rst3/src/hard $(owner_opt) || return 1
+	[ "$(find rst3 -mindepth 1 | grep -cv '^rst3/src/hard')" -eq 3 ] ||
 	    fail "restored more than asked for:" \
-	    "$(find out3 -mindepth 1 | grep -v '^out3/src/hard')" || return 1
+	    "$(find rst3 -mindepth 1 | grep -v '^rst3/src/hard')" || return 1
 
 	# A path that is not in the snapshot is an error naming it.
-	expect_exit 1 $COFFER restore latest --target out4 \
+	expect_exit 1 "$COFFER" restore latest --target rst4 \
 	    --include src/no-such-file || return 1
 	expect_grep 'no-such-file' err || return 1
 
@@ -44,14 +44,14 @@ scenario() {
 	touch -d '2001-02-03 04:05:06' busy/src/f4k busy/unrelated || return 1
 	cp -p busy/src/f4k keep.f4k && cp -p busy/unrelated keep.unrelated ||
 	    return 1
-	expect_exit 1 $COFFER restore latest --target busy || return 1
+	expect_exit 1 "$COFFER" restore latest --target busy || return 1
 	expect_nonempty err || return 1
 	expect_same keep.f4k busy/src/f4k || return 1
 	expect_same keep.unrelated busy/unrelated || return 1
 	[ "$(stat -c %Y busy/src/f4k)" = "$(stat -c %Y keep.f4k)" ] ||
 	    fail "a refused restore touched busy/src/f4k" || return 1
 
-	expect_exit 0 $COFFER restore latest --target busy --overwrite ||
+	expect_exit 0 "$COFFER" restore latest --target busy --overwrite ||
 	    return 1
 	# shellcheck disable=SC2046
 	expect_tree src busy/src $(owner_opt) || return 1
@@ -73,5 +73,5 @@ only_under()
 		esac
 		printf '%s\n' "$_r"
 	done)
-	[ -z "$_extra" ] || fail "restored more than $2 into $1:" $_extra
+	[ -z "$_extra" ] || fail "restored more than $2 into $1:" "$_extra"
 }

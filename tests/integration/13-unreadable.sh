@@ -7,8 +7,8 @@ scenario() {
 	if is_root; then
 		need_cmd setpriv || return 1
 		# nobody must own the scratch area and reach the binary.
-		mkdir bin && cp "$COFFER" bin/coffer && chmod 755 bin bin/coffer ||
-		    return 1
+		mkdir bin && cp "$COFFER" bin/coffer &&
+		    chmod 755 bin bin/coffer || return 1
 		COFFER=$PWD/bin/coffer
 	fi
 
@@ -24,20 +24,20 @@ scenario() {
 		fail "mode 000 does not stop this user from reading" || return 1
 	fi
 
-	expect_exit 0 as_user $COFFER init || return 1
-	expect_exit 3 as_user $COFFER backup src || return 1
+	expect_exit 0 as_user "$COFFER" init || return 1
+	expect_exit 3 as_user "$COFFER" backup src || return 1
 	expect_grep 'src/secret\.txt' err || return 1
 	expect_grep 'src/locked' err || return 1
 
 	# The snapshot exists and holds everything that was readable.
-	expect_exit 0 as_user $COFFER snapshots --json || return 1
+	expect_exit 0 as_user "$COFFER" snapshots --json || return 1
 	expect_jq '.snapshots | length == 1' out || return 1
-	expect_exit 0 as_user $COFFER restore latest --target out || return 1
-	expect_same src/ok.txt out/src/ok.txt || return 1
-	expect_same src/sub/ok2.txt out/src/sub/ok2.txt || return 1
-	[ ! -e out/src/secret.txt ] ||
+	expect_exit 0 as_user "$COFFER" restore latest --target rst || return 1
+	expect_same src/ok.txt rst/src/ok.txt || return 1
+	expect_same src/sub/ok2.txt rst/src/sub/ok2.txt || return 1
+	[ ! -e rst/src/secret.txt ] ||
 	    fail "an unreadable file was restored" || return 1
-	[ ! -e out/src/locked/inside.txt ] ||
+	[ ! -e rst/src/locked/inside.txt ] ||
 	    fail "a file of an unreadable directory was restored" || return 1
 
 	# Restore what can be restored as root too, then clean up as root.

@@ -21,12 +21,11 @@ scenario() {
 	printf '%s\n' "$marker" | dd of=src/sparse/holes bs=1 seek=4096 \
 	    conv=notrunc status=none || return 1
 
-	expect_exit 0 $COFFER init || return 1
-	expect_exit 0 $COFFER backup src || return 1
+	expect_exit 0 "$COFFER" init || return 1
+	expect_exit 0 "$COFFER" backup src || return 1
 	sleep 1		# time-named snapshots: a new second, a new name
-	printf '%s %s\n' "$marker" "$fname" |
-	    expect_exit 0 $COFFER backup --stdin --stdin-name "$fname.stdin" ||
-	    return 1
+	printf '%s %s\n' "$marker" "$fname" | expect_exit 0 "$COFFER" \
+	    backup --stdin --stdin-name "$fname.stdin" || return 1
 	[ -n "$(card_files)" ] || fail "the repository holds no files" ||
 	    return 1
 
@@ -46,16 +45,16 @@ scenario() {
 	check_card_names "$COFFER_REPO" || return 1
 
 	# The restore still works, so the test did not just break the repo.
-	expect_exit 0 $COFFER restore latest --target out1 || return 1
-	expect_exit 0 $COFFER restore "$(first_snapshot)" --target out2 ||
+	expect_exit 0 "$COFFER" restore latest --target rst1 || return 1
+	expect_exit 0 "$COFFER" restore "$(first_snapshot)" --target rst2 ||
 	    return 1
 	expect_same "src/$fname-dir/$fname.bin" \
-	    "out2/src/$fname-dir/$fname.bin" || return 1
+	    "rst2/src/$fname-dir/$fname.bin" || return 1
 	printf '%s %s\n' "$marker" "$fname" >stdin.txt &&
-	expect_same stdin.txt "out1/$fname.stdin"
+	expect_same stdin.txt "rst1/$fname.stdin"
 }
 
 first_snapshot()
 {
-	$COFFER snapshots --json | jq -r '.snapshots[0].name'
+	"$COFFER" snapshots --json | jq -r '.snapshots[0].name'
 }

@@ -6,6 +6,9 @@
 #
 # Every helper prints what went wrong to stderr and returns non-zero; it never
 # exits, so a scenario chains steps with "&&" or ends each with "|| return 1".
+# The scenario's stderr is its log; run.sh shows its tail, and the tails of
+# ./out and ./err, when the scenario fails.  Since expect_exit writes ./out
+# and ./err, never name a restore target "out" or "err".
 # Environment provided by run.sh:
 #   COFFER	absolute path of the coffer binary under test
 #   HELPERS	absolute path of the directory holding gentree, treecmp, ...
@@ -38,7 +41,6 @@ expect_exit()
 	"$@" >out 2>err || last_status=$?
 	if [ "$last_status" -ne "$_want" ]; then
 		fail "exit status $last_status, want $_want: $*"
-		show_output
 		return 1
 	fi
 	return 0
@@ -53,18 +55,18 @@ expect_fail()
 	"$@" >out 2>err || last_status=$?
 	if [ "$last_status" -eq 0 ]; then
 		fail "exit status 0, want failure: $*"
-		show_output
 		return 1
 	fi
 	if [ "$last_status" -gt 125 ]; then
-		fail "exit status $last_status (crash or signal), want an error: $*"
-		show_output
+		fail "exit status $last_status (crash or signal), want an" \
+		    "error: $*"
 		return 1
 	fi
 	return 0
 }
 
-# show_output: copy the tail of ./out and ./err into the log.
+# show_output: copy the tail of ./out and ./err into the log (run.sh shows
+# them for the last command; this is for an earlier one).
 show_output()
 {
 	for _f in out err; do
@@ -80,7 +82,7 @@ expect_grep()
 {
 	_grep_args "$@" || return 1
 	# shellcheck disable=SC2086 # _gopts holds separate options
-	if ! grep -Eq $_gopts -e "$_gpat" -- "$_gfile"; then
+	if ! grep -q $_gopts -e "$_gpat" -- "$_gfile"; then
 		fail "no line matching '$_gpat' in $_gfile"
 		[ -f "$_gfile" ] && tail -n 10 "$_gfile" | sed 's/^/| /' >&2
 		return 1
@@ -93,10 +95,10 @@ expect_no_grep()
 {
 	_grep_args "$@" || return 1
 	# shellcheck disable=SC2086
-	if grep -Eq $_gopts -e "$_gpat" -- "$_gfile"; then
+	if grep -q $_gopts -e "$_gpat" -- "$_gfile"; then
 		fail "unexpected line matching '$_gpat' in $_gfile:"
 		# shellcheck disable=SC2086
-		grep -E -m 5 $_gopts -e "$_gpat" -- "$_gfile" | sed 's/^/| /' >&2
+		grep -m 5 $_gopts -e "$_gpat" -- "$_gfile" | sed 's/^/| /' >&2
 		return 1
 	fi
 	return 0
@@ -105,9 +107,14 @@ expect_no_grep()
 # Split expect_grep's arguments into _gopts, _gpat and _gfile.
 _grep_args()
 {
-	_gopts=
+	_gopts=-E
 	while [ $# -gt 2 ]; do
-		_gopts="$_gopts $1"
+		case $1 in
+		--)	;;
+		-F)	_gopts=${_gopts#-E}
+			_gopts="$_gopts -F" ;;
+		*)	_gopts="$_gopts $1" ;;
+		esac
 		shift
 	done
 	[ $# -eq 2 ] || fail "expect_grep: want PATTERN FILE" || return 1
@@ -157,7 +164,7 @@ expect_tree()
 	_a=$1
 	_b=$2
 	shift 2
-	printf '$ treecmp %s %s %s\n' "$*" "$_a" "$_b" >&2
+	printf '$ treecmp %s\n' "${*:+$* }$_a $_b" >&2
 	if ! "$HELPERS/treecmp" "$@" -- "$_a" "$_b" >treecmp.out 2>&1; then
 		fail "trees $_a and $_b differ:"
 		head -n 40 treecmp.out | sed 's/^/| /' >&2
@@ -184,7 +191,7 @@ need_cmd()
 {
 	for _c in "$@"; do
 		command -v "$_c" >/dev/null 2>&1 ||
-		    fail "this scenario needs '$_c' (sh scripts/install-deps.sh)" ||
+		    fail "this scenario needs '$_c' (scripts/install-deps.sh)" ||
 		    return 1
 	done
 }

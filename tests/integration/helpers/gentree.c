@@ -311,8 +311,8 @@ sparse(const char *rel, off_t size, const off_t *offs, const size_t *lens,
 		die("close '%s'", rel);
 	if ((off_t)sb.st_blocks * 512 > data + 64 * 1024) {
 		errno = 0;
-		die("'%s' is not sparse (%lld bytes allocated for %lld of data); "
-		    "this file system has no holes", rel,
+		die("'%s' is not sparse (%lld bytes allocated for %lld of "
+		    "data); this file system has no holes", rel,
 		    (long long)sb.st_blocks * 512, (long long)data);
 	}
 	set_mode(rel, 0644);

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * cli: coffer(1), a thin layer over libcoffer.  Each command parses its
+ * options, validates them in one block, runs one libcoffer call and
+ * reports its error once.
+ */
+#ifndef CLI_H_
+#define CLI_H_
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "coffer/coffer.h"
+
+enum {
+	EXIT_OK = 0,		/* success */
+	EXIT_FAIL = 1,		/* the operation failed */
+	EXIT_USAGE = 2,		/* bad command line */
+	EXIT_PARTIAL = 3,	/* backup done, some files left out */
+};
+
+/* Options every command accepts; filled from env, then flags. */
+struct global_opts {
+	const char	*repo;
+	const char	*keystore;
+	bool		 quiet;
+};
+extern struct global_opts g_opts;
+extern const char *g_cmd;
+
+typedef int cmd_fn(int argc, char **argv);
+cmd_fn cmd_init, cmd_backup, cmd_snapshots, cmd_ls, cmd_restore, cmd_check;
+
+/*
+ * Long options shared by all commands; commands append their own.
+ * GLOBAL_OPTS_SHORT are handled by global_opt().
+ */
+#define OPT_REPO	1000
+#define OPT_KEYSTORE	1001
+#define OPT_QUIET	'q'
+#define GLOBAL_LONGOPTS							\
+	{ "repo",	required_argument,	NULL, OPT_REPO },	\
+	{ "keystore",	required_argument,	NULL, OPT_KEYSTORE },	\
+	{ "quiet",	no_argument,		NULL, OPT_QUIET }
+/* global_opt(ch): handle a shared option; true if it was one. */
+bool global_opt(int ch, const char *arg);
+
+/* ctx_make(ctx): a coffer_ctx from the global options. */
+void ctx_make(struct coffer_ctx *ctx);
+
+/* report_err(err): "coffer <cmd>: <strerror>: <detail>" on stderr. */
+void report_err(const struct coffer_err *err);
+/* usage_err(usage, fmt, ...): message + usage on stderr; EXIT_USAGE. */
+int usage_err(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* json_bytes(p, len): a JSON string (lossy if not UTF-8). */
+json_t *json_bytes(const void *p, size_t len);
+/* json_print(doc): dump ${doc} to stdout (and decref); EXIT_OK/FAIL. */
+int json_print(json_t *doc);
+/* print_escaped(f, p, len): bytes with unprintables as \xNN. */
+void print_escaped(FILE *f, const void *p, size_t len);
+/* human_size(n, buf): "12.3 MiB". */
+const char *human_size(unsigned long long n, char buf[32]);
+/* iso_time(sec, nsec, buf): "2026-11-25T17:31:00.123456789Z". */
+const char *iso_time(long long sec, unsigned nsec, char buf[48]);
+
+#endif /* !CLI_H_ */

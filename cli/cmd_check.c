@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: ISC */
+/* cmd_check: coffer check [--read-data] */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char check_usage[] =
+    "usage: coffer check [--repo DIR] [--read-data] [--json]\n"
+    "\nVerify the repository's structure: key sets, index, packs present,\n"
+    "every snapshot and directory readable, every chunk accounted for.\n"
+    "With --read-data, also read and authenticate every byte on the card.\n";
+
+int
+cmd_check(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		GLOBAL_LONGOPTS,
+		{ "read-data",	no_argument,		NULL, 'r' },
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 },
+	};
+	struct coffer_check_result res;
+	struct coffer_err err = { 0 };
+	struct coffer_ctx ctx;
+	bool read_data = false, json = false;
+	char sz[32];
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		if (global_opt(ch, optarg))
+			continue;
+		switch (ch) {
+		case 'r':
+			read_data = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(check_usage, stdout);
+			return EXIT_OK;
+		default:
+			fputs(check_usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage_err(check_usage, "unexpected argument '%s'",
+		    argv[optind]);
+	if (g_opts.repo == NULL)
+		return usage_err(check_usage, "no repository given (use --repo "
+		    "DIR or set COFFER_REPO)");
+	ctx_make(&ctx);
+	r = coffer_check(&ctx, read_data, &res, &err);
+	if (json) {
+		json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
+		    "s:I, s:I}", "ok", r == 0, "key_sets", (json_int_t)res.nsets,
+		    "key_sets_checked", (json_int_t)res.nsets_checked,
+		    "snapshots", (json_int_t)res.nsnapshots, "trees",
+		    (json_int_t)res.ntrees, "chunks", (json_int_t)res.nblobs,
+		    "bytes_read", (json_int_t)res.bytes_read, "problems",
+		    (json_int_t)res.nproblems, "leftovers",
+		    (json_int_t)res.nleftovers);
+
+		if (json_print(doc) != EXIT_OK)
+			return EXIT_FAIL;
+	}
+	if (r != 0) {
+		report_err(&err);
+		return EXIT_FAIL;
+	}
+	if (!json && !g_opts.quiet) {
+		printf("checked %llu of %llu key set%s, %llu snapshot%s, %llu "
+		    "folders, %llu chunk references",
+		    (unsigned long long)res.nsets_checked,
+		    (unsigned long long)res.nsets, res.nsets == 1 ? "" : "s",
+		    (unsigned long long)res.nsnapshots,
+		    res.nsnapshots == 1 ? "" : "s",
+		    (unsigned long long)res.ntrees,
+		    (unsigned long long)res.nblobs);
+		if (read_data)
+			printf(", read %s", human_size(res.bytes_read, sz));
+		printf(": no problems found\n");
+		if (res.nleftovers > 0)
+			printf("%llu leftover pack%s from interrupted backups "
+			    "(harmless; not part of any snapshot)\n",
+			    (unsigned long long)res.nleftovers,
+			    res.nleftovers == 1 ? "" : "s");
+	}
+	return EXIT_OK;
+}

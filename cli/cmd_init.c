@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: ISC */
+/* cmd_init: coffer init [--name-by time|count] */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char init_usage[] =
+    "usage: coffer init [--repo DIR] [--name-by time|count]\n"
+    "\nCreate a repository in DIR (new or empty) and its key in the\n"
+    "keystore.  Snapshots are named by their UTC time (default) or by a\n"
+    "running count (1, 2, 3, ...).\n"
+    "\nexample:\n  coffer --repo /media/card/coffer init\n";
+
+int
+cmd_init(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		GLOBAL_LONGOPTS,
+		{ "name-by",	required_argument,	NULL, 'n' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 },
+	};
+	struct coffer_err err = { 0 };
+	struct coffer_ctx ctx;
+	const char *name_by = "time";
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		if (global_opt(ch, optarg))
+			continue;
+		switch (ch) {
+		case 'n':
+			name_by = optarg;
+			break;
+		case 'h':
+			fputs(init_usage, stdout);
+			return EXIT_OK;
+		default:
+			fputs(init_usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage_err(init_usage, "unexpected argument '%s'",
+		    argv[optind]);
+	if (strcmp(name_by, "time") != 0 && strcmp(name_by, "count") != 0)
+		return usage_err(init_usage, "--name-by must be 'time' or "
+		    "'count', not '%s'", name_by);
+	if (g_opts.repo == NULL)
+		return usage_err(init_usage, "no repository given (use --repo "
+		    "DIR or set COFFER_REPO)");
+	ctx_make(&ctx);
+	if (coffer_repo_init(&ctx, strcmp(name_by, "count") == 0, &err) != 0) {
+		report_err(&err);
+		return EXIT_FAIL;
+	}
+	if (!g_opts.quiet)
+		printf("created coffer repository at '%s'\n"
+		    "its key is in the keystore on this device: keep the "
+		    "keystore safe, without it the backups cannot be read\n",
+		    g_opts.repo);
+	return EXIT_OK;
+}

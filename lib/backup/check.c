@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * check: verify a repository.  For every key set whose key is here:
+ * keyinfo authenticates, index files load, packs are present (and with
+ * read_data, every byte authenticates), every snapshot decrypts, every
+ * tree decodes and every chunk it names is in the index.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "session.h"
+
+struct cctx {
+	const struct coffer_ctx	*ctx;
+	struct coffer_check_result *res;
+	struct keyset		*ks;
+	struct coffer_err	*err;
+	/* Trees already verified (by id). */
+	uint8_t			(*seen)[BLOB_ID_LEN];
+	size_t			 nseen, seencap;
+	struct wbuf		 blob;
+};
+
+static void
+report(void *cookie, const char *fmt, ...)
+{
+	struct cctx *c = cookie;
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->res->nproblems++;
+	session_warn(c->ctx, "%s", msg);
+}
+
+static bool
+seen_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN])
+{
+	size_t mask, i;
+
+	if ((c->nseen + 1) * 2 > c->seencap) {
+		size_t ncap = c->seencap ? c->seencap * 2 : 1024;
+		uint8_t (*ns)[BLOB_ID_LEN];
+		static const uint8_t zero[BLOB_ID_LEN];
+
+		if ((ns = coffer_calloc(ncap, BLOB_ID_LEN)) == NULL)
+			return false;
+		for (size_t j = 0; j < c->seencap; j++) {
+			if (memcmp(c->seen[j], zero, BLOB_ID_LEN) == 0)
+				continue;
+			for (i = le64dec(c->seen[j]) & (ncap - 1);
+			    memcmp(ns[i], zero, BLOB_ID_LEN) != 0;
+			    i = (i + 1) & (ncap - 1))
+				;
+			memcpy(ns[i], c->seen[j], BLOB_ID_LEN);
+		}
+		coffer_free(c->seen);
+		c->seen = ns;
+		c->seencap = ncap;
+	}
+	mask = c->seencap - 1;
+	for (i = le64dec(id) & mask; ; i = (i + 1) & mask) {
+		static const uint8_t zero[BLOB_ID_LEN];
+
+		if (memcmp(c->seen[i], id, BLOB_ID_LEN) == 0)
+			return true;
+		if (memcmp(c->seen[i], zero, BLOB_ID_LEN) == 0)
+			break;
+	}
+	memcpy(c->seen[i], id, BLOB_ID_LEN);
+	c->nseen++;
+	return false;
+}
+
+static int
+check_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN], const char *snap,
+    const char *path)
+{
+	struct tree t = { 0 };
+	struct coffer_err e1 = { 0 };
+	int r;
+
+	if (seen_tree(c, id))
+		return 0;
+	c->res->ntrees++;
+	if ((r = keyset_get_blob(c->ks, OBJ_TREE, id, &c->blob, &e1)) != 0 ||
+	    (r = tree_decode(c->blob.p, c->blob.len, &t, &e1)) != 0) {
+		tree_release(&t);
+		if (r == COFFER_ENOMEM) {
+			*c->err = e1;
+			return r;
+		}
+		report(c, "snapshot '%s', directory '%s': %s", snap,
+		    *path ? path : "/", e1.msg);
+		return 0;
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		const struct tree_entry *e = &t.e[i];
+		char sub[8192];
+
+		snprintf(sub, sizeof(sub), "%s%s%.*s", path, *path ? "/" : "",
+		    (int)e->namelen, (const char *)e->name);
+		for (size_t k = 0; k < e->nchunks; k++) {
+			c->res->nblobs++;
+			if (!keyset_has_blob(c->ks, OBJ_DATA, e->chunks[k])) {
+				report(c, "snapshot '%s', file '%s': chunk %zu "
+				    "is missing from the repository", snap,
+				    sub, k);
+				break;
+			}
+		}
+		if (e->type == NODE_DIR &&
+		    (r = check_tree(c, e->subtree, snap, sub)) != 0) {
+			tree_release(&t);
+			return r;
+		}
+	}
+	tree_release(&t);
+	return 0;
+}
+
+int
+coffer_check(const struct coffer_ctx *ctx, bool read_data,
+    struct coffer_check_result *res, struct coffer_err *err)
+{
+	struct session s;
+	struct cctx c;
+	struct snapshot *snaps = NULL;
+	char **sets = NULL;
+	size_t nsets = 0, nsnaps = 0;
+	uint64_t nbad = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	memset(&c, 0, sizeof(c));
+	c.ctx = ctx;
+	c.res = res;
+	c.err = err;
+	wbuf_init(&c.blob, BLOB_MAX);
+	if ((r = session_open(ctx, REPO_LOCK_READ, true, &s, err)) != 0)
+		return r;
+	if ((r = repo_list_sets(s.repo, &sets, &nsets, err)) != 0 ||
+	    (r = repo_list_snapshots(s.repo, &snaps, &nsnaps, err)) != 0)
+		goto out;
+	res->nsets = nsets;
+	for (size_t i = 0; i < nsets; i++) {
+		struct coffer_err e1 = { 0 };
+
+		keyset_free(c.ks);
+		c.ks = NULL;
+		if (strcmp(sets[i], s.dk_keyid) != 0) {
+			session_warn(ctx, "key set %s: its key is not in this "
+			    "keystore; only its presence was checked", sets[i]);
+			continue;
+		}
+		if ((r = session_keyset(&s, sets[i], false, &c.ks, &e1)) != 0) {
+			if (r == COFFER_ENOMEM) {
+				*err = e1;
+				goto out;
+			}
+			report(&c, "key set %s: %s", sets[i], e1.msg);
+			continue;
+		}
+		res->nsets_checked++;
+		/* report() counts each problem; nbad would count them twice. */
+		if ((r = keyset_check(c.ks, read_data, report, &c, &nbad,
+		    &res->bytes_read, &res->nleftovers, err)) != 0)
+			goto out;
+		for (size_t k = 0; k < nsnaps; k++) {
+			struct snapshot *sn = &snaps[k];
+
+			if (strcmp(sn->keyid, sets[i]) != 0)
+				continue;
+			res->nsnapshots++;
+			if (snapshot_load(c.ks, sn, &e1) != 0) {
+				report(&c, "%s", e1.msg);
+				continue;
+			}
+			if ((r = check_tree(&c, sn->tree, sn->name, "")) != 0)
+				goto out;
+		}
+	}
+	if (res->nproblems > 0) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "%llu problem%s found "
+		    "(see above)", (unsigned long long)res->nproblems,
+		    res->nproblems == 1 ? "" : "s");
+		goto out;
+	}
+	r = 0;
+out:
+	keyset_free(c.ks);
+	coffer_free(c.seen);
+	wbuf_release(&c.blob);
+	snapshot_list_free(snaps, nsnaps);
+	strlist_free(sets, nsets);
+	session_close(&s);
+	return r;
+}

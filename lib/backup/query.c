@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: ISC */
+/* query: init, the snapshot list, and listing a snapshot's entries. */
+#include <stdio.h>
+#include <string.h>
+
+#include "session.h"
+
+int
+coffer_repo_init(const struct coffer_ctx *ctx, bool name_by_count,
+    struct coffer_err *err)
+{
+	char ksdir[4096];
+	struct keystore *kst = NULL;
+	struct repo *rp = NULL;
+	int r;
+
+	if (ctx->repo == NULL || *ctx->repo == '\0')
+		return coffer_err_set(err, COFFER_EINVAL, "no repository given "
+		    "(use --repo DIR or set COFFER_REPO)");
+	if (ctx->keystore != NULL)
+		snprintf(ksdir, sizeof(ksdir), "%s", ctx->keystore);
+	else if (keystore_default_dir(ksdir, sizeof(ksdir)) != 0)
+		return coffer_err_set(err, COFFER_EINVAL, "cannot tell where "
+		    "the keystore is (set HOME or COFFER_KEYSTORE)");
+	/* Keystore first: never leave a repository nobody has a key for. */
+	if ((r = keystore_open(ksdir, true, &kst, err)) != 0)
+		goto out;
+	if ((r = repo_create(ctx->repo, name_by_count ? NAME_BY_COUNT :
+	    NAME_BY_TIME, err)) != 0)
+		goto out;
+	if ((r = repo_open(ctx->repo, &rp, err)) != 0)
+		goto out;
+	if ((r = keystore_new_secret(kst, rp->id, err)) != 0)
+		goto out;
+	r = 0;
+out:
+	repo_free(rp);
+	keystore_free(kst);
+	return r;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? coffer_strdup(s) : NULL;
+}
+
+void
+coffer_snapshots_free(struct coffer_snapshot_info *v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		coffer_free(v[i].problem);
+		coffer_free(v[i].hostname);
+		coffer_free(v[i].username);
+		strlist_free(v[i].paths, v[i].npaths);
+	}
+	coffer_free(v);
+}
+
+int
+coffer_snapshots(const struct coffer_ctx *ctx, struct coffer_snapshot_info **out,
+    size_t *nout, struct coffer_err *err)
+{
+	struct coffer_snapshot_info *v = NULL;
+	struct snapshot *list = NULL;
+	struct keyset *ks = NULL;
+	struct session s;
+	size_t n = 0;
+	int r;
+
+	*out = NULL;
+	*nout = 0;
+	if ((r = session_open(ctx, REPO_LOCK_READ, true, &s, err)) != 0)
+		return r;
+	if ((r = repo_list_snapshots(s.repo, &list, &n, err)) != 0)
+		goto out;
+	if ((v = coffer_calloc(n, sizeof(*v))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "snapshots");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct coffer_snapshot_info *o = &v[i];
+		struct snapshot *sn = &list[i];
+		struct coffer_err e1 = { 0 };
+
+		memcpy(o->name, sn->name, sizeof(o->name));
+		memcpy(o->id, sn->idhex, sizeof(o->id));
+		memcpy(o->key_id, sn->keyid, sizeof(o->key_id));
+		if (ks == NULL || strcmp(keyset_idhex(ks), sn->keyid) != 0) {
+			keyset_free(ks);
+			ks = NULL;
+			if (session_keyset(&s, sn->keyid, false, &ks, &e1) != 0) {
+				o->problem = coffer_strdup(e1.msg);
+				continue;
+			}
+		}
+		if (snapshot_load(ks, sn, &e1) != 0) {
+			o->problem = coffer_strdup(e1.msg);
+			continue;
+		}
+		o->readable = true;
+		o->time_sec = sn->time_sec;
+		o->time_nsec = sn->time_nsec;
+		o->hostname = dup_or_null(sn->hostname);
+		o->username = dup_or_null(sn->username);
+		o->size = sn->size;
+		o->nfiles = sn->nfiles;
+		o->ndirs = sn->ndirs;
+		o->added = sn->added;
+		if ((o->paths = coffer_calloc(sn->npaths, sizeof(char *))) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "snapshots");
+			goto out;
+		}
+		for (size_t j = 0; j < sn->npaths; j++) {
+			if ((o->paths[j] = coffer_strdup(sn->paths[j])) == NULL) {
+				r = coffer_err_set(err, COFFER_ENOMEM,
+				    "snapshots");
+				goto out;
+			}
+			o->npaths++;
+		}
+	}
+	*out = v;
+	*nout = n;
+	v = NULL;
+	r = 0;
+out:
+	coffer_snapshots_free(v, n);
+	snapshot_list_free(list, n);
+	keyset_free(ks);
+	session_close(&s);
+	return r;
+}
+
+struct lsctx {
+	struct keyset		*ks;
+	coffer_entry_fn		*fn;
+	void			*cookie;
+	const char		*prefix;
+	size_t			 prefixlen;
+	struct coffer_err	*err;
+	char			 path[65536];
+};
+
+/* Is ${path} at or below the prefix?  Is it above it (an ancestor)? */
+static bool
+under_prefix(const char *path, size_t len, const char *pre, size_t plen)
+{
+	return plen == 0 || (len >= plen && memcmp(path, pre, plen) == 0 &&
+	    (len == plen || path[plen] == '/'));
+}
+
+static bool
+above_prefix(const char *path, size_t len, const char *pre, size_t plen)
+{
+	return len < plen && memcmp(path, pre, len) == 0 && pre[len] == '/';
+}
+
+static int
+ls_tree(struct lsctx *l, const uint8_t id[BLOB_ID_LEN], size_t plen)
+{
+	struct wbuf blob;
+	struct tree t = { 0 };
+	int r;
+
+	wbuf_init(&blob, BLOB_MAX);
+	if ((r = keyset_get_blob(l->ks, OBJ_TREE, id, &blob, l->err)) != 0 ||
+	    (r = tree_decode(blob.p, blob.len, &t, l->err)) != 0) {
+		coffer_err_prefix(l->err, "directory '%s'", plen ? l->path : "/");
+		goto out;
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		const struct tree_entry *e = &t.e[i];
+		struct coffer_entry_info info;
+		size_t len = plen;
+
+		l->path[plen] = '\0';
+		if (path_append(l->path, &len, sizeof(l->path), e->name,
+		    e->namelen) != 0) {
+			r = coffer_err_set(l->err, COFFER_EFORMAT, "path too "
+			    "long under '%s'", l->path);
+			goto out;
+		}
+		if (under_prefix(l->path, len, l->prefix, l->prefixlen)) {
+			memset(&info, 0, sizeof(info));
+			info.path = (const uint8_t *)l->path;
+			info.pathlen = len;
+			info.type = e->type;
+			info.mode = e->mode;
+			info.uid = e->uid;
+			info.gid = e->gid;
+			info.mtime_sec = e->mtime_sec;
+			info.mtime_nsec = e->mtime_nsec;
+			info.size = e->size;
+			info.target = e->target;
+			info.targetlen = e->targetlen;
+			info.link_id = e->link_id;
+			info.rdev = e->rdev;
+			info.nxattrs = e->nxattrs;
+			if ((r = l->fn(l->cookie, &info)) != 0)
+				goto out;
+		} else if (!above_prefix(l->path, len, l->prefix,
+		    l->prefixlen)) {
+			continue;
+		}
+		if (e->type == NODE_DIR && (r = ls_tree(l, e->subtree, len)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	tree_release(&t);
+	wbuf_release(&blob);
+	return r;
+}
+
+int
+coffer_ls(const struct coffer_ctx *ctx, const char *spec, const char *prefix,
+    coffer_entry_fn *fn, void *cookie, struct coffer_err *err)
+{
+	struct session s;
+	struct snapshot snap;
+	struct lsctx *l = NULL;
+	int r;
+
+	if ((r = session_open(ctx, REPO_LOCK_READ, true, &s, err)) != 0)
+		return r;
+	if ((l = coffer_calloc(1, sizeof(*l))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "ls");
+		goto out;
+	}
+	if ((r = session_find_snapshot(&s, spec, &l->ks, &snap, err)) != 0)
+		goto out;
+	/* The prefix is a stored path: no leading or trailing '/'. */
+	while (prefix != NULL && *prefix == '/')
+		prefix++;
+	l->prefix = prefix ? prefix : "";
+	l->prefixlen = strlen(l->prefix);
+	while (l->prefixlen > 0 && l->prefix[l->prefixlen - 1] == '/')
+		l->prefixlen--;
+	l->fn = fn;
+	l->cookie = cookie;
+	l->err = err;
+	r = ls_tree(l, snap.tree, 0);
+	snapshot_release(&snap);
+out:
+	if (l != NULL)
+		keyset_free(l->ks);
+	coffer_free(l);
+	session_close(&s);
+	return r;
+}

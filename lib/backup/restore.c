@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * restore: recreate a snapshot's entries under a target directory.
+ *
+ * Safety rules:
+ *  - Every entry is created relative to an open directory descriptor
+ *    with O_NOFOLLOW, so no name in a snapshot and no symlink restored
+ *    earlier can send a write outside the target.  Names were already
+ *    checked by tree_decode (no '/', no "..").
+ *  - A file's bytes are written only after each chunk authenticates; a
+ *    file that meets a bad chunk is removed, never left with wrong bytes.
+ *  - Existing files are not replaced unless the caller says overwrite.
+ *  - Directory metadata (mode, times) is applied after its content.
+ */
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "session.h"
+
+#define SPARSE_BLOCK	4096
+
+struct link_rec {
+	uint64_t	 id;
+	char		*path;		/* relative to the target */
+};
+
+struct rctx {
+	const struct coffer_ctx	*ctx;
+	const struct coffer_restore_opts *o;
+	struct coffer_restore_result *res;
+	struct keyset		*ks;
+	struct coffer_err	*err;
+	int			 rootfd;
+	bool			 root;
+	int			 first_code;	/* of the first entry left out */
+	struct wbuf		 blob;
+	struct link_rec		*links;
+	size_t			 nlinks, linkcap;
+	char			 path[65536];
+};
+
+static void
+rwarn(struct rctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+rwarn(struct rctx *c, int code, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->res->nerrors++ == 0)
+		c->first_code = code;
+	session_warn(c->ctx, "%s", msg);
+}
+
+/* Selected by --include (or everything), and ancestors of includes. */
+static bool
+selected(const struct rctx *c, const char *path, size_t len)
+{
+	if (c->o->nincludes == 0)
+		return true;
+	for (size_t i = 0; i < c->o->nincludes; i++) {
+		const char *inc = c->o->includes[i];
+		size_t n;
+
+		while (*inc == '/')
+			inc++;
+		n = strlen(inc);
+		while (n > 0 && inc[n - 1] == '/')
+			n--;
+		if (n == 0 || (len >= n && memcmp(path, inc, n) == 0 &&
+		    (len == n || path[n] == '/')))
+			return true;
+	}
+	return false;
+}
+
+static bool
+ancestor(const struct rctx *c, const char *path, size_t len)
+{
+	for (size_t i = 0; i < c->o->nincludes; i++) {
+		const char *inc = c->o->includes[i];
+
+		while (*inc == '/')
+			inc++;
+		if (strlen(inc) > len && memcmp(inc, path, len) == 0 &&
+		    inc[len] == '/')
+			return true;
+	}
+	return false;
+}
+
+static const char *
+link_lookup(struct rctx *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->nlinks; i++)
+		if (c->links[i].id == id)
+			return c->links[i].path;
+	return NULL;
+}
+
+static void
+link_record(struct rctx *c, uint64_t id, const char *path)
+{
+	struct link_rec *nl;
+
+	if (c->nlinks == c->linkcap) {
+		size_t ncap = c->linkcap ? c->linkcap * 2 : 64;
+
+		if ((nl = coffer_realloc(c->links, ncap * sizeof(*nl))) == NULL)
+			return;		/* restored as copies instead */
+		c->links = nl;
+		c->linkcap = ncap;
+	}
+	if ((c->links[c->nlinks].path = coffer_strdup(path)) == NULL)
+		return;
+	c->links[c->nlinks++].id = id;
+}
+
+/*
+ * make_room(c, dirfd, name, isdir): 0 if ${name} may be created; for a
+ * directory an existing directory is fine (1).  Existing others are an
+ * error without --overwrite, and are removed with it.
+ */
+static int
+make_room(struct rctx *c, int dirfd, const char *name, bool isdir)
+{
+	struct stat sb;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return 0;
+	if (isdir && S_ISDIR(sb.st_mode))
+		return 1;
+	if (!c->o->overwrite) {
+		rwarn(c, COFFER_EEXIST, "'%s' exists; not replaced (use --overwrite)",
+		    c->path);
+		return -1;
+	}
+	if (unlinkat(dirfd, name, S_ISDIR(sb.st_mode) ? AT_REMOVEDIR : 0) != 0) {
+		rwarn(c, COFFER_EIO, "cannot replace '%s': %s", c->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+set_meta_fd(struct rctx *c, int fd, const struct tree_entry *e)
+{
+	struct timespec ts[2];
+
+	if (c->root && fchown(fd, e->uid, e->gid) != 0)
+		rwarn(c, COFFER_EIO, "cannot set owner of '%s': %s", c->path,
+		    strerror(errno));
+	for (size_t i = 0; i < e->nxattrs; i++)
+		if (fsetxattr(fd, e->xattrs[i].name, e->xattrs[i].value,
+		    e->xattrs[i].vlen, 0) != 0)
+			session_warn(c->ctx, "cannot set attribute '%s' on "
+			    "'%s': %s", e->xattrs[i].name, c->path,
+			    strerror(errno));
+	if (fchmod(fd, e->mode) != 0)
+		rwarn(c, COFFER_EIO, "cannot set mode of '%s': %s", c->path,
+		    strerror(errno));
+	ts[0].tv_sec = e->mtime_sec;
+	ts[0].tv_nsec = e->mtime_nsec;
+	ts[1] = ts[0];
+	if (futimens(fd, ts) != 0)
+		rwarn(c, COFFER_EIO, "cannot set times of '%s': %s", c->path,
+		    strerror(errno));
+}
+
+static int
+write_sparse(int fd, const uint8_t *p, size_t len, off_t *pos)
+{
+	/* Skip all-zero blocks; the final ftruncate gives the size. */
+	static const uint8_t zero[SPARSE_BLOCK];
+
+	while (len > 0) {
+		size_t n = len < SPARSE_BLOCK ? len : SPARSE_BLOCK;
+
+		if (n == SPARSE_BLOCK && memcmp(p, zero, n) == 0) {
+			*pos += (off_t)n;
+		} else {
+			if (lseek(fd, *pos, SEEK_SET) == -1 ||
+			    write_full(fd, p, n) != 0)
+				return -1;
+			*pos += (off_t)n;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int
+restore_file(struct rctx *c, int dirfd, const struct tree_entry *e)
+{
+	const char *name = (const char *)e->name;
+	const char *first;
+	uint64_t total = 0;
+	off_t pos = 0;
+	int fd = -1;
+	int r;
+
+	if (make_room(c, dirfd, name, false) != 0)
+		return 0;
+	if (e->link_id != 0 && (first = link_lookup(c, e->link_id)) != NULL) {
+		if (linkat(c->rootfd, first, dirfd, name, 0) == 0) {
+			c->res->nfiles++;
+			return 0;
+		}
+		/* Fall back to a copy (e.g. no hard links on this fs). */
+	}
+	if ((fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		rwarn(c, COFFER_EIO, "cannot create '%s': %s", c->path, strerror(errno));
+		return 0;
+	}
+	for (size_t i = 0; i < e->nchunks; i++) {
+		struct coffer_err e1 = { 0 };
+
+		if ((r = keyset_get_blob(c->ks, OBJ_DATA, e->chunks[i], &c->blob,
+		    &e1)) != 0) {
+			if (r == COFFER_ENOMEM) {
+				*c->err = e1;
+				goto fail_fatal;
+			}
+			rwarn(c, e1.code, "'%s' not restored: %s", c->path, e1.msg);
+			goto fail;
+		}
+		if (e->flags & NODE_F_SPARSE) {
+			if (write_sparse(fd, c->blob.p, c->blob.len, &pos) != 0)
+				goto fail_io;
+		} else if (write_full(fd, c->blob.p, c->blob.len) != 0) {
+			goto fail_io;
+		}
+		total += c->blob.len;
+	}
+	if (total != e->size) {
+		rwarn(c, COFFER_EFORMAT, "'%s' not restored: its chunks hold %llu bytes, the "
+		    "snapshot says %llu (damaged snapshot)", c->path,
+		    (unsigned long long)total, (unsigned long long)e->size);
+		goto fail;
+	}
+	if ((e->flags & NODE_F_SPARSE) && ftruncate(fd, (off_t)total) != 0)
+		goto fail_io;
+	set_meta_fd(c, fd, e);
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail_io;
+	}
+	c->res->nfiles++;
+	c->res->bytes += total;
+	if (e->link_id != 0)
+		link_record(c, e->link_id, c->path);
+	return 0;
+fail_io:
+	rwarn(c, COFFER_EIO, "cannot write '%s': %s", c->path, strerror(errno));
+fail:
+	if (fd != -1)
+		close(fd);
+	(void)unlinkat(dirfd, name, 0);
+	return 0;
+fail_fatal:
+	close(fd);
+	(void)unlinkat(dirfd, name, 0);
+	return COFFER_ENOMEM;
+}
+
+static void
+restore_other(struct rctx *c, int dirfd, const struct tree_entry *e)
+{
+	const char *name = (const char *)e->name;
+	struct timespec ts[2];
+	int rr;
+
+	if (make_room(c, dirfd, name, false) != 0)
+		return;
+	switch (e->type) {
+	case NODE_SYMLINK:
+		rr = symlinkat((const char *)e->target, dirfd, name);
+		break;
+	case NODE_FIFO:
+		rr = mkfifoat(dirfd, name, e->mode);
+		break;
+	default:
+		if (!c->root) {
+			session_warn(c->ctx, "'%s' is a device node; skipped "
+			    "(only root can create it)", c->path);
+			return;
+		}
+		rr = mknodat(dirfd, name, (e->type == NODE_CHR ? S_IFCHR :
+		    S_IFBLK) | e->mode, (dev_t)e->rdev);
+		break;
+	}
+	if (rr != 0) {
+		rwarn(c, COFFER_EIO, "cannot create '%s': %s", c->path, strerror(errno));
+		return;
+	}
+	if (c->root && fchownat(dirfd, name, e->uid, e->gid,
+	    AT_SYMLINK_NOFOLLOW) != 0)
+		rwarn(c, COFFER_EIO, "cannot set owner of '%s': %s", c->path,
+		    strerror(errno));
+	if (e->type != NODE_SYMLINK && fchmodat(dirfd, name, e->mode, 0) != 0)
+		rwarn(c, COFFER_EIO, "cannot set mode of '%s': %s", c->path,
+		    strerror(errno));
+	ts[0].tv_sec = e->mtime_sec;
+	ts[0].tv_nsec = e->mtime_nsec;
+	ts[1] = ts[0];
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0)
+		rwarn(c, COFFER_EIO, "cannot set times of '%s': %s", c->path,
+		    strerror(errno));
+	c->res->nother++;
+}
+
+static int restore_tree(struct rctx *, const uint8_t *, int, size_t, bool);
+
+static int
+restore_dir(struct rctx *c, int dirfd, const struct tree_entry *e, size_t len,
+    bool sel)
+{
+	const char *name = (const char *)e->name;
+	int fd, rm;
+	int r;
+
+	if ((rm = make_room(c, dirfd, name, true)) < 0)
+		return 0;
+	if (rm == 0 && mkdirat(dirfd, name, 0700) != 0) {
+		rwarn(c, COFFER_EIO, "cannot create directory '%s': %s", c->path,
+		    strerror(errno));
+		return 0;
+	}
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		rwarn(c, COFFER_EIO, "cannot open directory '%s': %s", c->path,
+		    strerror(errno));
+		return 0;
+	}
+	/* Make sure we can write into it while filling it. */
+	(void)fchmod(fd, 0700);
+	if ((r = restore_tree(c, e->subtree, fd, len, sel)) != 0) {
+		close(fd);
+		return r;
+	}
+	c->path[len] = '\0';
+	set_meta_fd(c, fd, e);
+	close(fd);
+	c->res->ndirs++;
+	return 0;
+}
+
+static int
+restore_tree(struct rctx *c, const uint8_t *id, int dirfd, size_t plen,
+    bool parent_sel)
+{
+	struct tree t = { 0 };
+	struct coffer_err e1 = { 0 };
+	int r = 0;
+
+	if ((r = keyset_get_blob(c->ks, OBJ_TREE, id, &c->blob, &e1)) != 0 ||
+	    (r = tree_decode(c->blob.p, c->blob.len, &t, &e1)) != 0) {
+		if (r == COFFER_ENOMEM) {
+			*c->err = e1;
+			goto out;
+		}
+		rwarn(c, e1.code, "contents of '%s' not restored: %s",
+		    plen ? c->path : ".", e1.msg);
+		r = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		const struct tree_entry *e = &t.e[i];
+		size_t len = plen;
+		bool sel;
+
+		c->path[plen] = '\0';
+		if (path_append(c->path, &len, sizeof(c->path), e->name,
+		    e->namelen) != 0) {
+			rwarn(c, COFFER_EIO, "path too long under '%s'", c->path);
+			continue;
+		}
+		sel = parent_sel || selected(c, c->path, len);
+		if (!sel && !(e->type == NODE_DIR && ancestor(c, c->path, len)))
+			continue;
+		if (e->type == NODE_DIR)
+			r = restore_dir(c, dirfd, e, len, sel);
+		else if (e->type == NODE_FILE)
+			r = restore_file(c, dirfd, e);
+		else
+			restore_other(c, dirfd, e);
+		if (r != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	tree_release(&t);
+	return r;
+}
+
+int
+coffer_restore(const struct coffer_ctx *ctx,
+    const struct coffer_restore_opts *o, struct coffer_restore_result *res,
+    struct coffer_err *err)
+{
+	struct session s;
+	struct snapshot snap;
+	struct rctx *c = NULL;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	memset(&snap, 0, sizeof(snap));
+	if (o->target == NULL || *o->target == '\0')
+		return coffer_err_set(err, COFFER_EINVAL, "no --target given");
+	if ((r = session_open(ctx, REPO_LOCK_READ, true, &s, err)) != 0)
+		return r;
+	if ((c = coffer_calloc(1, sizeof(*c))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "restore");
+		goto out;
+	}
+	c->ctx = ctx;
+	c->o = o;
+	c->res = res;
+	c->err = err;
+	c->rootfd = -1;
+	c->root = geteuid() == 0;
+	wbuf_init(&c->blob, BLOB_MAX);
+	if ((r = session_find_snapshot(&s, o->snapshot, &c->ks, &snap, err)) != 0)
+		goto out;
+	if (mkdirat_p(AT_FDCWD, o->target, 0700) != 0 ||
+	    (c->rootfd = open(o->target, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		r = coffer_err_sys(err, "cannot use target '%s'", o->target);
+		goto out;
+	}
+	if ((r = restore_tree(c, snap.tree, c->rootfd, 0, false)) != 0)
+		goto out;
+	if (o->nincludes > 0 && res->nfiles + res->ndirs + res->nother == 0 &&
+	    res->nerrors == 0) {
+		r = coffer_err_set(err, COFFER_ENOTFOUND, "nothing in snapshot "
+		    "'%s' matches the --include paths", snap.name);
+		goto out;
+	}
+	if (res->nerrors > 0) {
+		r = coffer_err_set(err, c->first_code, "%llu entr%s of "
+		    "snapshot '%s' could not be restored (see above)",
+		    (unsigned long long)res->nerrors,
+		    res->nerrors == 1 ? "y" : "ies", snap.name);
+		goto out;
+	}
+	r = 0;
+out:
+	if (c != NULL) {
+		for (size_t i = 0; i < c->nlinks; i++)
+			coffer_free(c->links[i].path);
+		coffer_free(c->links);
+		wbuf_release(&c->blob);
+		keyset_free(c->ks);
+		if (c->rootfd != -1)
+			close(c->rootfd);
+		coffer_free(c);
+	}
+	snapshot_release(&snap);
+	session_close(&s);
+	return r;
+}

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * check: verify the packs and index of one key set.
+ *
+ * Without read_data: every pack the index names exists and is long
+ * enough for the blobs the index places in it.  With read_data: every
+ * pack file is read whole; its header must authenticate, every blob the
+ * index places in it must authenticate, decode, and hash to its id.
+ * Packs no index names are leftovers of interrupted backups: counted,
+ * not errors.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "repo.h"
+#include "repo_internal.h"
+
+#define PACK_READ_MAX	(512u << 20)
+
+struct pack_bucket {
+	struct idx_entry	**e;
+	size_t			  n, cap;
+	bool			  seen;		/* file found on the card */
+};
+
+static int
+bucket_add(struct pack_bucket *b, struct idx_entry *e)
+{
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 16;
+		struct idx_entry **ne;
+
+		if ((ne = coffer_realloc(b->e, ncap * sizeof(*ne))) == NULL)
+			return -1;
+		b->e = ne;
+		b->cap = ncap;
+	}
+	b->e[b->n++] = e;
+	return 0;
+}
+
+static bool
+any_name(const char *s)
+{
+	return s[0] != '\0';
+}
+
+static int
+check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
+    const char *label, repo_report_fn *report, void *cookie, uint64_t *nbad,
+    uint64_t *bytes, struct coffer_err *err)
+{
+	char path[64];
+	uint8_t *file = NULL, *plain = NULL, *scratch = NULL;
+	uint8_t ad[AD_LEN];
+	size_t flen;
+	struct wbuf out;
+	uint32_t hlen;
+	int r;
+
+	wbuf_init(&out, BLOB_MAX);
+	pack_path(ks->packs[p].id, path);
+	if ((r = file_read(ks->dirfd, path, label, PACK_READ_MAX, &file, &flen,
+	    err)) != 0) {
+		if (r == COFFER_ENOMEM)
+			goto out;
+		report(cookie, "%s", err->msg);
+		(*nbad)++;
+		r = 0;
+		goto out;
+	}
+	*bytes += flen;
+	/* Header: magic | blobs | sealed table | len u32 | end magic. */
+	if (flen < 2 * MAGIC_LEN + 4 + AEAD_OVERHEAD ||
+	    memcmp(file, "CFPACK01", MAGIC_LEN) != 0 ||
+	    memcmp(file + flen - MAGIC_LEN, "CFPKEND1", MAGIC_LEN) != 0 ||
+	    (hlen = le32dec(file + flen - MAGIC_LEN - 4)) < AEAD_OVERHEAD ||
+	    hlen > flen - 2 * MAGIC_LEN - 4) {
+		report(cookie, "pack '%s' is damaged (bad header or footer)",
+		    label);
+		(*nbad)++;
+	} else if ((plain = coffer_malloc(hlen)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "checking pack");
+		goto out;
+	} else {
+		ad_build(ad, OBJ_PACKHDR, ks->keyid, ks->packs[p].id,
+		    PACK_ID_LEN);
+		if (aead_open(plain, file + flen - MAGIC_LEN - 4 - hlen, hlen,
+		    ad, sizeof(ad), KS_ENC(ks)) != 0) {
+			report(cookie, "pack '%s': its blob table fails "
+			    "authentication", label);
+			(*nbad)++;
+		}
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const struct idx_entry *e = b->e[i];
+		struct coffer_err e1 = { 0 };
+		char where[160];
+		uint8_t id[BLOB_ID_LEN];
+
+		snprintf(where, sizeof(where), "blob at offset %llu of pack "
+		    "'%s'", (unsigned long long)e->loc.offset, label);
+		if (e->loc.offset > flen || e->loc.clen > flen - e->loc.offset) {
+			report(cookie, "%s lies past the end of the file "
+			    "(truncated pack)", where);
+			(*nbad)++;
+			continue;
+		}
+		coffer_free(scratch);
+		if ((scratch = coffer_malloc(e->loc.clen)) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "checking");
+			goto out;
+		}
+		if ((r = keyset_open_blob(ks, e->type, e->id,
+		    file + e->loc.offset, e->loc.clen, e->loc.rawlen, &out,
+		    scratch, where, &e1)) != 0) {
+			if (r == COFFER_ENOMEM) {
+				*err = e1;
+				goto out;
+			}
+			report(cookie, "%s", e1.msg);
+			(*nbad)++;
+			continue;
+		}
+		hash_keyed(id, KS_IDK(ks), out.p, out.len);
+		if (memcmp(id, e->id, BLOB_ID_LEN) != 0) {
+			report(cookie, "%s: content does not match its id",
+			    where);
+			(*nbad)++;
+		}
+	}
+	r = 0;
+out:
+	wbuf_release(&out);
+	coffer_free(scratch);
+	coffer_free(plain);
+	coffer_free(file);
+	return r;
+}
+
+int
+keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
+    void *cookie, uint64_t *nbad, uint64_t *bytes, uint64_t *nleft,
+    struct coffer_err *err)
+{
+	struct pack_bucket *bk = NULL;
+	DIR *d = NULL;
+	struct dirent *de;
+	int pfd = -1;
+	int r;
+
+	if (ks->nbad_index > 0) {
+		report(cookie, "%s", ks->index_err.msg);
+		*nbad += ks->nbad_index;
+	}
+	if ((bk = coffer_calloc(ks->npacks + 1, sizeof(*bk))) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "check");
+	for (size_t i = 0; i < ks->tabcap; i++)
+		if (ks->tab[i].type != 0 &&
+		    bucket_add(&bk[ks->tab[i].loc.pack], &ks->tab[i]) != 0) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "check");
+			goto out;
+		}
+	for (uint32_t p = 0; p < ks->npacks; p++) {
+		char path[64], label[128];
+		struct stat sb;
+		uint64_t end = 0;
+
+		pack_path(ks->packs[p].id, path);
+		snprintf(label, sizeof(label), "sets/%s/%s", ks->idhex, path);
+		if (fstatat(ks->dirfd, path, &sb, 0) != 0) {
+			report(cookie, "pack '%s' is missing (the index names "
+			    "it)", label);
+			(*nbad)++;
+			continue;
+		}
+		for (size_t i = 0; i < bk[p].n; i++) {
+			uint64_t x = bk[p].e[i]->loc.offset + bk[p].e[i]->loc.clen;
+
+			if (x > end)
+				end = x;
+		}
+		if ((uint64_t)sb.st_size < end + 4 + MAGIC_LEN) {
+			report(cookie, "pack '%s' is too short (%lld bytes; "
+			    "the index needs more): truncated", label,
+			    (long long)sb.st_size);
+			(*nbad)++;
+			continue;
+		}
+		if (read_data && (r = check_pack_data(ks, p, &bk[p], label,
+		    report, cookie, nbad, bytes, err)) != 0)
+			goto out;
+	}
+	/* Leftovers: pack files on the card that no index names. */
+	if ((pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) != -1 && (d = fdopendir(pfd)) != NULL) {
+		pfd = -1;
+		while ((de = readdir(d)) != NULL) {
+			char **names = NULL;
+			size_t n = 0;
+
+			if (de->d_name[0] == '.')
+				continue;
+			if (dir_list(dirfd(d), de->d_name, de->d_name,
+			    any_name, &names, &n,
+			    NULL) != 0)
+				continue;
+			for (size_t i = 0; i < n; i++) {
+				uint8_t id[PACK_ID_LEN];
+				bool known = false;
+
+				if (hex_decode(id, names[i], PACK_ID_LEN) == 0)
+					for (uint32_t p = 0; p < ks->npacks; p++)
+						if (memcmp(ks->packs[p].id, id,
+						    PACK_ID_LEN) == 0)
+							known = true;
+				if (!known)
+					(*nleft)++;
+			}
+			strlist_free(names, n);
+		}
+	}
+	r = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	if (pfd != -1)
+		close(pfd);
+	for (uint32_t p = 0; p <= ks->npacks; p++)
+		coffer_free(bk[p].e);
+	coffer_free(bk);
+	return r;
+}
