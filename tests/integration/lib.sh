@@ -191,7 +191,7 @@ need_cmd()
 {
 	for _c in "$@"; do
 		command -v "$_c" >/dev/null 2>&1 ||
-		    fail "this scenario needs '$_c' (scripts/install-deps.sh)" ||
+		    fail "needs '$_c' (see scripts/install-deps.sh)" ||
 		    return 1
 	done
 }
