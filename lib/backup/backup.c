@@ -67,7 +67,6 @@ static int
 chunk_cb(void *cookie, const uint8_t *buf, size_t len)
 {
 	struct bctx *b = cookie;
-	uint64_t added = 0;
 	int r;
 
 	if (b->nchunks == b->chunkcap) {
@@ -81,10 +80,9 @@ chunk_cb(void *cookie, const uint8_t *buf, size_t len)
 	}
 	keyset_blob_id(b->ks, buf, len, b->chunks[b->nchunks]);
 	if ((r = keyset_put_blob(b->ks, OBJ_DATA, b->chunks[b->nchunks], buf,
-	    len, &added, b->err)) != 0)
+	    len, b->err)) != 0)
 		return r;
 	b->nchunks++;
-	b->res->added += added;
 	return 0;
 }
 
@@ -355,9 +353,6 @@ out:
 static int
 put_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
 {
-	uint64_t added = 0;
-	int r;
-
 	tree_sort(t);
 	wbuf_reset(&b->tbuf);
 	tree_encode(t, &b->tbuf);
@@ -365,11 +360,8 @@ put_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
 		return coffer_err_set(b->err, COFFER_ENOMEM, "directory too "
 		    "large to encode");
 	keyset_blob_id(b->ks, b->tbuf.p, b->tbuf.len, id);
-	if ((r = keyset_put_blob(b->ks, OBJ_TREE, id, b->tbuf.p, b->tbuf.len,
-	    &added, b->err)) != 0)
-		return r;
-	b->res->added += added;
-	return 0;
+	return keyset_put_blob(b->ks, OBJ_TREE, id, b->tbuf.p, b->tbuf.len,
+	    b->err);
 }
 
 static int
@@ -789,6 +781,7 @@ coffer_backup(const struct coffer_ctx *ctx,
 	/* Invariants 1-3: packs, then index, then the snapshot. */
 	if ((r = keyset_flush(b.ks, err)) != 0)
 		goto close;
+	res->added = keyset_added(b.ks);
 	if ((r = pick_name(&s, now.tv_sec, snap.name, err)) != 0)
 		goto close;
 	gethostname(host, sizeof(host) - 1);

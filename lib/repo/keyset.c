@@ -27,6 +27,7 @@
 
 #include "repo.h"
 #include "repo_internal.h"
+#include "sealer.h"
 #include "../compress/compress.h"
 
 #define KEYINFO_HDR_LEN		24
@@ -498,6 +499,8 @@ keyset_free(struct keyset *ks)
 {
 	if (ks == NULL)
 		return;
+	/* Threads first: they borrow the keys freed below. */
+	sealer_free(ks->sealer);
 	if (ks->pw.fd != -1) {
 		char tmp[80];
 
@@ -513,7 +516,6 @@ keyset_free(struct keyset *ks)
 		close(ks->dirfd);
 	secret_free(ks->keys);
 	compressor_free(ks->comp);
-	coffer_free(ks->sealbuf);
 	coffer_free(ks->packs);
 	coffer_free(ks->tab);
 	coffer_free(ks);
@@ -657,71 +659,66 @@ out:
 	return r;
 }
 
-int
-keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
-    const uint8_t *data, size_t len, uint64_t *added, struct coffer_err *err)
+/* Called by the sealer, in this thread, for each sealed blob. */
+static int
+write_sealed(void *cookie, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *sealed, size_t slen, uint32_t rawlen,
+    struct coffer_err *err)
 {
+	struct keyset *ks = cookie;
 	struct pack_writer *pw = &ks->pw;
-	struct blob_loc loc;
-	uint8_t ad[AD_LEN];
-	uint8_t *plain;
-	size_t need, clen = 0, plen;
+	struct idx_entry *e;
 	int r;
 
-	*added = 0;
+	if (pw->fd == -1 && (r = pack_open(ks, err)) != 0)
+		return r;
+	if (write_full(pw->fd, sealed, slen) != 0)
+		return coffer_err_sys(err, "cannot write pack in 'sets/%s'",
+		    ks->idhex);
+	if ((e = idx_find(ks, type, id)) == NULL)
+		return coffer_err_set(err, COFFER_EINVAL, "sealed blob has "
+		    "no index entry");
+	e->loc.pack = ks->npacks - 1;
+	e->loc.offset = pw->off;
+	e->loc.clen = (uint32_t)slen;
+	e->loc.rawlen = rawlen;
+	wbuf_u8(&pw->hdr, (uint8_t)type);
+	wbuf_put(&pw->hdr, id, BLOB_ID_LEN);
+	wbuf_u64(&pw->hdr, e->loc.offset);
+	wbuf_u32(&pw->hdr, e->loc.clen);
+	wbuf_u32(&pw->hdr, e->loc.rawlen);
+	pw->nblobs++;
+	pw->off += slen;
+	ks->added += slen;
+	if (pw->off >= PACK_TARGET_SIZE && (r = pack_close(ks, err)) != 0)
+		return r;
+	return 0;
+}
+
+int
+keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *data, size_t len, struct coffer_err *err)
+{
+	static const struct blob_loc pending = { .pack = LOC_PENDING };
+
 	if (len > BLOB_MAX)
 		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
 	if (idx_find(ks, type, id) != NULL)
 		return 0;
-	if (ks->comp == NULL && (ks->comp = compressor_new(ZSTD_LEVEL)) == NULL)
-		return coffer_err_set(err, COFFER_ENOMEM, "compressor");
-	/* sealbuf: [plain: codec | payload][sealed: nonce | ct | tag]. */
-	need = 1 + compress_bound(len);
-	need = 2 * need + AEAD_OVERHEAD;
-	if (need > ks->sealcap) {
-		coffer_free(ks->sealbuf);
-		if ((ks->sealbuf = coffer_malloc(need)) == NULL) {
-			ks->sealcap = 0;
-			return coffer_err_set(err, COFFER_ENOMEM, "seal buffer");
-		}
-		ks->sealcap = need;
-	}
-	plain = ks->sealbuf;
-	/* Keep compression only where it saves at least 1/32 of the size. */
-	if (len >= 64 && compress_buf(ks->comp, plain + 1,
-	    compress_bound(len), data, len, &clen) == 0 &&
-	    clen < len - len / 32) {
-		plain[0] = 1;
-		plen = 1 + clen;
-	} else {
-		plain[0] = 0;
-		memcpy(plain + 1, data, len);
-		plen = 1 + len;
-	}
-	if (pw->fd == -1 && (r = pack_open(ks, err)) != 0)
-		return r;
-	ad_build(ad, type, ks->keyid, id, BLOB_ID_LEN);
-	aead_seal(plain + plen, plain, plen, ad, sizeof(ad), KS_ENC(ks));
-	if (write_full(pw->fd, plain + plen, plen + AEAD_OVERHEAD) != 0)
-		return coffer_err_sys(err, "cannot write pack in 'sets/%s'",
-		    ks->idhex);
-	loc.pack = ks->npacks - 1;
-	loc.offset = pw->off;
-	loc.clen = (uint32_t)(plen + AEAD_OVERHEAD);
-	loc.rawlen = (uint32_t)len;
-	wbuf_u8(&pw->hdr, (uint8_t)type);
-	wbuf_put(&pw->hdr, id, BLOB_ID_LEN);
-	wbuf_u64(&pw->hdr, loc.offset);
-	wbuf_u32(&pw->hdr, loc.clen);
-	wbuf_u32(&pw->hdr, loc.rawlen);
-	pw->nblobs++;
-	pw->off += loc.clen;
-	if ((r = idx_insert(ks, type, id, &loc)) != 0)
+	if (ks->sealer == NULL && (ks->sealer = sealer_new(KS_ENC(ks),
+	    ks->keyid, ZSTD_LEVEL)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "sealer threads");
+	/* Reserve the id now so later duplicates are skipped. */
+	if (idx_insert(ks, type, id, &pending) != 0)
 		return coffer_err_set(err, COFFER_ENOMEM, "index");
-	*added = loc.clen;
-	if (pw->off >= PACK_TARGET_SIZE && (r = pack_close(ks, err)) != 0)
-		return r;
-	return 0;
+	return sealer_submit(ks->sealer, type, id, data, len, write_sealed, ks,
+	    err);
+}
+
+uint64_t
+keyset_added(const struct keyset *ks)
+{
+	return ks->added;
 }
 
 int
@@ -734,6 +731,9 @@ keyset_flush(struct keyset *ks, struct coffer_err *err)
 	size_t slen;
 	int r;
 
+	if (ks->sealer != NULL &&
+	    (r = sealer_drain(ks->sealer, write_sealed, ks, err)) != 0)
+		return r;
 	if (ks->pw.fd != -1 && (r = pack_close(ks, err)) != 0)
 		return r;
 	if (!ks->writing)

@@ -139,13 +139,16 @@ void keyset_blob_id(const struct keyset *ks, const uint8_t *data, size_t len,
 bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN]);
 
 /*
- * keyset_put_blob(ks, type, id, data, len, &added, err):
- * Store a blob unless it is already there; *added is the bytes written
- * to the card (0 when deduplicated).  Compression is tried and kept only
- * if it saves space.  Blobs go into packs written with invariant 1.
+ * keyset_put_blob(ks, type, id, data, len, err):
+ * Store a blob unless it is already there.  ${data} is copied; the blob
+ * is compressed (kept only if it saves space) and encrypted on worker
+ * threads and written to a pack (invariant 1) later, at the latest by
+ * keyset_flush().
  */
 int keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
-    const uint8_t *data, size_t len, uint64_t *added, struct coffer_err *err) WUR;
+    const uint8_t *data, size_t len, struct coffer_err *err) WUR;
+/* keyset_added(ks): bytes written to packs by this keyset so far. */
+uint64_t keyset_added(const struct keyset *ks);
 
 /*
  * keyset_flush(ks, err): close the open pack and write an index file for

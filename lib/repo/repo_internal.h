@@ -5,6 +5,7 @@
 
 #include "repo.h"
 
+#define LOC_PENDING	UINT32_MAX	/* blob queued, not yet in a pack */
 #define AD_LEN	(1 + 1 + KEYID_LEN + BLOB_ID_LEN)
 
 /* ad_build(ad, type, keyid, id, idlen): the associated data of an object. */
@@ -62,8 +63,8 @@ struct keyset {
 	struct pack_writer pw;
 	bool		 writing;
 	uint32_t	 first_new_pack;	/* packs >= this not yet indexed */
-	uint8_t		*sealbuf;
-	size_t		 sealcap;
+	struct sealer	*sealer;
+	uint64_t	 added;		/* bytes written to packs */
 	/* Reading: one cached open pack. */
 	int		 rfd;
 	uint32_t	 rpack;
