@@ -21,6 +21,7 @@ snap_json(const struct coffer_snapshot_info *s)
 	json_object_set_new(o, "id", json_string(s->id));
 	json_object_set_new(o, "key_id", json_string(s->key_id));
 	json_object_set_new(o, "readable", json_boolean(s->readable));
+	json_object_set_new(o, "damaged", json_boolean(s->damaged));
 	if (!s->readable) {
 		json_object_set_new(o, "problem", json_bytes(s->problem,
 		    s->problem ? strlen(s->problem) : 0));
@@ -118,6 +119,15 @@ cmd_snapshots(int argc, char **argv)
 		if (!g_opts.quiet)
 			printf("%zu snapshot%s\n", n, n == 1 ? "" : "s");
 		rc = EXIT_OK;
+	}
+	/* Damage is an error scripts must see; an absent key is not. */
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].damaged) {
+			fprintf(stderr, "coffer snapshots: damaged: snapshot "
+			    "'%s': %s\n", v[i].name, v[i].problem ?
+			    v[i].problem : "unreadable");
+			rc = EXIT_FAIL;
+		}
 	}
 	coffer_snapshots_free(v, n);
 	return rc;

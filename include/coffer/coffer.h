@@ -78,6 +78,7 @@ struct coffer_snapshot_info {
 	char		 id[65];
 	char		 key_id[17];
 	bool		 readable;	/* key present and snapshot intact */
+	bool		 damaged;	/* key present, snapshot fails to load */
 	char		*problem;	/* why not readable, else NULL */
 	int64_t		 time_sec;
 	uint32_t	 time_nsec;
@@ -91,7 +92,8 @@ struct coffer_snapshot_info {
 /*
  * coffer_snapshots(ctx, &v, &n, err): every snapshot on the card, oldest
  * first.  Snapshots whose key is absent or that fail to decrypt are
- * listed with readable = false and a problem text.  Free with
+ * listed with readable = false and a problem text; damaged = true for
+ * the second kind.  Free with
  * coffer_snapshots_free().
  */
 int coffer_snapshots(const struct coffer_ctx *ctx,

@@ -98,6 +98,7 @@ coffer_snapshots(const struct coffer_ctx *ctx, struct coffer_snapshot_info **out
 		}
 		if (snapshot_load(ks, sn, &e1) != 0) {
 			o->problem = coffer_strdup(e1.msg);
+			o->damaged = e1.code != COFFER_ENOMEM;
 			continue;
 		}
 		o->readable = true;

@@ -41,6 +41,7 @@ struct rctx {
 	bool			 root;
 	int			 first_code;	/* of the first entry left out */
 	struct wbuf		 blob;
+	bool			*matched;	/* per include: found */
 	struct link_rec		*links;
 	size_t			 nlinks, linkcap;
 	char			 path[65536];
@@ -66,7 +67,7 @@ rwarn(struct rctx *c, int code, const char *fmt, ...)
 
 /* Selected by --include (or everything), and ancestors of includes. */
 static bool
-selected(const struct rctx *c, const char *path, size_t len)
+selected(struct rctx *c, const char *path, size_t len)
 {
 	if (c->o->nincludes == 0)
 		return true;
@@ -80,8 +81,10 @@ selected(const struct rctx *c, const char *path, size_t len)
 		while (n > 0 && inc[n - 1] == '/')
 			n--;
 		if (n == 0 || (len >= n && memcmp(path, inc, n) == 0 &&
-		    (len == n || path[n] == '/')))
+		    (len == n || path[n] == '/'))) {
+			c->matched[i] = true;
 			return true;
+		}
 	}
 	return false;
 }
@@ -434,6 +437,10 @@ coffer_restore(const struct coffer_ctx *ctx,
 	c->rootfd = -1;
 	c->root = geteuid() == 0;
 	wbuf_init(&c->blob, BLOB_MAX);
+	if ((c->matched = coffer_calloc(o->nincludes + 1, sizeof(bool))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "restore");
+		goto out;
+	}
 	if ((r = session_find_snapshot(&s, o->snapshot, &c->ks, &snap, err)) != 0)
 		goto out;
 	if (mkdirat_p(AT_FDCWD, o->target, 0700) != 0 ||
@@ -444,11 +451,13 @@ coffer_restore(const struct coffer_ctx *ctx,
 	}
 	if ((r = restore_tree(c, snap.tree, c->rootfd, 0, false)) != 0)
 		goto out;
-	if (o->nincludes > 0 && res->nfiles + res->ndirs + res->nother == 0 &&
-	    res->nerrors == 0) {
-		r = coffer_err_set(err, COFFER_ENOTFOUND, "nothing in snapshot "
-		    "'%s' matches the --include paths", snap.name);
-		goto out;
+	for (size_t i = 0; i < o->nincludes; i++) {
+		if (!c->matched[i]) {
+			r = coffer_err_set(err, COFFER_ENOTFOUND, "no '%s' in "
+			    "snapshot '%s' (see 'coffer ls %s')",
+			    o->includes[i], snap.name, snap.name);
+			goto out;
+		}
 	}
 	if (res->nerrors > 0) {
 		r = coffer_err_set(err, c->first_code, "%llu entr%s of "
@@ -463,6 +472,7 @@ out:
 		for (size_t i = 0; i < c->nlinks; i++)
 			coffer_free(c->links[i].path);
 		coffer_free(c->links);
+		coffer_free(c->matched);
 		wbuf_release(&c->blob);
 		keyset_free(c->ks);
 		if (c->rootfd != -1)
