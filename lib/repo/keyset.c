@@ -414,6 +414,121 @@ out:
 	return r;
 }
 
+static bool
+is_hex2(const char *s)
+{
+	uint8_t tmp[1];
+
+	return strlen(s) == 2 && hex_decode(tmp, s, 1) == 0;
+}
+
+/*
+ * pack_load_table(ks, pid): read and authenticate the blob table at the
+ * end of pack ${pid} and add its blobs to the index.  0 or -1.
+ */
+static int
+pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
+{
+	char path[64];
+	uint8_t foot[4 + MAGIC_LEN];
+	uint8_t ad[AD_LEN];
+	uint8_t *sealed = NULL, *plain = NULL;
+	struct stat sb;
+	struct rbuf rb;
+	uint32_t hlen, n, pidx;
+	int fd = -1, r = -1;
+
+	pack_path(pid, path);
+	if ((fd = openat(ks->dirfd, path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &sb) != 0 || sb.st_size < (off_t)(2 * MAGIC_LEN + 4 +
+	    AEAD_OVERHEAD) ||
+	    pread_full(fd, foot, sizeof(foot), sb.st_size - (off_t)sizeof(foot)) != 0 ||
+	    memcmp(foot + 4, packend_magic, MAGIC_LEN) != 0)
+		goto out;
+	hlen = le32dec(foot);
+	if (hlen < AEAD_OVERHEAD || hlen > BLOB_MAX ||
+	    (off_t)hlen > sb.st_size - (off_t)(MAGIC_LEN + sizeof(foot)))
+		goto out;
+	if ((sealed = coffer_malloc(hlen)) == NULL ||
+	    (plain = coffer_malloc(hlen)) == NULL ||
+	    pread_full(fd, sealed, hlen, sb.st_size - (off_t)sizeof(foot) -
+	    (off_t)hlen) != 0)
+		goto out;
+	ad_build(ad, OBJ_PACKHDR, ks->keyid, pid, PACK_ID_LEN);
+	if (aead_open(plain, sealed, hlen, ad, sizeof(ad), KS_ENC(ks)) != 0)
+		goto out;
+	rbuf_init(&rb, plain, hlen - AEAD_OVERHEAD);
+	n = rbuf_u32(&rb);
+	if (!rbuf_ok(&rb) || n > rbuf_left(&rb) / 49 ||
+	    pack_add(ks, pid, &pidx) != 0)
+		goto out;
+	for (uint32_t i = 0; i < n; i++) {
+		struct blob_loc loc;
+		uint8_t id[BLOB_ID_LEN];
+		uint8_t type = rbuf_u8(&rb);
+
+		rbuf_copy(&rb, id, sizeof(id));
+		loc.pack = pidx;
+		loc.offset = rbuf_u64(&rb);
+		loc.clen = rbuf_u32(&rb);
+		loc.rawlen = rbuf_u32(&rb);
+		if (!rbuf_ok(&rb) || (type != OBJ_DATA && type != OBJ_TREE) ||
+		    loc.rawlen > BLOB_MAX)
+			goto out;
+		if (idx_insert(ks, type, id, &loc) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	coffer_free(sealed);
+	coffer_free(plain);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+/*
+ * pack_scan(ks): load the blob tables of pack files that no index names.
+ * Run once, the first time a blob is not found: it makes the data of a
+ * set whose index file was lost or damaged reachable again, since every
+ * pack carries its own authenticated table.
+ */
+static void
+pack_scan(struct keyset *ks)
+{
+	char **dirs = NULL, **names = NULL;
+	size_t ndirs = 0, nnames = 0;
+
+	ks->scanned = true;
+	if (dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
+	    NULL) != 0)
+		return;
+	for (size_t d = 0; d < ndirs; d++) {
+		char sub[16];
+
+		snprintf(sub, sizeof(sub), "packs/%s", dirs[d]);
+		if (dir_list(ks->dirfd, sub, sub, is_hex32, &names, &nnames,
+		    NULL) != 0)
+			continue;
+		for (size_t i = 0; i < nnames; i++) {
+			uint8_t pid[PACK_ID_LEN];
+			bool known = false;
+
+			if (hex_decode(pid, names[i], PACK_ID_LEN) != 0)
+				continue;
+			for (uint32_t p = 0; p < ks->npacks && !known; p++)
+				known = memcmp(ks->packs[p].id, pid,
+				    PACK_ID_LEN) == 0;
+			if (!known)
+				(void)pack_load_table(ks, pid);
+		}
+		strlist_free(names, nnames);
+		names = NULL;
+		nnames = 0;
+	}
+	strlist_free(dirs, ndirs);
+}
+
 /* ---- open / free ---- */
 
 int
@@ -866,7 +981,11 @@ keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	uint8_t *buf = NULL;
 	int r;
 
-	if ((e = idx_find(ks, type, id)) == NULL) {
+	if ((e = idx_find(ks, type, id)) == NULL && !ks->scanned) {
+		pack_scan(ks);
+		e = idx_find(ks, type, id);
+	}
+	if (e == NULL) {
 		hex_encode(idhex, id, 8);
 		return coffer_err_set(err, COFFER_ENOTFOUND, "%s %s… is not in "
 		    "the index of key set %s (missing or damaged pack or "

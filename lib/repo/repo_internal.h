@@ -70,6 +70,7 @@ struct keyset {
 	uint32_t	 rpack;
 	/* Index files that failed to load (check reports them). */
 	uint32_t	 nbad_index;
+	bool		 scanned;	/* unindexed packs were read (pack_scan) */
 	struct coffer_err index_err;
 };
 
