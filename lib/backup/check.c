@@ -22,6 +22,9 @@ struct cctx {
 	struct wbuf		 blob;
 };
 
+static void report(void *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 report(void *cookie, const char *fmt, ...)
 {
