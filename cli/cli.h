@@ -25,13 +25,16 @@ enum {
 struct global_opts {
 	const char	*repo;
 	const char	*keystore;
+	const char	*passphrase_file;
 	bool		 quiet;
+	bool		 system;
 };
 extern struct global_opts g_opts;
 extern const char *g_cmd;
 
 typedef int cmd_fn(int argc, char **argv);
 cmd_fn cmd_init, cmd_backup, cmd_snapshots, cmd_ls, cmd_restore, cmd_check;
+cmd_fn cmd_key, cmd_keystore;
 
 /*
  * Long options shared by all commands; commands append their own.
@@ -39,22 +42,49 @@ cmd_fn cmd_init, cmd_backup, cmd_snapshots, cmd_ls, cmd_restore, cmd_check;
  */
 #define OPT_REPO	1000
 #define OPT_KEYSTORE	1001
+#define OPT_SYSTEM	1002
+#define OPT_PASSFILE	1003
 #define OPT_QUIET	'q'
 #define GLOBAL_LONGOPTS							\
 	{ "repo",	required_argument,	NULL, OPT_REPO },	\
 	{ "keystore",	required_argument,	NULL, OPT_KEYSTORE },	\
+	{ "system",	no_argument,		NULL, OPT_SYSTEM },	\
+	{ "passphrase-file", required_argument,	NULL, OPT_PASSFILE },	\
 	{ "quiet",	no_argument,		NULL, OPT_QUIET }
 /* global_opt(ch): handle a shared option; true if it was one. */
 bool global_opt(int ch, const char *arg);
 
-/* ctx_make(ctx): a coffer_ctx from the global options. */
-void ctx_make(struct coffer_ctx *ctx);
+/*
+ * ctx_make(ctx): a coffer_ctx from the global options: keystore (system
+ * mode included), password callback, recovery passphrase.  Returns
+ * EXIT_OK, or an exit status after printing why (not root for
+ * --system, unreadable passphrase file).  main() calls ctx_release(),
+ * which wipes the passphrase.
+ */
+int ctx_make(struct coffer_ctx *ctx);
+void ctx_release(struct coffer_ctx *ctx);
+
+/* Password and passphrase input (passphrase.c); -1 on failure. */
+int secret_from_file(const char *path, char *buf, size_t cap);
+int secret_from_tty(const char *prompt, char *buf, size_t cap);
+int cli_get_password(void *cookie, const char *prompt, char *buf,
+    size_t cap);
+/* ask_new_secret(what, envfile, file, buf, cap): from ${file}, else the
+ * file named by $envfile, else asked twice on the terminal. */
+int ask_new_secret(const char *what, const char *envfile, const char *file,
+    char *buf, size_t cap);
+#define SECRET_MAX	1024
 
 /* report_err(err): "coffer <cmd>: <strerror>: <detail>" on stderr. */
 void report_err(const struct coffer_err *err);
 /* usage_err(usage, fmt, ...): message + usage on stderr; EXIT_USAGE. */
 int usage_err(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* parse_scope(s, &scope) / parse_period(s, &period): 0 or -1. */
+int parse_scope(const char *s, int *scope);
+int parse_period(const char *s, int *period);
+extern const char *const scope_names[];
 
 /* json_bytes(p, len): a JSON string (lossy if not UTF-8). */
 json_t *json_bytes(const void *p, size_t len);

@@ -6,11 +6,12 @@
 #include "cli.h"
 
 static const char backup_usage[] =
-    "usage: coffer backup [--repo DIR] [--json] PATH...\n"
+    "usage: coffer backup [--repo DIR] [--json] [--scope S] [--period P] PATH...\n"
     "       coffer backup [--repo DIR] [--json] --stdin --stdin-name NAME\n"
     "\nBack up files and folders as one new snapshot.  Paths are stored as\n"
     "given, without a leading '/'.  Files that cannot be read are left\n"
-    "out with a warning and the exit status is 3.\n"
+    "out with a warning and the exit status is 3.  --scope and --period\n"
+    "override the repository's default key scope for this backup.\n"
     "\nexamples:\n  coffer backup ~/Documents ~/Pictures\n"
     "  pg_dump db | coffer backup --stdin --stdin-name db.sql\n";
 
@@ -22,10 +23,12 @@ cmd_backup(int argc, char **argv)
 		{ "stdin",	no_argument,		NULL, 's' },
 		{ "stdin-name",	required_argument,	NULL, 'N' },
 		{ "json",	no_argument,		NULL, 'j' },
+		{ "scope",	required_argument,	NULL, 'S' },
+		{ "period",	required_argument,	NULL, 'P' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
-	struct coffer_backup_opts o = { 0 };
+	struct coffer_backup_opts o = { .period = COFFER_PERIOD_DEFAULT };
 	struct coffer_backup_result res;
 	struct coffer_err err = { 0 };
 	struct coffer_ctx ctx;
@@ -45,6 +48,16 @@ cmd_backup(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'S':
+			if (parse_scope(optarg, &o.scope) != 0)
+				return usage_err(backup_usage, "--scope must be "
+				    "device, period or backup, not '%s'", optarg);
+			break;
+		case 'P':
+			if (parse_period(optarg, &o.period) != 0)
+				return usage_err(backup_usage, "--period must be "
+				    "day, week or month, not '%s'", optarg);
 			break;
 		case 'h':
 			fputs(backup_usage, stdout);
@@ -67,7 +80,8 @@ cmd_backup(int argc, char **argv)
 	if (g_opts.repo == NULL)
 		return usage_err(backup_usage, "no repository given (use --repo "
 		    "DIR or set COFFER_REPO)");
-	ctx_make(&ctx);
+	if ((ch = ctx_make(&ctx)) != EXIT_OK)
+		return ch;
 	if (coffer_backup(&ctx, &o, &res, &err) != 0) {
 		report_err(&err);
 		return EXIT_FAIL;

@@ -52,7 +52,8 @@ cmd_check(int argc, char **argv)
 	if (g_opts.repo == NULL)
 		return usage_err(check_usage, "no repository given (use --repo "
 		    "DIR or set COFFER_REPO)");
-	ctx_make(&ctx);
+	if ((ch = ctx_make(&ctx)) != EXIT_OK)
+		return ch;
 	r = coffer_check(&ctx, read_data, &res, &err);
 	if (json) {
 		json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, "

@@ -7,9 +7,12 @@
 
 static const char init_usage[] =
     "usage: coffer init [--repo DIR] [--name-by time|count]\n"
+    "                   [--scope device|period|backup] [--period day|week|month]\n"
     "\nCreate a repository in DIR (new or empty) and its key in the\n"
     "keystore.  Snapshots are named by their UTC time (default) or by a\n"
-    "running count (1, 2, 3, ...).\n"
+    "running count (1, 2, 3, ...).  The scope says which backups share a\n"
+    "key: all of this device's (device, the default), those of one day,\n"
+    "week or month (period), or none (backup: a new key every time).\n"
     "\nexample:\n  coffer --repo /media/card/coffer init\n";
 
 int
@@ -18,12 +21,15 @@ cmd_init(int argc, char **argv)
 	static const struct option longopts[] = {
 		GLOBAL_LONGOPTS,
 		{ "name-by",	required_argument,	NULL, 'n' },
+		{ "scope",	required_argument,	NULL, 's' },
+		{ "period",	required_argument,	NULL, 'p' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
 	struct coffer_err err = { 0 };
 	struct coffer_ctx ctx;
 	const char *name_by = "time";
+	int scope = COFFER_SCOPE_DEFAULT, period = COFFER_PERIOD_DEFAULT;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
@@ -32,6 +38,16 @@ cmd_init(int argc, char **argv)
 		switch (ch) {
 		case 'n':
 			name_by = optarg;
+			break;
+		case 's':
+			if (parse_scope(optarg, &scope) != 0)
+				return usage_err(init_usage, "--scope must be "
+				    "device, period or backup, not '%s'", optarg);
+			break;
+		case 'p':
+			if (parse_period(optarg, &period) != 0)
+				return usage_err(init_usage, "--period must be "
+				    "day, week or month, not '%s'", optarg);
 			break;
 		case 'h':
 			fputs(init_usage, stdout);
@@ -50,8 +66,10 @@ cmd_init(int argc, char **argv)
 	if (g_opts.repo == NULL)
 		return usage_err(init_usage, "no repository given (use --repo "
 		    "DIR or set COFFER_REPO)");
-	ctx_make(&ctx);
-	if (coffer_repo_init(&ctx, strcmp(name_by, "count") == 0, &err) != 0) {
+	if ((ch = ctx_make(&ctx)) != EXIT_OK)
+		return ch;
+	if (coffer_repo_init(&ctx, strcmp(name_by, "count") == 0, scope, period,
+	    &err) != 0) {
 		report_err(&err);
 		return EXIT_FAIL;
 	}

@@ -100,7 +100,8 @@ cmd_ls(int argc, char **argv)
 	if (g_opts.repo == NULL)
 		return usage_err(ls_usage, "no repository given (use --repo DIR "
 		    "or set COFFER_REPO)");
-	ctx_make(&ctx);
+	if ((ch = ctx_make(&ctx)) != EXIT_OK)
+		return ch;
 	if (st.json)
 		st.arr = json_array();
 	if (coffer_ls(&ctx, argv[optind], prefix, ls_entry, &st, &err) != 0) {

@@ -79,7 +79,10 @@ cmd_restore(int argc, char **argv)
 		return rc;
 	}
 	o.snapshot = argv[optind];
-	ctx_make(&ctx);
+	if ((ch = ctx_make(&ctx)) != EXIT_OK) {
+		free(inc);
+		return ch;
+	}
 	if (coffer_restore(&ctx, &o, &res, &err) != 0) {
 		report_err(&err);
 		rc = EXIT_FAIL;

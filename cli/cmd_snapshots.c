@@ -82,7 +82,8 @@ cmd_snapshots(int argc, char **argv)
 	if (g_opts.repo == NULL)
 		return usage_err(snapshots_usage, "no repository given (use "
 		    "--repo DIR or set COFFER_REPO)");
-	ctx_make(&ctx);
+	if ((ch = ctx_make(&ctx)) != EXIT_OK)
+		return ch;
 	if (coffer_snapshots(&ctx, &v, &n, &err) != 0) {
 		report_err(&err);
 		return EXIT_FAIL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* main: the command table, shared options, and dispatch. */
 #include <getopt.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "cli.h"
 
 struct global_opts g_opts;
+static char *g_passphrase;	/* guarded; wiped by ctx_release() */
 const char *g_cmd = "";
 
 static const struct cmd {
@@ -21,6 +23,8 @@ static const struct cmd {
 	{ "ls",		cmd_ls,		"list the files in a snapshot" },
 	{ "restore",	cmd_restore,	"restore a snapshot (or part of it)" },
 	{ "check",	cmd_check,	"verify the repository" },
+	{ "key",	cmd_key,	"list, protect or destroy key sets" },
+	{ "keystore",	cmd_keystore,	"manage the keystore (password)" },
 };
 
 static void
@@ -35,6 +39,8 @@ usage(FILE *f)
 	    "  --repo DIR       repository folder (env COFFER_REPO)\n"
 	    "  --keystore DIR   keystore folder (env COFFER_KEYSTORE; default\n"
 	    "                   $XDG_DATA_HOME/coffer)\n"
+	    "  --system         use the system keystore /var/lib/coffer (root only)\n"
+	    "  --passphrase-file F  open key sets by their recovery passphrase\n"
 	    "  -q, --quiet      print only errors and warnings\n"
 	    "\n'coffer COMMAND --help' shows a command's options.\n"
 	    "exit status: 0 ok, 1 failed, 2 usage error, 3 backup done but\n"
@@ -54,6 +60,12 @@ global_opt(int ch, const char *arg)
 	case OPT_QUIET:
 		g_opts.quiet = true;
 		return true;
+	case OPT_SYSTEM:
+		g_opts.system = true;
+		return true;
+	case OPT_PASSFILE:
+		g_opts.passphrase_file = arg;
+		return true;
 	default:
 		return false;
 	}
@@ -63,16 +75,60 @@ static void
 warn_cb(void *cookie, const char *msg)
 {
 	(void)cookie;
-	fprintf(stderr, "coffer %s: warning: %s\n", g_cmd, msg);
+	/* File names can hold anything: show control bytes escaped. */
+	fprintf(stderr, "coffer %s: warning: ", g_cmd);
+	print_escaped(stderr, msg, strlen(msg));
+	fputc('\n', stderr);
 }
 
-void
+int
 ctx_make(struct coffer_ctx *ctx)
 {
+	const char *v;
+
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->repo = g_opts.repo;
 	ctx->keystore = g_opts.keystore;
 	ctx->warn = warn_cb;
+	ctx->get_password = cli_get_password;
+	v = getenv("COFFER_INSECURE_FAST_KDF");
+	ctx->fast_kdf = v != NULL && strcmp(v, "1") == 0;
+	if (g_opts.system) {
+		/* Before anything is read or written. */
+		if (geteuid() != 0) {
+			fprintf(stderr, "coffer %s: --system needs root: the "
+			    "system keystore is readable by root only (run "
+			    "it with sudo)\n", g_cmd);
+			return EXIT_FAIL;
+		}
+		v = getenv("COFFER_SYSTEM_KEYSTORE");
+		ctx->keystore = v != NULL && *v != '\0' ? v : "/var/lib/coffer";
+	}
+	if (g_opts.passphrase_file != NULL) {
+		char *buf;
+		int n;
+
+		if ((buf = coffer_secret_alloc(SECRET_MAX)) == NULL)
+			return EXIT_FAIL;
+		if ((n = secret_from_file(g_opts.passphrase_file, buf,
+		    SECRET_MAX)) < 0) {
+			coffer_secret_free(buf);
+			return EXIT_FAIL;
+		}
+		coffer_secret_free(g_passphrase);
+		g_passphrase = buf;
+		ctx->passphrase = buf;
+		ctx->passphrase_len = (size_t)n;
+	}
+	return EXIT_OK;
+}
+
+void
+ctx_release(struct coffer_ctx *ctx)
+{
+	(void)ctx;
+	coffer_secret_free(g_passphrase);
+	g_passphrase = NULL;
 }
 
 int
@@ -85,7 +141,7 @@ main(int argc, char **argv)
 		{ NULL,		0,		NULL, 0 },
 	};
 	const char *v;
-	int ch;
+	int ch, rc;
 
 	if ((v = getenv("COFFER_REPO")) != NULL && *v != '\0')
 		g_opts.repo = v;
@@ -127,7 +183,9 @@ main(int argc, char **argv)
 		}
 		/* 0 makes GNU getopt start afresh (and permute again). */
 		optind = 0;
-		return cmds[i].fn(argc, argv);
+		rc = cmds[i].fn(argc, argv);
+		ctx_release(NULL);
+		return rc;
 	}
 	fprintf(stderr, "coffer: unknown command '%s' (see 'coffer --help')\n",
 	    argv[0]);

@@ -40,7 +40,7 @@ json_bytes(const void *p, size_t len)
 
 	if ((j = json_stringn((const char *)p, len)) != NULL)
 		return j;
-	/* Not UTF-8: replace each bad byte by U+FFFD (docs/JSON.md). */
+	/* Not UTF-8: replace each bad byte by U+FFFD (docs/CLI.md). */
 	if ((buf = malloc(3 * len + 1)) == NULL)
 		return json_null();
 	for (size_t i = 0; i < len; i++) {
@@ -128,4 +128,32 @@ iso_time(long long sec, unsigned nsec, char buf[48])
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, 48, "%s.%09uZ", base, nsec);
 	return buf;
+}
+
+const char *const scope_names[] = { "default", "device", "period", "backup" };
+
+int
+parse_scope(const char *s, int *scope)
+{
+	for (int i = COFFER_SCOPE_DEVICE; i <= COFFER_SCOPE_BACKUP; i++) {
+		if (strcmp(s, scope_names[i]) == 0) {
+			*scope = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+parse_period(const char *s, int *period)
+{
+	static const char *const names[] = { "day", "week", "month" };
+
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*period = i;
+			return 0;
+		}
+	}
+	return -1;
 }

@@ -23,14 +23,45 @@
 /* coffer_init(): 0, or -1 if libsodium cannot start. */
 int coffer_init(void) __attribute__((warn_unused_result));
 
+/*
+ * coffer_secret_alloc(len) / coffer_secret_free(p): guarded memory
+ * (locked, wiped on free) for passwords held by the caller.
+ */
+void *coffer_secret_alloc(size_t len);
+void coffer_secret_free(void *p);
+
 /* Warnings (an unreadable file, a damaged blob during restore). */
 typedef void coffer_warn_fn(void *cookie, const char *msg);
+
+/*
+ * Asked for the keystore password when one is set: write it (not
+ * NUL-terminated) into ${buf} (${cap} bytes) and return its length, or
+ * -1 if none can be had.  ${prompt} says what is asked for.
+ */
+typedef int coffer_pass_fn(void *cookie, const char *prompt, char *buf,
+    size_t cap);
+
+enum coffer_scope {
+	COFFER_SCOPE_DEFAULT = 0,	/* the repository's default */
+	COFFER_SCOPE_DEVICE = 1, COFFER_SCOPE_PERIOD = 2,
+	COFFER_SCOPE_BACKUP = 3,
+};
+enum coffer_period {
+	COFFER_PERIOD_DEFAULT = -1,
+	COFFER_PERIOD_DAY = 0, COFFER_PERIOD_WEEK = 1, COFFER_PERIOD_MONTH = 2,
+};
 
 struct coffer_ctx {
 	const char	*repo;		/* repository directory on the card */
 	const char	*keystore;	/* keystore directory; NULL: default */
 	coffer_warn_fn	*warn;		/* may be NULL */
+	coffer_pass_fn	*get_password;	/* may be NULL: locked keystores fail */
 	void		*cookie;
+	/* A recovery passphrase: opens key sets by their card slot. */
+	const char	*passphrase;
+	size_t		 passphrase_len;
+	/* Minimum Argon2id costs: for tests only (COFFER_INSECURE_FAST_KDF). */
+	bool		 fast_kdf;
 };
 
 enum coffer_node_type {
@@ -39,16 +70,20 @@ enum coffer_node_type {
 };
 
 /*
- * coffer_repo_init(ctx, name_by_count, err): create the repository at
- * ${ctx->repo} and a secret for it in the keystore (created 0700 if
- * needed).  Snapshots are named by UTC time, or by a running count.
+ * coffer_repo_init(ctx, name_by_count, scope, period, err): create the
+ * repository at ${ctx->repo} and a secret for it in the keystore
+ * (created 0700 if needed).  Snapshots are named by UTC time, or by a
+ * running count; ${scope}/${period} are the defaults for backups.
  */
 int coffer_repo_init(const struct coffer_ctx *ctx, bool name_by_count,
-    struct coffer_err *err) __attribute__((warn_unused_result));
+    int scope, int period, struct coffer_err *err)
+    __attribute__((warn_unused_result));
 
 struct coffer_backup_opts {
 	const char	*const *paths;
 	size_t		 npaths;
+	int		 scope;		/* enum coffer_scope */
+	int		 period;	/* enum coffer_period */
 	bool		 use_stdin;	/* back up standard input ... */
 	const char	*stdin_name;	/* ... as this file name */
 };
@@ -166,5 +201,53 @@ struct coffer_check_result {
 int coffer_check(const struct coffer_ctx *ctx, bool read_data,
     struct coffer_check_result *res, struct coffer_err *err)
     __attribute__((warn_unused_result));
+
+/* ---- keys ---- */
+
+struct coffer_keyset_info {
+	char		 key_id[17];
+	int		 scope;		/* enum coffer_scope */
+	char		 period[64];	/* period label, or "" */
+	const char	*custody;	/* "local", "escrow", ... */
+	bool		 key_present;	/* this keystore can open it */
+	bool		 passphrase;	/* a recovery passphrase slot exists */
+	bool		 damaged;	/* keyinfo unreadable */
+	char		**snapshots;	/* names, oldest first */
+	size_t		 nsnapshots;
+};
+
+/* coffer_keys(ctx, &v, &n, err): every key set on the card. */
+int coffer_keys(const struct coffer_ctx *ctx, struct coffer_keyset_info **v,
+    size_t *n, struct coffer_err *err) __attribute__((warn_unused_result));
+void coffer_keys_free(struct coffer_keyset_info *v, size_t n);
+
+/*
+ * coffer_key_passphrase(ctx, key_id, pass, len, err): add (replace) the
+ * recovery passphrase slot of key set ${key_id} (NULL: the set of the
+ * newest snapshot this keystore can read); with ${pass} NULL, remove it.
+ * ${out_key_id} (17 bytes, may be NULL) gets the set's id.
+ */
+int coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
+    const char *pass, size_t len, char *out_key_id, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * coffer_key_destroy(ctx, key_id, really, report, err): destroy key set
+ * ${key_id}: wipe its data key from the keystore (rotating the
+ * repository secret when the key was derived from it) and delete the set
+ * from the card.  Without ${really}, change nothing: only describe.
+ * Each line of the description goes to ${ctx->warn}-like ${report}.
+ */
+int coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
+    bool really, coffer_warn_fn *report, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * coffer_keystore_passwd(ctx, newpw, len, err): set or change the
+ * keystore password (asks for the current one through get_password when
+ * one is set).  The card is not touched.
+ */
+int coffer_keystore_passwd(const struct coffer_ctx *ctx, const char *newpw,
+    size_t len, struct coffer_err *err) __attribute__((warn_unused_result));
 
 #endif /* !COFFER_COFFER_H_ */

@@ -78,6 +78,7 @@ chunk_cb(void *cookie, const uint8_t *buf, size_t len)
 		b->chunks = np;
 		b->chunkcap = ncap;
 	}
+	repo_lock_refresh(b->lock);	/* cheap: a time check */
 	keyset_blob_id(b->ks, buf, len, b->chunks[b->nchunks]);
 	if ((r = keyset_put_blob(b->ks, OBJ_DATA, b->chunks[b->nchunks], buf,
 	    len, b->err)) != 0)
@@ -710,6 +711,7 @@ coffer_backup(const struct coffer_ctx *ctx,
 	char host[256] = "";
 	struct passwd *pw;
 	size_t cmin, cavg, cmax;
+	int scope, period;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -759,7 +761,12 @@ coffer_backup(const struct coffer_ctx *ctx,
 		b.repo_dev = sb.st_dev;
 		b.repo_ino = sb.st_ino;
 	}
-	if ((r = session_keyset(&s, NULL, true, &b.ks, err)) != 0)
+	scope = opts->scope != COFFER_SCOPE_DEFAULT ? opts->scope :
+	    s.repo->scope;
+	period = opts->period != COFFER_PERIOD_DEFAULT ? opts->period :
+	    s.repo->period;
+	if ((r = session_target(&s, scope, period, now.tv_sec, &b.ks,
+	    err)) != 0)
 		goto close;
 	keyset_clear_tmp(b.ks);
 	keyset_chunker_params(b.ks, &cmin, &cavg, &cmax);

@@ -154,15 +154,16 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 
 		keyset_free(c.ks);
 		c.ks = NULL;
-		if (strcmp(sets[i], s.dk_keyid) != 0) {
-			session_warn(ctx, "key set %s: its key is not in this "
-			    "keystore; only its presence was checked", sets[i]);
-			continue;
-		}
-		if ((r = session_keyset(&s, sets[i], false, &c.ks, &e1)) != 0) {
+		if ((r = session_keyset(&s, sets[i], &c.ks, &e1)) != 0) {
 			if (r == COFFER_ENOMEM) {
 				*err = e1;
 				goto out;
+			}
+			if (r == COFFER_ENOKEY) {
+				session_warn(ctx, "key set %s: its key is not "
+				    "here; only its presence was checked",
+				    sets[i]);
+				continue;
 			}
 			report(&c, "key set %s: %s", sets[i], e1.msg);
 			continue;

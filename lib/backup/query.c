@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /* query: init, the snapshot list, and listing a snapshot's entries. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "session.h"
 
 int
 coffer_repo_init(const struct coffer_ctx *ctx, bool name_by_count,
-    struct coffer_err *err)
+    int scope, int period, struct coffer_err *err)
 {
 	char ksdir[4096];
 	struct keystore *kst = NULL;
@@ -17,21 +19,29 @@ coffer_repo_init(const struct coffer_ctx *ctx, bool name_by_count,
 	if (ctx->repo == NULL || *ctx->repo == '\0')
 		return coffer_err_set(err, COFFER_EINVAL, "no repository given "
 		    "(use --repo DIR or set COFFER_REPO)");
-	if (ctx->keystore != NULL)
-		snprintf(ksdir, sizeof(ksdir), "%s", ctx->keystore);
-	else if (keystore_default_dir(ksdir, sizeof(ksdir)) != 0)
-		return coffer_err_set(err, COFFER_EINVAL, "cannot tell where "
-		    "the keystore is (set HOME or COFFER_KEYSTORE)");
+	if ((r = session_keystore_dir(ctx, ksdir, sizeof(ksdir), err)) != 0)
+		return r;
 	/* Keystore first: never leave a repository nobody has a key for. */
 	if ((r = keystore_open(ksdir, true, &kst, err)) != 0)
 		goto out;
+	if (scope == COFFER_SCOPE_DEFAULT)
+		scope = SCOPE_DEVICE;
+	if (period == COFFER_PERIOD_DEFAULT)
+		period = PERIOD_DAY;
+	if ((r = session_unlock(ctx, kst, err)) != 0)
+		goto out;
 	if ((r = repo_create(ctx->repo, name_by_count ? NAME_BY_COUNT :
-	    NAME_BY_TIME, err)) != 0)
+	    NAME_BY_TIME, scope, period, err)) != 0)
 		goto out;
 	if ((r = repo_open(ctx->repo, &rp, err)) != 0)
 		goto out;
-	if ((r = keystore_new_secret(kst, rp->id, err)) != 0)
+	if ((r = keystore_new_secret(kst, rp->id, err)) != 0) {
+		/* Leave no repository that nobody has a key for. */
+		(void)unlinkat(rp->dirfd, "config", 0);
+		(void)unlinkat(rp->dirfd, "sets", AT_REMOVEDIR);
+		(void)unlinkat(rp->dirfd, "locks", AT_REMOVEDIR);
 		goto out;
+	}
 	r = 0;
 out:
 	repo_free(rp);
@@ -91,8 +101,10 @@ coffer_snapshots(const struct coffer_ctx *ctx, struct coffer_snapshot_info **out
 		if (ks == NULL || strcmp(keyset_idhex(ks), sn->keyid) != 0) {
 			keyset_free(ks);
 			ks = NULL;
-			if (session_keyset(&s, sn->keyid, false, &ks, &e1) != 0) {
+			if (session_keyset(&s, sn->keyid, &ks, &e1) != 0) {
 				o->problem = coffer_strdup(e1.msg);
+				o->damaged = e1.code != COFFER_ENOKEY &&
+				    e1.code != COFFER_ENOMEM;
 				continue;
 			}
 		}

@@ -392,7 +392,9 @@ restore_tree(struct rctx *c, const uint8_t *id, int dirfd, size_t plen,
 			rwarn(c, COFFER_EIO, "path too long under '%s'", c->path);
 			continue;
 		}
-		sel = parent_sel || selected(c, c->path, len);
+		/* selected() runs even under a selected parent: it marks
+		 * which --include paths were found. */
+		sel = selected(c, c->path, len) || parent_sel;
 		if (!sel && !(e->type == NODE_DIR && ancestor(c, c->path, len)))
 			continue;
 		if (e->type == NODE_DIR)

@@ -3,8 +3,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "session.h"
+
+#define PASS_MAX	1024
 
 int
 coffer_init(void)
@@ -43,13 +46,66 @@ path_append(char *buf, size_t *len, size_t cap, const uint8_t *name,
 	return 0;
 }
 
+void
+period_label(int period, time_t when, char out[32])
+{
+	struct tm tm;
+
+	gmtime_r(&when, &tm);
+	if (period == PERIOD_WEEK)
+		strftime(out, 32, "week:%G-W%V", &tm);
+	else if (period == PERIOD_MONTH)
+		strftime(out, 32, "month:%Y-%m", &tm);
+	else
+		strftime(out, 32, "day:%Y-%m-%d", &tm);
+}
+
+int
+session_keystore_dir(const struct coffer_ctx *ctx, char *out, size_t cap,
+    struct coffer_err *err)
+{
+	if (ctx->keystore != NULL) {
+		if ((size_t)snprintf(out, cap, "%s", ctx->keystore) >= cap)
+			return coffer_err_set(err, COFFER_EINVAL, "keystore "
+			    "path too long");
+		return 0;
+	}
+	if (keystore_default_dir(out, cap) != 0)
+		return coffer_err_set(err, COFFER_EINVAL, "cannot tell where "
+		    "the keystore is (set HOME or COFFER_KEYSTORE)");
+	return 0;
+}
+
+int
+session_unlock(const struct coffer_ctx *ctx, struct keystore *kst,
+    struct coffer_err *err)
+{
+	char *pw;
+	int n, r;
+
+	if (!keystore_has_password(kst) || keystore_unlocked(kst))
+		return 0;
+	if (ctx->get_password == NULL)
+		return coffer_err_set(err, COFFER_EAUTH, "keystore '%s' has a "
+		    "password and none was given (COFFER_PASSWORD_FILE, or "
+		    "run on a terminal)", keystore_dir(kst));
+	if ((pw = secret_alloc(PASS_MAX)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "password memory");
+	n = ctx->get_password(ctx->cookie, "keystore password", pw, PASS_MAX);
+	if (n < 0)
+		r = coffer_err_set(err, COFFER_EAUTH, "no password given for "
+		    "keystore '%s'", keystore_dir(kst));
+	else
+		r = keystore_unlock(kst, pw, (size_t)n, err);
+	secret_free(pw);
+	return r;
+}
+
 int
 session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
     struct session *s, struct coffer_err *err)
 {
-	char ksdir[4096], machine[256];
-	uint8_t *secret = NULL;
-	uint8_t keyid[KEYID_LEN];
+	char ksdir[4096];
 	int r;
 
 	memset(s, 0, sizeof(*s));
@@ -60,36 +116,30 @@ session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
 	if ((r = repo_open(ctx->repo, &s->repo, err)) != 0)
 		goto fail;
 	if (need_key) {
-		if (ctx->keystore != NULL)
-			snprintf(ksdir, sizeof(ksdir), "%s", ctx->keystore);
-		else if (keystore_default_dir(ksdir, sizeof(ksdir)) != 0) {
-			r = coffer_err_set(err, COFFER_EINVAL, "cannot tell "
-			    "where the keystore is (set HOME or "
-			    "COFFER_KEYSTORE)");
-			goto fail;
-		}
-		if ((r = keystore_open(ksdir, false, &s->kst, err)) != 0)
-			goto fail;
-		if ((r = keystore_load_secret(s->kst, s->repo->id, &secret,
+		if ((r = session_keystore_dir(ctx, ksdir, sizeof(ksdir),
 		    err)) != 0)
 			goto fail;
-		if ((r = keystore_machine_id(machine, sizeof(machine), err)) != 0)
+		r = keystore_open(ksdir, false, &s->kst, err);
+		if (r == COFFER_ENOKEY && ctx->passphrase != NULL)
+			r = 0;		/* recovery from the card alone */
+		if (r != 0)
 			goto fail;
-		if ((s->dk = secret_alloc(KEY_LEN)) == NULL) {
-			r = coffer_err_set(err, COFFER_ENOMEM, "key memory");
-			goto fail;
+		if (s->kst != NULL) {
+			if ((r = session_unlock(ctx, s->kst, err)) != 0)
+				goto fail;
+			r = keystore_load_secret(s->kst, s->repo->id,
+			    &s->secret, err);
+			if (r == COFFER_ENOKEY && ctx->passphrase != NULL)
+				r = 0;
+			if (r != 0)
+				goto fail;
 		}
-		keystore_device_dk(secret, machine, s->dk);
-		keyset_keyid(s->dk, keyid);
-		hex_encode(s->dk_keyid, keyid, KEYID_LEN);
 	}
 	if (lockkind != 0 && (r = repo_lock(s->repo, lockkind, &s->lock,
 	    err)) != 0)
 		goto fail;
-	secret_free(secret);
 	return 0;
 fail:
-	secret_free(secret);
 	session_close(s);
 	return r;
 }
@@ -97,24 +147,188 @@ fail:
 void
 session_close(struct session *s)
 {
+	for (int i = 0; i < s->ncache; i++)
+		secret_free(s->cache[i].dk);
 	repo_unlock(s->lock);
 	keystore_free(s->kst);
-	secret_free(s->dk);
+	secret_free(s->secret);
 	repo_free(s->repo);
 	memset(s, 0, sizeof(*s));
 }
 
+/* Keep ${dk} (ours now) in the cache under ${keyid}. */
+static const uint8_t *
+cache_put(struct session *s, const char *keyid, uint8_t *dk)
+{
+	int i = s->ncache < SESSION_DK_CACHE ? s->ncache++ : 0;
+
+	if (i == 0 && s->ncache == SESSION_DK_CACHE)
+		secret_free(s->cache[0].dk);
+	snprintf(s->cache[i].keyid, sizeof(s->cache[i].keyid), "%s", keyid);
+	s->cache[i].dk = dk;
+	return dk;
+}
+
+/* Does ${dk} belong to key set ${keyid}? */
+static bool
+dk_matches(const uint8_t dk[KEY_LEN], const char *keyid)
+{
+	uint8_t id[KEYID_LEN];
+	char hex[KEYID_HEX_LEN + 1];
+
+	keyset_keyid(dk, id);
+	hex_encode(hex, id, KEYID_LEN);
+	return strcmp(hex, keyid) == 0;
+}
+
 int
-session_keyset(struct session *s, const char *keyid, bool create,
+session_dk(struct session *s, const char *keyid, const uint8_t **out,
+    struct coffer_err *err)
+{
+	uint8_t bin[KEYID_LEN];
+	struct keyinfo ki;
+	uint8_t *dk = NULL;
+	char machine[256];
+	int r;
+
+	*out = NULL;
+	for (int i = 0; i < s->ncache; i++) {
+		if (strcmp(s->cache[i].keyid, keyid) == 0) {
+			*out = s->cache[i].dk;
+			return 0;
+		}
+	}
+	if (strlen(keyid) != KEYID_HEX_LEN || hex_decode(bin, keyid,
+	    KEYID_LEN) != 0)
+		return coffer_err_set(err, COFFER_EINVAL, "'%s' is not a key "
+		    "id (16 hex digits)", keyid);
+	/* 1. A key stored in the keystore. */
+	if (s->kst != NULL) {
+		r = keystore_get_key(s->kst, bin, &dk, err);
+		if (r == 0 && dk_matches(dk, keyid)) {
+			*out = cache_put(s, keyid, dk);
+			return 0;
+		}
+		secret_free(dk);
+		dk = NULL;
+		if (r != 0 && r != COFFER_ENOKEY)
+			return r;
+	}
+	if ((dk = secret_alloc(KEY_LEN)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
+	/* 2. Derived from the repository secret: device, or a period. */
+	if (s->secret != NULL) {
+		if (keystore_machine_id(machine, sizeof(machine), NULL) == 0) {
+			keystore_device_dk(s->secret, machine, dk);
+			if (dk_matches(dk, keyid)) {
+				*out = cache_put(s, keyid, dk);
+				return 0;
+			}
+		}
+	}
+	r = keyinfo_peek(s->repo, keyid, &ki, err);
+	if (r != 0) {
+		secret_free(dk);
+		return r;
+	}
+	if (s->secret != NULL && ki.scope == SCOPE_PERIOD && ki.label[0]) {
+		keystore_period_dk(s->secret, ki.label, dk);
+		if (dk_matches(dk, keyid)) {
+			*out = cache_put(s, keyid, dk);
+			return 0;
+		}
+	}
+	/* 3. A recovery passphrase slot on the card. */
+	if (s->ctx->passphrase != NULL && ki.nslots > 0) {
+		bool wrong = false;
+
+		for (int i = 0; i < ki.nslots; i++) {
+			r = slot_open(&ki.slots[i], bin, s->ctx->passphrase,
+			    s->ctx->passphrase_len, dk);
+			if (r == 0 && dk_matches(dk, keyid)) {
+				*out = cache_put(s, keyid, dk);
+				return 0;
+			}
+			if (r == COFFER_EAUTH)
+				wrong = true;
+		}
+		if (wrong) {
+			secret_free(dk);
+			return coffer_err_set(err, COFFER_EAUTH, "the passphrase "
+			    "does not open key set %s", keyid);
+		}
+	}
+	secret_free(dk);
+	return coffer_err_set(err, COFFER_ENOKEY, "key set %s: its key is not "
+	    "in this keystore%s", keyid, ki.nslots > 0 && s->ctx->passphrase ==
+	    NULL ? " (it has a recovery passphrase: use --passphrase-file)" :
+	    " (made on another device, with another keystore, or destroyed)");
+}
+
+int
+session_keyset(struct session *s, const char *keyid, struct keyset **out,
+    struct coffer_err *err)
+{
+	const uint8_t *dk;
+	int r;
+
+	*out = NULL;
+	if ((r = session_dk(s, keyid, &dk, err)) != 0)
+		return r;
+	return keyset_open(s->repo, dk, false, NULL, out, err);
+}
+
+int
+session_target(struct session *s, int scope, int period, time_t when,
     struct keyset **out, struct coffer_err *err)
 {
+	struct keyset_params prm = { .scope = scope, .custody = CUSTODY_LOCAL };
+	uint8_t keyid[KEYID_LEN];
+	char machine[256], label[32];
+	uint8_t *dk = NULL, *stored = NULL;
+	int r;
+
 	*out = NULL;
-	if (s->dk == NULL || (keyid != NULL && strcmp(keyid, s->dk_keyid) != 0))
-		return coffer_err_set(err, COFFER_ENOKEY, "key set %s: its key "
-		    "is not in this keystore (made on another device or "
-		    "with another keystore)", keyid ? keyid : "?");
-	return keyset_open(s->repo, s->dk, create, SCOPE_DEVICE, CUSTODY_LOCAL,
-	    out, err);
+	if (s->kst == NULL || s->secret == NULL)
+		return coffer_err_set(err, COFFER_ENOKEY, "no keystore with a "
+		    "key for this repository here");
+	if ((dk = secret_alloc(KEY_LEN)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
+	switch (scope) {
+	case SCOPE_DEVICE:
+		if ((r = keystore_machine_id(machine, sizeof(machine),
+		    err)) != 0)
+			goto out;
+		keystore_device_dk(s->secret, machine, dk);
+		break;
+	case SCOPE_PERIOD:
+		period_label(period, when, label);
+		keystore_period_dk(s->secret, label, dk);
+		prm.label = label;
+		break;
+	case SCOPE_BACKUP:
+		random_bytes(dk, KEY_LEN);
+		break;
+	default:
+		r = coffer_err_set(err, COFFER_EINVAL, "unknown scope %d", scope);
+		goto out;
+	}
+	/*
+	 * Keep every data key in the keystore, derived ones too: then a
+	 * destroyed derived set can be made underivable by rotating the
+	 * repository secret without losing the other sets.
+	 */
+	keyset_keyid(dk, keyid);
+	r = keystore_get_key(s->kst, keyid, &stored, err);
+	if (r == COFFER_ENOKEY)
+		r = keystore_put_key(s->kst, keyid, dk, err);
+	if (r != 0)
+		goto out;
+	r = keyset_open(s->repo, dk, true, &prm, out, err);
+out:
+	secret_free(stored);
+	secret_free(dk);
+	return r;
 }
 
 int
@@ -123,6 +337,7 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 {
 	struct snapshot *v = NULL;
 	size_t n = 0, hit = (size_t)-1, nhits = 0;
+	const uint8_t *dk;
 	int r;
 
 	*ks = NULL;
@@ -130,18 +345,25 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 	if ((r = repo_list_snapshots(s->repo, &v, &n, err)) != 0)
 		return r;
 	if (strcmp(spec, "latest") == 0) {
-		/* The newest snapshot this device can read. */
+		/* The newest snapshot whose key can be had here. */
 		for (size_t i = n; i-- > 0; ) {
-			if (strcmp(v[i].keyid, s->dk_keyid) == 0) {
+			struct coffer_err e1 = { 0 };
+
+			if (session_dk(s, v[i].keyid, &dk, &e1) == 0) {
 				hit = i;
 				break;
+			}
+			if (e1.code == COFFER_EAUTH || e1.code == COFFER_ENOMEM) {
+				*err = e1;
+				r = e1.code;
+				goto out;
 			}
 		}
 		if (hit == (size_t)-1) {
 			r = coffer_err_set(err, COFFER_ENOTFOUND, n == 0 ?
 			    "the repository has no snapshots yet" :
-			    "no snapshot on the card belongs to a key in this "
-			    "keystore");
+			    "no snapshot on the card belongs to a key this "
+			    "keystore (or passphrase) opens");
 			goto out;
 		}
 	} else {
@@ -169,7 +391,7 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 		}
 	}
 	memcpy(snap->name, v[hit].name, sizeof(snap->name));
-	if ((r = session_keyset(s, v[hit].keyid, false, ks, err)) != 0)
+	if ((r = session_keyset(s, v[hit].keyid, ks, err)) != 0)
 		goto out;
 	if ((r = snapshot_load(*ks, snap, err)) != 0) {
 		keyset_free(*ks);

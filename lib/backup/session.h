@@ -1,40 +1,64 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * session: what every operation opens first — the repository, the lock,
- * the keystore and the data key of this device — and the lookup of a
- * snapshot by name, id prefix or "latest".
+ * the keystore (unlocked with its password when it has one) — and the
+ * search for the data key of a key set: a key stored in the keystore,
+ * one derived from the repository secret (device or period scope), or a
+ * recovery passphrase slot on the card.
  */
 #ifndef SESSION_H_
 #define SESSION_H_
 
 #include "coffer/coffer.h"
 #include "../repo/repo.h"
+#include "../repo/keyinfo.h"
 #include "../repo/tree.h"
 #include "../keystore/keystore.h"
+
+#define SESSION_DK_CACHE	32
 
 struct session {
 	const struct coffer_ctx	*ctx;
 	struct repo		*repo;
 	struct repo_lock	*lock;
-	struct keystore		*kst;
-	uint8_t			*dk;		/* guarded: device data key */
-	char			 dk_keyid[KEYID_HEX_LEN + 1];
+	struct keystore		*kst;		/* NULL: none (passphrase only) */
+	uint8_t			*secret;	/* guarded; NULL if none here */
+	struct {
+		char		 keyid[KEYID_HEX_LEN + 1];
+		uint8_t		*dk;		/* guarded */
+	}			 cache[SESSION_DK_CACHE];
+	int			 ncache;
 };
 
 /*
  * session_open(ctx, lockkind, need_key, s, err): open the repository,
  * take a lock of ${lockkind} (0: none) and, with ${need_key}, the
- * keystore and this device's data key.
+ * keystore (asking for its password if it has one) and the repository
+ * secret.  With a recovery passphrase in ${ctx}, a missing keystore is
+ * not an error.
  */
 int session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
     struct session *s, struct coffer_err *err) WUR;
 void session_close(struct session *s);
 
 /*
- * session_keyset(s, keyid, create, &ks, err): open the key set ${keyid}
- * with a key this device holds; COFFER_ENOKEY if none fits.
+ * session_dk(s, keyid, &dk, err): the data key of key set ${keyid}
+ * (borrowed until session_close).  COFFER_ENOKEY if none of the ways
+ * finds it; COFFER_EAUTH if a passphrase was given and is wrong.
  */
-int session_keyset(struct session *s, const char *keyid, bool create,
+int session_dk(struct session *s, const char *keyid, const uint8_t **dk,
+    struct coffer_err *err) WUR;
+
+/* session_keyset(s, keyid, &ks, err): open key set ${keyid}. */
+int session_keyset(struct session *s, const char *keyid, struct keyset **out,
+    struct coffer_err *err) WUR;
+
+/*
+ * session_target(s, scope, period, when, &ks, err): the key set a backup
+ * requested at ${when} joins under ${scope}/${period} (creating it, and
+ * storing its data key in the keystore).
+ */
+int session_target(struct session *s, int scope, int period, time_t when,
     struct keyset **out, struct coffer_err *err) WUR;
 
 /*
@@ -48,6 +72,16 @@ int session_find_snapshot(struct session *s, const char *spec,
 /* session_warn(ctx, fmt, ...): pass a formatted warning to ctx->warn. */
 void session_warn(const struct coffer_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* session_keystore_dir(ctx, out, cap, err): where the keystore is. */
+int session_keystore_dir(const struct coffer_ctx *ctx, char *out, size_t cap,
+    struct coffer_err *err) WUR;
+/* session_unlock(ctx, kst, err): ask for and check the password. */
+int session_unlock(const struct coffer_ctx *ctx, struct keystore *kst,
+    struct coffer_err *err) WUR;
+
+/* period_label(period, when, out): "day:2026-11-25" etc. */
+void period_label(int period, time_t when, char out[32]);
 
 /* path_append(buf, &len, cap, name, namelen): "a/b" + "c"; -1 if too long. */
 int path_append(char *buf, size_t *len, size_t cap, const uint8_t *name,

@@ -3,12 +3,21 @@
  * keystore: the protected directory of keys.  Every check is made on an
  * open descriptor (fstat), never on a path that could change under us.
  *
- * Key file layout (76 bytes): magic "CFKEYS01" | flags u32 (0: secret in
- * the clear, protected by the directory) | reserved u32 | repo id[16] |
- * secret[32] | BLAKE2b-128 checksum of the preceding 60 bytes.
+ * Key file layout: magic "CFKEYS01" | flags u32 | kind u32 | id[16] |
+ * secret | checksum.  flags 0: the 32-byte secret in the clear (80 bytes
+ * in all), protected by the directory; flags 1: sealed (72 bytes, AEAD
+ * with the first 32 bytes as associated data) under the keystore master
+ * key (116 bytes).  kind 0: a repository secret (id = repository id);
+ * kind 2: a key set's data key (id = key id, zero-padded).  The checksum
+ * is BLAKE2b-128 of everything before it.
+ *
+ * passwd (128 bytes): magic "CFKSPW01" | opslimit u64 | memlimit u64 |
+ * salt[16] | master key sealed under Argon2id(password) (72, with the
+ * first 40 bytes as associated data) | checksum (BLAKE2b-128).
  */
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,13 +27,21 @@
 
 #include "keystore.h"
 
-#define KEYFILE_LEN	76
+#define SUM_LEN			16	/* BLAKE2b-128 checksum */
+#define KEYFILE_LEN		80	/* 32 + 32 + 16 */
+#define KEYFILE_WRAPPED_LEN	120	/* 32 + 72 + 16 */
+#define KEYFILE_F_WRAPPED	1
+#define KEYFILE_KIND_REPO	0
+#define KEYFILE_KIND_SET	2
+#define PASSWD_LEN		128	/* 40 + 72 + 16 */
 
 static const char keyfile_magic[8] = "CFKEYS01";
+static const char passwd_magic[8] = "CFKSPW01";
 
 struct keystore {
 	char	*dir;
 	int	 dirfd;
+	uint8_t	*kmk;		/* guarded: keystore master key, if unlocked */
 };
 
 int
@@ -100,7 +117,7 @@ keystore_open(const char *dir, bool create, struct keystore **out,
 	    O_CLOEXEC)) == -1) {
 		r = coffer_err_sys(err, "cannot open keystore '%s'", dir);
 		if (r == COFFER_ENOTFOUND)
-			coffer_err_set(err, COFFER_ENOKEY, "no keystore at "
+			r = coffer_err_set(err, COFFER_ENOKEY, "no keystore at "
 			    "'%s': this device holds no keys (run 'coffer "
 			    "init', or set COFFER_KEYSTORE)", dir);
 		goto out;
@@ -126,6 +143,7 @@ keystore_free(struct keystore *ks)
 		return;
 	if (ks->dirfd != -1)
 		close(ks->dirfd);
+	secret_free(ks->kmk);
 	coffer_free(ks->dir);
 	coffer_free(ks);
 }
@@ -145,71 +163,94 @@ keyfile_name(const uint8_t repoid[16], char out[64])
 	snprintf(out, 64, "repo-%s.key", hex);
 }
 
-int
-keystore_new_secret(struct keystore *ks, const uint8_t repoid[16],
-    struct coffer_err *err)
+static void
+setkey_name(const uint8_t keyid[KEYSTORE_KEYID_LEN], char out[64])
 {
-	uint8_t buf[KEYFILE_LEN];
-	char name[64];
-	int fd = -1;
+	char hex[2 * KEYSTORE_KEYID_LEN + 1];
+
+	hex_encode(hex, keyid, KEYSTORE_KEYID_LEN);
+	snprintf(out, 64, "set-%s.key", hex);
+}
+
+bool
+keystore_has_password(const struct keystore *ks)
+{
+	return faccessat(ks->dirfd, "passwd", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+bool
+keystore_unlocked(const struct keystore *ks)
+{
+	return ks->kmk != NULL;
+}
+
+/*
+ * key_write(ks, name, kind, id, secret, replace, err): write a key file,
+ * wrapped under the keystore master key when a password is set.
+ */
+static int
+key_write(struct keystore *ks, const char *name, uint32_t kind,
+    const uint8_t id[16], const uint8_t secret[KEYSTORE_SECRET_LEN],
+    bool replace, struct coffer_err *err)
+{
+	uint8_t buf[KEYFILE_WRAPPED_LEN];
+	char label[4200];
+	size_t len;
+	bool wrap = keystore_has_password(ks);
 	int r;
 
-	keyfile_name(repoid, name);
+	if (wrap && ks->kmk == NULL)
+		return coffer_err_set(err, COFFER_EAUTH, "keystore '%s' is "
+		    "locked: its password is needed", ks->dir);
 	memcpy(buf, keyfile_magic, 8);
-	le32enc(buf + 8, 0);
-	le32enc(buf + 12, 0);
-	memcpy(buf + 16, repoid, 16);
-	random_bytes(buf + 32, KEYSTORE_SECRET_LEN);
-	hash_plain(buf + 64, 12, buf, 64);
-	/* Never trust the umask: create 0600 exclusively. */
-	if ((fd = openat(ks->dirfd, name, O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1) {
-		r = coffer_err_sys(err, "cannot create key file '%s/%s'",
-		    ks->dir, name);
-		goto out;
+	le32enc(buf + 8, wrap ? KEYFILE_F_WRAPPED : 0);
+	le32enc(buf + 12, kind);
+	memcpy(buf + 16, id, 16);
+	if (wrap) {
+		aead_seal(buf + 32, secret, KEYSTORE_SECRET_LEN, buf, 32,
+		    ks->kmk);
+		len = 32 + KEYSTORE_SECRET_LEN + AEAD_OVERHEAD;
+	} else {
+		memcpy(buf + 32, secret, KEYSTORE_SECRET_LEN);
+		len = 32 + KEYSTORE_SECRET_LEN;
 	}
-	if (write_full(fd, buf, sizeof(buf)) != 0 || fsync(fd) != 0) {
-		r = coffer_err_sys(err, "cannot write key file '%s/%s'",
-		    ks->dir, name);
-		(void)unlinkat(ks->dirfd, name, 0);
-		goto out;
-	}
-	if (fsync_dir(ks->dirfd) != 0) {
-		r = coffer_err_sys(err, "cannot sync keystore '%s'", ks->dir);
-		goto out;
-	}
-	r = 0;
-out:
+	hash_plain(buf + len, SUM_LEN, buf, len);
+	len += SUM_LEN;
+	snprintf(label, sizeof(label), "%s/%s", ks->dir, name);
+	r = atomicfile_write(ks->dirfd, name, buf, len, 0600, !replace, label,
+	    err);
 	secret_wipe(buf, sizeof(buf));
-	if (fd != -1)
-		close(fd);
 	return r;
 }
 
-int
-keystore_load_secret(struct keystore *ks, const uint8_t repoid[16],
-    uint8_t **secret, struct coffer_err *err)
+/*
+ * key_read(ks, name, kind, id, out, err): read, check and unwrap a key
+ * file into ${out}.  COFFER_ENOKEY if it does not exist.
+ */
+static int
+key_read(struct keystore *ks, const char *name, uint32_t kind,
+    const uint8_t id[16], uint8_t out[KEYSTORE_SECRET_LEN],
+    struct coffer_err *err)
 {
-	uint8_t buf[KEYFILE_LEN + 1];
-	uint8_t sum[12];
-	char name[64], path[4200];
+	uint8_t buf[KEYFILE_WRAPPED_LEN + 1];
+	uint8_t sum[SUM_LEN];
+	char path[4200];
 	struct stat sb;
-	uint8_t *s = NULL;
-	size_t got = 0;
+	uint32_t flags;
+	size_t got = 0, want;
 	int fd = -1;
 	int r;
 
-	*secret = NULL;
-	keyfile_name(repoid, name);
 	snprintf(path, sizeof(path), "%s/%s", ks->dir, name);
 	if ((fd = openat(ks->dirfd, name, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1) {
 		r = coffer_err_sys(err, "cannot open key file '%s'", path);
 		if (r == COFFER_ENOTFOUND)
-			coffer_err_set(err, COFFER_ENOKEY, "keystore '%s' has "
-			    "no key for this repository (it was made on "
-			    "another device or with another keystore)",
-			    ks->dir);
+			r = coffer_err_set(err, COFFER_ENOKEY, "no key file "
+			    "'%s'", path);
+		else if (errno == ELOOP)
+			r = coffer_err_set(err, COFFER_EPERM, "key file '%s' "
+			    "is a symbolic link; refusing it", path);
 		goto out;
 	}
 	if (fstat(fd, &sb) != 0) {
@@ -227,31 +268,348 @@ keystore_load_secret(struct keystore *ks, const uint8_t repoid[16],
 		r = coffer_err_sys(err, "cannot read key file '%s'", path);
 		goto out;
 	}
-	hash_plain(sum, sizeof(sum), buf, 64);
-	if (got != KEYFILE_LEN || memcmp(buf, keyfile_magic, 8) != 0 ||
-	    !ct_equal(sum, buf + 64, sizeof(sum)) ||
-	    memcmp(buf + 16, repoid, 16) != 0) {
+	flags = got >= 16 ? le32dec(buf + 8) : 0;
+	want = flags == KEYFILE_F_WRAPPED ? KEYFILE_WRAPPED_LEN : KEYFILE_LEN;
+	if (got != want || memcmp(buf, keyfile_magic, 8) != 0 ||
+	    (flags & ~KEYFILE_F_WRAPPED) != 0) {
 		r = coffer_err_set(err, COFFER_EFORMAT, "key file '%s' is "
 		    "damaged", path);
 		goto out;
 	}
-	if (le32dec(buf + 8) != 0) {
-		r = coffer_err_set(err, COFFER_EFORMAT, "key file '%s' uses "
-		    "a feature this coffer does not know (flags %#x)", path,
-		    (unsigned)le32dec(buf + 8));
+	hash_plain(sum, sizeof(sum), buf, want - SUM_LEN);
+	if (!ct_equal(sum, buf + want - SUM_LEN, sizeof(sum)) ||
+	    le32dec(buf + 12) != kind || memcmp(buf + 16, id, 16) != 0) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "key file '%s' is "
+		    "damaged", path);
 		goto out;
 	}
-	if ((s = secret_alloc(KEYSTORE_SECRET_LEN)) == NULL) {
-		r = coffer_err_set(err, COFFER_ENOMEM, "key memory");
-		goto out;
+	if (flags == KEYFILE_F_WRAPPED) {
+		if (ks->kmk == NULL) {
+			r = coffer_err_set(err, COFFER_EAUTH, "keystore '%s' is "
+			    "locked: its password is needed", ks->dir);
+			goto out;
+		}
+		if (aead_open(out, buf + 32, KEYSTORE_SECRET_LEN +
+		    AEAD_OVERHEAD, buf, 32, ks->kmk) != 0) {
+			r = coffer_err_set(err, COFFER_EAUTH, "key file '%s' "
+			    "does not open with this keystore's password", path);
+			goto out;
+		}
+	} else {
+		memcpy(out, buf + 32, KEYSTORE_SECRET_LEN);
 	}
-	memcpy(s, buf + 32, KEYSTORE_SECRET_LEN);
-	*secret = s;
 	r = 0;
 out:
 	secret_wipe(buf, sizeof(buf));
 	if (fd != -1)
 		close(fd);
+	return r;
+}
+
+int
+keystore_new_secret(struct keystore *ks, const uint8_t repoid[16],
+    struct coffer_err *err)
+{
+	uint8_t *sec;
+	char name[64];
+	int r;
+
+	if ((sec = secret_alloc(KEYSTORE_SECRET_LEN)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
+	random_bytes(sec, KEYSTORE_SECRET_LEN);
+	keyfile_name(repoid, name);
+	r = key_write(ks, name, KEYFILE_KIND_REPO, repoid, sec, false, err);
+	secret_free(sec);
+	return r;
+}
+
+int
+keystore_rotate_secret(struct keystore *ks, const uint8_t repoid[16],
+    struct coffer_err *err)
+{
+	uint8_t *sec;
+	char name[64];
+	int r;
+
+	if ((sec = secret_alloc(KEYSTORE_SECRET_LEN)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
+	random_bytes(sec, KEYSTORE_SECRET_LEN);
+	keyfile_name(repoid, name);
+	r = key_write(ks, name, KEYFILE_KIND_REPO, repoid, sec, true, err);
+	secret_free(sec);
+	return r;
+}
+
+int
+keystore_load_secret(struct keystore *ks, const uint8_t repoid[16],
+    uint8_t **secret, struct coffer_err *err)
+{
+	uint8_t *s;
+	char name[64];
+	int r;
+
+	*secret = NULL;
+	if ((s = secret_alloc(KEYSTORE_SECRET_LEN)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
+	keyfile_name(repoid, name);
+	if ((r = key_read(ks, name, KEYFILE_KIND_REPO, repoid, s, err)) != 0) {
+		secret_free(s);
+		if (r == COFFER_ENOKEY)
+			coffer_err_set(err, COFFER_ENOKEY, "keystore '%s' has "
+			    "no key for this repository (it was made on "
+			    "another device or with another keystore)",
+			    ks->dir);
+		return r;
+	}
+	*secret = s;
+	return 0;
+}
+
+static void
+setkey_id(const uint8_t keyid[KEYSTORE_KEYID_LEN], uint8_t id[16])
+{
+	memset(id, 0, 16);
+	memcpy(id, keyid, KEYSTORE_KEYID_LEN);
+}
+
+int
+keystore_put_key(struct keystore *ks, const uint8_t keyid[KEYSTORE_KEYID_LEN],
+    const uint8_t dk[KEY_LEN], struct coffer_err *err)
+{
+	uint8_t id[16];
+	char name[64];
+
+	setkey_id(keyid, id);
+	setkey_name(keyid, name);
+	return key_write(ks, name, KEYFILE_KIND_SET, id, dk, true, err);
+}
+
+int
+keystore_get_key(struct keystore *ks, const uint8_t keyid[KEYSTORE_KEYID_LEN],
+    uint8_t **dk, struct coffer_err *err)
+{
+	uint8_t id[16];
+	uint8_t *k;
+	char name[64];
+	int r;
+
+	*dk = NULL;
+	if ((k = secret_alloc(KEY_LEN)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
+	setkey_id(keyid, id);
+	setkey_name(keyid, name);
+	if ((r = key_read(ks, name, KEYFILE_KIND_SET, id, k, err)) != 0) {
+		secret_free(k);
+		return r;
+	}
+	*dk = k;
+	return 0;
+}
+
+int
+keystore_del_key(struct keystore *ks, const uint8_t keyid[KEYSTORE_KEYID_LEN],
+    struct coffer_err *err)
+{
+	static const uint8_t zero[KEYFILE_WRAPPED_LEN];
+	char name[64];
+	int fd;
+
+	setkey_name(keyid, name);
+	/* Overwrite before unlinking: best effort against undelete. */
+	if ((fd = openat(ks->dirfd, name, O_WRONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) != -1) {
+		if (write_full(fd, zero, sizeof(zero)) != 0 || fsync(fd) != 0) {
+			/* The unlink below still removes it. */
+		}
+		close(fd);
+	}
+	if (unlinkat(ks->dirfd, name, 0) != 0 && errno != ENOENT)
+		return coffer_err_sys(err, "cannot remove key file '%s/%s'",
+		    ks->dir, name);
+	if (fsync_dir(ks->dirfd) != 0)
+		return coffer_err_sys(err, "cannot sync keystore '%s'", ks->dir);
+	return 0;
+}
+
+/* ---- the keystore password ---- */
+
+static void
+kdf_costs(bool fast, uint64_t *ops, uint64_t *mem)
+{
+	*ops = fast ? KEYSTORE_FAST_OPSLIMIT : KEYSTORE_OPSLIMIT;
+	*mem = fast ? KEYSTORE_FAST_MEMLIMIT : KEYSTORE_MEMLIMIT;
+}
+
+int
+keystore_unlock(struct keystore *ks, const char *pw, size_t pwlen,
+    struct coffer_err *err)
+{
+	uint8_t buf[PASSWD_LEN + 1];
+	uint8_t sum[SUM_LEN];
+	uint8_t *kek = NULL, *kmk = NULL;
+	char path[4200];
+	size_t got;
+	uint64_t ops, mem;
+	int fd = -1;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/passwd", ks->dir);
+	if ((fd = openat(ks->dirfd, "passwd", O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		r = coffer_err_sys(err, "cannot open '%s'", path);
+		goto out;
+	}
+	{
+		struct stat sb;
+
+		if (fstat(fd, &sb) != 0) {
+			r = coffer_err_sys(err, "cannot stat '%s'", path);
+			goto out;
+		}
+		if ((r = check_owner_mode(&sb, "password file", path, "600",
+		    err)) != 0)
+			goto out;
+	}
+	if (read_full(fd, buf, sizeof(buf), &got) != 0) {
+		r = coffer_err_sys(err, "cannot read '%s'", path);
+		goto out;
+	}
+	hash_plain(sum, sizeof(sum), buf, PASSWD_LEN - SUM_LEN);
+	ops = le64dec(buf + 8);
+	mem = le64dec(buf + 16);
+	if (got != PASSWD_LEN || memcmp(buf, passwd_magic, 8) != 0 ||
+	    !ct_equal(sum, buf + PASSWD_LEN - SUM_LEN, SUM_LEN) || ops < 1 ||
+	    ops > 16 || mem < KEYSTORE_FAST_MEMLIMIT || mem > (4ull << 30)) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged", path);
+		goto out;
+	}
+	if ((kek = secret_alloc(KEY_LEN)) == NULL ||
+	    (kmk = secret_alloc(KEY_LEN)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "key memory");
+		goto out;
+	}
+	if (pwhash_derive(kek, KEY_LEN, pw, pwlen, buf + 24, ops, mem) != 0) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "Argon2id needs %llu "
+		    "MiB of memory", (unsigned long long)(mem >> 20));
+		goto out;
+	}
+	if (aead_open(kmk, buf + 40, KEY_LEN + AEAD_OVERHEAD, buf, 40,
+	    kek) != 0) {
+		r = coffer_err_set(err, COFFER_EAUTH, "wrong password for "
+		    "keystore '%s'", ks->dir);
+		goto out;
+	}
+	secret_free(ks->kmk);
+	ks->kmk = kmk;
+	kmk = NULL;
+	r = 0;
+out:
+	secret_free(kek);
+	secret_free(kmk);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+static bool
+is_keyfile(const char *n)
+{
+	size_t len = strlen(n);
+
+	return len > 4 && strcmp(n + len - 4, ".key") == 0 &&
+	    (strncmp(n, "repo-", 5) == 0 || strncmp(n, "set-", 4) == 0);
+}
+
+int
+keystore_set_password(struct keystore *ks, const char *pw, size_t pwlen,
+    bool fast, struct coffer_err *err)
+{
+	uint8_t buf[PASSWD_LEN];
+	uint8_t *kek = NULL, *kmk = NULL, *sec = NULL;
+	char path[4200];
+	struct dirent *de;
+	DIR *d = NULL;
+	uint64_t ops, mem;
+	int fd = -1;
+	int r;
+
+	if (keystore_has_password(ks) && ks->kmk == NULL)
+		return coffer_err_set(err, COFFER_EAUTH, "keystore '%s' is "
+		    "locked: give its current password first", ks->dir);
+	snprintf(path, sizeof(path), "%s/passwd", ks->dir);
+	if ((kek = secret_alloc(KEY_LEN)) == NULL ||
+	    (kmk = secret_alloc(KEY_LEN)) == NULL ||
+	    (sec = secret_alloc(KEYSTORE_SECRET_LEN)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "key memory");
+		goto out;
+	}
+	/*
+	 * Keys are wrapped under a random master key (KMK); the password
+	 * wraps only the KMK.  Changing the password rewrites one file
+	 * atomically; setting it the first time then wraps each key file,
+	 * one atomic replacement at a time (a file left clear by a crash
+	 * stays readable and is wrapped by the next passwd).
+	 */
+	if (ks->kmk != NULL)
+		memcpy(kmk, ks->kmk, KEY_LEN);
+	else
+		random_bytes(kmk, KEY_LEN);
+	kdf_costs(fast, &ops, &mem);
+	memcpy(buf, passwd_magic, 8);
+	le64enc(buf + 8, ops);
+	le64enc(buf + 16, mem);
+	random_bytes(buf + 24, 16);
+	if (pwhash_derive(kek, KEY_LEN, pw, pwlen, buf + 24, ops, mem) != 0) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "Argon2id needs %llu "
+		    "MiB of memory", (unsigned long long)(mem >> 20));
+		goto out;
+	}
+	aead_seal(buf + 40, kmk, KEY_LEN, buf, 40, kek);
+	hash_plain(buf + PASSWD_LEN - SUM_LEN, SUM_LEN, buf,
+	    PASSWD_LEN - SUM_LEN);
+	if ((r = atomicfile_write(ks->dirfd, "passwd", buf, sizeof(buf), 0600,
+	    false, path, err)) != 0)
+		goto out;
+	secret_free(ks->kmk);
+	ks->kmk = kmk;
+	kmk = NULL;
+	/* Wrap whatever key files are still in the clear. */
+	if ((fd = dup(ks->dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		r = coffer_err_sys(err, "cannot read keystore '%s'", ks->dir);
+		goto out;
+	}
+	fd = -1;
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		uint8_t head[16 + 16];
+		size_t got;
+		int kfd;
+
+		if (!is_keyfile(de->d_name))
+			continue;
+		if ((kfd = openat(ks->dirfd, de->d_name, O_RDONLY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1)
+			continue;
+		r = read_full(kfd, head, sizeof(head), &got);
+		close(kfd);
+		if (r != 0 || got != sizeof(head) || le32dec(head + 8) != 0)
+			continue;
+		if ((r = key_read(ks, de->d_name, le32dec(head + 12), head + 16,
+		    sec, err)) != 0 ||
+		    (r = key_write(ks, de->d_name, le32dec(head + 12),
+		    head + 16, sec, true, err)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	if (fd != -1)
+		close(fd);
+	secret_wipe(buf, sizeof(buf));
+	secret_free(kek);
+	secret_free(kmk);
+	secret_free(sec);
 	return r;
 }
 
@@ -295,5 +653,18 @@ keystore_device_dk(const uint8_t secret[KEYSTORE_SECRET_LEN],
 	hash_init(&st, secret, KEYSTORE_SECRET_LEN);
 	hash_update(&st, label, sizeof(label));	/* with its NUL */
 	hash_update(&st, machine_id, strlen(machine_id));
+	hash_final(&st, dk);
+}
+
+void
+keystore_period_dk(const uint8_t secret[KEYSTORE_SECRET_LEN],
+    const char *label, uint8_t dk[KEY_LEN])
+{
+	static const char tag[] = "coffer period scope v1";
+	struct hash_state st;
+
+	hash_init(&st, secret, KEYSTORE_SECRET_LEN);
+	hash_update(&st, tag, sizeof(tag));	/* with its NUL */
+	hash_update(&st, label, strlen(label));
 	hash_final(&st, dk);
 }

@@ -21,6 +21,7 @@
 #include "../crypto/crypto.h"
 
 #define KEYSTORE_SECRET_LEN	32
+#define KEYSTORE_KEYID_LEN	8	/* = KEYID_LEN of lib/repo */
 
 struct keystore;
 
@@ -56,6 +57,55 @@ int keystore_new_secret(struct keystore *ks, const uint8_t repoid[16],
 int keystore_load_secret(struct keystore *ks, const uint8_t repoid[16],
     uint8_t **secret, struct coffer_err *err) WUR;
 
+/* keystore_has_password(ks): a password is set (file "passwd"). */
+bool keystore_has_password(const struct keystore *ks);
+/* keystore_unlocked(ks): the password was given (keystore_unlock). */
+bool keystore_unlocked(const struct keystore *ks);
+
+/*
+ * keystore_unlock(ks, pw, len, err): derive the key of password ${pw}
+ * and open the keystore master key.  COFFER_EAUTH if the password is
+ * wrong; nothing is written.
+ */
+int keystore_unlock(struct keystore *ks, const char *pw, size_t len,
+    struct coffer_err *err) WUR;
+
+/*
+ * keystore_set_password(ks, pw, len, fast, err): set or change the
+ * password (a set password must be unlocked first).  Wraps every key
+ * file still in the clear.  ${fast} (tests only) uses minimum costs.
+ */
+int keystore_set_password(struct keystore *ks, const char *pw, size_t len,
+    bool fast, struct coffer_err *err) WUR;
+
+/* Argon2id costs of the keystore password (ops, bytes). */
+#define KEYSTORE_OPSLIMIT	3
+#define KEYSTORE_MEMLIMIT	(64ull << 20)
+#define KEYSTORE_FAST_OPSLIMIT	1
+#define KEYSTORE_FAST_MEMLIMIT	(64ull << 10)
+
+/*
+ * keystore_put_key(ks, keyid, dk, err): store (or replace) the data key
+ * of key set ${keyid}.
+ * keystore_get_key(ks, keyid, &dk, err): load it into guarded memory
+ * (secret_free); COFFER_ENOKEY if absent, COFFER_EAUTH if locked.
+ * keystore_del_key(ks, keyid, err): overwrite and remove it.
+ */
+int keystore_put_key(struct keystore *ks, const uint8_t keyid[8],
+    const uint8_t dk[KEY_LEN], struct coffer_err *err) WUR;
+int keystore_get_key(struct keystore *ks, const uint8_t keyid[8],
+    uint8_t **dk, struct coffer_err *err) WUR;
+int keystore_del_key(struct keystore *ks, const uint8_t keyid[8],
+    struct coffer_err *err) WUR;
+
+/*
+ * keystore_rotate_secret(ks, repoid, err): replace the repository secret
+ * by a fresh one, so keys derived from the old one cannot be derived
+ * again (used when such a key set is destroyed).
+ */
+int keystore_rotate_secret(struct keystore *ks, const uint8_t repoid[16],
+    struct coffer_err *err) WUR;
+
 /*
  * keystore_machine_id(out, cap, err): $COFFER_MACHINE_ID, else the first
  * line of /etc/machine-id.
@@ -69,5 +119,13 @@ int keystore_machine_id(char *out, size_t cap, struct coffer_err *err) WUR;
  */
 void keystore_device_dk(const uint8_t secret[KEYSTORE_SECRET_LEN],
     const char *machine_id, uint8_t dk[KEY_LEN]);
+
+/*
+ * keystore_period_dk(secret, label, dk): the data key of a "period"
+ * scope set: BLAKE2b-256 keyed by ${secret} over
+ * "coffer period scope v1\0" || label (e.g. "day:2026-11-25").
+ */
+void keystore_period_dk(const uint8_t secret[KEYSTORE_SECRET_LEN],
+    const char *label, uint8_t dk[KEY_LEN]);
 
 #endif /* !KEYSTORE_H_ */

@@ -8,12 +8,8 @@
  * the same data key always finds the same set and the id reveals nothing
  * of the key.
  *
- * keyinfo layout (docs/FORMAT.md, "keyinfo"):
- *   magic "CFKEYI01" | scope u8 | custody u8 | reserved u16 | reserved u32
- *   | keyid[8] | AEAD(header[24] | chunk_min u32 | chunk_avg u32 |
- *   chunk_max u32 | created i64)
- * The AEAD's associated data binds the cleartext header, so a keyinfo
- * cannot be moved to another set or have its scope edited.
+ * Each set starts with a keyinfo (lib/repo/keyinfo.c) that records its
+ * scope, custody and recovery slots, authenticated under the data key.
  */
 #include <sys/stat.h>
 
@@ -27,18 +23,16 @@
 
 #include "repo.h"
 #include "repo_internal.h"
+#include "keyinfo.h"
 #include "sealer.h"
 #include "../compress/compress.h"
 
-#define KEYINFO_HDR_LEN		24
-#define KEYINFO_MAX		65536
 #define INDEX_MAX		(256u << 20)
 #define CHUNK_MIN		(256u << 10)
 #define CHUNK_AVG		(1u << 20)
 #define CHUNK_MAX		(4u << 20)
 #define ZSTD_LEVEL		3
 
-static const char keyinfo_magic[MAGIC_LEN] = "CFKEYI01";
 static const char index_magic[MAGIC_LEN] = "CFINDX01";
 static const char pack_magic[MAGIC_LEN] = "CFPACK01";
 static const char packend_magic[MAGIC_LEN] = "CFPKEND1";
@@ -214,94 +208,6 @@ obj_open(struct keyset *ks, const char magic[MAGIC_LEN], int type,
 	*out = buf;
 	*outlen = inlen - MAGIC_LEN - AEAD_OVERHEAD;
 	return 0;
-}
-
-/* ---- keyinfo ---- */
-
-static void
-keyinfo_header(uint8_t hdr[KEYINFO_HDR_LEN], const struct keyset *ks)
-{
-	memcpy(hdr, keyinfo_magic, MAGIC_LEN);
-	hdr[8] = (uint8_t)ks->scope;
-	hdr[9] = (uint8_t)ks->custody;
-	le16enc(hdr + 10, 0);
-	le32enc(hdr + 12, 0);
-	memcpy(hdr + 16, ks->keyid, KEYID_LEN);
-}
-
-static int
-keyinfo_write(struct keyset *ks, struct coffer_err *err)
-{
-	uint8_t hdr[KEYINFO_HDR_LEN];
-	uint8_t plain[KEYINFO_HDR_LEN + 20];
-	uint8_t file[KEYINFO_HDR_LEN + sizeof(plain) + AEAD_OVERHEAD];
-	uint8_t ad[AD_LEN];
-
-	keyinfo_header(hdr, ks);
-	memcpy(plain, hdr, KEYINFO_HDR_LEN);
-	le32enc(plain + 24, ks->chunk_min);
-	le32enc(plain + 28, ks->chunk_avg);
-	le32enc(plain + 32, ks->chunk_max);
-	le64enc(plain + 36, (uint64_t)time(NULL));
-	memcpy(file, hdr, KEYINFO_HDR_LEN);
-	ad_build(ad, OBJ_KEYINFO, ks->keyid, hdr, KEYINFO_HDR_LEN);
-	aead_seal(file + KEYINFO_HDR_LEN, plain, sizeof(plain), ad, sizeof(ad),
-	    KS_ENC(ks));
-	return atomicfile_write(ks->dirfd, "keyinfo", file, sizeof(file), 0600,
-	    true, "keyinfo", err);
-}
-
-static int
-keyinfo_read(struct keyset *ks, struct coffer_err *err)
-{
-	char label[64];
-	uint8_t *file = NULL, *plain = NULL;
-	uint8_t ad[AD_LEN];
-	size_t len;
-	int r;
-
-	snprintf(label, sizeof(label), "sets/%s/keyinfo", ks->idhex);
-	if ((r = file_read(ks->dirfd, "keyinfo", label, KEYINFO_MAX, &file,
-	    &len, err)) != 0)
-		goto out;
-	if (len < KEYINFO_HDR_LEN + AEAD_OVERHEAD + KEYINFO_HDR_LEN + 20 ||
-	    memcmp(file, keyinfo_magic, MAGIC_LEN) != 0 ||
-	    memcmp(file + 16, ks->keyid, KEYID_LEN) != 0) {
-		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged", label);
-		goto out;
-	}
-	if ((plain = coffer_malloc(len)) == NULL) {
-		r = coffer_err_set(err, COFFER_ENOMEM, "reading '%s'", label);
-		goto out;
-	}
-	ad_build(ad, OBJ_KEYINFO, ks->keyid, file, KEYINFO_HDR_LEN);
-	if (aead_open(plain, file + KEYINFO_HDR_LEN, len - KEYINFO_HDR_LEN, ad,
-	    sizeof(ad), KS_ENC(ks)) != 0) {
-		r = coffer_err_set(err, COFFER_EAUTH, "'%s' failed "
-		    "authentication: damaged, edited, or not this key's set",
-		    label);
-		goto out;
-	}
-	if (memcmp(plain, file, KEYINFO_HDR_LEN) != 0) {
-		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged", label);
-		goto out;
-	}
-	ks->scope = file[8];
-	ks->custody = file[9];
-	ks->chunk_min = le32dec(plain + 24);
-	ks->chunk_avg = le32dec(plain + 28);
-	ks->chunk_max = le32dec(plain + 32);
-	if (ks->chunk_min < 64 || ks->chunk_min > ks->chunk_avg ||
-	    ks->chunk_avg > ks->chunk_max || ks->chunk_max > BLOB_MAX) {
-		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' has impossible "
-		    "chunk sizes", label);
-		goto out;
-	}
-	r = 0;
-out:
-	coffer_free(file);
-	coffer_free(plain);
-	return r;
 }
 
 /* ---- index files ---- */
@@ -533,11 +439,11 @@ pack_scan(struct keyset *ks)
 
 int
 keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
-    int scope, int custody, struct keyset **out, struct coffer_err *err)
+    const struct keyset_params *prm, struct keyset **out,
+    struct coffer_err *err)
 {
 	struct keyset *ks = NULL;
-	char sub[64];
-	bool fresh = false;
+	char sub[64], label[96];
 	int r;
 
 	*out = NULL;
@@ -557,6 +463,7 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 	keyset_keyid(dk, ks->keyid);
 	hex_encode(ks->idhex, ks->keyid, KEYID_LEN);
 	snprintf(sub, sizeof(sub), "sets/%s", ks->idhex);
+	snprintf(label, sizeof(label), "sets/%s/keyinfo", ks->idhex);
 	if ((ks->dirfd = openat(rp->dirfd, sub, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
 		if (errno != ENOENT || !create) {
@@ -575,14 +482,20 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 			    sub);
 			goto out;
 		}
-		fresh = true;
 	}
-	if (fresh || (create && faccessat(ks->dirfd, "keyinfo", F_OK, 0) != 0)) {
-		ks->scope = scope;
-		ks->custody = custody;
-		ks->chunk_min = CHUNK_MIN;
-		ks->chunk_avg = CHUNK_AVG;
-		ks->chunk_max = CHUNK_MAX;
+	if (create && faccessat(ks->dirfd, "keyinfo", F_OK, 0) != 0) {
+		/* A new set: folders first, keyinfo last (it marks it whole). */
+		memset(&ks->ki, 0, sizeof(ks->ki));
+		memcpy(ks->ki.keyid, ks->keyid, KEYID_LEN);
+		ks->ki.scope = prm ? prm->scope : SCOPE_DEVICE;
+		ks->ki.custody = prm ? prm->custody : CUSTODY_LOCAL;
+		if (prm != NULL && prm->label != NULL)
+			snprintf(ks->ki.label, sizeof(ks->ki.label), "%s",
+			    prm->label);
+		ks->ki.chunk_min = CHUNK_MIN;
+		ks->ki.chunk_avg = CHUNK_AVG;
+		ks->ki.chunk_max = CHUNK_MAX;
+		ks->ki.created = (int64_t)time(NULL);
 		if (mkdirat_p(ks->dirfd, "packs", 0700) != 0 ||
 		    mkdirat_p(ks->dirfd, "index", 0700) != 0 ||
 		    mkdirat_p(ks->dirfd, "snapshots", 0700) != 0) {
@@ -590,15 +503,35 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 			    "'%s/%s'", rp->path, sub);
 			goto out;
 		}
-		if ((r = keyinfo_write(ks, err)) != 0)
+		if ((r = keyinfo_store(ks->dirfd, label, KS_ENC(ks), &ks->ki,
+		    false, err)) != 0)
 			goto out;
-		if (fsync_dir(rp->dirfd) != 0) {
-			r = coffer_err_sys(err, "cannot sync '%s'", rp->path);
-			goto out;
+		{
+			int setsfd = openat(rp->dirfd, "sets", O_RDONLY |
+			    O_DIRECTORY | O_CLOEXEC);
+
+			r = setsfd == -1 || fsync_dir(setsfd) != 0 ? -1 : 0;
+			if (setsfd != -1)
+				close(setsfd);
+			if (r != 0) {
+				r = coffer_err_sys(err, "cannot sync '%s/sets'",
+				    rp->path);
+				goto out;
+			}
 		}
 	}
-	if ((r = keyinfo_read(ks, err)) != 0)
+	if ((r = keyinfo_load(ks->dirfd, label, KS_ENC(ks), &ks->ki, err)) != 0)
 		goto out;
+	if (memcmp(ks->ki.keyid, ks->keyid, KEYID_LEN) != 0) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' names another "
+		    "key set", label);
+		goto out;
+	}
+	ks->scope = ks->ki.scope;
+	ks->custody = ks->ki.custody;
+	ks->chunk_min = ks->ki.chunk_min;
+	ks->chunk_avg = ks->ki.chunk_avg;
+	ks->chunk_max = ks->ki.chunk_max;
 	if ((r = index_load(ks, err)) != 0)
 		goto out;
 	*out = ks;
@@ -607,6 +540,33 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 out:
 	keyset_free(ks);
 	return r;
+}
+
+const struct keyinfo *
+keyset_info(const struct keyset *ks)
+{
+	return &ks->ki;
+}
+
+int
+keyset_set_slots(struct keyset *ks, const struct kslot *slots, int nslots,
+    struct coffer_err *err)
+{
+	struct keyinfo ki = ks->ki;
+	char label[96];
+	int r;
+
+	if (nslots < 0 || nslots > KEYINFO_SLOTS_MAX)
+		return coffer_err_set(err, COFFER_EINVAL, "too many slots");
+	for (int i = 0; i < nslots; i++)
+		ki.slots[i] = slots[i];
+	ki.nslots = nslots;
+	snprintf(label, sizeof(label), "sets/%s/keyinfo", ks->idhex);
+	if ((r = keyinfo_store(ks->dirfd, label, KS_ENC(ks), &ki, true,
+	    err)) != 0)
+		return r;
+	ks->ki = ki;
+	return 0;
 }
 
 void
@@ -689,9 +649,21 @@ pack_open(struct keyset *ks, struct coffer_err *err)
 	pack_path(pw->id, pw->name);
 	memcpy(dir, pw->name, 8);
 	dir[8] = '\0';
-	if (mkdirat(ks->dirfd, dir, 0700) != 0 && errno != EEXIST)
+	if (mkdirat(ks->dirfd, dir, 0700) == 0) {
+		/* A new packs/xx: make its name durable before any pack. */
+		int pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
+		int bad = pfd == -1 || fsync_dir(pfd) != 0;
+
+		if (pfd != -1)
+			close(pfd);
+		if (bad)
+			return coffer_err_sys(err, "cannot sync 'sets/%s/packs'",
+			    ks->idhex);
+	} else if (errno != EEXIST) {
 		return coffer_err_sys(err, "cannot create 'sets/%s/%s'",
 		    ks->idhex, dir);
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", pw->name);
 	if ((pw->fd = openat(ks->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC, 0600)) == -1)

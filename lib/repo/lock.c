@@ -8,8 +8,10 @@
  * name itself is not put on the card).  Protocol: write our lock, then
  * list the others; if one conflicts and is live, remove ours and fail.
  * Both sides of a race see each other and both back off; neither
- * proceeds wrongly.  A lock is stale when it names this host and a pid
- * that no longer runs, or when its time is older than LOCK_STALE_SECS.
+ * proceeds wrongly.  A lock of this host is stale exactly when its
+ * process no longer runs; a lock of another host when its time is more
+ * than LOCK_STALE_SECS old (writers refresh it every LOCK_REFRESH_SECS)
+ * or in the future.
  */
 #include <sys/stat.h>
 
@@ -117,6 +119,7 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 	size_t n = 0;
 	char hh[33];
 	uint8_t rnd[8];
+	long long now = (long long)time(NULL);
 	int r;
 
 	*out = NULL;
@@ -150,17 +153,23 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 			continue;	/* vanished meanwhile */
 		text[len] = '\0';
 		if (lock_parse((char *)text, &li) != 0) {
-			coffer_free(text);
-			/* Unreadable lock: treat as exclusive and live. */
+			struct stat sb;
+
+			/* Unreadable: exclusive, aged by the file's mtime. */
 			li.kind = REPO_LOCK_EXCLUSIVE;
-			li.time = (long long)time(NULL);
 			li.pid = 0;
-		} else {
-			coffer_free(text);
+			li.host[0] = '\0';
+			li.time = fstatat(rp->dirfd, path, &sb, 0) == 0 ?
+			    (long long)sb.st_mtime : now;
 		}
-		stale = (strcmp(li.host, hh) == 0 && li.pid > 0 &&
-		    kill((pid_t)li.pid, 0) == -1 && errno == ESRCH) ||
-		    li.time + LOCK_STALE_SECS < (long long)time(NULL);
+		coffer_free(text);
+		if (strcmp(li.host, hh) == 0 && li.pid > 0)
+			/* This host: live exactly while its process runs. */
+			stale = kill((pid_t)li.pid, 0) == -1 && errno == ESRCH;
+		else
+			/* Another host: live while it keeps refreshing. */
+			stale = li.time < now - LOCK_STALE_SECS ||
+			    li.time > now + LOCK_STALE_SECS;
 		if (stale) {
 			(void)unlinkat(rp->dirfd, path, 0);
 			continue;

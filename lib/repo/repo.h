@@ -55,6 +55,7 @@ enum obj_type {
 
 enum name_by { NAME_BY_TIME = 0, NAME_BY_COUNT = 1 };
 enum key_scope { SCOPE_DEVICE = 1, SCOPE_PERIOD = 2, SCOPE_BACKUP = 3 };
+enum key_period { PERIOD_DAY = 0, PERIOD_WEEK = 1, PERIOD_MONTH = 2 };
 enum key_custody { CUSTODY_LOCAL = 1, CUSTODY_ESCROW = 2,
     CUSTODY_LOCAL_ESCROW = 3, CUSTODY_ESCROW_WRAP = 4 };
 
@@ -64,13 +65,17 @@ struct repo {
 	uint8_t		 id[REPO_ID_LEN];
 	char		 idhex[2 * REPO_ID_LEN + 1];
 	int		 name_by;
+	int		 scope;		/* default scope of backups */
+	int		 period;	/* default period of the period scope */
 };
 
 /*
- * repo_create(path, name_by, err): make a new repository at ${path} (the
- * directory may exist but must be empty).  COFFER_EEXIST if one is there.
+ * repo_create(path, name_by, scope, period, err): make a new repository
+ * at ${path} (the directory may exist but must be empty), recording the
+ * default scope and period.  COFFER_EEXIST if one is there.
  */
-int repo_create(const char *path, int name_by, struct coffer_err *err) WUR;
+int repo_create(const char *path, int name_by, int scope, int period,
+    struct coffer_err *err) WUR;
 
 /* repo_open(path, &repo, err): open and check config. */
 int repo_open(const char *path, struct repo **out, struct coffer_err *err) WUR;
@@ -114,15 +119,39 @@ struct keyset;
 /* keyset_keyid(dk, keyid): the key id of the set whose data key is ${dk}. */
 void keyset_keyid(const uint8_t dk[KEY_LEN], uint8_t keyid[KEYID_LEN]);
 
+/* What a new key set records in its keyinfo. */
+struct keyset_params {
+	int		 scope;		/* enum key_scope */
+	int		 custody;	/* enum key_custody */
+	const char	*label;		/* period label ("day:2026-11-25"), or NULL */
+};
+
 /*
- * keyset_open(r, dk, create, scope, custody, &ks, err):
+ * keyset_open(r, dk, create, prm, &ks, err):
  * Open the key set of data key ${dk}; verify its keyinfo; load its index.
- * With ${create}, make it (and its keyinfo) if absent.  COFFER_ENOTFOUND
- * if absent and not ${create}; COFFER_EAUTH if keyinfo does not verify.
- * ${ks} keeps its own guarded copy of the subkeys.
+ * With ${create}, make it (keyinfo from ${prm}, NULL: device/local) if
+ * absent.  COFFER_ENOTFOUND if absent and not ${create}; COFFER_EAUTH if
+ * keyinfo does not verify.  ${ks} keeps its own guarded subkeys.
  */
 int keyset_open(struct repo *r, const uint8_t dk[KEY_LEN], bool create,
-    int scope, int custody, struct keyset **out, struct coffer_err *err) WUR;
+    const struct keyset_params *prm, struct keyset **out,
+    struct coffer_err *err) WUR;
+
+struct keyinfo;
+struct kslot;
+/* keyset_info(ks): the authenticated keyinfo; borrowed while ${ks} lives. */
+const struct keyinfo *keyset_info(const struct keyset *ks);
+/* keyset_set_slots(ks, slots, n, err): rewrite keyinfo with these slots. */
+int keyset_set_slots(struct keyset *ks, const struct kslot *slots, int n,
+    struct coffer_err *err) WUR;
+
+/*
+ * repo_destroy_set(r, keyid_hex, err): delete a key set from the card:
+ * snapshots first, then index, packs, keyinfo and the folder.  Caller
+ * holds an exclusive lock.
+ */
+int repo_destroy_set(struct repo *r, const char *keyid_hex,
+    struct coffer_err *err) WUR;
 void keyset_free(struct keyset *ks);
 
 const char *keyset_idhex(const struct keyset *ks);

@@ -4,6 +4,7 @@
 #define REPO_INTERNAL_H_
 
 #include "repo.h"
+#include "keyinfo.h"
 
 #define LOC_PENDING	UINT32_MAX	/* blob queued, not yet in a pack */
 #define AD_LEN	(1 + 1 + KEYID_LEN + BLOB_ID_LEN)
@@ -49,6 +50,7 @@ struct keyset {
 	int		 dirfd;		/* sets/<keyid> */
 	int		 scope;
 	int		 custody;
+	struct keyinfo	 ki;
 	uint32_t	 chunk_min, chunk_avg, chunk_max;
 	/* Guarded: enc (AEAD), idk (blob ids), chk (chunker). */
 	uint8_t		*keys;

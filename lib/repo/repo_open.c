@@ -21,23 +21,29 @@
 
 #define CONFIG_MAX	4096
 
+static const char *const scope_names[] = { "", "device", "period", "backup" };
+static const char *const period_names[] = { "day", "week", "month" };
+
 static void
-config_text(char *out, size_t cap, const char *idhex, int name_by)
+config_text(char *out, size_t cap, const char *idhex, int name_by, int scope,
+    int period)
 {
 	uint8_t sum[16];
 	char sumhex[33];
 	int n;
 
 	n = snprintf(out, cap, "coffer repository\nversion %d\nid %s\n"
-	    "name-by %s\n", REPO_VERSION, idhex,
-	    name_by == NAME_BY_COUNT ? "count" : "time");
+	    "name-by %s\nscope %s\nperiod %s\n", REPO_VERSION, idhex,
+	    name_by == NAME_BY_COUNT ? "count" : "time", scope_names[scope],
+	    period_names[period]);
 	hash_plain(sum, sizeof(sum), out, (size_t)n);
 	hex_encode(sumhex, sum, sizeof(sum));
 	snprintf(out + n, cap - (size_t)n, "checksum %s\n", sumhex);
 }
 
 int
-repo_create(const char *path, int name_by, struct coffer_err *err)
+repo_create(const char *path, int name_by, int scope, int period,
+    struct coffer_err *err)
 {
 	char text[512];
 	uint8_t id[REPO_ID_LEN];
@@ -75,7 +81,12 @@ repo_create(const char *path, int name_by, struct coffer_err *err)
 	}
 	random_bytes(id, sizeof(id));
 	hex_encode(idhex, id, sizeof(id));
-	config_text(text, sizeof(text), idhex, name_by);
+	if (scope < SCOPE_DEVICE || scope > SCOPE_BACKUP || period < PERIOD_DAY ||
+	    period > PERIOD_MONTH) {
+		r = coffer_err_set(err, COFFER_EINVAL, "bad scope or period");
+		goto out;
+	}
+	config_text(text, sizeof(text), idhex, name_by, scope, period);
 	if ((r = atomicfile_write(dfd, "config", text, strlen(text), 0600, true,
 	    "config", err)) != 0) {
 		coffer_err_prefix(err, "repository '%s'", path);
@@ -95,7 +106,8 @@ config_parse(struct repo *rp, char *text, size_t len, struct coffer_err *err)
 	char want[512];
 	char *line, *save = NULL;
 	char idhex[2 * REPO_ID_LEN + 1] = "";
-	int version = -1, name_by = -1;
+	int version = -1, name_by = -1, scope = -1, period = -1;
+	bool unknown = false;
 
 	if (len == 0 || memchr(text, '\0', len) != NULL)
 		goto bad;
@@ -118,10 +130,18 @@ config_parse(struct repo *rp, char *text, size_t len, struct coffer_err *err)
 			name_by = NAME_BY_TIME;
 		} else if (strcmp(line, "name-by count") == 0) {
 			name_by = NAME_BY_COUNT;
+		} else if (strncmp(line, "scope ", 6) == 0) {
+			for (int i = SCOPE_DEVICE; i <= SCOPE_BACKUP; i++)
+				if (strcmp(line + 6, scope_names[i]) == 0)
+					scope = i;
+		} else if (strncmp(line, "period ", 7) == 0) {
+			for (int i = PERIOD_DAY; i <= PERIOD_MONTH; i++)
+				if (strcmp(line + 7, period_names[i]) == 0)
+					period = i;
 		} else if (strncmp(line, "checksum ", 9) == 0) {
 			continue;
 		} else {
-			goto bad;
+			unknown = true;
 		}
 	}
 	if (version != REPO_VERSION) {
@@ -132,14 +152,19 @@ config_parse(struct repo *rp, char *text, size_t len, struct coffer_err *err)
 			    version, REPO_VERSION);
 		goto bad;
 	}
-	if (hex_decode(rp->id, idhex, REPO_ID_LEN) != 0 || name_by < 0)
+	if (unknown)
+		goto bad;
+	if (hex_decode(rp->id, idhex, REPO_ID_LEN) != 0 || name_by < 0 ||
+	    scope < 0 || period < 0)
 		goto bad;
 	/* The whole text must be exactly what we would have written. */
-	config_text(want, sizeof(want), idhex, name_by);
+	config_text(want, sizeof(want), idhex, name_by, scope, period);
 	if (strlen(want) != len)
 		goto bad;
 	memcpy(rp->idhex, idhex, sizeof(rp->idhex));
 	rp->name_by = name_by;
+	rp->scope = scope;
+	rp->period = period;
 	return 0;
 bad:
 	return coffer_err_set(err, COFFER_EFORMAT, "'%s/config' is damaged "
@@ -181,7 +206,8 @@ repo_open(const char *path, struct repo **out, struct coffer_err *err)
 	if ((r = config_parse(rp, (char *)text, len, err)) != 0)
 		goto out;
 	/* Re-read the checksum by regenerating: catches edited lines. */
-	config_text(want, sizeof(want), rp->idhex, rp->name_by);
+	config_text(want, sizeof(want), rp->idhex, rp->name_by, rp->scope,
+	    rp->period);
 	coffer_free(text);
 	text = NULL;
 	if ((r = file_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,

@@ -108,8 +108,15 @@ cmp_snap(const void *a, const void *b)
 	const struct snapshot *x = a, *y = b;
 	size_t xl = strlen(x->name), yl = strlen(y->name);
 
-	/* Count names sort as numbers; time names sort as text. */
+	int c;
+
+	/* Count names sort as numbers. */
 	if (all_digits(x->name, xl) && all_digits(y->name, yl) && xl != yl)
+		return xl < yl ? -1 : 1;
+	/* Time names: by time, then by the -N suffix as a number. */
+	if (xl >= 20 && yl >= 20 && (c = strncmp(x->name, y->name, 20)) != 0)
+		return c;
+	if (xl >= 20 && yl >= 20 && xl != yl)
 		return xl < yl ? -1 : 1;
 	return strcmp(x->name, y->name);
 }

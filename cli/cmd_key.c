@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * cmd_key: coffer key list [--json]
+ *          coffer key add-passphrase [KEY_ID] [--passphrase-file F]
+ *          coffer key remove-passphrase KEY_ID
+ *          coffer key destroy KEY_ID [--yes]
+ */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char key_usage[] =
+    "usage: coffer key list [--json]\n"
+    "       coffer key add-passphrase [KEY_ID] [--passphrase-file F]\n"
+    "       coffer key remove-passphrase KEY_ID\n"
+    "       coffer key destroy KEY_ID [--yes]\n"
+    "\nlist: every key set on the card: key id, scope, custody, its\n"
+    "  snapshots, and whether this keystore holds its key.\n"
+    "add-passphrase: put a recovery slot on the card, the key set's key\n"
+    "  sealed under Argon2id(passphrase), so that 'coffer restore\n"
+    "  --passphrase-file F' works with the keystore gone.  KEY_ID defaults\n"
+    "  to the set of the newest snapshot.  Asked twice on the terminal\n"
+    "  unless --passphrase-file is given.\n"
+    "remove-passphrase: remove that slot.\n"
+    "destroy: wipe the key set's key from the keystore and delete the set\n"
+    "  from the card; its snapshots are gone for good.  Without --yes it\n"
+    "  only says what it would destroy.\n"
+    "\nexamples:\n  coffer key list\n"
+    "  coffer key add-passphrase --passphrase-file ~/recovery.txt\n"
+    "  coffer key destroy 3f2a9c0d11e4b7a8 --yes\n";
+
+static int
+key_list(bool json, struct coffer_ctx *ctx)
+{
+	struct coffer_keyset_info *v = NULL;
+	struct coffer_err err = { 0 };
+	size_t n = 0;
+	int rc = EXIT_OK;
+
+	if (coffer_keys(ctx, &v, &n, &err) != 0) {
+		report_err(&err);
+		return EXIT_FAIL;
+	}
+	if (json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++) {
+			json_t *o = json_object(), *sn = json_array();
+
+			for (size_t k = 0; k < v[i].nsnapshots; k++)
+				json_array_append_new(sn,
+				    json_string(v[i].snapshots[k]));
+			json_object_set_new(o, "key_id",
+			    json_string(v[i].key_id));
+			json_object_set_new(o, "scope", v[i].damaged ?
+			    json_null() : json_string(scope_names[v[i].scope]));
+			json_object_set_new(o, "period", v[i].period[0] ?
+			    json_string(v[i].period) : json_null());
+			json_object_set_new(o, "custody",
+			    json_string(v[i].custody));
+			json_object_set_new(o, "key_present",
+			    json_boolean(v[i].key_present));
+			json_object_set_new(o, "passphrase",
+			    json_boolean(v[i].passphrase));
+			json_object_set_new(o, "damaged",
+			    json_boolean(v[i].damaged));
+			json_object_set_new(o, "snapshots", sn);
+			json_array_append_new(arr, o);
+		}
+		rc = json_print(json_pack("{s:o}", "key_sets", arr));
+	} else {
+		printf("%-16s %-7s %-17s %-8s %-4s %-10s %s\n", "KEY ID",
+		    "SCOPE", "PERIOD", "CUSTODY", "KEY", "PASSPHRASE",
+		    "SNAPSHOTS");
+		for (size_t i = 0; i < n; i++)
+			printf("%-16s %-7s %-17s %-8s %-4s %-10s %zu%s\n",
+			    v[i].key_id, v[i].damaged ? "?" :
+			    scope_names[v[i].scope], v[i].period[0] ?
+			    v[i].period : "-", v[i].custody,
+			    v[i].key_present ? "yes" : "no",
+			    v[i].passphrase ? "yes" : "no",
+			    v[i].nsnapshots, v[i].damaged ?
+			    " (keyinfo damaged)" : "");
+	}
+	coffer_keys_free(v, n);
+	return rc;
+}
+
+static void
+say_cb(void *cookie, const char *msg)
+{
+	(void)cookie;
+	printf("%s\n", msg);
+}
+
+int
+cmd_key(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		GLOBAL_LONGOPTS,
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "yes",	no_argument,		NULL, 'y' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 },
+	};
+	struct coffer_err err = { 0 };
+	struct coffer_ctx ctx;
+	const char *sub, *keyid = NULL;
+	bool json = false, yes = false;
+	char *pass = NULL;
+	char done_id[17];
+	int ch, n, rc;
+
+	while ((ch = getopt_long(argc, argv, "qhy", longopts, NULL)) != -1) {
+		if (global_opt(ch, optarg))
+			continue;
+		switch (ch) {
+		case 'j':
+			json = true;
+			break;
+		case 'y':
+			yes = true;
+			break;
+		case 'h':
+			fputs(key_usage, stdout);
+			return EXIT_OK;
+		default:
+			fputs(key_usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return usage_err(key_usage, "give a subcommand");
+	sub = argv[optind++];
+	if (optind < argc)
+		keyid = argv[optind++];
+	if (optind < argc)
+		return usage_err(key_usage, "unexpected argument '%s'",
+		    argv[optind]);
+	if (g_opts.repo == NULL)
+		return usage_err(key_usage, "no repository given (use --repo "
+		    "DIR or set COFFER_REPO)");
+	if (strcmp(sub, "list") == 0) {
+		if (keyid != NULL)
+			return usage_err(key_usage, "list takes no key id");
+		if ((ch = ctx_make(&ctx)) != EXIT_OK)
+			return ch;
+		return key_list(json, &ctx);
+	}
+	if (strcmp(sub, "add-passphrase") == 0) {
+		if ((pass = coffer_secret_alloc(SECRET_MAX)) == NULL)
+			return EXIT_FAIL;
+		/* --passphrase-file here names the new passphrase. */
+		n = ask_new_secret("recovery passphrase", NULL,
+		    g_opts.passphrase_file, pass, SECRET_MAX);
+		g_opts.passphrase_file = NULL;
+		if (n < 0 || (ch = ctx_make(&ctx)) != EXIT_OK) {
+			coffer_secret_free(pass);
+			return EXIT_FAIL;
+		}
+		rc = coffer_key_passphrase(&ctx, keyid, pass, (size_t)n,
+		    done_id, &err) == 0 ? EXIT_OK : EXIT_FAIL;
+		coffer_secret_free(pass);
+		if (rc != EXIT_OK)
+			report_err(&err);
+		else if (!g_opts.quiet)
+			printf("key set %s: recovery passphrase slot written to "
+			    "the card\n", done_id);
+		return rc;
+	}
+	if (strcmp(sub, "remove-passphrase") == 0) {
+		if (keyid == NULL)
+			return usage_err(key_usage, "remove-passphrase needs a "
+			    "key id");
+		if ((ch = ctx_make(&ctx)) != EXIT_OK)
+			return ch;
+		if (coffer_key_passphrase(&ctx, keyid, NULL, 0, done_id,
+		    &err) != 0) {
+			report_err(&err);
+			return EXIT_FAIL;
+		}
+		if (!g_opts.quiet)
+			printf("key set %s: recovery passphrase slot removed\n",
+			    done_id);
+		return EXIT_OK;
+	}
+	if (strcmp(sub, "destroy") == 0) {
+		if (keyid == NULL)
+			return usage_err(key_usage, "destroy needs a key id "
+			    "(see 'coffer key list')");
+		if ((ch = ctx_make(&ctx)) != EXIT_OK)
+			return ch;
+		if (coffer_key_destroy(&ctx, keyid, yes, say_cb, &err) != 0) {
+			report_err(&err);
+			return EXIT_FAIL;
+		}
+		return EXIT_OK;
+	}
+	return usage_err(key_usage, "unknown subcommand '%s'", sub);
+}

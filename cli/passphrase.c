@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * passphrase: reading passwords and passphrases from a file or from the
+ * terminal without echo.  Buffers are the caller's guarded memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int
+secret_from_file(const char *path, char *buf, size_t cap)
+{
+	size_t n = 0;
+	ssize_t got;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "coffer %s: cannot open '%s': %s\n", g_cmd,
+		    path, strerror(errno));
+		return -1;
+	}
+	while (n < cap && (got = read(fd, buf + n, cap - n)) > 0)
+		n += (size_t)got;
+	close(fd);
+	if (n == cap) {
+		fprintf(stderr, "coffer %s: '%s' is too long for a password\n",
+		    g_cmd, path);
+		return -1;
+	}
+	/* One trailing newline is not part of it. */
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	return (int)n;
+}
+
+int
+secret_from_tty(const char *prompt, char *buf, size_t cap)
+{
+	struct termios old, quiet;
+	size_t n = 0;
+	char c;
+	int fd;
+
+	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) == -1)
+		return -1;
+	if (tcgetattr(fd, &old) != 0) {
+		close(fd);
+		return -1;
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	quiet.c_lflag |= ICANON;
+	if (write(fd, prompt, strlen(prompt)) < 0 ||
+	    write(fd, ": ", 2) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
+		close(fd);
+		return -1;
+	}
+	while (read(fd, &c, 1) == 1 && c != '\n' && c != '\r') {
+		if (n + 1 < cap)
+			buf[n++] = c;
+	}
+	(void)tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0) {
+		/* the newline is cosmetic */
+	}
+	close(fd);
+	c = 0;
+	return (int)n;
+}
+
+int
+cli_get_password(void *cookie, const char *prompt, char *buf, size_t cap)
+{
+	const char *f = getenv("COFFER_PASSWORD_FILE");
+
+	(void)cookie;
+	if (f != NULL && *f != '\0')
+		return secret_from_file(f, buf, cap);
+	return secret_from_tty(prompt, buf, cap);
+}
+
+int
+ask_new_secret(const char *what, const char *envfile, const char *file,
+    char *buf, size_t cap)
+{
+	char *again;
+	int n, m;
+
+	if (file == NULL && envfile != NULL)
+		file = getenv(envfile);
+	if (file != NULL && *file != '\0')
+		return secret_from_file(file, buf, cap);
+	if ((again = coffer_secret_alloc(cap)) == NULL)
+		return -1;
+	{
+		char p1[128], p2[128];
+
+		snprintf(p1, sizeof(p1), "new %s", what);
+		snprintf(p2, sizeof(p2), "new %s again", what);
+		n = secret_from_tty(p1, buf, cap);
+		m = n < 0 ? -1 : secret_from_tty(p2, again, cap);
+	}
+	if (n < 0 || m < 0) {
+		fprintf(stderr, "coffer %s: no terminal to ask for the %s "
+		    "(use %s)\n", g_cmd, what, envfile ? envfile :
+		    "--passphrase-file");
+		n = -1;
+	} else if (n != m || memcmp(buf, again, (size_t)n) != 0) {
+		fprintf(stderr, "coffer %s: the two entries differ; nothing "
+		    "changed\n", g_cmd);
+		n = -1;
+	}
+	coffer_secret_free(again);
+	return n;
+}

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * keys: the key sets on the card and in the keystore — listing them,
+ * recovery passphrase slots, destruction, and the keystore password.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "session.h"
+
+static const char *const custody_names[] = {
+	"?", "local", "escrow", "local+escrow", "escrow-wrap",
+};
+
+void *
+coffer_secret_alloc(size_t len)
+{
+	return secret_alloc(len);
+}
+
+void
+coffer_secret_free(void *p)
+{
+	secret_free(p);
+}
+
+void
+coffer_keys_free(struct coffer_keyset_info *v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		strlist_free(v[i].snapshots, v[i].nsnapshots);
+	coffer_free(v);
+}
+
+int
+coffer_keys(const struct coffer_ctx *ctx, struct coffer_keyset_info **out,
+    size_t *nout, struct coffer_err *err)
+{
+	struct coffer_keyset_info *v = NULL;
+	struct snapshot *snaps = NULL;
+	struct session s;
+	char **sets = NULL;
+	size_t nsets = 0, nsnaps = 0;
+	int r;
+
+	*out = NULL;
+	*nout = 0;
+	if ((r = session_open(ctx, REPO_LOCK_READ, true, &s, err)) != 0)
+		return r;
+	if ((r = repo_list_sets(s.repo, &sets, &nsets, err)) != 0 ||
+	    (r = repo_list_snapshots(s.repo, &snaps, &nsnaps, err)) != 0)
+		goto out;
+	if ((v = coffer_calloc(nsets, sizeof(*v))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "key list");
+		goto out;
+	}
+	for (size_t i = 0; i < nsets; i++) {
+		struct coffer_keyset_info *o = &v[i];
+		struct coffer_err e1 = { 0 };
+		struct keyinfo ki;
+		const uint8_t *dk;
+
+		snprintf(o->key_id, sizeof(o->key_id), "%s", sets[i]);
+		o->custody = "?";
+		if (keyinfo_peek(s.repo, sets[i], &ki, &e1) != 0) {
+			o->damaged = true;
+		} else {
+			o->scope = ki.scope;
+			snprintf(o->period, sizeof(o->period), "%s", ki.label);
+			o->custody = custody_names[ki.custody];
+			o->passphrase = ki.nslots > 0;
+		}
+		o->key_present = session_dk(&s, sets[i], &dk, &e1) == 0;
+		if ((o->snapshots = coffer_calloc(nsnaps + 1,
+		    sizeof(char *))) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "key list");
+			goto out;
+		}
+		for (size_t k = 0; k < nsnaps; k++) {
+			if (strcmp(snaps[k].keyid, sets[i]) != 0)
+				continue;
+			if ((o->snapshots[o->nsnapshots] =
+			    coffer_strdup(snaps[k].name)) == NULL) {
+				r = coffer_err_set(err, COFFER_ENOMEM,
+				    "key list");
+				goto out;
+			}
+			o->nsnapshots++;
+		}
+	}
+	*out = v;
+	*nout = nsets;
+	v = NULL;
+	r = 0;
+out:
+	coffer_keys_free(v, nsets);
+	snapshot_list_free(snaps, nsnaps);
+	strlist_free(sets, nsets);
+	session_close(&s);
+	return r;
+}
+
+/* The key set of the newest snapshot whose key is here. */
+static int
+default_set(struct session *s, char keyid[KEYID_HEX_LEN + 1],
+    struct coffer_err *err)
+{
+	struct snapshot *v = NULL;
+	size_t n = 0;
+	const uint8_t *dk;
+	int r;
+
+	if ((r = repo_list_snapshots(s->repo, &v, &n, err)) != 0)
+		return r;
+	r = coffer_err_set(err, COFFER_ENOTFOUND, "no snapshot on the card "
+	    "belongs to a key in this keystore; name the key set (see "
+	    "'coffer key list')");
+	for (size_t i = n; i-- > 0; ) {
+		if (session_dk(s, v[i].keyid, &dk, NULL) == 0) {
+			snprintf(keyid, KEYID_HEX_LEN + 1, "%s", v[i].keyid);
+			r = 0;
+			break;
+		}
+	}
+	snapshot_list_free(v, n);
+	return r;
+}
+
+int
+coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
+    const char *pass, size_t len, char *out_key_id, struct coffer_err *err)
+{
+	char keyid[KEYID_HEX_LEN + 1];
+	struct keyset *ks = NULL;
+	struct session s;
+	struct kslot slot;
+	const uint8_t *dk;
+	int r;
+
+	if ((r = session_open(ctx, REPO_LOCK_APPEND, true, &s, err)) != 0)
+		return r;
+	if (key_id != NULL)
+		snprintf(keyid, sizeof(keyid), "%s", key_id);
+	else if ((r = default_set(&s, keyid, err)) != 0)
+		goto out;
+	if ((r = session_dk(&s, keyid, &dk, err)) != 0 ||
+	    (r = keyset_open(s.repo, dk, false, NULL, &ks, err)) != 0)
+		goto out;
+	if (pass == NULL) {
+		if (keyset_info(ks)->nslots == 0) {
+			r = coffer_err_set(err, COFFER_ENOTFOUND, "key set %s "
+			    "has no recovery passphrase", keyid);
+			goto out;
+		}
+		r = keyset_set_slots(ks, NULL, 0, err);
+	} else {
+		uint8_t bin[KEYID_LEN];
+
+		if (len < 8) {
+			r = coffer_err_set(err, COFFER_EINVAL, "a recovery "
+			    "passphrase must have at least 8 characters");
+			goto out;
+		}
+		if (hex_decode(bin, keyid, KEYID_LEN) != 0) {
+			r = coffer_err_set(err, COFFER_EINVAL, "bad key id");
+			goto out;
+		}
+		if ((r = slot_make(&slot, dk, bin, pass, len, ctx->fast_kdf,
+		    err)) != 0)
+			goto out;
+		/* One passphrase slot per set: a new one replaces the old. */
+		r = keyset_set_slots(ks, &slot, 1, err);
+	}
+	if (r == 0 && out_key_id != NULL)
+		snprintf(out_key_id, KEYID_HEX_LEN + 1, "%s", keyid);
+out:
+	keyset_free(ks);
+	session_close(&s);
+	return r;
+}
+
+static void
+say(coffer_warn_fn *report, void *cookie, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+say(coffer_warn_fn *report, void *cookie, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (report != NULL)
+		report(cookie, msg);
+}
+
+int
+coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
+    bool really, coffer_warn_fn *report, struct coffer_err *err)
+{
+	struct snapshot *snaps = NULL;
+	struct session s;
+	struct keyinfo ki;
+	char **sets = NULL;
+	size_t nsets = 0, nsnaps = 0, nmine = 0;
+	uint8_t bin[KEYID_LEN];
+	const uint8_t *dk = NULL;
+	bool on_card = false, derived = false;
+	int r;
+
+	if (key_id == NULL || strlen(key_id) != KEYID_HEX_LEN ||
+	    hex_decode(bin, key_id, KEYID_LEN) != 0)
+		return coffer_err_set(err, COFFER_EINVAL, "'%s' is not a key id "
+		    "(16 hex digits; see 'coffer key list')",
+		    key_id ? key_id : "");
+	if ((r = session_open(ctx, really ? REPO_LOCK_EXCLUSIVE : REPO_LOCK_READ,
+	    true, &s, err)) != 0)
+		return r;
+	if ((r = repo_list_sets(s.repo, &sets, &nsets, err)) != 0 ||
+	    (r = repo_list_snapshots(s.repo, &snaps, &nsnaps, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < nsets; i++)
+		if (strcmp(sets[i], key_id) == 0)
+			on_card = true;
+	if (on_card && keyinfo_peek(s.repo, key_id, &ki, NULL) == 0 &&
+	    ki.scope != SCOPE_BACKUP)
+		derived = true;
+	if (session_dk(&s, key_id, &dk, NULL) != 0)
+		dk = NULL;	/* not here: only the card is cleared */
+	if (!on_card && dk == NULL) {
+		r = coffer_err_set(err, COFFER_ENOTFOUND, "no key set %s on "
+		    "the card or in the keystore", key_id);
+		goto out;
+	}
+	say(report, ctx->cookie, "%s key set %s:", really ? "destroying" :
+	    "would destroy", key_id);
+	if (dk != NULL)
+		say(report, ctx->cookie, "  its data key in keystore '%s'%s",
+		    keystore_dir(s.kst), derived ? " (and the repository "
+		    "secret it was derived from is replaced; other key sets "
+		    "keep their stored keys)" : "");
+	for (size_t k = 0; k < nsnaps; k++) {
+		if (strcmp(snaps[k].keyid, key_id) != 0)
+			continue;
+		say(report, ctx->cookie, "  snapshot %s", snaps[k].name);
+		nmine++;
+	}
+	if (on_card)
+		say(report, ctx->cookie, "  folder '%s/sets/%s' on the card "
+		    "(%zu snapshot%s)", s.repo->path, key_id, nmine,
+		    nmine == 1 ? "" : "s");
+	if (!really) {
+		say(report, ctx->cookie, "nothing was changed; add --yes to "
+		    "destroy (this cannot be undone)");
+		r = 0;
+		goto out;
+	}
+	/*
+	 * The key first: once it is gone the card's data is unreadable even
+	 * if what follows is interrupted.  A derived key is also made
+	 * underivable: every other key set derived from the current secret
+	 * has its key stored in the keystore first, then the secret changes.
+	 */
+	if (dk != NULL && s.kst != NULL) {
+		if (derived && s.secret != NULL) {
+			for (size_t i = 0; i < nsets; i++) {
+				const uint8_t *odk;
+				uint8_t obin[KEYID_LEN];
+				uint8_t *have = NULL;
+
+				if (strcmp(sets[i], key_id) == 0 ||
+				    session_dk(&s, sets[i], &odk, NULL) != 0 ||
+				    hex_decode(obin, sets[i], KEYID_LEN) != 0)
+					continue;
+				if (keystore_get_key(s.kst, obin, &have,
+				    NULL) == 0) {
+					secret_free(have);
+					continue;
+				}
+				if ((r = keystore_put_key(s.kst, obin, odk,
+				    err)) != 0)
+					goto out;
+			}
+			if ((r = keystore_rotate_secret(s.kst, s.repo->id,
+			    err)) != 0)
+				goto out;
+		}
+		if ((r = keystore_del_key(s.kst, bin, err)) != 0)
+			goto out;
+	}
+	if (on_card && (r = repo_destroy_set(s.repo, key_id, err)) != 0)
+		goto out;
+	say(report, ctx->cookie, "key set %s destroyed", key_id);
+	r = 0;
+out:
+	snapshot_list_free(snaps, nsnaps);
+	strlist_free(sets, nsets);
+	session_close(&s);
+	return r;
+}
+
+int
+coffer_keystore_passwd(const struct coffer_ctx *ctx, const char *newpw,
+    size_t len, struct coffer_err *err)
+{
+	char ksdir[4096];
+	struct keystore *kst = NULL;
+	int r;
+
+	if ((r = session_keystore_dir(ctx, ksdir, sizeof(ksdir), err)) != 0)
+		return r;
+	if ((r = keystore_open(ksdir, false, &kst, err)) != 0)
+		return r;
+	if ((r = session_unlock(ctx, kst, err)) != 0)
+		goto out;
+	if (len == 0) {
+		r = coffer_err_set(err, COFFER_EINVAL, "the new password is "
+		    "empty");
+		goto out;
+	}
+	r = keystore_set_password(kst, newpw, len, ctx->fast_kdf, err);
+out:
+	keystore_free(kst);
+	return r;
+}

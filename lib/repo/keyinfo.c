@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * keyinfo: read and write a key set's header (docs/FORMAT.md, "keyinfo").
+ *
+ * Layout:
+ *   0   magic "CFKEYI01"
+ *   8   scope u8 | custody u8 | label_len u8 | nslots u8 | reserved u32
+ *   16  keyid[8]
+ *   24  label (label_len bytes of ASCII)
+ *   ..  nslots x 112-byte slots: kind u8 | reserved[7] | opslimit u64 |
+ *       memlimit u64 | salt[16] | sealed data key[72]
+ *   ..  AEAD(chunk_min u32 | chunk_avg u32 | chunk_max u32 | created i64)
+ * The AEAD's object id is BLAKE2b-256 of all the cleartext before it,
+ * which binds scope, custody, label and slots to the data key.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "keyinfo.h"
+#include "repo_internal.h"
+
+#define KEYINFO_FIXED	24
+#define SLOT_LEN	112
+#define BODY_LEN	20
+#define KEYINFO_MAX	(KEYINFO_FIXED + KEYINFO_LABEL_MAX + \
+    KEYINFO_SLOTS_MAX * SLOT_LEN + BODY_LEN + AEAD_OVERHEAD)
+
+static const char keyinfo_magic[MAGIC_LEN] = "CFKEYI01";
+static const char slot_label[] = "coffer passphrase slot v1";
+
+static size_t
+clear_encode(uint8_t *out, const struct keyinfo *ki)
+{
+	size_t llen = strlen(ki->label), o;
+
+	memcpy(out, keyinfo_magic, MAGIC_LEN);
+	out[8] = (uint8_t)ki->scope;
+	out[9] = (uint8_t)ki->custody;
+	out[10] = (uint8_t)llen;
+	out[11] = (uint8_t)ki->nslots;
+	le32enc(out + 12, 0);
+	memcpy(out + 16, ki->keyid, KEYID_LEN);
+	memcpy(out + 24, ki->label, llen);
+	o = KEYINFO_FIXED + llen;
+	for (int i = 0; i < ki->nslots; i++) {
+		const struct kslot *s = &ki->slots[i];
+
+		memset(out + o, 0, 8);
+		out[o] = (uint8_t)s->kind;
+		le64enc(out + o + 8, s->opslimit);
+		le64enc(out + o + 16, s->memlimit);
+		memcpy(out + o + 24, s->salt, PWHASH_SALT_LEN);
+		memcpy(out + o + 40, s->sealed, SLOT_SEALED_LEN);
+		o += SLOT_LEN;
+	}
+	return o;
+}
+
+/* Parse the cleartext part; *clen is its length. */
+static int
+clear_decode(const uint8_t *in, size_t len, struct keyinfo *ki, size_t *clen)
+{
+	size_t llen, o;
+
+	memset(ki, 0, sizeof(*ki));
+	if (len < KEYINFO_FIXED || memcmp(in, keyinfo_magic, MAGIC_LEN) != 0 ||
+	    le32dec(in + 12) != 0)
+		return -1;
+	ki->scope = in[8];
+	ki->custody = in[9];
+	llen = in[10];
+	ki->nslots = in[11];
+	if (ki->scope < SCOPE_DEVICE || ki->scope > SCOPE_BACKUP ||
+	    ki->custody < CUSTODY_LOCAL || ki->custody > CUSTODY_ESCROW_WRAP ||
+	    llen > KEYINFO_LABEL_MAX || ki->nslots > KEYINFO_SLOTS_MAX ||
+	    len < KEYINFO_FIXED + llen + (size_t)ki->nslots * SLOT_LEN)
+		return -1;
+	memcpy(ki->keyid, in + 16, KEYID_LEN);
+	memcpy(ki->label, in + 24, llen);
+	ki->label[llen] = '\0';
+	for (size_t i = 0; i < llen; i++)
+		if (ki->label[i] < 0x21 || ki->label[i] > 0x7e)
+			return -1;
+	o = KEYINFO_FIXED + llen;
+	for (int i = 0; i < ki->nslots; i++) {
+		struct kslot *s = &ki->slots[i];
+
+		s->kind = in[o];
+		for (int k = 1; k < 8; k++)
+			if (in[o + k] != 0)
+				return -1;
+		s->opslimit = le64dec(in + o + 8);
+		s->memlimit = le64dec(in + o + 16);
+		memcpy(s->salt, in + o + 24, PWHASH_SALT_LEN);
+		memcpy(s->sealed, in + o + 40, SLOT_SEALED_LEN);
+		if (s->kind != SLOT_PASSPHRASE)
+			return -1;
+		o += SLOT_LEN;
+	}
+	*clen = o;
+	return 0;
+}
+
+int
+keyinfo_peek(struct repo *rp, const char *keyid_hex, struct keyinfo *ki,
+    struct coffer_err *err)
+{
+	char path[64];
+	uint8_t *file = NULL;
+	size_t len, clen;
+	int r;
+
+	snprintf(path, sizeof(path), "sets/%s/keyinfo", keyid_hex);
+	if ((r = file_read(rp->dirfd, path, path, KEYINFO_MAX, &file, &len,
+	    err)) != 0)
+		return r;
+	if (clear_decode(file, len, ki, &clen) != 0 ||
+	    len != clen + BODY_LEN + AEAD_OVERHEAD) {
+		coffer_free(file);
+		return coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged",
+		    path);
+	}
+	coffer_free(file);
+	return 0;
+}
+
+int
+keyinfo_load(int dirfd, const char *label, const uint8_t enc[KEY_LEN],
+    struct keyinfo *ki, struct coffer_err *err)
+{
+	uint8_t *file = NULL;
+	uint8_t body[BODY_LEN];
+	uint8_t ad[AD_LEN], h[HASH_LEN];
+	size_t len, clen;
+	int r;
+
+	if ((r = file_read(dirfd, "keyinfo", label, KEYINFO_MAX, &file, &len,
+	    err)) != 0)
+		return r;
+	if (clear_decode(file, len, ki, &clen) != 0 ||
+	    len != clen + BODY_LEN + AEAD_OVERHEAD) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged", label);
+		goto out;
+	}
+	hash_plain(h, sizeof(h), file, clen);
+	ad_build(ad, OBJ_KEYINFO, ki->keyid, h, sizeof(h));
+	if (aead_open(body, file + clen, len - clen, ad, sizeof(ad), enc) != 0) {
+		r = coffer_err_set(err, COFFER_EAUTH, "'%s' failed "
+		    "authentication: damaged, edited, or not this key's set",
+		    label);
+		goto out;
+	}
+	ki->chunk_min = le32dec(body);
+	ki->chunk_avg = le32dec(body + 4);
+	ki->chunk_max = le32dec(body + 8);
+	ki->created = (int64_t)le64dec(body + 12);
+	if (ki->chunk_min < 64 || ki->chunk_min > ki->chunk_avg ||
+	    ki->chunk_avg > ki->chunk_max || ki->chunk_max > BLOB_MAX) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' has impossible "
+		    "chunk sizes", label);
+		goto out;
+	}
+	r = 0;
+out:
+	coffer_free(file);
+	return r;
+}
+
+int
+keyinfo_store(int dirfd, const char *label, const uint8_t enc[KEY_LEN],
+    const struct keyinfo *ki, bool replace, struct coffer_err *err)
+{
+	uint8_t file[KEYINFO_MAX];
+	uint8_t body[BODY_LEN];
+	uint8_t ad[AD_LEN], h[HASH_LEN];
+	size_t clen;
+
+	if (strlen(ki->label) > KEYINFO_LABEL_MAX ||
+	    ki->nslots > KEYINFO_SLOTS_MAX)
+		return coffer_err_set(err, COFFER_EINVAL, "keyinfo too large");
+	clen = clear_encode(file, ki);
+	le32enc(body, ki->chunk_min);
+	le32enc(body + 4, ki->chunk_avg);
+	le32enc(body + 8, ki->chunk_max);
+	le64enc(body + 12, (uint64_t)ki->created);
+	hash_plain(h, sizeof(h), file, clen);
+	ad_build(ad, OBJ_KEYINFO, ki->keyid, h, sizeof(h));
+	aead_seal(file + clen, body, sizeof(body), ad, sizeof(ad), enc);
+	return atomicfile_write(dirfd, "keyinfo", file, clen + BODY_LEN +
+	    AEAD_OVERHEAD, 0600, !replace, label, err);
+}
+
+static void
+slot_ad(uint8_t ad[sizeof(slot_label) - 1 + KEYID_LEN],
+    const uint8_t keyid[KEYID_LEN])
+{
+	memcpy(ad, slot_label, sizeof(slot_label) - 1);
+	memcpy(ad + sizeof(slot_label) - 1, keyid, KEYID_LEN);
+}
+
+int
+slot_make(struct kslot *slot, const uint8_t dk[KEY_LEN],
+    const uint8_t keyid[KEYID_LEN], const char *pass, size_t passlen,
+    bool fast, struct coffer_err *err)
+{
+	uint8_t ad[sizeof(slot_label) - 1 + KEYID_LEN];
+	uint8_t *kek;
+
+	memset(slot, 0, sizeof(*slot));
+	slot->kind = SLOT_PASSPHRASE;
+	slot->opslimit = fast ? SLOT_FAST_OPSLIMIT : SLOT_OPSLIMIT;
+	slot->memlimit = fast ? SLOT_FAST_MEMLIMIT : SLOT_MEMLIMIT;
+	random_bytes(slot->salt, sizeof(slot->salt));
+	if ((kek = secret_alloc(KEY_LEN)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "passphrase key");
+	if (pwhash_derive(kek, KEY_LEN, pass, passlen, slot->salt,
+	    slot->opslimit, slot->memlimit) != 0) {
+		secret_free(kek);
+		return coffer_err_set(err, COFFER_ENOMEM, "Argon2id needs %llu "
+		    "MiB of memory", (unsigned long long)(slot->memlimit >> 20));
+	}
+	slot_ad(ad, keyid);
+	aead_seal(slot->sealed, dk, KEY_LEN, ad, sizeof(ad), kek);
+	secret_free(kek);
+	return 0;
+}
+
+int
+slot_open(const struct kslot *slot, const uint8_t keyid[KEYID_LEN],
+    const char *pass, size_t passlen, uint8_t dk[KEY_LEN])
+{
+	uint8_t ad[sizeof(slot_label) - 1 + KEYID_LEN];
+	uint8_t *kek;
+	int r;
+
+	/* Refuse costs a hostile card could use to exhaust the machine. */
+	if (slot->kind != SLOT_PASSPHRASE || slot->opslimit < 1 ||
+	    slot->opslimit > SLOT_OPSLIMIT_MAX ||
+	    slot->memlimit < SLOT_FAST_MEMLIMIT ||
+	    slot->memlimit > SLOT_MEMLIMIT_MAX)
+		return COFFER_EFORMAT;
+	if ((kek = secret_alloc(KEY_LEN)) == NULL)
+		return COFFER_ENOMEM;
+	if (pwhash_derive(kek, KEY_LEN, pass, passlen, slot->salt,
+	    slot->opslimit, slot->memlimit) != 0) {
+		secret_free(kek);
+		return COFFER_ENOMEM;
+	}
+	slot_ad(ad, keyid);
+	r = aead_open(dk, slot->sealed, SLOT_SEALED_LEN, ad, sizeof(ad), kek) ==
+	    0 ? 0 : COFFER_EAUTH;
+	secret_free(kek);
+	return r;
+}

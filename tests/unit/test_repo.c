@@ -1,0 +1,1451 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Unit tests for lib/repo: creating and opening a repository and its
+ * config, key sets (blobs in packs, index files, keyinfo), snapshots and
+ * their file names, and locks.  Each test works in its own mkdtemp
+ * directory, removed at the end.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "repo/repo.h"
+#include "repo/repo_internal.h"
+#include "repo/tree.h"
+#include "util/util.h"
+#include "unit.h"
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+#define MIB		((size_t)1 << 20)
+
+/* ---- scratch directories and files ---- */
+
+static void
+rm_rf_at(int dfd, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (unlinkat(dfd, name, 0) == 0)
+		return;
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		rm_rf_at(dirfd(d), de->d_name);
+	}
+	closedir(d);
+	(void)unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+static bool
+tmpdir_new(char path[PATH_MAX])
+{
+	const char *t = getenv("TMPDIR");
+
+	if (t == NULL || *t == '\0')
+		t = "/tmp";
+	snprintf(path, PATH_MAX, "%s/coffer-test-repo.XXXXXX", t);
+	if (mkdtemp(path) == NULL) {
+		unit_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static void
+tmpdir_remove(const char *path)
+{
+	rm_rf_at(AT_FDCWD, path);
+}
+
+/* pathf(out, fmt, ...): format a path into ${out} (PATH_MAX). */
+static const char *
+pathf(char out[PATH_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *
+pathf(char out[PATH_MAX], const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, PATH_MAX, fmt, ap);
+	va_end(ap);
+	return out;
+}
+
+/*
+ * The calls whose signatures carry policy (scope, custody, period) go
+ * through these two wrappers, so the tests below do not depend on them.
+ */
+static int
+mkrepo(const char *path, int name_by, struct coffer_err *err)
+{
+	return repo_create(path, name_by, SCOPE_DEVICE, PERIOD_DAY, err);
+}
+
+static int
+ksopen(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
+    struct keyset **ks, struct coffer_err *err)
+{
+	return keyset_open(rp, dk, create, NULL, ks, err);
+}
+
+/* put(ks, type, id, data, len): keyset_put_blob; 0 or the error. */
+static int
+put(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *data, size_t len)
+{
+	struct coffer_err err = { 0 };
+	int r;
+
+	if ((r = keyset_put_blob(ks, type, id, data, len, &err)) != 0 &&
+	    r != COFFER_EINVAL)
+		unit_fail(__FILE__, __LINE__, "keyset_put_blob: %d %s", r,
+		    err.msg);
+	return r;
+}
+
+/* slurp(path, &len): the whole file (coffer_free it), or NULL. */
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	uint8_t *buf = NULL;
+
+	if (file_read(AT_FDCWD, path, path, 64 * MIB, &buf, len, NULL) != 0)
+		return NULL;
+	return buf;
+}
+
+/* spit(path, p, len): replace the file's content (not atomically). */
+static bool
+spit(const char *path, const void *p, size_t len)
+{
+	int fd;
+	bool ok;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		return false;
+	ok = write_full(fd, p, len) == 0;
+	return close(fd) == 0 && ok;
+}
+
+/* flip_byte(path, off, x): XOR the byte at ${off} with ${x}. */
+static bool
+flip_byte(const char *path, off_t off, uint8_t x)
+{
+	uint8_t b;
+	int fd;
+	bool ok;
+
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+		return false;
+	ok = pread_full(fd, &b, 1, off) == 0;
+	b ^= x;
+	ok = ok && pwrite(fd, &b, 1, off) == 1;
+	return close(fd) == 0 && ok;
+}
+
+/* count_files(path, suffix): regular files below ${path} ending so. */
+static int
+count_files(const char *path, const char *suffix)
+{
+	char sub[PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name), sl = strlen(suffix);
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		pathf(sub, "%s/%s", path, de->d_name);
+		if (lstat(sub, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode))
+			n += count_files(sub, suffix);
+		else if (l >= sl && strcmp(de->d_name + l - sl, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * fixture(dir, repo, name_by): a fresh temp dir ${dir} holding a new
+ * repository "${dir}/repo", opened into *rp.  False on failure.
+ */
+static bool
+fixture(char dir[PATH_MAX], char repo[PATH_MAX], int name_by,
+    struct repo **rp)
+{
+	struct coffer_err err = { 0 };
+
+	*rp = NULL;
+	if (!tmpdir_new(dir))
+		return false;
+	pathf(repo, "%s/repo", dir);
+	if (mkrepo(repo, name_by, &err) != 0 ||
+	    repo_open(repo, rp, &err) != 0) {
+		unit_fail(__FILE__, __LINE__, "fixture: %s", err.msg);
+		tmpdir_remove(dir);
+		return false;
+	}
+	return true;
+}
+
+static void
+fixture_done(const char *dir, struct repo *rp)
+{
+	repo_free(rp);
+	tmpdir_remove(dir);
+}
+
+/* open_set(rp, dk, create): a key set, or NULL (reported). */
+static struct keyset *
+open_set(struct repo *rp, const uint8_t dk[KEY_LEN], bool create)
+{
+	struct coffer_err err = { 0 };
+	struct keyset *ks;
+	int r;
+
+	if ((r = ksopen(rp, dk, create, &ks, &err)) != 0) {
+		unit_fail(__FILE__, __LINE__, "keyset_open: %d %s", r, err.msg);
+		return NULL;
+	}
+	return ks;
+}
+
+/* ---- repository and config ---- */
+
+static void
+repo_create_open_roundtrip(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], p[PATH_MAX];
+	char hex[2 * REPO_ID_LEN + 1];
+	struct coffer_err err = { 0 };
+	struct repo *rp = NULL, *rp2 = NULL;
+	struct stat sb;
+
+	if (!tmpdir_new(dir))
+		return;
+	/* Parents are made as needed. */
+	pathf(repo, "%s/a/b/repo", dir);
+	T_EQ_INT(mkrepo(repo, NAME_BY_COUNT, &err), 0);
+	T_TRUE(stat(pathf(p, "%s/config", repo), &sb) == 0 &&
+	    S_ISREG(sb.st_mode));
+	T_TRUE(stat(pathf(p, "%s/sets", repo), &sb) == 0 && S_ISDIR(sb.st_mode));
+	T_TRUE(stat(pathf(p, "%s/locks", repo), &sb) == 0 &&
+	    S_ISDIR(sb.st_mode));
+	T_EQ_INT(count_files(repo, ".tmp"), 0);
+
+	T_EQ_INT(repo_open(repo, &rp, &err), 0);
+	if (rp != NULL) {
+		T_EQ_INT(rp->name_by, NAME_BY_COUNT);
+		T_EQ_STR(rp->path, repo);
+		hex_encode(hex, rp->id, REPO_ID_LEN);
+		T_EQ_STR(rp->idhex, hex);
+		/* Opening twice gives the same id. */
+		T_EQ_INT(repo_open(repo, &rp2, &err), 0);
+		if (rp2 != NULL)
+			T_EQ_MEM(rp2->id, rp->id, REPO_ID_LEN);
+	}
+	repo_free(rp);
+	repo_free(rp2);
+	rp = NULL;
+
+	/* Another repository has another id and its own naming. */
+	pathf(p, "%s/repo2", dir);
+	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), 0);
+	T_EQ_INT(repo_open(p, &rp, &err), 0);
+	if (rp != NULL) {
+		T_EQ_INT(rp->name_by, NAME_BY_TIME);
+		T_TRUE(strcmp(rp->idhex, hex) != 0);
+	}
+	repo_free(rp);
+
+	/* Nothing there, or an empty folder: not found. */
+	T_EQ_INT(repo_open(pathf(p, "%s/none", dir), &rp, &err),
+	    COFFER_ENOTFOUND);
+	T_TRUE(rp == NULL);
+	T_TRUE(mkdir(pathf(p, "%s/empty", dir), 0700) == 0);
+	T_EQ_INT(repo_open(p, &rp, &err), COFFER_ENOTFOUND);
+	T_TRUE(strstr(err.msg, "coffer init") != NULL);
+	repo_free(NULL);
+	tmpdir_remove(dir);
+}
+
+static void
+repo_create_refuses_nonempty(void)
+{
+	char dir[PATH_MAX], p[PATH_MAX], f[PATH_MAX];
+	struct coffer_err err = { 0 };
+
+	if (!tmpdir_new(dir))
+		return;
+	/* An existing repository. */
+	pathf(p, "%s/repo", dir);
+	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), 0);
+	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), COFFER_EEXIST);
+	T_EQ_INT(err.code, COFFER_EEXIST);
+
+	/* A folder with anything in it, even a dot file. */
+	pathf(p, "%s/photos", dir);
+	T_TRUE(mkdir(p, 0700) == 0);
+	T_TRUE(spit(pathf(f, "%s/img.jpg", p), "jpg", 3));
+	memset(&err, 0, sizeof(err));
+	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), COFFER_EEXIST);
+	T_TRUE(strstr(err.msg, "not empty") != NULL);
+	T_TRUE(access(pathf(f, "%s/config", p), F_OK) != 0);
+	T_TRUE(access(pathf(f, "%s/sets", p), F_OK) != 0);
+	T_TRUE(access(pathf(f, "%s/img.jpg", p), F_OK) == 0);
+
+	pathf(p, "%s/dotted", dir);
+	T_TRUE(mkdir(p, 0700) == 0);
+	T_TRUE(spit(pathf(f, "%s/.hidden", p), "", 0));
+	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), COFFER_EEXIST);
+
+	/* An existing empty folder is fine. */
+	pathf(p, "%s/fresh", dir);
+	T_TRUE(mkdir(p, 0700) == 0);
+	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), 0);
+	tmpdir_remove(dir);
+}
+
+/* Any one changed byte of config, or any truncation, is refused. */
+static void
+repo_config_damage_refused(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], cfg[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp = NULL;
+	uint8_t *orig, *bad;
+	size_t len, nbad = 0;
+	int r;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	repo_free(rp);
+	rp = NULL;
+	pathf(cfg, "%s/config", repo);
+	if ((orig = slurp(cfg, &len)) == NULL || (bad = coffer_malloc(len +
+	    1)) == NULL) {
+		T_TRUE(false);
+		coffer_free(orig);
+		tmpdir_remove(dir);
+		return;
+	}
+	T_TRUE(len > 40 && memcmp(orig, "coffer repository\n", 18) == 0);
+	for (size_t i = 0; i < len; i++) {
+		static const uint8_t xors[] = { 0x01, 0x20 };
+
+		for (size_t k = 0; k < NELEM(xors); k++) {
+			memcpy(bad, orig, len);
+			bad[i] ^= xors[k];
+			T_TRUE(spit(cfg, bad, len));
+			r = repo_open(repo, &rp, &err);
+			if (r != COFFER_EFORMAT && nbad++ < 5)
+				unit_fail(__FILE__, __LINE__, "byte %zu ('%c') "
+				    "^ %#x: repo_open gave %d", i, orig[i],
+				    xors[k], r);
+			repo_free(rp);
+			rp = NULL;
+		}
+	}
+	for (size_t n = 0; n < len; n++) {
+		T_TRUE(spit(cfg, orig, n));
+		r = repo_open(repo, &rp, &err);
+		if (r != COFFER_EFORMAT && nbad++ < 5)
+			unit_fail(__FILE__, __LINE__, "config cut to %zu bytes: "
+			    "repo_open gave %d", n, r);
+		repo_free(rp);
+		rp = NULL;
+	}
+	/* An extra line, even a valid-looking one. */
+	memcpy(bad, orig, len);
+	bad[len] = '\n';
+	T_TRUE(spit(cfg, bad, len + 1));
+	T_EQ_INT(repo_open(repo, &rp, &err), COFFER_EFORMAT);
+	T_EQ_INT(nbad, 0);
+
+	/* Restored, it opens again. */
+	T_TRUE(spit(cfg, orig, len));
+	T_EQ_INT(repo_open(repo, &rp, &err), 0);
+	repo_free(rp);
+	coffer_free(orig);
+	coffer_free(bad);
+	tmpdir_remove(dir);
+}
+
+/* ---- key sets ---- */
+
+/*
+ * The key id is part of the format: sets/<keyid>/ on every card.  If
+ * this vector changes, existing key sets are no longer found.
+ */
+static void
+keyset_keyid_vector(void)
+{
+	static const uint8_t want[KEYID_LEN] = {
+		0xa2, 0xac, 0xf7, 0x9c, 0x0f, 0x2f, 0x39, 0x10,
+	};
+	uint8_t dk[KEY_LEN], id[KEYID_LEN], id2[KEYID_LEN];
+
+	for (size_t i = 0; i < KEY_LEN; i++)
+		dk[i] = (uint8_t)i;
+	keyset_keyid(dk, id);
+	T_EQ_MEM(id, want, KEYID_LEN);
+	dk[31] ^= 1;
+	keyset_keyid(dk, id2);
+	T_TRUE(memcmp(id, id2, KEYID_LEN) != 0);
+}
+
+struct blob {
+	const char	*what;
+	int		 type;
+	uint8_t		*data;
+	size_t		 len;
+	uint8_t		 id[BLOB_ID_LEN];
+	bool		 squeeze;	/* compresses well */
+};
+
+/* make_blobs(v): the blobs of the round-trip tests; free_blobs() them. */
+static size_t
+make_blobs(struct blob *v, size_t max)
+{
+	static const char line[] = "all work and no play makes a dull card\n";
+	size_t n = 0;
+
+	if (max < 7)
+		return 0;
+	v[n] = (struct blob){ .what = "compressible", .type = OBJ_DATA,
+	    .len = 100000, .squeeze = true };
+	if ((v[n].data = coffer_malloc(v[n].len)) != NULL)
+		for (size_t i = 0; i < v[n].len; i++)
+			v[n].data[i] = (uint8_t)line[i % (sizeof(line) - 1)];
+	n++;
+	v[n] = (struct blob){ .what = "random", .type = OBJ_DATA,
+	    .len = 10000 };
+	if ((v[n].data = coffer_malloc(v[n].len)) != NULL)
+		random_bytes(v[n].data, v[n].len);
+	n++;
+	v[n] = (struct blob){ .what = "empty", .type = OBJ_DATA,
+	    .len = 0 };
+	v[n].data = coffer_malloc(1);
+	n++;
+	v[n] = (struct blob){ .what = "tree", .type = OBJ_TREE,
+	    .len = 600, .squeeze = true };
+	if ((v[n].data = coffer_malloc(v[n].len)) != NULL)
+		for (size_t i = 0; i < v[n].len; i++)
+			v[n].data[i] = (uint8_t)(i % 7);
+	n++;
+	v[n] = (struct blob){ .what = "4 MiB random", .type = OBJ_DATA,
+	    .len = 4 * MIB };
+	if ((v[n].data = coffer_malloc(v[n].len)) != NULL)
+		random_bytes(v[n].data, v[n].len);
+	n++;
+	v[n] = (struct blob){ .what = "63 bytes", .type = OBJ_DATA,
+	    .len = 63 };
+	if ((v[n].data = coffer_malloc(v[n].len)) != NULL)
+		memset(v[n].data, 'z', v[n].len);
+	n++;
+	/* The same bytes as a tree: another blob (ids are per type). */
+	v[n] = (struct blob){ .what = "63 bytes as tree", .type = OBJ_TREE,
+	    .len = 63 };
+	if ((v[n].data = coffer_malloc(v[n].len)) != NULL)
+		memset(v[n].data, 'z', v[n].len);
+	n++;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].data == NULL) {
+			unit_fail(__FILE__, __LINE__, "out of memory");
+			v[i].len = 0;
+			v[i].data = coffer_malloc(1);
+		}
+	return n;
+}
+
+static void
+free_blobs(struct blob *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		coffer_free(v[i].data);
+}
+
+/* check_blob(ks, b): keyset_get_blob gives exactly ${b}'s bytes. */
+static void
+check_blob(struct keyset *ks, const struct blob *b)
+{
+	struct coffer_err err = { 0 };
+	struct wbuf out;
+	int r;
+
+	wbuf_init(&out, BLOB_MAX);
+	if ((r = keyset_get_blob(ks, b->type, b->id, &out, &err)) != 0)
+		unit_fail(__FILE__, __LINE__, "%s: keyset_get_blob: %d %s",
+		    b->what, r, err.msg);
+	else if (out.len != b->len || (b->len > 0 && memcmp(out.p, b->data,
+	    b->len) != 0))
+		unit_fail(__FILE__, __LINE__, "%s: wrong bytes (%zu, want %zu)",
+		    b->what, out.len, b->len);
+	wbuf_release(&out);
+}
+
+/* clen_of(ks, b): bytes ${b} takes in its pack, or 0 if unplaced. */
+static uint64_t
+clen_of(struct keyset *ks, const struct blob *b)
+{
+	const struct idx_entry *e = idx_find(ks, b->type, b->id);
+
+	return e != NULL && e->loc.pack != LOC_PENDING ? e->loc.clen : 0;
+}
+
+static void
+keyset_blobs_roundtrip(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], p[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *ks;
+	struct blob v[8], big[5];
+	uint8_t dk[KEY_LEN], keyid[KEYID_LEN];
+	char keyhex[KEYID_HEX_LEN + 1];
+	uint64_t total = 0, added;
+	size_t n, nbig = 0;
+	struct wbuf out;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	keyset_keyid(dk, keyid);
+	hex_encode(keyhex, keyid, KEYID_LEN);
+	n = make_blobs(v, NELEM(v));
+
+	if ((ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	T_EQ_STR(keyset_idhex(ks), keyhex);
+	T_EQ_INT(keyset_scope(ks), SCOPE_DEVICE);
+	T_TRUE(access(pathf(p, "%s/sets/%s/keyinfo", repo, keyhex), F_OK) == 0);
+	for (size_t i = 0; i < n; i++) {
+		keyset_blob_id(ks, v[i].data, v[i].len, v[i].id);
+		T_TRUE(!keyset_has_blob(ks, v[i].type, v[i].id));
+		T_EQ_INT(put(ks, v[i].type, v[i].id, v[i].data, v[i].len), 0);
+		T_TRUE(keyset_has_blob(ks, v[i].type, v[i].id));
+	}
+	/* Types are separate namespaces. */
+	T_TRUE(!keyset_has_blob(ks, OBJ_TREE, v[0].id));
+	/* Dedup, while still pending: the same ids again are skipped. */
+	for (size_t i = 0; i < n; i++)
+		T_EQ_INT(put(ks, v[i].type, v[i].id, v[i].data, v[i].len), 0);
+	/* A blob over BLOB_MAX is refused. */
+	T_EQ_INT(put(ks, OBJ_DATA, v[0].id, v[0].data, (size_t)BLOB_MAX + 1),
+	    COFFER_EINVAL);
+	T_EQ_INT(keyset_flush(ks, &err), 0);
+
+	/* Each blob stored once: what was added is the sum of the blobs. */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t c = clen_of(ks, &v[i]);
+
+		T_TRUE(c > AEAD_OVERHEAD);
+		total += c;
+		/*
+		 * Compression is kept where it pays (repetitive data, 64
+		 * bytes or more), and only there: codec byte + AEAD.
+		 */
+		if (v[i].squeeze)
+			T_TRUE(c < v[i].len / 5);
+		else
+			T_EQ_INT(c, 1 + v[i].len + AEAD_OVERHEAD);
+	}
+	T_EQ_INT(keyset_added(ks), total);
+	/* Dedup after the flush: nothing more is written. */
+	for (size_t i = 0; i < n; i++)
+		T_EQ_INT(put(ks, v[i].type, v[i].id, v[i].data, v[i].len), 0);
+	T_EQ_INT(keyset_flush(ks, &err), 0);
+	T_EQ_INT(keyset_added(ks), total);
+	keyset_free(ks);
+
+	pathf(p, "%s/sets/%s", repo, keyhex);
+	T_EQ_INT(count_files(p, ".tmp"), 0);
+	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/packs", repo, keyhex), ""),
+	    1);
+	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/index", repo, keyhex), ""),
+	    1);
+
+	/* Reopened from the card: the same bytes, and still deduplicated. */
+	if ((ks = open_set(rp, dk, false)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		T_TRUE(keyset_has_blob(ks, v[i].type, v[i].id));
+		check_blob(ks, &v[i]);
+		T_EQ_INT(put(ks, v[i].type, v[i].id, v[i].data, v[i].len), 0);
+	}
+	T_EQ_INT(keyset_flush(ks, &err), 0);
+	T_EQ_INT(keyset_added(ks), 0);
+	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/packs", repo, keyhex), ""),
+	    1);
+	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/index", repo, keyhex), ""),
+	    1);
+	/* Unknown ids, and known ids under the other type. */
+	wbuf_init(&out, BLOB_MAX);
+	T_EQ_INT(keyset_get_blob(ks, OBJ_TREE, v[0].id, &out, &err),
+	    COFFER_ENOTFOUND);
+	memset(v[0].id, 0, BLOB_ID_LEN);
+	T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, v[0].id, &out, &err),
+	    COFFER_ENOTFOUND);
+	keyset_blob_id(ks, v[0].data, v[0].len, v[0].id);
+	wbuf_release(&out);
+	keyset_free(ks);
+
+	/*
+	 * More than PACK_TARGET_SIZE at once (5 x 4 MiB): the pack closes by
+	 * itself once past 16 MiB and a second opens; one more index file
+	 * names both.
+	 */
+	if ((ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	for (nbig = 0; nbig < NELEM(big); nbig++) {
+		big[nbig] = (struct blob){ .what = "big", .type = OBJ_DATA,
+		    .len = 4 * MIB + nbig };
+		if ((big[nbig].data = coffer_malloc(big[nbig].len)) == NULL)
+			break;
+		random_bytes(big[nbig].data, big[nbig].len);
+		keyset_blob_id(ks, big[nbig].data, big[nbig].len, big[nbig].id);
+		T_EQ_INT(put(ks, OBJ_DATA, big[nbig].id, big[nbig].data,
+		    big[nbig].len), 0);
+	}
+	T_EQ_INT(keyset_flush(ks, &err), 0);
+	added = 0;
+	for (size_t i = 0; i < nbig; i++)
+		added += clen_of(ks, &big[i]);
+	T_EQ_INT(keyset_added(ks), added);
+	keyset_free(ks);
+	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/packs", repo, keyhex), ""),
+	    3);
+	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/index", repo, keyhex), ""),
+	    2);
+	if ((ks = open_set(rp, dk, false)) != NULL) {
+		for (size_t i = 0; i < nbig; i++)
+			check_blob(ks, &big[i]);
+		for (size_t i = 0; i < n; i++)
+			check_blob(ks, &v[i]);
+		T_EQ_INT(ks->nbad_index, 0);
+		keyset_free(ks);
+	}
+	free_blobs(big, nbig);
+out:
+	free_blobs(v, n);
+	fixture_done(dir, rp);
+}
+
+/* check_report(cookie, fmt, ...): count what keyset_check reports. */
+static void
+check_report(void *cookie, const char *fmt, ...)
+{
+	(void)fmt;
+	(*(int *)cookie)++;
+}
+
+/* A damaged pack byte fails authentication; neighbours still read. */
+static void
+keyset_pack_tamper_detected(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], pack[PATH_MAX], rel[64];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *ks;
+	struct blob v[8];
+	uint8_t dk[KEY_LEN];
+	uint64_t nbad = 0, bytes = 0, nleft = 0;
+	struct wbuf out;
+	size_t n, victim = 1;		/* "random", 10000 bytes */
+	struct blob_loc loc;
+	int nrep = 0;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	n = make_blobs(v, NELEM(v));
+	if ((ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		keyset_blob_id(ks, v[i].data, v[i].len, v[i].id);
+		T_EQ_INT(put(ks, v[i].type, v[i].id, v[i].data, v[i].len), 0);
+	}
+	T_EQ_INT(keyset_flush(ks, &err), 0);
+	keyset_free(ks);
+	if ((ks = open_set(rp, dk, false)) == NULL)
+		goto out;
+
+	/* Healthy: check finds nothing. */
+	T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad, &bytes,
+	    &nleft, &err), 0);
+	T_EQ_INT(nbad, 0);
+	T_EQ_INT(nrep, 0);
+
+	{
+		const struct idx_entry *e = idx_find(ks, OBJ_DATA, v[victim].id);
+
+		T_TRUE(e != NULL);
+		if (e == NULL)
+			goto out_ks;
+		loc = e->loc;
+	}
+	pack_path(ks->packs[loc.pack].id, rel);
+	pathf(pack, "%s/sets/%s/%s", repo, keyset_idhex(ks), rel);
+	T_TRUE(access(pack, F_OK) == 0);
+	T_EQ_INT(loc.clen, 1 + v[victim].len + AEAD_OVERHEAD);
+
+	/*
+	 * Flip bytes across the sealed blob: nonce, ciphertext, tag.  Each
+	 * time the read fails with COFFER_EAUTH and hands back nothing.
+	 */
+	{
+		const off_t offs[] = { 0, 1, AEAD_NONCE_LEN - 1, AEAD_NONCE_LEN,
+		    AEAD_NONCE_LEN + 1, (off_t)loc.clen / 2,
+		    (off_t)loc.clen - AEAD_TAG_LEN, (off_t)loc.clen - 1 };
+
+		wbuf_init(&out, BLOB_MAX);
+		for (size_t i = 0; i < NELEM(offs); i++) {
+			off_t at = (off_t)loc.offset + offs[i];
+
+			T_TRUE(flip_byte(pack, at, 0x04));
+			wbuf_reset(&out);
+			memset(&err, 0, sizeof(err));
+			T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, v[victim].id, &out,
+			    &err), COFFER_EAUTH);
+			T_EQ_INT(out.len, 0);
+			T_TRUE(strstr(err.msg, rel) != NULL);
+			/* The blobs on either side are intact. */
+			check_blob(ks, &v[victim - 1]);
+			check_blob(ks, &v[victim + 1]);
+			T_TRUE(flip_byte(pack, at, 0x04));
+			check_blob(ks, &v[victim]);
+		}
+		wbuf_release(&out);
+	}
+
+	/* Damage left in place: every other blob reads; check reports it. */
+	T_TRUE(flip_byte(pack, (off_t)loc.offset + 100, 0xff));
+	for (size_t i = 0; i < n; i++)
+		if (i != victim)
+			check_blob(ks, &v[i]);
+	wbuf_init(&out, BLOB_MAX);
+	T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, v[victim].id, &out, &err),
+	    COFFER_EAUTH);
+	T_EQ_INT(out.len, 0);
+	wbuf_release(&out);
+	T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad, &bytes,
+	    &nleft, &err), 0);
+	T_TRUE(nbad >= 1);
+	T_TRUE(nrep >= 1);
+
+	/* A compressed blob too. */
+	{
+		const struct idx_entry *e = idx_find(ks, OBJ_DATA, v[0].id);
+
+		if (e != NULL) {
+			T_TRUE(flip_byte(pack, (off_t)(e->loc.offset +
+			    e->loc.clen / 2), 0x10));
+			wbuf_init(&out, BLOB_MAX);
+			T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, v[0].id, &out,
+			    &err), COFFER_EAUTH);
+			T_EQ_INT(out.len, 0);
+			wbuf_release(&out);
+		}
+	}
+out_ks:
+	keyset_free(ks);
+out:
+	free_blobs(v, n);
+	fixture_done(dir, rp);
+}
+
+static void
+keyset_other_key(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *a, *b = NULL;
+	uint8_t dk[KEY_LEN], dk2[KEY_LEN];
+	uint8_t id1[KEYID_LEN], id2[KEYID_LEN];
+	char **sets = NULL;
+	size_t nsets = 0;
+	struct blob v[8];
+	size_t n;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	memcpy(dk2, dk, sizeof(dk));
+	dk2[0] ^= 1;
+	keyset_keyid(dk, id1);
+	keyset_keyid(dk2, id2);
+	T_TRUE(memcmp(id1, id2, KEYID_LEN) != 0);
+	n = make_blobs(v, NELEM(v));
+
+	if ((a = open_set(rp, dk, true)) == NULL)
+		goto out;
+	keyset_blob_id(a, v[0].data, v[0].len, v[0].id);
+	T_EQ_INT(put(a, OBJ_DATA, v[0].id, v[0].data, v[0].len), 0);
+	T_EQ_INT(keyset_flush(a, &err), 0);
+
+	/* Another key: no such set, unless asked to create it. */
+	T_EQ_INT(ksopen(rp, dk2, false, &b, &err), COFFER_ENOTFOUND);
+	T_TRUE(b == NULL);
+	if ((b = open_set(rp, dk2, true)) != NULL) {
+		uint8_t bid[BLOB_ID_LEN];
+
+		T_TRUE(strcmp(keyset_idhex(a), keyset_idhex(b)) != 0);
+		/* Blob ids are keyed: the same bytes, another id. */
+		keyset_blob_id(b, v[0].data, v[0].len, bid);
+		T_TRUE(memcmp(bid, v[0].id, BLOB_ID_LEN) != 0);
+		T_TRUE(!keyset_has_blob(b, OBJ_DATA, v[0].id));
+		/* Chunker keys differ too. */
+		T_TRUE(memcmp(keyset_chunker_key(a), keyset_chunker_key(b),
+		    KEY_LEN) != 0);
+		keyset_free(b);
+	}
+	T_EQ_INT(repo_list_sets(rp, &sets, &nsets, &err), 0);
+	T_EQ_INT(nsets, 2);
+	if (nsets == 2)
+		T_TRUE(strcmp(sets[0], sets[1]) < 0);
+	strlist_free(sets, nsets);
+	keyset_free(a);
+out:
+	free_blobs(v, n);
+	fixture_done(dir, rp);
+}
+
+/* One set's keyinfo over another's, or any damaged byte: refused. */
+static void
+keyset_keyinfo_bound(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], ka[PATH_MAX], kb[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *a, *b;
+	uint8_t dka[KEY_LEN], dkb[KEY_LEN];
+	uint8_t *infa = NULL, *infb = NULL, *bad = NULL;
+	size_t lena, lenb, nbad = 0;
+	size_t cmin, cavg, cmax;
+	int r;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dka, sizeof(dka));
+	random_bytes(dkb, sizeof(dkb));
+	a = open_set(rp, dka, true);
+	b = open_set(rp, dkb, true);
+	if (a == NULL || b == NULL) {
+		keyset_free(a);
+		keyset_free(b);
+		goto out;
+	}
+	keyset_chunker_params(a, &cmin, &cavg, &cmax);
+	T_TRUE(cmin >= 64 && cmin <= cavg && cavg <= cmax && cmax <= BLOB_MAX);
+	pathf(ka, "%s/sets/%s/keyinfo", repo, keyset_idhex(a));
+	pathf(kb, "%s/sets/%s/keyinfo", repo, keyset_idhex(b));
+	keyset_free(a);
+	keyset_free(b);
+	infa = slurp(ka, &lena);
+	infb = slurp(kb, &lenb);
+	T_TRUE(infa != NULL && infb != NULL);
+	if (infa == NULL || infb == NULL || (bad = coffer_malloc(lenb)) == NULL)
+		goto out;
+
+	/* A's keyinfo in B's place. */
+	T_TRUE(spit(kb, infa, lena));
+	b = NULL;
+	r = ksopen(rp, dkb, false, &b, &err);
+	T_TRUE(r == COFFER_EAUTH || r == COFFER_EFORMAT);
+	T_TRUE(b == NULL);
+	/* Asking to create must not paper over it by rewriting keyinfo. */
+	r = ksopen(rp, dkb, true, &b, &err);
+	T_TRUE(r == COFFER_EAUTH || r == COFFER_EFORMAT);
+	T_TRUE(b == NULL);
+	/* A's keyinfo, patched to name B's key id: authentication fails. */
+	memcpy(bad, infa, lena < lenb ? lena : lenb);
+	memcpy(bad + 16, infb + 16, KEYID_LEN);
+	T_TRUE(spit(kb, bad, lena));
+	T_EQ_INT(ksopen(rp, dkb, false, &b, &err), COFFER_EAUTH);
+
+	/* Every damaged byte of B's own keyinfo (scope, custody, ...). */
+	for (size_t i = 0; i < lenb; i++) {
+		memcpy(bad, infb, lenb);
+		bad[i] ^= 0x01;
+		T_TRUE(spit(kb, bad, lenb));
+		r = ksopen(rp, dkb, false, &b, &err);
+		if (r != COFFER_EAUTH && r != COFFER_EFORMAT && nbad++ < 5)
+			unit_fail(__FILE__, __LINE__, "keyinfo byte %zu: %d",
+			    i, r);
+		keyset_free(b);
+		b = NULL;
+	}
+	/* Truncated. */
+	T_TRUE(spit(kb, infb, lenb - 1));
+	r = ksopen(rp, dkb, false, &b, &err);
+	T_TRUE(r == COFFER_EAUTH || r == COFFER_EFORMAT);
+	T_EQ_INT(nbad, 0);
+
+	/* Restored: both open again. */
+	T_TRUE(spit(kb, infb, lenb));
+	if ((b = open_set(rp, dkb, false)) != NULL)
+		keyset_free(b);
+	if ((a = open_set(rp, dka, false)) != NULL)
+		keyset_free(a);
+out:
+	coffer_free(infa);
+	coffer_free(infb);
+	coffer_free(bad);
+	fixture_done(dir, rp);
+}
+
+/* ---- snapshots ---- */
+
+static void
+snapshot_fill(struct snapshot *s, const char *name)
+{
+	static const char *const paths[] = {
+		"/home/user", "/etc", "/srv/caf\xc3\xa9", "/tmp/\xff\xfe",
+		"/with\nnewline", "",
+	};
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->time_sec = 1795627860;
+	s->time_nsec = 123456789;
+	s->hostname = coffer_strdup("laptop\xff");
+	s->username = coffer_strdup("user");
+	s->npaths = NELEM(paths);
+	if ((s->paths = coffer_calloc(s->npaths, sizeof(char *))) == NULL)
+		s->npaths = 0;
+	for (size_t i = 0; i < s->npaths; i++)
+		s->paths[i] = coffer_strdup(paths[i]);
+	for (size_t i = 0; i < BLOB_ID_LEN; i++)
+		s->tree[i] = (uint8_t)(0xa0 + i);
+	s->size = 123456789012ULL;
+	s->nfiles = 42;
+	s->ndirs = 7;
+	s->added = UINT64_MAX;
+}
+
+static void
+snapshot_eq(const struct snapshot *a, const struct snapshot *b)
+{
+	T_EQ_STR(b->name, a->name);
+	T_TRUE(b->time_sec == a->time_sec);
+	T_EQ_INT(b->time_nsec, a->time_nsec);
+	T_TRUE(b->hostname != NULL && b->username != NULL);
+	if (b->hostname != NULL && b->username != NULL) {
+		T_EQ_STR(b->hostname, a->hostname);
+		T_EQ_STR(b->username, a->username);
+	}
+	T_EQ_INT(b->npaths, a->npaths);
+	for (size_t i = 0; i < a->npaths && i < b->npaths; i++)
+		T_EQ_STR(b->paths[i], a->paths[i]);
+	T_EQ_MEM(b->tree, a->tree, BLOB_ID_LEN);
+	T_TRUE(b->size == a->size && b->nfiles == a->nfiles &&
+	    b->ndirs == a->ndirs && b->added == a->added);
+	T_EQ_STR(b->idhex, a->idhex);
+	T_EQ_STR(b->keyid, a->keyid);
+	T_TRUE(b->readable);
+}
+
+static void
+snapshot_roundtrip(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], p[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *ks;
+	struct snapshot s, l, dup;
+	uint8_t dk[KEY_LEN], h[HASH_LEN];
+	char hhex[65];
+	uint8_t *file;
+	size_t flen;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	if ((ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	snapshot_fill(&s, "2026-11-25T17:31:00Z");
+	T_EQ_INT(snapshot_write(ks, &s, &err), 0);
+	T_TRUE(s.readable);
+	T_EQ_STR(s.keyid, keyset_idhex(ks));
+
+	/* On the card as the FAT-safe name; the id is the file's hash. */
+	pathf(p, "%s/sets/%s/snapshots/2026-11-25T173100Z", repo,
+	    keyset_idhex(ks));
+	if ((file = slurp(p, &flen)) != NULL) {
+		hash_plain(h, sizeof(h), file, flen);
+		hex_encode(hhex, h, sizeof(h));
+		T_EQ_STR(s.idhex, hhex);
+		T_TRUE(memcmp(file, "CFSNAP01", 8) == 0);
+		coffer_free(file);
+	} else
+		T_TRUE(file != NULL);
+
+	memset(&l, 0, sizeof(l));
+	snprintf(l.name, sizeof(l.name), "%s", s.name);
+	T_EQ_INT(snapshot_load(ks, &l, &err), 0);
+	snapshot_eq(&s, &l);
+	/* Loading again into the same struct frees what was there. */
+	T_EQ_INT(snapshot_load(ks, &l, &err), 0);
+	snapshot_eq(&s, &l);
+	snapshot_release(&l);
+
+	/* Names are unique on the card. */
+	snapshot_fill(&dup, "2026-11-25T17:31:00Z");
+	T_EQ_INT(snapshot_write(ks, &dup, &err), COFFER_EEXIST);
+	snapshot_release(&dup);
+
+	/* No paths at all; a count name. */
+	snapshot_fill(&dup, "1");
+	strlist_free(dup.paths, dup.npaths);
+	dup.paths = NULL;
+	dup.npaths = 0;
+	T_EQ_INT(snapshot_write(ks, &dup, &err), 0);
+	memset(&l, 0, sizeof(l));
+	snprintf(l.name, sizeof(l.name), "1");
+	T_EQ_INT(snapshot_load(ks, &l, &err), 0);
+	snapshot_eq(&dup, &l);
+	snapshot_release(&l);
+	snapshot_release(&dup);
+
+	/* A name that is not there. */
+	memset(&l, 0, sizeof(l));
+	snprintf(l.name, sizeof(l.name), "2");
+	T_EQ_INT(snapshot_load(ks, &l, &err), COFFER_ENOTFOUND);
+	snapshot_release(&l);
+	snapshot_release(&s);
+	keyset_free(ks);
+out:
+	fixture_done(dir, rp);
+}
+
+/* The name is bound into the AEAD: a renamed or moved file is refused. */
+static void
+snapshot_rename_detected(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *ks, *ks2;
+	struct snapshot s, l;
+	uint8_t dk[KEY_LEN], dk2[KEY_LEN];
+	int r;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	random_bytes(dk2, sizeof(dk2));
+	ks = open_set(rp, dk, true);
+	ks2 = open_set(rp, dk2, true);
+	if (ks == NULL || ks2 == NULL)
+		goto out;
+
+	snapshot_fill(&s, "2026-11-25T17:31:00Z");
+	T_EQ_INT(snapshot_write(ks, &s, &err), 0);
+	snapshot_release(&s);
+	pathf(from, "%s/sets/%s/snapshots/2026-11-25T173100Z", repo,
+	    keyset_idhex(ks));
+	pathf(to, "%s/sets/%s/snapshots/2026-11-25T173200Z", repo,
+	    keyset_idhex(ks));
+	T_TRUE(rename(from, to) == 0);
+	memset(&l, 0, sizeof(l));
+	snprintf(l.name, sizeof(l.name), "2026-11-25T17:32:00Z");
+	memset(&err, 0, sizeof(err));
+	T_EQ_INT(snapshot_load(ks, &l, &err), COFFER_EAUTH);
+	T_TRUE(strstr(err.msg, "2026-11-25T173200Z") != NULL);
+	T_TRUE(!l.readable && l.hostname == NULL);
+	snprintf(l.name, sizeof(l.name), "2026-11-25T17:31:00Z");
+	T_EQ_INT(snapshot_load(ks, &l, &err), COFFER_ENOTFOUND);
+
+	/* Count names: "1" renamed to "2". */
+	snapshot_fill(&s, "1");
+	T_EQ_INT(snapshot_write(ks, &s, &err), 0);
+	snapshot_release(&s);
+	pathf(from, "%s/sets/%s/snapshots/1", repo, keyset_idhex(ks));
+	pathf(to, "%s/sets/%s/snapshots/2", repo, keyset_idhex(ks));
+	T_TRUE(rename(from, to) == 0);
+	snprintf(l.name, sizeof(l.name), "2");
+	T_EQ_INT(snapshot_load(ks, &l, &err), COFFER_EAUTH);
+
+	/* Moved into another key set under its own name. */
+	pathf(from, "%s/sets/%s/snapshots/2", repo, keyset_idhex(ks));
+	pathf(to, "%s/sets/%s/snapshots/2", repo, keyset_idhex(ks2));
+	T_TRUE(rename(from, to) == 0);
+	r = snapshot_load(ks2, &l, &err);
+	T_EQ_INT(r, COFFER_EAUTH);
+	snapshot_release(&l);
+out:
+	keyset_free(ks);
+	keyset_free(ks2);
+	fixture_done(dir, rp);
+}
+
+static void
+snapshot_fname_mapping(void)
+{
+	static const struct {
+		const char	*name;
+		const char	*fname;
+	} good[] = {
+		{ "2026-11-25T17:31:00Z", "2026-11-25T173100Z" },
+		{ "2026-11-25T17:31:00Z-2", "2026-11-25T173100Z-2" },
+		{ "2026-11-25T17:31:00Z-10", "2026-11-25T173100Z-10" },
+		{ "2026-11-25T17:31:00Z-99999", "2026-11-25T173100Z-99999" },
+		{ "1999-01-01T00:00:00Z", "1999-01-01T000000Z" },
+		{ "1", "1" },
+		{ "12", "12" },
+		{ "9999999999999999999", "9999999999999999999" },
+	};
+	static const char *const bad[] = {
+		"0", "01", "00", "abc", "", "-1", "1a", " 1",
+		"12345678901234567890",			/* 20 digits */
+		"2026-11-25T173100Z.tmp", "2026-11-25T173100Z-",
+		"2026-11-25T173100Z-0", "2026-11-25T173100Z-02",
+		"2026-11-25T173100Z-x", "2026-11-25T173100Z-100000",
+		"2026-11-25T173100Z2", "2026-11-25T173100", "2026-11-25T17310Z",
+		"2026-11-25T17:31:00Z", "2026-11-25 173100Z", "2026_11-25T173100Z",
+		"2026-1a-25T173100Z", "x026-11-25T173100Z", "2026-11-25t173100Z",
+		"2026-11-25T173100z", ".1", "1.tmp",
+	};
+	char out[SNAPSHOT_NAME_MAX];
+
+	for (size_t i = 0; i < NELEM(good); i++) {
+		snapshot_fname(good[i].name, out);
+		T_EQ_STR(out, good[i].fname);
+		memset(out, 'x', sizeof(out));
+		if (snapshot_name_from_fname(good[i].fname, out) != 0)
+			unit_fail(__FILE__, __LINE__, "\"%s\" refused",
+			    good[i].fname);
+		else
+			T_EQ_STR(out, good[i].name);
+	}
+	for (size_t i = 0; i < NELEM(bad); i++)
+		if (snapshot_name_from_fname(bad[i], out) != -1)
+			unit_fail(__FILE__, __LINE__, "\"%s\" accepted", bad[i]);
+}
+
+static void
+list_snapshots_sorted(void)
+{
+	static const char *const order[] = {
+		"10", "2", "1", "9", "11", "100", "3",
+	};
+	static const char *const want[] = {
+		"1", "2", "3", "9", "10", "11", "100",
+	};
+	char dir[PATH_MAX], repo[PATH_MAX], p[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *ks, *ks2;
+	struct snapshot s, *v = NULL;
+	uint8_t dk[KEY_LEN], dk2[KEY_LEN];
+	char ids[NELEM(order)][65];
+	size_t n = 0;
+
+	if (!fixture(dir, repo, NAME_BY_COUNT, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	random_bytes(dk2, sizeof(dk2));
+	ks = open_set(rp, dk, true);
+	ks2 = open_set(rp, dk2, true);
+	if (ks == NULL || ks2 == NULL)
+		goto out;
+	/* Written out of order, in two key sets. */
+	for (size_t i = 0; i < NELEM(order); i++) {
+		snapshot_fill(&s, order[i]);
+		T_EQ_INT(snapshot_write(i % 2 ? ks2 : ks, &s, &err), 0);
+		memcpy(ids[i], s.idhex, sizeof(ids[i]));
+		snapshot_release(&s);
+	}
+	/* Files that are not snapshots are left out. */
+	pathf(p, "%s/sets/%s/snapshots", repo, keyset_idhex(ks));
+	T_TRUE(spit(pathf(p, "%s/sets/%s/snapshots/4.tmp", repo,
+	    keyset_idhex(ks)), "x", 1));
+	T_TRUE(spit(pathf(p, "%s/sets/%s/snapshots/abc", repo,
+	    keyset_idhex(ks)), "x", 1));
+	T_TRUE(spit(pathf(p, "%s/sets/%s/snapshots/05", repo,
+	    keyset_idhex(ks)), "x", 1));
+
+	T_EQ_INT(repo_list_snapshots(rp, &v, &n, &err), 0);
+	T_EQ_INT(n, NELEM(want));
+	for (size_t i = 0; i < n && i < NELEM(want); i++) {
+		T_EQ_STR(v[i].name, want[i]);
+		/* Name, key id and id filled in, matching what was written. */
+		for (size_t j = 0; j < NELEM(order); j++)
+			if (strcmp(order[j], v[i].name) == 0) {
+				T_EQ_STR(v[i].idhex, ids[j]);
+				T_EQ_STR(v[i].keyid, keyset_idhex(j % 2 ? ks2 :
+				    ks));
+			}
+		T_TRUE(v[i].hostname == NULL && !v[i].readable);
+	}
+	snapshot_list_free(v, n);
+out:
+	keyset_free(ks);
+	keyset_free(ks2);
+	fixture_done(dir, rp);
+}
+
+static void
+list_snapshots_time_names(void)
+{
+	static const char *const order[] = {
+		"2026-11-25T17:31:00Z-2", "2027-01-01T00:00:00Z",
+		"2026-11-25T17:31:00Z", "2025-12-31T23:59:59Z",
+		"2026-11-25T17:31:01Z",
+	};
+	static const char *const want[] = {
+		"2025-12-31T23:59:59Z", "2026-11-25T17:31:00Z",
+		"2026-11-25T17:31:00Z-2", "2026-11-25T17:31:01Z",
+		"2027-01-01T00:00:00Z",
+	};
+	char dir[PATH_MAX], repo[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *ks;
+	struct snapshot s, *v = NULL;
+	uint8_t dk[KEY_LEN];
+	size_t n = 0;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	if ((ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	for (size_t i = 0; i < NELEM(order); i++) {
+		snapshot_fill(&s, order[i]);
+		T_EQ_INT(snapshot_write(ks, &s, &err), 0);
+		snapshot_release(&s);
+	}
+	T_EQ_INT(repo_list_snapshots(rp, &v, &n, &err), 0);
+	T_EQ_INT(n, NELEM(want));
+	for (size_t i = 0; i < n && i < NELEM(want); i++)
+		T_EQ_STR(v[i].name, want[i]);
+	snapshot_list_free(v, n);
+	keyset_free(ks);
+out:
+	fixture_done(dir, rp);
+}
+
+/* ---- locks ---- */
+
+static void
+locks_conflict(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], locks[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct repo_lock *a = NULL, *b = NULL, *c = NULL;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	pathf(locks, "%s/locks", repo);
+
+	/* Two appends: the second is refused and leaves no lock file. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), 0);
+	T_EQ_INT(count_files(locks, ".lock"), 1);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &b, &err), COFFER_ELOCKED);
+	T_TRUE(b == NULL);
+	T_TRUE(strstr(err.msg, "a backup") != NULL);
+	T_TRUE(strstr(err.msg, "on this host") != NULL);
+	T_EQ_INT(count_files(locks, ".lock"), 1);
+	/* A reader may share with a backup; exclusive may not. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &b, &err), 0);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_EXCLUSIVE, &c, &err), COFFER_ELOCKED);
+	repo_unlock(a);
+	repo_unlock(b);
+	a = b = NULL;
+	T_EQ_INT(count_files(locks, ".lock"), 0);
+
+	/* Released, it can be taken again. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), 0);
+	repo_unlock(a);
+
+	/* Readers share. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &b, &err), 0);
+	T_EQ_INT(count_files(locks, ".lock"), 2);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_EXCLUSIVE, &c, &err), COFFER_ELOCKED);
+	T_EQ_INT(count_files(locks, ".lock"), 2);
+	repo_unlock(a);
+	repo_unlock(b);
+
+	/* Exclusive excludes everything. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_EXCLUSIVE, &a, &err), 0);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &b, &err), COFFER_ELOCKED);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &b, &err), COFFER_ELOCKED);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_EXCLUSIVE, &b, &err), COFFER_ELOCKED);
+	repo_unlock(a);
+	repo_unlock(NULL);
+	T_EQ_INT(count_files(locks, ".lock"), 0);
+	fixture_done(dir, rp);
+}
+
+/* forge(repo, host, pid, time, kind): write a lock file by hand. */
+static void
+forge(const char *repo, const char *host, long pid, long long t, int kind)
+{
+	char p[PATH_MAX], text[256];
+
+	snprintf(text, sizeof(text), "coffer lock\nkind %d\npid %ld\nhost %s\n"
+	    "time %lld\n", kind, pid, host, t);
+	T_TRUE(spit(pathf(p, "%s/locks/00000000000000ff.lock", repo), text,
+	    strlen(text)));
+}
+
+static bool
+forged_exists(const char *repo)
+{
+	char p[PATH_MAX];
+
+	return access(pathf(p, "%s/locks/00000000000000ff.lock", repo),
+	    F_OK) == 0;
+}
+
+static void
+lock_stale_removed(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], locks[PATH_MAX], p[PATH_MAX];
+	char host[33] = "";
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct repo_lock *a = NULL;
+	struct dirent *de;
+	const long dead = 999999;
+	long long now = (long long)time(NULL);
+	DIR *d;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	pathf(locks, "%s/locks", repo);
+
+	/* Learn this host's hash from a real lock file. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), 0);
+	if ((d = opendir(locks)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			uint8_t *text;
+			size_t len;
+			int kind;
+			long pid;
+			long long t;
+
+			if (de->d_name[0] == '.')
+				continue;
+			if ((text = slurp(pathf(p, "%s/%s", locks, de->d_name),
+			    &len)) == NULL)
+				continue;
+			text[len] = '\0';
+			T_EQ_INT(sscanf((char *)text, "coffer lock\nkind %d\n"
+			    "pid %ld\nhost %32s\ntime %lld", &kind, &pid, host,
+			    &t), 4);
+			T_EQ_INT(kind, REPO_LOCK_APPEND);
+			T_EQ_INT(pid, getpid());
+			T_TRUE(t >= now - 5 && t <= now + 5);
+			coffer_free(text);
+		}
+		closedir(d);
+	}
+	repo_unlock(a);
+	a = NULL;
+	T_EQ_INT(strlen(host), 32);
+	/* The pid we call dead must be. */
+	T_TRUE(kill((pid_t)dead, 0) == -1 && errno == ESRCH);
+
+	/* This host, a pid that no longer runs: stale, removed. */
+	forge(repo, host, dead, now, REPO_LOCK_APPEND);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), 0);
+	T_TRUE(!forged_exists(repo));
+	repo_unlock(a);
+	a = NULL;
+	forge(repo, host, dead, now, REPO_LOCK_EXCLUSIVE);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	T_TRUE(!forged_exists(repo));
+	repo_unlock(a);
+	a = NULL;
+
+	/* This host, a live pid: kept, and it blocks. */
+	forge(repo, host, (long)getpid(), now, REPO_LOCK_APPEND);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), COFFER_ELOCKED);
+	T_TRUE(forged_exists(repo));
+	T_EQ_INT(count_files(locks, ".lock"), 1);
+
+	/* Another host: its pids mean nothing here; only age counts. */
+	forge(repo, "00000000000000000000000000000000", dead, now,
+	    REPO_LOCK_APPEND);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), COFFER_ELOCKED);
+	T_TRUE(strstr(err.msg, "on another host") != NULL);
+	T_TRUE(forged_exists(repo));
+	forge(repo, "00000000000000000000000000000000", 1,
+	    now - LOCK_STALE_SECS - 60, REPO_LOCK_EXCLUSIVE);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), 0);
+	T_TRUE(!forged_exists(repo));
+	repo_unlock(a);
+	a = NULL;
+
+	/* A time far in the future is live, not wrapped around to stale. */
+	forge(repo, "00000000000000000000000000000000", 1,
+	    9223372036854775807LL, REPO_LOCK_APPEND);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), COFFER_ELOCKED);
+	T_TRUE(forged_exists(repo));
+
+	/* An unreadable lock counts as exclusive and live. */
+	T_TRUE(spit(pathf(p, "%s/locks/00000000000000ff.lock", repo),
+	    "garbage\n", 8));
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), COFFER_ELOCKED);
+	T_TRUE(forged_exists(repo));
+	T_EQ_INT(count_files(locks, ".lock"), 1);
+	fixture_done(dir, rp);
+}
+
+static int
+setup(void)
+{
+	return coffer_crypto_init();
+}
+
+UNIT_MAIN(setup,
+	UNIT_TEST(repo_create_open_roundtrip),
+	UNIT_TEST(repo_create_refuses_nonempty),
+	UNIT_TEST(repo_config_damage_refused),
+	UNIT_TEST(keyset_keyid_vector),
+	UNIT_TEST(keyset_blobs_roundtrip),
+	UNIT_TEST(keyset_pack_tamper_detected),
+	UNIT_TEST(keyset_other_key),
+	UNIT_TEST(keyset_keyinfo_bound),
+	UNIT_TEST(snapshot_roundtrip),
+	UNIT_TEST(snapshot_rename_detected),
+	UNIT_TEST(snapshot_fname_mapping),
+	UNIT_TEST(list_snapshots_sorted),
+	UNIT_TEST(list_snapshots_time_names),
+	UNIT_TEST(locks_conflict),
+	UNIT_TEST(lock_stale_removed),
+)
