@@ -10,8 +10,8 @@
  * Both sides of a race see each other and both back off; neither
  * proceeds wrongly.  A lock of this host is stale exactly when its
  * process no longer runs; a lock of another host when its time is more
- * than LOCK_STALE_SECS old (writers refresh it every LOCK_REFRESH_SECS)
- * or in the future.
+ * than LOCK_STALE_SECS old (writers refresh it every LOCK_REFRESH_SECS).
+ * A time in the future counts as live: never break a lock by guessing.
  */
 #include <sys/stat.h>
 
@@ -168,8 +168,7 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 			stale = kill((pid_t)li.pid, 0) == -1 && errno == ESRCH;
 		else
 			/* Another host: live while it keeps refreshing. */
-			stale = li.time < now - LOCK_STALE_SECS ||
-			    li.time > now + LOCK_STALE_SECS;
+			stale = li.time < now - LOCK_STALE_SECS;
 		if (stale) {
 			(void)unlinkat(rp->dirfd, path, 0);
 			continue;
