@@ -88,8 +88,9 @@ cmd_backup(int argc, char **argv)
 	}
 	if (json) {
 		json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, "
-		    "s:I, s:I}", "name", res.name, "id", res.id, "key_id",
-		    res.key_id, "files", (json_int_t)res.nfiles, "dirs",
+		    "s:I, s:I, s:I}", "name", res.name, "id", res.id, "key_id",
+		    res.key_id, "files", (json_int_t)res.nfiles, "unchanged",
+		    (json_int_t)res.nunchanged, "dirs",
 		    (json_int_t)res.ndirs, "other", (json_int_t)res.nother,
 		    "size", (json_int_t)res.size, "added",
 		    (json_int_t)res.added, "warnings",
@@ -99,9 +100,10 @@ cmd_backup(int argc, char **argv)
 			return EXIT_FAIL;
 	} else if (!g_opts.quiet) {
 		printf("snapshot %s saved (id %.8s, key set %s)\n"
-		    "  %llu files, %llu folders, %llu other; %s read, %s added "
-		    "to the card\n", res.name, res.id, res.key_id,
-		    (unsigned long long)res.nfiles,
+		    "  %llu files (%llu unchanged), %llu folders, %llu other; "
+		    "%s of content, %s added to the card\n", res.name, res.id,
+		    res.key_id, (unsigned long long)res.nfiles,
+		    (unsigned long long)res.nunchanged,
 		    (unsigned long long)res.ndirs,
 		    (unsigned long long)res.nother, human_size(res.size, a),
 		    human_size(res.added, b));

@@ -93,7 +93,8 @@ struct coffer_backup_result {
 	char		id[65];
 	char		key_id[17];
 	uint64_t	nfiles, ndirs, nother;
-	uint64_t	size;		/* bytes of file content read */
+	uint64_t	nunchanged;	/* files taken from the file cache */
+	uint64_t	size;		/* bytes of file content */
 	uint64_t	added;		/* bytes written to the card */
 	uint64_t	nwarnings;	/* entries that could not be read */
 };

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "filecache.h"
 #include "../chunker/chunker.h"
 
 #define READ_BUF	(1u << 20)
@@ -53,6 +54,7 @@ struct bctx {
 	dev_t			 repo_dev;
 	ino_t			 repo_ino;
 	struct repo_lock	*lock;
+	struct fcache		*fc;		/* may be NULL */
 };
 
 struct vnode {
@@ -135,6 +137,53 @@ read_content(struct bctx *b, int fd, struct tree_entry *e, const char *path)
 	b->res->size += total;
 	repo_lock_refresh(b->lock);
 	return take_chunks(b, e);
+}
+
+static int64_t
+ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/*
+ * file_content(b, fd, sb, e, path): the chunk list of a regular file:
+ * from the file cache when the file is unchanged and every chunk is
+ * still in the key set, else by reading it.
+ */
+static int
+file_content(struct bctx *b, int fd, const struct stat *sb,
+    struct tree_entry *e, const char *path)
+{
+	const uint8_t *cached;
+	size_t n;
+	int r;
+
+	cached = fcache_lookup(b->fc, (uint64_t)sb->st_dev,
+	    (uint64_t)sb->st_ino, (uint64_t)sb->st_size, ts_ns(&sb->st_mtim),
+	    ts_ns(&sb->st_ctim), &n);
+	for (size_t i = 0; cached != NULL && i < n; i++)
+		if (!keyset_has_blob(b->ks, OBJ_DATA, cached + i * BLOB_ID_LEN))
+			cached = NULL;
+	if (cached != NULL) {
+		if (n > 0 && (e->chunks = coffer_malloc(n * BLOB_ID_LEN)) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "chunks");
+		if (n > 0)
+			memcpy(e->chunks, cached, n * BLOB_ID_LEN);
+		e->nchunks = n;
+		e->size = (uint64_t)sb->st_size;
+		b->res->size += e->size;
+		b->res->nunchanged++;
+	} else {
+		if ((r = read_content(b, fd, e, path)) != 0)
+			return r;
+		/* A file that changed while read is not cached. */
+		if (e->size != (uint64_t)sb->st_size)
+			return 0;
+	}
+	fcache_add(b->fc, (uint64_t)sb->st_dev, (uint64_t)sb->st_ino,
+	    e->size, ts_ns(&sb->st_mtim), ts_ns(&sb->st_ctim),
+	    (const uint8_t *)e->chunks, e->nchunks);
+	return 0;
 }
 
 static int
@@ -291,7 +340,7 @@ store_entry(struct bctx *b, int parentfd, const char *name, const char *path,
 		if ((uint64_t)sb.st_blocks * 512 < (uint64_t)sb.st_size &&
 		    sb.st_size > 0)
 			e->flags |= NODE_F_SPARSE;
-		if ((r = read_content(b, fd, e, path)) != 0)
+		if ((r = file_content(b, fd, &sb, e, path)) != 0)
 			goto out;
 		if ((r = read_xattrs(b, fd, e, path)) != 0)
 			goto out;
@@ -769,6 +818,17 @@ coffer_backup(const struct coffer_ctx *ctx,
 	    err)) != 0)
 		goto close;
 	keyset_clear_tmp(b.ks);
+	{
+		char cpath[4200];
+		uint8_t ckey[KEY_LEN];
+
+		snprintf(cpath, sizeof(cpath), "%s/cache/%s.cache",
+		    keystore_dir(s.kst), keyset_idhex(b.ks));
+		keyset_aux_key(b.ks, "cofcache", ckey);
+		if (fcache_open(cpath, ckey, &b.fc) != 0)
+			b.fc = NULL;	/* out of memory: read everything */
+		secret_wipe(ckey, sizeof(ckey));
+	}
 	keyset_chunker_params(b.ks, &cmin, &cavg, &cmax);
 	wbuf_init(&b.tbuf, BLOB_MAX);
 	if ((b.rbuf = coffer_malloc(READ_BUF)) == NULL ||
@@ -805,11 +865,20 @@ coffer_backup(const struct coffer_ctx *ctx,
 	snap.added = res->added;
 	if ((r = snapshot_write(b.ks, &snap, err)) != 0)
 		goto close;
+	if (b.fc != NULL) {
+		struct coffer_err e1 = { 0 };
+
+		/* The snapshot is safe; a cache that cannot be kept only
+		 * costs the next backup a full read. */
+		if (fcache_save(b.fc, &e1) != 0)
+			session_warn(ctx, "file cache not saved: %s", e1.msg);
+	}
 	memcpy(res->name, snap.name, sizeof(res->name));
 	memcpy(res->id, snap.idhex, sizeof(res->id));
 	memcpy(res->key_id, keyset_idhex(b.ks), sizeof(res->key_id));
 	r = 0;
 close:
+	fcache_free(b.fc);
 	chunker_free(b.ch);
 	coffer_free(b.rbuf);
 	coffer_free(b.chunks);

@@ -630,6 +630,13 @@ keyset_blob_id(const struct keyset *ks, const uint8_t *data, size_t len,
 	hash_keyed(id, KS_IDK(ks), data, len);
 }
 
+void
+keyset_aux_key(const struct keyset *ks, const char ctx[8],
+    uint8_t out[KEY_LEN])
+{
+	kdf_derive(out, KEY_LEN, 1, ctx, KS_IDK(ks));
+}
+
 bool
 keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {

@@ -164,6 +164,13 @@ void keyset_chunker_params(const struct keyset *ks, size_t *min, size_t *avg,
 void keyset_blob_id(const struct keyset *ks, const uint8_t *data, size_t len,
     uint8_t id[BLOB_ID_LEN]);
 
+/*
+ * keyset_aux_key(ks, ctx, out): a key for device-side data of this set
+ * (the file cache), derived from the set's keys in context ${ctx}.
+ */
+void keyset_aux_key(const struct keyset *ks, const char ctx[8],
+    uint8_t out[KEY_LEN]);
+
 /* keyset_has_blob(ks, type, id): known in the index or pending. */
 bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN]);
 

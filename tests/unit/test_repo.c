@@ -244,7 +244,7 @@ open_set(struct repo *rp, const uint8_t dk[KEY_LEN], bool create)
 static void
 repo_create_open_roundtrip(void)
 {
-	char dir[PATH_MAX], repo[PATH_MAX], p[PATH_MAX];
+	char dir[PATH_MAX], repo[PATH_MAX], p[PATH_MAX], f[PATH_MAX];
 	char hex[2 * REPO_ID_LEN + 1];
 	struct coffer_err err = { 0 };
 	struct repo *rp = NULL, *rp2 = NULL;
@@ -265,6 +265,8 @@ repo_create_open_roundtrip(void)
 	T_EQ_INT(repo_open(repo, &rp, &err), 0);
 	if (rp != NULL) {
 		T_EQ_INT(rp->name_by, NAME_BY_COUNT);
+		T_EQ_INT(rp->scope, SCOPE_DEVICE);
+		T_EQ_INT(rp->period, PERIOD_DAY);
 		T_EQ_STR(rp->path, repo);
 		hex_encode(hex, rp->id, REPO_ID_LEN);
 		T_EQ_STR(rp->idhex, hex);
@@ -277,15 +279,29 @@ repo_create_open_roundtrip(void)
 	repo_free(rp2);
 	rp = NULL;
 
-	/* Another repository has another id and its own naming. */
+	/* Another repository has another id and its own settings. */
 	pathf(p, "%s/repo2", dir);
-	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), 0);
+	T_EQ_INT(repo_create(p, NAME_BY_TIME, SCOPE_PERIOD, PERIOD_MONTH,
+	    &err), 0);
 	T_EQ_INT(repo_open(p, &rp, &err), 0);
 	if (rp != NULL) {
 		T_EQ_INT(rp->name_by, NAME_BY_TIME);
+		T_EQ_INT(rp->scope, SCOPE_PERIOD);
+		T_EQ_INT(rp->period, PERIOD_MONTH);
 		T_TRUE(strcmp(rp->idhex, hex) != 0);
 	}
 	repo_free(rp);
+	rp = NULL;
+	/* Settings outside their enums are refused, leaving no config. */
+	T_EQ_INT(repo_create(pathf(p, "%s/bad1", dir), NAME_BY_TIME, 0,
+	    PERIOD_DAY, &err), COFFER_EINVAL);
+	T_TRUE(access(pathf(f, "%s/config", p), F_OK) != 0);
+	T_EQ_INT(repo_create(pathf(p, "%s/bad2", dir), NAME_BY_TIME,
+	    SCOPE_BACKUP + 1, PERIOD_DAY, &err), COFFER_EINVAL);
+	T_TRUE(access(pathf(f, "%s/config", p), F_OK) != 0);
+	T_EQ_INT(repo_create(pathf(p, "%s/bad3", dir), NAME_BY_TIME,
+	    SCOPE_DEVICE, PERIOD_MONTH + 1, &err), COFFER_EINVAL);
+	T_TRUE(access(pathf(f, "%s/config", p), F_OK) != 0);
 
 	/* Nothing there, or an empty folder: not found. */
 	T_EQ_INT(repo_open(pathf(p, "%s/none", dir), &rp, &err),
@@ -1220,12 +1236,15 @@ list_snapshots_time_names(void)
 {
 	static const char *const order[] = {
 		"2026-11-25T17:31:00Z-2", "2027-01-01T00:00:00Z",
-		"2026-11-25T17:31:00Z", "2025-12-31T23:59:59Z",
-		"2026-11-25T17:31:01Z",
+		"2026-11-25T17:31:00Z-10", "2026-11-25T17:31:00Z",
+		"2025-12-31T23:59:59Z", "2026-11-25T17:31:01Z",
+		"2026-11-25T17:31:00Z-9",
 	};
+	/* Same-second suffixes count up: -9 before -10. */
 	static const char *const want[] = {
 		"2025-12-31T23:59:59Z", "2026-11-25T17:31:00Z",
-		"2026-11-25T17:31:00Z-2", "2026-11-25T17:31:01Z",
+		"2026-11-25T17:31:00Z-2", "2026-11-25T17:31:00Z-9",
+		"2026-11-25T17:31:00Z-10", "2026-11-25T17:31:01Z",
 		"2027-01-01T00:00:00Z",
 	};
 	char dir[PATH_MAX], repo[PATH_MAX];
