@@ -474,10 +474,14 @@ keystore_unlock(struct keystore *ks, const char *pw, size_t pwlen,
 		r = coffer_err_sys(err, "cannot read '%s'", path);
 		goto out;
 	}
+	if (got != PASSWD_LEN) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged", path);
+		goto out;
+	}
 	hash_plain(sum, sizeof(sum), buf, PASSWD_LEN - SUM_LEN);
 	ops = le64dec(buf + 8);
 	mem = le64dec(buf + 16);
-	if (got != PASSWD_LEN || memcmp(buf, passwd_magic, 8) != 0 ||
+	if (memcmp(buf, passwd_magic, 8) != 0 ||
 	    !ct_equal(sum, buf + PASSWD_LEN - SUM_LEN, SUM_LEN) || ops < 1 ||
 	    ops > 16 || mem < KEYSTORE_FAST_MEMLIMIT || mem > (4ull << 30)) {
 		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged", path);

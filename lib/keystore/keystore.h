@@ -35,7 +35,7 @@ int keystore_default_dir(char *out, size_t cap) WUR;
  * keystore_open(dir, create, &ks, err): open (with ${create}, make it
  * 0700 if absent) and check ownership and mode.  COFFER_EPERM with a
  * message saying how to fix it when the directory is open to others or
- * owned by someone else; COFFER_ENOTFOUND when absent and not ${create}.
+ * owned by someone else; COFFER_ENOKEY when absent and not ${create}.
  */
 int keystore_open(const char *dir, bool create, struct keystore **out,
     struct coffer_err *err) WUR;

@@ -162,7 +162,7 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 	if ((bk = coffer_calloc(ks->npacks + 1, sizeof(*bk))) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "check");
 	for (size_t i = 0; i < ks->tabcap; i++)
-		if (ks->tab[i].type != 0 &&
+		if (ks->tab[i].type != 0 && ks->tab[i].loc.pack < ks->npacks &&
 		    bucket_add(&bk[ks->tab[i].loc.pack], &ks->tab[i]) != 0) {
 			r = coffer_err_set(err, COFFER_ENOMEM, "check");
 			goto out;

@@ -922,6 +922,7 @@ keyset_open_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	uint8_t ad[AD_LEN];
 	size_t plen = clen - AEAD_OVERHEAD, got;
 
+	wbuf_reset(out);
 	ad_build(ad, type, ks->keyid, id, BLOB_ID_LEN);
 	if (clen < AEAD_OVERHEAD + 1 || aead_open(scratch, sealed, clen, ad,
 	    sizeof(ad), KS_ENC(ks)) != 0)
@@ -933,7 +934,8 @@ keyset_open_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	if (scratch[0] == 0) {
 		if (plen - 1 != rawlen)
 			goto bad;
-		memcpy(out->p, scratch + 1, rawlen);
+		if (rawlen > 0)
+			memcpy(out->p, scratch + 1, rawlen);
 	} else if (scratch[0] == 1) {
 		if (ks->comp == NULL &&
 		    (ks->comp = compressor_new(ZSTD_LEVEL)) == NULL)

@@ -256,8 +256,9 @@ int snapshot_load(struct keyset *ks, struct snapshot *s,
  * index entry points into an existing pack of the right size; with
  * ${read_data}, read every pack, authenticate its header and every blob,
  * and compare each blob's id with its content.  Each problem is passed
- * to ${report} naming the file and counted in *nbad; *bytes counts what
- * was read, *nleft the pack files no index names (leftovers).
+ * to ${report} naming the file and added to *nbad; *bytes gets what was
+ * read added, *nleft the pack files no index names (leftovers).  The
+ * counters are added to, not set: zero them first.
  */
 typedef void repo_report_fn(void *cookie, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -53,6 +53,9 @@ repo_create(const char *path, int name_by, int scope, int period,
 	int dfd = -1;
 	int r;
 
+	if (scope < SCOPE_DEVICE || scope > SCOPE_BACKUP || period < PERIOD_DAY ||
+	    period > PERIOD_MONTH)
+		return coffer_err_set(err, COFFER_EINVAL, "bad scope or period");
 	if (mkdirat_p(AT_FDCWD, path, 0700) != 0)
 		return coffer_err_sys(err, "cannot create repository '%s'", path);
 	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
@@ -81,11 +84,6 @@ repo_create(const char *path, int name_by, int scope, int period,
 	}
 	random_bytes(id, sizeof(id));
 	hex_encode(idhex, id, sizeof(id));
-	if (scope < SCOPE_DEVICE || scope > SCOPE_BACKUP || period < PERIOD_DAY ||
-	    period > PERIOD_MONTH) {
-		r = coffer_err_set(err, COFFER_EINVAL, "bad scope or period");
-		goto out;
-	}
 	config_text(text, sizeof(text), idhex, name_by, scope, period);
 	if ((r = atomicfile_write(dfd, "config", text, strlen(text), 0600, true,
 	    "config", err)) != 0) {

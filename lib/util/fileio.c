@@ -119,9 +119,9 @@ file_read(int dirfd, const char *name, const char *label, size_t max,
 		r = coffer_err_sys(err, "cannot read '%s'", label);
 		goto out;
 	}
-	if (got > max) {
-		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is too large",
-		    label);
+	if (got > (size_t)sb.st_size) {
+		r = coffer_err_set(err, COFFER_EIO, "'%s' changed while being "
+		    "read", label);
 		goto out;
 	}
 	*out = buf;

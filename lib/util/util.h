@@ -132,7 +132,8 @@ int pread_full(int fd, void *buf, size_t len, off_t off) WUR;
  * file_read(dirfd, name, max, &buf, &len, err):
  * Read the whole file ${name} (relative to ${dirfd}, AT_FDCWD allowed) if
  * it is at most ${max} bytes.  On success *buf is the caller's, freed
- * with coffer_free().  Errors name ${label} (the path shown to users).
+ * with coffer_free(); (*buf)[*len] is a spare byte the caller may set
+ * (to NUL, say).  Errors name ${label} (the path shown to users).
  */
 int file_read(int dirfd, const char *name, const char *label, size_t max,
     uint8_t **buf, size_t *len, struct coffer_err *err) WUR;

@@ -400,7 +400,7 @@ hex_decode_rejects(void)
 	static const char *const bad2[] = {
 		"abcdeg", "abcdeG", "ABCDEF", "abcdeF", "0x0102", " 01020",
 		"010203 ", "01 203", "01-203", "0102\n3", "zz0102", "010g03",
-		"01\xff" "203",
+		"01\377203",
 	};
 	static const char *const badlen[] = {
 		"", "0", "01", "0102", "01020", "0102030", "01020304",
