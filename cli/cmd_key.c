@@ -149,13 +149,17 @@ cmd_key(int argc, char **argv)
 		return key_list(json, &ctx);
 	}
 	if (strcmp(sub, "add-passphrase") == 0) {
+		/* --passphrase-file here names the new passphrase. */
+		const char *pfile = g_opts.passphrase_file;
+
+		g_opts.passphrase_file = NULL;
+		if ((ch = ctx_make(&ctx)) != EXIT_OK)
+			return ch;
 		if ((pass = coffer_secret_alloc(SECRET_MAX)) == NULL)
 			return EXIT_FAIL;
-		/* --passphrase-file here names the new passphrase. */
-		n = ask_new_secret("recovery passphrase", NULL,
-		    g_opts.passphrase_file, pass, SECRET_MAX);
-		g_opts.passphrase_file = NULL;
-		if (n < 0 || (ch = ctx_make(&ctx)) != EXIT_OK) {
+		n = ask_new_secret("recovery passphrase", NULL, pfile, pass,
+		    SECRET_MAX);
+		if (n < 0) {
 			coffer_secret_free(pass);
 			return EXIT_FAIL;
 		}
