@@ -25,7 +25,7 @@ scenario() {
 	expect_exit 0 "$COFFER" backup src || return 1
 
 	# So is a readable key file.
-	key=$(find "$COFFER_KEYSTORE" -type f | head -n 1)
+	key=$(find "$COFFER_KEYSTORE" -type f -name '*.key' | head -n 1)
 	[ -n "$key" ] || fail "no file in the keystore" || return 1
 	chmod 644 "$key" || return 1
 	expect_exit 1 "$COFFER" backup src || return 1
