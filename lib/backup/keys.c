@@ -3,9 +3,11 @@
  * keys: the key sets on the card and in the keystore — listing them,
  * recovery passphrase slots, destruction, and the keystore password.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "session.h"
 
@@ -292,6 +294,17 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 		}
 		if ((r = keystore_del_key(s.kst, bin, err)) != 0)
 			goto out;
+	}
+	if (s.kst != NULL) {
+		char cpath[4200];
+
+		/* Its file cache (backup.c) lists its files: gone too. */
+		snprintf(cpath, sizeof(cpath), "%s/cache/%s.cache",
+		    keystore_dir(s.kst), key_id);
+		if (unlink(cpath) != 0 && errno != ENOENT) {
+			r = coffer_err_sys(err, "cannot remove '%s'", cpath);
+			goto out;
+		}
 	}
 	if (on_card && (r = repo_destroy_set(s.repo, key_id, err)) != 0)
 		goto out;

@@ -101,6 +101,40 @@ session_unlock(const struct coffer_ctx *ctx, struct keystore *kst,
 	return r;
 }
 
+/*
+ * hint_slots(s, err): no key here and no passphrase given: name in ${err}
+ * the key sets that a recovery passphrase (--passphrase-file) would open.
+ */
+static void
+hint_slots(struct session *s, struct coffer_err *err)
+{
+	struct keyinfo ki;
+	char **sets = NULL;
+	char list[128] = "";
+	size_t nsets = 0, nhit = 0, len = 0, m;
+
+	if (err == NULL || s->repo == NULL ||
+	    repo_list_sets(s->repo, &sets, &nsets, NULL) != 0)
+		return;
+	for (size_t i = 0; i < nsets; i++) {
+		if (keyinfo_peek(s->repo, sets[i], &ki, NULL) != 0 ||
+		    ki.nslots == 0)
+			continue;
+		if (nhit < 4 && len < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len,
+			    "%s%s", nhit > 0 ? ", " : "", sets[i]);
+		nhit++;
+	}
+	strlist_free(sets, nsets);
+	if (nhit == 0)
+		return;
+	m = strlen(err->msg);
+	snprintf(err->msg + m, sizeof(err->msg) - m, "; key set%s %s%s ha%s a "
+	    "recovery passphrase: give it with --passphrase-file",
+	    nhit == 1 ? "" : "s", list, nhit > 4 ? ", ..." : "",
+	    nhit == 1 ? "s" : "ve");
+}
+
 int
 session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
     struct session *s, struct coffer_err *err)
@@ -122,6 +156,8 @@ session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
 		r = keystore_open(ksdir, false, &s->kst, err);
 		if (r == COFFER_ENOKEY && ctx->passphrase != NULL)
 			r = 0;		/* recovery from the card alone */
+		else if (r == COFFER_ENOKEY)
+			hint_slots(s, err);
 		if (r != 0)
 			goto fail;
 		if (s->kst != NULL) {
@@ -131,6 +167,8 @@ session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
 			    &s->secret, err);
 			if (r == COFFER_ENOKEY && ctx->passphrase != NULL)
 				r = 0;
+			else if (r == COFFER_ENOKEY)
+				hint_slots(s, err);
 			if (r != 0)
 				goto fail;
 		}

@@ -585,6 +585,7 @@ keyset_free(struct keyset *ks)
 		(void)unlinkat(ks->dirfd, tmp, 0);
 	}
 	wbuf_release(&ks->pw.hdr);
+	coffer_free(ks->pw.obuf);
 	if (ks->rfd != -1)
 		close(ks->rfd);
 	if (ks->dirfd != -1)
@@ -645,12 +646,49 @@ keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 
 /* ---- writing packs ---- */
 
+/* Write out what the pack writer has buffered. */
+static int
+pw_drain(struct keyset *ks, struct coffer_err *err)
+{
+	struct pack_writer *pw = &ks->pw;
+
+	if (pw->olen > 0 && write_full(pw->fd, pw->obuf, pw->olen) != 0)
+		return coffer_err_sys(err, "cannot write pack '%s.tmp' in "
+		    "'sets/%s'", pw->name, ks->idhex);
+	pw->olen = 0;
+	return 0;
+}
+
+/* Append ${len} bytes to the open pack (through the buffer). */
+static int
+pw_write(struct keyset *ks, const uint8_t *p, size_t len,
+    struct coffer_err *err)
+{
+	struct pack_writer *pw = &ks->pw;
+	int r;
+
+	if (pw->obuf == NULL && (pw->obuf = coffer_malloc(PACK_OBUF)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "pack buffer");
+	if (len > PACK_OBUF - pw->olen && (r = pw_drain(ks, err)) != 0)
+		return r;
+	if (len >= PACK_OBUF) {
+		if (write_full(pw->fd, p, len) != 0)
+			return coffer_err_sys(err, "cannot write pack '%s.tmp' "
+			    "in 'sets/%s'", pw->name, ks->idhex);
+		return 0;
+	}
+	memcpy(pw->obuf + pw->olen, p, len);
+	pw->olen += len;
+	return 0;
+}
+
 static int
 pack_open(struct keyset *ks, struct coffer_err *err)
 {
 	struct pack_writer *pw = &ks->pw;
 	char dir[16], tmp[80];
 	uint32_t pidx;
+	int r;
 
 	random_bytes(pw->id, PACK_ID_LEN);
 	pack_path(pw->id, pw->name);
@@ -676,9 +714,9 @@ pack_open(struct keyset *ks, struct coffer_err *err)
 	    O_CLOEXEC, 0600)) == -1)
 		return coffer_err_sys(err, "cannot create 'sets/%s/%s'",
 		    ks->idhex, tmp);
-	if (write_full(pw->fd, pack_magic, MAGIC_LEN) != 0)
-		return coffer_err_sys(err, "cannot write 'sets/%s/%s'",
-		    ks->idhex, tmp);
+	pw->olen = 0;
+	if ((r = pw_write(ks, (const uint8_t *)pack_magic, MAGIC_LEN, err)) != 0)
+		return r;
 	pw->off = MAGIC_LEN;
 	pw->nblobs = 0;
 	wbuf_init(&pw->hdr, BLOB_MAX);
@@ -717,8 +755,11 @@ pack_close(struct keyset *ks, struct coffer_err *err)
 	memcpy(foot + 4, packend_magic, MAGIC_LEN);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", pw->name);
 	/* Invariant 1: bytes durable before the name appears. */
-	if (write_full(pw->fd, sealed, plain.len + AEAD_OVERHEAD) != 0 ||
-	    write_full(pw->fd, foot, sizeof(foot)) != 0 || fsync(pw->fd) != 0) {
+	if ((r = pw_write(ks, sealed, plain.len + AEAD_OVERHEAD, err)) != 0 ||
+	    (r = pw_write(ks, foot, sizeof(foot), err)) != 0 ||
+	    (r = pw_drain(ks, err)) != 0)
+		goto out;
+	if (fsync(pw->fd) != 0) {
 		r = coffer_err_sys(err, "cannot write 'sets/%s/%s'", ks->idhex,
 		    tmp);
 		goto out;
@@ -766,9 +807,8 @@ write_sealed(void *cookie, int type, const uint8_t id[BLOB_ID_LEN],
 
 	if (pw->fd == -1 && (r = pack_open(ks, err)) != 0)
 		return r;
-	if (write_full(pw->fd, sealed, slen) != 0)
-		return coffer_err_sys(err, "cannot write pack in 'sets/%s'",
-		    ks->idhex);
+	if ((r = pw_write(ks, sealed, slen, err)) != 0)
+		return r;
 	if ((e = idx_find(ks, type, id)) == NULL)
 		return coffer_err_set(err, COFFER_EINVAL, "sealed blob has "
 		    "no index entry");

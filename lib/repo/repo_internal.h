@@ -41,7 +41,10 @@ struct pack_writer {
 	uint64_t	 off;
 	struct wbuf	 hdr;		/* plaintext header entries */
 	uint32_t	 nblobs;
+	uint8_t		*obuf;		/* write buffer: fewer write(2) calls */
+	size_t		 olen;
 };
+#define PACK_OBUF	(4u << 20)
 
 struct keyset {
 	struct repo	*repo;
