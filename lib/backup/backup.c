@@ -626,10 +626,13 @@ add_path(struct vnode *root, const char *given, char *stored, size_t cap,
 		}
 		p = *q ? q + 1 : q;
 	}
-	if (v == root)
-		return coffer_err_set(err, COFFER_EINVAL, "path '%s' names no "
-		    "file or folder below the current one; give a folder "
-		    "by name", given);
+	if (v == root) {
+		/* "." or "/": its contents become the snapshot's top level. */
+		if (root->src == NULL &&
+		    (root->src = coffer_strdup(given)) == NULL)
+			return coffer_err_set(err, COFFER_ENOMEM, "paths");
+		snprintf(stored, cap, "%s", given[0] == '/' ? "/" : ".");
+	}
 	/* A given path covers everything below it. */
 	for (size_t i = 0; i < v->nkids; i++)
 		vnode_release(&v->kids[i]);
@@ -882,13 +885,26 @@ coffer_backup(const struct coffer_ctx *ctx,
 		r = coffer_err_set(err, COFFER_ENOMEM, "backup buffers");
 		goto close;
 	}
-	if (opts->use_stdin)
+	if (opts->use_stdin) {
 		r = store_stdin(&b, opts->stdin_name, &top);
-	else
+		if (r == 0)
+			r = put_tree(&b, &top, snap.tree);
+	} else if (root.real) {
+		int dfd = open(root.src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd == -1) {
+			r = coffer_err_sys(err, "cannot open '%s'", root.src);
+			goto close;
+		}
+		r = store_dir(&b, dfd, strcmp(root.src, "/") == 0 ? "" :
+		    root.src, snap.tree);
+		close(dfd);
+	} else {
 		r = store_vnode(&b, &root, &top);
+		if (r == 0)
+			r = put_tree(&b, &top, snap.tree);
+	}
 	if (r != 0)
-		goto close;
-	if ((r = put_tree(&b, &top, snap.tree)) != 0)
 		goto close;
 	/* Invariants 1-3: packs, then index, then the snapshot. */
 	if ((r = keyset_flush(b.ks, err)) != 0)

@@ -68,7 +68,9 @@ coffer_err_prefix(struct coffer_err *err, const char *fmt, ...)
 	vsnprintf(head, sizeof(head), fmt, ap);
 	va_end(ap);
 	memcpy(tail, err->msg, sizeof(tail));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", head, tail);
+	/* Long messages are cut at the end: the head says what failed. */
+	if (snprintf(err->msg, sizeof(err->msg), "%s: %s", head, tail) < 0)
+		err->msg[0] = '\0';
 	return err->code;
 }
 
