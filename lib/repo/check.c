@@ -14,12 +14,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "repo.h"
 #include "repo_internal.h"
+#include "../compress/compress.h"
 
 #define PACK_READ_MAX	(512u << 20)
 
@@ -54,7 +57,7 @@ any_name(const char *s)
 static int
 check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
     const char *label, repo_report_fn *report, void *cookie, uint64_t *nbad,
-    uint64_t *bytes, struct coffer_err *err)
+    uint64_t *bytes, struct compressor *comp, struct coffer_err *err)
 {
 	char path[64];
 	uint8_t *file = NULL, *plain = NULL, *scratch = NULL;
@@ -119,7 +122,7 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 		}
 		if ((r = keyset_open_blob(ks, e->type, e->id,
 		    file + e->loc.offset, e->loc.clen, e->loc.rawlen, &out,
-		    scratch, where, &e1)) != 0) {
+		    scratch, comp, where, &e1)) != 0) {
 			if (r == COFFER_ENOMEM) {
 				*err = e1;
 				goto out;
@@ -142,6 +145,116 @@ out:
 	coffer_free(plain);
 	coffer_free(file);
 	return r;
+}
+
+/*
+ * Reading every pack is spread over threads, one pack at a time each;
+ * problems are reported (and counted) under the pool's mutex.
+ */
+struct pool {
+	struct keyset		*ks;
+	struct pack_bucket	*bk;
+	repo_report_fn		*report;
+	void			*cookie;
+	pthread_mutex_t		 mu;
+	uint32_t		 next;
+	uint64_t		 nbad, bytes;
+	int			 r;
+	struct coffer_err	 err;
+};
+
+static void
+pool_report(void *cookie, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static _Thread_local struct pool *tl_pool;
+
+static void
+pool_report(void *cookie, const char *fmt, ...)
+{
+	struct pool *pl = tl_pool;
+	char msg[1024];
+	va_list ap;
+
+	(void)cookie;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&pl->mu);
+	pl->report(pl->cookie, "%s", msg);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+static void *
+pool_worker(void *arg)
+{
+	struct pool *pl = arg;
+	struct compressor *comp = compressor_new(1);
+
+	tl_pool = pl;
+	for (;;) {
+		struct coffer_err e1 = { 0 };
+		uint64_t nbad = 0, bytes = 0;
+		char path[64], label[128];
+		uint32_t p;
+		int r;
+
+		pthread_mutex_lock(&pl->mu);
+		p = pl->next++;
+		if (pl->r != 0 || comp == NULL) {
+			if (comp == NULL && pl->r == 0) {
+				pl->r = COFFER_ENOMEM;
+				coffer_err_set(&pl->err, COFFER_ENOMEM, "check");
+			}
+			p = pl->ks->npacks;
+		}
+		pthread_mutex_unlock(&pl->mu);
+		if (p >= pl->ks->npacks)
+			break;
+		if (!pl->bk[p].seen)
+			continue;	/* missing: reported already */
+		pack_path(pl->ks->packs[p].id, path);
+		snprintf(label, sizeof(label), "sets/%s/%s", pl->ks->idhex, path);
+		r = check_pack_data(pl->ks, p, &pl->bk[p], label, pool_report,
+		    NULL, &nbad, &bytes, comp, &e1);
+		pthread_mutex_lock(&pl->mu);
+		pl->nbad += nbad;
+		pl->bytes += bytes;
+		if (r != 0 && pl->r == 0) {
+			pl->r = r;
+			pl->err = e1;
+		}
+		pthread_mutex_unlock(&pl->mu);
+	}
+	compressor_free(comp);
+	return NULL;
+}
+
+static int
+read_all_packs(struct keyset *ks, struct pack_bucket *bk,
+    repo_report_fn *report, void *cookie, uint64_t *nbad, uint64_t *bytes,
+    struct coffer_err *err)
+{
+	struct pool pl = { .ks = ks, .bk = bk, .report = report,
+	    .cookie = cookie };
+	pthread_t th[8];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (size_t)ncpu, started = 0;
+
+	pthread_mutex_init(&pl.mu, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (pthread_create(&th[i], NULL, pool_worker, &pl) == 0)
+			started++;
+	if (started == 0)
+		(void)pool_worker(&pl);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&pl.mu);
+	*nbad += pl.nbad;
+	*bytes += pl.bytes;
+	if (pl.r != 0)
+		*err = pl.err;
+	return pl.r;
 }
 
 int
@@ -193,10 +306,11 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 			(*nbad)++;
 			continue;
 		}
-		if (read_data && (r = check_pack_data(ks, p, &bk[p], label,
-		    report, cookie, nbad, bytes, err)) != 0)
-			goto out;
+		bk[p].seen = true;
 	}
+	if (read_data && (r = read_all_packs(ks, bk, report, cookie, nbad, bytes,
+	    err)) != 0)
+		goto out;
 	/* Leftovers: pack files on the card that no index names. */
 	if ((pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) != -1 && (d = fdopendir(pfd)) != NULL) {

@@ -957,7 +957,8 @@ keyset_read_raw(struct keyset *ks, uint32_t pack, uint64_t off, uint32_t len,
 int
 keyset_open_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     const uint8_t *sealed, size_t clen, uint32_t rawlen, struct wbuf *out,
-    uint8_t *scratch, const char *where, struct coffer_err *err)
+    uint8_t *scratch, struct compressor *comp, const char *where,
+    struct coffer_err *err)
 {
 	uint8_t ad[AD_LEN];
 	size_t plen = clen - AEAD_OVERHEAD, got;
@@ -977,10 +978,11 @@ keyset_open_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 		if (rawlen > 0)
 			memcpy(out->p, scratch + 1, rawlen);
 	} else if (scratch[0] == 1) {
-		if (ks->comp == NULL &&
+		if (comp == NULL && ks->comp == NULL &&
 		    (ks->comp = compressor_new(ZSTD_LEVEL)) == NULL)
 			return coffer_err_set(err, COFFER_ENOMEM, "compressor");
-		if (decompress_buf(ks->comp, out->p, rawlen, scratch + 1,
+		if (decompress_buf(comp ? comp : ks->comp, out->p, rawlen,
+		    scratch + 1,
 		    plen - 1, &got) != 0 || got != rawlen)
 			goto bad;
 	} else {
@@ -1026,7 +1028,7 @@ keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	    buf, err)) != 0)
 		goto out;
 	r = keyset_open_blob(ks, type, id, buf, e->loc.clen, e->loc.rawlen,
-	    out, buf + e->loc.clen, where, err);
+	    out, buf + e->loc.clen, NULL, where, err);
 out:
 	coffer_free(buf);
 	return r;

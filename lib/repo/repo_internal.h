@@ -110,12 +110,14 @@ int keyset_read_raw(struct keyset *ks, uint32_t pack, uint64_t off,
     uint32_t len, uint8_t *buf, struct coffer_err *err) WUR;
 /*
  * keyset_open_blob(ks, type, id, sealed, clen, rawlen, out, scratch,
- * where, err): authenticate, decode and decompress one sealed blob;
- * ${scratch} holds ${clen} bytes.
+ * comp, where, err): authenticate, decode and decompress one sealed
+ * blob; ${scratch} holds ${clen} bytes.  ${comp}: the caller's
+ * decompressor (one per thread), or NULL to use the key set's own.
  */
 int keyset_open_blob(struct keyset *ks, int type,
     const uint8_t id[BLOB_ID_LEN], const uint8_t *sealed, size_t clen,
-    uint32_t rawlen, struct wbuf *out, uint8_t *scratch, const char *where,
+    uint32_t rawlen, struct wbuf *out, uint8_t *scratch,
+    struct compressor *comp, const char *where,
     struct coffer_err *err) WUR;
 
 #endif /* !REPO_INTERNAL_H_ */
