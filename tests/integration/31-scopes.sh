@@ -108,6 +108,7 @@ scenario() {
 	# Every snapshot is listed under its own set, exactly once.
 	expect_jq '[.key_sets[].snapshots[]] | sort ==
 	    (env.SNAPS | fromjson | [.[].name] | sort)' keys.json || return 1
+	# shellcheck disable=SC2016 # $s and $k are jq variables
 	expect_jq '(env.SNAPS | fromjson) as $s | .key_sets | all(.key_id as
 	    $k | .snapshots == [$s[] | select(.key_id == $k) | .name])' \
 	    keys.json || return 1
@@ -177,11 +178,13 @@ check_label()
 restore_all()
 {
 	snaps || return 1
+	_rs=rst-${COFFER_REPO##*/}
 	for _n in $(jq -r '.[].name' snaps.json); do
-		rm -rf rst
-		expect_exit 0 "$COFFER" restore "$_n" --target rst || return 1
+		# A fresh target each time: restored trees hold read-only
+		# folders that a non-root user cannot remove.
+		expect_exit 0 "$COFFER" restore "$_n" --target "$_rs-$_n" ||
+		    return 1
 		# shellcheck disable=SC2046 # owner_opt is empty or one word
-		expect_tree src rst/src $(owner_opt) || return 1
+		expect_tree src "$_rs-$_n/src" $(owner_opt) || return 1
 	done
-	rm -rf rst
 }
