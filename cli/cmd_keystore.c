@@ -13,6 +13,15 @@ static const char keystore_usage[] =
     "The new password is asked twice on the terminal, or read from\n"
     "COFFER_NEW_PASSWORD_FILE.  The card is not touched.\n";
 
+static int
+get_new(void *cookie, const char *prompt, char *buf, size_t cap)
+{
+	(void)cookie;
+	(void)prompt;
+	return ask_new_secret("keystore password", "COFFER_NEW_PASSWORD_FILE",
+	    NULL, buf, cap);
+}
+
 int
 cmd_keystore(int argc, char **argv)
 {
@@ -23,8 +32,7 @@ cmd_keystore(int argc, char **argv)
 	};
 	struct coffer_err err = { 0 };
 	struct coffer_ctx ctx;
-	char *pw;
-	int ch, n, rc;
+	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		if (global_opt(ch, optarg))
@@ -42,18 +50,9 @@ cmd_keystore(int argc, char **argv)
 		return usage_err(keystore_usage, "the subcommand is 'passwd'");
 	if ((ch = ctx_make(&ctx)) != EXIT_OK)
 		return ch;
-	if ((pw = coffer_secret_alloc(SECRET_MAX)) == NULL)
-		return EXIT_FAIL;
-	/* The current password (if any) is asked first, by the library. */
-	n = ask_new_secret("keystore password", "COFFER_NEW_PASSWORD_FILE",
-	    NULL, pw, SECRET_MAX);
-	if (n < 0) {
-		coffer_secret_free(pw);
-		return EXIT_FAIL;
-	}
-	rc = coffer_keystore_passwd(&ctx, pw, (size_t)n, &err) == 0 ?
-	    EXIT_OK : EXIT_FAIL;
-	coffer_secret_free(pw);
+	/* The library asks the current password first, then calls us. */
+	rc = coffer_keystore_passwd(&ctx, get_new, &err) == 0 ? EXIT_OK :
+	    EXIT_FAIL;
 	if (rc != EXIT_OK)
 		report_err(&err);
 	else if (!g_opts.quiet)

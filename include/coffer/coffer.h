@@ -244,11 +244,13 @@ int coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
     __attribute__((warn_unused_result));
 
 /*
- * coffer_keystore_passwd(ctx, newpw, len, err): set or change the
- * keystore password (asks for the current one through get_password when
- * one is set).  The card is not touched.
+ * coffer_keystore_passwd(ctx, get_new, err): set or change the keystore
+ * password: the current one (if any) is asked through
+ * ${ctx->get_password} and checked first, then the new one through
+ * ${get_new}.  The card is not touched.
  */
-int coffer_keystore_passwd(const struct coffer_ctx *ctx, const char *newpw,
-    size_t len, struct coffer_err *err) __attribute__((warn_unused_result));
+int coffer_keystore_passwd(const struct coffer_ctx *ctx,
+    coffer_pass_fn *get_new, struct coffer_err *err)
+    __attribute__((warn_unused_result));
 
 #endif /* !COFFER_COFFER_H_ */

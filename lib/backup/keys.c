@@ -11,6 +11,8 @@
 
 #include "session.h"
 
+#define PASSWD_INPUT_MAX	1024
+
 static const char *const custody_names[] = {
 	"?", "local", "escrow", "local+escrow", "escrow-wrap",
 };
@@ -50,7 +52,11 @@ coffer_keys(const struct coffer_ctx *ctx, struct coffer_keyset_info **out,
 
 	*out = NULL;
 	*nout = 0;
-	if ((r = session_open(ctx, REPO_LOCK_READ, true, &s, err)) != 0)
+	r = session_open(ctx, REPO_LOCK_READ, true, &s, err);
+	/* No keystore here: still list what the card holds. */
+	if (r == COFFER_ENOKEY)
+		r = session_open(ctx, REPO_LOCK_READ, false, &s, err);
+	if (r != 0)
 		return r;
 	if ((r = repo_list_sets(s.repo, &sets, &nsets, err)) != 0 ||
 	    (r = repo_list_snapshots(s.repo, &snaps, &nsnaps, err)) != 0)
@@ -318,26 +324,39 @@ out:
 }
 
 int
-coffer_keystore_passwd(const struct coffer_ctx *ctx, const char *newpw,
-    size_t len, struct coffer_err *err)
+coffer_keystore_passwd(const struct coffer_ctx *ctx, coffer_pass_fn *get_new,
+    struct coffer_err *err)
 {
 	char ksdir[4096];
 	struct keystore *kst = NULL;
-	int r;
+	char *pw = NULL;
+	int n, r;
 
 	if ((r = session_keystore_dir(ctx, ksdir, sizeof(ksdir), err)) != 0)
 		return r;
 	if ((r = keystore_open(ksdir, false, &kst, err)) != 0)
 		return r;
+	/* The current password first, then the new one. */
 	if ((r = session_unlock(ctx, kst, err)) != 0)
 		goto out;
-	if (len == 0) {
+	if ((pw = secret_alloc(PASSWD_INPUT_MAX)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "password memory");
+		goto out;
+	}
+	if ((n = get_new(ctx->cookie, "new keystore password", pw,
+	    PASSWD_INPUT_MAX)) < 0) {
+		r = coffer_err_set(err, COFFER_EINVAL, "no new password given; "
+		    "nothing changed");
+		goto out;
+	}
+	if (n == 0) {
 		r = coffer_err_set(err, COFFER_EINVAL, "the new password is "
 		    "empty");
 		goto out;
 	}
-	r = keystore_set_password(kst, newpw, len, ctx->fast_kdf, err);
+	r = keystore_set_password(kst, pw, (size_t)n, ctx->fast_kdf, err);
 out:
+	secret_free(pw);
 	keystore_free(kst);
 	return r;
 }

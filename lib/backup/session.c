@@ -160,9 +160,26 @@ session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
 			hint_slots(s, err);
 		if (r != 0)
 			goto fail;
+		if (s->kst != NULL && ctx->passphrase != NULL &&
+		    keystore_has_password(s->kst) && ctx->get_password == NULL) {
+			/* Recovery by passphrase needs no keystore password. */
+			keystore_free(s->kst);
+			s->kst = NULL;
+		}
 		if (s->kst != NULL) {
-			if ((r = session_unlock(ctx, s->kst, err)) != 0)
-				goto fail;
+			if ((r = session_unlock(ctx, s->kst, err)) != 0) {
+				if (ctx->passphrase == NULL || r == COFFER_ENOMEM)
+					goto fail;
+				/* A forgotten keystore password must not block
+				 * recovery from the card's passphrase slot. */
+				session_warn(ctx, "keystore not opened (%s); "
+				    "going on with the recovery passphrase only",
+				    err->msg);
+				keystore_free(s->kst);
+				s->kst = NULL;
+			}
+		}
+		if (s->kst != NULL) {
 			r = keystore_load_secret(s->kst, s->repo->id,
 			    &s->secret, err);
 			if (r == COFFER_ENOKEY && ctx->passphrase != NULL)
