@@ -59,6 +59,9 @@ asan:						## build into build-asan with ASan+UBSan
 	$(MAKE) B=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" all tests
 
+bench: all $(B)/bench/bench_primitives $(B)/bench/bench_chunker	## coffer against restic and borg; QUICK=1 for a short run
+	QUICK="$(QUICK)" B="$(B)" sh bench/bench.sh
+
 demo: deps						## install, build, back up and restore
 	$(MAKE) all
 	sh scripts/demo.sh
@@ -67,7 +70,7 @@ clean:						## remove build outputs
 	rm -rf build build-asan
 
 help:						## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-.PHONY: all tests deps test test-quick asan demo clean help
+.PHONY: all tests deps test test-quick asan bench demo clean help
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
