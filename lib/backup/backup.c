@@ -41,9 +41,16 @@ struct bctx {
 	struct chunker		*ch;
 	struct coffer_err	*err;
 	struct coffer_backup_result *res;
-	/* The chunk list of the file being read. */
-	uint8_t			(*chunks)[BLOB_ID_LEN];
-	size_t			 nchunks, chunkcap;
+	/*
+	 * Chunk ids are computed on the sealer's threads; each goes to a slot
+	 * of this arena (blocks that never move), and is copied into its
+	 * tree entry when the directory is finished (put_tree).
+	 */
+	uint8_t			**arena;
+	size_t			 narena;
+	uint64_t		 arena_n;	/* slots handed out */
+	uint64_t		 file_first;	/* first slot of this file */
+	size_t			 nchunks;	/* chunks of this file */
 	uint8_t			*rbuf;
 	struct wbuf		 tbuf;
 	/* Hard links: (dev, ino) -> link id, linear probing. */
@@ -65,39 +72,45 @@ struct vnode {
 	size_t		 nkids;
 };
 
+#define ARENA_BLOCK	4096		/* ids per arena block */
+
+static uint8_t *
+arena_slot(struct bctx *b, uint64_t i)
+{
+	return b->arena[i / ARENA_BLOCK] + (i % ARENA_BLOCK) * BLOB_ID_LEN;
+}
+
 static int
 chunk_cb(void *cookie, const uint8_t *buf, size_t len)
 {
 	struct bctx *b = cookie;
-	int r;
+	uint64_t i = b->arena_n;
 
-	if (b->nchunks == b->chunkcap) {
-		size_t ncap = b->chunkcap ? b->chunkcap * 2 : 64;
-		void *np;
+	if (i / ARENA_BLOCK >= b->narena) {
+		uint8_t **na;
 
-		if ((np = coffer_realloc(b->chunks, ncap * BLOB_ID_LEN)) == NULL)
-			return coffer_err_set(b->err, COFFER_ENOMEM, "chunk list");
-		b->chunks = np;
-		b->chunkcap = ncap;
+		if ((na = coffer_realloc(b->arena, (b->narena + 1) *
+		    sizeof(*na))) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "chunk ids");
+		b->arena = na;
+		if ((na[b->narena] = coffer_malloc(ARENA_BLOCK *
+		    BLOB_ID_LEN)) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "chunk ids");
+		b->narena++;
 	}
 	repo_lock_refresh(b->lock);	/* cheap: a time check */
-	keyset_blob_id(b->ks, buf, len, b->chunks[b->nchunks]);
-	if ((r = keyset_put_blob(b->ks, OBJ_DATA, b->chunks[b->nchunks], buf,
-	    len, b->err)) != 0)
-		return r;
+	b->arena_n++;
 	b->nchunks++;
-	return 0;
+	return keyset_put_data(b->ks, buf, len, arena_slot(b, i), b->err);
 }
 
+/* The entry's ids are in the arena, to be copied by put_tree. */
 static int
 take_chunks(struct bctx *b, struct tree_entry *e)
 {
-	if (b->nchunks == 0)
-		return 0;
-	if ((e->chunks = coffer_malloc(b->nchunks * BLOB_ID_LEN)) == NULL)
-		return coffer_err_set(b->err, COFFER_ENOMEM, "chunk list");
-	memcpy(e->chunks, b->chunks, b->nchunks * BLOB_ID_LEN);
 	e->nchunks = b->nchunks;
+	e->pending = b->nchunks > 0;
+	e->pending_first = b->file_first;
 	b->nchunks = 0;
 	return 0;
 }
@@ -130,6 +143,7 @@ read_content(struct bctx *b, int fd, uint64_t expect, struct tree_entry *e,
 	int r;
 
 	b->nchunks = 0;
+	b->file_first = b->arena_n;
 	for (;;) {
 		/* A short read that reaches the stat size is the end: no
 		 * extra read() just to see 0. */
@@ -197,6 +211,15 @@ file_content(struct bctx *b, int fd, const struct stat *sb,
 		/* A file that changed while read is not cached. */
 		if (e->size != (uint64_t)sb->st_size)
 			return 0;
+		if (e->pending) {
+			/* Cached by put_tree, once the ids are known. */
+			e->cache_add = true;
+			e->c_dev = (uint64_t)sb->st_dev;
+			e->c_ino = (uint64_t)sb->st_ino;
+			e->c_mtime_ns = ts_ns(&sb->st_mtim);
+			e->c_ctime_ns = ts_ns(&sb->st_ctim);
+			return 0;
+		}
 	}
 	fcache_add(b->fc, (uint64_t)sb->st_dev, (uint64_t)sb->st_ino,
 	    e->size, ts_ns(&sb->st_mtim), ts_ns(&sb->st_ctim),
@@ -436,6 +459,30 @@ out:
 static int
 put_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
 {
+	bool pending = false;
+	int r;
+
+	for (size_t i = 0; i < t->n; i++)
+		pending |= t->e[i].pending;
+	/* Wait for the workers to finish the ids this directory needs. */
+	if (pending && (r = keyset_sync(b->ks, b->err)) != 0)
+		return r;
+	for (size_t i = 0; i < t->n; i++) {
+		struct tree_entry *e = &t->e[i];
+
+		if (!e->pending)
+			continue;
+		if ((e->chunks = coffer_malloc(e->nchunks * BLOB_ID_LEN)) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "chunks");
+		for (size_t k = 0; k < e->nchunks; k++)
+			memcpy(e->chunks[k], arena_slot(b, e->pending_first + k),
+			    BLOB_ID_LEN);
+		e->pending = false;
+		if (e->cache_add)
+			fcache_add(b->fc, e->c_dev, e->c_ino, e->size,
+			    e->c_mtime_ns, e->c_ctime_ns,
+			    (const uint8_t *)e->chunks, e->nchunks);
+	}
 	tree_sort(t);
 	wbuf_reset(&b->tbuf);
 	tree_encode(t, &b->tbuf);
@@ -942,7 +989,9 @@ close:
 	fcache_free(b.fc);
 	chunker_free(b.ch);
 	coffer_free(b.rbuf);
-	coffer_free(b.chunks);
+	for (size_t i = 0; i < b.narena; i++)
+		coffer_free(b.arena[i]);
+	coffer_free(b.arena);
 	coffer_free(b.links);
 	wbuf_release(&b.tbuf);
 	keyset_free(b.ks);

@@ -453,6 +453,7 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 	ks->dirfd = -1;
 	ks->rfd = -1;
 	ks->pw.fd = -1;
+	pthread_mutex_init(&ks->idx_mu, NULL);
 	if ((ks->keys = secret_alloc(3 * KEY_LEN)) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "allocating keys");
 		goto out;
@@ -593,6 +594,7 @@ keyset_free(struct keyset *ks)
 	secret_free(ks->keys);
 	compressor_free(ks->comp);
 	coffer_free(ks->packs);
+	pthread_mutex_destroy(&ks->idx_mu);
 	coffer_free(ks->tab);
 	coffer_free(ks);
 }
@@ -641,7 +643,12 @@ keyset_aux_key(const struct keyset *ks, const char ctx[8],
 bool
 keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {
-	return idx_find(ks, type, id) != NULL;
+	bool have;
+
+	pthread_mutex_lock(&ks->idx_mu);
+	have = idx_find(ks, type, id) != NULL;
+	pthread_mutex_unlock(&ks->idx_mu);
+	return have;
 }
 
 /* ---- writing packs ---- */
@@ -809,18 +816,22 @@ write_sealed(void *cookie, int type, const uint8_t id[BLOB_ID_LEN],
 		return r;
 	if ((r = pw_write(ks, sealed, slen, err)) != 0)
 		return r;
-	if ((e = idx_find(ks, type, id)) == NULL)
+	pthread_mutex_lock(&ks->idx_mu);
+	if ((e = idx_find(ks, type, id)) != NULL) {
+		e->loc.pack = ks->npacks - 1;
+		e->loc.offset = pw->off;
+		e->loc.clen = (uint32_t)slen;
+		e->loc.rawlen = rawlen;
+	}
+	pthread_mutex_unlock(&ks->idx_mu);
+	if (e == NULL)
 		return coffer_err_set(err, COFFER_EINVAL, "sealed blob has "
 		    "no index entry");
-	e->loc.pack = ks->npacks - 1;
-	e->loc.offset = pw->off;
-	e->loc.clen = (uint32_t)slen;
-	e->loc.rawlen = rawlen;
 	wbuf_u8(&pw->hdr, (uint8_t)type);
 	wbuf_put(&pw->hdr, id, BLOB_ID_LEN);
-	wbuf_u64(&pw->hdr, e->loc.offset);
-	wbuf_u32(&pw->hdr, e->loc.clen);
-	wbuf_u32(&pw->hdr, e->loc.rawlen);
+	wbuf_u64(&pw->hdr, pw->off);
+	wbuf_u32(&pw->hdr, (uint32_t)slen);
+	wbuf_u32(&pw->hdr, rawlen);
 	pw->nblobs++;
 	pw->off += slen;
 	ks->added += slen;
@@ -829,24 +840,81 @@ write_sealed(void *cookie, int type, const uint8_t id[BLOB_ID_LEN],
 	return 0;
 }
 
+/*
+ * claim(ks, type, id): reserve ${id} as pending unless it is known.
+ * Runs on sealer threads (and in put_blob) under the index mutex.
+ */
+static bool
+claim(void *cookie, int type, const uint8_t id[BLOB_ID_LEN])
+{
+	static const struct blob_loc pending = { .pack = LOC_PENDING };
+	struct keyset *ks = cookie;
+	bool fresh = false;
+
+	pthread_mutex_lock(&ks->idx_mu);
+	if (idx_find(ks, type, id) == NULL) {
+		/* Out of memory: counted a duplicate; caught at flush. */
+		if (idx_insert(ks, type, id, &pending) == 0)
+			fresh = true;
+		else
+			ks->idx_oom = true;
+	}
+	pthread_mutex_unlock(&ks->idx_mu);
+	return fresh;
+}
+
+static int
+start_sealer(struct keyset *ks, struct coffer_err *err)
+{
+	if (ks->sealer == NULL && (ks->sealer = sealer_new(KS_ENC(ks),
+	    KS_IDK(ks), ks->keyid, ZSTD_LEVEL, claim, ks)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "sealer threads");
+	return 0;
+}
+
 int
 keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     const uint8_t *data, size_t len, struct coffer_err *err)
 {
-	static const struct blob_loc pending = { .pack = LOC_PENDING };
+	int r;
 
 	if (len > BLOB_MAX)
 		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
-	if (idx_find(ks, type, id) != NULL)
-		return 0;
-	if (ks->sealer == NULL && (ks->sealer = sealer_new(KS_ENC(ks),
-	    ks->keyid, ZSTD_LEVEL)) == NULL)
-		return coffer_err_set(err, COFFER_ENOMEM, "sealer threads");
+	if ((r = start_sealer(ks, err)) != 0)
+		return r;
 	/* Reserve the id now so later duplicates are skipped. */
-	if (idx_insert(ks, type, id, &pending) != 0)
-		return coffer_err_set(err, COFFER_ENOMEM, "index");
+	if (!claim(ks, type, id))
+		return ks->idx_oom ? coffer_err_set(err, COFFER_ENOMEM,
+		    "index") : 0;
 	return sealer_submit(ks->sealer, type, id, data, len, write_sealed, ks,
 	    err);
+}
+
+int
+keyset_put_data(struct keyset *ks, const uint8_t *data, size_t len,
+    uint8_t *id_out, struct coffer_err *err)
+{
+	int r;
+
+	if (len > BLOB_MAX)
+		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
+	if ((r = start_sealer(ks, err)) != 0)
+		return r;
+	return sealer_submit_hash(ks->sealer, OBJ_DATA, id_out, data, len,
+	    write_sealed, ks, err);
+}
+
+int
+keyset_sync(struct keyset *ks, struct coffer_err *err)
+{
+	int r;
+
+	if (ks->sealer != NULL &&
+	    (r = sealer_drain(ks->sealer, write_sealed, ks, err)) != 0)
+		return r;
+	if (ks->idx_oom)
+		return coffer_err_set(err, COFFER_ENOMEM, "index");
+	return 0;
 }
 
 uint64_t
@@ -865,8 +933,7 @@ keyset_flush(struct keyset *ks, struct coffer_err *err)
 	size_t slen;
 	int r;
 
-	if (ks->sealer != NULL &&
-	    (r = sealer_drain(ks->sealer, write_sealed, ks, err)) != 0)
+	if ((r = keyset_sync(ks, err)) != 0)
 		return r;
 	if (ks->pw.fd != -1 && (r = pack_close(ks, err)) != 0)
 		return r;

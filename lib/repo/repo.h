@@ -183,6 +183,18 @@ bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
  */
 int keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     const uint8_t *data, size_t len, struct coffer_err *err) WUR;
+/*
+ * keyset_put_data(ks, data, len, id_out, err): store a chunk of file
+ * content; its id is computed on a worker thread and written to
+ * ${id_out}, which must stay valid and is only meaningful after the
+ * next keyset_sync() (or keyset_flush()).
+ */
+int keyset_put_data(struct keyset *ks, const uint8_t *data, size_t len,
+    uint8_t *id_out, struct coffer_err *err) WUR;
+/* keyset_sync(ks, err): wait until every blob put so far is in a pack
+ * (or known as a duplicate) and every id_out is written. */
+int keyset_sync(struct keyset *ks, struct coffer_err *err) WUR;
+
 /* keyset_added(ks): bytes written to packs by this keyset so far. */
 uint64_t keyset_added(const struct keyset *ks);
 

@@ -6,6 +6,8 @@
 #include "repo.h"
 #include "keyinfo.h"
 
+#include <pthread.h>
+
 #define LOC_PENDING	UINT32_MAX	/* blob queued, not yet in a pack */
 #define AD_LEN	(1 + 1 + KEYID_LEN + BLOB_ID_LEN)
 
@@ -69,6 +71,8 @@ struct keyset {
 	bool		 writing;
 	uint32_t	 first_new_pack;	/* packs >= this not yet indexed */
 	struct sealer	*sealer;
+	pthread_mutex_t	 idx_mu;	/* the table, while sealer threads run */
+	bool		 idx_oom;	/* a claim failed for memory */
 	uint64_t	 added;		/* bytes written to packs */
 	/* Reading: one cached open pack. */
 	int		 rfd;

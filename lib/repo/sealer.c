@@ -35,6 +35,9 @@ struct job {
 	size_t		 len, incap;
 	uint8_t		*out;		/* plain (1 + bound) | sealed */
 	size_t		 outcap, slen, soff;
+	bool		 hash;		/* worker computes id (and dedups) */
+	bool		 dup;		/* already stored: nothing to write */
+	uint8_t		*dst;		/* where the id goes (hash jobs) */
 };
 
 struct sealer {
@@ -48,8 +51,11 @@ struct sealer {
 	bool		 stop;
 	uint64_t	 seq;
 	const uint8_t	*key;		/* borrowed: the key set's guarded key */
+	const uint8_t	*idkey;		/* borrowed: the blob-id key */
 	uint8_t		 keyid[KEYID_LEN];
 	int		 level;
+	sealer_claim_fn	*claim;
+	void		*claim_cookie;
 };
 
 static bool
@@ -111,7 +117,16 @@ worker(void *arg)
 			break;
 		j->state = JOB_BUSY;
 		pthread_mutex_unlock(&s->mu);
-		ok = comp != NULL && seal_job(s, comp, j);
+		ok = true;
+		if (j->hash) {
+			/* Hash here, off the reading thread; the first job to
+			 * claim an id stores it, later ones are duplicates. */
+			hash_keyed(j->id, s->idkey, j->in, j->len);
+			memcpy(j->dst, j->id, BLOB_ID_LEN);
+			j->dup = !s->claim(s->claim_cookie, j->type, j->id);
+		}
+		if (!j->dup)
+			ok = comp != NULL && seal_job(s, comp, j);
 		pthread_mutex_lock(&s->mu);
 		j->state = ok ? JOB_DONE : JOB_FAILED;
 		pthread_cond_broadcast(&s->cv_done);
@@ -122,7 +137,9 @@ worker(void *arg)
 }
 
 struct sealer *
-sealer_new(const uint8_t *key, const uint8_t keyid[KEYID_LEN], int level)
+sealer_new(const uint8_t *key, const uint8_t *idkey,
+    const uint8_t keyid[KEYID_LEN], int level, sealer_claim_fn *claim,
+    void *claim_cookie)
 {
 	struct sealer *s;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -131,6 +148,9 @@ sealer_new(const uint8_t *key, const uint8_t keyid[KEYID_LEN], int level)
 		return NULL;
 	s->nth = n < 1 ? 1 : n > 8 ? 8 : (size_t)n;
 	s->key = key;
+	s->idkey = idkey;
+	s->claim = claim;
+	s->claim_cookie = claim_cookie;
 	s->level = level;
 	memcpy(s->keyid, keyid, KEYID_LEN);
 	pthread_mutex_init(&s->mu, NULL);
@@ -210,6 +230,8 @@ reap(struct sealer *s, bool wait, sealer_done_fn *done, void *cookie,
 		pthread_mutex_unlock(&s->mu);
 		if (j->state == JOB_FAILED)
 			r = coffer_err_set(err, COFFER_ENOMEM, "sealing blob");
+		else if (j->dup)
+			r = 0;
 		else
 			r = done(cookie, j->type, j->id, j->out + j->soff,
 			    j->slen, (uint32_t)j->len, err);
@@ -223,8 +245,27 @@ reap(struct sealer *s, bool wait, sealer_done_fn *done, void *cookie,
 	return r;
 }
 
+static int submit(struct sealer *, int, const uint8_t *, uint8_t *,
+    const uint8_t *, size_t, sealer_done_fn *, void *, struct coffer_err *);
+
 int
 sealer_submit(struct sealer *s, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
+    struct coffer_err *err)
+{
+	return submit(s, type, id, NULL, data, len, done, cookie, err);
+}
+
+int
+sealer_submit_hash(struct sealer *s, int type, uint8_t *dst,
+    const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
+    struct coffer_err *err)
+{
+	return submit(s, type, NULL, dst, data, len, done, cookie, err);
+}
+
+static int
+submit(struct sealer *s, int type, const uint8_t *id, uint8_t *dst,
     const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
     struct coffer_err *err)
 {
@@ -257,7 +298,11 @@ sealer_submit(struct sealer *s, int type, const uint8_t id[BLOB_ID_LEN],
 		memcpy(j->in, data, len);
 	j->len = len;
 	j->type = type;
-	memcpy(j->id, id, BLOB_ID_LEN);
+	j->hash = id == NULL;
+	j->dup = false;
+	j->dst = dst;
+	if (id != NULL)
+		memcpy(j->id, id, BLOB_ID_LEN);
 	pthread_mutex_lock(&s->mu);
 	j->seq = s->seq++;
 	j->state = JOB_QUEUED;

@@ -21,17 +21,37 @@ typedef int sealer_done_fn(void *cookie, int type,
     uint32_t rawlen, struct coffer_err *err);
 
 /*
- * sealer_new(key, keyid, level): threads (one per CPU, at most 8) that
- * seal under ${key} (borrowed; must outlive the sealer) with zstd
- * ${level}.  NULL if out of memory.
+ * Called on a worker thread with a blob id it computed: return true if
+ * the caller's index had no such blob and now holds it as pending (the
+ * job goes on to be sealed), false if it is a duplicate (dropped).  Must
+ * be thread-safe.
  */
-struct sealer *sealer_new(const uint8_t *key, const uint8_t keyid[KEYID_LEN],
-    int level);
+typedef bool sealer_claim_fn(void *cookie, int type,
+    const uint8_t id[BLOB_ID_LEN]);
+
+/*
+ * sealer_new(key, idkey, keyid, level, claim, cookie): threads (one per
+ * CPU, at most 8) that seal under ${key} with zstd ${level} and, for
+ * sealer_submit_hash(), compute blob ids under ${idkey} and ask
+ * ${claim}.  The keys are borrowed and must outlive the sealer.  NULL if
+ * out of memory.
+ */
+struct sealer *sealer_new(const uint8_t *key, const uint8_t *idkey,
+    const uint8_t keyid[KEYID_LEN], int level, sealer_claim_fn *claim,
+    void *cookie);
 /* sealer_free(s): stop the threads (pending jobs are dropped). */
 void sealer_free(struct sealer *s);
 
 /* sealer_submit(...): queue a copy of ${data}; may run ${done} for others. */
 int sealer_submit(struct sealer *s, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
+    struct coffer_err *err) WUR;
+/*
+ * sealer_submit_hash(s, type, dst, data, len, done, cookie, err): as
+ * sealer_submit(), but the worker computes the id, writes it to ${dst}
+ * (valid after the next sealer_drain()) and drops duplicates.
+ */
+int sealer_submit_hash(struct sealer *s, int type, uint8_t *dst,
     const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
     struct coffer_err *err) WUR;
 /* sealer_drain(s, done, cookie, err): wait for all jobs, run ${done}. */

@@ -46,6 +46,16 @@ struct tree_entry {
 	size_t		 nchunks;
 	struct xattr	*xattrs;
 	size_t		 nxattrs;
+	/*
+	 * Backup's scratch, never encoded: chunk ids still being computed
+	 * (nchunks of them from arena slot ${pending_first}), and what the
+	 * file cache is to learn once they are known.
+	 */
+	bool		 pending;
+	uint64_t	 pending_first;
+	bool		 cache_add;
+	uint64_t	 c_dev, c_ino;
+	int64_t		 c_mtime_ns, c_ctime_ns;
 };
 
 struct tree {
