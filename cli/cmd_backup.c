@@ -1,19 +1,189 @@
 /* SPDX-License-Identifier: ISC */
 /* cmd_backup: coffer backup PATH... | --stdin --stdin-name NAME */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static const char backup_usage[] =
-    "usage: coffer backup [--repo DIR] [--json] [--scope S] [--period P] PATH...\n"
+    "usage: coffer backup [--repo DIR] [--json] [--scope S] [--period P]\n"
+    "                     [--exclude PATTERN]... [--exclude-file FILE]...\n"
+    "                     [--exclude-caches] [--exclude-larger-than SIZE]\n"
+    "                     [-x] [--files-from FILE [-0]] PATH...\n"
     "       coffer backup [--repo DIR] [--json] --stdin --stdin-name NAME\n"
     "\nBack up files and folders as one new snapshot.  Paths are stored as\n"
     "given, without a leading '/'.  Files that cannot be read are left\n"
     "out with a warning and the exit status is 3.  --scope and --period\n"
     "override the repository's default key scope for this backup.\n"
+    "\nselecting files:\n"
+    "  --exclude PATTERN      leave out what matches (gitignore style: '*.o',\n"
+    "                         'build/', '/home/me/tmp', '**/cache', '!keep.o')\n"
+    "  --exclude-file FILE    patterns from FILE, one per line\n"
+    "  --exclude-caches       keep only CACHEDIR.TAG of tagged cache folders\n"
+    "  --exclude-larger-than SIZE  leave out files above SIZE (500K, 2G)\n"
+    "  -x, --one-file-system  do not cross into other file systems\n"
+    "  --files-from FILE      more paths, one per line (-0: NUL-separated)\n"
     "\nexamples:\n  coffer backup ~/Documents ~/Pictures\n"
+    "  coffer backup --exclude '*.tmp' --exclude-caches ~\n"
     "  pg_dump db | coffer backup --stdin --stdin-name db.sql\n";
+
+/* A growable list of paths: borrowed argv strings and owned file lines. */
+struct pathlist {
+	const char	**v;
+	size_t		  n, cap;
+	char		 *buf;		/* --files-from contents (owned) */
+};
+
+static int
+pl_add(struct pathlist *pl, const char *p)
+{
+	if (pl->n == pl->cap) {
+		size_t ncap = pl->cap ? 2 * pl->cap : 16;
+		const char **nv;
+
+		if ((nv = realloc(pl->v, ncap * sizeof(*nv))) == NULL)
+			return -1;
+		pl->v = nv;
+		pl->cap = ncap;
+	}
+	pl->v[pl->n++] = p;
+	return 0;
+}
+
+/* Add every line (or NUL-separated name) of ${file}. */
+static int
+pl_add_file(struct pathlist *pl, const char *file, bool nul)
+{
+	size_t len = 0, cap = 0;
+	ssize_t got;
+	char *p;
+	int fd;
+
+	if ((fd = strcmp(file, "-") == 0 ? STDIN_FILENO :
+	    open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "coffer backup: cannot open '%s': %s\n", file,
+		    strerror(errno));
+		return -1;
+	}
+	do {
+		if (len + 1 >= cap) {
+			char *nb;
+
+			cap = cap ? 2 * cap : 65536;
+			if ((nb = realloc(pl->buf, cap)) == NULL) {
+				got = -1;
+				break;
+			}
+			pl->buf = nb;
+		}
+		got = read(fd, pl->buf + len, cap - len - 1);
+		if (got > 0)
+			len += (size_t)got;
+	} while (got > 0 || (got == -1 && errno == EINTR));
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (got < 0) {
+		fprintf(stderr, "coffer backup: cannot read '%s': %s\n", file,
+		    strerror(errno));
+		return -1;
+	}
+	if (pl->buf == NULL)
+		return 0;
+	pl->buf[len] = '\0';
+	for (p = pl->buf; p < pl->buf + len; ) {
+		char *end = memchr(p, nul ? '\0' : '\n', (size_t)(pl->buf +
+		    len - p));
+
+		if (end == NULL)
+			end = pl->buf + len;
+		*end = '\0';
+		if (!nul && end > p && end[-1] == '\r')
+			end[-1] = '\0';
+		if (*p != '\0' && pl_add(pl, p) != 0)
+			return -1;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/* parse_size(s, &v): "500", "64K", "500M", "2G", "1T" (powers of 1024). */
+static int
+parse_size(const char *s, uint64_t *v)
+{
+	char num[32];
+	size_t n = strlen(s);
+	unsigned shift = 0;
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n + 1);
+	switch (num[n - 1]) {
+	case 'k': case 'K': shift = 10; break;
+	case 'm': case 'M': shift = 20; break;
+	case 'g': case 'G': shift = 30; break;
+	case 't': case 'T': shift = 40; break;
+	default: break;
+	}
+	if (shift > 0)
+		num[--n] = '\0';
+	if (n == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (num[i] < '0' || num[i] > '9')
+			return -1;
+	errno = 0;
+	*v = strtoull(num, NULL, 10);
+	if (errno != 0 || *v > (UINT64_MAX >> shift))
+		return -1;
+	*v <<= shift;
+	return 0;
+}
+
+static int
+report_result(const struct coffer_backup_result *res, bool json)
+{
+	char a[32], b[32];
+
+	if (json) {
+		json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, "
+		    "s:I, s:I, s:I, s:I}", "name", res->name, "id", res->id,
+		    "key_id", res->key_id, "files", (json_int_t)res->nfiles,
+		    "unchanged", (json_int_t)res->nunchanged, "dirs",
+		    (json_int_t)res->ndirs, "other", (json_int_t)res->nother,
+		    "excluded", (json_int_t)res->nexcluded, "size",
+		    (json_int_t)res->size, "added", (json_int_t)res->added,
+		    "warnings", (json_int_t)res->nwarnings);
+
+		if (json_print(doc) != EXIT_OK)
+			return EXIT_FAIL;
+	} else if (!g_opts.quiet) {
+		printf("snapshot %s saved (id %.8s, key set %s)\n"
+		    "  %llu files (%llu unchanged), %llu folders, %llu other",
+		    res->name, res->id, res->key_id,
+		    (unsigned long long)res->nfiles,
+		    (unsigned long long)res->nunchanged,
+		    (unsigned long long)res->ndirs,
+		    (unsigned long long)res->nother);
+		if (res->nexcluded > 0)
+			printf(", %llu excluded",
+			    (unsigned long long)res->nexcluded);
+		printf("; %s of content, %s added to the card\n",
+		    human_size(res->size, a), human_size(res->added, b));
+	}
+	if (res->nwarnings > 0) {
+		fprintf(stderr, "coffer backup: %llu entr%s could not be read "
+		    "and %s left out (see warnings above)\n",
+		    (unsigned long long)res->nwarnings,
+		    res->nwarnings == 1 ? "y" : "ies",
+		    res->nwarnings == 1 ? "was" : "were");
+		return EXIT_PARTIAL;
+	}
+	return EXIT_OK;
+}
 
 int
 cmd_backup(int argc, char **argv)
@@ -25,6 +195,13 @@ cmd_backup(int argc, char **argv)
 		{ "json",	no_argument,		NULL, 'j' },
 		{ "scope",	required_argument,	NULL, 'S' },
 		{ "period",	required_argument,	NULL, 'P' },
+		{ "exclude",	required_argument,	NULL, 'e' },
+		{ "exclude-file", required_argument,	NULL, 'E' },
+		{ "exclude-caches", no_argument,	NULL, 'C' },
+		{ "exclude-larger-than", required_argument, NULL, 'L' },
+		{ "one-file-system", no_argument,	NULL, 'x' },
+		{ "files-from",	required_argument,	NULL, 'F' },
+		{ "null",	no_argument,		NULL, '0' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -32,89 +209,121 @@ cmd_backup(int argc, char **argv)
 	struct coffer_backup_result res;
 	struct coffer_err err = { 0 };
 	struct coffer_ctx ctx;
-	bool json = false;
-	char a[32], b[32];
-	int ch;
+	struct pathlist paths = { 0 };
+	const char **ex = NULL, **exf = NULL;
+	const char *files_from = NULL;
+	bool json = false, nul = false;
+	size_t nex = 0, nexf = 0;
+	int ch, rc = EXIT_USAGE;
 
-	while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+	if ((ex = calloc((size_t)argc + 1, sizeof(*ex))) == NULL ||
+	    (exf = calloc((size_t)argc + 1, sizeof(*exf))) == NULL) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	/* 1. Parse. */
+	while ((ch = getopt_long(argc, argv, "qhx0", longopts, NULL)) != -1) {
 		if (global_opt(ch, optarg))
 			continue;
 		switch (ch) {
-		case 's':
-			o.use_stdin = true;
-			break;
-		case 'N':
-			o.stdin_name = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
+		case 's': o.use_stdin = true; break;
+		case 'N': o.stdin_name = optarg; break;
+		case 'j': json = true; break;
+		case 'e': ex[nex++] = optarg; break;
+		case 'E': exf[nexf++] = optarg; break;
+		case 'C': o.exclude_caches = true; break;
+		case 'x': o.one_file_system = true; break;
+		case 'F': files_from = optarg; break;
+		case '0': nul = true; break;
 		case 'S':
-			if (parse_scope(optarg, &o.scope) != 0)
-				return usage_err(backup_usage, "--scope must be "
-				    "device, period or backup, not '%s'", optarg);
+			if (parse_scope(optarg, &o.scope) != 0) {
+				usage_err(backup_usage, "--scope must be device, "
+				    "period or backup, not '%s'", optarg);
+				goto out;
+			}
 			break;
 		case 'P':
-			if (parse_period(optarg, &o.period) != 0)
-				return usage_err(backup_usage, "--period must be "
-				    "day, week or month, not '%s'", optarg);
+			if (parse_period(optarg, &o.period) != 0) {
+				usage_err(backup_usage, "--period must be day, "
+				    "week or month, not '%s'", optarg);
+				goto out;
+			}
+			break;
+		case 'L':
+			if (parse_size(optarg, &o.exclude_larger_than) != 0 ||
+			    o.exclude_larger_than == 0) {
+				usage_err(backup_usage, "--exclude-larger-than "
+				    "takes a size like 500K, 20M or 2G, not "
+				    "'%s'", optarg);
+				goto out;
+			}
 			break;
 		case 'h':
 			fputs(backup_usage, stdout);
-			return EXIT_OK;
+			rc = EXIT_OK;
+			goto out;
 		default:
 			fputs(backup_usage, stderr);
-			return EXIT_USAGE;
+			goto out;
 		}
 	}
-	o.paths = (const char *const *)argv + optind;
-	o.npaths = (size_t)(argc - optind);
-	if (o.use_stdin && o.npaths > 0)
-		return usage_err(backup_usage, "--stdin takes no paths");
-	if (o.use_stdin && o.stdin_name == NULL)
-		return usage_err(backup_usage, "--stdin needs --stdin-name NAME");
-	if (!o.use_stdin && o.stdin_name != NULL)
-		return usage_err(backup_usage, "--stdin-name needs --stdin");
-	if (!o.use_stdin && o.npaths == 0)
-		return usage_err(backup_usage, "nothing to back up: give paths");
-	if (g_opts.repo == NULL)
-		return usage_err(backup_usage, "no repository given (use --repo "
-		    "DIR or set COFFER_REPO)");
-	if ((ch = ctx_make(&ctx)) != EXIT_OK)
-		return ch;
+	for (int i = optind; i < argc; i++)
+		if (pl_add(&paths, argv[i]) != 0) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+	if (files_from != NULL && pl_add_file(&paths, files_from, nul) != 0) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	o.paths = paths.v;
+	o.npaths = paths.n;
+	o.excludes = ex;
+	o.nexcludes = nex;
+	o.exclude_files = exf;
+	o.nexclude_files = nexf;
+
+	/* 2. Validate. */
+	if (o.use_stdin && (o.npaths > 0 || files_from != NULL)) {
+		usage_err(backup_usage, "--stdin takes no paths");
+		goto out;
+	}
+	if (o.use_stdin && o.stdin_name == NULL) {
+		usage_err(backup_usage, "--stdin needs --stdin-name NAME");
+		goto out;
+	}
+	if (!o.use_stdin && o.stdin_name != NULL) {
+		usage_err(backup_usage, "--stdin-name needs --stdin");
+		goto out;
+	}
+	if (nul && files_from == NULL) {
+		usage_err(backup_usage, "-0 goes with --files-from");
+		goto out;
+	}
+	if (!o.use_stdin && o.npaths == 0) {
+		usage_err(backup_usage, files_from ? "'%s' names no paths" :
+		    "nothing to back up: give paths", files_from);
+		goto out;
+	}
+	if (g_opts.repo == NULL) {
+		usage_err(backup_usage, "no repository given (use --repo DIR "
+		    "or set COFFER_REPO)");
+		goto out;
+	}
+
+	/* 3. Run. */
+	if ((rc = ctx_make(&ctx)) != EXIT_OK)
+		goto out;
 	if (coffer_backup(&ctx, &o, &res, &err) != 0) {
 		report_err(&err);
-		return EXIT_FAIL;
+		rc = EXIT_FAIL;
+		goto out;
 	}
-	if (json) {
-		json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, "
-		    "s:I, s:I, s:I}", "name", res.name, "id", res.id, "key_id",
-		    res.key_id, "files", (json_int_t)res.nfiles, "unchanged",
-		    (json_int_t)res.nunchanged, "dirs",
-		    (json_int_t)res.ndirs, "other", (json_int_t)res.nother,
-		    "size", (json_int_t)res.size, "added",
-		    (json_int_t)res.added, "warnings",
-		    (json_int_t)res.nwarnings);
-
-		if (json_print(doc) != EXIT_OK)
-			return EXIT_FAIL;
-	} else if (!g_opts.quiet) {
-		printf("snapshot %s saved (id %.8s, key set %s)\n"
-		    "  %llu files (%llu unchanged), %llu folders, %llu other; "
-		    "%s of content, %s added to the card\n", res.name, res.id,
-		    res.key_id, (unsigned long long)res.nfiles,
-		    (unsigned long long)res.nunchanged,
-		    (unsigned long long)res.ndirs,
-		    (unsigned long long)res.nother, human_size(res.size, a),
-		    human_size(res.added, b));
-	}
-	if (res.nwarnings > 0) {
-		fprintf(stderr, "coffer backup: %llu entr%s could not be read "
-		    "and %s left out (see warnings above)\n",
-		    (unsigned long long)res.nwarnings,
-		    res.nwarnings == 1 ? "y" : "ies",
-		    res.nwarnings == 1 ? "was" : "were");
-		return EXIT_PARTIAL;
-	}
-	return EXIT_OK;
+	rc = report_result(&res, json);
+out:
+	free(ex);
+	free(exf);
+	free(paths.v);
+	free(paths.buf);
+	return rc;
 }

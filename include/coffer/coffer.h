@@ -86,6 +86,14 @@ struct coffer_backup_opts {
 	int		 period;	/* enum coffer_period */
 	bool		 use_stdin;	/* back up standard input ... */
 	const char	*stdin_name;	/* ... as this file name */
+	/* What to leave out (docs/CLI.md, "Selecting files"). */
+	const char	*const *excludes;	/* gitignore-style patterns */
+	size_t		 nexcludes;
+	const char	*const *exclude_files;	/* files of patterns */
+	size_t		 nexclude_files;
+	bool		 exclude_caches;	/* folders with CACHEDIR.TAG */
+	uint64_t	 exclude_larger_than;	/* bytes; 0: no limit */
+	bool		 one_file_system;	/* stay on each path's device */
 };
 
 struct coffer_backup_result {
@@ -94,6 +102,7 @@ struct coffer_backup_result {
 	char		key_id[17];
 	uint64_t	nfiles, ndirs, nother;
 	uint64_t	nunchanged;	/* files taken from the file cache */
+	uint64_t	nexcluded;	/* entries left out on purpose */
 	uint64_t	size;		/* bytes of file content */
 	uint64_t	added;		/* bytes written to the card */
 	uint64_t	nwarnings;	/* entries that could not be read */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "exclude.h"
 #include "filecache.h"
 #include "../chunker/chunker.h"
 
@@ -62,6 +63,12 @@ struct bctx {
 	ino_t			 repo_ino;
 	struct repo_lock	*lock;
 	struct fcache		*fc;		/* may be NULL */
+	/* What to leave out. */
+	struct excl		*excl;
+	bool			 excl_caches;
+	uint64_t		 max_size;	/* 0: no limit */
+	bool			 one_fs;
+	dev_t			 top_dev;	/* device of the path being walked */
 };
 
 struct vnode {
@@ -334,7 +341,26 @@ fill_meta(struct tree_entry *e, const struct stat *sb)
 	e->mtime_nsec = (uint32_t)sb->st_mtim.tv_nsec;
 }
 
-static int store_dir(struct bctx *, int, const char *, uint8_t *);
+static int store_dir(struct bctx *, int, const char *, bool, uint8_t *);
+static int put_tree(struct bctx *, struct tree *, uint8_t [BLOB_ID_LEN]);
+
+/* Does the directory hold a CACHEDIR.TAG with the standard signature? */
+static bool
+cache_tagged(int dirfd)
+{
+	static const char sig[] = "Signature: 8a477f597d28d172789f06886806bc55";
+	char buf[sizeof(sig) - 1];
+	size_t got = 0;
+	int fd;
+
+	if ((fd = openat(dirfd, "CACHEDIR.TAG", O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC | O_NONBLOCK)) == -1)
+		return false;
+	if (read_full(fd, buf, sizeof(buf), &got) != 0)
+		got = 0;
+	close(fd);
+	return got == sizeof(buf) && memcmp(buf, sig, sizeof(buf)) == 0;
+}
 
 /*
  * store_entry(b, parentfd, name, path, e): describe and store the entry
@@ -382,6 +408,11 @@ store_entry(struct bctx *b, int parentfd, const char *name, const char *path,
 		}
 regular:
 		e->type = NODE_FILE;
+		if (b->max_size > 0 && (uint64_t)sb.st_size > b->max_size) {
+			b->res->nexcluded++;
+			r = 2;		/* left out on purpose: no warning */
+			goto out;
+		}
 		fill_meta(e, &sb);
 		if (sb.st_nlink > 1) {
 			bool first;
@@ -417,8 +448,17 @@ regular:
 		}
 		if ((r = read_xattrs(b, fd, e, path)) != 0)
 			goto out;
-		if ((r = store_dir(b, fd, path, e->subtree)) != 0)
+		if (b->one_fs && sb.st_dev != b->top_dev) {
+			/* Another file system: the mount point, empty. */
+			struct tree none = { 0 };
+
+			r = put_tree(b, &none, e->subtree);
+			if (r != 0)
+				goto out;
+		} else if ((r = store_dir(b, fd, path, b->excl_caches &&
+		    cache_tagged(fd), e->subtree)) != 0) {
 			goto out;
+		}
 		b->res->ndirs++;
 	} else if (S_ISLNK(sb.st_mode)) {
 		char tgt[TREE_TARGET_MAX];
@@ -501,9 +541,13 @@ cmp_name(const void *x, const void *y)
 	return strcmp(*(char *const *)x + 1, *(char *const *)y + 1);
 }
 
-/* store_dir(b, dirfd, path, id): every entry of ${dirfd}, as a tree. */
+/*
+ * store_dir(b, dirfd, path, tagged, id): every entry of ${dirfd} that is
+ * not excluded, as a tree; a ${tagged} cache folder keeps only its tag.
+ */
 static int
-store_dir(struct bctx *b, int dirfd, const char *path, uint8_t *id)
+store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
+    uint8_t *id)
 {
 	struct tree t = { 0 };
 	struct dirent *de;
@@ -555,6 +599,23 @@ store_dir(struct bctx *b, int dirfd, const char *path, uint8_t *id)
 		const char *nm = names[i] + 1;
 
 		snprintf(sub, sizeof(sub), "%s/%s", path, nm);
+		if (tagged && strcmp(nm, "CACHEDIR.TAG") != 0) {
+			b->res->nexcluded++;
+			continue;
+		}
+		if (b->excl != NULL) {
+			unsigned char dt = (unsigned char)names[i][0];
+			struct stat xs;
+			bool isdir = dt == DT_DIR;
+
+			if (dt == DT_UNKNOWN && fstatat(dirfd, nm, &xs,
+			    AT_SYMLINK_NOFOLLOW) == 0)
+				isdir = S_ISDIR(xs.st_mode);
+			if (excl_match(b->excl, excl_stored(sub), isdir)) {
+				b->res->nexcluded++;
+				continue;
+			}
+		}
 		if ((e = tree_add(&t)) == NULL)
 			goto oom;
 		if ((r = store_entry(b, dirfd, nm, sub,
@@ -725,6 +786,13 @@ store_vnode(struct bctx *b, struct vnode *v, struct tree *t)
 					coffer_free(dir);
 					return r;
 				}
+			}
+			{
+				struct stat ts;
+
+				/* --one-file-system: the given path's device. */
+				if (lstat(k->src, &ts) == 0)
+					b->top_dev = ts.st_dev;
 			}
 			r = store_entry(b, dfd, slash ? slash + 1 : k->src,
 			    k->src, DT_UNKNOWN, e);
@@ -901,6 +969,22 @@ coffer_backup(const struct coffer_ctx *ctx,
 	b.err = err;
 	b.res = res;
 	b.lock = s.lock;
+	b.excl_caches = opts->exclude_caches;
+	b.max_size = opts->exclude_larger_than;
+	b.one_fs = opts->one_file_system;
+	if (opts->nexcludes > 0 || opts->nexclude_files > 0) {
+		if ((b.excl = excl_new()) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "patterns");
+			goto close;
+		}
+		for (size_t i = 0; i < opts->nexcludes; i++)
+			if ((r = excl_add(b.excl, opts->excludes[i], err)) != 0)
+				goto close;
+		for (size_t i = 0; i < opts->nexclude_files; i++)
+			if ((r = excl_add_file(b.excl, opts->exclude_files[i],
+			    err)) != 0)
+				goto close;
+	}
 	if (fstat(s.repo->dirfd, &sb) == 0) {
 		b.repo_dev = sb.st_dev;
 		b.repo_ino = sb.st_ino;
@@ -943,8 +1027,10 @@ coffer_backup(const struct coffer_ctx *ctx,
 			r = coffer_err_sys(err, "cannot open '%s'", root.src);
 			goto close;
 		}
+		if (fstat(dfd, &sb) == 0)
+			b.top_dev = sb.st_dev;
 		r = store_dir(&b, dfd, strcmp(root.src, "/") == 0 ? "" :
-		    root.src, snap.tree);
+		    root.src, b.excl_caches && cache_tagged(dfd), snap.tree);
 		close(dfd);
 	} else {
 		r = store_vnode(&b, &root, &top);
@@ -987,6 +1073,7 @@ coffer_backup(const struct coffer_ctx *ctx,
 	r = 0;
 close:
 	fcache_free(b.fc);
+	excl_free(b.excl);
 	chunker_free(b.ch);
 	coffer_free(b.rbuf);
 	for (size_t i = 0; i < b.narena; i++)
