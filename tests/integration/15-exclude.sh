@@ -54,6 +54,19 @@ ROWS
 	expect_jq '[.entries[] | select(.type == "file") | .path] | sort ==
 	    ["t/big.bin", "t/keep/keep.o"]' out || return 1
 
+	# --one-file-system: a tmpfs mounted inside is kept as an empty folder.
+	is_root || fail "needs root to mount a file system" || return 1
+	mkdir -p fs/mnt && printf 'here\n' > fs/file || return 1
+	mount -t tmpfs -o size=1m tmpfs fs/mnt || fail "cannot mount" || return 1
+	printf 'elsewhere\n' > fs/mnt/other
+	"$COFFER" backup -x fs > out 2> err
+	rc=$?
+	"$COFFER" ls --json latest > ls.json 2>> err
+	umount fs/mnt
+	[ "$rc" -eq 0 ] || fail "backup -x exited $rc: $(cat err)" || return 1
+	expect_jq '[.entries[].path] | sort == ["fs", "fs/file", "fs/mnt"]' \
+	    ls.json || return 1
+
 	# Bad sizes and a missing exclude file are usage errors / errors.
 	expect_exit 2 "$COFFER" backup --exclude-larger-than 12Q t || return 1
 	expect_exit 1 "$COFFER" backup --exclude-file no-such-file t || return 1
