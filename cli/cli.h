@@ -35,6 +35,7 @@ extern const char *g_cmd;
 typedef int cmd_fn(int argc, char **argv);
 cmd_fn cmd_init, cmd_backup, cmd_snapshots, cmd_ls, cmd_restore, cmd_check;
 cmd_fn cmd_key, cmd_keystore;
+cmd_fn cmd_forget, cmd_prune;
 
 /*
  * Long options shared by all commands; commands append their own.

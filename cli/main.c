@@ -23,6 +23,8 @@ static const struct cmd {
 	{ "ls",		cmd_ls,		"list the files in a snapshot" },
 	{ "restore",	cmd_restore,	"restore a snapshot (or part of it)" },
 	{ "check",	cmd_check,	"verify the repository" },
+	{ "forget",	cmd_forget,	"remove snapshots by a retention policy" },
+	{ "prune",	cmd_prune,	"free the space no snapshot uses" },
 	{ "key",	cmd_key,	"list, protect or destroy key sets" },
 	{ "keystore",	cmd_keystore,	"manage the keystore (password)" },
 };

@@ -212,6 +212,52 @@ int coffer_check(const struct coffer_ctx *ctx, bool read_data,
     struct coffer_check_result *res, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
+/* ---- retention ---- */
+
+struct coffer_forget_opts {
+	/* A policy (see docs/CLI.md, forget) ... */
+	unsigned	 keep_last, keep_hourly, keep_daily, keep_weekly;
+	unsigned	 keep_monthly, keep_yearly;
+	/* ... or the snapshots to forget, by name, id prefix or latest. */
+	const char	*const *snapshots;
+	size_t		 nsnapshots;
+	bool		 dry_run;
+};
+
+/* Called once per snapshot considered: kept or (to be) forgotten. */
+typedef void coffer_forget_fn(void *cookie, const char *name,
+    const char *key_id, const char *group, bool keep);
+
+/*
+ * coffer_forget(ctx, opts, fn, cookie, &nforgotten, err): remove the
+ * snapshot files the policy does not keep (or the named ones), per
+ * group of snapshots with the same host and paths.  Snapshots whose key
+ * is not here are left alone.  The data stays on the card until
+ * coffer_prune().  With dry_run nothing is removed.
+ */
+int coffer_forget(const struct coffer_ctx *ctx,
+    const struct coffer_forget_opts *opts, coffer_forget_fn *fn, void *cookie,
+    size_t *nforgotten, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
+struct coffer_prune_result {
+	uint64_t	packs_deleted, packs_repacked, packs_written;
+	uint64_t	blobs_removed, blobs_kept;
+	uint64_t	bytes_before, bytes_after;	/* pack files on the card */
+};
+
+/*
+ * coffer_prune(ctx, dry_run, res, err): free the space of data no
+ * snapshot uses any more: packs with nothing in use are deleted, packs
+ * mostly unused are rewritten with what is still used, leftovers of
+ * interrupted backups go.  Crash-safe: new packs and a complete new index
+ * are durable before anything is deleted.  Needs the key of each set it
+ * prunes; others are left alone.
+ */
+int coffer_prune(const struct coffer_ctx *ctx, bool dry_run,
+    struct coffer_prune_result *res, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
 /* ---- keys ---- */
 
 struct coffer_keyset_info {
@@ -260,6 +306,116 @@ int coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
  */
 int coffer_keystore_passwd(const struct coffer_ctx *ctx,
     coffer_pass_fn *get_new, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
+/* ---- looking around: diff, find, stats, one file to a descriptor ---- */
+
+enum coffer_change {
+	COFFER_CHANGE_ADDED = 1, COFFER_CHANGE_REMOVED = 2,
+	COFFER_CHANGE_MODIFIED = 3,	/* content, size, type, target, device */
+	COFFER_CHANGE_METADATA = 4,	/* only mode, owner, mtime, xattrs */
+};
+/* What differs: bits of coffer_diff_entry.what. */
+#define COFFER_DIFF_CONTENT	0x001
+#define COFFER_DIFF_SIZE	0x002
+#define COFFER_DIFF_TYPE	0x004
+#define COFFER_DIFF_TARGET	0x008	/* symlink target */
+#define COFFER_DIFF_DEVICE	0x010	/* device number */
+#define COFFER_DIFF_MODE	0x020
+#define COFFER_DIFF_OWNER	0x040
+#define COFFER_DIFF_MTIME	0x080
+#define COFFER_DIFF_XATTRS	0x100
+
+struct coffer_diff_entry {
+	const uint8_t	*path;		/* stored path, as coffer_ls gives it */
+	size_t		 pathlen;
+	int		 change;	/* enum coffer_change */
+	int		 type;		/* enum coffer_node_type: the new one
+					   (the old one for a removal) */
+	unsigned	 what;		/* COFFER_DIFF_*; 0 for added/removed */
+};
+/* Return 0 to go on, non-zero to stop (returned by coffer_diff). */
+typedef int coffer_diff_fn(void *cookie, const struct coffer_diff_entry *d);
+
+struct coffer_diff_result {
+	uint64_t	added, removed, modified, metadata;
+};
+
+/*
+ * coffer_diff(ctx, snap1, snap2, fn, cookie, res, err): call ${fn} for
+ * every entry that differs from ${snap1} to ${snap2}, depth first in
+ * name order (a folder before its content; everything below an added or
+ * removed folder is reported too).  Within one key set, folders with the
+ * same id are skipped unread and files compare by chunk ids; across key
+ * sets, files of equal size are compared by reading their content.
+ */
+int coffer_diff(const struct coffer_ctx *ctx, const char *snap1,
+    const char *snap2, coffer_diff_fn *fn, void *cookie,
+    struct coffer_diff_result *res, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
+/* Return 0 to go on, non-zero to stop (returned by coffer_find). */
+typedef int coffer_find_fn(void *cookie, const char *snapshot,
+    const struct coffer_entry_info *e);
+
+/*
+ * coffer_find(ctx, pattern, snapshots, n, fn, cookie, &nmatches, err):
+ * call ${fn} for every entry whose stored path matches ${pattern}
+ * (fnmatch(3) with FNM_PATHNAME on the whole path if the pattern holds a
+ * '/', else on the last component), in the ${n} snapshots named (specs as
+ * for coffer_ls) or, with ${n} 0, in every snapshot whose key is here,
+ * oldest first.  Damaged snapshots are warned about and skipped then.
+ */
+int coffer_find(const struct coffer_ctx *ctx, const char *pattern,
+    const char *const *snapshots, size_t n, coffer_find_fn *fn, void *cookie,
+    uint64_t *nmatches, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
+struct coffer_stats_set {
+	char		key_id[17];	/* "" for the total */
+	uint64_t	nsnapshots;
+	uint64_t	nfiles;		/* regular file entries, summed */
+	uint64_t	restore_size;	/* their sizes, summed */
+	uint64_t	nchunks;	/* distinct data chunks referenced */
+	uint64_t	dedup_size;	/* their plaintext bytes */
+	uint64_t	stored_size;	/* their bytes on the card */
+	uint64_t	ntrees;		/* distinct folders (tree blobs) */
+	uint64_t	tree_stored_size;
+	uint64_t	nmissing;	/* chunks or trees not in the index */
+};
+
+struct coffer_stats_result {
+	struct coffer_stats_set	 total;
+	struct coffer_stats_set	*sets;		/* per key set, by key id */
+	size_t			 nsets;
+	uint64_t		 nunreadable;	/* snapshots not counted */
+	char			 snapshot[64];	/* the one snapshot, or "" */
+};
+
+/*
+ * coffer_stats(ctx, snapshot, res, err): sizes before and after
+ * deduplication and compression, for ${snapshot} (a spec as for
+ * coffer_ls) or, if NULL, every snapshot whose key is here.  Free with
+ * coffer_stats_free().
+ */
+int coffer_stats(const struct coffer_ctx *ctx, const char *snapshot,
+    struct coffer_stats_result *res, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+void coffer_stats_free(struct coffer_stats_result *res);
+
+/* Files up to this size are read and verified whole before any write. */
+#define COFFER_DUMP_BUFFER_MAX	(64u << 20)
+
+/*
+ * coffer_restore_fd(ctx, snapshot, path, fd, &bytes, err): write the
+ * content of the regular file ${path} of ${snapshot} to ${fd}.  A file
+ * of at most COFFER_DUMP_BUFFER_MAX bytes is written only once every
+ * chunk has authenticated; a larger one chunk by chunk, each
+ * authenticated first, so on failure ${fd} may have received the chunks
+ * before the bad one.  COFFER_EINVAL if ${path} is not a regular file.
+ */
+int coffer_restore_fd(const struct coffer_ctx *ctx, const char *snapshot,
+    const char *path, int fd, uint64_t *bytes, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
 #endif /* !COFFER_COFFER_H_ */

@@ -435,6 +435,13 @@ pack_scan(struct keyset *ks)
 	strlist_free(dirs, ndirs);
 }
 
+void
+keyset_scan_unindexed(struct keyset *ks)
+{
+	if (!ks->scanned)
+		pack_scan(ks);
+}
+
 /* ---- open / free ---- */
 
 int
@@ -651,6 +658,24 @@ keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 	return have;
 }
 
+bool
+keyset_blob_info(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    uint32_t *clen, uint32_t *rawlen)
+{
+	const struct idx_entry *e;
+	bool have;
+
+	pthread_mutex_lock(&ks->idx_mu);
+	e = idx_find(ks, type, id);
+	have = e != NULL && e->loc.pack != LOC_PENDING;
+	if (have) {
+		*clen = e->loc.clen;
+		*rawlen = e->loc.rawlen;
+	}
+	pthread_mutex_unlock(&ks->idx_mu);
+	return have;
+}
+
 /* ---- writing packs ---- */
 
 /* Write out what the pack writer has buffered. */
@@ -802,7 +827,7 @@ out:
 }
 
 /* Called by the sealer, in this thread, for each sealed blob. */
-static int
+int
 write_sealed(void *cookie, int type, const uint8_t id[BLOB_ID_LEN],
     const uint8_t *sealed, size_t slen, uint32_t rawlen,
     struct coffer_err *err)
@@ -923,46 +948,72 @@ keyset_added(const struct keyset *ks)
 	return ks->added;
 }
 
+/*
+ * index_write(ks, keep, cookie, name, err): write one index file holding
+ * the entries for which keep() is true, grouped by pack (a counting sort:
+ * one pass over the table whatever the number of packs).  ${name} gets
+ * the file's name (32 hex digits).
+ */
 int
-keyset_flush(struct keyset *ks, struct coffer_err *err)
+index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
+    char name[33], struct coffer_err *err)
 {
 	struct wbuf plain;
 	uint8_t iid[16];
-	char name[40], label[96];
+	char label[96];
 	uint8_t *sealed = NULL;
-	size_t slen;
-	int r;
+	uint32_t *count = NULL, *at = NULL, npk = 0;
+	const struct idx_entry **order = NULL;
+	size_t slen, total = 0;
+	int ifd, r;
 
-	if ((r = keyset_sync(ks, err)) != 0)
-		return r;
-	if (ks->pw.fd != -1 && (r = pack_close(ks, err)) != 0)
-		return r;
-	if (!ks->writing)
-		return 0;
-	/* Invariant 2: one index file naming the packs closed above. */
 	wbuf_init(&plain, INDEX_MAX);
-	wbuf_u32(&plain, ks->npacks - ks->first_new_pack);
-	for (uint32_t p = ks->first_new_pack; p < ks->npacks; p++) {
-		uint32_t nb = 0;
-		size_t at;
+	if ((count = coffer_calloc(ks->npacks + 1, sizeof(*count))) == NULL ||
+	    (at = coffer_calloc(ks->npacks + 1, sizeof(*at))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "index");
+		goto out;
+	}
+	for (size_t i = 0; i < ks->tabcap; i++) {
+		const struct idx_entry *e = &ks->tab[i];
 
+		if (e->type == 0 || e->loc.pack >= ks->npacks ||
+		    !keep(ks, e, cookie))
+			continue;
+		if (count[e->loc.pack]++ == 0)
+			npk++;
+		total++;
+	}
+	if ((order = coffer_calloc(total + 1, sizeof(*order))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "index");
+		goto out;
+	}
+	for (uint32_t p = 0, sum = 0; p < ks->npacks; p++) {
+		at[p] = sum;
+		sum += count[p];
+	}
+	for (size_t i = 0; i < ks->tabcap; i++) {
+		const struct idx_entry *e = &ks->tab[i];
+
+		if (e->type == 0 || e->loc.pack >= ks->npacks ||
+		    !keep(ks, e, cookie))
+			continue;
+		order[at[e->loc.pack]++] = e;
+	}
+	wbuf_u32(&plain, npk);
+	for (uint32_t p = 0, k = 0; p < ks->npacks; p++) {
+		if (count[p] == 0)
+			continue;
 		wbuf_put(&plain, ks->packs[p].id, PACK_ID_LEN);
-		at = plain.len;
-		wbuf_u32(&plain, 0);
-		for (size_t i = 0; i < ks->tabcap; i++) {
-			const struct idx_entry *e = &ks->tab[i];
+		wbuf_u32(&plain, count[p]);
+		for (uint32_t j = 0; j < count[p]; j++, k++) {
+			const struct idx_entry *e = order[k];
 
-			if (e->type == 0 || e->loc.pack != p)
-				continue;
 			wbuf_u8(&plain, e->type);
 			wbuf_put(&plain, e->id, BLOB_ID_LEN);
 			wbuf_u64(&plain, e->loc.offset);
 			wbuf_u32(&plain, e->loc.clen);
 			wbuf_u32(&plain, e->loc.rawlen);
-			nb++;
 		}
-		if (!plain.oom)
-			le32enc(plain.p + at, nb);
 	}
 	if (plain.oom) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "index too large");
@@ -974,27 +1025,47 @@ keyset_flush(struct keyset *ks, struct coffer_err *err)
 	    plain.p, plain.len, &sealed, &slen, err)) != 0)
 		goto out;
 	snprintf(label, sizeof(label), "sets/%s/index/%s", ks->idhex, name);
-	{
-		int ifd = openat(ks->dirfd, "index", O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC);
-
-		if (ifd == -1) {
-			r = coffer_err_sys(err, "cannot open 'sets/%s/index'",
-			    ks->idhex);
-			goto out;
-		}
-		r = atomicfile_write(ifd, name, sealed, slen, 0600, true, label,
-		    err);
-		close(ifd);
-		if (r != 0)
-			goto out;
+	if ((ifd = openat(ks->dirfd, "index", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		r = coffer_err_sys(err, "cannot open 'sets/%s/index'",
+		    ks->idhex);
+		goto out;
 	}
-	ks->writing = false;
-	r = 0;
+	r = atomicfile_write(ifd, name, sealed, slen, 0600, true, label, err);
+	close(ifd);
 out:
+	coffer_free(order);
+	coffer_free(count);
+	coffer_free(at);
 	coffer_free(sealed);
 	wbuf_release(&plain);
 	return r;
+}
+
+static bool
+keep_new(const struct keyset *ks, const struct idx_entry *e, void *cookie)
+{
+	(void)cookie;
+	return e->loc.pack >= ks->first_new_pack;
+}
+
+int
+keyset_flush(struct keyset *ks, struct coffer_err *err)
+{
+	char name[33];
+	int r;
+
+	if ((r = keyset_sync(ks, err)) != 0)
+		return r;
+	if (ks->pw.fd != -1 && (r = pack_close(ks, err)) != 0)
+		return r;
+	if (!ks->writing)
+		return 0;
+	/* Invariant 2: one index file naming the packs closed above. */
+	if ((r = index_write(ks, keep_new, NULL, name, err)) != 0)
+		return r;
+	ks->writing = false;
+	return 0;
 }
 
 /* ---- reading blobs ---- */

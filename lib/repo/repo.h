@@ -173,6 +173,13 @@ void keyset_aux_key(const struct keyset *ks, const char ctx[8],
 
 /* keyset_has_blob(ks, type, id): known in the index or pending. */
 bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN]);
+/*
+ * keyset_blob_info(ks, type, id, &clen, &rawlen): the bytes a blob takes
+ * on the card (sealed, compressed) and its plaintext length, from the
+ * index; false if the index does not know it (or it is still pending).
+ */
+bool keyset_blob_info(struct keyset *ks, int type,
+    const uint8_t id[BLOB_ID_LEN], uint32_t *clen, uint32_t *rawlen);
 
 /*
  * keyset_put_blob(ks, type, id, data, len, err):
@@ -257,8 +264,45 @@ void snapshot_list_free(struct snapshot *v, size_t n);
  */
 int snapshot_write(struct keyset *ks, struct snapshot *s,
     struct coffer_err *err) WUR;
+/*
+ * repo_remove_snapshot(r, keyid, name, err): delete one snapshot file
+ * (forget); its data stays until prune.
+ */
+int repo_remove_snapshot(struct repo *r, const char *keyid, const char *name,
+    struct coffer_err *err) WUR;
+
 /* snapshot_load(ks, s, err): decrypt the snapshot named ${s->name}. */
 int snapshot_load(struct keyset *ks, struct snapshot *s,
+    struct coffer_err *err) WUR;
+
+/* ---- prune ---- */
+
+struct prune_stats {
+	uint64_t	packs_deleted, packs_repacked, packs_written;
+	uint64_t	blobs_removed, blobs_kept;
+	uint64_t	bytes_before, bytes_after, bytes_freed;
+};
+
+/*
+ * keyset_scan_unindexed(ks): add to the index the blobs of pack files no
+ * index file names (read from their own authenticated tables), once.
+ */
+void keyset_scan_unindexed(struct keyset *ks);
+
+/*
+ * keyset_mark_used(ks, type, id): mark a blob as used by a snapshot;
+ * true if it was known and not yet marked (so a tree is walked once).
+ */
+bool keyset_mark_used(struct keyset *ks, int type,
+    const uint8_t id[BLOB_ID_LEN]);
+
+/*
+ * keyset_prune(ks, dry_run, st, err): delete and repack packs by what
+ * keyset_mark_used() marked (lib/repo/prune.c has the order that makes
+ * it crash-safe).  Caller holds an exclusive lock and marked everything
+ * every snapshot of the set uses.  ${st} is added to.
+ */
+int keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
     struct coffer_err *err) WUR;
 
 /* ---- check ---- */

@@ -33,6 +33,7 @@ struct pack_ref {
 struct idx_entry {
 	uint8_t		id[BLOB_ID_LEN];
 	uint8_t		type;		/* 0 = empty slot */
+	uint8_t		used;		/* marked by prune's walk */
 	struct blob_loc	loc;
 };
 
@@ -122,6 +123,21 @@ int keyset_open_blob(struct keyset *ks, int type,
     const uint8_t id[BLOB_ID_LEN], const uint8_t *sealed, size_t clen,
     uint32_t rawlen, struct wbuf *out, uint8_t *scratch,
     struct compressor *comp, const char *where,
+    struct coffer_err *err) WUR;
+
+/* index_write(ks, keep, cookie, name, err): see keyset.c. */
+typedef bool index_keep_fn(const struct keyset *ks, const struct idx_entry *e,
+    void *cookie);
+int index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
+    char name[33], struct coffer_err *err) WUR;
+
+/*
+ * write_sealed(ks, type, id, sealed, slen, rawlen, err): append a sealed
+ * blob to the open pack (opening one if needed) and point the blob's
+ * index entry at it.
+ */
+int write_sealed(void *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *sealed, size_t slen, uint32_t rawlen,
     struct coffer_err *err) WUR;
 
 #endif /* !REPO_INTERNAL_H_ */

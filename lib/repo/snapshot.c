@@ -347,3 +347,25 @@ out:
 	coffer_free(plain);
 	return r;
 }
+
+int
+repo_remove_snapshot(struct repo *rp, const char *keyid, const char *name,
+    struct coffer_err *err)
+{
+	char fname[SNAPSHOT_NAME_MAX], sub[64], path[128];
+	int dfd;
+	int r = 0;
+
+	snapshot_fname(name, fname);
+	snprintf(sub, sizeof(sub), "sets/%s/snapshots", keyid);
+	snprintf(path, sizeof(path), "%s/%s", sub, fname);
+	if ((dfd = openat(rp->dirfd, sub, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return coffer_err_sys(err, "cannot open '%s'", sub);
+	if (unlinkat(dfd, fname, 0) != 0)
+		r = coffer_err_sys(err, "cannot remove '%s'", path);
+	else if (fsync_dir(dfd) != 0)
+		r = coffer_err_sys(err, "cannot sync '%s'", sub);
+	close(dfd);
+	return r;
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * prune: for each key set whose key is here, mark every blob its
+ * snapshots use, then let lib/repo delete and repack the rest.  A tree
+ * that cannot be read stops the prune of that set before anything is
+ * deleted: what it would have named cannot be told apart from garbage.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "session.h"
+
+static int
+mark_tree(struct keyset *ks, const uint8_t id[BLOB_ID_LEN], struct wbuf *blob,
+    const char *snap, struct coffer_err *err)
+{
+	struct tree t = { 0 };
+	int r;
+
+	if (!keyset_mark_used(ks, OBJ_TREE, id)) {
+		if (keyset_has_blob(ks, OBJ_TREE, id))
+			return 0;	/* walked already */
+		return coffer_err_set(err, COFFER_ENOTFOUND, "snapshot '%s' "
+		    "names a folder that is not in the repository; prune "
+		    "stopped, nothing deleted (run 'coffer check')", snap);
+	}
+	if ((r = keyset_get_blob(ks, OBJ_TREE, id, blob, err)) != 0 ||
+	    (r = tree_decode(blob->p, blob->len, &t, err)) != 0) {
+		coffer_err_prefix(err, "snapshot '%s': prune stopped, nothing "
+		    "deleted", snap);
+		tree_release(&t);
+		return r;
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		const struct tree_entry *e = &t.e[i];
+
+		for (size_t k = 0; k < e->nchunks; k++) {
+			if (keyset_mark_used(ks, OBJ_DATA, e->chunks[k]) ||
+			    keyset_has_blob(ks, OBJ_DATA, e->chunks[k]))
+				continue;
+			tree_release(&t);
+			return coffer_err_set(err, COFFER_ENOTFOUND, "snapshot "
+			    "'%s' uses data that is not in the repository; "
+			    "prune stopped, nothing deleted (run 'coffer check "
+			    "--read-data')", snap);
+		}
+		if (e->type == NODE_DIR &&
+		    (r = mark_tree(ks, e->subtree, blob, snap, err)) != 0)
+			break;
+	}
+	tree_release(&t);
+	return r;
+}
+
+int
+coffer_prune(const struct coffer_ctx *ctx, bool dry_run,
+    struct coffer_prune_result *res, struct coffer_err *err)
+{
+	struct prune_stats st = { 0 };
+	struct snapshot *snaps = NULL;
+	struct keyset *ks = NULL;
+	struct session s;
+	struct wbuf blob;
+	char **sets = NULL;
+	size_t nsets = 0, nsnaps = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	wbuf_init(&blob, BLOB_MAX);
+	if ((r = session_open(ctx, dry_run ? REPO_LOCK_READ :
+	    REPO_LOCK_EXCLUSIVE, true, &s, err)) != 0)
+		return r;
+	if ((r = repo_list_sets(s.repo, &sets, &nsets, err)) != 0 ||
+	    (r = repo_list_snapshots(s.repo, &snaps, &nsnaps, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < nsets; i++) {
+		struct coffer_err e1 = { 0 };
+
+		keyset_free(ks);
+		ks = NULL;
+		if ((r = session_keyset(&s, sets[i], &ks, &e1)) != 0) {
+			if (r == COFFER_ENOMEM) {
+				*err = e1;
+				goto out;
+			}
+			session_warn(ctx, "key set %s left alone: %s", sets[i],
+			    e1.msg);
+			continue;
+		}
+		/* Packs no index names may hold what a snapshot needs
+		 * (a lost index file): read their tables first. */
+		keyset_scan_unindexed(ks);
+		for (size_t k = 0; k < nsnaps; k++) {
+			if (strcmp(snaps[k].keyid, sets[i]) != 0)
+				continue;
+			if ((r = snapshot_load(ks, &snaps[k], err)) != 0) {
+				coffer_err_prefix(err, "prune stopped, nothing "
+				    "deleted in key set %s", sets[i]);
+				goto out;
+			}
+			if ((r = mark_tree(ks, snaps[k].tree, &blob,
+			    snaps[k].name, err)) != 0)
+				goto out;
+		}
+		if ((r = keyset_prune(ks, dry_run, &st, err)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	res->packs_deleted = st.packs_deleted;
+	res->packs_repacked = st.packs_repacked;
+	res->packs_written = st.packs_written;
+	res->blobs_removed = st.blobs_removed;
+	res->blobs_kept = st.blobs_kept;
+	res->bytes_before = st.bytes_before;
+	res->bytes_after = dry_run ? 0 : st.bytes_after;
+	keyset_free(ks);
+	wbuf_release(&blob);
+	snapshot_list_free(snaps, nsnaps);
+	strlist_free(sets, nsets);
+	session_close(&s);
+	return r;
+}

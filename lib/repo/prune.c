@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * prune: free the space of blobs no snapshot uses.
+ *
+ * The caller marks every blob still used (keyset_mark_used, walking all
+ * snapshots of the set) under an exclusive lock.  Then, per pack: nothing
+ * used → delete; at least PRUNE_REPACK_PCT percent unused → copy the used
+ * blobs (sealed bytes verbatim, after authenticating them) into new
+ * packs; else keep.  Pack files that no index names (interrupted
+ * backups) are deleted too.
+ *
+ * Order, so that a crash at any instant loses nothing a snapshot needs:
+ *   1. new packs written, fsynced and renamed, with their index file;
+ *   2. one complete index of every used blob, at its current place;
+ *   3. every other index file deleted;
+ *   4. the packs that are no longer named deleted.
+ * Before 2, the old index still places every blob in its old pack; from
+ * 2 on, the complete index places it in a pack that is kept.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "repo.h"
+#include "repo_internal.h"
+
+#define PRUNE_REPACK_PCT	10
+
+enum { P_KEEP = 0, P_DELETE = 1, P_REPACK = 2 };
+
+bool
+keyset_mark_used(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
+{
+	struct idx_entry *e = idx_find(ks, type, id);
+
+	if (e == NULL || e->used)
+		return false;
+	e->used = 1;
+	return true;
+}
+
+static bool
+keep_used(const struct keyset *ks, const struct idx_entry *e, void *cookie)
+{
+	const uint8_t *fate = cookie;
+
+	return e->used && e->loc.pack < ks->npacks && fate[e->loc.pack] ==
+	    P_KEEP;
+}
+
+static bool
+is_hex32n(const char *s)
+{
+	uint8_t tmp[16];
+
+	return strlen(s) == 32 && hex_decode(tmp, s, 16) == 0;
+}
+
+static bool
+any_name(const char *s)
+{
+	return s[0] != '\0';
+}
+
+/* Delete "packs/xx/name" (relative to the set), counting its size. */
+static void
+unlink_pack(struct keyset *ks, const char *path, uint64_t *freed)
+{
+	struct stat sb;
+
+	if (fstatat(ks->dirfd, path, &sb, 0) == 0)
+		*freed += (uint64_t)sb.st_size;
+	(void)unlinkat(ks->dirfd, path, 0);
+}
+
+int
+keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
+    struct coffer_err *err)
+{
+	uint64_t *total = NULL, *used = NULL;
+	uint8_t *fate = NULL;
+	uint32_t nold = ks->npacks;
+	struct wbuf blob;
+	uint8_t *buf = NULL;
+	size_t bufcap = 0;
+	char keepname[33];
+	char **dirs = NULL, **names = NULL;
+	size_t ndirs = 0, nnames = 0;
+	int r;
+
+	wbuf_init(&blob, BLOB_MAX);
+	if ((total = coffer_calloc(nold + 1, sizeof(*total))) == NULL ||
+	    (used = coffer_calloc(nold + 1, sizeof(*used))) == NULL ||
+	    (fate = coffer_calloc(nold + 1, 1)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "prune");
+		goto out;
+	}
+	for (size_t i = 0; i < ks->tabcap; i++) {
+		const struct idx_entry *e = &ks->tab[i];
+
+		if (e->type == 0 || e->loc.pack >= nold)
+			continue;
+		total[e->loc.pack] += e->loc.clen;
+		if (e->used) {
+			used[e->loc.pack] += e->loc.clen;
+			st->blobs_kept++;
+		} else {
+			st->blobs_removed++;
+		}
+	}
+	for (uint32_t p = 0; p < nold; p++) {
+		char path[64];
+		struct stat sb;
+
+		pack_path(ks->packs[p].id, path);
+		if (fstatat(ks->dirfd, path, &sb, 0) == 0)
+			st->bytes_before += (uint64_t)sb.st_size;
+		if (used[p] == 0)
+			fate[p] = P_DELETE;
+		else if ((total[p] - used[p]) * 100 >= total[p] *
+		    PRUNE_REPACK_PCT)
+			fate[p] = P_REPACK;
+		st->packs_deleted += fate[p] == P_DELETE;
+		st->packs_repacked += fate[p] == P_REPACK;
+	}
+	if (dry_run) {
+		r = 0;
+		goto out;
+	}
+
+	/* 1. Copy the used blobs of repacked packs, authenticated. */
+	for (size_t i = 0; i < ks->tabcap; i++) {
+		struct idx_entry *e = &ks->tab[i];
+		struct coffer_err e1 = { 0 };
+		char where[128], path[64];
+		struct blob_loc loc;
+		uint8_t id[BLOB_ID_LEN];
+		int type;
+
+		if (e->type == 0 || !e->used || e->loc.pack >= nold ||
+		    fate[e->loc.pack] != P_REPACK)
+			continue;
+		loc = e->loc;
+		type = e->type;
+		memcpy(id, e->id, BLOB_ID_LEN);
+		if (2 * (size_t)loc.clen > bufcap) {
+			coffer_free(buf);
+			bufcap = 2 * (size_t)loc.clen;
+			if ((buf = coffer_malloc(bufcap)) == NULL) {
+				r = coffer_err_set(err, COFFER_ENOMEM, "prune");
+				goto out;
+			}
+		}
+		pack_path(ks->packs[loc.pack].id, path);
+		snprintf(where, sizeof(where), "blob at offset %llu of 'sets/%s/%s'",
+		    (unsigned long long)loc.offset, ks->idhex, path);
+		if ((r = keyset_read_raw(ks, loc.pack, loc.offset, loc.clen, buf,
+		    err)) != 0)
+			goto out;
+		/* Never copy damage forward: stop before anything is lost. */
+		if ((r = keyset_open_blob(ks, type, id, buf, loc.clen,
+		    loc.rawlen, &blob, buf + loc.clen, NULL, where, &e1)) != 0) {
+			*err = e1;
+			coffer_err_prefix(err, "prune stopped, nothing deleted "
+			    "(run 'coffer check --read-data')");
+			goto out;
+		}
+		if ((r = write_sealed(ks, type, id, buf, loc.clen, loc.rawlen,
+		    err)) != 0)
+			goto out;
+	}
+	/* New packs durable, with an index of their own (flush). */
+	if ((r = keyset_flush(ks, err)) != 0)
+		goto out;
+	st->packs_written = ks->npacks - nold;
+
+	/* 2. One complete index: used blobs in kept and new packs. */
+	{
+		uint8_t *fate2;
+
+		if ((fate2 = coffer_calloc(ks->npacks + 1, 1)) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "prune");
+			goto out;
+		}
+		memcpy(fate2, fate, nold);
+		r = index_write(ks, keep_used, fate2, keepname, err);
+		coffer_free(fate2);
+		if (r != 0)
+			goto out;
+	}
+
+	/* 3. Every other index file. */
+	if ((r = dir_list(ks->dirfd, "index", "index", any_name, &names,
+	    &nnames, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < nnames; i++) {
+		char path[96];
+
+		if (strcmp(names[i], keepname) == 0)
+			continue;
+		snprintf(path, sizeof(path), "index/%s", names[i]);
+		(void)unlinkat(ks->dirfd, path, 0);
+	}
+	{
+		int ifd = openat(ks->dirfd, "index", O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
+
+		r = ifd == -1 || fsync_dir(ifd) != 0 ? -1 : 0;
+		if (ifd != -1)
+			close(ifd);
+		if (r != 0) {
+			r = coffer_err_sys(err, "cannot sync 'sets/%s/index'",
+			    ks->idhex);
+			goto out;
+		}
+	}
+
+	/* 4. Packs no longer named: deleted, repacked, and leftovers. */
+	if ((r = dir_list(ks->dirfd, "packs", "packs", any_name, &dirs, &ndirs,
+	    err)) != 0)
+		goto out;
+	for (size_t d = 0; d < ndirs; d++) {
+		char sub[16];
+
+		snprintf(sub, sizeof(sub), "packs/%s", dirs[d]);
+		strlist_free(names, nnames);
+		names = NULL;
+		nnames = 0;
+		if (dir_list(ks->dirfd, sub, sub, any_name, &names, &nnames,
+		    NULL) != 0)
+			continue;
+		for (size_t i = 0; i < nnames; i++) {
+			uint8_t pid[PACK_ID_LEN];
+			char path[80];
+			bool live = false;
+
+			snprintf(path, sizeof(path), "%s/%s", sub, names[i]);
+			if (is_hex32n(names[i]) && hex_decode(pid, names[i],
+			    PACK_ID_LEN) == 0) {
+				for (uint32_t p = 0; p < ks->npacks; p++)
+					if (memcmp(ks->packs[p].id, pid,
+					    PACK_ID_LEN) == 0)
+						live = p >= nold ||
+						    fate[p] == P_KEEP;
+			}
+			if (!live)
+				unlink_pack(ks, path, &st->bytes_freed);
+		}
+		{
+			int sfd = openat(ks->dirfd, sub, O_RDONLY | O_DIRECTORY |
+			    O_CLOEXEC);
+
+			if (sfd != -1) {
+				if (fsync_dir(sfd) != 0) {
+					/* best effort: the index is already right */
+				}
+				close(sfd);
+			}
+		}
+	}
+	for (uint32_t p = 0; p < ks->npacks; p++) {
+		char path[64];
+		struct stat sb;
+
+		if (p < nold && fate[p] != P_KEEP)
+			continue;
+		pack_path(ks->packs[p].id, path);
+		if (fstatat(ks->dirfd, path, &sb, 0) == 0)
+			st->bytes_after += (uint64_t)sb.st_size;
+	}
+	r = 0;
+out:
+	strlist_free(dirs, ndirs);
+	strlist_free(names, nnames);
+	wbuf_release(&blob);
+	coffer_free(buf);
+	coffer_free(total);
+	coffer_free(used);
+	coffer_free(fate);
+	return r;
+}
