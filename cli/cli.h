@@ -36,6 +36,7 @@ typedef int cmd_fn(int argc, char **argv);
 cmd_fn cmd_init, cmd_backup, cmd_snapshots, cmd_ls, cmd_restore, cmd_check;
 cmd_fn cmd_key, cmd_keystore;
 cmd_fn cmd_forget, cmd_prune;
+cmd_fn cmd_diff, cmd_find, cmd_stats;
 
 /*
  * Long options shared by all commands; commands append their own.
@@ -86,6 +87,12 @@ int usage_err(const char *usage, const char *fmt, ...)
 int parse_scope(const char *s, int *scope);
 int parse_period(const char *s, int *period);
 extern const char *const scope_names[];
+
+/* progress.c: the live line on a terminal. */
+void cli_progress(void *cookie, const struct coffer_progress *p);
+void progress_clear(void);
+/* progress_wanted(json): stderr is a terminal, no --quiet, no --json. */
+bool progress_wanted(bool json);
 
 /* json_bytes(p, len): a JSON string (lossy if not UTF-8). */
 json_t *json_bytes(const void *p, size_t len);

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -144,14 +145,16 @@ parse_size(const char *s, uint64_t *v)
 }
 
 static int
-report_result(const struct coffer_backup_result *res, bool json)
+report_result(const struct coffer_backup_result *res, bool json, double secs)
 {
-	char a[32], b[32];
+	char a[32], b[32], c[32];
 
 	if (json) {
 		json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, "
-		    "s:I, s:I, s:I, s:I}", "name", res->name, "id", res->id,
-		    "key_id", res->key_id, "files", (json_int_t)res->nfiles,
+		    "s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "name", res->name,
+		    "id", res->id, "key_id", res->key_id, "files",
+		    (json_int_t)res->nfiles, "new", (json_int_t)res->nnew,
+		    "changed", (json_int_t)res->nchanged, "seconds", secs,
 		    "unchanged", (json_int_t)res->nunchanged, "dirs",
 		    (json_int_t)res->ndirs, "other", (json_int_t)res->nother,
 		    "excluded", (json_int_t)res->nexcluded, "size",
@@ -162,17 +165,20 @@ report_result(const struct coffer_backup_result *res, bool json)
 			return EXIT_FAIL;
 	} else if (!g_opts.quiet) {
 		printf("snapshot %s saved (id %.8s, key set %s)\n"
-		    "  %llu files (%llu unchanged), %llu folders, %llu other",
-		    res->name, res->id, res->key_id,
-		    (unsigned long long)res->nfiles,
+		    "  files: %llu new, %llu changed, %llu unchanged; %llu "
+		    "folders, %llu other", res->name, res->id, res->key_id,
+		    (unsigned long long)res->nnew,
+		    (unsigned long long)res->nchanged,
 		    (unsigned long long)res->nunchanged,
 		    (unsigned long long)res->ndirs,
 		    (unsigned long long)res->nother);
 		if (res->nexcluded > 0)
 			printf(", %llu excluded",
 			    (unsigned long long)res->nexcluded);
-		printf("; %s of content, %s added to the card\n",
-		    human_size(res->size, a), human_size(res->added, b));
+		printf("\n  %s of content, %s read, %s added to the card, "
+		    "%.1f s\n", human_size(res->size, a),
+		    human_size(res->size - res->unchanged_bytes, c),
+		    human_size(res->added, b), secs);
 	}
 	if (res->nwarnings > 0) {
 		fprintf(stderr, "coffer backup: %llu entr%s could not be read "
@@ -214,6 +220,7 @@ cmd_backup(int argc, char **argv)
 	const char *files_from = NULL;
 	bool json = false, nul = false;
 	size_t nex = 0, nexf = 0;
+	struct timespec t0, t1;
 	int ch, rc = EXIT_USAGE;
 
 	if ((ex = calloc((size_t)argc + 1, sizeof(*ex))) == NULL ||
@@ -314,12 +321,19 @@ cmd_backup(int argc, char **argv)
 	/* 3. Run. */
 	if ((rc = ctx_make(&ctx)) != EXIT_OK)
 		goto out;
+	if (progress_wanted(json))
+		ctx.progress = cli_progress;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (coffer_backup(&ctx, &o, &res, &err) != 0) {
+		progress_clear();
 		report_err(&err);
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	rc = report_result(&res, json);
+	progress_clear();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	rc = report_result(&res, json, (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 out:
 	free(ex);
 	free(exf);

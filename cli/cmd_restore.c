@@ -1,21 +1,28 @@
 /* SPDX-License-Identifier: ISC */
-/* cmd_restore: coffer restore SNAPSHOT --target DIR [--include PATH]... */
+/*
+ * cmd_restore: coffer restore SNAPSHOT --target DIR [--include PATH]...
+ *              coffer restore SNAPSHOT --to-stdout --include FILE
+ */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static const char restore_usage[] =
     "usage: coffer restore [--repo DIR] SNAPSHOT --target DIR\n"
     "                      [--include PATH]... [--overwrite]\n"
+    "       coffer restore [--repo DIR] SNAPSHOT --to-stdout --include FILE\n"
     "\nRestore a snapshot (by name, id prefix, or 'latest') under DIR.\n"
     "--include restores only PATH (a path as stored, as 'coffer ls'\n"
     "shows it) and what is below it; repeatable.  Existing files are not\n"
-    "replaced unless --overwrite is given.\n"
+    "replaced unless --overwrite is given.  --to-stdout writes the bytes\n"
+    "of the one regular file FILE to standard output instead.\n"
     "\nexamples:\n  coffer restore latest --target /tmp/back\n"
     "  coffer restore 2026-11-25T17:31:00Z --target . --include "
-    "home/me/notes.txt\n";
+    "home/me/notes.txt\n"
+    "  coffer restore latest --to-stdout --include home/me/notes.txt | less\n";
 
 int
 cmd_restore(int argc, char **argv)
@@ -25,6 +32,7 @@ cmd_restore(int argc, char **argv)
 		{ "target",	required_argument,	NULL, 't' },
 		{ "include",	required_argument,	NULL, 'i' },
 		{ "overwrite",	no_argument,		NULL, 'o' },
+		{ "to-stdout",	no_argument,		NULL, 'c' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -33,6 +41,8 @@ cmd_restore(int argc, char **argv)
 	struct coffer_err err = { 0 };
 	struct coffer_ctx ctx;
 	const char **inc = NULL;
+	bool to_stdout = false;
+	uint64_t bytes;
 	char sz[32];
 	int ch, rc;
 
@@ -53,6 +63,9 @@ cmd_restore(int argc, char **argv)
 		case 'o':
 			o.overwrite = true;
 			break;
+		case 'c':
+			to_stdout = true;
+			break;
 		case 'h':
 			free(inc);
 			fputs(restore_usage, stdout);
@@ -67,7 +80,16 @@ cmd_restore(int argc, char **argv)
 	rc = EXIT_USAGE;
 	if (argc - optind != 1)
 		usage_err(restore_usage, "give exactly one snapshot");
-	else if (o.target == NULL)
+	else if (to_stdout && o.target != NULL)
+		usage_err(restore_usage, "--to-stdout and --target exclude each "
+		    "other");
+	else if (to_stdout && o.overwrite)
+		usage_err(restore_usage, "--overwrite makes no sense with "
+		    "--to-stdout");
+	else if (to_stdout && o.nincludes != 1)
+		usage_err(restore_usage, "--to-stdout needs exactly one "
+		    "--include FILE");
+	else if (!to_stdout && o.target == NULL)
 		usage_err(restore_usage, "no --target DIR given");
 	else if (g_opts.repo == NULL)
 		usage_err(restore_usage, "no repository given (use --repo DIR "
@@ -83,7 +105,16 @@ cmd_restore(int argc, char **argv)
 		free(inc);
 		return ch;
 	}
-	if (coffer_restore(&ctx, &o, &res, &err) != 0) {
+	if (progress_wanted(false))
+		ctx.progress = cli_progress;
+	if (to_stdout) {
+		rc = EXIT_OK;
+		if (coffer_restore_fd(&ctx, o.snapshot, inc[0], STDOUT_FILENO,
+		    &bytes, &err) != 0) {
+			report_err(&err);
+			rc = EXIT_FAIL;
+		}
+	} else if (coffer_restore(&ctx, &o, &res, &err) != 0) {
 		report_err(&err);
 		rc = EXIT_FAIL;
 	} else if (!g_opts.quiet) {

@@ -21,8 +21,11 @@ static const struct cmd {
 	{ "backup",	cmd_backup,	"back up files and folders as a new snapshot" },
 	{ "snapshots",	cmd_snapshots,	"list the snapshots on the card" },
 	{ "ls",		cmd_ls,		"list the files in a snapshot" },
+	{ "diff",	cmd_diff,	"show what changed between two snapshots" },
+	{ "find",	cmd_find,	"search the snapshots for files by name" },
 	{ "restore",	cmd_restore,	"restore a snapshot (or part of it)" },
 	{ "check",	cmd_check,	"verify the repository" },
+	{ "stats",	cmd_stats,	"sizes before and after dedup and compression" },
 	{ "forget",	cmd_forget,	"remove snapshots by a retention policy" },
 	{ "prune",	cmd_prune,	"free the space no snapshot uses" },
 	{ "key",	cmd_key,	"list, protect or destroy key sets" },
@@ -77,6 +80,7 @@ static void
 warn_cb(void *cookie, const char *msg)
 {
 	(void)cookie;
+	progress_clear();
 	/* File names can hold anything: show control bytes escaped. */
 	fprintf(stderr, "coffer %s: warning: ", g_cmd);
 	print_escaped(stderr, msg, strlen(msg));

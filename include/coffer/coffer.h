@@ -51,11 +51,26 @@ enum coffer_period {
 	COFFER_PERIOD_DAY = 0, COFFER_PERIOD_WEEK = 1, COFFER_PERIOD_MONTH = 2,
 };
 
+/*
+ * Progress of a long operation, reported often (at least once per file;
+ * the caller throttles what it draws).  Totals are 0 while unknown (a
+ * backup counts them in the background as it goes).
+ */
+struct coffer_progress {
+	const char	*phase;		/* "backup", "restore", "check" */
+	uint64_t	 files, files_total;
+	uint64_t	 bytes, bytes_total;
+	const char	*current;	/* path being worked on, or NULL */
+	bool		 done;		/* the last report of the operation */
+};
+typedef void coffer_progress_fn(void *cookie, const struct coffer_progress *p);
+
 struct coffer_ctx {
 	const char	*repo;		/* repository directory on the card */
 	const char	*keystore;	/* keystore directory; NULL: default */
 	coffer_warn_fn	*warn;		/* may be NULL */
 	coffer_pass_fn	*get_password;	/* may be NULL: locked keystores fail */
+	coffer_progress_fn *progress;	/* may be NULL */
 	void		*cookie;
 	/* A recovery passphrase: opens key sets by their card slot. */
 	const char	*passphrase;
@@ -102,8 +117,11 @@ struct coffer_backup_result {
 	char		key_id[17];
 	uint64_t	nfiles, ndirs, nother;
 	uint64_t	nunchanged;	/* files taken from the file cache */
+	uint64_t	nchanged;	/* files the last backup had, changed */
+	uint64_t	nnew;		/* files the last backup did not have */
 	uint64_t	nexcluded;	/* entries left out on purpose */
 	uint64_t	size;		/* bytes of file content */
+	uint64_t	unchanged_bytes; /* of those, taken from the cache */
 	uint64_t	added;		/* bytes written to the card */
 	uint64_t	nwarnings;	/* entries that could not be read */
 };

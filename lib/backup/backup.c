@@ -13,6 +13,7 @@
 #include <sys/xattr.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -69,7 +70,15 @@ struct bctx {
 	uint64_t		 max_size;	/* 0: no limit */
 	bool			 one_fs;
 	dev_t			 top_dev;	/* device of the path being walked */
+	/* Progress: bytes read so far, and totals counted by a scanner. */
+	uint64_t		 bytes_done;
+	struct timespec		 last_report;
+	pthread_mutex_t		 scan_mu;
+	uint64_t		 scan_files, scan_bytes;
+	bool			 scan_done, scan_stop;
 };
+
+static void progress(struct bctx *, const char *, bool);
 
 struct vnode {
 	char		*name;		/* stored component */
@@ -164,6 +173,8 @@ read_content(struct bctx *b, int fd, uint64_t expect, struct tree_entry *e,
 		if (got == 0)
 			break;
 		total += got;
+		b->bytes_done += got;
+		progress(b, path, false);
 		if ((r = chunker_write(b->ch, b->rbuf, got)) != 0)
 			return r < 0 ? r : coffer_err_set(b->err, COFFER_ENOMEM,
 			    "chunker");
@@ -182,6 +193,36 @@ static int64_t
 ts_ns(const struct timespec *ts)
 {
 	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/*
+ * progress(b, path, force): tell the caller how far we are, at most
+ * every 50 ms unless ${force}.
+ */
+static void
+progress(struct bctx *b, const char *path, bool force)
+{
+	struct coffer_progress p = { .phase = "backup" };
+	struct timespec now;
+
+	if (b->ctx->progress == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!force && (now.tv_sec - b->last_report.tv_sec) * 1000 +
+	    (now.tv_nsec - b->last_report.tv_nsec) / 1000000 < 50)
+		return;
+	b->last_report = now;
+	p.files = b->res->nfiles;
+	p.bytes = b->bytes_done;
+	pthread_mutex_lock(&b->scan_mu);
+	if (b->scan_done) {
+		p.files_total = b->scan_files;
+		p.bytes_total = b->scan_bytes;
+	}
+	pthread_mutex_unlock(&b->scan_mu);
+	p.current = path;
+	p.done = force && path == NULL;
+	b->ctx->progress(b->ctx->cookie, &p);
 }
 
 /*
@@ -211,8 +252,15 @@ file_content(struct bctx *b, int fd, const struct stat *sb,
 		e->nchunks = n;
 		e->size = (uint64_t)sb->st_size;
 		b->res->size += e->size;
+		b->bytes_done += e->size;
+		b->res->unchanged_bytes += e->size;
 		b->res->nunchanged++;
 	} else {
+		if (fcache_known(b->fc, (uint64_t)sb->st_dev,
+		    (uint64_t)sb->st_ino))
+			b->res->nchanged++;
+		else
+			b->res->nnew++;
 		if ((r = read_content(b, fd, (uint64_t)sb->st_size, e, path)) != 0)
 			return r;
 		/* A file that changed while read is not cached. */
@@ -432,6 +480,7 @@ regular:
 		if ((r = read_xattrs(b, fd, e, path)) != 0)
 			goto out;
 		b->res->nfiles++;
+		progress(b, path, false);
 	} else if (S_ISDIR(sb.st_mode)) {
 		e->type = NODE_DIR;
 		if (sb.st_dev == b->repo_dev && sb.st_ino == b->repo_ino) {
@@ -906,6 +955,112 @@ pick_name(struct session *s, time_t when, char name[SNAPSHOT_NAME_MAX],
 	return 0;
 }
 
+/* ---- counting what there is, for the progress totals ---- */
+
+struct scan {
+	struct bctx	*b;
+	struct vnode	*root;
+};
+
+static void
+scan_add(struct bctx *b, uint64_t bytes)
+{
+	pthread_mutex_lock(&b->scan_mu);
+	b->scan_files++;
+	b->scan_bytes += bytes;
+	pthread_mutex_unlock(&b->scan_mu);
+}
+
+/* Count regular files below ${dirfd} (stat only, same excludes). */
+static void
+scan_dir(struct bctx *b, int dfd, char *path, size_t plen, size_t cap)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return;
+	}
+	while (!__atomic_load_n(&b->scan_stop, __ATOMIC_RELAXED) &&
+	    (de = readdir(d)) != NULL) {
+		struct stat sb;
+		size_t n = strlen(de->d_name);
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (plen + 1 + n + 1 > cap)
+			continue;
+		path[plen] = '/';
+		memcpy(path + plen + 1, de->d_name, n + 1);
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (b->excl != NULL && excl_match(b->excl, excl_stored(path),
+		    S_ISDIR(sb.st_mode)))
+			continue;
+		if (S_ISREG(sb.st_mode)) {
+			if (b->max_size == 0 || (uint64_t)sb.st_size <= b->max_size)
+				scan_add(b, (uint64_t)sb.st_size);
+		} else if (S_ISDIR(sb.st_mode)) {
+			int fd = openat(dirfd(d), de->d_name, O_RDONLY |
+			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (fd != -1)
+				scan_dir(b, fd, path, plen + 1 + n, cap);
+		}
+	}
+	path[plen] = '\0';
+	closedir(d);
+}
+
+static void
+scan_path(struct bctx *b, const char *src)
+{
+	char path[8192];
+	struct stat sb;
+	int fd;
+
+	if (lstat(src, &sb) != 0)
+		return;
+	if (S_ISREG(sb.st_mode)) {
+		scan_add(b, (uint64_t)sb.st_size);
+		return;
+	}
+	if (!S_ISDIR(sb.st_mode) || (fd = open(src, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return;
+	snprintf(path, sizeof(path), "%s", src);
+	scan_dir(b, fd, path, strlen(path), sizeof(path));
+}
+
+static void
+scan_vnode(struct bctx *b, const struct vnode *v)
+{
+	for (size_t i = 0; i < v->nkids &&
+	    !__atomic_load_n(&b->scan_stop, __ATOMIC_RELAXED); i++) {
+		if (v->kids[i].real)
+			scan_path(b, v->kids[i].src);
+		else
+			scan_vnode(b, &v->kids[i]);
+	}
+}
+
+static void *
+scanner(void *arg)
+{
+	struct scan *sc = arg;
+
+	if (sc->root->real)
+		scan_path(sc->b, sc->root->src);
+	else
+		scan_vnode(sc->b, sc->root);
+	pthread_mutex_lock(&sc->b->scan_mu);
+	sc->b->scan_done = !__atomic_load_n(&sc->b->scan_stop,
+	    __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&sc->b->scan_mu);
+	return NULL;
+}
+
 int
 coffer_backup(const struct coffer_ctx *ctx,
     const struct coffer_backup_opts *opts, struct coffer_backup_result *res,
@@ -924,11 +1079,15 @@ coffer_backup(const struct coffer_ctx *ctx,
 	struct passwd *pw;
 	size_t cmin, cavg, cmax;
 	int scope, period;
+	struct scan sc;
+	pthread_t scan_th;
+	bool scan_started = false;
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	memset(&b, 0, sizeof(b));
 	memset(&snap, 0, sizeof(snap));
+	pthread_mutex_init(&b.scan_mu, NULL);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (!opts->use_stdin && opts->npaths == 0)
 		return coffer_err_set(err, COFFER_EINVAL, "nothing to back up");
@@ -996,6 +1155,12 @@ coffer_backup(const struct coffer_ctx *ctx,
 	if ((r = session_target(&s, scope, period, now.tv_sec, &b.ks,
 	    err)) != 0)
 		goto close;
+	/* Totals for the progress line, counted alongside (stat only). */
+	if (ctx->progress != NULL && !opts->use_stdin) {
+		sc.b = &b;
+		sc.root = &root;
+		scan_started = pthread_create(&scan_th, NULL, scanner, &sc) == 0;
+	}
 	keyset_clear_tmp(b.ks);
 	{
 		char cpath[4200];
@@ -1072,6 +1237,12 @@ coffer_backup(const struct coffer_ctx *ctx,
 	memcpy(res->key_id, keyset_idhex(b.ks), sizeof(res->key_id));
 	r = 0;
 close:
+	if (scan_started) {
+		__atomic_store_n(&b.scan_stop, true, __ATOMIC_RELAXED);
+		pthread_join(scan_th, NULL);
+	}
+	if (r == 0)
+		progress(&b, NULL, true);
 	fcache_free(b.fc);
 	excl_free(b.excl);
 	chunker_free(b.ch);
@@ -1084,6 +1255,7 @@ close:
 	keyset_free(b.ks);
 	session_close(&s);
 out:
+	pthread_mutex_destroy(&b.scan_mu);
 	tree_release(&top);
 	vnode_release(&root);
 	strlist_free(stored, opts->npaths + 1);

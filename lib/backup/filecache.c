@@ -145,6 +145,15 @@ fcache_lookup(struct fcache *fc, uint64_t dev, uint64_t ino, uint64_t size,
 	return e->chunks;
 }
 
+bool
+fcache_known(struct fcache *fc, uint64_t dev, uint64_t ino)
+{
+	struct fent want = { .dev = dev, .ino = ino };
+
+	return fc != NULL && fc->nold > 0 && bsearch(&want, fc->old, fc->nold,
+	    sizeof(*fc->old), fent_cmp) != NULL;
+}
+
 void
 fcache_add(struct fcache *fc, uint64_t dev, uint64_t ino, uint64_t size,
     int64_t mtime, int64_t ctime, const uint8_t *chunks, size_t n)

@@ -31,6 +31,9 @@ void fcache_free(struct fcache *fc);
 const uint8_t *fcache_lookup(struct fcache *fc, uint64_t dev, uint64_t ino,
     uint64_t size, int64_t mtime_ns, int64_t ctime_ns, size_t *n);
 
+/* fcache_known(fc, dev, ino): did the last backup see this file? */
+bool fcache_known(struct fcache *fc, uint64_t dev, uint64_t ino);
+
 /* fcache_add(fc, ...): record a file for the next backup. */
 void fcache_add(struct fcache *fc, uint64_t dev, uint64_t ino, uint64_t size,
     int64_t mtime_ns, int64_t ctime_ns, const uint8_t *chunks, size_t n);

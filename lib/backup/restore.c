@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "session.h"
@@ -42,6 +43,8 @@ struct rctx {
 	int			 first_code;	/* of the first entry left out */
 	struct wbuf		 blob;
 	bool			*matched;	/* per include: found */
+	uint64_t		 files_total, bytes_total;
+	struct timespec		 last_report;
 	struct link_rec		*links;
 	size_t			 nlinks, linkcap;
 	char			 path[65536];
@@ -205,6 +208,32 @@ write_sparse(int fd, const uint8_t *p, size_t len, off_t *pos)
 	return 0;
 }
 
+/* Report progress at most every 50 ms (or now, with ${force}). */
+static void
+rprogress(struct rctx *c, bool force, bool done)
+{
+	struct coffer_progress p = { .phase = "restore" };
+	struct timespec now;
+
+	if (c->ctx->progress == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!force && (now.tv_sec - c->last_report.tv_sec) * 1000 +
+	    (now.tv_nsec - c->last_report.tv_nsec) / 1000000 < 50)
+		return;
+	c->last_report = now;
+	p.files = c->res->nfiles;
+	p.bytes = c->res->bytes;
+	/* Totals are the snapshot's, known only for a whole restore. */
+	if (c->o->nincludes == 0) {
+		p.files_total = c->files_total;
+		p.bytes_total = c->bytes_total;
+	}
+	p.current = done ? NULL : c->path;
+	p.done = done;
+	c->ctx->progress(c->ctx->cookie, &p);
+}
+
 static int
 restore_file(struct rctx *c, int dirfd, const struct tree_entry *e)
 {
@@ -266,6 +295,7 @@ restore_file(struct rctx *c, int dirfd, const struct tree_entry *e)
 	c->res->bytes += total;
 	if (e->link_id != 0)
 		link_record(c, e->link_id, c->path);
+	rprogress(c, false, false);
 	return 0;
 fail_io:
 	rwarn(c, COFFER_EIO, "cannot write '%s': %s", c->path, strerror(errno));
@@ -451,7 +481,12 @@ coffer_restore(const struct coffer_ctx *ctx,
 		r = coffer_err_sys(err, "cannot use target '%s'", o->target);
 		goto out;
 	}
-	if ((r = restore_tree(c, snap.tree, c->rootfd, 0, false)) != 0)
+	c->files_total = snap.nfiles;
+	c->bytes_total = snap.size;
+	rprogress(c, true, false);
+	r = restore_tree(c, snap.tree, c->rootfd, 0, false);
+	rprogress(c, true, true);
+	if (r != 0)
 		goto out;
 	for (size_t i = 0; i < o->nincludes; i++) {
 		if (!c->matched[i]) {

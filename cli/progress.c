@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * progress: the live line on a terminal.  Drawn on stderr only when it
+ * is a terminal and neither --quiet nor --json was given; redrawn at most
+ * five times a second; kept to the terminal's width; cleared at the end
+ * and before any warning.
+ */
+#include <sys/ioctl.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static struct timespec	start, last;
+static bool		shown;
+
+static double
+since(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) +
+	    (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+void
+progress_clear(void)
+{
+	if (shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		shown = false;
+	}
+}
+
+static const char *
+clock_str(double s, char buf[48])
+{
+	unsigned long t = s < 0 ? 0 : (unsigned long)s;
+
+	if (t >= 3600)
+		snprintf(buf, 48, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60,
+		    t % 60);
+	else
+		snprintf(buf, 48, "%lu:%02lu", t / 60, t % 60);
+	return buf;
+}
+
+static void
+draw(const struct coffer_progress *p, double el)
+{
+	char line[1024], a[32], b[32], r[32], t1[48], t2[48];
+	struct winsize ws;
+	size_t width = 80, n;
+	double rate = el > 0.1 ? (double)p->bytes / el : 0;
+	int k;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+		width = ws.ws_col;
+	if (width > sizeof(line) - 1)
+		width = sizeof(line) - 1;
+	k = snprintf(line, sizeof(line), "[%s] %s %llu", clock_str(el, t1),
+	    p->phase, (unsigned long long)p->files);
+	if (p->files_total > 0)
+		k += snprintf(line + k, sizeof(line) - (size_t)k, "/%llu",
+		    (unsigned long long)p->files_total);
+	k += snprintf(line + k, sizeof(line) - (size_t)k, " files, %s",
+	    human_size(p->bytes, a));
+	if (p->bytes_total > 0)
+		k += snprintf(line + k, sizeof(line) - (size_t)k, " of %s",
+		    human_size(p->bytes_total, b));
+	k += snprintf(line + k, sizeof(line) - (size_t)k, ", %s/s",
+	    human_size((unsigned long long)rate, r));
+	if (p->bytes_total > p->bytes && rate > 0)
+		k += snprintf(line + k, sizeof(line) - (size_t)k, ", ETA %s",
+		    clock_str((double)(p->bytes_total - p->bytes) / rate, t2));
+	if (p->current != NULL && (size_t)k + 4 < width) {
+		/* The end of the path says most: cut its start. */
+		const char *c = p->current;
+		size_t room = width - (size_t)k - 3, len = strlen(c);
+
+		if (len > room)
+			c += len - room;
+		k += snprintf(line + k, sizeof(line) - (size_t)k, "  %s", c);
+	}
+	n = (size_t)k < width - 1 ? (size_t)k : width - 1;
+	/* No control bytes from file names on the terminal. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+	fprintf(stderr, "\r%.*s\033[K", (int)n, line);
+	fflush(stderr);
+	shown = true;
+}
+
+void
+cli_progress(void *cookie, const struct coffer_progress *p)
+{
+	struct timespec now;
+
+	(void)cookie;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (start.tv_sec == 0 && start.tv_nsec == 0) {
+		start = now;
+		last = now;
+		draw(p, 0);
+		return;
+	}
+	if (p->done) {
+		progress_clear();
+		return;
+	}
+	if (since(&last, &now) < 0.2)
+		return;
+	last = now;
+	draw(p, since(&start, &now));
+}
+
+bool
+progress_wanted(bool json)
+{
+	return !json && !g_opts.quiet && isatty(STDERR_FILENO);
+}
