@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: ISC */
+/* find: entries whose stored path matches a pattern, across snapshots. */
+#include <fnmatch.h>
+#include <string.h>
+
+#include "session.h"
+
+struct fctx {
+	const char		*pattern;	/* no leading or trailing '/' */
+	bool			 full;		/* match the whole path */
+	const char		*snapshot;	/* name, for ${fn} */
+	struct keyset		*ks;
+	coffer_find_fn		*fn;
+	void			*cookie;
+	uint64_t		 nmatches;
+	struct coffer_err	*err;
+	char			 path[65536];
+};
+
+static int
+find_tree(struct fctx *f, const uint8_t id[BLOB_ID_LEN], size_t plen)
+{
+	struct wbuf blob;
+	struct tree t = { 0 };
+	int r;
+
+	wbuf_init(&blob, BLOB_MAX);
+	if ((r = keyset_get_blob(f->ks, OBJ_TREE, id, &blob, f->err)) != 0 ||
+	    (r = tree_decode(blob.p, blob.len, &t, f->err)) != 0) {
+		coffer_err_prefix(f->err, "folder '%s' of snapshot '%s'",
+		    plen ? f->path : "/", f->snapshot);
+		goto out;
+	}
+	wbuf_release(&blob);
+	for (size_t i = 0; i < t.n; i++) {
+		const struct tree_entry *e = &t.e[i];
+		size_t len = plen;
+		const char *subject;
+
+		f->path[plen] = '\0';
+		if (path_append(f->path, &len, sizeof(f->path), e->name,
+		    e->namelen) != 0) {
+			r = coffer_err_set(f->err, COFFER_EFORMAT, "path too "
+			    "long under '%s'", f->path);
+			goto out;
+		}
+		/* Names hold no NUL and no '/' (tree_decode checks). */
+		subject = f->full ? f->path : f->path + len - e->namelen;
+		if (fnmatch(f->pattern, subject, f->full ? FNM_PATHNAME :
+		    0) == 0) {
+			struct coffer_entry_info info;
+
+			memset(&info, 0, sizeof(info));
+			info.path = (const uint8_t *)f->path;
+			info.pathlen = len;
+			info.type = e->type;
+			info.mode = e->mode;
+			info.uid = e->uid;
+			info.gid = e->gid;
+			info.mtime_sec = e->mtime_sec;
+			info.mtime_nsec = e->mtime_nsec;
+			info.size = e->size;
+			info.target = e->target;
+			info.targetlen = e->targetlen;
+			info.link_id = e->link_id;
+			info.rdev = e->rdev;
+			info.nxattrs = e->nxattrs;
+			f->nmatches++;
+			if ((r = f->fn(f->cookie, f->snapshot, &info)) != 0)
+				goto out;
+		}
+		if (e->type == NODE_DIR && (r = find_tree(f, e->subtree,
+		    len)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	tree_release(&t);
+	wbuf_release(&blob);
+	return r;
+}
+
+/* Every snapshot whose key is here, oldest first. */
+static int
+find_all(struct session *s, struct fctx *f, struct coffer_err *err)
+{
+	struct snapshot *list = NULL;
+	struct keyset *ks = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = repo_list_snapshots(s->repo, &list, &n, err)) != 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct snapshot *sn = &list[i];
+		struct coffer_err e1 = { 0 };
+
+		if (ks == NULL || strcmp(keyset_idhex(ks), sn->keyid) != 0) {
+			keyset_free(ks);
+			ks = NULL;
+			if ((r = session_keyset(s, sn->keyid, &ks, &e1)) != 0) {
+				if (r == COFFER_ENOMEM) {
+					*err = e1;
+					goto out;
+				}
+				/* Another device's set: not ours to search. */
+				if (r != COFFER_ENOKEY)
+					session_warn(s->ctx, "snapshot '%s' "
+					    "not searched: %s", sn->name,
+					    e1.msg);
+				continue;
+			}
+		}
+		if ((r = snapshot_load(ks, sn, &e1)) != 0) {
+			if (r == COFFER_ENOMEM) {
+				*err = e1;
+				goto out;
+			}
+			session_warn(s->ctx, "snapshot '%s' not searched: %s",
+			    sn->name, e1.msg);
+			continue;
+		}
+		f->ks = ks;
+		f->snapshot = sn->name;
+		if ((r = find_tree(f, sn->tree, 0)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	keyset_free(ks);
+	snapshot_list_free(list, n);
+	return r;
+}
+
+int
+coffer_find(const struct coffer_ctx *ctx, const char *pattern,
+    const char *const *snapshots, size_t nsnapshots, coffer_find_fn *fn,
+    void *cookie, uint64_t *nmatches, struct coffer_err *err)
+{
+	struct session s;
+	struct fctx *f = NULL;
+	char *pat = NULL;
+	size_t plen;
+	int r;
+
+	*nmatches = 0;
+	if (pattern == NULL || *pattern == '\0')
+		return coffer_err_set(err, COFFER_EINVAL, "empty pattern");
+	if ((r = session_open(ctx, REPO_LOCK_READ, true, &s, err)) != 0)
+		return r;
+	if ((f = coffer_calloc(1, sizeof(*f))) == NULL ||
+	    (pat = coffer_strdup(pattern)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "find");
+		goto out;
+	}
+	/* Stored paths have no leading or trailing '/'. */
+	f->full = strchr(pat, '/') != NULL;
+	plen = strlen(pat);
+	while (plen > 0 && pat[plen - 1] == '/')
+		pat[--plen] = '\0';
+	f->pattern = pat + strspn(pat, "/");
+	f->fn = fn;
+	f->cookie = cookie;
+	f->err = err;
+	if (nsnapshots == 0) {
+		r = find_all(&s, f, err);
+		goto out;
+	}
+	for (size_t i = 0; i < nsnapshots; i++) {
+		struct snapshot snap;
+
+		if ((r = session_find_snapshot(&s, snapshots[i], &f->ks, &snap,
+		    err)) != 0)
+			goto out;
+		f->snapshot = snap.name;
+		r = find_tree(f, snap.tree, 0);
+		snapshot_release(&snap);
+		keyset_free(f->ks);
+		f->ks = NULL;
+		if (r != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	if (f != NULL)
+		*nmatches = f->nmatches;
+	coffer_free(f);
+	coffer_free(pat);
+	session_close(&s);
+	return r;
+}
