@@ -88,6 +88,23 @@ int parse_scope(const char *s, int *scope);
 int parse_period(const char *s, int *period);
 extern const char *const scope_names[];
 
+/* config.c: defaults from the config file (flags > env > file). */
+#define CONFIG_EXCLUDES_MAX	256
+struct config {
+	char		*repo, *keystore;
+	int		 scope;		/* 0: not set */
+	int		 period;
+	bool		 period_set;
+	char		*excludes[CONFIG_EXCLUDES_MAX];
+	size_t		 nexcludes;
+	char		*exclude_files[CONFIG_EXCLUDES_MAX];
+	size_t		 nexclude_files;
+	bool		 exclude_caches, one_file_system;
+};
+extern struct config g_config;
+/* config_load(): read the config file; -1 (after a message) if bad. */
+int config_load(void);
+
 /* progress.c: the live line on a terminal. */
 void cli_progress(void *cookie, const struct coffer_progress *p);
 void progress_clear(void);

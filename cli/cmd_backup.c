@@ -223,11 +223,41 @@ cmd_backup(int argc, char **argv)
 	struct timespec t0, t1;
 	int ch, rc = EXIT_USAGE;
 
-	if ((ex = calloc((size_t)argc + 1, sizeof(*ex))) == NULL ||
-	    (exf = calloc((size_t)argc + 1, sizeof(*exf))) == NULL) {
+	if ((ex = calloc((size_t)argc + CONFIG_EXCLUDES_MAX + 1,
+	    sizeof(*ex))) == NULL ||
+	    (exf = calloc((size_t)argc + CONFIG_EXCLUDES_MAX + 1,
+	    sizeof(*exf))) == NULL) {
 		rc = EXIT_FAIL;
 		goto out;
 	}
+	/* 0. Defaults: config file, then environment (flags come next). */
+	for (size_t i = 0; i < g_config.nexcludes; i++)
+		ex[nex++] = g_config.excludes[i];
+	for (size_t i = 0; i < g_config.nexclude_files; i++)
+		exf[nexf++] = g_config.exclude_files[i];
+	o.exclude_caches = g_config.exclude_caches;
+	o.one_file_system = g_config.one_file_system;
+	if (g_config.scope != 0)
+		o.scope = g_config.scope;
+	if (g_config.period_set)
+		o.period = g_config.period;
+	{
+		const char *v;
+
+		if ((v = getenv("COFFER_SCOPE")) != NULL && *v != '\0' &&
+		    parse_scope(v, &o.scope) != 0) {
+			usage_err(backup_usage, "COFFER_SCOPE must be device, "
+			    "period or backup, not '%s'", v);
+			goto out;
+		}
+		if ((v = getenv("COFFER_PERIOD")) != NULL && *v != '\0' &&
+		    parse_period(v, &o.period) != 0) {
+			usage_err(backup_usage, "COFFER_PERIOD must be day, "
+			    "week or month, not '%s'", v);
+			goto out;
+		}
+	}
+
 	/* 1. Parse. */
 	while ((ch = getopt_long(argc, argv, "qhx0", longopts, NULL)) != -1) {
 		if (global_opt(ch, optarg))

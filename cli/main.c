@@ -149,6 +149,11 @@ main(int argc, char **argv)
 	const char *v;
 	int ch, rc;
 
+	/* The config file, then the environment, then flags. */
+	if (config_load() != 0)
+		return EXIT_USAGE;
+	g_opts.repo = g_config.repo;
+	g_opts.keystore = g_config.keystore;
 	if ((v = getenv("COFFER_REPO")) != NULL && *v != '\0')
 		g_opts.repo = v;
 	if ((v = getenv("COFFER_KEYSTORE")) != NULL && *v != '\0')
