@@ -11,7 +11,7 @@
 #include "cli.h"
 
 static const char restore_usage[] =
-    "usage: coffer restore [--repo DIR] SNAPSHOT --target DIR\n"
+    "usage: coffer restore [--repo DIR] [--json] SNAPSHOT --target DIR\n"
     "                      [--include PATH]... [--overwrite]\n"
     "       coffer restore [--repo DIR] SNAPSHOT --to-stdout --include FILE\n"
     "\nRestore a snapshot (by name, id prefix, or 'latest') under DIR.\n"
@@ -33,6 +33,7 @@ cmd_restore(int argc, char **argv)
 		{ "include",	required_argument,	NULL, 'i' },
 		{ "overwrite",	no_argument,		NULL, 'o' },
 		{ "to-stdout",	no_argument,		NULL, 'c' },
+		{ "json",	no_argument,		NULL, 'j' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -41,7 +42,7 @@ cmd_restore(int argc, char **argv)
 	struct coffer_err err = { 0 };
 	struct coffer_ctx ctx;
 	const char **inc = NULL;
-	bool to_stdout = false;
+	bool to_stdout = false, json = false;
 	uint64_t bytes;
 	char sz[32];
 	int ch, rc;
@@ -66,6 +67,9 @@ cmd_restore(int argc, char **argv)
 		case 'c':
 			to_stdout = true;
 			break;
+		case 'j':
+			json = true;
+			break;
 		case 'h':
 			free(inc);
 			fputs(restore_usage, stdout);
@@ -86,6 +90,9 @@ cmd_restore(int argc, char **argv)
 	else if (to_stdout && o.overwrite)
 		usage_err(restore_usage, "--overwrite makes no sense with "
 		    "--to-stdout");
+	else if (to_stdout && json)
+		usage_err(restore_usage, "--json and --to-stdout exclude each "
+		    "other");
 	else if (to_stdout && o.nincludes != 1)
 		usage_err(restore_usage, "--to-stdout needs exactly one "
 		    "--include FILE");
@@ -105,7 +112,7 @@ cmd_restore(int argc, char **argv)
 		free(inc);
 		return ch;
 	}
-	if (progress_wanted(false))
+	if (progress_wanted(json))
 		ctx.progress = cli_progress;
 	if (to_stdout) {
 		rc = EXIT_OK;
@@ -115,8 +122,22 @@ cmd_restore(int argc, char **argv)
 			rc = EXIT_FAIL;
 		}
 	} else if (coffer_restore(&ctx, &o, &res, &err) != 0) {
+		progress_clear();
 		report_err(&err);
 		rc = EXIT_FAIL;
+		if (json)
+			(void)json_print(json_pack("{s:b, s:I, s:I, s:I, s:I, "
+			    "s:I}", "ok", 0, "files", (json_int_t)res.nfiles,
+			    "dirs", (json_int_t)res.ndirs, "other",
+			    (json_int_t)res.nother, "bytes",
+			    (json_int_t)res.bytes, "errors",
+			    (json_int_t)res.nerrors));
+	} else if (json) {
+		rc = json_print(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}",
+		    "ok", 1, "files", (json_int_t)res.nfiles, "dirs",
+		    (json_int_t)res.ndirs, "other", (json_int_t)res.nother,
+		    "bytes", (json_int_t)res.bytes, "errors",
+		    (json_int_t)res.nerrors));
 	} else if (!g_opts.quiet) {
 		printf("restored %llu files, %llu folders, %llu other (%s) to "
 		    "'%s'\n", (unsigned long long)res.nfiles,

@@ -26,6 +26,15 @@ scenario() {
 	fi
 	expect_grep 'files: .* new, .* changed, .* unchanged' pipe.out ||
 	    return 1
+	# --json: no progress, one document with the counts.
+	script -qec "$COFFER restore --json latest --target rj" /dev/null \
+	    > j.out 2>&1 || return 1
+	if grep -a -q 'restore .* files' j.out; then
+		fail "progress drawn despite --json"
+		return 1
+	fi
+	expect_exit 0 "$COFFER" restore --json latest --target rj2 || return 1
+	expect_jq '.ok == true and .errors == 0 and .files > 10' out || return 1
 	# --quiet on a terminal: no progress either.
 	script -qec "$COFFER backup --quiet src" /dev/null > q.out 2>&1 ||
 	    return 1
