@@ -54,7 +54,10 @@ cmd_check(int argc, char **argv)
 		    "DIR or set COFFER_REPO)");
 	if ((ch = ctx_make(&ctx)) != EXIT_OK)
 		return ch;
+	if (progress_wanted(json))
+		ctx.progress = cli_progress;
 	r = coffer_check(&ctx, read_data, &res, &err);
+	progress_clear();
 	if (json) {
 		json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
 		    "s:I, s:I}", "ok", r == 0, "key_sets", (json_int_t)res.nsets,

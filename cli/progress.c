@@ -60,12 +60,17 @@ draw(const struct coffer_progress *p, double el)
 		width = ws.ws_col;
 	if (width > sizeof(line) - 1)
 		width = sizeof(line) - 1;
-	k = snprintf(line, sizeof(line), "[%s] %s %llu", clock_str(el, t1),
-	    p->phase, (unsigned long long)p->files);
-	if (p->files_total > 0)
-		k += snprintf(line + k, sizeof(line) - (size_t)k, "/%llu",
-		    (unsigned long long)p->files_total);
-	k += snprintf(line + k, sizeof(line) - (size_t)k, " files, %s",
+	k = snprintf(line, sizeof(line), "[%s] %s", clock_str(el, t1),
+	    p->phase);
+	if (p->files > 0 || p->files_total > 0) {
+		k += snprintf(line + k, sizeof(line) - (size_t)k, " %llu",
+		    (unsigned long long)p->files);
+		if (p->files_total > 0)
+			k += snprintf(line + k, sizeof(line) - (size_t)k,
+			    "/%llu", (unsigned long long)p->files_total);
+		k += snprintf(line + k, sizeof(line) - (size_t)k, " files,");
+	}
+	k += snprintf(line + k, sizeof(line) - (size_t)k, " %s",
 	    human_size(p->bytes, a));
 	if (p->bytes_total > 0)
 		k += snprintf(line + k, sizeof(line) - (size_t)k, " of %s",

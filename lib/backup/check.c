@@ -39,6 +39,20 @@ report(void *cookie, const char *fmt, ...)
 	session_warn(c->ctx, "%s", msg);
 }
 
+/* Pack reading progress (bytes of packs read, of all). */
+static void
+check_tick(void *cookie, uint64_t done, uint64_t total)
+{
+	struct cctx *c = cookie;
+	struct coffer_progress p = { .phase = "check" };
+
+	if (c->ctx->progress == NULL)
+		return;
+	p.bytes = done;
+	p.bytes_total = total;
+	c->ctx->progress(c->ctx->cookie, &p);
+}
+
 static bool
 seen_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN])
 {
@@ -171,7 +185,8 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 		res->nsets_checked++;
 		/* report() counts each problem; nbad would count them twice. */
 		if ((r = keyset_check(c.ks, read_data, report, &c, &nbad,
-		    &res->bytes_read, &res->nleftovers, err)) != 0)
+		    &res->bytes_read, &res->nleftovers, check_tick, &c,
+		    err)) != 0)
 			goto out;
 		for (size_t k = 0; k < nsnaps; k++) {
 			struct snapshot *sn = &snaps[k];
@@ -186,6 +201,11 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 			if ((r = check_tree(&c, sn->tree, sn->name, "")) != 0)
 				goto out;
 		}
+	}
+	if (ctx->progress != NULL) {
+		struct coffer_progress p = { .phase = "check", .done = true };
+
+		ctx->progress(ctx->cookie, &p);
 	}
 	if (res->nproblems > 0) {
 		r = coffer_err_set(err, COFFER_EFORMAT, "%llu problem%s found "

@@ -159,6 +159,9 @@ struct pool {
 	pthread_mutex_t		 mu;
 	uint32_t		 next;
 	uint64_t		 nbad, bytes;
+	uint64_t		 total;		/* bytes of the packs to read */
+	check_progress_fn	*tick;
+	void			*tick_cookie;
 	int			 r;
 	struct coffer_err	 err;
 };
@@ -220,6 +223,8 @@ pool_worker(void *arg)
 		pthread_mutex_lock(&pl->mu);
 		pl->nbad += nbad;
 		pl->bytes += bytes;
+		if (pl->tick != NULL)
+			pl->tick(pl->tick_cookie, pl->bytes, pl->total);
 		if (r != 0 && pl->r == 0) {
 			pl->r = r;
 			pl->err = e1;
@@ -233,10 +238,12 @@ pool_worker(void *arg)
 static int
 read_all_packs(struct keyset *ks, struct pack_bucket *bk,
     repo_report_fn *report, void *cookie, uint64_t *nbad, uint64_t *bytes,
+    uint64_t total, check_progress_fn *tick, void *tick_cookie,
     struct coffer_err *err)
 {
 	struct pool pl = { .ks = ks, .bk = bk, .report = report,
-	    .cookie = cookie };
+	    .cookie = cookie, .total = total, .tick = tick,
+	    .tick_cookie = tick_cookie };
 	pthread_t th[8];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t n = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (size_t)ncpu, started = 0;
@@ -260,8 +267,9 @@ read_all_packs(struct keyset *ks, struct pack_bucket *bk,
 int
 keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
     void *cookie, uint64_t *nbad, uint64_t *bytes, uint64_t *nleft,
-    struct coffer_err *err)
+    check_progress_fn *tick, void *tick_cookie, struct coffer_err *err)
 {
+	uint64_t total = 0;
 	struct pack_bucket *bk = NULL;
 	DIR *d = NULL;
 	struct dirent *de;
@@ -307,9 +315,10 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 			continue;
 		}
 		bk[p].seen = true;
+		total += (uint64_t)sb.st_size;
 	}
 	if (read_data && (r = read_all_packs(ks, bk, report, cookie, nbad, bytes,
-	    err)) != 0)
+	    total, tick, tick_cookie, err)) != 0)
 		goto out;
 	/* Leftovers: pack files on the card that no index names. */
 	if ((pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |

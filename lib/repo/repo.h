@@ -314,12 +314,15 @@ int keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
  * and compare each blob's id with its content.  Each problem is passed
  * to ${report} naming the file and added to *nbad; *bytes gets what was
  * read added, *nleft the pack files no index names (leftovers).  The
- * counters are added to, not set: zero them first.
+ * counters are added to, not set: zero them first.  With ${read_data},
+ * ${tick} (may be NULL) hears the bytes read so far of the total after
+ * each pack, from the reading threads (one at a time).
  */
 typedef void repo_report_fn(void *cookie, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+typedef void check_progress_fn(void *cookie, uint64_t done, uint64_t total);
 int keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
     void *cookie, uint64_t *nbad, uint64_t *bytes, uint64_t *nleft,
-    struct coffer_err *err) WUR;
+    check_progress_fn *tick, void *tick_cookie, struct coffer_err *err) WUR;
 
 #endif /* !REPO_H_ */

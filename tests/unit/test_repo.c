@@ -717,7 +717,7 @@ keyset_pack_tamper_detected(void)
 
 	/* Healthy: check finds nothing. */
 	T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad, &bytes,
-	    &nleft, &err), 0);
+	    &nleft, NULL, NULL, &err), 0);
 	T_EQ_INT(nbad, 0);
 	T_EQ_INT(nrep, 0);
 
@@ -774,7 +774,7 @@ keyset_pack_tamper_detected(void)
 	T_EQ_INT(out.len, 0);
 	wbuf_release(&out);
 	T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad, &bytes,
-	    &nleft, &err), 0);
+	    &nleft, NULL, NULL, &err), 0);
 	T_TRUE(nbad >= 1);
 	T_TRUE(nrep >= 1);
 
