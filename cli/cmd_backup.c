@@ -150,8 +150,8 @@ report_result(const struct coffer_backup_result *res, bool json, double secs)
 	char a[32], b[32], c[32];
 
 	if (json) {
-		json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, "
-		    "s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "name", res->name,
+		json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:f, "
+		    "s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", res->name,
 		    "id", res->id, "key_id", res->key_id, "files",
 		    (json_int_t)res->nfiles, "new", (json_int_t)res->nnew,
 		    "changed", (json_int_t)res->nchanged, "seconds", secs,

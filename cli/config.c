@@ -130,6 +130,13 @@ config_load(void)
 			return -1;
 		}
 		*eq = '\0';
+		/* A comment may follow a value after blank space: " # ...". */
+		for (char *h = eq + 1; *h != '\0'; h++) {
+			if (*h == '#' && (h[-1] == ' ' || h[-1] == '\t')) {
+				*h = '\0';
+				break;
+			}
+		}
 		if (set_key(path, line, trim(s), trim(eq + 1)) != 0) {
 			fclose(f);
 			return -1;

@@ -10,13 +10,15 @@ scenario() {
 	cat > cfg/coffer/config <<CFG
 # coffer defaults
 repo = $PWD/from-config
-scope = backup
+scope = backup     # a comment after a value
 exclude = *.o
 CFG
 	expect_exit 0 "$COFFER" init || return 1
 	[ -f from-config/config ] || fail "config's repo not used" || return 1
 	expect_exit 0 "$COFFER" backup src || return 1
-	expect_exit 0 "$COFFER" backup src || return 1
+	expect_exit 0 "$COFFER" backup --json src || return 1
+	expect_jq '.files == 1 and .excluded == 1 and .new == 1 and
+	    (.seconds | type) == "number"' out || return 1
 	expect_exit 0 "$COFFER" snapshots --json || return 1
 	# scope = backup: two backups, two key sets.
 	expect_jq '[.snapshots[].key_id] | unique | length == 2' out || return 1
