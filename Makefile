@@ -17,6 +17,13 @@ LIB_OBJS  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRCS))
 CLI_OBJS  := $(patsubst %.c,$(B)/obj/%.o,$(CLI_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 HELP_BINS := $(patsubst tests/integration/helpers/%.c,$(B)/tests/%,$(HELP_SRCS))
+# Fuzz targets: tests/fuzz/fuzz_<name>.c (fuzz_replay.c is the corpus driver).
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out \
+	      tests/fuzz/fuzz_replay.c,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_OBJS := $(B)/obj/tests/fuzz/common.o $(B)/libcoffer.a
+REPLAY_BINS := $(patsubst %,$(B)/tests/replay_%,$(FUZZ_NAMES))
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_SECONDS ?= 60
 
 all: $(B)/coffer $(B)/libcoffer.a			## build coffer and the library
 
@@ -40,11 +47,27 @@ $(B)/tests/%: $(B)/obj/tests/integration/helpers/%.o $(B)/libcoffer.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# replay_<name>: the target over corpus files, any compiler (70-fuzz-replay).
+$(B)/tests/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o \
+	    $(B)/obj/tests/fuzz/fuzz_replay.o $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/gen_corpus: $(B)/obj/tests/fuzz/gen_corpus.o $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# fuzz_<name>: the libFuzzer binary; only "make fuzz" builds these.
+$(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 $(B)/bench/bench_%: $(B)/obj/bench/bench_%.o $(B)/libcoffer.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: $(UNIT_BINS) $(HELP_BINS)
+tests: $(UNIT_BINS) $(HELP_BINS) $(REPLAY_BINS) $(B)/tests/gen_corpus
+
+fuzz-bins: $(patsubst %,$(B)/fuzz_%,$(FUZZ_TARGETS))
 
 deps:						## install the Debian packages coffer needs (root)
 	sh scripts/install-deps.sh
@@ -59,6 +82,14 @@ asan:						## build into build-asan with ASan+UBSan
 	$(MAKE) B=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" all tests
 
+fuzz:						## libFuzzer+ASan+UBSan, each target FUZZ_SECONDS (60) on its corpus
+	$(MAKE) B=build-fuzz CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" FUZZ_TARGETS="$(FUZZ_TARGETS)" fuzz-bins
+	sh tests/fuzz/run.sh build-fuzz "$(FUZZ_SECONDS)" $(FUZZ_TARGETS)
+
+fuzz-corpus: all $(B)/tests/gen_corpus		## regenerate the seed corpora from a fresh repository
+	sh tests/fuzz/gen-corpus.sh $(B)
+
 bench: all $(B)/bench/bench_primitives $(B)/bench/bench_chunker	## coffer against restic and borg; QUICK=1 for a short run
 	QUICK="$(QUICK)" B="$(B)" sh bench/bench.sh
 
@@ -66,11 +97,24 @@ demo: deps						## install, build, back up and restore
 	$(MAKE) all
 	sh scripts/demo.sh
 
+PREFIX	?= /usr/local
+install: $(B)/coffer				## install coffer, coffer(1) and completions in $(DESTDIR)$(PREFIX)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	install -m 0755 $(B)/coffer $(DESTDIR)$(PREFIX)/bin/coffer
+	install -m 0644 docs/man/coffer.1 $(DESTDIR)$(PREFIX)/share/man/man1/coffer.1
+	install -m 0644 dist/completion/coffer.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/coffer
+	install -m 0644 dist/completion/_coffer \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_coffer
+.PHONY: install
+
 clean:						## remove build outputs
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-.PHONY: all tests deps test test-quick asan bench demo clean help
+.PHONY: all tests deps test test-quick asan fuzz fuzz-bins fuzz-corpus bench demo clean help
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

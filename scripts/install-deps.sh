@@ -10,7 +10,7 @@ set -eu
 
 PKGS="build-essential pkg-config clang libsodium-dev libzstd-dev
 libjansson-dev libcurl4-openssl-dev exfatprogs exfat-fuse fuse3 attr jq
-util-linux"
+util-linux groff-base strace"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "install-deps: no dpkg-query; this script is for Debian 12" >&2

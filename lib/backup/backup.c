@@ -1243,6 +1243,11 @@ close:
 	}
 	if (r == 0)
 		progress(&b, NULL, true);
+	/*
+	 * The key set first: freeing it stops the sealer threads, which may
+	 * still write chunk ids into the arena after an error (a full card).
+	 */
+	keyset_free(b.ks);
 	fcache_free(b.fc);
 	excl_free(b.excl);
 	chunker_free(b.ch);
@@ -1252,7 +1257,6 @@ close:
 	coffer_free(b.arena);
 	coffer_free(b.links);
 	wbuf_release(&b.tbuf);
-	keyset_free(b.ks);
 	session_close(&s);
 out:
 	pthread_mutex_destroy(&b.scan_mu);

@@ -20,6 +20,9 @@ struct cctx {
 	uint8_t			(*seen)[BLOB_ID_LEN];
 	size_t			 nseen, seencap;
 	struct wbuf		 blob;
+	/* Packs no index names that a snapshot needs, reported once each. */
+	char			(*unindexed)[128];
+	size_t			 nunindexed;
 };
 
 static void report(void *, const char *, ...)
@@ -51,6 +54,32 @@ check_tick(void *cookie, uint64_t done, uint64_t total)
 	p.bytes = done;
 	p.bytes_total = total;
 	c->ctx->progress(c->ctx->cookie, &p);
+}
+
+/*
+ * A blob found only in a pack that no index file names: an index file
+ * that listed it is missing or damaged (FORMAT.md §14, invariant 3).
+ * Reported once per pack, naming the pack.
+ */
+static void
+check_indexed(struct cctx *c, int type, const uint8_t id[BLOB_ID_LEN],
+    const char *snap)
+{
+	char label[128], (*nl)[128];
+
+	if (!keyset_blob_unindexed(c->ks, type, id, label))
+		return;
+	for (size_t i = 0; i < c->nunindexed; i++)
+		if (strcmp(c->unindexed[i], label) == 0)
+			return;
+	if ((nl = coffer_realloc(c->unindexed, (c->nunindexed + 1) *
+	    sizeof(*nl))) != NULL) {
+		c->unindexed = nl;
+		memcpy(nl[c->nunindexed++], label, sizeof(label));
+	}
+	report(c, "snapshot '%s' needs pack '%s', which no index file "
+	    "names: an index file of key set %s is missing or damaged",
+	    snap, label, keyset_idhex(c->ks));
 }
 
 static bool
@@ -114,6 +143,7 @@ check_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN], const char *snap,
 		    *path ? path : "/", e1.msg);
 		return 0;
 	}
+	check_indexed(c, OBJ_TREE, id, snap);
 	for (size_t i = 0; i < t.n; i++) {
 		const struct tree_entry *e = &t.e[i];
 		char sub[8192];
@@ -128,6 +158,7 @@ check_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN], const char *snap,
 				    sub, k);
 				break;
 			}
+			check_indexed(c, OBJ_DATA, e->chunks[k], snap);
 		}
 		if (e->type == NODE_DIR &&
 		    (r = check_tree(c, e->subtree, snap, sub)) != 0) {
@@ -217,6 +248,7 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 out:
 	keyset_free(c.ks);
 	coffer_free(c.seen);
+	coffer_free(c.unindexed);
 	wbuf_release(&c.blob);
 	snapshot_list_free(snaps, nsnaps);
 	strlist_free(sets, nsets);

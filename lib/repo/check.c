@@ -7,7 +7,9 @@
  * pack file is read whole; its header must authenticate, every blob the
  * index places in it must authenticate, decode, and hash to its id.
  * Packs no index names are leftovers of interrupted backups: counted,
- * not errors.
+ * not errors; those whose table authenticates are read as well, and a
+ * snapshot that needs one means an index file was lost (lib/backup/check.c
+ * reports that).
  */
 #include <sys/stat.h>
 
@@ -276,10 +278,18 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 	int pfd = -1;
 	int r;
 
-	if (ks->nbad_index > 0) {
-		report(cookie, "%s", ks->index_err.msg);
-		*nbad += ks->nbad_index;
-	}
+	for (uint32_t i = 0; i < ks->nindex_errs; i++)
+		report(cookie, "%s", ks->index_errs[i].msg);
+	if (ks->nbad_index > ks->nindex_errs)
+		report(cookie, "key set %s: %u more index files failed to "
+		    "load", ks->idhex, ks->nbad_index - ks->nindex_errs);
+	*nbad += ks->nbad_index;
+	/*
+	 * Packs no index names: their tables too, so that what a lost
+	 * index file listed is read below and found by the snapshot walk,
+	 * which reports the loss (keyset_blob_unindexed).
+	 */
+	keyset_scan_unindexed(ks);
 	if ((bk = coffer_calloc(ks->npacks + 1, sizeof(*bk))) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "check");
 	for (size_t i = 0; i < ks->tabcap; i++)
@@ -340,7 +350,8 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 
 				if (hex_decode(id, names[i], PACK_ID_LEN) == 0)
 					for (uint32_t p = 0; p < ks->npacks; p++)
-						if (memcmp(ks->packs[p].id, id,
+						if (!ks->packs[p].unindexed &&
+						    memcmp(ks->packs[p].id, id,
 						    PACK_ID_LEN) == 0)
 							known = true;
 				if (!known)

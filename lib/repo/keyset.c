@@ -156,6 +156,7 @@ pack_add(struct keyset *ks, const uint8_t id[PACK_ID_LEN], uint32_t *idx)
 		ks->packcap = ncap;
 	}
 	memcpy(ks->packs[ks->npacks].id, id, PACK_ID_LEN);
+	ks->packs[ks->npacks].unindexed = false;
 	*idx = ks->npacks++;
 	return 0;
 }
@@ -309,9 +310,14 @@ index_load(struct keyset *ks, struct coffer_err *err)
 				goto out;
 			}
 			/* Keep going: check reports it, restore finds what it can. */
+			struct coffer_err *ne = coffer_realloc(ks->index_errs,
+			    (ks->nindex_errs + 1) * sizeof(*ne));
+
 			ks->nbad_index++;
-			if (ks->nbad_index == 1)
-				ks->index_err = e1;
+			if (ne != NULL) {
+				ks->index_errs = ne;
+				ks->index_errs[ks->nindex_errs++] = e1;
+			}
 		}
 	}
 	r = 0;
@@ -368,6 +374,7 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	if (!rbuf_ok(&rb) || n > rbuf_left(&rb) / 49 ||
 	    pack_add(ks, pid, &pidx) != 0)
 		goto out;
+	ks->packs[pidx].unindexed = true;
 	for (uint32_t i = 0; i < n; i++) {
 		struct blob_loc loc;
 		uint8_t id[BLOB_ID_LEN];
@@ -601,6 +608,7 @@ keyset_free(struct keyset *ks)
 	secret_free(ks->keys);
 	compressor_free(ks->comp);
 	coffer_free(ks->packs);
+	coffer_free(ks->index_errs);
 	pthread_mutex_destroy(&ks->idx_mu);
 	coffer_free(ks->tab);
 	coffer_free(ks);
@@ -656,6 +664,26 @@ keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 	have = idx_find(ks, type, id) != NULL;
 	pthread_mutex_unlock(&ks->idx_mu);
 	return have;
+}
+
+bool
+keyset_blob_unindexed(struct keyset *ks, int type,
+    const uint8_t id[BLOB_ID_LEN], char label[128])
+{
+	const struct idx_entry *e;
+	bool un = false;
+
+	pthread_mutex_lock(&ks->idx_mu);
+	if ((e = idx_find(ks, type, id)) != NULL &&
+	    e->loc.pack < ks->npacks && ks->packs[e->loc.pack].unindexed) {
+		char path[64];
+
+		un = true;
+		pack_path(ks->packs[e->loc.pack].id, path);
+		snprintf(label, 128, "sets/%s/%s", ks->idhex, path);
+	}
+	pthread_mutex_unlock(&ks->idx_mu);
+	return un;
 }
 
 bool

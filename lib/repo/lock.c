@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,6 +92,15 @@ lock_parse(const char *text, struct lock_info *li)
 	if (sscanf(text, "coffer lock\nkind %d\npid %ld\nhost %32s\ntime %lld",
 	    &li->kind, &li->pid, li->host, &li->time) != 4)
 		return -1;
+	/*
+	 * A kind we do not know would conflict with nothing but exclusive
+	 * locks, and a pid outside pid_t would reach kill() truncated (as
+	 * 0 or -1, "alive" forever): such a file is unreadable, so it is
+	 * treated as exclusive (docs/FORMAT.md §13).
+	 */
+	if (li->kind < REPO_LOCK_READ || li->kind > REPO_LOCK_EXCLUSIVE ||
+	    li->pid < 1 || li->pid > INT_MAX)
+		return -1;
 	return 0;
 }
 
@@ -144,18 +154,25 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 		size_t len;
 		struct lock_info li;
 		bool stale;
+		int rr;
 
 		if (strcmp(names[i], l->name) == 0)
 			continue;
 		snprintf(path, sizeof(path), "locks/%s", names[i]);
-		if (file_read(rp->dirfd, path, path, LOCK_FILE_MAX, &text, &len,
-		    NULL) != 0)
+		rr = file_read(rp->dirfd, path, path, LOCK_FILE_MAX, &text,
+		    &len, NULL);
+		if (rr == COFFER_ENOTFOUND)
 			continue;	/* vanished meanwhile */
-		text[len] = '\0';
-		if (lock_parse((char *)text, &li) != 0) {
+		if (rr == 0)
+			text[len] = '\0';
+		/*
+		 * Too large, not a regular file, unreadable or unparsable:
+		 * exclusive, aged by the file's mtime.  Never skip it: a
+		 * lock we cannot read is still someone's lock.
+		 */
+		if (rr != 0 || lock_parse((char *)text, &li) != 0) {
 			struct stat sb;
 
-			/* Unreadable: exclusive, aged by the file's mtime. */
 			li.kind = REPO_LOCK_EXCLUSIVE;
 			li.pid = 0;
 			li.host[0] = '\0';

@@ -174,6 +174,13 @@ void keyset_aux_key(const struct keyset *ks, const char ctx[8],
 /* keyset_has_blob(ks, type, id): known in the index or pending. */
 bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN]);
 /*
+ * keyset_blob_unindexed(ks, type, id, label): true when the blob is known
+ * only from the table of a pack that no index file names (an index file
+ * was lost); ${label} then gets that pack's path, "sets/<key id>/packs/...".
+ */
+bool keyset_blob_unindexed(struct keyset *ks, int type,
+    const uint8_t id[BLOB_ID_LEN], char label[128]);
+/*
  * keyset_blob_info(ks, type, id, &clen, &rawlen): the bytes a blob takes
  * on the card (sealed, compressed) and its plaintext length, from the
  * index; false if the index does not know it (or it is still pending).
@@ -311,7 +318,10 @@ int keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
  * keyset_check(ks, read_data, report, cookie, err): verify that every
  * index entry points into an existing pack of the right size; with
  * ${read_data}, read every pack, authenticate its header and every blob,
- * and compare each blob's id with its content.  Each problem is passed
+ * and compare each blob's id with its content.  Pack files no index
+ * names are read too when their table authenticates (pack_scan), so a
+ * lost index file cannot hide data from the check, and their blobs become
+ * known (keyset_blob_unindexed tells them apart).  Each problem is passed
  * to ${report} naming the file and added to *nbad; *bytes gets what was
  * read added, *nleft the pack files no index names (leftovers).  The
  * counters are added to, not set: zero them first.  With ${read_data},

@@ -28,6 +28,7 @@ struct compressor;
 /* The parts of a key set the files of lib/repo share. */
 struct pack_ref {
 	uint8_t	id[PACK_ID_LEN];
+	bool	unindexed;	/* no index file names it (found by pack_scan) */
 };
 
 struct idx_entry {
@@ -78,10 +79,11 @@ struct keyset {
 	/* Reading: one cached open pack. */
 	int		 rfd;
 	uint32_t	 rpack;
-	/* Index files that failed to load (check reports them). */
+	/* Index files that failed to load (check reports each one). */
 	uint32_t	 nbad_index;
 	bool		 scanned;	/* unindexed packs were read (pack_scan) */
-	struct coffer_err index_err;
+	struct coffer_err *index_errs;	/* nbad_index of them, or fewer */
+	uint32_t	 nindex_errs;
 };
 
 #define KS_ENC(ks)	((ks)->keys)

@@ -90,6 +90,19 @@ repo_create(const char *path, int name_by, int scope, int period,
 		coffer_err_prefix(err, "repository '%s'", path);
 		goto out;
 	}
+	/* The repository's own name, in the folder above it, durable too. */
+	{
+		int pfd = openat(dfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int bad = pfd == -1 || fsync_dir(pfd) != 0;
+
+		if (pfd != -1)
+			close(pfd);
+		if (bad) {
+			r = coffer_err_sys(err, "cannot sync the folder above "
+			    "'%s'", path);
+			goto out;
+		}
+	}
 	r = 0;
 out:
 	if (d != NULL)
