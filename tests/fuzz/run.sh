@@ -24,9 +24,11 @@ b=$1
 secs=$2
 shift 2
 if [ $# -eq 0 ]; then
-	# shellcheck disable=SC2046 # one target name per word
-	set -- $(ls tests/fuzz/fuzz_*.c | sed -n 's|.*/fuzz_\(.*\)\.c$|\1|p' |
-	    grep -vx replay)
+	for f in tests/fuzz/fuzz_*.c; do
+		t=${f##*/fuzz_}
+		t=${t%.c}
+		[ "$t" = replay ] || set -- "$@" "$t"
+	done
 fi
 jobs=${FUZZ_JOBS:-1}
 status=0
