@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* output: the only place coffer(1) prints errors; JSON and text helpers. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,12 @@ report_err(const struct coffer_err *err)
 {
 	fprintf(stderr, "coffer %s: %s: %s\n", g_cmd,
 	    coffer_strerror(err->code), err->msg);
+	/* Say what to do next where there is one obvious step. */
+	if (err->sys_errno == ENOSPC)
+		fprintf(stderr, "coffer %s: the card is full: earlier snapshots "
+		    "are intact; make room ('coffer forget' and 'coffer prune' "
+		    "free space, and prune also removes what this run left) and "
+		    "run it again\n", g_cmd);
 }
 
 int

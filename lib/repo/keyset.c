@@ -713,8 +713,8 @@ pw_drain(struct keyset *ks, struct coffer_err *err)
 	struct pack_writer *pw = &ks->pw;
 
 	if (pw->olen > 0 && write_full(pw->fd, pw->obuf, pw->olen) != 0)
-		return coffer_err_sys(err, "cannot write pack '%s.tmp' in "
-		    "'sets/%s'", pw->name, ks->idhex);
+		return coffer_err_sys(err, "cannot write 'sets/%s/%s.tmp'",
+		    ks->idhex, pw->name);
 	pw->olen = 0;
 	return 0;
 }
@@ -733,8 +733,8 @@ pw_write(struct keyset *ks, const uint8_t *p, size_t len,
 		return r;
 	if (len >= PACK_OBUF) {
 		if (write_full(pw->fd, p, len) != 0)
-			return coffer_err_sys(err, "cannot write pack '%s.tmp' "
-			    "in 'sets/%s'", pw->name, ks->idhex);
+			return coffer_err_sys(err, "cannot write "
+			    "'sets/%s/%s.tmp'", ks->idhex, pw->name);
 		return 0;
 	}
 	memcpy(pw->obuf + pw->olen, p, len);
