@@ -6,7 +6,7 @@
 #include "cli.h"
 
 static const char init_usage[] =
-    "usage: coffer init [--repo DIR] [--name-by time|count]\n"
+    "usage: coffer init [--repo DIR] [--json] [--name-by time|count]\n"
     "                   [--scope device|period|backup] [--period day|week|month]\n"
     "\nCreate a repository in DIR (new or empty) and its key in the\n"
     "keystore.  Snapshots are named by their UTC time (default) or by a\n"
@@ -23,6 +23,7 @@ cmd_init(int argc, char **argv)
 		{ "name-by",	required_argument,	NULL, 'n' },
 		{ "scope",	required_argument,	NULL, 's' },
 		{ "period",	required_argument,	NULL, 'p' },
+		{ "json",	no_argument,		NULL, 'j' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -30,6 +31,7 @@ cmd_init(int argc, char **argv)
 	struct coffer_ctx ctx;
 	const char *name_by = "time";
 	int scope = COFFER_SCOPE_DEFAULT, period = COFFER_PERIOD_DEFAULT;
+	bool json = false;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
@@ -38,6 +40,9 @@ cmd_init(int argc, char **argv)
 		switch (ch) {
 		case 'n':
 			name_by = optarg;
+			break;
+		case 'j':
+			json = true;
 			break;
 		case 's':
 			if (parse_scope(optarg, &scope) != 0)
@@ -72,6 +77,15 @@ cmd_init(int argc, char **argv)
 	    &err) != 0) {
 		report_err(&err);
 		return EXIT_FAIL;
+	}
+	if (json) {
+		static const char *const periods[] = { "day", "week", "month" };
+
+		return json_print(json_pack("{s:o, s:s, s:s, s:s}", "repo",
+		    json_bytes(g_opts.repo, strlen(g_opts.repo)), "name_by",
+		    name_by, "scope", scope_names[scope ? scope :
+		    COFFER_SCOPE_DEVICE], "period", periods[period >= 0 ?
+		    period : 0]));
 	}
 	if (!g_opts.quiet)
 		printf("created coffer repository at '%s'\n"
