@@ -62,7 +62,9 @@ draw(const struct coffer_progress *p, double el)
 		width = sizeof(line) - 1;
 	k = snprintf(line, sizeof(line), "[%s] %s", clock_str(el, t1),
 	    p->phase);
-	if (p->files > 0 || p->files_total > 0) {
+	/* check counts bytes only; the others files too, from 0 on. */
+	if (p->files > 0 || p->files_total > 0 ||
+	    strcmp(p->phase, "check") != 0) {
 		k += snprintf(line + k, sizeof(line) - (size_t)k, " %llu",
 		    (unsigned long long)p->files);
 		if (p->files_total > 0)

@@ -52,6 +52,7 @@ struct bctx {
 	size_t			 narena;
 	uint64_t		 arena_n;	/* slots handed out */
 	uint64_t		 file_first;	/* first slot of this file */
+	bool			 file_async;	/* some of its ids are hashed by workers */
 	size_t			 nchunks;	/* chunks of this file */
 	uint8_t			*rbuf;
 	struct wbuf		 tbuf;
@@ -89,6 +90,7 @@ struct vnode {
 };
 
 #define ARENA_BLOCK	4096		/* ids per arena block */
+#define ASYNC_HASH_MIN	(256u << 10)	/* smaller chunks: hashed here */
 
 static uint8_t *
 arena_slot(struct bctx *b, uint64_t i)
@@ -117,6 +119,18 @@ chunk_cb(void *cookie, const uint8_t *buf, size_t len)
 	repo_lock_refresh(b->lock);	/* cheap: a time check */
 	b->arena_n++;
 	b->nchunks++;
+	/*
+	 * Small chunks (small files, tails) are hashed here: their ids are
+	 * known at once and their directory need not wait for the workers.
+	 * Big ones are hashed by the workers, off this thread.
+	 */
+	if (len < ASYNC_HASH_MIN) {
+		uint8_t *slot = arena_slot(b, i);
+
+		keyset_blob_id(b->ks, buf, len, slot);
+		return keyset_put_blob(b->ks, OBJ_DATA, slot, buf, len, b->err);
+	}
+	b->file_async = true;
 	return keyset_put_data(b->ks, buf, len, arena_slot(b, i), b->err);
 }
 
@@ -125,9 +139,21 @@ static int
 take_chunks(struct bctx *b, struct tree_entry *e)
 {
 	e->nchunks = b->nchunks;
-	e->pending = b->nchunks > 0;
 	e->pending_first = b->file_first;
 	b->nchunks = 0;
+	if (b->file_async) {
+		/* Ids still being computed: copied by put_tree. */
+		e->pending = true;
+		return 0;
+	}
+	e->pending = false;
+	if (e->nchunks == 0)
+		return 0;
+	if ((e->chunks = coffer_malloc(e->nchunks * BLOB_ID_LEN)) == NULL)
+		return coffer_err_set(b->err, COFFER_ENOMEM, "chunks");
+	for (size_t k = 0; k < e->nchunks; k++)
+		memcpy(e->chunks[k], arena_slot(b, e->pending_first + k),
+		    BLOB_ID_LEN);
 	return 0;
 }
 
@@ -160,6 +186,7 @@ read_content(struct bctx *b, int fd, uint64_t expect, struct tree_entry *e,
 
 	b->nchunks = 0;
 	b->file_first = b->arena_n;
+	b->file_async = false;
 	for (;;) {
 		/* A short read that reaches the stat size is the end: no
 		 * extra read() just to see 0. */
