@@ -306,8 +306,9 @@ out:
 	return r;
 }
 
-int
-keystore_new_secret(struct keystore *ks, const uint8_t repoid[16],
+/* Write a fresh random secret for ${repoid} (replacing one if asked). */
+static int
+secret_write(struct keystore *ks, const uint8_t repoid[16], bool replace,
     struct coffer_err *err)
 {
 	uint8_t *sec;
@@ -318,26 +319,23 @@ keystore_new_secret(struct keystore *ks, const uint8_t repoid[16],
 		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
 	random_bytes(sec, KEYSTORE_SECRET_LEN);
 	keyfile_name(repoid, name);
-	r = key_write(ks, name, KEYFILE_KIND_REPO, repoid, sec, false, err);
+	r = key_write(ks, name, KEYFILE_KIND_REPO, repoid, sec, replace, err);
 	secret_free(sec);
 	return r;
+}
+
+int
+keystore_new_secret(struct keystore *ks, const uint8_t repoid[16],
+    struct coffer_err *err)
+{
+	return secret_write(ks, repoid, false, err);
 }
 
 int
 keystore_rotate_secret(struct keystore *ks, const uint8_t repoid[16],
     struct coffer_err *err)
 {
-	uint8_t *sec;
-	char name[64];
-	int r;
-
-	if ((sec = secret_alloc(KEYSTORE_SECRET_LEN)) == NULL)
-		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
-	random_bytes(sec, KEYSTORE_SECRET_LEN);
-	keyfile_name(repoid, name);
-	r = key_write(ks, name, KEYFILE_KIND_REPO, repoid, sec, true, err);
-	secret_free(sec);
-	return r;
+	return secret_write(ks, repoid, true, err);
 }
 
 int
