@@ -90,8 +90,12 @@ key_list(bool json, struct coffer_ctx *ctx)
 static void
 say_cb(void *cookie, const char *msg)
 {
-	(void)cookie;
-	printf("%s\n", msg);
+	json_t *arr = cookie;
+
+	if (arr != NULL)
+		json_array_append_new(arr, json_bytes(msg, strlen(msg)));
+	else
+		printf("%s\n", msg);
 }
 
 int
@@ -193,12 +197,22 @@ cmd_key(int argc, char **argv)
 		if (keyid == NULL)
 			return usage_err(key_usage, "destroy needs a key id "
 			    "(see 'coffer key list')");
-		if ((ch = ctx_make(&ctx)) != EXIT_OK)
+		json_t *lines = json ? json_array() : NULL;
+
+		if ((ch = ctx_make(&ctx)) != EXIT_OK) {
+			json_decref(lines);
 			return ch;
+		}
+		/* The report lines go to the callback's cookie. */
+		ctx.cookie = lines;
 		if (coffer_key_destroy(&ctx, keyid, yes, say_cb, &err) != 0) {
+			json_decref(lines);
 			report_err(&err);
 			return EXIT_FAIL;
 		}
+		if (json)
+			return json_print(json_pack("{s:s, s:b, s:o}", "key_id",
+			    keyid, "destroyed", yes, "report", lines));
 		return EXIT_OK;
 	}
 	return usage_err(key_usage, "unknown subcommand '%s'", sub);
