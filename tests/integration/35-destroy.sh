@@ -50,13 +50,13 @@ scenario() {
 	ks0=$(tree_sum "$ks")
 	expect_exit 0 "$COFFER" key destroy "$b" || return 1
 	expect_grep 'would destroy' out || return 1
-	expect_exit 0 "$COFFER" key destroy "$b" --json || return 1
-	expect_jq '.destroyed == false and .key_id == "'"$b"'" and
-	    (.report | any(test("would destroy")))' out || return 1
 	expect_grep "$b" out || return 1
 	expect_grep 'snapshot 2$' out || return 1
 	expect_no_grep 'snapshot [13456]$' out || return 1
 	expect_grep -- '--yes' out || return 1
+	expect_exit 0 "$COFFER" key destroy "$b" --json || return 1
+	expect_jq '.destroyed == false and .key_id == "'"$b"'" and
+	    (.report | any(test("would destroy")))' out || return 1
 	[ "$(tree_sum "$COFFER_REPO")" = "$card0" ] ||
 	    fail "destroy without --yes changed the card" || return 1
 	[ "$(tree_sum "$ks")" = "$ks0" ] ||
