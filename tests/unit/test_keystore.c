@@ -26,99 +26,7 @@
 #define KEYFILE_WRAPPED_LEN	120	/* a key file under the password */
 #define PW			"correct horse battery staple"
 
-/* ---- scratch directories and files ---- */
-
-static void
-rm_rf_at(int dfd, const char *name)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (unlinkat(dfd, name, 0) == 0)
-		return;
-	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		rm_rf_at(dirfd(d), de->d_name);
-	}
-	closedir(d);
-	(void)unlinkat(dfd, name, AT_REMOVEDIR);
-}
-
-static bool
-tmpdir_new(char path[PATH_MAX])
-{
-	const char *t = getenv("TMPDIR");
-
-	if (t == NULL || *t == '\0')
-		t = "/tmp";
-	snprintf(path, PATH_MAX, "%s/coffer-test-keystore.XXXXXX", t);
-	if (mkdtemp(path) == NULL) {
-		unit_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-static void
-tmpdir_remove(const char *path)
-{
-	rm_rf_at(AT_FDCWD, path);
-}
-
-static const char *
-pathf(char out[PATH_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static const char *
-pathf(char out[PATH_MAX], const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(out, PATH_MAX, fmt, ap);
-	va_end(ap);
-	return out;
-}
-
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	uint8_t *buf = NULL;
-
-	if (file_read(AT_FDCWD, path, path, 1 << 20, &buf, len, NULL) != 0)
-		return NULL;
-	return buf;
-}
-
-/* spit(path, p, len): replace the content, keeping the file's mode. */
-static bool
-spit(const char *path, const void *p, size_t len)
-{
-	int fd;
-	bool ok;
-
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
-		return false;
-	ok = write_full(fd, p, len) == 0;
-	return close(fd) == 0 && ok;
-}
-
-static int
-mode_of(const char *path)
-{
-	struct stat sb;
-
-	return lstat(path, &sb) == 0 ? (int)(sb.st_mode & 07777) : -1;
-}
+/* ---- helpers (scratch files: unit.h) ---- */
 
 /* keyfile(out, dir, repoid): the path of ${repoid}'s secret. */
 static const char *
@@ -127,7 +35,7 @@ keyfile(char out[PATH_MAX], const char *dir, const uint8_t repoid[16])
 	char hex[33];
 
 	hex_encode(hex, repoid, 16);
-	return pathf(out, "%s/repo-%s.key", dir, hex);
+	return unit_pathf(out, "%s/repo-%s.key", dir, hex);
 }
 
 /*
@@ -140,12 +48,12 @@ fixture(char tmp[PATH_MAX], char dir[PATH_MAX], struct keystore **ks)
 	struct coffer_err err = { 0 };
 
 	*ks = NULL;
-	if (!tmpdir_new(tmp))
+	if (!unit_tmpdir_new(tmp))
 		return false;
-	pathf(dir, "%s/ks", tmp);
+	unit_pathf(dir, "%s/ks", tmp);
 	if (keystore_open(dir, true, ks, &err) != 0) {
 		unit_fail(__FILE__, __LINE__, "keystore_open: %s", err.msg);
-		tmpdir_remove(tmp);
+		unit_tmpdir_remove(tmp);
 		return false;
 	}
 	return true;
@@ -155,7 +63,7 @@ static void
 fixture_done(const char *tmp, struct keystore *ks)
 {
 	keystore_free(ks);
-	tmpdir_remove(tmp);
+	unit_tmpdir_remove(tmp);
 }
 
 /* ---- the directory ---- */
@@ -168,15 +76,15 @@ open_creates_private_dir(void)
 	struct keystore *ks = NULL, *ks2 = NULL;
 	mode_t old;
 
-	if (!tmpdir_new(tmp))
+	if (!unit_tmpdir_new(tmp))
 		return;
 	/* Parents are made; the keystore itself is 0700 whatever the umask. */
-	pathf(dir, "%s/home/.local/share/coffer", tmp);
+	unit_pathf(dir, "%s/home/.local/share/coffer", tmp);
 	old = umask(0);
 	T_EQ_INT(keystore_open(dir, true, &ks, &err), 0);
 	umask(old);
-	T_EQ_INT(mode_of(dir), 0700);
-	T_TRUE(mode_of(pathf(p, "%s/home", tmp)) != -1);
+	T_EQ_INT(unit_mode_of(dir), 0700);
+	T_TRUE(unit_mode_of(unit_pathf(p, "%s/home", tmp)) != -1);
 	if (ks != NULL) {
 		T_EQ_STR(keystore_dir(ks), dir);
 		T_TRUE(!keystore_has_password(ks));
@@ -193,13 +101,13 @@ open_creates_private_dir(void)
 
 	/* Absent and not to be created: this device holds no keys. */
 	memset(&err, 0, sizeof(err));
-	T_EQ_INT(keystore_open(pathf(p, "%s/none", tmp), false, &ks2, &err),
+	T_EQ_INT(keystore_open(unit_pathf(p, "%s/none", tmp), false, &ks2, &err),
 	    COFFER_ENOKEY);
 	T_EQ_INT(err.code, COFFER_ENOKEY);
 	T_TRUE(ks2 == NULL);
-	T_TRUE(mode_of(p) == -1);
+	T_TRUE(unit_mode_of(p) == -1);
 	keystore_free(NULL);
-	tmpdir_remove(tmp);
+	unit_tmpdir_remove(tmp);
 }
 
 static void
@@ -226,7 +134,7 @@ open_refuses_open_dir(void)
 			    modes[i], err.msg);
 		/* create does not paper over it either. */
 		T_EQ_INT(keystore_open(dir, true, &ks, &err), COFFER_EPERM);
-		T_EQ_INT(mode_of(dir), modes[i]);
+		T_EQ_INT(unit_mode_of(dir), modes[i]);
 	}
 	T_TRUE(chmod(dir, 0700) == 0);
 	T_EQ_INT(keystore_open(dir, false, &ks, &err), 0);
@@ -242,11 +150,11 @@ open_refuses_open_dir(void)
 	}
 
 	/* A symbolic link in place of the keystore is refused. */
-	T_TRUE(symlink(dir, pathf(p, "%s/link", tmp)) == 0);
+	T_TRUE(symlink(dir, unit_pathf(p, "%s/link", tmp)) == 0);
 	ks = NULL;
 	T_TRUE(keystore_open(p, false, &ks, &err) != 0);
 	T_TRUE(ks == NULL);
-	tmpdir_remove(tmp);
+	unit_tmpdir_remove(tmp);
 }
 
 /* ---- repository secrets ---- */
@@ -270,15 +178,15 @@ new_secret_private_file(void)
 	T_EQ_INT(keystore_new_secret(ks, repoid, &err), 0);
 	umask(old);
 	keyfile(kf, dir, repoid);
-	T_EQ_INT(mode_of(kf), 0600);
-	if ((file = slurp(kf, &len)) != NULL) {
+	T_EQ_INT(unit_mode_of(kf), 0600);
+	if ((file = unit_slurp(kf, &len)) != NULL) {
 		T_EQ_INT(len, KEYFILE_LEN);
 		T_TRUE(memcmp(file, "CFKEYS01", 8) == 0);
 		T_EQ_MEM(file + 16, repoid, 16);
 		coffer_free(file);
 	}
 	/* Nothing else is left behind. */
-	T_TRUE(mode_of(pathf(p, "%s.tmp", kf)) == -1);
+	T_TRUE(unit_mode_of(unit_pathf(p, "%s.tmp", kf)) == -1);
 
 	/* The same secret every time it is loaded. */
 	T_EQ_INT(keystore_load_secret(ks, repoid, &s1, &err), 0);
@@ -303,7 +211,7 @@ new_secret_private_file(void)
 	T_EQ_INT(keystore_load_secret(ks, repoid, &s2, &err), 0);
 	if (s1 != NULL && s2 != NULL)
 		T_TRUE(memcmp(s1, s2, KEYSTORE_SECRET_LEN) != 0);
-	T_EQ_INT(mode_of(kf), 0600);
+	T_EQ_INT(unit_mode_of(kf), 0600);
 	secret_free(s1);
 	secret_free(s2);
 	fixture_done(tmp, ks);
@@ -414,7 +322,7 @@ key_file_corrupt(void)
 	T_EQ_INT(keystore_load_secret(ks, repoid, &s0, &err), 0);
 	keyfile(kf, dir, repoid);
 	keyfile(kf2, dir, other);
-	if ((orig = slurp(kf, &len)) == NULL ||
+	if ((orig = unit_slurp(kf, &len)) == NULL ||
 	    (bad = coffer_malloc(len + 1)) == NULL)
 		goto out;
 
@@ -424,7 +332,7 @@ key_file_corrupt(void)
 		for (size_t k = 0; k < sizeof(xors); k++) {
 			memcpy(bad, orig, len);
 			bad[i] ^= xors[k];
-			T_TRUE(spit(kf, bad, len));
+			T_TRUE(unit_spit(kf, bad, len));
 			r = keystore_load_secret(ks, repoid, &s, &err);
 			if ((r != COFFER_EFORMAT || s != NULL) && nbad++ < 5)
 				unit_fail(__FILE__, __LINE__, "byte %zu ^ %#x: "
@@ -438,7 +346,7 @@ key_file_corrupt(void)
 			continue;
 		memcpy(bad, orig, len);
 		bad[len] = 0;
-		T_TRUE(spit(kf, bad, n));
+		T_TRUE(unit_spit(kf, bad, n));
 		r = keystore_load_secret(ks, repoid, &s, &err);
 		if (r != COFFER_EFORMAT && nbad++ < 5)
 			unit_fail(__FILE__, __LINE__, "%zu bytes: %d", n, r);
@@ -454,7 +362,7 @@ key_file_corrupt(void)
 	T_TRUE(s == NULL);
 
 	/* Put back, it loads the same secret. */
-	T_TRUE(spit(kf, orig, len));
+	T_TRUE(unit_spit(kf, orig, len));
 	T_EQ_INT(keystore_load_secret(ks, repoid, &s, &err), 0);
 	if (s != NULL && s0 != NULL)
 		T_EQ_MEM(s, s0, KEYSTORE_SECRET_LEN);
@@ -494,7 +402,7 @@ set_keys(void)
 		char hex[2 * KEYSTORE_KEYID_LEN + 1];
 
 		hex_encode(hex, keyid, sizeof(keyid));
-		T_EQ_INT(mode_of(pathf(p, "%s/set-%s.key", dir, hex)), 0600);
+		T_EQ_INT(unit_mode_of(unit_pathf(p, "%s/set-%s.key", dir, hex)), 0600);
 	}
 	/* Replaced. */
 	T_EQ_INT(keystore_put_key(ks, keyid, dk2, &err), 0);
@@ -505,7 +413,7 @@ set_keys(void)
 	got = NULL;
 	/* Deleted, twice. */
 	T_EQ_INT(keystore_del_key(ks, keyid, &err), 0);
-	T_EQ_INT(mode_of(p), -1);
+	T_EQ_INT(unit_mode_of(p), -1);
 	T_EQ_INT(keystore_get_key(ks, keyid, &got, &err), COFFER_ENOKEY);
 	T_EQ_INT(keystore_del_key(ks, keyid, &err), 0);
 	fixture_done(tmp, ks);
@@ -537,8 +445,8 @@ password_wraps_keys(void)
 	/* Setting it wraps the key files already there. */
 	T_EQ_INT(keystore_set_password(ks, PW, strlen(PW), true, &err), 0);
 	T_TRUE(keystore_has_password(ks) && keystore_unlocked(ks));
-	T_EQ_INT(mode_of(pathf(p, "%s/passwd", dir)), 0600);
-	if ((file = slurp(kf, &len)) != NULL) {
+	T_EQ_INT(unit_mode_of(unit_pathf(p, "%s/passwd", dir)), 0600);
+	if ((file = unit_slurp(kf, &len)) != NULL) {
 		T_EQ_INT(len, KEYFILE_WRAPPED_LEN);
 		/* The secret is no longer in the file. */
 		if (s0 != NULL)
@@ -581,7 +489,7 @@ password_wraps_keys(void)
 	s = NULL;
 	/* New key files are wrapped from the start. */
 	T_EQ_INT(keystore_new_secret(ks2, repoid2, &err), 0);
-	if ((file = slurp(keyfile(p, dir, repoid2), &len)) != NULL) {
+	if ((file = unit_slurp(keyfile(p, dir, repoid2), &len)) != NULL) {
 		T_EQ_INT(len, KEYFILE_WRAPPED_LEN);
 		coffer_free(file);
 	}
@@ -628,7 +536,7 @@ password_binds_files(void)
 	T_EQ_INT(keystore_new_secret(ks, b, &err), 0);
 	keyfile(ka, dir, a);
 	keyfile(kb, dir, b);
-	if ((fa = slurp(ka, &la)) == NULL || (fb = slurp(kb, &lb)) == NULL ||
+	if ((fa = unit_slurp(ka, &la)) == NULL || (fb = unit_slurp(kb, &lb)) == NULL ||
 	    la != KEYFILE_WRAPPED_LEN || lb != KEYFILE_WRAPPED_LEN) {
 		T_TRUE(false);
 		goto out;
@@ -636,12 +544,12 @@ password_binds_files(void)
 	/* B's sealed secret under A's header, with a valid checksum. */
 	memcpy(fa + 32, fb + 32, KEYSTORE_SECRET_LEN + AEAD_OVERHEAD);
 	hash_plain(fa + la - 16, 16, fa, la - 16);
-	T_TRUE(spit(ka, fa, la));
+	T_TRUE(unit_spit(ka, fa, la));
 	T_EQ_INT(keystore_load_secret(ks, a, &s, &err), COFFER_EAUTH);
 	T_TRUE(s == NULL);
 	/* Checksum left stale: damaged. */
 	fa[40] ^= 1;
-	T_TRUE(spit(ka, fa, la));
+	T_TRUE(unit_spit(ka, fa, la));
 	T_EQ_INT(keystore_load_secret(ks, a, &s, &err), COFFER_EFORMAT);
 	/* A damaged passwd is reported as such, not as a wrong password. */
 	{
@@ -650,10 +558,10 @@ password_binds_files(void)
 		size_t l;
 		struct keystore *ks2 = NULL;
 
-		pathf(pw, "%s/passwd", dir);
-		if ((f = slurp(pw, &l)) != NULL) {
+		unit_pathf(pw, "%s/passwd", dir);
+		if ((f = unit_slurp(pw, &l)) != NULL) {
 			f[l - 1] ^= 1;
-			T_TRUE(spit(pw, f, l));
+			T_TRUE(unit_spit(pw, f, l));
 			T_EQ_INT(keystore_open(dir, false, &ks2, &err), 0);
 			if (ks2 != NULL)
 				T_EQ_INT(keystore_unlock(ks2, PW, strlen(PW),

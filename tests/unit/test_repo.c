@@ -29,68 +29,7 @@
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define MIB		((size_t)1 << 20)
 
-/* ---- scratch directories and files ---- */
-
-static void
-rm_rf_at(int dfd, const char *name)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (unlinkat(dfd, name, 0) == 0)
-		return;
-	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		rm_rf_at(dirfd(d), de->d_name);
-	}
-	closedir(d);
-	(void)unlinkat(dfd, name, AT_REMOVEDIR);
-}
-
-static bool
-tmpdir_new(char path[PATH_MAX])
-{
-	const char *t = getenv("TMPDIR");
-
-	if (t == NULL || *t == '\0')
-		t = "/tmp";
-	snprintf(path, PATH_MAX, "%s/coffer-test-repo.XXXXXX", t);
-	if (mkdtemp(path) == NULL) {
-		unit_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-static void
-tmpdir_remove(const char *path)
-{
-	rm_rf_at(AT_FDCWD, path);
-}
-
-/* pathf(out, fmt, ...): format a path into ${out} (PATH_MAX). */
-static const char *
-pathf(char out[PATH_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static const char *
-pathf(char out[PATH_MAX], const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(out, PATH_MAX, fmt, ap);
-	va_end(ap);
-	return out;
-}
+/* ---- helpers (scratch files: unit.h) ---- */
 
 /*
  * The calls whose signatures carry policy (scope, custody, period) go
@@ -122,31 +61,6 @@ put(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 		unit_fail(__FILE__, __LINE__, "keyset_put_blob: %d %s", r,
 		    err.msg);
 	return r;
-}
-
-/* slurp(path, &len): the whole file (coffer_free it), or NULL. */
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	uint8_t *buf = NULL;
-
-	if (file_read(AT_FDCWD, path, path, 64 * MIB, &buf, len, NULL) != 0)
-		return NULL;
-	return buf;
-}
-
-/* spit(path, p, len): replace the file's content (not atomically). */
-static bool
-spit(const char *path, const void *p, size_t len)
-{
-	int fd;
-	bool ok;
-
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1)
-		return false;
-	ok = write_full(fd, p, len) == 0;
-	return close(fd) == 0 && ok;
 }
 
 /* flip_byte(path, off, x): XOR the byte at ${off} with ${x}. */
@@ -182,7 +96,7 @@ count_files(const char *path, const char *suffix)
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		pathf(sub, "%s/%s", path, de->d_name);
+		unit_pathf(sub, "%s/%s", path, de->d_name);
 		if (lstat(sub, &sb) != 0)
 			continue;
 		if (S_ISDIR(sb.st_mode))
@@ -205,13 +119,13 @@ fixture(char dir[PATH_MAX], char repo[PATH_MAX], int name_by,
 	struct coffer_err err = { 0 };
 
 	*rp = NULL;
-	if (!tmpdir_new(dir))
+	if (!unit_tmpdir_new(dir))
 		return false;
-	pathf(repo, "%s/repo", dir);
+	unit_pathf(repo, "%s/repo", dir);
 	if (mkrepo(repo, name_by, &err) != 0 ||
 	    repo_open(repo, rp, &err) != 0) {
 		unit_fail(__FILE__, __LINE__, "fixture: %s", err.msg);
-		tmpdir_remove(dir);
+		unit_tmpdir_remove(dir);
 		return false;
 	}
 	return true;
@@ -221,7 +135,7 @@ static void
 fixture_done(const char *dir, struct repo *rp)
 {
 	repo_free(rp);
-	tmpdir_remove(dir);
+	unit_tmpdir_remove(dir);
 }
 
 /* open_set(rp, dk, create): a key set, or NULL (reported). */
@@ -250,15 +164,15 @@ repo_create_open_roundtrip(void)
 	struct repo *rp = NULL, *rp2 = NULL;
 	struct stat sb;
 
-	if (!tmpdir_new(dir))
+	if (!unit_tmpdir_new(dir))
 		return;
 	/* Parents are made as needed. */
-	pathf(repo, "%s/a/b/repo", dir);
+	unit_pathf(repo, "%s/a/b/repo", dir);
 	T_EQ_INT(mkrepo(repo, NAME_BY_COUNT, &err), 0);
-	T_TRUE(stat(pathf(p, "%s/config", repo), &sb) == 0 &&
+	T_TRUE(stat(unit_pathf(p, "%s/config", repo), &sb) == 0 &&
 	    S_ISREG(sb.st_mode));
-	T_TRUE(stat(pathf(p, "%s/sets", repo), &sb) == 0 && S_ISDIR(sb.st_mode));
-	T_TRUE(stat(pathf(p, "%s/locks", repo), &sb) == 0 &&
+	T_TRUE(stat(unit_pathf(p, "%s/sets", repo), &sb) == 0 && S_ISDIR(sb.st_mode));
+	T_TRUE(stat(unit_pathf(p, "%s/locks", repo), &sb) == 0 &&
 	    S_ISDIR(sb.st_mode));
 	T_EQ_INT(count_files(repo, ".tmp"), 0);
 
@@ -280,7 +194,7 @@ repo_create_open_roundtrip(void)
 	rp = NULL;
 
 	/* Another repository has another id and its own settings. */
-	pathf(p, "%s/repo2", dir);
+	unit_pathf(p, "%s/repo2", dir);
 	T_EQ_INT(repo_create(p, NAME_BY_TIME, SCOPE_PERIOD, PERIOD_MONTH,
 	    &err), 0);
 	T_EQ_INT(repo_open(p, &rp, &err), 0);
@@ -293,25 +207,25 @@ repo_create_open_roundtrip(void)
 	repo_free(rp);
 	rp = NULL;
 	/* Settings outside their enums are refused, leaving no config. */
-	T_EQ_INT(repo_create(pathf(p, "%s/bad1", dir), NAME_BY_TIME, 0,
+	T_EQ_INT(repo_create(unit_pathf(p, "%s/bad1", dir), NAME_BY_TIME, 0,
 	    PERIOD_DAY, &err), COFFER_EINVAL);
-	T_TRUE(access(pathf(f, "%s/config", p), F_OK) != 0);
-	T_EQ_INT(repo_create(pathf(p, "%s/bad2", dir), NAME_BY_TIME,
+	T_TRUE(access(unit_pathf(f, "%s/config", p), F_OK) != 0);
+	T_EQ_INT(repo_create(unit_pathf(p, "%s/bad2", dir), NAME_BY_TIME,
 	    SCOPE_BACKUP + 1, PERIOD_DAY, &err), COFFER_EINVAL);
-	T_TRUE(access(pathf(f, "%s/config", p), F_OK) != 0);
-	T_EQ_INT(repo_create(pathf(p, "%s/bad3", dir), NAME_BY_TIME,
+	T_TRUE(access(unit_pathf(f, "%s/config", p), F_OK) != 0);
+	T_EQ_INT(repo_create(unit_pathf(p, "%s/bad3", dir), NAME_BY_TIME,
 	    SCOPE_DEVICE, PERIOD_MONTH + 1, &err), COFFER_EINVAL);
-	T_TRUE(access(pathf(f, "%s/config", p), F_OK) != 0);
+	T_TRUE(access(unit_pathf(f, "%s/config", p), F_OK) != 0);
 
 	/* Nothing there, or an empty folder: not found. */
-	T_EQ_INT(repo_open(pathf(p, "%s/none", dir), &rp, &err),
+	T_EQ_INT(repo_open(unit_pathf(p, "%s/none", dir), &rp, &err),
 	    COFFER_ENOTFOUND);
 	T_TRUE(rp == NULL);
-	T_TRUE(mkdir(pathf(p, "%s/empty", dir), 0700) == 0);
+	T_TRUE(mkdir(unit_pathf(p, "%s/empty", dir), 0700) == 0);
 	T_EQ_INT(repo_open(p, &rp, &err), COFFER_ENOTFOUND);
 	T_TRUE(strstr(err.msg, "coffer init") != NULL);
 	repo_free(NULL);
-	tmpdir_remove(dir);
+	unit_tmpdir_remove(dir);
 }
 
 static void
@@ -320,35 +234,35 @@ repo_create_refuses_nonempty(void)
 	char dir[PATH_MAX], p[PATH_MAX], f[PATH_MAX];
 	struct coffer_err err = { 0 };
 
-	if (!tmpdir_new(dir))
+	if (!unit_tmpdir_new(dir))
 		return;
 	/* An existing repository. */
-	pathf(p, "%s/repo", dir);
+	unit_pathf(p, "%s/repo", dir);
 	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), 0);
 	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), COFFER_EEXIST);
 	T_EQ_INT(err.code, COFFER_EEXIST);
 
 	/* A folder with anything in it, even a dot file. */
-	pathf(p, "%s/photos", dir);
+	unit_pathf(p, "%s/photos", dir);
 	T_TRUE(mkdir(p, 0700) == 0);
-	T_TRUE(spit(pathf(f, "%s/img.jpg", p), "jpg", 3));
+	T_TRUE(unit_spit(unit_pathf(f, "%s/img.jpg", p), "jpg", 3));
 	memset(&err, 0, sizeof(err));
 	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), COFFER_EEXIST);
 	T_TRUE(strstr(err.msg, "not empty") != NULL);
-	T_TRUE(access(pathf(f, "%s/config", p), F_OK) != 0);
-	T_TRUE(access(pathf(f, "%s/sets", p), F_OK) != 0);
-	T_TRUE(access(pathf(f, "%s/img.jpg", p), F_OK) == 0);
+	T_TRUE(access(unit_pathf(f, "%s/config", p), F_OK) != 0);
+	T_TRUE(access(unit_pathf(f, "%s/sets", p), F_OK) != 0);
+	T_TRUE(access(unit_pathf(f, "%s/img.jpg", p), F_OK) == 0);
 
-	pathf(p, "%s/dotted", dir);
+	unit_pathf(p, "%s/dotted", dir);
 	T_TRUE(mkdir(p, 0700) == 0);
-	T_TRUE(spit(pathf(f, "%s/.hidden", p), "", 0));
+	T_TRUE(unit_spit(unit_pathf(f, "%s/.hidden", p), "", 0));
 	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), COFFER_EEXIST);
 
 	/* An existing empty folder is fine. */
-	pathf(p, "%s/fresh", dir);
+	unit_pathf(p, "%s/fresh", dir);
 	T_TRUE(mkdir(p, 0700) == 0);
 	T_EQ_INT(mkrepo(p, NAME_BY_TIME, &err), 0);
-	tmpdir_remove(dir);
+	unit_tmpdir_remove(dir);
 }
 
 /* Any one changed byte of config, or any truncation, is refused. */
@@ -366,12 +280,12 @@ repo_config_damage_refused(void)
 		return;
 	repo_free(rp);
 	rp = NULL;
-	pathf(cfg, "%s/config", repo);
-	if ((orig = slurp(cfg, &len)) == NULL || (bad = coffer_malloc(len +
+	unit_pathf(cfg, "%s/config", repo);
+	if ((orig = unit_slurp(cfg, &len)) == NULL || (bad = coffer_malloc(len +
 	    1)) == NULL) {
 		T_TRUE(false);
 		coffer_free(orig);
-		tmpdir_remove(dir);
+		unit_tmpdir_remove(dir);
 		return;
 	}
 	T_TRUE(len > 40 && memcmp(orig, "coffer repository\n", 18) == 0);
@@ -381,7 +295,7 @@ repo_config_damage_refused(void)
 		for (size_t k = 0; k < NELEM(xors); k++) {
 			memcpy(bad, orig, len);
 			bad[i] ^= xors[k];
-			T_TRUE(spit(cfg, bad, len));
+			T_TRUE(unit_spit(cfg, bad, len));
 			r = repo_open(repo, &rp, &err);
 			if (r != COFFER_EFORMAT && nbad++ < 5)
 				unit_fail(__FILE__, __LINE__, "byte %zu ('%c') "
@@ -392,7 +306,7 @@ repo_config_damage_refused(void)
 		}
 	}
 	for (size_t n = 0; n < len; n++) {
-		T_TRUE(spit(cfg, orig, n));
+		T_TRUE(unit_spit(cfg, orig, n));
 		r = repo_open(repo, &rp, &err);
 		if (r != COFFER_EFORMAT && nbad++ < 5)
 			unit_fail(__FILE__, __LINE__, "config cut to %zu bytes: "
@@ -403,17 +317,17 @@ repo_config_damage_refused(void)
 	/* An extra line, even a valid-looking one. */
 	memcpy(bad, orig, len);
 	bad[len] = '\n';
-	T_TRUE(spit(cfg, bad, len + 1));
+	T_TRUE(unit_spit(cfg, bad, len + 1));
 	T_EQ_INT(repo_open(repo, &rp, &err), COFFER_EFORMAT);
 	T_EQ_INT(nbad, 0);
 
 	/* Restored, it opens again. */
-	T_TRUE(spit(cfg, orig, len));
+	T_TRUE(unit_spit(cfg, orig, len));
 	T_EQ_INT(repo_open(repo, &rp, &err), 0);
 	repo_free(rp);
 	coffer_free(orig);
 	coffer_free(bad);
-	tmpdir_remove(dir);
+	unit_tmpdir_remove(dir);
 }
 
 /* ---- key sets ---- */
@@ -563,7 +477,7 @@ keyset_blobs_roundtrip(void)
 		goto out;
 	T_EQ_STR(keyset_idhex(ks), keyhex);
 	T_EQ_INT(keyset_scope(ks), SCOPE_DEVICE);
-	T_TRUE(access(pathf(p, "%s/sets/%s/keyinfo", repo, keyhex), F_OK) == 0);
+	T_TRUE(access(unit_pathf(p, "%s/sets/%s/keyinfo", repo, keyhex), F_OK) == 0);
 	for (size_t i = 0; i < n; i++) {
 		keyset_blob_id(ks, v[i].data, v[i].len, v[i].id);
 		T_TRUE(!keyset_has_blob(ks, v[i].type, v[i].id));
@@ -603,11 +517,11 @@ keyset_blobs_roundtrip(void)
 	T_EQ_INT(keyset_added(ks), total);
 	keyset_free(ks);
 
-	pathf(p, "%s/sets/%s", repo, keyhex);
+	unit_pathf(p, "%s/sets/%s", repo, keyhex);
 	T_EQ_INT(count_files(p, ".tmp"), 0);
-	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/packs", repo, keyhex), ""),
+	T_EQ_INT(count_files(unit_pathf(p, "%s/sets/%s/packs", repo, keyhex), ""),
 	    1);
-	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/index", repo, keyhex), ""),
+	T_EQ_INT(count_files(unit_pathf(p, "%s/sets/%s/index", repo, keyhex), ""),
 	    1);
 
 	/* Reopened from the card: the same bytes, and still deduplicated. */
@@ -620,9 +534,9 @@ keyset_blobs_roundtrip(void)
 	}
 	T_EQ_INT(keyset_flush(ks, &err), 0);
 	T_EQ_INT(keyset_added(ks), 0);
-	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/packs", repo, keyhex), ""),
+	T_EQ_INT(count_files(unit_pathf(p, "%s/sets/%s/packs", repo, keyhex), ""),
 	    1);
-	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/index", repo, keyhex), ""),
+	T_EQ_INT(count_files(unit_pathf(p, "%s/sets/%s/index", repo, keyhex), ""),
 	    1);
 	/* Unknown ids, and known ids under the other type. */
 	wbuf_init(&out, BLOB_MAX);
@@ -658,9 +572,9 @@ keyset_blobs_roundtrip(void)
 		added += clen_of(ks, &big[i]);
 	T_EQ_INT(keyset_added(ks), added);
 	keyset_free(ks);
-	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/packs", repo, keyhex), ""),
+	T_EQ_INT(count_files(unit_pathf(p, "%s/sets/%s/packs", repo, keyhex), ""),
 	    3);
-	T_EQ_INT(count_files(pathf(p, "%s/sets/%s/index", repo, keyhex), ""),
+	T_EQ_INT(count_files(unit_pathf(p, "%s/sets/%s/index", repo, keyhex), ""),
 	    2);
 	if ((ks = open_set(rp, dk, false)) != NULL) {
 		for (size_t i = 0; i < nbig; i++)
@@ -730,7 +644,7 @@ keyset_pack_tamper_detected(void)
 		loc = e->loc;
 	}
 	pack_path(ks->packs[loc.pack].id, rel);
-	pathf(pack, "%s/sets/%s/%s", repo, keyset_idhex(ks), rel);
+	unit_pathf(pack, "%s/sets/%s/%s", repo, keyset_idhex(ks), rel);
 	T_TRUE(access(pack, F_OK) == 0);
 	T_EQ_INT(loc.clen, 1 + v[victim].len + AEAD_OVERHEAD);
 
@@ -883,18 +797,18 @@ keyset_keyinfo_bound(void)
 	}
 	keyset_chunker_params(a, &cmin, &cavg, &cmax);
 	T_TRUE(cmin >= 64 && cmin <= cavg && cavg <= cmax && cmax <= BLOB_MAX);
-	pathf(ka, "%s/sets/%s/keyinfo", repo, keyset_idhex(a));
-	pathf(kb, "%s/sets/%s/keyinfo", repo, keyset_idhex(b));
+	unit_pathf(ka, "%s/sets/%s/keyinfo", repo, keyset_idhex(a));
+	unit_pathf(kb, "%s/sets/%s/keyinfo", repo, keyset_idhex(b));
 	keyset_free(a);
 	keyset_free(b);
-	infa = slurp(ka, &lena);
-	infb = slurp(kb, &lenb);
+	infa = unit_slurp(ka, &lena);
+	infb = unit_slurp(kb, &lenb);
 	T_TRUE(infa != NULL && infb != NULL);
 	if (infa == NULL || infb == NULL || (bad = coffer_malloc(lenb)) == NULL)
 		goto out;
 
 	/* A's keyinfo in B's place. */
-	T_TRUE(spit(kb, infa, lena));
+	T_TRUE(unit_spit(kb, infa, lena));
 	b = NULL;
 	r = ksopen(rp, dkb, false, &b, &err);
 	T_TRUE(r == COFFER_EAUTH || r == COFFER_EFORMAT);
@@ -906,14 +820,14 @@ keyset_keyinfo_bound(void)
 	/* A's keyinfo, patched to name B's key id: authentication fails. */
 	memcpy(bad, infa, lena < lenb ? lena : lenb);
 	memcpy(bad + 16, infb + 16, KEYID_LEN);
-	T_TRUE(spit(kb, bad, lena));
+	T_TRUE(unit_spit(kb, bad, lena));
 	T_EQ_INT(ksopen(rp, dkb, false, &b, &err), COFFER_EAUTH);
 
 	/* Every damaged byte of B's own keyinfo (scope, custody, ...). */
 	for (size_t i = 0; i < lenb; i++) {
 		memcpy(bad, infb, lenb);
 		bad[i] ^= 0x01;
-		T_TRUE(spit(kb, bad, lenb));
+		T_TRUE(unit_spit(kb, bad, lenb));
 		r = ksopen(rp, dkb, false, &b, &err);
 		if (r != COFFER_EAUTH && r != COFFER_EFORMAT && nbad++ < 5)
 			unit_fail(__FILE__, __LINE__, "keyinfo byte %zu: %d",
@@ -922,13 +836,13 @@ keyset_keyinfo_bound(void)
 		b = NULL;
 	}
 	/* Truncated. */
-	T_TRUE(spit(kb, infb, lenb - 1));
+	T_TRUE(unit_spit(kb, infb, lenb - 1));
 	r = ksopen(rp, dkb, false, &b, &err);
 	T_TRUE(r == COFFER_EAUTH || r == COFFER_EFORMAT);
 	T_EQ_INT(nbad, 0);
 
 	/* Restored: both open again. */
-	T_TRUE(spit(kb, infb, lenb));
+	T_TRUE(unit_spit(kb, infb, lenb));
 	if ((b = open_set(rp, dkb, false)) != NULL)
 		keyset_free(b);
 	if ((a = open_set(rp, dka, false)) != NULL)
@@ -1015,9 +929,9 @@ snapshot_roundtrip(void)
 	T_EQ_STR(s.keyid, keyset_idhex(ks));
 
 	/* On the card as the FAT-safe name; the id is the file's hash. */
-	pathf(p, "%s/sets/%s/snapshots/2026-11-25T173100Z", repo,
+	unit_pathf(p, "%s/sets/%s/snapshots/2026-11-25T173100Z", repo,
 	    keyset_idhex(ks));
-	if ((file = slurp(p, &flen)) != NULL) {
+	if ((file = unit_slurp(p, &flen)) != NULL) {
 		hash_plain(h, sizeof(h), file, flen);
 		hex_encode(hhex, h, sizeof(h));
 		T_EQ_STR(s.idhex, hhex);
@@ -1088,9 +1002,9 @@ snapshot_rename_detected(void)
 	snapshot_fill(&s, "2026-11-25T17:31:00Z");
 	T_EQ_INT(snapshot_write(ks, &s, &err), 0);
 	snapshot_release(&s);
-	pathf(from, "%s/sets/%s/snapshots/2026-11-25T173100Z", repo,
+	unit_pathf(from, "%s/sets/%s/snapshots/2026-11-25T173100Z", repo,
 	    keyset_idhex(ks));
-	pathf(to, "%s/sets/%s/snapshots/2026-11-25T173200Z", repo,
+	unit_pathf(to, "%s/sets/%s/snapshots/2026-11-25T173200Z", repo,
 	    keyset_idhex(ks));
 	T_TRUE(rename(from, to) == 0);
 	memset(&l, 0, sizeof(l));
@@ -1106,15 +1020,15 @@ snapshot_rename_detected(void)
 	snapshot_fill(&s, "1");
 	T_EQ_INT(snapshot_write(ks, &s, &err), 0);
 	snapshot_release(&s);
-	pathf(from, "%s/sets/%s/snapshots/1", repo, keyset_idhex(ks));
-	pathf(to, "%s/sets/%s/snapshots/2", repo, keyset_idhex(ks));
+	unit_pathf(from, "%s/sets/%s/snapshots/1", repo, keyset_idhex(ks));
+	unit_pathf(to, "%s/sets/%s/snapshots/2", repo, keyset_idhex(ks));
 	T_TRUE(rename(from, to) == 0);
 	snprintf(l.name, sizeof(l.name), "2");
 	T_EQ_INT(snapshot_load(ks, &l, &err), COFFER_EAUTH);
 
 	/* Moved into another key set under its own name. */
-	pathf(from, "%s/sets/%s/snapshots/2", repo, keyset_idhex(ks));
-	pathf(to, "%s/sets/%s/snapshots/2", repo, keyset_idhex(ks2));
+	unit_pathf(from, "%s/sets/%s/snapshots/2", repo, keyset_idhex(ks));
+	unit_pathf(to, "%s/sets/%s/snapshots/2", repo, keyset_idhex(ks2));
 	T_TRUE(rename(from, to) == 0);
 	r = snapshot_load(ks2, &l, &err);
 	T_EQ_INT(r, COFFER_EAUTH);
@@ -1203,12 +1117,12 @@ list_snapshots_sorted(void)
 		snapshot_release(&s);
 	}
 	/* Files that are not snapshots are left out. */
-	pathf(p, "%s/sets/%s/snapshots", repo, keyset_idhex(ks));
-	T_TRUE(spit(pathf(p, "%s/sets/%s/snapshots/4.tmp", repo,
+	unit_pathf(p, "%s/sets/%s/snapshots", repo, keyset_idhex(ks));
+	T_TRUE(unit_spit(unit_pathf(p, "%s/sets/%s/snapshots/4.tmp", repo,
 	    keyset_idhex(ks)), "x", 1));
-	T_TRUE(spit(pathf(p, "%s/sets/%s/snapshots/abc", repo,
+	T_TRUE(unit_spit(unit_pathf(p, "%s/sets/%s/snapshots/abc", repo,
 	    keyset_idhex(ks)), "x", 1));
-	T_TRUE(spit(pathf(p, "%s/sets/%s/snapshots/05", repo,
+	T_TRUE(unit_spit(unit_pathf(p, "%s/sets/%s/snapshots/05", repo,
 	    keyset_idhex(ks)), "x", 1));
 
 	T_EQ_INT(repo_list_snapshots(rp, &v, &n, &err), 0);
@@ -1287,7 +1201,7 @@ locks_conflict(void)
 
 	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
 		return;
-	pathf(locks, "%s/locks", repo);
+	unit_pathf(locks, "%s/locks", repo);
 
 	/* Two appends: the second is refused and leaves no lock file. */
 	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), 0);
@@ -1337,7 +1251,7 @@ forge(const char *repo, const char *host, long pid, long long t, int kind)
 
 	snprintf(text, sizeof(text), "coffer lock\nkind %d\npid %ld\nhost %s\n"
 	    "time %lld\n", kind, pid, host, t);
-	T_TRUE(spit(pathf(p, "%s/locks/00000000000000ff.lock", repo), text,
+	T_TRUE(unit_spit(unit_pathf(p, "%s/locks/00000000000000ff.lock", repo), text,
 	    strlen(text)));
 }
 
@@ -1346,7 +1260,7 @@ forged_exists(const char *repo)
 {
 	char p[PATH_MAX];
 
-	return access(pathf(p, "%s/locks/00000000000000ff.lock", repo),
+	return access(unit_pathf(p, "%s/locks/00000000000000ff.lock", repo),
 	    F_OK) == 0;
 }
 
@@ -1365,7 +1279,7 @@ lock_stale_removed(void)
 
 	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
 		return;
-	pathf(locks, "%s/locks", repo);
+	unit_pathf(locks, "%s/locks", repo);
 
 	/* Learn this host's hash from a real lock file. */
 	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), 0);
@@ -1379,7 +1293,7 @@ lock_stale_removed(void)
 
 			if (de->d_name[0] == '.')
 				continue;
-			if ((text = slurp(pathf(p, "%s/%s", locks, de->d_name),
+			if ((text = unit_slurp(unit_pathf(p, "%s/%s", locks, de->d_name),
 			    &len)) == NULL)
 				continue;
 			text[len] = '\0';
@@ -1437,7 +1351,7 @@ lock_stale_removed(void)
 	T_TRUE(forged_exists(repo));
 
 	/* An unreadable lock counts as exclusive and live. */
-	T_TRUE(spit(pathf(p, "%s/locks/00000000000000ff.lock", repo),
+	T_TRUE(unit_spit(unit_pathf(p, "%s/locks/00000000000000ff.lock", repo),
 	    "garbage\n", 8));
 	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), COFFER_ELOCKED);
 	T_TRUE(forged_exists(repo));

@@ -20,52 +20,6 @@
 #include "util/util.h"
 #include "unit.h"
 
-/* ---- scratch directories ---- */
-
-/* rm_rf_at(dfd, name): remove ${name} under ${dfd} and all below it. */
-static void
-rm_rf_at(int dfd, const char *name)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (unlinkat(dfd, name, 0) == 0)
-		return;
-	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		rm_rf_at(dirfd(d), de->d_name);
-	}
-	closedir(d);
-	(void)unlinkat(dfd, name, AT_REMOVEDIR);
-}
-
-/* tmpdir_new(path): make a fresh private directory; false on failure. */
-static bool
-tmpdir_new(char path[PATH_MAX])
-{
-	const char *t = getenv("TMPDIR");
-
-	if (t == NULL || *t == '\0')
-		t = "/tmp";
-	snprintf(path, PATH_MAX, "%s/coffer-test-util.XXXXXX", t);
-	return mkdtemp(path) != NULL;
-}
-
-static void
-tmpdir_remove(const char *path)
-{
-	rm_rf_at(AT_FDCWD, path);
-}
-
 /* ---- wbuf ---- */
 
 static void
@@ -508,10 +462,10 @@ atomicfile_write_works(void)
 	struct stat sb;
 	int dfd, fd;
 
-	T_TRUE(tmpdir_new(dir));
+	T_TRUE(unit_tmpdir_new(dir));
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		T_TRUE(dfd != -1);
-		tmpdir_remove(dir);
+		unit_tmpdir_remove(dir);
 		return;
 	}
 
@@ -559,7 +513,7 @@ atomicfile_write_works(void)
 	T_TRUE(faccessat(dfd, "h.tmp", F_OK, 0) != 0);
 
 	close(dfd);
-	tmpdir_remove(dir);
+	unit_tmpdir_remove(dir);
 }
 
 static void
@@ -572,10 +526,10 @@ file_read_cap(void)
 	size_t len;
 	int dfd;
 
-	T_TRUE(tmpdir_new(dir));
+	T_TRUE(unit_tmpdir_new(dir));
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		T_TRUE(dfd != -1);
-		tmpdir_remove(dir);
+		unit_tmpdir_remove(dir);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(data); i++)
@@ -620,7 +574,7 @@ file_read_cap(void)
 	T_TRUE(buf == NULL);
 
 	close(dfd);
-	tmpdir_remove(dir);
+	unit_tmpdir_remove(dir);
 }
 
 static int

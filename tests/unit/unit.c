@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: ISC */
 /* unit: TAP runner and check helpers for tests/unit/test_*.c. */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "unit.h"
+#include "util/util.h"
 
 static bool failed;		/* the running test has failed a check */
 
@@ -98,4 +106,95 @@ unit_run(int (*setup)(void), const struct unit_test *tests, size_t ntests,
 	}
 	printf("%zu passed, %zu failed\n", npass, nfail);
 	return nfail == 0 ? 0 : 1;
+}
+
+/* ---- scratch directories and files ---- */
+
+void
+unit_rm_rf_at(int dfd, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (unlinkat(dfd, name, 0) == 0)
+		return;
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		unit_rm_rf_at(dirfd(d), de->d_name);
+	}
+	closedir(d);
+	(void)unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+bool
+unit_tmpdir_new(char path[PATH_MAX])
+{
+	const char *t = getenv("TMPDIR");
+
+	if (t == NULL || *t == '\0')
+		t = "/tmp";
+	snprintf(path, PATH_MAX, "%s/coffer-unit.XXXXXX", t);
+	if (mkdtemp(path) == NULL) {
+		unit_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+void
+unit_tmpdir_remove(const char *path)
+{
+	unit_rm_rf_at(AT_FDCWD, path);
+}
+
+const char *
+unit_pathf(char out[PATH_MAX], const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, PATH_MAX, fmt, ap);
+	va_end(ap);
+	return out;
+}
+
+uint8_t *
+unit_slurp(const char *path, size_t *len)
+{
+	uint8_t *buf = NULL;
+
+	if (file_read(AT_FDCWD, path, path, (size_t)64 << 20, &buf, len,
+	    NULL) != 0)
+		return NULL;
+	return buf;
+}
+
+bool
+unit_spit(const char *path, const void *p, size_t len)
+{
+	int fd;
+	bool ok;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		return false;
+	ok = write_full(fd, p, len) == 0;
+	return close(fd) == 0 && ok;
+}
+
+int
+unit_mode_of(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 ? (int)(sb.st_mode & 07777) : -1;
 }

@@ -73,4 +73,27 @@ void unit_eq_str(const char *file, int line, const char *expr,
 int unit_run(int (*setup)(void), const struct unit_test *tests,
     size_t ntests, int argc, char **argv);
 
+/*
+ * Scratch files, shared by the tests that need a disk:
+ * unit_tmpdir_new(path): a fresh private directory under $TMPDIR (or
+ *   /tmp); false (and a failure recorded) if it cannot be made.
+ * unit_tmpdir_remove(path), unit_rm_rf_at(dfd, name): remove a tree.
+ * unit_pathf(out, fmt, ...): format a path into ${out} (PATH_MAX).
+ * unit_slurp(path, &len): the whole file (coffer_free it), or NULL.
+ * unit_spit(path, p, len): replace a file's content (not atomically).
+ * unit_mode_of(path): permission bits (lstat), or -1.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+bool unit_tmpdir_new(char path[PATH_MAX]);
+void unit_tmpdir_remove(const char *path);
+void unit_rm_rf_at(int dfd, const char *name);
+const char *unit_pathf(char out[PATH_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+uint8_t *unit_slurp(const char *path, size_t *len);
+bool unit_spit(const char *path, const void *p, size_t len);
+int unit_mode_of(const char *path);
+
 #endif /* !UNIT_H_ */
