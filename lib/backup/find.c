@@ -50,21 +50,7 @@ find_tree(struct fctx *f, const uint8_t id[BLOB_ID_LEN], size_t plen)
 		    0) == 0) {
 			struct coffer_entry_info info;
 
-			memset(&info, 0, sizeof(info));
-			info.path = (const uint8_t *)f->path;
-			info.pathlen = len;
-			info.type = e->type;
-			info.mode = e->mode;
-			info.uid = e->uid;
-			info.gid = e->gid;
-			info.mtime_sec = e->mtime_sec;
-			info.mtime_nsec = e->mtime_nsec;
-			info.size = e->size;
-			info.target = e->target;
-			info.targetlen = e->targetlen;
-			info.link_id = e->link_id;
-			info.rdev = e->rdev;
-			info.nxattrs = e->nxattrs;
+			entry_info(e, f->path, len, &info);
 			f->nmatches++;
 			if ((r = f->fn(f->cookie, f->snapshot, &info)) != 0)
 				goto out;

@@ -197,21 +197,7 @@ ls_tree(struct lsctx *l, const uint8_t id[BLOB_ID_LEN], size_t plen)
 			goto out;
 		}
 		if (under_prefix(l->path, len, l->prefix, l->prefixlen)) {
-			memset(&info, 0, sizeof(info));
-			info.path = (const uint8_t *)l->path;
-			info.pathlen = len;
-			info.type = e->type;
-			info.mode = e->mode;
-			info.uid = e->uid;
-			info.gid = e->gid;
-			info.mtime_sec = e->mtime_sec;
-			info.mtime_nsec = e->mtime_nsec;
-			info.size = e->size;
-			info.target = e->target;
-			info.targetlen = e->targetlen;
-			info.link_id = e->link_id;
-			info.rdev = e->rdev;
-			info.nxattrs = e->nxattrs;
+			entry_info(e, l->path, len, &info);
 			if ((r = l->fn(l->cookie, &info)) != 0)
 				goto out;
 		} else if (!above_prefix(l->path, len, l->prefix,

@@ -458,3 +458,24 @@ out:
 	snapshot_list_free(v, n);
 	return r;
 }
+
+void
+entry_info(const struct tree_entry *e, const char *path, size_t len,
+    struct coffer_entry_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->path = (const uint8_t *)path;
+	info->pathlen = len;
+	info->type = e->type;
+	info->mode = e->mode;
+	info->uid = e->uid;
+	info->gid = e->gid;
+	info->mtime_sec = e->mtime_sec;
+	info->mtime_nsec = e->mtime_nsec;
+	info->size = e->size;
+	info->target = e->target;
+	info->targetlen = e->targetlen;
+	info->link_id = e->link_id;
+	info->rdev = e->rdev;
+	info->nxattrs = e->nxattrs;
+}

@@ -83,6 +83,13 @@ int session_unlock(const struct coffer_ctx *ctx, struct keystore *kst,
 /* period_label(period, when, out): "day:2026-11-25" etc. */
 void period_label(int period, time_t when, char out[32]);
 
+/*
+ * entry_info(e, path, len, info): the public view of tree entry ${e}
+ * found at ${path} (${len} bytes; borrowed, like the entry's target).
+ */
+void entry_info(const struct tree_entry *e, const char *path, size_t len,
+    struct coffer_entry_info *info);
+
 /* path_append(buf, &len, cap, name, namelen): "a/b" + "c"; -1 if too long. */
 int path_append(char *buf, size_t *len, size_t cap, const uint8_t *name,
     size_t namelen) WUR;
