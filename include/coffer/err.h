@@ -22,6 +22,8 @@ enum coffer_errcode {
 	COFFER_ELOCKED		= -9,	/* repository locked by another process */
 	COFFER_EEXIST		= -10,	/* target exists */
 	COFFER_ENOKEY		= -11,	/* the key for this data is not here */
+	COFFER_ELOGIN		= -12,	/* escrow: not logged in, or session over */
+	COFFER_EDESTROYED	= -13,	/* escrow: the key was destroyed */
 };
 
 #define COFFER_ERR_MSG_LEN	512

@@ -90,6 +90,8 @@ coffer_strerror(int code)
 	case COFFER_ELOCKED:	return "repository locked";
 	case COFFER_EEXIST:	return "already exists";
 	case COFFER_ENOKEY:	return "key not available";
+	case COFFER_ELOGIN:	return "not logged in to the escrow server";
+	case COFFER_EDESTROYED:	return "key destroyed";
 	default:		return "unknown error";
 	}
 }

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * store: cofferd's database behind one small interface (docs/PROTOCOL.md).
+ *
+ * Two implementations: SQLite (store_sqlite.c; "sqlite:/path/file.db",
+ * created on first open, WAL, synchronous=FULL) and PostgreSQL
+ * (store_pg.c; "postgres://..." or "postgresql://...", libpq).  Both
+ * create their tables if absent.  Every function may be called from any
+ * thread at once; an implementation serialises or pools connections
+ * itself.  Every write is durable (committed) when the function returns 0.
+ *
+ * Return values: 0 ok, or one of the STORE_E* codes.  Functions that can
+ * fail write a one-line reason into ${err} (STORE_ERRLEN bytes, may be
+ * NULL) that never contains secrets.
+ */
+#ifndef COFFERD_STORE_H_
+#define COFFERD_STORE_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_ERRLEN		256
+#define STORE_ACCOUNT_MAX	128	/* bytes, without NUL */
+#define STORE_KEYID_LEN		32	/* hex chars, without NUL */
+#define STORE_LABEL_MAX		128
+#define STORE_PWHASH_MAX	128	/* crypto_pwhash_STRBYTES */
+#define STORE_BLOB_MAX		256	/* encrypted key material */
+#define STORE_TOKEN_HASH_LEN	32
+#define STORE_PUBKEY_LEN	32
+
+enum store_errcode {
+	STORE_OK	= 0,
+	STORE_ENOTFOUND	= -1,	/* no such row (or not this account's) */
+	STORE_EEXIST	= -2,	/* unique key taken */
+	STORE_EFAIL	= -3,	/* the database failed; see err */
+};
+
+enum store_key_kind { STORE_KIND_KEY = 1, STORE_KIND_WRAP = 2 };
+
+struct store_key {
+	char		key_id[STORE_KEYID_LEN + 1];
+	char		account[STORE_ACCOUNT_MAX + 1];
+	int		kind;			/* enum store_key_kind */
+	char		label[STORE_LABEL_MAX + 1];
+	int64_t		created;		/* Unix seconds */
+	int64_t		destroyed;		/* 0: live */
+	int64_t		releases;		/* releases + unwraps */
+	uint8_t		pub[STORE_PUBKEY_LEN];	/* wrap keys only */
+	uint8_t		blob[STORE_BLOB_MAX];	/* encrypted; empty if destroyed */
+	size_t		blob_len;
+};
+
+struct store_event {
+	int64_t		time;
+	char		account[STORE_ACCOUNT_MAX + 1];	/* "" if none */
+	char		address[64];
+	char		event[24];		/* "login", "release", ... */
+	char		key_id[STORE_KEYID_LEN + 1];	/* "" if none */
+	int		ok;			/* 1 ok, 0 refused/failed */
+};
+
+struct store;
+
+/* store_open(url, &st, err): connect (or create) per ${url}'s scheme. */
+int store_open(const char *url, struct store **out, char err[STORE_ERRLEN]);
+void store_close(struct store *st);
+/* store_ping(st, err): 0 if the database answers (for /healthz). */
+int store_ping(struct store *st, char err[STORE_ERRLEN]);
+
+/* Accounts. */
+int store_account_create(struct store *st, const char *account,
+    const char *pwhash, int64_t now, char err[STORE_ERRLEN]);
+int store_account_pwhash(struct store *st, const char *account,
+    char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN]);
+
+/* Sessions, by the BLAKE2b-256 hash of the token. */
+int store_session_create(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], const char *account,
+    int64_t expires, char err[STORE_ERRLEN]);
+/* ENOTFOUND if absent; an expired session is returned, caller checks. */
+int store_session_get(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    char account[STORE_ACCOUNT_MAX + 1], int64_t *expires,
+    char err[STORE_ERRLEN]);
+int store_session_delete(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], char err[STORE_ERRLEN]);
+
+/* Keys and wrap keys (one id space).  EEXIST if the key id is taken. */
+int store_key_put(struct store *st, const struct store_key *k,
+    char err[STORE_ERRLEN]);
+/* ENOTFOUND unless ${key_id} exists AND belongs to ${account}. */
+int store_key_get(struct store *st, const char *account, const char *key_id,
+    struct store_key *k, char err[STORE_ERRLEN]);
+/* Count a release/unwrap. */
+int store_key_released(struct store *st, const char *account,
+    const char *key_id, char err[STORE_ERRLEN]);
+/*
+ * Overwrite the blob (zero length) and set destroyed = ${now}.
+ * ENOTFOUND as store_key_get; 0 also if it was already destroyed.
+ */
+int store_key_destroy(struct store *st, const char *account,
+    const char *key_id, int64_t now, char err[STORE_ERRLEN]);
+/* The account's keys, oldest first, blobs not filled in; caller frees. */
+int store_key_list(struct store *st, const char *account,
+    struct store_key **out, size_t *n, char err[STORE_ERRLEN]);
+
+/* Audit log.  store_audit_add must be durable before it returns 0. */
+int store_audit_add(struct store *st, const struct store_event *ev,
+    char err[STORE_ERRLEN]);
+/* The account's newest ${limit} events, newest first; caller frees. */
+int store_audit_list(struct store *st, const char *account, int limit,
+    struct store_event **out, size_t *n, char err[STORE_ERRLEN]);
+
+/* Failed logins (rate limiting, docs/PROTOCOL.md §4). */
+int store_failure_add(struct store *st, const char *account,
+    const char *address, int64_t now, char err[STORE_ERRLEN]);
+/*
+ * Failures since ${since}: *n_account for ${account}, *n_address for
+ * ${address}, and the oldest time of each (0 if none).  Also deletes
+ * failures older than ${since}.
+ */
+int store_failure_count(struct store *st, const char *account,
+    const char *address, int64_t since, int *n_account, int64_t *old_account,
+    int *n_address, int64_t *old_address, char err[STORE_ERRLEN]);
+
+#endif /* !COFFERD_STORE_H_ */
