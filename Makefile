@@ -1,5 +1,5 @@
 # coffer: one non-recursive GNU Makefile.  "make help" lists targets.
-PKGS	:= libsodium libzstd jansson
+PKGS	:= libsodium libzstd jansson libcurl
 CC	?= cc
 CFLAGS	?= -O2 -g
 WFLAGS	:= -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
@@ -25,7 +25,7 @@ REPLAY_BINS := $(patsubst %,$(B)/tests/replay_%,$(FUZZ_NAMES))
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_SECONDS ?= 60
 
-all: $(B)/coffer $(B)/libcoffer.a			## build coffer and the library
+all: $(B)/coffer $(B)/libcoffer.a $(B)/cofferd	## build coffer, cofferd and the library
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -38,6 +38,15 @@ $(B)/libcoffer.a: $(LIB_OBJS)
 
 $(B)/coffer: $(CLI_OBJS) $(B)/libcoffer.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# cofferd, the escrow server: every server/*.c (docs/PROTOCOL.md).
+SRV_PKGS    := libmicrohttpd sqlite3 libpq jansson libsodium
+SERVER_SRCS := $(wildcard server/*.c)
+SERVER_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(SERVER_SRCS))
+$(SERVER_OBJS): CPPFLAGS += $(shell pkg-config --cflags $(SRV_PKGS) 2>/dev/null)
+$(B)/cofferd: $(SERVER_OBJS) $(B)/libcoffer.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ \
+	    $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) $(LDLIBS)
 
 $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(B)/obj/tests/unit/unit.o $(B)/libcoffer.a
 	@mkdir -p $(dir $@)
@@ -65,7 +74,18 @@ $(B)/bench/bench_%: $(B)/obj/bench/bench_%.o $(B)/libcoffer.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: $(UNIT_BINS) $(HELP_BINS) $(REPLAY_BINS) $(B)/tests/gen_corpus
+# test_store: the store conformance test, server/store*.c without cofferd's
+# main; run.sh runs it on SQLite, 82-store.sh on SQLite and PostgreSQL.
+STORE_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard server/store*.c))
+STORE_LIBS := $(shell pkg-config --libs sqlite3 libpq 2>/dev/null)
+$(B)/obj/server/store_pg.o: CPPFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
+$(B)/tests/test_store: $(B)/obj/tests/server/test_store.o \
+	    $(B)/obj/tests/unit/unit.o $(STORE_OBJS) $(B)/libcoffer.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(STORE_LIBS) $(LDLIBS)
+
+tests: $(UNIT_BINS) $(HELP_BINS) $(REPLAY_BINS) $(B)/tests/gen_corpus \
+	    $(B)/tests/test_store
 
 fuzz-bins: $(patsubst %,$(B)/fuzz_%,$(FUZZ_TARGETS))
 
@@ -93,16 +113,22 @@ fuzz-corpus: all $(B)/tests/gen_corpus		## regenerate the seed corpora from a fr
 bench: all $(B)/bench/bench_primitives $(B)/bench/bench_chunker	## coffer against restic and borg; QUICK=1 for a short run
 	QUICK="$(QUICK)" B="$(B)" sh bench/bench.sh
 
+bench-escrow: all $(B)/cofferd $(B)/bench/bench_escrow	## cofferd logins/deposits/releases per second, SQLite and PostgreSQL
+	B="$(B)" sh bench/escrow-load.sh
+
 demo: deps						## install, build, back up and restore
 	$(MAKE) all
 	sh scripts/demo.sh
 
 PREFIX	?= /usr/local
-install: $(B)/coffer				## install coffer, coffer(1) and completions in $(DESTDIR)$(PREFIX)
+install: $(B)/coffer $(B)/cofferd		## install coffer, cofferd, their man pages and completions in $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 0755 $(B)/coffer $(DESTDIR)$(PREFIX)/bin/coffer
+	install -m 0755 $(B)/cofferd $(DESTDIR)$(PREFIX)/sbin/cofferd
+	install -m 0644 docs/man/cofferd.8 $(DESTDIR)$(PREFIX)/share/man/man8/cofferd.8
 	install -m 0644 docs/man/coffer.1 $(DESTDIR)$(PREFIX)/share/man/man1/coffer.1
 	install -m 0644 dist/completion/coffer.bash \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/coffer
@@ -117,4 +143,5 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan fuzz fuzz-bins fuzz-corpus bench demo clean help
+.PHONY: bench-escrow
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -26,6 +26,8 @@ struct global_opts {
 	const char	*repo;
 	const char	*keystore;
 	const char	*passphrase_file;
+	const char	*cacert;	/* --cacert, COFFER_CACERT, config */
+	const char	*server;	/* COFFER_SERVER, config "server" */
 	bool		 quiet;
 	bool		 system;
 };
@@ -37,6 +39,7 @@ cmd_fn cmd_init, cmd_backup, cmd_snapshots, cmd_ls, cmd_restore, cmd_check;
 cmd_fn cmd_key, cmd_keystore;
 cmd_fn cmd_forget, cmd_prune;
 cmd_fn cmd_diff, cmd_find, cmd_stats;
+cmd_fn cmd_escrow;
 
 /*
  * Long options shared by all commands; commands append their own.
@@ -46,12 +49,14 @@ cmd_fn cmd_diff, cmd_find, cmd_stats;
 #define OPT_KEYSTORE	1001
 #define OPT_SYSTEM	1002
 #define OPT_PASSFILE	1003
+#define OPT_CACERT	1004
 #define OPT_QUIET	'q'
 #define GLOBAL_LONGOPTS							\
 	{ "repo",	required_argument,	NULL, OPT_REPO },	\
 	{ "keystore",	required_argument,	NULL, OPT_KEYSTORE },	\
 	{ "system",	no_argument,		NULL, OPT_SYSTEM },	\
 	{ "passphrase-file", required_argument,	NULL, OPT_PASSFILE },	\
+	{ "cacert",	required_argument,	NULL, OPT_CACERT },	\
 	{ "quiet",	no_argument,		NULL, OPT_QUIET }
 /* global_opt(ch): handle a shared option; true if it was one. */
 bool global_opt(int ch, const char *arg);
@@ -85,6 +90,9 @@ int usage_err(const char *usage, const char *fmt, ...)
 
 /* parse_scope(s, &scope) / parse_period(s, &period): 0 or -1. */
 int parse_scope(const char *s, int *scope);
+/* parse_custody(s, &custody): "local", "escrow", ...; 0 or -1. */
+int parse_custody(const char *s, int *custody);
+extern const char *const custody_names[];
 int parse_period(const char *s, int *period);
 extern const char *const scope_names[];
 
@@ -92,7 +100,9 @@ extern const char *const scope_names[];
 #define CONFIG_EXCLUDES_MAX	256
 struct config {
 	char		*repo, *keystore;
+	char		*cacert, *server;	/* escrow */
 	int		 scope;		/* 0: not set */
+	int		 custody;	/* 0: not set */
 	int		 period;
 	bool		 period_set;
 	char		*excludes[CONFIG_EXCLUDES_MAX];

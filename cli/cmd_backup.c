@@ -12,14 +12,16 @@
 
 static const char backup_usage[] =
     "usage: coffer backup [--repo DIR] [--json] [--scope S] [--period P]\n"
-    "                     [--exclude PATTERN]... [--exclude-file FILE]...\n"
+    "                     [--custody C] [--exclude PATTERN]... [--exclude-file FILE]...\n"
     "                     [--exclude-caches] [--exclude-larger-than SIZE]\n"
     "                     [-x] [--files-from FILE [-0]] PATH...\n"
     "       coffer backup [--repo DIR] [--json] --stdin --stdin-name NAME\n"
     "\nBack up files and folders as one new snapshot.  Paths are stored as\n"
     "given, without a leading '/'.  Files that cannot be read are left\n"
     "out with a warning and the exit status is 3.  --scope and --period\n"
-    "override the repository's default key scope for this backup.\n"
+    "override the repository's default key scope for this backup, and\n"
+    "--custody (local, escrow, local+escrow, escrow-wrap) its default\n"
+    "custody for a key set this backup starts.\n"
     "\nselecting files:\n"
     "  --exclude PATTERN      leave out what matches (gitignore style: '*.o',\n"
     "                         'build/', '/home/me/tmp', '**/cache', '!keep.o')\n"
@@ -200,6 +202,7 @@ cmd_backup(int argc, char **argv)
 		{ "stdin-name",	required_argument,	NULL, 'N' },
 		{ "json",	no_argument,		NULL, 'j' },
 		{ "scope",	required_argument,	NULL, 'S' },
+		{ "custody",	required_argument,	NULL, 'K' },
 		{ "period",	required_argument,	NULL, 'P' },
 		{ "exclude",	required_argument,	NULL, 'e' },
 		{ "exclude-file", required_argument,	NULL, 'E' },
@@ -241,6 +244,8 @@ cmd_backup(int argc, char **argv)
 		o.scope = g_config.scope;
 	if (g_config.period_set)
 		o.period = g_config.period;
+	if (g_config.custody != 0)
+		o.custody = g_config.custody;
 	{
 		const char *v;
 
@@ -248,6 +253,12 @@ cmd_backup(int argc, char **argv)
 		    parse_scope(v, &o.scope) != 0) {
 			usage_err(backup_usage, "COFFER_SCOPE must be device, "
 			    "period or backup, not '%s'", v);
+			goto out;
+		}
+		if ((v = getenv("COFFER_CUSTODY")) != NULL && *v != '\0' &&
+		    parse_custody(v, &o.custody) != 0) {
+			usage_err(backup_usage, "COFFER_CUSTODY must be local, "
+			    "escrow, local+escrow or escrow-wrap, not '%s'", v);
 			goto out;
 		}
 		if ((v = getenv("COFFER_PERIOD")) != NULL && *v != '\0' &&
@@ -276,6 +287,14 @@ cmd_backup(int argc, char **argv)
 			if (parse_scope(optarg, &o.scope) != 0) {
 				usage_err(backup_usage, "--scope must be device, "
 				    "period or backup, not '%s'", optarg);
+				goto out;
+			}
+			break;
+		case 'K':
+			if (parse_custody(optarg, &o.custody) != 0) {
+				usage_err(backup_usage, "--custody must be local, "
+				    "escrow, local+escrow or escrow-wrap, not "
+				    "'%s'", optarg);
 				goto out;
 			}
 			break;

@@ -59,6 +59,12 @@ key_list(bool json, struct coffer_ctx *ctx)
 			    json_string(v[i].period) : json_null());
 			json_object_set_new(o, "custody",
 			    json_string(v[i].custody));
+			json_object_set_new(o, "escrow_server",
+			    v[i].escrow_server[0] ? json_string(
+			    v[i].escrow_server) : json_null());
+			json_object_set_new(o, "escrow_key_id",
+			    v[i].escrow_key_id[0] ? json_string(
+			    v[i].escrow_key_id) : json_null());
 			json_object_set_new(o, "key_present",
 			    json_boolean(v[i].key_present));
 			json_object_set_new(o, "passphrase",
@@ -70,11 +76,11 @@ key_list(bool json, struct coffer_ctx *ctx)
 		}
 		rc = json_print(json_pack("{s:o}", "key_sets", arr));
 	} else {
-		printf("%-16s %-7s %-17s %-8s %-4s %-10s %s\n", "KEY ID",
+		printf("%-16s %-7s %-17s %-12s %-4s %-10s %s\n", "KEY ID",
 		    "SCOPE", "PERIOD", "CUSTODY", "KEY", "PASSPHRASE",
 		    "SNAPSHOTS");
 		for (size_t i = 0; i < n; i++)
-			printf("%-16s %-7s %-17s %-8s %-4s %-10s %zu%s\n",
+			printf("%-16s %-7s %-17s %-12s %-4s %-10s %zu%s\n",
 			    v[i].key_id, v[i].damaged ? "?" :
 			    scope_names[v[i].scope], v[i].period[0] ?
 			    v[i].period : "-", v[i].custody,

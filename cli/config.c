@@ -53,8 +53,16 @@ set_key(const char *file, unsigned line, const char *k, const char *v)
 		g_config.repo = dup;
 	} else if (strcmp(k, "keystore") == 0) {
 		g_config.keystore = dup;
+	} else if (strcmp(k, "cacert") == 0) {
+		g_config.cacert = dup;
+	} else if (strcmp(k, "server") == 0) {
+		g_config.server = dup;
 	} else if (strcmp(k, "scope") == 0) {
 		if (parse_scope(v, &g_config.scope) != 0)
+			goto bad;
+		free(dup);
+	} else if (strcmp(k, "custody") == 0) {
+		if (parse_custody(v, &g_config.custody) != 0)
 			goto bad;
 		free(dup);
 	} else if (strcmp(k, "period") == 0) {

@@ -30,6 +30,7 @@ static const struct cmd {
 	{ "prune",	cmd_prune,	"free the space no snapshot uses" },
 	{ "key",	cmd_key,	"list, protect or destroy key sets" },
 	{ "keystore",	cmd_keystore,	"manage the keystore (password)" },
+	{ "escrow",	cmd_escrow,	"log in to a key escrow server, list its keys" },
 };
 
 static void
@@ -46,6 +47,8 @@ usage(FILE *f)
 	    "                   $XDG_DATA_HOME/coffer)\n"
 	    "  --system         use the system keystore /var/lib/coffer (root only)\n"
 	    "  --passphrase-file F  open key sets by their recovery passphrase\n"
+	    "  --cacert FILE    CA certificate of the escrow server (env\n"
+	    "                   COFFER_CACERT)\n"
 	    "  -q, --quiet      print only errors and warnings\n"
 	    "\n'coffer COMMAND --help' shows a command's options.\n"
 	    "exit status: 0 ok, 1 failed, 2 usage error, 3 backup done but\n"
@@ -70,6 +73,9 @@ global_opt(int ch, const char *arg)
 		return true;
 	case OPT_PASSFILE:
 		g_opts.passphrase_file = arg;
+		return true;
+	case OPT_CACERT:
+		g_opts.cacert = arg;
 		return true;
 	default:
 		return false;
@@ -97,6 +103,8 @@ ctx_make(struct coffer_ctx *ctx)
 	ctx->keystore = g_opts.keystore;
 	ctx->warn = warn_cb;
 	ctx->get_password = cli_get_password;
+	ctx->cacert = g_opts.cacert;
+	ctx->escrow_server = g_opts.server;
 	v = getenv("COFFER_INSECURE_FAST_KDF");
 	ctx->fast_kdf = v != NULL && strcmp(v, "1") == 0;
 	if (g_opts.system) {
@@ -158,6 +166,12 @@ main(int argc, char **argv)
 		g_opts.repo = v;
 	if ((v = getenv("COFFER_KEYSTORE")) != NULL && *v != '\0')
 		g_opts.keystore = v;
+	g_opts.cacert = g_config.cacert;
+	g_opts.server = g_config.server;
+	if ((v = getenv("COFFER_CACERT")) != NULL && *v != '\0')
+		g_opts.cacert = v;
+	if ((v = getenv("COFFER_SERVER")) != NULL && *v != '\0')
+		g_opts.server = v;
 	/* Options before the command; stop at the first non-option. */
 	while ((ch = getopt_long(argc, argv, "+qhV", longopts, NULL)) != -1) {
 		if (global_opt(ch, optarg))

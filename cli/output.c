@@ -151,6 +151,21 @@ parse_scope(const char *s, int *scope)
 	return -1;
 }
 
+const char *const custody_names[] = { "default", "local", "escrow",
+    "local+escrow", "escrow-wrap" };
+
+int
+parse_custody(const char *s, int *custody)
+{
+	for (int i = COFFER_CUSTODY_LOCAL; i <= COFFER_CUSTODY_ESCROW_WRAP; i++) {
+		if (strcmp(s, custody_names[i]) == 0) {
+			*custody = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 int
 parse_period(const char *s, int *period)
 {

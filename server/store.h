@@ -100,14 +100,20 @@ int store_key_released(struct store *st, const char *account,
  */
 int store_key_destroy(struct store *st, const char *account,
     const char *key_id, int64_t now, char err[STORE_ERRLEN]);
-/* The account's keys, oldest first, blobs not filled in; caller frees. */
+/*
+ * The account's keys, oldest first, blobs not filled in; caller frees
+ * *out with free() (*out may be NULL when *n is 0).
+ */
 int store_key_list(struct store *st, const char *account,
     struct store_key **out, size_t *n, char err[STORE_ERRLEN]);
 
 /* Audit log.  store_audit_add must be durable before it returns 0. */
 int store_audit_add(struct store *st, const struct store_event *ev,
     char err[STORE_ERRLEN]);
-/* The account's newest ${limit} events, newest first; caller frees. */
+/*
+ * The account's newest ${limit} events, newest first; caller frees *out
+ * with free().
+ */
 int store_audit_list(struct store *st, const char *account, int limit,
     struct store_event **out, size_t *n, char err[STORE_ERRLEN]);
 

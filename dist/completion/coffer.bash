@@ -5,8 +5,8 @@
 # bash-completion loads it on demand; or source it from ~/.bashrc.
 #
 # Completes commands, global and per-command options, option values, snapshot
-# names (ls, restore, diff, stats, forget, find --snapshot) and key ids (key
-# add-passphrase, remove-passphrase, destroy).  Names and ids come from the
+# names (ls, restore, diff, stats, forget, find --snapshot), key ids (key
+# add-passphrase, remove-passphrase, destroy) and escrow subcommands.  Names and ids come from the
 # repository named on the command line (--repo, --keystore, --system,
 # --passphrase-file) or by COFFER_REPO: through "coffer snapshots --json" and
 # jq when jq is installed, else from the first column of the text output.
@@ -18,8 +18,8 @@
 _coffer_cmd_opts()
 {
 	case $1 in
-	init)		echo "--name-by --scope --period --json" ;;
-	backup)		echo "--json --scope --period --exclude --exclude-file
+	init)		echo "--name-by --scope --period --custody --json" ;;
+	backup)		echo "--json --scope --period --custody --exclude --exclude-file
 			    --exclude-caches --exclude-larger-than -x
 			    --one-file-system --files-from -0 --null --stdin
 			    --stdin-name" ;;
@@ -42,6 +42,14 @@ _coffer_cmd_opts()
 		add-passphrase|remove-passphrase) ;;
 		*)		echo "--json --yes -y" ;;
 		esac ;;
+	escrow)
+		case $2 in
+		register|login)	echo "--server --account" ;;
+		status|keys|pool) echo "--json" ;;
+		audit)		echo "--limit --json" ;;
+		logout)		;;
+		*)		echo "--server --account --limit --json" ;;
+		esac ;;
 	keystore|help)	;;
 	*)
 		# A command this file does not know yet: ask it.
@@ -54,20 +62,21 @@ _coffer_cmd_opts()
 _coffer_takes_arg()
 {
 	case $2 in
-	--repo|--keystore|--passphrase-file) return 0 ;;
+	--repo|--keystore|--passphrase-file|--cacert) return 0 ;;
 	esac
 	case $1:$2 in
-	init:--name-by|init:--scope|init:--period) return 0 ;;
-	backup:--scope|backup:--period|backup:--exclude|backup:--exclude-file|\
+	init:--name-by|init:--scope|init:--period|init:--custody) return 0 ;;
+	backup:--scope|backup:--period|backup:--custody|backup:--exclude|backup:--exclude-file|\
 	backup:--exclude-larger-than|backup:--files-from|backup:--stdin-name)
 		return 0 ;;
 	restore:--target|restore:-t|restore:--include|restore:-i) return 0 ;;
 	find:--snapshot|find:-s) return 0 ;;
+	escrow:--server|escrow:--account|escrow:--limit) return 0 ;;
 	forget:--keep-*) return 0 ;;
 	esac
 	case $1 in
 	init|backup|snapshots|ls|diff|find|restore|check|stats|forget|prune|\
-	key|keystore|help|'')
+	key|keystore|escrow|help|'')
 		return 1 ;;
 	esac
 	# Unknown command: its usage shows "--option ARG".
@@ -105,7 +114,7 @@ _coffer_run()
 _coffer_commands()
 {
 	local static="init backup snapshots ls diff find restore check stats
-	    forget prune key keystore help"
+	    forget prune key keystore escrow help"
 
 	printf '%s\n' $static
 	_coffer_run --help | awk '/^commands:/ { f = 1; next }
@@ -211,7 +220,8 @@ _coffer()
 		if ((optend)) || [[ $w != -* || $w == - ]]; then
 			if [ -z "$cmd" ]; then
 				cmd=$w
-			elif [[ ($cmd == key || $cmd == keystore) && -z $sub ]]
+			elif [[ ($cmd == key || $cmd == keystore ||
+			    $cmd == escrow) && -z $sub ]]
 			then
 				sub=$w
 			else
@@ -248,10 +258,12 @@ _coffer()
 		case $opt in
 		--repo|--keystore|--target|-t)
 			_coffer_files -d ;;
-		--passphrase-file|--exclude-file|--files-from)
+		--passphrase-file|--exclude-file|--files-from|--cacert)
 			_coffer_files ;;
 		--scope)	_coffer_reply device period backup ;;
 		--period)	_coffer_reply day week month ;;
+		--custody)	_coffer_reply local escrow local+escrow \
+				    escrow-wrap ;;
 		--name-by)	_coffer_reply time count ;;
 		--snapshot|-s)	_coffer_reply "$(_coffer_snapshot_names)" ;;
 		*)		COMPREPLY=() ;;
@@ -259,8 +271,8 @@ _coffer()
 		return 0
 	fi
 
-	local globals="--repo --keystore --system --passphrase-file --quiet -q
-	    --help -h"
+	local globals="--repo --keystore --system --passphrase-file --cacert
+	    --quiet -q --help -h"
 	if [ -z "$cmd" ]; then
 		if [[ $cur == -* ]]; then
 			_coffer_reply $globals --version -V
@@ -297,6 +309,13 @@ _coffer()
 			    destroy
 		elif [[ $sub != list ]] && ((npos == 0)); then
 			_coffer_reply "$(_coffer_key_ids)"
+		else
+			COMPREPLY=()
+		fi ;;
+	escrow)
+		if [ -z "$sub" ]; then
+			_coffer_reply register login logout status keys audit \
+			    pool
 		else
 			COMPREPLY=()
 		fi ;;

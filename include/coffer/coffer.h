@@ -50,6 +50,14 @@ enum coffer_period {
 	COFFER_PERIOD_DEFAULT = -1,
 	COFFER_PERIOD_DAY = 0, COFFER_PERIOD_WEEK = 1, COFFER_PERIOD_MONTH = 2,
 };
+/* Where a new key set's data key is kept (shared/DESIGN.md, "Custody"). */
+enum coffer_custody {
+	COFFER_CUSTODY_DEFAULT = 0,	/* the repository's default */
+	COFFER_CUSTODY_LOCAL = 1,	/* the keystore only */
+	COFFER_CUSTODY_ESCROW = 2,	/* the escrow server only */
+	COFFER_CUSTODY_LOCAL_ESCROW = 3,	/* both */
+	COFFER_CUSTODY_ESCROW_WRAP = 4,	/* sealed to a server key pair */
+};
 
 /*
  * Progress of a long operation, reported often (at least once per file;
@@ -77,6 +85,9 @@ struct coffer_ctx {
 	size_t		 passphrase_len;
 	/* Minimum Argon2id costs: for tests only (COFFER_INSECURE_FAST_KDF). */
 	bool		 fast_kdf;
+	/* Escrow: the server URL (--server) and a private CA (--cacert). */
+	const char	*escrow_server;		/* NULL: the saved login's */
+	const char	*cacert;		/* NULL: the saved login's */
 };
 
 enum coffer_node_type {
@@ -88,10 +99,11 @@ enum coffer_node_type {
  * coffer_repo_init(ctx, name_by_count, scope, period, err): create the
  * repository at ${ctx->repo} and a secret for it in the keystore
  * (created 0700 if needed).  Snapshots are named by UTC time, or by a
- * running count; ${scope}/${period} are the defaults for backups.
+ * running count; ${scope}/${period}/${custody} are the defaults for
+ * backups.
  */
 int coffer_repo_init(const struct coffer_ctx *ctx, bool name_by_count,
-    int scope, int period, struct coffer_err *err)
+    int scope, int period, int custody, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
 struct coffer_backup_opts {
@@ -99,6 +111,7 @@ struct coffer_backup_opts {
 	size_t		 npaths;
 	int		 scope;		/* enum coffer_scope */
 	int		 period;	/* enum coffer_period */
+	int		 custody;	/* enum coffer_custody */
 	bool		 use_stdin;	/* back up standard input ... */
 	const char	*stdin_name;	/* ... as this file name */
 	/* What to leave out (docs/CLI.md, "Selecting files"). */
@@ -286,6 +299,8 @@ struct coffer_keyset_info {
 	bool		 key_present;	/* this keystore can open it */
 	bool		 passphrase;	/* a recovery passphrase slot exists */
 	bool		 damaged;	/* keyinfo unreadable */
+	char		 escrow_server[256];	/* escrow custodies, else "" */
+	char		 escrow_key_id[65];	/* the server's key id, or "" */
 	char		**snapshots;	/* names, oldest first */
 	size_t		 nsnapshots;
 };

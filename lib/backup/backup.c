@@ -1105,7 +1105,7 @@ coffer_backup(const struct coffer_ctx *ctx,
 	char host[256] = "";
 	struct passwd *pw;
 	size_t cmin, cavg, cmax;
-	int scope, period;
+	int scope, period, custody;
 	struct scan sc;
 	pthread_t scan_th;
 	bool scan_started = false;
@@ -1179,7 +1179,9 @@ coffer_backup(const struct coffer_ctx *ctx,
 	    s.repo->scope;
 	period = opts->period != COFFER_PERIOD_DEFAULT ? opts->period :
 	    s.repo->period;
-	if ((r = session_target(&s, scope, period, now.tv_sec, &b.ks,
+	custody = opts->custody != COFFER_CUSTODY_DEFAULT ? opts->custody :
+	    s.repo->custody;
+	if ((r = session_target(&s, scope, period, custody, now.tv_sec, &b.ks,
 	    err)) != 0)
 		goto close;
 	/* Totals for the progress line, counted alongside (stat only). */

@@ -58,6 +58,7 @@ coffer_keys(const struct coffer_ctx *ctx, struct coffer_keyset_info **out,
 		r = session_open(ctx, REPO_LOCK_READ, false, &s, err);
 	if (r != 0)
 		return r;
+	s.offline = true;	/* "key here" means here, not at the server */
 	if ((r = repo_list_sets(s.repo, &sets, &nsets, err)) != 0 ||
 	    (r = repo_list_snapshots(s.repo, &snaps, &nsnaps, err)) != 0)
 		goto out;
@@ -80,6 +81,10 @@ coffer_keys(const struct coffer_ctx *ctx, struct coffer_keyset_info **out,
 			snprintf(o->period, sizeof(o->period), "%s", ki.label);
 			o->custody = custody_names[ki.custody];
 			o->passphrase = ki.nslots > 0;
+			snprintf(o->escrow_server, sizeof(o->escrow_server),
+			    "%s", ki.escrow_url);
+			snprintf(o->escrow_key_id, sizeof(o->escrow_key_id),
+			    "%s", ki.escrow_keyid);
 		}
 		o->key_present = session_dk(&s, sets[i], &dk, &e1) == 0;
 		if ((o->snapshots = coffer_calloc(nsnaps + 1,
@@ -235,12 +240,15 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 	for (size_t i = 0; i < nsets; i++)
 		if (strcmp(sets[i], key_id) == 0)
 			on_card = true;
+	memset(&ki, 0, sizeof(ki));
+	ki.custody = CUSTODY_LOCAL;
 	if (on_card && keyinfo_peek(s.repo, key_id, &ki, NULL) == 0 &&
-	    ki.scope != SCOPE_BACKUP)
+	    ki.scope != SCOPE_BACKUP && ki.custody == CUSTODY_LOCAL)
 		derived = true;
+	s.offline = true;	/* the server's copy is destroyed, not fetched */
 	if (session_dk(&s, key_id, &dk, NULL) != 0)
 		dk = NULL;	/* not here: only the card is cleared */
-	if (!on_card && dk == NULL) {
+	if (!on_card && dk == NULL && ki.custody == CUSTODY_LOCAL) {
 		r = coffer_err_set(err, COFFER_ENOTFOUND, "no key set %s on "
 		    "the card or in the keystore", key_id);
 		goto out;
@@ -252,6 +260,10 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 		    keystore_dir(s.kst), derived ? " (and the repository "
 		    "secret it was derived from is replaced; other key sets "
 		    "keep their stored keys)" : "");
+	if (ki.custody != CUSTODY_LOCAL && ki.escrow_keyid[0] != '\0')
+		say(report, ctx->cookie, "  its %s %s at the escrow server %s",
+		    ki.custody == CUSTODY_ESCROW_WRAP ? "wrap key pair" :
+		    "escrowed key", ki.escrow_keyid, ki.escrow_url);
 	for (size_t k = 0; k < nsnaps; k++) {
 		if (strcmp(snaps[k].keyid, key_id) != 0)
 			continue;
@@ -273,7 +285,11 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 	 * if what follows is interrupted.  A derived key is also made
 	 * underivable: every other key set derived from the current secret
 	 * has its key stored in the keystore first, then the secret changes.
+	 * An escrowed key goes first of all: if the server cannot be reached
+	 * nothing here is changed, and the command can be run again.
 	 */
+	if ((r = custody_destroy(&s, &ki, key_id, err)) != 0)
+		goto out;
 	if (dk != NULL && s.kst != NULL) {
 		if (derived && s.secret != NULL) {
 			for (size_t i = 0; i < nsets; i++) {

@@ -9,7 +9,7 @@
 
 int
 coffer_repo_init(const struct coffer_ctx *ctx, bool name_by_count,
-    int scope, int period, struct coffer_err *err)
+    int scope, int period, int custody, struct coffer_err *err)
 {
 	char ksdir[4096];
 	struct keystore *kst = NULL;
@@ -28,10 +28,12 @@ coffer_repo_init(const struct coffer_ctx *ctx, bool name_by_count,
 		scope = SCOPE_DEVICE;
 	if (period == COFFER_PERIOD_DEFAULT)
 		period = PERIOD_DAY;
+	if (custody == COFFER_CUSTODY_DEFAULT)
+		custody = CUSTODY_LOCAL;
 	if ((r = session_unlock(ctx, kst, err)) != 0)
 		goto out;
 	if ((r = repo_create(ctx->repo, name_by_count ? NAME_BY_COUNT :
-	    NAME_BY_TIME, scope, period, err)) != 0)
+	    NAME_BY_TIME, scope, period, custody, err)) != 0)
 		goto out;
 	if ((r = repo_open(ctx->repo, &rp, err)) != 0)
 		goto out;

@@ -135,6 +135,28 @@ hint_slots(struct session *s, struct coffer_err *err)
 	    nhit == 1 ? "s" : "ve");
 }
 
+/*
+ * Does the repository default to an escrow custody, or hold a key set
+ * under one?  Then a keystore without its secret (a new device, logged
+ * in to the escrow server) can still restore, and back up.
+ */
+static bool
+repo_has_escrow(struct session *s)
+{
+	struct keyinfo ki;
+	char **sets = NULL;
+	size_t nsets = 0;
+	bool hit = s->repo->custody != CUSTODY_LOCAL;
+
+	if (hit || repo_list_sets(s->repo, &sets, &nsets, NULL) != 0)
+		return hit;
+	for (size_t i = 0; i < nsets && !hit; i++)
+		hit = keyinfo_peek(s->repo, sets[i], &ki, NULL) == 0 &&
+		    ki.custody != CUSTODY_LOCAL;
+	strlist_free(sets, nsets);
+	return hit;
+}
+
 int
 session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
     struct session *s, struct coffer_err *err)
@@ -156,6 +178,11 @@ session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
 		r = keystore_open(ksdir, false, &s->kst, err);
 		if (r == COFFER_ENOKEY && ctx->passphrase != NULL)
 			r = 0;		/* recovery from the card alone */
+		else if (r == COFFER_ENOKEY && repo_has_escrow(s))
+			coffer_err_set(err, r, "no keystore at '%s'; this "
+			    "repository's keys are held by an escrow server: "
+			    "'coffer escrow login --server URL --account NAME' "
+			    "makes a keystore here and logs in", ksdir);
 		else if (r == COFFER_ENOKEY)
 			hint_slots(s, err);
 		if (r != 0)
@@ -182,8 +209,9 @@ session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
 		if (s->kst != NULL) {
 			r = keystore_load_secret(s->kst, s->repo->id,
 			    &s->secret, err);
-			if (r == COFFER_ENOKEY && ctx->passphrase != NULL)
-				r = 0;
+			if (r == COFFER_ENOKEY && (ctx->passphrase != NULL ||
+			    repo_has_escrow(s)))
+				r = 0;	/* keys come from the card or server */
 			else if (r == COFFER_ENOKEY)
 				hint_slots(s, err);
 			if (r != 0)
@@ -211,9 +239,8 @@ session_close(struct session *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Keep ${dk} (ours now) in the cache under ${keyid}. */
-static const uint8_t *
-cache_put(struct session *s, const char *keyid, uint8_t *dk)
+const uint8_t *
+session_cache_put(struct session *s, const char *keyid, uint8_t *dk)
 {
 	int i = s->ncache < SESSION_DK_CACHE ? s->ncache++ : 0;
 
@@ -261,7 +288,7 @@ session_dk(struct session *s, const char *keyid, const uint8_t **out,
 	if (s->kst != NULL) {
 		r = keystore_get_key(s->kst, bin, &dk, err);
 		if (r == 0 && dk_matches(dk, keyid)) {
-			*out = cache_put(s, keyid, dk);
+			*out = session_cache_put(s, keyid, dk);
 			return 0;
 		}
 		secret_free(dk);
@@ -276,7 +303,7 @@ session_dk(struct session *s, const char *keyid, const uint8_t **out,
 		if (keystore_machine_id(machine, sizeof(machine), NULL) == 0) {
 			keystore_device_dk(s->secret, machine, dk);
 			if (dk_matches(dk, keyid)) {
-				*out = cache_put(s, keyid, dk);
+				*out = session_cache_put(s, keyid, dk);
 				return 0;
 			}
 		}
@@ -289,11 +316,11 @@ session_dk(struct session *s, const char *keyid, const uint8_t **out,
 	if (s->secret != NULL && ki.scope == SCOPE_PERIOD && ki.label[0]) {
 		keystore_period_dk(s->secret, ki.label, dk);
 		if (dk_matches(dk, keyid)) {
-			*out = cache_put(s, keyid, dk);
+			*out = session_cache_put(s, keyid, dk);
 			return 0;
 		}
 	}
-	/* 3. A recovery passphrase slot on the card. */
+	/* 3. A recovery passphrase slot on the card, if one was given. */
 	if (s->ctx->passphrase != NULL && ki.nslots > 0) {
 		bool wrong = false;
 
@@ -301,7 +328,7 @@ session_dk(struct session *s, const char *keyid, const uint8_t **out,
 			r = slot_open(&ki.slots[i], bin, s->ctx->passphrase,
 			    s->ctx->passphrase_len, dk);
 			if (r == 0 && dk_matches(dk, keyid)) {
-				*out = cache_put(s, keyid, dk);
+				*out = session_cache_put(s, keyid, dk);
 				return 0;
 			}
 			if (r == COFFER_EAUTH)
@@ -314,6 +341,20 @@ session_dk(struct session *s, const char *keyid, const uint8_t **out,
 		}
 	}
 	secret_free(dk);
+	dk = NULL;
+	/* 4. The escrow server: released, or unwrapped, for this session. */
+	if (ki.custody != CUSTODY_LOCAL && !s->offline) {
+		if ((r = custody_fetch(s, &ki, keyid, &dk, err)) != 0)
+			return r;
+		if (!dk_matches(dk, keyid)) {
+			secret_free(dk);
+			return coffer_err_set(err, COFFER_EAUTH, "key set %s: "
+			    "the escrow server %s returned a key of another "
+			    "key set", keyid, ki.escrow_url);
+		}
+		*out = session_cache_put(s, keyid, dk);
+		return 0;
+	}
 	return coffer_err_set(err, COFFER_ENOKEY, "key set %s: its key is not "
 	    "in this keystore%s", keyid, ki.nslots > 0 && s->ctx->passphrase ==
 	    NULL ? " (it has a recovery passphrase: use --passphrase-file)" :
@@ -334,16 +375,21 @@ session_keyset(struct session *s, const char *keyid, struct keyset **out,
 }
 
 int
-session_target(struct session *s, int scope, int period, time_t when,
-    struct keyset **out, struct coffer_err *err)
+session_target(struct session *s, int scope, int period, int custody,
+    time_t when, struct keyset **out, struct coffer_err *err)
 {
 	struct keyset_params prm = { .scope = scope, .custody = CUSTODY_LOCAL };
 	uint8_t keyid[KEYID_LEN];
-	char machine[256], label[32];
+	char machine[256], label[32] = "";
 	uint8_t *dk = NULL, *stored = NULL;
 	int r;
 
 	*out = NULL;
+	if (custody != CUSTODY_LOCAL) {
+		if (scope == SCOPE_PERIOD)
+			period_label(period, when, label);
+		return custody_target(s, scope, custody, label, out, err);
+	}
 	if (s->kst == NULL || s->secret == NULL)
 		return coffer_err_set(err, COFFER_ENOKEY, "no keystore with a "
 		    "key for this repository here");

@@ -28,6 +28,7 @@ struct session {
 		uint8_t		*dk;		/* guarded */
 	}			 cache[SESSION_DK_CACHE];
 	int			 ncache;
+	bool			 offline;	/* session_dk: never ask the server */
 };
 
 /*
@@ -54,12 +55,43 @@ int session_keyset(struct session *s, const char *keyid, struct keyset **out,
     struct coffer_err *err) WUR;
 
 /*
- * session_target(s, scope, period, when, &ks, err): the key set a backup
- * requested at ${when} joins under ${scope}/${period} (creating it, and
- * storing its data key in the keystore).
+ * session_target(s, scope, period, custody, when, &ks, err): the key set
+ * a backup requested at ${when} joins under ${scope}/${period} (creating
+ * it: under local custody its data key goes into the keystore, under the
+ * others to the escrow server, custody.c).
  */
-int session_target(struct session *s, int scope, int period, time_t when,
-    struct keyset **out, struct coffer_err *err) WUR;
+int session_target(struct session *s, int scope, int period, int custody,
+    time_t when, struct keyset **out, struct coffer_err *err) WUR;
+
+/* session_cache_put(s, keyid, dk): keep ${dk} (ours now) for the session. */
+const uint8_t *session_cache_put(struct session *s, const char *keyid,
+    uint8_t *dk);
+
+/*
+ * custody_target(s, scope, custody, label, &ks, err): session_target for
+ * the escrow custodies: append to this keystore's set for the device or
+ * the period ${label} (its key released or unwrapped by the server), or
+ * start a new one (deposited, or sealed to a pooled wrap key).
+ */
+int custody_target(struct session *s, int scope, int custody,
+    const char *label, struct keyset **out, struct coffer_err *err) WUR;
+
+/*
+ * custody_fetch(s, ki, keyid, &dk, err): the data key of escrow key set
+ * ${keyid} (keyinfo ${ki}) from the escrow server the keystore is logged
+ * in to; *dk guarded, the caller's.  COFFER_ELOGIN, COFFER_EDESTROYED,
+ * COFFER_ENET, COFFER_ENOTFOUND with messages that say what to do.
+ */
+int custody_fetch(struct session *s, const struct keyinfo *ki,
+    const char *keyid, uint8_t **dk, struct coffer_err *err) WUR;
+
+/*
+ * custody_destroy(s, ki, keyid, err): destroy the escrowed key (or the
+ * wrap key pair) of key set ${keyid} at its escrow server.  A key the
+ * server no longer has is not an error.
+ */
+int custody_destroy(struct session *s, const struct keyinfo *ki,
+    const char *keyid, struct coffer_err *err) WUR;
 
 /*
  * session_find_snapshot(s, spec, &ks, snap, err): resolve ${spec} (exact

@@ -19,6 +19,9 @@ _Static_assert(KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
 _Static_assert(sizeof(struct hash_state) >= sizeof(crypto_generichash_state),
     "hash state size");
 _Static_assert(PWHASH_SALT_LEN == crypto_pwhash_SALTBYTES, "salt size");
+_Static_assert(BOX_PUB_LEN == crypto_box_PUBLICKEYBYTES, "box public key");
+_Static_assert(BOX_SK_LEN == crypto_box_SECRETKEYBYTES, "box secret key");
+_Static_assert(BOX_SEAL_OVERHEAD == crypto_box_SEALBYTES, "sealed box");
 
 int
 coffer_crypto_init(void)
@@ -138,4 +141,63 @@ pwhash_derive(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
 {
 	return crypto_pwhash(out, outlen, pass, passlen, salt, opslimit,
 	    (size_t)memlimit, crypto_pwhash_ALG_ARGON2ID13);
+}
+
+void
+box_seal(uint8_t *out, const uint8_t *in, size_t inlen,
+    const uint8_t pub[BOX_PUB_LEN])
+{
+	/* Fails only for a message longer than the address space. */
+	(void)crypto_box_seal(out, in, inlen, pub);
+}
+
+void
+box_keypair(uint8_t pub[BOX_PUB_LEN], uint8_t sk[BOX_SK_LEN])
+{
+	crypto_box_keypair(pub, sk);
+}
+
+int
+box_seal_open(uint8_t *out, const uint8_t *in, size_t inlen,
+    const uint8_t pub[BOX_PUB_LEN], const uint8_t sk[BOX_SK_LEN])
+{
+	if (inlen < BOX_SEAL_OVERHEAD)
+		return -1;
+	if (crypto_box_seal_open(out, in, inlen, pub, sk) != 0) {
+		sodium_memzero(out, inlen - BOX_SEAL_OVERHEAD);
+		return -1;
+	}
+	return 0;
+}
+
+size_t
+b64_encoded_len(size_t len)
+{
+	/* sodium's length counts the NUL. */
+	return sodium_base64_encoded_len(len,
+	    sodium_base64_VARIANT_ORIGINAL) - 1;
+}
+
+int
+b64_encode(char *out, size_t cap, const uint8_t *in, size_t len)
+{
+	if (cap < b64_encoded_len(len) + 1)
+		return -1;
+	sodium_bin2base64(out, cap, in, len, sodium_base64_VARIANT_ORIGINAL);
+	return 0;
+}
+
+int
+b64_decode(uint8_t *out, size_t cap, const char *in, size_t inlen,
+    size_t *outlen)
+{
+	const char *end = NULL;
+	size_t n = 0;
+
+	*outlen = 0;
+	if (sodium_base642bin(out, cap, in, inlen, NULL, &n, &end,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 || end != in + inlen)
+		return -1;
+	*outlen = n;
+	return 0;
 }

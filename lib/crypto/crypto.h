@@ -94,4 +94,36 @@ int pwhash_derive(uint8_t *out, size_t outlen, const char *pass,
     size_t passlen, const uint8_t salt[PWHASH_SALT_LEN], uint64_t opslimit,
     uint64_t memlimit) CWUR;
 
+/*
+ * Sealed boxes (crypto_box_seal: X25519 + XSalsa20-Poly1305, anonymous
+ * sender), for the escrow wrap keys (docs/PROTOCOL.md §6).
+ * box_seal(out, in, inlen, pub): ${out} holds ${inlen} + BOX_SEAL_OVERHEAD.
+ * box_keypair(pub, sk): a fresh pair (tests, and the server).
+ * box_seal_open(out, in, inlen, pub, sk): 0, or -1 if ${in} does not open;
+ * ${out} holds ${inlen} - BOX_SEAL_OVERHEAD bytes.
+ */
+#define BOX_PUB_LEN		32
+#define BOX_SK_LEN		32
+#define BOX_SEAL_OVERHEAD	48
+void box_seal(uint8_t *out, const uint8_t *in, size_t inlen,
+    const uint8_t pub[BOX_PUB_LEN]);
+void box_keypair(uint8_t pub[BOX_PUB_LEN], uint8_t sk[BOX_SK_LEN]);
+int box_seal_open(uint8_t *out, const uint8_t *in, size_t inlen,
+    const uint8_t pub[BOX_PUB_LEN], const uint8_t sk[BOX_SK_LEN]) CWUR;
+
+/*
+ * Standard base64 with padding (RFC 4648 §4), as the escrow protocol
+ * sends binary values.
+ * b64_encoded_len(len): the length of the text, without the NUL.
+ * b64_encode(out, cap, in, len): NUL-terminated text into ${out}
+ * (${cap} >= b64_encoded_len(len) + 1); 0, or -1 if it does not fit.
+ * b64_decode(out, cap, in, inlen, &outlen): exactly the whole of ${in},
+ * no blanks; 0, or -1 if it is not base64 or holds more than ${cap}
+ * bytes.
+ */
+size_t b64_encoded_len(size_t len);
+int b64_encode(char *out, size_t cap, const uint8_t *in, size_t len) CWUR;
+int b64_decode(uint8_t *out, size_t cap, const char *in, size_t inlen,
+    size_t *outlen) CWUR;
+
 #endif /* !CRYPTO_H_ */

@@ -61,7 +61,10 @@ void escrow_login_clear(struct escrow_login *lg);	/* frees the token */
 int escrow_register(const char *server, const char *cacert,
     const char *account, const char *pw, size_t pwlen,
     struct coffer_err *err);
-/* On success fills ${lg} (server, account, cacert, token, expires). */
+/*
+ * On success fills ${lg} (server without a trailing '/', account, cacert,
+ * token, expires).
+ */
 int escrow_login(const char *server, const char *cacert, const char *account,
     const char *pw, size_t pwlen, struct escrow_login *lg,
     struct coffer_err *err);
@@ -108,5 +111,12 @@ int escrow_pool_take(struct keystore *kst, const char *server,
     struct coffer_err *err);
 int escrow_pool_count(struct keystore *kst, const char *server,
     struct coffer_err *err);		/* >= 0, or an error code */
+/*
+ * escrow_pool_clear(kst, server, err): drop the pool's keys for
+ * ${server} (they belong to the account logged in before: used when
+ * another account logs in to the same server).
+ */
+int escrow_pool_clear(struct keystore *kst, const char *server,
+    struct coffer_err *err);
 
 #endif /* !ESCROW_ESCROW_H_ */

@@ -14,7 +14,14 @@
  * passwd (128 bytes): magic "CFKSPW01" | opslimit u64 | memlimit u64 |
  * salt[16] | master key sealed under Argon2id(password) (72, with the
  * first 40 bytes as associated data) | checksum (BLAKE2b-128).
+ *
+ * Blob files (any other name): magic "CFBLOB01" | flags u32 | length u32 |
+ * data (length bytes in the clear, or sealed: length + 40, with the
+ * first 16 bytes and the file name as associated data) | checksum
+ * (BLAKE2b-128).  flags bit 0: sealed; bit 1: secret (seal it once a
+ * password is set).
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -34,9 +41,14 @@
 #define KEYFILE_KIND_REPO	0
 #define KEYFILE_KIND_SET	2
 #define PASSWD_LEN		128	/* 40 + 72 + 16 */
+#define BLOB_HDR_LEN		16
+#define BLOB_F_WRAPPED		1
+#define BLOB_F_SECRET		2
+#define BLOB_NAME_MAX		32
 
 static const char keyfile_magic[8] = "CFKEYS01";
 static const char passwd_magic[8] = "CFKSPW01";
+static const char blob_magic[8] = "CFBLOB01";
 
 struct keystore {
 	char	*dir;
@@ -522,6 +534,8 @@ is_keyfile(const char *n)
 	    (strncmp(n, "repo-", 5) == 0 || strncmp(n, "set-", 4) == 0);
 }
 
+static int blob_rewrap(struct keystore *, const char *, struct coffer_err *);
+
 int
 keystore_set_password(struct keystore *ks, const char *pw, size_t pwlen,
     bool fast, struct coffer_err *err)
@@ -587,8 +601,11 @@ keystore_set_password(struct keystore *ks, const char *pw, size_t pwlen,
 		size_t got;
 		int kfd;
 
-		if (!is_keyfile(de->d_name))
+		if (!is_keyfile(de->d_name)) {
+			if ((r = blob_rewrap(ks, de->d_name, err)) != 0)
+				goto out;
 			continue;
+		}
 		if ((kfd = openat(ks->dirfd, de->d_name, O_RDONLY |
 		    O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
@@ -613,6 +630,310 @@ out:
 	secret_free(kmk);
 	secret_free(sec);
 	return r;
+}
+
+/* ---- blob files ---- */
+
+static int
+blob_check_name(const char *name, struct coffer_err *err)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > BLOB_NAME_MAX || strcmp(name, "passwd") == 0 ||
+	    is_keyfile(name))
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '_' || c == '-'))
+			goto bad;
+	}
+	return 0;
+bad:
+	return coffer_err_set(err, COFFER_EINVAL, "'%s' is not a name for a "
+	    "keystore file", name);
+}
+
+int
+keystore_put_blob(struct keystore *ks, const char *name, const void *p,
+    size_t len, bool secret, struct coffer_err *err)
+{
+	uint8_t *buf = NULL;
+	char path[4200];
+	size_t n, cap;
+	bool wrap;
+	int r;
+
+	if ((r = blob_check_name(name, err)) != 0)
+		return r;
+	if (len > KEYSTORE_BLOB_MAX)
+		return coffer_err_set(err, COFFER_EINVAL, "keystore file '%s' "
+		    "would be too large (%zu bytes)", name, len);
+	wrap = secret && keystore_has_password(ks);
+	if (wrap && ks->kmk == NULL)
+		return coffer_err_set(err, COFFER_EAUTH, "keystore '%s' is "
+		    "locked: its password is needed", ks->dir);
+	cap = BLOB_HDR_LEN + len + AEAD_OVERHEAD + SUM_LEN;
+	/* Guarded: a secret blob is in the clear here. */
+	if ((buf = secret_alloc(cap)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
+	memcpy(buf, blob_magic, 8);
+	le32enc(buf + 8, (secret ? BLOB_F_SECRET : 0) |
+	    (wrap ? BLOB_F_WRAPPED : 0));
+	le32enc(buf + 12, (uint32_t)len);
+	n = BLOB_HDR_LEN;
+	if (wrap) {
+		uint8_t ad[BLOB_HDR_LEN + BLOB_NAME_MAX];
+		size_t nl = strlen(name);
+
+		memcpy(ad, buf, BLOB_HDR_LEN);
+		memcpy(ad + BLOB_HDR_LEN, name, nl);
+		aead_seal(buf + n, p, len, ad, BLOB_HDR_LEN + nl, ks->kmk);
+		n += len + AEAD_OVERHEAD;
+	} else {
+		if (len > 0)
+			memcpy(buf + n, p, len);
+		n += len;
+	}
+	hash_plain(buf + n, SUM_LEN, buf, n);
+	n += SUM_LEN;
+	snprintf(path, sizeof(path), "%s/%s", ks->dir, name);
+	r = atomicfile_write(ks->dirfd, name, buf, n, 0600, false, path, err);
+	secret_free(buf);
+	return r;
+}
+
+/*
+ * blob_read(ks, name, &buf, &n, err): the raw file, checked for type,
+ * owner, mode and size; *buf guarded.
+ */
+static int
+blob_read(struct keystore *ks, const char *name, uint8_t **out, size_t *outlen,
+    struct coffer_err *err)
+{
+	const size_t max = BLOB_HDR_LEN + KEYSTORE_BLOB_MAX + AEAD_OVERHEAD +
+	    SUM_LEN;
+	uint8_t *buf = NULL;
+	char path[4200];
+	struct stat sb;
+	size_t got = 0;
+	int fd = -1;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	snprintf(path, sizeof(path), "%s/%s", ks->dir, name);
+	if ((fd = openat(ks->dirfd, name, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		r = coffer_err_sys(err, "cannot open '%s'", path);
+		if (errno == ELOOP)
+			r = coffer_err_set(err, COFFER_EPERM, "'%s' is a "
+			    "symbolic link; refusing it", path);
+		goto out;
+	}
+	if (fstat(fd, &sb) != 0) {
+		r = coffer_err_sys(err, "cannot stat '%s'", path);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		r = coffer_err_set(err, COFFER_EPERM, "'%s' is not a regular "
+		    "file", path);
+		goto out;
+	}
+	if ((r = check_owner_mode(&sb, "keystore file", path, "600",
+	    err)) != 0)
+		goto out;
+	if (sb.st_size < BLOB_HDR_LEN + SUM_LEN || (uint64_t)sb.st_size > max) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged "
+		    "(%lld bytes)", path, (long long)sb.st_size);
+		goto out;
+	}
+	if ((buf = secret_alloc((size_t)sb.st_size + 1)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "key memory");
+		goto out;
+	}
+	if (read_full(fd, buf, (size_t)sb.st_size + 1, &got) != 0) {
+		r = coffer_err_sys(err, "cannot read '%s'", path);
+		goto out;
+	}
+	if (got != (size_t)sb.st_size) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' changed while "
+		    "being read", path);
+		goto out;
+	}
+	*out = buf;
+	*outlen = got;
+	buf = NULL;
+	r = 0;
+out:
+	secret_free(buf);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+int
+keystore_get_blob(struct keystore *ks, const char *name, uint8_t **p,
+    size_t *len, struct coffer_err *err)
+{
+	uint8_t sum[SUM_LEN];
+	uint8_t *buf = NULL, *data = NULL;
+	char path[4200];
+	size_t n, dlen, want;
+	uint32_t flags;
+	int r;
+
+	*p = NULL;
+	*len = 0;
+	if ((r = blob_check_name(name, err)) != 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/%s", ks->dir, name);
+	if ((r = blob_read(ks, name, &buf, &n, err)) != 0)
+		return r;
+	flags = le32dec(buf + 8);
+	dlen = le32dec(buf + 12);
+	want = BLOB_HDR_LEN + dlen + SUM_LEN +
+	    ((flags & BLOB_F_WRAPPED) ? AEAD_OVERHEAD : 0);
+	hash_plain(sum, sizeof(sum), buf, n - SUM_LEN);
+	if (memcmp(buf, blob_magic, 8) != 0 ||
+	    (flags & ~(uint32_t)(BLOB_F_WRAPPED | BLOB_F_SECRET)) != 0 ||
+	    dlen > KEYSTORE_BLOB_MAX || n != want ||
+	    !ct_equal(sum, buf + n - SUM_LEN, SUM_LEN) ||
+	    (flags & (BLOB_F_WRAPPED | BLOB_F_SECRET)) == BLOB_F_WRAPPED) {
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged",
+		    path);
+		goto out;
+	}
+	if ((data = secret_alloc(dlen + 1)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "key memory");
+		goto out;
+	}
+	if (flags & BLOB_F_WRAPPED) {
+		uint8_t ad[BLOB_HDR_LEN + BLOB_NAME_MAX];
+		size_t nl = strlen(name);
+
+		if (ks->kmk == NULL) {
+			r = coffer_err_set(err, COFFER_EAUTH, "keystore '%s' "
+			    "is locked: its password is needed", ks->dir);
+			goto out;
+		}
+		memcpy(ad, buf, BLOB_HDR_LEN);
+		memcpy(ad + BLOB_HDR_LEN, name, nl);
+		if (aead_open(data, buf + BLOB_HDR_LEN, dlen + AEAD_OVERHEAD,
+		    ad, BLOB_HDR_LEN + nl, ks->kmk) != 0) {
+			r = coffer_err_set(err, COFFER_EAUTH, "'%s' does not "
+			    "open with this keystore's password", path);
+			goto out;
+		}
+	} else if (dlen > 0) {
+		memcpy(data, buf + BLOB_HDR_LEN, dlen);
+	}
+	data[dlen] = '\0';
+	*p = data;
+	*len = dlen;
+	data = NULL;
+	r = 0;
+out:
+	secret_free(data);
+	secret_free(buf);
+	return r;
+}
+
+int
+keystore_del_blob(struct keystore *ks, const char *name,
+    struct coffer_err *err)
+{
+	static const uint8_t zero[512];
+	struct stat sb;
+	int r, fd;
+
+	if ((r = blob_check_name(name, err)) != 0)
+		return r;
+	/* Overwrite before unlinking: best effort against undelete. */
+	if ((fd = openat(ks->dirfd, name, O_WRONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) != -1) {
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+			off_t left = sb.st_size;
+
+			while (left > 0) {
+				size_t k = left > (off_t)sizeof(zero) ?
+				    sizeof(zero) : (size_t)left;
+
+				if (write_full(fd, zero, k) != 0)
+					break;
+				left -= (off_t)k;
+			}
+			(void)fsync(fd);
+		}
+		close(fd);
+	}
+	if (unlinkat(ks->dirfd, name, 0) != 0 && errno != ENOENT)
+		return coffer_err_sys(err, "cannot remove '%s/%s'", ks->dir,
+		    name);
+	if (fsync_dir(ks->dirfd) != 0)
+		return coffer_err_sys(err, "cannot sync keystore '%s'",
+		    ks->dir);
+	return 0;
+}
+
+/*
+ * blob_rewrap(ks, name, err): if ${name} is a secret blob still in the
+ * clear, write it again (sealed now that a password is set).  Anything
+ * else is left alone.
+ */
+static int
+blob_rewrap(struct keystore *ks, const char *name, struct coffer_err *err)
+{
+	uint8_t head[BLOB_HDR_LEN];
+	uint8_t *p = NULL;
+	size_t got = 0, len;
+	int fd, r;
+
+	if (blob_check_name(name, NULL) != 0)
+		return 0;
+	if ((fd = openat(ks->dirfd, name, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return 0;
+	r = read_full(fd, head, sizeof(head), &got);
+	close(fd);
+	if (r != 0 || got != sizeof(head) ||
+	    memcmp(head, blob_magic, 8) != 0 ||
+	    le32dec(head + 8) != BLOB_F_SECRET)
+		return 0;
+	if ((r = keystore_get_blob(ks, name, &p, &len, err)) != 0)
+		return r;
+	r = keystore_put_blob(ks, name, p, len, true, err);
+	secret_free(p);
+	return r;
+}
+
+int
+keystore_flock(struct keystore *ks, int *fd, struct coffer_err *err)
+{
+	int r;
+
+	*fd = -1;
+	if ((r = openat(ks->dirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return coffer_err_sys(err, "cannot open keystore '%s'",
+		    ks->dir);
+	while (flock(r, LOCK_EX) != 0) {
+		if (errno == EINTR)
+			continue;
+		close(r);
+		return coffer_err_sys(err, "cannot lock keystore '%s'",
+		    ks->dir);
+	}
+	*fd = r;
+	return 0;
+}
+
+void
+keystore_funlock(int fd)
+{
+	if (fd != -1)
+		close(fd);	/* releases the flock */
 }
 
 int

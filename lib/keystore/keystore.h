@@ -107,6 +107,40 @@ int keystore_rotate_secret(struct keystore *ks, const uint8_t repoid[16],
     struct coffer_err *err) WUR;
 
 /*
+ * Blob files: small named files other modules keep in the keystore (the
+ * escrow login "escrow", the wrap key pool "wrappool"; FORMAT.md §18.6).
+ * ${name} is 1 ... 32 characters of [a-z0-9_-] and must not end in
+ * ".key" or be "passwd".
+ *
+ * keystore_put_blob(ks, name, p, len, secret, err): write ${len} bytes
+ * (at most KEYSTORE_BLOB_MAX) atomically, mode 0600, replacing the file.
+ * With ${secret}, the bytes are wrapped under the keystore master key
+ * when a password is set (COFFER_EAUTH if locked), and setting a
+ * password later wraps them.
+ * keystore_get_blob(ks, name, &p, &len, err): read and check it; *p is
+ * guarded memory of *len + 1 bytes, NUL-terminated (secret_free).
+ * COFFER_ENOTFOUND if absent, COFFER_EAUTH if wrapped and locked,
+ * COFFER_EFORMAT if damaged, COFFER_EPERM if open to others.
+ * keystore_del_blob(ks, name, err): overwrite and remove; absent is fine.
+ */
+#define KEYSTORE_BLOB_MAX	(64u << 10)
+int keystore_put_blob(struct keystore *ks, const char *name, const void *p,
+    size_t len, bool secret, struct coffer_err *err) WUR;
+int keystore_get_blob(struct keystore *ks, const char *name, uint8_t **p,
+    size_t *len, struct coffer_err *err) WUR;
+int keystore_del_blob(struct keystore *ks, const char *name,
+    struct coffer_err *err) WUR;
+
+/*
+ * keystore_flock(ks, &fd, err): wait for the keystore's exclusive lock
+ * (flock(2) on the directory), for read-modify-write of a blob by
+ * several processes.  keystore_funlock(fd) releases it.  Not recursive:
+ * never take it twice in one thread.
+ */
+int keystore_flock(struct keystore *ks, int *fd, struct coffer_err *err) WUR;
+void keystore_funlock(int fd);
+
+/*
  * keystore_machine_id(out, cap, err): $COFFER_MACHINE_ID, else the first
  * line of /etc/machine-id.
  */

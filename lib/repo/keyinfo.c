@@ -10,8 +10,11 @@
  *   ..  nslots x 112-byte slots: kind u8 | reserved[7] | opslimit u64 |
  *       memlimit u64 | salt[16] | sealed data key[72]
  *   ..  AEAD(chunk_min u32 | chunk_avg u32 | chunk_max u32 | created i64)
+ *   (CFKEYI02 only, custody other than local: the escrow block)
+ *   ..  url_len u8 | url | ekid_len u8 | escrow key id | sealed_len u16 |
+ *       sealed data key (escrow-wrap)
  * The AEAD's object id is BLAKE2b-256 of all the cleartext before it,
- * which binds scope, custody, label and slots to the data key.
+ * which binds scope, custody, label, slots and escrow block to the data key.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,18 +26,23 @@
 #define KEYINFO_FIXED	24
 #define SLOT_LEN	112
 #define BODY_LEN	20
+#define ESCROW_BLOCK_MAX (1 + KEYINFO_URL_MAX + 1 + KEYINFO_EKID_MAX + 2 + \
+    KEYINFO_SEALED_MAX)
 #define KEYINFO_MAX	(KEYINFO_FIXED + KEYINFO_LABEL_MAX + \
-    KEYINFO_SLOTS_MAX * SLOT_LEN + BODY_LEN + AEAD_OVERHEAD)
+    KEYINFO_SLOTS_MAX * SLOT_LEN + ESCROW_BLOCK_MAX + BODY_LEN + AEAD_OVERHEAD)
 
+/* 01: local custody; 02: adds the escrow block (FORMAT.md §6.3). */
 static const char keyinfo_magic[MAGIC_LEN] = "CFKEYI01";
+static const char keyinfo_magic2[MAGIC_LEN] = "CFKEYI02";
 static const char slot_label[] = "coffer passphrase slot v1";
 
 static size_t
 clear_encode(uint8_t *out, const struct keyinfo *ki)
 {
 	size_t llen = strlen(ki->label), o;
+	bool escrow = ki->custody != CUSTODY_LOCAL;
 
-	memcpy(out, keyinfo_magic, MAGIC_LEN);
+	memcpy(out, escrow ? keyinfo_magic2 : keyinfo_magic, MAGIC_LEN);
 	out[8] = (uint8_t)ki->scope;
 	out[9] = (uint8_t)ki->custody;
 	out[10] = (uint8_t)llen;
@@ -54,18 +62,83 @@ clear_encode(uint8_t *out, const struct keyinfo *ki)
 		memcpy(out + o + 40, s->sealed, SLOT_SEALED_LEN);
 		o += SLOT_LEN;
 	}
+	if (escrow) {
+		size_t ulen = strlen(ki->escrow_url);
+		size_t klen = strlen(ki->escrow_keyid);
+
+		out[o++] = (uint8_t)ulen;
+		memcpy(out + o, ki->escrow_url, ulen);
+		o += ulen;
+		out[o++] = (uint8_t)klen;
+		memcpy(out + o, ki->escrow_keyid, klen);
+		o += klen;
+		le16enc(out + o, (uint16_t)ki->sealed_len);
+		o += 2;
+		memcpy(out + o, ki->sealed, ki->sealed_len);
+		o += ki->sealed_len;
+	}
 	return o;
+}
+
+/* Printable ASCII, 0x21 ... 0x7e, and not empty. */
+static bool
+printable(const uint8_t *p, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] < 0x21 || p[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* The escrow block at ${in} (${len} bytes left); its length in *used. */
+static int
+escrow_decode(const uint8_t *in, size_t len, struct keyinfo *ki, size_t *used)
+{
+	size_t o = 0, ulen, klen, slen;
+
+	if (len < 1 || (ulen = in[0]) == 0 || len < 1 + ulen + 1 ||
+	    !printable(in + 1, ulen))
+		return -1;
+	memcpy(ki->escrow_url, in + 1, ulen);
+	ki->escrow_url[ulen] = '\0';
+	o = 1 + ulen;
+	klen = in[o++];
+	if (klen == 0 || klen > KEYINFO_EKID_MAX || len < o + klen + 2 ||
+	    !printable(in + o, klen))
+		return -1;
+	memcpy(ki->escrow_keyid, in + o, klen);
+	ki->escrow_keyid[klen] = '\0';
+	o += klen;
+	slen = le16dec(in + o);
+	o += 2;
+	if (slen > KEYINFO_SEALED_MAX || len < o + slen)
+		return -1;
+	/* Sealed key if and only if escrow-wrap. */
+	if ((slen != 0) != (ki->custody == CUSTODY_ESCROW_WRAP))
+		return -1;
+	memcpy(ki->sealed, in + o, slen);
+	ki->sealed_len = slen;
+	*used = o + slen;
+	return 0;
 }
 
 /* Parse the cleartext part; *clen is its length. */
 static int
 clear_decode(const uint8_t *in, size_t len, struct keyinfo *ki, size_t *clen)
 {
-	size_t llen, o;
+	size_t llen, o, used;
+	bool escrow;
 
 	memset(ki, 0, sizeof(*ki));
-	if (len < KEYINFO_FIXED || memcmp(in, keyinfo_magic, MAGIC_LEN) != 0 ||
-	    le32dec(in + 12) != 0)
+	if (len < KEYINFO_FIXED || le32dec(in + 12) != 0)
+		return -1;
+	if (memcmp(in, keyinfo_magic, MAGIC_LEN) == 0)
+		escrow = false;
+	else if (memcmp(in, keyinfo_magic2, MAGIC_LEN) == 0)
+		escrow = true;
+	else
 		return -1;
 	ki->scope = in[8];
 	ki->custody = in[9];
@@ -75,6 +148,9 @@ clear_decode(const uint8_t *in, size_t len, struct keyinfo *ki, size_t *clen)
 	    ki->custody < CUSTODY_LOCAL || ki->custody > CUSTODY_ESCROW_WRAP ||
 	    llen > KEYINFO_LABEL_MAX || ki->nslots > KEYINFO_SLOTS_MAX ||
 	    len < KEYINFO_FIXED + llen + (size_t)ki->nslots * SLOT_LEN)
+		return -1;
+	/* Local custody has no escrow block, every other custody has one. */
+	if (escrow != (ki->custody != CUSTODY_LOCAL))
 		return -1;
 	memcpy(ki->keyid, in + 16, KEYID_LEN);
 	memcpy(ki->label, in + 24, llen);
@@ -97,6 +173,11 @@ clear_decode(const uint8_t *in, size_t len, struct keyinfo *ki, size_t *clen)
 		if (s->kind != SLOT_PASSPHRASE)
 			return -1;
 		o += SLOT_LEN;
+	}
+	if (escrow) {
+		if (escrow_decode(in + o, len - o, ki, &used) != 0)
+			return -1;
+		o += used;
 	}
 	*clen = o;
 	return 0;
@@ -179,6 +260,15 @@ keyinfo_store(int dirfd, const char *label, const uint8_t enc[KEY_LEN],
 	if (strlen(ki->label) > KEYINFO_LABEL_MAX ||
 	    ki->nslots > KEYINFO_SLOTS_MAX)
 		return coffer_err_set(err, COFFER_EINVAL, "keyinfo too large");
+	if (ki->custody != CUSTODY_LOCAL && (!printable((const uint8_t *)
+	    ki->escrow_url, strlen(ki->escrow_url)) ||
+	    strlen(ki->escrow_url) > KEYINFO_URL_MAX || !printable(
+	    (const uint8_t *)ki->escrow_keyid, strlen(ki->escrow_keyid)) ||
+	    strlen(ki->escrow_keyid) > KEYINFO_EKID_MAX ||
+	    ki->sealed_len > KEYINFO_SEALED_MAX ||
+	    (ki->sealed_len != 0) != (ki->custody == CUSTODY_ESCROW_WRAP)))
+		return coffer_err_set(err, COFFER_EINVAL, "keyinfo: bad escrow "
+		    "server, key id or sealed key");
 	clen = clear_encode(file, ki);
 	le32enc(body, ki->chunk_min);
 	le32enc(body + 4, ki->chunk_avg);

@@ -17,6 +17,10 @@
 #define KEYINFO_SLOTS_MAX	4
 #define SLOT_PASSPHRASE		1
 #define SLOT_SEALED_LEN		(KEY_LEN + AEAD_OVERHEAD)
+/* The escrow block of a CFKEYI02 keyinfo (FORMAT.md §6.3). */
+#define KEYINFO_URL_MAX		255
+#define KEYINFO_EKID_MAX	64
+#define KEYINFO_SEALED_MAX	1024
 
 /* A recovery slot: the data key sealed under Argon2id(passphrase). */
 struct kslot {
@@ -34,6 +38,11 @@ struct keyinfo {
 	char		label[KEYINFO_LABEL_MAX + 1];	/* period, or "" */
 	struct kslot	slots[KEYINFO_SLOTS_MAX];
 	int		nslots;
+	/* Escrow custodies: the server, its key id, the sealed data key. */
+	char		escrow_url[KEYINFO_URL_MAX + 1];
+	char		escrow_keyid[KEYINFO_EKID_MAX + 1];
+	uint8_t		sealed[KEYINFO_SEALED_MAX];	/* escrow-wrap */
+	size_t		sealed_len;
 	/* Encrypted part (valid after keyinfo_open). */
 	uint32_t	chunk_min, chunk_avg, chunk_max;
 	int64_t		created;

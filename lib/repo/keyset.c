@@ -507,6 +507,18 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 		if (prm != NULL && prm->label != NULL)
 			snprintf(ks->ki.label, sizeof(ks->ki.label), "%s",
 			    prm->label);
+		if (prm != NULL && prm->escrow_url != NULL)
+			snprintf(ks->ki.escrow_url, sizeof(ks->ki.escrow_url),
+			    "%s", prm->escrow_url);
+		if (prm != NULL && prm->escrow_keyid != NULL)
+			snprintf(ks->ki.escrow_keyid,
+			    sizeof(ks->ki.escrow_keyid), "%s",
+			    prm->escrow_keyid);
+		if (prm != NULL && prm->sealed_len > 0 &&
+		    prm->sealed_len <= sizeof(ks->ki.sealed)) {
+			memcpy(ks->ki.sealed, prm->sealed, prm->sealed_len);
+			ks->ki.sealed_len = prm->sealed_len;
+		}
 		ks->ki.chunk_min = CHUNK_MIN;
 		ks->ki.chunk_avg = CHUNK_AVG;
 		ks->ki.chunk_max = CHUNK_MAX;

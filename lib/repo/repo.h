@@ -34,6 +34,8 @@
 #include "../crypto/crypto.h"
 
 #define REPO_VERSION		1
+/* config: 1 (local custody), 2 (adds a "custody" line), FORMAT.md §5 */
+#define REPO_CONFIG_VERSION	2
 #define REPO_ID_LEN		16
 #define KEYID_LEN		8
 #define KEYID_HEX_LEN		(2 * KEYID_LEN)
@@ -67,15 +69,17 @@ struct repo {
 	int		 name_by;
 	int		 scope;		/* default scope of backups */
 	int		 period;	/* default period of the period scope */
+	int		 custody;	/* default custody of new key sets */
 };
 
 /*
- * repo_create(path, name_by, scope, period, err): make a new repository
- * at ${path} (the directory may exist but must be empty), recording the
- * default scope and period.  COFFER_EEXIST if one is there.
+ * repo_create(path, name_by, scope, period, custody, err): make a new
+ * repository at ${path} (the directory may exist but must be empty),
+ * recording the default scope, period and custody.  COFFER_EEXIST if one
+ * is there.
  */
 int repo_create(const char *path, int name_by, int scope, int period,
-    struct coffer_err *err) WUR;
+    int custody, struct coffer_err *err) WUR;
 
 /* repo_open(path, &repo, err): open and check config. */
 int repo_open(const char *path, struct repo **out, struct coffer_err *err) WUR;
@@ -124,6 +128,11 @@ struct keyset_params {
 	int		 scope;		/* enum key_scope */
 	int		 custody;	/* enum key_custody */
 	const char	*label;		/* period label ("day:2026-11-25"), or NULL */
+	/* Escrow custodies (FORMAT.md §6.3); NULL / 0 for local. */
+	const char	*escrow_url;
+	const char	*escrow_keyid;
+	const uint8_t	*sealed;	/* escrow-wrap: the sealed data key */
+	size_t		 sealed_len;
 };
 
 /*

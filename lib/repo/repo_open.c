@@ -23,19 +23,31 @@
 
 static const char *const scope_names[] = { "", "device", "period", "backup" };
 static const char *const period_names[] = { "day", "week", "month" };
+static const char *const custody_names[] = { "", "local", "escrow",
+    "local+escrow", "escrow-wrap" };
 
+/*
+ * The config text for these values.  Version 1 has no custody line (local
+ * custody); a repository whose backups default to another custody is
+ * version 2, so that a coffer that knows no escrow refuses it and says to
+ * upgrade, rather than backing up with the key kept locally.
+ */
 static void
 config_text(char *out, size_t cap, const char *idhex, int name_by, int scope,
-    int period)
+    int period, int custody)
 {
 	uint8_t sum[16];
 	char sumhex[33];
 	int n;
 
 	n = snprintf(out, cap, "coffer repository\nversion %d\nid %s\n"
-	    "name-by %s\nscope %s\nperiod %s\n", REPO_VERSION, idhex,
+	    "name-by %s\nscope %s\nperiod %s\n",
+	    custody == CUSTODY_LOCAL ? 1 : 2, idhex,
 	    name_by == NAME_BY_COUNT ? "count" : "time", scope_names[scope],
 	    period_names[period]);
+	if (custody != CUSTODY_LOCAL)
+		n += snprintf(out + n, cap - (size_t)n, "custody %s\n",
+		    custody_names[custody]);
 	hash_plain(sum, sizeof(sum), out, (size_t)n);
 	hex_encode(sumhex, sum, sizeof(sum));
 	snprintf(out + n, cap - (size_t)n, "checksum %s\n", sumhex);
@@ -43,7 +55,7 @@ config_text(char *out, size_t cap, const char *idhex, int name_by, int scope,
 
 int
 repo_create(const char *path, int name_by, int scope, int period,
-    struct coffer_err *err)
+    int custody, struct coffer_err *err)
 {
 	char text[512];
 	uint8_t id[REPO_ID_LEN];
@@ -54,8 +66,10 @@ repo_create(const char *path, int name_by, int scope, int period,
 	int r;
 
 	if (scope < SCOPE_DEVICE || scope > SCOPE_BACKUP || period < PERIOD_DAY ||
-	    period > PERIOD_MONTH)
-		return coffer_err_set(err, COFFER_EINVAL, "bad scope or period");
+	    period > PERIOD_MONTH || custody < CUSTODY_LOCAL ||
+	    custody > CUSTODY_ESCROW_WRAP)
+		return coffer_err_set(err, COFFER_EINVAL, "bad scope, period or "
+		    "custody");
 	if (mkdirat_p(AT_FDCWD, path, 0700) != 0)
 		return coffer_err_sys(err, "cannot create repository '%s'", path);
 	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
@@ -84,7 +98,7 @@ repo_create(const char *path, int name_by, int scope, int period,
 	}
 	random_bytes(id, sizeof(id));
 	hex_encode(idhex, id, sizeof(id));
-	config_text(text, sizeof(text), idhex, name_by, scope, period);
+	config_text(text, sizeof(text), idhex, name_by, scope, period, custody);
 	if ((r = atomicfile_write(dfd, "config", text, strlen(text), 0600, true,
 	    "config", err)) != 0) {
 		coffer_err_prefix(err, "repository '%s'", path);
@@ -118,6 +132,7 @@ config_parse(struct repo *rp, char *text, size_t len, struct coffer_err *err)
 	char *line, *save = NULL;
 	char idhex[2 * REPO_ID_LEN + 1] = "";
 	int version = -1, name_by = -1, scope = -1, period = -1;
+	int custody = CUSTODY_LOCAL;
 	bool unknown = false;
 
 	if (len == 0 || memchr(text, '\0', len) != NULL)
@@ -149,33 +164,39 @@ config_parse(struct repo *rp, char *text, size_t len, struct coffer_err *err)
 			for (int i = PERIOD_DAY; i <= PERIOD_MONTH; i++)
 				if (strcmp(line + 7, period_names[i]) == 0)
 					period = i;
+		} else if (strncmp(line, "custody ", 8) == 0) {
+			custody = -1;
+			for (int i = CUSTODY_LOCAL; i <= CUSTODY_ESCROW_WRAP; i++)
+				if (strcmp(line + 8, custody_names[i]) == 0)
+					custody = i;
 		} else if (strncmp(line, "checksum ", 9) == 0) {
 			continue;
 		} else {
 			unknown = true;
 		}
 	}
-	if (version != REPO_VERSION) {
-		if (version > REPO_VERSION)
+	if (version < 1 || version > REPO_CONFIG_VERSION) {
+		if (version > REPO_CONFIG_VERSION)
 			return coffer_err_set(err, COFFER_EFORMAT,
 			    "'%s/config' is format version %d; this coffer "
-			    "reads version %d: upgrade coffer", rp->path,
-			    version, REPO_VERSION);
+			    "reads versions 1 and %d: upgrade coffer", rp->path,
+			    version, REPO_CONFIG_VERSION);
 		goto bad;
 	}
 	if (unknown)
 		goto bad;
 	if (hex_decode(rp->id, idhex, REPO_ID_LEN) != 0 || name_by < 0 ||
-	    scope < 0 || period < 0)
+	    scope < 0 || period < 0 || custody < 0)
 		goto bad;
 	/* The whole text must be exactly what we would have written. */
-	config_text(want, sizeof(want), idhex, name_by, scope, period);
+	config_text(want, sizeof(want), idhex, name_by, scope, period, custody);
 	if (strlen(want) != len)
 		goto bad;
 	memcpy(rp->idhex, idhex, sizeof(rp->idhex));
 	rp->name_by = name_by;
 	rp->scope = scope;
 	rp->period = period;
+	rp->custody = custody;
 	return 0;
 bad:
 	return coffer_err_set(err, COFFER_EFORMAT, "'%s/config' is damaged "
@@ -218,7 +239,7 @@ repo_open(const char *path, struct repo **out, struct coffer_err *err)
 		goto out;
 	/* Re-read the checksum by regenerating: catches edited lines. */
 	config_text(want, sizeof(want), rp->idhex, rp->name_by, rp->scope,
-	    rp->period);
+	    rp->period, rp->custody);
 	coffer_free(text);
 	text = NULL;
 	if ((r = file_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,

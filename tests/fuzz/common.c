@@ -164,7 +164,7 @@ fuzz_repo(void)
 		return repo;
 	fuzz_path(p, sizeof(p), "repo");
 	if (repo_create(p, NAME_BY_COUNT, SCOPE_DEVICE, PERIOD_DAY,
-	    &err) != 0 || repo_open(p, &repo, &err) != 0) {
+	    CUSTODY_LOCAL, &err) != 0 || repo_open(p, &repo, &err) != 0) {
 		fprintf(stderr, "fuzz: repository %s: %s\n", p, err.msg);
 		abort();
 	}

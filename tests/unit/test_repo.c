@@ -21,6 +21,7 @@
 
 #include "crypto/crypto.h"
 #include "repo/repo.h"
+#include "repo/keyinfo.h"
 #include "repo/repo_internal.h"
 #include "repo/tree.h"
 #include "util/util.h"
@@ -38,7 +39,8 @@
 static int
 mkrepo(const char *path, int name_by, struct coffer_err *err)
 {
-	return repo_create(path, name_by, SCOPE_DEVICE, PERIOD_DAY, err);
+	return repo_create(path, name_by, SCOPE_DEVICE, PERIOD_DAY, CUSTODY_LOCAL,
+	    err);
 }
 
 static int
@@ -196,25 +198,30 @@ repo_create_open_roundtrip(void)
 	/* Another repository has another id and its own settings. */
 	unit_pathf(p, "%s/repo2", dir);
 	T_EQ_INT(repo_create(p, NAME_BY_TIME, SCOPE_PERIOD, PERIOD_MONTH,
-	    &err), 0);
+	    CUSTODY_ESCROW_WRAP, &err), 0);
 	T_EQ_INT(repo_open(p, &rp, &err), 0);
 	if (rp != NULL) {
 		T_EQ_INT(rp->name_by, NAME_BY_TIME);
 		T_EQ_INT(rp->scope, SCOPE_PERIOD);
 		T_EQ_INT(rp->period, PERIOD_MONTH);
+		T_EQ_INT(rp->custody, CUSTODY_ESCROW_WRAP);
 		T_TRUE(strcmp(rp->idhex, hex) != 0);
 	}
 	repo_free(rp);
 	rp = NULL;
 	/* Settings outside their enums are refused, leaving no config. */
 	T_EQ_INT(repo_create(unit_pathf(p, "%s/bad1", dir), NAME_BY_TIME, 0,
-	    PERIOD_DAY, &err), COFFER_EINVAL);
+	    PERIOD_DAY, CUSTODY_LOCAL, &err), COFFER_EINVAL);
 	T_TRUE(access(unit_pathf(f, "%s/config", p), F_OK) != 0);
 	T_EQ_INT(repo_create(unit_pathf(p, "%s/bad2", dir), NAME_BY_TIME,
-	    SCOPE_BACKUP + 1, PERIOD_DAY, &err), COFFER_EINVAL);
+	    SCOPE_BACKUP + 1, PERIOD_DAY, CUSTODY_LOCAL, &err), COFFER_EINVAL);
 	T_TRUE(access(unit_pathf(f, "%s/config", p), F_OK) != 0);
 	T_EQ_INT(repo_create(unit_pathf(p, "%s/bad3", dir), NAME_BY_TIME,
-	    SCOPE_DEVICE, PERIOD_MONTH + 1, &err), COFFER_EINVAL);
+	    SCOPE_DEVICE, PERIOD_MONTH + 1, CUSTODY_LOCAL, &err), COFFER_EINVAL);
+	T_TRUE(access(unit_pathf(f, "%s/config", p), F_OK) != 0);
+	T_EQ_INT(repo_create(unit_pathf(p, "%s/bad4", dir), NAME_BY_TIME,
+	    SCOPE_DEVICE, PERIOD_DAY, CUSTODY_ESCROW_WRAP + 1, &err),
+	    COFFER_EINVAL);
 	T_TRUE(access(unit_pathf(f, "%s/config", p), F_OK) != 0);
 
 	/* Nothing there, or an empty folder: not found. */
@@ -1359,6 +1366,108 @@ lock_stale_removed(void)
 	fixture_done(dir, rp);
 }
 
+
+/* Escrow custodies: the CFKEYI02 block round-trips, is bound, is checked. */
+static void
+keyset_keyinfo_escrow(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], kp[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct keyinfo ki;
+	struct repo *rp;
+	struct keyset *ks = NULL;
+	uint8_t dk[KEY_LEN], dk2[KEY_LEN], sealed[114];
+	uint8_t *inf = NULL, *bad = NULL;
+	size_t len, nbad = 0;
+	char hex[KEYID_HEX_LEN + 1];
+	int r;
+	struct keyset_params wrap = { .scope = SCOPE_DEVICE,
+	    .custody = CUSTODY_ESCROW_WRAP, .escrow_url = "https://127.0.0.1:8443",
+	    .escrow_keyid = "0123456789abcdef0123456789abcdef",
+	    .sealed = sealed, .sealed_len = sizeof(sealed) };
+	struct keyset_params esc = { .scope = SCOPE_PERIOD,
+	    .custody = CUSTODY_ESCROW, .label = "day:2026-11-25",
+	    .escrow_url = "https://e.example", .escrow_keyid = "ffee" };
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	random_bytes(dk2, sizeof(dk2));
+	random_bytes(sealed, sizeof(sealed));
+	T_EQ_INT(keyset_open(rp, dk, true, &wrap, &ks, &err), 0);
+	if (ks == NULL)
+		goto out;
+	snprintf(hex, sizeof(hex), "%s", keyset_idhex(ks));
+	keyset_free(ks);
+	ks = NULL;
+	/* Peek (no key) and open (with it) both see the whole block. */
+	T_EQ_INT(keyinfo_peek(rp, hex, &ki, &err), 0);
+	T_EQ_INT(ki.custody, CUSTODY_ESCROW_WRAP);
+	T_EQ_STR(ki.escrow_url, "https://127.0.0.1:8443");
+	T_EQ_STR(ki.escrow_keyid, "0123456789abcdef0123456789abcdef");
+	T_EQ_INT((int)ki.sealed_len, (int)sizeof(sealed));
+	T_TRUE(memcmp(ki.sealed, sealed, sizeof(sealed)) == 0);
+	T_EQ_INT(keyset_open(rp, dk, false, NULL, &ks, &err), 0);
+	if (ks != NULL) {
+		T_EQ_INT(keyset_info(ks)->custody, CUSTODY_ESCROW_WRAP);
+		T_EQ_STR(keyset_info(ks)->escrow_keyid,
+		    "0123456789abcdef0123456789abcdef");
+		keyset_free(ks);
+		ks = NULL;
+	}
+	unit_pathf(kp, "%s/sets/%s/keyinfo", repo, hex);
+	inf = unit_slurp(kp, &len);
+	T_TRUE(inf != NULL && len == 24 + 1 + 22 + 1 + 32 + 2 + 114 + 60);
+	if (inf == NULL || (bad = coffer_malloc(len)) == NULL)
+		goto out;
+	T_TRUE(memcmp(inf, "CFKEYI02", 8) == 0);
+	/* Every flipped byte (URL, key id, sealed key ...) is refused. */
+	for (size_t i = 0; i < len; i++) {
+		memcpy(bad, inf, len);
+		bad[i] ^= 0x01;
+		T_TRUE(unit_spit(kp, bad, len));
+		r = ksopen(rp, dk, false, &ks, &err);
+		if (r != COFFER_EAUTH && r != COFFER_EFORMAT && nbad++ < 5)
+			unit_fail(__FILE__, __LINE__, "keyinfo byte %zu: %d",
+			    i, r);
+		keyset_free(ks);
+		ks = NULL;
+	}
+	T_EQ_INT(nbad, 0);
+	/* Old magic with an escrow custody: refused before any key. */
+	memcpy(bad, inf, len);
+	memcpy(bad, "CFKEYI01", 8);
+	T_TRUE(unit_spit(kp, bad, len));
+	T_EQ_INT(keyinfo_peek(rp, hex, &ki, &err), COFFER_EFORMAT);
+	/* Custody escrow-wrap relabelled escrow (sealed key left): refused. */
+	memcpy(bad, inf, len);
+	bad[9] = CUSTODY_ESCROW;
+	T_TRUE(unit_spit(kp, bad, len));
+	T_EQ_INT(keyinfo_peek(rp, hex, &ki, &err), COFFER_EFORMAT);
+	T_TRUE(unit_spit(kp, inf, len));
+
+	/* An escrow period set: no sealed key, label kept. */
+	T_EQ_INT(keyset_open(rp, dk2, true, &esc, &ks, &err), 0);
+	if (ks != NULL) {
+		T_EQ_INT(keyinfo_peek(rp, keyset_idhex(ks), &ki, &err), 0);
+		T_EQ_INT(ki.custody, CUSTODY_ESCROW);
+		T_EQ_STR(ki.label, "day:2026-11-25");
+		T_EQ_STR(ki.escrow_keyid, "ffee");
+		T_EQ_INT((int)ki.sealed_len, 0);
+		keyset_free(ks);
+		ks = NULL;
+	}
+	/* Escrow custody without a server: refused when writing. */
+	random_bytes(dk2, sizeof(dk2));
+	esc.escrow_url = NULL;
+	T_EQ_INT(keyset_open(rp, dk2, true, &esc, &ks, &err), COFFER_EINVAL);
+	T_TRUE(ks == NULL);
+out:
+	coffer_free(inf);
+	coffer_free(bad);
+	fixture_done(dir, rp);
+}
+
 static int
 setup(void)
 {
@@ -1374,6 +1483,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(keyset_pack_tamper_detected),
 	UNIT_TEST(keyset_other_key),
 	UNIT_TEST(keyset_keyinfo_bound),
+	UNIT_TEST(keyset_keyinfo_escrow),
 	UNIT_TEST(snapshot_roundtrip),
 	UNIT_TEST(snapshot_rename_detected),
 	UNIT_TEST(snapshot_fname_mapping),

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: ISC */
+/* escrow_keys: deposit, release, destroy, list; the audit log (§5, §7). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "escrow_internal.h"
+#include "../crypto/crypto.h"
+
+#define KEY_MIN		16	/* PROTOCOL.md §5 */
+#define KEY_MAX		64
+#define LABEL_MAX	128
+
+static int
+check_keyid(const char *key_id, struct coffer_err *err)
+{
+	if (!escrow_valid_keyid(key_id))
+		return coffer_err_set(err, COFFER_EINVAL, "'%s' is not an "
+		    "escrow key id (%d hex digits)", key_id != NULL ? key_id :
+		    "", ESCROW_KEYID_LEN);
+	return 0;
+}
+
+int
+escrow_deposit(const struct escrow_login *lg, const uint8_t *key, size_t len,
+    const char *label, char key_id[ESCROW_KEYID_LEN + 1],
+    struct coffer_err *err)
+{
+	struct escrow_what what = { lg->server, lg->account, NULL, false };
+	char b64[2 * KEY_MAX + 8];
+	struct wbuf b;
+	json_t *doc = NULL;
+	const char *id;
+	int r;
+
+	key_id[0] = '\0';
+	if (len < KEY_MIN || len > KEY_MAX)
+		return coffer_err_set(err, COFFER_EINVAL, "a deposited key is "
+		    "%d to %d bytes, not %zu", KEY_MIN, KEY_MAX, len);
+	if (label != NULL && strlen(label) > LABEL_MAX)
+		return coffer_err_set(err, COFFER_EINVAL, "key label longer "
+		    "than %d bytes", LABEL_MAX);
+	/* The key goes into wiped buffers only, never into jansson's. */
+	wbuf_init(&b, ESCROW_REQ_MAX);
+	if (b64_encode(b64, sizeof(b64), key, len) != 0) {
+		r = coffer_err_set(err, COFFER_EINVAL, "key too long");
+		goto out;
+	}
+	wbuf_put(&b, "{\"key\":\"", 8);
+	wbuf_put(&b, b64, strlen(b64));
+	wbuf_u8(&b, '"');
+	if (label != NULL) {
+		wbuf_put(&b, ",\"label\":", 9);
+		escrow_json_escape(&b, label, strlen(label));
+	}
+	wbuf_put(&b, "}", 1);
+	if (b.oom) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "request");
+		goto out;
+	}
+	if ((r = escrow_call(lg, "POST", "/v1/keys", (const char *)b.p, b.len,
+	    201, &doc, &what, err)) != 0)
+		goto out;
+	if ((id = escrow_json_str(doc, "key_id")) == NULL ||
+	    !escrow_valid_keyid(id)) {
+		r = coffer_err_set(err, COFFER_ENET, "the deposit answer of %s "
+		    "has no valid key id: is this a cofferd server?",
+		    lg->server);
+		goto out;
+	}
+	memcpy(key_id, id, ESCROW_KEYID_LEN + 1);
+	r = 0;
+out:
+	secret_wipe(b64, sizeof(b64));
+	wbuf_release(&b);
+	json_decref(doc);
+	return r;
+}
+
+/*
+ * escrow_key_answer(doc, key_id, server, &key, err): the 32-byte key of
+ * an answer {"key_id": ${key_id}, "key": base64}, into guarded memory.
+ */
+static int
+key_answer(const json_t *doc, const char *key_id, const char *server,
+    uint8_t **key, struct coffer_err *err)
+{
+	const char *id = escrow_json_str(doc, "key_id");
+	const char *k = escrow_json_str(doc, "key");
+	uint8_t *p;
+	size_t n = 0;
+
+	*key = NULL;
+	if (id == NULL || strcmp(id, key_id) != 0 || k == NULL)
+		return coffer_err_set(err, COFFER_EFORMAT, "the answer of %s "
+		    "for key %s names another key or holds none", server,
+		    key_id);
+	if ((p = secret_alloc(KEY_MAX)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
+	if (b64_decode(p, KEY_MAX, k, strlen(k), &n) != 0 ||
+	    n != ESCROW_DK_LEN) {
+		secret_free(p);
+		return coffer_err_set(err, COFFER_EFORMAT, "key %s from %s is "
+		    "not a %d-byte data key", key_id, server, ESCROW_DK_LEN);
+	}
+	*key = p;
+	return 0;
+}
+
+int
+escrow_release(const struct escrow_login *lg, const char *key_id,
+    uint8_t **key, struct coffer_err *err)
+{
+	struct escrow_what what = { lg->server, lg->account, key_id, false };
+	char path[64];
+	json_t *doc = NULL;
+	int r;
+
+	*key = NULL;
+	if ((r = check_keyid(key_id, err)) != 0)
+		return r;
+	snprintf(path, sizeof(path), "/v1/keys/%s/release", key_id);
+	if ((r = escrow_call(lg, "POST", path, "{}", 2, 200, &doc, &what,
+	    err)) != 0)
+		return r;
+	r = key_answer(doc, key_id, lg->server, key, err);
+	json_decref(doc);
+	return r;
+}
+
+int
+escrow_destroy(const struct escrow_login *lg, const char *key_id,
+    struct coffer_err *err)
+{
+	struct escrow_what what = { lg->server, lg->account, key_id, false };
+	char path[64];
+	int r;
+
+	if ((r = check_keyid(key_id, err)) != 0)
+		return r;
+	snprintf(path, sizeof(path), "/v1/keys/%s", key_id);
+	return escrow_call(lg, "DELETE", path, NULL, 0, 204, NULL, &what, err);
+}
+
+/* get_list(lg, path, member, &json, err): GET a {member: [...]} document. */
+static int
+get_list(const struct escrow_login *lg, const char *path, const char *member,
+    char **json, struct coffer_err *err)
+{
+	struct escrow_what what = { lg->server, lg->account, NULL, false };
+	json_t *doc = NULL;
+	char *s = NULL;
+	int r;
+
+	*json = NULL;
+	if ((r = escrow_call(lg, "GET", path, NULL, 0, 200, &doc, &what,
+	    err)) != 0)
+		return r;
+	if (!json_is_array(json_object_get(doc, member))) {
+		r = coffer_err_set(err, COFFER_ENET, "the answer of %s has no "
+		    "'%s' list: is this a cofferd server?", lg->server, member);
+		goto out;
+	}
+	if ((s = json_dumps(doc, JSON_COMPACT)) == NULL ||
+	    (*json = coffer_strdup(s)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "answer");
+		goto out;
+	}
+	r = 0;
+out:
+	free(s);
+	json_decref(doc);
+	return r;
+}
+
+int
+escrow_list_keys(const struct escrow_login *lg, char **json,
+    struct coffer_err *err)
+{
+	return get_list(lg, "/v1/keys", "keys", json, err);
+}
+
+int
+escrow_audit(const struct escrow_login *lg, int limit, char **json,
+    struct coffer_err *err)
+{
+	char path[64];
+
+	if (limit < 0 || limit > 1000)
+		return coffer_err_set(err, COFFER_EINVAL, "the audit limit is "
+		    "1 to 1000, not %d", limit);
+	if (limit == 0)
+		snprintf(path, sizeof(path), "/v1/audit");
+	else
+		snprintf(path, sizeof(path), "/v1/audit?limit=%d", limit);
+	return get_list(lg, path, "events", json, err);
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * api: every route of docs/PROTOCOL.md, independent of the HTTP library.
+ *
+ * http.c turns a libmicrohttpd request into a struct api_req and the
+ * struct api_resp back into an answer; the fuzz target calls api_handle()
+ * directly.  Everything here treats the request as hostile: any input
+ * gets a 4xx with a JSON error body, never a crash and never a 500.
+ *
+ * Not responsible for TLS, sockets, connection limits or reading the
+ * body (http.c caps it at API_BODY_MAX and sets too_large).
+ */
+#ifndef COFFERD_API_H_
+#define COFFERD_API_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "srv_crypto.h"
+
+#define API_BODY_MAX		16384
+#define API_ADDRESS_MAX		63
+
+struct store;
+struct kh;
+
+struct api {
+	struct store	*st;
+	struct kh	*kh;
+	int64_t		 session_ttl;		/* seconds */
+	char		 dummy_hash[SRV_PWHASH_STRLEN];
+};
+
+struct api_req {
+	const char	*method;
+	const char	*path;		/* decoded, without the query */
+	const char	*limit;		/* ?limit= or NULL */
+	const char	*authorization;	/* header value, or NULL */
+	const char	*content_type;	/* header value, or NULL */
+	const uint8_t	*body;		/* borrowed; NULL if empty */
+	size_t		 body_len;
+	bool		 too_large;	/* over API_BODY_MAX: not read */
+	const char	*address;	/* the peer's address, as text */
+};
+
+struct api_resp {
+	int		 status;
+	char		*body;		/* srv_wmalloc'd, or NULL */
+	size_t		 len;
+	const char	*ctype;		/* NULL if there is no body */
+	char		 allow[64];	/* 405: the Allow header */
+	int		 retry_after;	/* 429: seconds; else 0 */
+};
+
+/*
+ * api_init(a, st, kh, ttl): set up ${a} (and jansson's allocator, which
+ * becomes srv_wmalloc/srv_wfree for the whole process); ${st} and ${kh}
+ * stay the caller's.  0, or -1 if the dummy password hash cannot be made.
+ */
+int api_init(struct api *a, struct store *st, struct kh *kh, int64_t ttl)
+    __attribute__((warn_unused_result));
+
+/* api_handle(a, q, p): answer ${q} into ${p} (always filled in). */
+void api_handle(struct api *a, const struct api_req *q, struct api_resp *p);
+
+/* api_resp_release(p): free (and wipe) the body; ${p} may be reused. */
+void api_resp_release(struct api_resp *p);
+
+#endif /* !COFFERD_API_H_ */

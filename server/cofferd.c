@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * cofferd: the coffer key escrow server (docs/PROTOCOL.md, cofferd(8)).
+ *
+ * Start-up order matters for privilege separation:
+ *   1. parse options; --init-master-key writes a key and exits;
+ *   2. fork the key holder (keyholder.h) before anything secret or any
+ *      thread exists, so the child inherits nothing of the front end's
+ *      and the front end never opens the master key file;
+ *   3. read the TLS files, bind the listening socket, then (as root with
+ *      --user) drop to the service user;
+ *   4. open the database, start the HTTP thread pool, and wait for a
+ *      signal: SIGTERM or SIGINT stops, SIGCHLD means the key holder died
+ *      (every key operation answers 503 from then on).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "coffer/coffer.h"
+#include "api.h"
+#include "http.h"
+#include "keyholder.h"
+#include "srv_crypto.h"
+#include "srv_log.h"
+#include "srv_opts.h"
+#include "store.h"
+
+#define EXIT_USAGE		2
+#define TLS_FILE_MAX		(1024 * 1024)
+#define HTTP_TIMEOUT		30
+#define HTTP_MAX_CONNS		1024
+#define HTTP_MAX_PER_IP		64
+
+/* Write a new master key to ${path}: 64 hex digits and a newline, 0600. */
+static int
+init_master_key(const char *path)
+{
+	uint8_t key[32];
+	char hex[sizeof(key) * 2 + 2];
+	int fd, r = -1;
+	size_t i;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		if (errno == EEXIST)
+			log_error("'%s' exists; refusing to overwrite a master "
+			    "key", path);
+		else
+			log_error("cannot create '%s': %s", path,
+			    strerror(errno));
+		return -1;
+	}
+	srv_random(key, sizeof(key));
+	for (i = 0; i < sizeof(key); i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	hex[2 * sizeof(key)] = '\n';
+	if (fchmod(fd, 0600) == -1 ||
+	    write(fd, hex, 2 * sizeof(key) + 1) != 2 * sizeof(key) + 1 ||
+	    fsync(fd) == -1) {
+		log_error("cannot write '%s': %s", path, strerror(errno));
+		(void)unlink(path);
+		goto out;
+	}
+	log_info("wrote a new master key to '%s'; keep a copy somewhere safe: "
+	    "without it no escrowed key can be released", path);
+	r = 0;
+out:
+	srv_wipe(key, sizeof(key));
+	srv_wipe(hex, sizeof(hex));
+	close(fd);
+	return r;
+}
+
+/* Read a PEM file (NUL-terminated) into wiping memory. */
+static char *
+read_pem(const char *path)
+{
+	char *buf = NULL;
+	struct stat sb;
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_error("cannot open '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > TLS_FILE_MAX) {
+		log_error("'%s' is not a regular file of at most 1 MiB", path);
+		goto fail;
+	}
+	if ((buf = srv_wmalloc((size_t)sb.st_size + 1)) == NULL) {
+		log_error("out of memory");
+		goto fail;
+	}
+	while (got < (size_t)sb.st_size) {
+		n = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_error("cannot read '%s'", path);
+			goto fail;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	return buf;
+fail:
+	srv_wfree(buf);
+	close(fd);
+	return NULL;
+}
+
+/* Bind and listen; the socket, or -1 (logged). */
+static int
+listen_on(const struct srv_addr *a, char *shown, size_t shownlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	int fd, one = 1;
+	unsigned int port;
+
+	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC,
+	    0)) == -1) {
+		log_error("socket: %s", strerror(errno));
+		return -1;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||
+	    listen(fd, 128) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		log_error("cannot listen on the address: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+		    host, sizeof(host));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		snprintf(shown, shownlen, "[%s]:%u", host, port);
+	} else {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+		    host, sizeof(host));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		snprintf(shown, shownlen, "%s:%u", host, port);
+	}
+	return fd;
+}
+
+static int
+drop_privileges(uid_t uid, gid_t gid, const char *user)
+{
+	if (setgroups(0, NULL) == -1 || setgid(gid) == -1 ||
+	    setuid(uid) == -1) {
+		log_error("cannot switch to user '%s': %s", user,
+		    strerror(errno));
+		return -1;
+	}
+	if (uid != 0 && setuid(0) != -1) {
+		log_error("could regain root after switching to '%s'", user);
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	char err[SRV_ERRLEN], serr[STORE_ERRLEN] = "", shown[80];
+	struct srv_opts o;
+	struct srv_addr addr;
+	struct http_conf hc;
+	struct api api;
+	struct http *http = NULL;
+	struct store *st = NULL;
+	struct kh *kh = NULL;
+	struct passwd *pw;
+	char *cert = NULL, *key = NULL;
+	const char *fast;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	sigset_t set;
+	pid_t pid;
+	int fd = -1, sig, status, ret = 1;
+
+	if (srv_opts_parse(argc, argv, &o, err) != 0) {
+		fprintf(stderr, "cofferd: %s\n%s", err, srv_usage);
+		return EXIT_USAGE;
+	}
+	if (o.help) {
+		fputs(srv_usage, stdout);
+		ret = 0;
+		goto out;
+	}
+	if (o.version) {
+		printf("cofferd %s\n", COFFER_VERSION);
+		ret = 0;
+		goto out;
+	}
+	if (srv_crypto_init() != 0) {
+		log_error("libsodium does not start");
+		goto out;
+	}
+	if (o.init_master_key != NULL) {
+		ret = init_master_key(o.init_master_key) == 0 ? 0 : 1;
+		goto out;
+	}
+
+	/* Validate: every cross-option rule is here. */
+	if (srv_addr_parse(o.listen, &addr, err) != 0) {
+		fprintf(stderr, "cofferd: %s\n", err);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (o.master_key_file == NULL) {
+		fprintf(stderr, "cofferd: no --master-key-file (make one with "
+		    "cofferd --init-master-key FILE)\n");
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (o.insecure_http) {
+		if (!addr.loopback) {
+			fprintf(stderr, "cofferd: refusing --insecure-http on "
+			    "'%s': plain HTTP is only allowed on a loopback "
+			    "address (127.0.0.0/8, [::1])\n", o.listen);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		if (o.tls_cert != NULL || o.tls_key != NULL) {
+			fprintf(stderr, "cofferd: --insecure-http and "
+			    "--tls-cert/--tls-key exclude each other\n");
+			ret = EXIT_USAGE;
+			goto out;
+		}
+	} else if (o.tls_cert == NULL || o.tls_key == NULL) {
+		fprintf(stderr, "cofferd: HTTPS needs --tls-cert and --tls-key "
+		    "(or --insecure-http on a loopback address, for tests)\n");
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (o.user != NULL) {
+		if ((pw = getpwnam(o.user)) == NULL) {
+			fprintf(stderr, "cofferd: no user '%s'\n", o.user);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		if (getuid() != 0 && pw->pw_uid != getuid()) {
+			fprintf(stderr, "cofferd: --user needs root\n");
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		if (getuid() == 0) {
+			uid = pw->pw_uid;
+			gid = pw->pw_gid;
+		}
+	}
+	if ((fast = getenv("COFFERD_INSECURE_FAST_KDF")) != NULL &&
+	    strcmp(fast, "1") == 0) {
+		srv_pwhash_fast(true);
+		log_warn("COFFERD_INSECURE_FAST_KDF=1: new password hashes use "
+		    "minimum costs; for tests only");
+	}
+
+	umask(077);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* 2. The key holder, before any secret or thread of ours. */
+	if (kh_start(o.master_key_file, uid, gid, &kh, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	log_info("key holder started (pid %ld)", (long)kh_pid(kh));
+
+	/* 3. TLS files, the socket, then the service user. */
+	if (!o.insecure_http && ((cert = read_pem(o.tls_cert)) == NULL ||
+	    (key = read_pem(o.tls_key)) == NULL))
+		goto out;
+	if ((fd = listen_on(&addr, shown, sizeof(shown))) == -1)
+		goto out;
+	if (uid != (uid_t)-1 && drop_privileges(uid, gid, o.user) != 0)
+		goto out;
+
+	/* 4. Database, API, HTTP. */
+	if (store_open(o.db, &st, serr) != 0) {
+		log_error("cannot open the database: %s", serr);
+		goto out;
+	}
+	if (api_init(&api, st, kh, o.session_ttl) != 0) {
+		log_error("out of memory");
+		goto out;
+	}
+
+	/* Signals go to sigwait() below; the threads inherit the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	memset(&hc, 0, sizeof(hc));
+	hc.fd = fd;
+	hc.threads = o.threads;
+	hc.tls_cert = cert;
+	hc.tls_key = key;
+	hc.timeout = HTTP_TIMEOUT;
+	hc.max_conns = HTTP_MAX_CONNS;
+	hc.max_per_ip = HTTP_MAX_PER_IP;
+	if (http_start(&hc, &api, &http) != 0)
+		goto out;
+	fd = -1;		/* the HTTP server owns it now */
+	log_info("listening on %s://%s (%u threads, database %s)",
+	    o.insecure_http ? "http" : "https", shown, o.threads,
+	    strncmp(o.db, "sqlite:", 7) == 0 ? o.db : "postgres");
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGCHLD) {
+			if ((pid = kh_pid(kh)) > 0 &&
+			    waitpid(pid, &status, WNOHANG) == pid) {
+				log_error("the key holder (pid %ld) exited; "
+				    "key operations answer 503", (long)pid);
+				kh_reaped(kh);
+			}
+			continue;
+		}
+		if (sig == SIGHUP) {
+			log_info("SIGHUP ignored (restart to reload)");
+			continue;
+		}
+		log_info("signal %d: stopping", sig);
+		break;
+	}
+	ret = 0;
+out:
+	http_stop(http);
+	if (fd != -1)
+		close(fd);
+	store_close(st);
+	kh_stop(kh);
+	srv_wfree(cert);
+	srv_wfree(key);
+	srv_opts_release(&o);
+	return ret;
+}

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * http: libmicrohttpd glue (http.h).
+ *
+ * The access handler is called once when the headers are in (a
+ * Content-Length over API_BODY_MAX is answered 413 right there, without
+ * reading the body), then once per piece of body (kept up to
+ * API_BODY_MAX in a wiped buffer; a body that turns out longer is
+ * discarded and answered 413, and a connection that keeps sending far
+ * past the cap is closed), and once more at the end, when api_handle()
+ * answers.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api.h"
+#include "http.h"
+#include "srv_crypto.h"
+#include "srv_log.h"
+
+/* A client still sending this much past the cap loses the connection. */
+#define HTTP_DISCARD_MAX	(1024 * 1024)
+
+struct http {
+	struct MHD_Daemon	*d;
+	struct api		*api;
+};
+
+struct http_req {
+	uint8_t		*body;		/* API_BODY_MAX, wiped */
+	size_t		 len;
+	size_t		 discarded;
+	bool		 too_large;
+};
+
+/* The peer's address as text; IPv4-mapped IPv6 shown as IPv4. */
+static void
+http_peer(struct MHD_Connection *conn, char out[API_ADDRESS_MAX + 1])
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	const struct sockaddr_in6 *s6;
+	struct in_addr v4;
+
+	snprintf(out, API_ADDRESS_MAX + 1, "unknown");
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    out, API_ADDRESS_MAX + 1);
+	} else if (sa->sa_family == AF_INET6) {
+		s6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			memcpy(&v4, s6->sin6_addr.s6_addr + 12, 4);
+			inet_ntop(AF_INET, &v4, out, API_ADDRESS_MAX + 1);
+		} else {
+			inet_ntop(AF_INET6, &s6->sin6_addr, out,
+			    API_ADDRESS_MAX + 1);
+		}
+	}
+}
+
+static void
+http_free_body(void *cls)
+{
+	srv_wfree(cls);
+}
+
+static enum MHD_Result
+http_answer(struct http *h, struct MHD_Connection *conn, const char *url,
+    const char *method, struct http_req *hr)
+{
+	char addr[API_ADDRESS_MAX + 1], ra[24];
+	struct api_req q;
+	struct api_resp p;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	http_peer(conn, addr);
+	memset(&q, 0, sizeof(q));
+	q.method = method;
+	q.path = url;
+	q.limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "limit");
+	q.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	q.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	q.body = hr->too_large ? NULL : hr->body;
+	q.body_len = hr->too_large ? 0 : hr->len;
+	q.too_large = hr->too_large;
+	q.address = addr;
+
+	api_handle(h->api, &q, &p);
+	log_info("%s %s %s %d", addr, method, url, p.status);
+
+	if (p.body != NULL) {
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(
+		    p.len, p.body, http_free_body, p.body);
+		if (resp == NULL) {
+			api_resp_release(&p);
+			return MHD_NO;
+		}
+		p.body = NULL;		/* the response owns it now */
+	} else {
+		resp = MHD_create_response_from_buffer(0, NULL,
+		    MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL)
+			return MHD_NO;
+	}
+	if (p.ctype != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    p.ctype);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (p.allow[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, p.allow);
+	if (p.retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", p.retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	ret = MHD_queue_response(conn, (unsigned int)p.status, resp);
+	MHD_destroy_response(resp);
+	api_resp_release(&p);
+	return ret;
+}
+
+/* A Content-Length that is not a number or is over the cap. */
+static bool
+http_too_long(const char *cl)
+{
+	uint64_t v = 0;
+
+	if (cl == NULL)
+		return false;
+	if (*cl == '\0')
+		return true;
+	for (; *cl != '\0'; cl++) {
+		if (*cl < '0' || *cl > '9')
+			return true;
+		v = v * 10 + (uint64_t)(*cl - '0');
+		if (v > API_BODY_MAX)
+			return true;
+	}
+	return false;
+}
+
+static enum MHD_Result
+http_access(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct http *h = cls;
+	struct http_req *hr = *con_cls;
+
+	(void)version;
+	if (hr == NULL) {
+		if ((hr = calloc(1, sizeof(*hr))) == NULL)
+			return MHD_NO;
+		*con_cls = hr;
+		if (http_too_long(MHD_lookup_connection_value(conn,
+		    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH))) {
+			hr->too_large = true;
+			return http_answer(h, conn, url, method, hr);
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		if (hr->too_large) {
+			hr->discarded += *upload_data_size;
+			*upload_data_size = 0;
+			return hr->discarded > HTTP_DISCARD_MAX ? MHD_NO :
+			    MHD_YES;
+		}
+		if (*upload_data_size > API_BODY_MAX - hr->len) {
+			hr->too_large = true;
+			hr->discarded = hr->len + *upload_data_size;
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		if (hr->body == NULL &&
+		    (hr->body = srv_wmalloc(API_BODY_MAX)) == NULL)
+			return MHD_NO;
+		memcpy(hr->body + hr->len, upload_data, *upload_data_size);
+		hr->len += *upload_data_size;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return http_answer(h, conn, url, method, hr);
+}
+
+static void
+http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_req *hr = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (hr == NULL)
+		return;
+	srv_wfree(hr->body);
+	free(hr);
+	*con_cls = NULL;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static void
+http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_warn("http: %s", msg);
+}
+#pragma GCC diagnostic pop
+
+int
+http_start(const struct http_conf *conf, struct api *api, struct http **out)
+{
+	struct MHD_OptionItem opts[16];
+	struct http *h;
+	unsigned int flags;
+	int n = 0;
+
+	*out = NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	h->api = api;
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_USE_ERROR_LOG;
+	if (conf->tls_cert != NULL)
+		flags |= MHD_USE_TLS;
+#define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){ (o), (v), (p) }
+	OPT(MHD_OPTION_LISTEN_SOCKET, conf->fd, NULL);
+	if (conf->threads > 1)
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, conf->threads, NULL);
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, conf->timeout, NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT, conf->max_conns, NULL);
+	OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, conf->max_per_ip, NULL);
+	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, NULL);
+	OPT(MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, NULL);
+	if (conf->tls_cert != NULL) {
+		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)conf->tls_cert);
+		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)conf->tls_key);
+		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+	}
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+	/* The logger must come first, or MHD logs the rest on its own. */
+	h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (h->d == NULL) {
+		log_error("cannot start the HTTP server (see above)");
+		free(h);
+		return -1;
+	}
+	*out = h;
+	return 0;
+}
+
+void
+http_stop(struct http *h)
+{
+	if (h == NULL)
+		return;
+	MHD_stop_daemon(h->d);
+	free(h);
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * store: pick an implementation by the URL's scheme and forward every
+ * call through its operations table (store_impl.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store_impl.h"
+
+static void
+store_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+store_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, STORE_ERRLEN, fmt, ap);
+	va_end(ap);
+}
+
+int
+store_open(const char *url, struct store **out, char err[STORE_ERRLEN])
+{
+	*out = NULL;
+	if (url == NULL || *url == '\0') {
+		store_seterr(err, "no database URL");
+		return STORE_EFAIL;
+	}
+	if (strncmp(url, "sqlite:", 7) == 0) {
+		if (url[7] == '\0') {
+			store_seterr(err, "'sqlite:' needs a file name");
+			return STORE_EFAIL;
+		}
+		return store_sqlite_open(url + 7, out, err);
+	}
+	if (strncmp(url, "postgres://", 11) == 0 ||
+	    strncmp(url, "postgresql://", 13) == 0)
+		return store_pg_open(url, out, err);
+	store_seterr(err, "unknown database URL scheme (want sqlite:PATH or "
+	    "postgres://...)");
+	return STORE_EFAIL;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	st->ops->close(st);
+}
+
+int
+store_ping(struct store *st, char err[STORE_ERRLEN])
+{
+	return st->ops->ping(st, err);
+}
+
+int
+store_account_create(struct store *st, const char *account,
+    const char *pwhash, int64_t now, char err[STORE_ERRLEN])
+{
+	return st->ops->account_create(st, account, pwhash, now, err);
+}
+
+int
+store_account_pwhash(struct store *st, const char *account,
+    char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN])
+{
+	return st->ops->account_pwhash(st, account, pwhash, err);
+}
+
+int
+store_session_create(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], const char *account,
+    int64_t expires, char err[STORE_ERRLEN])
+{
+	return st->ops->session_create(st, hash, account, expires, err);
+}
+
+int
+store_session_get(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    char account[STORE_ACCOUNT_MAX + 1], int64_t *expires,
+    char err[STORE_ERRLEN])
+{
+	return st->ops->session_get(st, hash, account, expires, err);
+}
+
+int
+store_session_delete(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], char err[STORE_ERRLEN])
+{
+	return st->ops->session_delete(st, hash, err);
+}
+
+int
+store_key_put(struct store *st, const struct store_key *k,
+    char err[STORE_ERRLEN])
+{
+	return st->ops->key_put(st, k, err);
+}
+
+int
+store_key_get(struct store *st, const char *account, const char *key_id,
+    struct store_key *k, char err[STORE_ERRLEN])
+{
+	return st->ops->key_get(st, account, key_id, k, err);
+}
+
+int
+store_key_released(struct store *st, const char *account,
+    const char *key_id, char err[STORE_ERRLEN])
+{
+	return st->ops->key_released(st, account, key_id, err);
+}
+
+int
+store_key_destroy(struct store *st, const char *account, const char *key_id,
+    int64_t now, char err[STORE_ERRLEN])
+{
+	return st->ops->key_destroy(st, account, key_id, now, err);
+}
+
+int
+store_key_list(struct store *st, const char *account, struct store_key **out,
+    size_t *n, char err[STORE_ERRLEN])
+{
+	return st->ops->key_list(st, account, out, n, err);
+}
+
+int
+store_audit_add(struct store *st, const struct store_event *ev,
+    char err[STORE_ERRLEN])
+{
+	return st->ops->audit_add(st, ev, err);
+}
+
+int
+store_audit_list(struct store *st, const char *account, int limit,
+    struct store_event **out, size_t *n, char err[STORE_ERRLEN])
+{
+	return st->ops->audit_list(st, account, limit, out, n, err);
+}
+
+int
+store_failure_add(struct store *st, const char *account, const char *address,
+    int64_t now, char err[STORE_ERRLEN])
+{
+	return st->ops->failure_add(st, account, address, now, err);
+}
+
+int
+store_failure_count(struct store *st, const char *account,
+    const char *address, int64_t since, int *n_account, int64_t *old_account,
+    int *n_address, int64_t *old_address, char err[STORE_ERRLEN])
+{
+	return st->ops->failure_count(st, account, address, since, n_account,
+	    old_account, n_address, old_address, err);
+}

@@ -1,0 +1,1159 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * store_pg: the PostgreSQL store (libpq), for one or several cofferd
+ * processes sharing one database.
+ *
+ * Every operation is one SQL statement run in autocommit mode, so it is
+ * committed (synchronous_commit is forced on if the server has it off)
+ * when the call returns 0, and two servers never see half of an operation.
+ * All statements are constant text with $n parameters (PQexecParams), and
+ * parameters and results travel in binary format: no quoting, no bytea
+ * escaping, no string building.
+ *
+ * Connections: a pool of at most PG_POOL_MAX, opened on first need and
+ * then kept; a thread takes one for one statement and gives it back, and
+ * waits (mutex + condvar) when all are lent.  An idle connection that the
+ * server closed (a restart, a terminated backend) is noticed before use
+ * and reconnected with PQreset.  A statement whose connection breaks while
+ * it runs is retried once on a fresh connection if running it twice is
+ * harmless (reads, deletes, destroy); a write that may or may not have
+ * committed is not retried but fails (STORE_EFAIL), as the caller must
+ * treat any database failure.
+ *
+ * Schema: created if absent at open, in one transaction serialised by a
+ * transaction-level advisory lock, so several servers starting at once
+ * against an empty database do not trip over each other's CREATE TABLE.
+ *
+ * Limits of PostgreSQL's storage: store_key_destroy overwrites the blob
+ * with an empty one, but under MVCC the old row version stays in the table
+ * file until VACUUM reclaims the space (and in the WAL and in any backup
+ * until those are recycled).  The blob is encrypted under the master key,
+ * so this matters only to whoever also holds the master key.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "store_impl.h"
+
+#define PG_POOL_MAX	16
+
+/* Type OIDs (server/catalog/pg_type_d.h, stable across versions). */
+#define PG_OID_BOOL	16
+#define PG_OID_BYTEA	17
+#define PG_OID_INT8	20
+#define PG_OID_INT4	23
+#define PG_OID_TEXT	25
+
+/* Any 64-bit number, the same in every cofferd: "cofferd\0" in ASCII. */
+#define PG_SCHEMA_LOCK	"7165064134727493632"
+
+struct pg_store {
+	struct store	 st;		/* first: store.c casts */
+	char		*conninfo;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cv;
+	PGconn		*idle[PG_POOL_MAX];
+	size_t		 nidle;
+	size_t		 nconn;		/* idle + lent + being opened */
+};
+
+/* One statement parameter, sent in binary. */
+struct pg_param {
+	unsigned int	 type;		/* PG_OID_* */
+	const char	*val;		/* NULL: SQL NULL */
+	int		 len;
+	uint8_t		 i8[8];		/* storage for an int8 */
+};
+
+enum pg_retry { PG_NORETRY = 0, PG_RETRY = 1 };
+
+static const char schema_sql[] =
+    "BEGIN;"
+    "SELECT pg_advisory_xact_lock(" PG_SCHEMA_LOCK ");"
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "  version integer PRIMARY KEY"
+    ");"
+    "INSERT INTO schema_version VALUES (1) ON CONFLICT DO NOTHING;"
+    "CREATE TABLE IF NOT EXISTS accounts ("
+    "  account text PRIMARY KEY,"
+    "  pwhash  text NOT NULL,"
+    "  created bigint NOT NULL"
+    ");"
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    "  token_hash bytea PRIMARY KEY,"
+    "  account    text NOT NULL,"
+    "  expires    bigint NOT NULL"
+    ");"
+    "CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);"
+    "CREATE TABLE IF NOT EXISTS keys ("
+    "  key_id    text PRIMARY KEY,"
+    "  seq       bigint GENERATED ALWAYS AS IDENTITY,"
+    "  account   text NOT NULL,"
+    "  kind      integer NOT NULL,"
+    "  label     text NOT NULL DEFAULT '',"
+    "  created   bigint NOT NULL,"
+    "  destroyed bigint NOT NULL DEFAULT 0,"
+    "  releases  bigint NOT NULL DEFAULT 0,"
+    "  pub       bytea,"
+    "  blob      bytea NOT NULL"
+    ");"
+    "CREATE INDEX IF NOT EXISTS keys_account ON keys (account, created, seq);"
+    "CREATE TABLE IF NOT EXISTS audit ("
+    "  id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  time    bigint NOT NULL,"
+    "  account text NOT NULL,"
+    "  address text NOT NULL,"
+    "  event   text NOT NULL,"
+    "  key_id  text NOT NULL,"
+    "  ok      boolean NOT NULL"
+    ");"
+    "CREATE INDEX IF NOT EXISTS audit_account ON audit (account, id);"
+    "CREATE TABLE IF NOT EXISTS failures ("
+    "  account text NOT NULL,"
+    "  address text NOT NULL,"
+    "  time    bigint NOT NULL"
+    ");"
+    "CREATE INDEX IF NOT EXISTS failures_account ON failures (account, time);"
+    "CREATE INDEX IF NOT EXISTS failures_address ON failures (address, time);"
+    "CREATE INDEX IF NOT EXISTS failures_time ON failures (time);"
+    "COMMIT;";
+
+static void
+seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+seterr(char *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, STORE_ERRLEN, fmt, ap);
+	va_end(ap);
+}
+
+/* The first line of a libpq message (they end in "\n", some have more). */
+static void
+seterr_pg(char *err, const char *what, const char *msg)
+{
+	size_t n;
+
+	if (msg == NULL || *msg == '\0')
+		msg = "unknown error";
+	n = strcspn(msg, "\n");
+	seterr(err, "postgres: %s: %.*s", what, (int)(n > 200 ? 200 : n), msg);
+}
+
+static void
+seterr_res(char *err, const char *what, const PGresult *res, PGconn *c)
+{
+	const char *state, *msg;
+
+	if (res == NULL) {
+		seterr_pg(err, what, PQerrorMessage(c));
+		return;
+	}
+	/* The primary message only: DETAIL can quote row values. */
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (msg == NULL) {
+		seterr_pg(err, what, PQresultErrorMessage(res));
+		return;
+	}
+	if (state != NULL)
+		seterr(err, "postgres: %s: %.180s (SQLSTATE %s)", what, msg,
+		    state);
+	else
+		seterr(err, "postgres: %s: %.200s", what, msg);
+}
+
+/* libpq prints NOTICEs ("relation exists, skipping") to stderr otherwise. */
+static void
+quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+static struct pg_store *
+pg(struct store *st)
+{
+	return (struct pg_store *)st;
+}
+
+/* ---- parameters and results --------------------------------------- */
+
+static void
+p_text(struct pg_param *p, const char *s)
+{
+	p->type = PG_OID_TEXT;
+	p->val = s;
+	p->len = (int)strlen(s);
+}
+
+static void
+p_bytea(struct pg_param *p, const uint8_t *b, size_t len)
+{
+	p->type = PG_OID_BYTEA;
+	p->val = (const char *)b;
+	p->len = (int)len;
+}
+
+static void
+p_int8(struct pg_param *p, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p->i8[i] = (uint8_t)(u & 0xff);
+		u >>= 8;
+	}
+	p->type = PG_OID_INT8;
+	p->val = (const char *)p->i8;
+	p->len = 8;
+}
+
+static void
+p_int4(struct pg_param *p, int32_t v)
+{
+	uint32_t u = (uint32_t)v;
+
+	p->i8[0] = (uint8_t)(u >> 24);
+	p->i8[1] = (uint8_t)(u >> 16);
+	p->i8[2] = (uint8_t)(u >> 8);
+	p->i8[3] = (uint8_t)u;
+	p->type = PG_OID_INT4;
+	p->val = (const char *)p->i8;
+	p->len = 4;
+}
+
+static void
+p_bool(struct pg_param *p, bool v)
+{
+	p->i8[0] = v ? 1 : 0;
+	p->type = PG_OID_BOOL;
+	p->val = (const char *)p->i8;
+	p->len = 1;
+}
+
+/* An integer column (int2/int4/int8, binary), or 0 for NULL. */
+static int
+r_int(const PGresult *res, int row, int col, int64_t *v, char *err)
+{
+	const uint8_t *b;
+	uint64_t u = 0;
+	int i, len;
+
+	*v = 0;
+	if (PQgetisnull(res, row, col))
+		return 0;
+	b = (const uint8_t *)PQgetvalue(res, row, col);
+	len = PQgetlength(res, row, col);
+	if (len != 2 && len != 4 && len != 8) {
+		seterr(err, "postgres: column %d: integer of %d bytes", col,
+		    len);
+		return STORE_EFAIL;
+	}
+	for (i = 0; i < len; i++)
+		u = (u << 8) | b[i];
+	/* Sign-extend the narrower types. */
+	if (len < 8 && (b[0] & 0x80) != 0)
+		u |= UINT64_MAX << (8 * len);
+	*v = (int64_t)u;
+	return 0;
+}
+
+/* A text column into dst[cap] with NUL; NULL reads as "". */
+static int
+r_text(const PGresult *res, int row, int col, char *dst, size_t cap,
+    char *err)
+{
+	size_t len;
+
+	dst[0] = '\0';
+	if (PQgetisnull(res, row, col))
+		return 0;
+	len = (size_t)PQgetlength(res, row, col);
+	if (len >= cap) {
+		seterr(err, "postgres: column %d: %zu bytes, at most %zu",
+		    col, len, cap - 1);
+		return STORE_EFAIL;
+	}
+	memcpy(dst, PQgetvalue(res, row, col), len);
+	dst[len] = '\0';
+	return 0;
+}
+
+/* A bytea column into dst[cap]; *lenp gets its length. */
+static int
+r_bytea(const PGresult *res, int row, int col, uint8_t *dst, size_t cap,
+    size_t *lenp, char *err)
+{
+	size_t len;
+
+	*lenp = 0;
+	if (PQgetisnull(res, row, col))
+		return 0;
+	len = (size_t)PQgetlength(res, row, col);
+	if (len > cap) {
+		seterr(err, "postgres: column %d: %zu bytes, at most %zu",
+		    col, len, cap);
+		return STORE_EFAIL;
+	}
+	memcpy(dst, PQgetvalue(res, row, col), len);
+	*lenp = len;
+	return 0;
+}
+
+/* ---- connections ---------------------------------------------------- */
+
+/* Per-connection settings; again after every (re)connect. */
+static int
+conn_setup(PGconn *c, char *err)
+{
+	PGresult *res;
+	int r = STORE_EFAIL;
+
+	/* Committed must mean on disk: refuse the server's "off". */
+	res = PQexec(c, "SELECT set_config('synchronous_commit', 'on', false)"
+	    " WHERE current_setting('synchronous_commit') = 'off'");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		seterr_res(err, "setting synchronous_commit", res, c);
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+conn_open(const char *conninfo, PGconn **out, char *err)
+{
+	/* The URL's own connect_timeout, if any, wins (it comes later). */
+	static const char *const keys[] = {
+		"connect_timeout", "fallback_application_name", "dbname", NULL
+	};
+	const char *vals[] = { "10", "cofferd", conninfo, NULL };
+	PGconn *c = NULL;
+	int r;
+
+	*out = NULL;
+	if ((c = PQconnectdbParams(keys, vals, 1)) == NULL) {
+		seterr(err, "postgres: connecting: out of memory");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		seterr_pg(err, "connecting", PQerrorMessage(c));
+		r = STORE_EFAIL;
+		goto out;
+	}
+	PQsetNoticeProcessor(c, quiet, NULL);
+	if ((r = conn_setup(c, err)) != 0)
+		goto out;
+	*out = c;
+	c = NULL;
+	r = 0;
+out:
+	PQfinish(c);
+	return r;
+}
+
+static int
+conn_reset(PGconn *c, char *err)
+{
+	PQreset(c);
+	if (PQstatus(c) != CONNECTION_OK) {
+		seterr_pg(err, "reconnecting", PQerrorMessage(c));
+		return STORE_EFAIL;
+	}
+	return conn_setup(c, err);
+}
+
+/*
+ * An idle connection should have nothing to read.  If it has, the server
+ * most likely sent "terminating connection" and closed it (a restart, an
+ * administrator, idle_session_timeout): libpq would notice only when the
+ * next statement fails, so reconnect now.  The rare harmless message
+ * (a NOTICE, a changed parameter) costs one needless reconnect.
+ */
+static int
+conn_check(PGconn *c, char *err)
+{
+	struct pollfd pfd;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		return conn_reset(c, err);
+	pfd.fd = PQsocket(c);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (pfd.fd < 0 || poll(&pfd, 1, 0) != 0)
+		return conn_reset(c, err);
+	return 0;
+}
+
+/* Take a connection from the pool, opening one if there is room. */
+static int
+pool_get(struct pg_store *ps, PGconn **out, char *err)
+{
+	PGconn *c = NULL;
+	int r;
+
+	*out = NULL;
+	pthread_mutex_lock(&ps->mtx);
+	while (ps->nidle == 0 && ps->nconn >= PG_POOL_MAX)
+		pthread_cond_wait(&ps->cv, &ps->mtx);
+	if (ps->nidle > 0) {
+		c = ps->idle[--ps->nidle];
+		pthread_mutex_unlock(&ps->mtx);
+		if ((r = conn_check(c, err)) != 0)
+			goto fail;
+		*out = c;
+		return 0;
+	}
+	ps->nconn++;
+	pthread_mutex_unlock(&ps->mtx);
+	if ((r = conn_open(ps->conninfo, &c, err)) != 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	PQfinish(c);
+	pthread_mutex_lock(&ps->mtx);
+	ps->nconn--;
+	pthread_cond_signal(&ps->cv);
+	pthread_mutex_unlock(&ps->mtx);
+	return r;
+}
+
+/*
+ * Give ${c} back.  One that is broken or was left inside a transaction is
+ * closed instead, so the next user opens a clean one.
+ */
+static void
+pool_put(struct pg_store *ps, PGconn *c)
+{
+	if (c == NULL)
+		return;
+	if (PQstatus(c) != CONNECTION_OK ||
+	    PQtransactionStatus(c) != PQTRANS_IDLE) {
+		PQfinish(c);
+		c = NULL;
+	}
+	pthread_mutex_lock(&ps->mtx);
+	if (c != NULL)
+		ps->idle[ps->nidle++] = c;
+	else
+		ps->nconn--;
+	pthread_cond_signal(&ps->cv);
+	pthread_mutex_unlock(&ps->mtx);
+}
+
+/*
+ * Run ${sql} with ${np} parameters ${p}, results in binary; on success
+ * *resp holds a PGRES_TUPLES_OK or PGRES_COMMAND_OK result the caller
+ * clears.  ${retry}: the statement may run twice (see the top).
+ */
+static int
+pg_run(struct pg_store *ps, const char *what, const char *sql,
+    const struct pg_param *p, int np, enum pg_retry retry, PGresult **resp,
+    char *err)
+{
+	unsigned int types[8];
+	const char *vals[8];
+	int lens[8], fmts[8];
+	PGresult *res = NULL;
+	PGconn *c = NULL;
+	ExecStatusType rs;
+	int i, r, tries;
+
+	*resp = NULL;
+	if (np > 8) {
+		seterr(err, "postgres: %s: too many parameters", what);
+		return STORE_EFAIL;
+	}
+	for (i = 0; i < np; i++) {
+		types[i] = p[i].type;
+		vals[i] = p[i].val;
+		lens[i] = p[i].len;
+		fmts[i] = 1;
+	}
+	if ((r = pool_get(ps, &c, err)) != 0)
+		goto out;
+	for (tries = 0; ; tries++) {
+		res = PQexecParams(c, sql, np, types, vals, lens, fmts, 1);
+		rs = PQresultStatus(res);
+		if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK)
+			break;
+		seterr_res(err, what, res, c);
+		PQclear(res);
+		res = NULL;
+		r = STORE_EFAIL;
+		if (PQstatus(c) == CONNECTION_OK || retry != PG_RETRY ||
+		    tries > 0)
+			goto out;
+		/* The connection broke under us: once more, afresh. */
+		if ((r = conn_reset(c, err)) != 0)
+			goto out;
+	}
+	*resp = res;
+	res = NULL;
+	r = 0;
+out:
+	PQclear(res);
+	pool_put(ps, c);
+	return r;
+}
+
+/* ---- operations ------------------------------------------------------ */
+
+static void
+pg_close(struct store *st)
+{
+	struct pg_store *ps = pg(st);
+	size_t i;
+
+	if (ps == NULL)
+		return;
+	/* Every connection must be back: closing while in use is a bug. */
+	for (i = 0; i < ps->nidle; i++)
+		PQfinish(ps->idle[i]);
+	pthread_cond_destroy(&ps->cv);
+	pthread_mutex_destroy(&ps->mtx);
+	/* It may hold the database password. */
+	explicit_bzero(ps->conninfo, strlen(ps->conninfo));
+	free(ps->conninfo);
+	free(ps);
+}
+
+static int
+pg_ping(struct store *st, char err[STORE_ERRLEN])
+{
+	PGresult *res = NULL;
+	int r;
+
+	r = pg_run(pg(st), "ping", "SELECT 1", NULL, 0, PG_RETRY, &res, err);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_account_create(struct store *st, const char *account,
+    const char *pwhash, int64_t now, char err[STORE_ERRLEN])
+{
+	struct pg_param p[3];
+	PGresult *res = NULL;
+	int r;
+
+	if (strlen(account) > STORE_ACCOUNT_MAX ||
+	    strlen(pwhash) > STORE_PWHASH_MAX) {
+		seterr(err, "postgres: account name or hash too long");
+		return STORE_EFAIL;
+	}
+	p_text(&p[0], account);
+	p_text(&p[1], pwhash);
+	p_int8(&p[2], now);
+	if ((r = pg_run(pg(st), "creating account",
+	    "INSERT INTO accounts (account, pwhash, created)"
+	    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+	    p, 3, PG_NORETRY, &res, err)) != 0)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		seterr(err, "account exists");
+		r = STORE_EEXIST;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_account_pwhash(struct store *st, const char *account,
+    char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN])
+{
+	struct pg_param p[1];
+	PGresult *res = NULL;
+	int r;
+
+	pwhash[0] = '\0';
+	p_text(&p[0], account);
+	if ((r = pg_run(pg(st), "reading account",
+	    "SELECT pwhash FROM accounts WHERE account = $1",
+	    p, 1, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if (PQntuples(res) != 1) {
+		seterr(err, "no such account");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	r = r_text(res, 0, 0, pwhash, STORE_PWHASH_MAX + 1, err);
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_session_create(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], const char *account,
+    int64_t expires, char err[STORE_ERRLEN])
+{
+	struct pg_param p[3];
+	PGresult *res = NULL;
+	int r;
+
+	if (strlen(account) > STORE_ACCOUNT_MAX) {
+		seterr(err, "postgres: account name too long");
+		return STORE_EFAIL;
+	}
+	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
+	p_text(&p[1], account);
+	p_int8(&p[2], expires);
+	if ((r = pg_run(pg(st), "creating session",
+	    "INSERT INTO sessions (token_hash, account, expires)"
+	    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+	    p, 3, PG_NORETRY, &res, err)) != 0)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		seterr(err, "session exists");
+		r = STORE_EEXIST;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_session_get(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    char account[STORE_ACCOUNT_MAX + 1], int64_t *expires,
+    char err[STORE_ERRLEN])
+{
+	struct pg_param p[1];
+	PGresult *res = NULL;
+	int r;
+
+	account[0] = '\0';
+	*expires = 0;
+	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
+	if ((r = pg_run(pg(st), "reading session",
+	    "SELECT account, expires FROM sessions WHERE token_hash = $1",
+	    p, 1, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if (PQntuples(res) != 1) {
+		seterr(err, "no such session");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	if ((r = r_text(res, 0, 0, account, STORE_ACCOUNT_MAX + 1,
+	    err)) != 0 || (r = r_int(res, 0, 1, expires, err)) != 0) {
+		account[0] = '\0';
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_session_delete(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], char err[STORE_ERRLEN])
+{
+	struct pg_param p[1];
+	PGresult *res = NULL;
+	int r;
+
+	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
+	if ((r = pg_run(pg(st), "deleting session",
+	    "DELETE FROM sessions WHERE token_hash = $1",
+	    p, 1, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		seterr(err, "no such session");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_key_put(struct store *st, const struct store_key *k,
+    char err[STORE_ERRLEN])
+{
+	struct pg_param p[7];
+	PGresult *res = NULL;
+	int r;
+
+	if (strnlen(k->key_id, sizeof(k->key_id)) == sizeof(k->key_id) ||
+	    strnlen(k->account, sizeof(k->account)) == sizeof(k->account) ||
+	    strnlen(k->label, sizeof(k->label)) == sizeof(k->label) ||
+	    k->blob_len > sizeof(k->blob)) {
+		seterr(err, "postgres: malformed key record");
+		return STORE_EFAIL;
+	}
+	p_text(&p[0], k->key_id);
+	p_text(&p[1], k->account);
+	p_int4(&p[2], k->kind);
+	p_text(&p[3], k->label);
+	p_int8(&p[4], k->created);
+	p_bytea(&p[5], k->pub, sizeof(k->pub));
+	if (k->kind != STORE_KIND_WRAP)
+		p[5].val = NULL;
+	p_bytea(&p[6], k->blob, k->blob_len);
+	/* A new key: destroyed and releases start at 0 whatever ${k} says. */
+	if ((r = pg_run(pg(st), "storing key",
+	    "INSERT INTO keys (key_id, account, kind, label, created, pub,"
+	    " blob) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+	    " ON CONFLICT DO NOTHING",
+	    p, 7, PG_NORETRY, &res, err)) != 0)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		seterr(err, "key id exists");
+		r = STORE_EEXIST;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+/* Columns 0-7 of a key row into ${k} (not the blob). */
+#define KEY_COLS "key_id, account, kind, label, created, destroyed," \
+	" releases, pub"
+
+static int
+key_row(const PGresult *res, int row, struct store_key *k, char *err)
+{
+	int64_t kind;
+	size_t publen;
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	if ((r = r_text(res, row, 0, k->key_id, sizeof(k->key_id),
+	    err)) != 0 ||
+	    (r = r_text(res, row, 1, k->account, sizeof(k->account),
+	    err)) != 0 ||
+	    (r = r_int(res, row, 2, &kind, err)) != 0 ||
+	    (r = r_text(res, row, 3, k->label, sizeof(k->label), err)) != 0 ||
+	    (r = r_int(res, row, 4, &k->created, err)) != 0 ||
+	    (r = r_int(res, row, 5, &k->destroyed, err)) != 0 ||
+	    (r = r_int(res, row, 6, &k->releases, err)) != 0 ||
+	    (r = r_bytea(res, row, 7, k->pub, sizeof(k->pub), &publen,
+	    err)) != 0)
+		return r;
+	k->kind = (int)kind;
+	return 0;
+}
+
+static int
+pg_key_get(struct store *st, const char *account, const char *key_id,
+    struct store_key *k, char err[STORE_ERRLEN])
+{
+	struct pg_param p[2];
+	PGresult *res = NULL;
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	p_text(&p[0], key_id);
+	p_text(&p[1], account);
+	if ((r = pg_run(pg(st), "reading key",
+	    "SELECT " KEY_COLS ", blob FROM keys"
+	    " WHERE key_id = $1 AND account = $2",
+	    p, 2, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if (PQntuples(res) != 1) {
+		seterr(err, "no such key");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	if ((r = key_row(res, 0, k, err)) != 0 ||
+	    (r = r_bytea(res, 0, 8, k->blob, sizeof(k->blob), &k->blob_len,
+	    err)) != 0)
+		goto out;
+	r = 0;
+out:
+	if (r != 0)
+		memset(k, 0, sizeof(*k));
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_key_released(struct store *st, const char *account, const char *key_id,
+    char err[STORE_ERRLEN])
+{
+	struct pg_param p[2];
+	PGresult *res = NULL;
+	int r;
+
+	p_text(&p[0], key_id);
+	p_text(&p[1], account);
+	if ((r = pg_run(pg(st), "counting release",
+	    "UPDATE keys SET releases = releases + 1"
+	    " WHERE key_id = $1 AND account = $2",
+	    p, 2, PG_NORETRY, &res, err)) != 0)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		seterr(err, "no such key");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_key_destroy(struct store *st, const char *account, const char *key_id,
+    int64_t now, char err[STORE_ERRLEN])
+{
+	struct pg_param p[3];
+	PGresult *res = NULL;
+	int r;
+
+	p_text(&p[0], key_id);
+	p_text(&p[1], account);
+	/* destroyed = 0 means live, so a destroy at time 0 says 1. */
+	p_int8(&p[2], now > 0 ? now : 1);
+	/* A second destroy keeps the first time; the blob is empty anyway. */
+	if ((r = pg_run(pg(st), "destroying key",
+	    "UPDATE keys SET blob = ''::bytea,"
+	    " destroyed = CASE WHEN destroyed = 0 THEN $3 ELSE destroyed END"
+	    " WHERE key_id = $1 AND account = $2",
+	    p, 3, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		seterr(err, "no such key");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_key_list(struct store *st, const char *account, struct store_key **out,
+    size_t *n, char err[STORE_ERRLEN])
+{
+	struct store_key *v = NULL;
+	struct pg_param p[1];
+	PGresult *res = NULL;
+	size_t i, rows;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	p_text(&p[0], account);
+	if ((r = pg_run(pg(st), "listing keys",
+	    "SELECT " KEY_COLS " FROM keys WHERE account = $1"
+	    " ORDER BY created, seq",
+	    p, 1, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if ((rows = (size_t)PQntuples(res)) == 0) {
+		r = 0;
+		goto out;
+	}
+	if ((v = calloc(rows, sizeof(*v))) == NULL) {
+		seterr(err, "postgres: listing keys: out of memory");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	for (i = 0; i < rows; i++)
+		if ((r = key_row(res, (int)i, &v[i], err)) != 0)
+			goto out;
+	*out = v;
+	v = NULL;
+	*n = rows;
+	r = 0;
+out:
+	free(v);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_audit_add(struct store *st, const struct store_event *ev,
+    char err[STORE_ERRLEN])
+{
+	struct pg_param p[6];
+	PGresult *res = NULL;
+	int r;
+
+	if (strnlen(ev->account, sizeof(ev->account)) == sizeof(ev->account) ||
+	    strnlen(ev->address, sizeof(ev->address)) == sizeof(ev->address) ||
+	    strnlen(ev->event, sizeof(ev->event)) == sizeof(ev->event) ||
+	    strnlen(ev->key_id, sizeof(ev->key_id)) == sizeof(ev->key_id)) {
+		seterr(err, "postgres: malformed audit event");
+		return STORE_EFAIL;
+	}
+	p_int8(&p[0], ev->time);
+	p_text(&p[1], ev->account);
+	p_text(&p[2], ev->address);
+	p_text(&p[3], ev->event);
+	p_text(&p[4], ev->key_id);
+	p_bool(&p[5], ev->ok != 0);
+	r = pg_run(pg(st), "writing audit event",
+	    "INSERT INTO audit (time, account, address, event, key_id, ok)"
+	    " VALUES ($1, $2, $3, $4, $5, $6)",
+	    p, 6, PG_NORETRY, &res, err);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_audit_list(struct store *st, const char *account, int limit,
+    struct store_event **out, size_t *n, char err[STORE_ERRLEN])
+{
+	struct store_event *v = NULL;
+	struct pg_param p[2];
+	PGresult *res = NULL;
+	size_t i, rows;
+	int64_t ok;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (limit <= 0)
+		return 0;
+	p_text(&p[0], account);
+	p_int8(&p[1], limit);
+	/* Newest first is last written first, whatever the clocks said. */
+	if ((r = pg_run(pg(st), "reading audit log",
+	    "SELECT time, account, address, event, key_id, ok::integer"
+	    " FROM audit WHERE account = $1 ORDER BY id DESC LIMIT $2",
+	    p, 2, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if ((rows = (size_t)PQntuples(res)) == 0) {
+		r = 0;
+		goto out;
+	}
+	if ((v = calloc(rows, sizeof(*v))) == NULL) {
+		seterr(err, "postgres: reading audit log: out of memory");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	for (i = 0; i < rows; i++) {
+		struct store_event *e = &v[i];
+		int row = (int)i;
+
+		if ((r = r_int(res, row, 0, &e->time, err)) != 0 ||
+		    (r = r_text(res, row, 1, e->account, sizeof(e->account),
+		    err)) != 0 ||
+		    (r = r_text(res, row, 2, e->address, sizeof(e->address),
+		    err)) != 0 ||
+		    (r = r_text(res, row, 3, e->event, sizeof(e->event),
+		    err)) != 0 ||
+		    (r = r_text(res, row, 4, e->key_id, sizeof(e->key_id),
+		    err)) != 0 ||
+		    (r = r_int(res, row, 5, &ok, err)) != 0)
+			goto out;
+		e->ok = ok != 0;
+	}
+	*out = v;
+	v = NULL;
+	*n = rows;
+	r = 0;
+out:
+	free(v);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_failure_add(struct store *st, const char *account, const char *address,
+    int64_t now, char err[STORE_ERRLEN])
+{
+	struct pg_param p[3];
+	PGresult *res = NULL;
+	int r;
+
+	p_text(&p[0], account);
+	p_text(&p[1], address);
+	p_int8(&p[2], now);
+	r = pg_run(pg(st), "recording failed login",
+	    "INSERT INTO failures (account, address, time) VALUES ($1, $2, $3)",
+	    p, 3, PG_NORETRY, &res, err);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_failure_count(struct store *st, const char *account, const char *address,
+    int64_t since, int *n_account, int64_t *old_account, int *n_address,
+    int64_t *old_address, char err[STORE_ERRLEN])
+{
+	struct pg_param p[3];
+	PGresult *res = NULL;
+	int64_t na, nd;
+	int r;
+
+	*n_account = 0;
+	*old_account = 0;
+	*n_address = 0;
+	*old_address = 0;
+	p_text(&p[0], account);
+	p_text(&p[1], address);
+	p_int8(&p[2], since);
+	/*
+	 * One statement: the counts see the rows as they were before the
+	 * DELETE, which removes only rows the counts skip.
+	 */
+	if ((r = pg_run(pg(st), "counting failed logins",
+	    "WITH old AS (DELETE FROM failures WHERE time < $3)"
+	    " SELECT"
+	    " (SELECT count(*) FROM failures"
+	    "  WHERE account = $1 AND time >= $3),"
+	    " (SELECT coalesce(min(time), 0) FROM failures"
+	    "  WHERE account = $1 AND time >= $3),"
+	    " (SELECT count(*) FROM failures"
+	    "  WHERE address = $2 AND time >= $3),"
+	    " (SELECT coalesce(min(time), 0) FROM failures"
+	    "  WHERE address = $2 AND time >= $3)",
+	    p, 3, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if (PQntuples(res) != 1 || PQnfields(res) != 4) {
+		seterr(err, "postgres: counting failed logins: bad result");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	if ((r = r_int(res, 0, 0, &na, err)) != 0 ||
+	    (r = r_int(res, 0, 1, old_account, err)) != 0 ||
+	    (r = r_int(res, 0, 2, &nd, err)) != 0 ||
+	    (r = r_int(res, 0, 3, old_address, err)) != 0)
+		goto out;
+	*n_account = na > INT32_MAX ? INT32_MAX : (int)na;
+	*n_address = nd > INT32_MAX ? INT32_MAX : (int)nd;
+	r = 0;
+out:
+	if (r != 0) {
+		*n_account = 0;
+		*old_account = 0;
+		*n_address = 0;
+		*old_address = 0;
+	}
+	PQclear(res);
+	return r;
+}
+
+static const struct store_ops pg_ops = {
+	.name = "postgres",
+	.close = pg_close,
+	.ping = pg_ping,
+	.account_create = pg_account_create,
+	.account_pwhash = pg_account_pwhash,
+	.session_create = pg_session_create,
+	.session_get = pg_session_get,
+	.session_delete = pg_session_delete,
+	.key_put = pg_key_put,
+	.key_get = pg_key_get,
+	.key_released = pg_key_released,
+	.key_destroy = pg_key_destroy,
+	.key_list = pg_key_list,
+	.audit_add = pg_audit_add,
+	.audit_list = pg_audit_list,
+	.failure_add = pg_failure_add,
+	.failure_count = pg_failure_count,
+};
+
+/* Create the tables if absent; ${c} is left outside any transaction. */
+static int
+schema_create(PGconn *c, char *err)
+{
+	PGresult *res = NULL;
+	int r = STORE_EFAIL;
+
+	/* Several statements, so PQexec; there is nothing to bind. */
+	res = PQexec(c, schema_sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		seterr_res(err, "creating tables", res, c);
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	if (r != 0 && PQtransactionStatus(c) != PQTRANS_IDLE)
+		PQclear(PQexec(c, "ROLLBACK"));
+	return r;
+}
+
+int
+store_pg_open(const char *conninfo, struct store **out,
+    char err[STORE_ERRLEN])
+{
+	struct pg_store *ps = NULL;
+	PGconn *c = NULL;
+	bool locks = false;
+	int r;
+
+	*out = NULL;
+	if (!PQisthreadsafe()) {
+		seterr(err, "postgres: libpq was built without thread safety");
+		return STORE_EFAIL;
+	}
+	if ((ps = calloc(1, sizeof(*ps))) == NULL ||
+	    (ps->conninfo = strdup(conninfo)) == NULL) {
+		seterr(err, "postgres: out of memory");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	if (pthread_mutex_init(&ps->mtx, NULL) != 0) {
+		seterr(err, "postgres: cannot make a mutex");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	if (pthread_cond_init(&ps->cv, NULL) != 0) {
+		pthread_mutex_destroy(&ps->mtx);
+		seterr(err, "postgres: cannot make a condition variable");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	locks = true;
+	ps->st.ops = &pg_ops;
+
+	/* The first connection checks the URL and makes the schema. */
+	if ((r = conn_open(conninfo, &c, err)) != 0 ||
+	    (r = schema_create(c, err)) != 0)
+		goto out;
+	ps->idle[ps->nidle++] = c;
+	ps->nconn = 1;
+	c = NULL;
+
+	*out = &ps->st;
+	ps = NULL;
+	r = 0;
+out:
+	PQfinish(c);
+	if (ps != NULL) {
+		if (locks) {
+			pthread_cond_destroy(&ps->cv);
+			pthread_mutex_destroy(&ps->mtx);
+		}
+		if (ps->conninfo != NULL)
+			explicit_bzero(ps->conninfo, strlen(ps->conninfo));
+		free(ps->conninfo);
+		free(ps);
+	}
+	return r;
+}

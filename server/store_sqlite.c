@@ -1,0 +1,833 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * store_sqlite: the SQLite store ("sqlite:/path/file.db").
+ *
+ * One connection, guarded by a mutex: cofferd's requests are short and
+ * SQLite serialises writers anyway.  WAL with synchronous=FULL, so a
+ * function that returned 0 has its commit on disk; secure_delete, so a
+ * destroyed key's ciphertext is overwritten with zeros in the file, and a
+ * WAL checkpoint after each destroy so that no older copy of the page
+ * stays in the WAL.  Every statement binds its parameters.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store_impl.h"
+
+#define SQLITE_BUSY_MS	10000
+
+struct store_sqlite {
+	struct store	 base;		/* first: store.c casts */
+	sqlite3		*db;
+	pthread_mutex_t	 mu;
+};
+
+static const char sqlite_schema[] =
+    "CREATE TABLE IF NOT EXISTS accounts ("
+    " account TEXT PRIMARY KEY NOT NULL,"
+    " pwhash TEXT NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " hash BLOB PRIMARY KEY NOT NULL,"
+    " account TEXT NOT NULL,"
+    " expires INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires);"
+    "CREATE TABLE IF NOT EXISTS keys ("
+    " key_id TEXT PRIMARY KEY NOT NULL,"
+    " account TEXT NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " label TEXT NOT NULL DEFAULT '',"
+    " created INTEGER NOT NULL,"
+    " destroyed INTEGER NOT NULL DEFAULT 0,"
+    " releases INTEGER NOT NULL DEFAULT 0,"
+    " pub BLOB,"
+    " blob BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS keys_account ON keys(account, created);"
+    "CREATE TABLE IF NOT EXISTS audit ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time INTEGER NOT NULL,"
+    " account TEXT NOT NULL,"
+    " address TEXT NOT NULL,"
+    " event TEXT NOT NULL,"
+    " key_id TEXT NOT NULL,"
+    " ok INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS audit_account ON audit(account, id);"
+    "CREATE TABLE IF NOT EXISTS failures ("
+    " id INTEGER PRIMARY KEY,"
+    " account TEXT NOT NULL,"
+    " address TEXT NOT NULL,"
+    " time INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS failures_account ON failures(account, time);"
+    "CREATE INDEX IF NOT EXISTS failures_address ON failures(address, time);"
+    "CREATE INDEX IF NOT EXISTS failures_time ON failures(time);"
+    "PRAGMA user_version = 1;";
+
+static void
+sq_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+sq_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, STORE_ERRLEN, fmt, ap);
+	va_end(ap);
+}
+
+static struct store_sqlite *
+sq(struct store *st)
+{
+	return (struct store_sqlite *)st;
+}
+
+/* Report the connection's last error for ${what}; return STORE_EFAIL. */
+static int
+sq_fail(struct store_sqlite *s, const char *what, char err[STORE_ERRLEN])
+{
+	sq_seterr(err, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
+	return STORE_EFAIL;
+}
+
+/* Prepare ${sql} on the locked connection; 0 or STORE_EFAIL. */
+static int
+sq_prepare(struct store_sqlite *s, const char *sql, sqlite3_stmt **stmt,
+    char err[STORE_ERRLEN])
+{
+	*stmt = NULL;
+	if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
+		return sq_fail(s, "prepare", err);
+	return 0;
+}
+
+static int
+sq_bind_text(sqlite3_stmt *stmt, int i, const char *v)
+{
+	return sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC);
+}
+
+/* Copy text column ${i} into ${dst} (${cap} bytes with the NUL). */
+static void
+sq_col_text(sqlite3_stmt *stmt, int i, char *dst, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, i);
+	int n = sqlite3_column_bytes(stmt, i);
+
+	if (t == NULL || n < 0)
+		n = 0;
+	if ((size_t)n >= cap)
+		n = (int)cap - 1;
+	if (n > 0)
+		memcpy(dst, t, (size_t)n);
+	dst[n] = '\0';
+}
+
+/* Run ${sql} (no parameters, no rows) on the locked connection. */
+static int
+sq_exec(struct store_sqlite *s, const char *sql, char err[STORE_ERRLEN])
+{
+	char *msg = NULL;
+	int r;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	sq_seterr(err, "sqlite: %s", msg != NULL ? msg :
+	    sqlite3_errmsg(s->db));
+	r = STORE_EFAIL;
+	sqlite3_free(msg);
+	return r;
+}
+
+static void
+sq_close(struct store *st)
+{
+	struct store_sqlite *s = sq(st);
+
+	if (s == NULL)
+		return;
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+static int
+sq_ping(struct store *st, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "SELECT count(*) FROM accounts", &stmt,
+	    err)) != 0)
+		goto out;
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		r = sq_fail(s, "ping", err);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_account_create(struct store *st, const char *account, const char *pwhash,
+    int64_t now, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r, rc;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "INSERT INTO accounts (account, pwhash, "
+	    "created) VALUES (?, ?, ?)", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, account);
+	sq_bind_text(stmt, 2, pwhash);
+	sqlite3_bind_int64(stmt, 3, now);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_CONSTRAINT) {
+		sq_seterr(err, "account exists");
+		r = STORE_EEXIST;
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_fail(s, "account create", err);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_account_pwhash(struct store *st, const char *account,
+    char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r, rc;
+
+	pwhash[0] = '\0';
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "SELECT pwhash FROM accounts WHERE account = ?",
+	    &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, account);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sq_seterr(err, "no such account");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = sq_fail(s, "account lookup", err);
+		goto out;
+	}
+	sq_col_text(stmt, 0, pwhash, STORE_PWHASH_MAX + 1);
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_session_create(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    const char *account, int64_t expires, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r, rc;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "INSERT INTO sessions (hash, account, expires) "
+	    "VALUES (?, ?, ?)", &stmt, err)) != 0)
+		goto out;
+	sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
+	sq_bind_text(stmt, 2, account);
+	sqlite3_bind_int64(stmt, 3, expires);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_CONSTRAINT) {
+		sq_seterr(err, "session exists");
+		r = STORE_EEXIST;
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_fail(s, "session create", err);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_session_get(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    char account[STORE_ACCOUNT_MAX + 1], int64_t *expires,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r, rc;
+
+	account[0] = '\0';
+	*expires = 0;
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "SELECT account, expires FROM sessions "
+	    "WHERE hash = ?", &stmt, err)) != 0)
+		goto out;
+	sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sq_seterr(err, "no such session");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = sq_fail(s, "session lookup", err);
+		goto out;
+	}
+	sq_col_text(stmt, 0, account, STORE_ACCOUNT_MAX + 1);
+	*expires = sqlite3_column_int64(stmt, 1);
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_session_delete(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "DELETE FROM sessions WHERE hash = ?", &stmt,
+	    err)) != 0)
+		goto out;
+	sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, "session delete", err);
+		goto out;
+	}
+	if (sqlite3_changes(s->db) == 0) {
+		sq_seterr(err, "no such session");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_key_put(struct store *st, const struct store_key *k,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r, rc;
+
+	if (k->blob_len > STORE_BLOB_MAX) {
+		sq_seterr(err, "key blob too long");
+		return STORE_EFAIL;
+	}
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "INSERT INTO keys (key_id, account, kind, "
+	    "label, created, destroyed, releases, pub, blob) "
+	    "VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, k->key_id);
+	sq_bind_text(stmt, 2, k->account);
+	sqlite3_bind_int(stmt, 3, k->kind);
+	sq_bind_text(stmt, 4, k->label);
+	sqlite3_bind_int64(stmt, 5, k->created);
+	if (k->kind == STORE_KIND_WRAP)
+		sqlite3_bind_blob(stmt, 6, k->pub, STORE_PUBKEY_LEN,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 6);
+	sqlite3_bind_blob(stmt, 7, k->blob, (int)k->blob_len, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_CONSTRAINT) {
+		sq_seterr(err, "key id exists");
+		r = STORE_EEXIST;
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_fail(s, "key put", err);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* Fill ${k} from a row of (key_id, account, kind, label, created,
+ * destroyed, releases, pub[, blob]). */
+static void
+sq_row_key(sqlite3_stmt *stmt, struct store_key *k, bool with_blob)
+{
+	const void *p;
+	int n;
+
+	memset(k, 0, sizeof(*k));
+	sq_col_text(stmt, 0, k->key_id, sizeof(k->key_id));
+	sq_col_text(stmt, 1, k->account, sizeof(k->account));
+	k->kind = sqlite3_column_int(stmt, 2);
+	sq_col_text(stmt, 3, k->label, sizeof(k->label));
+	k->created = sqlite3_column_int64(stmt, 4);
+	k->destroyed = sqlite3_column_int64(stmt, 5);
+	k->releases = sqlite3_column_int64(stmt, 6);
+	p = sqlite3_column_blob(stmt, 7);
+	n = sqlite3_column_bytes(stmt, 7);
+	if (p != NULL && n == STORE_PUBKEY_LEN)
+		memcpy(k->pub, p, STORE_PUBKEY_LEN);
+	if (!with_blob)
+		return;
+	p = sqlite3_column_blob(stmt, 8);
+	n = sqlite3_column_bytes(stmt, 8);
+	if (p != NULL && n > 0 && n <= STORE_BLOB_MAX) {
+		memcpy(k->blob, p, (size_t)n);
+		k->blob_len = (size_t)n;
+	}
+}
+
+static int
+sq_key_get(struct store *st, const char *account, const char *key_id,
+    struct store_key *k, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r, rc;
+
+	memset(k, 0, sizeof(*k));
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "SELECT key_id, account, kind, label, created, "
+	    "destroyed, releases, pub, blob FROM keys "
+	    "WHERE key_id = ? AND account = ?", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, key_id);
+	sq_bind_text(stmt, 2, account);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sq_seterr(err, "no such key");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = sq_fail(s, "key lookup", err);
+		goto out;
+	}
+	sq_row_key(stmt, k, true);
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_key_released(struct store *st, const char *account, const char *key_id,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "UPDATE keys SET releases = releases + 1 "
+	    "WHERE key_id = ? AND account = ?", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, key_id);
+	sq_bind_text(stmt, 2, account);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, "key release count", err);
+		goto out;
+	}
+	if (sqlite3_changes(s->db) == 0) {
+		sq_seterr(err, "no such key");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_key_destroy(struct store *st, const char *account, const char *key_id,
+    int64_t now, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r, rc;
+
+	pthread_mutex_lock(&s->mu);
+	/* First overwrite in place, then shorten: no copy survives. */
+	if ((r = sq_prepare(s, "UPDATE keys SET blob = zeroblob(length(blob)) "
+	    "WHERE key_id = ? AND account = ? AND destroyed = 0", &stmt,
+	    err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, key_id);
+	sq_bind_text(stmt, 2, account);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, "key destroy", err);
+		goto out;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if ((r = sq_prepare(s, "UPDATE keys SET blob = X'', destroyed = ? "
+	    "WHERE key_id = ? AND account = ? AND destroyed = 0", &stmt,
+	    err)) != 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, now > 0 ? now : 1);
+	sq_bind_text(stmt, 2, key_id);
+	sq_bind_text(stmt, 3, account);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, "key destroy", err);
+		goto out;
+	}
+	if (sqlite3_changes(s->db) != 0) {
+		/* Move the overwritten page out of the WAL now. */
+		(void)sqlite3_wal_checkpoint_v2(s->db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		r = 0;
+		goto out;
+	}
+	/* Nothing changed: already destroyed, or not this account's. */
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if ((r = sq_prepare(s, "SELECT 1 FROM keys WHERE key_id = ? AND "
+	    "account = ?", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, key_id);
+	sq_bind_text(stmt, 2, account);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sq_seterr(err, "no such key");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = sq_fail(s, "key lookup", err);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_key_list(struct store *st, const char *account, struct store_key **out,
+    size_t *n, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	struct store_key *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int r, rc = SQLITE_DONE;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "SELECT key_id, account, kind, label, created, "
+	    "destroyed, releases, pub FROM keys WHERE account = ? "
+	    "ORDER BY created, rowid", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, account);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				sq_seterr(err, "out of memory");
+				r = STORE_EFAIL;
+				goto out;
+			}
+			v = nv;
+		}
+		sq_row_key(stmt, &v[len++], false);
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_fail(s, "key list", err);
+		goto out;
+	}
+	*out = v;
+	*n = len;
+	v = NULL;
+	r = 0;
+out:
+	free(v);
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_audit_add(struct store *st, const struct store_event *ev,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "INSERT INTO audit (time, account, address, "
+	    "event, key_id, ok) VALUES (?, ?, ?, ?, ?, ?)", &stmt, err)) != 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, ev->time);
+	sq_bind_text(stmt, 2, ev->account);
+	sq_bind_text(stmt, 3, ev->address);
+	sq_bind_text(stmt, 4, ev->event);
+	sq_bind_text(stmt, 5, ev->key_id);
+	sqlite3_bind_int(stmt, 6, ev->ok ? 1 : 0);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, "audit", err);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_audit_list(struct store *st, const char *account, int limit,
+    struct store_event **out, size_t *n, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	struct store_event *v = NULL, *e;
+	size_t len = 0;
+	int r, rc = SQLITE_DONE;
+
+	*out = NULL;
+	*n = 0;
+	if (limit <= 0)
+		return 0;
+	if ((v = calloc((size_t)limit, sizeof(*v))) == NULL) {
+		sq_seterr(err, "out of memory");
+		return STORE_EFAIL;
+	}
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "SELECT time, account, address, event, key_id, "
+	    "ok FROM audit WHERE account = ? ORDER BY id DESC LIMIT ?", &stmt,
+	    err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, account);
+	sqlite3_bind_int(stmt, 2, limit);
+	while (len < (size_t)limit &&
+	    (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		e = &v[len++];
+		e->time = sqlite3_column_int64(stmt, 0);
+		sq_col_text(stmt, 1, e->account, sizeof(e->account));
+		sq_col_text(stmt, 2, e->address, sizeof(e->address));
+		sq_col_text(stmt, 3, e->event, sizeof(e->event));
+		sq_col_text(stmt, 4, e->key_id, sizeof(e->key_id));
+		e->ok = sqlite3_column_int(stmt, 5) != 0;
+	}
+	if (len < (size_t)limit && rc != SQLITE_DONE) {
+		r = sq_fail(s, "audit list", err);
+		goto out;
+	}
+	*out = v;
+	*n = len;
+	v = NULL;
+	r = 0;
+out:
+	free(v);
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_failure_add(struct store *st, const char *account, const char *address,
+    int64_t now, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "INSERT INTO failures (account, address, time) "
+	    "VALUES (?, ?, ?)", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, account);
+	sq_bind_text(stmt, 2, address);
+	sqlite3_bind_int64(stmt, 3, now);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, "failure add", err);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* count(*) and min(time) of failures WHERE ${col} = ${v} AND time >= since */
+static int
+sq_failure_one(struct store_sqlite *s, const char *sql, const char *v,
+    int64_t since, int *n, int64_t *oldest, char err[STORE_ERRLEN])
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t c;
+	int r;
+
+	*n = 0;
+	*oldest = 0;
+	if ((r = sq_prepare(s, sql, &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, v);
+	sqlite3_bind_int64(stmt, 2, since);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		r = sq_fail(s, "failure count", err);
+		goto out;
+	}
+	c = sqlite3_column_int64(stmt, 0);
+	*n = c > 1000000 ? 1000000 : (int)c;
+	*oldest = *n > 0 ? sqlite3_column_int64(stmt, 1) : 0;
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int
+sq_failure_count(struct store *st, const char *account, const char *address,
+    int64_t since, int *n_account, int64_t *old_account, int *n_address,
+    int64_t *old_address, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	*n_account = *n_address = 0;
+	*old_account = *old_address = 0;
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "DELETE FROM failures WHERE time < ?", &stmt,
+	    err)) != 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, since);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, "failure expiry", err);
+		goto out;
+	}
+	if ((r = sq_failure_one(s, "SELECT count(*), min(time) FROM failures "
+	    "WHERE account = ? AND time >= ?", account, since, n_account,
+	    old_account, err)) != 0)
+		goto out;
+	if ((r = sq_failure_one(s, "SELECT count(*), min(time) FROM failures "
+	    "WHERE address = ? AND time >= ?", address, since, n_address,
+	    old_address, err)) != 0)
+		goto out;
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
+	.close = sq_close,
+	.ping = sq_ping,
+	.account_create = sq_account_create,
+	.account_pwhash = sq_account_pwhash,
+	.session_create = sq_session_create,
+	.session_get = sq_session_get,
+	.session_delete = sq_session_delete,
+	.key_put = sq_key_put,
+	.key_get = sq_key_get,
+	.key_released = sq_key_released,
+	.key_destroy = sq_key_destroy,
+	.key_list = sq_key_list,
+	.audit_add = sq_audit_add,
+	.audit_list = sq_audit_list,
+	.failure_add = sq_failure_add,
+	.failure_count = sq_failure_count,
+};
+
+int
+store_sqlite_open(const char *path, struct store **out,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = NULL;
+	int r;
+
+	*out = NULL;
+	if (sqlite3_threadsafe() == 0) {
+		sq_seterr(err, "sqlite: library built without thread support");
+		return STORE_EFAIL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		sq_seterr(err, "out of memory");
+		return STORE_EFAIL;
+	}
+	s->base.ops = &sqlite_ops;
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		sq_seterr(err, "cannot create a mutex");
+		return STORE_EFAIL;
+	}
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
+	    NULL) != SQLITE_OK) {
+		sq_seterr(err, "sqlite: cannot open '%s': %s", path,
+		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	sqlite3_extended_result_codes(s->db, 0);
+	sqlite3_busy_timeout(s->db, SQLITE_BUSY_MS);
+	if ((r = sq_exec(s, "PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = FULL;"
+	    "PRAGMA secure_delete = ON;"
+	    "PRAGMA trusted_schema = OFF;", err)) != 0)
+		goto out;
+	if ((r = sq_exec(s, "BEGIN IMMEDIATE;", err)) != 0)
+		goto out;
+	if ((r = sq_exec(s, sqlite_schema, err)) != 0) {
+		(void)sq_exec(s, "ROLLBACK;", NULL);
+		goto out;
+	}
+	if ((r = sq_exec(s, "COMMIT;", err)) != 0)
+		goto out;
+	*out = &s->base;
+	s = NULL;
+	r = 0;
+out:
+	if (s != NULL)
+		sq_close(&s->base);
+	return r;
+}

@@ -1,0 +1,810 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * test_store: the store conformance test.  Every function of
+ * server/store.h, with the semantics it promises, against one database:
+ *
+ *	test_store [TEST...]
+ *
+ * The database is $COFFERD_TEST_DB ("sqlite:/path" or "postgres://...");
+ * without it, a fresh SQLite file in a scratch directory.  Names are
+ * made unique per run, so a database that earlier runs used is fine, but
+ * "open_parallel" checks schema creation races only on an empty one.
+ * tests/integration/82-store.sh runs this against both backends; run.sh
+ * runs it as a unit test (SQLite).
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../server/store.h"
+#include "../unit/unit.h"
+
+#define NTHREADS	8
+#define NPERTHREAD	40
+
+static char url[PATH_MAX + 4096];
+static char scratch[PATH_MAX];
+static struct store *st;
+static char tag[32];		/* makes this run's names unique */
+static unsigned int idseq;
+
+/* T_OK(expr): a store call that must return 0; prints its err if not. */
+#define T_OK(call) do {							\
+	char err_[STORE_ERRLEN] = "";					\
+	int r_ = store_##call;						\
+	if (r_ != 0)							\
+		unit_fail(__FILE__, __LINE__, "%s: %d (%s)", #call, r_,	\
+		    err_);						\
+} while (0)
+
+/* T_RC(want, expr): a store call that must return ${want}. */
+#define T_RC(want, call) do {						\
+	char err_[STORE_ERRLEN] = "";					\
+	int r_ = store_##call;						\
+	if (r_ != (want))						\
+		unit_fail(__FILE__, __LINE__, "%s: %d, want %d (%s)",	\
+		    #call, r_, (want), err_);				\
+} while (0)
+
+static const char *
+name(char *buf, size_t len, const char *what)
+{
+	snprintf(buf, len, "%s-%s", tag, what);
+	return buf;
+}
+
+/* A key id: 32 hex digits, unique per run and call. */
+static void
+new_key_id(char id[STORE_KEYID_LEN + 1])
+{
+	snprintf(id, STORE_KEYID_LEN + 1, "%.20s%012x", tag,
+	    __atomic_add_fetch(&idseq, 1, __ATOMIC_SEQ_CST));
+}
+
+static void
+new_hash(uint8_t h[STORE_TOKEN_HASH_LEN], unsigned int n)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_TOKEN_HASH_LEN; i++)
+		h[i] = (uint8_t)(tag[i % 16] * 7 + i + n * 131);
+	h[0] = (uint8_t)n;
+	h[1] = (uint8_t)(n >> 8);
+}
+
+static void
+make_key(struct store_key *k, const char *account, int kind,
+    const char *label, int64_t created, size_t blob_len, uint8_t fill)
+{
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	new_key_id(k->key_id);
+	snprintf(k->account, sizeof(k->account), "%s", account);
+	k->kind = kind;
+	snprintf(k->label, sizeof(k->label), "%s", label);
+	k->created = created;
+	if (kind == STORE_KIND_WRAP)
+		for (i = 0; i < STORE_PUBKEY_LEN; i++)
+			k->pub[i] = (uint8_t)(fill ^ (0xa0 + i));
+	for (i = 0; i < blob_len; i++)
+		k->blob[i] = (uint8_t)(fill + i);
+	k->blob_len = blob_len;
+}
+
+static void
+check_key(const struct store_key *got, const struct store_key *want,
+    bool with_blob)
+{
+	T_EQ_STR(got->key_id, want->key_id);
+	T_EQ_STR(got->account, want->account);
+	T_EQ_INT(got->kind, want->kind);
+	T_EQ_STR(got->label, want->label);
+	T_EQ_INT(got->created, want->created);
+	T_EQ_MEM(got->pub, want->pub, STORE_PUBKEY_LEN);
+	if (with_blob) {
+		T_EQ_INT(got->blob_len, want->blob_len);
+		T_EQ_MEM(got->blob, want->blob, want->blob_len);
+	} else
+		T_EQ_INT(got->blob_len, 0);
+}
+
+/* ---- setup ---------------------------------------------------------- */
+
+static void *
+open_one(void *arg)
+{
+	char err[STORE_ERRLEN] = "";
+	struct store *s = NULL;
+	int *rc = arg;
+
+	*rc = store_open(url, &s, err);
+	if (*rc != 0)
+		fprintf(stderr, "# open: %s\n", err);
+	store_close(s);
+	return NULL;
+}
+
+static int
+setup(void)
+{
+	char err[STORE_ERRLEN] = "";
+	const char *env = getenv("COFFERD_TEST_DB");
+	int rc[4] = { -9, -9, -9, -9 };
+	pthread_t th[4];
+	size_t i;
+
+	if (env != NULL && *env != '\0')
+		snprintf(url, sizeof(url), "%s", env);
+	else {
+		if (!unit_tmpdir_new(scratch))
+			return 1;
+		snprintf(url, sizeof(url), "sqlite:%s/store.db", scratch);
+	}
+	snprintf(tag, sizeof(tag), "t%08lx%06x", (unsigned long)time(NULL),
+	    (unsigned int)getpid() & 0xffffff);
+
+	/*
+	 * Four opens at once (four cofferd starting against one new
+	 * database): schema creation must not race.
+	 */
+	for (i = 0; i < 4; i++)
+		if (pthread_create(&th[i], NULL, open_one, &rc[i]) != 0)
+			return 1;
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 4; i++)
+		if (rc[i] != 0) {
+			printf("# parallel open %zu failed: %d\n", i, rc[i]);
+			return 1;
+		}
+
+	if (store_open(url, &st, err) != 0) {
+		printf("# store_open: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- tests ---------------------------------------------------------- */
+
+static void
+open_ping(void)
+{
+	char err[STORE_ERRLEN] = "";
+	struct store *s2 = NULL;
+
+	T_OK(ping(st, err_));
+	/* Reopening finds the schema in place. */
+	T_RC(0, open(url, &s2, err_));
+	if (s2 != NULL)
+		T_OK(ping(s2, err_));
+	store_close(s2);
+	store_close(NULL);
+
+	s2 = (struct store *)1;
+	T_EQ_INT(store_open("nosuch:x", &s2, err), STORE_EFAIL);
+	T_TRUE(s2 == NULL);
+	T_TRUE(err[0] != '\0');
+	err[0] = '\0';
+	/* Nothing listens on port 1: fails at once, and says why. */
+	T_EQ_INT(store_open("postgres://nobody@127.0.0.1:1/x", &s2, err),
+	    STORE_EFAIL);
+	T_TRUE(s2 == NULL);
+	T_TRUE(err[0] != '\0');
+	T_TRUE(strstr(err, "127.0.0.1") != NULL ||
+	    strstr(err, "onnect") != NULL);
+}
+
+static void
+accounts(void)
+{
+	char a[STORE_ACCOUNT_MAX + 1], b[64], longacct[STORE_ACCOUNT_MAX + 1];
+	char pw[STORE_PWHASH_MAX + 1], longpw[STORE_PWHASH_MAX + 1];
+
+	name(a, sizeof(a), "alice@example.org");
+	T_OK(account_create(st, a, "$argon2id$v=19$m=65536,t=3,p=1$x$y",
+	    1000, err_));
+	T_RC(STORE_EEXIST, account_create(st, a, "other", 1001, err_));
+	T_OK(account_pwhash(st, a, pw, err_));
+	T_EQ_STR(pw, "$argon2id$v=19$m=65536,t=3,p=1$x$y");
+
+	strcpy(pw, "junk");
+	T_RC(STORE_ENOTFOUND, account_pwhash(st, name(b, sizeof(b), "nobody"),
+	    pw, err_));
+	T_EQ_STR(pw, "");
+	/* Names are exact: no case folding, no trimming. */
+	name(b, sizeof(b), "ALICE@example.org");
+	T_RC(STORE_ENOTFOUND, account_pwhash(st, b, pw, err_));
+
+	/* The longest name and hash, and UTF-8. */
+	memset(longacct, 'n', STORE_ACCOUNT_MAX);
+	memcpy(longacct, tag, strlen(tag));
+	longacct[STORE_ACCOUNT_MAX] = '\0';
+	memset(longpw, 'h', STORE_PWHASH_MAX);
+	longpw[STORE_PWHASH_MAX] = '\0';
+	T_OK(account_create(st, longacct, longpw, 1002, err_));
+	T_OK(account_pwhash(st, longacct, pw, err_));
+	T_EQ_STR(pw, longpw);
+	name(b, sizeof(b), "J\xc3\xbcrgen \xe2\x98\x83");
+	T_OK(account_create(st, b, "h", 1003, err_));
+	T_OK(account_pwhash(st, b, pw, err_));
+	T_EQ_STR(pw, "h");
+	/* Quotes and backslashes are data, not SQL. */
+	name(b, sizeof(b), "o'brien\\\"; DROP TABLE accounts; --");
+	T_OK(account_create(st, b, "'", 1004, err_));
+	T_OK(account_pwhash(st, b, pw, err_));
+	T_EQ_STR(pw, "'");
+	T_OK(ping(st, err_));
+}
+
+static void
+sessions(void)
+{
+	char a[64], acct[STORE_ACCOUNT_MAX + 1];
+	uint8_t h1[STORE_TOKEN_HASH_LEN], h2[STORE_TOKEN_HASH_LEN];
+	int64_t exp;
+
+	name(a, sizeof(a), "sess");
+	T_OK(account_create(st, a, "h", 1, err_));
+	new_hash(h1, 1);
+	new_hash(h2, 2);
+	T_OK(session_create(st, h1, a, 2000000000, err_));
+	T_RC(STORE_EEXIST, session_create(st, h1, a, 5, err_));
+	T_OK(session_get(st, h1, acct, &exp, err_));
+	T_EQ_STR(acct, a);
+	T_EQ_INT(exp, 2000000000);
+	T_RC(STORE_ENOTFOUND, session_get(st, h2, acct, &exp, err_));
+	T_EQ_STR(acct, "");
+	T_EQ_INT(exp, 0);
+
+	/* An expired session is still returned; the caller checks. */
+	T_OK(session_create(st, h2, a, 10, err_));
+	T_OK(session_get(st, h2, acct, &exp, err_));
+	T_EQ_INT(exp, 10);
+
+	T_OK(session_delete(st, h1, err_));
+	T_RC(STORE_ENOTFOUND, session_get(st, h1, acct, &exp, err_));
+	T_RC(STORE_ENOTFOUND, session_delete(st, h1, err_));
+	/* The other one is untouched. */
+	T_OK(session_get(st, h2, acct, &exp, err_));
+	T_EQ_STR(acct, a);
+}
+
+static void
+keys(void)
+{
+	struct store_key k1, k2, w, got, other;
+	char a[64], b[64];
+
+	name(a, sizeof(a), "keys-a");
+	name(b, sizeof(b), "keys-b");
+	make_key(&k1, a, STORE_KIND_KEY, "coffer set 3a", 1700000000, 72, 1);
+	T_OK(key_put(st, &k1, err_));
+	T_OK(key_get(st, a, k1.key_id, &got, err_));
+	check_key(&got, &k1, true);
+	T_EQ_INT(got.destroyed, 0);
+	T_EQ_INT(got.releases, 0);
+
+	/* The id space is shared: another account cannot take the id. */
+	make_key(&other, b, STORE_KIND_KEY, "", 1700000001, 16, 9);
+	memcpy(other.key_id, k1.key_id, sizeof(other.key_id));
+	T_RC(STORE_EEXIST, key_put(st, &other, err_));
+	k2 = k1;
+	k2.blob[0] ^= 1;
+	T_RC(STORE_EEXIST, key_put(st, &k2, err_));
+	T_OK(key_get(st, a, k1.key_id, &got, err_));
+	T_EQ_MEM(got.blob, k1.blob, k1.blob_len);
+
+	/* Another account's key is not found, and nothing leaks. */
+	memset(&got, 0xee, sizeof(got));
+	T_RC(STORE_ENOTFOUND, key_get(st, b, k1.key_id, &got, err_));
+	T_EQ_INT(got.blob_len, 0);
+	T_EQ_STR(got.account, "");
+	T_RC(STORE_ENOTFOUND, key_get(st, a, "00000000000000000000000000000000",
+	    &got, err_));
+
+	/* A wrap key: the public key round-trips; the largest blob. */
+	make_key(&w, a, STORE_KIND_WRAP, "", 1700000002, STORE_BLOB_MAX, 7);
+	memset(w.label, 'L', STORE_LABEL_MAX);
+	w.label[STORE_LABEL_MAX] = '\0';
+	T_OK(key_put(st, &w, err_));
+	T_OK(key_get(st, a, w.key_id, &got, err_));
+	check_key(&got, &w, true);
+
+	/* Releases count, per key, and only for the owner. */
+	T_OK(key_released(st, a, k1.key_id, err_));
+	T_OK(key_released(st, a, k1.key_id, err_));
+	T_OK(key_released(st, a, w.key_id, err_));
+	T_RC(STORE_ENOTFOUND, key_released(st, b, k1.key_id, err_));
+	T_RC(STORE_ENOTFOUND, key_released(st, a,
+	    "ffffffffffffffffffffffffffffffff", err_));
+	T_OK(key_get(st, a, k1.key_id, &got, err_));
+	T_EQ_INT(got.releases, 2);
+	T_OK(key_get(st, a, w.key_id, &got, err_));
+	T_EQ_INT(got.releases, 1);
+}
+
+static void
+key_list(void)
+{
+	struct store_key k[4], *v = NULL;
+	char a[64], b[64];
+	size_t n = 99, i;
+
+	name(a, sizeof(a), "list-a");
+	name(b, sizeof(b), "list-b");
+	T_OK(key_list(st, a, &v, &n, err_));
+	T_EQ_INT(n, 0);
+	free(v);
+	v = NULL;
+
+	/* Put out of order: listed by created, ties in insertion order. */
+	make_key(&k[0], a, STORE_KIND_KEY, "first", 300, 40, 1);
+	make_key(&k[1], a, STORE_KIND_WRAP, "second", 100, 48, 2);
+	make_key(&k[2], a, STORE_KIND_KEY, "third", 200, 40, 3);
+	make_key(&k[3], a, STORE_KIND_KEY, "fourth", 200, 40, 4);
+	for (i = 0; i < 4; i++)
+		T_OK(key_put(st, &k[i], err_));
+	{
+		struct store_key ob;
+
+		make_key(&ob, b, STORE_KIND_KEY, "b's", 150, 40, 5);
+		T_OK(key_put(st, &ob, err_));
+	}
+	T_OK(key_destroy(st, a, k[2].key_id, 400, err_));
+	T_OK(key_released(st, a, k[3].key_id, err_));
+
+	T_OK(key_list(st, a, &v, &n, err_));
+	T_EQ_INT(n, 4);
+	if (n == 4) {
+		check_key(&v[0], &k[1], false);
+		check_key(&v[1], &k[2], false);
+		check_key(&v[2], &k[3], false);
+		check_key(&v[3], &k[0], false);
+		T_EQ_INT(v[1].destroyed, 400);
+		T_EQ_INT(v[0].destroyed, 0);
+		T_EQ_INT(v[2].releases, 1);
+	}
+	free(v);
+	v = NULL;
+	T_OK(key_list(st, b, &v, &n, err_));
+	T_EQ_INT(n, 1);
+	if (n == 1)
+		T_EQ_STR(v[0].label, "b's");
+	free(v);
+}
+
+static void
+key_destroy(void)
+{
+	struct store_key k, w, got;
+	uint8_t zero[STORE_BLOB_MAX] = { 0 };
+	char a[64], b[64];
+
+	name(a, sizeof(a), "destroy-a");
+	name(b, sizeof(b), "destroy-b");
+	make_key(&k, a, STORE_KIND_KEY, "doomed", 500, 72, 0x55);
+	make_key(&w, a, STORE_KIND_WRAP, "doomed wrap", 501, 72, 0x66);
+	T_OK(key_put(st, &k, err_));
+	T_OK(key_put(st, &w, err_));
+	T_OK(key_released(st, a, k.key_id, err_));
+
+	/* Another account: not found, and the key is untouched. */
+	T_RC(STORE_ENOTFOUND, key_destroy(st, b, k.key_id, 600, err_));
+	T_RC(STORE_ENOTFOUND, key_destroy(st, a,
+	    "0123456789abcdef0123456789abcdef", 600, err_));
+	T_OK(key_get(st, a, k.key_id, &got, err_));
+	T_EQ_INT(got.destroyed, 0);
+	T_EQ_INT(got.blob_len, 72);
+
+	T_OK(key_destroy(st, a, k.key_id, 600, err_));
+	memset(&got, 0xee, sizeof(got));
+	T_OK(key_get(st, a, k.key_id, &got, err_));
+	T_EQ_INT(got.destroyed, 600);
+	T_EQ_INT(got.blob_len, 0);
+	T_EQ_MEM(got.blob, zero, sizeof(got.blob));
+	/* The tombstone keeps id, account, kind, label, times, count. */
+	T_EQ_STR(got.key_id, k.key_id);
+	T_EQ_STR(got.account, a);
+	T_EQ_INT(got.kind, STORE_KIND_KEY);
+	T_EQ_STR(got.label, "doomed");
+	T_EQ_INT(got.created, 500);
+	T_EQ_INT(got.releases, 1);
+
+	/* Again: 0, and the first time stays. */
+	T_OK(key_destroy(st, a, k.key_id, 700, err_));
+	T_OK(key_get(st, a, k.key_id, &got, err_));
+	T_EQ_INT(got.destroyed, 600);
+	/* Still another account's: not found even when destroyed. */
+	T_RC(STORE_ENOTFOUND, key_get(st, b, k.key_id, &got, err_));
+	T_RC(STORE_ENOTFOUND, key_destroy(st, b, k.key_id, 700, err_));
+
+	/* A wrap key: the private part goes, the public part may stay. */
+	T_OK(key_destroy(st, a, w.key_id, 800, err_));
+	T_OK(key_get(st, a, w.key_id, &got, err_));
+	T_EQ_INT(got.destroyed, 800);
+	T_EQ_INT(got.blob_len, 0);
+	T_EQ_INT(got.kind, STORE_KIND_WRAP);
+
+	/* Time 0 must still read as destroyed. */
+	make_key(&k, a, STORE_KIND_KEY, "", 900, 40, 0x77);
+	T_OK(key_put(st, &k, err_));
+	T_OK(key_destroy(st, a, k.key_id, 0, err_));
+	T_OK(key_get(st, a, k.key_id, &got, err_));
+	T_TRUE(got.destroyed != 0);
+}
+
+static void
+audit(void)
+{
+	struct store_event ev, *v = NULL;
+	char a[64], b[64];
+	size_t n = 99, i;
+
+	name(a, sizeof(a), "audit-a");
+	name(b, sizeof(b), "audit-b");
+	T_OK(audit_list(st, a, 100, &v, &n, err_));
+	T_EQ_INT(n, 0);
+	free(v);
+	v = NULL;
+
+	/* Ten events for a, interleaved with b's and account-less ones. */
+	for (i = 0; i < 10; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.time = 5000 + (int64_t)i;
+		snprintf(ev.account, sizeof(ev.account), "%s", a);
+		snprintf(ev.address, sizeof(ev.address), "192.0.2.%zu", i);
+		snprintf(ev.event, sizeof(ev.event), "%s",
+		    i % 2 ? "release" : "login");
+		if (i % 2)
+			snprintf(ev.key_id, sizeof(ev.key_id),
+			    "%032zx", i);
+		ev.ok = i != 4;
+		T_OK(audit_add(st, &ev, err_));
+
+		memset(&ev, 0, sizeof(ev));
+		ev.time = 5000 + (int64_t)i;
+		snprintf(ev.account, sizeof(ev.account), "%s", i % 3 ? b : "");
+		snprintf(ev.address, sizeof(ev.address), "2001:db8::%zu", i);
+		snprintf(ev.event, sizeof(ev.event), "login_failed");
+		T_OK(audit_add(st, &ev, err_));
+	}
+	T_OK(audit_list(st, a, 100, &v, &n, err_));
+	T_EQ_INT(n, 10);
+	for (i = 0; i < n && i < 10; i++) {
+		size_t j = 9 - i;	/* newest first */
+
+		T_EQ_INT(v[i].time, 5000 + (int64_t)j);
+		T_EQ_STR(v[i].account, a);
+		T_EQ_STR(v[i].event, j % 2 ? "release" : "login");
+		T_EQ_INT(v[i].ok, j != 4);
+		if (j % 2) {
+			char want[STORE_KEYID_LEN + 1];
+
+			snprintf(want, sizeof(want), "%032zx", j);
+			T_EQ_STR(v[i].key_id, want);
+		} else
+			T_EQ_STR(v[i].key_id, "");
+	}
+	if (n >= 1)
+		T_EQ_STR(v[0].address, "192.0.2.9");
+	free(v);
+	v = NULL;
+
+	/* The limit takes the newest. */
+	T_OK(audit_list(st, a, 3, &v, &n, err_));
+	T_EQ_INT(n, 3);
+	if (n == 3) {
+		T_EQ_INT(v[0].time, 5009);
+		T_EQ_INT(v[2].time, 5007);
+	}
+	free(v);
+	v = NULL;
+	T_OK(audit_list(st, a, 0, &v, &n, err_));
+	T_EQ_INT(n, 0);
+	free(v);
+	v = NULL;
+
+	/* b sees only its own: i = 1, 2, 4, 5, 7, 8. */
+	T_OK(audit_list(st, b, 1000, &v, &n, err_));
+	T_EQ_INT(n, 6);
+	if (n == 6) {
+		T_EQ_INT(v[0].time, 5008);
+		T_EQ_INT(v[5].time, 5001);
+		T_EQ_STR(v[0].event, "login_failed");
+		T_EQ_INT(v[0].ok, 0);
+		T_EQ_STR(v[0].address, "2001:db8::8");
+	}
+	free(v);
+	v = NULL;
+
+	/* Newest is last written, even when its clock was behind. */
+	memset(&ev, 0, sizeof(ev));
+	ev.time = 4000;
+	snprintf(ev.account, sizeof(ev.account), "%s", a);
+	snprintf(ev.address, sizeof(ev.address), "198.51.100.1");
+	snprintf(ev.event, sizeof(ev.event), "destroy");
+	ev.ok = 1;
+	T_OK(audit_add(st, &ev, err_));
+	T_OK(audit_list(st, a, 2, &v, &n, err_));
+	T_EQ_INT(n, 2);
+	if (n == 2) {
+		T_EQ_STR(v[0].event, "destroy");
+		T_EQ_INT(v[1].time, 5009);
+	}
+	free(v);
+}
+
+static void
+failures(void)
+{
+	char a[64], b[64], x[64], y[64];
+	int na = -1, nx = -1;
+	int64_t oa = -1, ox = -1;
+
+	name(a, sizeof(a), "fail-a");
+	name(b, sizeof(b), "fail-b");
+	name(x, sizeof(x), "203.0.113.7");
+	name(y, sizeof(y), "203.0.113.8");
+
+	T_OK(failure_count(st, a, x, 0, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 0);
+	T_EQ_INT(oa, 0);
+	T_EQ_INT(nx, 0);
+	T_EQ_INT(ox, 0);
+
+	T_OK(failure_add(st, a, x, 10000, err_));
+	T_OK(failure_add(st, a, x, 11000, err_));
+	T_OK(failure_add(st, a, y, 11500, err_));
+	T_OK(failure_add(st, b, x, 11200, err_));
+	T_OK(failure_add(st, a, x, 12000, err_));
+
+	T_OK(failure_count(st, a, x, 0, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 4);
+	T_EQ_INT(oa, 10000);
+	T_EQ_INT(nx, 4);
+	T_EQ_INT(ox, 10000);
+
+	/* The window: since is inclusive. */
+	T_OK(failure_count(st, a, x, 11000, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 3);		/* 11000, 11500, 12000 */
+	T_EQ_INT(oa, 11000);
+	T_EQ_INT(nx, 3);		/* 11000, 11200, 12000 */
+	T_EQ_INT(ox, 11000);
+
+	/* ... and it deleted the 10000 one for good. */
+	T_OK(failure_count(st, a, x, 0, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 3);
+	T_EQ_INT(oa, 11000);
+	T_EQ_INT(nx, 3);
+
+	T_OK(failure_count(st, b, y, 11300, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 0);
+	T_EQ_INT(oa, 0);
+	T_EQ_INT(nx, 1);
+	T_EQ_INT(ox, 11500);
+
+	/* A window past everything empties the table of these. */
+	T_OK(failure_count(st, a, x, 20000, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 0);
+	T_EQ_INT(nx, 0);
+	T_OK(failure_count(st, a, y, 0, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 0);
+	T_EQ_INT(nx, 0);
+}
+
+/* Two handles on one database, as two cofferd processes have. */
+static void
+two_handles(void)
+{
+	struct store *s2 = NULL;
+	struct store_key k, got;
+	char a[64], x[64], pw[STORE_PWHASH_MAX + 1];
+	uint8_t h[STORE_TOKEN_HASH_LEN];
+	char acct[STORE_ACCOUNT_MAX + 1];
+	int64_t exp, oa, ox;
+	int na, nx, i;
+
+	T_OK(open(url, &s2, err_));
+	if (s2 == NULL)
+		return;
+	name(a, sizeof(a), "two");
+	name(x, sizeof(x), "198.51.100.77");
+	T_OK(account_create(st, a, "hash", 1, err_));
+	T_RC(STORE_EEXIST, account_create(s2, a, "hash2", 1, err_));
+	T_OK(account_pwhash(s2, a, pw, err_));
+	T_EQ_STR(pw, "hash");
+
+	new_hash(h, 77);
+	T_OK(session_create(st, h, a, 3000000000, err_));
+	T_OK(session_get(s2, h, acct, &exp, err_));
+	T_EQ_STR(acct, a);
+	T_OK(session_delete(s2, h, err_));
+	T_RC(STORE_ENOTFOUND, session_get(st, h, acct, &exp, err_));
+
+	make_key(&k, a, STORE_KIND_KEY, "", 42, 64, 0x42);
+	T_OK(key_put(st, &k, err_));
+	T_OK(key_get(s2, a, k.key_id, &got, err_));
+	check_key(&got, &k, true);
+	T_OK(key_destroy(s2, a, k.key_id, 43, err_));
+	T_OK(key_get(st, a, k.key_id, &got, err_));
+	T_EQ_INT(got.destroyed, 43);
+	T_EQ_INT(got.blob_len, 0);
+
+	/* Failures split over both count together. */
+	for (i = 0; i < 10; i++)
+		T_OK(failure_add(i % 2 ? st : s2, a, x, 50000 + i, err_));
+	T_OK(failure_count(st, a, x, 50000, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 10);
+	T_EQ_INT(nx, 10);
+	T_EQ_INT(oa, 50000);
+	store_close(s2);
+}
+
+struct worker {
+	int		 id;
+	const char	*shared_key;	/* everyone counts releases on it */
+	const char	*owner;
+	int		 fails;
+};
+
+static void *
+worker(void *arg)
+{
+	struct worker *w = arg;
+	char err[STORE_ERRLEN], a[STORE_ACCOUNT_MAX + 1];
+	char pw[STORE_PWHASH_MAX + 1];
+	struct store_event ev;
+	struct store_key k, got;
+	int i;
+
+	for (i = 0; i < NPERTHREAD; i++) {
+		snprintf(a, sizeof(a), "%s-conc-%d-%d", tag, w->id, i);
+		if (store_account_create(st, a, a, i, err) != 0 ||
+		    store_account_pwhash(st, a, pw, err) != 0 ||
+		    strcmp(pw, a) != 0)
+			w->fails++;
+		make_key(&k, a, STORE_KIND_KEY, "", i, 40, (uint8_t)i);
+		if (store_key_put(st, &k, err) != 0 ||
+		    store_key_get(st, a, k.key_id, &got, err) != 0 ||
+		    got.blob_len != 40 || memcmp(got.blob, k.blob, 40) != 0)
+			w->fails++;
+		if (store_key_released(st, w->owner, w->shared_key, err) != 0)
+			w->fails++;
+		memset(&ev, 0, sizeof(ev));
+		ev.time = i;
+		snprintf(ev.account, sizeof(ev.account), "%s", w->owner);
+		snprintf(ev.address, sizeof(ev.address), "thread %d", w->id);
+		snprintf(ev.event, sizeof(ev.event), "release");
+		ev.ok = 1;
+		if (store_audit_add(st, &ev, err) != 0)
+			w->fails++;
+		if (w->fails != 0 && i == 0)
+			fprintf(stderr, "# worker %d: %s\n", w->id, err);
+	}
+	return NULL;
+}
+
+static void
+concurrent(void)
+{
+	struct worker w[NTHREADS];
+	struct store_key k, got;
+	struct store_event *v = NULL;
+	pthread_t th[NTHREADS];
+	char a[64];
+	size_t n;
+	int i;
+
+	name(a, sizeof(a), "conc-owner");
+	make_key(&k, a, STORE_KIND_KEY, "", 1, 40, 1);
+	T_OK(key_put(st, &k, err_));
+	for (i = 0; i < NTHREADS; i++) {
+		w[i].id = i;
+		w[i].shared_key = k.key_id;
+		w[i].owner = a;
+		w[i].fails = 0;
+		T_TRUE(pthread_create(&th[i], NULL, worker, &w[i]) == 0);
+	}
+	for (i = 0; i < NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(w[i].fails, 0);
+	}
+	T_OK(key_get(st, a, k.key_id, &got, err_));
+	T_EQ_INT(got.releases, NTHREADS * NPERTHREAD);
+	T_OK(audit_list(st, a, 1000, &v, &n, err_));
+	T_EQ_INT(n, NTHREADS * NPERTHREAD);
+	free(v);
+}
+
+/*
+ * $COFFERD_TEST_DB_BREAK, if set, is a command that cuts every connection
+ * to the database (82-store.sh: a PostgreSQL restart).  Every pooled
+ * connection is then dead; the next calls must reconnect, not fail.
+ */
+static void
+reconnect(void)
+{
+	const char *cmd = getenv("COFFERD_TEST_DB_BREAK");
+	struct worker w[NTHREADS];
+	pthread_t th[NTHREADS];
+	struct store_key k, got;
+	char a[64], pw[STORE_PWHASH_MAX + 1];
+	int i;
+
+	if (cmd == NULL || *cmd == '\0') {
+		printf("# skipped: COFFERD_TEST_DB_BREAK is not set\n");
+		return;
+	}
+	name(a, sizeof(a), "reconnect");
+	T_OK(account_create(st, a, "before", 1, err_));
+	make_key(&k, a, STORE_KIND_KEY, "", 1, 40, 1);
+	T_OK(key_put(st, &k, err_));
+	/* Fill the pool with several connections, then cut them all. */
+	for (i = 0; i < NTHREADS; i++) {
+		w[i].id = 100 + i;
+		w[i].shared_key = k.key_id;
+		w[i].owner = a;
+		w[i].fails = 0;
+		T_TRUE(pthread_create(&th[i], NULL, worker, &w[i]) == 0);
+	}
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	T_TRUE(system(cmd) == 0);
+
+	/* Writes first: a write must not fail on a stale connection. */
+	T_OK(key_released(st, a, k.key_id, err_));
+	T_OK(account_pwhash(st, a, pw, err_));
+	T_EQ_STR(pw, "before");
+	T_OK(ping(st, err_));
+	for (i = 0; i < NTHREADS; i++) {
+		w[i].id = 200 + i;
+		w[i].fails = 0;
+		T_TRUE(pthread_create(&th[i], NULL, worker, &w[i]) == 0);
+	}
+	for (i = 0; i < NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(w[i].fails, 0);
+	}
+	T_OK(key_get(st, a, k.key_id, &got, err_));
+	T_EQ_INT(got.releases, 2 * NTHREADS * NPERTHREAD + 1);
+}
+
+static void
+teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	if (scratch[0] != '\0')
+		unit_tmpdir_remove(scratch);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct unit_test tests[] = {
+		UNIT_TEST(open_ping),
+		UNIT_TEST(accounts),
+		UNIT_TEST(sessions),
+		UNIT_TEST(keys),
+		UNIT_TEST(key_list),
+		UNIT_TEST(key_destroy),
+		UNIT_TEST(audit),
+		UNIT_TEST(failures),
+		UNIT_TEST(two_handles),
+		UNIT_TEST(concurrent),
+		UNIT_TEST(reconnect),
+	};
+	int rc;
+
+	rc = unit_run(setup, tests, sizeof(tests) / sizeof(tests[0]), argc,
+	    argv);
+	teardown();
+	return rc;
+}
