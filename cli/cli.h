@@ -50,6 +50,7 @@ cmd_fn cmd_escrow;
 #define OPT_SYSTEM	1002
 #define OPT_PASSFILE	1003
 #define OPT_CACERT	1004
+#define OPT_JSON_PROGRESS 1005
 #define OPT_QUIET	'q'
 #define GLOBAL_LONGOPTS							\
 	{ "repo",	required_argument,	NULL, OPT_REPO },	\
@@ -118,8 +119,13 @@ int config_load(void);
 /* progress.c: the live line on a terminal. */
 void cli_progress(void *cookie, const struct coffer_progress *p);
 void progress_clear(void);
-/* progress_wanted(json): stderr is a terminal, no --quiet, no --json. */
+/*
+ * progress_wanted(json): --json-progress, or stderr is a terminal, no
+ * --quiet, no --json.
+ */
 bool progress_wanted(bool json);
+/* --json-progress was given: progress as JSON lines on stderr. */
+extern bool g_progress_json;
 
 /* json_bytes(p, len): a JSON string (lossy if not UTF-8). */
 json_t *json_bytes(const void *p, size_t len);

@@ -11,17 +11,19 @@
 #include "cli.h"
 
 static const char backup_usage[] =
-    "usage: coffer backup [--repo DIR] [--json] [--scope S] [--period P]\n"
-    "                     [--custody C] [--exclude PATTERN]... [--exclude-file FILE]...\n"
-    "                     [--exclude-caches] [--exclude-larger-than SIZE]\n"
-    "                     [-x] [--files-from FILE [-0]] PATH...\n"
+    "usage: coffer backup [--repo DIR] [--json] [--json-progress] [--scope S]\n"
+    "                     [--period P] [--custody C] [--exclude PATTERN]...\n"
+    "                     [--exclude-file FILE]... [--exclude-caches]\n"
+    "                     [--exclude-larger-than SIZE] [-x]\n"
+    "                     [--files-from FILE [-0]] PATH...\n"
     "       coffer backup [--repo DIR] [--json] --stdin --stdin-name NAME\n"
     "\nBack up files and folders as one new snapshot.  Paths are stored as\n"
     "given, without a leading '/'.  Files that cannot be read are left\n"
     "out with a warning and the exit status is 3.  --scope and --period\n"
     "override the repository's default key scope for this backup, and\n"
     "--custody (local, escrow, local+escrow, escrow-wrap) its default\n"
-    "custody for a key set this backup starts.\n"
+    "custody for a key set this backup starts.  --json-progress writes\n"
+    "progress as JSON lines on stderr.\n"
     "\nselecting files:\n"
     "  --exclude PATTERN      leave out what matches (gitignore style: '*.o',\n"
     "                         'build/', '/home/me/tmp', '**/cache', '!keep.o')\n"
@@ -201,6 +203,7 @@ cmd_backup(int argc, char **argv)
 		{ "stdin",	no_argument,		NULL, 's' },
 		{ "stdin-name",	required_argument,	NULL, 'N' },
 		{ "json",	no_argument,		NULL, 'j' },
+		{ "json-progress", no_argument,		NULL, OPT_JSON_PROGRESS },
 		{ "scope",	required_argument,	NULL, 'S' },
 		{ "custody",	required_argument,	NULL, 'K' },
 		{ "period",	required_argument,	NULL, 'P' },
@@ -277,6 +280,7 @@ cmd_backup(int argc, char **argv)
 		case 's': o.use_stdin = true; break;
 		case 'N': o.stdin_name = optarg; break;
 		case 'j': json = true; break;
+		case OPT_JSON_PROGRESS: g_progress_json = true; break;
 		case 'e': ex[nex++] = optarg; break;
 		case 'E': exf[nexf++] = optarg; break;
 		case 'C': o.exclude_caches = true; break;

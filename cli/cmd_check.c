@@ -6,10 +6,11 @@
 #include "cli.h"
 
 static const char check_usage[] =
-    "usage: coffer check [--repo DIR] [--read-data] [--json]\n"
+    "usage: coffer check [--repo DIR] [--read-data] [--json] [--json-progress]\n"
     "\nVerify the repository's structure: key sets, index, packs present,\n"
     "every snapshot and directory readable, every chunk accounted for.\n"
-    "With --read-data, also read and authenticate every byte on the card.\n";
+    "With --read-data, also read and authenticate every byte on the card.\n"
+    "--json-progress writes progress as JSON lines on stderr.\n";
 
 int
 cmd_check(int argc, char **argv)
@@ -18,6 +19,7 @@ cmd_check(int argc, char **argv)
 		GLOBAL_LONGOPTS,
 		{ "read-data",	no_argument,		NULL, 'r' },
 		{ "json",	no_argument,		NULL, 'j' },
+		{ "json-progress", no_argument,		NULL, OPT_JSON_PROGRESS },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -34,6 +36,9 @@ cmd_check(int argc, char **argv)
 		switch (ch) {
 		case 'r':
 			read_data = true;
+			break;
+		case OPT_JSON_PROGRESS:
+			g_progress_json = true;
 			break;
 		case 'j':
 			json = true;

@@ -11,8 +11,8 @@
 #include "cli.h"
 
 static const char restore_usage[] =
-    "usage: coffer restore [--repo DIR] [--json] SNAPSHOT --target DIR\n"
-    "                      [--include PATH]... [--overwrite]\n"
+    "usage: coffer restore [--repo DIR] [--json] [--json-progress] SNAPSHOT\n"
+    "                      --target DIR [--include PATH]... [--overwrite]\n"
     "       coffer restore [--repo DIR] SNAPSHOT --to-stdout --include FILE\n"
     "\nRestore a snapshot (by name, id prefix, or 'latest') under DIR.\n"
     "--include restores only PATH (a path as stored, as 'coffer ls'\n"
@@ -22,7 +22,8 @@ static const char restore_usage[] =
     "\nexamples:\n  coffer restore latest --target /tmp/back\n"
     "  coffer restore 2026-11-25T17:31:00Z --target . --include "
     "home/me/notes.txt\n"
-    "  coffer restore latest --to-stdout --include home/me/notes.txt | less\n";
+    "  coffer restore latest --to-stdout --include home/me/notes.txt | less\n"
+    "--json-progress writes progress as JSON lines on stderr.\n";
 
 int
 cmd_restore(int argc, char **argv)
@@ -34,6 +35,7 @@ cmd_restore(int argc, char **argv)
 		{ "overwrite",	no_argument,		NULL, 'o' },
 		{ "to-stdout",	no_argument,		NULL, 'c' },
 		{ "json",	no_argument,		NULL, 'j' },
+		{ "json-progress", no_argument,		NULL, OPT_JSON_PROGRESS },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -66,6 +68,9 @@ cmd_restore(int argc, char **argv)
 			break;
 		case 'c':
 			to_stdout = true;
+			break;
+		case OPT_JSON_PROGRESS:
+			g_progress_json = true;
 			break;
 		case 'j':
 			json = true;

@@ -3,11 +3,14 @@
  * progress: the live line on a terminal.  Drawn on stderr only when it
  * is a terminal and neither --quiet nor --json was given; redrawn at most
  * five times a second; kept to the terminal's width; cleared at the end
- * and before any warning.
+ * and before any warning.  With --json-progress, JSON lines on stderr
+ * instead, for scripts: at most two a second, and a last one with
+ * "done": true.
  */
 #include <sys/ioctl.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +19,7 @@
 
 static struct timespec	start, last;
 static bool		shown;
+bool			g_progress_json;
 
 static double
 since(const struct timespec *a, const struct timespec *b)
@@ -101,6 +105,30 @@ draw(const struct coffer_progress *p, double el)
 	shown = true;
 }
 
+/* One JSON line (docs/CLI.md, "Progress as JSON lines"). */
+static void
+json_line(const struct coffer_progress *p, double el)
+{
+	json_t *o;
+	char *text;
+
+	o = json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:b}", "type",
+	    "progress", "phase", p->phase, "elapsed", el,
+	    "files", (json_int_t)p->files, "files_total",
+	    (json_int_t)p->files_total, "bytes", (json_int_t)p->bytes,
+	    "bytes_total", (json_int_t)p->bytes_total, "done", p->done);
+	if (o == NULL)
+		return;
+	json_object_set_new(o, "current", p->current != NULL && !p->done ?
+	    json_bytes(p->current, strlen(p->current)) : json_null());
+	if ((text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII)) != NULL) {
+		fprintf(stderr, "%s\n", text);
+		fflush(stderr);
+		free(text);
+	}
+	json_decref(o);
+}
+
 void
 cli_progress(void *cookie, const struct coffer_progress *p)
 {
@@ -108,6 +136,17 @@ cli_progress(void *cookie, const struct coffer_progress *p)
 
 	(void)cookie;
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (g_progress_json) {
+		bool first = start.tv_sec == 0 && start.tv_nsec == 0;
+
+		if (first)
+			start = last = now;
+		if (first || p->done || since(&last, &now) >= 0.5) {
+			last = now;
+			json_line(p, since(&start, &now));
+		}
+		return;
+	}
 	if (start.tv_sec == 0 && start.tv_nsec == 0) {
 		start = now;
 		last = now;
@@ -127,5 +166,7 @@ cli_progress(void *cookie, const struct coffer_progress *p)
 bool
 progress_wanted(bool json)
 {
+	if (g_progress_json)
+		return true;
 	return !json && !g_opts.quiet && isatty(STDERR_FILENO);
 }

@@ -19,7 +19,7 @@ _coffer_cmd_opts()
 {
 	case $1 in
 	init)		echo "--name-by --scope --period --custody --json" ;;
-	backup)		echo "--json --scope --period --custody --exclude --exclude-file
+	backup)		echo "--json --json-progress --scope --period --custody --exclude --exclude-file
 			    --exclude-caches --exclude-larger-than -x
 			    --one-file-system --files-from -0 --null --stdin
 			    --stdin-name" ;;
@@ -28,8 +28,8 @@ _coffer_cmd_opts()
 	diff)		echo "--json" ;;
 	find)		echo "--json --snapshot -s" ;;
 	restore)	echo "--target -t --include -i --overwrite --to-stdout
-			    --json" ;;
-	check)		echo "--read-data --json" ;;
+			    --json --json-progress" ;;
+	check)		echo "--read-data --json --json-progress" ;;
 	stats)		echo "--json" ;;
 	forget)		echo "--keep-last --keep-hourly --keep-daily --keep-weekly
 			    --keep-monthly --keep-yearly --dry-run -n --prune
@@ -50,7 +50,8 @@ _coffer_cmd_opts()
 		logout)		;;
 		*)		echo "--server --account --limit --json" ;;
 		esac ;;
-	keystore|help)	;;
+	keystore)	echo "--json" ;;
+	help)		;;
 	*)
 		# A command this file does not know yet: ask it.
 		_coffer_run "$1" --help | grep -oE -- '--[a-z][a-z0-9-]*' |

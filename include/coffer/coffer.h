@@ -331,6 +331,10 @@ int coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
     bool really, coffer_warn_fn *report, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
+/* coffer_keystore_dir(ctx, out, cap, err): where ${ctx}'s keystore is. */
+int coffer_keystore_dir(const struct coffer_ctx *ctx, char *out, size_t cap,
+    struct coffer_err *err) __attribute__((warn_unused_result));
+
 /*
  * coffer_keystore_passwd(ctx, get_new, err): set or change the keystore
  * password: the current one (if any) is asked through

@@ -340,6 +340,13 @@ out:
 }
 
 int
+coffer_keystore_dir(const struct coffer_ctx *ctx, char *out, size_t cap,
+    struct coffer_err *err)
+{
+	return session_keystore_dir(ctx, out, cap, err);
+}
+
+int
 coffer_keystore_passwd(const struct coffer_ctx *ctx, coffer_pass_fn *get_new,
     struct coffer_err *err)
 {

@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/18-progress.sh
 # Goal: on a terminal backup and restore draw a live progress line (and
-# clear it); through a pipe, or with --quiet or --json, there is none.
+# clear it); through a pipe, or with --quiet or --json, there is none;
+# --json-progress writes JSON lines on stderr, through a pipe too, each
+# with the documented fields, the last one "done", and leaves stdout to
+# the one --json document.
 scenario() {
 	need_cmd script || return 1
 	"$HELPERS/gentree" src --big || return 1
@@ -42,4 +45,24 @@ scenario() {
 		fail "progress drawn despite --quiet"
 		return 1
 	fi
+	# --json-progress: JSON lines on stderr, also through a pipe.
+	for cmd in "backup src" "restore latest --target jp" \
+	    "check --read-data"; do
+		# shellcheck disable=SC2086 # the words of $cmd are wanted
+		"$COFFER" $cmd --json --json-progress 2>jp.err | cat >jp.out ||
+		    fail "$cmd --json-progress failed: $(cat jp.err)" ||
+		    return 1
+		expect_jq '.' jp.out || return 1
+		[ -s jp.err ] || fail "$cmd: no JSON lines on stderr" ||
+		    return 1
+		jq -s -e 'length >= 2 and all(.type == "progress" and
+		    (.phase | type) == "string" and (.elapsed | type) ==
+		    "number" and (.files | type) == "number" and
+		    (.bytes | type) == "number" and has("files_total") and
+		    has("bytes_total") and has("current") and
+		    (.done | type) == "boolean") and (last | .done) and
+		    ([.[] | select(.done)] | length == 1)' jp.err >/dev/null ||
+		    fail "$cmd: bad JSON progress lines:" \
+		    "$(head -c 600 jp.err)" || return 1
+	done
 }

@@ -117,7 +117,10 @@ scenario() {
 	[ "$(tree_sum "$ks")" = "$ks0" ] ||
 	    fail "an empty new password changed the keystore" || return 1
 	expect_exit 0 no_tty env COFFER_NEW_PASSWORD_FILE=pw2 \
-	    "$COFFER" keystore passwd || return 1
+	    "$COFFER" keystore passwd --json || return 1
+	KS=$ks && export KS
+	expect_jq '.keystore == env.KS and .password_set == true' out ||
+	    return 1
 	[ "$(tree_sum "$COFFER_REPO")" = "$card0" ] ||
 	    fail "changing the password changed the card" || return 1
 	[ "$(tree_sum "$ks")" != "$ks0" ] ||
