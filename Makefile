@@ -47,6 +47,19 @@ $(SERVER_OBJS): CPPFLAGS += $(shell pkg-config --cflags $(SRV_PKGS) 2>/dev/null)
 $(B)/cofferd: $(SERVER_OBJS) $(B)/libcoffer.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ \
 	    $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) $(LDLIBS)
+# fuzz_api / replay_api: server/api.c with the store and the key holder,
+# without cofferd's main() and libmicrohttpd (tests/fuzz/fuzz_api.c).
+API_FUZZ_OBJS := $(filter-out $(B)/obj/server/cofferd.o \
+		 $(B)/obj/server/http.o,$(SERVER_OBJS))
+API_FUZZ_LIBS := $(shell pkg-config --libs sqlite3 libpq jansson 2>/dev/null)
+$(B)/obj/tests/fuzz/fuzz_api.o: CPPFLAGS += -Iserver
+$(B)/tests/replay_api: $(B)/obj/tests/fuzz/fuzz_api.o \
+	    $(B)/obj/tests/fuzz/fuzz_replay.o $(API_FUZZ_OBJS) $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(API_FUZZ_LIBS) $(LDLIBS)
+$(B)/fuzz_api: $(B)/obj/tests/fuzz/fuzz_api.o $(API_FUZZ_OBJS) $(FUZZ_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ \
+	    $(API_FUZZ_LIBS) $(LDLIBS)
 
 $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(B)/obj/tests/unit/unit.o $(B)/libcoffer.a
 	@mkdir -p $(dir $@)

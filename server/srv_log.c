@@ -21,7 +21,7 @@ srv_log(const char *level, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (log_quiet && strcmp(level, "info") == 0)
+	if (log_quiet && strcmp(level, "error") != 0)
 		return;
 	n = snprintf(line, sizeof(line), "cofferd: %s: ", level);
 	if (n < 0)

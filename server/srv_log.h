@@ -11,7 +11,7 @@
 
 void srv_log(const char *level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* srv_log_quiet(on): drop "info" lines (the fuzz target sets it). */
+/* srv_log_quiet(on): only "error" lines (the fuzz target sets it). */
 void srv_log_quiet(bool on);
 
 #define log_info(...)	srv_log("info", __VA_ARGS__)

@@ -74,6 +74,24 @@ check_clear(const struct keyinfo *ki)
 	for (int i = 0; i < ki->nslots; i++)
 		FUZZ_CHECK(ki->slots[i].kind == SLOT_PASSPHRASE,
 		    "slot kind %d", ki->slots[i].kind);
+	/* The escrow block (§6.3): present exactly for escrow custodies. */
+	FUZZ_CHECK((ki->escrow_url[0] != '\0') == (ki->custody !=
+	    CUSTODY_LOCAL), "escrow URL and custody %d disagree", ki->custody);
+	FUZZ_CHECK((ki->sealed_len != 0) == (ki->custody ==
+	    CUSTODY_ESCROW_WRAP), "sealed key and custody %d disagree",
+	    ki->custody);
+	FUZZ_CHECK(ki->sealed_len <= KEYINFO_SEALED_MAX, "sealed %zu",
+	    ki->sealed_len);
+}
+
+/* Length of the escrow block of ${ki}, 0 for local custody. */
+static size_t
+escrow_len(const struct keyinfo *ki)
+{
+	if (ki->custody == CUSTODY_LOCAL)
+		return 0;
+	return 1 + strlen(ki->escrow_url) + 1 + strlen(ki->escrow_keyid) + 2 +
+	    ki->sealed_len;
 }
 
 /* Store ${ki} in kiout/ and return the file (coffer_free it). */
@@ -107,7 +125,8 @@ peek(const uint8_t *data, size_t size)
 		return;
 	check_clear(&ki);
 	FUZZ_CHECK(size == 24 + strlen(ki.label) + 112 * (size_t)ki.nslots +
-	    BODY_LEN + AEAD_OVERHEAD, "accepted a keyinfo of %zu bytes", size);
+	    escrow_len(&ki) + BODY_LEN + AEAD_OVERHEAD,
+	    "accepted a keyinfo of %zu bytes", size);
 	again = store_again(&ki, &alen);
 	FUZZ_CHECK(alen == size && memcmp(again, data, size - BODY_LEN -
 	    AEAD_OVERHEAD) == 0, "cleartext re-encodes differently");

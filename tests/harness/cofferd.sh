@@ -118,8 +118,9 @@ cofferd_start()
 			return 1
 		}
 	fi
+	_cd_url=${COFFERD_DB:-${COFFERD_TEST_DB:-sqlite:$_cd_dir/cofferd.db}}
 	set -- ${_cd_listen:+--listen 127.0.0.1:0} \
-	    ${_cd_db:+--db "${COFFERD_DB:-${COFFERD_TEST_DB:-sqlite:$_cd_dir/cofferd.db}}"} \
+	    ${_cd_db:+--db "$_cd_url"} \
 	    ${_cd_mk:+--master-key-file "$_cd_dir/master.key"} \
 	    ${_cd_tls_opts:+--tls-cert "$_cd_tls/server.pem"} \
 	    ${_cd_tls_opts:+--tls-key "$_cd_tls/server.key"} "$@"
@@ -204,7 +205,7 @@ cofferd_stop()
 	wait "$_cd_pid" 2>/dev/null || _cd_rc=$?
 	_cofferd_forget "$_cd_pid"
 	rm -f "$_cd_dir/pid"
-	if grep -Eq 'runtime error:|(Address|Leak|Undefined)Sanitizer' \
+	if grep -Eq 'runtime error:|(Address|Leak|Undefined|Thread)Sanitizer' \
 	    "$_cd_dir/cofferd.log"; then
 		echo "cofferd.sh: sanitizer report in $_cd_dir/cofferd.log:" >&2
 		grep -E -A 20 'runtime error:|Sanitizer' \
@@ -262,6 +263,7 @@ cofferd_req()
 	    --cacert "$COFFERD_CACERT" -X "$_cr_m" "$@" \
 	    "$COFFERD_URL$_cr_p") || {
 		echo "cofferd.sh: curl $_cr_m $_cr_p failed" >&2
+		# shellcheck disable=SC2034 # for the caller
 		status=000
 		return 1
 	}

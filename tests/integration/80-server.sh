@@ -52,6 +52,12 @@ header()
 	tr -d '\r' <resp.h | sed -n "s/^$1: *//Ip" | tail -n 1
 }
 
+# creds ACCOUNT PASSWORD: the JSON body of a register or login.
+creds()
+{
+	printf '{"account":"%s","password":"%s"}' "$1" "$2"
+}
+
 hex()
 {
 	printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
@@ -66,7 +72,7 @@ b64()
 login()
 {
 	TOKEN=
-	req POST /v1/sessions "{\"account\":\"$1\",\"password\":\"$2\"}" &&
+	req POST /v1/sessions "$(creds "$1" "$2")" &&
 	    want 201 || return 1
 	TOKEN=$(jq -r .token resp)
 	printf '%s' "$TOKEN" | grep -Eq '^[0-9a-f]{64}$' ||
@@ -76,7 +82,7 @@ login()
 register()
 {
 	TOKEN=
-	req POST /v1/accounts "{\"account\":\"$1\",\"password\":\"$2\"}" &&
+	req POST /v1/accounts "$(creds "$1" "$2")" &&
 	    want 201
 }
 
@@ -98,18 +104,18 @@ accounts()
 	expect_jq '.status == "ok"' resp || return 1
 	register "$ALICE" "$PW" || return 1
 	ALICE=$ALICE expect_jq '.account == env.ALICE' resp || return 1
-	req POST /v1/accounts "{\"account\":\"$ALICE\",\"password\":\"x$PW\"}" &&
+	req POST /v1/accounts "$(creds "$ALICE" "x$PW")" &&
 	    want 409 exists || return 1
 	long=$(printf '%0129d' 0)
 	for a in '' ' lead' 'trail ' "$long" 'ctl\u0001x' 'c1\u0085x' \
 	    'del\u007fx'; do
-		req POST /v1/accounts "{\"account\":\"$a\",\"password\":\"$PW\"}" &&
+		req POST /v1/accounts "$(creds "$a" "$PW")" &&
 		    want 400 bad_request || return 1
 	done
-	req POST /v1/accounts "{\"account\":\"p-$SFX\",\"password\":\"1234567\"}" &&
+	req POST /v1/accounts "$(creds "p-$SFX" "1234567")" &&
 	    want 400 bad_request || return 1
 	pw1025=$(printf '%01025d' 0)
-	req POST /v1/accounts "{\"account\":\"p-$SFX\",\"password\":\"$pw1025\"}" &&
+	req POST /v1/accounts "$(creds "p-$SFX" "$pw1025")" &&
 	    want 400 bad_request || return 1
 	# Malformed bodies: every one a 4xx with a JSON error, none a 5xx.
 	req POST /v1/accounts "{\"account\":\"p-$SFX\"}" &&
@@ -157,17 +163,17 @@ sessions()
 	req GET /v1/sessions/current && want 200 || return 1
 	ALICE=$ALICE expect_jq '.account == env.ALICE and .expires > now' \
 	    resp || return 1
-	TOKEN= req GET /v1/sessions/current && want 401 unauthorized ||
+	TOKEN='' req GET /v1/sessions/current && want 401 unauthorized ||
 	    return 1
 	TOKEN=$(printf '%064d' 0) req GET /v1/sessions/current &&
 	    want 401 unauthorized || return 1
 	TOKEN=nothex req GET /v1/keys && want 401 unauthorized || return 1
 	# A wrong password and an unknown account: the same answer.
 	TOKEN=
-	req POST /v1/sessions "{\"account\":\"$ALICE\",\"password\":\"wrong-pw\"}" &&
+	req POST /v1/sessions "$(creds "$ALICE" "wrong-pw")" &&
 	    want 401 bad_credentials || return 1
 	cp resp wrongpw.json
-	req POST /v1/sessions "{\"account\":\"nobody-$SFX\",\"password\":\"wrong-pw\"}" &&
+	req POST /v1/sessions "$(creds "nobody-$SFX" "wrong-pw")" &&
 	    want 401 bad_credentials || return 1
 	expect_same wrongpw.json resp || return 1
 	TOKEN=$ALICE_TOKEN
@@ -182,11 +188,11 @@ keys()
 	KID=$(jq -r .key_id resp)
 	printf '%s' "$KID" | grep -Eq '^[0-9a-f]{32}$' ||
 	    fail "key id '$KID' is not 32 hex digits" || return 1
-	req POST /v1/keys/$KID/release && want 200 || return 1
+	req POST "/v1/keys/$KID/release" && want 200 || return 1
 	KEY=$KEY_B64 KID=$KID expect_jq '.key == env.KEY and
 	    .key_id == env.KID' resp || return 1
-	req POST /v1/keys/$KID/release '{}' && want 200 || return 1
-	req POST /v1/keys/$KID/release '[1]' && want 400 bad_json || return 1
+	req POST "/v1/keys/$KID/release" '{}' && want 200 || return 1
+	req POST "/v1/keys/$KID/release" '[1]' && want 400 bad_json || return 1
 	short=$(b64 "fifteen-bytes!!")
 	for body in "{\"key\":\"$short\"}" '{"key":"not base64!"}' \
 	    '{"key":"QUJD"}' '{"key":12}' '{"label":"x"}' \
@@ -195,7 +201,7 @@ keys()
 	    "{\"key\":\"$KEY_B64\",\"label\":5}"; do
 		req POST /v1/keys "$body" && want 400 bad_request || return 1
 	done
-	TOKEN= req POST /v1/keys "{\"key\":\"$KEY_B64\"}" &&
+	TOKEN='' req POST /v1/keys "{\"key\":\"$KEY_B64\"}" &&
 	    want 401 unauthorized || return 1
 	TOKEN=$ALICE_TOKEN
 	req GET /v1/keys && want 200 || return 1
@@ -208,16 +214,16 @@ keys()
 	register "$BOB" "$PW" && login "$BOB" "$PW" || return 1
 	BOB_TOKEN=$TOKEN
 	RANDID=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-	req POST /v1/keys/$KID/release && want 404 not_found || return 1
+	req POST "/v1/keys/$KID/release" && want 404 not_found || return 1
 	cp resp other.json
 	cp resp.h other.h
-	req POST /v1/keys/$RANDID/release && want 404 not_found || return 1
+	req POST "/v1/keys/$RANDID/release" && want 404 not_found || return 1
 	expect_same other.json resp || return 1
 	req POST /v1/keys/not-an-id/release && want 404 not_found || return 1
 	expect_same other.json resp || return 1
-	req DELETE /v1/keys/$KID && want 404 not_found || return 1
+	req DELETE "/v1/keys/$KID" && want 404 not_found || return 1
 	expect_same other.json resp || return 1
-	req DELETE /v1/keys/$RANDID && want 404 not_found || return 1
+	req DELETE "/v1/keys/$RANDID" && want 404 not_found || return 1
 	expect_same other.json resp || return 1
 	req GET /v1/keys && want 200 || return 1
 	expect_jq '.keys == []' resp || return 1
@@ -244,7 +250,7 @@ wrapkeys()
 	sealed=$("$HELPERS/sealkey" "$WPUB" "$WID" "$DK") || return 1
 	[ "$(printf '%s' "$sealed" | base64 -d | wc -c)" -eq 114 ] ||
 	    fail "a sealed key is not 114 bytes" || return 1
-	req POST /v1/wrapkeys/$WID/unwrap "{\"sealed\":\"$sealed\"}" &&
+	req POST "/v1/wrapkeys/$WID/unwrap" "{\"sealed\":\"$sealed\"}" &&
 	    want 200 || return 1
 	DK=$DK_B64 WID=$WID expect_jq '.key == env.DK and .version == 1 and
 	    .key_id == env.WID' resp || return 1
@@ -259,21 +265,21 @@ wrapkeys()
 	    "$("$HELPERS/sealkey" --random 1024)" \
 	    "$("$HELPERS/sealkey" --random 3)"; do
 		[ -n "$s" ] || fail "sealkey failed" || return 1
-		req POST /v1/wrapkeys/$WID/unwrap "{\"sealed\":\"$s\"}" &&
+		req POST "/v1/wrapkeys/$WID/unwrap" "{\"sealed\":\"$s\"}" &&
 		    want 422 bad_sealed || return 1
 	done
 	for body in '{"sealed":"@@@@"}' '{"sealed":""}' '{"sealed":1}' '{}' \
 	    "{\"sealed\":\"$("$HELPERS/sealkey" --random 1025)\"}"; do
-		req POST /v1/wrapkeys/$WID/unwrap "$body" &&
+		req POST "/v1/wrapkeys/$WID/unwrap" "$body" &&
 		    want 400 bad_request || return 1
 	done
-	req POST /v1/wrapkeys/$WID/unwrap && want 400 bad_json || return 1
+	req POST "/v1/wrapkeys/$WID/unwrap" && want 400 bad_json || return 1
 	# A deposited key is no wrap key, and bob has no wrap key at all.
-	req POST /v1/wrapkeys/$KID/unwrap "{\"sealed\":\"$sealed\"}" &&
+	req POST "/v1/wrapkeys/$KID/unwrap" "{\"sealed\":\"$sealed\"}" &&
 	    want 404 not_found || return 1
-	req POST /v1/keys/$WID/release && want 404 not_found || return 1
+	req POST "/v1/keys/$WID/release" && want 404 not_found || return 1
 	TOKEN=$BOB_TOKEN
-	req POST /v1/wrapkeys/$WID/unwrap "{\"sealed\":\"$sealed\"}" &&
+	req POST "/v1/wrapkeys/$WID/unwrap" "{\"sealed\":\"$sealed\"}" &&
 	    want 404 not_found || return 1
 	expect_same other.json resp || return 1
 	TOKEN=$ALICE_TOKEN
@@ -287,22 +293,22 @@ destroy()
 {
 	note "destroy"
 	TOKEN=$ALICE_TOKEN
-	req DELETE /v1/keys/$KID && want 204 || return 1
+	req DELETE "/v1/keys/$KID" && want 204 || return 1
 	[ ! -s resp ] || fail "204 with a body" || return 1
-	req POST /v1/keys/$KID/release && want 410 destroyed || return 1
-	req DELETE /v1/keys/$KID && want 410 destroyed || return 1
-	req DELETE /v1/keys/$WID2 && want 204 || return 1
+	req POST "/v1/keys/$KID/release" && want 410 destroyed || return 1
+	req DELETE "/v1/keys/$KID" && want 410 destroyed || return 1
+	req DELETE "/v1/keys/$WID2" && want 204 || return 1
 	sealed2=$("$HELPERS/sealkey" "$WPUB2" "$WID2" "$DK") || return 1
-	req POST /v1/wrapkeys/$WID2/unwrap "{\"sealed\":\"$sealed2\"}" &&
+	req POST "/v1/wrapkeys/$WID2/unwrap" "{\"sealed\":\"$sealed2\"}" &&
 	    want 410 destroyed || return 1
 	req GET /v1/keys && want 200 || return 1
 	KID=$KID expect_jq '[.keys[] | select(.key_id == env.KID)][0] |
 	    (.destroyed | type) == "number"' resp || return 1
 	# Destroyed or not, another account's key is a 404 like any other.
 	TOKEN=$BOB_TOKEN
-	req POST /v1/keys/$KID/release && want 404 not_found || return 1
+	req POST "/v1/keys/$KID/release" && want 404 not_found || return 1
 	expect_same other.json resp || return 1
-	req DELETE /v1/keys/$KID && want 404 not_found || return 1
+	req DELETE "/v1/keys/$KID" && want 404 not_found || return 1
 	expect_same other.json resp || return 1
 	TOKEN=$ALICE_TOKEN
 }
@@ -347,12 +353,12 @@ ratelimit()
 	i=0
 	while [ $i -lt 10 ]; do
 		SRC=$NET.2 req POST /v1/sessions \
-		    "{\"account\":\"$CAROL\",\"password\":\"wrong-$i\"}" &&
+		    "$(creds "$CAROL" "wrong-$i")" &&
 		    want 401 bad_credentials || return 1
 		i=$((i + 1))
 	done
 	SRC=$NET.2 req POST /v1/sessions \
-	    "{\"account\":\"$CAROL\",\"password\":\"$PW\"}" &&
+	    "$(creds "$CAROL" "$PW")" &&
 	    want 429 rate_limited || return 1
 	ra=$(header Retry-After)
 	printf '%s' "$ra" | grep -Eq '^[0-9]+$' && [ "$ra" -ge 1 ] &&
@@ -360,7 +366,7 @@ ratelimit()
 	    fail "Retry-After '$ra' is not 1..900 seconds" || return 1
 	# The account is limited from everywhere.
 	SRC=$NET.5 req POST /v1/sessions \
-	    "{\"account\":\"$CAROL\",\"password\":\"$PW\"}" &&
+	    "$(creds "$CAROL" "$PW")" &&
 	    want 429 rate_limited || return 1
 
 	# Ten failures from one address, to ten accounts: the address is
@@ -369,12 +375,12 @@ ratelimit()
 	i=0
 	while [ $i -lt 10 ]; do
 		SRC=$NET.3 req POST /v1/sessions \
-		    "{\"account\":\"ghost$i-$SFX\",\"password\":\"wrong-pw\"}" &&
+		    "$(creds "ghost$i-$SFX" "wrong-pw")" &&
 		    want 401 bad_credentials || return 1
 		i=$((i + 1))
 	done
 	SRC=$NET.3 req POST /v1/sessions \
-	    "{\"account\":\"$DAVE\",\"password\":\"$PW\"}" &&
+	    "$(creds "$DAVE" "$PW")" &&
 	    want 429 rate_limited || return 1
 	[ -n "$(header Retry-After)" ] || fail "429 without Retry-After" ||
 	    return 1
@@ -467,7 +473,7 @@ fail_closed()
 	sqlite:*)
 		db_sql "CREATE TRIGGER test_noaudit BEFORE INSERT ON audit
 		    WHEN NEW.event IN ('release', 'unwrap')
-		    BEGIN SELECT RAISE(FAIL, 'audit disabled by the test'); END;"
+		    BEGIN SELECT RAISE(FAIL, 'audit disabled'); END;"
 		;;
 	*)
 		db_sql "CREATE OR REPLACE FUNCTION test_noaudit() RETURNS
@@ -478,11 +484,11 @@ fail_closed()
 		    EXECUTE FUNCTION test_noaudit();"
 		;;
 	esac || fail "cannot add the trigger" || return 1
-	req POST /v1/keys/$k/release && want 503 unavailable || return 1
+	req POST "/v1/keys/$k/release" && want 503 unavailable || return 1
 	expect_no_grep -F "$KEY_B64" resp || return 1
 	expect_jq 'has("key") | not' resp || return 1
 	sealed=$("$HELPERS/sealkey" "$WPUB" "$WID" "$DK") || return 1
-	req POST /v1/wrapkeys/$WID/unwrap "{\"sealed\":\"$sealed\"}" &&
+	req POST "/v1/wrapkeys/$WID/unwrap" "{\"sealed\":\"$sealed\"}" &&
 	    want 503 unavailable || return 1
 	expect_jq 'has("key") | not' resp || return 1
 	case $DBURL in
@@ -490,7 +496,7 @@ fail_closed()
 	*)		db_sql "DROP TRIGGER test_noaudit ON audit;
 			    DROP FUNCTION test_noaudit();" ;;
 	esac || fail "cannot drop the trigger" || return 1
-	req POST /v1/keys/$k/release && want 200 || return 1
+	req POST "/v1/keys/$k/release" && want 200 || return 1
 	KEY=$KEY_B64 expect_jq '.key == env.KEY' resp || return 1
 }
 
@@ -606,7 +612,7 @@ durability()
 	cofferd_kill srv || return 1
 	cofferd_start srv || return 1
 	# The session survived as well.
-	req POST /v1/keys/$k2/release && want 200 || return 1
+	req POST "/v1/keys/$k2/release" && want 200 || return 1
 	KEY=$KEY2_B64 expect_jq '.key == env.KEY' resp || return 1
 
 	case $DBURL in
@@ -643,7 +649,7 @@ privsep()
 	# No descriptor of the front end (or the key holder) is the key file.
 	mk=$(readlink -f srv/master.key)
 	for p in "$fe" "$kh"; do
-		for fd in /proc/$p/fd/*; do
+		for fd in /proc/"$p"/fd/*; do
 			[ "$(readlink "$fd")" != "$mk" ] ||
 			    fail "process $p has the master key file open" ||
 			    return 1
@@ -697,8 +703,9 @@ privsep()
 		case $DBURL in
 		sqlite:*)	db=sqlite:$PWD/$d/cofferd.db ;;
 		esac
-		COFFERD_WRAPPER="setpriv --reuid=65534 --regid=65534 --clear-groups --" \
-		    cofferd_start $d --db "$db" --tls-cert "$PWD/$d/server.pem" \
+		w="setpriv --reuid=65534 --regid=65534 --clear-groups --"
+		COFFERD_WRAPPER=$w cofferd_start $d --db "$db" \
+		    --tls-cert "$PWD/$d/server.pem" \
 		    --tls-key "$PWD/$d/server.key" || return 1
 		uid=65534
 	else
@@ -718,8 +725,8 @@ privsep()
 	    fail "the key holder is dumpable (its /proc files are" \
 	    "owned by $(stat -c %u "/proc/$kh/status"))" || return 1
 	expect_fail as_user "$HELPERS/memscan" "$kh" 00 || return 1
-	if [ "$(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null || echo 0)" = 0 ]
-	then
+	yama=$(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null || echo 0)
+	if [ "$yama" = 0 ]; then
 		expect_exit 0 as_user "$HELPERS/memscan" "$fe" 00 || return 1
 	fi
 	if is_root; then
@@ -738,13 +745,13 @@ keyholder_death()
 	kill -9 "$COFFERD_KH_PID" || return 1
 	wait_for "! kill -0 $COFFERD_KH_PID 2>/dev/null" 10 || return 1
 	req GET /healthz && want 503 unavailable || return 1
-	req POST /v1/keys/$k/release && want 503 unavailable || return 1
+	req POST "/v1/keys/$k/release" && want 503 unavailable || return 1
 	expect_jq 'has("key") | not' resp || return 1
 	req POST /v1/keys "{\"key\":\"$KEY_B64\"}" &&
 	    want 503 unavailable || return 1
 	req POST /v1/wrapkeys && want 503 unavailable || return 1
 	req GET /v1/keys && want 200 || return 1
-	TOKEN= req GET /metrics && want 200 || return 1
+	TOKEN='' req GET /metrics && want 200 || return 1
 	expect_grep '^cofferd_up 0$' resp || return 1
 	expect_grep 'key holder .* exited' srv/cofferd.log || return 1
 }
@@ -753,6 +760,7 @@ scenario() {
 	need_cmd curl jq openssl od base64 || return 1
 	trap cofferd_cleanup EXIT
 	SFX=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+	# shellcheck disable=SC2046 # two numbers, split on purpose
 	set -- $(od -An -N2 -tu1 /dev/urandom)
 	NET=127.$(($1 % 250 + 2)).$(($2 % 250 + 2))
 	SRC=$NET.1
@@ -796,10 +804,7 @@ scenario() {
 	keyholder_death || return 1
 	cofferd_stop srv || return 1
 	# The log never shows a secret.
-	for f in srv/cofferd.log; do
-		for pat in "$KEY_B64" "$KEY2_B64" "$PW" "$MK_HEX" \
-		    "$ALICE_TOKEN"; do
-			expect_no_grep -F -e "$pat" "$f" || return 1
-		done
+	for pat in "$KEY_B64" "$KEY2_B64" "$PW" "$MK_HEX" "$ALICE_TOKEN"; do
+		expect_no_grep -F "$pat" srv/cofferd.log || return 1
 	done
 }

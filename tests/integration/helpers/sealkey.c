@@ -83,7 +83,7 @@ main(int argc, char **argv)
 	if (sodium_base642bin(pub, sizeof(pub), argv[1], strlen(argv[1]),
 	    NULL, &publen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    publen != sizeof(pub)) {
-		fputs("sealkey: PUBLIC_KEY is not base64 of 32 bytes\n", stderr);
+		fputs("sealkey: PUBLIC_KEY is not 32 bytes\n", stderr);
 		return 1;
 	}
 	idlen = strlen(argv[2]);
