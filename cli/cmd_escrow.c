@@ -18,9 +18,9 @@
 #include "coffer/coffer_escrow.h"
 
 static const char escrow_usage[] =
-    "usage: coffer escrow register --server URL --account NAME\n"
-    "       coffer escrow login --server URL --account NAME\n"
-    "       coffer escrow logout\n"
+    "usage: coffer escrow register --server URL --account NAME [--json]\n"
+    "       coffer escrow login --server URL --account NAME [--json]\n"
+    "       coffer escrow logout [--json]\n"
     "       coffer escrow status [--json]\n"
     "       coffer escrow keys [--json]\n"
     "       coffer escrow audit [--limit N] [--json]\n"
@@ -49,7 +49,7 @@ static const char escrow_usage[] =
     "                   http:// only to 127.0.0.1, [::1] or localhost\n"
     "  --account NAME   the account name (register, login)\n"
     "  --limit N        audit: the newest N events\n"
-    "  --json           print JSON (status, keys, audit, pool)\n"
+    "  --json           print the result as one JSON document\n"
     "  --cacert FILE    the CA certificate that signed the server's (env\n"
     "                   COFFER_CACERT); saved with the login\n"
     "\nThe account password is asked on the terminal, or read from the\n"
@@ -151,6 +151,10 @@ do_register(struct coffer_ctx *ctx, const struct escrow_opts *o)
 		report_err(&err);
 		return EXIT_FAIL;
 	}
+	if (o->json)
+		return json_print(json_pack("{s:o, s:s}", "account",
+		    json_bytes(o->account, strlen(o->account)), "server",
+		    o->server));
 	if (!g_opts.quiet)
 		printf("registered account '%s' at %s\nnext: coffer escrow "
 		    "login --server %s --account %s\n", o->account, o->server,
@@ -180,6 +184,14 @@ do_login(struct coffer_ctx *ctx, const struct escrow_opts *o)
 		report_err(&err);
 		return EXIT_FAIL;
 	}
+	if (o->json)
+		return json_print(json_pack("{s:s, s:o, s:I, s:o, s:b, s:o}",
+		    "server", info.server, "account", json_bytes(info.account,
+		    strlen(info.account)), "expires", (json_int_t)info.expires,
+		    "keystore", json_bytes(info.keystore,
+		    strlen(info.keystore)), "keystore_created",
+		    info.keystore_created, "pool", info.pool >= 0 ?
+		    json_integer(info.pool) : json_null()));
 	if (g_opts.quiet)
 		return EXIT_OK;
 	if (info.keystore_created)
@@ -193,7 +205,7 @@ do_login(struct coffer_ctx *ctx, const struct escrow_opts *o)
 }
 
 static int
-do_logout(struct coffer_ctx *ctx)
+do_logout(struct coffer_ctx *ctx, const struct escrow_opts *o)
 {
 	struct coffer_escrow_info info;
 	struct coffer_err err = { 0 };
@@ -203,6 +215,9 @@ do_logout(struct coffer_ctx *ctx)
 		report_err(&err);
 		return EXIT_FAIL;
 	}
+	if (o->json)
+		return json_print(json_pack("{s:s, s:b}", "server",
+		    info.server, "server_told", told));
 	if (!g_opts.quiet) {
 		if (told)
 			printf("logged out of %s\n", info.server);
@@ -467,16 +482,11 @@ cmd_escrow(int argc, char **argv)
 		if (o.account == NULL || *o.account == '\0')
 			return usage_err(escrow_usage, "%s needs --account "
 			    "NAME", sub_names[o.sub]);
-		if (o.json)
-			return usage_err(escrow_usage, "%s has no --json",
-			    sub_names[o.sub]);
 	} else if (flag_server != NULL || o.account != NULL) {
 		return usage_err(escrow_usage, "--server and --account are for "
 		    "register and login (%s uses the saved login)",
 		    sub_names[o.sub]);
 	}
-	if (o.sub == SUB_LOGOUT && o.json)
-		return usage_err(escrow_usage, "logout has no --json");
 	if (limit != NULL) {
 		if (o.sub != SUB_AUDIT)
 			return usage_err(escrow_usage, "--limit is for audit");
@@ -502,7 +512,7 @@ cmd_escrow(int argc, char **argv)
 	case SUB_LOGIN:
 		return do_login(&ctx, &o);
 	case SUB_LOGOUT:
-		return do_logout(&ctx);
+		return do_logout(&ctx, &o);
 	case SUB_STATUS:
 		return do_status(&ctx, &o);
 	case SUB_KEYS:

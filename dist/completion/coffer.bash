@@ -44,10 +44,10 @@ _coffer_cmd_opts()
 		esac ;;
 	escrow)
 		case $2 in
-		register|login)	echo "--server --account" ;;
+		register|login)	echo "--server --account --json" ;;
 		status|keys|pool) echo "--json" ;;
 		audit)		echo "--limit --json" ;;
-		logout)		;;
+		logout)		echo "--json" ;;
 		*)		echo "--server --account --limit --json" ;;
 		esac ;;
 	keystore)	echo "--json" ;;

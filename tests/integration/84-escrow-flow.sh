@@ -31,9 +31,14 @@ scenario() {
 
 	# ---- [S1] register and log in ----
 	expect_exit 0 "$COFFER" escrow register --server "$url" \
-	    --account alice || return 1
+	    --account alice --json || return 1
+	expect_jq '.account == "alice" and .server == env.COFFERD_URL' out ||
+	    return 1
 	expect_exit 0 "$COFFER" escrow login --server "$url" \
-	    --account alice || return 1
+	    --account alice --json || return 1
+	expect_jq '.account == "alice" and .server == env.COFFERD_URL and
+	    .expires > now and .keystore_created == true and .pool == 8' out ||
+	    return 1
 
 	# ---- init with a default custody: config version 2 ----
 	expect_exit 0 "$COFFER" init --custody escrow || return 1
@@ -119,7 +124,8 @@ scenario() {
 	    fail "first snapshot restored wrongly" || return 1
 
 	# ---- logged out: restore says to log in ----
-	expect_exit 0 "$COFFER" escrow logout || return 1
+	expect_exit 0 "$COFFER" escrow logout --json || return 1
+	expect_jq '.server_told == true' out || return 1
 	expect_exit 1 "$COFFER" restore "$(head -n 1 names)" --target nope ||
 	    return 1
 	expect_grep 'log in' err || return 1
