@@ -36,34 +36,66 @@ targets_name(const struct session *s, char out[64])
 	snprintf(out, 64, "targets-%s", s->repo->idhex);
 }
 
+/*
+ * Open the keystore folder (*dfd, the caller closes it) and read this
+ * repository's targets file into *text (NUL-terminated; NULL if there is
+ * none yet).
+ */
+static int
+targets_read(struct session *s, int *dfd, char **text,
+    struct coffer_err *err)
+{
+	char name[64];
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	*text = NULL;
+	targets_name(s, name);
+	if ((*dfd = open(keystore_dir(s->kst), O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return coffer_err_sys(err, "cannot open keystore '%s'",
+		    keystore_dir(s->kst));
+	r = file_read(*dfd, name, name, TARGETS_MAX, &buf, &len, err);
+	if (r == COFFER_ENOTFOUND)
+		return 0;
+	if (r != 0)
+		return r;
+	buf[len] = '\0';
+	*text = (char *)buf;
+	return 0;
+}
+
+/* Does ${line} name ${target}/${custody}?  Its key id into ${keyid}. */
+static bool
+targets_match(const char *line, const char *target, int custody,
+    char keyid[32])
+{
+	char t[64], c[16];
+
+	return sscanf(line, "%63s %15s %31s", t, c, keyid) == 3 &&
+	    strcmp(t, target) == 0 && strcmp(c, custody_word[custody]) == 0;
+}
+
 /* The key id recorded for ${target}/${custody}; COFFER_ENOTFOUND if none. */
 static int
 targets_get(struct session *s, const char *target, int custody,
     char keyid[KEYID_HEX_LEN + 1], struct coffer_err *err)
 {
-	char name[64], t[64], c[16], k[32];
-	uint8_t *text = NULL;
-	char *line, *save = NULL;
-	size_t len;
+	char k[32];
+	char *text, *line, *save = NULL;
 	int dfd, r;
 
-	targets_name(s, name);
-	if ((dfd = open(keystore_dir(s->kst), O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return coffer_err_sys(err, "cannot open keystore '%s'",
-		    keystore_dir(s->kst));
-	r = file_read(dfd, name, name, TARGETS_MAX, &text, &len, err);
-	close(dfd);
+	r = targets_read(s, &dfd, &text, err);
+	if (dfd != -1)
+		close(dfd);
 	if (r != 0)
 		return r;
-	text[len] = '\0';
 	r = COFFER_ENOTFOUND;
-	for (line = strtok_r((char *)text, "\n", &save); line != NULL;
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
-		if (sscanf(line, "%63s %15s %31s", t, c, k) != 3)
-			continue;
-		if (strcmp(t, target) == 0 && strcmp(c,
-		    custody_word[custody]) == 0 && strlen(k) == KEYID_HEX_LEN) {
+		if (targets_match(line, target, custody, k) &&
+		    strlen(k) == KEYID_HEX_LEN) {
 			memcpy(keyid, k, KEYID_HEX_LEN + 1);
 			r = 0;
 		}
@@ -77,46 +109,30 @@ static int
 targets_put(struct session *s, const char *target, int custody,
     const char *keyid, struct coffer_err *err)
 {
-	char name[64], t[64], c[16], k[32];
-	uint8_t *text = NULL;
-	char *line, *save = NULL, *out = NULL;
-	size_t len = 0, olen = 0;
+	char name[64], k[32];
+	char *text, *line, *save = NULL, *out = NULL;
+	size_t olen = 0;
 	int dfd, r;
 
-	targets_name(s, name);
-	if ((dfd = open(keystore_dir(s->kst), O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return coffer_err_sys(err, "cannot open keystore '%s'",
-		    keystore_dir(s->kst));
-	r = file_read(dfd, name, name, TARGETS_MAX, &text, &len, err);
-	if (r == COFFER_ENOTFOUND) {
-		r = 0;
-		len = 0;
-	}
-	if (r != 0)
+	if ((r = targets_read(s, &dfd, &text, err)) != 0)
 		goto out;
-	if ((out = coffer_malloc(len + 128)) == NULL) {
+	if ((out = coffer_malloc((text ? strlen(text) : 0) + 128)) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "keystore targets");
 		goto out;
 	}
-	if (text != NULL) {
-		text[len] = '\0';
-		for (line = strtok_r((char *)text, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save)) {
-			if (sscanf(line, "%63s %15s %31s", t, c, k) != 3 ||
-			    (strcmp(t, target) == 0 && strcmp(c,
-			    custody_word[custody]) == 0))
-				continue;
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		if (!targets_match(line, target, custody, k))
 			olen += (size_t)sprintf(out + olen, "%s\n", line);
-		}
-	}
 	olen += (size_t)snprintf(out + olen, 128, "%s %s %s\n", target,
 	    custody_word[custody], keyid);
+	targets_name(s, name);
 	r = atomicfile_write(dfd, name, out, olen, 0600, false, name, err);
 out:
 	coffer_free(out);
 	coffer_free(text);
-	close(dfd);
+	if (dfd != -1)
+		close(dfd);
 	return r;
 }
 
