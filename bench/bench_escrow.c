@@ -4,7 +4,7 @@
  * bench/escrow-load.sh.  Not part of the tests.
  *
  *	bench_escrow -u URL [-c CACERT] [-t THREADS] [-s SECONDS]
- *	    [-o OPS] [-p PREFIX]
+ *	    [-o OPS] [-p PREFIX] [-P NAME:PID[+],...] [-S]
  *
  * Setup: each thread registers its own account (PREFIX-<n>, once per
  * PREFIX; an existing one is reused) and logs in.  Then, one phase per
@@ -15,13 +15,22 @@
  *	login	POST /v1/sessions (Argon2id check, new session row)
  *	deposit	POST /v1/keys, 32 random bytes (seal in the key holder,
  *		insert, audit row)
- *	release	POST /v1/keys/ID/release over the keys this thread deposited,
+ *	release	POST /v1/keys/ID/release over the keys this thread
+ *		deposited,
  *		each answer compared with what was deposited (audit row,
  *		release count, open in the key holder)
  *
+ * With -S, thread n connects from source address 127.0.1.n, as clients
+ * on many machines would (cofferd checks and counts logins per source
+ * address); without it, all come from the system's choice (127.0.0.1).
+ *
  * Prints one line per phase:
  *	op=deposit threads=8 seconds=10.0 requests=1234 rate=123.4
- *	p50_ms=6.1 p99_ms=20.3 errors=0
+ *	p50_ms=6.1 p99_ms=20.3 errors=0 cpu_client=0.61 [cpu_NAME=...]
+ * where cpu_X is the CPU time X used during the phase over its wall time
+ * (1.00 = one core busy): the client itself, and each process given with
+ * -P (its threads, plus with "+" its child processes, live or reaped: a
+ * database's postmaster and backends).
  * and exits 1 if any request failed or was answered wrongly.
  */
 #include <errno.h>
@@ -34,10 +43,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include <curl/curl.h>
 #include <jansson.h>
 
-#define MAX_THREADS	256
+#define MAX_THREADS	250	/* -S: 127.0.1.1 ... 127.0.1.250 */
 #define MAX_KEYS	200000	/* per thread, for release */
 #define RESP_MAX	65536
 #define KEY_BYTES	32
@@ -76,7 +87,16 @@ static const char *password = "bench-password-0123456789";
 static int nthreads = 4;
 static double seconds = 10;
 static const char *prefix = "bench";
+static bool spread;
 static struct thread threads[MAX_THREADS];
+
+#define MAX_WATCH	8
+static struct watch {
+	char	 name[32];
+	long	 pid;
+	bool	 children;
+} watch[MAX_WATCH];
+static int nwatch;
 static pthread_barrier_t barrier;
 static double deadline;
 
@@ -108,7 +128,8 @@ b64(const uint8_t *in, size_t len, char *out)
 	uint32_t v;
 
 	for (i = 0; i + 2 < len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+		    in[i + 2];
 		out[o++] = tab[v >> 18];
 		out[o++] = tab[(v >> 12) & 63];
 		out[o++] = tab[(v >> 6) & 63];
@@ -301,6 +322,12 @@ setup_thread(struct thread *t)
 	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT, 60L);
 	if (cacert != NULL)
 		curl_easy_setopt(t->curl, CURLOPT_CAINFO, cacert);
+	if (spread) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "127.0.1.%d", 1 + t->n);
+		curl_easy_setopt(t->curl, CURLOPT_INTERFACE, src);
+	}
 	snprintf(t->account, sizeof(t->account), "%s-%d", prefix, t->n);
 	snprintf(body, sizeof(body),
 	    "{\"account\":\"%s\",\"password\":\"%s\"}", t->account, password);
@@ -344,6 +371,59 @@ run(void *arg)
 	return NULL;
 }
 
+/*
+ * CPU seconds of ${pid} (all threads; with ${children}, also its reaped
+ * children and, scanning /proc, its live ones); 0 if it is gone.
+ */
+static double
+proc_cpu(long pid, bool children)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st, cut, cst;
+	long ppid, tck = sysconf(_SC_CLK_TCK);
+	double sum = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After "(comm)": state ppid ... utime(14) stime cutime cstime */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %ld %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+	    "%llu %llu %llu %llu", &ppid, &ut, &st, &cut, &cst) != 5)
+		return 0;
+	sum = (double)(ut + st + (children ? cut + cst : 0)) / (double)tck;
+	if (children) {
+		char cpath[64];
+		long c;
+		int i;
+
+		/* Live children: /proc/PID/task/PID/children (Linux 3.5+). */
+		snprintf(cpath, sizeof(cpath), "/proc/%ld/task/%ld/children",
+		    pid, pid);
+		if ((f = fopen(cpath, "r")) != NULL) {
+			for (i = 0; i < 4096 && fscanf(f, "%ld", &c) == 1; i++)
+				sum += proc_cpu(c, false);
+			fclose(f);
+		}
+	}
+	return sum;
+}
+
+static double
+self_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -356,6 +436,7 @@ static int
 run_phase(const struct phase *ph)
 {
 	pthread_t th[MAX_THREADS];
+	double cpu0[MAX_WATCH], self0;
 	double *all = NULL, start, took;
 	size_t n = 0, errors = 0, k;
 	int i, rc = 0;
@@ -367,6 +448,9 @@ run_phase(const struct phase *ph)
 		threads[i].lasterr[0] = '\0';
 	}
 	pthread_barrier_init(&barrier, NULL, (unsigned)nthreads + 1);
+	for (i = 0; i < nwatch; i++)
+		cpu0[i] = proc_cpu(watch[i].pid, watch[i].children);
+	self0 = self_cpu();
 	for (i = 0; i < nthreads; i++)
 		if (pthread_create(&th[i], NULL, run, &threads[i]) != 0) {
 			fprintf(stderr, "bench_escrow: pthread_create\n");
@@ -378,6 +462,9 @@ run_phase(const struct phase *ph)
 	for (i = 0; i < nthreads; i++)
 		pthread_join(th[i], NULL);
 	took = now() - start;
+	self0 = self_cpu() - self0;
+	for (i = 0; i < nwatch; i++)
+		cpu0[i] = proc_cpu(watch[i].pid, watch[i].children) - cpu0[i];
 	pthread_barrier_destroy(&barrier);
 
 	for (i = 0; i < nthreads; i++)
@@ -399,10 +486,14 @@ run_phase(const struct phase *ph)
 	qsort(all, n, sizeof(*all), cmp_double);
 	k = n == 0 ? 0 : n - 1;
 	printf("op=%s threads=%d seconds=%.1f requests=%zu rate=%.1f "
-	    "p50_ms=%.1f p99_ms=%.1f errors=%zu\n", ph->name, nthreads, took,
-	    n - errors, (double)(n - errors) / took,
+	    "p50_ms=%.1f p99_ms=%.1f errors=%zu cpu_client=%.2f", ph->name,
+	    nthreads, took, n - errors, (double)(n - errors) / took,
 	    n == 0 ? 0 : all[n / 2] * 1e3,
-	    n == 0 ? 0 : all[(size_t)((double)k * 0.99)] * 1e3, errors);
+	    n == 0 ? 0 : all[(size_t)((double)k * 0.99)] * 1e3, errors,
+	    self0 / took);
+	for (i = 0; i < nwatch; i++)
+		printf(" cpu_%s=%.2f", watch[i].name, cpu0[i] / took);
+	printf("\n");
 	fflush(stdout);
 	free(all);
 	return rc;
@@ -412,7 +503,8 @@ static void
 usage(void)
 {
 	fputs("usage: bench_escrow -u URL [-c CACERT] [-t THREADS] "
-	    "[-s SECONDS] [-o OPS] [-p PREFIX]\n", stderr);
+	    "[-s SECONDS] [-o OPS] [-p PREFIX] [-P NAME:PID[+],...] [-S]\n",
+	    stderr);
 	exit(2);
 }
 
@@ -429,7 +521,7 @@ main(int argc, char **argv)
 	size_t i;
 	int ch, n, rc = 0;
 
-	while ((ch = getopt(argc, argv, "u:c:t:s:o:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "u:c:t:s:o:p:P:S")) != -1) {
 		switch (ch) {
 		case 'u': url = optarg; break;
 		case 'c': cacert = optarg; break;
@@ -447,6 +539,31 @@ main(int argc, char **argv)
 			break;
 		case 'o': ops = optarg; break;
 		case 'p': prefix = optarg; break;
+		case 'S': spread = true; break;
+		case 'P':
+			if ((list = strdup(optarg)) == NULL)
+				return 2;
+			for (tok = strtok_r(list, ",", &save); tok != NULL;
+			    tok = strtok_r(NULL, ",", &save)) {
+				struct watch *w = &watch[nwatch];
+				char *colon = strchr(tok, ':');
+
+				if (nwatch == MAX_WATCH || colon == NULL ||
+				    colon - tok >= (int)sizeof(w->name))
+					usage();
+				memcpy(w->name, tok, (size_t)(colon - tok));
+				w->name[colon - tok] = '\0';
+				errno = 0;
+				w->pid = strtol(colon + 1, &end, 10);
+				w->children = *end == '+';
+				if (errno != 0 || w->pid <= 0 ||
+				    (*end != '\0' && strcmp(end, "+") != 0))
+					usage();
+				nwatch++;
+			}
+			free(list);
+			save = NULL;
+			break;
 		default: usage();
 		}
 	}

@@ -7,10 +7,12 @@
 #
 #	. "$SRCDIR/tests/harness/pg.sh"
 #	pg_start || return 1	# sets and exports COFFERD_TEST_PG
-#	... use "$COFFERD_TEST_PG" (postgres://cofferd:PW@127.0.0.1:PORT/cofferd)
-#	pg_restart		# a fast restart: cuts every connection
-#	pg_psql SQL...		# statements as the superuser, in "cofferd"
-#	pg_stop			# stops the server, removes its directory
+#	... use "$COFFERD_TEST_PG"
+#	    (postgres://cofferd:PW@127.0.0.1:PORT/cofferd)
+#	pg_restart	# a fast restart: cuts every connection
+#	pg_halt; pg_resume	# away, and back on the same port
+#	pg_psql SQL...	# statements as the superuser, in "cofferd"
+#	pg_stop		# stops the server, removes its directory
 #
 # As a command:
 #
@@ -48,9 +50,8 @@ pg_bindir()
 		echo "$PG_BINDIR"
 		return 0
 	fi
-	# The newest version installed (ls sorts 15 before 9 only by luck,
-	# so sort numerically).
-	_d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null |
+	# The newest version installed (numerically: 9 < 15).
+	_d=$(for _v in /usr/lib/postgresql/*/bin; do echo "$_v"; done |
 	    sort -t/ -k5,5n | tail -n 1)
 	if [ -z "$_d" ] || [ ! -x "$_d/initdb" ]; then
 		echo "pg.sh: no PostgreSQL server binaries" \
@@ -81,7 +82,8 @@ pg_start()
 {
 	_bin=$(pg_bindir) || return 1
 	if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
-		echo "pg.sh: running as root but there is no 'postgres' user" >&2
+		echo "pg.sh: running as root but there is no" \
+		    "'postgres' user" >&2
 		return 1
 	fi
 	PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/coffer-pg.XXXXXX") || return 1
@@ -132,7 +134,8 @@ EOF
 	_try=0
 	while :; do
 		_try=$((_try + 1))
-		PG_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
+		_r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+		PG_PORT=$((20000 + _r % 40000))
 		if pg_as "$_bin/pg_ctl" -D "$PG_DIR/data" -w -t 30 \
 		    -l "$PG_DIR/server.log" -o "-p $PG_PORT" start \
 		    >"$PG_DIR/pg_ctl.log" 2>&1; then
@@ -205,6 +208,31 @@ pg_restart()
 	}
 }
 
+# pg_halt, pg_resume: stop the server (keeping the cluster), start it again
+# on the same port: the database is away in between.
+pg_halt()
+{
+	_bin=$(pg_bindir) || return 1
+	pg_as "$_bin/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop \
+	    >"$PG_DIR/pg_ctl.log" 2>&1 || {
+		echo "pg.sh: stop failed:" >&2
+		cat "$PG_DIR/pg_ctl.log" >&2
+		return 1
+	}
+}
+
+pg_resume()
+{
+	_bin=$(pg_bindir) || return 1
+	pg_as "$_bin/pg_ctl" -D "$PG_DIR/data" -w -t 30 \
+	    -l "$PG_DIR/server.log" -o "-p $PG_PORT" start \
+	    >"$PG_DIR/pg_ctl.log" 2>&1 || {
+		echo "pg.sh: start failed:" >&2
+		tail -n 20 "$PG_DIR/pg_ctl.log" "$PG_DIR/server.log" >&2
+		return 1
+	}
+}
+
 pg_stop()
 {
 	[ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR" ] || return 0
@@ -233,7 +261,8 @@ pg.sh)
 		;;
 	run)
 		shift
-		[ $# -ge 1 ] || { echo "usage: pg.sh run CMD [ARG...]" >&2; exit 2; }
+		[ $# -ge 1 ] ||
+		    { echo "usage: pg.sh run CMD [ARG...]" >&2; exit 2; }
 		pg_start || exit 1
 		trap 'pg_stop' EXIT
 		trap 'exit 129' HUP
