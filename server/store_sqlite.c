@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -810,8 +811,19 @@ store_sqlite_open(const char *path, struct store **out,
 	}
 	sqlite3_extended_result_codes(s->db, 0);
 	sqlite3_busy_timeout(s->db, SQLITE_BUSY_MS);
-	if ((r = sq_exec(s, "PRAGMA journal_mode = WAL;"
-	    "PRAGMA synchronous = FULL;"
+	/*
+	 * Switching a new file to WAL answers SQLITE_BUSY at once (no busy
+	 * handler) while another process does the same: try again a while.
+	 */
+	for (int i = 0; ; i++) {
+		if ((r = sq_exec(s, "PRAGMA journal_mode = WAL;", err)) == 0)
+			break;
+		if (i == 200 || (sqlite3_errcode(s->db) != SQLITE_BUSY &&
+		    sqlite3_errcode(s->db) != SQLITE_LOCKED))
+			goto out;
+		usleep(10000);
+	}
+	if ((r = sq_exec(s, "PRAGMA synchronous = FULL;"
 	    "PRAGMA secure_delete = ON;"
 	    "PRAGMA trusted_schema = OFF;", err)) != 0)
 		goto out;

@@ -152,12 +152,10 @@ setup(void)
 
 	/*
 	 * Four opens at once (four cofferd starting against one new
-	 * database): schema creation must not race.  PostgreSQL only: one
-	 * database for several servers is what it is for, and SQLite's
-	 * "PRAGMA journal_mode = WAL" on a new file answers SQLITE_BUSY to
-	 * concurrent openers without waiting (store_sqlite.c, to be fixed).
+	 * database): schema creation must not race, on either store
+	 * (SQLite's switch to WAL is retried on SQLITE_BUSY).
 	 */
-	nopen = strncmp(url, "postgres", 8) == 0 ? 4 : 0;
+	nopen = 4;
 	for (i = 0; i < nopen; i++)
 		if (pthread_create(&th[i], NULL, open_one, &rc[i]) != 0)
 			return 1;
