@@ -376,6 +376,17 @@ retry_after(int64_t now, int64_t oldest)
 	return (int)s;
 }
 
+/* The login lock stripe of ${s} (FNV-1a). */
+static unsigned int
+login_stripe(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h % API_LOGIN_LOCKS;
+}
+
 static void
 h_login(struct ctx *c)
 {
@@ -388,21 +399,35 @@ h_login(struct ctx *c)
 	const char *account, *pw;
 	bool known, ok;
 	size_t pwlen;
+	unsigned int la, lb;
 
 	hash[0] = '\0';
 	token[0] = '\0';
 	if (get_credentials(c, 1, &account, &pw, &pwlen) != 0)
 		return;
+	/*
+	 * Count, check and record one login at a time per account and per
+	 * address (striped locks, taken in order): otherwise logins that
+	 * run at once all see the count under the limit, and up to one per
+	 * worker thread more than LOGIN_MAX_FAILURES passwords get checked
+	 * (§4).  Servers sharing one PostgreSQL can still overlap, by at
+	 * most one login per server.
+	 */
+	la = login_stripe(account);
+	lb = login_stripe(c->q->address);
+	pthread_mutex_lock(&c->a->login_locks[la < lb ? la : lb]);
+	if (la != lb)
+		pthread_mutex_lock(&c->a->login_locks[la < lb ? lb : la]);
 	if ((r = store_failure_count(c->a->st, account, c->q->address,
 	    c->now - LOGIN_WINDOW, &n_acc, &old_acc, &n_addr, &old_addr,
 	    err)) != 0) {
 		resp_store(c, "login", err);
-		return;
+		goto out;
 	}
 	r = store_account_pwhash(c->a->st, account, hash, err);
 	if (r != 0 && r != STORE_ENOTFOUND) {
 		resp_store(c, "login", err);
-		return;
+		goto out;
 	}
 	known = r == 0;
 	if (n_acc >= LOGIN_MAX_FAILURES || n_addr >= LOGIN_MAX_FAILURES) {
@@ -455,6 +480,9 @@ h_login(struct ctx *c)
 	resp_json(c->p, 201, json_pack("{s:s, s:s, s:I}", "token", token,
 	    "account", account, "expires", (json_int_t)expires));
 out:
+	if (la != lb)
+		pthread_mutex_unlock(&c->a->login_locks[la < lb ? lb : la]);
+	pthread_mutex_unlock(&c->a->login_locks[la < lb ? la : lb]);
 	srv_wipe(raw, sizeof(raw));
 	srv_wipe(token, sizeof(token));
 	srv_wipe(hash, sizeof(hash));
@@ -1019,12 +1047,15 @@ int
 api_init(struct api *a, struct store *st, struct kh *kh, int64_t ttl)
 {
 	static const char dummy[] = "cofferd dummy password";
+	size_t i;
 
 	json_set_alloc_funcs(api_jmalloc, api_jfree);
 	memset(a, 0, sizeof(*a));
 	a->st = st;
 	a->kh = kh;
 	a->session_ttl = ttl;
+	for (i = 0; i < API_LOGIN_LOCKS; i++)
+		pthread_mutex_init(&a->login_locks[i], NULL);
 	/* Made with the current costs, so a miss costs what a hit costs. */
 	if (srv_pwhash_str(a->dummy_hash, dummy, sizeof(dummy) - 1) != 0)
 		return -1;

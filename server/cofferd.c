@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -41,7 +42,6 @@
 
 #define EXIT_USAGE		2
 #define TLS_FILE_MAX		(1024 * 1024)
-#define HTTP_TIMEOUT		30
 #define HTTP_MAX_CONNS		1024
 #define HTTP_MAX_PER_IP		64
 
@@ -166,6 +166,38 @@ listen_on(const struct srv_addr *a, char *shown, size_t shownlen)
 		snprintf(shown, shownlen, "%s:%u", host, port);
 	}
 	return fd;
+}
+
+/*
+ * The connection limit, fitted to the descriptor limit: connections must
+ * run out before descriptors do.  Out of descriptors, libmicrohttpd's
+ * accept() fails with EMFILE, and a worker thread of the pool that holds
+ * no connection then busy-waits, logging every turn (millions of lines a
+ * second).  So raise the soft RLIMIT_NOFILE up to what ${want}
+ * connections and a reserve (database, key holder, the pool's epoll and
+ * wake-up descriptors) need, as far as the hard limit allows, and serve
+ * fewer connections if it is still short.
+ */
+static unsigned int
+fit_connections(unsigned int want, unsigned int threads)
+{
+	struct rlimit rl;
+	rlim_t reserve = 32 + 2 * (rlim_t)threads;
+	rlim_t need = want + reserve;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return want;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ?
+	    rl.rlim_max : need;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return want;
+	want = rl.rlim_cur > reserve + 16 ? (unsigned int)(rl.rlim_cur -
+	    reserve) : 16;
+	log_warn("only %llu file descriptors (ulimit -n): serving at most %u "
+	    "connections at once", (unsigned long long)rl.rlim_cur, want);
+	return want;
 }
 
 static int
@@ -324,8 +356,8 @@ main(int argc, char **argv)
 	hc.threads = o.threads;
 	hc.tls_cert = cert;
 	hc.tls_key = key;
-	hc.timeout = HTTP_TIMEOUT;
-	hc.max_conns = HTTP_MAX_CONNS;
+	hc.timeout = o.timeout;
+	hc.max_conns = fit_connections(HTTP_MAX_CONNS, o.threads);
 	hc.max_per_ip = HTTP_MAX_PER_IP;
 	if (http_start(&hc, &api, &http) != 0)
 		goto out;

@@ -9,15 +9,28 @@
  * discarded and answered 413, and a connection that keeps sending far
  * past the cap is closed), and once more at the end, when api_handle()
  * answers.
+ *
+ * Slow clients: libmicrohttpd's connection timeout counts idle time only,
+ * so a client sending a header or body byte every few seconds (slowloris)
+ * would hold its connection, and one of the connection slots, for ever.
+ * So every connection also has a deadline: a whole request (headers and
+ * body) must be in within the timeout of the connection opening or of the
+ * previous answer.  A reaper thread shuts down the socket of a connection
+ * past its deadline, and libmicrohttpd then closes it as it closes any
+ * connection its peer dropped.  libmicrohttpd tells us of the close
+ * (http_notify) before it closes the socket, and both sides hold
+ * ${lock}, so the reaper never touches a descriptor that was reused.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -30,9 +43,25 @@
 /* A client still sending this much past the cap loses the connection. */
 #define HTTP_DISCARD_MAX	(1024 * 1024)
 
+/* One open connection, for the reaper. */
+struct http_conn {
+	struct http_conn	*prev, *next;
+	int			 fd;
+	int64_t			 since;		/* ms: opened, last answer */
+	bool			 receiving;	/* a request is not in whole */
+	bool			 cut;		/* shut down by the reaper */
+};
+
 struct http {
 	struct MHD_Daemon	*d;
 	struct api		*api;
+	int64_t			 deadline;	/* ms for a whole request */
+	pthread_mutex_t		 lock;		/* conns, stop */
+	pthread_cond_t		 wake;
+	struct http_conn	*conns;
+	bool			 stop;
+	bool			 reaping;	/* the reaper thread runs */
+	pthread_t		 reaper;
 };
 
 struct http_req {
@@ -70,6 +99,113 @@ http_peer(struct MHD_Connection *conn, char out[API_ADDRESS_MAX + 1])
 	}
 }
 
+static int64_t
+http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A connection opens or closes (MHD_OPTION_NOTIFY_CONNECTION). */
+static void
+http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct http *h = cls;
+	struct http_conn *c;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		/* Out of memory: untracked, only the idle timeout applies. */
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return;
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		c->fd = ci != NULL ? ci->connect_fd : -1;
+		c->since = http_now_ms();
+		c->receiving = true;
+		pthread_mutex_lock(&h->lock);
+		c->next = h->conns;
+		if (h->conns != NULL)
+			h->conns->prev = c;
+		h->conns = c;
+		pthread_mutex_unlock(&h->lock);
+		*socket_context = c;
+		return;
+	}
+	if ((c = *socket_context) == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&h->lock);
+	free(c);
+	*socket_context = NULL;
+}
+
+/*
+ * http_receiving(h, conn, on): ${conn} waits for a request again (the
+ * deadline starts now), or has one in whole (no deadline).
+ */
+static void
+http_receiving(struct http *h, struct MHD_Connection *conn, bool on)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct http_conn *c;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci == NULL || (c = ci->socket_context) == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	c->receiving = on;
+	if (on)
+		c->since = http_now_ms();
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* The reaper thread: once a second, cut connections past the deadline. */
+static void *
+http_reaper(void *cookie)
+{
+	struct http *h = cookie;
+	struct http_conn *c;
+	struct timespec ts;
+	int64_t now;
+	unsigned int cut;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		(void)pthread_cond_timedwait(&h->wake, &h->lock, &ts);
+		now = http_now_ms();
+		cut = 0;
+		for (c = h->conns; c != NULL; c = c->next) {
+			if (!c->receiving || c->cut || c->fd == -1 ||
+			    now - c->since < h->deadline)
+				continue;
+			(void)shutdown(c->fd, SHUT_RDWR);
+			c->cut = true;
+			cut++;
+		}
+		if (cut > 0) {
+			pthread_mutex_unlock(&h->lock);
+			log_warn("closed %u connection%s that sent no whole "
+			    "request in %lld seconds", cut, cut == 1 ? "" : "s",
+			    (long long)(h->deadline / 1000));
+			pthread_mutex_lock(&h->lock);
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
 static void
 http_free_body(void *cls)
 {
@@ -86,6 +222,7 @@ http_answer(struct http *h, struct MHD_Connection *conn, const char *url,
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
+	http_receiving(h, conn, false);
 	http_peer(conn, addr);
 	memset(&q, 0, sizeof(q));
 	q.method = method;
@@ -206,9 +343,9 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct http_req *hr = *con_cls;
 
-	(void)cls;
-	(void)conn;
 	(void)toe;
+	/* Kept alive, the connection waits for its next request. */
+	http_receiving(cls, conn, true);
 	if (hr == NULL)
 		return;
 	srv_wfree(hr->body);
@@ -237,6 +374,7 @@ int
 http_start(const struct http_conf *conf, struct api *api, struct http **out)
 {
 	struct MHD_OptionItem opts[16];
+	pthread_condattr_t ca;
 	struct http *h;
 	unsigned int flags;
 	int n = 0;
@@ -247,6 +385,12 @@ http_start(const struct http_conf *conf, struct api *api, struct http **out)
 		return -1;
 	}
 	h->api = api;
+	h->deadline = (int64_t)conf->timeout * 1000;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_USE_ERROR_LOG;
 	if (conf->tls_cert != NULL)
@@ -259,7 +403,8 @@ http_start(const struct http_conf *conf, struct api *api, struct http **out)
 	OPT(MHD_OPTION_CONNECTION_LIMIT, conf->max_conns, NULL);
 	OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, conf->max_per_ip, NULL);
 	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL);
-	OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, h);
+	OPT(MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_notify, h);
 	OPT(MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, NULL);
 	if (conf->tls_cert != NULL) {
 		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)conf->tls_cert);
@@ -275,9 +420,15 @@ http_start(const struct http_conf *conf, struct api *api, struct http **out)
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (h->d == NULL) {
 		log_error("cannot start the HTTP server (see above)");
-		free(h);
+		http_stop(h);
 		return -1;
 	}
+	if (pthread_create(&h->reaper, NULL, http_reaper, h) != 0) {
+		log_error("cannot start the slow-client reaper thread");
+		http_stop(h);
+		return -1;
+	}
+	h->reaping = true;
 	*out = h;
 	return 0;
 }
@@ -287,6 +438,17 @@ http_stop(struct http *h)
 {
 	if (h == NULL)
 		return;
-	MHD_stop_daemon(h->d);
+	if (h->reaping) {
+		pthread_mutex_lock(&h->lock);
+		h->stop = true;
+		pthread_cond_signal(&h->wake);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->reaper, NULL);
+	}
+	/* Closes every connection: http_notify frees their records. */
+	if (h->d != NULL)
+		MHD_stop_daemon(h->d);
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

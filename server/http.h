@@ -18,7 +18,8 @@ struct http_conf {
 	unsigned int	 threads;	/* thread pool size */
 	const char	*tls_cert;	/* PEM text; NULL: plain HTTP */
 	const char	*tls_key;	/* PEM text */
-	unsigned int	 timeout;	/* idle seconds before a close */
+	unsigned int	 timeout;	/* seconds idle, or for a whole
+					   request (see http.c) */
 	unsigned int	 max_conns;
 	unsigned int	 max_per_ip;
 };

@@ -13,12 +13,13 @@
 #define CONF_LINE_MAX	4096
 #define TTL_MAX		(10LL * 365 * 24 * 3600)
 #define THREADS_MAX	256
+#define TIMEOUT_MAX	3600
 
 const char srv_usage[] =
     "usage: cofferd [--config FILE] [--listen ADDR:PORT] [--tls-cert FILE]\n"
     "               [--tls-key FILE] [--db URL] [--master-key-file FILE]\n"
     "               [--insecure-http] [--session-ttl SECONDS] [--threads N]\n"
-    "               [--user NAME]\n"
+    "               [--timeout SECONDS] [--user NAME]\n"
     "       cofferd --init-master-key FILE\n"
     "       cofferd --help | --version\n"
     "\n"
@@ -36,6 +37,10 @@ const char srv_usage[] =
     "  --insecure-http         plain HTTP; only on a loopback address\n"
     "  --session-ttl SECONDS   session lifetime (default 2592000, 30 days)\n"
     "  --threads N             HTTP worker threads (default: CPUs, 2..16)\n"
+    "  --timeout SECONDS       close a connection idle that long, or whose\n"
+    "                          request is not in whole that long after it\n"
+    "                          opened or after the previous answer\n"
+    "                          (default 30)\n"
     "  --user NAME             started as root: serve as NAME after binding\n"
     "  --init-master-key FILE  write a new random master key to FILE (0600)\n"
     "                          and exit; never overwrites\n"
@@ -44,7 +49,8 @@ const char srv_usage[] =
 
 enum {
 	O_CONFIG = 256, O_LISTEN, O_TLS_CERT, O_TLS_KEY, O_DB, O_MASTER,
-	O_INSECURE, O_TTL, O_THREADS, O_USER, O_INIT, O_HELP, O_VERSION,
+	O_INSECURE, O_TTL, O_THREADS, O_TIMEOUT, O_USER, O_INIT, O_HELP,
+	O_VERSION,
 };
 
 #define ARG	required_argument
@@ -59,6 +65,7 @@ static const struct option longopts[] = {
 	{ "insecure-http",	NOARG,	NULL, O_INSECURE },
 	{ "session-ttl",	ARG,	NULL, O_TTL },
 	{ "threads",		ARG,	NULL, O_THREADS },
+	{ "timeout",		ARG,	NULL, O_TIMEOUT },
 	{ "user",		ARG,	NULL, O_USER },
 	{ "init-master-key",	ARG,	NULL, O_INIT },
 	{ "help",		NOARG,	NULL, O_HELP },
@@ -306,6 +313,16 @@ srv_opts_parse(int argc, char **argv, struct srv_opts *o,
 			goto out;
 		}
 		o->threads = (unsigned int)v;
+	}
+	o->timeout = SRV_DEFAULT_TIMEOUT;
+	if (g.v[O_TIMEOUT - O_CONFIG] != NULL) {
+		if (parse_num(g.v[O_TIMEOUT - O_CONFIG], 1, TIMEOUT_MAX,
+		    &v) != 0) {
+			snprintf(err, SRV_ERRLEN, "--timeout wants seconds "
+			    "from 1 to %d", TIMEOUT_MAX);
+			goto out;
+		}
+		o->timeout = (unsigned int)v;
 	}
 	r = 0;
 out:

@@ -509,6 +509,11 @@ options()
 	expect_exit 0 "$bin" --help && expect_grep -- '--insecure-http' out ||
 	    return 1
 	expect_exit 2 "$bin" --no-such-option || return 1
+	for t in 0 3601 x; do
+		expect_exit 2 "$bin" --timeout "$t" || return 1
+		expect_grep -- '--timeout wants seconds from 1 to 3600' err ||
+		    return 1
+	done
 	expect_exit 0 "$bin" --init-master-key mk.new || return 1
 	[ "$(file_mode mk.new)" = 600 ] || fail "new master key mode" ||
 	    return 1
