@@ -7,10 +7,17 @@
  * (compression kept only when it saves at least 1/32, then the AEAD).
  * Finished jobs are handed back to the submitting thread, which alone
  * writes packs, so pack writing needs no locks.  The slots bound the
- * memory: at most SEALER_JOBS_PER_THREAD * threads blobs in flight.
+ * memory: at most SEALER_JOBS_PER_THREAD * threads jobs in flight.
  *
- * States of a slot: FREE -> QUEUED (sealer_submit) -> BUSY (worker) ->
- * DONE (worker) -> FREE (done callback ran in the submitting thread).
+ * Small blobs (small files, file tails, trees) are gathered into one job
+ * of up to BATCH_BYTES / BATCH_BLOBS: handing each to a worker on its
+ * own cost a wake-up and two context switches per blob (100,000 of them
+ * for 44,000 small files, about 7% of a first backup's CPU).
+ *
+ * States of a slot: FREE -> FILLING (small blobs being added) -> QUEUED
+ * (sealer_submit) -> BUSY (worker) -> DONE (worker) -> FREE (done
+ * callback ran in the submitting thread).  Only the submitting thread
+ * moves a slot out of FREE or FILLING.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,19 +30,31 @@
 #include "../compress/compress.h"
 
 #define SEALER_JOBS_PER_THREAD	3
+#define BATCH_BLOB_MAX	(256 * 1024)	/* smaller blobs are batched */
+#define BATCH_BYTES	(1024 * 1024)	/* a batch holds at most this ... */
+#define BATCH_BLOBS	64		/* ... and this many blobs */
 
-enum job_state { JOB_FREE, JOB_QUEUED, JOB_BUSY, JOB_DONE, JOB_FAILED };
+enum job_state {
+	JOB_FREE, JOB_FILLING, JOB_QUEUED, JOB_BUSY, JOB_DONE, JOB_FAILED
+};
+
+struct jblob {
+	int		 type;
+	uint8_t		 id[BLOB_ID_LEN];
+	size_t		 off, len;	/* in job->in */
+	size_t		 soff, slen;	/* sealed, in job->out */
+};
 
 struct job {
 	enum job_state	 state;
 	uint64_t	 seq;		/* submission order, for fairness */
-	int		 type;
-	uint8_t		 id[BLOB_ID_LEN];
-	uint8_t		*in;
-	size_t		 len, incap;
-	uint8_t		*out;		/* plain (1 + bound) | sealed */
-	size_t		 outcap, slen, soff;
-	bool		 hash;		/* worker computes id (and dedups) */
+	struct jblob	 b[BATCH_BLOBS];
+	size_t		 nb;
+	uint8_t		*in;		/* the blobs' bytes, one after another */
+	size_t		 used, incap;
+	uint8_t		*out;		/* plain scratch | sealed blobs */
+	size_t		 outcap;
+	bool		 hash;		/* one blob; worker computes id, dedups */
 	bool		 dup;		/* already stored: nothing to write */
 	uint8_t		*dst;		/* where the id goes (hash jobs) */
 };
@@ -56,16 +75,58 @@ struct sealer {
 	int		 level;
 	sealer_claim_fn	*claim;
 	void		*claim_cookie;
+	struct job	*filling;	/* the batch being gathered, or NULL */
 };
 
+/*
+ * Seal blob ${x} of ${j} into ${j->out} at ${pos}, through the scratch
+ * area at the start of ${j->out} (${scratch} bytes); the next position.
+ */
+static size_t
+seal_one(struct sealer *s, struct compressor *comp, struct job *j,
+    struct jblob *x, size_t scratch, size_t pos)
+{
+	const uint8_t *in = j->in + x->off;
+	uint8_t *plain = j->out, ad[AD_LEN];
+	size_t clen = 0, plen;
+
+	if (x->len >= 64 && compress_buf(comp, plain + 1, scratch - 1, in,
+	    x->len, &clen) == 0 && clen < x->len - x->len / 32) {
+		plain[0] = 1;
+		plen = 1 + clen;
+	} else {
+		plain[0] = 0;
+		if (x->len > 0)
+			memcpy(plain + 1, in, x->len);
+		plen = 1 + x->len;
+	}
+	ad_build(ad, x->type, s->keyid, x->id, BLOB_ID_LEN);
+	aead_seal(j->out + pos, plain, plen, ad, sizeof(ad), s->key);
+	secret_wipe(plain, plen);
+	x->soff = pos;
+	x->slen = plen + AEAD_OVERHEAD;
+	return pos + x->slen;
+}
+
+/*
+ * Seal every blob of ${j}.  ${j->out} is a scratch area for the largest
+ * plain blob (codec byte + compression bound) followed by the sealed
+ * blobs, each at most codec byte + bound + AEAD overhead.
+ */
 static bool
 seal_job(struct sealer *s, struct compressor *comp, struct job *j)
 {
-	size_t bound = compress_bound(j->len);
-	size_t need = 2 * (1 + bound) + AEAD_OVERHEAD, clen = 0, plen;
-	uint8_t ad[AD_LEN];
-	uint8_t *plain;
+	size_t scratch = 0, need, pos;
 
+	need = 0;
+	for (size_t i = 0; i < j->nb; i++) {
+		size_t bound = 1 + compress_bound(j->b[i].len);
+
+		if (bound > scratch)
+			scratch = bound;
+		need += bound + AEAD_OVERHEAD;
+	}
+	need += scratch;
 	if (need > j->outcap) {
 		free(j->out);
 		if ((j->out = malloc(need)) == NULL) {
@@ -74,22 +135,9 @@ seal_job(struct sealer *s, struct compressor *comp, struct job *j)
 		}
 		j->outcap = need;
 	}
-	plain = j->out;
-	if (j->len >= 64 && compress_buf(comp, plain + 1, bound, j->in, j->len,
-	    &clen) == 0 && clen < j->len - j->len / 32) {
-		plain[0] = 1;
-		plen = 1 + clen;
-	} else {
-		plain[0] = 0;
-		if (j->len > 0)
-			memcpy(plain + 1, j->in, j->len);
-		plen = 1 + j->len;
-	}
-	ad_build(ad, j->type, s->keyid, j->id, BLOB_ID_LEN);
-	aead_seal(plain + plen, plain, plen, ad, sizeof(ad), s->key);
-	secret_wipe(plain, plen);
-	j->soff = plen;
-	j->slen = plen + AEAD_OVERHEAD;
+	pos = scratch;
+	for (size_t i = 0; i < j->nb; i++)
+		pos = seal_one(s, comp, j, &j->b[i], scratch, pos);
 	return true;
 }
 
@@ -121,9 +169,11 @@ worker(void *arg)
 		if (j->hash) {
 			/* Hash here, off the reading thread; the first job to
 			 * claim an id stores it, later ones are duplicates. */
-			hash_keyed(j->id, s->idkey, j->in, j->len);
-			memcpy(j->dst, j->id, BLOB_ID_LEN);
-			j->dup = !s->claim(s->claim_cookie, j->type, j->id);
+			struct jblob *x = &j->b[0];
+
+			hash_keyed(x->id, s->idkey, j->in, x->len);
+			memcpy(j->dst, x->id, BLOB_ID_LEN);
+			j->dup = !s->claim(s->claim_cookie, x->type, x->id);
 		}
 		if (!j->dup)
 			ok = comp != NULL && seal_job(s, comp, j);
@@ -198,8 +248,8 @@ sealer_free(struct sealer *s)
 }
 
 /*
- * Hand every DONE job to ${done} (with the lock released), oldest first;
- * with ${wait}, first wait until at least one job is finished.
+ * Hand every DONE job's blobs to ${done} (with the lock released), oldest
+ * job first; with ${wait}, first wait until at least one job is finished.
  */
 static int
 reap(struct sealer *s, bool wait, sealer_done_fn *done, void *cookie,
@@ -230,11 +280,12 @@ reap(struct sealer *s, bool wait, sealer_done_fn *done, void *cookie,
 		pthread_mutex_unlock(&s->mu);
 		if (j->state == JOB_FAILED)
 			r = coffer_err_set(err, COFFER_ENOMEM, "sealing blob");
-		else if (j->dup)
-			r = 0;
-		else
-			r = done(cookie, j->type, j->id, j->out + j->soff,
-			    j->slen, (uint32_t)j->len, err);
+		for (size_t i = 0; r == 0 && !j->dup && i < j->nb; i++) {
+			struct jblob *x = &j->b[i];
+
+			r = done(cookie, x->type, x->id, j->out + x->soff,
+			    x->slen, (uint32_t)x->len, err);
+		}
 		pthread_mutex_lock(&s->mu);
 		j->state = JOB_FREE;
 		wait = false;
@@ -245,29 +296,10 @@ reap(struct sealer *s, bool wait, sealer_done_fn *done, void *cookie,
 	return r;
 }
 
-static int submit(struct sealer *, int, const uint8_t *, uint8_t *,
-    const uint8_t *, size_t, sealer_done_fn *, void *, struct coffer_err *);
-
-int
-sealer_submit(struct sealer *s, int type, const uint8_t id[BLOB_ID_LEN],
-    const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
-    struct coffer_err *err)
-{
-	return submit(s, type, id, NULL, data, len, done, cookie, err);
-}
-
-int
-sealer_submit_hash(struct sealer *s, int type, uint8_t *dst,
-    const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
-    struct coffer_err *err)
-{
-	return submit(s, type, NULL, dst, data, len, done, cookie, err);
-}
-
+/* A FREE slot for the submitting thread, reaping (and waiting) for one. */
 static int
-submit(struct sealer *s, int type, const uint8_t *id, uint8_t *dst,
-    const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
-    struct coffer_err *err)
+take_slot(struct sealer *s, struct job **jp, sealer_done_fn *done,
+    void *cookie, struct coffer_err *err)
 {
 	struct job *j = NULL;
 	int r;
@@ -277,38 +309,147 @@ submit(struct sealer *s, int type, const uint8_t *id, uint8_t *dst,
 		for (size_t i = 0; i < s->njobs && j == NULL; i++)
 			if (s->jobs[i].state == JOB_FREE)
 				j = &s->jobs[i];
+		if (j != NULL)
+			j->state = JOB_FILLING;
 		pthread_mutex_unlock(&s->mu);
 		if (j != NULL)
 			break;
 		if ((r = reap(s, true, done, cookie, err)) != 0)
 			return r;
 	}
-	/* The slot is FREE: no worker touches it until it is QUEUED. */
-	if (len > j->incap) {
-		if (j->in != NULL)
-			secret_wipe(j->in, j->incap);
-		free(j->in);
-		if ((j->in = malloc(len)) == NULL) {
-			j->incap = 0;
-			return coffer_err_set(err, COFFER_ENOMEM, "blob copy");
-		}
-		j->incap = len;
-	}
-	if (len > 0)
-		memcpy(j->in, data, len);
-	j->len = len;
-	j->type = type;
-	j->hash = id == NULL;
+	j->nb = 0;
+	j->used = 0;
+	j->hash = false;
 	j->dup = false;
-	j->dst = dst;
+	j->dst = NULL;
+	*jp = j;
+	return 0;
+}
+
+/* Make room for ${len} more bytes in ${j->in} (the old bytes are kept). */
+static int
+reserve_in(struct job *j, size_t len, struct coffer_err *err)
+{
+	size_t want = j->used + len;
+	uint8_t *p;
+
+	if (want <= j->incap)
+		return 0;
+	if (want < BATCH_BYTES)
+		want = BATCH_BYTES;
+	if ((p = malloc(want)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "blob copy");
+	if (j->in != NULL) {
+		memcpy(p, j->in, j->used);
+		secret_wipe(j->in, j->incap);
+		free(j->in);
+	}
+	j->in = p;
+	j->incap = want;
+	return 0;
+}
+
+/* Add a copy of a blob to ${j}, FILLING and owned by this thread. */
+static int
+add_blob(struct job *j, int type, const uint8_t *id, const uint8_t *data,
+    size_t len, struct coffer_err *err)
+{
+	struct jblob *x;
+	int r;
+
+	if ((r = reserve_in(j, len, err)) != 0)
+		return r;
+	x = &j->b[j->nb++];
+	x->type = type;
 	if (id != NULL)
-		memcpy(j->id, id, BLOB_ID_LEN);
+		memcpy(x->id, id, BLOB_ID_LEN);
+	x->off = j->used;
+	x->len = len;
+	if (len > 0)
+		memcpy(j->in + j->used, data, len);
+	j->used += len;
+	return 0;
+}
+
+/* Give back ${j} (FILLING), unused. */
+static void
+release(struct sealer *s, struct job *j)
+{
+	pthread_mutex_lock(&s->mu);
+	j->state = JOB_FREE;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Hand ${j} (FILLING) to the workers. */
+static void
+queue(struct sealer *s, struct job *j)
+{
 	pthread_mutex_lock(&s->mu);
 	j->seq = s->seq++;
 	j->state = JOB_QUEUED;
 	pthread_cond_signal(&s->cv_work);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* Queue the batch being gathered, if any. */
+static void
+queue_batch(struct sealer *s)
+{
+	if (s->filling != NULL) {
+		queue(s, s->filling);
+		s->filling = NULL;
+	}
+}
+
+int
+sealer_submit(struct sealer *s, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
+    struct coffer_err *err)
+{
+	struct job *j;
+	int r;
+
+	if (len >= BATCH_BLOB_MAX) {
+		queue_batch(s);
+		if ((r = take_slot(s, &j, done, cookie, err)) != 0)
+			return r;
+		if ((r = add_blob(j, type, id, data, len, err)) != 0) {
+			release(s, j);
+			return r;
+		}
+		queue(s, j);
+		return reap(s, false, done, cookie, err);
+	}
+	if ((j = s->filling) != NULL &&
+	    (j->nb == BATCH_BLOBS || j->used + len > BATCH_BYTES))
+		queue_batch(s);
+	if (s->filling == NULL &&
+	    (r = take_slot(s, &s->filling, done, cookie, err)) != 0)
+		return r;
+	if ((r = add_blob(s->filling, type, id, data, len, err)) != 0)
+		return r;
 	/* Write out whatever is finished, without waiting. */
+	return reap(s, false, done, cookie, err);
+}
+
+int
+sealer_submit_hash(struct sealer *s, int type, uint8_t *dst,
+    const uint8_t *data, size_t len, sealer_done_fn *done, void *cookie,
+    struct coffer_err *err)
+{
+	struct job *j;
+	int r;
+
+	queue_batch(s);
+	if ((r = take_slot(s, &j, done, cookie, err)) != 0)
+		return r;
+	if ((r = add_blob(j, type, NULL, data, len, err)) != 0) {
+		release(s, j);
+		return r;
+	}
+	j->hash = true;
+	j->dst = dst;
+	queue(s, j);
 	return reap(s, false, done, cookie, err);
 }
 
@@ -318,6 +459,7 @@ sealer_drain(struct sealer *s, sealer_done_fn *done, void *cookie,
 {
 	int r;
 
+	queue_batch(s);
 	for (;;) {
 		bool pending = false;
 

@@ -605,6 +605,96 @@ check_report(void *cookie, const char *fmt, ...)
 	(*(int *)cookie)++;
 }
 
+/*
+ * The sealer batches small blobs (under 256 KiB, at most 1 MiB or 64 to
+ * a job) and sends larger ones alone; hashed data jobs go alone too.
+ * Interleave all three, with sizes on each side of the limits and
+ * duplicates inside one batch: every blob comes back exactly, once.
+ */
+static void
+keyset_batches_mixed(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *ks;
+	enum { N = 400 };
+	struct blob *v;
+	uint8_t dk[KEY_LEN];
+	uint64_t total = 0;
+	size_t n = 0;
+
+	if ((v = coffer_calloc(N, sizeof(*v))) == NULL ||
+	    !fixture(dir, repo, NAME_BY_TIME, &rp)) {
+		coffer_free(v);
+		return;
+	}
+	random_bytes(dk, sizeof(dk));
+	if ((ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	for (size_t i = 0; i < N; i++) {
+		static const size_t sizes[] = { 0, 1, 63, 64, 4000, 20000,
+		    256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 600000 };
+		struct blob *b = &v[n];
+		bool hashed = i % 37 == 5;
+
+		b->what = hashed ? "hashed" : "batched or alone";
+		b->type = i % 11 == 3 ? OBJ_TREE : OBJ_DATA;
+		if (hashed)
+			b->type = OBJ_DATA;
+		b->len = hashed ? MIB + i : i % 5 == 0 ? sizes[i / 5 % 10] :
+		    (size_t)(i * 977) % 70000;
+		b->squeeze = i % 2 == 0;
+		if ((b->data = coffer_malloc(b->len + 1)) == NULL) {
+			unit_fail(__FILE__, __LINE__, "out of memory");
+			break;
+		}
+		if (b->squeeze)
+			for (size_t k = 0; k < b->len; k++)
+				b->data[k] = (uint8_t)("coffer batch "[k % 13] +
+				    i % 3);
+		else
+			random_bytes(b->data, b->len);
+		if (hashed) {
+			T_EQ_INT(keyset_put_data(ks, b->data, b->len, b->id,
+			    &err), 0);
+		} else {
+			keyset_blob_id(ks, b->data, b->len, b->id);
+			T_EQ_INT(put(ks, b->type, b->id, b->data, b->len), 0);
+		}
+		n++;
+		/* Now and then the same blob again, while still pending. */
+		if (i % 13 == 7 && !hashed)
+			T_EQ_INT(put(ks, b->type, b->id, b->data, b->len), 0);
+	}
+	T_EQ_INT(keyset_flush(ks, &err), 0);
+	for (size_t i = 0; i < n; i++) {
+		bool first = true;
+
+		/* Each distinct blob is counted once. */
+		for (size_t k = 0; k < i && first; k++)
+			if (v[k].type == v[i].type &&
+			    memcmp(v[k].id, v[i].id, BLOB_ID_LEN) == 0)
+				first = false;
+		T_TRUE(keyset_has_blob(ks, v[i].type, v[i].id));
+		if (first)
+			total += clen_of(ks, &v[i]);
+		check_blob(ks, &v[i]);
+	}
+	T_EQ_INT(keyset_added(ks), total);
+	keyset_free(ks);
+	/* And again from the card. */
+	if ((ks = open_set(rp, dk, false)) != NULL) {
+		for (size_t i = 0; i < n; i++)
+			check_blob(ks, &v[i]);
+		keyset_free(ks);
+	}
+out:
+	free_blobs(v, n);
+	coffer_free(v);
+	fixture_done(dir, rp);
+}
+
 /* A damaged pack byte fails authentication; neighbours still read. */
 static void
 keyset_pack_tamper_detected(void)
@@ -1480,6 +1570,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(repo_config_damage_refused),
 	UNIT_TEST(keyset_keyid_vector),
 	UNIT_TEST(keyset_blobs_roundtrip),
+	UNIT_TEST(keyset_batches_mixed),
 	UNIT_TEST(keyset_pack_tamper_detected),
 	UNIT_TEST(keyset_other_key),
 	UNIT_TEST(keyset_keyinfo_bound),
