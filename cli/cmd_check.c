@@ -12,6 +12,22 @@ static const char check_usage[] =
     "With --read-data, also read and authenticate every byte on the card.\n"
     "--json-progress writes progress as JSON lines on stderr.\n";
 
+/*
+ * Packs of a backup (or prune) running beside the check: say whose, as
+ * the "repository locked" message does, so that they are not taken for
+ * leftovers.
+ */
+static void
+print_pending(const struct coffer_check_result *res)
+{
+	printf("%llu pack%s not in any index yet: %s is running (",
+	    (unsigned long long)res->npending, res->npending == 1 ? "" : "s",
+	    res->writer_exclusive ? "an exclusive operation" : "a backup");
+	if (res->writer_pid > 0)
+		printf("pid %ld on ", res->writer_pid);
+	printf("%s)\n", res->writer_this_host ? "this host" : "another host");
+}
+
 int
 cmd_check(int argc, char **argv)
 {
@@ -65,13 +81,15 @@ cmd_check(int argc, char **argv)
 	progress_clear();
 	if (json) {
 		json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
-		    "s:I, s:I}", "ok", r == 0, "key_sets", (json_int_t)res.nsets,
+		    "s:I, s:I, s:I}", "ok", r == 0, "key_sets",
+		    (json_int_t)res.nsets,
 		    "key_sets_checked", (json_int_t)res.nsets_checked,
 		    "snapshots", (json_int_t)res.nsnapshots, "trees",
 		    (json_int_t)res.ntrees, "chunks", (json_int_t)res.nblobs,
 		    "bytes_read", (json_int_t)res.bytes_read, "problems",
 		    (json_int_t)res.nproblems, "leftovers",
-		    (json_int_t)res.nleftovers);
+		    (json_int_t)res.nleftovers, "pending",
+		    (json_int_t)res.npending);
 
 		if (json_print(doc) != EXIT_OK)
 			return EXIT_FAIL;
@@ -97,6 +115,8 @@ cmd_check(int argc, char **argv)
 			    "(harmless; not part of any snapshot)\n",
 			    (unsigned long long)res.nleftovers,
 			    res.nleftovers == 1 ? "" : "s");
+		if (res.npending > 0)
+			print_pending(&res);
 	}
 	return EXIT_OK;
 }

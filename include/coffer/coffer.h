@@ -232,6 +232,16 @@ struct coffer_check_result {
 	uint64_t	npacks, bytes_read;
 	uint64_t	nproblems;
 	uint64_t	nleftovers;	/* unreferenced files from interrupted runs */
+	/*
+	 * Pack files no index names yet while another coffer holds an
+	 * append or exclusive lock (a backup or prune running beside the
+	 * check): not counted as leftovers.  The writer_* fields name the
+	 * first such lock's holder.
+	 */
+	uint64_t	npending;
+	long		writer_pid;	/* 0 if its lock file is unreadable */
+	bool		writer_this_host;
+	bool		writer_exclusive;	/* not a backup: prune, ... */
 };
 
 /*

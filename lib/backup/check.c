@@ -3,7 +3,10 @@
  * check: verify a repository.  For every key set whose key is here:
  * keyinfo authenticates, index files load, packs are present (and with
  * read_data, every byte authenticates), every snapshot decrypts, every
- * tree decodes and every chunk it names is in the index.
+ * tree decodes and every chunk it names is in the index.  Pack files no
+ * index names are no problem: leftovers of interrupted runs, or, while
+ * another coffer holds an append or exclusive lock, packs it is writing
+ * (pending: check takes only a read lock, which lets a backup run).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,6 +173,28 @@ check_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN], const char *snap,
 	return 0;
 }
 
+/*
+ * writers(s, w, &n, err): the live append and exclusive locks of the
+ * repository now.  Only running out of memory is an error: if locks/
+ * cannot be listed, none are seen, and packs no index names are called
+ * leftovers as they were before check looked at locks.
+ */
+static int
+writers(struct session *s, struct repo_lock_holder *w, size_t *n,
+    struct coffer_err *err)
+{
+	struct coffer_err e1 = { 0 };
+	int r;
+
+	if ((r = repo_lock_writers(s->repo, w, n, &e1)) == COFFER_ENOMEM) {
+		*err = e1;
+		return r;
+	}
+	if (r != 0)
+		*n = 0;
+	return 0;
+}
+
 int
 coffer_check(const struct coffer_ctx *ctx, bool read_data,
     struct coffer_check_result *res, struct coffer_err *err)
@@ -196,9 +221,22 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 	res->nsets = nsets;
 	for (size_t i = 0; i < nsets; i++) {
 		struct coffer_err e1 = { 0 };
+		struct repo_lock_holder w;
+		size_t nw = 0;
+		uint64_t nun;
 
 		keyset_free(c.ks);
 		c.ks = NULL;
+		/*
+		 * Writers are looked for just before the set's index is
+		 * loaded and again just after its packs are listed: a pack
+		 * no loaded index names is then a leftover only if no
+		 * writer ran at either instant.  A backup started and ended
+		 * between the two is missed (its packs are counted as
+		 * leftovers once; the next check is clean).
+		 */
+		if ((r = writers(&s, &w, &nw, err)) != 0)
+			goto out;
 		if ((r = session_keyset(&s, sets[i], &c.ks, &e1)) != 0) {
 			if (r == COFFER_ENOMEM) {
 				*err = e1;
@@ -214,10 +252,23 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 			continue;
 		}
 		res->nsets_checked++;
+		if ((nun = keyset_count_unindexed(c.ks)) > 0 && nw == 0 &&
+		    (r = writers(&s, &w, &nw, err)) != 0)
+			goto out;
+		if (nun > 0 && nw > 0) {
+			if (res->npending == 0) {
+				res->writer_pid = w.pid;
+				res->writer_this_host = w.this_host;
+				res->writer_exclusive =
+				    w.kind == REPO_LOCK_EXCLUSIVE;
+			}
+			res->npending += nun;
+		} else {
+			res->nleftovers += nun;
+		}
 		/* report() counts each problem; nbad would count them twice. */
 		if ((r = keyset_check(c.ks, read_data, report, &c, &nbad,
-		    &res->bytes_read, &res->nleftovers, check_tick, &c,
-		    err)) != 0)
+		    &res->bytes_read, check_tick, &c, err)) != 0)
 			goto out;
 		for (size_t k = 0; k < nsnaps; k++) {
 			struct snapshot *sn = &snaps[k];

@@ -6,10 +6,11 @@
  * enough for the blobs the index places in it.  With read_data: every
  * pack file is read whole; its header must authenticate, every blob the
  * index places in it must authenticate, decode, and hash to its id.
- * Packs no index names are leftovers of interrupted backups: counted,
- * not errors; those whose table authenticates are read as well, and a
- * snapshot that needs one means an index file was lost (lib/backup/check.c
- * reports that).
+ * Packs no index names are not errors: leftovers of interrupted backups,
+ * or packs of a backup still running (keyset_count_unindexed counts them;
+ * lib/backup/check.c tells which by the locks).  Those whose table
+ * authenticates are read as well, and a snapshot that needs one means an
+ * index file was lost (lib/backup/check.c reports that).
  */
 #include <sys/stat.h>
 
@@ -266,16 +267,56 @@ read_all_packs(struct keyset *ks, struct pack_bucket *bk,
 	return pl.r;
 }
 
+uint64_t
+keyset_count_unindexed(const struct keyset *ks)
+{
+	uint64_t nleft = 0;
+	DIR *d = NULL;
+	struct dirent *de;
+	int pfd;
+
+	if ((pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return 0;
+	if ((d = fdopendir(pfd)) == NULL) {
+		close(pfd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char **names = NULL;
+		size_t n = 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (dir_list(dirfd(d), de->d_name, de->d_name, any_name,
+		    &names, &n, NULL) != 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			uint8_t id[PACK_ID_LEN];
+			bool known = false;
+
+			if (hex_decode(id, names[i], PACK_ID_LEN) == 0)
+				for (uint32_t p = 0; p < ks->npacks; p++)
+					if (!ks->packs[p].unindexed &&
+					    memcmp(ks->packs[p].id, id,
+					    PACK_ID_LEN) == 0)
+						known = true;
+			if (!known)
+				nleft++;
+		}
+		strlist_free(names, n);
+	}
+	closedir(d);
+	return nleft;
+}
+
 int
 keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
-    void *cookie, uint64_t *nbad, uint64_t *bytes, uint64_t *nleft,
-    check_progress_fn *tick, void *tick_cookie, struct coffer_err *err)
+    void *cookie, uint64_t *nbad, uint64_t *bytes, check_progress_fn *tick,
+    void *tick_cookie, struct coffer_err *err)
 {
 	uint64_t total = 0;
 	struct pack_bucket *bk = NULL;
-	DIR *d = NULL;
-	struct dirent *de;
-	int pfd = -1;
 	int r;
 
 	for (uint32_t i = 0; i < ks->nindex_errs; i++)
@@ -330,42 +371,8 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 	if (read_data && (r = read_all_packs(ks, bk, report, cookie, nbad, bytes,
 	    total, tick, tick_cookie, err)) != 0)
 		goto out;
-	/* Leftovers: pack files on the card that no index names. */
-	if ((pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) != -1 && (d = fdopendir(pfd)) != NULL) {
-		pfd = -1;
-		while ((de = readdir(d)) != NULL) {
-			char **names = NULL;
-			size_t n = 0;
-
-			if (de->d_name[0] == '.')
-				continue;
-			if (dir_list(dirfd(d), de->d_name, de->d_name,
-			    any_name, &names, &n,
-			    NULL) != 0)
-				continue;
-			for (size_t i = 0; i < n; i++) {
-				uint8_t id[PACK_ID_LEN];
-				bool known = false;
-
-				if (hex_decode(id, names[i], PACK_ID_LEN) == 0)
-					for (uint32_t p = 0; p < ks->npacks; p++)
-						if (!ks->packs[p].unindexed &&
-						    memcmp(ks->packs[p].id, id,
-						    PACK_ID_LEN) == 0)
-							known = true;
-				if (!known)
-					(*nleft)++;
-			}
-			strlist_free(names, n);
-		}
-	}
 	r = 0;
 out:
-	if (d != NULL)
-		closedir(d);
-	if (pfd != -1)
-		close(pfd);
 	for (uint32_t p = 0; p <= ks->npacks; p++)
 		coffer_free(bk[p].e);
 	coffer_free(bk);

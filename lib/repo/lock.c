@@ -3,15 +3,25 @@
  * lock: advisory locks as files under <repo>/locks/, because a card may
  * be shared by devices that cannot see each other's processes.
  *
- * A lock file is text: "coffer lock\nkind K\npid P\nhost H\ntime T\n",
- * where H is a keyed hash of the host name under the repository id (the
- * name itself is not put on the card).  Protocol: write our lock, then
- * list the others; if one conflicts and is live, remove ours and fail.
- * Both sides of a race see each other and both back off; neither
- * proceeds wrongly.  A lock of this host is stale exactly when its
- * process no longer runs; a lock of another host when its time is more
+ * A lock file is text: "coffer lock\nkind K\npid P\nhost H\ntime T\n"
+ * and, where /proc can tell them, "start S\nboot B\n": the holder's
+ * start time (clock ticks since boot) and this boot's id.  H is a keyed
+ * hash of the host name under the repository id (the name itself is not
+ * put on the card).  Protocol: write our lock, then list the others; if
+ * one conflicts and is live, remove ours and fail.  Both sides of a race
+ * see each other and both back off; neither proceeds wrongly.
+ *
+ * A lock of this host is stale when it was written in an earlier boot
+ * (another boot id, and a time before this boot began; a later time means
+ * another machine of the same host name, judged by its time),
+ * when its process no longer runs, or when the process now running under
+ * its pid started at another time (the pid was reused after a crash); a
+ * lock without start and boot (an older coffer) is stale only when its
+ * pid is gone.  A lock of another host is stale when its time is more
  * than LOCK_STALE_SECS old (writers refresh it every LOCK_REFRESH_SECS).
- * A time in the future counts as live: never break a lock by guessing.
+ * Every doubt keeps the lock: a time in the future counts as live, and
+ * so does a process whose start time cannot be read.  Never break a lock
+ * by guessing (docs/FORMAT.md §13).
  */
 #include <sys/stat.h>
 
@@ -29,12 +39,17 @@
 
 #define LOCK_FILE_MAX	1024
 #define LOCK_REFRESH_SECS	300
+#define LOCK_BOOT_LEN	32		/* hex digits of a boot id */
+#define LOCK_START_DIGITS	20	/* decimal digits of a uint64 */
+#define LOCK_BOOT_SLACK	120	/* seconds of doubt about when we booted */
 
 struct repo_lock {
 	struct repo	*repo;
 	char		 name[48];
 	int		 kind;
 	time_t		 written;
+	/* "start S\nboot B\n", or the part of it /proc could tell, or "". */
+	char		 ident[80];
 };
 
 static void
@@ -50,6 +65,127 @@ host_hash(const struct repo *rp, char out[33])
 	hex_encode(out, h, 16);
 }
 
+/*
+ * parse_ticks(&p, &v): a start time, 1 to LOCK_START_DIGITS decimal
+ * digits that fit in 64 bits, at *p; *p moves past them.  -1 otherwise:
+ * a value read only in part could make a live lock look stale.
+ */
+static int
+parse_ticks(const char **pp, unsigned long long *v)
+{
+	const char *p = *pp;
+	unsigned long long x = 0;
+	size_t n = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++, n++) {
+		unsigned int d = (unsigned int)(*p - '0');
+
+		if (n == LOCK_START_DIGITS || x > (ULLONG_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	if (n == 0)
+		return -1;
+	*v = x;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * proc_start(pid, &ticks): when process ${pid} (0: this one) started, in
+ * clock ticks since boot: field 22 of /proc/<pid>/stat.  -1 if it cannot
+ * be read (no /proc, no such process, hidden by hidepid).  Field 2, the
+ * command name, is in parentheses and may hold spaces and ')', so the
+ * fields are counted from the last ')'.
+ */
+static int
+proc_start(long pid, unsigned long long *ticks)
+{
+	char path[64], buf[2048];
+	const char *p;
+	size_t got = 0;
+	int fd, r;
+
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/stat");
+	else
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	r = read_full(fd, buf, sizeof(buf) - 1, &got);
+	close(fd);
+	if (r != 0)
+		return -1;
+	buf[got] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	p++;
+	/* Fields 3 to 21, each a space and a value; then field 22. */
+	for (int f = 3; f < 22; f++) {
+		if (*p++ != ' ')
+			return -1;
+		while (*p != ' ' && *p != '\0')
+			p++;
+	}
+	if (*p++ != ' ')
+		return -1;
+	return parse_ticks(&p, ticks) == 0 && (*p == ' ' || *p == '\n' ||
+	    *p == '\0') ? 0 : -1;
+}
+
+/*
+ * boot_id(out): this boot's id, /proc/sys/kernel/random/boot_id without
+ * its dashes: 32 lowercase hex digits.  "" if it cannot be read.
+ */
+static void
+boot_id(char out[LOCK_BOOT_LEN + 1])
+{
+	char buf[64];
+	size_t got = 0, n = 0;
+	int fd, r;
+
+	out[0] = '\0';
+	if ((fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY |
+	    O_CLOEXEC)) == -1)
+		return;
+	r = read_full(fd, buf, sizeof(buf) - 1, &got);
+	close(fd);
+	/* "8-4-4-4-12" hex digits and a newline. */
+	if (r != 0 || got != 37 || buf[36] != '\n')
+		return;
+	for (size_t i = 0; i < 36; i++) {
+		char c = buf[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return;
+			continue;
+		}
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+}
+
+/* lock_ident(out): the "start" and "boot" lines of our lock files. */
+static void
+lock_ident(char out[80])
+{
+	char boot[LOCK_BOOT_LEN + 1];
+	unsigned long long start;
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (proc_start(0, &start) == 0)
+		n = (size_t)snprintf(out, 80, "start %llu\n", start);
+	boot_id(boot);
+	if (boot[0] != '\0')
+		snprintf(out + n, 80 - n, "boot %s\n", boot);
+}
+
 static int
 lock_write(struct repo_lock *l, struct coffer_err *err)
 {
@@ -60,7 +196,8 @@ lock_write(struct repo_lock *l, struct coffer_err *err)
 	host_hash(l->repo, hh);
 	l->written = time(NULL);
 	snprintf(text, sizeof(text), "coffer lock\nkind %d\npid %ld\nhost %s\n"
-	    "time %lld\n", l->kind, (long)getpid(), hh, (long long)l->written);
+	    "time %lld\n%s", l->kind, (long)getpid(), hh,
+	    (long long)l->written, l->ident);
 	snprintf(label, sizeof(label), "locks/%s", l->name);
 	if ((lfd = openat(l->repo->dirfd, "locks", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
@@ -83,14 +220,23 @@ struct lock_info {
 	long		pid;
 	char		host[33];
 	long long	time;
+	bool		has_start;
+	unsigned long long start;
+	char		boot[LOCK_BOOT_LEN + 1];	/* "" if absent */
 };
 
 static int
-lock_parse(const char *text, struct lock_info *li)
+lock_parse(const char *text, size_t len, struct lock_info *li)
 {
+	const char *p;
+	int n = -1;
+
 	memset(li, 0, sizeof(*li));
-	if (sscanf(text, "coffer lock\nkind %d\npid %ld\nhost %32s\ntime %lld",
-	    &li->kind, &li->pid, li->host, &li->time) != 4)
+	if (strlen(text) != len)
+		return -1;		/* a NUL byte: not text */
+	if (sscanf(text, "coffer lock\nkind %d\npid %ld\nhost %32s\n"
+	    "time %lld%n", &li->kind, &li->pid, li->host, &li->time,
+	    &n) != 4 || n < 0)
 		return -1;
 	/*
 	 * A kind we do not know would conflict with nothing but exclusive
@@ -101,7 +247,110 @@ lock_parse(const char *text, struct lock_info *li)
 	if (li->kind < REPO_LOCK_READ || li->kind > REPO_LOCK_EXCLUSIVE ||
 	    li->pid < 1 || li->pid > INT_MAX)
 		return -1;
+	/*
+	 * After time: nothing more (older coffers), or "start S\n" and
+	 * "boot B\n", each optional, in this order.  Anything else, or a
+	 * value that does not parse whole, makes the file unreadable too:
+	 * a start time or boot id read wrongly could call a live lock
+	 * stale.
+	 */
+	p = text + n;
+	if (*p == '\0')
+		return 0;
+	if (*p++ != '\n')
+		return -1;
+	if (strncmp(p, "start ", 6) == 0) {
+		p += 6;
+		if (parse_ticks(&p, &li->start) != 0 || *p++ != '\n')
+			return -1;
+		li->has_start = true;
+	}
+	if (strncmp(p, "boot ", 5) == 0) {
+		p += 5;
+		for (size_t i = 0; i < LOCK_BOOT_LEN; i++)
+			if (!((p[i] >= '0' && p[i] <= '9') ||
+			    (p[i] >= 'a' && p[i] <= 'f')))
+				return -1;
+		if (p[LOCK_BOOT_LEN] != '\n')
+			return -1;
+		memcpy(li->boot, p, LOCK_BOOT_LEN);
+		li->boot[LOCK_BOOT_LEN] = '\0';
+		p += LOCK_BOOT_LEN + 1;
+	}
+	return *p == '\0' ? 0 : -1;
+}
+
+/*
+ * lock_load(rp, path, now, li): read the lock file ${path} (relative to
+ * the repository) into ${li}.  COFFER_ENOTFOUND if it vanished, else 0.
+ * Too large, not a regular file, unreadable or unparsable: exclusive,
+ * of no host, aged by the file's mtime.  Never skip it: a lock we cannot
+ * read is still someone's lock.
+ */
+static int
+lock_load(struct repo *rp, const char *path, long long now,
+    struct lock_info *li)
+{
+	uint8_t *text = NULL;
+	size_t len = 0;
+	int rr;
+
+	rr = file_read(rp->dirfd, path, path, LOCK_FILE_MAX, &text, &len,
+	    NULL);
+	if (rr == COFFER_ENOTFOUND)
+		return rr;	/* vanished meanwhile */
+	if (rr == 0)
+		text[len] = '\0';
+	if (rr != 0 || lock_parse((char *)text, len, li) != 0) {
+		struct stat sb;
+
+		memset(li, 0, sizeof(*li));
+		li->kind = REPO_LOCK_EXCLUSIVE;
+		li->time = fstatat(rp->dirfd, path, &sb, 0) == 0 ?
+		    (long long)sb.st_mtime : now;
+	}
+	coffer_free(text);
 	return 0;
+}
+
+/*
+ * lock_stale(li, hh, boot, now): whether the lock ${li} may be removed,
+ * for a process of the host whose hash is ${hh}, in the boot ${boot} (""
+ * if /proc does not tell), at ${now}.
+ */
+static bool
+lock_stale(const struct lock_info *li, const char *hh, const char *boot,
+    long long now)
+{
+	unsigned long long start;
+
+	if (strcmp(li->host, hh) != 0 || li->pid <= 0)
+		/* Another host: live while it keeps refreshing. */
+		return li->time < now - LOCK_STALE_SECS;
+	/*
+	 * Another boot.  Written before this boot started: an earlier boot
+	 * of this machine, whose processes are all gone.  Written since:
+	 * another machine that carries the same host name (two cloned
+	 * systems), live while it keeps refreshing.
+	 */
+	if (li->boot[0] != '\0' && boot[0] != '\0' && strcmp(li->boot,
+	    boot) != 0) {
+		struct timespec up;
+
+		if (clock_gettime(CLOCK_BOOTTIME, &up) == 0 &&
+		    li->time < now - (long long)up.tv_sec - LOCK_BOOT_SLACK)
+			return true;
+		return li->time < now - LOCK_STALE_SECS;
+	}
+	if (kill((pid_t)li->pid, 0) == -1 && errno == ESRCH)
+		return true;
+	/*
+	 * A process runs under that pid; if it started at another time it
+	 * is another process (the pid was reused).  If its start time
+	 * cannot be read, or the lock does not record one, it is live.
+	 */
+	return li->has_start && proc_start(li->pid, &start) == 0 &&
+	    start != li->start;
 }
 
 static bool
@@ -127,7 +376,7 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 	struct repo_lock *l = NULL;
 	char **names = NULL;
 	size_t n = 0;
-	char hh[33];
+	char hh[33], boot[LOCK_BOOT_LEN + 1];
 	uint8_t rnd[8];
 	long long now = (long long)time(NULL);
 	int r;
@@ -137,6 +386,7 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 		return coffer_err_set(err, COFFER_ENOMEM, "lock");
 	l->repo = rp;
 	l->kind = kind;
+	lock_ident(l->ident);
 	random_bytes(rnd, sizeof(rnd));
 	hex_encode(l->name, rnd, sizeof(rnd));
 	strcat(l->name, ".lock");
@@ -145,48 +395,20 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 		return r;
 	}
 	host_hash(rp, hh);
+	boot_id(boot);
 	if ((r = dir_list(rp->dirfd, "locks", "locks", is_lockfile, &names, &n,
 	    err)) != 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		char path[96];
-		uint8_t *text = NULL;
-		size_t len;
 		struct lock_info li;
-		bool stale;
-		int rr;
 
 		if (strcmp(names[i], l->name) == 0)
 			continue;
 		snprintf(path, sizeof(path), "locks/%s", names[i]);
-		rr = file_read(rp->dirfd, path, path, LOCK_FILE_MAX, &text,
-		    &len, NULL);
-		if (rr == COFFER_ENOTFOUND)
-			continue;	/* vanished meanwhile */
-		if (rr == 0)
-			text[len] = '\0';
-		/*
-		 * Too large, not a regular file, unreadable or unparsable:
-		 * exclusive, aged by the file's mtime.  Never skip it: a
-		 * lock we cannot read is still someone's lock.
-		 */
-		if (rr != 0 || lock_parse((char *)text, &li) != 0) {
-			struct stat sb;
-
-			li.kind = REPO_LOCK_EXCLUSIVE;
-			li.pid = 0;
-			li.host[0] = '\0';
-			li.time = fstatat(rp->dirfd, path, &sb, 0) == 0 ?
-			    (long long)sb.st_mtime : now;
-		}
-		coffer_free(text);
-		if (strcmp(li.host, hh) == 0 && li.pid > 0)
-			/* This host: live exactly while its process runs. */
-			stale = kill((pid_t)li.pid, 0) == -1 && errno == ESRCH;
-		else
-			/* Another host: live while it keeps refreshing. */
-			stale = li.time < now - LOCK_STALE_SECS;
-		if (stale) {
+		if (lock_load(rp, path, now, &li) == COFFER_ENOTFOUND)
+			continue;
+		if (lock_stale(&li, hh, boot, now)) {
 			(void)unlinkat(rp->dirfd, path, 0);
 			continue;
 		}
@@ -210,6 +432,43 @@ fail:
 	strlist_free(names, n);
 	repo_unlock(l);
 	return r;
+}
+
+int
+repo_lock_writers(struct repo *rp, struct repo_lock_holder *first,
+    size_t *nout, struct coffer_err *err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	char hh[33], boot[LOCK_BOOT_LEN + 1];
+	long long now = (long long)time(NULL);
+	int r;
+
+	memset(first, 0, sizeof(*first));
+	*nout = 0;
+	host_hash(rp, hh);
+	boot_id(boot);
+	if ((r = dir_list(rp->dirfd, "locks", "locks", is_lockfile, &names, &n,
+	    err)) != 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		char path[96];
+		struct lock_info li;
+
+		snprintf(path, sizeof(path), "locks/%s", names[i]);
+		/* A look only: stale locks are left for repo_lock to remove. */
+		if (lock_load(rp, path, now, &li) == COFFER_ENOTFOUND ||
+		    li.kind == REPO_LOCK_READ || lock_stale(&li, hh, boot, now))
+			continue;
+		if ((*nout)++ == 0) {
+			first->kind = li.kind;
+			first->pid = li.pid;
+			first->this_host = li.pid > 0 &&
+			    strcmp(li.host, hh) == 0;
+		}
+	}
+	strlist_free(names, n);
+	return 0;
 }
 
 void

@@ -96,9 +96,10 @@ void strlist_free(char **v, size_t n);
 /*
  * Locks.  "read" locks exclude nothing but exclusive locks; "append"
  * locks (backup) exclude other append and exclusive locks; "exclusive"
- * excludes all.  A lock whose process is gone (same host) or that has
- * not been refreshed for LOCK_STALE_SECS (other host) is stale and is
- * removed.
+ * excludes all.  A lock of this host whose process is gone (written in
+ * an earlier boot, no process with its pid, or one that started at
+ * another time) or one of another host not refreshed for
+ * LOCK_STALE_SECS is stale and is removed (docs/FORMAT.md §13).
  */
 enum lock_kind { REPO_LOCK_READ = 1, REPO_LOCK_APPEND = 2, REPO_LOCK_EXCLUSIVE = 3 };
 #define LOCK_STALE_SECS	1800
@@ -108,6 +109,25 @@ int repo_lock(struct repo *r, int kind, struct repo_lock **out,
 /* repo_lock_refresh(l): rewrite the lock's time if a few minutes passed. */
 void repo_lock_refresh(struct repo_lock *l);
 void repo_unlock(struct repo_lock *l);
+
+/* Who holds a lock, as repo_lock_writers() tells it. */
+struct repo_lock_holder {
+	int	kind;		/* REPO_LOCK_APPEND or REPO_LOCK_EXCLUSIVE */
+	long	pid;		/* 0 if its lock file cannot be read */
+	bool	this_host;
+};
+
+/*
+ * repo_lock_writers(r, first, &n, err): how many live append and
+ * exclusive locks are in locks/ now (*n), and who holds the first of
+ * them by file name (${first}; zeroed if none), by the rules repo_lock
+ * uses (an unreadable lock file counts as a live exclusive lock until
+ * its mtime is LOCK_STALE_SECS old).  A look only: nothing is written
+ * or removed, and the caller need hold no lock; one of this process
+ * counts too.  Returns 0, or an error if locks/ cannot be listed.
+ */
+int repo_lock_writers(struct repo *r, struct repo_lock_holder *first,
+    size_t *n, struct coffer_err *err) WUR;
 
 /* ---- key sets ---- */
 
@@ -324,15 +344,15 @@ int keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 /* ---- check ---- */
 
 /*
- * keyset_check(ks, read_data, report, cookie, err): verify that every
- * index entry points into an existing pack of the right size; with
- * ${read_data}, read every pack, authenticate its header and every blob,
- * and compare each blob's id with its content.  Pack files no index
- * names are read too when their table authenticates (pack_scan), so a
- * lost index file cannot hide data from the check, and their blobs become
- * known (keyset_blob_unindexed tells them apart).  Each problem is passed
- * to ${report} naming the file and added to *nbad; *bytes gets what was
- * read added, *nleft the pack files no index names (leftovers).  The
+ * keyset_check(ks, read_data, report, cookie, nbad, bytes, tick,
+ * tick_cookie, err): verify that every index entry points into an
+ * existing pack of the right size; with ${read_data}, read every pack,
+ * authenticate its header and every blob, and compare each blob's id
+ * with its content.  Pack files no index names are read too when their
+ * table authenticates (pack_scan), so a lost index file cannot hide data
+ * from the check, and their blobs become known (keyset_blob_unindexed
+ * tells them apart).  Each problem is passed to ${report} naming the
+ * file and added to *nbad; *bytes gets what was read added.  The
  * counters are added to, not set: zero them first.  With ${read_data},
  * ${tick} (may be NULL) hears the bytes read so far of the total after
  * each pack, from the reading threads (one at a time).
@@ -341,7 +361,17 @@ typedef void repo_report_fn(void *cookie, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 typedef void check_progress_fn(void *cookie, uint64_t done, uint64_t total);
 int keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
-    void *cookie, uint64_t *nbad, uint64_t *bytes, uint64_t *nleft,
-    check_progress_fn *tick, void *tick_cookie, struct coffer_err *err) WUR;
+    void *cookie, uint64_t *nbad, uint64_t *bytes, check_progress_fn *tick,
+    void *tick_cookie, struct coffer_err *err) WUR;
+
+/*
+ * keyset_count_unindexed(ks): the files in the set's packs/ that no
+ * index file loaded by keyset_open() names: complete packs and ".tmp"
+ * ones.  Left by an interrupted backup or prune, or written by one still
+ * running (or that finished after keyset_open): the caller tells these
+ * apart by the locks (repo_lock_writers).  A folder that cannot be read
+ * counts nothing.
+ */
+uint64_t keyset_count_unindexed(const struct keyset *ks);
 
 #endif /* !REPO_H_ */

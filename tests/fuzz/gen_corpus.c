@@ -341,7 +341,7 @@ from_lock(struct repo *rp)
 	struct coffer_err err = { 0 };
 	struct repo_lock *l = NULL;
 	char **names = NULL, text[512], alt[600];
-	char *host, *time_;
+	char *host, *time_, *start;
 	size_t n = 0, len;
 	uint8_t *file;
 
@@ -363,10 +363,33 @@ from_lock(struct repo *rp)
 	    (time_ = strstr(text, "time ")) == NULL)
 		die("lock text '%s'", text);
 	*host = '\0';
-	/* This host, this (live) process. */
+	/* The start time and boot id written are this (gen_corpus) run's. */
+	if ((start = strstr(time_, "start ")) != NULL)
+		*start = '\0';
+	/* This host, this (live) process, as an older coffer wrote it. */
 	snprintf(alt, sizeof(alt), "coffer lock\nkind 2\npid =\nhost =\n%s",
 	    time_);
 	seed_str("lock", "same-host-live", 1, alt);
+	/* ... and as this one does: its start time and boot: live. */
+	snprintf(alt, sizeof(alt), "coffer lock\nkind 2\npid =\nhost =\n%s"
+	    "start =\nboot =\n", time_);
+	seed_str("lock", "same-host-live-ident", 1, alt);
+	/* Our pid, but another start time: the pid was reused; stale. */
+	snprintf(alt, sizeof(alt), "coffer lock\nkind 3\npid =\nhost =\n%s"
+	    "start 1\nboot =\n", time_);
+	seed_str("lock", "same-host-pid-reused", 2, alt);
+	/* Our pid and start, an earlier boot: stale. */
+	snprintf(alt, sizeof(alt), "coffer lock\nkind 3\npid =\nhost =\n%s"
+	    "start =\nboot 0123456789abcdef0123456789abcdef\n", time_);
+	seed_str("lock", "same-host-other-boot", 0, alt);
+	/* A start time that does not parse whole: unreadable, kept. */
+	snprintf(alt, sizeof(alt), "coffer lock\nkind 2\npid =\nhost =\n%s"
+	    "start 12x\nboot =\n", time_);
+	seed_str("lock", "start-garbled", 1, alt);
+	/* A line §13 does not know: unreadable, kept. */
+	snprintf(alt, sizeof(alt), "coffer lock\nkind 1\npid =\nhost =\n%s"
+	    "start =\nboot =\nuser 0\n", time_);
+	seed_str("lock", "unknown-line", 2, alt);
 	/* This host, a process that is gone: stale. */
 	snprintf(alt, sizeof(alt), "coffer lock\nkind 3\npid 2147483646\n"
 	    "host =\n%s", time_);

@@ -3,6 +3,102 @@
 # Goal: a backup killed with SIGKILL mid-way (its lock left behind, packs
 # half written) blocks nothing: the next backup runs, check passes, no
 # snapshot appears for the killed backup, and every snapshot restores.
+# And a lock of this host is stale when its pid now runs another process
+# (another start time) or it was written in an earlier boot (another boot
+# id), while a lock whose process, start time and boot id all match
+# still blocks (docs/FORMAT.md §13).
+
+# proc_start PID: field 22 of /proc/PID/stat, the start time in clock
+# ticks since boot (fields counted after the ") " that ends the name).
+proc_start()
+{
+	sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20
+}
+
+# boot_id: this boot's id without its dashes.
+boot_id()
+{
+	sed 's/-//g' /proc/sys/kernel/random/boot_id
+}
+
+# lock_field FILE NAME: a field of a lock file.
+lock_field()
+{
+	sed -n "s/^$2 //p" "$1"
+}
+
+# forge NAME KIND PID HOST START BOOT [TIME]: a lock file as a coffer of
+# this version writes it (written now, or at TIME).
+forge()
+{
+	printf 'coffer lock\nkind %s\npid %s\nhost %s\ntime %s\n' "$2" "$3" \
+	    "$4" "${7:-$(date +%s)}" >"$COFFER_REPO/locks/$1.lock"
+	printf 'start %s\nboot %s\n' "$5" "$6" >>"$COFFER_REPO/locks/$1.lock"
+}
+
+# reused_pids HOST: locks naming a live process (a sleep) of this host.
+reused_pids()
+{
+	host=$1
+	boot=$(boot_id)
+	sleep 300 3>&- &
+	live=$!
+	start=$(proc_start "$live")
+	[ -n "$start" ] && [ "${#boot}" -eq 32 ] ||
+	    fail "cannot read start time '$start' or boot id '$boot'" ||
+	    return 1
+
+	note "a live pid with another start time: reused, stale"
+	forge aaaaaaaaaaaaaaaa 2 "$live" "$host" "$((start + 1))" "$boot"
+	expect_exit 0 timeout 120 "$COFFER" backup src || return 1
+	[ ! -e "$COFFER_REPO/locks/aaaaaaaaaaaaaaaa.lock" ] ||
+	    fail "the lock of a reused pid was kept" || return 1
+
+	note "a live pid, its start time, another boot id, written before" \
+	    "this boot: stale"
+	booted=$(( $(date +%s) - $(cut -d. -f1 /proc/uptime) ))
+	forge bbbbbbbbbbbbbbbb 3 "$live" "$host" "$start" \
+	    0123456789abcdef0123456789abcdef $((booted - 600))
+	expect_exit 0 "$COFFER" snapshots || return 1
+	[ ! -e "$COFFER_REPO/locks/bbbbbbbbbbbbbbbb.lock" ] ||
+	    fail "the lock of an earlier boot was kept" || return 1
+
+	note "another boot id, written since this boot: another machine of" \
+	    "the same host name, live"
+	forge bbbbbbbbbbbbbbbb 3 "$live" "$host" "$start" \
+	    0123456789abcdef0123456789abcdef
+	expect_exit 1 "$COFFER" snapshots || return 1
+	expect_grep 'repository locked' err || return 1
+	[ -e "$COFFER_REPO/locks/bbbbbbbbbbbbbbbb.lock" ] ||
+	    fail "the lock of a machine of the same name was removed" ||
+	    return 1
+	rm -f "$COFFER_REPO/locks/bbbbbbbbbbbbbbbb.lock"
+
+	note "a live pid, its start time and this boot: it blocks"
+	forge cccccccccccccccc 2 "$live" "$host" "$start" "$boot"
+	expect_exit 1 "$COFFER" backup src || return 1
+	expect_grep 'repository locked' err || return 1
+	expect_grep -F "in use by a backup (pid $live on this host" err ||
+	    return 1
+	expect_grep -F "$COFFER_REPO/locks/cccccccccccccccc.lock" err ||
+	    return 1
+	expect_grep 'remove that file if no coffer is running there' err ||
+	    return 1
+	[ -e "$COFFER_REPO/locks/cccccccccccccccc.lock" ] ||
+	    fail "a live lock was removed" || return 1
+	# A reader may run beside it; an exclusive prune may not.
+	expect_exit 0 "$COFFER" snapshots || return 1
+	expect_exit 1 "$COFFER" prune || return 1
+	expect_grep 'repository locked' err || return 1
+
+	# Once the process is gone, the same lock is stale.
+	kill "$live"
+	wait "$live" 2>/dev/null
+	expect_exit 0 "$COFFER" prune || return 1
+	[ -z "$(find "$COFFER_REPO/locks" -name '*.lock')" ] ||
+	    fail "locks left: $(ls "$COFFER_REPO/locks")" || return 1
+}
+
 scenario() {
 	"$HELPERS/gentree" src || return 1
 	expect_exit 0 "$COFFER" init --name-by count || return 1
@@ -27,6 +123,17 @@ scenario() {
 	    "$(cat err.killed)" || return 1
 	note "repository while the backup runs:"
 	find "$COFFER_REPO" -type f | sed "s|^$COFFER_REPO/|#   |" >&2
+	# Its lock records its start time and this boot's id.
+	killed_start=$(proc_start "$pid")
+	lock=$(find "$COFFER_REPO/locks" -name '*.lock')
+	[ "$(printf '%s\n' "$lock" | wc -l)" -eq 1 ] ||
+	    fail "want one lock file, have: $lock" || return 1
+	[ "$(lock_field "$lock" pid)" = "$pid" ] &&
+	    [ "$(lock_field "$lock" start)" = "$killed_start" ] &&
+	    [ "$(lock_field "$lock" boot)" = "$(boot_id)" ] ||
+	    fail "lock of pid $pid (start $killed_start, boot $(boot_id)):" \
+	    "$(cat "$lock")" || return 1
+	host=$(lock_field "$lock" host)
 	kill -KILL "$pid" || return 1
 	wait "$pid" 2>/dev/null
 	exec 3>&-
@@ -45,4 +152,7 @@ scenario() {
 		# shellcheck disable=SC2046
 		expect_tree src "rst-$n/src" $(owner_opt) || return 1
 	done
+
+	reused_pids "$host" || return 1
+	expect_exit 0 "$COFFER" check || return 1
 }

@@ -7,6 +7,11 @@
 #   - a backup held open (stdin from a FIFO) blocks a second backup and a
 #     prune ("repository locked", "in use by a backup", exit 1), while
 #     snapshots, restore and check --read-data run beside it;
+#   - check beside a backup held after it wrote a pack: exit 0, the pack
+#     is "not in any index yet: a backup is running (pid N on this
+#     host)", never a leftover (text and --json "pending"); clean once
+#     the backup ends; the pack of a SIGKILLed backup, and one made by
+#     hand, are leftovers;
 #   - a restore held open (its output pipe full) lets a backup run beside
 #     it and blocks a prune ("in use by a reader"); both end whole;
 #   - two backups started at the same instant, COFFER_CONCURRENCY_ROUNDS
@@ -16,8 +21,9 @@
 #   - stale and foreign locks: a SIGKILLed restore's lock blocks not even
 #     an exclusive prune; a live lock of another host is obeyed, with the
 #     file to remove named, and one older than 1800 s is removed; an
-#     exclusive lock of a live process of this host blocks even a reader,
-#     and of a dead one nothing;
+#     exclusive lock (as older coffers wrote it: no start time, no boot
+#     id) of a live process of this host blocks even a reader, and of a
+#     dead one nothing (50-lock covers reused pids and earlier boots);
 #   - at the end check --read-data passes and every snapshot restores bit
 #     for bit.
 
@@ -102,6 +108,87 @@ held_backup()
 	    return 1
 	[ -z "$(lock_files)" ] || fail "lock left: $(lock_files)" ||
 	    return 1
+}
+
+# full_packs: the complete pack files on the card (not ".tmp").
+full_packs()
+{
+	find "$COFFER_REPO"/sets/*/packs -type f ! -name '*.tmp' | wc -l
+}
+
+# hold_backup NAME: start a backup of 40 MB of random data read from a
+# FIFO held open on fd 4, and return once it has written a whole pack
+# that no index names yet; its pid is in $held.
+hold_backup()
+{
+	rm -f "feed.$1"
+	mkfifo "feed.$1" || return 1
+	before=$(full_packs)
+	head -c 40000000 /dev/urandom >"$1.bin" || return 1
+	"$COFFER" backup --stdin --stdin-name "$1.bin" <"feed.$1" \
+	    >"out.$1" 2>"err.$1" 4>&- &
+	held=$!
+	# Read-write: opening never blocks, even if coffer died at once.
+	exec 4<>"feed.$1"
+	timeout 60 cat "$1.bin" >&4 ||
+	    fail "could not feed the held backup: $(cat "err.$1")" || return 1
+	wait_for "[ \"\$(full_packs)\" -gt $before ]" 60 || return 1
+	kill -0 "$held" 2>/dev/null ||
+	    fail "the held backup ended early: $(cat "err.$1")"
+}
+
+check_beside_backup()
+{
+	note "check beside a backup that has written a pack: pending, not" \
+	    "leftovers"
+	pending_msg="not in any index yet: a backup is running"
+	hold_backup pending || return 1
+	expect_exit 0 "$COFFER" check || return 1
+	note "$(cat out)"
+	expect_grep -F "$pending_msg (pid $held on this host)" out || return 1
+	expect_no_grep -i 'leftover' out || return 1
+	expect_exit 0 "$COFFER" check --read-data || return 1
+	expect_grep -F "$pending_msg (pid $held on this host)" out || return 1
+	expect_no_grep -i 'leftover' out || return 1
+	expect_exit 0 "$COFFER" check --json || return 1
+	expect_jq '.ok and .pending >= 1 and .leftovers == 0' out || return 1
+	exec 4>&-
+	wait "$held" || fail "the held backup failed: $(cat err.pending)" ||
+	    return 1
+
+	note "once it has finished, check is clean"
+	expect_exit 0 "$COFFER" check --read-data || return 1
+	expect_no_grep -i 'leftover|not in any index' out || return 1
+	expect_exit 0 "$COFFER" check --json || return 1
+	expect_jq '.ok and .pending == 0 and .leftovers == 0' out || return 1
+
+	note "a SIGKILLed backup's pack is a leftover (its lock is stale)"
+	hold_backup killed || return 1
+	kill -KILL "$held" || return 1
+	wait "$held" 2>/dev/null
+	exec 4>&-
+	[ -n "$(lock_files)" ] || fail "the killed backup left no lock" ||
+	    return 1
+	expect_exit 0 "$COFFER" check --read-data || return 1
+	expect_grep '^[1-9][0-9]* leftover packs? from interrupted backups' \
+	    out || return 1
+	expect_no_grep 'not in any index' out || return 1
+	expect_exit 0 "$COFFER" check --json || return 1
+	expect_jq '.ok and .pending == 0 and .leftovers >= 1' out || return 1
+	[ -z "$(lock_files)" ] || fail "stale lock kept: $(lock_files)" ||
+	    return 1
+
+	note "a pack made by hand is a leftover"
+	expect_exit 0 "$COFFER" prune || return 1
+	expect_exit 0 "$COFFER" check --json || return 1
+	expect_jq '.leftovers == 0' out || return 1
+	set -- "$COFFER_REPO"/sets/*/packs
+	hand=$1/00/00112233445566778899aabbccddeeff
+	mkdir -p "$1/00" && head -c 5000 /dev/urandom >"$hand" || return 1
+	expect_exit 0 "$COFFER" check --read-data || return 1
+	expect_grep '^1 leftover pack from interrupted backups' out || return 1
+	expect_no_grep 'not in any index' out || return 1
+	rm -f "$hand"
 }
 
 held_restore()
@@ -231,8 +318,9 @@ foreign_locks()
 	    fail "a stale lock of another host was kept" || return 1
 
 	# This host: an exclusive lock of a live process blocks even a
-	# reader (coffer cannot tell a reused pid from a live coffer), of a
-	# dead one nothing.
+	# reader, of a dead one nothing.  Written as older coffers did, with
+	# no start time or boot id, so only the pid counts (reused pids:
+	# 50-lock).
 	sleep 300 3>&- &
 	live=$!
 	write_lock cccccccccccccccc 3 "$live" "$HOST" "$now"
@@ -246,7 +334,8 @@ foreign_locks()
 }
 
 # Every snapshot restores bit for bit: "src" ones against the state
-# saved for them (or src itself), r<k> against r<k>, held.bin.
+# saved for them (or src itself), r<k> against r<k>, held.bin and
+# pending.bin.
 verify_all()
 {
 	note "check --read-data and every snapshot"
@@ -261,8 +350,8 @@ verify_all()
 		expect_exit 0 "$COFFER" restore "$name" --target rst ||
 		    return 1
 		case $p in
-		held.bin)
-			expect_same held.bin rst/held.bin || return 1 ;;
+		held.bin|pending.bin)
+			expect_same "$p" "rst/$p" || return 1 ;;
 		src)
 			want=src
 			[ -d "state-$name" ] && want=state-$name
@@ -285,6 +374,7 @@ scenario() {
 	expect_exit 0 "$COFFER" init --name-by count || return 1
 	expect_exit 0 "$COFFER" backup src || return 1
 	held_backup || return 1
+	check_beside_backup || return 1
 	held_restore || return 1
 	racing_backups || return 1
 	foreign_locks || return 1

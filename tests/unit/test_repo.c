@@ -705,7 +705,7 @@ keyset_pack_tamper_detected(void)
 	struct keyset *ks;
 	struct blob v[8];
 	uint8_t dk[KEY_LEN];
-	uint64_t nbad = 0, bytes = 0, nleft = 0;
+	uint64_t nbad = 0, bytes = 0;
 	struct wbuf out;
 	size_t n, victim = 1;		/* "random", 10000 bytes */
 	struct blob_loc loc;
@@ -728,7 +728,7 @@ keyset_pack_tamper_detected(void)
 
 	/* Healthy: check finds nothing. */
 	T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad, &bytes,
-	    &nleft, NULL, NULL, &err), 0);
+	    NULL, NULL, &err), 0);
 	T_EQ_INT(nbad, 0);
 	T_EQ_INT(nrep, 0);
 
@@ -785,7 +785,7 @@ keyset_pack_tamper_detected(void)
 	T_EQ_INT(out.len, 0);
 	wbuf_release(&out);
 	T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad, &bytes,
-	    &nleft, NULL, NULL, &err), 0);
+	    NULL, NULL, &err), 0);
 	T_TRUE(nbad >= 1);
 	T_TRUE(nrep >= 1);
 
@@ -1457,6 +1457,276 @@ lock_stale_removed(void)
 }
 
 
+/*
+ * our_ident(start, boot): this process's start time (field 22 of
+ * /proc/self/stat) and boot id without dashes, read here and not by
+ * lock.c; false if /proc cannot tell.
+ */
+static bool
+our_ident(char start[32], char boot[33])
+{
+	char buf[2048], *p;
+	size_t n, o = 0;
+	FILE *f;
+	bool ok = false;
+
+	start[0] = boot[0] = '\0';
+	/* /proc files have no size: read them as streams. */
+	if ((f = fopen("/proc/self/stat", "r")) == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	if ((p = strrchr(buf, ')')) != NULL) {
+		for (int field = 2; field < 22 && p != NULL; field++)
+			p = strchr(p + 1, ' ');
+		ok = p != NULL && sscanf(p + 1, "%31[0-9]", start) == 1;
+	}
+	if ((f = fopen("/proc/sys/kernel/random/boot_id", "r")) == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) != NULL)
+		for (p = buf; *p != '\0' && *p != '\n' && o < 32; p++)
+			if (*p != '-')
+				boot[o++] = *p;
+	boot[o] = '\0';
+	fclose(f);
+	return ok && o == 32;
+}
+
+/* forge_text(repo, fmt, ...): write the forged lock file's text. */
+static void forge_text(const char *repo, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+forge_text(const char *repo, const char *fmt, ...)
+{
+	char p[PATH_MAX], text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	T_TRUE(unit_spit(unit_pathf(p, "%s/locks/00000000000000ff.lock", repo),
+	    text, strlen(text)));
+}
+
+/*
+ * A lock records its holder's start time and boot id; a lock of this
+ * host whose pid now runs another process (another start time) or that
+ * was written in an earlier boot is stale.  Locks without them keep the
+ * old rule, and a start or boot that does not parse makes the file
+ * unreadable (exclusive, kept while fresh), never stale.
+ */
+static void
+lock_start_boot(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], locks[PATH_MAX], p[PATH_MAX];
+	char host[33] = "", start[32], boot[33], rstart[32] = "";
+	char rboot[33] = "";
+	struct coffer_err err = { 0 };
+	struct repo_lock_holder w;
+	struct repo *rp;
+	struct repo_lock *a = NULL;
+	struct dirent *de;
+	long long now = (long long)time(NULL), booted;
+	long me = (long)getpid();
+	struct timespec up;
+	size_t nw;
+	DIR *d;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &up) != 0) {
+		unit_fail(__FILE__, __LINE__, "clock_gettime(CLOCK_BOOTTIME)");
+		return;
+	}
+	booted = now - (long long)up.tv_sec;
+	if (!our_ident(start, boot)) {
+		unit_fail(__FILE__, __LINE__, "/proc does not tell this "
+		    "process's start time and boot id");
+		return;
+	}
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	unit_pathf(locks, "%s/locks", repo);
+
+	/* Our own lock file carries both, as §13 says. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	if ((d = opendir(locks)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			uint8_t *text;
+			size_t len;
+			int kind, n = -1;
+			long pid;
+			long long t;
+
+			if (de->d_name[0] == '.' || (text = unit_slurp(
+			    unit_pathf(p, "%s/%s", locks, de->d_name), &len)) ==
+			    NULL)
+				continue;
+			text[len] = '\0';
+			T_EQ_INT(sscanf((char *)text, "coffer lock\nkind %d\n"
+			    "pid %ld\nhost %32s\ntime %lld\nstart %31[0-9]\n"
+			    "boot %32[0-9a-f]\n%n", &kind, &pid, host, &t,
+			    rstart, rboot, &n), 6);
+			T_EQ_INT(n, (long long)len);
+			coffer_free(text);
+		}
+		closedir(d);
+	}
+	repo_unlock(a);
+	a = NULL;
+	T_EQ_STR(rstart, start);
+	T_EQ_STR(rboot, boot);
+	T_EQ_INT(strlen(host), 32);
+
+	/* Our pid, another start time: the pid was reused, stale. */
+	forge_text(repo, "coffer lock\nkind 3\npid %ld\nhost %s\ntime %lld\n"
+	    "start %s1\nboot %s\n", me, host, now, start, boot);
+	T_EQ_INT(repo_lock_writers(rp, &w, &nw, &err), 0);
+	T_EQ_INT(nw, 0);
+	T_TRUE(forged_exists(repo));	/* a look removes nothing */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_EXCLUSIVE, &a, &err), 0);
+	T_TRUE(!forged_exists(repo));
+	repo_unlock(a);
+	a = NULL;
+
+	/* Our pid and start, an earlier boot (written before this one): stale. */
+	forge_text(repo, "coffer lock\nkind 3\npid %ld\nhost %s\ntime %lld\n"
+	    "start %s\nboot 0123456789abcdef0123456789abcdef\n", me, host,
+	    booted - 600, start);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	T_TRUE(!forged_exists(repo));
+	repo_unlock(a);
+	a = NULL;
+	/* ... with the boot id alone too. */
+	forge_text(repo, "coffer lock\nkind 3\npid %ld\nhost %s\ntime %lld\n"
+	    "boot 0123456789abcdef0123456789abcdef\n", me, host, booted - 600);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	T_TRUE(!forged_exists(repo));
+	repo_unlock(a);
+	a = NULL;
+	/*
+	 * Another boot id but written since this boot began: a machine of
+	 * the same host name, live while its time is fresh.
+	 */
+	forge_text(repo, "coffer lock\nkind 3\npid %ld\nhost %s\ntime %lld\n"
+	    "start %s\nboot 0123456789abcdef0123456789abcdef\n", me, host,
+	    now, start);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), COFFER_ELOCKED);
+	T_TRUE(forged_exists(repo));
+	forge_text(repo, "coffer lock\nkind 3\npid %ld\nhost %s\ntime %lld\n"
+	    "start %s\nboot 0123456789abcdef0123456789abcdef\n", me, host,
+	    now - 3600, start);
+	/* An hour old: stale, as another machine's or an earlier boot's. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	T_TRUE(!forged_exists(repo));
+	repo_unlock(a);
+	a = NULL;
+
+	/* Our pid, start and boot: live; it blocks, and it is a writer. */
+	forge_text(repo, "coffer lock\nkind 2\npid %ld\nhost %s\ntime %lld\n"
+	    "start %s\nboot %s\n", me, host, now, start, boot);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), COFFER_ELOCKED);
+	T_TRUE(strstr(err.msg, "in use by a backup") != NULL);
+	T_TRUE(strstr(err.msg, "on this host") != NULL);
+	T_TRUE(forged_exists(repo));
+	T_EQ_INT(repo_lock_writers(rp, &w, &nw, &err), 0);
+	T_EQ_INT(nw, 1);
+	T_EQ_INT(w.kind, REPO_LOCK_APPEND);
+	T_EQ_INT(w.pid, me);
+	T_TRUE(w.this_host);
+	/* A reader beside it is no writer. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	T_EQ_INT(repo_lock_writers(rp, &w, &nw, &err), 0);
+	T_EQ_INT(nw, 1);
+	repo_unlock(a);
+	a = NULL;
+	/* Only the start time, or only the boot id: the same. */
+	forge_text(repo, "coffer lock\nkind 2\npid %ld\nhost %s\ntime %lld\n"
+	    "start %s\n", me, host, now, start);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), COFFER_ELOCKED);
+	T_TRUE(forged_exists(repo));
+	forge_text(repo, "coffer lock\nkind 2\npid %ld\nhost %s\ntime %lld\n"
+	    "boot %s\n", me, host, now, boot);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), COFFER_ELOCKED);
+	T_TRUE(forged_exists(repo));
+
+	/*
+	 * Garbled: a start that does not parse whole, one past 64 bits, an
+	 * upper-case boot id, the two in the other order, a line §13 does
+	 * not know, text after time on its line, a NUL.  Each is unreadable:
+	 * exclusive and fresh, so kept, even though a value read in part
+	 * (12) would differ from our start time.
+	 */
+	{
+		const char *tails[] = { "start 12x\n", "start 12\n\n",
+		    "start 18446744073709551616\n",
+		    "boot 0123456789ABCDEF0123456789ABCDEF\n",
+		    "boot 0123456789abcdef\n", "start\n", "start 1",
+		    "user 1000\n", " \n" };
+
+		for (size_t i = 0; i < NELEM(tails); i++) {
+			forge_text(repo, "coffer lock\nkind 1\npid %ld\n"
+			    "host %s\ntime %lld\n%s", me, host, now, tails[i]);
+			T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err),
+			    COFFER_ELOCKED);
+			T_TRUE(strstr(err.msg, "an exclusive operation") !=
+			    NULL);
+			T_TRUE(forged_exists(repo));
+		}
+		forge_text(repo, "coffer lock\nkind 1\npid %ld\nhost %s\n"
+		    "time %lld\nboot %s\nstart %s\n", me, host, now, boot,
+		    start);
+		T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err),
+		    COFFER_ELOCKED);
+		T_TRUE(forged_exists(repo));
+		forge_text(repo, "coffer lock\nkind 1\npid %ld\nhost %s\n"
+		    "time %lld%cstart %s\n", me, host, now, 'x', start);
+		T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err),
+		    COFFER_ELOCKED);
+		T_TRUE(forged_exists(repo));
+		{
+			/* Another host's, stale by its time if read. */
+			static const char nul[] = "coffer lock\nkind 1\npid 1\n"
+			    "host x\ntime 1\n\0\n";
+
+			T_TRUE(unit_spit(unit_pathf(p,
+			    "%s/locks/00000000000000ff.lock", repo), nul,
+			    sizeof(nul) - 1));
+		}
+		T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err),
+		    COFFER_ELOCKED);
+		T_TRUE(forged_exists(repo));
+	}
+	/* A well-formed lock of ours is read as what it says, though. */
+	forge_text(repo, "coffer lock\nkind 1\npid %ld\nhost %s\ntime %lld\n"
+	    "start %s\nboot %s\n", me, host, now, start, boot);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	T_TRUE(forged_exists(repo));
+	repo_unlock(a);
+	a = NULL;
+
+	/* A pid that is gone: stale, whatever start and boot say. */
+	forge_text(repo, "coffer lock\nkind 3\npid 999999\nhost %s\n"
+	    "time %lld\nstart %s\nboot %s\n", host, now, start, boot);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	T_TRUE(!forged_exists(repo));
+	repo_unlock(a);
+	a = NULL;
+
+	/* Another host: its boot id and pid mean nothing here. */
+	forge_text(repo, "coffer lock\nkind 2\npid 1\nhost "
+	    "00000000000000000000000000000000\ntime %lld\nstart 1\n"
+	    "boot 0123456789abcdef0123456789abcdef\n", now);
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_APPEND, &a, &err), COFFER_ELOCKED);
+	T_TRUE(strstr(err.msg, "on another host") != NULL);
+	T_TRUE(forged_exists(repo));
+	T_EQ_INT(repo_lock_writers(rp, &w, &nw, &err), 0);
+	T_EQ_INT(nw, 1);
+	T_EQ_INT(w.pid, 1);
+	T_TRUE(!w.this_host);
+	fixture_done(dir, rp);
+}
+
 /* Escrow custodies: the CFKEYI02 block round-trips, is bound, is checked. */
 static void
 keyset_keyinfo_escrow(void)
@@ -1582,4 +1852,5 @@ UNIT_MAIN(setup,
 	UNIT_TEST(list_snapshots_time_names),
 	UNIT_TEST(locks_conflict),
 	UNIT_TEST(lock_stale_removed),
+	UNIT_TEST(lock_start_boot),
 )
