@@ -22,8 +22,8 @@
 #                                          answer checked against the
 #                                          deposit)
 # and then logins again with every thread on 127.0.0.1 ("login1": one
-# address, as behind a proxy or NAT; cofferd takes logins from one
-# address one at a time).
+# address, as behind a proxy or NAT; cofferd reserves each login in the
+# database, then checks the passwords of one address in parallel).
 # Every write is committed before the answer (SQLite synchronous=FULL,
 # PostgreSQL synchronous_commit=on).  Client, server and database share
 # this machine's CPUs.
@@ -213,9 +213,11 @@ dirty=
 	echo "- A login is one Argon2id check (64 MiB, 3 passes), about a tenth of a"
 	echo "  second of one core: logins/s is bounded by the cores, not by the"
 	echo "  database. \"One address\": every client thread on 127.0.0.1, as"
-	echo "  behind a proxy or a NAT; cofferd counts and checks the logins of one"
-	echo "  source address one at a time (server/api.c, so that parallel"
-	echo "  guesses cannot overrun the failure limit), so they use one core."
+	echo "  behind a proxy or a NAT. cofferd reserves each login in the"
+	echo "  database before its password check (store_failure_reserve, so that"
+	echo "  parallel guesses, at one cofferd or several, cannot overrun the"
+	echo "  failure limit) and checks the passwords in parallel, so one address"
+	echo "  gets about as many logins/s as many addresses."
 	echo "  With more cofferd workers than cores, logins/s varies from run to"
 	echo "  run between one and two cores' worth: libmicrohttpd's thread pool"
 	echo "  serves each keep-alive connection on the thread that accepted it,"

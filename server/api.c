@@ -9,6 +9,7 @@
  * exist.  Release and unwrap write their audit row before the key is put
  * into the answer, and answer 503 without it if that fails.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@
 #define WRAP_VERSION		1
 #define LOGIN_WINDOW		(15 * 60)
 #define LOGIN_MAX_FAILURES	10
+#define LOGIN_CHECK_MAX		15	/* s: older reservations are failures */
+#define LOGIN_WAIT_MAX		20	/* s: then "busy" (503) */
 #define AUDIT_DEFAULT		100
 #define AUDIT_MAX		1000
 #define METRICS_MAX		8192
@@ -376,15 +379,52 @@ retry_after(int64_t now, int64_t oldest)
 	return (int)s;
 }
 
-/* The login lock stripe of ${s} (FNV-1a). */
-static unsigned int
-login_stripe(const char *s)
+/* Sleep ${ms} milliseconds. */
+static void
+sleep_ms(long ms)
 {
-	uint32_t h = 2166136261u;
+	struct timespec ts;
 
-	for (; *s != '\0'; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h % API_LOGIN_LOCKS;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		continue;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Reserve this login attempt (store_failure_reserve) at the current time,
+ * waiting while logins in progress might use up the limit: they may all
+ * turn out right passwords.  What the store answered: 0 with *id,
+ * STORE_ELIMIT with *f, STORE_EBUSY after LOGIN_WAIT_MAX seconds of
+ * waiting, or STORE_EFAIL.
+ */
+static int
+login_reserve(struct ctx *c, const char *account, int64_t *id,
+    struct store_failures *f, char err[STORE_ERRLEN])
+{
+	int64_t until = mono_ms() + LOGIN_WAIT_MAX * 1000;
+	long delay = 2;
+	int r;
+
+	for (;;) {
+		c->now = (int64_t)time(NULL);
+		r = store_failure_reserve(c->a->st, account, c->q->address,
+		    c->now, c->now - LOGIN_WINDOW, c->now - LOGIN_CHECK_MAX,
+		    LOGIN_MAX_FAILURES, id, f, err);
+		if (r != STORE_EBUSY || mono_ms() >= until)
+			return r;
+		sleep_ms(delay);
+		delay = delay * 2 > 50 ? 50 : delay * 2;
+	}
 }
 
 static void
@@ -394,49 +434,45 @@ h_login(struct ctx *c)
 	char err[STORE_ERRLEN] = "";
 	char token[SRV_TOKEN_LEN * 2 + 1];
 	uint8_t raw[SRV_TOKEN_LEN], th[SRV_HASH_LEN];
-	int64_t old_acc, old_addr, expires;
-	int n_acc, n_addr, r, wait;
+	struct store_failures f;
+	int64_t id = 0, expires;
+	int r, wait;
 	const char *account, *pw;
 	bool known, ok;
 	size_t pwlen;
-	unsigned int la, lb;
 
 	hash[0] = '\0';
 	token[0] = '\0';
 	if (get_credentials(c, 1, &account, &pw, &pwlen) != 0)
 		return;
-	/*
-	 * Count, check and record one login at a time per account and per
-	 * address (striped locks, taken in order): otherwise logins that
-	 * run at once all see the count under the limit, and up to one per
-	 * worker thread more than LOGIN_MAX_FAILURES passwords get checked
-	 * (§4).  Servers sharing one PostgreSQL can still overlap, by at
-	 * most one login per server.
-	 */
-	la = login_stripe(account);
-	lb = login_stripe(c->q->address);
-	pthread_mutex_lock(&c->a->login_locks[la < lb ? la : lb]);
-	if (la != lb)
-		pthread_mutex_lock(&c->a->login_locks[la < lb ? lb : la]);
-	if ((r = store_failure_count(c->a->st, account, c->q->address,
-	    c->now - LOGIN_WINDOW, &n_acc, &old_acc, &n_addr, &old_addr,
-	    err)) != 0) {
-		resp_store(c, "login", err);
-		goto out;
-	}
 	r = store_account_pwhash(c->a->st, account, hash, err);
 	if (r != 0 && r != STORE_ENOTFOUND) {
 		resp_store(c, "login", err);
 		goto out;
 	}
 	known = r == 0;
-	if (n_acc >= LOGIN_MAX_FAILURES || n_addr >= LOGIN_MAX_FAILURES) {
+	/*
+	 * Reserve the attempt before the (slow) password check, in one short
+	 * transaction that the database serialises against every server on
+	 * it: the reservation counts as a failure until the check ends, so
+	 * logins running at once, here or in another cofferd, check at most
+	 * LOGIN_MAX_FAILURES wrong passwords per account and per address in
+	 * the window (§4), while the checks themselves run in parallel.
+	 */
+	r = login_reserve(c, account, &id, &f, err);
+	if (r == STORE_EBUSY) {
+		log_warn("login to '%s' from %s refused: too many logins in "
+		    "progress", account, c->q->address);
+		resp_error(c->p, 503, "unavailable", "the server is busy");
+		goto out;
+	}
+	if (r == STORE_ELIMIT) {
 		wait = 0;
-		if (n_acc >= LOGIN_MAX_FAILURES)
-			wait = retry_after(c->now, old_acc);
-		if (n_addr >= LOGIN_MAX_FAILURES &&
-		    retry_after(c->now, old_addr) > wait)
-			wait = retry_after(c->now, old_addr);
+		if (f.n_account >= LOGIN_MAX_FAILURES)
+			wait = retry_after(c->now, f.old_account);
+		if (f.n_address >= LOGIN_MAX_FAILURES &&
+		    retry_after(c->now, f.old_address) > wait)
+			wait = retry_after(c->now, f.old_address);
 		metrics_count(M_LOGIN_LIMITED);
 		metrics_count(M_RATE_LIMITED);
 		(void)audit(c, known ? account : "", "login_limited", NULL,
@@ -448,16 +484,19 @@ h_login(struct ctx *c)
 		c->p->retry_after = wait;
 		goto out;
 	}
+	if (r != 0) {
+		resp_store(c, "login", err);
+		goto out;
+	}
 	/* An unknown account costs the same work as a wrong password. */
 	ok = srv_pwhash_verify(known ? hash : c->a->dummy_hash, pw,
 	    pwlen) == 0 && known;
 	if (!ok) {
+		/* The reservation is the recorded failure. */
+		if (store_failure_confirm(c->a->st, id, err) != 0)
+			log_warn("failed login %lld: %s (it counts as one "
+			    "anyway)", (long long)id, err);
 		metrics_count(M_LOGIN_FAILED);
-		if (store_failure_add(c->a->st, account, c->q->address, c->now,
-		    err) != 0) {
-			resp_store(c, "login", err);
-			goto out;
-		}
 		(void)audit(c, known ? account : "", "login_failed", NULL,
 		    false);
 		log_warn("login to %s account '%s' from %s failed",
@@ -466,6 +505,10 @@ h_login(struct ctx *c)
 		    "wrong account name or password");
 		goto out;
 	}
+	/* Not a failure; earlier failures stay as they are. */
+	if (store_failure_cancel(c->a->st, id, err) != 0)
+		log_warn("login reservation %lld: %s (it counts as a failed "
+		    "login)", (long long)id, err);
 	srv_random(raw, sizeof(raw));
 	srv_hash(th, raw, sizeof(raw));
 	expires = c->now + c->a->session_ttl;
@@ -480,9 +523,6 @@ h_login(struct ctx *c)
 	resp_json(c->p, 201, json_pack("{s:s, s:s, s:I}", "token", token,
 	    "account", account, "expires", (json_int_t)expires));
 out:
-	if (la != lb)
-		pthread_mutex_unlock(&c->a->login_locks[la < lb ? lb : la]);
-	pthread_mutex_unlock(&c->a->login_locks[la < lb ? la : lb]);
 	srv_wipe(raw, sizeof(raw));
 	srv_wipe(token, sizeof(token));
 	srv_wipe(hash, sizeof(hash));
@@ -1047,15 +1087,12 @@ int
 api_init(struct api *a, struct store *st, struct kh *kh, int64_t ttl)
 {
 	static const char dummy[] = "cofferd dummy password";
-	size_t i;
 
 	json_set_alloc_funcs(api_jmalloc, api_jfree);
 	memset(a, 0, sizeof(*a));
 	a->st = st;
 	a->kh = kh;
 	a->session_ttl = ttl;
-	for (i = 0; i < API_LOGIN_LOCKS; i++)
-		pthread_mutex_init(&a->login_locks[i], NULL);
 	/* Made with the current costs, so a miss costs what a hit costs. */
 	if (srv_pwhash_str(a->dummy_hash, dummy, sizeof(dummy) - 1) != 0)
 		return -1;

@@ -13,7 +13,6 @@
 #ifndef COFFERD_API_H_
 #define COFFERD_API_H_
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +21,6 @@
 
 #define API_BODY_MAX		16384
 #define API_ADDRESS_MAX		63
-#define API_LOGIN_LOCKS		64	/* stripes, see h_login() */
 
 struct store;
 struct kh;
@@ -32,8 +30,6 @@ struct api {
 	struct kh	*kh;
 	int64_t		 session_ttl;		/* seconds */
 	char		 dummy_hash[SRV_PWHASH_STRLEN];
-	/* One login at a time per account and per address (by hash). */
-	pthread_mutex_t	 login_locks[API_LOGIN_LOCKS];
 };
 
 struct api_req {

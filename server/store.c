@@ -163,3 +163,26 @@ store_failure_count(struct store *st, const char *account,
 	return st->ops->failure_count(st, account, address, since, n_account,
 	    old_account, n_address, old_address, err);
 }
+
+int
+store_failure_reserve(struct store *st, const char *account,
+    const char *address, int64_t now, int64_t since, int64_t stale, int limit,
+    int64_t *id, struct store_failures *f, char err[STORE_ERRLEN])
+{
+	*id = 0;
+	memset(f, 0, sizeof(*f));
+	return st->ops->failure_reserve(st, account, address, now, since,
+	    stale, limit, id, f, err);
+}
+
+int
+store_failure_confirm(struct store *st, int64_t id, char err[STORE_ERRLEN])
+{
+	return st->ops->failure_confirm(st, id, err);
+}
+
+int
+store_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
+{
+	return st->ops->failure_cancel(st, id, err);
+}

@@ -33,6 +33,8 @@ enum store_errcode {
 	STORE_ENOTFOUND	= -1,	/* no such row (or not this account's) */
 	STORE_EEXIST	= -2,	/* unique key taken */
 	STORE_EFAIL	= -3,	/* the database failed; see err */
+	STORE_ELIMIT	= -4,	/* store_failure_reserve: refused */
+	STORE_EBUSY	= -5,	/* store_failure_reserve: try again soon */
 };
 
 enum store_key_kind { STORE_KIND_KEY = 1, STORE_KIND_WRAP = 2 };
@@ -117,16 +119,74 @@ int store_audit_add(struct store *st, const struct store_event *ev,
 int store_audit_list(struct store *st, const char *account, int limit,
     struct store_event **out, size_t *n, char err[STORE_ERRLEN]);
 
-/* Failed logins (rate limiting, docs/PROTOCOL.md §4). */
+/*
+ * Failed logins (rate limiting, docs/PROTOCOL.md §4).  A row is a failed
+ * login (account tried, source address, time) or a reservation: a login
+ * whose password is being checked, which counts as a failure until it
+ * ends.  A reservation older than the caller's ${stale} time counts as a
+ * failure for good (its server died during the check: fail safe).
+ *
+ * cofferd uses store_failure_reserve() before the password check, then
+ * store_failure_confirm() if the password was wrong or
+ * store_failure_cancel() if it was right.  store_failure_add() and
+ * store_failure_count() remain for tests and tools.
+ */
+struct store_failures {
+	int		n_account;	/* failures of the account */
+	int		p_account;	/* its reservations (not stale) */
+	int64_t		old_account;	/* oldest time of either; 0: none */
+	int		n_address;	/* the same for the address */
+	int		p_address;
+	int64_t		old_address;
+};
+
+/* Record a failure at ${now} (not a reservation). */
 int store_failure_add(struct store *st, const char *account,
     const char *address, int64_t now, char err[STORE_ERRLEN]);
 /*
- * Failures since ${since}: *n_account for ${account}, *n_address for
- * ${address}, and the oldest time of each (0 if none).  Also deletes
- * failures older than ${since}.
+ * Failures and reservations since ${since}: *n_account for ${account},
+ * *n_address for ${address}, and the oldest time of each (0 if none).
+ * Also deletes rows older than ${since}.
  */
 int store_failure_count(struct store *st, const char *account,
     const char *address, int64_t since, int *n_account, int64_t *old_account,
     int *n_address, int64_t *old_address, char err[STORE_ERRLEN]);
+/*
+ * store_failure_reserve(st, account, address, now, since, stale, limit,
+ *     id, f, err):
+ * Atomically with respect to every other call on the same database, from
+ * this process or any other: count the rows of ${account} and of
+ * ${address} with time >= ${since} into ${f} (reservations with time <
+ * ${stale} as failures), and then
+ *   - if either has ${limit} failures: STORE_ELIMIT (the login is
+ *     refused; ${f} says why and since when);
+ *   - else if failures and reservations together reach ${limit} for
+ *     either: STORE_EBUSY (logins in progress may use up the limit; try
+ *     again when they have ended);
+ *   - else insert a reservation at ${now}, set *id to its id (> 0) and
+ *     return 0.
+ * ${f} holds the counts before the insert in every case but STORE_EFAIL.
+ * The serialised part is short and never waits for the caller, so
+ * reservations of one account or address from many threads and servers
+ * are at most ${limit} at any time.  Also deletes rows older than
+ * ${since}.  *id is 0 unless 0 is returned.
+ */
+int store_failure_reserve(struct store *st, const char *account,
+    const char *address, int64_t now, int64_t since, int64_t stale, int limit,
+    int64_t *id, struct store_failures *f, char err[STORE_ERRLEN])
+    __attribute__((warn_unused_result));
+/*
+ * store_failure_confirm(st, id, err): the reservation ${id} was a failed
+ * login; it stays as one.  ENOTFOUND if ${id} is not a reservation.
+ */
+int store_failure_confirm(struct store *st, int64_t id,
+    char err[STORE_ERRLEN]);
+/*
+ * store_failure_cancel(st, id, err): the login of reservation ${id}
+ * succeeded; delete the reservation (and nothing else: earlier failures
+ * stay).  ENOTFOUND if ${id} is not a reservation.
+ */
+int store_failure_cancel(struct store *st, int64_t id,
+    char err[STORE_ERRLEN]);
 
 #endif /* !COFFERD_STORE_H_ */

@@ -47,6 +47,14 @@ struct store_ops {
 	    const char *address, int64_t since, int *n_account,
 	    int64_t *old_account, int *n_address, int64_t *old_address,
 	    char err[STORE_ERRLEN]);
+	int (*failure_reserve)(struct store *st, const char *account,
+	    const char *address, int64_t now, int64_t since, int64_t stale,
+	    int limit, int64_t *id, struct store_failures *f,
+	    char err[STORE_ERRLEN]);
+	int (*failure_confirm)(struct store *st, int64_t id,
+	    char err[STORE_ERRLEN]);
+	int (*failure_cancel)(struct store *st, int64_t id,
+	    char err[STORE_ERRLEN]);
 };
 
 struct store {

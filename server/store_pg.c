@@ -6,6 +6,10 @@
  * Every operation is one SQL statement run in autocommit mode, so it is
  * committed (synchronous_commit is forced on if the server has it off)
  * when the call returns 0, and two servers never see half of an operation.
+ * The one exception is store_failure_reserve: a short transaction that
+ * takes two advisory locks (account, address) before it counts and
+ * inserts, so that every server's reservations for one account or address
+ * happen one after another (see reserve_txn).
  * All statements are constant text with $n parameters, prepared once per
  * connection (PQprepare, PQexecPrepared: a third less database CPU than
  * PQexecParams here), and parameters and results travel in binary format:
@@ -47,7 +51,7 @@
 #include "store_impl.h"
 
 #define PG_POOL_MAX	16
-#define PG_STMT_MAX	32	/* distinct statements (there are 15) */
+#define PG_STMT_MAX	32	/* distinct statements (there are 19) */
 
 /* Type OIDs (server/catalog/pg_type_d.h, stable across versions). */
 #define PG_OID_BOOL	16
@@ -58,6 +62,15 @@
 
 /* Any 64-bit number, the same in every cofferd: "cofferd\0" in ASCII. */
 #define PG_SCHEMA_LOCK	"7165064134727493632"
+/* schema_version.version: 2 added failures.id and failures.pending. */
+#define PG_SCHEMA_VERSION	"2"
+/*
+ * Login reservations lock (class, FNV-1a of the account or the address)
+ * with the two-key advisory locks, a key space apart from the one-key
+ * PG_SCHEMA_LOCK.  "cLac" and "cLad" in ASCII.
+ */
+#define PG_LOCK_ACCOUNT	0x634c6163
+#define PG_LOCK_ADDRESS	0x634c6164
 
 /*
  * A connection and the statements prepared on it, by the address of their
@@ -96,7 +109,10 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS schema_version ("
     "  version integer PRIMARY KEY"
     ");"
-    "INSERT INTO schema_version VALUES (1) ON CONFLICT DO NOTHING;"
+    /* One row; an older cofferd may have added its 1 again. */
+    "DELETE FROM schema_version WHERE version < " PG_SCHEMA_VERSION ";"
+    "INSERT INTO schema_version VALUES (" PG_SCHEMA_VERSION ")"
+    " ON CONFLICT DO NOTHING;"
     "CREATE TABLE IF NOT EXISTS accounts ("
     "  account text PRIMARY KEY,"
     "  pwhash  text NOT NULL,"
@@ -132,10 +148,17 @@ static const char schema_sql[] =
     ");"
     "CREATE INDEX IF NOT EXISTS audit_account ON audit (account, id);"
     "CREATE TABLE IF NOT EXISTS failures ("
+    "  id      bigint GENERATED ALWAYS AS IDENTITY,"
     "  account text NOT NULL,"
     "  address text NOT NULL,"
-    "  time    bigint NOT NULL"
+    "  time    bigint NOT NULL,"
+    "  pending boolean NOT NULL DEFAULT false"
     ");"
+    /* Version 1 had neither id nor pending (login reservations). */
+    "ALTER TABLE failures"
+    "  ADD COLUMN IF NOT EXISTS id bigint GENERATED ALWAYS AS IDENTITY,"
+    "  ADD COLUMN IF NOT EXISTS pending boolean NOT NULL DEFAULT false;"
+    "CREATE UNIQUE INDEX IF NOT EXISTS failures_id ON failures (id);"
     "CREATE INDEX IF NOT EXISTS failures_account ON failures (account, time);"
     "CREATE INDEX IF NOT EXISTS failures_address ON failures (address, time);"
     "CREATE INDEX IF NOT EXISTS failures_time ON failures (time);"
@@ -508,7 +531,7 @@ stmt_prepare(struct pg_conn *pc, const char *sql, int np,
 	if (i < pc->nprep)
 		return true;
 	if (i == PG_STMT_MAX)
-		return false;	/* cannot happen: 15 call sites */
+		return false;	/* cannot happen: 19 call sites */
 	*resp = PQprepare(pc->c, name, sql, np, types);
 	if (PQresultStatus(*resp) != PGRES_COMMAND_OK)
 		return false;
@@ -520,23 +543,21 @@ stmt_prepare(struct pg_conn *pc, const char *sql, int np,
 
 /*
  * Run ${sql} (a string literal: prepared once per connection, by its
- * address) with ${np} parameters ${p}, results in binary; on success
- * *resp holds a PGRES_TUPLES_OK or PGRES_COMMAND_OK result the caller
- * clears.  ${retry}: the statement may run twice (see the top).
+ * address) once on ${pc} with ${np} parameters ${p}, results in binary;
+ * on success *resp holds a PGRES_TUPLES_OK or PGRES_COMMAND_OK result the
+ * caller clears.  STORE_EFAIL with ${err} set otherwise.
  */
 static int
-pg_run(struct pg_store *ps, const char *what, const char *sql,
-    const struct pg_param *p, int np, enum pg_retry retry, PGresult **resp,
-    char *err)
+conn_run(struct pg_conn *pc, const char *what, const char *sql,
+    const struct pg_param *p, int np, PGresult **resp, char *err)
 {
 	unsigned int types[8];
 	const char *vals[8];
 	int lens[8], fmts[8];
 	char name[32];
 	PGresult *res = NULL;
-	struct pg_conn *pc = NULL;
 	ExecStatusType rs;
-	int i, r, tries;
+	int i;
 
 	*resp = NULL;
 	if (np > 8) {
@@ -549,20 +570,38 @@ pg_run(struct pg_store *ps, const char *what, const char *sql,
 		lens[i] = p[i].len;
 		fmts[i] = 1;
 	}
+	if (stmt_prepare(pc, sql, np, types, name, &res)) {
+		res = PQexecPrepared(pc->c, name, np, vals, lens, fmts, 1);
+		rs = PQresultStatus(res);
+		if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK) {
+			*resp = res;
+			return 0;
+		}
+	}
+	seterr_res(err, what, res, pc->c);
+	PQclear(res);
+	return STORE_EFAIL;
+}
+
+/*
+ * conn_run() on a pooled connection, in autocommit.  ${retry}: the
+ * statement may run twice (see the top).
+ */
+static int
+pg_run(struct pg_store *ps, const char *what, const char *sql,
+    const struct pg_param *p, int np, enum pg_retry retry, PGresult **resp,
+    char *err)
+{
+	PGresult *res = NULL;
+	struct pg_conn *pc = NULL;
+	int r, tries;
+
+	*resp = NULL;
 	if ((r = pool_get(ps, &pc, err)) != 0)
 		goto out;
 	for (tries = 0; ; tries++) {
-		if (stmt_prepare(pc, sql, np, types, name, &res)) {
-			res = PQexecPrepared(pc->c, name, np, vals, lens,
-			    fmts, 1);
-			rs = PQresultStatus(res);
-			if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK)
-				break;
-		}
-		seterr_res(err, what, res, pc->c);
-		PQclear(res);
-		res = NULL;
-		r = STORE_EFAIL;
+		if ((r = conn_run(pc, what, sql, p, np, &res, err)) == 0)
+			break;
 		if (PQstatus(pc->c) == CONNECTION_OK || retry != PG_RETRY ||
 		    tries > 0)
 			goto out;
@@ -1119,6 +1158,217 @@ out:
 	return r;
 }
 
+/* One statement for both locks: prepared once. */
+static const char lock_sql[] = "SELECT pg_advisory_xact_lock($1, $2)";
+
+/* FNV-1a of ${s}, as an advisory lock key. */
+static int32_t
+lock_key(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return (int32_t)h;
+}
+
+/*
+ * The reservation's transaction on ${pc}: lock the account, then the
+ * address (always in this order, so two reservations cannot deadlock),
+ * then count and insert in one statement, whose snapshot is taken after
+ * the locks and so sees every reservation committed before them.  The
+ * same statement deletes expired rows (SKIP LOCKED: it never waits for,
+ * or deadlocks with, another server doing the same).  *resp gets the row
+ * (n, p, oldest for the account, the same for the address, id or NULL).
+ * *committing is true once COMMIT was sent: after that a broken
+ * connection may or may not have kept the row.
+ */
+static int
+reserve_txn(struct pg_conn *pc, const struct pg_param *p,
+    const struct pg_param *lk, PGresult **resp, bool *committing, char *err)
+{
+	PGresult *res = NULL;
+	int r;
+
+	*resp = NULL;
+	*committing = false;
+	res = PQexec(pc->c, "BEGIN");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		seterr_res(err, "reserving login", res, pc->c);
+		r = STORE_EFAIL;
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	if ((r = conn_run(pc, "locking login", lock_sql, &lk[0], 2, &res,
+	    err)) != 0)
+		goto out;
+	PQclear(res);
+	res = NULL;
+	if ((r = conn_run(pc, "locking login", lock_sql, &lk[2], 2, &res,
+	    err)) != 0)
+		goto out;
+	PQclear(res);
+	res = NULL;
+	if ((r = conn_run(pc, "reserving login",
+	    "WITH old AS (DELETE FROM failures WHERE id IN"
+	    "  (SELECT id FROM failures WHERE time < $3"
+	    "   FOR UPDATE SKIP LOCKED)),"
+	    " a AS (SELECT"
+	    "  count(*) FILTER (WHERE NOT pending OR time < $4) AS n,"
+	    "  count(*) FILTER (WHERE pending AND time >= $4) AS p,"
+	    "  coalesce(min(time), 0) AS o"
+	    "  FROM failures WHERE account = $1 AND time >= $3),"
+	    " d AS (SELECT"
+	    "  count(*) FILTER (WHERE NOT pending OR time < $4) AS n,"
+	    "  count(*) FILTER (WHERE pending AND time >= $4) AS p,"
+	    "  coalesce(min(time), 0) AS o"
+	    "  FROM failures WHERE address = $2 AND time >= $3),"
+	    " ins AS (INSERT INTO failures (account, address, time, pending)"
+	    "  SELECT $1, $2, $5, true FROM a, d"
+	    "  WHERE a.n + a.p < $6 AND d.n + d.p < $6"
+	    "  RETURNING id)"
+	    " SELECT a.n, a.p, a.o, d.n, d.p, d.o, (SELECT id FROM ins)"
+	    " FROM a, d",
+	    p, 6, resp, err)) != 0)
+		goto out;
+	*committing = true;
+	res = PQexec(pc->c, "COMMIT");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK ||
+	    strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		seterr_res(err, "reserving login", res, pc->c);
+		r = STORE_EFAIL;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	if (r != 0) {
+		PQclear(*resp);
+		*resp = NULL;
+		/* Else pool_put() closes the connection. */
+		if (PQstatus(pc->c) == CONNECTION_OK &&
+		    PQtransactionStatus(pc->c) != PQTRANS_IDLE)
+			PQclear(PQexec(pc->c, "ROLLBACK"));
+	}
+	return r;
+}
+
+static int
+pg_failure_reserve(struct store *st, const char *account,
+    const char *address, int64_t now, int64_t since, int64_t stale, int limit,
+    int64_t *id, struct store_failures *f, char err[STORE_ERRLEN])
+{
+	struct pg_store *ps = pg(st);
+	struct pg_conn *pc = NULL;
+	struct pg_param p[6], lk[4];
+	PGresult *res = NULL;
+	int64_t v[7];
+	bool committing;
+	int i, r, tries;
+
+	*id = 0;
+	memset(f, 0, sizeof(*f));
+	p_text(&p[0], account);
+	p_text(&p[1], address);
+	p_int8(&p[2], since);
+	p_int8(&p[3], stale);
+	p_int8(&p[4], now);
+	p_int8(&p[5], limit);
+	p_int4(&lk[0], PG_LOCK_ACCOUNT);
+	p_int4(&lk[1], lock_key(account));
+	p_int4(&lk[2], PG_LOCK_ADDRESS);
+	p_int4(&lk[3], lock_key(address));
+	if ((r = pool_get(ps, &pc, err)) != 0)
+		goto out;
+	for (tries = 0; ; tries++) {
+		if ((r = reserve_txn(pc, p, lk, &res, &committing, err)) == 0)
+			break;
+		/* Nothing was committed: once more on a fresh connection. */
+		if (PQstatus(pc->c) == CONNECTION_OK || committing ||
+		    tries > 0)
+			goto out;
+		if ((r = conn_reset(pc, err)) != 0)
+			goto out;
+	}
+	if (PQntuples(res) != 1 || PQnfields(res) != 7) {
+		seterr(err, "postgres: reserving login: bad result");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	for (i = 0; i < 7; i++)
+		if ((r = r_int(res, 0, i, &v[i], err)) != 0)
+			goto out;
+	f->n_account = v[0] > INT32_MAX ? INT32_MAX : (int)v[0];
+	f->p_account = v[1] > INT32_MAX ? INT32_MAX : (int)v[1];
+	f->old_account = v[2];
+	f->n_address = v[3] > INT32_MAX ? INT32_MAX : (int)v[3];
+	f->p_address = v[4] > INT32_MAX ? INT32_MAX : (int)v[4];
+	f->old_address = v[5];
+	if (v[6] > 0) {
+		*id = v[6];
+		r = 0;
+	} else if (f->n_account >= limit || f->n_address >= limit) {
+		seterr(err, "too many failed logins");
+		r = STORE_ELIMIT;
+	} else {
+		seterr(err, "too many logins in progress");
+		r = STORE_EBUSY;
+	}
+out:
+	if (r != 0 && r != STORE_ELIMIT && r != STORE_EBUSY)
+		memset(f, 0, sizeof(*f));
+	PQclear(res);
+	pool_put(ps, pc);
+	return r;
+}
+
+static int
+pg_failure_confirm(struct store *st, int64_t id, char err[STORE_ERRLEN])
+{
+	struct pg_param p[1];
+	PGresult *res = NULL;
+	int r;
+
+	p_int8(&p[0], id);
+	if ((r = pg_run(pg(st), "confirming failed login",
+	    "UPDATE failures SET pending = false WHERE id = $1 AND pending",
+	    p, 1, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		seterr(err, "no such reservation");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
+{
+	struct pg_param p[1];
+	PGresult *res = NULL;
+	int r;
+
+	p_int8(&p[0], id);
+	if ((r = pg_run(pg(st), "cancelling login reservation",
+	    "DELETE FROM failures WHERE id = $1 AND pending",
+	    p, 1, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "1") != 0) {
+		seterr(err, "no such reservation");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
 static const struct store_ops pg_ops = {
 	.name = "postgres",
 	.close = pg_close,
@@ -1137,6 +1387,9 @@ static const struct store_ops pg_ops = {
 	.audit_list = pg_audit_list,
 	.failure_add = pg_failure_add,
 	.failure_count = pg_failure_count,
+	.failure_reserve = pg_failure_reserve,
+	.failure_confirm = pg_failure_confirm,
+	.failure_cancel = pg_failure_cancel,
 };
 
 /* Create the tables if absent; ${c} is left outside any transaction. */

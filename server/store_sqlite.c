@@ -63,11 +63,23 @@ static const char sqlite_schema[] =
     " id INTEGER PRIMARY KEY,"
     " account TEXT NOT NULL,"
     " address TEXT NOT NULL,"
-    " time INTEGER NOT NULL);"
+    " time INTEGER NOT NULL,"
+    " pending INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS failures_account ON failures(account, time);"
     "CREATE INDEX IF NOT EXISTS failures_address ON failures(address, time);"
-    "CREATE INDEX IF NOT EXISTS failures_time ON failures(time);"
-    "PRAGMA user_version = 1;";
+    "CREATE INDEX IF NOT EXISTS failures_time ON failures(time);";
+
+/*
+ * Version 2 added failures.pending (login reservations).  A version 1
+ * file gets the column; the test is the column, not user_version, which
+ * an older cofferd opening the file sets back to 1.
+ */
+#define SQLITE_SCHEMA_VERSION	2
+static const char sqlite_has_pending[] =
+    "SELECT count(*) FROM pragma_table_info('failures')"
+    " WHERE name = 'pending'";
+static const char sqlite_add_pending[] =
+    "ALTER TABLE failures ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;";
 
 static void
 sq_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
@@ -696,28 +708,64 @@ out:
 	return r;
 }
 
-/* count(*) and min(time) of failures WHERE ${col} = ${v} AND time >= since */
+/* The ${sql} of sq_failure_one() for column ${col}. */
+#define SQ_TALLY(col) "SELECT count(*), coalesce(sum(pending <> 0 AND"	\
+	" time >= ?3), 0), min(time) FROM failures"			\
+	" WHERE " col " = ?1 AND time >= ?2"
+
+/*
+ * Rows WHERE col = ${v} AND time >= ${since} (${sql}, SQ_TALLY(col)):
+ * *n failures (with stale reservations), *p reservations made at ${stale}
+ * or later, and the oldest time of all (0 if none).
+ */
 static int
 sq_failure_one(struct store_sqlite *s, const char *sql, const char *v,
-    int64_t since, int *n, int64_t *oldest, char err[STORE_ERRLEN])
+    int64_t since, int64_t stale, int *n, int *p, int64_t *oldest,
+    char err[STORE_ERRLEN])
 {
 	sqlite3_stmt *stmt = NULL;
-	int64_t c;
+	int64_t all, live;
 	int r;
 
 	*n = 0;
+	*p = 0;
 	*oldest = 0;
 	if ((r = sq_prepare(s, sql, &stmt, err)) != 0)
 		goto out;
 	sq_bind_text(stmt, 1, v);
 	sqlite3_bind_int64(stmt, 2, since);
+	sqlite3_bind_int64(stmt, 3, stale);
 	if (sqlite3_step(stmt) != SQLITE_ROW) {
 		r = sq_fail(s, "failure count", err);
 		goto out;
 	}
-	c = sqlite3_column_int64(stmt, 0);
-	*n = c > 1000000 ? 1000000 : (int)c;
-	*oldest = *n > 0 ? sqlite3_column_int64(stmt, 1) : 0;
+	all = sqlite3_column_int64(stmt, 0);
+	live = sqlite3_column_int64(stmt, 1);
+	*n = all - live > 1000000 ? 1000000 : (int)(all - live);
+	*p = live > 1000000 ? 1000000 : (int)live;
+	*oldest = all > 0 ? sqlite3_column_int64(stmt, 2) : 0;
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+/* Delete failures older than ${since}; on the locked connection. */
+static int
+sq_failure_expire(struct store_sqlite *s, int64_t since,
+    char err[STORE_ERRLEN])
+{
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	if ((r = sq_prepare(s, "DELETE FROM failures WHERE time < ?", &stmt,
+	    err)) != 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, since);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, "failure expiry", err);
+		goto out;
+	}
 	r = 0;
 out:
 	sqlite3_finalize(stmt);
@@ -730,32 +778,161 @@ sq_failure_count(struct store *st, const char *account, const char *address,
     int64_t *old_address, char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r;
+	int p, r;
 
 	*n_account = *n_address = 0;
 	*old_account = *old_address = 0;
 	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "DELETE FROM failures WHERE time < ?", &stmt,
-	    err)) != 0)
+	if ((r = sq_failure_expire(s, since, err)) != 0)
 		goto out;
-	sqlite3_bind_int64(stmt, 1, since);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		r = sq_fail(s, "failure expiry", err);
+	/* No reservation counts as live: they are all in *n. */
+	if ((r = sq_failure_one(s, SQ_TALLY("account"), account, since,
+	    INT64_MAX, n_account, &p, old_account, err)) != 0)
+		goto out;
+	if ((r = sq_failure_one(s, SQ_TALLY("address"), address, since,
+	    INT64_MAX, n_address, &p, old_address, err)) != 0)
+		goto out;
+	r = 0;
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/*
+ * One write transaction (BEGIN IMMEDIATE): it waits for, and then shuts
+ * out, every other writer of the file, in this process (the mutex) and in
+ * any other (SQLite's lock, with the busy timeout), so the counts cannot
+ * change between the look and the insert.
+ */
+static int
+sq_failure_reserve(struct store *st, const char *account,
+    const char *address, int64_t now, int64_t since, int64_t stale, int limit,
+    int64_t *id, struct store_failures *f, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	bool in_txn = false;
+	int r;
+
+	*id = 0;
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_exec(s, "BEGIN IMMEDIATE;", err)) != 0)
+		goto out;
+	in_txn = true;
+	if ((r = sq_failure_expire(s, since, err)) != 0 ||
+	    (r = sq_failure_one(s, SQ_TALLY("account"), account, since, stale,
+	    &f->n_account, &f->p_account, &f->old_account, err)) != 0 ||
+	    (r = sq_failure_one(s, SQ_TALLY("address"), address, since, stale,
+	    &f->n_address, &f->p_address, &f->old_address, err)) != 0)
+		goto out;
+	if (f->n_account >= limit || f->n_address >= limit)
+		r = STORE_ELIMIT;
+	else if (f->n_account + f->p_account >= limit ||
+	    f->n_address + f->p_address >= limit)
+		r = STORE_EBUSY;
+	if (r == 0) {
+		if ((r = sq_prepare(s, "INSERT INTO failures (account, "
+		    "address, time, pending) VALUES (?, ?, ?, 1)", &stmt,
+		    err)) != 0)
+			goto out;
+		sq_bind_text(stmt, 1, account);
+		sq_bind_text(stmt, 2, address);
+		sqlite3_bind_int64(stmt, 3, now);
+		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			r = sq_fail(s, "failure reserve", err);
+			goto out;
+		}
+		*id = sqlite3_last_insert_rowid(s->db);
+	}
+	/* Commit the expiry even when refusing. */
+	if (sq_exec(s, "COMMIT;", err) != 0) {
+		*id = 0;
+		r = STORE_EFAIL;
 		goto out;
 	}
-	if ((r = sq_failure_one(s, "SELECT count(*), min(time) FROM failures "
-	    "WHERE account = ? AND time >= ?", account, since, n_account,
-	    old_account, err)) != 0)
+	in_txn = false;
+	if (r == STORE_ELIMIT)
+		sq_seterr(err, "too many failed logins");
+	else if (r == STORE_EBUSY)
+		sq_seterr(err, "too many logins in progress");
+out:
+	sqlite3_finalize(stmt);
+	if (in_txn) {
+		*id = 0;
+		(void)sq_exec(s, "ROLLBACK;", NULL);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* Run ${sql} with one id parameter; ENOTFOUND if it changed no row. */
+static int
+sq_failure_settle(struct store *st, const char *sql, int64_t id,
+    const char *what, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, sql, &stmt, err)) != 0)
 		goto out;
-	if ((r = sq_failure_one(s, "SELECT count(*), min(time) FROM failures "
-	    "WHERE address = ? AND time >= ?", address, since, n_address,
-	    old_address, err)) != 0)
+	sqlite3_bind_int64(stmt, 1, id);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, what, err);
 		goto out;
+	}
+	if (sqlite3_changes(s->db) == 0) {
+		sq_seterr(err, "no such reservation");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
 	r = 0;
 out:
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_failure_confirm(struct store *st, int64_t id, char err[STORE_ERRLEN])
+{
+	return sq_failure_settle(st, "UPDATE failures SET pending = 0 "
+	    "WHERE id = ? AND pending <> 0", id, "failure confirm", err);
+}
+
+static int
+sq_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
+{
+	return sq_failure_settle(st, "DELETE FROM failures "
+	    "WHERE id = ? AND pending <> 0", id, "failure cancel", err);
+}
+
+/* Bring the tables to SQLITE_SCHEMA_VERSION; inside the schema's txn. */
+static int
+sq_upgrade(struct store_sqlite *s, char err[STORE_ERRLEN])
+{
+	sqlite3_stmt *stmt = NULL;
+	char sql[64];
+	int r;
+
+	if ((r = sq_prepare(s, sqlite_has_pending, &stmt, err)) != 0)
+		goto out;
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		r = sq_fail(s, "schema upgrade", err);
+		goto out;
+	}
+	if (sqlite3_column_int(stmt, 0) == 0 &&
+	    (r = sq_exec(s, sqlite_add_pending, err)) != 0)
+		goto out;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;",
+	    SQLITE_SCHEMA_VERSION);
+	if ((r = sq_exec(s, sql, err)) != 0)
+		goto out;
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
 	return r;
 }
 
@@ -777,6 +954,9 @@ static const struct store_ops sqlite_ops = {
 	.audit_list = sq_audit_list,
 	.failure_add = sq_failure_add,
 	.failure_count = sq_failure_count,
+	.failure_reserve = sq_failure_reserve,
+	.failure_confirm = sq_failure_confirm,
+	.failure_cancel = sq_failure_cancel,
 };
 
 int
@@ -829,7 +1009,8 @@ store_sqlite_open(const char *path, struct store **out,
 		goto out;
 	if ((r = sq_exec(s, "BEGIN IMMEDIATE;", err)) != 0)
 		goto out;
-	if ((r = sq_exec(s, sqlite_schema, err)) != 0) {
+	if ((r = sq_exec(s, sqlite_schema, err)) != 0 ||
+	    (r = sq_upgrade(s, err)) != 0) {
 		(void)sq_exec(s, "ROLLBACK;", NULL);
 		goto out;
 	}

@@ -47,6 +47,14 @@
 #	headers to ./resp.h, the status code to $status.  Returns non-zero
 #	only if curl itself failed.
 #
+# cofferd_burst OUT DIR... <LINES
+#	Logins all at once: every line "ADDRESS ACCOUNT PASSWORD" of stdin
+#	becomes a POST /v1/sessions from ADDRESS (curl --interface), the
+#	Nth line to the (N mod count)th of the servers DIR...  The curls
+#	run in the background and start together (each waits for a file).
+#	OUT gets one line per request, in input order: the status and the
+#	Retry-After header ("-" if none).  Returns non-zero if a curl failed.
+#
 # Environment:
 #   COFFERD	the cofferd binary (default: next to $COFFER, else
 #		build/cofferd)
@@ -268,4 +276,51 @@ cofferd_req()
 		return 1
 	}
 	return 0
+}
+
+cofferd_burst()
+{
+	_cb_out=$1
+	shift
+	_cb_d=$_cb_out.d
+	rm -rf "$_cb_d" && mkdir "$_cb_d" || return 1
+	_cb_ca=${COFFERD_TLS_DIR:-$PWD/tls}/ca.pem
+	_cb_n=0
+	_cb_pids=
+	while read -r _cb_src _cb_acct _cb_pw; do
+		_cb_body="{\"account\":\"$_cb_acct\",\"password\":\"$_cb_pw\"}"
+		eval "_cb_dir=\${$((_cb_n % $# + 1))}"
+		_cb_url=$(cat "$_cb_dir/url") || return 1
+		(
+			while [ ! -e "$_cb_d/go" ]; do
+				sleep 0.01
+			done
+			exec curl -g -s -o /dev/null -D "$_cb_d/$_cb_n.h" \
+			    -w '%{http_code}' --cacert "$_cb_ca" \
+			    --interface "$_cb_src" \
+			    -H 'Content-Type: application/json' \
+			    --data-binary "$_cb_body" \
+			    "$_cb_url/v1/sessions" >"$_cb_d/$_cb_n.code"
+		) &
+		_cb_pids="$_cb_pids $!"
+		_cb_n=$((_cb_n + 1))
+	done
+	: >"$_cb_d/go"
+	_cb_rc=0
+	for _cb_p in $_cb_pids; do
+		wait "$_cb_p" || _cb_rc=1
+	done
+	_cb_i=0
+	: >"$_cb_out"
+	while [ "$_cb_i" -lt "$_cb_n" ]; do
+		_cb_ra=$(tr -d '\r' <"$_cb_d/$_cb_i.h" 2>/dev/null |
+		    sed -n 's/^[Rr]etry-[Aa]fter: *//p' | tail -n 1)
+		printf '%s %s\n' "$(cat "$_cb_d/$_cb_i.code" 2>/dev/null)" \
+		    "${_cb_ra:--}" >>"$_cb_out"
+		_cb_i=$((_cb_i + 1))
+	done
+	rm -rf "$_cb_d"
+	[ "$_cb_rc" -eq 0 ] ||
+	    echo "cofferd.sh: a login of the burst failed" >&2
+	return "$_cb_rc"
 }

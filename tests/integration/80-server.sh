@@ -2,12 +2,14 @@
 # tests/integration/80-server.sh
 # Goal: cofferd keeps docs/PROTOCOL.md over real TLS on loopback: accounts,
 # sessions (logout, expiry), failed-login limits per account and per
-# source address, deposit / release / list / destroy with another
-# account's key answering exactly as a missing one, wrap keys and unwrap,
-# every error code for malformed input (never a 5xx), health and metrics,
-# the audit log (and release failing closed when it cannot be written),
-# --insecure-http only on loopback, the master key file's mode, a deposit
-# surviving SIGKILL, no key bytes in the database, and privilege
+# source address (also with 40 logins at once through two servers on the
+# one database: exactly 10 passwords checked; a reservation left by a
+# dead server counting as a failure), deposit / release / list / destroy
+# with another account's key answering exactly as a missing one, wrap keys
+# and unwrap, every error code for malformed input (never a 5xx), health
+# and metrics, the audit log (and release failing closed when it cannot be
+# written), --insecure-http only on loopback, the master key file's mode,
+# a deposit surviving SIGKILL, no key bytes in the database, and privilege
 # separation: the front end's memory and descriptors hold no master key,
 # the key holder is not dumpable, and a dead key holder means 503.
 #
@@ -387,6 +389,143 @@ ratelimit()
 	SRC=$NET.4 login "$DAVE" "$PW" || return 1
 	TOKEN=
 	SRC=$NET.1
+}
+
+# db_val SQL: one value from the test database (behind cofferd's back).
+db_val()
+{
+	case $DBURL in
+	sqlite:*)	sqlite3 "${DBURL#sqlite:}" "$1" ;;
+	*)		psql -X -q -A -t -v ON_ERROR_STOP=1 "$DBURL" -c "$1" ;;
+	esac
+}
+
+# burst_count STATUS: how many answers of ./burst had STATUS.
+burst_count()
+{
+	awk -v s="$1" '$1 == s { n++ } END { print n + 0 }' burst
+}
+
+# Logins at once through two servers on the one database (SQLite: two
+# processes on one file), with the real Argon2id costs and 8 workers
+# each, so that many password checks overlap: per account and per
+# address exactly 10 wrong passwords are checked (401) whatever the
+# interleaving, every other attempt is 429 with Retry-After, the audit
+# log and the failures table say the same, and right passwords sent at
+# once from one address (as behind a proxy) all get in.
+login_race()
+{
+	note "failed-login limits with logins at once on two servers"
+	case $DBURL in
+	sqlite:*)	need_cmd sqlite3 || return 1 ;;
+	*)		need_cmd psql || return 1 ;;
+	esac
+	COFFERD_INSECURE_FAST_KDF=0
+	cofferd_start srv-r1 --threads 8 --db "$DBURL" \
+	    --master-key-file "$PWD/srv/master.key" &&
+	    cofferd_start srv-r2 --threads 8 --db "$DBURL" \
+	    --master-key-file "$PWD/srv/master.key"
+	rc=$?
+	COFFERD_INSECURE_FAST_KDF=1
+	[ "$rc" -eq 0 ] || return 1
+	# Registered here: hashed with the real costs.
+	register "$ERIN" "$PW" && register "$FRANK" "$PW" || return 1
+
+	# 40 wrong passwords for one account, from 40 addresses.
+	i=0
+	while [ $i -lt 40 ]; do
+		echo "$NET.$((100 + i)) $ERIN wrong-$i"
+		i=$((i + 1))
+	done >lines
+	cofferd_burst burst srv-r1 srv-r2 <lines || return 1
+	n401=$(burst_count 401)
+	n429=$(burst_count 429)
+	note "one account: $n401 answered 401, $n429 answered 429"
+	[ "$n401" -eq 10 ] && [ "$n429" -eq 30 ] ||
+	    fail "40 wrong passwords at once: $n401 checked, $n429" \
+	    "refused; want 10 and 30" || return 1
+	awk '$1 == 429 && !($2 >= 1 && $2 <= 900) { exit 1 }' burst ||
+	    fail "a 429 without Retry-After 1..900" || return 1
+	SRC=$NET.9 req POST /v1/sessions "$(creds "$ERIN" "$PW")" &&
+	    want 429 rate_limited || return 1
+	for ev in login_failed:10 login_limited:31; do
+		n=$(db_val "SELECT count(*) FROM audit WHERE
+		    account = '$ERIN' AND event = '${ev%:*}'") || return 1
+		[ "$n" = "${ev#*:}" ] ||
+		    fail "$n audit rows '${ev%:*}', want ${ev#*:}" || return 1
+	done
+	n=$(db_val "SELECT count(*) FROM failures WHERE
+	    account = '$ERIN'") || return 1
+	[ "$n" = 10 ] || fail "$n failures recorded, want 10" || return 1
+
+	# 40 wrong passwords from one address, to 40 unknown accounts.
+	i=0
+	while [ $i -lt 40 ]; do
+		echo "$NET.7 ghost-race$i-$SFX wrong-pw"
+		i=$((i + 1))
+	done >lines
+	cofferd_burst burst srv-r1 srv-r2 <lines || return 1
+	n401=$(burst_count 401)
+	n429=$(burst_count 429)
+	note "one address: $n401 answered 401, $n429 answered 429"
+	[ "$n401" -eq 10 ] && [ "$n429" -eq 30 ] ||
+	    fail "40 wrong passwords from one address at once: $n401" \
+	    "checked, $n429 refused; want 10 and 30" || return 1
+	SRC=$NET.7 req POST /v1/sessions "$(creds "$FRANK" "$PW")" &&
+	    want 429 rate_limited || return 1
+	n=$(db_val "SELECT count(*) FROM failures WHERE
+	    address = '$NET.7'") || return 1
+	[ "$n" = 10 ] || fail "$n failures recorded, want 10" || return 1
+	n=$(db_val "SELECT count(*) FROM failures WHERE pending AND
+	    (account = '$ERIN' OR address = '$NET.7')") || return 1
+	[ "$n" = 0 ] || fail "$n reservations left over" || return 1
+
+	# 24 right passwords at once from one address: more than the limit
+	# in progress at a time, and none refused.
+	i=0
+	while [ $i -lt 24 ]; do
+		echo "$NET.8 $FRANK $PW"
+		i=$((i + 1))
+	done >lines
+	cofferd_burst burst srv-r1 srv-r2 <lines || return 1
+	n=$(burst_count 201)
+	[ "$n" -eq 24 ] || fail "24 right passwords at once: $n got in" \
+	    "($(awk '{ print $1 }' burst | sort | uniq -c |
+	    tr -s ' \n' ' '))" || return 1
+	n=$(db_val "SELECT count(*) FROM failures WHERE
+	    address = '$NET.8'") || return 1
+	[ "$n" = 0 ] || fail "right passwords left $n failures" || return 1
+	cofferd_stop srv-r1 && cofferd_stop srv-r2 || return 1
+	cofferd_use srv
+	TOKEN=
+}
+
+# A server that died during a password check leaves its reservation: a
+# login that needs its place waits, and once the reservation is 15 s old
+# it counts as a failure (here: the tenth, so 429).
+login_crash()
+{
+	note "a reservation left by a dead server counts as a failure"
+	register "$GINA" "$PW" || return 1
+	i=0
+	while [ $i -lt 9 ]; do
+		SRC=$NET.10 req POST /v1/sessions \
+		    "$(creds "$GINA" "wrong-$i")" &&
+		    want 401 bad_credentials || return 1
+		i=$((i + 1))
+	done
+	SRC=$NET.11 login "$GINA" "$PW" || return 1
+	TOKEN=
+	db_sql "INSERT INTO failures (account, address, time, pending)
+	    VALUES ('$GINA', '$NET.12', $(($(date +%s) - 13)), TRUE)" ||
+	    return 1
+	t0=$(date +%s)
+	SRC=$NET.11 req POST /v1/sessions "$(creds "$GINA" "$PW")" &&
+	    want 429 rate_limited || return 1
+	t=$(($(date +%s) - t0))
+	[ "$t" -ge 1 ] && [ "$t" -le 10 ] ||
+	    fail "the login waited $t s for the reservation, want 1..10" ||
+	    return 1
 }
 
 audit_log()
@@ -774,6 +913,9 @@ scenario() {
 	BOB=bob-$SFX@example.org
 	CAROL=carol-$SFX@example.org
 	DAVE=dave-$SFX@example.org
+	ERIN=erin-$SFX@example.org
+	FRANK=frank-$SFX@example.org
+	GINA=gina-$SFX@example.org
 	PW=correct-horse-battery
 	KEY_RAW=KEYMATERIAL-for-the-escrow-0001!
 	KEY_B64=$(b64 "$KEY_RAW")
@@ -797,6 +939,8 @@ scenario() {
 	destroy || return 1
 	junk || return 1
 	ratelimit || return 1
+	login_race || return 1
+	login_crash || return 1
 	audit_log || return 1
 	metrics || return 1
 	logout || return 1

@@ -10,7 +10,11 @@
 # logins count across servers: five wrong passwords through A and five
 # through B (each from another source address) lock the account on both
 # (429 with Retry-After) while another account is not locked, and ten
-# failures from one address split over both lock that address.  A
+# failures from one address split over both lock that address.  With
+# logins at once (40 wrong passwords for one account, or from one
+# address, fired together at two more servers with the real password
+# costs) exactly 10 are checked (401) and 30 refused (429), and the audit
+# log and the failures table agree.  A
 # database restart is invisible to clients (the servers reconnect); with
 # the database down both answer 503 (/healthz too) and no key leaves,
 # and when it is back they serve again.  Last, the whole of 80-server.sh
@@ -51,6 +55,20 @@ call_from()
 	call "$@" || _rc=1
 	SRC=
 	return "$_rc"
+}
+
+# burst_is N401 N429 WHAT: ./burst (cofferd_burst) had N401 answers 401
+# and N429 answers 429, each with Retry-After 1..900.
+burst_is()
+{
+	_n1=$(awk '$1 == 401 { n++ } END { print n + 0 }' burst)
+	_n2=$(awk '$1 == 429 { n++ } END { print n + 0 }' burst)
+	note "$3: $_n1 answered 401, $_n2 answered 429"
+	[ "$_n1" -eq "$1" ] && [ "$_n2" -eq "$2" ] ||
+	    fail "$3 at once: $_n1 checked, $_n2 refused; want $1 and $2" ||
+	    return 1
+	awk '$1 == 429 && !($2 >= 1 && $2 <= 900) { exit 1 }' burst ||
+	    fail "$3: a 429 without Retry-After 1..900" || return 1
 }
 
 scenario() {
@@ -162,6 +180,48 @@ scenario() {
 		call_from 127.0.0.50 429 POST /v1/sessions \
 		    '{"account":"bob","password":"bob password"}' || return 1
 	done
+
+	# ---- failed logins at once: exactly 10 checked, on any server ----
+	# Two more servers C and D with the real Argon2id costs and 8 workers
+	# each, so that many password checks overlap (before the login
+	# reservations each server let one more through: 11 or 12).
+	COFFERD_INSECURE_FAST_KDF=0
+	mkdir c d && cp -p a/master.key c/ && cp -p a/master.key d/ &&
+	    cofferd_start c --threads 8 && cofferd_start d --threads 8
+	_rc=$?
+	COFFERD_INSECURE_FAST_KDF=1
+	[ "$_rc" -eq 0 ] || return 1
+	call 201 POST /v1/accounts \
+	    '{"account":"carol","password":"carol password"}' || return 1
+	i=0
+	while [ "$i" -lt 40 ]; do
+		echo "127.0.1.$((10 + i)) carol wrong$i"
+		i=$((i + 1))
+	done >lines
+	cofferd_burst burst c d <lines || return 1
+	burst_is 10 30 "40 wrong passwords for one account" || return 1
+	n=$(pg_psql "SELECT count(*) FROM audit WHERE account = 'carol'
+	    AND event = 'login_failed'") || return 1
+	[ "$n" = 10 ] || fail "$n login_failed audit rows, want 10" ||
+	    return 1
+	n=$(pg_psql "SELECT count(*) FROM audit WHERE account = 'carol'
+	    AND event = 'login_limited'") || return 1
+	[ "$n" = 30 ] || fail "$n login_limited audit rows, want 30" ||
+	    return 1
+	i=0
+	while [ "$i" -lt 40 ]; do
+		echo "127.0.0.60 ghost$i whatever1"
+		i=$((i + 1))
+	done >lines
+	cofferd_burst burst c d <lines || return 1
+	burst_is 10 30 "40 wrong passwords from one address" || return 1
+	n=$(pg_psql "SELECT count(*) FROM failures WHERE account = 'carol'
+	    OR address = '127.0.0.60'") || return 1
+	[ "$n" = 20 ] || fail "$n failures recorded, want 20" || return 1
+	n=$(pg_psql "SELECT count(*) FROM failures WHERE pending") ||
+	    return 1
+	[ "$n" = 0 ] || fail "$n reservations left over" || return 1
+	cofferd_stop c && cofferd_stop d || return 1
 
 	# ---- the database restarts, then goes away and comes back ----
 	cofferd_use b

@@ -650,6 +650,286 @@ two_handles(void)
 	store_close(s2);
 }
 
+#define LIMIT	10
+
+/*
+ * A reservation of ${a} from ${x} at ${now}: window 1000 s, stale after
+ * 50 s (T_OK(test_reserve(...)) calls this).
+ */
+static int
+store_test_reserve(const char *a, const char *x, int64_t now, int64_t *id,
+    struct store_failures *f, char err[STORE_ERRLEN])
+{
+	return store_failure_reserve(st, a, x, now, now - 1000, now - 50,
+	    LIMIT, id, f, err);
+}
+
+static void
+check_tally(const struct store_failures *f, int na, int pa, int64_t oa,
+    int nx, int px, int64_t ox)
+{
+	T_EQ_INT(f->n_account, na);
+	T_EQ_INT(f->p_account, pa);
+	T_EQ_INT(f->old_account, oa);
+	T_EQ_INT(f->n_address, nx);
+	T_EQ_INT(f->p_address, px);
+	T_EQ_INT(f->old_address, ox);
+}
+
+static void
+reservations(void)
+{
+	struct store_failures f;
+	char a[64], b[64], x[64], y[64];
+	int64_t id = -1, id2 = -1, id3, oa, ox;
+	int i, na, nx;
+
+	name(a, sizeof(a), "rsv-a");
+	name(b, sizeof(b), "rsv-b");
+	name(x, sizeof(x), "192.0.2.50");
+	name(y, sizeof(y), "192.0.2.51");
+
+	/* Nothing yet: a reservation, then a second sees it in progress. */
+	T_OK(test_reserve(a, x, 100000, &id, &f, err_));
+	T_TRUE(id > 0);
+	check_tally(&f, 0, 0, 0, 0, 0, 0);
+	T_OK(test_reserve(a, y, 100001, &id2, &f, err_));
+	T_TRUE(id2 > 0 && id2 != id);
+	check_tally(&f, 0, 1, 100000, 0, 0, 0);
+	/* A reservation counts in store_failure_count, as a failure. */
+	T_OK(failure_count(st, a, y, 99000, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 2);
+	T_EQ_INT(nx, 1);
+	T_EQ_INT(ox, 100001);
+
+	/* Right password: the reservation goes; only once. */
+	T_OK(failure_cancel(st, id2, err_));
+	T_RC(STORE_ENOTFOUND, failure_cancel(st, id2, err_));
+	T_RC(STORE_ENOTFOUND, failure_confirm(st, id2, err_));
+	/* Wrong password: it stays, as a failure; no longer cancellable. */
+	T_OK(failure_confirm(st, id, err_));
+	T_RC(STORE_ENOTFOUND, failure_confirm(st, id, err_));
+	T_RC(STORE_ENOTFOUND, failure_cancel(st, id, err_));
+	T_RC(STORE_ENOTFOUND, failure_cancel(st, 0, err_));
+	T_OK(test_reserve(a, y, 100002, &id2, &f, err_));
+	check_tally(&f, 1, 0, 100000, 0, 0, 0);
+	T_OK(failure_cancel(st, id2, err_));
+
+	/* Nine failures: one more may be checked, and then no other. */
+	for (i = 0; i < 8; i++)
+		T_OK(failure_add(st, a, x, 100010 + i, err_));
+	T_OK(test_reserve(a, y, 100020, &id2, &f, err_));
+	check_tally(&f, 9, 0, 100000, 0, 0, 0);
+	id3 = 99;
+	T_RC(STORE_EBUSY, test_reserve(a, y, 100021, &id3, &f, err_));
+	T_EQ_INT(id3, 0);
+	check_tally(&f, 9, 1, 100000, 0, 1, 100020);
+	/* ... until it ends: right, and the next may try; wrong, limited. */
+	T_OK(failure_cancel(st, id2, err_));
+	T_OK(test_reserve(a, y, 100022, &id2, &f, err_));
+	check_tally(&f, 9, 0, 100000, 0, 0, 0);
+	T_OK(failure_confirm(st, id2, err_));
+	id3 = 99;
+	T_RC(STORE_ELIMIT, test_reserve(a, y, 100023, &id3, &f, err_));
+	T_EQ_INT(id3, 0);
+	check_tally(&f, 10, 0, 100000, 1, 0, 100022);
+	/* Refused attempts leave no row: the window does not move. */
+	T_OK(failure_count(st, a, y, 99000, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 10);
+	T_EQ_INT(nx, 1);
+
+	/* x has had 9 failures (all a's): b from x gets the last one. */
+	T_OK(test_reserve(b, x, 100030, &id2, &f, err_));
+	check_tally(&f, 0, 0, 0, 9, 0, 100000);
+	T_OK(failure_confirm(st, id2, err_));
+	/* b from y is fine (1 and 1), b from x is not (x has 10). */
+	T_OK(test_reserve(b, y, 100031, &id3, &f, err_));
+	check_tally(&f, 1, 0, 100030, 1, 0, 100022);
+	T_OK(failure_cancel(st, id3, err_));
+	T_RC(STORE_ELIMIT, test_reserve(b, x, 100032, &id3, &f, err_));
+	check_tally(&f, 1, 0, 100030, 10, 0, 100000);
+
+	/* The window: 100000 leaves it at 101000, and the row is deleted. */
+	T_OK(test_reserve(a, y, 101000 + 1, &id2, &f, err_));
+	check_tally(&f, 9, 0, 100010, 1, 0, 100022);
+	T_OK(failure_cancel(st, id2, err_));
+	T_OK(failure_count(st, a, x, 0, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 9);
+	T_EQ_INT(oa, 100010);
+}
+
+/* A reservation older than ${stale} is a failure (its server died). */
+static void
+reservation_stale(void)
+{
+	struct store_failures f;
+	char a[64], x[64], y[64];
+	int64_t id = 0, id2 = 0;
+	int i;
+
+	name(a, sizeof(a), "stale-a");
+	name(x, sizeof(x), "192.0.2.60");
+	name(y, sizeof(y), "192.0.2.61");
+	for (i = 0; i < 9; i++)
+		T_OK(failure_add(st, a, x, 200000 + i, err_));
+	T_OK(test_reserve(a, x, 200010, &id, &f, err_));
+	T_RC(STORE_EBUSY, test_reserve(a, y, 200060, &id2, &f, err_));
+	check_tally(&f, 9, 1, 200000, 0, 0, 0);
+	/* 200010 < 200061 - 50: the reservation is now a failure. */
+	T_RC(STORE_ELIMIT, test_reserve(a, y, 200061, &id2, &f, err_));
+	check_tally(&f, 10, 0, 200000, 0, 0, 0);
+	/* Its login may still end, though, and put it right. */
+	T_OK(failure_cancel(st, id, err_));
+	T_OK(test_reserve(a, y, 200062, &id2, &f, err_));
+	check_tally(&f, 9, 0, 200000, 0, 0, 0);
+	T_OK(failure_confirm(st, id2, err_));
+}
+
+/*
+ * Many reservations at once never pass the limit: RACE_HANDLES store
+ * handles (each its own connection or pool, as in separate cofferd
+ * processes), RACE_THREADS threads on each, try logins at one account
+ * (each thread from an address of its own) or from one address (to a new
+ * account each time) until they are refused.  A login's password check
+ * takes 1-4 ms; each thread's first one is right (cancelled), every later
+ * one wrong (confirmed).  Exactly LIMIT failures must stay, and the
+ * reservations alive at one time never exceed LIMIT.
+ */
+#define RACE_HANDLES	4
+#define RACE_THREADS	4
+
+struct race {
+	struct store	*s;
+	const char	*account;	/* NULL: a new one per attempt */
+	const char	*address;	/* NULL: one per thread */
+	int		 n;		/* thread number */
+	int		*alive;		/* shared by all threads */
+	int		*most;
+	int		 confirmed, cancelled, busy, errors;
+};
+
+static void *
+racer(void *arg)
+{
+	struct race *r = arg;
+	struct store_failures f;
+	char err[STORE_ERRLEN], acct[STORE_ACCOUNT_MAX + 1], addr[64];
+	struct timespec ts = { 0, 0 };
+	int64_t id, now;
+	int rc, n, m, tries;
+
+	snprintf(addr, sizeof(addr), "%s-%d", tag, r->n);
+	for (tries = 0; tries < 100000 && r->errors < 10; tries++) {
+		snprintf(acct, sizeof(acct), "%s-race-%d-%d", tag, r->n,
+		    tries);
+		now = (int64_t)time(NULL);
+		rc = store_failure_reserve(r->s,
+		    r->account != NULL ? r->account : acct,
+		    r->address != NULL ? r->address : addr, now, now - 900,
+		    now - 15, LIMIT, &id, &f, err);
+		if (rc == STORE_ELIMIT)
+			break;
+		if (rc == STORE_EBUSY) {
+			r->busy++;
+			ts.tv_nsec = 1000000;
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (rc != 0) {
+			if (r->errors++ == 0)
+				fprintf(stderr, "# racer: %s\n", err);
+			continue;
+		}
+		/* Counted after the insert, uncounted before the delete. */
+		n = __atomic_add_fetch(r->alive, 1, __ATOMIC_SEQ_CST);
+		m = __atomic_load_n(r->most, __ATOMIC_SEQ_CST);
+		while (n > m && !__atomic_compare_exchange_n(r->most, &m, n,
+		    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			continue;
+		ts.tv_nsec = (1 + (r->n + tries) % 4) * 1000000L;
+		nanosleep(&ts, NULL);
+		if (r->cancelled == 0) {
+			__atomic_sub_fetch(r->alive, 1, __ATOMIC_SEQ_CST);
+			rc = store_failure_cancel(r->s, id, err);
+			r->cancelled++;
+		} else {
+			rc = store_failure_confirm(r->s, id, err);
+			r->confirmed++;
+		}
+		if (rc != 0 && r->errors++ == 0)
+			fprintf(stderr, "# racer: settling: %s\n", err);
+	}
+	return NULL;
+}
+
+static void
+race(const char *account, const char *address)
+{
+	struct race r[RACE_HANDLES * RACE_THREADS];
+	pthread_t th[RACE_HANDLES * RACE_THREADS];
+	struct store *s[RACE_HANDLES];
+	int alive = 0, most = 0, sum[4] = { 0, 0, 0, 0 };
+	size_t i, n = RACE_HANDLES * RACE_THREADS;
+
+	memset(s, 0, sizeof(s));
+	for (i = 0; i < RACE_HANDLES; i++)
+		T_OK(open(url, &s[i], err_));
+	for (i = 0; i < n; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].s = s[i % RACE_HANDLES];
+		r[i].account = account;
+		r[i].address = address;
+		r[i].n = (int)i;
+		r[i].alive = &alive;
+		r[i].most = &most;
+		if (r[i].s == NULL ||
+		    pthread_create(&th[i], NULL, racer, &r[i]) != 0) {
+			T_TRUE(false);
+			r[i].s = NULL;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (r[i].s == NULL)
+			continue;
+		pthread_join(th[i], NULL);
+		sum[0] += r[i].confirmed;
+		sum[1] += r[i].cancelled;
+		sum[2] += r[i].busy;
+		sum[3] += r[i].errors;
+	}
+	for (i = 0; i < RACE_HANDLES; i++)
+		store_close(s[i]);
+	printf("# race at one %s: %d failures, %d right passwords, %d waits, "
+	    "at most %d at once\n", account != NULL ? "account" : "address",
+	    sum[0], sum[1], sum[2], most);
+	T_EQ_INT(sum[3], 0);
+	T_EQ_INT(sum[0], LIMIT);
+	T_TRUE(sum[1] >= 1);
+	T_TRUE(most <= LIMIT);
+}
+
+/* Three rounds each: a lost race shows only now and then. */
+static void
+reservation_race(void)
+{
+	char a[64], x[64], what[32];
+	int64_t oa, ox;
+	int na, nx, i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(what, sizeof(what), "race-account-%d", i);
+		name(a, sizeof(a), what);
+		snprintf(what, sizeof(what), "race-address-%d", i);
+		name(x, sizeof(x), what);
+		race(a, NULL);
+		T_OK(failure_count(st, a, "-", 0, &na, &oa, &nx, &ox, err_));
+		T_EQ_INT(na, LIMIT);
+		race(NULL, x);
+		T_OK(failure_count(st, "-", x, 0, &na, &oa, &nx, &ox, err_));
+		T_EQ_INT(nx, LIMIT);
+	}
+}
+
 struct worker {
 	int		 id;
 	const char	*shared_key;	/* all count releases on it */
@@ -801,6 +1081,9 @@ main(int argc, char **argv)
 		UNIT_TEST(audit),
 		UNIT_TEST(failures),
 		UNIT_TEST(two_handles),
+		UNIT_TEST(reservations),
+		UNIT_TEST(reservation_stale),
+		UNIT_TEST(reservation_race),
 		UNIT_TEST(concurrent),
 		UNIT_TEST(reconnect),
 	};
