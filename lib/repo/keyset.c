@@ -11,6 +11,7 @@
  * Each set starts with a keyinfo (lib/repo/keyinfo.c) that records its
  * scope, custody and recovery slots, authenticated under the data key.
  */
+#define _GNU_SOURCE	/* sync_file_range */
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -718,6 +719,23 @@ keyset_blob_info(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 
 /* ---- writing packs ---- */
 
+/*
+ * Start writing the pack's dirty pages to the card now, without waiting,
+ * so that the fsync when the pack closes finds little left to do: on a
+ * slow card that fsync would otherwise stall the backup for the whole
+ * pack (16 MiB) at once.  Only a hint; durability still comes from the
+ * fsync.
+ */
+static void
+pw_start_writeback(int fd)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+	(void)fd;
+#endif
+}
+
 /* Write out what the pack writer has buffered. */
 static int
 pw_drain(struct keyset *ks, struct coffer_err *err)
@@ -728,6 +746,7 @@ pw_drain(struct keyset *ks, struct coffer_err *err)
 		return coffer_err_sys(err, "cannot write 'sets/%s/%s.tmp'",
 		    ks->idhex, pw->name);
 	pw->olen = 0;
+	pw_start_writeback(pw->fd);
 	return 0;
 }
 
@@ -747,6 +766,7 @@ pw_write(struct keyset *ks, const uint8_t *p, size_t len,
 		if (write_full(pw->fd, p, len) != 0)
 			return coffer_err_sys(err, "cannot write "
 			    "'sets/%s/%s.tmp'", ks->idhex, pw->name);
+		pw_start_writeback(pw->fd);
 		return 0;
 	}
 	memcpy(pw->obuf + pw->olen, p, len);
