@@ -118,8 +118,12 @@ coffer_snapshots(const struct coffer_ctx *ctx, struct coffer_snapshot_info **out
 		o->readable = true;
 		o->time_sec = sn->time_sec;
 		o->time_nsec = sn->time_nsec;
-		o->hostname = dup_or_null(sn->hostname);
-		o->username = dup_or_null(sn->username);
+		/* A loaded snapshot has both: NULL here is out of memory. */
+		if ((o->hostname = dup_or_null(sn->hostname)) == NULL ||
+		    (o->username = dup_or_null(sn->username)) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "snapshots");
+			goto out;
+		}
 		o->size = sn->size;
 		o->nfiles = sn->nfiles;
 		o->ndirs = sn->ndirs;

@@ -208,8 +208,10 @@ sealer_new(const uint8_t *key, const uint8_t *idkey,
 	pthread_cond_init(&s->cv_done, NULL);
 	s->njobs = s->nth * SEALER_JOBS_PER_THREAD;
 	if ((s->jobs = coffer_calloc(s->njobs, sizeof(*s->jobs))) == NULL ||
-	    (s->th = coffer_calloc(s->nth, sizeof(*s->th))) == NULL)
+	    (s->th = coffer_calloc(s->nth, sizeof(*s->th))) == NULL) {
+		s->nth = 0;		/* no thread for sealer_free to join */
 		goto fail;
+	}
 	for (size_t i = 0; i < s->nth; i++) {
 		if (pthread_create(&s->th[i], NULL, worker, s) != 0) {
 			s->nth = i;

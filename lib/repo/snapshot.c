@@ -340,8 +340,10 @@ snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 bad:
 	r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged (bad "
 	    "layout)", label);
-	snapshot_release(s);
 out:
+	/* A failed load leaves nothing in ${s} for the caller to free. */
+	if (r != 0)
+		snapshot_release(s);
 	coffer_free(name);
 	coffer_free(file);
 	coffer_free(plain);
