@@ -1323,17 +1323,17 @@ out:
 	return r;
 }
 
+/* Run ${sql} (UPDATE or DELETE of pending row $1); one row or not found. */
 static int
-pg_failure_confirm(struct store *st, int64_t id, char err[STORE_ERRLEN])
+pg_reservation_end(struct store *st, int64_t id, const char *what,
+    const char *sql, char err[STORE_ERRLEN])
 {
 	struct pg_param p[1];
 	PGresult *res = NULL;
 	int r;
 
 	p_int8(&p[0], id);
-	if ((r = pg_run(pg(st), "confirming failed login",
-	    "UPDATE failures SET pending = false WHERE id = $1 AND pending",
-	    p, 1, PG_RETRY, &res, err)) != 0)
+	if ((r = pg_run(pg(st), what, sql, p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
 		seterr(err, "no such reservation");
@@ -1347,26 +1347,18 @@ out:
 }
 
 static int
+pg_failure_confirm(struct store *st, int64_t id, char err[STORE_ERRLEN])
+{
+	return pg_reservation_end(st, id, "confirming failed login",
+	    "UPDATE failures SET pending = false WHERE id = $1 AND pending",
+	    err);
+}
+
+static int
 pg_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
 {
-	struct pg_param p[1];
-	PGresult *res = NULL;
-	int r;
-
-	p_int8(&p[0], id);
-	if ((r = pg_run(pg(st), "cancelling login reservation",
-	    "DELETE FROM failures WHERE id = $1 AND pending",
-	    p, 1, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "no such reservation");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = 0;
-out:
-	PQclear(res);
-	return r;
+	return pg_reservation_end(st, id, "cancelling login reservation",
+	    "DELETE FROM failures WHERE id = $1 AND pending", err);
 }
 
 static const struct store_ops pg_ops = {
