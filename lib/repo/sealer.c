@@ -128,8 +128,8 @@ seal_job(struct sealer *s, struct compressor *comp, struct job *j)
 	}
 	need += scratch;
 	if (need > j->outcap) {
-		free(j->out);
-		if ((j->out = malloc(need)) == NULL) {
+		coffer_free(j->out);
+		if ((j->out = coffer_malloc(need)) == NULL) {
 			j->outcap = 0;
 			return false;
 		}
@@ -238,8 +238,8 @@ sealer_free(struct sealer *s)
 	for (size_t i = 0; s->jobs != NULL && i < s->njobs; i++) {
 		if (s->jobs[i].in != NULL)
 			secret_wipe(s->jobs[i].in, s->jobs[i].incap);
-		free(s->jobs[i].in);
-		free(s->jobs[i].out);
+		coffer_free(s->jobs[i].in);
+		coffer_free(s->jobs[i].out);
 	}
 	coffer_free(s->jobs);
 	coffer_free(s->th);
@@ -339,12 +339,12 @@ reserve_in(struct job *j, size_t len, struct coffer_err *err)
 		return 0;
 	if (want < BATCH_BYTES)
 		want = BATCH_BYTES;
-	if ((p = malloc(want)) == NULL)
+	if ((p = coffer_malloc(want)) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "blob copy");
 	if (j->in != NULL) {
 		memcpy(p, j->in, j->used);
 		secret_wipe(j->in, j->incap);
-		free(j->in);
+		coffer_free(j->in);
 	}
 	j->in = p;
 	j->incap = want;

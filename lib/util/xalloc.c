@@ -9,15 +9,23 @@
 #include "util.h"
 
 #ifdef COFFER_FAULT_INJECT
+#include <stdatomic.h>
+
+/*
+ * Atomic: the sealer threads allocate too.  Which allocation is number N
+ * then depends on the threads' timing, so a sweep that reaches them is
+ * not exactly repeatable, but every count is seen once.
+ */
 static int
 should_fail(void)
 {
-	static long n, fail = -1;
+	static atomic_long n, fail = -1;
 	const char *s;
 
-	if (fail == -1)
-		fail = (s = getenv("COFFER_FAIL_ALLOC")) ? strtol(s, NULL, 10) : 0;
-	return ++n == fail;
+	if (atomic_load(&fail) == -1)
+		atomic_store(&fail, (s = getenv("COFFER_FAIL_ALLOC")) ?
+		    strtol(s, NULL, 10) : 0);
+	return atomic_fetch_add(&n, 1) + 1 == atomic_load(&fail);
 }
 #else
 #define should_fail() 0
