@@ -1076,7 +1076,8 @@ index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
 		}
 	}
 	if (plain.oom) {
-		r = coffer_err_set(err, COFFER_ENOMEM, "index too large");
+		r = coffer_err_set(err, COFFER_ENOMEM, "building an index file "
+		    "(out of memory, or over 256 MiB)");
 		goto out;
 	}
 	random_bytes(iid, sizeof(iid));

@@ -196,8 +196,13 @@ put_str(struct wbuf *b, const char *s)
 	wbuf_bytes32(b, s ? s : "", s ? strlen(s) : 0);
 }
 
+/*
+ * get_str(rb, max, oom): a bytes32 string of at most ${max} bytes with no
+ * NUL, copied; NULL if malformed (rb marked bad) or out of memory (rb
+ * marked bad and *oom set, so the caller does not call it damage).
+ */
 static char *
-get_str(struct rbuf *rb, size_t max)
+get_str(struct rbuf *rb, size_t max, bool *oom)
 {
 	const uint8_t *p;
 	size_t len;
@@ -211,6 +216,7 @@ get_str(struct rbuf *rb, size_t max)
 	}
 	if ((s = coffer_malloc(len + 1)) == NULL) {
 		rb->bad = true;
+		*oom = true;
 		return NULL;
 	}
 	memcpy(s, p, len);
@@ -287,6 +293,7 @@ snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 	size_t flen, plen;
 	struct rbuf rb;
 	char *name = NULL;
+	bool oom = false;
 	int r;
 
 	snapshot_release(s);
@@ -304,13 +311,13 @@ snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 	rbuf_init(&rb, plain, plen);
 	if (rbuf_u32(&rb) != SNAPSHOT_BODY_VERSION)
 		goto bad;
-	if ((name = get_str(&rb, SNAPSHOT_NAME_MAX)) == NULL ||
+	if ((name = get_str(&rb, SNAPSHOT_NAME_MAX, &oom)) == NULL ||
 	    strcmp(name, s->name) != 0)
 		goto bad;
 	s->time_sec = (int64_t)rbuf_u64(&rb);
 	s->time_nsec = rbuf_u32(&rb);
-	s->hostname = get_str(&rb, 4096);
-	s->username = get_str(&rb, 4096);
+	s->hostname = get_str(&rb, 4096, &oom);
+	s->username = get_str(&rb, 4096, &oom);
 	s->npaths = rbuf_u32(&rb);
 	if (!rbuf_ok(&rb) || s->npaths > rbuf_left(&rb) / 4) {
 		s->npaths = 0;
@@ -322,7 +329,7 @@ snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 		goto out;
 	}
 	for (size_t i = 0; i < s->npaths; i++)
-		s->paths[i] = get_str(&rb, 65536);
+		s->paths[i] = get_str(&rb, 65536, &oom);
 	rbuf_copy(&rb, s->tree, BLOB_ID_LEN);
 	s->size = rbuf_u64(&rb);
 	s->nfiles = rbuf_u64(&rb);
@@ -338,8 +345,11 @@ snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 	r = 0;
 	goto out;
 bad:
-	r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged (bad "
-	    "layout)", label);
+	if (oom)
+		r = coffer_err_set(err, COFFER_ENOMEM, "loading snapshot");
+	else
+		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged (bad "
+		    "layout)", label);
 out:
 	/* A failed load leaves nothing in ${s} for the caller to free. */
 	if (r != 0)
