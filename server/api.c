@@ -1099,6 +1099,15 @@ api_init(struct api *a, struct store *st, struct kh *kh, int64_t ttl)
 	return 0;
 }
 
+int
+api_expire(struct api *a, int64_t now, int64_t *n_sessions,
+    int64_t *n_failures, char err[STORE_ERRLEN])
+{
+	/* The same window and stale time as login_reserve(). */
+	return store_expire(a->st, now, now - LOGIN_WINDOW,
+	    now - LOGIN_CHECK_MAX, n_sessions, n_failures, err);
+}
+
 void
 api_resp_release(struct api_resp *p)
 {

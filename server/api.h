@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "srv_crypto.h"
+#include "store.h"
 
 #define API_BODY_MAX		16384
 #define API_ADDRESS_MAX		63
@@ -63,6 +64,16 @@ int api_init(struct api *a, struct store *st, struct kh *kh, int64_t ttl)
 
 /* api_handle(a, q, p): answer ${q} into ${p} (always filled in). */
 void api_handle(struct api *a, const struct api_req *q, struct api_resp *p);
+
+/*
+ * api_expire(a, now, n_sessions, n_failures, err): delete the sessions
+ * expired at ${now} and the failed logins that have left the window of
+ * §4 (store_expire, with the window and the check time used at login);
+ * returns and fills in what store_expire does.  Not for a request's path:
+ * cofferd calls it every few minutes.
+ */
+int api_expire(struct api *a, int64_t now, int64_t *n_sessions,
+    int64_t *n_failures, char err[STORE_ERRLEN]);
 
 /* api_resp_release(p): free (and wipe) the body; ${p} may be reused. */
 void api_resp_release(struct api_resp *p);

@@ -11,7 +11,10 @@
  *      --user) drop to the service user;
  *   4. open the database, start the HTTP thread pool, and wait for a
  *      signal: SIGTERM or SIGINT stops, SIGCHLD means the key holder died
- *      (every key operation answers 503 from then on).
+ *      (every key operation answers 503 from then on).  Between signals,
+ *      at start and every EXPIRE_EVERY seconds, the main thread deletes
+ *      expired sessions and old failed logins (expire()), off every
+ *      request's path.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -44,6 +48,7 @@
 #define TLS_FILE_MAX		(1024 * 1024)
 #define HTTP_MAX_CONNS		1024
 #define HTTP_MAX_PER_IP		64
+#define EXPIRE_EVERY		600	/* s: expire() */
 
 /* Write a new master key to ${path}: 64 hex digits and a newline, 0600. */
 static int
@@ -216,6 +221,36 @@ drop_privileges(uid_t uid, gid_t gid, const char *user)
 	return 0;
 }
 
+/* Seconds on CLOCK_MONOTONIC (the expiry schedule ignores clock steps). */
+static int64_t
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/*
+ * Delete expired sessions and failed logins outside the window
+ * (api_expire).  A failure is logged and otherwise ignored: the rows
+ * stay until the next turn, and serving goes on.
+ */
+static void
+expire(struct api *api)
+{
+	char err[STORE_ERRLEN] = "";
+	int64_t ns = 0, nf = 0;
+
+	if (api_expire(api, (int64_t)time(NULL), &ns, &nf, err) != 0)
+		log_warn("expiry failed (will retry in %d s): %s",
+		    EXPIRE_EVERY, err);
+	if (ns > 0 || nf > 0)
+		log_info("removed %lld expired session%s and %lld failed "
+		    "login%s outside the window", (long long)ns,
+		    ns == 1 ? "" : "s", (long long)nf, nf == 1 ? "" : "s");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -233,6 +268,8 @@ main(int argc, char **argv)
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
 	sigset_t set;
+	struct timespec tmo;
+	int64_t next;
 	pid_t pid;
 	int fd = -1, sig, status, ret = 1;
 
@@ -343,7 +380,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	/* Signals go to sigwait() below; the threads inherit the mask. */
+	/* Signals go to sigtimedwait() below; the threads inherit the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -366,9 +403,19 @@ main(int argc, char **argv)
 	    o.insecure_http ? "http" : "https", shown, o.threads,
 	    strncmp(o.db, "sqlite:", 7) == 0 ? o.db : "postgres");
 
+	next = mono_s();
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
+		if (mono_s() >= next) {
+			expire(&api);
+			next = mono_s() + EXPIRE_EVERY;
+		}
+		tmo.tv_sec = (time_t)(next - mono_s());
+		tmo.tv_nsec = 0;
+		if (tmo.tv_sec < 0)
+			tmo.tv_sec = 0;
+		sig = sigtimedwait(&set, NULL, &tmo);
+		if (sig == -1)
+			continue;	/* EAGAIN: time to expire; EINTR */
 		if (sig == SIGCHLD) {
 			if ((pid = kh_pid(kh)) > 0 &&
 			    waitpid(pid, &status, WNOHANG) == pid) {

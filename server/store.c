@@ -186,3 +186,13 @@ store_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
 {
 	return st->ops->failure_cancel(st, id, err);
 }
+
+int
+store_expire(struct store *st, int64_t now, int64_t since, int64_t stale,
+    int64_t *n_sessions, int64_t *n_failures, char err[STORE_ERRLEN])
+{
+	*n_sessions = 0;
+	*n_failures = 0;
+	return st->ops->expire(st, now, since, stale, n_sessions, n_failures,
+	    err);
+}

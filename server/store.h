@@ -189,4 +189,18 @@ int store_failure_confirm(struct store *st, int64_t id,
 int store_failure_cancel(struct store *st, int64_t id,
     char err[STORE_ERRLEN]);
 
+/*
+ * store_expire(st, now, since, stale, n_sessions, n_failures, err):
+ * delete the sessions that have expired at ${now} (expires <= ${now}) and
+ * the failure rows older than ${since} (time < ${since}), except
+ * reservations made at ${stale} or later (logins still being checked);
+ * with ${stale} >= ${since}, as cofferd calls it, that is exactly the
+ * rows store_failure_reserve() deletes.  Audit rows are never deleted.
+ * Works in short batches, so logins are never held up for long;
+ * *n_sessions and *n_failures get the rows deleted (also on failure: the
+ * batches committed before it).
+ */
+int store_expire(struct store *st, int64_t now, int64_t since, int64_t stale,
+    int64_t *n_sessions, int64_t *n_failures, char err[STORE_ERRLEN]);
+
 #endif /* !COFFERD_STORE_H_ */

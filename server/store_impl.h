@@ -55,11 +55,17 @@ struct store_ops {
 	    char err[STORE_ERRLEN]);
 	int (*failure_cancel)(struct store *st, int64_t id,
 	    char err[STORE_ERRLEN]);
+	int (*expire)(struct store *st, int64_t now, int64_t since,
+	    int64_t stale, int64_t *n_sessions, int64_t *n_failures,
+	    char err[STORE_ERRLEN]);
 };
 
 struct store {
 	const struct store_ops *ops;
 };
+
+/* store_expire deletes at most this many rows per statement. */
+#define STORE_EXPIRE_BATCH	1000
 
 /* "sqlite:" + path; the path's directory must exist. */
 int store_sqlite_open(const char *path, struct store **out,

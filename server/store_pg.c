@@ -51,7 +51,7 @@
 #include "store_impl.h"
 
 #define PG_POOL_MAX	16
-#define PG_STMT_MAX	32	/* distinct statements (there are 19) */
+#define PG_STMT_MAX	32	/* distinct statements (there are 21) */
 
 /* Type OIDs (server/catalog/pg_type_d.h, stable across versions). */
 #define PG_OID_BOOL	16
@@ -1361,6 +1361,72 @@ pg_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
 	    "DELETE FROM failures WHERE id = $1 AND pending", err);
 }
 
+/*
+ * One batch of store_expire: ${sql} has ${np} parameters, $1 (${v1}),
+ * $2 (${v2}) if ${np} is 3, and last the most rows it may delete; add the
+ * rows deleted to *n.  SKIP LOCKED: a batch never waits for a row that
+ * another statement holds (a logout, a reservation being settled); such
+ * a row goes next time.
+ */
+static int
+pg_expire_batch(struct pg_store *ps, const char *what, const char *sql,
+    int64_t v1, int64_t v2, int np, int64_t *n, bool *more, char *err)
+{
+	struct pg_param p[3];
+	PGresult *res = NULL;
+	long long changed;
+	char *end;
+	int r;
+
+	*more = false;
+	p_int8(&p[0], v1);
+	p_int8(&p[1], v2);
+	p_int8(&p[np - 1], STORE_EXPIRE_BATCH);
+	if ((r = pg_run(ps, what, sql, p, np, PG_RETRY, &res, err)) != 0)
+		goto out;
+	changed = strtoll(PQcmdTuples(res), &end, 10);
+	if (*end != '\0' || changed < 0) {
+		seterr(err, "postgres: %s: bad result", what);
+		r = STORE_EFAIL;
+		goto out;
+	}
+	*n += changed;
+	*more = changed >= STORE_EXPIRE_BATCH;
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_expire(struct store *st, int64_t now, int64_t since, int64_t stale,
+    int64_t *n_sessions, int64_t *n_failures, char err[STORE_ERRLEN])
+{
+	bool more;
+	int r;
+
+	*n_sessions = 0;
+	*n_failures = 0;
+	do {
+		if ((r = pg_expire_batch(pg(st), "expiring sessions",
+		    "DELETE FROM sessions WHERE token_hash IN"
+		    " (SELECT token_hash FROM sessions WHERE expires <= $1"
+		    "  LIMIT $2 FOR UPDATE SKIP LOCKED)",
+		    now, 0, 2, n_sessions, &more, err)) != 0)
+			return r;
+	} while (more);
+	do {
+		if ((r = pg_expire_batch(pg(st), "expiring failed logins",
+		    "DELETE FROM failures WHERE id IN"
+		    " (SELECT id FROM failures WHERE time < $1"
+		    "  AND (NOT pending OR time < $2)"
+		    "  LIMIT $3 FOR UPDATE SKIP LOCKED)",
+		    since, stale, 3, n_failures, &more, err)) != 0)
+			return r;
+	} while (more);
+	return 0;
+}
+
 static const struct store_ops pg_ops = {
 	.name = "postgres",
 	.close = pg_close,
@@ -1382,6 +1448,7 @@ static const struct store_ops pg_ops = {
 	.failure_reserve = pg_failure_reserve,
 	.failure_confirm = pg_failure_confirm,
 	.failure_cancel = pg_failure_cancel,
+	.expire = pg_expire,
 };
 
 /* Create the tables if absent; ${c} is left outside any transaction. */

@@ -909,6 +909,65 @@ sq_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
 	    "WHERE id = ? AND pending <> 0", id, "failure cancel", err);
 }
 
+/*
+ * Run one batch of store_expire: ${sql} deletes at most ?3 rows chosen by
+ * ?1 and ?2; add the rows deleted to *n.  The lock is held for this one
+ * statement only, so requests run between the batches.
+ */
+static int
+sq_expire_batch(struct store_sqlite *s, const char *sql, int64_t v1,
+    int64_t v2, int64_t *n, bool *more, char err[STORE_ERRLEN])
+{
+	sqlite3_stmt *stmt = NULL;
+	int changed, r;
+
+	*more = false;
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, sql, &stmt, err)) != 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, v1);
+	sqlite3_bind_int64(stmt, 2, v2);
+	sqlite3_bind_int(stmt, 3, STORE_EXPIRE_BATCH);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		r = sq_fail(s, "expiry", err);
+		goto out;
+	}
+	changed = sqlite3_changes(s->db);
+	*n += changed;
+	*more = changed >= STORE_EXPIRE_BATCH;
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_expire(struct store *st, int64_t now, int64_t since, int64_t stale,
+    int64_t *n_sessions, int64_t *n_failures, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	bool more;
+	int r;
+
+	*n_sessions = 0;
+	*n_failures = 0;
+	do {
+		if ((r = sq_expire_batch(s, "DELETE FROM sessions WHERE rowid IN"
+		    " (SELECT rowid FROM sessions WHERE expires <= ?1"
+		    " LIMIT ?3)", now, 0, n_sessions, &more, err)) != 0)
+			return r;
+	} while (more);
+	do {
+		if ((r = sq_expire_batch(s, "DELETE FROM failures WHERE id IN"
+		    " (SELECT id FROM failures WHERE time < ?1"
+		    " AND (pending = 0 OR time < ?2) LIMIT ?3)", since, stale,
+		    n_failures, &more, err)) != 0)
+			return r;
+	} while (more);
+	return 0;
+}
+
 /* Bring the tables to SQLITE_SCHEMA_VERSION; inside the schema's txn. */
 static int
 sq_upgrade(struct store_sqlite *s, char err[STORE_ERRLEN])
@@ -957,6 +1016,7 @@ static const struct store_ops sqlite_ops = {
 	.failure_reserve = sq_failure_reserve,
 	.failure_confirm = sq_failure_confirm,
 	.failure_cancel = sq_failure_cancel,
+	.expire = sq_expire,
 };
 
 int

@@ -786,6 +786,102 @@ reservation_stale(void)
 }
 
 /*
+ * store_expire: expired sessions and failures outside the window go;
+ * live sessions, failures in the window and reservations still being
+ * checked stay, and so does the audit log.  Times are around EXPIRE_T,
+ * apart from every other test's; a first call clears what earlier runs
+ * left in that range, so the counts are exact.
+ */
+#define EXPIRE_T	1000000
+
+static void
+expire(void)
+{
+	struct store_failures f;
+	struct store_event ev, *v = NULL;
+	uint8_t h[4][STORE_TOKEN_HASH_LEN];
+	char a[64], b[64], x[64], y[64], acct[STORE_ACCOUNT_MAX + 1];
+	int64_t exp, ns, nf, oa, ox, id_live = 0, id_old = 0;
+	int na, nx, i;
+	size_t n;
+
+	name(a, sizeof(a), "expire-a");
+	name(b, sizeof(b), "expire-b");
+	name(x, sizeof(x), "192.0.2.70");
+	name(y, sizeof(y), "192.0.2.71");
+	/* Wider than both calls below. */
+	T_OK(expire(st, EXPIRE_T + 5000, EXPIRE_T + 4000, EXPIRE_T + 4950,
+	    &ns, &nf, err_));
+
+	T_OK(account_create(st, a, "h", 1, err_));
+	for (i = 0; i < 4; i++)
+		new_hash(h[i], 1000 + (unsigned int)i);
+	T_OK(session_create(st, h[0], a, EXPIRE_T - 1, err_));
+	T_OK(session_create(st, h[1], a, EXPIRE_T, err_));	/* expired */
+	T_OK(session_create(st, h[2], a, EXPIRE_T + 1, err_));
+	T_OK(session_create(st, h[3], a, 4000000000, err_));
+	/* Reservations first: they delete what is older than their window. */
+	T_OK(test_reserve(a, x, EXPIRE_T - 20, &id_live, &f, err_));
+	T_OK(test_reserve(b, y, EXPIRE_T - 1500, &id_old, &f, err_));
+	T_OK(failure_add(st, a, x, EXPIRE_T - 2000, err_));
+	T_OK(failure_add(st, a, y, EXPIRE_T - 1001, err_));
+	T_OK(failure_add(st, a, x, EXPIRE_T - 1000, err_));
+	T_OK(failure_add(st, b, x, EXPIRE_T - 10, err_));
+	memset(&ev, 0, sizeof(ev));
+	ev.time = EXPIRE_T - 100000;
+	snprintf(ev.account, sizeof(ev.account), "%s", a);
+	snprintf(ev.event, sizeof(ev.event), "login");
+	ev.ok = 1;
+	T_OK(audit_add(st, &ev, err_));
+
+	/* Window 1000 s, stale after 50 s, as test_reserve. */
+	ns = nf = -1;
+	T_OK(expire(st, EXPIRE_T, EXPIRE_T - 1000, EXPIRE_T - 50, &ns, &nf,
+	    err_));
+	T_EQ_INT(ns, 2);
+	T_EQ_INT(nf, 3);	/* - 2000, - 1001, and the stale reservation */
+	T_RC(STORE_ENOTFOUND, session_get(st, h[0], acct, &exp, err_));
+	T_RC(STORE_ENOTFOUND, session_get(st, h[1], acct, &exp, err_));
+	T_OK(session_get(st, h[2], acct, &exp, err_));
+	T_EQ_INT(exp, EXPIRE_T + 1);
+	T_OK(session_get(st, h[3], acct, &exp, err_));
+	T_RC(STORE_ENOTFOUND, failure_cancel(st, id_old, err_));
+	/* a: - 1000 and the live reservation; x: those and b's - 10. */
+	T_OK(failure_count(st, a, x, 0, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 2);
+	T_EQ_INT(oa, EXPIRE_T - 1000);
+	T_EQ_INT(nx, 3);
+	/* Nothing more to do at the same time. */
+	T_OK(expire(st, EXPIRE_T, EXPIRE_T - 1000, EXPIRE_T - 50, &ns, &nf,
+	    err_));
+	T_EQ_INT(ns, 0);
+	T_EQ_INT(nf, 0);
+
+	/*
+	 * Later, with every failure outside the window: a reservation made
+	 * after ${stale} is a login still being checked, and stays.
+	 */
+	T_OK(expire(st, EXPIRE_T + 2000, EXPIRE_T + 1000, EXPIRE_T - 50,
+	    &ns, &nf, err_));
+	T_EQ_INT(ns, 1);
+	T_EQ_INT(nf, 2);
+	T_RC(STORE_ENOTFOUND, session_get(st, h[2], acct, &exp, err_));
+	T_OK(session_get(st, h[3], acct, &exp, err_));
+	T_OK(failure_count(st, a, x, 0, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 1);
+	T_EQ_INT(oa, EXPIRE_T - 20);
+	T_OK(failure_cancel(st, id_live, err_));
+	T_OK(session_delete(st, h[3], err_));
+
+	/* The audit log is the account's record: never expired. */
+	T_OK(audit_list(st, a, 10, &v, &n, err_));
+	T_EQ_INT(n, 1);
+	if (n == 1)
+		T_EQ_INT(v[0].time, EXPIRE_T - 100000);
+	free(v);
+}
+
+/*
  * Many reservations at once never pass the limit: RACE_HANDLES store
  * handles (each its own connection or pool, as in separate cofferd
  * processes), RACE_THREADS threads on each, try logins at one account
@@ -1084,6 +1180,7 @@ main(int argc, char **argv)
 		UNIT_TEST(reservations),
 		UNIT_TEST(reservation_stale),
 		UNIT_TEST(reservation_race),
+		UNIT_TEST(expire),
 		UNIT_TEST(concurrent),
 		UNIT_TEST(reconnect),
 	};
