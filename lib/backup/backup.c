@@ -52,6 +52,13 @@ struct bctx {
 	size_t			 narena;
 	uint64_t		 arena_n;	/* slots handed out */
 	uint64_t		 file_first;	/* first slot of this file */
+	/*
+	 * Trees waiting for ids the workers are still computing (their
+	 * files' chunks, or their subtrees' own ids), oldest first: a
+	 * directory is always queued after everything below it.
+	 */
+	struct deferred		*defer;
+	size_t			 ndefer, defercap;
 	bool			 file_async;	/* some of its ids are hashed by workers */
 	size_t			 nchunks;	/* chunks of this file */
 	uint8_t			*rbuf;
@@ -79,6 +86,12 @@ struct bctx {
 	bool			 scan_done, scan_stop;
 };
 
+/* A tree put aside until its ids are known; its id goes to arena slot. */
+struct deferred {
+	struct tree	 t;
+	uint64_t	 slot;
+};
+
 static void progress(struct bctx *, const char *, bool);
 
 struct vnode {
@@ -90,7 +103,9 @@ struct vnode {
 };
 
 #define ARENA_BLOCK	4096		/* ids per arena block */
-#define ASYNC_HASH_MIN	(256u << 10)	/* smaller chunks: hashed here */
+#ifndef DEFER_TREES
+#define DEFER_TREES	1024
+#endif		/* trees waiting for ids, at most */
 
 static uint8_t *
 arena_slot(struct bctx *b, uint64_t i)
@@ -98,13 +113,12 @@ arena_slot(struct bctx *b, uint64_t i)
 	return b->arena[i / ARENA_BLOCK] + (i % ARENA_BLOCK) * BLOB_ID_LEN;
 }
 
+/* arena_take(b, &i): the next free slot of the id arena. */
 static int
-chunk_cb(void *cookie, const uint8_t *buf, size_t len)
+arena_take(struct bctx *b, uint64_t *i)
 {
-	struct bctx *b = cookie;
-	uint64_t i = b->arena_n;
-
-	if (i / ARENA_BLOCK >= b->narena) {
+	*i = b->arena_n;
+	if (*i / ARENA_BLOCK >= b->narena) {
 		uint8_t **na;
 
 		if ((na = coffer_realloc(b->arena, (b->narena + 1) *
@@ -116,20 +130,25 @@ chunk_cb(void *cookie, const uint8_t *buf, size_t len)
 			return coffer_err_set(b->err, COFFER_ENOMEM, "chunk ids");
 		b->narena++;
 	}
-	repo_lock_refresh(b->lock);	/* cheap: a time check */
 	b->arena_n++;
+	return 0;
+}
+
+static int
+chunk_cb(void *cookie, const uint8_t *buf, size_t len)
+{
+	struct bctx *b = cookie;
+	uint64_t i;
+	int r;
+
+	if ((r = arena_take(b, &i)) != 0)
+		return r;
+	repo_lock_refresh(b->lock);	/* cheap: a time check */
 	b->nchunks++;
 	/*
-	 * Small chunks (small files, tails) are hashed here: their ids are
-	 * known at once and their directory need not wait for the workers.
-	 * Big ones are hashed by the workers, off this thread.
+	 * Every chunk is hashed by the workers, off this thread; its id
+	 * lands in the arena, and its directory's tree waits (put_tree).
 	 */
-	if (len < ASYNC_HASH_MIN) {
-		uint8_t *slot = arena_slot(b, i);
-
-		keyset_blob_id(b->ks, buf, len, slot);
-		return keyset_put_blob(b->ks, OBJ_DATA, slot, buf, len, b->err);
-	}
 	b->file_async = true;
 	return keyset_put_data(b->ks, buf, len, arena_slot(b, i), b->err);
 }
@@ -416,8 +435,10 @@ fill_meta(struct tree_entry *e, const struct stat *sb)
 	e->mtime_nsec = (uint32_t)sb->st_mtim.tv_nsec;
 }
 
-static int store_dir(struct bctx *, int, const char *, bool, uint8_t *);
-static int put_tree(struct bctx *, struct tree *, uint8_t [BLOB_ID_LEN]);
+static int store_dir(struct bctx *, int, const char *, bool,
+    struct tree_entry *, uint8_t *);
+static int put_tree(struct bctx *, struct tree *, struct tree_entry *,
+    uint8_t [BLOB_ID_LEN]);
 
 /* Does the directory hold a CACHEDIR.TAG with the standard signature? */
 static bool
@@ -528,11 +549,11 @@ regular:
 			/* Another file system: the mount point, empty. */
 			struct tree none = { 0 };
 
-			r = put_tree(b, &none, e->subtree);
+			r = put_tree(b, &none, e, e->subtree);
 			if (r != 0)
 				goto out;
 		} else if ((r = store_dir(b, fd, path, b->excl_caches &&
-		    cache_tagged(fd), e->subtree)) != 0) {
+		    cache_tagged(fd), e, e->subtree)) != 0) {
 			goto out;
 		}
 		b->res->ndirs++;
@@ -571,21 +592,21 @@ out:
 	return r;
 }
 
-/* Store the tree blob of ${t}; its id goes to ${id}. */
+/*
+ * encode_tree(b, t, id): store the tree blob of ${t}, every id it needs
+ * being known; its id goes to ${id}.
+ */
 static int
-put_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
+encode_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
 {
-	bool pending = false;
-	int r;
-
-	for (size_t i = 0; i < t->n; i++)
-		pending |= t->e[i].pending;
-	/* Wait for the workers to finish the ids this directory needs. */
-	if (pending && (r = keyset_sync(b->ks, b->err)) != 0)
-		return r;
 	for (size_t i = 0; i < t->n; i++) {
 		struct tree_entry *e = &t->e[i];
 
+		if (e->sub_pending) {
+			memcpy(e->subtree, arena_slot(b, e->sub_slot),
+			    BLOB_ID_LEN);
+			e->sub_pending = false;
+		}
 		if (!e->pending)
 			continue;
 		if ((e->chunks = coffer_malloc(e->nchunks * BLOB_ID_LEN)) == NULL)
@@ -610,6 +631,91 @@ put_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
 	    b->err);
 }
 
+/* Release the trees still waiting (after an error). */
+static void
+defer_release(struct bctx *b)
+{
+	for (size_t i = 0; i < b->ndefer; i++)
+		tree_release(&b->defer[i].t);
+	coffer_free(b->defer);
+	b->defer = NULL;
+	b->ndefer = b->defercap = 0;
+}
+
+/*
+ * flush_trees(b): wait for the workers, then store every waiting tree,
+ * oldest first, so that each finds the ids of the trees below it in the
+ * arena.
+ */
+static int
+flush_trees(struct bctx *b)
+{
+	size_t i;
+	int r = 0;
+
+	if (b->ndefer == 0)
+		return 0;
+	if ((r = keyset_sync(b->ks, b->err)) != 0)
+		return r;
+	for (i = 0; i < b->ndefer && r == 0; i++) {
+		r = encode_tree(b, &b->defer[i].t, arena_slot(b,
+		    b->defer[i].slot));
+		tree_release(&b->defer[i].t);
+	}
+	/* On an error, the rest is released with the backup (defer_release). */
+	memmove(b->defer, b->defer + i, (b->ndefer - i) * sizeof(*b->defer));
+	b->ndefer -= i;
+	return r;
+}
+
+/*
+ * put_tree(b, t, owner, id): store the tree of ${t} (the directory of
+ * entry ${owner}, or the root when NULL); its id goes to ${id}.  A tree
+ * whose ids are still being computed by the workers is put aside, ${t}
+ * emptied, and its id goes to an arena slot that ${owner} then names:
+ * directories do not wait for the workers one by one, only every
+ * DEFER_TREES trees and for the root.
+ */
+static int
+put_tree(struct bctx *b, struct tree *t, struct tree_entry *owner,
+    uint8_t id[BLOB_ID_LEN])
+{
+	bool pending = false;
+	uint64_t slot;
+	int r;
+
+	for (size_t i = 0; i < t->n; i++)
+		pending |= t->e[i].pending || t->e[i].sub_pending;
+	if (!pending)
+		return encode_tree(b, t, id);
+	if (b->ndefer == b->defercap) {
+		size_t ncap = b->defercap ? 2 * b->defercap : 64;
+		struct deferred *nd;
+
+		if ((nd = coffer_realloc(b->defer, ncap * sizeof(*nd))) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "trees");
+		b->defer = nd;
+		b->defercap = ncap;
+	}
+	if ((r = arena_take(b, &slot)) != 0)
+		return r;
+	b->defer[b->ndefer].t = *t;
+	b->defer[b->ndefer].slot = slot;
+	b->ndefer++;
+	memset(t, 0, sizeof(*t));
+	if (owner != NULL) {
+		owner->sub_pending = true;
+		owner->sub_slot = slot;
+	}
+	if (owner == NULL || b->ndefer >= DEFER_TREES) {
+		if ((r = flush_trees(b)) != 0)
+			return r;
+	}
+	if (owner == NULL)
+		memcpy(id, arena_slot(b, slot), BLOB_ID_LEN);
+	return 0;
+}
+
 static int
 cmp_name(const void *x, const void *y)
 {
@@ -623,7 +729,7 @@ cmp_name(const void *x, const void *y)
  */
 static int
 store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
-    uint8_t *id)
+    struct tree_entry *owner, uint8_t *id)
 {
 	struct tree t = { 0 };
 	struct dirent *de;
@@ -708,7 +814,7 @@ store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
 		if ((e->name = (uint8_t *)coffer_strdup(nm)) == NULL)
 			goto oom;
 	}
-	r = put_tree(b, &t, id);
+	r = put_tree(b, &t, owner, id);
 	goto out;
 oom:
 	r = coffer_err_set(b->err, COFFER_ENOMEM, "reading '%s'", path);
@@ -899,7 +1005,7 @@ store_vnode(struct bctx *b, struct vnode *v, struct tree *t)
 			fill_meta(e, &sb);
 			r = store_vnode(b, k, &sub);
 			if (r == 0)
-				r = put_tree(b, &sub, e->subtree);
+				r = put_tree(b, &sub, e, e->subtree);
 			tree_release(&sub);
 			if (r != 0)
 				return r;
@@ -1213,7 +1319,7 @@ coffer_backup(const struct coffer_ctx *ctx,
 	if (opts->use_stdin) {
 		r = store_stdin(&b, opts->stdin_name, &top);
 		if (r == 0)
-			r = put_tree(&b, &top, snap.tree);
+			r = put_tree(&b, &top, NULL, snap.tree);
 	} else if (root.real) {
 		int dfd = open(root.src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -1224,12 +1330,13 @@ coffer_backup(const struct coffer_ctx *ctx,
 		if (fstat(dfd, &sb) == 0)
 			b.top_dev = sb.st_dev;
 		r = store_dir(&b, dfd, strcmp(root.src, "/") == 0 ? "" :
-		    root.src, b.excl_caches && cache_tagged(dfd), snap.tree);
+		    root.src, b.excl_caches && cache_tagged(dfd), NULL,
+		    snap.tree);
 		close(dfd);
 	} else {
 		r = store_vnode(&b, &root, &top);
 		if (r == 0)
-			r = put_tree(&b, &top, snap.tree);
+			r = put_tree(&b, &top, NULL, snap.tree);
 	}
 	if (r != 0)
 		goto close;
@@ -1285,6 +1392,7 @@ close:
 		coffer_free(b.arena[i]);
 	coffer_free(b.arena);
 	coffer_free(b.links);
+	defer_release(&b);
 	wbuf_release(&b.tbuf);
 	session_close(&s);
 out:

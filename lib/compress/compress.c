@@ -47,9 +47,16 @@ int
 compress_buf(struct compressor *c, uint8_t *dst, size_t dstcap,
     const uint8_t *src, size_t n, size_t *outlen)
 {
+	return compress_buf_at(c, c->level, dst, dstcap, src, n, outlen);
+}
+
+int
+compress_buf_at(struct compressor *c, int level, uint8_t *dst, size_t dstcap,
+    const uint8_t *src, size_t n, size_t *outlen)
+{
 	size_t r;
 
-	r = ZSTD_compressCCtx(c->cctx, dst, dstcap, src, n, c->level);
+	r = ZSTD_compressCCtx(c->cctx, dst, dstcap, src, n, level);
 	if (ZSTD_isError(r))
 		return -1;
 	*outlen = r;
@@ -63,6 +70,14 @@ decompress_buf(struct compressor *c, uint8_t *dst, size_t dstcap,
 	unsigned long long want;
 	size_t r;
 
+	/*
+	 * Exactly one (not skippable) frame, all of ${src}: what coffer
+	 * writes (FORMAT.md §7, §7.1), and nothing else is read.
+	 */
+	if (n < 4 || (src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 |
+	    (uint32_t)src[3] << 24) != ZSTD_MAGICNUMBER ||
+	    ZSTD_findFrameCompressedSize(src, n) != n)
+		return -1;
 	/* Refuse frames that claim more than the caller can hold. */
 	want = ZSTD_getFrameContentSize(src, n);
 	if (want == ZSTD_CONTENTSIZE_ERROR ||

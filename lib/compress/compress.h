@@ -29,10 +29,15 @@ size_t compress_bound(size_t n);
 int compress_buf(struct compressor *c, uint8_t *dst, size_t dstcap,
     const uint8_t *src, size_t n, size_t *outlen)
     __attribute__((warn_unused_result));
+/* compress_buf_at(c, level, ...): the same at zstd ${level}. */
+int compress_buf_at(struct compressor *c, int level, uint8_t *dst,
+    size_t dstcap, const uint8_t *src, size_t n, size_t *outlen)
+    __attribute__((warn_unused_result));
 
 /*
  * decompress_buf(c, dst, dstcap, src, n, &outlen): 0, or -1 if ${src} is
- * not a valid frame or would exceed ${dstcap} bytes.
+ * not exactly one valid (not skippable) frame or would exceed ${dstcap}
+ * bytes.
  */
 int decompress_buf(struct compressor *c, uint8_t *dst, size_t dstcap,
     const uint8_t *src, size_t n, size_t *outlen)

@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -51,6 +52,16 @@ bucket_add(struct pack_bucket *b, struct idx_entry *e)
 	return 0;
 }
 
+static int
+by_offset(const void *a, const void *b)
+{
+	const struct idx_entry *x = *(const struct idx_entry *const *)a;
+	const struct idx_entry *y = *(const struct idx_entry *const *)b;
+
+	return x->loc.offset < y->loc.offset ? -1 :
+	    x->loc.offset > y->loc.offset;
+}
+
 static bool
 any_name(const char *s)
 {
@@ -67,10 +78,14 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 	uint8_t ad[AD_LEN];
 	size_t flen;
 	struct wbuf out;
+	struct bundle bd = { 0 };
+	uint64_t bad_bundle = UINT64_MAX;	/* reported already */
 	uint32_t hlen;
 	int r;
 
 	wbuf_init(&out, BLOB_MAX);
+	/* In file order, so each bundle is opened once for its members. */
+	qsort(b->e, b->n, sizeof(*b->e), by_offset);
 	pack_path(ks->packs[p].id, path);
 	if ((r = file_read(ks->dirfd, path, label, PACK_READ_MAX, &file, &flen,
 	    err)) != 0) {
@@ -84,7 +99,8 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 	*bytes += flen;
 	/* Header: magic | blobs | sealed table | len u32 | end magic. */
 	if (flen < 2 * MAGIC_LEN + 4 + AEAD_OVERHEAD ||
-	    memcmp(file, "CFPACK01", MAGIC_LEN) != 0 ||
+	    (memcmp(file, "CFPACK01", MAGIC_LEN) != 0 &&
+	    memcmp(file, "CFPACK02", MAGIC_LEN) != 0) ||
 	    memcmp(file + flen - MAGIC_LEN, "CFPKEND1", MAGIC_LEN) != 0 ||
 	    (hlen = le32dec(file + flen - MAGIC_LEN - 4)) < AEAD_OVERHEAD ||
 	    hlen > flen - 2 * MAGIC_LEN - 4) {
@@ -110,12 +126,50 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 		char where[160];
 		uint8_t id[BLOB_ID_LEN];
 
-		snprintf(where, sizeof(where), "blob at offset %llu of pack "
-		    "'%s'", (unsigned long long)e->loc.offset, label);
+		snprintf(where, sizeof(where), "%s at offset %llu of pack "
+		    "'%s'", e->bundled ? "bundle" : "blob",
+		    (unsigned long long)e->loc.offset, label);
 		if (e->loc.offset > flen || e->loc.clen > flen - e->loc.offset) {
+			if (e->bundled && e->loc.offset == bad_bundle)
+				continue;
+			bad_bundle = e->loc.offset;
 			report(cookie, "%s lies past the end of the file "
 			    "(truncated pack)", where);
 			(*nbad)++;
+			continue;
+		}
+		if (e->bundled) {
+			const uint8_t *mp;
+
+			if (e->loc.offset == bad_bundle)
+				continue;
+			if (!bd.valid || bd.offset != e->loc.offset) {
+				r = bundle_open(ks, file + e->loc.offset,
+				    e->loc.clen, &bd, comp, where, &e1);
+				if (r == COFFER_ENOMEM) {
+					*err = e1;
+					goto out;
+				}
+				if (r != 0) {
+					bad_bundle = e->loc.offset;
+					report(cookie, "%s", e1.msg);
+					(*nbad)++;
+					continue;
+				}
+				bd.offset = e->loc.offset;
+			}
+			if (bundle_member(&bd, e->type, e->id, e->loc.rawlen,
+			    &mp, where, &e1) != 0) {
+				report(cookie, "%s", e1.msg);
+				(*nbad)++;
+				continue;
+			}
+			hash_keyed(id, KS_IDK(ks), mp, e->loc.rawlen);
+			if (memcmp(id, e->id, BLOB_ID_LEN) != 0) {
+				report(cookie, "%s: a blob's content does not "
+				    "match its id", where);
+				(*nbad)++;
+			}
 			continue;
 		}
 		coffer_free(scratch);
@@ -143,6 +197,7 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 	}
 	r = 0;
 out:
+	bundle_release(&bd);
 	wbuf_release(&out);
 	coffer_free(scratch);
 	coffer_free(plain);

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,10 +33,17 @@
 #define CHUNK_MIN		(256u << 10)
 #define CHUNK_AVG		(1u << 20)
 #define CHUNK_MAX		(4u << 20)
-#define ZSTD_LEVEL		3
+#ifndef ZSTD_LEVEL		/* -D for measurements (PERFORMANCE.md) */
+#define ZSTD_LEVEL		3	/* blobs of 256 KiB and more */
+#endif
+#ifndef BUNDLE_LEVEL
+#define BUNDLE_LEVEL		1	/* bundles of small data blobs */
+#endif
 
-static const char index_magic[MAGIC_LEN] = "CFINDX01";
-static const char pack_magic[MAGIC_LEN] = "CFPACK01";
+/* Version 2 files may hold bundles (FORMAT.md §7.1); 1 is still read. */
+static const char index_magic[MAGIC_LEN] = "CFINDX02";
+static const char index_magic1[MAGIC_LEN] = "CFINDX01";
+static const char pack_magic[MAGIC_LEN] = "CFPACK02";
 static const char packend_magic[MAGIC_LEN] = "CFPKEND1";
 
 void
@@ -124,7 +132,7 @@ idx_grow(struct keyset *ks)
 
 int
 idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
-    const struct blob_loc *loc)
+    const struct blob_loc *loc, bool bundled)
 {
 	size_t mask, i;
 
@@ -138,6 +146,7 @@ idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 		;
 	memcpy(ks->tab[i].id, id, BLOB_ID_LEN);
 	ks->tab[i].type = (uint8_t)type;
+	ks->tab[i].bundled = bundled;
 	ks->tab[i].loc = *loc;
 	ks->tabn++;
 	return 0;
@@ -222,6 +231,33 @@ is_hex32(const char *s)
 	return strlen(s) == 32 && hex_decode(tmp, s, 16) == 0;
 }
 
+/*
+ * entry_read(rb, pidx, v2, &type, id, &loc, &bundled): one 49-byte blob
+ * entry of an index file or pack table (§8); false if it is not valid
+ * (bundled members only in version 2 files).
+ */
+static bool
+entry_read(struct rbuf *rb, uint32_t pidx, bool v2, int *type,
+    uint8_t id[BLOB_ID_LEN], struct blob_loc *loc, bool *bundled)
+{
+	uint8_t t = rbuf_u8(rb);
+
+	rbuf_copy(rb, id, BLOB_ID_LEN);
+	loc->pack = pidx;
+	loc->offset = rbuf_u64(rb);
+	loc->clen = rbuf_u32(rb);
+	loc->rawlen = rbuf_u32(rb);
+	*bundled = (t & ENTRY_BUNDLED) != 0;
+	*type = t & ~ENTRY_BUNDLED;
+	if (!rbuf_ok(rb) || (*type != OBJ_DATA && *type != OBJ_TREE) ||
+	    loc->rawlen > BLOB_MAX)
+		return false;
+	if (*bundled && (!v2 || loc->clen < AEAD_OVERHEAD + BUNDLE_HDR +
+	    BUNDLE_ENTRY))
+		return false;
+	return true;
+}
+
 static int
 index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
 {
@@ -231,6 +267,7 @@ index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
 	size_t len, plen;
 	struct rbuf rb;
 	uint32_t npk;
+	bool v2;
 	int r;
 
 	snprintf(label, sizeof(label), "sets/%s/index/%s", ks->idhex, name);
@@ -240,8 +277,9 @@ index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
 	if ((r = file_read(ks->dirfd, path, label, INDEX_MAX, &file, &len,
 	    err)) != 0)
 		goto out;
-	if ((r = obj_open(ks, index_magic, OBJ_INDEX, iid, sizeof(iid), file,
-	    len, &plain, &plen, label, err)) != 0)
+	v2 = len >= MAGIC_LEN && memcmp(file, index_magic, MAGIC_LEN) == 0;
+	if ((r = obj_open(ks, v2 ? index_magic : index_magic1, OBJ_INDEX, iid,
+	    sizeof(iid), file, len, &plain, &plen, label, err)) != 0)
 		goto out;
 	rbuf_init(&rb, plain, plen);
 	npk = rbuf_u32(&rb);
@@ -258,22 +296,15 @@ index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
 		for (uint32_t b = 0; b < nb && rbuf_ok(&rb); b++) {
 			struct blob_loc loc;
 			uint8_t id[BLOB_ID_LEN];
-			uint8_t type;
+			int type;
+			bool bundled;
 
-			type = rbuf_u8(&rb);
-			rbuf_copy(&rb, id, sizeof(id));
-			loc.pack = pidx;
-			loc.offset = rbuf_u64(&rb);
-			loc.clen = rbuf_u32(&rb);
-			loc.rawlen = rbuf_u32(&rb);
-			if (!rbuf_ok(&rb))
-				break;
-			if ((type != OBJ_DATA && type != OBJ_TREE) ||
-			    loc.rawlen > BLOB_MAX) {
+			if (!entry_read(&rb, pidx, v2, &type, id, &loc,
+			    &bundled)) {
 				rb.bad = true;
 				break;
 			}
-			if ((r = idx_insert(ks, type, id, &loc)) != 0)
+			if ((r = idx_insert(ks, type, id, &loc, bundled)) != 0)
 				goto oom;
 		}
 	}
@@ -348,7 +379,9 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	uint8_t *sealed = NULL, *plain = NULL;
 	struct stat sb;
 	struct rbuf rb;
+	uint8_t head[MAGIC_LEN];
 	uint32_t hlen, n, pidx;
+	bool v2;
 	int fd = -1, r = -1;
 
 	pack_path(pid, path);
@@ -356,8 +389,10 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	    fstat(fd, &sb) != 0 || sb.st_size < (off_t)(2 * MAGIC_LEN + 4 +
 	    AEAD_OVERHEAD) ||
 	    pread_full(fd, foot, sizeof(foot), sb.st_size - (off_t)sizeof(foot)) != 0 ||
-	    memcmp(foot + 4, packend_magic, MAGIC_LEN) != 0)
+	    memcmp(foot + 4, packend_magic, MAGIC_LEN) != 0 ||
+	    pread_full(fd, head, sizeof(head), 0) != 0)
 		goto out;
+	v2 = memcmp(head, pack_magic, MAGIC_LEN) == 0;
 	hlen = le32dec(foot);
 	if (hlen < AEAD_OVERHEAD || hlen > BLOB_MAX ||
 	    (off_t)hlen > sb.st_size - (off_t)(MAGIC_LEN + sizeof(foot)))
@@ -379,17 +414,11 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	for (uint32_t i = 0; i < n; i++) {
 		struct blob_loc loc;
 		uint8_t id[BLOB_ID_LEN];
-		uint8_t type = rbuf_u8(&rb);
+		int type;
+		bool bundled;
 
-		rbuf_copy(&rb, id, sizeof(id));
-		loc.pack = pidx;
-		loc.offset = rbuf_u64(&rb);
-		loc.clen = rbuf_u32(&rb);
-		loc.rawlen = rbuf_u32(&rb);
-		if (!rbuf_ok(&rb) || (type != OBJ_DATA && type != OBJ_TREE) ||
-		    loc.rawlen > BLOB_MAX)
-			goto out;
-		if (idx_insert(ks, type, id, &loc) != 0)
+		if (!entry_read(&rb, pidx, v2, &type, id, &loc, &bundled) ||
+		    idx_insert(ks, type, id, &loc, bundled) != 0)
 			goto out;
 	}
 	r = 0;
@@ -616,6 +645,11 @@ keyset_free(struct keyset *ks)
 	coffer_free(ks->pw.obuf);
 	if (ks->rfd != -1)
 		close(ks->rfd);
+	if (ks->bcache != NULL) {
+		bundle_release(ks->bcache);
+		coffer_free(ks->bcache);
+	}
+	coffer_free(ks->bsums);
 	if (ks->dirfd != -1)
 		close(ks->dirfd);
 	secret_free(ks->keys);
@@ -699,6 +733,70 @@ keyset_blob_unindexed(struct keyset *ks, int type,
 	return un;
 }
 
+static int
+bsum_cmp(const void *a, const void *b)
+{
+	const struct bundle_sum *x = a, *y = b;
+
+	if (x->pack != y->pack)
+		return x->pack < y->pack ? -1 : 1;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/*
+ * The card bytes of bundled blob ${e}: its bundle's length shared out
+ * by plaintext length among the members the index knows.  The table of
+ * bundles is built on first use (16 bytes per bundled blob, kept).
+ */
+static uint32_t
+bundle_share(struct keyset *ks, const struct idx_entry *e)
+{
+	struct bundle_sum key, *hit;
+
+	if (!ks->bsums_ok) {
+		size_t n = 0, k = 0;
+
+		coffer_free(ks->bsums);
+		ks->bsums = NULL;
+		ks->nbsums = 0;
+		for (size_t i = 0; i < ks->tabcap; i++)
+			n += ks->tab[i].type != 0 && ks->tab[i].bundled &&
+			    ks->tab[i].loc.pack != LOC_PENDING;
+		if (n > 0 && (ks->bsums = coffer_calloc(n,
+		    sizeof(*ks->bsums))) == NULL)
+			return e->loc.clen;	/* out of memory: the whole */
+		for (size_t i = 0; i < ks->tabcap; i++) {
+			const struct idx_entry *x = &ks->tab[i];
+
+			if (x->type == 0 || !x->bundled ||
+			    x->loc.pack == LOC_PENDING)
+				continue;
+			ks->bsums[k].pack = x->loc.pack;
+			ks->bsums[k].offset = x->loc.offset;
+			ks->bsums[k].clen = x->loc.clen;
+			ks->bsums[k].rawsum = x->loc.rawlen;
+			k++;
+		}
+		qsort(ks->bsums, k, sizeof(*ks->bsums), bsum_cmp);
+		n = 0;
+		for (size_t i = 0; i < k; i++) {
+			if (n > 0 && bsum_cmp(&ks->bsums[n - 1],
+			    &ks->bsums[i]) == 0)
+				ks->bsums[n - 1].rawsum += ks->bsums[i].rawsum;
+			else
+				ks->bsums[n++] = ks->bsums[i];
+		}
+		ks->nbsums = n;
+		ks->bsums_ok = true;
+	}
+	key.pack = e->loc.pack;
+	key.offset = e->loc.offset;
+	hit = bsearch(&key, ks->bsums, ks->nbsums, sizeof(key), bsum_cmp);
+	if (hit == NULL || hit->rawsum == 0)
+		return e->loc.clen;
+	return (uint32_t)((uint64_t)e->loc.clen * e->loc.rawlen / hit->rawsum);
+}
+
 bool
 keyset_blob_info(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     uint32_t *clen, uint32_t *rawlen)
@@ -710,7 +808,7 @@ keyset_blob_info(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	e = idx_find(ks, type, id);
 	have = e != NULL && e->loc.pack != LOC_PENDING;
 	if (have) {
-		*clen = e->loc.clen;
+		*clen = e->bundled ? bundle_share(ks, e) : e->loc.clen;
 		*rawlen = e->loc.rawlen;
 	}
 	pthread_mutex_unlock(&ks->idx_mu);
@@ -736,17 +834,54 @@ pw_start_writeback(int fd)
 #endif
 }
 
+/*
+ * Stop writing the pack with O_DIRECT (for a last piece that is not a
+ * whole number of blocks, or a file system that refused a direct write).
+ */
+static void
+pw_buffered(struct pack_writer *pw)
+{
+	int fl;
+
+	if (pw->direct && (fl = fcntl(pw->fd, F_GETFL)) != -1)
+		(void)fcntl(pw->fd, F_SETFL, fl & ~O_DIRECT);
+	pw->direct = false;
+}
+
 /* Write out what the pack writer has buffered. */
 static int
 pw_drain(struct keyset *ks, struct coffer_err *err)
 {
 	struct pack_writer *pw = &ks->pw;
 
-	if (pw->olen > 0 && write_full(pw->fd, pw->obuf, pw->olen) != 0)
-		return coffer_err_sys(err, "cannot write 'sets/%s/%s.tmp'",
-		    ks->idhex, pw->name);
+	if (pw->olen == 0)
+		return 0;
+	if (pw->olen % PACK_BLOCK != 0)
+		pw_buffered(pw);
+	if (write_full(pw->fd, pw->obuf, pw->olen) != 0) {
+		off_t end;
+
+		if (!pw->direct || errno != EINVAL)
+			return coffer_err_sys(err, "cannot write "
+			    "'sets/%s/%s.tmp'", ks->idhex, pw->name);
+		/*
+		 * The file system took O_DIRECT at open but not for this
+		 * write (or not for the rest of it, after a short one): go
+		 * on buffered from where the file ends.
+		 */
+		pw_buffered(pw);
+		if ((end = lseek(pw->fd, 0, SEEK_END)) == -1 ||
+		    (uint64_t)end < pw->written ||
+		    (uint64_t)end - pw->written > pw->olen ||
+		    write_full(pw->fd, pw->obuf + (end - (off_t)pw->written),
+		    pw->olen - (size_t)(end - (off_t)pw->written)) != 0)
+			return coffer_err_sys(err, "cannot write "
+			    "'sets/%s/%s.tmp'", ks->idhex, pw->name);
+	}
+	pw->written += pw->olen;
 	pw->olen = 0;
-	pw_start_writeback(pw->fd);
+	if (!pw->direct)
+		pw_start_writeback(pw->fd);
 	return 0;
 }
 
@@ -758,19 +893,21 @@ pw_write(struct keyset *ks, const uint8_t *p, size_t len,
 	struct pack_writer *pw = &ks->pw;
 	int r;
 
-	if (pw->obuf == NULL && (pw->obuf = coffer_malloc(PACK_OBUF)) == NULL)
+	if (pw->obuf == NULL && (pw->obuf = coffer_malloc_aligned(PACK_BLOCK,
+	    PACK_OBUF)) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "pack buffer");
-	if (len > PACK_OBUF - pw->olen && (r = pw_drain(ks, err)) != 0)
-		return r;
-	if (len >= PACK_OBUF) {
-		if (write_full(pw->fd, p, len) != 0)
-			return coffer_err_sys(err, "cannot write "
-			    "'sets/%s/%s.tmp'", ks->idhex, pw->name);
-		pw_start_writeback(pw->fd);
-		return 0;
+	while (len > 0) {
+		size_t n = PACK_OBUF - pw->olen;
+
+		if (n > len)
+			n = len;
+		memcpy(pw->obuf + pw->olen, p, n);
+		pw->olen += n;
+		p += n;
+		len -= n;
+		if (pw->olen == PACK_OBUF && (r = pw_drain(ks, err)) != 0)
+			return r;
 	}
-	memcpy(pw->obuf + pw->olen, p, len);
-	pw->olen += len;
 	return 0;
 }
 
@@ -802,8 +939,20 @@ pack_open(struct keyset *ks, struct coffer_err *err)
 		    ks->idhex, dir);
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", pw->name);
+	/*
+	 * O_DIRECT: pack bytes go from the buffer to the card without a
+	 * copy into the page cache, which a backup would only fill with
+	 * data nobody reads again.  Not every file system takes it.
+	 */
+	pw->direct = true;
 	if ((pw->fd = openat(ks->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0600)) == -1)
+	    O_CLOEXEC | O_DIRECT, 0600)) == -1 && errno == EINVAL) {
+		pw->direct = false;
+		pw->fd = openat(ks->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0600);
+	}
+	pw->written = 0;
+	if (pw->fd == -1)
 		return coffer_err_sys(err, "cannot create 'sets/%s/%s'",
 		    ks->idhex, tmp);
 	pw->olen = 0;
@@ -886,15 +1035,14 @@ out:
 	return r;
 }
 
-/* Called by the sealer, in this thread, for each sealed blob. */
+/* Called by the sealer, in this thread, for each sealed object. */
 int
-write_sealed(void *cookie, int type, const uint8_t id[BLOB_ID_LEN],
-    const uint8_t *sealed, size_t slen, uint32_t rawlen,
-    struct coffer_err *err)
+write_object(void *cookie, const uint8_t *sealed, size_t slen, bool bundle,
+    const struct sealed_member *m, size_t n, struct coffer_err *err)
 {
 	struct keyset *ks = cookie;
 	struct pack_writer *pw = &ks->pw;
-	struct idx_entry *e;
+	size_t missing = 0;
 	int r;
 
 	if (pw->fd == -1 && (r = pack_open(ks, err)) != 0)
@@ -902,22 +1050,33 @@ write_sealed(void *cookie, int type, const uint8_t id[BLOB_ID_LEN],
 	if ((r = pw_write(ks, sealed, slen, err)) != 0)
 		return r;
 	pthread_mutex_lock(&ks->idx_mu);
-	if ((e = idx_find(ks, type, id)) != NULL) {
+	for (size_t i = 0; i < n; i++) {
+		struct idx_entry *e = idx_find(ks, m[i].type, m[i].id);
+
+		if (e == NULL) {
+			missing++;
+			continue;
+		}
 		e->loc.pack = ks->npacks - 1;
 		e->loc.offset = pw->off;
 		e->loc.clen = (uint32_t)slen;
-		e->loc.rawlen = rawlen;
+		e->loc.rawlen = m[i].rawlen;
+		e->bundled = bundle;
 	}
+	ks->bsums_ok = false;
 	pthread_mutex_unlock(&ks->idx_mu);
-	if (e == NULL)
+	if (missing > 0)
 		return coffer_err_set(err, COFFER_EINVAL, "sealed blob has "
 		    "no index entry");
-	wbuf_u8(&pw->hdr, (uint8_t)type);
-	wbuf_put(&pw->hdr, id, BLOB_ID_LEN);
-	wbuf_u64(&pw->hdr, pw->off);
-	wbuf_u32(&pw->hdr, (uint32_t)slen);
-	wbuf_u32(&pw->hdr, rawlen);
-	pw->nblobs++;
+	for (size_t i = 0; i < n; i++) {
+		wbuf_u8(&pw->hdr, (uint8_t)(m[i].type |
+		    (bundle ? ENTRY_BUNDLED : 0)));
+		wbuf_put(&pw->hdr, m[i].id, BLOB_ID_LEN);
+		wbuf_u64(&pw->hdr, pw->off);
+		wbuf_u32(&pw->hdr, (uint32_t)slen);
+		wbuf_u32(&pw->hdr, m[i].rawlen);
+		pw->nblobs++;
+	}
 	pw->off += slen;
 	ks->added += slen;
 	if (pw->off >= PACK_TARGET_SIZE && (r = pack_close(ks, err)) != 0)
@@ -939,7 +1098,7 @@ claim(void *cookie, int type, const uint8_t id[BLOB_ID_LEN])
 	pthread_mutex_lock(&ks->idx_mu);
 	if (idx_find(ks, type, id) == NULL) {
 		/* Out of memory: counted a duplicate; caught at flush. */
-		if (idx_insert(ks, type, id, &pending) == 0)
+		if (idx_insert(ks, type, id, &pending, false) == 0)
 			fresh = true;
 		else
 			ks->idx_oom = true;
@@ -952,7 +1111,7 @@ static int
 start_sealer(struct keyset *ks, struct coffer_err *err)
 {
 	if (ks->sealer == NULL && (ks->sealer = sealer_new(KS_ENC(ks),
-	    KS_IDK(ks), ks->keyid, ZSTD_LEVEL, claim, ks)) == NULL)
+	    KS_IDK(ks), ks->keyid, ZSTD_LEVEL, BUNDLE_LEVEL, claim, ks)) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "sealer threads");
 	return 0;
 }
@@ -971,7 +1130,7 @@ keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	if (!claim(ks, type, id))
 		return ks->idx_oom ? coffer_err_set(err, COFFER_ENOMEM,
 		    "index") : 0;
-	return sealer_submit(ks->sealer, type, id, data, len, write_sealed, ks,
+	return sealer_submit(ks->sealer, type, id, data, len, write_object, ks,
 	    err);
 }
 
@@ -986,7 +1145,7 @@ keyset_put_data(struct keyset *ks, const uint8_t *data, size_t len,
 	if ((r = start_sealer(ks, err)) != 0)
 		return r;
 	return sealer_submit_hash(ks->sealer, OBJ_DATA, id_out, data, len,
-	    write_sealed, ks, err);
+	    write_object, ks, err);
 }
 
 int
@@ -995,7 +1154,7 @@ keyset_sync(struct keyset *ks, struct coffer_err *err)
 	int r;
 
 	if (ks->sealer != NULL &&
-	    (r = sealer_drain(ks->sealer, write_sealed, ks, err)) != 0)
+	    (r = sealer_drain(ks->sealer, write_object, ks, err)) != 0)
 		return r;
 	if (ks->idx_oom)
 		return coffer_err_set(err, COFFER_ENOMEM, "index");
@@ -1068,7 +1227,8 @@ index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
 		for (uint32_t j = 0; j < count[p]; j++, k++) {
 			const struct idx_entry *e = order[k];
 
-			wbuf_u8(&plain, e->type);
+			wbuf_u8(&plain, (uint8_t)(e->type |
+			    (e->bundled ? ENTRY_BUNDLED : 0)));
 			wbuf_put(&plain, e->id, BLOB_ID_LEN);
 			wbuf_u64(&plain, e->loc.offset);
 			wbuf_u32(&plain, e->loc.clen);
@@ -1194,6 +1354,153 @@ bad:
 	    "encoding)", where);
 }
 
+void
+bundle_release(struct bundle *b)
+{
+	if (b->plain != NULL) {
+		secret_wipe(b->plain, b->plen);
+		coffer_free(b->plain);
+	}
+	wbuf_release(&b->data);	/* wipes */
+	memset(b, 0, sizeof(*b));
+}
+
+int
+bundle_open(struct keyset *ks, const uint8_t *sealed, size_t clen,
+    struct bundle *b, struct compressor *comp, const char *where,
+    struct coffer_err *err)
+{
+	static const uint8_t zero[BLOB_ID_LEN];
+	uint8_t ad[AD_LEN];
+	uint64_t sum = 0;
+	size_t hdr, got;
+	uint8_t codec;
+
+	bundle_release(b);
+	wbuf_init(&b->data, BLOB_MAX);
+	if (clen < AEAD_OVERHEAD + BUNDLE_HDR + BUNDLE_ENTRY)
+		goto bad;
+	b->plen = clen - AEAD_OVERHEAD;
+	if ((b->plain = coffer_malloc(b->plen)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "bundle buffer");
+	ad_build(ad, OBJ_BUNDLE, ks->keyid, zero, BLOB_ID_LEN);
+	if (aead_open(b->plain, sealed, clen, ad, sizeof(ad), KS_ENC(ks)) != 0) {
+		bundle_release(b);
+		return coffer_err_set(err, COFFER_EAUTH, "%s failed "
+		    "authentication (damaged or edited)", where);
+	}
+	codec = b->plain[0];
+	b->n = le32dec(b->plain + 1);
+	if (b->n == 0 || b->n > BUNDLE_MEMBERS_MAX ||
+	    (b->plen - BUNDLE_HDR) / BUNDLE_ENTRY < b->n)
+		goto bad;
+	hdr = BUNDLE_HDR + (size_t)b->n * BUNDLE_ENTRY;
+	b->ents = b->plain + BUNDLE_HDR;
+	for (uint32_t i = 0; i < b->n; i++) {
+		const uint8_t *x = b->ents + (size_t)i * BUNDLE_ENTRY;
+
+		if (x[0] != OBJ_DATA && x[0] != OBJ_TREE)
+			goto bad;
+		sum += le32dec(x + 1 + BLOB_ID_LEN);
+	}
+	if (sum > BLOB_MAX)
+		goto bad;
+	if (wbuf_reserve(&b->data, (size_t)sum) != 0) {
+		bundle_release(b);
+		return coffer_err_set(err, COFFER_ENOMEM, "bundle buffer");
+	}
+	if (codec == 0) {
+		if (b->plen - hdr != sum)
+			goto bad;
+		if (sum > 0)
+			memcpy(b->data.p, b->plain + hdr, (size_t)sum);
+	} else if (codec == 1) {
+		if (comp == NULL && ks->comp == NULL &&
+		    (ks->comp = compressor_new(ZSTD_LEVEL)) == NULL) {
+			bundle_release(b);
+			return coffer_err_set(err, COFFER_ENOMEM, "compressor");
+		}
+		if (decompress_buf(comp ? comp : ks->comp, b->data.p,
+		    (size_t)sum, b->plain + hdr, b->plen - hdr, &got) != 0 ||
+		    got != sum)
+			goto bad;
+	} else {
+		goto bad;
+	}
+	b->data.len = (size_t)sum;
+	b->valid = true;
+	return 0;
+bad:
+	bundle_release(b);
+	return coffer_err_set(err, COFFER_EFORMAT, "%s is damaged (bad "
+	    "encoding)", where);
+}
+
+int
+bundle_member(const struct bundle *b, int type, const uint8_t id[BLOB_ID_LEN],
+    uint32_t rawlen, const uint8_t **p, const char *where,
+    struct coffer_err *err)
+{
+	size_t at = 0;
+
+	for (uint32_t i = 0; i < b->n; i++) {
+		const uint8_t *x = b->ents + (size_t)i * BUNDLE_ENTRY;
+		uint32_t len = le32dec(x + 1 + BLOB_ID_LEN);
+
+		if (x[0] == type && memcmp(x + 1, id, BLOB_ID_LEN) == 0) {
+			if (len != rawlen)
+				break;
+			/* All members empty: no buffer, and no NULL + 0. */
+			*p = b->data.p != NULL ? b->data.p + at :
+			    (const uint8_t *)"";
+			return 0;
+		}
+		at += len;
+	}
+	return coffer_err_set(err, COFFER_EFORMAT, "%s does not hold the "
+	    "blob the index places there (damaged or swapped)", where);
+}
+
+/* A bundled blob: from the last bundle opened, or its bundle read now. */
+static int
+get_bundled(struct keyset *ks, const struct idx_entry *e, struct wbuf *out,
+    const char *where, struct coffer_err *err)
+{
+	struct bundle *b = ks->bcache;
+	const uint8_t *p;
+	uint8_t *buf = NULL;
+	int r;
+
+	if (b == NULL && (b = ks->bcache = coffer_calloc(1, sizeof(*b))) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "bundle");
+	if (!b->valid || b->pack != e->loc.pack || b->offset != e->loc.offset) {
+		if ((buf = coffer_malloc(e->loc.clen)) == NULL)
+			return coffer_err_set(err, COFFER_ENOMEM, "reading blob");
+		if ((r = keyset_read_raw(ks, e->loc.pack, e->loc.offset,
+		    e->loc.clen, buf, err)) != 0 ||
+		    (r = bundle_open(ks, buf, e->loc.clen, b, NULL, where,
+		    err)) != 0)
+			goto out;
+		b->pack = e->loc.pack;
+		b->offset = e->loc.offset;
+	}
+	if ((r = bundle_member(b, e->type, e->id, e->loc.rawlen, &p, where,
+	    err)) != 0)
+		goto out;
+	wbuf_reset(out);
+	if (wbuf_reserve(out, e->loc.rawlen) != 0) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "blob buffer");
+		goto out;
+	}
+	if (e->loc.rawlen > 0)
+		memcpy(out->p, p, e->loc.rawlen);
+	out->len = e->loc.rawlen;
+	r = 0;
+out:
+	coffer_free(buf);
+	return r;
+}
+
 int
 keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     struct wbuf *out, struct coffer_err *err)
@@ -1218,11 +1525,14 @@ keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	    AEAD_OVERHEAD + BLOB_MAX / 16)
 		return coffer_err_set(err, COFFER_EFORMAT, "index entry has "
 		    "impossible size");
+	pack_path(ks->packs[e->loc.pack].id, path);
+	snprintf(where, sizeof(where), "%s at offset %llu of 'sets/%s/%s'",
+	    e->bundled ? "bundle" : "blob", (unsigned long long)e->loc.offset,
+	    ks->idhex, path);
+	if (e->bundled)
+		return get_bundled(ks, e, out, where, err);
 	if ((buf = coffer_malloc(2 * (size_t)e->loc.clen)) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "reading blob");
-	pack_path(ks->packs[e->loc.pack].id, path);
-	snprintf(where, sizeof(where), "blob at offset %llu of 'sets/%s/%s'",
-	    (unsigned long long)e->loc.offset, ks->idhex, path);
 	if ((r = keyset_read_raw(ks, e->loc.pack, e->loc.offset, e->loc.clen,
 	    buf, err)) != 0)
 		goto out;

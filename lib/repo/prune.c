@@ -7,7 +7,9 @@
  * used → delete; at least PRUNE_REPACK_PCT percent unused → copy the used
  * blobs (sealed bytes verbatim, after authenticating them) into new
  * packs; else keep.  Pack files that no index names (interrupted
- * backups) are deleted too.
+ * backups) are deleted too.  A bundle (FORMAT.md §7.1) is used when any
+ * of its blobs is: it is copied whole, and the new index names only its
+ * used blobs; its space comes back when none is used.
  *
  * Order, so that a crash at any instant loses nothing a snapshot needs:
  *   1. new packs written, fsynced and renamed, with their index file;
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +45,25 @@ keyset_mark_used(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 		return false;
 	e->used = 1;
 	return true;
+}
+
+/* Entries by place: a bundle's members next to each other. */
+static int
+by_place(const void *a, const void *b)
+{
+	const struct idx_entry *x = *(const struct idx_entry *const *)a;
+	const struct idx_entry *y = *(const struct idx_entry *const *)b;
+
+	if (x->loc.pack != y->loc.pack)
+		return x->loc.pack < y->loc.pack ? -1 : 1;
+	return x->loc.offset < y->loc.offset ? -1 :
+	    x->loc.offset > y->loc.offset;
+}
+
+static bool
+same_place(const struct idx_entry *x, const struct idx_entry *y)
+{
+	return x->loc.pack == y->loc.pack && x->loc.offset == y->loc.offset;
 }
 
 static bool
@@ -85,6 +107,10 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	uint64_t *total = NULL, *used = NULL;
 	uint8_t *fate = NULL;
 	uint32_t nold = ks->npacks;
+	struct idx_entry **ent = NULL;
+	size_t nent = 0;
+	struct sealed_member m[64];
+	struct bundle bd = { 0 };
 	struct wbuf blob;
 	uint8_t *buf = NULL;
 	size_t bufcap = 0;
@@ -100,18 +126,33 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 		r = coffer_err_set(err, COFFER_ENOMEM, "prune");
 		goto out;
 	}
-	for (size_t i = 0; i < ks->tabcap; i++) {
-		const struct idx_entry *e = &ks->tab[i];
+	/* Every entry by place: a bundle counts once, used if any is. */
+	for (size_t i = 0; i < ks->tabcap; i++)
+		nent += ks->tab[i].type != 0 && ks->tab[i].loc.pack < nold;
+	if ((ent = coffer_calloc(nent + 1, sizeof(*ent))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "prune");
+		goto out;
+	}
+	for (size_t i = 0, k = 0; i < ks->tabcap; i++)
+		if (ks->tab[i].type != 0 && ks->tab[i].loc.pack < nold)
+			ent[k++] = &ks->tab[i];
+	qsort(ent, nent, sizeof(*ent), by_place);
+	for (size_t i = 0; i < nent; i++) {
+		const struct idx_entry *e = ent[i];
+		bool first = i == 0 || !same_place(ent[i - 1], e);
+		bool any = false;
 
-		if (e->type == 0 || e->loc.pack >= nold)
-			continue;
-		total[e->loc.pack] += e->loc.clen;
-		if (e->used) {
-			used[e->loc.pack] += e->loc.clen;
+		if (e->used)
 			st->blobs_kept++;
-		} else {
+		else
 			st->blobs_removed++;
-		}
+		if (!first)
+			continue;
+		for (size_t k = i; k < nent && same_place(ent[k], e); k++)
+			any = any || ent[k]->used;
+		total[e->loc.pack] += e->loc.clen;
+		if (any)
+			used[e->loc.pack] += e->loc.clen;
 	}
 	for (uint32_t p = 0; p < nold; p++) {
 		char path[64];
@@ -133,21 +174,29 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 		goto out;
 	}
 
-	/* 1. Copy the used blobs of repacked packs, authenticated. */
-	for (size_t i = 0; i < ks->tabcap; i++) {
-		struct idx_entry *e = &ks->tab[i];
+	/*
+	 * 1. Copy the used blobs of repacked packs, authenticated; a bundle
+	 * once, with its used members (at most 64 per copy: a bundle with
+	 * more, written by another coffer, is copied once per 64).
+	 */
+	for (size_t i = 0; i < nent; ) {
+		struct idx_entry *e = ent[i];
 		struct coffer_err e1 = { 0 };
 		char where[128], path[64];
-		struct blob_loc loc;
-		uint8_t id[BLOB_ID_LEN];
-		int type;
+		struct blob_loc loc = e->loc;
+		size_t k, n = 0;
 
-		if (e->type == 0 || !e->used || e->loc.pack >= nold ||
-		    fate[e->loc.pack] != P_REPACK)
-			continue;
-		loc = e->loc;
-		type = e->type;
-		memcpy(id, e->id, BLOB_ID_LEN);
+		if (!e->bundled || fate[loc.pack] != P_REPACK) {
+			k = i + 1;
+			if (!e->used || fate[loc.pack] != P_REPACK) {
+				i = k;
+				continue;
+			}
+		} else {
+			for (k = i; k < nent && same_place(ent[k], e) &&
+			    ent[k]->bundled; k++)
+				;
+		}
 		if (2 * (size_t)loc.clen > bufcap) {
 			coffer_free(buf);
 			bufcap = 2 * (size_t)loc.clen;
@@ -157,22 +206,55 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 			}
 		}
 		pack_path(ks->packs[loc.pack].id, path);
-		snprintf(where, sizeof(where), "blob at offset %llu of 'sets/%s/%s'",
+		snprintf(where, sizeof(where), "%s at offset %llu of 'sets/%s/%s'",
+		    e->bundled ? "bundle" : "blob",
 		    (unsigned long long)loc.offset, ks->idhex, path);
 		if ((r = keyset_read_raw(ks, loc.pack, loc.offset, loc.clen, buf,
 		    err)) != 0)
 			goto out;
 		/* Never copy damage forward: stop before anything is lost. */
-		if ((r = keyset_open_blob(ks, type, id, buf, loc.clen,
-		    loc.rawlen, &blob, buf + loc.clen, NULL, where, &e1)) != 0) {
+		if (!e->bundled) {
+			r = keyset_open_blob(ks, e->type, e->id, buf, loc.clen,
+			    loc.rawlen, &blob, buf + loc.clen, NULL, where, &e1);
+			m[0].type = e->type;
+			m[0].id = e->id;
+			m[0].rawlen = loc.rawlen;
+			n = 1;
+		} else {
+			r = bundle_open(ks, buf, loc.clen, &bd, NULL, where, &e1);
+		}
+		for (size_t j = i; r == 0 && e->bundled && j < k; j++) {
+			const uint8_t *mp;
+
+			if (!ent[j]->used)
+				continue;
+			if ((r = bundle_member(&bd, ent[j]->type, ent[j]->id,
+			    ent[j]->loc.rawlen, &mp, where, &e1)) != 0)
+				break;
+			m[n].type = ent[j]->type;
+			m[n].id = ent[j]->id;
+			m[n].rawlen = ent[j]->loc.rawlen;
+			if (++n == 64 || j + 1 == k) {
+				if ((r = write_object(ks, buf, loc.clen, true, m,
+				    n, err)) != 0)
+					goto out;
+				n = 0;
+			}
+		}
+		if (r != 0) {
+			if (r != COFFER_ENOMEM)
+				coffer_err_prefix(&e1, "prune stopped, nothing "
+				    "deleted (run 'coffer check --read-data')");
 			*err = e1;
-			coffer_err_prefix(err, "prune stopped, nothing deleted "
-			    "(run 'coffer check --read-data')");
 			goto out;
 		}
-		if ((r = write_sealed(ks, type, id, buf, loc.clen, loc.rawlen,
-		    err)) != 0)
+		if (!e->bundled && (r = write_object(ks, buf, loc.clen, false, m,
+		    1, err)) != 0)
 			goto out;
+		if (e->bundled && n > 0 && (r = write_object(ks, buf, loc.clen,
+		    true, m, n, err)) != 0)
+			goto out;
+		i = k;
 	}
 	/* New packs durable, with an index of their own (flush). */
 	if ((r = keyset_flush(ks, err)) != 0)
@@ -277,6 +359,8 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 out:
 	strlist_free(dirs, ndirs);
 	strlist_free(names, nnames);
+	bundle_release(&bd);
+	coffer_free(ent);
 	wbuf_release(&blob);
 	coffer_free(buf);
 	coffer_free(total);

@@ -53,6 +53,7 @@ enum obj_type {
 	OBJ_INDEX	= 4,	/* an index file */
 	OBJ_SNAPSHOT	= 5,	/* a snapshot file */
 	OBJ_KEYINFO	= 6,	/* a key set's keyinfo */
+	OBJ_BUNDLE	= 7,	/* small data blobs sealed together */
 };
 
 enum name_by { NAME_BY_TIME = 0, NAME_BY_COUNT = 1 };
@@ -228,9 +229,11 @@ int keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     const uint8_t *data, size_t len, struct coffer_err *err) WUR;
 /*
  * keyset_put_data(ks, data, len, id_out, err): store a chunk of file
- * content; its id is computed on a worker thread and written to
- * ${id_out}, which must stay valid and is only meaningful after the
- * next keyset_sync() (or keyset_flush()).
+ * content unless it is already there; its id is computed on a worker
+ * thread and written to ${id_out}, which must stay valid and is only
+ * meaningful after the next keyset_sync() (or keyset_flush()).  Chunks
+ * under 256 KiB travel in batches and are stored as bundles
+ * (FORMAT.md §7.1).
  */
 int keyset_put_data(struct keyset *ks, const uint8_t *data, size_t len,
     uint8_t *id_out, struct coffer_err *err) WUR;

@@ -5,11 +5,23 @@
 
 #include "repo.h"
 #include "keyinfo.h"
+#include "sealer.h"
 
 #include <pthread.h>
 
 #define LOC_PENDING	UINT32_MAX	/* blob queued, not yet in a pack */
 #define AD_LEN	(1 + 1 + KEYID_LEN + BLOB_ID_LEN)
+
+/*
+ * Bundles (FORMAT.md §7.1): codec u8 | count u32 | count x entry |
+ * payload; an entry is type u8 | id | rawlen u32.  In index files and
+ * pack tables a member's type has ENTRY_BUNDLED set and its offset and
+ * clen are those of its bundle.
+ */
+#define BUNDLE_HDR		5
+#define BUNDLE_ENTRY		(1 + BLOB_ID_LEN + 4)
+#define BUNDLE_MEMBERS_MAX	4096
+#define ENTRY_BUNDLED		0x80
 
 /* ad_build(ad, type, keyid, id, idlen): the associated data of an object. */
 void ad_build(uint8_t ad[AD_LEN], int type, const uint8_t keyid[KEYID_LEN],
@@ -35,6 +47,7 @@ struct idx_entry {
 	uint8_t		id[BLOB_ID_LEN];
 	uint8_t		type;		/* 0 = empty slot */
 	uint8_t		used;		/* marked by prune's walk */
+	uint8_t		bundled;	/* loc is its bundle's (§7.1) */
 	struct blob_loc	loc;
 };
 
@@ -47,8 +60,11 @@ struct pack_writer {
 	uint32_t	 nblobs;
 	uint8_t		*obuf;		/* write buffer: fewer write(2) calls */
 	size_t		 olen;
+	bool		 direct;	/* fd is O_DIRECT (whole blocks only) */
+	uint64_t	 written;	/* bytes handed to write(2) so far */
 };
 #define PACK_OBUF	(4u << 20)
+#define PACK_BLOCK	4096		/* O_DIRECT alignment of obuf and writes */
 
 struct keyset {
 	struct repo	*repo;
@@ -76,9 +92,14 @@ struct keyset {
 	pthread_mutex_t	 idx_mu;	/* the table, while sealer threads run */
 	bool		 idx_oom;	/* a claim failed for memory */
 	uint64_t	 added;		/* bytes written to packs */
-	/* Reading: one cached open pack. */
+	/* Reading: one cached open pack, the last bundle opened. */
 	int		 rfd;
 	uint32_t	 rpack;
+	struct bundle	*bcache;
+	/* Bundles' plaintext sums, for shares (keyset_blob_info). */
+	struct bundle_sum *bsums;
+	size_t		 nbsums;
+	bool		 bsums_ok;
 	/* Index files that failed to load (check reports each one). */
 	uint32_t	 nbad_index;
 	bool		 scanned;	/* unindexed packs were read (pack_scan) */
@@ -93,9 +114,9 @@ struct keyset {
 /* pack_path(ks, packid, out): "packs/xx/<hex>", for openat(ks->dirfd). */
 void pack_path(const uint8_t id[PACK_ID_LEN], char out[64]);
 
-/* idx_insert(ks, type, id, loc): add or keep the existing entry. */
+/* idx_insert(ks, type, id, loc, bundled): add or keep the existing entry. */
 int idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
-    const struct blob_loc *loc) WUR;
+    const struct blob_loc *loc, bool bundled) WUR;
 /* idx_find(ks, type, id): the entry or NULL. */
 struct idx_entry *idx_find(struct keyset *ks, int type,
     const uint8_t id[BLOB_ID_LEN]);
@@ -134,12 +155,45 @@ int index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
     char name[33], struct coffer_err *err) WUR;
 
 /*
- * write_sealed(ks, type, id, sealed, slen, rawlen, err): append a sealed
- * blob to the open pack (opening one if needed) and point the blob's
- * index entry at it.
+ * write_object(ks, sealed, slen, bundle, m, n, err): append a sealed blob
+ * (${n} 1) or bundle to the open pack (opening one if needed) and point
+ * the index entry of each member at it (a sealer_done_fn).
  */
-int write_sealed(void *ks, int type, const uint8_t id[BLOB_ID_LEN],
-    const uint8_t *sealed, size_t slen, uint32_t rawlen,
-    struct coffer_err *err) WUR;
+int write_object(void *ks, const uint8_t *sealed, size_t slen, bool bundle,
+    const struct sealed_member *m, size_t n, struct coffer_err *err) WUR;
 
+/* An opened bundle: its authenticated table and its members' bytes. */
+struct bundle {
+	uint32_t	 pack;		/* where it was read (a cache key) */
+	uint64_t	 offset;
+	bool		 valid;
+	uint8_t		*plain;		/* codec | count | entries | payload */
+	size_t		 plen;
+	uint32_t	 n;
+	const uint8_t	*ents;		/* in plain */
+	struct wbuf	 data;		/* the members' bytes, in order */
+};
+struct bundle_sum {
+	uint64_t	 offset;
+	uint32_t	 pack;
+	uint32_t	 clen;
+	uint64_t	 rawsum;
+};
+/*
+ * bundle_open(ks, sealed, clen, b, comp, where, err): authenticate and
+ * decode a sealed bundle into ${b} (its old contents released first).
+ * ${comp} as for keyset_open_blob.
+ */
+int bundle_open(struct keyset *ks, const uint8_t *sealed, size_t clen,
+    struct bundle *b, struct compressor *comp, const char *where,
+    struct coffer_err *err) WUR;
+/*
+ * bundle_member(b, type, id, rawlen, &p, where, err): the bytes of a
+ * member of an opened bundle; COFFER_EFORMAT if the bundle's table does
+ * not list (${type}, ${id}) with ${rawlen} bytes.
+ */
+int bundle_member(const struct bundle *b, int type,
+    const uint8_t id[BLOB_ID_LEN], uint32_t rawlen, const uint8_t **p,
+    const char *where, struct coffer_err *err) WUR;
+void bundle_release(struct bundle *b);
 #endif /* !REPO_INTERNAL_H_ */

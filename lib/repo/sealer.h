@@ -11,15 +11,22 @@
 
 struct sealer;
 
-/*
- * Called in the submitting thread for each sealed blob, oldest first;
- * ${sealed} (nonce | ciphertext | tag of codec byte + payload) is
- * borrowed for the call.  Non-zero stops and is returned.
- */
-typedef int sealer_done_fn(void *cookie, int type,
-    const uint8_t id[BLOB_ID_LEN], const uint8_t *sealed, size_t slen,
-    uint32_t rawlen, struct coffer_err *err);
+/* One blob of a sealed object, as the done callback hears of it. */
+struct sealed_member {
+	int		 type;
+	const uint8_t	*id;
+	uint32_t	 rawlen;
+};
 
+/*
+ * Called in the submitting thread for each sealed object, oldest first:
+ * one blob (${bundle} false, ${n} 1) or a bundle of the ${n} data blobs
+ * ${m} (FORMAT.md §7.1).  ${sealed} (nonce | ciphertext | tag) and ${m}
+ * are borrowed for the call.  Non-zero stops and is returned.
+ */
+typedef int sealer_done_fn(void *cookie, const uint8_t *sealed, size_t slen,
+    bool bundle, const struct sealed_member *m, size_t n,
+    struct coffer_err *err);
 /*
  * Called on a worker thread with a blob id it computed: return true if
  * the caller's index had no such blob and now holds it as pending (the
@@ -30,15 +37,16 @@ typedef bool sealer_claim_fn(void *cookie, int type,
     const uint8_t id[BLOB_ID_LEN]);
 
 /*
- * sealer_new(key, idkey, keyid, level, claim, cookie): threads (one per
- * CPU, at most 8) that seal under ${key} with zstd ${level} and, for
+ * sealer_new(key, idkey, keyid, level, blevel, claim, cookie): threads
+ * (one per CPU, at most 8) that seal under ${key}, blobs with zstd
+ * ${level} and bundles of small data blobs with ${blevel}, and, for
  * sealer_submit_hash(), compute blob ids under ${idkey} and ask
  * ${claim}.  The keys are borrowed and must outlive the sealer.  NULL if
  * out of memory.
  */
 struct sealer *sealer_new(const uint8_t *key, const uint8_t *idkey,
-    const uint8_t keyid[KEYID_LEN], int level, sealer_claim_fn *claim,
-    void *cookie);
+    const uint8_t keyid[KEYID_LEN], int level, int blevel,
+    sealer_claim_fn *claim, void *cookie);
 /* sealer_free(s): stop the threads (pending jobs are dropped). */
 void sealer_free(struct sealer *s);
 

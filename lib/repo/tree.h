@@ -53,6 +53,9 @@ struct tree_entry {
 	 */
 	bool		 pending;
 	uint64_t	 pending_first;
+	/* A directory whose tree waits too: its id goes to arena ${sub_slot}. */
+	bool		 sub_pending;
+	uint64_t	 sub_slot;
 	bool		 cache_add;
 	uint64_t	 c_dev, c_ino;
 	int64_t		 c_mtime_ns, c_ctime_ns;

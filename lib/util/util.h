@@ -23,6 +23,8 @@
 void *coffer_malloc(size_t len);
 void *coffer_calloc(size_t n, size_t len);
 void *coffer_realloc(void *p, size_t len);
+/* coffer_malloc_aligned(align, len): at an ${align} boundary (a power of 2). */
+void *coffer_malloc_aligned(size_t align, size_t len);
 char *coffer_strdup(const char *s);
 void coffer_free(void *p);
 

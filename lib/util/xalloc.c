@@ -55,6 +55,16 @@ coffer_realloc(void *p, size_t len)
 	return realloc(p, len == 0 ? 1 : len);
 }
 
+void *
+coffer_malloc_aligned(size_t align, size_t len)
+{
+	void *p;
+
+	if (should_fail() || posix_memalign(&p, align, len == 0 ? 1 : len) != 0)
+		return NULL;
+	return p;
+}
+
 char *
 coffer_strdup(const char *s)
 {

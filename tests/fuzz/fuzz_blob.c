@@ -9,9 +9,9 @@
  *
  * Properties: a correctly sealed blob is never refused as unauthentic
  * (unless it is shorter than the codec byte); an accepted blob is exactly
- * rawlen bytes: for codec 0 the payload itself, for codec 1 what zstd
- * itself (called here directly) makes of the payload; any other codec is
- * refused.
+ * rawlen bytes: for codec 0 the payload itself, for codec 1 exactly one
+ * zstd frame and what zstd itself (called here directly) makes of it;
+ * any other codec is refused.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +81,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (z == NULL)
 				abort();
 			zr = ZSTD_decompress(z, rawlen, data + 1, m - 1);
+			/* §7: exactly one frame, not skippable, nothing after. */
+			FUZZ_CHECK(m - 1 >= 4 && le32dec(data + 1) ==
+			    ZSTD_MAGICNUMBER && ZSTD_findFrameCompressedSize(
+			    data + 1, m - 1) == m - 1,
+			    "accepted a payload that is not exactly one frame");
 			FUZZ_CHECK(!ZSTD_isError(zr) && zr == rawlen &&
 			    (rawlen == 0 || memcmp(z, out.p, rawlen) == 0),
 			    "zstd blob differs from what zstd makes of it");

@@ -3,9 +3,10 @@
  * fuzz_index: the body of an index file (docs/FORMAT.md §9), through
  * keyset_open, which loads every index file of a set (index_load_one).
  * The input is the index PLAINTEXT; the harness seals it as keyset_flush
- * would (magic CFINDX01, type INDEX, the file name's 16 bytes as object
- * id) under the fixed key, stores it as the set's only index file, and
- * opens the set afresh.
+ * would (type INDEX, the file name's 16 bytes as object id; magic
+ * CFINDX02 for inputs of odd length, where bundled entries are allowed,
+ * CFINDX01 for even ones, where they are not) under the fixed key,
+ * stores it as the set's only index file, and opens the set afresh.
  *
  * Properties, against a reference reader written here from §9: the set
  * always opens (a bad index file is skipped and counted, never fatal);
@@ -24,6 +25,7 @@
 
 struct ref_entry {
 	uint8_t		type;
+	bool		bundled;
 	uint8_t		id[BLOB_ID_LEN];
 	struct blob_loc	loc;
 };
@@ -40,8 +42,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* §9 plaintext: npacks u32 | npacks × (pack id[16] | n u32 | n × 49). */
 static bool
-ref_parse(const uint8_t *data, size_t size, struct ref_entry *v, size_t *nv,
-    uint8_t (*pids)[PACK_ID_LEN], uint32_t *npacks)
+ref_parse(const uint8_t *data, size_t size, bool v2, struct ref_entry *v,
+    size_t *nv, uint8_t (*pids)[PACK_ID_LEN], uint32_t *npacks)
 {
 	struct rbuf rb;
 	uint32_t npk;
@@ -62,13 +64,18 @@ ref_parse(const uint8_t *data, size_t size, struct ref_entry *v, size_t *nv,
 			struct ref_entry *e = &v[*nv];
 
 			e->type = rbuf_u8(&rb);
+			/* §8: 0x80 marks a bundle's member (version 2 only). */
+			e->bundled = v2 && (e->type & 0x80) != 0;
+			if (e->bundled)
+				e->type &= 0x7f;
 			rbuf_copy(&rb, e->id, BLOB_ID_LEN);
 			e->loc.pack = p;
 			e->loc.offset = rbuf_u64(&rb);
 			e->loc.clen = rbuf_u32(&rb);
 			e->loc.rawlen = rbuf_u32(&rb);
 			if (!rbuf_ok(&rb) || (e->type != OBJ_DATA &&
-			    e->type != OBJ_TREE) || e->loc.rawlen > BLOB_MAX)
+			    e->type != OBJ_TREE) || e->loc.rawlen > BLOB_MAX ||
+			    (e->bundled && e->loc.clen < 40 + 5 + 37))
 				return false;
 			(*nv)++;
 		}
@@ -87,12 +94,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *sealed = NULL;
 	size_t slen, nv, ndistinct = 0;
 	uint32_t npacks;
-	bool ok;
+	bool ok, v2 = size % 2 == 1;
 	int r;
 
 	base = fuzz_keyset();
 	FUZZ_CHECK(hex_decode(iid, IID_HEX, sizeof(iid)) == 0, "iid");
-	FUZZ_CHECK(obj_seal(base, "CFINDX01", OBJ_INDEX, iid, sizeof(iid),
+	FUZZ_CHECK(obj_seal(base, v2 ? "CFINDX02" : "CFINDX01", OBJ_INDEX, iid,
+	    sizeof(iid),
 	    data, size, &sealed, &slen, &err) == 0, "sealing: %s", err.msg);
 	fuzz_write(base->dirfd, "index/" IID_HEX, sealed, slen, 0600);
 	coffer_free(sealed);
@@ -100,7 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((v = malloc((size / 49 + 1) * sizeof(*v))) == NULL ||
 	    (pids = malloc((size / 20 + 1) * PACK_ID_LEN)) == NULL)
 		abort();
-	ok = ref_parse(data, size, v, &nv, pids, &npacks);
+	ok = ref_parse(data, size, v2, v, &nv, pids, &npacks);
 
 	r = keyset_open(fuzz_repo(), fuzz_dk, false, NULL, &ks, &err);
 	FUZZ_CHECK(r == 0, "keyset_open returned %d (%s)", r, err.msg);
@@ -134,7 +142,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(e->loc.pack == v[i].loc.pack &&
 			    e->loc.offset == v[i].loc.offset &&
 			    e->loc.clen == v[i].loc.clen &&
-			    e->loc.rawlen == v[i].loc.rawlen,
+			    e->loc.rawlen == v[i].loc.rawlen &&
+			    e->bundled == v[i].bundled,
 			    "entry %zu is not where its first listing says", i);
 		}
 		FUZZ_CHECK(ks->tabn == ndistinct, "%zu blobs known, want %zu",

@@ -7,7 +7,9 @@
  *
  *   even: the rest is the table PLAINTEXT; the harness lays out a pack
  *         file as pack_close would (magic, the table sealed with type
- *         PACKHDR and the pack id as object id, u32 length, end magic);
+ *         PACKHDR and the pack id as object id, u32 length, end magic),
+ *         with the magic CFPACK02 (bundled entries allowed) when bit 1
+ *         of the first byte is set, else CFPACK01;
  *   odd:  the rest is the whole pack file, as found on a card (footer
  *         and length parsing, before any authentication).
  *
@@ -31,6 +33,7 @@
 
 struct ref_entry {
 	uint8_t		type;
+	bool		bundled;
 	uint8_t		id[BLOB_ID_LEN];
 	struct blob_loc	loc;
 };
@@ -54,7 +57,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* §8 table: count u32 | count × 49-byte entries. */
 static bool
-ref_parse(const uint8_t *p, size_t len, struct ref_entry *v, size_t *nv)
+ref_parse(const uint8_t *p, size_t len, bool v2, struct ref_entry *v,
+    size_t *nv)
 {
 	struct rbuf rb;
 	uint32_t n;
@@ -68,13 +72,18 @@ ref_parse(const uint8_t *p, size_t len, struct ref_entry *v, size_t *nv)
 		struct ref_entry *e = &v[i];
 
 		e->type = rbuf_u8(&rb);
+		/* 0x80 marks a bundle's member (version 2 only). */
+		e->bundled = v2 && (e->type & 0x80) != 0;
+		if (e->bundled)
+			e->type &= 0x7f;
 		rbuf_copy(&rb, e->id, BLOB_ID_LEN);
 		e->loc.pack = 0;
 		e->loc.offset = rbuf_u64(&rb);
 		e->loc.clen = rbuf_u32(&rb);
 		e->loc.rawlen = rbuf_u32(&rb);
 		if (!rbuf_ok(&rb) || (e->type != OBJ_DATA &&
-		    e->type != OBJ_TREE) || e->loc.rawlen > BLOB_MAX)
+		    e->type != OBJ_TREE) || e->loc.rawlen > BLOB_MAX ||
+		    (e->bundled && e->loc.clen < 40 + 5 + 37))
 			return false;
 	}
 	*nv = n;
@@ -83,7 +92,7 @@ ref_parse(const uint8_t *p, size_t len, struct ref_entry *v, size_t *nv)
 
 /* The pack file around a sealed table of ${len} plaintext bytes. */
 static uint8_t *
-make_pack(const struct keyset *ks, const uint8_t *p, size_t len,
+make_pack(const struct keyset *ks, const uint8_t *p, size_t len, bool v2,
     size_t *flen)
 {
 	uint8_t ad[AD_LEN];
@@ -92,7 +101,7 @@ make_pack(const struct keyset *ks, const uint8_t *p, size_t len,
 
 	if ((f = malloc(8 + hlen + 12)) == NULL)
 		abort();
-	memcpy(f, "CFPACK01", 8);
+	memcpy(f, v2 ? "CFPACK02" : "CFPACK01", 8);
 	ad_build(ad, OBJ_PACKHDR, ks->keyid, pid, PACK_ID_LEN);
 	aead_seal(f + 8, p, len, ad, sizeof(ad), KS_ENC(ks));
 	le32enc(f + 8 + hlen, (uint32_t)hlen);
@@ -111,13 +120,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct wbuf out;
 	uint8_t *file;
 	size_t flen, nv = 0, ndistinct = 0;
-	bool raw, ok = false;
+	bool raw, v2, ok = false;
 	int r;
 
 	if (size == 0)
 		return 0;
 	base = fuzz_keyset();
 	raw = data[0] & 1;
+	v2 = (data[0] & 2) != 0;
 	data++;
 	size--;
 	if (raw) {
@@ -125,8 +135,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		if ((v = malloc((size / 49 + 1) * sizeof(*v))) == NULL)
 			abort();
-		ok = ref_parse(data, size, v, &nv);
-		file = make_pack(base, data, size, &flen);
+		ok = ref_parse(data, size, v2, v, &nv);
+		file = make_pack(base, data, size, v2, &flen);
 		fuzz_write(base->dirfd, PACK_PATH, file, flen, 0600);
 		free(file);
 	}
@@ -164,7 +174,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(e->loc.pack == 0 &&
 			    e->loc.offset == v[i].loc.offset &&
 			    e->loc.clen == v[i].loc.clen &&
-			    e->loc.rawlen == v[i].loc.rawlen,
+			    e->loc.rawlen == v[i].loc.rawlen &&
+			    e->bundled == v[i].bundled,
 			    "entry %zu is not where its first listing says", i);
 		}
 		FUZZ_CHECK(ks->tabn == ndistinct, "%zu blobs known, want %zu",

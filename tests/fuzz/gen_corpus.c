@@ -124,8 +124,9 @@ from_index(struct keyset *ks)
 			continue;
 		snprintf(path, sizeof(path), "index/%s", names[i]);
 		file = slurp(ks->dirfd, path, &len);
-		if (obj_open(ks, "CFINDX01", OBJ_INDEX, iid, sizeof(iid), file,
-		    len, &plain, &plen, path, &err) != 0)
+		/* The file's own magic: CFINDX01 or CFINDX02 (§9). */
+		if (len < 8 || obj_open(ks, (const char *)file, OBJ_INDEX, iid,
+		    sizeof(iid), file, len, &plain, &plen, path, &err) != 0)
 			die("%s", err.msg);
 		snprintf(nm, sizeof(nm), "%s-%zu", ks->idhex, i);
 		seed("index", nm, -1, plain, plen);

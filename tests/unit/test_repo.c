@@ -459,6 +459,43 @@ clen_of(struct keyset *ks, const struct blob *b)
 	return e != NULL && e->loc.pack != LOC_PENDING ? e->loc.clen : 0;
 }
 
+/*
+ * placed_sum(ks, v, n): bytes the distinct places of ${v} take in packs:
+ * a bundle (FORMAT.md §7.1) counts once for all its members.
+ */
+static uint64_t
+placed_sum(struct keyset *ks, const struct blob *v, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct idx_entry *e = idx_find(ks, v[i].type, v[i].id);
+		bool seen = false;
+
+		if (e == NULL || e->loc.pack == LOC_PENDING)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++) {
+			const struct idx_entry *f = idx_find(ks, v[k].type,
+			    v[k].id);
+
+			seen = f != NULL && f->loc.pack == e->loc.pack &&
+			    f->loc.offset == e->loc.offset;
+		}
+		if (!seen)
+			sum += e->loc.clen;
+	}
+	return sum;
+}
+
+/* bundled(ks, b): ${b} is stored in a bundle. */
+static bool
+bundled(struct keyset *ks, const struct blob *b)
+{
+	const struct idx_entry *e = idx_find(ks, b->type, b->id);
+
+	return e != NULL && e->bundled;
+}
+
 static void
 keyset_blobs_roundtrip(void)
 {
@@ -501,12 +538,24 @@ keyset_blobs_roundtrip(void)
 	    COFFER_EINVAL);
 	T_EQ_INT(keyset_flush(ks, &err), 0);
 
-	/* Each blob stored once: what was added is the sum of the blobs. */
+	/*
+	 * The small data blobs sent together (compressible, random,
+	 * empty) share one bundle; the tree beside them, the 4 MiB blob
+	 * and a lone small data blob are sealed alone.
+	 */
+	T_TRUE(bundled(ks, &v[0]) && bundled(ks, &v[1]) && bundled(ks, &v[2]));
+	T_EQ_INT(clen_of(ks, &v[0]), clen_of(ks, &v[1]));
+	T_TRUE(!bundled(ks, &v[3]) && !bundled(ks, &v[4]));
+	T_TRUE(!bundled(ks, &v[5]) && !bundled(ks, &v[6]));
+	/* The bundle compressed: far less than its 110,000 bytes. */
+	T_TRUE(clen_of(ks, &v[0]) < 30000);
+	/* Each blob stored once: what was added is the sum of the places. */
 	for (size_t i = 0; i < n; i++) {
 		uint64_t c = clen_of(ks, &v[i]);
 
 		T_TRUE(c > AEAD_OVERHEAD);
-		total += c;
+		if (bundled(ks, &v[i]))
+			continue;
 		/*
 		 * Compression is kept where it pays (repetitive data, 64
 		 * bytes or more), and only there: codec byte + AEAD.
@@ -516,6 +565,7 @@ keyset_blobs_roundtrip(void)
 		else
 			T_EQ_INT(c, 1 + v[i].len + AEAD_OVERHEAD);
 	}
+	total = placed_sum(ks, v, n);
 	T_EQ_INT(keyset_added(ks), total);
 	/* Dedup after the flush: nothing more is written. */
 	for (size_t i = 0; i < n; i++)
@@ -669,18 +719,15 @@ keyset_batches_mixed(void)
 	}
 	T_EQ_INT(keyset_flush(ks, &err), 0);
 	for (size_t i = 0; i < n; i++) {
-		bool first = true;
-
-		/* Each distinct blob is counted once. */
-		for (size_t k = 0; k < i && first; k++)
-			if (v[k].type == v[i].type &&
-			    memcmp(v[k].id, v[i].id, BLOB_ID_LEN) == 0)
-				first = false;
 		T_TRUE(keyset_has_blob(ks, v[i].type, v[i].id));
-		if (first)
-			total += clen_of(ks, &v[i]);
+		/* Only small data blobs are bundled; trees never. */
+		if (bundled(ks, &v[i]))
+			T_TRUE(v[i].type == OBJ_DATA &&
+			    v[i].len < 256 * 1024);
 		check_blob(ks, &v[i]);
 	}
+	/* Each distinct place (blob or bundle) counted once. */
+	total = placed_sum(ks, v, n);
 	T_EQ_INT(keyset_added(ks), total);
 	keyset_free(ks);
 	/* And again from the card. */
@@ -707,7 +754,7 @@ keyset_pack_tamper_detected(void)
 	uint8_t dk[KEY_LEN];
 	uint64_t nbad = 0, bytes = 0;
 	struct wbuf out;
-	size_t n, victim = 1;		/* "random", 10000 bytes */
+	size_t n, victim = 4;		/* "4 MiB random", sealed alone */
 	struct blob_loc loc;
 	int nrep = 0;
 
@@ -789,19 +836,45 @@ keyset_pack_tamper_detected(void)
 	T_TRUE(nbad >= 1);
 	T_TRUE(nrep >= 1);
 
-	/* A compressed blob too. */
+	/*
+	 * A bundle (v[0], v[1], v[2]): an index entry that does not match
+	 * the bundle's own table (here a wrong length) is refused; then one
+	 * damaged byte fails every member, read afresh (the last bundle
+	 * opened is kept, so drop it), and nothing else.
+	 */
 	{
-		const struct idx_entry *e = idx_find(ks, OBJ_DATA, v[0].id);
+		struct idx_entry *e = idx_find(ks, OBJ_DATA, v[1].id);
+		uint64_t nbad0 = nbad;
 
-		if (e != NULL) {
-			T_TRUE(flip_byte(pack, (off_t)(e->loc.offset +
-			    e->loc.clen / 2), 0x10));
-			wbuf_init(&out, BLOB_MAX);
-			T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, v[0].id, &out,
+		T_TRUE(e != NULL && e->bundled);
+		if (e == NULL)
+			goto out_ks;
+		wbuf_init(&out, BLOB_MAX);
+		e->loc.rawlen++;
+		T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, v[1].id, &out, &err),
+		    COFFER_EFORMAT);
+		T_TRUE(strstr(err.msg, "does not hold") != NULL);
+		T_EQ_INT(out.len, 0);
+		e->loc.rawlen--;
+		check_blob(ks, &v[1]);
+		T_TRUE(flip_byte(pack, (off_t)(e->loc.offset + e->loc.clen / 2),
+		    0x10));
+		bundle_release(ks->bcache);
+		for (size_t i = 0; i < 3; i++) {
+			wbuf_reset(&out);
+			T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, v[i].id, &out,
 			    &err), COFFER_EAUTH);
 			T_EQ_INT(out.len, 0);
-			wbuf_release(&out);
+			T_TRUE(strstr(err.msg, "bundle") != NULL);
 		}
+		wbuf_release(&out);
+		check_blob(ks, &v[3]);
+		check_blob(ks, &v[5]);
+		check_blob(ks, &v[6]);
+		/* check reports the damaged bundle once, not per member. */
+		T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad,
+		    &bytes, NULL, NULL, &err), 0);
+		T_EQ_INT(nbad - nbad0, 2);	/* the 4 MiB blob and the bundle */
 	}
 out_ks:
 	keyset_free(ks);
