@@ -22,8 +22,9 @@
 #     fresh folder (compared with the corpus in the first round; on tmpfs
 #     by default, see RESTORE_DIR); check reading all data.  The corpus
 #     goes back to its original state after each tool.  Page cache stays
-#     warm (nothing is dropped); "sync" runs before every timed step so
-#     that the write-back of one step does not land in the next.
+#     warm: nothing is dropped, and before each timed step every file it
+#     reads is read once, untimed (warm); "sync" runs before every timed
+#     step so that the write-back of one step does not land in the next.
 #   - reports medians of the wall-clock seconds, the ratios coffer/restic
 #     and coffer/borg, peak memory (/usr/bin/time %M), repository size over
 #     corpus size (du -sb), and the bytes each backup added to the repository.
@@ -98,6 +99,13 @@ need_pkgs()
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# A kernel that pages out cold memory by itself (DAMON reclaim) is why
+# warm() exists; say so in the report when it is on.
+DAMON_NOTE=
+for _k in /sys/kernel/mm/damon/admin/kdamonds/*/state; do
+	[ -r "$_k" ] && [ "$(cat "$_k")" = on ] &&
+	    DAMON_NOTE=" (here DAMON is on and pages out cold memory)"
+done
 need_pkgs
 [ -x "$COFFER" ] || die "$COFFER not built; run make first (make bench does)"
 [ -x "$B/bench/bench_primitives" ] ||
@@ -329,6 +337,19 @@ export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 export BORG_EXIT_CODES=legacy
 [ -s /etc/machine-id ] || export COFFER_MACHINE_ID=coffer-bench-device
 
+# warm DIR...: read every file of DIR... (untimed), so that a timed step
+# finds what it reads in the page cache whatever ran before it: the
+# kernel may page out memory it sees as cold (DAMON reclaim does on the
+# reference machine), and coffer writes packs with O_DIRECT, so they are
+# not in the page cache after a backup the way restic's and borg's are.
+warm()
+{
+	for _d in "$@"; do
+		[ -e "$_d" ] && find "$_d" -type f -exec cat {} + >/dev/null 2>&1
+	done
+	return 0
+}
+
 # run ROUND TOOL OP CMD...: run CMD (untimed if OP is "-"), its output in a
 # log; on failure name the tool and step, show the log's end and stop.
 run()
@@ -378,6 +399,7 @@ do_init()
 }
 do_backup()	# TOOL ROUND OP
 {
+	warm "$C" "$RUN/repo" "$RUN/state"
 	case $1 in
 	coffer)	run "$2" coffer "$3" "$COFFER" -q backup corpus ;;
 	restic)	run "$2" restic "$3" restic -q backup corpus ;;
@@ -387,6 +409,7 @@ do_backup()	# TOOL ROUND OP
 }
 do_restore()	# TOOL ROUND
 {
+	warm "$RUN/repo" "$RUN/state"
 	case $1 in
 	coffer)	run "$2" coffer restore "$COFFER" -q restore latest \
 		    --target "$RESTORE" ;;
@@ -400,6 +423,7 @@ do_restore()	# TOOL ROUND
 }
 do_check()	# TOOL ROUND
 {
+	warm "$RUN/repo" "$RUN/state"
 	case $1 in
 	coffer)	run "$2" coffer check "$COFFER" -q check --read-data ;;
 	restic)	run "$2" restic check restic -q check --read-data ;;
@@ -496,7 +520,7 @@ borgbackup or time it installs them from Debian).
 | system | $os, $kernel |
 | scratch folder | \`$S\`, $storage: corpus, repositories, caches and keystores all there |
 | restores into | \`$RESTORE\`, $restorage |
-| page cache | warm: the corpus was read once before the runs and nothing is dropped; \`sync\` before each timed step |
+| page cache | warm: before each timed step, untimed, every file it reads is read once (the corpus, the repository, the tool's cache), since the kernel may page out what it sees as cold$DAMON_NOTE; \`sync\` before each timed step |
 | load average | when the script started $load_before, at the end of the runs $load_after (1, 5, 15 min; other work on the machine would show in the first) |
 
 ## Versions

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /* main: the command table, shared options, and dispatch. */
 #include <getopt.h>
-#include <malloc.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,14 +157,6 @@ main(int argc, char **argv)
 	const char *v;
 	int ch, rc;
 
-	/*
-	 * Buffers of 128 KiB and more always come from mmap and go back to
-	 * the system when freed.  glibc's default raises that threshold
-	 * after the first such free, and a backup's freed trees and tables
-	 * then stay in the heap: 98-102 MB peak for the benchmark's first
-	 * backup instead of 84 MB, at the same speed (docs/PERFORMANCE.md).
-	 */
-	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	/* The config file, then the environment, then flags. */
 	if (config_load() != 0)
 		return EXIT_USAGE;

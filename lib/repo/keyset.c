@@ -646,10 +646,12 @@ keyset_free(struct keyset *ks)
 	if (ks->rfd != -1)
 		close(ks->rfd);
 	if (ks->bcache != NULL) {
-		bundle_release(ks->bcache);
+		for (size_t i = 0; i < BUNDLE_CACHE; i++)
+			bundle_release(&ks->bcache[i]);
 		coffer_free(ks->bcache);
 	}
 	coffer_free(ks->bsums);
+	coffer_free(ks->rdbuf);
 	if (ks->dirfd != -1)
 		close(ks->dirfd);
 	secret_free(ks->keys);
@@ -1358,7 +1360,7 @@ void
 bundle_release(struct bundle *b)
 {
 	if (b->plain != NULL) {
-		secret_wipe(b->plain, b->plen);
+		secret_wipe(b->plain, b->plaincap);
 		coffer_free(b->plain);
 	}
 	wbuf_release(&b->data);	/* wipes */
@@ -1376,19 +1378,30 @@ bundle_open(struct keyset *ks, const uint8_t *sealed, size_t clen,
 	size_t hdr, got;
 	uint8_t codec;
 
-	bundle_release(b);
-	wbuf_init(&b->data, BLOB_MAX);
+	/* The buffers of the last bundle opened are used again. */
+	b->valid = false;
+	b->n = 0;
+	if (b->data.max == 0)
+		wbuf_init(&b->data, BLOB_MAX);
+	wbuf_reset(&b->data);
 	if (clen < AEAD_OVERHEAD + BUNDLE_HDR + BUNDLE_ENTRY)
 		goto bad;
 	b->plen = clen - AEAD_OVERHEAD;
-	if ((b->plain = coffer_malloc(b->plen)) == NULL)
-		return coffer_err_set(err, COFFER_ENOMEM, "bundle buffer");
+	if (b->plen > b->plaincap) {
+		if (b->plain != NULL) {
+			secret_wipe(b->plain, b->plaincap);
+			coffer_free(b->plain);
+		}
+		b->plaincap = 0;
+		if ((b->plain = coffer_malloc(b->plen)) == NULL)
+			return coffer_err_set(err, COFFER_ENOMEM,
+			    "bundle buffer");
+		b->plaincap = b->plen;
+	}
 	ad_build(ad, OBJ_BUNDLE, ks->keyid, zero, BLOB_ID_LEN);
-	if (aead_open(b->plain, sealed, clen, ad, sizeof(ad), KS_ENC(ks)) != 0) {
-		bundle_release(b);
+	if (aead_open(b->plain, sealed, clen, ad, sizeof(ad), KS_ENC(ks)) != 0)
 		return coffer_err_set(err, COFFER_EAUTH, "%s failed "
 		    "authentication (damaged or edited)", where);
-	}
 	codec = b->plain[0];
 	b->n = le32dec(b->plain + 1);
 	if (b->n == 0 || b->n > BUNDLE_MEMBERS_MAX ||
@@ -1405,10 +1418,8 @@ bundle_open(struct keyset *ks, const uint8_t *sealed, size_t clen,
 	}
 	if (sum > BLOB_MAX)
 		goto bad;
-	if (wbuf_reserve(&b->data, (size_t)sum) != 0) {
-		bundle_release(b);
+	if (wbuf_reserve(&b->data, (size_t)sum) != 0)
 		return coffer_err_set(err, COFFER_ENOMEM, "bundle buffer");
-	}
 	if (codec == 0) {
 		if (b->plen - hdr != sum)
 			goto bad;
@@ -1416,10 +1427,8 @@ bundle_open(struct keyset *ks, const uint8_t *sealed, size_t clen,
 			memcpy(b->data.p, b->plain + hdr, (size_t)sum);
 	} else if (codec == 1) {
 		if (comp == NULL && ks->comp == NULL &&
-		    (ks->comp = compressor_new(ZSTD_LEVEL)) == NULL) {
-			bundle_release(b);
+		    (ks->comp = compressor_new(ZSTD_LEVEL)) == NULL)
 			return coffer_err_set(err, COFFER_ENOMEM, "compressor");
-		}
 		if (decompress_buf(comp ? comp : ks->comp, b->data.p,
 		    (size_t)sum, b->plain + hdr, b->plen - hdr, &got) != 0 ||
 		    got != sum)
@@ -1431,7 +1440,7 @@ bundle_open(struct keyset *ks, const uint8_t *sealed, size_t clen,
 	b->valid = true;
 	return 0;
 bad:
-	bundle_release(b);
+	b->n = 0;
 	return coffer_err_set(err, COFFER_EFORMAT, "%s is damaged (bad "
 	    "encoding)", where);
 }
@@ -1461,20 +1470,52 @@ bundle_member(const struct bundle *b, int type, const uint8_t id[BLOB_ID_LEN],
 	    "blob the index places there (damaged or swapped)", where);
 }
 
+/*
+ * read_buffer(ks, len): the key set's buffer for sealed bytes read from
+ * a pack, of at least ${len} bytes; kept for the next read (a restore
+ * reads thousands of blobs).  NULL if out of memory.
+ */
+static uint8_t *
+read_buffer(struct keyset *ks, size_t len)
+{
+	if (len > ks->rdcap) {
+		coffer_free(ks->rdbuf);
+		ks->rdcap = 0;
+		if ((ks->rdbuf = coffer_malloc(len)) == NULL)
+			return NULL;
+		ks->rdcap = len;
+	}
+	return ks->rdbuf;
+}
+
 /* A bundled blob: from the last bundle opened, or its bundle read now. */
 static int
 get_bundled(struct keyset *ks, const struct idx_entry *e, struct wbuf *out,
     const char *where, struct coffer_err *err)
 {
-	struct bundle *b = ks->bcache;
+	struct bundle *b = NULL;
 	const uint8_t *p;
-	uint8_t *buf = NULL;
+	uint8_t *buf;
 	int r;
 
-	if (b == NULL && (b = ks->bcache = coffer_calloc(1, sizeof(*b))) == NULL)
+	if (ks->bcache == NULL && (ks->bcache = coffer_calloc(BUNDLE_CACHE,
+	    sizeof(*ks->bcache))) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "bundle");
+	/* The bundle if it is kept, else the least recently used slot. */
+	for (size_t i = 0; i < BUNDLE_CACHE; i++) {
+		struct bundle *x = &ks->bcache[i];
+
+		if (x->valid && x->pack == e->loc.pack &&
+		    x->offset == e->loc.offset) {
+			b = x;
+			break;
+		}
+		if (b == NULL || !x->valid || (b->valid && x->stamp < b->stamp))
+			b = x;
+	}
+	b->stamp = ++ks->bstamp;
 	if (!b->valid || b->pack != e->loc.pack || b->offset != e->loc.offset) {
-		if ((buf = coffer_malloc(e->loc.clen)) == NULL)
+		if ((buf = read_buffer(ks, e->loc.clen)) == NULL)
 			return coffer_err_set(err, COFFER_ENOMEM, "reading blob");
 		if ((r = keyset_read_raw(ks, e->loc.pack, e->loc.offset,
 		    e->loc.clen, buf, err)) != 0 ||
@@ -1497,7 +1538,6 @@ get_bundled(struct keyset *ks, const struct idx_entry *e, struct wbuf *out,
 	out->len = e->loc.rawlen;
 	r = 0;
 out:
-	coffer_free(buf);
 	return r;
 }
 
@@ -1531,7 +1571,7 @@ keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	    ks->idhex, path);
 	if (e->bundled)
 		return get_bundled(ks, e, out, where, err);
-	if ((buf = coffer_malloc(2 * (size_t)e->loc.clen)) == NULL)
+	if ((buf = read_buffer(ks, 2 * (size_t)e->loc.clen)) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "reading blob");
 	if ((r = keyset_read_raw(ks, e->loc.pack, e->loc.offset, e->loc.clen,
 	    buf, err)) != 0)
@@ -1539,7 +1579,6 @@ keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	r = keyset_open_blob(ks, type, id, buf, e->loc.clen, e->loc.rawlen,
 	    out, buf + e->loc.clen, NULL, where, err);
 out:
-	coffer_free(buf);
 	return r;
 }
 

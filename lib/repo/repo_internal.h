@@ -22,6 +22,10 @@
 #define BUNDLE_ENTRY		(1 + BLOB_ID_LEN + 4)
 #define BUNDLE_MEMBERS_MAX	4096
 #define ENTRY_BUNDLED		0x80
+/* Bundles a reader keeps open (restore meets a duplicate now and then). */
+#ifndef BUNDLE_CACHE
+#define BUNDLE_CACHE		8
+#endif
 
 /* ad_build(ad, type, keyid, id, idlen): the associated data of an object. */
 void ad_build(uint8_t ad[AD_LEN], int type, const uint8_t keyid[KEYID_LEN],
@@ -95,7 +99,10 @@ struct keyset {
 	/* Reading: one cached open pack, the last bundle opened. */
 	int		 rfd;
 	uint32_t	 rpack;
-	struct bundle	*bcache;
+	struct bundle	*bcache;	/* BUNDLE_CACHE of them, or NULL */
+	uint64_t	 bstamp;
+	uint8_t		*rdbuf;		/* sealed bytes read (read_buffer) */
+	size_t		 rdcap;
 	/* Bundles' plaintext sums, for shares (keyset_blob_info). */
 	struct bundle_sum *bsums;
 	size_t		 nbsums;
@@ -167,8 +174,9 @@ struct bundle {
 	uint32_t	 pack;		/* where it was read (a cache key) */
 	uint64_t	 offset;
 	bool		 valid;
+	uint64_t	 stamp;		/* last use, for the cache */
 	uint8_t		*plain;		/* codec | count | entries | payload */
-	size_t		 plen;
+	size_t		 plen, plaincap;
 	uint32_t	 n;
 	const uint8_t	*ents;		/* in plain */
 	struct wbuf	 data;		/* the members' bytes, in order */

@@ -859,7 +859,8 @@ keyset_pack_tamper_detected(void)
 		check_blob(ks, &v[1]);
 		T_TRUE(flip_byte(pack, (off_t)(e->loc.offset + e->loc.clen / 2),
 		    0x10));
-		bundle_release(ks->bcache);
+		for (size_t i = 0; i < BUNDLE_CACHE; i++)
+			bundle_release(&ks->bcache[i]);
 		for (size_t i = 0; i < 3; i++) {
 			wbuf_reset(&out);
 			T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, v[i].id, &out,
