@@ -34,7 +34,7 @@
 #define CHUNK_AVG		(1u << 20)
 #define CHUNK_MAX		(4u << 20)
 #ifndef ZSTD_LEVEL		/* -D for measurements (PERFORMANCE.md) */
-#define ZSTD_LEVEL		3	/* blobs of 256 KiB and more */
+#define ZSTD_LEVEL		1	/* blobs of 256 KiB and more */
 #endif
 #ifndef BUNDLE_LEVEL
 #define BUNDLE_LEVEL		1	/* bundles of small data blobs */

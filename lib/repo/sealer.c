@@ -34,7 +34,9 @@
 #include "sealer.h"
 #include "../compress/compress.h"
 
+#ifndef SEALER_JOBS_PER_THREAD
 #define SEALER_JOBS_PER_THREAD	3
+#endif
 #define BATCH_BLOB_MAX	(256 * 1024)	/* smaller blobs are batched */
 #define BATCH_BYTES	(1024 * 1024)	/* a batch holds at most this ... */
 #define BATCH_BLOBS	64		/* ... and this many blobs */
