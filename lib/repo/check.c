@@ -85,7 +85,8 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 
 	wbuf_init(&out, BLOB_MAX);
 	/* In file order, so each bundle is opened once for its members. */
-	qsort(b->e, b->n, sizeof(*b->e), by_offset);
+	if (b->n > 1)
+		qsort(b->e, b->n, sizeof(*b->e), by_offset);
 	pack_path(ks->packs[p].id, path);
 	if ((r = file_read(ks->dirfd, path, label, PACK_READ_MAX, &file, &flen,
 	    err)) != 0) {

@@ -779,7 +779,8 @@ bundle_share(struct keyset *ks, const struct idx_entry *e)
 			ks->bsums[k].rawsum = x->loc.rawlen;
 			k++;
 		}
-		qsort(ks->bsums, k, sizeof(*ks->bsums), bsum_cmp);
+		if (k > 1)
+			qsort(ks->bsums, k, sizeof(*ks->bsums), bsum_cmp);
 		n = 0;
 		for (size_t i = 0; i < k; i++) {
 			if (n > 0 && bsum_cmp(&ks->bsums[n - 1],
@@ -793,7 +794,8 @@ bundle_share(struct keyset *ks, const struct idx_entry *e)
 	}
 	key.pack = e->loc.pack;
 	key.offset = e->loc.offset;
-	hit = bsearch(&key, ks->bsums, ks->nbsums, sizeof(key), bsum_cmp);
+	hit = ks->nbsums == 0 ? NULL : bsearch(&key, ks->bsums, ks->nbsums,
+	    sizeof(key), bsum_cmp);
 	if (hit == NULL || hit->rawsum == 0)
 		return e->loc.clen;
 	return (uint32_t)((uint64_t)e->loc.clen * e->loc.rawlen / hit->rawsum);

@@ -136,7 +136,8 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	for (size_t i = 0, k = 0; i < ks->tabcap; i++)
 		if (ks->tab[i].type != 0 && ks->tab[i].loc.pack < nold)
 			ent[k++] = &ks->tab[i];
-	qsort(ent, nent, sizeof(*ent), by_place);
+	if (nent > 1)
+		qsort(ent, nent, sizeof(*ent), by_place);
 	for (size_t i = 0; i < nent; i++) {
 		const struct idx_entry *e = ent[i];
 		bool first = i == 0 || !same_place(ent[i - 1], e);
