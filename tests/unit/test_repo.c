@@ -742,6 +742,127 @@ out:
 	fixture_done(dir, rp);
 }
 
+/* pack_bytes(repo, keyhex): bytes of every pack file of the set. */
+static uint64_t
+pack_bytes(const char *repo, const char *keyhex)
+{
+	char cmd[PATH_MAX + 128];
+	unsigned long long n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "find '%s/sets/%s/packs' -type f "
+	    "-printf '%%s\\n' | awk '{ s += $1 } END { print s + 0 }'", repo,
+	    keyhex);
+	if ((f = popen(cmd, "r")) != NULL) {
+		if (fscanf(f, "%llu", &n) != 1)
+			n = 0;
+		pclose(f);
+	}
+	return n;
+}
+
+/*
+ * Prune and bundles (FORMAT.md §7.1): three bundles of ten small blobs,
+ * with a large blob after each so that each group is a bundle of its
+ * own.  All of A used, half of B, none of C: prune keeps A and B whole
+ * (a bundle stays while any member is used), forgets B's unused members
+ * and all of C, frees C's bytes; everything used still reads, from a
+ * fresh open, and check --read-data finds nothing wrong.
+ */
+static void
+keyset_prune_bundles(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct prune_stats st = { 0 };
+	struct repo *rp;
+	struct keyset *ks;
+	enum { G = 3, PER = 10, N = G * (PER + 1) };
+	struct blob v[N];
+	uint32_t bclen[G] = { 0 };
+	uint8_t dk[KEY_LEN];
+	uint64_t before, after, nbad = 0, bytes = 0;
+	size_t n = 0;
+	int nrep = 0;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	if ((ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	for (int g = 0; g < G; g++) {
+		for (int i = 0; i <= PER; i++) {
+			struct blob *b = &v[n];
+
+			b->what = i < PER ? "small" : "large";
+			b->type = OBJ_DATA;
+			b->len = i < PER ? 20000 + (size_t)g * 100 + (size_t)i :
+			    300000 + (size_t)g;
+			if ((b->data = coffer_malloc(b->len)) == NULL)
+				break;
+			random_bytes(b->data, b->len);
+			keyset_blob_id(ks, b->data, b->len, b->id);
+			T_EQ_INT(put(ks, b->type, b->id, b->data, b->len), 0);
+			n++;
+		}
+	}
+	T_EQ_INT(n, N);
+	T_EQ_INT(keyset_flush(ks, &err), 0);
+	for (int g = 0; g < G && n == N; g++) {
+		const struct idx_entry *e = idx_find(ks, OBJ_DATA,
+		    v[g * (PER + 1)].id);
+
+		T_TRUE(e != NULL && e->bundled);
+		if (e != NULL)
+			bclen[g] = e->loc.clen;
+		for (int i = 1; i < PER; i++)
+			T_EQ_INT(clen_of(ks, &v[g * (PER + 1) + i]), bclen[g]);
+		T_TRUE(!bundled(ks, &v[g * (PER + 1) + PER]));
+	}
+	keyset_free(ks);
+	if (n != N || (ks = open_set(rp, dk, false)) == NULL)
+		goto out;
+	before = pack_bytes(repo, keyset_idhex(ks));
+	/* A (group 0) all used, B (1) every other one, C (2) none; the
+	 * large blobs all used. */
+	for (size_t i = 0; i < N; i++) {
+		int g = (int)(i / (PER + 1)), k = (int)(i % (PER + 1));
+
+		if (k == PER || g == 0 || (g == 1 && k % 2 == 0))
+			T_TRUE(keyset_mark_used(ks, OBJ_DATA, v[i].id));
+	}
+	T_EQ_INT(keyset_prune(ks, false, &st, &err), 0);
+	T_EQ_INT(st.blobs_removed, PER / 2 + PER);
+	T_EQ_INT(st.blobs_kept, N - PER / 2 - PER);
+	keyset_free(ks);
+
+	if ((ks = open_set(rp, dk, false)) == NULL)
+		goto out;
+	after = pack_bytes(repo, keyset_idhex(ks));
+	/* C's bundle is gone: at least its bytes were freed. */
+	T_TRUE(after + bclen[2] <= before);
+	for (size_t i = 0; i < N; i++) {
+		int g = (int)(i / (PER + 1)), k = (int)(i % (PER + 1));
+		bool used = k == PER || g == 0 || (g == 1 && k % 2 == 0);
+
+		T_EQ_INT(keyset_has_blob(ks, OBJ_DATA, v[i].id), used);
+		if (!used)
+			continue;
+		check_blob(ks, &v[i]);
+		/* A bundle is copied whole, never cut down. */
+		if (k < PER)
+			T_EQ_INT(clen_of(ks, &v[i]), bclen[g]);
+	}
+	T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad, &bytes,
+	    NULL, NULL, &err), 0);
+	T_EQ_INT(nbad, 0);
+	T_EQ_INT(nrep, 0);
+	keyset_free(ks);
+out:
+	free_blobs(v, n);
+	fixture_done(dir, rp);
+}
+
 /* A damaged pack byte fails authentication; neighbours still read. */
 static void
 keyset_pack_tamper_detected(void)
@@ -1916,6 +2037,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(keyset_blobs_roundtrip),
 	UNIT_TEST(keyset_batches_mixed),
 	UNIT_TEST(keyset_pack_tamper_detected),
+	UNIT_TEST(keyset_prune_bundles),
 	UNIT_TEST(keyset_other_key),
 	UNIT_TEST(keyset_keyinfo_bound),
 	UNIT_TEST(keyset_keyinfo_escrow),
