@@ -86,6 +86,8 @@ need_pkgs()
 	command -v restic >/dev/null 2>&1 || missing="$missing restic"
 	command -v borg >/dev/null 2>&1 || missing="$missing borgbackup"
 	[ -x /usr/bin/time ] || missing="$missing time"
+	command -v age >/dev/null 2>&1 || missing="$missing age"
+	command -v zstd >/dev/null 2>&1 || missing="$missing zstd"
 	[ -z "$missing" ] && return 0
 	command -v apt-get >/dev/null 2>&1 ||
 	    die "missing:$missing; no apt-get to install them (this script is for Debian 12)"
@@ -468,6 +470,25 @@ one_tool()	# TOOL ROUND
 	cd "$top"
 }
 
+# The reference line of the issue: the corpus as one tar stream, zstd -1
+# on every core, encrypted with age; no deduplication, no index.  Once
+# per round, after the tools.
+tar_line()	# ROUND
+{
+	[ -s "$RUN/age.key" ] ||
+	    run "$1" tarline - age-keygen -o "$RUN/age.key"
+	AGE_R=$(age-keygen -y "$RUN/age.key")
+	cd "$S"
+	warm "$C"
+	# shellcheck disable=SC2016 # expanded by that sh
+	run "$1" tarline first sh -c 'tar -cf - corpus | zstd -1 -T0 -q |
+	    age -r "$1" >"$2"' sh "$AGE_R" "$RUN/tar.age"
+	printf '%s\t%s\t%s\t%s\n' "$1" tarline first \
+	    "$(wc -c <"$RUN/tar.age")" >>"$SIZES"
+	rm -f "$RUN/tar.age"
+	cd "$top"
+}
+
 # Warm the page cache and measure reading the corpus from it.
 find "$C" -type f -exec cat {} + >/dev/null
 sync
@@ -484,6 +505,7 @@ while [ $r -le "$ROUNDS" ]; do
 	for t in $TOOLS; do
 		one_tool "$t" "$r"
 	done
+	tar_line "$r"
 	r=$((r + 1))
 done
 elapsed=$(($(date +%s) - t_start))
@@ -602,6 +624,11 @@ EOF
 		}
 		print ""
 		print "MB/s is the corpus size over the time."
+		t = median("tarline" SUBSEP "first")
+		if (t >= 0) {
+			print ""
+			printf "For reference, the line the issue also asks coffer to beat on the first backup: `tar -cf - corpus | zstd -1 -T0 | age -r KEY` (one stream, every core, no deduplication, no index), %s; coffer/that: %s.\n", secs(t, 1), ratio(median("coffer" SUBSEP "first"), t)
+		}
 		print ""
 		print "## Peak memory"
 		print ""
@@ -672,6 +699,16 @@ EOF
 			b = median("borg" SUBSEP pts[p])
 			printf "| %s | %d | %d | %d | %s | %s |\n", label[pts[p]], \
 			    c, r, b, ratio(c, r), ratio(c, b)
+		}
+		for (r in rounds)
+			if ((r SUBSEP "tarline" SUBSEP "first") in sz)
+				vals["tarline"] = vals["tarline"] " " \
+				    sz[r SUBSEP "tarline" SUBSEP "first"]
+		t = median("tarline")
+		if (t > 0) {
+			print ""
+			printf "The `tar | zstd -1 -T0 | age` stream of the corpus: %d bytes (%.3f of the corpus; coffer/that: %s).\n", \
+			    t, t / corpus, ratio(median("coffer" SUBSEP "card"), t)
 		}
 	}' "$SIZES"
 	cat <<EOF
