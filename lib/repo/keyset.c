@@ -651,6 +651,8 @@ keyset_free(struct keyset *ks)
 		coffer_free(ks->bcache);
 	}
 	coffer_free(ks->bsums);
+	if (ks->rdbuf != NULL)
+		secret_wipe(ks->rdbuf, ks->rdcap);	/* held plaintext */
 	coffer_free(ks->rdbuf);
 	if (ks->dirfd != -1)
 		close(ks->dirfd);
@@ -1481,6 +1483,8 @@ static uint8_t *
 read_buffer(struct keyset *ks, size_t len)
 {
 	if (len > ks->rdcap) {
+		if (ks->rdbuf != NULL)
+			secret_wipe(ks->rdbuf, ks->rdcap);
 		coffer_free(ks->rdbuf);
 		ks->rdcap = 0;
 		if ((ks->rdbuf = coffer_malloc(len)) == NULL)
