@@ -237,6 +237,7 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 		 */
 		if ((r = writers(&s, &w, &nw, err)) != 0)
 			goto out;
+		(void)repo_check_layout(s.repo, sets[i], report, &c);
 		if ((r = session_keyset(&s, sets[i], &c.ks, &e1)) != 0) {
 			if (r == COFFER_ENOMEM) {
 				*err = e1;

@@ -26,6 +26,7 @@
 
 #include "repo.h"
 #include "repo_internal.h"
+#include "rfs.h"
 #include "../compress/compress.h"
 
 #define PACK_READ_MAX	(512u << 20)
@@ -63,9 +64,28 @@ by_offset(const void *a, const void *b)
 }
 
 static bool
-any_name(const char *s)
+is_hex2(const char *s)
 {
-	return s[0] != '\0';
+	return rfs_is_hex(s, 2);
+}
+
+static bool
+is_packfile(const char *s)
+{
+	return rfs_is_hex(s, 32);
+}
+
+/* A pack or index file, or one being written. */
+static bool
+is_objfile(const char *s)
+{
+	return rfs_is_hex(s, 32) || rfs_is_packtmp(s);
+}
+
+static bool
+is_keyinfo(const char *s)
+{
+	return strcmp(s, "keyinfo") == 0;
 }
 
 static int
@@ -88,7 +108,7 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 	if (b->n > 1)
 		qsort(b->e, b->n, sizeof(*b->e), by_offset);
 	pack_path(ks->packs[p].id, path);
-	if ((r = file_read(ks->dirfd, path, label, PACK_READ_MAX, &file, &flen,
+	if ((r = rfs_read(ks->dirfd, path, label, PACK_READ_MAX, &file, &flen,
 	    err)) != 0) {
 		if (r == COFFER_ENOMEM)
 			goto out;
@@ -326,26 +346,19 @@ read_all_packs(struct keyset *ks, struct pack_bucket *bk,
 uint64_t
 keyset_count_unindexed(const struct keyset *ks)
 {
+	char **dirs = NULL, **names = NULL;
+	size_t ndirs = 0, n = 0;
 	uint64_t nleft = 0;
-	DIR *d = NULL;
-	struct dirent *de;
-	int pfd;
 
-	if ((pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if (dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
+	    NULL) != 0)
 		return 0;
-	if ((d = fdopendir(pfd)) == NULL) {
-		close(pfd);
-		return 0;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char **names = NULL;
-		size_t n = 0;
+	for (size_t d = 0; d < ndirs; d++) {
+		char sub[16];
 
-		if (de->d_name[0] == '.')
-			continue;
-		if (dir_list(dirfd(d), de->d_name, de->d_name, any_name,
-		    &names, &n, NULL) != 0)
+		snprintf(sub, sizeof(sub), "packs/%s", dirs[d]);
+		if (dir_list(ks->dirfd, sub, sub, is_packfile, &names, &n,
+		    NULL) != 0)
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			uint8_t id[PACK_ID_LEN];
@@ -361,9 +374,119 @@ keyset_count_unindexed(const struct keyset *ks)
 				nleft++;
 		}
 		strlist_free(names, n);
+		names = NULL;
+		n = 0;
+	}
+	strlist_free(dirs, ndirs);
+	return nleft;
+}
+
+/*
+ * layout_dir(dfd, label, want_dir, report, cookie): report each entry of
+ * the folder ${dfd} that is of the wrong kind: a format name (by
+ * ${is_name}) that is not what the format puts there, or any name that
+ * is neither a regular file nor a folder.  Returns the problems found.
+ */
+static uint64_t
+layout_dir(int dfd, const char *label, bool (*is_name)(const char *),
+    bool want_dir, repo_report_fn *report, void *cookie)
+{
+	struct dirent *de;
+	uint64_t nbad = 0;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		report(cookie, "cannot read '%s'", label);
+		return 1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		bool ok;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (is_name(de->d_name))
+			ok = want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode);
+		else
+			ok = S_ISDIR(sb.st_mode) || S_ISREG(sb.st_mode);
+		if (!ok) {
+			report(cookie, "'%s/%s' is %s where %s belongs (coffer "
+			    "never follows or opens it)", label, de->d_name,
+			    rfs_kind(sb.st_mode), want_dir ? "a folder" :
+			    "a regular file");
+			nbad++;
+		}
 	}
 	closedir(d);
-	return nleft;
+	return nbad;
+}
+
+static bool
+is_snapname(const char *s)
+{
+	return s[0] != '.';
+}
+
+uint64_t
+repo_check_layout(struct repo *rp, const char *keyid_hex,
+    repo_report_fn *report, void *cookie)
+{
+	static const struct {
+		const char	*sub;
+		bool		(*is_name)(const char *);
+		bool		 want_dir;
+	} dirs[] = {
+		{ "index", is_objfile, false },
+		{ "snapshots", is_snapname, false },
+		{ "packs", is_hex2, true },
+	};
+	char sub[64], label[128];
+	struct coffer_err e1 = { 0 };
+	uint64_t nbad = 0;
+	char **names = NULL;
+	size_t n = 0;
+	int sfd = -1, fd;
+
+	snprintf(sub, sizeof(sub), "sets/%s", keyid_hex);
+	if (rfs_open_dir(rp->dirfd, sub, sub, &sfd, &e1) != 0) {
+		report(cookie, "%s", e1.msg);
+		return 1;
+	}
+	nbad += layout_dir(sfd, sub, is_keyinfo, false, report, cookie);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(label, sizeof(label), "%s/%s", sub, dirs[i].sub);
+		if (rfs_open_dir(sfd, dirs[i].sub, label, &fd, &e1) != 0) {
+			if (e1.code != COFFER_ENOTFOUND) {
+				report(cookie, "%s", e1.msg);
+				nbad++;
+			}
+			continue;
+		}
+		nbad += layout_dir(fd, label, dirs[i].is_name, dirs[i].want_dir,
+		    report, cookie);
+		close(fd);
+	}
+	/* Each real packs/xx: packs and packs being written are files. */
+	if (dir_list(sfd, "packs", "packs", is_hex2, &names, &n, NULL) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			char path[16];
+
+			snprintf(path, sizeof(path), "packs/%s", names[i]);
+			snprintf(label, sizeof(label), "%s/%s", sub, path);
+			if (rfs_open_dir(sfd, path, label, &fd, NULL) != 0)
+				continue;	/* reported above */
+			nbad += layout_dir(fd, label, is_objfile, false, report,
+			    cookie);
+			close(fd);
+		}
+		strlist_free(names, n);
+	}
+	close(sfd);
+	return nbad;
 }
 
 int
@@ -402,11 +525,21 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 
 		pack_path(ks->packs[p].id, path);
 		snprintf(label, sizeof(label), "sets/%s/%s", ks->idhex, path);
-		if (fstatat(ks->dirfd, path, &sb, 0) != 0) {
-			report(cookie, "pack '%s' is missing (the index names "
-			    "it)", label);
-			(*nbad)++;
-			continue;
+		{
+			struct coffer_err e1 = { 0 };
+			int fd;
+
+			if ((r = rfs_open_file(ks->dirfd, path, label,
+			    O_RDONLY, &fd, &sb, &e1)) != 0) {
+				if (r == COFFER_ENOTFOUND)
+					report(cookie, "pack '%s' is missing "
+					    "(the index names it)", label);
+				else
+					report(cookie, "%s", e1.msg);
+				(*nbad)++;
+				continue;
+			}
+			close(fd);
 		}
 		for (size_t i = 0; i < bk[p].n; i++) {
 			uint64_t x = bk[p].e[i]->loc.offset + bk[p].e[i]->loc.clen;

@@ -15,6 +15,7 @@
 
 #include "repo.h"
 #include "repo_internal.h"
+#include "rfs.h"
 
 /* Remove every file in ${sub} of ${pfd}, then ${sub} itself. */
 static int
@@ -67,36 +68,32 @@ repo_destroy_set(struct repo *rp, const char *keyid_hex, struct coffer_err *err)
 {
 	static const char *const order[] = { "snapshots", "index", "packs" };
 	char sub[64], label[128];
-	int sfd;
+	int setsfd = -1, sfd = -1;
 	int r;
 
+	/* Real folders only: "sets" and the set itself are never followed. */
 	snprintf(sub, sizeof(sub), "sets/%s", keyid_hex);
-	if ((sfd = openat(rp->dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return coffer_err_sys(err, "cannot open key set '%s' in '%s'",
-		    sub, rp->path);
+	if ((r = rfs_open_dir(rp->dirfd, "sets", "sets", &setsfd, err)) != 0 ||
+	    (r = rfs_open_dir(setsfd, keyid_hex, sub, &sfd, err)) != 0) {
+		coffer_err_prefix(err, "cannot open key set in '%s'", rp->path);
+		goto out;
+	}
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		snprintf(label, sizeof(label), "%s/%s", sub, order[i]);
-		if ((r = rm_dir(sfd, order[i], label, err)) != 0) {
-			close(sfd);
-			return r;
-		}
+		if ((r = rm_dir(sfd, order[i], label, err)) != 0)
+			goto out;
 	}
-	close(sfd);
-	snprintf(label, sizeof(label), "%s", sub);
-	if ((r = rm_dir(rp->dirfd, sub, label, err)) != 0)
-		return r;
-	{
-		int setsfd = openat(rp->dirfd, "sets", O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC);
-
-		if (setsfd != -1) {
-			r = fsync_dir(setsfd);
-			close(setsfd);
-			if (r != 0)
-				return coffer_err_sys(err, "cannot sync '%s/sets'",
-				    rp->path);
-		}
+	if ((r = rm_dir(setsfd, keyid_hex, sub, err)) != 0)
+		goto out;
+	if (fsync_dir(setsfd) != 0) {
+		r = coffer_err_sys(err, "cannot sync '%s/sets'", rp->path);
+		goto out;
 	}
-	return 0;
+	r = 0;
+out:
+	if (sfd != -1)
+		close(sfd);
+	if (setsfd != -1)
+		close(setsfd);
+	return r;
 }

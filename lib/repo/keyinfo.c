@@ -22,6 +22,7 @@
 
 #include "keyinfo.h"
 #include "repo_internal.h"
+#include "rfs.h"
 
 #define KEYINFO_FIXED	24
 #define SLOT_LEN	112
@@ -193,7 +194,7 @@ keyinfo_peek(struct repo *rp, const char *keyid_hex, struct keyinfo *ki,
 	int r;
 
 	snprintf(path, sizeof(path), "sets/%s/keyinfo", keyid_hex);
-	if ((r = file_read(rp->dirfd, path, path, KEYINFO_MAX, &file, &len,
+	if ((r = rfs_read(rp->dirfd, path, path, KEYINFO_MAX, &file, &len,
 	    err)) != 0)
 		return r;
 	if (clear_decode(file, len, ki, &clen) != 0 ||
@@ -216,7 +217,7 @@ keyinfo_load(int dirfd, const char *label, const uint8_t enc[KEY_LEN],
 	size_t len, clen;
 	int r;
 
-	if ((r = file_read(dirfd, "keyinfo", label, KEYINFO_MAX, &file, &len,
+	if ((r = rfs_read(dirfd, "keyinfo", label, KEYINFO_MAX, &file, &len,
 	    err)) != 0)
 		return r;
 	if (clear_decode(file, len, ki, &clen) != 0 ||

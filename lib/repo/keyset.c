@@ -27,6 +27,7 @@
 #include "repo_internal.h"
 #include "keyinfo.h"
 #include "sealer.h"
+#include "rfs.h"
 #include "../compress/compress.h"
 
 #define INDEX_MAX		(256u << 20)
@@ -226,9 +227,7 @@ obj_open(struct keyset *ks, const char magic[MAGIC_LEN], int type,
 static bool
 is_hex32(const char *s)
 {
-	uint8_t tmp[16];
-
-	return strlen(s) == 32 && hex_decode(tmp, s, 16) == 0;
+	return rfs_is_hex(s, 32);
 }
 
 /*
@@ -274,7 +273,7 @@ index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
 	snprintf(path, sizeof(path), "index/%s", name);
 	if (hex_decode(iid, name, sizeof(iid)) != 0)
 		return 0;
-	if ((r = file_read(ks->dirfd, path, label, INDEX_MAX, &file, &len,
+	if ((r = rfs_read(ks->dirfd, path, label, INDEX_MAX, &file, &len,
 	    err)) != 0)
 		goto out;
 	v2 = len >= MAGIC_LEN && memcmp(file, index_magic, MAGIC_LEN) == 0;
@@ -361,9 +360,13 @@ out:
 static bool
 is_hex2(const char *s)
 {
-	uint8_t tmp[1];
+	return rfs_is_hex(s, 2);
+}
 
-	return strlen(s) == 2 && hex_decode(tmp, s, 1) == 0;
+static bool
+is_packtmp(const char *s)
+{
+	return rfs_is_packtmp(s);
 }
 
 /*
@@ -385,8 +388,8 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	int fd = -1, r = -1;
 
 	pack_path(pid, path);
-	if ((fd = openat(ks->dirfd, path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &sb) != 0 || sb.st_size < (off_t)(2 * MAGIC_LEN + 4 +
+	if (rfs_open_file(ks->dirfd, path, path, O_RDONLY, &fd, &sb,
+	    NULL) != 0 || sb.st_size < (off_t)(2 * MAGIC_LEN + 4 +
 	    AEAD_OVERHEAD) ||
 	    pread_full(fd, foot, sizeof(foot), sb.st_size - (off_t)sizeof(foot)) != 0 ||
 	    memcmp(foot + 4, packend_magic, MAGIC_LEN) != 0 ||
@@ -488,6 +491,7 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 {
 	struct keyset *ks = NULL;
 	char sub[64], label[96];
+	struct stat sb;
 	int r;
 
 	*out = NULL;
@@ -509,26 +513,21 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 	hex_encode(ks->idhex, ks->keyid, KEYID_LEN);
 	snprintf(sub, sizeof(sub), "sets/%s", ks->idhex);
 	snprintf(label, sizeof(label), "sets/%s/keyinfo", ks->idhex);
-	if ((ks->dirfd = openat(rp->dirfd, sub, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
-		if (errno != ENOENT || !create) {
-			r = coffer_err_sys(err, "cannot open key set '%s' in "
-			    "'%s'", sub, rp->path);
+	if ((r = rfs_open_dir(rp->dirfd, sub, sub, &ks->dirfd, err)) != 0) {
+		if (r != COFFER_ENOTFOUND || !create) {
+			coffer_err_prefix(err, "cannot open key set in '%s'",
+			    rp->path);
 			goto out;
 		}
-		if (mkdirat(rp->dirfd, sub, 0700) != 0 && errno != EEXIST) {
-			r = coffer_err_sys(err, "cannot create '%s/%s'",
-			    rp->path, sub);
-			goto out;
-		}
-		if ((ks->dirfd = openat(rp->dirfd, sub, O_RDONLY |
-		    O_DIRECTORY | O_CLOEXEC)) == -1) {
-			r = coffer_err_sys(err, "cannot open '%s/%s'", rp->path,
-			    sub);
+		if ((r = rfs_mkdir(rp->dirfd, sub, sub, 0700, err)) != 0 ||
+		    (r = rfs_open_dir(rp->dirfd, sub, sub, &ks->dirfd,
+		    err)) != 0) {
+			coffer_err_prefix(err, "repository '%s'", rp->path);
 			goto out;
 		}
 	}
-	if (create && faccessat(ks->dirfd, "keyinfo", F_OK, 0) != 0) {
+	if (create && fstatat(ks->dirfd, "keyinfo", &sb,
+	    AT_SYMLINK_NOFOLLOW) != 0) {
 		/* A new set: folders first, keyinfo last (it marks it whole). */
 		memset(&ks->ki, 0, sizeof(ks->ki));
 		memcpy(ks->ki.keyid, ks->keyid, KEYID_LEN);
@@ -553,21 +552,25 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 		ks->ki.chunk_avg = CHUNK_AVG;
 		ks->ki.chunk_max = CHUNK_MAX;
 		ks->ki.created = (int64_t)time(NULL);
-		if (mkdirat_p(ks->dirfd, "packs", 0700) != 0 ||
-		    mkdirat_p(ks->dirfd, "index", 0700) != 0 ||
-		    mkdirat_p(ks->dirfd, "snapshots", 0700) != 0) {
-			r = coffer_err_sys(err, "cannot create folders in "
-			    "'%s/%s'", rp->path, sub);
+		snprintf(label, sizeof(label), "sets/%s/packs", ks->idhex);
+		if ((r = rfs_mkdir(ks->dirfd, "packs", label, 0700, err)) != 0)
 			goto out;
-		}
+		snprintf(label, sizeof(label), "sets/%s/index", ks->idhex);
+		if ((r = rfs_mkdir(ks->dirfd, "index", label, 0700, err)) != 0)
+			goto out;
+		snprintf(label, sizeof(label), "sets/%s/snapshots", ks->idhex);
+		if ((r = rfs_mkdir(ks->dirfd, "snapshots", label, 0700,
+		    err)) != 0)
+			goto out;
+		snprintf(label, sizeof(label), "sets/%s/keyinfo", ks->idhex);
 		if ((r = keyinfo_store(ks->dirfd, label, KS_ENC(ks), &ks->ki,
 		    false, err)) != 0)
 			goto out;
 		{
-			int setsfd = openat(rp->dirfd, "sets", O_RDONLY |
-			    O_DIRECTORY | O_CLOEXEC);
+			int setsfd = -1;
 
-			r = setsfd == -1 || fsync_dir(setsfd) != 0 ? -1 : 0;
+			r = rfs_open_dir(rp->dirfd, "sets", "sets", &setsfd,
+			    NULL) != 0 || fsync_dir(setsfd) != 0 ? -1 : 0;
 			if (setsfd != -1)
 				close(setsfd);
 			if (r != 0) {
@@ -639,7 +642,7 @@ keyset_free(struct keyset *ks)
 		/* An unfinished pack is abandoned, never renamed into place. */
 		close(ks->pw.fd);
 		snprintf(tmp, sizeof(tmp), "%s.tmp", ks->pw.name);
-		(void)unlinkat(ks->dirfd, tmp, 0);
+		(void)rfs_unlink(ks->dirfd, tmp, tmp, NULL);
 	}
 	wbuf_release(&ks->pw.hdr);
 	coffer_free(ks->pw.obuf);
@@ -921,46 +924,47 @@ static int
 pack_open(struct keyset *ks, struct coffer_err *err)
 {
 	struct pack_writer *pw = &ks->pw;
-	char dir[16], tmp[80];
+	char dir[16], tmp[80], label[128];
 	uint32_t pidx;
-	int r;
+	int pfd, r;
 
 	random_bytes(pw->id, PACK_ID_LEN);
 	pack_path(pw->id, pw->name);
 	memcpy(dir, pw->name, 8);
 	dir[8] = '\0';
-	if (mkdirat(ks->dirfd, dir, 0700) == 0) {
+	snprintf(label, sizeof(label), "sets/%s/packs", ks->idhex);
+	if ((r = rfs_open_dir(ks->dirfd, "packs", label, &pfd, err)) != 0)
+		return r;
+	if (mkdirat(pfd, dir + 6, 0700) == 0) {
 		/* A new packs/xx: make its name durable before any pack. */
-		int pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC);
-		int bad = pfd == -1 || fsync_dir(pfd) != 0;
-
-		if (pfd != -1)
+		if (fsync_dir(pfd) != 0) {
 			close(pfd);
-		if (bad)
 			return coffer_err_sys(err, "cannot sync 'sets/%s/packs'",
 			    ks->idhex);
+		}
 	} else if (errno != EEXIST) {
+		close(pfd);
 		return coffer_err_sys(err, "cannot create 'sets/%s/%s'",
 		    ks->idhex, dir);
 	}
+	close(pfd);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", pw->name);
+	snprintf(label, sizeof(label), "sets/%s/%s", ks->idhex, tmp);
 	/*
 	 * O_DIRECT: pack bytes go from the buffer to the card without a
 	 * copy into the page cache, which a backup would only fill with
 	 * data nobody reads again.  Not every file system takes it.
 	 */
 	pw->direct = true;
-	if ((pw->fd = openat(ks->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC | O_DIRECT, 0600)) == -1 && errno == EINVAL) {
+	if ((r = rfs_create(ks->dirfd, tmp, label, O_WRONLY | O_DIRECT, 0600,
+	    &pw->fd, err)) != 0 && err->sys_errno == EINVAL) {
 		pw->direct = false;
-		pw->fd = openat(ks->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0600);
+		r = rfs_create(ks->dirfd, tmp, label, O_WRONLY, 0600, &pw->fd,
+		    err);
 	}
 	pw->written = 0;
-	if (pw->fd == -1)
-		return coffer_err_sys(err, "cannot create 'sets/%s/%s'",
-		    ks->idhex, tmp);
+	if (r != 0)
+		return r;
 	pw->olen = 0;
 	if ((r = pw_write(ks, (const uint8_t *)pack_magic, MAGIC_LEN, err)) != 0)
 		return r;
@@ -984,7 +988,7 @@ pack_close(struct keyset *ks, struct coffer_err *err)
 	uint8_t foot[4 + MAGIC_LEN];
 	struct wbuf plain;
 	uint8_t *sealed = NULL;
-	char tmp[80], dir[16];
+	char tmp[80], dir[16], label[128];
 	int dfd = -1;
 	int r;
 
@@ -1018,15 +1022,18 @@ pack_close(struct keyset *ks, struct coffer_err *err)
 		goto out;
 	}
 	pw->fd = -1;
-	if (renameat(ks->dirfd, tmp, ks->dirfd, pw->name) != 0) {
+	/* The rename happens inside the real folder packs/xx, nowhere else. */
+	memcpy(dir, pw->name, 8);
+	dir[8] = '\0';
+	snprintf(label, sizeof(label), "sets/%s/%s", ks->idhex, dir);
+	if ((r = rfs_open_dir(ks->dirfd, dir, label, &dfd, err)) != 0)
+		goto out;
+	if (renameat(dfd, tmp + 9, dfd, pw->name + 9) != 0) {
 		r = coffer_err_sys(err, "cannot rename 'sets/%s/%s'", ks->idhex,
 		    tmp);
 		goto out;
 	}
-	memcpy(dir, pw->name, 8);
-	dir[8] = '\0';
-	if ((dfd = openat(ks->dirfd, dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 || fsync_dir(dfd) != 0) {
+	if (fsync_dir(dfd) != 0) {
 		r = coffer_err_sys(err, "cannot sync 'sets/%s/%s'", ks->idhex,
 		    dir);
 		goto out;
@@ -1185,7 +1192,7 @@ index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
 {
 	struct wbuf plain;
 	uint8_t iid[16];
-	char label[96];
+	char label[96], dlabel[96];
 	uint8_t *sealed = NULL;
 	uint32_t *count = NULL, *at = NULL, npk = 0;
 	const struct idx_entry **order = NULL;
@@ -1252,12 +1259,9 @@ index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
 	    plain.p, plain.len, &sealed, &slen, err)) != 0)
 		goto out;
 	snprintf(label, sizeof(label), "sets/%s/index/%s", ks->idhex, name);
-	if ((ifd = openat(ks->dirfd, "index", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
-		r = coffer_err_sys(err, "cannot open 'sets/%s/index'",
-		    ks->idhex);
+	snprintf(dlabel, sizeof(dlabel), "sets/%s/index", ks->idhex);
+	if ((r = rfs_open_dir(ks->dirfd, "index", dlabel, &ifd, err)) != 0)
 		goto out;
-	}
 	r = atomicfile_write(ifd, name, sealed, slen, 0600, true, label, err);
 	close(ifd);
 out:
@@ -1307,10 +1311,13 @@ keyset_read_raw(struct keyset *ks, uint32_t pack, uint64_t off, uint32_t len,
 	if (ks->rfd == -1 || ks->rpack != pack) {
 		if (ks->rfd != -1)
 			close(ks->rfd);
-		if ((ks->rfd = openat(ks->dirfd, path, O_RDONLY |
-		    O_CLOEXEC)) == -1)
-			return coffer_err_sys(err, "cannot open 'sets/%s/%s'",
-			    ks->idhex, path);
+		char label[128];
+		int r;
+
+		snprintf(label, sizeof(label), "sets/%s/%s", ks->idhex, path);
+		if ((r = rfs_open_file(ks->dirfd, path, label, O_RDONLY,
+		    &ks->rfd, NULL, err)) != 0)
+			return r;
 		ks->rpack = pack;
 	}
 	if (pread_full(ks->rfd, buf, len, (off_t)off) != 0)
@@ -1594,39 +1601,29 @@ keyset_clear_tmp(struct keyset *ks)
 	/*
 	 * Packs left as .tmp by an interrupted backup.  We hold the append
 	 * lock, which no other writer can hold at once, so none is live.
+	 * Only "packs/xx/<32 hex>.tmp" regular files in real folders go.
 	 */
-	int pfd = openat(ks->dirfd, "packs", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
+	char **dirs = NULL, **names = NULL;
+	size_t ndirs = 0, nnames = 0;
 
-	if (pfd == -1 || (d = fdopendir(pfd)) == NULL) {
-		if (pfd != -1)
-			close(pfd);
+	if (dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
+	    NULL) != 0)
 		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		int sfd;
-		DIR *sd;
-		struct dirent *se;
+	for (size_t d = 0; d < ndirs; d++) {
+		char sub[16], path[80];
 
-		if (de->d_name[0] == '.' || strlen(de->d_name) != 2)
+		snprintf(sub, sizeof(sub), "packs/%s", dirs[d]);
+		if (dir_list(ks->dirfd, sub, sub, is_packtmp, &names, &nnames,
+		    NULL) != 0)
 			continue;
-		if ((sfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC)) == -1)
-			continue;
-		if ((sd = fdopendir(sfd)) == NULL) {
-			close(sfd);
-			continue;
+		for (size_t i = 0; i < nnames; i++) {
+			snprintf(path, sizeof(path), "%s/%s", sub, names[i]);
+			(void)rfs_unlink(ks->dirfd, path, path, NULL);
 		}
-		while ((se = readdir(sd)) != NULL) {
-			size_t n = strlen(se->d_name);
-
-			if (n > 4 && strcmp(se->d_name + n - 4, ".tmp") == 0)
-				(void)unlinkat(dirfd(sd), se->d_name, 0);
-		}
-		closedir(sd);
+		strlist_free(names, nnames);
+		names = NULL;
+		nnames = 0;
 	}
-	closedir(d);
+	strlist_free(dirs, ndirs);
 }
 

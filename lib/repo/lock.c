@@ -36,6 +36,7 @@
 
 #include "repo.h"
 #include "repo_internal.h"
+#include "rfs.h"
 
 #define LOCK_FILE_MAX	1024
 #define LOCK_REFRESH_SECS	300
@@ -199,16 +200,11 @@ lock_write(struct repo_lock *l, struct coffer_err *err)
 	    "time %lld\n%s", l->kind, (long)getpid(), hh,
 	    (long long)l->written, l->ident);
 	snprintf(label, sizeof(label), "locks/%s", l->name);
-	if ((lfd = openat(l->repo->dirfd, "locks", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
-		if (errno == ENOENT && mkdirat(l->repo->dirfd, "locks",
-		    0700) == 0)
-			lfd = openat(l->repo->dirfd, "locks", O_RDONLY |
-			    O_DIRECTORY | O_CLOEXEC);
-		if (lfd == -1)
-			return coffer_err_sys(err, "cannot open '%s/locks'",
-			    l->repo->path);
-	}
+	if ((r = rfs_mkdir(l->repo->dirfd, "locks", "locks", 0700, err)) != 0 ||
+	    (r = rfs_open_dir(l->repo->dirfd, "locks", "locks", &lfd,
+	    err)) != 0)
+		return coffer_err_prefix(err, "repository '%s'",
+		    l->repo->path);
 	r = atomicfile_write(lfd, l->name, text, strlen(text), 0600, false,
 	    label, err);
 	close(lfd);
@@ -283,30 +279,38 @@ lock_parse(const char *text, size_t len, struct lock_info *li)
 /*
  * lock_load(rp, path, now, li): read the lock file ${path} (relative to
  * the repository) into ${li}.  COFFER_ENOTFOUND if it vanished, else 0.
- * Too large, not a regular file, unreadable or unparsable: exclusive,
- * of no host, aged by the file's mtime.  Never skip it: a lock we cannot
- * read is still someone's lock.
+ * Too large, unreadable or unparsable: exclusive, of no host, aged by
+ * the file's mtime.  Never skip it: a lock we cannot read is still
+ * someone's lock.  Not a regular file (a link, a FIFO, a folder planted
+ * on the card): COFFER_EFORMAT, naming it; coffer never wrote it.
  */
 static int
 lock_load(struct repo *rp, const char *path, long long now,
-    struct lock_info *li)
+    struct lock_info *li, struct coffer_err *err)
 {
 	uint8_t *text = NULL;
+	struct stat sb;
 	size_t len = 0;
 	int rr;
 
-	rr = file_read(rp->dirfd, path, path, LOCK_FILE_MAX, &text, &len,
+	if (fstatat(rp->dirfd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(sb.st_mode))
+		return coffer_err_set(err, COFFER_EFORMAT, "'%s' is %s where "
+		    "a lock file belongs (refused: coffer follows no links and "
+		    "opens only files and folders on the card)", path,
+		    rfs_kind(sb.st_mode));
+
+	rr = rfs_read(rp->dirfd, path, path, LOCK_FILE_MAX, &text, &len,
 	    NULL);
 	if (rr == COFFER_ENOTFOUND)
 		return rr;	/* vanished meanwhile */
 	if (rr == 0)
 		text[len] = '\0';
 	if (rr != 0 || lock_parse((char *)text, len, li) != 0) {
-		struct stat sb;
-
 		memset(li, 0, sizeof(*li));
 		li->kind = REPO_LOCK_EXCLUSIVE;
-		li->time = fstatat(rp->dirfd, path, &sb, 0) == 0 ?
+		li->time = fstatat(rp->dirfd, path, &sb,
+		    AT_SYMLINK_NOFOLLOW) == 0 ?
 		    (long long)sb.st_mtime : now;
 	}
 	coffer_free(text);
@@ -406,10 +410,13 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 		if (strcmp(names[i], l->name) == 0)
 			continue;
 		snprintf(path, sizeof(path), "locks/%s", names[i]);
-		if (lock_load(rp, path, now, &li) == COFFER_ENOTFOUND)
+		if ((r = lock_load(rp, path, now, &li, err)) ==
+		    COFFER_ENOTFOUND)
 			continue;
+		if (r != 0)
+			goto fail;
 		if (lock_stale(&li, hh, boot, now)) {
-			(void)unlinkat(rp->dirfd, path, 0);
+			(void)rfs_unlink(rp->dirfd, path, path, NULL);
 			continue;
 		}
 		if (conflicts(kind, li.kind)) {
@@ -457,8 +464,14 @@ repo_lock_writers(struct repo *rp, struct repo_lock_holder *first,
 
 		snprintf(path, sizeof(path), "locks/%s", names[i]);
 		/* A look only: stale locks are left for repo_lock to remove. */
-		if (lock_load(rp, path, now, &li) == COFFER_ENOTFOUND ||
-		    li.kind == REPO_LOCK_READ || lock_stale(&li, hh, boot, now))
+		if ((r = lock_load(rp, path, now, &li, err)) ==
+		    COFFER_ENOTFOUND)
+			continue;
+		if (r != 0) {
+			strlist_free(names, n);
+			return r;
+		}
+		if (li.kind == REPO_LOCK_READ || lock_stale(&li, hh, boot, now))
 			continue;
 		if ((*nout)++ == 0) {
 			first->kind = li.kind;
@@ -488,9 +501,8 @@ repo_unlock(struct repo_lock *l)
 	if (l == NULL)
 		return;
 	snprintf(path, sizeof(path), "locks/%s", l->name);
-	(void)unlinkat(l->repo->dirfd, path, 0);
-	if ((lfd = openat(l->repo->dirfd, "locks", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) != -1) {
+	(void)rfs_unlink(l->repo->dirfd, path, path, NULL);
+	if (rfs_open_dir(l->repo->dirfd, "locks", "locks", &lfd, NULL) == 0) {
 		/* Best effort: the lock is gone either way. */
 		if (fsync_dir(lfd) != 0) {
 		}

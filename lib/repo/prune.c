@@ -31,6 +31,7 @@
 
 #include "repo.h"
 #include "repo_internal.h"
+#include "rfs.h"
 
 #define PRUNE_REPACK_PCT	10
 
@@ -84,20 +85,37 @@ is_hex32n(const char *s)
 }
 
 static bool
-any_name(const char *s)
+is_hex2(const char *s)
 {
-	return s[0] != '\0';
+	return rfs_is_hex(s, 2);
 }
 
-/* Delete "packs/xx/name" (relative to the set), counting its size. */
+/*
+ * A pack or an index file, or one being written ("<32 hex>.tmp"): the
+ * only names prune deletes.
+ */
+static bool
+is_objname(const char *s)
+{
+	return rfs_is_hex(s, 32) || rfs_is_packtmp(s);
+}
+
+/*
+ * Delete "packs/xx/name" (relative to the set), counting its size; a
+ * name that is not a regular file is left alone (check names it).
+ */
 static void
 unlink_pack(struct keyset *ks, const char *path, uint64_t *freed)
 {
 	struct stat sb;
+	int fd;
 
-	if (fstatat(ks->dirfd, path, &sb, 0) == 0)
+	if (rfs_open_file(ks->dirfd, path, path, O_RDONLY, &fd, &sb,
+	    NULL) != 0)
+		return;
+	close(fd);
+	if (rfs_unlink(ks->dirfd, path, path, NULL) == 0)
 		*freed += (uint64_t)sb.st_size;
-	(void)unlinkat(ks->dirfd, path, 0);
 }
 
 int
@@ -158,10 +176,14 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	for (uint32_t p = 0; p < nold; p++) {
 		char path[64];
 		struct stat sb;
+		int fd;
 
 		pack_path(ks->packs[p].id, path);
-		if (fstatat(ks->dirfd, path, &sb, 0) == 0)
+		if (rfs_open_file(ks->dirfd, path, path, O_RDONLY, &fd, &sb,
+		    NULL) == 0) {
 			st->bytes_before += (uint64_t)sb.st_size;
+			close(fd);
+		}
 		if (used[p] == 0)
 			fate[p] = P_DELETE;
 		else if ((total[p] - used[p]) * 100 >= total[p] *
@@ -278,7 +300,7 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	}
 
 	/* 3. Every other index file. */
-	if ((r = dir_list(ks->dirfd, "index", "index", any_name, &names,
+	if ((r = dir_list(ks->dirfd, "index", "index", is_objname, &names,
 	    &nnames, err)) != 0)
 		goto out;
 	for (size_t i = 0; i < nnames; i++) {
@@ -287,13 +309,13 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 		if (strcmp(names[i], keepname) == 0)
 			continue;
 		snprintf(path, sizeof(path), "index/%s", names[i]);
-		(void)unlinkat(ks->dirfd, path, 0);
+		(void)rfs_unlink(ks->dirfd, path, path, NULL);
 	}
 	{
-		int ifd = openat(ks->dirfd, "index", O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC);
+		int ifd = -1;
 
-		r = ifd == -1 || fsync_dir(ifd) != 0 ? -1 : 0;
+		r = rfs_open_dir(ks->dirfd, "index", "index", &ifd,
+		    NULL) != 0 || fsync_dir(ifd) != 0 ? -1 : 0;
 		if (ifd != -1)
 			close(ifd);
 		if (r != 0) {
@@ -304,7 +326,7 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	}
 
 	/* 4. Packs no longer named: deleted, repacked, and leftovers. */
-	if ((r = dir_list(ks->dirfd, "packs", "packs", any_name, &dirs, &ndirs,
+	if ((r = dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
 	    err)) != 0)
 		goto out;
 	for (size_t d = 0; d < ndirs; d++) {
@@ -314,9 +336,9 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 		strlist_free(names, nnames);
 		names = NULL;
 		nnames = 0;
-		if (dir_list(ks->dirfd, sub, sub, any_name, &names, &nnames,
-		    NULL) != 0)
-			continue;
+		if ((r = dir_list(ks->dirfd, sub, sub, is_objname, &names,
+		    &nnames, err)) != 0)
+			goto out;
 		for (size_t i = 0; i < nnames; i++) {
 			uint8_t pid[PACK_ID_LEN];
 			char path[80];
@@ -335,10 +357,9 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 				unlink_pack(ks, path, &st->bytes_freed);
 		}
 		{
-			int sfd = openat(ks->dirfd, sub, O_RDONLY | O_DIRECTORY |
-			    O_CLOEXEC);
+			int sfd = -1;
 
-			if (sfd != -1) {
+			if (rfs_open_dir(ks->dirfd, sub, sub, &sfd, NULL) == 0) {
 				if (fsync_dir(sfd) != 0) {
 					/* best effort: the index is already right */
 				}
@@ -349,12 +370,16 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	for (uint32_t p = 0; p < ks->npacks; p++) {
 		char path[64];
 		struct stat sb;
+		int fd;
 
 		if (p < nold && fate[p] != P_KEEP)
 			continue;
 		pack_path(ks->packs[p].id, path);
-		if (fstatat(ks->dirfd, path, &sb, 0) == 0)
+		if (rfs_open_file(ks->dirfd, path, path, O_RDONLY, &fd, &sb,
+		    NULL) == 0) {
 			st->bytes_after += (uint64_t)sb.st_size;
+			close(fd);
+		}
 	}
 	r = 0;
 out:

@@ -376,5 +376,13 @@ int keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
  * counts nothing.
  */
 uint64_t keyset_count_unindexed(const struct keyset *ks);
+/*
+ * repo_check_layout(rp, keyid_hex, report, cookie): report (and count)
+ * every entry of the set's folders that is of a kind the format never
+ * puts there: a symbolic link, a FIFO, a device node, a folder for a
+ * file or a file for a folder.  Needs no key.
+ */
+uint64_t repo_check_layout(struct repo *rp, const char *keyid_hex,
+    repo_report_fn *report, void *cookie);
 
 #endif /* !REPO_H_ */

@@ -18,6 +18,7 @@
 
 #include "repo.h"
 #include "repo_internal.h"
+#include "rfs.h"
 
 #define CONFIG_MAX	4096
 
@@ -226,7 +227,7 @@ repo_open(const char *path, struct repo **out, struct coffer_err *err)
 			    "one with 'coffer init')", path);
 		goto out;
 	}
-	if ((r = file_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,
+	if ((r = rfs_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,
 	    &len, err)) != 0) {
 		if (r == COFFER_ENOTFOUND)
 			coffer_err_set(err, r, "'%s' is not a coffer repository "
@@ -242,9 +243,11 @@ repo_open(const char *path, struct repo **out, struct coffer_err *err)
 	    rp->period, rp->custody);
 	coffer_free(text);
 	text = NULL;
-	if ((r = file_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,
-	    &len, err)) != 0)
+	if ((r = rfs_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,
+	    &len, err)) != 0) {
+		coffer_err_prefix(err, "repository '%s'", path);
 		goto out;
+	}
 	if (len != strlen(want) || memcmp(text, want, len) != 0) {
 		r = coffer_err_set(err, COFFER_EFORMAT, "'%s/config' is "
 		    "damaged (checksum does not match)", path);
@@ -300,11 +303,8 @@ dir_list(int dirfd, const char *sub, const char *label,
 
 	*out = NULL;
 	*nout = 0;
-	if ((fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		return coffer_err_sys(err, "cannot open '%s'", label);
-	}
+	if ((r = rfs_open_dir(dirfd, sub, label, &fd, err)) != 0)
+		return r == COFFER_ENOTFOUND ? 0 : r;
 	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);
 		return coffer_err_sys(err, "cannot read '%s'", label);

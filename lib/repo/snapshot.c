@@ -21,6 +21,7 @@
 
 #include "repo.h"
 #include "repo_internal.h"
+#include "rfs.h"
 
 #define SNAPSHOT_FILE_MAX	(16u << 20)
 #define SNAPSHOT_BODY_VERSION	1
@@ -165,7 +166,7 @@ repo_list_snapshots(struct repo *rp, struct snapshot **out, size_t *nout,
 			memcpy(sn->keyid, sets[s], KEYID_HEX_LEN + 1);
 			snprintf(path, sizeof(path), "%s/%s", sub, names[i]);
 			/* The id is the hash of the file; unreadable → empty. */
-			if (file_read(rp->dirfd, path, path, SNAPSHOT_FILE_MAX,
+			if (rfs_read(rp->dirfd, path, path, SNAPSHOT_FILE_MAX,
 			    &file, &flen, NULL) == 0) {
 				hash_plain(h, sizeof(h), file, flen);
 				hex_encode(sn->idhex, h, sizeof(h));
@@ -227,7 +228,7 @@ get_str(struct rbuf *rb, size_t max, bool *oom)
 int
 snapshot_write(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 {
-	char fname[SNAPSHOT_NAME_MAX], label[128];
+	char fname[SNAPSHOT_NAME_MAX], label[128], dlabel[96];
 	uint8_t nameid[HASH_LEN], h[HASH_LEN];
 	uint8_t *sealed = NULL;
 	struct wbuf b;
@@ -261,12 +262,10 @@ snapshot_write(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 	snapshot_fname(s->name, fname);
 	snprintf(label, sizeof(label), "sets/%s/snapshots/%s", ks->idhex,
 	    fname);
-	if ((sfd = openat(ks->dirfd, "snapshots", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
-		r = coffer_err_sys(err, "cannot open 'sets/%s/snapshots'",
-		    ks->idhex);
+	snprintf(dlabel, sizeof(dlabel), "sets/%s/snapshots", ks->idhex);
+	if ((r = rfs_open_dir(ks->dirfd, "snapshots", dlabel, &sfd,
+	    err)) != 0)
 		goto out;
-	}
 	/* Invariant 3: the caller flushed packs and index before this. */
 	if ((r = atomicfile_write(sfd, fname, sealed, slen, 0600, true, label,
 	    err)) != 0)
@@ -301,7 +300,7 @@ snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 	snprintf(label, sizeof(label), "sets/%s/snapshots/%s", ks->idhex,
 	    fname);
 	snprintf(path, sizeof(path), "snapshots/%s", fname);
-	if ((r = file_read(ks->dirfd, path, label, SNAPSHOT_FILE_MAX, &file,
+	if ((r = rfs_read(ks->dirfd, path, label, SNAPSHOT_FILE_MAX, &file,
 	    &flen, err)) != 0)
 		goto out;
 	hash_plain(nameid, sizeof(nameid), s->name, strlen(s->name));
@@ -371,12 +370,9 @@ repo_remove_snapshot(struct repo *rp, const char *keyid, const char *name,
 	snapshot_fname(name, fname);
 	snprintf(sub, sizeof(sub), "sets/%s/snapshots", keyid);
 	snprintf(path, sizeof(path), "%s/%s", sub, fname);
-	if ((dfd = openat(rp->dirfd, sub, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return coffer_err_sys(err, "cannot open '%s'", sub);
-	if (unlinkat(dfd, fname, 0) != 0)
-		r = coffer_err_sys(err, "cannot remove '%s'", path);
-	else if (fsync_dir(dfd) != 0)
+	if ((r = rfs_open_dir(rp->dirfd, sub, sub, &dfd, err)) != 0)
+		return r;
+	if ((r = rfs_unlink(dfd, fname, path, err)) == 0 && fsync_dir(dfd) != 0)
 		r = coffer_err_sys(err, "cannot sync '%s'", sub);
 	close(dfd);
 	return r;

@@ -81,18 +81,56 @@ pread_full(int fd, void *buf, size_t len, off_t off)
 }
 
 int
-file_read(int dirfd, const char *name, const char *label, size_t max,
+file_read_fd(int fd, const struct stat *sb, const char *label, size_t max,
     uint8_t **out, size_t *outlen, struct coffer_err *err)
 {
-	struct stat sb;
 	uint8_t *buf = NULL;
 	size_t got;
-	int fd = -1;
 	int r;
 
 	*out = NULL;
 	*outlen = 0;
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	if ((uint64_t)sb->st_size > max) {
+		r = coffer_err_set(err, COFFER_EFORMAT,
+		    "'%s' is too large (%lld bytes, at most %zu)", label,
+		    (long long)sb->st_size, max);
+		goto out;
+	}
+	if ((buf = coffer_malloc((size_t)sb->st_size + 1)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "reading '%s'", label);
+		goto out;
+	}
+	if (read_full(fd, buf, (size_t)sb->st_size + 1, &got) != 0) {
+		r = coffer_err_sys(err, "cannot read '%s'", label);
+		goto out;
+	}
+	if (got > (size_t)sb->st_size) {
+		r = coffer_err_set(err, COFFER_EIO, "'%s' changed while being "
+		    "read", label);
+		goto out;
+	}
+	*out = buf;
+	*outlen = got;
+	buf = NULL;
+	r = 0;
+out:
+	coffer_free(buf);
+	return r;
+}
+
+int
+file_read(int dirfd, const char *name, const char *label, size_t max,
+    uint8_t **out, size_t *outlen, struct coffer_err *err)
+{
+	struct stat sb;
+	int fd = -1;
+	int fl, r;
+
+	*out = NULL;
+	*outlen = 0;
+	/* O_NONBLOCK: a FIFO in a file's place is refused, not waited on. */
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY)) == -1) {
 		r = coffer_err_sys(err, "cannot open '%s'", label);
 		goto out;
 	}
@@ -105,31 +143,13 @@ file_read(int dirfd, const char *name, const char *label, size_t max,
 		    "'%s' is not a regular file", label);
 		goto out;
 	}
-	if ((uint64_t)sb.st_size > max) {
-		r = coffer_err_set(err, COFFER_EFORMAT,
-		    "'%s' is too large (%lld bytes, at most %zu)", label,
-		    (long long)sb.st_size, max);
-		goto out;
-	}
-	if ((buf = coffer_malloc((size_t)sb.st_size + 1)) == NULL) {
-		r = coffer_err_set(err, COFFER_ENOMEM, "reading '%s'", label);
-		goto out;
-	}
-	if (read_full(fd, buf, (size_t)sb.st_size + 1, &got) != 0) {
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
 		r = coffer_err_sys(err, "cannot read '%s'", label);
 		goto out;
 	}
-	if (got > (size_t)sb.st_size) {
-		r = coffer_err_set(err, COFFER_EIO, "'%s' changed while being "
-		    "read", label);
-		goto out;
-	}
-	*out = buf;
-	*outlen = got;
-	buf = NULL;
-	r = 0;
+	r = file_read_fd(fd, &sb, label, max, out, outlen, err);
 out:
-	coffer_free(buf);
 	if (fd != -1)
 		close(fd);
 	return r;

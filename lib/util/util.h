@@ -139,6 +139,10 @@ int pread_full(int fd, void *buf, size_t len, off_t off) WUR;
  */
 int file_read(int dirfd, const char *name, const char *label, size_t max,
     uint8_t **buf, size_t *len, struct coffer_err *err) WUR;
+/* file_read_fd(fd, sb, label, max, &buf, &len, err): the same, opened. */
+struct stat;
+int file_read_fd(int fd, const struct stat *sb, const char *label, size_t max,
+    uint8_t **buf, size_t *len, struct coffer_err *err) WUR;
 
 /*
  * atomicfile_write(dirfd, name, buf, len, mode, label, err):
