@@ -352,7 +352,7 @@ keyset_count_unindexed(const struct keyset *ks)
 
 	if (dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
 	    NULL) != 0)
-		return 0;
+		return 0;	/* check_layout names what is wrong */
 	for (size_t d = 0; d < ndirs; d++) {
 		char sub[16];
 

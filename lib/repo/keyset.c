@@ -325,11 +325,13 @@ out:
 static int
 index_load(struct keyset *ks, struct coffer_err *err)
 {
+	char label[128];
 	char **names = NULL;
 	size_t n = 0;
 	int r;
 
-	if ((r = dir_list(ks->dirfd, "index", "index", is_hex32, &names, &n,
+	SET_LABEL(label, ks->idhex, "index");
+	if ((r = dir_list(ks->dirfd, "index", label, is_hex32, &names, &n,
 	    err)) != 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
@@ -376,7 +378,7 @@ is_packtmp(const char *s)
 static int
 pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 {
-	char path[64];
+	char path[64], label[128];
 	uint8_t foot[4 + MAGIC_LEN];
 	uint8_t ad[AD_LEN];
 	uint8_t *sealed = NULL, *plain = NULL;
@@ -388,7 +390,8 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	int fd = -1, r = -1;
 
 	pack_path(pid, path);
-	if (rfs_open_file(ks->dirfd, path, path, O_RDONLY, &fd, &sb,
+	SET_LABEL(label, ks->idhex, path);
+	if (rfs_open_file(ks->dirfd, path, label, O_RDONLY, &fd, &sb,
 	    NULL) != 0 || sb.st_size < (off_t)(2 * MAGIC_LEN + 4 +
 	    AEAD_OVERHEAD) ||
 	    pread_full(fd, foot, sizeof(foot), sb.st_size - (off_t)sizeof(foot)) != 0 ||
@@ -1617,8 +1620,11 @@ keyset_clear_tmp(struct keyset *ks)
 		    NULL) != 0)
 			continue;
 		for (size_t i = 0; i < nnames; i++) {
+			char label[128];
+
 			snprintf(path, sizeof(path), "%s/%s", sub, names[i]);
-			(void)rfs_unlink(ks->dirfd, path, path, NULL);
+			SET_LABEL(label, ks->idhex, path);
+			(void)rfs_unlink(ks->dirfd, path, label, NULL);
 		}
 		strlist_free(names, nnames);
 		names = NULL;

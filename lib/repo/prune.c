@@ -108,13 +108,15 @@ static void
 unlink_pack(struct keyset *ks, const char *path, uint64_t *freed)
 {
 	struct stat sb;
+	char label[128];
 	int fd;
 
-	if (rfs_open_file(ks->dirfd, path, path, O_RDONLY, &fd, &sb,
+	SET_LABEL(label, ks->idhex, path);
+	if (rfs_open_file(ks->dirfd, path, label, O_RDONLY, &fd, &sb,
 	    NULL) != 0)
 		return;
 	close(fd);
-	if (rfs_unlink(ks->dirfd, path, path, NULL) == 0)
+	if (rfs_unlink(ks->dirfd, path, label, NULL) == 0)
 		*freed += (uint64_t)sb.st_size;
 }
 
@@ -132,7 +134,7 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	struct wbuf blob;
 	uint8_t *buf = NULL;
 	size_t bufcap = 0;
-	char keepname[33];
+	char keepname[33], label[128];
 	char **dirs = NULL, **names = NULL;
 	size_t ndirs = 0, nnames = 0;
 	int r;
@@ -300,7 +302,8 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	}
 
 	/* 3. Every other index file. */
-	if ((r = dir_list(ks->dirfd, "index", "index", is_objname, &names,
+	SET_LABEL(label, ks->idhex, "index");
+	if ((r = dir_list(ks->dirfd, "index", label, is_objname, &names,
 	    &nnames, err)) != 0)
 		goto out;
 	for (size_t i = 0; i < nnames; i++) {
@@ -326,7 +329,8 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	}
 
 	/* 4. Packs no longer named: deleted, repacked, and leftovers. */
-	if ((r = dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
+	SET_LABEL(label, ks->idhex, "packs");
+	if ((r = dir_list(ks->dirfd, "packs", label, is_hex2, &dirs, &ndirs,
 	    err)) != 0)
 		goto out;
 	for (size_t d = 0; d < ndirs; d++) {
@@ -336,7 +340,8 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 		strlist_free(names, nnames);
 		names = NULL;
 		nnames = 0;
-		if ((r = dir_list(ks->dirfd, sub, sub, is_objname, &names,
+		SET_LABEL(label, ks->idhex, sub);
+		if ((r = dir_list(ks->dirfd, sub, label, is_objname, &names,
 		    &nnames, err)) != 0)
 			goto out;
 		for (size_t i = 0; i < nnames; i++) {

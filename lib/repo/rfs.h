@@ -73,6 +73,10 @@ int rfs_mkdir(int dirfd, const char *path, const char *label, int mode,
 bool rfs_is_hex(const char *s, size_t n);
 bool rfs_is_packtmp(const char *s);
 
+/* SET_LABEL(buf, idhex, path): "sets/<idhex>/<path>", the user's name. */
+#define SET_LABEL(buf, idhex, path) \
+	snprintf((buf), sizeof(buf), "sets/%s/%s", (idhex), (path))
+
 /* rfs_kind(mode): "a symbolic link", "a FIFO", "a device"... */
 const char *rfs_kind(mode_t mode);
 
