@@ -243,6 +243,60 @@ out:
 	return r;
 }
 
+int
+custody_find(struct session *s, const char *keyid, struct keyinfo *found,
+    size_t cap, size_t *n, struct coffer_err *err)
+{
+	char ids[CUSTODY_FIND_MAX][ESCROW_KEYID_LEN + 1];
+	char why[64], label[64], hex[KEYID_HEX_LEN + 1];
+	uint8_t kid[KEYID_LEN];
+	struct escrow_login lg;
+	size_t m = 0;
+	int r;
+
+	*n = 0;
+	snprintf(why, sizeof(why), "checking for an escrowed copy of key set "
+	    "%s", keyid);
+	if ((r = login_load(s, &lg, why, err)) != 0)
+		return r;
+	snprintf(label, sizeof(label), "coffer key set %s", keyid);
+	if ((r = escrow_find_label(&lg, label, ids, CUSTODY_FIND_MAX, &m,
+	    err)) != 0)
+		goto out;
+	for (size_t i = 0; i < m; i++) {
+		uint8_t *dk = NULL;
+
+		/* A label is the depositor's word: the key itself decides. */
+		if ((r = escrow_release(&lg, ids[i], &dk, err)) != 0)
+			goto out;
+		keyset_keyid(dk, kid);
+		secret_free(dk);
+		hex_encode(hex, kid, KEYID_LEN);
+		if (strcmp(hex, keyid) != 0) {
+			session_warn(s->ctx, "the escrow server %s key %s is "
+			    "labelled '%s' but holds the key of another key "
+			    "set: left alone", lg.server, ids[i], label);
+			continue;
+		}
+		if (*n == cap)
+			break;
+		memset(&found[*n], 0, sizeof(found[*n]));
+		found[*n].custody = CUSTODY_ESCROW;
+		snprintf(found[*n].escrow_url, sizeof(found[*n].escrow_url),
+		    "%s", lg.server);
+		snprintf(found[*n].escrow_keyid,
+		    sizeof(found[*n].escrow_keyid), "%s", ids[i]);
+		(*n)++;
+	}
+	r = 0;
+out:
+	if (r != 0)
+		coffer_err_prefix(err, "key set %s: cannot check the escrow "
+		    "server %s for a copy of its key", keyid, lg.server);
+	escrow_login_clear(&lg);
+	return r;
+}
+
 /* A new set under an escrow custody: deposit or seal, then create it. */
 static int
 target_new(struct session *s, int scope, int custody, const char *label,

@@ -65,19 +65,9 @@ scenario() {
 	restores "$COFFER_REPO" 2 || fail "attack 1: B no longer restores" ||
 	    return 1
 	judge 1 "$A" copy1 1 || return 1
-	if [ "$dstatus" -ne 0 ]; then
-		# Refused: put the true keyinfo back, then a real destroy.
-		cp copy1/sets/"$A"/keyinfo "$COFFER_REPO/sets/$A/keyinfo" ||
-		    return 1
-		expect_exit 0 "$COFFER" key destroy "$A" --yes || return 1
-		server_alive "$ekA" &&
-		    { fail "A's escrowed key survived a plain destroy"; \
-		    return 1; }
-		restores copy1 1 &&
-		    { fail "A restored after a plain destroy"; return 1; }
-		restores "$COFFER_REPO" 2 || fail "B no longer restores" ||
-		    return 1
-	fi
+	untamper "$A" copy1 1 || return 1
+	server_alive "$ekA" && { fail "A's escrowed key survived"; return 1; }
+	restores "$COFFER_REPO" 2 || fail "B no longer restores" || return 1
 
 	# ---- 2. escrow-wrap downgraded to a local-custody keyinfo ----
 	rm -rf copy2 && cp -a "$COFFER_REPO" copy2 || return 1
@@ -93,38 +83,46 @@ scenario() {
 		    "wrap pair is gone" || return 1
 	fi
 	judge 2 "$W" copy2 3 || return 1
+	untamper "$W" copy2 3 || return 1
+	server_alive "$ekW" && { fail "W's wrap pair survived"; return 1; }
 	restores "$COFFER_REPO" 4 || fail "attack 2: L no longer restores" ||
 	    return 1
 
 	# ---- 3. a device set's scope byte changed to backup ----
 	expect_exit 0 "$COFFER" backup --scope device src || return 1
-	D=$(set_of 5) || return 1
+	newest || return 1
+	D=$NK sD=$NS
 	rm -rf copy3 && cp -a "$COFFER_REPO" copy3 || return 1
 	ki_edit "$COFFER_REPO/sets/$D/keyinfo" byte 8 3 || return 1
 	run_destroy "$D" || return 1
-	judge 3 "$D" copy3 5 || return 1
+	judge 3 "$D" copy3 "$sD" || return 1
+	untamper "$D" copy3 "$sD" || return 1
 	restores "$COFFER_REPO" 4 || fail "attack 3: L no longer restores" ||
 	    return 1
 
 	# ---- 4. a period set's keyinfo deleted ----
 	expect_exit 0 "$COFFER" backup --scope period --period day src ||
 	    return 1
-	P=$(set_of 6) || return 1
+	newest || return 1
+	P=$NK sP=$NS
 	rm -rf copy4 && cp -a "$COFFER_REPO" copy4 || return 1
 	rm "$COFFER_REPO/sets/$P/keyinfo" || return 1
 	run_destroy "$P" || return 1
-	judge 4 "$P" copy4 6 || return 1
+	judge 4 "$P" copy4 "$sP" || return 1
+	untamper "$P" copy4 "$sP" || return 1
 	restores "$COFFER_REPO" 4 || fail "attack 4: L no longer restores" ||
 	    return 1
 
 	# ---- 5. a period set's whole folder deleted ----
 	expect_exit 0 "$COFFER" backup --scope period --period month src ||
 	    return 1
-	M=$(set_of 7) || return 1
+	newest || return 1
+	M=$NK sM=$NS
 	rm -rf copy5 && cp -a "$COFFER_REPO" copy5 || return 1
 	rm -rf "${COFFER_REPO:?}/sets/$M" || return 1
 	run_destroy "$M" || return 1
-	judge 5 "$M" copy5 7 || return 1
+	judge 5 "$M" copy5 "$sM" || return 1
+	untamper "$M" copy5 "$sM" || return 1
 	restores "$COFFER_REPO" 4 || fail "attack 5: L no longer restores" ||
 	    return 1
 	restores "$COFFER_REPO" 2 || fail "attack 5: B no longer restores" ||
@@ -141,7 +139,8 @@ scenario() {
 	    --json || return 1
 	X=$(jq -r '.snapshots[0].key_id' out)
 	cp -a "other/sets/$X" "$COFFER_REPO/sets/$X" || return 1
-	expect_exit 0 "$COFFER" snapshots --json || return 1
+	# Listed as damaged (status 1), never as readable.
+	expect_exit 1 "$COFFER" snapshots --json || return 1
 	XX=$X && export XX
 	expect_jq '[.snapshots[] | select(.key_id == env.XX)] |
 	    length == 1 and all(.readable == false)' out || return 1
@@ -164,11 +163,21 @@ scenario() {
 # set_of NAME: the key id of snapshot NAME.
 set_of()
 {
-	"$COFFER" snapshots --json >sn.json 2>/dev/null || return 1
+	# (status 1 while some set is damaged: the list is still whole)
+	"$COFFER" snapshots --json >sn.json 2>/dev/null
 	_k=$(jq -r --arg n "$1" '.snapshots[] | select(.name == $n) |
 	    .key_id' sn.json)
 	[ -n "$_k" ] || fail "no snapshot $1" || return 1
 	printf '%s\n' "$_k"
+}
+
+# newest: the newest snapshot's name in $NS, its key id in $NK.
+newest()
+{
+	"$COFFER" snapshots --json >sn.json 2>/dev/null
+	NS=$(jq -r '.snapshots[-1].name' sn.json)
+	NK=$(jq -r '.snapshots[-1].key_id' sn.json)
+	[ -n "$NK" ] && [ "$NK" != null ] || fail "no newest snapshot"
 }
 
 # ekid_of KEYID: its escrow key id (from keys.json).
@@ -255,6 +264,23 @@ judge()
 		restores "$3" "$_snap" || fail "attack $1: refused, yet the" \
 		    "key of $2 is gone (a copy no longer restores)" ||
 		    return 1
+	fi
+	return 0
+}
+
+# untamper KEYID COPY SNAPSHOT: after a refused destroy, put the set's
+# folder back as COPY has it: now a plain destroy succeeds, and SNAPSHOT
+# no longer restores from COPY.  (Nothing to do after a success.)
+untamper()
+{
+	[ "$dstatus" -ne 0 ] || return 0
+	rm -rf "${COFFER_REPO:?}/sets/$1" &&
+	    cp -a "$2/sets/$1" "$COFFER_REPO/sets/$1" || return 1
+	expect_exit 0 "$COFFER" key destroy "$1" --yes || return 1
+	expect_grep "key set $1 destroyed" out || return 1
+	if restores "$2" "$3"; then
+		fail "$1 restores from a copy after a plain destroy"
+		return 1
 	fi
 	return 0
 }

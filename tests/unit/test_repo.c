@@ -1975,7 +1975,7 @@ keyset_keyinfo_escrow(void)
 	T_TRUE(inf != NULL && len == 24 + 1 + 22 + 1 + 32 + 2 + 114 + 60);
 	if (inf == NULL || (bad = coffer_malloc(len)) == NULL)
 		goto out;
-	T_TRUE(memcmp(inf, "CFKEYI02", 8) == 0);
+	T_TRUE(memcmp(inf, "CFKEYI03", 8) == 0);
 	/* Every flipped byte (URL, key id, sealed key ...) is refused. */
 	for (size_t i = 0; i < len; i++) {
 		memcpy(bad, inf, len);
@@ -1989,6 +1989,20 @@ keyset_keyinfo_escrow(void)
 		ks = NULL;
 	}
 	T_EQ_INT(nbad, 0);
+	T_TRUE(unit_spit(kp, inf, len));
+	/* The same set under another repository id: refused (§2.3). */
+	rp->id[0] ^= 0x01;
+	T_EQ_INT(ksopen(rp, dk, false, &ks, &err), COFFER_EAUTH);
+	keyset_free(ks);
+	ks = NULL;
+	rp->id[0] ^= 0x01;
+	/* Downgraded to CFKEYI02, which binds no repository id: refused. */
+	memcpy(bad, inf, len);
+	memcpy(bad, "CFKEYI02", 8);
+	T_TRUE(unit_spit(kp, bad, len));
+	T_EQ_INT(ksopen(rp, dk, false, &ks, &err), COFFER_EAUTH);
+	keyset_free(ks);
+	ks = NULL;
 	/* Old magic with an escrow custody: refused before any key. */
 	memcpy(bad, inf, len);
 	memcpy(bad, "CFKEYI01", 8);
