@@ -310,8 +310,8 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 	if (r != 0) {
 		dk = NULL;
 		if (!on_card) {
-			r = coffer_err_set(err, COFFER_ENOTFOUND, "no key set %s "
-			    "on the card or in the keystore", key_id);
+			r = coffer_err_set(err, COFFER_ENOTFOUND, "no key set "
+			    "%s on the card or in the keystore", key_id);
 			goto out;
 		}
 		r = coffer_err_set(err, why.code == COFFER_ENET ||

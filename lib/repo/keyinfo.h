@@ -44,7 +44,7 @@ struct keyinfo {
 	uint8_t		sealed[KEYINFO_SEALED_MAX];	/* escrow-wrap */
 	size_t		sealed_len;
 	bool		bound;		/* CFKEYI03: binds the repository id */
-	/* Encrypted part (valid after keyinfo_load, keyinfo_read with a key). */
+	/* Encrypted part (after keyinfo_load, or keyinfo_read with a key). */
 	uint32_t	chunk_min, chunk_avg, chunk_max;
 	int64_t		created;
 	bool		authentic;	/* the AEAD opened: all of it is true */

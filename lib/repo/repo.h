@@ -71,7 +71,7 @@ struct repo {
 	int		 scope;		/* default scope of backups */
 	int		 period;	/* default period of the period scope */
 	int		 custody;	/* default custody of new key sets */
-	int		 version;	/* of the config: 1, 2 or 3 (FORMAT.md §5) */
+	int		 version;	/* of the config (FORMAT.md §5) */
 };
 
 /*

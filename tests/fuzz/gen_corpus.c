@@ -200,7 +200,8 @@ from_packs(struct keyset *ks)
 			hlen = le32dec(file + len - 12);
 			if ((plain = malloc(hlen)) == NULL)
 				die("out of memory");
-			adlen = ad_build(ad, &ks->ab, OBJ_PACKHDR, pid, PACK_ID_LEN);
+			adlen = ad_build(ad, &ks->ab, OBJ_PACKHDR, pid,
+			    PACK_ID_LEN);
 			if (aead_open(plain, file + len - 12 - hlen, hlen, ad,
 			    adlen, KS_ENC(ks)) != 0)
 				die("%s: table does not open", path);
