@@ -244,7 +244,12 @@ from_blobs(struct keyset *ks)
 			seed("tree", nm, -1, out.p, out.len);
 			wbuf_release(&out);
 		}
-		/* The blob plaintext, as fuzz_blob takes it. */
+		/*
+		 * The blob plaintext, as fuzz_blob takes it; not of a bundle
+		 * member, whose location is its bundle's.
+		 */
+		if (e->bundled)
+			continue;
 		if ((sealed = malloc(e->loc.clen + 4)) == NULL ||
 		    (plain = malloc(e->loc.clen + 4)) == NULL)
 			die("out of memory");
