@@ -229,11 +229,22 @@ custody_destroy(struct session *s, const struct keyinfo *ki,
 		goto out;
 	}
 	r = escrow_destroy(&lg, ki->escrow_keyid, err);
-	if (r == COFFER_EDESTROYED || r == COFFER_ENOTFOUND) {
-		session_warn(s->ctx, "key set %s: the escrow server %s %s",
-		    keyid, ki->escrow_url, r == COFFER_EDESTROYED ? "had "
-		    "already destroyed its key" : "does not know its key");
+	if (r == COFFER_EDESTROYED) {
+		session_warn(s->ctx, "key set %s: the escrow server %s had "
+		    "already destroyed its key", keyid, ki->escrow_url);
 		r = 0;
+	}
+	/*
+	 * Not this account's key (another account made the set?): it may
+	 * live on there, so this is no success.
+	 */
+	if (r == COFFER_ENOTFOUND) {
+		r = coffer_err_set(err, r, "key set %s: the escrow server %s "
+		    "holds no key %s for account '%s', so it cannot be "
+		    "destroyed from here (made under another account?); "
+		    "nothing was destroyed", keyid, ki->escrow_url,
+		    ki->escrow_keyid, lg.account);
+		goto out;
 	}
 	if (r != 0)
 		coffer_err_prefix(err, "key set %s: cannot destroy its key at "

@@ -88,7 +88,8 @@ int custody_fetch(struct session *s, const struct keyinfo *ki,
 /*
  * custody_destroy(s, ki, keyid, err): destroy the escrowed key (or the
  * wrap key pair) of key set ${keyid} at its escrow server.  A key the
- * server no longer has is not an error.
+ * server has already destroyed is not an error; one it does not know for
+ * this account is (COFFER_ENOTFOUND): it may live on under another.
  */
 int custody_destroy(struct session *s, const struct keyinfo *ki,
     const char *keyid, struct coffer_err *err) WUR;

@@ -17,7 +17,10 @@
 # verified, no "destroyed" line) and A still restores from that copy.
 # Case 6: a key set copied from another repository that shares the
 # keystore is refused (FORMAT.md: the repository id is in every object's
-# associated data), with a message that says so.
+# associated data), with a message that says so.  Case 7: with the
+# keystore logged in to another account, destroying a local+escrow set
+# (whose escrowed key that account does not hold) is refused, not
+# reported as destroyed.
 scenario() {
 	need_cmd curl jq openssl perl || return 1
 	. "$SRCDIR/tests/harness/cofferd.sh" || return 1
@@ -157,7 +160,37 @@ scenario() {
 	# In its own repository it is as good as ever.
 	expect_exit 0 env COFFER_REPO="$PWD/other" "$COFFER" restore 1 \
 	    --target rst-own || return 1
-	expect_tree src rst-own/src
+	expect_tree src rst-own/src || return 1
+	rm -rf "${COFFER_REPO:?}/sets/$X"
+
+	# ---- 7. logged in to another account: no false "destroyed" ----
+	# A local+escrow set of alice's; the keystore now logged in as
+	# mallory, whom the server tells it holds no such key.
+	expect_exit 0 "$COFFER" backup --custody local+escrow src || return 1
+	newest || return 1
+	E=$NK sE=$NS
+	expect_exit 0 "$COFFER" key list --json || return 1
+	cp out keys.json
+	ekE=$(ekid_of "$E") || return 1
+	printf 'mallory password\n' >pw.mallory
+	COFFER_ESCROW_PASSWORD_FILE=$PWD/pw.mallory
+	expect_exit 0 "$COFFER" escrow register --server "$url" \
+	    --account mallory || return 1
+	expect_exit 0 "$COFFER" escrow login --server "$url" \
+	    --account mallory || return 1
+	rm -rf copy7 && cp -a "$COFFER_REPO" copy7 || return 1
+	run_destroy "$E" || return 1
+	[ "$dstatus" -eq 1 ] || fail "attack 7: status $dstatus" || return 1
+	expect_grep "mallory" err || return 1
+	judge 7 "$E" copy7 "$sE" || return 1
+	COFFER_ESCROW_PASSWORD_FILE=$PWD/pw.alice
+	expect_exit 0 "$COFFER" escrow login --server "$url" \
+	    --account alice || return 1
+	server_alive "$ekE" || fail "attack 7: alice's key is gone" ||
+	    return 1
+	expect_exit 0 "$COFFER" key destroy "$E" --yes || return 1
+	server_alive "$ekE" && { fail "E's escrowed key survived"; return 1; }
+	return 0
 }
 
 # set_of NAME: the key id of snapshot NAME.
