@@ -317,11 +317,12 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 		r = coffer_err_set(err, why.code == COFFER_ENET ||
 		    why.code == COFFER_ELOGIN ? why.code : COFFER_ENOKEY,
 		    "key set %s: nothing was destroyed: without its data key "
-		    "its keyinfo cannot be authenticated, and what the card "
-		    "says of where the key lives (%s) is not acted on "
-		    "unverified: %s", key_id, have_peek ? (peek.custody ==
-		    CUSTODY_LOCAL ? "custody local" : "an escrow server and "
-		    "key id") : "its keyinfo is missing or damaged", why.msg);
+		    "its keyinfo cannot be authenticated, and the card's word "
+		    "(%s) is not acted on (to remove only its folder, delete "
+		    "'sets/%s' by hand): %s", key_id, have_peek ?
+		    (peek.custody == CUSTODY_LOCAL ? "custody local" :
+		    "an escrow server and key id") : "no readable keyinfo",
+		    key_id, why.msg);
 		goto out;
 	}
 
@@ -335,7 +336,9 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 		    COFFER_ENOMEM : COFFER_EAUTH, "key set %s: nothing was "
 		    "destroyed: its keyinfo does not authenticate under its "
 		    "own key, so its custody, scope and escrow key id cannot "
-		    "be trusted: %s", key_id, e1.msg);
+		    "be trusted: %s; put it back from a copy of the card, or "
+		    "delete it and run again to destroy the key as one of "
+		    "unknown custody", key_id, e1.msg);
 		goto out;
 	}
 

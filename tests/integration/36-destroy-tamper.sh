@@ -292,6 +292,9 @@ judge()
 	else
 		grep -q "$2" err ||
 		    fail "attack $1: the refusal does not name $2" || return 1
+		grep -q "nothing was destroyed" err ||
+		    fail "attack $1: the refusal does not say it destroyed" \
+		    "nothing" || return 1
 		grep -q "destroyed$" out &&
 		    { fail "attack $1: refused, yet says destroyed"; return 1; }
 		restores "$3" "$_snap" || fail "attack $1: refused, yet the" \
