@@ -234,8 +234,10 @@ derivable(const struct session *s, const uint8_t *dk, const struct keyinfo *ki)
 	char machine[256];
 	bool hit = false;
 
-	if (s->secret == NULL || (d = secret_alloc(KEY_LEN)) == NULL)
+	if (s->secret == NULL)
 		return false;
+	if ((d = secret_alloc(KEY_LEN)) == NULL)
+		return true;	/* cannot tell: replace the secret */
 	if (keystore_machine_id(machine, sizeof(machine), NULL) == 0) {
 		keystore_device_dk(s->secret, machine, d);
 		hit = ct_equal(d, dk, KEY_LEN);
@@ -250,7 +252,7 @@ derivable(const struct session *s, const uint8_t *dk, const struct keyinfo *ki)
 
 /*
  * key destroy decides only from authenticated facts (issue #13, SECURITY.md
- * "key destroy"): the set's data key is found here, or released by the
+ * §11): the set's data key is found here, or released by the
  * server the card names and accepted only if its key id is this set's;
  * the keyinfo is then authenticated under it, and only what it says
  * (custody, escrow server and key id, scope) is acted on.  Without the key

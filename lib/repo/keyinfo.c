@@ -248,7 +248,6 @@ keyinfo_parse(const uint8_t *file, size_t len, const char *label,
 	ki->chunk_avg = le32dec(body + 4);
 	ki->chunk_max = le32dec(body + 8);
 	ki->created = (int64_t)le64dec(body + 12);
-	ki->authentic = true;
 	if (ki->chunk_min < 64 || ki->chunk_min > ki->chunk_avg ||
 	    ki->chunk_avg > ki->chunk_max || ki->chunk_max > BLOB_MAX)
 		return coffer_err_set(err, COFFER_EFORMAT, "'%s' has "

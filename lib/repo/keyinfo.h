@@ -47,7 +47,6 @@ struct keyinfo {
 	/* Encrypted part (after keyinfo_load, or keyinfo_read with a key). */
 	uint32_t	chunk_min, chunk_avg, chunk_max;
 	int64_t		created;
-	bool		authentic;	/* the AEAD opened: all of it is true */
 };
 
 /*
