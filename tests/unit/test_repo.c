@@ -360,6 +360,35 @@ keyset_keyid_vector(void)
 	T_TRUE(memcmp(id, id2, KEYID_LEN) != 0);
 }
 
+/*
+ * The associated data of FORMAT.md §2.3, byte by byte: version 1 (sets
+ * before format version 3) is 42 bytes; version 2 adds the repository id.
+ */
+static void
+ad_layout(void)
+{
+	struct adbind b;
+	uint8_t ad[AD_LEN], want[AD_LEN], id[4] = { 0xde, 0xad, 0xbe, 0xef };
+
+	memset(&b, 0, sizeof(b));
+	for (size_t i = 0; i < KEYID_LEN; i++)
+		b.keyid[i] = (uint8_t)(0x10 + i);
+	for (size_t i = 0; i < REPO_ID_LEN; i++)
+		b.repoid[i] = (uint8_t)(0x80 + i);
+	memset(want, 0, sizeof(want));
+	want[0] = 1;
+	want[1] = OBJ_SNAPSHOT;
+	memcpy(want + 2, b.keyid, KEYID_LEN);
+	memcpy(want + 10, id, sizeof(id));
+	T_EQ_INT((int)ad_build(ad, &b, OBJ_SNAPSHOT, id, sizeof(id)), 42);
+	T_EQ_MEM(ad, want, 42);
+	b.repo = true;
+	want[0] = 2;
+	memcpy(want + 42, b.repoid, REPO_ID_LEN);
+	T_EQ_INT((int)ad_build(ad, &b, OBJ_SNAPSHOT, id, sizeof(id)), 58);
+	T_EQ_MEM(ad, want, 58);
+}
+
 struct blob {
 	const char	*what;
 	int		 type;
@@ -2048,6 +2077,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(repo_create_refuses_nonempty),
 	UNIT_TEST(repo_config_damage_refused),
 	UNIT_TEST(keyset_keyid_vector),
+	UNIT_TEST(ad_layout),
 	UNIT_TEST(keyset_blobs_roundtrip),
 	UNIT_TEST(keyset_batches_mixed),
 	UNIT_TEST(keyset_pack_tamper_detected),
