@@ -229,16 +229,81 @@ custody_destroy(struct session *s, const struct keyinfo *ki,
 		goto out;
 	}
 	r = escrow_destroy(&lg, ki->escrow_keyid, err);
-	if (r == COFFER_EDESTROYED || r == COFFER_ENOTFOUND) {
-		session_warn(s->ctx, "key set %s: the escrow server %s %s",
-		    keyid, ki->escrow_url, r == COFFER_EDESTROYED ? "had "
-		    "already destroyed its key" : "does not know its key");
+	if (r == COFFER_EDESTROYED) {
+		session_warn(s->ctx, "key set %s: the escrow server %s had "
+		    "already destroyed its key", keyid, ki->escrow_url);
 		r = 0;
+	}
+	/*
+	 * Not this account's key (another account made the set?): it may
+	 * live on there, so this is no success.
+	 */
+	if (r == COFFER_ENOTFOUND) {
+		r = coffer_err_set(err, r, "key set %s: the escrow server %s "
+		    "holds no key %s for account '%s', so it cannot be "
+		    "destroyed from here (made under another account?); "
+		    "nothing was destroyed", keyid, ki->escrow_url,
+		    ki->escrow_keyid, lg.account);
+		goto out;
 	}
 	if (r != 0)
 		coffer_err_prefix(err, "key set %s: cannot destroy its key at "
 		    "the escrow server", keyid);
 out:
+	escrow_login_clear(&lg);
+	return r;
+}
+
+int
+custody_find(struct session *s, const char *keyid, struct keyinfo *found,
+    size_t cap, size_t *n, struct coffer_err *err)
+{
+	char ids[CUSTODY_FIND_MAX][ESCROW_KEYID_LEN + 1];
+	char why[64], label[64], hex[KEYID_HEX_LEN + 1];
+	uint8_t kid[KEYID_LEN];
+	struct escrow_login lg;
+	size_t m = 0;
+	int r;
+
+	*n = 0;
+	snprintf(why, sizeof(why), "checking for an escrowed copy of key set "
+	    "%s", keyid);
+	if ((r = login_load(s, &lg, why, err)) != 0)
+		return r;
+	snprintf(label, sizeof(label), "coffer key set %s", keyid);
+	if ((r = escrow_find_label(&lg, label, ids, CUSTODY_FIND_MAX, &m,
+	    err)) != 0)
+		goto out;
+	for (size_t i = 0; i < m; i++) {
+		uint8_t *dk = NULL;
+
+		/* A label is the depositor's word: the key itself decides. */
+		if ((r = escrow_release(&lg, ids[i], &dk, err)) != 0)
+			goto out;
+		keyset_keyid(dk, kid);
+		secret_free(dk);
+		hex_encode(hex, kid, KEYID_LEN);
+		if (strcmp(hex, keyid) != 0) {
+			session_warn(s->ctx, "the escrow server %s key %s is "
+			    "labelled '%s' but holds the key of another key "
+			    "set: left alone", lg.server, ids[i], label);
+			continue;
+		}
+		if (*n == cap)
+			break;
+		memset(&found[*n], 0, sizeof(found[*n]));
+		found[*n].custody = CUSTODY_ESCROW;
+		snprintf(found[*n].escrow_url, sizeof(found[*n].escrow_url),
+		    "%s", lg.server);
+		snprintf(found[*n].escrow_keyid,
+		    sizeof(found[*n].escrow_keyid), "%s", ids[i]);
+		(*n)++;
+	}
+	r = 0;
+out:
+	if (r != 0)
+		coffer_err_prefix(err, "key set %s: cannot check the escrow "
+		    "server %s for a copy of its key", keyid, lg.server);
 	escrow_login_clear(&lg);
 	return r;
 }

@@ -87,6 +87,16 @@ coffer_keys(const struct coffer_ctx *ctx, struct coffer_keyset_info **out,
 			    "%s", ki.escrow_keyid);
 		}
 		o->key_present = session_dk(&s, sets[i], &dk, &e1) == 0;
+		/*
+		 * A key here that does not authenticate the set (copied from
+		 * another repository that shares this keystore, or edited):
+		 * not this repository's set, and not usable.
+		 */
+		if (o->key_present && keyinfo_verify(s.repo, dk, &ki,
+		    &e1) != 0) {
+			o->key_present = false;
+			o->damaged = true;
+		}
 		if ((o->snapshots = coffer_calloc(nsnaps + 1,
 		    sizeof(char *))) == NULL) {
 			r = coffer_err_set(err, COFFER_ENOMEM, "key list");
@@ -212,18 +222,59 @@ say(coffer_warn_fn *report, void *cookie, const char *fmt, ...)
 		report(cookie, msg);
 }
 
+/*
+ * Could the repository secret give ${dk} again?  The device key of this
+ * machine, or (from an authenticated keyinfo ${ki}, may be NULL) the key
+ * of its period.
+ */
+static bool
+derivable(const struct session *s, const uint8_t *dk, const struct keyinfo *ki)
+{
+	uint8_t *d;
+	char machine[256];
+	bool hit = false;
+
+	if (s->secret == NULL)
+		return false;
+	if ((d = secret_alloc(KEY_LEN)) == NULL)
+		return true;	/* cannot tell: replace the secret */
+	if (keystore_machine_id(machine, sizeof(machine), NULL) == 0) {
+		keystore_device_dk(s->secret, machine, d);
+		hit = ct_equal(d, dk, KEY_LEN);
+	}
+	if (!hit && ki != NULL && ki->scope == SCOPE_PERIOD && ki->label[0]) {
+		keystore_period_dk(s->secret, ki->label, d);
+		hit = ct_equal(d, dk, KEY_LEN);
+	}
+	secret_free(d);
+	return hit;
+}
+
+/*
+ * key destroy decides only from authenticated facts (issue #13, SECURITY.md
+ * §11): the set's data key is found here, or released by the
+ * server the card names and accepted only if its key id is this set's;
+ * the keyinfo is then authenticated under it, and only what it says
+ * (custody, escrow server and key id, scope) is acted on.  Without the key
+ * nothing is destroyed.  A missing keyinfo is an unknown state: the
+ * repository secret is replaced, and the escrow server is searched for
+ * copies (each released and checked).
+ */
 int
 coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
     bool really, coffer_warn_fn *report, struct coffer_err *err)
 {
 	struct snapshot *snaps = NULL;
 	struct session s;
-	struct keyinfo ki;
+	struct keyinfo ki, peek;
+	struct keyinfo found[CUSTODY_FIND_MAX];
+	struct coffer_err e1 = { 0 }, why = { 0 };
 	char **sets = NULL;
-	size_t nsets = 0, nsnaps = 0, nmine = 0;
+	size_t nsets = 0, nsnaps = 0, nmine = 0, nfound = 0;
 	uint8_t bin[KEYID_LEN];
 	const uint8_t *dk = NULL;
-	bool on_card = false, derived = false;
+	bool on_card = false, have_peek, missing = false, rotate = false;
+	bool unchecked = false;
 	int r;
 
 	if (key_id == NULL || strlen(key_id) != KEYID_HEX_LEN ||
@@ -241,29 +292,98 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 		if (strcmp(sets[i], key_id) == 0)
 			on_card = true;
 	memset(&ki, 0, sizeof(ki));
-	ki.custody = CUSTODY_LOCAL;
-	if (on_card && keyinfo_peek(s.repo, key_id, &ki, NULL) == 0 &&
-	    ki.scope != SCOPE_BACKUP && ki.custody == CUSTODY_LOCAL)
-		derived = true;
-	s.offline = true;	/* the server's copy is destroyed, not fetched */
-	if (session_dk(&s, key_id, &dk, NULL) != 0)
-		dk = NULL;	/* not here: only the card is cleared */
-	if (!on_card && dk == NULL && ki.custody == CUSTODY_LOCAL) {
-		r = coffer_err_set(err, COFFER_ENOTFOUND, "no key set %s on "
-		    "the card or in the keystore", key_id);
+	/* The card's word: used only to find the key, never acted on. */
+	have_peek = keyinfo_peek(s.repo, key_id, &peek, NULL) == 0;
+
+	/*
+	 * 1. The data key: from the keystore or derived; else from the
+	 * escrow server the card names (session_dk accepts it only if its
+	 * key id is this set's, so an edited escrow key id cannot make us
+	 * act on another set's key).
+	 */
+	s.offline = true;
+	r = session_dk(&s, key_id, &dk, &why);
+	if (r != 0 && have_peek && peek.custody != CUSTODY_LOCAL) {
+		s.offline = false;
+		why = (struct coffer_err){ 0 };
+		r = session_dk(&s, key_id, &dk, &why);
+		s.offline = true;
+	}
+	if (r != 0) {
+		dk = NULL;
+		if (!on_card) {
+			r = coffer_err_set(err, COFFER_ENOTFOUND, "no key set "
+			    "%s on the card or in the keystore", key_id);
+			goto out;
+		}
+		r = coffer_err_set(err, why.code == COFFER_ENET ||
+		    why.code == COFFER_ELOGIN ? why.code : COFFER_ENOKEY,
+		    "key set %s: nothing was destroyed: without its data key "
+		    "its keyinfo cannot be authenticated, and the card's word "
+		    "(%s) is not acted on (to remove only its folder, delete "
+		    "'sets/%s' by hand): %s", key_id, have_peek ?
+		    (peek.custody == CUSTODY_LOCAL ? "custody local" :
+		    "an escrow server and key id") : "no readable keyinfo",
+		    key_id, why.msg);
 		goto out;
 	}
+
+	/* 2. Its keyinfo, authenticated under that key. */
+	r = keyinfo_verify(s.repo, dk, &ki, &e1);
+	if (r == COFFER_ENOTFOUND) {
+		missing = true;
+		memset(&ki, 0, sizeof(ki));
+	} else if (r != 0) {
+		r = coffer_err_set(err, e1.code == COFFER_ENOMEM ?
+		    COFFER_ENOMEM : COFFER_EAUTH, "key set %s: nothing was "
+		    "destroyed: its keyinfo does not authenticate under its "
+		    "own key, so its custody, scope and escrow key id cannot "
+		    "be trusted: %s; put it back from a copy of the card, or "
+		    "delete it and run again to destroy the key as one of "
+		    "unknown custody", key_id, e1.msg);
+		goto out;
+	}
+
+	/*
+	 * 3. Is it derivable from the repository secret?  Re-derived and
+	 * compared; and when the keyinfo is gone the scope is unknown, so
+	 * the secret is replaced anyway.
+	 */
+	if (s.secret != NULL && s.kst != NULL)
+		rotate = missing || derivable(&s, dk, &ki) ||
+		    (ki.custody == CUSTODY_LOCAL && ki.scope != SCOPE_BACKUP);
+
+	/* 4. With no keyinfo: copies at the escrow server, checked. */
+	if (missing) {
+		r = custody_find(&s, key_id, found, CUSTODY_FIND_MAX, &nfound,
+		    &e1);
+		if (r == COFFER_ENOMEM) {
+			*err = e1;
+			goto out;
+		}
+		if (r != 0) {
+			unchecked = true;
+			why = e1;
+		}
+	}
+
 	say(report, ctx->cookie, "%s key set %s:", really ? "destroying" :
 	    "would destroy", key_id);
-	if (dk != NULL)
-		say(report, ctx->cookie, "  its data key in keystore '%s'%s",
-		    keystore_dir(s.kst), derived ? " (and the repository "
-		    "secret it was derived from is replaced; other key sets "
-		    "keep their stored keys)" : "");
-	if (ki.custody != CUSTODY_LOCAL && ki.escrow_keyid[0] != '\0')
+	say(report, ctx->cookie, "  its data key in keystore '%s'%s",
+	    s.kst ? keystore_dir(s.kst) : "(none)", rotate ? " (and the "
+	    "repository secret is replaced, as the key was or may have been "
+	    "derived from it; other key sets keep their stored keys)" : "");
+	if (ki.custody != CUSTODY_LOCAL && !missing)
 		say(report, ctx->cookie, "  its %s %s at the escrow server %s",
 		    ki.custody == CUSTODY_ESCROW_WRAP ? "wrap key pair" :
 		    "escrowed key", ki.escrow_keyid, ki.escrow_url);
+	for (size_t i = 0; i < nfound; i++)
+		say(report, ctx->cookie, "  its escrowed key %s at the escrow "
+		    "server %s", found[i].escrow_keyid, found[i].escrow_url);
+	if (missing)
+		say(report, ctx->cookie, "  (its keyinfo is not on the card: "
+		    "%s)", unchecked ? "whether an escrow server holds a copy "
+		    "of its key cannot be checked" : "no escrowed copy found");
 	for (size_t k = 0; k < nsnaps; k++) {
 		if (strcmp(snaps[k].keyid, key_id) != 0)
 			continue;
@@ -288,10 +408,13 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 	 * An escrowed key goes first of all: if the server cannot be reached
 	 * nothing here is changed, and the command can be run again.
 	 */
-	if ((r = custody_destroy(&s, &ki, key_id, err)) != 0)
+	if (!missing && (r = custody_destroy(&s, &ki, key_id, err)) != 0)
 		goto out;
-	if (dk != NULL && s.kst != NULL) {
-		if (derived && s.secret != NULL) {
+	for (size_t i = 0; i < nfound; i++)
+		if ((r = custody_destroy(&s, &found[i], key_id, err)) != 0)
+			goto out;
+	if (s.kst != NULL) {
+		if (rotate) {
 			for (size_t i = 0; i < nsets; i++) {
 				const uint8_t *odk;
 				uint8_t obin[KEYID_LEN];
@@ -330,6 +453,16 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 	}
 	if (on_card && (r = repo_destroy_set(s.repo, key_id, err)) != 0)
 		goto out;
+	if (unchecked) {
+		r = coffer_err_set(err, why.code, "key set %s: its key was "
+		    "destroyed here%s, but its keyinfo was missing from the "
+		    "card, so whether an escrow server also holds a copy could "
+		    "not be checked: %s; log in and look for keys labelled "
+		    "'coffer key set %s' ('coffer escrow keys')", key_id,
+		    rotate ? " and the repository secret replaced" : "",
+		    why.msg, key_id);
+		goto out;
+	}
 	say(report, ctx->cookie, "key set %s destroyed", key_id);
 	r = 0;
 out:

@@ -88,10 +88,23 @@ int custody_fetch(struct session *s, const struct keyinfo *ki,
 /*
  * custody_destroy(s, ki, keyid, err): destroy the escrowed key (or the
  * wrap key pair) of key set ${keyid} at its escrow server.  A key the
- * server no longer has is not an error.
+ * server has already destroyed is not an error; one it does not know for
+ * this account is (COFFER_ENOTFOUND): it may live on under another.
  */
 int custody_destroy(struct session *s, const struct keyinfo *ki,
     const char *keyid, struct coffer_err *err) WUR;
+
+/*
+ * custody_find(s, keyid, found, cap, &n, err): the escrowed copies of the
+ * data key of key set ${keyid} at the escrow server this keystore is
+ * logged in to: its deposited keys labelled "coffer key set <keyid>"
+ * (custody.c) that, released, turn out to be that set's key.  Each goes
+ * into ${found} (at most ${cap}) as a keyinfo fit for custody_destroy.
+ * COFFER_ELOGIN, COFFER_ENET ... if the server cannot be asked.
+ */
+#define CUSTODY_FIND_MAX	8
+int custody_find(struct session *s, const char *keyid, struct keyinfo *found,
+    size_t cap, size_t *n, struct coffer_err *err) WUR;
 
 /*
  * session_find_snapshot(s, spec, &ks, snap, err): resolve ${spec} (exact

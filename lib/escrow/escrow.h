@@ -86,6 +86,15 @@ int escrow_list_keys(const struct escrow_login *lg, char **json,
     struct coffer_err *err);
 int escrow_audit(const struct escrow_login *lg, int limit, char **json,
     struct coffer_err *err);
+/*
+ * escrow_find_label(lg, label, ids, cap, &n, err): the key ids (*n of
+ * them, at most ${cap}) of the account's deposited keys, not destroyed,
+ * whose label is ${label}.  Labels are the depositor's words, not proof:
+ * a caller that acts on a key found this way releases it and checks it.
+ */
+int escrow_find_label(const struct escrow_login *lg, const char *label,
+    char ids[][ESCROW_KEYID_LEN + 1], size_t cap, size_t *n,
+    struct coffer_err *err);
 
 /* Wrap keys [S5]. */
 int escrow_wrapkey_new(const struct escrow_login *lg,

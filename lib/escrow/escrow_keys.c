@@ -195,3 +195,46 @@ escrow_audit(const struct escrow_login *lg, int limit, char **json,
 		snprintf(path, sizeof(path), "/v1/audit?limit=%d", limit);
 	return get_list(lg, path, "events", json, err);
 }
+
+int
+escrow_find_label(const struct escrow_login *lg, const char *label,
+    char ids[][ESCROW_KEYID_LEN + 1], size_t cap, size_t *n,
+    struct coffer_err *err)
+{
+	struct escrow_what what = { lg->server, lg->account, NULL, false };
+	json_t *doc = NULL, *arr, *k;
+	size_t i;
+	int r;
+
+	*n = 0;
+	if ((r = escrow_call(lg, "GET", "/v1/keys", NULL, 0, 200, &doc, &what,
+	    err)) != 0)
+		return r;
+	if (!json_is_array(arr = json_object_get(doc, "keys"))) {
+		r = coffer_err_set(err, COFFER_ENET, "the answer of %s has no "
+		    "'keys' list: is this a cofferd server?", lg->server);
+		goto out;
+	}
+	json_array_foreach(arr, i, k) {
+		const char *id = escrow_json_str(k, "key_id");
+		const char *kind = escrow_json_str(k, "kind");
+		const char *lbl = escrow_json_str(k, "label");
+
+		if (id == NULL || kind == NULL || lbl == NULL ||
+		    strcmp(kind, "key") != 0 || strcmp(lbl, label) != 0 ||
+		    !json_is_null(json_object_get(k, "destroyed")) ||
+		    strlen(id) != ESCROW_KEYID_LEN)
+			continue;
+		if (*n == cap) {
+			r = coffer_err_set(err, COFFER_EFORMAT, "more than %zu "
+			    "keys at %s are labelled '%s'", cap, lg->server,
+			    label);
+			goto out;
+		}
+		memcpy(ids[(*n)++], id, ESCROW_KEYID_LEN + 1);
+	}
+	r = 0;
+out:
+	json_decref(doc);
+	return r;
+}

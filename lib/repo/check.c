@@ -96,6 +96,7 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 	char path[64];
 	uint8_t *file = NULL, *plain = NULL, *scratch = NULL;
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	size_t flen;
 	struct wbuf out;
 	struct bundle bd = { 0 };
@@ -132,10 +133,10 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 		r = coffer_err_set(err, COFFER_ENOMEM, "checking pack");
 		goto out;
 	} else {
-		ad_build(ad, OBJ_PACKHDR, ks->keyid, ks->packs[p].id,
+		adlen = ad_build(ad, &ks->ab, OBJ_PACKHDR, ks->packs[p].id,
 		    PACK_ID_LEN);
 		if (aead_open(plain, file + flen - MAGIC_LEN - 4 - hlen, hlen,
-		    ad, sizeof(ad), KS_ENC(ks)) != 0) {
+		    ad, adlen, KS_ENC(ks)) != 0) {
 			report(cookie, "pack '%s': its blob table fails "
 			    "authentication", label);
 			(*nbad)++;

@@ -3,18 +3,21 @@
  * keyinfo: read and write a key set's header (docs/FORMAT.md, "keyinfo").
  *
  * Layout:
- *   0   magic "CFKEYI01"
+ *   0   magic "CFKEYI01", "CFKEYI02" or "CFKEYI03"
  *   8   scope u8 | custody u8 | label_len u8 | nslots u8 | reserved u32
  *   16  keyid[8]
  *   24  label (label_len bytes of ASCII)
  *   ..  nslots x 112-byte slots: kind u8 | reserved[7] | opslimit u64 |
  *       memlimit u64 | salt[16] | sealed data key[72]
  *   ..  AEAD(chunk_min u32 | chunk_avg u32 | chunk_max u32 | created i64)
- *   (CFKEYI02 only, custody other than local: the escrow block)
+ *   (CFKEYI02, and CFKEYI03 with a custody other than local: the escrow
+ *   block)
  *   ..  url_len u8 | url | ekid_len u8 | escrow key id | sealed_len u16 |
  *       sealed data key (escrow-wrap)
  * The AEAD's object id is BLAKE2b-256 of all the cleartext before it,
  * which binds scope, custody, label, slots and escrow block to the data key.
+ * CFKEYI03 (FORMAT.md §6.1) also binds the repository id: its AEAD, and
+ * that of every object of the set, uses associated data version 2.
  */
 #include <stdio.h>
 #include <string.h>
@@ -32,9 +35,13 @@
 #define KEYINFO_MAX	(KEYINFO_FIXED + KEYINFO_LABEL_MAX + \
     KEYINFO_SLOTS_MAX * SLOT_LEN + ESCROW_BLOCK_MAX + BODY_LEN + AEAD_OVERHEAD)
 
-/* 01: local custody; 02: adds the escrow block (FORMAT.md §6.3). */
+/*
+ * 01: local custody; 02: adds the escrow block (FORMAT.md §6.3); 03: any
+ * custody, the set's objects bind the repository id (§2.3).
+ */
 static const char keyinfo_magic[MAGIC_LEN] = "CFKEYI01";
 static const char keyinfo_magic2[MAGIC_LEN] = "CFKEYI02";
+static const char keyinfo_magic3[MAGIC_LEN] = "CFKEYI03";
 static const char slot_label[] = "coffer passphrase slot v1";
 
 static size_t
@@ -43,7 +50,8 @@ clear_encode(uint8_t *out, const struct keyinfo *ki)
 	size_t llen = strlen(ki->label), o;
 	bool escrow = ki->custody != CUSTODY_LOCAL;
 
-	memcpy(out, escrow ? keyinfo_magic2 : keyinfo_magic, MAGIC_LEN);
+	memcpy(out, ki->bound ? keyinfo_magic3 : escrow ? keyinfo_magic2 :
+	    keyinfo_magic, MAGIC_LEN);
 	out[8] = (uint8_t)ki->scope;
 	out[9] = (uint8_t)ki->custody;
 	out[10] = (uint8_t)llen;
@@ -130,7 +138,7 @@ static int
 clear_decode(const uint8_t *in, size_t len, struct keyinfo *ki, size_t *clen)
 {
 	size_t llen, o, used;
-	bool escrow;
+	bool escrow = false;
 
 	memset(ki, 0, sizeof(*ki));
 	if (len < KEYINFO_FIXED || le32dec(in + 12) != 0)
@@ -139,6 +147,8 @@ clear_decode(const uint8_t *in, size_t len, struct keyinfo *ki, size_t *clen)
 		escrow = false;
 	else if (memcmp(in, keyinfo_magic2, MAGIC_LEN) == 0)
 		escrow = true;
+	else if (memcmp(in, keyinfo_magic3, MAGIC_LEN) == 0)
+		ki->bound = true;
 	else
 		return -1;
 	ki->scope = in[8];
@@ -151,7 +161,9 @@ clear_decode(const uint8_t *in, size_t len, struct keyinfo *ki, size_t *clen)
 	    len < KEYINFO_FIXED + llen + (size_t)ki->nslots * SLOT_LEN)
 		return -1;
 	/* Local custody has no escrow block, every other custody has one. */
-	if (escrow != (ki->custody != CUSTODY_LOCAL))
+	if (ki->bound)
+		escrow = ki->custody != CUSTODY_LOCAL;
+	else if (escrow != (ki->custody != CUSTODY_LOCAL))
 		return -1;
 	memcpy(ki->keyid, in + 16, KEYID_LEN);
 	memcpy(ki->label, in + 24, llen);
@@ -184,79 +196,140 @@ clear_decode(const uint8_t *in, size_t len, struct keyinfo *ki, size_t *clen)
 	return 0;
 }
 
-int
-keyinfo_peek(struct repo *rp, const char *keyid_hex, struct keyinfo *ki,
-    struct coffer_err *err)
+/* The AD of ${ki}'s AEAD: its cleartext ${clear} (${clen} bytes) hashed. */
+static size_t
+keyinfo_ad(uint8_t ad[AD_LEN], const struct keyinfo *ki,
+    const struct repo *rp, const uint8_t *clear, size_t clen)
 {
-	char path[64];
-	uint8_t *file = NULL;
-	size_t len, clen;
-	int r;
+	struct adbind b;
+	uint8_t h[HASH_LEN];
 
-	snprintf(path, sizeof(path), "sets/%s/keyinfo", keyid_hex);
-	if ((r = rfs_read(rp->dirfd, path, path, KEYINFO_MAX, &file, &len,
-	    err)) != 0)
-		return r;
-	if (clear_decode(file, len, ki, &clen) != 0 ||
-	    len != clen + BODY_LEN + AEAD_OVERHEAD) {
-		coffer_free(file);
-		return coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged",
-		    path);
+	memset(&b, 0, sizeof(b));
+	memcpy(b.keyid, ki->keyid, KEYID_LEN);
+	if (ki->bound) {
+		memcpy(b.repoid, rp->id, REPO_ID_LEN);
+		b.repo = true;
 	}
-	coffer_free(file);
-	return 0;
+	hash_plain(h, sizeof(h), clear, clen);
+	return ad_build(ad, &b, OBJ_KEYINFO, h, sizeof(h));
 }
 
-int
-keyinfo_load(int dirfd, const char *label, const uint8_t enc[KEY_LEN],
-    struct keyinfo *ki, struct coffer_err *err)
+/* Parse and, with ${enc}, authenticate the keyinfo ${file} of ${len}. */
+static int
+keyinfo_parse(const uint8_t *file, size_t len, const char *label,
+    const struct repo *rp, const uint8_t *enc, struct keyinfo *ki,
+    struct coffer_err *err)
 {
-	uint8_t *file = NULL;
 	uint8_t body[BODY_LEN];
-	uint8_t ad[AD_LEN], h[HASH_LEN];
-	size_t len, clen;
-	int r;
+	uint8_t ad[AD_LEN];
+	size_t adlen, clen;
 
-	if ((r = rfs_read(dirfd, "keyinfo", label, KEYINFO_MAX, &file, &len,
-	    err)) != 0)
-		return r;
 	if (clear_decode(file, len, ki, &clen) != 0 ||
-	    len != clen + BODY_LEN + AEAD_OVERHEAD) {
-		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged", label);
-		goto out;
-	}
-	hash_plain(h, sizeof(h), file, clen);
-	ad_build(ad, OBJ_KEYINFO, ki->keyid, h, sizeof(h));
-	if (aead_open(body, file + clen, len - clen, ad, sizeof(ad), enc) != 0) {
-		r = coffer_err_set(err, COFFER_EAUTH, "'%s' failed "
-		    "authentication: damaged, edited, or not this key's set",
+	    len != clen + BODY_LEN + AEAD_OVERHEAD)
+		return coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged",
 		    label);
-		goto out;
-	}
+	if (enc == NULL)
+		return 0;
+	/*
+	 * A repository made since sets bind its id holds no other kind: an
+	 * older set in it was copied from elsewhere (or downgraded).
+	 */
+	if (!ki->bound && rp->version >= 3)
+		return coffer_err_set(err, COFFER_EAUTH, "'%s' is an older "
+		    "kind of key set that does not name its repository, in a "
+		    "repository whose sets all do: copied from another "
+		    "repository, or edited", label);
+	adlen = keyinfo_ad(ad, ki, rp, file, clen);
+	if (aead_open(body, file + clen, len - clen, ad, adlen, enc) != 0)
+		return coffer_err_set(err, COFFER_EAUTH, "'%s' failed "
+		    "authentication: damaged, edited, not this key's set%s",
+		    label, ki->bound ? ", or copied from another repository" :
+		    "");
 	ki->chunk_min = le32dec(body);
 	ki->chunk_avg = le32dec(body + 4);
 	ki->chunk_max = le32dec(body + 8);
 	ki->created = (int64_t)le64dec(body + 12);
 	if (ki->chunk_min < 64 || ki->chunk_min > ki->chunk_avg ||
-	    ki->chunk_avg > ki->chunk_max || ki->chunk_max > BLOB_MAX) {
-		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' has impossible "
-		    "chunk sizes", label);
-		goto out;
-	}
-	r = 0;
-out:
+	    ki->chunk_avg > ki->chunk_max || ki->chunk_max > BLOB_MAX)
+		return coffer_err_set(err, COFFER_EFORMAT, "'%s' has "
+		    "impossible chunk sizes", label);
+	return 0;
+}
+
+int
+keyinfo_read(struct repo *rp, const char *keyid_hex, const uint8_t *enc,
+    struct keyinfo *ki, struct coffer_err *err)
+{
+	char path[64];
+	uint8_t *file = NULL;
+	size_t len;
+	int r;
+
+	memset(ki, 0, sizeof(*ki));
+	snprintf(path, sizeof(path), "sets/%s/keyinfo", keyid_hex);
+	if ((r = rfs_read(rp->dirfd, path, path, KEYINFO_MAX, &file, &len,
+	    err)) != 0)
+		return r;
+	r = keyinfo_parse(file, len, path, rp, enc, ki, err);
 	coffer_free(file);
 	return r;
 }
 
 int
-keyinfo_store(int dirfd, const char *label, const uint8_t enc[KEY_LEN],
-    const struct keyinfo *ki, bool replace, struct coffer_err *err)
+keyinfo_verify(struct repo *rp, const uint8_t dk[KEY_LEN], struct keyinfo *ki,
+    struct coffer_err *err)
+{
+	uint8_t keyid[KEYID_LEN];
+	char hex[KEYID_HEX_LEN + 1];
+	uint8_t *enc;
+	int r;
+
+	memset(ki, 0, sizeof(*ki));
+	if ((enc = secret_alloc(KEY_LEN)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "key memory");
+	kdf_derive(enc, KEY_LEN, 1, "cofferdk", dk);
+	keyset_keyid(dk, keyid);
+	hex_encode(hex, keyid, KEYID_LEN);
+	r = keyinfo_read(rp, hex, enc, ki, err);
+	secret_free(enc);
+	if (r == 0 && memcmp(ki->keyid, keyid, KEYID_LEN) != 0)
+		r = coffer_err_set(err, COFFER_EFORMAT, "'sets/%s/keyinfo' "
+		    "names another key set", hex);
+	return r;
+}
+
+int
+keyinfo_peek(struct repo *rp, const char *keyid_hex, struct keyinfo *ki,
+    struct coffer_err *err)
+{
+	return keyinfo_read(rp, keyid_hex, NULL, ki, err);
+}
+
+int
+keyinfo_load(int dirfd, const char *label, const struct repo *rp,
+    const uint8_t enc[KEY_LEN], struct keyinfo *ki, struct coffer_err *err)
+{
+	uint8_t *file = NULL;
+	size_t len;
+	int r;
+
+	if ((r = rfs_read(dirfd, "keyinfo", label, KEYINFO_MAX, &file, &len,
+	    err)) != 0)
+		return r;
+	r = keyinfo_parse(file, len, label, rp, enc, ki, err);
+	coffer_free(file);
+	return r;
+}
+
+int
+keyinfo_store(int dirfd, const char *label, const struct repo *rp,
+    const uint8_t enc[KEY_LEN], const struct keyinfo *ki, bool replace,
+    struct coffer_err *err)
 {
 	uint8_t file[KEYINFO_MAX];
 	uint8_t body[BODY_LEN];
-	uint8_t ad[AD_LEN], h[HASH_LEN];
-	size_t clen;
+	uint8_t ad[AD_LEN];
+	size_t adlen, clen;
 
 	if (strlen(ki->label) > KEYINFO_LABEL_MAX ||
 	    ki->nslots > KEYINFO_SLOTS_MAX)
@@ -275,9 +348,8 @@ keyinfo_store(int dirfd, const char *label, const uint8_t enc[KEY_LEN],
 	le32enc(body + 4, ki->chunk_avg);
 	le32enc(body + 8, ki->chunk_max);
 	le64enc(body + 12, (uint64_t)ki->created);
-	hash_plain(h, sizeof(h), file, clen);
-	ad_build(ad, OBJ_KEYINFO, ki->keyid, h, sizeof(h));
-	aead_seal(file + clen, body, sizeof(body), ad, sizeof(ad), enc);
+	adlen = keyinfo_ad(ad, ki, rp, file, clen);
+	aead_seal(file + clen, body, sizeof(body), ad, adlen, enc);
 	return atomicfile_write(dirfd, "keyinfo", file, clen + BODY_LEN +
 	    AEAD_OVERHEAD, 0600, !replace, label, err);
 }

@@ -43,7 +43,8 @@ struct keyinfo {
 	char		escrow_keyid[KEYINFO_EKID_MAX + 1];
 	uint8_t		sealed[KEYINFO_SEALED_MAX];	/* escrow-wrap */
 	size_t		sealed_len;
-	/* Encrypted part (valid after keyinfo_open). */
+	bool		bound;		/* CFKEYI03: binds the repository id */
+	/* Encrypted part (after keyinfo_load, or keyinfo_read with a key). */
 	uint32_t	chunk_min, chunk_avg, chunk_max;
 	int64_t		created;
 };
@@ -56,18 +57,41 @@ int keyinfo_peek(struct repo *r, const char *keyid_hex, struct keyinfo *ki,
     struct coffer_err *err) WUR;
 
 /*
- * keyinfo_load(dirfd, label, enc, ki, err): read and authenticate the
- * keyinfo in ${dirfd} (a set's folder) under encryption subkey ${enc}.
+ * keyinfo_read(r, keyid_hex, enc, ki, err): keyinfo_peek, and with the
+ * set's encryption subkey ${enc} (not NULL) authenticate all of it
+ * against repository ${r} as keyinfo_load does.  COFFER_ENOTFOUND if the
+ * file (or the set's folder) is not there.
  */
-int keyinfo_load(int dirfd, const char *label, const uint8_t enc[KEY_LEN],
+int keyinfo_read(struct repo *r, const char *keyid_hex, const uint8_t *enc,
     struct keyinfo *ki, struct coffer_err *err) WUR;
 
 /*
- * keyinfo_store(dirfd, label, enc, ki, replace, err): write ${ki}
- * (atomically; with ${replace} over an existing one).
+ * keyinfo_verify(r, dk, ki, err): the keyinfo of the set of data key
+ * ${dk}, authenticated (keyinfo_read with the subkey of ${dk}); on
+ * success every field of ${ki} is authentic.
  */
-int keyinfo_store(int dirfd, const char *label, const uint8_t enc[KEY_LEN],
-    const struct keyinfo *ki, bool replace, struct coffer_err *err) WUR;
+int keyinfo_verify(struct repo *r, const uint8_t dk[KEY_LEN],
+    struct keyinfo *ki, struct coffer_err *err) WUR;
+
+/*
+ * keyinfo_load(dirfd, label, r, enc, ki, err): read and authenticate the
+ * keyinfo in ${dirfd} (a set's folder of repository ${r}) under
+ * encryption subkey ${enc}.  A CFKEYI03 keyinfo authenticates only in
+ * the repository whose id it was written with; an older one is refused
+ * in a repository of config version 3 (COFFER_EAUTH, FORMAT.md §6.1).
+ */
+int keyinfo_load(int dirfd, const char *label, const struct repo *r,
+    const uint8_t enc[KEY_LEN], struct keyinfo *ki,
+    struct coffer_err *err) WUR;
+
+/*
+ * keyinfo_store(dirfd, label, r, enc, ki, replace, err): write ${ki}
+ * (atomically; with ${replace} over an existing one); with ${ki}->bound
+ * as CFKEYI03 bound to the id of repository ${r}.
+ */
+int keyinfo_store(int dirfd, const char *label, const struct repo *r,
+    const uint8_t enc[KEY_LEN], const struct keyinfo *ki, bool replace,
+    struct coffer_err *err) WUR;
 
 /*
  * slot_make(slot, dk, keyid, pass, passlen, fast, err): seal ${dk} under

@@ -47,17 +47,21 @@ static const char index_magic1[MAGIC_LEN] = "CFINDX01";
 static const char pack_magic[MAGIC_LEN] = "CFPACK02";
 static const char packend_magic[MAGIC_LEN] = "CFPKEND1";
 
-void
-ad_build(uint8_t ad[AD_LEN], int type, const uint8_t keyid[KEYID_LEN],
+size_t
+ad_build(uint8_t ad[AD_LEN], const struct adbind *b, int type,
     const uint8_t *id, size_t idlen)
 {
 	memset(ad, 0, AD_LEN);
-	ad[0] = REPO_VERSION;
+	ad[0] = b->repo ? 2 : 1;
 	ad[1] = (uint8_t)type;
-	memcpy(ad + 2, keyid, KEYID_LEN);
+	memcpy(ad + 2, b->keyid, KEYID_LEN);
 	if (idlen > BLOB_ID_LEN)
 		idlen = BLOB_ID_LEN;
 	memcpy(ad + 2 + KEYID_LEN, id, idlen);
+	if (!b->repo)
+		return AD_LEN_V1;
+	memcpy(ad + AD_LEN_V1, b->repoid, REPO_ID_LEN);
+	return AD_LEN;
 }
 
 void
@@ -180,14 +184,15 @@ obj_seal(struct keyset *ks, const char magic[MAGIC_LEN], int type,
     uint8_t **out, size_t *outlen, struct coffer_err *err)
 {
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	uint8_t *buf;
 
 	*out = NULL;
 	if ((buf = coffer_malloc(MAGIC_LEN + len + AEAD_OVERHEAD)) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "sealing object");
 	memcpy(buf, magic, MAGIC_LEN);
-	ad_build(ad, type, ks->keyid, id, idlen);
-	aead_seal(buf + MAGIC_LEN, plain, len, ad, sizeof(ad), KS_ENC(ks));
+	adlen = ad_build(ad, &ks->ab, type, id, idlen);
+	aead_seal(buf + MAGIC_LEN, plain, len, ad, adlen, KS_ENC(ks));
 	*out = buf;
 	*outlen = MAGIC_LEN + len + AEAD_OVERHEAD;
 	return 0;
@@ -199,6 +204,7 @@ obj_open(struct keyset *ks, const char magic[MAGIC_LEN], int type,
     uint8_t **out, size_t *outlen, const char *label, struct coffer_err *err)
 {
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	uint8_t *buf;
 
 	*out = NULL;
@@ -209,8 +215,8 @@ obj_open(struct keyset *ks, const char magic[MAGIC_LEN], int type,
 		    "'%s' is damaged (bad header or too short)", label);
 	if ((buf = coffer_malloc(inlen - MAGIC_LEN - AEAD_OVERHEAD + 1)) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "opening '%s'", label);
-	ad_build(ad, type, ks->keyid, id, idlen);
-	if (aead_open(buf, in + MAGIC_LEN, inlen - MAGIC_LEN, ad, sizeof(ad),
+	adlen = ad_build(ad, &ks->ab, type, id, idlen);
+	if (aead_open(buf, in + MAGIC_LEN, inlen - MAGIC_LEN, ad, adlen,
 	    KS_ENC(ks)) != 0) {
 		coffer_free(buf);
 		return coffer_err_set(err, COFFER_EAUTH, "'%s' failed "
@@ -381,6 +387,7 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	char path[64], label[128];
 	uint8_t foot[4 + MAGIC_LEN];
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	uint8_t *sealed = NULL, *plain = NULL;
 	struct stat sb;
 	struct rbuf rb;
@@ -408,8 +415,8 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	    pread_full(fd, sealed, hlen, sb.st_size - (off_t)sizeof(foot) -
 	    (off_t)hlen) != 0)
 		goto out;
-	ad_build(ad, OBJ_PACKHDR, ks->keyid, pid, PACK_ID_LEN);
-	if (aead_open(plain, sealed, hlen, ad, sizeof(ad), KS_ENC(ks)) != 0)
+	adlen = ad_build(ad, &ks->ab, OBJ_PACKHDR, pid, PACK_ID_LEN);
+	if (aead_open(plain, sealed, hlen, ad, adlen, KS_ENC(ks)) != 0)
 		goto out;
 	rbuf_init(&rb, plain, hlen - AEAD_OVERHEAD);
 	n = rbuf_u32(&rb);
@@ -534,6 +541,7 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 		/* A new set: folders first, keyinfo last (it marks it whole). */
 		memset(&ks->ki, 0, sizeof(ks->ki));
 		memcpy(ks->ki.keyid, ks->keyid, KEYID_LEN);
+		ks->ki.bound = true;	/* new sets name their repository */
 		ks->ki.scope = prm ? prm->scope : SCOPE_DEVICE;
 		ks->ki.custody = prm ? prm->custody : CUSTODY_LOCAL;
 		if (prm != NULL && prm->label != NULL)
@@ -566,8 +574,8 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 		    err)) != 0)
 			goto out;
 		snprintf(label, sizeof(label), "sets/%s/keyinfo", ks->idhex);
-		if ((r = keyinfo_store(ks->dirfd, label, KS_ENC(ks), &ks->ki,
-		    false, err)) != 0)
+		if ((r = keyinfo_store(ks->dirfd, label, rp, KS_ENC(ks),
+		    &ks->ki, false, err)) != 0)
 			goto out;
 		{
 			int setsfd = -1;
@@ -583,13 +591,18 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 			}
 		}
 	}
-	if ((r = keyinfo_load(ks->dirfd, label, KS_ENC(ks), &ks->ki, err)) != 0)
+	if ((r = keyinfo_load(ks->dirfd, label, rp, KS_ENC(ks), &ks->ki,
+	    err)) != 0)
 		goto out;
 	if (memcmp(ks->ki.keyid, ks->keyid, KEYID_LEN) != 0) {
 		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' names another "
 		    "key set", label);
 		goto out;
 	}
+	/* Its objects' AD: with the repository id if its keyinfo has it. */
+	memcpy(ks->ab.keyid, ks->keyid, KEYID_LEN);
+	memcpy(ks->ab.repoid, rp->id, REPO_ID_LEN);
+	ks->ab.repo = ks->ki.bound;
 	ks->scope = ks->ki.scope;
 	ks->custody = ks->ki.custody;
 	ks->chunk_min = ks->ki.chunk_min;
@@ -625,8 +638,8 @@ keyset_set_slots(struct keyset *ks, const struct kslot *slots, int nslots,
 		ki.slots[i] = slots[i];
 	ki.nslots = nslots;
 	snprintf(label, sizeof(label), "sets/%s/keyinfo", ks->idhex);
-	if ((r = keyinfo_store(ks->dirfd, label, KS_ENC(ks), &ki, true,
-	    err)) != 0)
+	if ((r = keyinfo_store(ks->dirfd, label, ks->repo, KS_ENC(ks), &ki,
+	    true, err)) != 0)
 		return r;
 	ks->ki = ki;
 	return 0;
@@ -988,6 +1001,7 @@ pack_close(struct keyset *ks, struct coffer_err *err)
 {
 	struct pack_writer *pw = &ks->pw;
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	uint8_t foot[4 + MAGIC_LEN];
 	struct wbuf plain;
 	uint8_t *sealed = NULL;
@@ -1003,8 +1017,8 @@ pack_close(struct keyset *ks, struct coffer_err *err)
 		r = coffer_err_set(err, COFFER_ENOMEM, "closing pack");
 		goto out;
 	}
-	ad_build(ad, OBJ_PACKHDR, ks->keyid, pw->id, PACK_ID_LEN);
-	aead_seal(sealed, plain.p, plain.len, ad, sizeof(ad), KS_ENC(ks));
+	adlen = ad_build(ad, &ks->ab, OBJ_PACKHDR, pw->id, PACK_ID_LEN);
+	aead_seal(sealed, plain.p, plain.len, ad, adlen, KS_ENC(ks));
 	le32enc(foot, (uint32_t)(plain.len + AEAD_OVERHEAD));
 	memcpy(foot + 4, packend_magic, MAGIC_LEN);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", pw->name);
@@ -1127,7 +1141,7 @@ static int
 start_sealer(struct keyset *ks, struct coffer_err *err)
 {
 	if (ks->sealer == NULL && (ks->sealer = sealer_new(KS_ENC(ks),
-	    KS_IDK(ks), ks->keyid, ZSTD_LEVEL, BUNDLE_LEVEL, claim, ks)) == NULL)
+	    KS_IDK(ks), &ks->ab, ZSTD_LEVEL, BUNDLE_LEVEL, claim, ks)) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "sealer threads");
 	return 0;
 }
@@ -1336,12 +1350,13 @@ keyset_open_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     struct coffer_err *err)
 {
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	size_t plen = clen - AEAD_OVERHEAD, got;
 
 	wbuf_reset(out);
-	ad_build(ad, type, ks->keyid, id, BLOB_ID_LEN);
+	adlen = ad_build(ad, &ks->ab, type, id, BLOB_ID_LEN);
 	if (clen < AEAD_OVERHEAD + 1 || aead_open(scratch, sealed, clen, ad,
-	    sizeof(ad), KS_ENC(ks)) != 0)
+	    adlen, KS_ENC(ks)) != 0)
 		return coffer_err_set(err, COFFER_EAUTH, "%s failed "
 		    "authentication (damaged or edited)", where);
 	wbuf_reset(out);
@@ -1388,6 +1403,7 @@ bundle_open(struct keyset *ks, const uint8_t *sealed, size_t clen,
 {
 	static const uint8_t zero[BLOB_ID_LEN];
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	uint64_t sum = 0;
 	size_t hdr, got;
 	uint8_t codec;
@@ -1412,8 +1428,8 @@ bundle_open(struct keyset *ks, const uint8_t *sealed, size_t clen,
 			    "bundle buffer");
 		b->plaincap = b->plen;
 	}
-	ad_build(ad, OBJ_BUNDLE, ks->keyid, zero, BLOB_ID_LEN);
-	if (aead_open(b->plain, sealed, clen, ad, sizeof(ad), KS_ENC(ks)) != 0)
+	adlen = ad_build(ad, &ks->ab, OBJ_BUNDLE, zero, BLOB_ID_LEN);
+	if (aead_open(b->plain, sealed, clen, ad, adlen, KS_ENC(ks)) != 0)
 		return coffer_err_set(err, COFFER_EAUTH, "%s failed "
 		    "authentication (damaged or edited)", where);
 	codec = b->plain[0];

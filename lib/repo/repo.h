@@ -35,7 +35,7 @@
 
 #define REPO_VERSION		1
 /* config: 1 (local custody), 2 (adds a "custody" line), FORMAT.md §5 */
-#define REPO_CONFIG_VERSION	2
+#define REPO_CONFIG_VERSION	3
 #define REPO_ID_LEN		16
 #define KEYID_LEN		8
 #define KEYID_HEX_LEN		(2 * KEYID_LEN)
@@ -71,6 +71,7 @@ struct repo {
 	int		 scope;		/* default scope of backups */
 	int		 period;	/* default period of the period scope */
 	int		 custody;	/* default custody of new key sets */
+	int		 version;	/* of the config (FORMAT.md §5) */
 };
 
 /*

@@ -10,7 +10,9 @@
 #include <pthread.h>
 
 #define LOC_PENDING	UINT32_MAX	/* blob queued, not yet in a pack */
-#define AD_LEN	(1 + 1 + KEYID_LEN + BLOB_ID_LEN)
+/* Associated data: version 1 (42 bytes), version 2 adds the repository id. */
+#define AD_LEN_V1	(1 + 1 + KEYID_LEN + BLOB_ID_LEN)
+#define AD_LEN		(AD_LEN_V1 + REPO_ID_LEN)
 
 /*
  * Bundles (FORMAT.md §7.1): codec u8 | count u32 | count x entry |
@@ -27,8 +29,22 @@
 #define BUNDLE_CACHE		8
 #endif
 
-/* ad_build(ad, type, keyid, id, idlen): the associated data of an object. */
-void ad_build(uint8_t ad[AD_LEN], int type, const uint8_t keyid[KEYID_LEN],
+/*
+ * What every object of a key set binds (FORMAT.md §2.3): its key id and,
+ * for a set whose keyinfo is CFKEYI03, the repository id.
+ */
+struct adbind {
+	uint8_t	keyid[KEYID_LEN];
+	uint8_t	repoid[REPO_ID_LEN];
+	bool	repo;		/* AD version 2: with the repository id */
+};
+
+/*
+ * ad_build(ad, b, type, id, idlen): the associated data of an object of
+ * ${type} with object id ${id} (${idlen} bytes, zero-padded) in the set
+ * ${b}; returns its length (AD_LEN_V1 or AD_LEN).
+ */
+size_t ad_build(uint8_t ad[AD_LEN], const struct adbind *b, int type,
     const uint8_t *id, size_t idlen);
 
 /*
@@ -74,6 +90,7 @@ struct keyset {
 	struct repo	*repo;
 	uint8_t		 keyid[KEYID_LEN];
 	char		 idhex[KEYID_HEX_LEN + 1];
+	struct adbind	 ab;		/* what its objects' AD binds */
 	int		 dirfd;		/* sets/<keyid> */
 	int		 scope;
 	int		 custody;

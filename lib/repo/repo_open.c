@@ -31,11 +31,14 @@ static const char *const custody_names[] = { "", "local", "escrow",
  * The config text for these values.  Version 1 has no custody line (local
  * custody); a repository whose backups default to another custody is
  * version 2, so that a coffer that knows no escrow refuses it and says to
- * upgrade, rather than backing up with the key kept locally.
+ * upgrade, rather than backing up with the key kept locally.  Version 3
+ * (every repository made now) says that every key set in it binds the
+ * repository id into its associated data (FORMAT.md §2.3); it has the
+ * custody line when the custody is not local.
  */
 static void
-config_text(char *out, size_t cap, const char *idhex, int name_by, int scope,
-    int period, int custody)
+config_text(char *out, size_t cap, int version, const char *idhex,
+    int name_by, int scope, int period, int custody)
 {
 	uint8_t sum[16];
 	char sumhex[33];
@@ -43,7 +46,7 @@ config_text(char *out, size_t cap, const char *idhex, int name_by, int scope,
 
 	n = snprintf(out, cap, "coffer repository\nversion %d\nid %s\n"
 	    "name-by %s\nscope %s\nperiod %s\n",
-	    custody == CUSTODY_LOCAL ? 1 : 2, idhex,
+	    version, idhex,
 	    name_by == NAME_BY_COUNT ? "count" : "time", scope_names[scope],
 	    period_names[period]);
 	if (custody != CUSTODY_LOCAL)
@@ -99,7 +102,8 @@ repo_create(const char *path, int name_by, int scope, int period,
 	}
 	random_bytes(id, sizeof(id));
 	hex_encode(idhex, id, sizeof(id));
-	config_text(text, sizeof(text), idhex, name_by, scope, period, custody);
+	config_text(text, sizeof(text), REPO_CONFIG_VERSION, idhex, name_by,
+	    scope, period, custody);
 	if ((r = atomicfile_write(dfd, "config", text, strlen(text), 0600, true,
 	    "config", err)) != 0) {
 		coffer_err_prefix(err, "repository '%s'", path);
@@ -180,7 +184,7 @@ config_parse(struct repo *rp, char *text, size_t len, struct coffer_err *err)
 		if (version > REPO_CONFIG_VERSION)
 			return coffer_err_set(err, COFFER_EFORMAT,
 			    "'%s/config' is format version %d; this coffer "
-			    "reads versions 1 and %d: upgrade coffer", rp->path,
+			    "reads versions 1 to %d: upgrade coffer", rp->path,
 			    version, REPO_CONFIG_VERSION);
 		goto bad;
 	}
@@ -189,8 +193,12 @@ config_parse(struct repo *rp, char *text, size_t len, struct coffer_err *err)
 	if (hex_decode(rp->id, idhex, REPO_ID_LEN) != 0 || name_by < 0 ||
 	    scope < 0 || period < 0 || custody < 0)
 		goto bad;
+	/* Versions 1 and 2 say the custody; 3 may have either. */
+	if (version < 3 && version != (custody == CUSTODY_LOCAL ? 1 : 2))
+		goto bad;
 	/* The whole text must be exactly what we would have written. */
-	config_text(want, sizeof(want), idhex, name_by, scope, period, custody);
+	config_text(want, sizeof(want), version, idhex, name_by, scope, period,
+	    custody);
 	if (strlen(want) != len)
 		goto bad;
 	memcpy(rp->idhex, idhex, sizeof(rp->idhex));
@@ -198,6 +206,7 @@ config_parse(struct repo *rp, char *text, size_t len, struct coffer_err *err)
 	rp->scope = scope;
 	rp->period = period;
 	rp->custody = custody;
+	rp->version = version;
 	return 0;
 bad:
 	return coffer_err_set(err, COFFER_EFORMAT, "'%s/config' is damaged "
@@ -239,8 +248,8 @@ repo_open(const char *path, struct repo **out, struct coffer_err *err)
 	if ((r = config_parse(rp, (char *)text, len, err)) != 0)
 		goto out;
 	/* Re-read the checksum by regenerating: catches edited lines. */
-	config_text(want, sizeof(want), rp->idhex, rp->name_by, rp->scope,
-	    rp->period, rp->custody);
+	config_text(want, sizeof(want), rp->version, rp->idhex, rp->name_by,
+	    rp->scope, rp->period, rp->custody);
 	coffer_free(text);
 	text = NULL;
 	if ((r = rfs_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,

@@ -83,7 +83,7 @@ struct sealer {
 	uint64_t	 seq;
 	const uint8_t	*key;		/* borrowed: the key set's guarded key */
 	const uint8_t	*idkey;		/* borrowed: the blob-id key */
-	uint8_t		 keyid[KEYID_LEN];
+	struct adbind	 ab;		/* the key set's AD binding */
 	int		 level;		/* zstd level of single blobs */
 	int		 blevel;	/* ... and of bundles */
 	sealer_claim_fn	*claim;
@@ -101,6 +101,7 @@ seal_one(struct sealer *s, struct compressor *comp, struct job *j,
 {
 	const uint8_t *in = j->in + x->off;
 	uint8_t *plain = j->out, ad[AD_LEN];
+	size_t adlen;
 	size_t clen = 0, plen;
 
 	if (x->len >= 64 && compress_buf(comp, plain + 1, scratch - 1, in,
@@ -113,8 +114,8 @@ seal_one(struct sealer *s, struct compressor *comp, struct job *j,
 			memcpy(plain + 1, in, x->len);
 		plen = 1 + x->len;
 	}
-	ad_build(ad, x->type, s->keyid, x->id, BLOB_ID_LEN);
-	aead_seal(j->out + pos, plain, plen, ad, sizeof(ad), s->key);
+	adlen = ad_build(ad, &s->ab, x->type, x->id, BLOB_ID_LEN);
+	aead_seal(j->out + pos, plain, plen, ad, adlen, s->key);
 	secret_wipe(plain, plen);
 	x->soff = pos;
 	x->slen = plen + AEAD_OVERHEAD;
@@ -135,6 +136,7 @@ seal_bundle(struct sealer *s, struct compressor *comp, struct job *j,
 {
 	static const uint8_t zero[BLOB_ID_LEN];
 	uint8_t *plain = j->out, *q, ad[AD_LEN];
+	size_t adlen;
 	size_t hdr = BUNDLE_HDR + BUNDLE_ENTRY * j->nbundled, clen = 0, plen;
 
 	q = plain + BUNDLE_HDR;
@@ -159,8 +161,8 @@ seal_bundle(struct sealer *s, struct compressor *comp, struct job *j,
 			memcpy(plain + hdr, src, sum);
 		plen = hdr + sum;
 	}
-	ad_build(ad, OBJ_BUNDLE, s->keyid, zero, BLOB_ID_LEN);
-	aead_seal(j->out + pos, plain, plen, ad, sizeof(ad), s->key);
+	adlen = ad_build(ad, &s->ab, OBJ_BUNDLE, zero, BLOB_ID_LEN);
+	aead_seal(j->out + pos, plain, plen, ad, adlen, s->key);
 	secret_wipe(plain, plen);
 	j->bsoff = pos;
 	j->bslen = plen + AEAD_OVERHEAD;
@@ -319,7 +321,7 @@ worker(void *arg)
 
 struct sealer *
 sealer_new(const uint8_t *key, const uint8_t *idkey,
-    const uint8_t keyid[KEYID_LEN], int level, int blevel,
+    const struct adbind *ab, int level, int blevel,
     sealer_claim_fn *claim, void *claim_cookie)
 {
 	struct sealer *s;
@@ -334,7 +336,7 @@ sealer_new(const uint8_t *key, const uint8_t *idkey,
 	s->claim_cookie = claim_cookie;
 	s->level = level;
 	s->blevel = blevel;
-	memcpy(s->keyid, keyid, KEYID_LEN);
+	s->ab = *ab;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv_work, NULL);
 	pthread_cond_init(&s->cv_done, NULL);

@@ -36,16 +36,18 @@ typedef int sealer_done_fn(void *cookie, const uint8_t *sealed, size_t slen,
 typedef bool sealer_claim_fn(void *cookie, int type,
     const uint8_t id[BLOB_ID_LEN]);
 
+struct adbind;
 /*
- * sealer_new(key, idkey, keyid, level, blevel, claim, cookie): threads
- * (one per CPU, at most 8) that seal under ${key}, blobs with zstd
+ * sealer_new(key, idkey, ab, level, blevel, claim, cookie): threads
+ * (one per CPU, at most 8) that seal under ${key} with the associated
+ * data of the key set ${ab} (copied), blobs with zstd
  * ${level} and bundles of small data blobs with ${blevel}, and, for
  * sealer_submit_hash(), compute blob ids under ${idkey} and ask
  * ${claim}.  The keys are borrowed and must outlive the sealer.  NULL if
  * out of memory.
  */
 struct sealer *sealer_new(const uint8_t *key, const uint8_t *idkey,
-    const uint8_t keyid[KEYID_LEN], int level, int blevel,
+    const struct adbind *ab, int level, int blevel,
     sealer_claim_fn *claim, void *cookie);
 /* sealer_free(s): stop the threads (pending jobs are dropped). */
 void sealer_free(struct sealer *s);

@@ -40,6 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct keyset *ks;
 	struct wbuf out;
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	uint8_t *sealed, *scratch;
 	uint32_t rawlen;
 	size_t m, clen;
@@ -54,8 +55,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	clen = m + AEAD_OVERHEAD;
 	if ((sealed = malloc(clen)) == NULL || (scratch = malloc(clen)) == NULL)
 		abort();
-	ad_build(ad, OBJ_DATA, ks->keyid, id, BLOB_ID_LEN);
-	aead_seal(sealed, data, m, ad, sizeof(ad), KS_ENC(ks));
+	adlen = ad_build(ad, &ks->ab, OBJ_DATA, id, BLOB_ID_LEN);
+	aead_seal(sealed, data, m, ad, adlen, KS_ENC(ks));
 	wbuf_init(&out, BLOB_MAX);
 	r = keyset_open_blob(ks, OBJ_DATA, id, sealed, clen, rawlen, &out,
 	    scratch, NULL, "fuzz blob", &err);

@@ -254,6 +254,7 @@ one(const uint8_t *data, size_t size, bool all)
 	struct keyset *ks;
 	struct ref ref;
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	uint8_t *sealed;
 	size_t clen = size + AEAD_OVERHEAD;
 	int r;
@@ -265,8 +266,8 @@ one(const uint8_t *data, size_t size, bool all)
 	memset(&b, 0, sizeof(b));
 	if (!all && ref.table_ok && ref.sum > BIG_SUM && !ref.ok)
 		goto wrong_ad;
-	ad_build(ad, OBJ_BUNDLE, ks->keyid, zero, BLOB_ID_LEN);
-	aead_seal(sealed, data, size, ad, sizeof(ad), KS_ENC(ks));
+	adlen = ad_build(ad, &ks->ab, OBJ_BUNDLE, zero, BLOB_ID_LEN);
+	aead_seal(sealed, data, size, ad, adlen, KS_ENC(ks));
 
 	/* Property 1. */
 	r = bundle_open(ks, sealed, clen, &b, NULL, "fuzz bundle", &err);
@@ -293,8 +294,8 @@ one(const uint8_t *data, size_t size, bool all)
 
 wrong_ad:
 	/* Property 4: sealed as a DATA blob, into the used struct. */
-	ad_build(ad, OBJ_DATA, ks->keyid, zero, BLOB_ID_LEN);
-	aead_seal(sealed, data, size, ad, sizeof(ad), KS_ENC(ks));
+	adlen = ad_build(ad, &ks->ab, OBJ_DATA, zero, BLOB_ID_LEN);
+	aead_seal(sealed, data, size, ad, adlen, KS_ENC(ks));
 	r = bundle_open(ks, sealed, clen, &b, NULL, "fuzz bundle", &err);
 	FUZZ_CHECK(r == COFFER_EAUTH || (r == COFFER_EFORMAT &&
 	    size < BUNDLE_HDR + BUNDLE_ENTRY), "bundle sealed as DATA, %zu "

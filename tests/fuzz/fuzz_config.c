@@ -38,13 +38,22 @@ canonical(char *out, size_t cap, const struct repo *rp)
 	static const char *const nb[] = { "time", "count" };
 	static const char *const sc[] = { "", "device", "period", "backup" };
 	static const char *const pe[] = { "day", "week", "month" };
+	static const char *const cu[] = { "", "local", "escrow",
+	    "local+escrow", "escrow-wrap" };
 	uint8_t sum[16];
 	char hex[33];
 	int n;
 
-	n = snprintf(out, cap, "coffer repository\nversion 1\nid %s\n"
-	    "name-by %s\nscope %s\nperiod %s\n", rp->idhex, nb[rp->name_by],
-	    sc[rp->scope], pe[rp->period]);
+	/* Versions 1 and 2 follow the custody; 3 may have any (§5). */
+	FUZZ_CHECK(rp->version == 3 || rp->version ==
+	    (rp->custody == CUSTODY_LOCAL ? 1 : 2), "version %d, custody %d",
+	    rp->version, rp->custody);
+	n = snprintf(out, cap, "coffer repository\nversion %d\nid %s\n"
+	    "name-by %s\nscope %s\nperiod %s\n", rp->version, rp->idhex,
+	    nb[rp->name_by], sc[rp->scope], pe[rp->period]);
+	if (rp->custody != CUSTODY_LOCAL)
+		n += snprintf(out + n, cap - (size_t)n, "custody %s\n",
+		    cu[rp->custody]);
 	hash_plain(sum, sizeof(sum), out, (size_t)n);
 	hex_encode(hex, sum, sizeof(sum));
 	n += snprintf(out + n, cap - (size_t)n, "checksum %s\n", hex);

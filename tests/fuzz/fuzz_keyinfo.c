@@ -101,7 +101,8 @@ store_again(const struct keyinfo *ki, size_t *len)
 	struct coffer_err err = { 0 };
 	uint8_t *buf = NULL;
 
-	FUZZ_CHECK(keyinfo_store(outfd, "kiout/keyinfo", enc, ki, true,
+	FUZZ_CHECK(keyinfo_store(outfd, "kiout/keyinfo", fuzz_repo(), enc, ki,
+	    true,
 	    &err) == 0, "keyinfo_store: %s", err.msg);
 	FUZZ_CHECK(file_read(outfd, "keyinfo", "kiout/keyinfo", 4096, &buf,
 	    len, &err) == 0, "reading back: %s", err.msg);
@@ -139,9 +140,10 @@ load(const uint8_t *data, size_t size)
 	struct coffer_err err = { 0 };
 	struct keyinfo ki, ki2;
 	uint8_t file[4096];
-	uint8_t ad[AD_LEN], h[HASH_LEN], keyid[KEYID_LEN] = { 0 };
+	uint8_t ad[AD_LEN], h[HASH_LEN];
+	struct adbind b = { 0 };
 	uint8_t *again;
-	size_t clen, alen;
+	size_t adlen, clen, alen;
 	int r;
 
 	if (size < BODY_LEN || size - BODY_LEN + BODY_LEN + AEAD_OVERHEAD >
@@ -150,15 +152,24 @@ load(const uint8_t *data, size_t size)
 	clen = size - BODY_LEN;
 	memcpy(file, data, clen);
 	if (clen >= 24)
-		memcpy(keyid, data + 16, KEYID_LEN);
+		memcpy(b.keyid, data + 16, KEYID_LEN);
+	/* CFKEYI03 binds the repository id (AD version 2, FORMAT.md §2.3). */
+	if (clen >= 8 && memcmp(data, "CFKEYI03", 8) == 0) {
+		memcpy(b.repoid, fuzz_repo()->id, REPO_ID_LEN);
+		b.repo = true;
+	}
 	hash_plain(h, sizeof(h), data, clen);
-	ad_build(ad, OBJ_KEYINFO, keyid, h, sizeof(h));
-	aead_seal(file + clen, data + clen, BODY_LEN, ad, sizeof(ad), enc);
+	adlen = ad_build(ad, &b, OBJ_KEYINFO, h, sizeof(h));
+	aead_seal(file + clen, data + clen, BODY_LEN, ad, adlen, enc);
 	fuzz_write(loadfd, "keyinfo", file, clen + BODY_LEN + AEAD_OVERHEAD,
 	    0600);
-	r = keyinfo_load(loadfd, "kiload/keyinfo", enc, &ki, &err);
-	/* Sealed right: the AEAD must open if the cleartext parses. */
-	FUZZ_CHECK(r == 0 || r == COFFER_EFORMAT,
+	r = keyinfo_load(loadfd, "kiload/keyinfo", fuzz_repo(), enc, &ki, &err);
+	/*
+	 * Sealed right: the AEAD must open if the cleartext parses, unless
+	 * it is an older keyinfo, which a version 3 repository refuses.
+	 */
+	FUZZ_CHECK(r == 0 || r == COFFER_EFORMAT || (r == COFFER_EAUTH &&
+	    !b.repo),
 	    "keyinfo_load returned %d (%s)", r, err.msg);
 	if (r != 0)
 		return;
@@ -170,7 +181,7 @@ load(const uint8_t *data, size_t size)
 	FUZZ_CHECK(alen == clen + BODY_LEN + AEAD_OVERHEAD &&
 	    memcmp(again, data, clen) == 0, "cleartext re-encodes differently");
 	coffer_free(again);
-	r = keyinfo_load(outfd, "kiout/keyinfo", enc, &ki2, &err);
+	r = keyinfo_load(outfd, "kiout/keyinfo", fuzz_repo(), enc, &ki2, &err);
 	FUZZ_CHECK(r == 0, "stored keyinfo does not load: %s", err.msg);
 	FUZZ_CHECK(ki2.chunk_min == ki.chunk_min &&
 	    ki2.chunk_avg == ki.chunk_avg && ki2.chunk_max == ki.chunk_max &&

@@ -96,14 +96,15 @@ make_pack(const struct keyset *ks, const uint8_t *p, size_t len, bool v2,
     size_t *flen)
 {
 	uint8_t ad[AD_LEN];
+	size_t adlen;
 	uint8_t *f;
 	size_t hlen = len + AEAD_OVERHEAD;
 
 	if ((f = malloc(8 + hlen + 12)) == NULL)
 		abort();
 	memcpy(f, v2 ? "CFPACK02" : "CFPACK01", 8);
-	ad_build(ad, OBJ_PACKHDR, ks->keyid, pid, PACK_ID_LEN);
-	aead_seal(f + 8, p, len, ad, sizeof(ad), KS_ENC(ks));
+	adlen = ad_build(ad, &ks->ab, OBJ_PACKHDR, pid, PACK_ID_LEN);
+	aead_seal(f + 8, p, len, ad, adlen, KS_ENC(ks));
 	le32enc(f + 8 + hlen, (uint32_t)hlen);
 	memcpy(f + 8 + hlen + 4, "CFPKEND1", 8);
 	*flen = 8 + hlen + 12;

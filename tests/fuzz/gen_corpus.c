@@ -189,6 +189,7 @@ from_packs(struct keyset *ks)
 		for (size_t i = 0; i < n; i++) {
 			char path[96], nm[64];
 			uint8_t pid[PACK_ID_LEN], ad[AD_LEN], *file, *plain;
+			size_t adlen;
 			size_t len;
 			uint32_t hlen;
 
@@ -199,9 +200,10 @@ from_packs(struct keyset *ks)
 			hlen = le32dec(file + len - 12);
 			if ((plain = malloc(hlen)) == NULL)
 				die("out of memory");
-			ad_build(ad, OBJ_PACKHDR, ks->keyid, pid, PACK_ID_LEN);
+			adlen = ad_build(ad, &ks->ab, OBJ_PACKHDR, pid,
+			    PACK_ID_LEN);
 			if (aead_open(plain, file + len - 12 - hlen, hlen, ad,
-			    sizeof(ad), KS_ENC(ks)) != 0)
+			    adlen, KS_ENC(ks)) != 0)
 				die("%s: table does not open", path);
 			snprintf(nm, sizeof(nm), "%s-%u", ks->idhex, k++);
 			seed("packtable", nm, 0, plain, hlen - AEAD_OVERHEAD);
@@ -227,6 +229,7 @@ from_blobs(struct keyset *ks)
 	for (size_t i = 0; i < ks->tabcap; i++) {
 		const struct idx_entry *e = &ks->tab[i];
 		uint8_t ad[AD_LEN], *sealed, *plain;
+		size_t adlen;
 		char nm[64];
 		struct wbuf out;
 
@@ -241,15 +244,20 @@ from_blobs(struct keyset *ks)
 			seed("tree", nm, -1, out.p, out.len);
 			wbuf_release(&out);
 		}
-		/* The blob plaintext, as fuzz_blob takes it. */
+		/*
+		 * The blob plaintext, as fuzz_blob takes it; not of a bundle
+		 * member, whose location is its bundle's.
+		 */
+		if (e->bundled)
+			continue;
 		if ((sealed = malloc(e->loc.clen + 4)) == NULL ||
 		    (plain = malloc(e->loc.clen + 4)) == NULL)
 			die("out of memory");
 		if (keyset_read_raw(ks, e->loc.pack, e->loc.offset,
 		    e->loc.clen, sealed, &err) != 0)
 			die("%s", err.msg);
-		ad_build(ad, e->type, ks->keyid, e->id, BLOB_ID_LEN);
-		if (aead_open(plain + 4, sealed, e->loc.clen, ad, sizeof(ad),
+		adlen = ad_build(ad, &ks->ab, e->type, e->id, BLOB_ID_LEN);
+		if (aead_open(plain + 4, sealed, e->loc.clen, ad, adlen,
 		    KS_ENC(ks)) != 0)
 			die("blob does not open");
 		le32enc(plain, e->loc.rawlen);

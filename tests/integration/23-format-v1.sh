@@ -5,7 +5,9 @@
 # still read whole by this coffer: check --read-data finds nothing wrong,
 # restore gives back the files byte for byte; a new backup into it (with
 # bundles, version 2 files) sits beside the old files; forget and prune
-# rewrite the old packs, and every step restores the right bytes.
+# rewrite the old packs, and every step restores the right bytes.  It
+# keeps its format (config version 1, keyinfo CFKEYI01) throughout, and a
+# new key set made in it is of format version 3 (CFKEYI03).
 #
 # The fixture (fixtures/format-v1.tar.gz) holds the repository, its
 # keystore and the files backed up ("src": 40 small text files, an empty
@@ -56,4 +58,23 @@ scenario() {
 	expect_grep 'no problems found' out || return 1
 	expect_exit 0 "$COFFER" restore latest --target rst3 || return 1
 	expect_tree src rst3/src || return 1
+
+	# Format version 3 (FORMAT.md §16): the old repository keeps its
+	# config version and its old set its CFKEYI01 keyinfo (AD version 1)
+	# through all of the above; a new set in it is CFKEYI03, and both
+	# restore and check clean.
+	expect_grep '^version 1$' repo/config || return 1
+	for f in repo/sets/*/keyinfo; do
+		[ "$(head -c 8 "$f")" = CFKEYI01 ] ||
+		    fail "$f is no longer CFKEYI01" || return 1
+	done
+	expect_exit 0 "$COFFER" backup --scope backup src || return 1
+	n3=$(for f in repo/sets/*/keyinfo; do head -c 8 "$f"; echo; done |
+	    grep -c CFKEYI03)
+	[ "$n3" = 1 ] || fail "want one CFKEYI03 keyinfo, found $n3" ||
+	    return 1
+	expect_exit 0 "$COFFER" check --read-data || return 1
+	expect_grep 'no problems found' out || return 1
+	expect_exit 0 "$COFFER" restore latest --target rst4 || return 1
+	expect_tree src rst4/src || return 1
 }

@@ -40,9 +40,9 @@ scenario() {
 	    .expires > now and .keystore_created == true and .pool == 8' out ||
 	    return 1
 
-	# ---- init with a default custody: config version 2 ----
+	# ---- init with a default custody: config version 3 ----
 	expect_exit 0 "$COFFER" init --custody escrow || return 1
-	expect_grep '^version 2$' "$COFFER_REPO/config" || return 1
+	expect_grep '^version 3$' "$COFFER_REPO/config" || return 1
 	expect_grep '^custody escrow$' "$COFFER_REPO/config" || return 1
 
 	# ---- [S2][S3] escrow: deposited, key id on the card, no local copy

@@ -360,6 +360,35 @@ keyset_keyid_vector(void)
 	T_TRUE(memcmp(id, id2, KEYID_LEN) != 0);
 }
 
+/*
+ * The associated data of FORMAT.md §2.3, byte by byte: version 1 (sets
+ * before format version 3) is 42 bytes; version 2 adds the repository id.
+ */
+static void
+ad_layout(void)
+{
+	struct adbind b;
+	uint8_t ad[AD_LEN], want[AD_LEN], id[4] = { 0xde, 0xad, 0xbe, 0xef };
+
+	memset(&b, 0, sizeof(b));
+	for (size_t i = 0; i < KEYID_LEN; i++)
+		b.keyid[i] = (uint8_t)(0x10 + i);
+	for (size_t i = 0; i < REPO_ID_LEN; i++)
+		b.repoid[i] = (uint8_t)(0x80 + i);
+	memset(want, 0, sizeof(want));
+	want[0] = 1;
+	want[1] = OBJ_SNAPSHOT;
+	memcpy(want + 2, b.keyid, KEYID_LEN);
+	memcpy(want + 10, id, sizeof(id));
+	T_EQ_INT((int)ad_build(ad, &b, OBJ_SNAPSHOT, id, sizeof(id)), 42);
+	T_EQ_MEM(ad, want, 42);
+	b.repo = true;
+	want[0] = 2;
+	memcpy(want + 42, b.repoid, REPO_ID_LEN);
+	T_EQ_INT((int)ad_build(ad, &b, OBJ_SNAPSHOT, id, sizeof(id)), 58);
+	T_EQ_MEM(ad, want, 58);
+}
+
 struct blob {
 	const char	*what;
 	int		 type;
@@ -1975,7 +2004,7 @@ keyset_keyinfo_escrow(void)
 	T_TRUE(inf != NULL && len == 24 + 1 + 22 + 1 + 32 + 2 + 114 + 60);
 	if (inf == NULL || (bad = coffer_malloc(len)) == NULL)
 		goto out;
-	T_TRUE(memcmp(inf, "CFKEYI02", 8) == 0);
+	T_TRUE(memcmp(inf, "CFKEYI03", 8) == 0);
 	/* Every flipped byte (URL, key id, sealed key ...) is refused. */
 	for (size_t i = 0; i < len; i++) {
 		memcpy(bad, inf, len);
@@ -1989,6 +2018,20 @@ keyset_keyinfo_escrow(void)
 		ks = NULL;
 	}
 	T_EQ_INT(nbad, 0);
+	T_TRUE(unit_spit(kp, inf, len));
+	/* The same set under another repository id: refused (§2.3). */
+	rp->id[0] ^= 0x01;
+	T_EQ_INT(ksopen(rp, dk, false, &ks, &err), COFFER_EAUTH);
+	keyset_free(ks);
+	ks = NULL;
+	rp->id[0] ^= 0x01;
+	/* Downgraded to CFKEYI02, which binds no repository id: refused. */
+	memcpy(bad, inf, len);
+	memcpy(bad, "CFKEYI02", 8);
+	T_TRUE(unit_spit(kp, bad, len));
+	T_EQ_INT(ksopen(rp, dk, false, &ks, &err), COFFER_EAUTH);
+	keyset_free(ks);
+	ks = NULL;
 	/* Old magic with an escrow custody: refused before any key. */
 	memcpy(bad, inf, len);
 	memcpy(bad, "CFKEYI01", 8);
@@ -2034,6 +2077,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(repo_create_refuses_nonempty),
 	UNIT_TEST(repo_config_damage_refused),
 	UNIT_TEST(keyset_keyid_vector),
+	UNIT_TEST(ad_layout),
 	UNIT_TEST(keyset_blobs_roundtrip),
 	UNIT_TEST(keyset_batches_mixed),
 	UNIT_TEST(keyset_pack_tamper_detected),
