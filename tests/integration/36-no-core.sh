@@ -30,7 +30,20 @@ scenario() {
 	# of the FIFO.
 	wait_for "tr '\\0' ' ' </proc/$pid/cmdline | grep -q '^$COFFER .*snapshots' &&
 	    grep -q '^State:.*S' /proc/$pid/status" 10 ||
-	    fail "coffer did not start: $(cat err.bg)" || return 1
+	    { fail "coffer did not start: $(cat err.bg)"; : 1<>fifo; return 1; }
+	examine "$pid"
+	rc=$?
+	# Let it go (also on failure): an empty passphrase file, then the
+	# missing repository.  Read-write: opening never blocks.
+	: 1<>fifo
+	wait "$pid" 2>/dev/null
+	return $rc
+}
+
+# examine PID: the checks on the waiting coffer.
+examine()
+{
+	pid=$1
 	sleep 0.5
 	kill -0 "$pid" 2>/dev/null ||
 	    fail "coffer ended early: $(cat err.bg)" || return 1
@@ -46,8 +59,4 @@ scenario() {
 	    fail "coffer is dumpable: its /proc files are owned by" \
 	    "$owner, not root" || return 1
 	expect_fail as_user "$HELPERS/memscan" "$pid" 00 || return 1
-	# Let it go: an empty passphrase file, then the missing repository.
-	: >fifo
-	wait "$pid" 2>/dev/null
-	return 0
 }
