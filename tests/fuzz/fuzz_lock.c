@@ -6,7 +6,13 @@
  * then the text of a foreign lock file.  So that the fuzzer can reach
  * the same-host rules, "host =" in the text becomes "host <our host
  * hash>", "pid =" becomes "pid <our pid>" (a live process), "start ="
- * becomes "start <our start time>" and "boot =" "boot <this boot's id>".
+ * becomes "start <our start time>" and "boot =" "boot <this boot's id>":
+ * a lock of this host as coffers before the keyed lock values wrote it
+ * (raw start time and boot id, host hash keyed by the repository id),
+ * which repo_lock still reads by those rules.  The keyed values of
+ * today's locks are compared the same way, hash for hash (lock_stale);
+ * 50-lock drives that path with the values tests/integration/helpers/
+ * lockval prints.
  *
  * Properties (the protocol of §13): repo_lock only succeeds or fails
  * with COFFER_ELOCKED; on failure our own lock file is gone and the
