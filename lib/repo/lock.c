@@ -7,7 +7,7 @@
  * and, where /proc can tell them, "start S\nboot B\n".  So that the
  * card does not tie itself to one device and one boot, H, B and S are
  * keyed hashes under a lock key that this device has and a card reader
- * lacks: BLAKE2b of /etc/machine-id and the repository id (lock_keys;
+ * lacks: BLAKE2b of /etc/machine-id and the repository id (lock_self;
  * systemd's advice for an app-specific machine id).  H hashes the host
  * name, B the boot id, S the boot id, pid and start time of the
  * holder; we compare hashes of what /proc says now.  Locks written by
