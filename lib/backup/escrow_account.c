@@ -130,8 +130,8 @@ coffer_escrow_register(const struct coffer_ctx *ctx, const char *server,
 	    (r = abs_cacert(ctx, ca, err)) != 0)
 		return r;
 	/* Client side: cofferd checks only the length (SECURITY.md). */
-	if (account != NULL && (r = coffer_password_check("account password",
-	    pw, len, words, err)) != 0)
+	if ((r = coffer_password_check("account password", pw, len, words,
+	    err)) != 0)
 		return r;
 	return escrow_register(server, ca, account, pw, len, err);
 }
