@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: ISC
-# tests/integration/36-no-core.sh
+# tests/integration/39-no-core.sh
 # Goal: a running coffer leaves no core file and cannot be read by
 # another process of its own uid: its core size limit is 0 (soft and
 # hard) and it is not dumpable, so the kernel gives its /proc files to
