@@ -6,7 +6,8 @@ WFLAGS	:= -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wformat=2 -Werror=implicit-function-declaration
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Ilib \
 	    $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# libzxcvbn (password strength, lib/pwquality) ships no .pc file.
+LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lzxcvbn -lm -lpthread
 B	?= build
 
 LIB_SRCS  := $(wildcard lib/*/*.c)

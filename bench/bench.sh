@@ -394,7 +394,7 @@ size_point()	# ROUND TOOL POINT
 do_init()
 {
 	case $1 in
-	coffer)	run "$2" coffer - "$COFFER" -q init ;;
+	coffer)	run "$2" coffer - "$COFFER" -q init --no-password ;;
 	restic)	run "$2" restic - restic -q init ;;
 	borg)	run "$2" borg - borg init -e repokey ;;
 	esac

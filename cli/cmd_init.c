@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: ISC */
-/* cmd_init: coffer init [--name-by time|count] [--scope S] [--custody C] */
+/*
+ * cmd_init: coffer init [--name-by time|count] [--scope S] [--custody C]
+ *                       [--no-password]
+ */
 #include <getopt.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -9,6 +13,7 @@ static const char init_usage[] =
     "usage: coffer init [--repo DIR] [--json] [--name-by time|count]\n"
     "                   [--scope device|period|backup] [--period day|week|month]\n"
     "                   [--custody local|escrow|local+escrow|escrow-wrap]\n"
+    "                   [--no-password]\n"
     "\nCreate a repository in DIR (new or empty) and its key in the\n"
     "keystore.  Snapshots are named by their UTC time (default) or by a\n"
     "running count (1, 2, 3, ...).  The scope says which backups share a\n"
@@ -18,8 +23,71 @@ static const char init_usage[] =
     "(local, the default), only at the escrow server (escrow), both\n"
     "(local+escrow), or sealed on the card to a key pair of the server\n"
     "(escrow-wrap).  Escrow custodies need 'coffer escrow login' first.\n"
+    "\nOn a terminal, when the keystore has no password yet, init asks for\n"
+    "one (twice; it must be hard to guess) before it writes the key, so\n"
+    "that the key is never on the disk in the clear; COFFER_NEW_PASSWORD_FILE\n"
+    "gives it without a terminal.  --no-password skips this: the key is\n"
+    "then protected only by the keystore's file permissions, and a\n"
+    "password set later leaves the clear key's old blocks on the disk.\n"
     "\nexamples:\n  coffer --repo /media/card/coffer init\n"
     "  coffer --repo /media/card/coffer init --custody escrow\n";
+
+/* The new password, answered when init unlocks the keystore it set. */
+static int
+held_password(void *cookie, const char *prompt, char *buf, size_t cap)
+{
+	const struct held { const char *p; int n; } *h = cookie;
+
+	(void)prompt;
+	if (h->n < 0 || (size_t)h->n > cap)
+		return -1;
+	memcpy(buf, h->p, (size_t)h->n);
+	return h->n;
+}
+
+/*
+ * first_password(ctx, &pw, &n): ask for (or read) the keystore's first
+ * password and set it, before the repository's key is written.  *n
+ * stays -1 when none is wanted: --no-password, a keystore that has one
+ * already, or no terminal and no COFFER_NEW_PASSWORD_FILE (then a hint
+ * on stderr).  EXIT_OK, or EXIT_FAIL after a message.
+ */
+static int
+first_password(struct coffer_ctx *ctx, bool no_password, char **pw, int *n)
+{
+	struct coffer_err err = { 0 };
+	const char *f = getenv("COFFER_NEW_PASSWORD_FILE");
+	bool has = false;
+
+	*pw = NULL;
+	*n = -1;
+	if (no_password)
+		return EXIT_OK;
+	if (coffer_keystore_has_password(ctx, &has, &err) != 0) {
+		report_err(&err);
+		return EXIT_FAIL;
+	}
+	if (has)
+		return EXIT_OK;
+	if ((f == NULL || *f == '\0') && !isatty(STDIN_FILENO)) {
+		if (!g_opts.quiet)
+			fprintf(stderr, "coffer init: the keystore has no "
+			    "password; set one with 'coffer keystore passwd' "
+			    "(or run init on a terminal, or give "
+			    "--no-password)\n");
+		return EXIT_OK;
+	}
+	if ((*pw = coffer_secret_alloc(SECRET_MAX)) == NULL)
+		return EXIT_FAIL;
+	if ((*n = ask_new_secret("keystore password",
+	    "COFFER_NEW_PASSWORD_FILE", NULL, *pw, SECRET_MAX)) < 0)
+		return EXIT_FAIL;
+	if (coffer_keystore_first_password(ctx, *pw, (size_t)*n, &err) != 0) {
+		report_err(&err);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
 
 int
 cmd_init(int argc, char **argv)
@@ -31,6 +99,7 @@ cmd_init(int argc, char **argv)
 		{ "period",	required_argument,	NULL, 'p' },
 		{ "custody",	required_argument,	NULL, 'c' },
 		{ "json",	no_argument,		NULL, 'j' },
+		{ "no-password", no_argument,		NULL, 'P' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -39,9 +108,11 @@ cmd_init(int argc, char **argv)
 	const char *name_by = "time";
 	int scope = COFFER_SCOPE_DEFAULT, period = COFFER_PERIOD_DEFAULT;
 	int custody = COFFER_CUSTODY_DEFAULT;
+	struct held { const char *p; int n; } held = { NULL, -1 };
 	const char *v;
-	bool json = false;
-	int ch;
+	bool json = false, no_password = false;
+	char *pw = NULL;
+	int ch, rc;
 
 	if (g_config.custody != 0)
 		custody = g_config.custody;
@@ -58,6 +129,9 @@ cmd_init(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'P':
+			no_password = true;
 			break;
 		case 's':
 			if (parse_scope(optarg, &scope) != 0)
@@ -94,23 +168,38 @@ cmd_init(int argc, char **argv)
 		    "DIR or set COFFER_REPO)");
 	if ((ch = ctx_make(&ctx)) != EXIT_OK)
 		return ch;
-	if (coffer_repo_init(&ctx, strcmp(name_by, "count") == 0, scope, period,
-	    custody, &err) != 0) {
+	/* The password first: the key file is then never in the clear. */
+	if ((rc = first_password(&ctx, no_password, &pw, &held.n)) !=
+	    EXIT_OK) {
+		coffer_secret_free(pw);
+		return rc;
+	}
+	if (held.n >= 0) {
+		held.p = pw;
+		ctx.get_password = held_password;
+		ctx.cookie = &held;
+	}
+	rc = coffer_repo_init(&ctx, strcmp(name_by, "count") == 0, scope,
+	    period, custody, &err) != 0 ? EXIT_FAIL : EXIT_OK;
+	coffer_secret_free(pw);
+	if (rc != EXIT_OK) {
 		report_err(&err);
 		return EXIT_FAIL;
 	}
 	if (json) {
 		static const char *const periods[] = { "day", "week", "month" };
 
-		return json_print(json_pack("{s:o, s:s, s:s, s:s, s:s}", "repo",
-		    json_bytes(g_opts.repo, strlen(g_opts.repo)), "name_by",
-		    name_by, "scope", scope_names[scope ? scope :
+		return json_print(json_pack("{s:o, s:s, s:s, s:s, s:s, s:b}",
+		    "repo", json_bytes(g_opts.repo, strlen(g_opts.repo)),
+		    "name_by", name_by, "scope", scope_names[scope ? scope :
 		    COFFER_SCOPE_DEVICE], "period", periods[period >= 0 ?
 		    period : 0], "custody", custody_names[custody ? custody :
-		    COFFER_CUSTODY_LOCAL]));
+		    COFFER_CUSTODY_LOCAL], "password_set", held.n >= 0));
 	}
 	if (g_opts.quiet)
 		return EXIT_OK;
+	if (held.n >= 0)
+		printf("keystore password set\n");
 	printf("created coffer repository at '%s'\n", g_opts.repo);
 	if (custody == COFFER_CUSTODY_DEFAULT || custody == COFFER_CUSTODY_LOCAL)
 		printf("its key is in the keystore on this device: keep the "

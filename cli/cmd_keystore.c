@@ -11,8 +11,13 @@ static const char keystore_usage[] =
     "needs a key asks for it (or reads COFFER_PASSWORD_FILE), and the\n"
     "keys are stored wrapped under a key derived from it with Argon2id.\n"
     "The new password is asked twice on the terminal, or read from\n"
-    "COFFER_NEW_PASSWORD_FILE.  The card is not touched.  --json prints\n"
-    "{\"keystore\", \"password_set\"} when it is done.\n";
+    "COFFER_NEW_PASSWORD_FILE.  It must be hard to guess: one that zxcvbn\n"
+    "rates under 45 bits is refused with the reason (use 4 or more random\n"
+    "words, or 12 or more random letters, digits and symbols).  The card\n"
+    "is not touched.  Key files written before the first password stay\n"
+    "on the disk in the clear until overwritten: set the password at\n"
+    "'coffer init' instead.  --json prints {\"keystore\", \"password_set\"}\n"
+    "when it is done.\n";
 
 static int
 get_new(void *cookie, const char *prompt, char *buf, size_t cap)

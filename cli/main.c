@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* main: the command table, shared options, and dispatch. */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
 #include <getopt.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -145,6 +148,23 @@ ctx_release(struct coffer_ctx *ctx)
 	g_passphrase = NULL;
 }
 
+/*
+ * no_core_dumps(): keep keys and passwords out of core files and away
+ * from other processes of our uid: no core file (RLIMIT_CORE 0, soft
+ * and hard) and not dumpable, which also stops ptrace attach and
+ * /proc/PID/mem reads by anyone but root.  A tracer that started us
+ * (strace, gdb, valgrind) keeps working.  Best effort: a failure leaves
+ * the defaults, which is no reason to refuse a backup.
+ */
+static void
+no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -157,6 +177,8 @@ main(int argc, char **argv)
 	const char *v;
 	int ch, rc;
 
+	/* Before any secret is read. */
+	no_core_dumps();
 	/* The config file, then the environment, then flags. */
 	if (config_load() != 0)
 		return EXIT_USAGE;

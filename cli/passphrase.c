@@ -59,8 +59,13 @@ secret_from_tty(const char *prompt, char *buf, size_t cap)
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	quiet.c_lflag |= ICANON;
-	if (write(fd, prompt, strlen(prompt)) < 0 ||
-	    write(fd, ": ", 2) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
+	/*
+	 * Echo off first, then the prompt: TCSAFLUSH drops what was typed
+	 * before the prompt showed, never what is typed after it.
+	 */
+	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0 ||
+	    write(fd, prompt, strlen(prompt)) < 0 || write(fd, ": ", 2) < 0) {
+		(void)tcsetattr(fd, TCSAFLUSH, &old);
 		close(fd);
 		return -1;
 	}
@@ -92,8 +97,10 @@ int
 ask_new_secret(const char *what, const char *envfile, const char *file,
     char *buf, size_t cap)
 {
+	struct coffer_err err = { 0 };
+	char p1[128], p2[128];
 	char *again;
-	int n, m;
+	int n = -1, m = -1;
 
 	if (file == NULL && envfile != NULL)
 		file = getenv(envfile);
@@ -101,14 +108,29 @@ ask_new_secret(const char *what, const char *envfile, const char *file,
 		return secret_from_file(file, buf, cap);
 	if ((again = coffer_secret_alloc(cap)) == NULL)
 		return -1;
-	{
-		char p1[128], p2[128];
-
-		snprintf(p1, sizeof(p1), "new %s", what);
-		snprintf(p2, sizeof(p2), "new %s again", what);
-		n = secret_from_tty(p1, buf, cap);
-		m = n < 0 ? -1 : secret_from_tty(p2, again, cap);
+	snprintf(p1, sizeof(p1), "new %s", what);
+	snprintf(p2, sizeof(p2), "new %s again", what);
+	/*
+	 * A weak one is refused at once, with the reason, and asked again
+	 * (three tries): the library would refuse it anyway, but only after
+	 * the second entry.  Empty input ends it (the caller says so).
+	 */
+	for (int tries = 0; tries < 3; tries++) {
+		if ((n = secret_from_tty(p1, buf, cap)) <= 0)
+			break;
+		if (coffer_password_check(what, buf, (size_t)n, NULL,
+		    &err) == 0)
+			break;
+		fprintf(stderr, "coffer %s: %s\n", g_cmd, err.msg);
+		n = -2;
 	}
+	if (n == -2) {
+		fprintf(stderr, "coffer %s: no strong %s given; nothing "
+		    "changed\n", g_cmd, what);
+		n = -1;
+		goto out;
+	}
+	m = n < 0 ? -1 : secret_from_tty(p2, again, cap);
 	if (n < 0 || m < 0) {
 		fprintf(stderr, "coffer %s: no terminal to ask for the %s "
 		    "(use %s)\n", g_cmd, what, envfile ? envfile :
@@ -119,6 +141,7 @@ ask_new_secret(const char *what, const char *envfile, const char *file,
 		    "changed\n", g_cmd);
 		n = -1;
 	}
+out:
 	coffer_secret_free(again);
 	return n;
 }

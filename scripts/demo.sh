@@ -33,7 +33,7 @@ printf 'the secret recipe: more butter\n' > Documents/recipe.txt
 head -c 3000000 /dev/urandom > Pictures/holiday.jpg
 ln -s ../Documents/recipe.txt Pictures/recipe-link
 
-run "$C" init
+run "$C" init --no-password
 run "$C" backup Documents Pictures
 printf 'meeting moved to 2pm\n' > Documents/notes/today.txt
 run "$C" backup Documents Pictures
@@ -88,7 +88,7 @@ export COFFER_ESCROW_PASSWORD_FILE="$work/escrow-password"
 export COFFER_REPO="$work/card/escrowed"
 run "$C" escrow register --server "$url" --account alice@example.org
 run "$C" escrow login --server "$url" --account alice@example.org
-run "$C" init --custody escrow
+run "$C" init --custody escrow --no-password
 run "$C" backup Documents Pictures
 run "$C" key list
 say "ls keystore/   # no key file for the escrow key set: its key is at the server"

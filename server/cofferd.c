@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -205,6 +206,22 @@ fit_connections(unsigned int want, unsigned int threads)
 	return want;
 }
 
+/*
+ * no_core_dumps(): the front end holds TLS private keys, session tokens
+ * and account passwords in flight: no core file (RLIMIT_CORE 0, soft and
+ * hard, inherited by the key holder) and not dumpable (no ptrace attach
+ * or /proc/PID/mem by our uid).  A change of uid resets the dumpable
+ * flag, so drop_privileges() calls this again.
+ */
+static void
+no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 static int
 drop_privileges(uid_t uid, gid_t gid, const char *user)
 {
@@ -218,6 +235,7 @@ drop_privileges(uid_t uid, gid_t gid, const char *user)
 		log_error("could regain root after switching to '%s'", user);
 		return -1;
 	}
+	no_core_dumps();
 	return 0;
 }
 
@@ -273,6 +291,8 @@ main(int argc, char **argv)
 	pid_t pid;
 	int fd = -1, sig, status, ret = 1;
 
+	/* Before any secret is read. */
+	no_core_dumps();
 	if (srv_opts_parse(argc, argv, &o, err) != 0) {
 		fprintf(stderr, "cofferd: %s\n%s", err, srv_usage);
 		return EXIT_USAGE;

@@ -18,7 +18,7 @@
 _coffer_cmd_opts()
 {
 	case $1 in
-	init)		echo "--name-by --scope --period --custody --json" ;;
+	init)		echo "--name-by --scope --period --custody --no-password --json" ;;
 	backup)		echo "--json --json-progress --scope --period --custody --exclude --exclude-file
 			    --exclude-caches --exclude-larger-than -x
 			    --one-file-system --files-from -0 --null --stdin

@@ -355,6 +355,44 @@ int coffer_keystore_passwd(const struct coffer_ctx *ctx,
     coffer_pass_fn *get_new, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
+/*
+ * coffer_keystore_has_password(ctx, &has, err): whether ${ctx}'s
+ * keystore has a password; *has is false when there is no keystore yet.
+ */
+int coffer_keystore_has_password(const struct coffer_ctx *ctx, bool *has,
+    struct coffer_err *err) __attribute__((warn_unused_result));
+
+/*
+ * coffer_keystore_first_password(ctx, pw, len, err): create ${ctx}'s
+ * keystore (0700) if there is none and give it its first password
+ * ${pw}, checked by coffer_password_check.  Called before
+ * coffer_repo_init, the repository's key file is then written wrapped
+ * from the start and never in the clear (key files already in the
+ * keystore are wrapped now, their old blocks stay on the disk:
+ * docs/SECURITY.md).  COFFER_EEXIST if it has a password already.
+ */
+int coffer_keystore_first_password(const struct coffer_ctx *ctx,
+    const char *pw, size_t len, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * coffer_password_check(what, pw, len, words, err): 0 if the new
+ * password ${pw} (${len} bytes) is hard enough to guess to be set as a
+ * keystore password, recovery passphrase or escrow account password:
+ * zxcvbn rates it at 45 bits (log2 of the guesses) or more, counting
+ * "coffer", the user's name and the host name, and ${words}
+ * (NULL-terminated, may be NULL: an account name, ...) as words tied to
+ * the user.  Else COFFER_EINVAL, with a message that names ${what} ("keystore
+ * password") and says why (what the password is made of, about how
+ * many guesses find it) and what would do instead.  coffer_keystore_passwd,
+ * coffer_key_passphrase and coffer_escrow_register call it; a caller
+ * may call it first to ask again at once.  Never for a password that
+ * is only entered to unlock.
+ */
+int coffer_password_check(const char *what, const char *pw, size_t len,
+    const char *const *words, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
 /* ---- looking around: diff, find, stats, one file to a descriptor ---- */
 
 enum coffer_change {

@@ -121,12 +121,17 @@ int
 coffer_escrow_register(const struct coffer_ctx *ctx, const char *server,
     const char *account, const char *pw, size_t len, struct coffer_err *err)
 {
+	const char *words[] = { account, NULL };
 	char ca[PATH_MAX];
 	int r;
 
 	server = pick_server(ctx, server);
 	if ((r = escrow_check_url(server, err)) != 0 ||
 	    (r = abs_cacert(ctx, ca, err)) != 0)
+		return r;
+	/* Client side: cofferd checks only the length (SECURITY.md). */
+	if ((r = coffer_password_check("account password", pw, len, words,
+	    err)) != 0)
 		return r;
 	return escrow_register(server, ca, account, pw, len, err);
 }

@@ -163,6 +163,10 @@ coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
 	const uint8_t *dk;
 	int r;
 
+	/* Before anything is opened: a weak passphrase changes nothing. */
+	if (pass != NULL && (r = coffer_password_check("recovery passphrase",
+	    pass, len, NULL, err)) != 0)
+		return r;
 	if ((r = session_open(ctx, REPO_LOCK_APPEND, true, &s, err)) != 0)
 		return r;
 	if (key_id != NULL)
@@ -510,9 +514,60 @@ coffer_keystore_passwd(const struct coffer_ctx *ctx, coffer_pass_fn *get_new,
 		    "empty");
 		goto out;
 	}
+	if ((r = coffer_password_check("keystore password", pw, (size_t)n,
+	    NULL, err)) != 0)
+		goto out;
 	r = keystore_set_password(kst, pw, (size_t)n, ctx->fast_kdf, err);
 out:
 	secret_free(pw);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_keystore_has_password(const struct coffer_ctx *ctx, bool *has,
+    struct coffer_err *err)
+{
+	char ksdir[4096];
+	struct keystore *kst = NULL;
+	int r;
+
+	*has = false;
+	if ((r = session_keystore_dir(ctx, ksdir, sizeof(ksdir), err)) != 0)
+		return r;
+	if ((r = keystore_open(ksdir, false, &kst, err)) != 0)
+		return r == COFFER_ENOKEY ? 0 : r;
+	*has = keystore_has_password(kst);
+	keystore_free(kst);
+	return 0;
+}
+
+int
+coffer_keystore_first_password(const struct coffer_ctx *ctx, const char *pw,
+    size_t len, struct coffer_err *err)
+{
+	char ksdir[4096];
+	struct keystore *kst = NULL;
+	int r;
+
+	if (len == 0)
+		return coffer_err_set(err, COFFER_EINVAL, "the new password is "
+		    "empty");
+	if ((r = coffer_password_check("keystore password", pw, len, NULL,
+	    err)) != 0)
+		return r;
+	if ((r = session_keystore_dir(ctx, ksdir, sizeof(ksdir), err)) != 0)
+		return r;
+	if ((r = keystore_open(ksdir, true, &kst, err)) != 0)
+		return r;
+	if (keystore_has_password(kst)) {
+		r = coffer_err_set(err, COFFER_EEXIST, "keystore '%s' already "
+		    "has a password (change it with 'coffer keystore passwd')",
+		    ksdir);
+		goto out;
+	}
+	r = keystore_set_password(kst, pw, len, ctx->fast_kdf, err);
+out:
 	keystore_free(kst);
 	return r;
 }

@@ -4,12 +4,19 @@
  * be shared by devices that cannot see each other's processes.
  *
  * A lock file is text: "coffer lock\nkind K\npid P\nhost H\ntime T\n"
- * and, where /proc can tell them, "start S\nboot B\n": the holder's
- * start time (clock ticks since boot) and this boot's id.  H is a keyed
- * hash of the host name under the repository id (the name itself is not
- * put on the card).  Protocol: write our lock, then list the others; if
- * one conflicts and is live, remove ours and fail.  Both sides of a race
- * see each other and both back off; neither proceeds wrongly.
+ * and, where /proc can tell them, "start S\nboot B\n".  So that the
+ * card does not tie itself to one device and one boot, H, B and S are
+ * keyed hashes under a lock key that this device has and a card reader
+ * lacks: BLAKE2b of /etc/machine-id and the repository id (lock_self;
+ * systemd's advice for an app-specific machine id).  H hashes the host
+ * name, B the boot id, S the boot id, pid and start time of the
+ * holder; we compare hashes of what /proc says now.  Locks written by
+ * coffer before that (H keyed by the repository id only, B and S in the
+ * clear) are still read, by their old meaning.  Without a machine id
+ * the old H is written, and neither S nor B.  Protocol: write our lock,
+ * then list the others; if one conflicts and is live, remove ours and
+ * fail.  Both sides of a race see each other and both back off;
+ * neither proceeds wrongly.
  *
  * A lock of this host is stale when it was written in an earlier boot
  * (another boot id, and a time before this boot began; a later time means
@@ -30,6 +37,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +51,21 @@
 #define LOCK_BOOT_LEN	32		/* hex digits of a boot id */
 #define LOCK_START_DIGITS	20	/* decimal digits of a uint64 */
 #define LOCK_BOOT_SLACK	120	/* seconds of doubt about when we booted */
+#define LOCK_MACHINE_MAX	256
+
+/*
+ * What this process compares lock files with: its host hashes (the
+ * keyed one and the old one), this boot's id in the clear and hashed,
+ * and the lock key; "" / have_key false where it cannot be had.
+ */
+struct lock_self {
+	bool	 have_key;
+	uint8_t	 key[KEY_LEN];
+	char	 host[33];		/* keyed by the lock key */
+	char	 host_old[33];		/* keyed by the repository id */
+	char	 boot[LOCK_BOOT_LEN + 1];	/* this boot's id */
+	char	 boot_mac[LOCK_BOOT_LEN + 1];	/* its keyed hash */
+};
 
 struct repo_lock {
 	struct repo	*repo;
@@ -51,19 +74,114 @@ struct repo_lock {
 	time_t		 written;
 	/* "start S\nboot B\n", or the part of it /proc could tell, or "". */
 	char		 ident[80];
+	char		 host[33];
 };
 
+/*
+ * machine_id(out): $COFFER_MACHINE_ID, else the first line of
+ * /etc/machine-id (as the keystore reads it); "" if neither.
+ */
 static void
-host_hash(const struct repo *rp, char out[33])
+machine_id(char out[LOCK_MACHINE_MAX])
 {
-	char host[256] = "";
-	uint8_t key[KEY_LEN] = { 0 };
+	const char *v;
+	uint8_t *buf = NULL;
+	size_t len = 0, n = 0;
+
+	out[0] = '\0';
+	if ((v = getenv("COFFER_MACHINE_ID")) != NULL && *v != '\0') {
+		snprintf(out, LOCK_MACHINE_MAX, "%s", v);
+		return;
+	}
+	if (file_read(AT_FDCWD, "/etc/machine-id", "/etc/machine-id", 4096,
+	    &buf, &len, NULL) != 0)
+		return;
+	while (n < len && n + 1 < LOCK_MACHINE_MAX && buf[n] != '\n' &&
+	    buf[n] != '\0')
+		n++;
+	memcpy(out, buf, n);
+	out[n] = '\0';
+	coffer_free(buf);
+}
+
+/* mac_hex(key, tag, a, b, out): hex of 16 bytes of keyed BLAKE2b. */
+static void
+mac_hex(const uint8_t key[KEY_LEN], const char *tag, const char *a,
+    const char *b, char out[33])
+{
+	struct hash_state st;
 	uint8_t h[HASH_LEN];
 
+	hash_init(&st, key, KEY_LEN);
+	hash_update(&st, tag, strlen(tag) + 1);		/* with its NUL */
+	hash_update(&st, a, strlen(a) + 1);
+	hash_update(&st, b, strlen(b));
+	hash_final(&st, h);
+	hex_encode(out, h, 16);
+}
+
+/*
+ * proc_mac(self, pid, start): the "start" value of a lock of process
+ * ${pid} that started at ${start} in this boot: the first 8 bytes of
+ * BLAKE2b(lock key; "coffer lock proc" || boot id || "pid start"),
+ * little-endian, as a decimal number.
+ */
+static unsigned long long
+proc_mac(const struct lock_self *self, long pid, unsigned long long start)
+{
+	struct hash_state st;
+	uint8_t h[HASH_LEN];
+	char ps[64];
+	unsigned long long v = 0;
+
+	snprintf(ps, sizeof(ps), "%ld %llu", pid, start);
+	hash_init(&st, self->key, KEY_LEN);
+	hash_update(&st, "coffer lock proc", 17);
+	hash_update(&st, self->boot, strlen(self->boot) + 1);
+	hash_update(&st, ps, strlen(ps));
+	hash_final(&st, h);
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | h[i];
+	return v;
+}
+
+static void boot_id(char out[LOCK_BOOT_LEN + 1]);
+
+/*
+ * lock_self(rp, self): the lock key, BLAKE2b-256 of "coffer lock key
+ * v1\0" || machine id || "\0" || repository id, and what it hashes.
+ */
+static void
+lock_self(const struct repo *rp, struct lock_self *self)
+{
+	char host[256] = "", mid[LOCK_MACHINE_MAX];
+	uint8_t key[KEY_LEN] = { 0 };
+	uint8_t h[HASH_LEN];
+	struct hash_state st;
+
+	memset(self, 0, sizeof(*self));
 	gethostname(host, sizeof(host) - 1);
+	/* Before the lock key: the host hash of older coffers. */
 	memcpy(key, rp->id, REPO_ID_LEN);
 	hash_keyed(h, key, host, strlen(host));
-	hex_encode(out, h, 16);
+	hex_encode(self->host_old, h, 16);
+	boot_id(self->boot);
+	machine_id(mid);
+	if (mid[0] == '\0') {
+		memcpy(self->host, self->host_old, sizeof(self->host));
+		return;
+	}
+	hash_init(&st, NULL, 0);
+	hash_update(&st, "coffer lock key v1", 19);
+	hash_update(&st, mid, strlen(mid) + 1);
+	hash_update(&st, rp->id, REPO_ID_LEN);
+	hash_final(&st, self->key);
+	self->have_key = true;
+	mac_hex(self->key, "coffer lock host", "", host, self->host);
+	if (self->boot[0] != '\0')
+		mac_hex(self->key, "coffer lock boot", "", self->boot,
+		    self->boot_mac);
+	secret_wipe(mid, sizeof(mid));
 }
 
 /*
@@ -171,33 +289,36 @@ boot_id(char out[LOCK_BOOT_LEN + 1])
 	out[n] = '\0';
 }
 
-/* lock_ident(out): the "start" and "boot" lines of our lock files. */
+/*
+ * lock_ident(self, out): the "start" and "boot" lines of our lock files,
+ * keyed hashes (none without a lock key).
+ */
 static void
-lock_ident(char out[80])
+lock_ident(const struct lock_self *self, char out[80])
 {
-	char boot[LOCK_BOOT_LEN + 1];
 	unsigned long long start;
 	size_t n = 0;
 
 	out[0] = '\0';
+	if (!self->have_key)
+		return;
 	if (proc_start(0, &start) == 0)
-		n = (size_t)snprintf(out, 80, "start %llu\n", start);
-	boot_id(boot);
-	if (boot[0] != '\0')
-		snprintf(out + n, 80 - n, "boot %s\n", boot);
+		n = (size_t)snprintf(out, 80, "start %llu\n", proc_mac(self,
+		    (long)getpid(), start));
+	if (self->boot_mac[0] != '\0')
+		snprintf(out + n, 80 - n, "boot %s\n", self->boot_mac);
 }
 
 static int
 lock_write(struct repo_lock *l, struct coffer_err *err)
 {
-	char text[256], hh[33], label[96];
+	char text[256], label[96];
 	int lfd;
 	int r;
 
-	host_hash(l->repo, hh);
 	l->written = time(NULL);
 	snprintf(text, sizeof(text), "coffer lock\nkind %d\npid %ld\nhost %s\n"
-	    "time %lld\n%s", l->kind, (long)getpid(), hh,
+	    "time %lld\n%s", l->kind, (long)getpid(), l->host,
 	    (long long)l->written, l->ident);
 	snprintf(label, sizeof(label), "locks/%s", l->name);
 	if ((r = rfs_mkdir(l->repo->dirfd, "locks", "locks", 0700, err)) != 0 ||
@@ -317,20 +438,33 @@ lock_load(struct repo *rp, const char *path, long long now,
 	return 0;
 }
 
+/* lock_this_host(li, self): whether ${li} was written on this host. */
+static bool
+lock_this_host(const struct lock_info *li, const struct lock_self *self)
+{
+	return li->pid > 0 && (strcmp(li->host, self->host) == 0 ||
+	    strcmp(li->host, self->host_old) == 0);
+}
+
 /*
- * lock_stale(li, hh, boot, now): whether the lock ${li} may be removed,
- * for a process of the host whose hash is ${hh}, in the boot ${boot} (""
- * if /proc does not tell), at ${now}.
+ * lock_stale(li, self, now): whether the lock ${li} may be removed, for
+ * a process that is ${self}, at ${now}.  A lock with our keyed host hash
+ * carries keyed "boot" and "start" values, one with the old host hash
+ * (an older coffer of this host) the values themselves.
  */
 static bool
-lock_stale(const struct lock_info *li, const char *hh, const char *boot,
+lock_stale(const struct lock_info *li, const struct lock_self *self,
     long long now)
 {
 	unsigned long long start;
+	const char *boot;
+	bool keyed;
 
-	if (strcmp(li->host, hh) != 0 || li->pid <= 0)
+	if (!lock_this_host(li, self))
 		/* Another host: live while it keeps refreshing. */
 		return li->time < now - LOCK_STALE_SECS;
+	keyed = self->have_key && strcmp(li->host, self->host) == 0;
+	boot = keyed ? self->boot_mac : self->boot;
 	/*
 	 * Another boot.  Written before this boot started: an earlier boot
 	 * of this machine, whose processes are all gone.  Written since:
@@ -353,8 +487,32 @@ lock_stale(const struct lock_info *li, const char *hh, const char *boot,
 	 * is another process (the pid was reused).  If its start time
 	 * cannot be read, or the lock does not record one, it is live.
 	 */
-	return li->has_start && proc_start(li->pid, &start) == 0 &&
+	if (!li->has_start || proc_start(li->pid, &start) != 0)
+		return false;
+	return keyed ? proc_mac(self, li->pid, start) != li->start :
 	    start != li->start;
+}
+
+int
+repo_lock_values(const struct repo *rp, long pid, unsigned long long start,
+    const char *boot, char host[33], char host_old[33], char bootv[33],
+    unsigned long long *startv)
+{
+	struct lock_self self;
+	int r = -1;
+
+	lock_self(rp, &self);
+	memcpy(host, self.host, 33);
+	memcpy(host_old, self.host_old, 33);
+	if (self.have_key) {
+		if (boot != NULL)
+			snprintf(self.boot, sizeof(self.boot), "%s", boot);
+		mac_hex(self.key, "coffer lock boot", "", self.boot, bootv);
+		*startv = proc_mac(&self, pid, start);
+		r = 0;
+	}
+	secret_wipe(&self, sizeof(self));
+	return r;
 }
 
 static bool
@@ -380,7 +538,7 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 	struct repo_lock *l = NULL;
 	char **names = NULL;
 	size_t n = 0;
-	char hh[33], boot[LOCK_BOOT_LEN + 1];
+	struct lock_self self;
 	uint8_t rnd[8];
 	long long now = (long long)time(NULL);
 	int r;
@@ -390,7 +548,9 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 		return coffer_err_set(err, COFFER_ENOMEM, "lock");
 	l->repo = rp;
 	l->kind = kind;
-	lock_ident(l->ident);
+	lock_self(rp, &self);
+	lock_ident(&self, l->ident);
+	memcpy(l->host, self.host, sizeof(l->host));
 	random_bytes(rnd, sizeof(rnd));
 	hex_encode(l->name, rnd, sizeof(rnd));
 	strcat(l->name, ".lock");
@@ -398,8 +558,6 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 		coffer_free(l);
 		return r;
 	}
-	host_hash(rp, hh);
-	boot_id(boot);
 	if ((r = dir_list(rp->dirfd, "locks", "locks", is_lockfile, &names, &n,
 	    err)) != 0)
 		goto fail;
@@ -415,7 +573,7 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 			continue;
 		if (r != 0)
 			goto fail;
-		if (lock_stale(&li, hh, boot, now)) {
+		if (lock_stale(&li, &self, now)) {
 			(void)rfs_unlink(rp->dirfd, path, path, NULL);
 			continue;
 		}
@@ -427,16 +585,18 @@ repo_lock(struct repo *rp, int kind, struct repo_lock **out,
 			    li.kind == REPO_LOCK_APPEND ? "a backup" :
 			    li.kind == REPO_LOCK_READ ? "a reader" :
 			    "an exclusive operation", li.pid,
-			    strcmp(li.host, hh) == 0 ? " on this host" :
+			    lock_this_host(&li, &self) ? " on this host" :
 			    " on another host", rp->path, path);
 			goto fail;
 		}
 	}
 	strlist_free(names, n);
+	secret_wipe(&self, sizeof(self));
 	*out = l;
 	return 0;
 fail:
 	strlist_free(names, n);
+	secret_wipe(&self, sizeof(self));
 	repo_unlock(l);
 	return r;
 }
@@ -447,14 +607,13 @@ repo_lock_writers(struct repo *rp, struct repo_lock_holder *first,
 {
 	char **names = NULL;
 	size_t n = 0;
-	char hh[33], boot[LOCK_BOOT_LEN + 1];
+	struct lock_self self;
 	long long now = (long long)time(NULL);
 	int r;
 
 	memset(first, 0, sizeof(*first));
 	*nout = 0;
-	host_hash(rp, hh);
-	boot_id(boot);
+	lock_self(rp, &self);
 	if ((r = dir_list(rp->dirfd, "locks", "locks", is_lockfile, &names, &n,
 	    err)) != 0)
 		return r;
@@ -471,16 +630,16 @@ repo_lock_writers(struct repo *rp, struct repo_lock_holder *first,
 			strlist_free(names, n);
 			return r;
 		}
-		if (li.kind == REPO_LOCK_READ || lock_stale(&li, hh, boot, now))
+		if (li.kind == REPO_LOCK_READ || lock_stale(&li, &self, now))
 			continue;
 		if ((*nout)++ == 0) {
 			first->kind = li.kind;
 			first->pid = li.pid;
-			first->this_host = li.pid > 0 &&
-			    strcmp(li.host, hh) == 0;
+			first->this_host = lock_this_host(&li, &self);
 		}
 	}
 	strlist_free(names, n);
+	secret_wipe(&self, sizeof(self));
 	return 0;
 }
 

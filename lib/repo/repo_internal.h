@@ -221,4 +221,17 @@ int bundle_member(const struct bundle *b, int type,
     const uint8_t id[BLOB_ID_LEN], uint32_t rawlen, const uint8_t **p,
     const char *where, struct coffer_err *err) WUR;
 void bundle_release(struct bundle *b);
+/*
+ * repo_lock_values(rp, pid, start, boot, host, host_old, bootv, &startv):
+ * what a lock of process ${pid}, started at ${start} (clock ticks) in the
+ * boot ${boot} (32 hex, as lock files hold it raw; NULL: this boot) on
+ * this host, carries (docs/FORMAT.md §13): ${host} the keyed host hash,
+ * ${host_old} that of older coffers, ${bootv} the keyed boot hash, and
+ * *startv the keyed start value.  -1 when there is no lock key (no
+ * machine id).  For tests (50-lock, fuzz_lock): lock.c computes the same.
+ */
+int repo_lock_values(const struct repo *rp, long pid, unsigned long long start,
+    const char *boot, char host[33], char host_old[33], char bootv[33],
+    unsigned long long *startv);
+
 #endif /* !REPO_INTERNAL_H_ */

@@ -6,7 +6,15 @@
  * then the text of a foreign lock file.  So that the fuzzer can reach
  * the same-host rules, "host =" in the text becomes "host <our host
  * hash>", "pid =" becomes "pid <our pid>" (a live process), "start ="
- * becomes "start <our start time>" and "boot =" "boot <this boot's id>".
+ * becomes "start <our start time>" and "boot =" "boot <this boot's id>":
+ * a lock of this host as coffers before the keyed lock values wrote it
+ * (raw start time and boot id, host hash keyed by the repository id),
+ * which repo_lock still reads by those rules.  The keyed values of
+ * today's locks are compared the same way, hash for hash (lock_stale);
+ * 50-lock drives that path with the values tests/integration/helpers/
+ * lockval prints.  Today's kind is fuzzed too: "hostk =", "startk =" and
+ * "bootk =" become our keyed host hash, start value and boot value
+ * (repo_lock_values), and the same property holds for them.
  *
  * Properties (the protocol of §13): repo_lock only succeeds or fails
  * with COFFER_ELOCKED; on failure our own lock file is gone and the
@@ -37,6 +45,8 @@
 
 static int locksfd = -1;
 static char hosthash[33];
+/* The keyed values of a lock of ours (§13); "" without a lock key. */
+static char khost[33], kstart[32], kboot[33];
 /* Ours, read from /proc here (not by lock.c); "" if /proc cannot tell. */
 static char mystart[32], myboot[33];
 
@@ -94,6 +104,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	hash_keyed(h, key, host, strlen(host));
 	hex_encode(hosthash, h, 16);
 	proc_ident();
+	if (mystart[0] != '\0') {
+		char oh[33];
+		unsigned long long v;
+
+		if (repo_lock_values(rp, (long)getpid(), strtoull(mystart,
+		    NULL, 10), NULL, khost, oh, kboot, &v) == 0)
+			snprintf(kstart, sizeof(kstart), "%llu", v);
+		else
+			khost[0] = kboot[0] = '\0';
+	}
 	return 0;
 }
 
@@ -208,7 +228,16 @@ expand(const uint8_t *in, size_t len, char *out)
 
 	snprintf(pid, sizeof(pid), "pid %ld", (long)getpid());
 	for (size_t i = 0; i < len;) {
-		if (len - i >= 6 && memcmp(in + i, "host =", 6) == 0) {
+		if (len - i >= 7 && memcmp(in + i, "hostk =", 7) == 0) {
+			o += (size_t)sprintf(out + o, "host %s", khost);
+			i += 7;
+		} else if (len - i >= 8 && memcmp(in + i, "startk =", 8) == 0) {
+			o += (size_t)sprintf(out + o, "start %s", kstart);
+			i += 8;
+		} else if (len - i >= 7 && memcmp(in + i, "bootk =", 7) == 0) {
+			o += (size_t)sprintf(out + o, "boot %s", kboot);
+			i += 7;
+		} else if (len - i >= 6 && memcmp(in + i, "host =", 6) == 0) {
 			o += (size_t)sprintf(out + o, "host %s", hosthash);
 			i += 6;
 		} else if (len - i >= 5 && memcmp(in + i, "pid =", 5) == 0) {
@@ -259,7 +288,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK((r == 0) == (l != NULL), "result %d, lock %p", r,
 	    (void *)l);
 	FUZZ_CHECK(kept || parses, "deleted a lock file that does not parse");
-	if (parses && strcmp(f.host, hosthash) == 0 && f.pid == getpid() &&
+	if (parses && (strcmp(f.host, hosthash) == 0 || (khost[0] != '\0' &&
+	    strcmp(f.host, khost) == 0)) && f.pid == getpid() &&
 	    mystart[0] != '\0' && myboot[0] != '\0') {
 		/*
 		 * Our pid runs: only a start or boot not ours makes it
@@ -269,19 +299,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 */
 		long long now = (long long)time(NULL), booted;
 		struct timespec up;
+		bool keyed = strcmp(f.host, khost) == 0;
+		const char *start = keyed ? kstart : mystart;
+		const char *boot = keyed ? kboot : myboot;
 		bool other;
 
-		if (f.boot[0] != '\0' && strcmp(f.boot, myboot) != 0 &&
+		if (f.boot[0] != '\0' && strcmp(f.boot, boot) != 0 &&
 		    clock_gettime(CLOCK_BOOTTIME, &up) == 0) {
 			booted = now - (long long)up.tv_sec;
 			other = f.time < booted - 120 || f.time < now - 1800;
 		} else
 			other = f.start[0] != '\0' &&
-			    !same_number(f.start, mystart);
+			    !same_number(f.start, start);
 
 		FUZZ_CHECK(kept == !other, "a lock of our pid with start "
 		    "'%s' (ours %s) and boot '%s' (ours %s) was %s", f.start,
-		    mystart, f.boot, myboot, kept ? "kept" : "deleted");
+		    start, f.boot, boot, kept ? "kept" : "deleted");
 	}
 	if (r != 0) {
 		FUZZ_CHECK(kept, "refused for a lock it deleted");

@@ -46,7 +46,7 @@ ln src/a.txt src/dir/hard
 mkfifo src/fifo
 setfattr -n user.note -v fuzz src/a.txt 2>/dev/null || true
 
-"$coffer" init --name-by time >/dev/null
+"$coffer" init --name-by time --no-password >/dev/null
 "$coffer" backup src >/dev/null
 printf 'more\n' >>src/a.txt
 "$coffer" backup src >/dev/null

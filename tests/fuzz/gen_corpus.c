@@ -391,6 +391,16 @@ from_lock(struct repo *rp)
 	snprintf(alt, sizeof(alt), "coffer lock\nkind 3\npid =\nhost =\n%s"
 	    "start =\nboot 0123456789abcdef0123456789abcdef\n", time_);
 	seed_str("lock", "same-host-other-boot", 0, alt);
+	/* Today's keyed values: live; another start: stale; another boot. */
+	snprintf(alt, sizeof(alt), "coffer lock\nkind 2\npid =\nhostk =\n%s"
+	    "startk =\nbootk =\n", time_);
+	seed_str("lock", "keyed-live", 1, alt);
+	snprintf(alt, sizeof(alt), "coffer lock\nkind 3\npid =\nhostk =\n%s"
+	    "start 1\nbootk =\n", time_);
+	seed_str("lock", "keyed-pid-reused", 2, alt);
+	snprintf(alt, sizeof(alt), "coffer lock\nkind 3\npid =\nhostk =\n%s"
+	    "startk =\nboot 0123456789abcdef0123456789abcdef\n", time_);
+	seed_str("lock", "keyed-other-boot", 0, alt);
 	/* A start time that does not parse whole: unreadable, kept. */
 	snprintf(alt, sizeof(alt), "coffer lock\nkind 2\npid =\nhost =\n%s"
 	    "start 12x\nboot =\n", time_);

@@ -128,7 +128,7 @@ setup()
 	mkdir -p "$work/src" "$work/home" || return 1
 	cd "$work/src" || return 1
 	"$gentree" t1 >/dev/null || return 1
-	"$c" init --name-by count >/dev/null || return 1
+	"$c" init --name-by count --no-password >/dev/null || return 1
 	"$c" backup -q t1 || return 1
 	# t2: t1 with one file changed, one added (same key set, dedup).
 	cp -a t1 t2 && printf 'changed\n' >>t2/f4k &&

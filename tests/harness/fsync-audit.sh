@@ -346,7 +346,7 @@ audit()
 # ---- the commands ----------------------------------------------------------
 
 "$gentree" src --big >/dev/null || exit 2
-traced init "$coffer" init --name-by count
+traced init "$coffer" init --name-by count --no-password
 traced backup1 "$coffer" backup src
 # New data, and the big file gone: once snapshot 1 is forgotten, prune
 # has packs to delete and packs to rewrite.

@@ -10,8 +10,8 @@ scenario() {
 	COFFER_INSECURE_FAST_KDF=1
 	export COFFER_INSECURE_FAST_KDF
 	"$HELPERS/gentree" src || return 1
-	printf 'first password\n' >pw1
-	printf 'second password\n' >pw2
+	printf 'plinth orchard gravel lantern\n' >pw1
+	printf 'saffron quiver tundra mosaic\n' >pw2
 	printf 'not the password\n' >pwbad
 	: >pwempty
 	expect_exit 0 "$COFFER" init --name-by count || return 1

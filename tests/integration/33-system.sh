@@ -12,7 +12,7 @@ scenario() {
 	"$HELPERS/gentree" src || return 1
 	# A place the unprivileged user could write to, were it let.
 	mkdir open && chmod 777 open || return 1
-	printf 'a recovery passphrase\n' >pp
+	printf 'velvet harbor cactus lemonade\n' >pp
 
 	if is_root; then
 		as_root || return 1

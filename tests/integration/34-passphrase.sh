@@ -13,7 +13,7 @@ scenario() {
 	"$HELPERS/gentree" src || return 1
 	printf '%s\n' "$passphrase" >pp
 	printf 'Correct horse battery staple 4711\n' >ppbad
-	printf 'another recovery passphrase\n' >pp2
+	printf 'ember walrus fjord pickle\n' >pp2
 	printf 'short\n' >ppshort
 	expect_exit 0 "$COFFER" init --name-by count || return 1
 	# Snapshot 1 in a set of its own, 2 and 3 in the device set.

@@ -32,7 +32,7 @@ scenario() {
 	repo0=$COFFER_REPO
 	COFFER_CACERT=$COFFERD_CACERT
 	export COFFER_CACERT
-	printf 'alice password 1\n' >pw.alice
+	printf 'tangerine glacier oboe falcon\n' >pw.alice
 	COFFER_ESCROW_PASSWORD_FILE=$PWD/pw.alice
 	export COFFER_ESCROW_PASSWORD_FILE
 	"$HELPERS/gentree" src || return 1
@@ -172,7 +172,7 @@ scenario() {
 	expect_exit 0 "$COFFER" key list --json || return 1
 	cp out keys.json
 	ekE=$(ekid_of "$E") || return 1
-	printf 'mallory password\n' >pw.mallory
+	printf 'bramble cobalt yodel sprocket\n' >pw.mallory
 	COFFER_ESCROW_PASSWORD_FILE=$PWD/pw.mallory
 	expect_exit 0 "$COFFER" escrow register --server "$url" \
 	    --account mallory || return 1

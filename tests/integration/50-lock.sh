@@ -3,10 +3,14 @@
 # Goal: a backup killed with SIGKILL mid-way (its lock left behind, packs
 # half written) blocks nothing: the next backup runs, check passes, no
 # snapshot appears for the killed backup, and every snapshot restores.
-# And a lock of this host is stale when its pid now runs another process
-# (another start time) or it was written in an earlier boot (another boot
-# id), while a lock whose process, start time and boot id all match
-# still blocks (docs/FORMAT.md §13).
+# Lock files carry keyed hashes of the host name, boot id and the
+# holder's start time, never the values themselves (the card does not
+# tie itself to a device and a boot: SECURITY.md), and the lock rules
+# work on the hashes: a lock of this host is stale when its pid now runs
+# another process (another start time) or it was written in an earlier
+# boot (another boot id), while a lock whose process, start time and
+# boot id all match still blocks (docs/FORMAT.md §13).  The same holds
+# for the locks of older coffers (raw values, the old host hash).
 
 # proc_start PID: field 22 of /proc/PID/stat, the start time in clock
 # ticks since boot (fields counted after the ") " that ends the name).
@@ -27,6 +31,15 @@ lock_field()
 	sed -n "s/^$2 //p" "$1"
 }
 
+# lockval PID START [BOOT] NAME: a value a lock of this host carries
+# (helpers/lockval.c, the same code as lock.c).
+lockval()
+{
+	_name=$1
+	shift
+	"$HELPERS/lockval" "$COFFER_REPO" "$@" | sed -n "s/^$_name //p"
+}
+
 # forge NAME KIND PID HOST START BOOT [TIME]: a lock file as a coffer of
 # this version writes it (written now, or at TIME).
 forge()
@@ -36,10 +49,10 @@ forge()
 	printf 'start %s\nboot %s\n' "$5" "$6" >>"$COFFER_REPO/locks/$1.lock"
 }
 
-# reused_pids HOST: locks naming a live process (a sleep) of this host.
+# reused_pids new|old: locks naming a live process (a sleep) of this
+# host, as this coffer writes them (keyed) or as older ones did (raw).
 reused_pids()
 {
-	host=$1
 	boot=$(boot_id)
 	sleep 300 3>&- &
 	live=$!
@@ -47,9 +60,24 @@ reused_pids()
 	[ -n "$start" ] && [ "${#boot}" -eq 32 ] ||
 	    fail "cannot read start time '$start' or boot id '$boot'" ||
 	    return 1
+	other=0123456789abcdef0123456789abcdef
+	if [ "$1" = new ]; then
+		host=$(lockval host "$live" "$start")
+		s_live=$(lockval start "$live" "$start")
+		s_reused=$(lockval start "$live" "$((start + 1))")
+		b_this=$(lockval boot "$live" "$start")
+		b_other=$(lockval boot "$live" "$start" "$other")
+	else
+		host=$(lockval host_old "$live" "$start")
+		s_live=$start
+		s_reused=$((start + 1))
+		b_this=$boot
+		b_other=$other
+	fi
+	note "$1 locks: host $host, start $s_live, boot $b_this"
 
 	note "a live pid with another start time: reused, stale"
-	forge aaaaaaaaaaaaaaaa 2 "$live" "$host" "$((start + 1))" "$boot"
+	forge aaaaaaaaaaaaaaaa 2 "$live" "$host" "$s_reused" "$b_this"
 	expect_exit 0 timeout 120 "$COFFER" backup src || return 1
 	[ ! -e "$COFFER_REPO/locks/aaaaaaaaaaaaaaaa.lock" ] ||
 	    fail "the lock of a reused pid was kept" || return 1
@@ -57,16 +85,15 @@ reused_pids()
 	note "a live pid, its start time, another boot id, written before" \
 	    "this boot: stale"
 	booted=$(( $(date +%s) - $(cut -d. -f1 /proc/uptime) ))
-	forge bbbbbbbbbbbbbbbb 3 "$live" "$host" "$start" \
-	    0123456789abcdef0123456789abcdef $((booted - 600))
+	forge bbbbbbbbbbbbbbbb 3 "$live" "$host" "$s_live" "$b_other" \
+	    $((booted - 600))
 	expect_exit 0 "$COFFER" snapshots || return 1
 	[ ! -e "$COFFER_REPO/locks/bbbbbbbbbbbbbbbb.lock" ] ||
 	    fail "the lock of an earlier boot was kept" || return 1
 
 	note "another boot id, written since this boot: another machine of" \
 	    "the same host name, live"
-	forge bbbbbbbbbbbbbbbb 3 "$live" "$host" "$start" \
-	    0123456789abcdef0123456789abcdef
+	forge bbbbbbbbbbbbbbbb 3 "$live" "$host" "$s_live" "$b_other"
 	expect_exit 1 "$COFFER" snapshots || return 1
 	expect_grep 'repository locked' err || return 1
 	[ -e "$COFFER_REPO/locks/bbbbbbbbbbbbbbbb.lock" ] ||
@@ -75,7 +102,7 @@ reused_pids()
 	rm -f "$COFFER_REPO/locks/bbbbbbbbbbbbbbbb.lock"
 
 	note "a live pid, its start time and this boot: it blocks"
-	forge cccccccccccccccc 2 "$live" "$host" "$start" "$boot"
+	forge cccccccccccccccc 2 "$live" "$host" "$s_live" "$b_this"
 	expect_exit 1 "$COFFER" backup src || return 1
 	expect_grep 'repository locked' err || return 1
 	expect_grep -F "in use by a backup (pid $live on this host" err ||
@@ -123,17 +150,38 @@ scenario() {
 	    "$(cat err.killed)" || return 1
 	note "repository while the backup runs:"
 	find "$COFFER_REPO" -type f | sed "s|^$COFFER_REPO/|#   |" >&2
-	# Its lock records its start time and this boot's id.
+	# Its lock records its start time and this boot's id, keyed: the
+	# values themselves are nowhere on the card, nor the host hash of
+	# older coffers (keyed by the repository id alone, so anyone with
+	# the card can try host names against it).
 	killed_start=$(proc_start "$pid")
 	lock=$(find "$COFFER_REPO/locks" -name '*.lock')
 	[ "$(printf '%s\n' "$lock" | wc -l)" -eq 1 ] ||
 	    fail "want one lock file, have: $lock" || return 1
+	"$HELPERS/lockval" "$COFFER_REPO" "$pid" "$killed_start" >want ||
+	    return 1
 	[ "$(lock_field "$lock" pid)" = "$pid" ] &&
-	    [ "$(lock_field "$lock" start)" = "$killed_start" ] &&
-	    [ "$(lock_field "$lock" boot)" = "$(boot_id)" ] ||
+	    [ "$(lock_field "$lock" host)" = "$(lock_field want host)" ] &&
+	    [ "$(lock_field "$lock" start)" = "$(lock_field want start)" ] &&
+	    [ "$(lock_field "$lock" boot)" = "$(lock_field want boot)" ] ||
 	    fail "lock of pid $pid (start $killed_start, boot $(boot_id)):" \
-	    "$(cat "$lock")" || return 1
-	host=$(lock_field "$lock" host)
+	    "$(cat "$lock"), want: $(cat want)" || return 1
+	[ "$(lock_field "$lock" start)" != "$killed_start" ] &&
+	    [ "$(lock_field "$lock" host)" != "$(lock_field want host_old)" ] ||
+	    fail "the lock holds raw values: $(cat "$lock")" || return 1
+	for v in "$(boot_id)" "$(cat /proc/sys/kernel/random/boot_id)"; do
+		! grep -rqF "$v" "$COFFER_REPO" ||
+		    fail "'$v' is on the card" || return 1
+	done
+	# Another machine id (another device): other hashes.
+	COFFER_MACHINE_ID=fedcba9876543210fedcba9876543210 \
+	    "$HELPERS/lockval" "$COFFER_REPO" "$pid" "$killed_start" >other ||
+	    return 1
+	for f in host boot start; do
+		[ "$(lock_field other $f)" != "$(lock_field want $f)" ] ||
+		    fail "the $f hash does not depend on the machine id" ||
+		    return 1
+	done
 	kill -KILL "$pid" || return 1
 	wait "$pid" 2>/dev/null
 	exec 3>&-
@@ -153,6 +201,7 @@ scenario() {
 		expect_tree src "rst-$n/src" $(owner_opt) || return 1
 	done
 
-	reused_pids "$host" || return 1
+	reused_pids new || return 1
+	reused_pids old || return 1
 	expect_exit 0 "$COFFER" check || return 1
 }

@@ -783,16 +783,10 @@ durability()
 	esac
 }
 
-privsep()
+# privsep_scan: as root, neither half of the server holds the master key
+# file open, and the front end's memory holds no master key.
+privsep_scan()
 {
-	note "privilege separation"
-	fe=$COFFERD_PID
-	kh=$COFFERD_KH_PID
-	[ -n "$kh" ] && [ -d "/proc/$kh" ] || fail "no key holder" || return 1
-	ppid=$(awk '/^PPid:/ { print $2 }' "/proc/$kh/status")
-	[ "$ppid" = "$fe" ] || fail "key holder's parent is $ppid, not $fe" ||
-	    return 1
-	# No descriptor of the front end (or the key holder) is the key file.
 	mk=$(readlink -f srv/master.key)
 	for p in "$fe" "$kh"; do
 		for fd in /proc/"$p"/fd/*; do
@@ -811,11 +805,27 @@ privsep()
 	expect_grep "^$(hex "$MK_HEX") 0$" out || return 1
 	expect_grep "^$(hex "$certline") [1-9]" out || return 1
 	# Even the key holder keeps only the derived subkey.
-	if is_root; then
-		expect_exit 0 "$HELPERS/memscan" "$kh" "$(hex "$MK_RAW")" \
-		    "$(hex "$MK_HEX")" || return 1
-		expect_grep "^$(hex "$MK_RAW") 0$" out || return 1
-		expect_grep "^$(hex "$MK_HEX") 0$" out || return 1
+	expect_exit 0 "$HELPERS/memscan" "$kh" "$(hex "$MK_RAW")" \
+	    "$(hex "$MK_HEX")" || return 1
+	expect_grep "^$(hex "$MK_RAW") 0$" out || return 1
+	expect_grep "^$(hex "$MK_HEX") 0$" out || return 1
+}
+
+privsep()
+{
+	note "privilege separation"
+	fe=$COFFERD_PID
+	kh=$COFFERD_KH_PID
+	[ -n "$kh" ] && [ -d "/proc/$kh" ] || fail "no key holder" || return 1
+	ppid=$(awk '/^PPid:/ { print $2 }' "/proc/$kh/status")
+	[ "$ppid" = "$fe" ] || fail "key holder's parent is $ppid, not $fe" ||
+	    return 1
+	# Neither half is dumpable (below), so only root may look into
+	# their descriptors and memory.
+	if ! is_root; then
+		note "not root: the descriptor and memory scans are skipped"
+	else
+		privsep_scan || return 1
 	fi
 
 	# --user: both halves end up as that user.
@@ -837,10 +847,10 @@ privsep()
 		cofferd_stop srv-user || return 1
 	fi
 
-	# Not dumpable: the kernel gives the key holder's /proc files to
-	# root, while the front end's stay its user's, and a process of the
-	# key holder's own uid cannot read its memory.  As root, run the
-	# whole server as nobody to see the difference.
+	# Not dumpable, no core file: the kernel gives the /proc files of
+	# both halves to root, and a process of their own uid cannot read
+	# their memory; the core size limit is 0.  As root, run the whole
+	# server as nobody to see the difference.
 	if is_root; then
 		d=srv-nobody
 		mkdir -p $d && cp srv/master.key tls/server.pem tls/server.key \
@@ -865,16 +875,15 @@ privsep()
 		    grep -qx "$uid $uid" ||
 		    fail "process $p does not run as uid $uid" || return 1
 	done
-	[ "$(stat -c %u "/proc/$fe/status")" = "$uid" ] ||
-	    fail "the front end's /proc files are not its own" || return 1
-	[ "$(stat -c %u "/proc/$kh/status")" = 0 ] ||
-	    fail "the key holder is dumpable (its /proc files are" \
-	    "owned by $(stat -c %u "/proc/$kh/status"))" || return 1
-	expect_fail as_user "$HELPERS/memscan" "$kh" 00 || return 1
-	yama=$(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null || echo 0)
-	if [ "$yama" = 0 ]; then
-		expect_exit 0 as_user "$HELPERS/memscan" "$fe" 00 || return 1
-	fi
+	for p in "$fe" "$kh"; do
+		[ "$(stat -c %u "/proc/$p/status")" = 0 ] ||
+		    fail "process $p is dumpable (its /proc files are" \
+		    "owned by $(stat -c %u "/proc/$p/status"))" || return 1
+		grep -Eq '^Max core file size +0 +0 ' "/proc/$p/limits" ||
+		    fail "process $p may dump core:" \
+		    "$(grep '^Max core' "/proc/$p/limits")" || return 1
+		expect_fail as_user "$HELPERS/memscan" "$p" 00 || return 1
+	done
 	if is_root; then
 		req GET /healthz && want 200 || return 1
 		cofferd_stop srv-nobody || return 1

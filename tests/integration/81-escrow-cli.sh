@@ -40,7 +40,7 @@ scenario() {
 	ca=$COFFERD_CACERT
 	ks=$COFFER_KEYSTORE
 	note "cofferd at $url"
-	printf 'alice password 1\n' >pw
+	printf 'tangerine glacier oboe falcon\n' >pw
 	printf 'not her password\n' >pwbad
 	COFFER_ESCROW_PASSWORD_FILE=$PWD/pw
 	export COFFER_ESCROW_PASSWORD_FILE
@@ -88,7 +88,18 @@ scenario() {
 	expect_exit 1 env COFFER_ESCROW_PASSWORD_FILE=pwshort "$COFFER" \
 	    escrow register --server "$url" --account bob --cacert "$ca" ||
 	    return 1
-	expect_grep 'password must be 8 to 1024 bytes' err || return 1
+	expect_grep 'account password is too easy to guess: a common word' \
+	    err || return 1
+	# So is one made of the account name (a word tied to the user).
+	printf 'bobbobbob2026\n' >pwname
+	expect_exit 1 env COFFER_ESCROW_PASSWORD_FILE=pwname "$COFFER" \
+	    escrow register --server "$url" --account bob --cacert "$ca" ||
+	    return 1
+	expect_grep 'too easy to guess: a name tied to you' err || return 1
+	expect_grep 'Use 4 or more random words' err || return 1
+	expect_exit 1 env COFFER_ESCROW_PASSWORD_FILE=pw "$COFFER" escrow \
+	    login --server "$url" --account bob --cacert "$ca" || return 1
+	expect_grep 'wrong account name or password' err || return 1
 
 	# ---- the CA: --cacert missing, unreadable, wrong ----
 	expect_exit 1 env -u COFFER_CACERT "$COFFER" escrow register \
@@ -285,7 +296,7 @@ scenario() {
 	    .cacert == env.CA' out || return 1
 
 	# ---- a keystore password wraps the token ----
-	printf 'keystore password\n' >kspw
+	printf 'quartz meadow pelican anvil\n' >kspw
 	expect_exit 0 no_tty env COFFER_NEW_PASSWORD_FILE=kspw "$COFFER" \
 	    keystore passwd || return 1
 	[ "$(blob_flags "$ks/escrow")" = 3 ] ||

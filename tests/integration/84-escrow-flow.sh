@@ -23,8 +23,8 @@ scenario() {
 	COFFER_CACERT=$COFFERD_CACERT
 	export COFFER_CACERT
 	ks=$COFFER_KEYSTORE
-	printf 'alice password 1\n' >pw.alice
-	printf 'mallory password\n' >pw.mallory
+	printf 'tangerine glacier oboe falcon\n' >pw.alice
+	printf 'bramble cobalt yodel sprocket\n' >pw.mallory
 	COFFER_ESCROW_PASSWORD_FILE=$PWD/pw.alice
 	export COFFER_ESCROW_PASSWORD_FILE
 	"$HELPERS/gentree" src || return 1

@@ -209,7 +209,7 @@ vg_local()
 	run 0 "$COFFER" prune || return 1
 
 	# Keys: a recovery passphrase, then a restore from the card alone.
-	printf 'a recovery passphrase\n' >pp
+	printf 'velvet harbor cactus lemonade\n' >pp
 	run 0 "$COFFER" --passphrase-file pp key add-passphrase || return 1
 	run 0 env COFFER_KEYSTORE="$PWD/no-keystore" "$COFFER" \
 	    --passphrase-file pp restore latest --target rst-pp \
@@ -224,7 +224,7 @@ vg_local()
 	run 1 "$COFFER" restore no-such-snapshot --target rst-none ||
 	    return 1
 	# A keystore password, and a command that must open it.
-	printf 'a keystore password\n' >kpw
+	printf 'quartz meadow pelican anvil\n' >kpw
 	run 0 env COFFER_NEW_PASSWORD_FILE="$PWD/kpw" "$COFFER" \
 	    keystore passwd || return 1
 	run 0 env COFFER_PASSWORD_FILE="$PWD/kpw" "$COFFER" key list \
@@ -239,7 +239,7 @@ vg_escrow_client()
 	cofferd_start srv || return 1
 	url=$COFFERD_URL
 	COFFER_CACERT=$COFFERD_CACERT
-	printf 'alice password 1\n' >pw.alice
+	printf 'tangerine glacier oboe falcon\n' >pw.alice
 	COFFER_ESCROW_PASSWORD_FILE=$PWD/pw.alice
 	COFFER_REPO=$PWD/repo-esc
 	COFFER_KEYSTORE=$PWD/ks-esc

@@ -1735,76 +1735,42 @@ forge_text(const char *repo, const char *fmt, ...)
 }
 
 /*
- * A lock records its holder's start time and boot id; a lock of this
+ * A lock records its holder's start time and boot id, as keyed values
+ * (and a keyed host hash), never the values themselves; a lock of this
  * host whose pid now runs another process (another start time) or that
- * was written in an earlier boot is stale.  Locks without them keep the
+ * was written in an earlier boot is stale, for today's locks and for
+ * those of older coffers (raw values, the old host hash) alike.  Locks without them keep the
  * old rule, and a start or boot that does not parse makes the file
  * unreadable (exclusive, kept while fresh), never stale.
  */
+/*
+ * lock_rules(rp, repo, host, start, start_other, boot): the staleness
+ * rules of §13 on forged locks of this host that carry ${host}, our
+ * start value ${start} (${start_other}: that of another process under
+ * our pid) and our boot value ${boot}: raw for the locks of older
+ * coffers, keyed for today's.
+ */
 static void
-lock_start_boot(void)
+lock_rules(struct repo *rp, const char *repo, const char *host,
+    const char *start, const char *start_other, const char *boot)
 {
-	char dir[PATH_MAX], repo[PATH_MAX], locks[PATH_MAX], p[PATH_MAX];
-	char host[33] = "", start[32], boot[33], rstart[32] = "";
-	char rboot[33] = "";
+	char p[PATH_MAX];
 	struct coffer_err err = { 0 };
 	struct repo_lock_holder w;
-	struct repo *rp;
 	struct repo_lock *a = NULL;
-	struct dirent *de;
 	long long now = (long long)time(NULL), booted;
 	long me = (long)getpid();
 	struct timespec up;
 	size_t nw;
-	DIR *d;
 
 	if (clock_gettime(CLOCK_BOOTTIME, &up) != 0) {
 		unit_fail(__FILE__, __LINE__, "clock_gettime(CLOCK_BOOTTIME)");
 		return;
 	}
 	booted = now - (long long)up.tv_sec;
-	if (!our_ident(start, boot)) {
-		unit_fail(__FILE__, __LINE__, "/proc does not tell this "
-		    "process's start time and boot id");
-		return;
-	}
-	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
-		return;
-	unit_pathf(locks, "%s/locks", repo);
-
-	/* Our own lock file carries both, as §13 says. */
-	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
-	if ((d = opendir(locks)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			uint8_t *text;
-			size_t len;
-			int kind, n = -1;
-			long pid;
-			long long t;
-
-			if (de->d_name[0] == '.' || (text = unit_slurp(
-			    unit_pathf(p, "%s/%s", locks, de->d_name), &len)) ==
-			    NULL)
-				continue;
-			text[len] = '\0';
-			T_EQ_INT(sscanf((char *)text, "coffer lock\nkind %d\n"
-			    "pid %ld\nhost %32s\ntime %lld\nstart %31[0-9]\n"
-			    "boot %32[0-9a-f]\n%n", &kind, &pid, host, &t,
-			    rstart, rboot, &n), 6);
-			T_EQ_INT(n, (long long)len);
-			coffer_free(text);
-		}
-		closedir(d);
-	}
-	repo_unlock(a);
-	a = NULL;
-	T_EQ_STR(rstart, start);
-	T_EQ_STR(rboot, boot);
-	T_EQ_INT(strlen(host), 32);
-
 	/* Our pid, another start time: the pid was reused, stale. */
 	forge_text(repo, "coffer lock\nkind 3\npid %ld\nhost %s\ntime %lld\n"
-	    "start %s1\nboot %s\n", me, host, now, start, boot);
+	    "start %s\nboot %s\n", me, host, now, start_other, boot);
 	T_EQ_INT(repo_lock_writers(rp, &w, &nw, &err), 0);
 	T_EQ_INT(nw, 0);
 	T_TRUE(forged_exists(repo));	/* a look removes nothing */
@@ -1948,6 +1914,82 @@ lock_start_boot(void)
 	T_EQ_INT(nw, 1);
 	T_EQ_INT(w.pid, 1);
 	T_TRUE(!w.this_host);
+}
+
+static void
+lock_start_boot(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], locks[PATH_MAX], p[PATH_MAX];
+	char host[33] = "", start[32], boot[33], rstart[32] = "";
+	char rboot[33] = "";
+	char khost[33], ohost[33], kboot[33];
+	char kstart_s[32], kother_s[32], other_s[32];
+	unsigned long long kstart;
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct repo_lock *a = NULL;
+	struct dirent *de;
+	long me = (long)getpid();
+	DIR *d;
+
+	if (!our_ident(start, boot)) {
+		unit_fail(__FILE__, __LINE__, "/proc does not tell this "
+		    "process's start time and boot id");
+		return;
+	}
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	unit_pathf(locks, "%s/locks", repo);
+
+	/* Our own lock file carries all three, as §13 says. */
+	T_EQ_INT(repo_lock(rp, REPO_LOCK_READ, &a, &err), 0);
+	if ((d = opendir(locks)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			uint8_t *text;
+			size_t len;
+			int kind, n = -1;
+			long pid;
+			long long t;
+
+			if (de->d_name[0] == '.' || (text = unit_slurp(
+			    unit_pathf(p, "%s/%s", locks, de->d_name), &len)) ==
+			    NULL)
+				continue;
+			text[len] = '\0';
+			T_EQ_INT(sscanf((char *)text, "coffer lock\nkind %d\n"
+			    "pid %ld\nhost %32s\ntime %lld\nstart %31[0-9]\n"
+			    "boot %32[0-9a-f]\n%n", &kind, &pid, host, &t,
+			    rstart, rboot, &n), 6);
+			T_EQ_INT(n, (long long)len);
+			coffer_free(text);
+		}
+		closedir(d);
+	}
+	repo_unlock(a);
+	a = NULL;
+	T_EQ_INT(strlen(host), 32);
+
+	/*
+	 * What it carries are keyed values, not the start time and boot id
+	 * themselves, nor the host hash of older coffers.
+	 */
+	T_EQ_INT(repo_lock_values(rp, me, strtoull(start, NULL, 10), NULL,
+	    khost, ohost, kboot, &kstart), 0);
+	snprintf(kstart_s, sizeof(kstart_s), "%llu", kstart);
+	T_EQ_STR(host, khost);
+	T_EQ_STR(rstart, kstart_s);
+	T_EQ_STR(rboot, kboot);
+	T_TRUE(strcmp(rstart, start) != 0 && strcmp(rboot, boot) != 0 &&
+	    strcmp(host, ohost) != 0);
+	T_EQ_INT(repo_lock_values(rp, me, strtoull(start, NULL, 10) + 1, NULL,
+	    khost, ohost, kboot, &kstart), 0);
+	snprintf(kother_s, sizeof(kother_s), "%llu", kstart);
+	snprintf(other_s, sizeof(other_s), "%llu",
+	    strtoull(start, NULL, 10) + 1);
+
+	/* Today's locks, and those of older coffers (raw values). */
+	lock_rules(rp, repo, khost, kstart_s, kother_s, rboot);
+	lock_rules(rp, repo, ohost, start, other_s, boot);
 	fixture_done(dir, rp);
 }
 
