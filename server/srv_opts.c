@@ -61,7 +61,7 @@ const char srv_usage[] =
     "  --register-limit N      registrations per source address in 15\n"
     "                          minutes (default 5)\n"
     "  --kdf-threads N         password hashes (Argon2id) at once (default:\n"
-    "                          CPUs, 1..16)\n"
+    "                          half the CPUs, 1..8)\n"
     "  --kdf-queue N           logins and registrations waiting for them;\n"
     "                          more are answered 503 (default 64)\n"
     "  --add-account NAME      make the account NAME in the --db and exit;\n"
@@ -370,7 +370,8 @@ srv_opts_parse(int argc, char **argv, struct srv_opts *o,
 		}
 		o->register_limit = (int)v;
 	}
-	o->kdf_threads = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned int)cpus;
+	/* Half the CPUs: the other half serve everything else. */
+	o->kdf_threads = cpus < 4 ? 1 : cpus > 16 ? 8 : (unsigned int)cpus / 2;
 	if (g.v[O_KDF_THREADS - O_CONFIG] != NULL) {
 		if (parse_num(g.v[O_KDF_THREADS - O_CONFIG], 1,
 		    KDF_THREADS_MAX, &v) != 0) {

@@ -5,7 +5,10 @@
 # never finish: all dropped by its --timeout while good clients keep
 # working), a server short of file descriptors (no busy loop, no log
 # flood), 100 clients at once, a flood of failed logins (the limits of
-# docs/PROTOCOL.md §4 hold exactly), malformed input at the socket level
+# docs/PROTOCOL.md §4 hold exactly), a flood of registrations and wrong
+# logins with real Argon2id costs (requests with a token and /healthz keep
+# a p99 under 100 ms; a full password queue answers 503 with Retry-After),
+# malformed input at the socket level
 # (never a 5xx or a crash), and SIGKILLs with deposits in flight (every
 # acknowledged key survives); then the database-bound sections (many,
 # flood, crash) again on a throwaway PostgreSQL (tests/harness/pg.sh).
