@@ -32,10 +32,13 @@ scan()
 	    fail "no TLS 1.3 suite accepted" || return 1
 	grep -q '^TLSv1\.2 ' "$1.suites" ||
 	    fail "no TLS 1.2 suite accepted" || return 1
-	_bad=$(awk '$1 != "TLSv1.2" && $1 != "TLSv1.3" { print; next }
-	    $1 == "TLSv1.2" && $2 !~ /^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/ { print }
-	    $1 == "TLSv1.3" && $2 !~ /^TLS_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$/ { print }' \
-	    "$1.suites")
+	_ok12='^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)'
+	_ok12="$_ok12|CHACHA20-POLY1305)\$"
+	_ok13='^TLS_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$'
+	_bad=$(awk -v ok12="$_ok12" -v ok13="$_ok13" '
+	    $1 != "TLSv1.2" && $1 != "TLSv1.3" { print; next }
+	    $1 == "TLSv1.2" && $2 !~ ok12 { print }
+	    $1 == "TLSv1.3" && $2 !~ ok13 { print }' "$1.suites")
 	[ -z "$_bad" ] || fail "weak suites offered: $(echo $_bad)" ||
 	    return 1
 	note "$1: $(wc -l <"$1.suites") suites, all ECDHE/TLS 1.3 + AEAD"
