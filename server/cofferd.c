@@ -293,11 +293,11 @@ ask_password(FILE *tty, const char *prompt, char buf[PASSWORD_MAX + 2])
 	if (echo_off) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		(void)tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+		(void)tcsetattr(fileno(tty), TCSANOW, &quiet);
 	}
 	n = read_password_line(tty, buf);
 	if (echo_off)
-		(void)tcsetattr(fileno(tty), TCSAFLUSH, &old);
+		(void)tcsetattr(fileno(tty), TCSANOW, &old);
 	fputc('\n', tty);
 	return n;
 }
