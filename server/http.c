@@ -22,7 +22,7 @@
  * ${lock}, so the reaper never touches a descriptor that was reused.
  *
  * Password hashing: a register or a login (api_needs_kdf) costs an
- * Argon2id hash of 64 MiB and about a CPU-second's fraction; run on the
+ * Argon2id hash of 64 MiB and a good part of a CPU-second; run on the
  * thread pool, a flood of them would stall every other connection the
  * same pool thread serves.  So those requests are suspended
  * (MHD_suspend_connection) and queued for a few password-hashing threads
@@ -542,6 +542,20 @@ http_start(const struct http_conf *conf, struct api *api, struct http **out)
 	pthread_mutex_init(&h->kdf_lock, NULL);
 	pthread_cond_init(&h->kdf_wake, NULL);
 	h->kdf_queue = conf->kdf_queue;
+	/* Before the daemon: no request may be queued with no one to take it. */
+	if ((h->kdf = calloc(conf->kdf_threads, sizeof(*h->kdf))) == NULL) {
+		log_error("out of memory");
+		http_stop(h);
+		return -1;
+	}
+	for (; h->kdf_started < conf->kdf_threads; h->kdf_started++) {
+		if (pthread_create(&h->kdf[h->kdf_started], NULL,
+		    http_kdf_main, h) != 0) {
+			log_error("cannot start a password-hashing thread");
+			http_stop(h);
+			return -1;
+		}
+	}
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (conf->tls_cert != NULL)
@@ -579,19 +593,6 @@ http_start(const struct http_conf *conf, struct api *api, struct http **out)
 		return -1;
 	}
 	h->reaping = true;
-	if ((h->kdf = calloc(conf->kdf_threads, sizeof(*h->kdf))) == NULL) {
-		log_error("out of memory");
-		http_stop(h);
-		return -1;
-	}
-	for (; h->kdf_started < conf->kdf_threads; h->kdf_started++) {
-		if (pthread_create(&h->kdf[h->kdf_started], NULL,
-		    http_kdf_main, h) != 0) {
-			log_error("cannot start a password-hashing thread");
-			http_stop(h);
-			return -1;
-		}
-	}
 	*out = h;
 	return 0;
 }
