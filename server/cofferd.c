@@ -305,10 +305,14 @@ ask_password(FILE *tty, const char *prompt, char buf[PASSWORD_MAX + 2])
 /*
  * cofferd --add-account NAME: the password from ${pwfile} (its first
  * line) or the terminal (twice), hashed as a registration would, and the
- * account made in ${db}.  The exit status.
+ * account made in ${db}, as ${user} (${uid}, ${gid}) unless ${uid} is
+ * (uid_t)-1: the password is read first, so its file may be root's, and
+ * the database is opened after the switch, so it stays the service's.
+ * The exit status.
  */
 static int
-add_account(const char *name, const char *pwfile, const char *db)
+add_account(const char *name, const char *pwfile, const char *db,
+    uid_t uid, gid_t gid, const char *user)
 {
 	char pw[PASSWORD_MAX + 2], again[PASSWORD_MAX + 2];
 	char hash[SRV_PWHASH_STRLEN], serr[STORE_ERRLEN] = "";
@@ -357,6 +361,8 @@ add_account(const char *name, const char *pwfile, const char *db)
 		log_error("password hash: out of memory");
 		goto out;
 	}
+	if (uid != (uid_t)-1 && drop_privileges(uid, gid, user) != 0)
+		goto out;
 	if (store_open(db, &st, serr) != 0) {
 		log_error("cannot open the database: %s", serr);
 		goto out;
@@ -556,10 +562,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (o.add_account != NULL) {
-		/* The database file must stay the service user's. */
-		if (uid != (uid_t)-1 && drop_privileges(uid, gid, o.user) != 0)
-			goto out;
-		ret = add_account(o.add_account, o.password_file, o.db);
+		ret = add_account(o.add_account, o.password_file, o.db, uid,
+		    gid, o.user);
 		goto out;
 	}
 	if (o.password_file != NULL) {

@@ -125,6 +125,18 @@ two_users()
 	    chown nobody:nogroup data && chmod 700 data || return 1
 	"$COFFERD_BIN" --init-master-key keys/master.key 2>/dev/null &&
 	    chown daemon:daemon keys/master.key || return 1
+	# --add-account as root: refused without --user; with it, the
+	# password file may be root's and the database is nobody's.
+	printf 'operator-pw-0123\n' >pw && chmod 600 pw || return 1
+	expect_exit 2 timeout 20 "$COFFERD_BIN" --add-account ops \
+	    --password-file pw --db "sqlite:$PWD/data/cofferd.db" || return 1
+	expect_grep 'refusing to run as root' err || return 1
+	expect_exit 0 timeout 20 "$COFFERD_BIN" --add-account ops \
+	    --password-file pw --db "sqlite:$PWD/data/cofferd.db" \
+	    --user nobody || return 1
+	[ "$(stat -c %U data/cofferd.db)" = nobody ] ||
+	    fail "--add-account made the database as $(stat -c %U \
+	    data/cofferd.db)" || return 1
 	cofferd_start srv --user nobody --keyholder-user daemon \
 	    --master-key-file "$PWD/keys/master.key" \
 	    --db "sqlite:$PWD/data/cofferd.db" || return 1
@@ -169,6 +181,10 @@ two_users()
 	    fail "register: $status" || return 1
 	cofferd_req POST /v1/sessions "$body" && [ "$status" = 201 ] ||
 	    fail "login: $status" || return 1
+	cofferd_req POST /v1/sessions \
+	    '{"account":"ops","password":"operator-pw-0123"}' &&
+	    [ "$status" = 201 ] || fail "login of --add-account's: $status" ||
+	    return 1
 	TOKEN=$(jq -r .token resp)
 	k=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 	cofferd_req POST /v1/keys "{\"key\":\"$k\"}" && [ "$status" = 201 ] ||
