@@ -60,6 +60,11 @@ unit_files()
 		fail "the unit runs both halves as one dynamic user"
 		return 1
 	fi
+	# cofferd reads the shipped config (every key known) up to the users,
+	# which do not exist on this machine.
+	expect_exit 2 timeout 20 "$COFFERD_BIN" --config \
+	    "$SRCDIR/dist/cofferd.conf" || return 1
+	expect_grep "no user 'cofferd'" err || return 1
 	expect_grep '^user = cofferd$' "$SRCDIR/dist/cofferd.conf" &&
 	    expect_grep '^keyholder-user = cofferd-keys$' \
 	    "$SRCDIR/dist/cofferd.conf" || return 1
