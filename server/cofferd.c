@@ -482,7 +482,7 @@ main(int argc, char **argv)
 	struct store *st = NULL;
 	struct kh *kh = NULL;
 	char *cert = NULL, *key = NULL;
-	const char *fast;
+	const char *env;
 	uid_t uid = (uid_t)-1, khuid = (uid_t)-1;
 	gid_t gid = (gid_t)-1, khgid = (gid_t)-1;
 	bool root;
@@ -514,8 +514,8 @@ main(int argc, char **argv)
 		ret = init_master_key(o.init_master_key) == 0 ? 0 : 1;
 		goto out;
 	}
-	if ((fast = getenv("COFFERD_INSECURE_FAST_KDF")) != NULL &&
-	    strcmp(fast, "1") == 0) {
+	if ((env = getenv("COFFERD_INSECURE_FAST_KDF")) != NULL &&
+	    strcmp(env, "1") == 0) {
 		srv_pwhash_fast(true);
 		log_warn("COFFERD_INSECURE_FAST_KDF=1: new password hashes use "
 		    "minimum costs; for tests only");
@@ -523,8 +523,8 @@ main(int argc, char **argv)
 
 	/* As root, only to bind and to hand out the two users. */
 	root = getuid() == 0 || geteuid() == 0;
-	if (root && o.user == NULL && (fast = getenv(
-	    "COFFERD_TEST_ALLOW_ROOT")) != NULL && strcmp(fast, "1") == 0) {
+	if (root && o.user == NULL && (env = getenv(
+	    "COFFERD_TEST_ALLOW_ROOT")) != NULL && strcmp(env, "1") == 0) {
 		log_warn("COFFERD_TEST_ALLOW_ROOT=1: serving as root without "
 		    "--user; the front end can read the master key file; for "
 		    "tests only");
