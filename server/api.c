@@ -219,8 +219,8 @@ audit(struct ctx *c, const char *account, const char *event,
  * the UTF-8), no control characters (C0, DEL, C1), no leading or trailing
  * space.
  */
-static bool
-valid_account(const char *s, size_t len)
+bool
+api_valid_account(const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
 
@@ -307,7 +307,7 @@ get_credentials(struct ctx *c, size_t pwmin, const char **account,
 	if (get_str(c, "account", true, account, &alen) != 0 ||
 	    get_str(c, "password", true, pw, pwlen) != 0)
 		return -1;
-	if (!valid_account(*account, alen)) {
+	if (!api_valid_account(*account, alen)) {
 		resp_bad_field(c, "account", "must be 1 to 128 bytes of "
 		    "printable text without leading or trailing spaces");
 		return -1;
@@ -335,17 +335,51 @@ new_keyid(char id[STORE_KEYID_LEN + 1])
 
 /* ---- accounts and sessions -------------------------------------------- */
 
+static int retry_after(int64_t now, int64_t oldest);
+
 static void
 h_register(struct ctx *c)
 {
 	char hash[SRV_PWHASH_STRLEN];
 	char err[STORE_ERRLEN] = "";
+	struct store_failures f;
 	const char *account, *pw;
 	size_t pwlen;
-	int r;
+	int64_t id = 0;
+	int r, wait;
 
 	if (get_credentials(c, PASSWORD_MIN, &account, &pw, &pwlen) != 0)
 		return;
+	/*
+	 * Every attempt that gets as far as the (slow) hash counts against
+	 * its source address, whatever its outcome, as logins do (§4).
+	 */
+	r = store_register_reserve(c->a->st, account, c->q->address, c->now,
+	    c->now - LOGIN_WINDOW, c->now - LOGIN_CHECK_MAX,
+	    c->a->register_limit, &id, &f, err);
+	if (r == STORE_ELIMIT || r == STORE_EBUSY) {
+		wait = 1;
+		if (f.n_address + f.p_address >= c->a->register_limit)
+			wait = retry_after(c->now, f.old_address);
+		if (f.n_account + f.p_account >= c->a->register_limit &&
+		    retry_after(c->now, f.old_account) > wait)
+			wait = retry_after(c->now, f.old_account);
+		metrics_count(M_REGISTER_LIMITED);
+		log_warn("registration of '%s' from %s refused: too many "
+		    "registrations", account, c->q->address);
+		resp_error(c->p, 429, "rate_limited", "too many registrations "
+		    "from this address; retry in %d seconds", wait);
+		c->p->retry_after = wait;
+		return;
+	}
+	if (r != 0) {
+		resp_store(c, "register", err);
+		return;
+	}
+	/* It stays counted, whatever happens next. */
+	if (store_failure_confirm(c->a->st, id, err) != 0)
+		log_warn("registration %lld: %s (it counts anyway)",
+		    (long long)id, err);
 	if (srv_pwhash_str(hash, pw, pwlen) != 0) {
 		log_error("password hash: out of memory");
 		resp_error(c->p, 503, "unavailable", "the server is busy");
@@ -1093,6 +1127,8 @@ api_init(struct api *a, struct store *st, struct kh *kh, int64_t ttl)
 	a->st = st;
 	a->kh = kh;
 	a->session_ttl = ttl;
+	a->registration_open = true;
+	a->register_limit = API_REGISTER_LIMIT;
 	/* Made with the current costs, so a miss costs what a hit costs. */
 	if (srv_pwhash_str(a->dummy_hash, dummy, sizeof(dummy) - 1) != 0)
 		return -1;
@@ -1106,6 +1142,28 @@ api_expire(struct api *a, int64_t now, int64_t *n_sessions,
 	/* The same window and stale time as login_reserve(). */
 	return store_expire(a->st, now, now - LOGIN_WINDOW,
 	    now - LOGIN_CHECK_MAX, n_sessions, n_failures, err);
+}
+
+bool
+api_needs_kdf(const struct api *a, const struct api_req *q)
+{
+	if (q->method == NULL || q->path == NULL || q->too_large ||
+	    strcmp(q->method, "POST") != 0)
+		return false;
+	if (strcmp(q->path, "/v1/sessions") == 0)
+		return true;
+	return strcmp(q->path, "/v1/accounts") == 0 && a->registration_open;
+}
+
+void
+api_busy(struct api_resp *p, int retry)
+{
+	memset(p, 0, sizeof(*p));
+	metrics_count(M_KDF_BUSY);
+	resp_error(p, 503, "busy", "the server is busy checking passwords; "
+	    "retry in %d seconds", retry);
+	p->retry_after = retry;
+	metrics_request(p->status);
 }
 
 void
@@ -1153,6 +1211,11 @@ api_handle(struct api *a, const struct api_req *q, struct api_resp *p)
 	p->allow[0] = '\0';
 	if (q->too_large) {
 		resp_error(p, 413, "too_large", "the body is over 16 KiB");
+		goto out;
+	}
+	if (rt->fn == h_register && !a->registration_open) {
+		resp_error(p, 403, "registration_closed", "this server makes "
+		    "no accounts on request; ask its operator for one");
 		goto out;
 	}
 	if ((rt->flags & R_AUTH) && authenticate(&c) != 0)

@@ -22,6 +22,7 @@
 
 #define API_BODY_MAX		16384
 #define API_ADDRESS_MAX		63
+#define API_REGISTER_LIMIT	5	/* registrations per address, §4 */
 
 struct store;
 struct kh;
@@ -30,6 +31,8 @@ struct api {
 	struct store	*st;
 	struct kh	*kh;
 	int64_t		 session_ttl;		/* seconds */
+	bool		 registration_open;	/* POST /v1/accounts */
+	int		 register_limit;	/* per address, §4 window */
 	char		 dummy_hash[SRV_PWHASH_STRLEN];
 };
 
@@ -51,19 +54,35 @@ struct api_resp {
 	size_t		 len;
 	const char	*ctype;		/* NULL if there is no body */
 	char		 allow[64];	/* 405: the Allow header */
-	int		 retry_after;	/* 429: seconds; else 0 */
+	int		 retry_after;	/* 429, 503: seconds; else 0 */
 };
 
 /*
  * api_init(a, st, kh, ttl): set up ${a} (and jansson's allocator, which
  * becomes srv_wmalloc/srv_wfree for the whole process); ${st} and ${kh}
- * stay the caller's.  0, or -1 if the dummy password hash cannot be made.
+ * stay the caller's.  Registration is open, API_REGISTER_LIMIT per
+ * address; the caller may change both fields afterwards.  0, or -1 if
+ * the dummy password hash cannot be made.
  */
 int api_init(struct api *a, struct store *st, struct kh *kh, int64_t ttl)
     __attribute__((warn_unused_result));
 
 /* api_handle(a, q, p): answer ${q} into ${p} (always filled in). */
 void api_handle(struct api *a, const struct api_req *q, struct api_resp *p);
+
+/*
+ * api_needs_kdf(a, q): whether answering ${q} may hash or check a
+ * password (Argon2id: register, login).  http.c runs those requests on
+ * its password-hashing threads, never on the threads that serve the
+ * rest, so that a flood of them cannot hold up requests with a token.
+ */
+bool api_needs_kdf(const struct api *a, const struct api_req *q);
+
+/*
+ * api_busy(p, retry): answer 503 "busy" with Retry-After ${retry}
+ * seconds: the password-hashing queue is full (docs/PROTOCOL.md §4).
+ */
+void api_busy(struct api_resp *p, int retry);
 
 /*
  * api_expire(a, now, n_sessions, n_failures, err): delete the sessions
@@ -74,6 +93,13 @@ void api_handle(struct api *a, const struct api_req *q, struct api_resp *p);
  */
 int api_expire(struct api *a, int64_t now, int64_t *n_sessions,
     int64_t *n_failures, char err[STORE_ERRLEN]);
+
+/*
+ * api_valid_account(s, len): ${s} is an account name: 1..128 bytes of
+ * printable UTF-8 (valid UTF-8 is the caller's check), no control
+ * characters, no leading or trailing space.
+ */
+bool api_valid_account(const char *s, size_t len);
 
 /* api_resp_release(p): free (and wipe) the body; ${p} may be reused. */
 void api_resp_release(struct api_resp *p);

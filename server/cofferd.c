@@ -6,9 +6,13 @@
  *   1. parse options; --init-master-key writes a key and exits;
  *   2. fork the key holder (keyholder.h) before anything secret or any
  *      thread exists, so the child inherits nothing of the front end's
- *      and the front end never opens the master key file;
- *   3. read the TLS files, bind the listening socket, then (as root with
- *      --user) drop to the service user;
+ *      and the front end never opens the master key file; started as
+ *      root, the key holder becomes another user than the front end
+ *      (--keyholder-user, by default the master key file's owner) before
+ *      it opens the file;
+ *   3. read the TLS files, bind the listening socket, then (as root,
+ *      which needs --user) drop to the service user, and check that it
+ *      cannot open the master key file;
  *   4. open the database, start the HTTP thread pool, and wait for a
  *      signal: SIGTERM or SIGINT stops, SIGCHLD means the key holder died
  *      (every key operation answers 503 from then on).  Between signals,
@@ -30,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +55,8 @@
 #define HTTP_MAX_CONNS		1024
 #define HTTP_MAX_PER_IP		64
 #define EXPIRE_EVERY		600	/* s: expire() */
+#define PASSWORD_MIN		8	/* as POST /v1/accounts */
+#define PASSWORD_MAX		1024
 
 /* Write a new master key to ${path}: 64 hex digits and a newline, 0600. */
 static int
@@ -269,6 +276,218 @@ expire(struct api *api)
 		    ns == 1 ? "" : "s", (long long)nf, nf == 1 ? "" : "s");
 }
 
+/*
+ * Read one line (without its newline) of at most PASSWORD_MAX bytes from
+ * ${f} into ${buf}; its length, or -1.
+ */
+static ssize_t
+read_password_line(FILE *f, char buf[PASSWORD_MAX + 2])
+{
+	size_t n;
+
+	if (fgets(buf, PASSWORD_MAX + 2, f) == NULL)
+		return -1;
+	n = strlen(buf);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	else if (n > PASSWORD_MAX)
+		return -1;
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	return (ssize_t)n;
+}
+
+/* Ask the terminal for a line without echo; its length, or -1. */
+static ssize_t
+ask_password(FILE *tty, const char *prompt, char buf[PASSWORD_MAX + 2])
+{
+	struct termios old, quiet;
+	ssize_t n;
+	bool echo_off;
+
+	fputs(prompt, tty);
+	fflush(tty);
+	echo_off = tcgetattr(fileno(tty), &old) == 0;
+	if (echo_off) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		(void)tcsetattr(fileno(tty), TCSANOW, &quiet);
+	}
+	n = read_password_line(tty, buf);
+	if (echo_off)
+		(void)tcsetattr(fileno(tty), TCSANOW, &old);
+	fputc('\n', tty);
+	return n;
+}
+
+/*
+ * cofferd --add-account NAME: the password from ${pwfile} (its first
+ * line) or the terminal (twice), hashed as a registration would, and the
+ * account made in ${db}, as ${user} (${uid}, ${gid}) unless ${uid} is
+ * (uid_t)-1: the password is read first, so its file may be root's, and
+ * the database is opened after the switch, so it stays the service's.
+ * The exit status.
+ */
+static int
+add_account(const char *name, const char *pwfile, const char *db,
+    uid_t uid, gid_t gid, const char *user)
+{
+	char pw[PASSWORD_MAX + 2], again[PASSWORD_MAX + 2];
+	char hash[SRV_PWHASH_STRLEN], serr[STORE_ERRLEN] = "";
+	struct store_event ev;
+	struct store *st = NULL;
+	FILE *f;
+	ssize_t n;
+	int r, ret = 1;
+
+	if (!api_valid_account(name, strlen(name))) {
+		fprintf(stderr, "cofferd: '%s' is not an account name (1 to "
+		    "128 bytes of printable text without leading or trailing "
+		    "spaces)\n", name);
+		return EXIT_USAGE;
+	}
+	if (pwfile != NULL) {
+		if ((f = fopen(pwfile, "re")) == NULL) {
+			log_error("cannot open '%s': %s", pwfile,
+			    strerror(errno));
+			return 1;
+		}
+		n = read_password_line(f, pw);
+		fclose(f);
+	} else {
+		if ((f = fopen("/dev/tty", "r+e")) == NULL) {
+			fprintf(stderr, "cofferd: no terminal to ask for the "
+			    "password: give --password-file FILE\n");
+			return EXIT_USAGE;
+		}
+		n = ask_password(f, "Password for the new account: ", pw);
+		if (n >= 0 && (ask_password(f, "Again: ", again) != n ||
+		    strcmp(pw, again) != 0)) {
+			fprintf(stderr, "cofferd: the passwords differ\n");
+			n = -2;
+		}
+		fclose(f);
+	}
+	if (n == -1 || (n >= 0 && (n < PASSWORD_MIN || n > PASSWORD_MAX))) {
+		fprintf(stderr, "cofferd: the password must be %d to %d "
+		    "bytes on one line\n", PASSWORD_MIN, PASSWORD_MAX);
+		goto out;
+	}
+	if (n < 0)
+		goto out;
+	if (srv_pwhash_str(hash, pw, (size_t)n) != 0) {
+		log_error("password hash: out of memory");
+		goto out;
+	}
+	if (uid != (uid_t)-1 && drop_privileges(uid, gid, user) != 0)
+		goto out;
+	if (store_open(db, &st, serr) != 0) {
+		log_error("cannot open the database: %s", serr);
+		goto out;
+	}
+	r = store_account_create(st, name, hash, (int64_t)time(NULL), serr);
+	if (r == STORE_EEXIST) {
+		log_error("the account '%s' exists", name);
+		goto out;
+	}
+	if (r != 0) {
+		log_error("cannot make the account: %s", serr);
+		goto out;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.time = (int64_t)time(NULL);
+	snprintf(ev.account, sizeof(ev.account), "%s", name);
+	snprintf(ev.address, sizeof(ev.address), "operator");
+	snprintf(ev.event, sizeof(ev.event), "register");
+	ev.ok = 1;
+	if (store_audit_add(st, &ev, serr) != 0)
+		log_warn("audit log: %s", serr);
+	log_info("made the account '%s'", name);
+	ret = 0;
+out:
+	store_close(st);
+	srv_wipe(pw, sizeof(pw));
+	srv_wipe(again, sizeof(again));
+	srv_wipe(hash, sizeof(hash));
+	return ret;
+}
+
+/* The user ${name}: 0 with *uid and *gid, or -1 (reported). */
+static int
+lookup_user(const char *opt, const char *name, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwnam(name)) == NULL) {
+		fprintf(stderr, "cofferd: %s: no user '%s'\n", opt, name);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+/*
+ * Started as root: the key holder's user, from --keyholder-user or the
+ * owner of the master key file; never root, never the front end's.
+ */
+static int
+keyholder_user(const struct srv_opts *o, uid_t uid, uid_t *khuid,
+    gid_t *khgid)
+{
+	struct passwd *pw;
+	struct stat sb;
+
+	if (o->keyholder_user != NULL) {
+		if (lookup_user("--keyholder-user", o->keyholder_user, khuid,
+		    khgid) != 0)
+			return -1;
+	} else {
+		if (stat(o->master_key_file, &sb) != 0) {
+			fprintf(stderr, "cofferd: cannot stat the master key "
+			    "file '%s': %s\n", o->master_key_file,
+			    strerror(errno));
+			return -1;
+		}
+		*khuid = sb.st_uid;
+		*khgid = (pw = getpwuid(sb.st_uid)) != NULL ? pw->pw_gid :
+		    sb.st_gid;
+	}
+	if (*khuid == 0) {
+		fprintf(stderr, "cofferd: refusing to run the key holder as "
+		    "root: give --keyholder-user NAME, a user of its own that "
+		    "owns the master key file (mode 0600)\n");
+		return -1;
+	}
+	if (*khuid == uid) {
+		fprintf(stderr, "cofferd: the key holder and the front end "
+		    "would both run as uid %ld: the front end could then read "
+		    "the master key file; give --keyholder-user another "
+		    "user, owning the master key file\n", (long)uid);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * After the switch to the service user: the front end must not be able
+ * to open the master key file (privilege separation, PROTOCOL.md §9).
+ */
+static int
+check_key_unreadable(const char *path, const char *user)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
+		return 0;
+	close(fd);
+	log_error("the service user '%s' can open the master key file '%s': "
+	    "make it owned by the key holder's user, mode 0600, in a "
+	    "directory '%s' cannot read", user, path, user);
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -280,11 +499,11 @@ main(int argc, char **argv)
 	struct http *http = NULL;
 	struct store *st = NULL;
 	struct kh *kh = NULL;
-	struct passwd *pw;
 	char *cert = NULL, *key = NULL;
-	const char *fast;
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
+	const char *env;
+	uid_t uid = (uid_t)-1, khuid = (uid_t)-1;
+	gid_t gid = (gid_t)-1, khgid = (gid_t)-1;
+	bool root;
 	sigset_t set;
 	struct timespec tmo;
 	int64_t next;
@@ -313,6 +532,64 @@ main(int argc, char **argv)
 	}
 	if (o.init_master_key != NULL) {
 		ret = init_master_key(o.init_master_key) == 0 ? 0 : 1;
+		goto out;
+	}
+	if ((env = getenv("COFFERD_INSECURE_FAST_KDF")) != NULL &&
+	    strcmp(env, "1") == 0) {
+		srv_pwhash_fast(true);
+		log_warn("COFFERD_INSECURE_FAST_KDF=1: new password hashes use "
+		    "minimum costs; for tests only");
+	}
+
+	/* As root, only to bind and to hand out the two users. */
+	root = getuid() == 0 || geteuid() == 0;
+	if (root && o.user == NULL && (env = getenv(
+	    "COFFERD_TEST_ALLOW_ROOT")) != NULL && strcmp(env, "1") == 0) {
+		log_warn("COFFERD_TEST_ALLOW_ROOT=1: serving as root without "
+		    "--user; the front end can read the master key file; for "
+		    "tests only");
+		root = false;
+	} else if (root && o.user == NULL) {
+		fprintf(stderr, "cofferd: refusing to run as root: give --user "
+		    "NAME (the front end serves as NAME) and let the key holder "
+		    "run as another user that owns the master key file "
+		    "(--keyholder-user; see cofferd(8))\n");
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (o.user != NULL) {
+		if (lookup_user("--user", o.user, &uid, &gid) != 0) {
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		if (!root && uid != getuid()) {
+			fprintf(stderr, "cofferd: --user needs root\n");
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		if (root && uid == 0) {
+			fprintf(stderr, "cofferd: refusing --user '%s': it is "
+			    "root\n", o.user);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		if (!root)
+			uid = (uid_t)-1;
+	}
+	if (o.keyholder_user != NULL && !root) {
+		fprintf(stderr, "cofferd: --keyholder-user needs root\n");
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (o.add_account != NULL) {
+		ret = add_account(o.add_account, o.password_file, o.db, uid,
+		    gid, o.user);
+		goto out;
+	}
+	if (o.password_file != NULL) {
+		fprintf(stderr, "cofferd: --password-file goes with "
+		    "--add-account\n");
+		ret = EXIT_USAGE;
 		goto out;
 	}
 
@@ -348,34 +625,17 @@ main(int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto out;
 	}
-	if (o.user != NULL) {
-		if ((pw = getpwnam(o.user)) == NULL) {
-			fprintf(stderr, "cofferd: no user '%s'\n", o.user);
-			ret = EXIT_USAGE;
-			goto out;
-		}
-		if (getuid() != 0 && pw->pw_uid != getuid()) {
-			fprintf(stderr, "cofferd: --user needs root\n");
-			ret = EXIT_USAGE;
-			goto out;
-		}
-		if (getuid() == 0) {
-			uid = pw->pw_uid;
-			gid = pw->pw_gid;
-		}
-	}
-	if ((fast = getenv("COFFERD_INSECURE_FAST_KDF")) != NULL &&
-	    strcmp(fast, "1") == 0) {
-		srv_pwhash_fast(true);
-		log_warn("COFFERD_INSECURE_FAST_KDF=1: new password hashes use "
-		    "minimum costs; for tests only");
+	if (root && keyholder_user(&o, uid, &khuid, &khgid) != 0) {
+		ret = EXIT_USAGE;
+		goto out;
 	}
 
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* 2. The key holder, before any secret or thread of ours. */
-	if (kh_start(o.master_key_file, uid, gid, &kh, err, sizeof(err)) != 0) {
+	if (kh_start(o.master_key_file, khuid, khgid, &kh, err,
+	    sizeof(err)) != 0) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -387,7 +647,8 @@ main(int argc, char **argv)
 		goto out;
 	if ((fd = listen_on(&addr, shown, sizeof(shown))) == -1)
 		goto out;
-	if (uid != (uid_t)-1 && drop_privileges(uid, gid, o.user) != 0)
+	if (uid != (uid_t)-1 && (drop_privileges(uid, gid, o.user) != 0 ||
+	    check_key_unreadable(o.master_key_file, o.user) != 0))
 		goto out;
 
 	/* 4. Database, API, HTTP. */
@@ -399,6 +660,8 @@ main(int argc, char **argv)
 		log_error("out of memory");
 		goto out;
 	}
+	api.registration_open = o.registration_open;
+	api.register_limit = o.register_limit;
 
 	/* Signals go to sigtimedwait() below; the threads inherit the mask. */
 	sigemptyset(&set);
@@ -416,12 +679,16 @@ main(int argc, char **argv)
 	hc.timeout = o.timeout;
 	hc.max_conns = fit_connections(HTTP_MAX_CONNS, o.threads);
 	hc.max_per_ip = HTTP_MAX_PER_IP;
+	hc.kdf_threads = o.kdf_threads;
+	hc.kdf_queue = o.kdf_queue;
 	if (http_start(&hc, &api, &http) != 0)
 		goto out;
 	fd = -1;		/* the HTTP server owns it now */
-	log_info("listening on %s://%s (%u threads, database %s)",
+	log_info("listening on %s://%s (%u threads, %u password-hashing, "
+	    "database %s, registration %s)",
 	    o.insecure_http ? "http" : "https", shown, o.threads,
-	    strncmp(o.db, "sqlite:", 7) == 0 ? o.db : "postgres");
+	    o.kdf_threads, strncmp(o.db, "sqlite:", 7) == 0 ? o.db : "postgres",
+	    o.registration_open ? "open" : "closed");
 
 	next = mono_s();
 	for (;;) {

@@ -20,6 +20,18 @@
  * connection its peer dropped.  libmicrohttpd tells us of the close
  * (http_notify) before it closes the socket, and both sides hold
  * ${lock}, so the reaper never touches a descriptor that was reused.
+ *
+ * Password hashing: a register or a login (api_needs_kdf) costs an
+ * Argon2id hash of 64 MiB and a good part of a CPU-second; run on the
+ * thread pool, a flood of them would stall every other connection the
+ * same pool thread serves.  So those requests are suspended
+ * (MHD_suspend_connection) and queued for a few password-hashing threads
+ * of their own, which run at a lower priority (nice HTTP_KDF_NICE); the
+ * thread that finishes one resumes its connection, and the pool thread
+ * sends the answer.  At most conf->kdf_threads hashes run at once, and
+ * at most conf->kdf_queue requests wait: the next one is answered 503
+ * with Retry-After at once, without hashing.  Requests with a token and
+ * /healthz never wait behind a hash.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,8 +54,24 @@
 #include "srv_crypto.h"
 #include "srv_log.h"
 
+/*
+ * What TLS offers (GnuTLS priority string): TLS 1.3, and TLS 1.2 with
+ * ECDHE key exchange and AEAD ciphers only: no static RSA key exchange
+ * (no forward secrecy), no finite-field DHE, no CBC (Lucky 13, padding
+ * oracles), no SHA-1 MACs; the server's order wins.  Checked with a real
+ * scanner by tests/integration/87-tls-scan.sh.
+ */
+#define HTTP_TLS_PRIORITIES						\
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"			\
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"				\
+	"-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:"	\
+	"-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
+
 /* A client still sending this much past the cap loses the connection. */
 #define HTTP_DISCARD_MAX	(1024 * 1024)
+/* The password-hashing threads' niceness, and a full queue's Retry-After. */
+#define HTTP_KDF_NICE		10
+#define HTTP_BUSY_RETRY		2
 
 /* One open connection, for the reaper. */
 struct http_conn {
@@ -62,13 +92,32 @@ struct http {
 	bool			 stop;
 	bool			 reaping;	/* the reaper thread runs */
 	pthread_t		 reaper;
+
+	/* Password hashing (see the top of the file). */
+	pthread_mutex_t		 kdf_lock;	/* all kdf_* below */
+	pthread_cond_t		 kdf_wake;
+	struct http_req		*kdf_head, *kdf_tail;
+	unsigned int		 kdf_waiting;	/* in the queue */
+	unsigned int		 kdf_queue;	/* its limit */
+	unsigned int		 kdf_started;	/* threads in kdf[] */
+	pthread_t		*kdf;
+	bool			 kdf_stop;
 };
+
+/* Where a request is: read, waiting for a hashing thread, answered. */
+enum { HR_NEW, HR_QUEUED, HR_DONE };
 
 struct http_req {
 	uint8_t		*body;		/* API_BODY_MAX, wiped */
 	size_t		 len;
 	size_t		 discarded;
 	bool		 too_large;
+	int		 state;		/* HR_* */
+	struct MHD_Connection *conn;	/* while queued */
+	struct http_req	*qnext;		/* the queue */
+	char		 addr[API_ADDRESS_MAX + 1];
+	struct api_req	 q;		/* borrows from MHD and ${body} */
+	struct api_resp	 p;		/* the answer, once HR_DONE */
 };
 
 /* The peer's address as text; IPv4-mapped IPv6 shown as IPv4. */
@@ -212,65 +261,156 @@ http_free_body(void *cls)
 	srv_wfree(cls);
 }
 
-static enum MHD_Result
-http_answer(struct http *h, struct MHD_Connection *conn, const char *url,
+/* Fill in ${hr->q} from the connection. */
+static void
+http_request(struct MHD_Connection *conn, const char *url,
     const char *method, struct http_req *hr)
 {
-	char addr[API_ADDRESS_MAX + 1], ra[24];
-	struct api_req q;
-	struct api_resp p;
+	struct api_req *q = &hr->q;
+
+	http_peer(conn, hr->addr);
+	memset(q, 0, sizeof(*q));
+	q->method = method;
+	q->path = url;
+	q->limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "limit");
+	q->authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	q->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	q->body = hr->too_large ? NULL : hr->body;
+	q->body_len = hr->too_large ? 0 : hr->len;
+	q->too_large = hr->too_large;
+	q->address = hr->addr;
+}
+
+/* Send ${hr->p}, the answer to ${hr->q}, and release it. */
+static enum MHD_Result
+http_reply(struct MHD_Connection *conn, struct http_req *hr)
+{
+	struct api_resp *p = &hr->p;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	char ra[24];
 
-	http_receiving(h, conn, false);
-	http_peer(conn, addr);
-	memset(&q, 0, sizeof(q));
-	q.method = method;
-	q.path = url;
-	q.limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-	    "limit");
-	q.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_AUTHORIZATION);
-	q.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_TYPE);
-	q.body = hr->too_large ? NULL : hr->body;
-	q.body_len = hr->too_large ? 0 : hr->len;
-	q.too_large = hr->too_large;
-	q.address = addr;
-
-	api_handle(h->api, &q, &p);
-	log_info("%s %s %s %d", addr, method, url, p.status);
-
-	if (p.body != NULL) {
+	log_info("%s %s %s %d", hr->addr, hr->q.method, hr->q.path,
+	    p->status);
+	if (p->body != NULL) {
 		resp = MHD_create_response_from_buffer_with_free_callback_cls(
-		    p.len, p.body, http_free_body, p.body);
+		    p->len, p->body, http_free_body, p->body);
 		if (resp == NULL) {
-			api_resp_release(&p);
+			api_resp_release(p);
 			return MHD_NO;
 		}
-		p.body = NULL;		/* the response owns it now */
+		p->body = NULL;		/* the response owns it now */
 	} else {
 		resp = MHD_create_response_from_buffer(0, NULL,
 		    MHD_RESPMEM_PERSISTENT);
 		if (resp == NULL)
 			return MHD_NO;
 	}
-	if (p.ctype != NULL)
+	if (p->ctype != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-		    p.ctype);
+		    p->ctype);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 	    "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (p.allow[0] != '\0')
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, p.allow);
-	if (p.retry_after > 0) {
-		snprintf(ra, sizeof(ra), "%d", p.retry_after);
+	if (p->allow[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, p->allow);
+	if (p->retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", p->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
 	}
-	ret = MHD_queue_response(conn, (unsigned int)p.status, resp);
+	ret = MHD_queue_response(conn, (unsigned int)p->status, resp);
 	MHD_destroy_response(resp);
-	api_resp_release(&p);
+	api_resp_release(p);
 	return ret;
+}
+
+/*
+ * Queue ${hr} for a password-hashing thread and suspend its connection.
+ * 0, or -1 if the queue is full or the threads are stopping.
+ */
+static int
+http_kdf_submit(struct http *h, struct MHD_Connection *conn,
+    struct http_req *hr)
+{
+	pthread_mutex_lock(&h->kdf_lock);
+	if (h->kdf_stop || h->kdf_waiting >= h->kdf_queue) {
+		pthread_mutex_unlock(&h->kdf_lock);
+		return -1;
+	}
+	hr->conn = conn;
+	hr->state = HR_QUEUED;
+	hr->qnext = NULL;
+	MHD_suspend_connection(conn);
+	if (h->kdf_tail != NULL)
+		h->kdf_tail->qnext = hr;
+	else
+		h->kdf_head = hr;
+	h->kdf_tail = hr;
+	h->kdf_waiting++;
+	pthread_cond_signal(&h->kdf_wake);
+	pthread_mutex_unlock(&h->kdf_lock);
+	return 0;
+}
+
+/*
+ * A password-hashing thread: answer queued requests until told to stop
+ * and the queue is empty (once stopping, with 503 and no hashing).
+ */
+static void *
+http_kdf_main(void *cookie)
+{
+	struct http *h = cookie;
+	struct MHD_Connection *conn;
+	struct http_req *hr;
+	bool stop;
+
+	/* Below the threads that serve everything else (Linux: per thread). */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    HTTP_KDF_NICE);
+	pthread_mutex_lock(&h->kdf_lock);
+	for (;;) {
+		while (h->kdf_head == NULL && !h->kdf_stop)
+			pthread_cond_wait(&h->kdf_wake, &h->kdf_lock);
+		if ((hr = h->kdf_head) == NULL)
+			break;
+		if ((h->kdf_head = hr->qnext) == NULL)
+			h->kdf_tail = NULL;
+		h->kdf_waiting--;
+		stop = h->kdf_stop;
+		pthread_mutex_unlock(&h->kdf_lock);
+
+		if (stop)
+			api_busy(&hr->p, HTTP_BUSY_RETRY);
+		else
+			api_handle(h->api, &hr->q, &hr->p);
+		conn = hr->conn;
+		hr->state = HR_DONE;
+		/* ${hr} is the connection's again from here on. */
+		MHD_resume_connection(conn);
+
+		pthread_mutex_lock(&h->kdf_lock);
+	}
+	pthread_mutex_unlock(&h->kdf_lock);
+	return NULL;
+}
+
+static enum MHD_Result
+http_answer(struct http *h, struct MHD_Connection *conn, const char *url,
+    const char *method, struct http_req *hr)
+{
+	http_receiving(h, conn, false);
+	http_request(conn, url, method, hr);
+	if (api_needs_kdf(h->api, &hr->q)) {
+		if (http_kdf_submit(h, conn, hr) == 0)
+			return MHD_YES;		/* answered when resumed */
+		api_busy(&hr->p, HTTP_BUSY_RETRY);
+		return http_reply(conn, hr);
+	}
+	api_handle(h->api, &hr->q, &hr->p);
+	return http_reply(conn, hr);
 }
 
 /* A Content-Length that is not a number or is over the cap. */
@@ -302,6 +442,13 @@ http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	struct http_req *hr = *con_cls;
 
 	(void)version;
+	if (hr != NULL && hr->state == HR_DONE) {
+		/* Resumed: a hashing thread has answered. */
+		hr->state = HR_NEW;
+		return http_reply(conn, hr);
+	}
+	if (hr != NULL && hr->state == HR_QUEUED)
+		return MHD_YES;
 	if (hr == NULL) {
 		if ((hr = calloc(1, sizeof(*hr))) == NULL)
 			return MHD_NO;
@@ -348,6 +495,7 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	http_receiving(cls, conn, true);
 	if (hr == NULL)
 		return;
+	api_resp_release(&hr->p);
 	srv_wfree(hr->body);
 	free(hr);
 	*con_cls = NULL;
@@ -391,8 +539,25 @@ http_start(const struct http_conf *conf, struct api *api, struct http **out)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&h->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&h->kdf_lock, NULL);
+	pthread_cond_init(&h->kdf_wake, NULL);
+	h->kdf_queue = conf->kdf_queue;
+	/* Before the daemon: no request may be queued with no one to take it. */
+	if ((h->kdf = calloc(conf->kdf_threads, sizeof(*h->kdf))) == NULL) {
+		log_error("out of memory");
+		http_stop(h);
+		return -1;
+	}
+	for (; h->kdf_started < conf->kdf_threads; h->kdf_started++) {
+		if (pthread_create(&h->kdf[h->kdf_started], NULL,
+		    http_kdf_main, h) != 0) {
+			log_error("cannot start a password-hashing thread");
+			http_stop(h);
+			return -1;
+		}
+	}
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-	    MHD_USE_ERROR_LOG;
+	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (conf->tls_cert != NULL)
 		flags |= MHD_USE_TLS;
 #define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){ (o), (v), (p) }
@@ -409,8 +574,7 @@ http_start(const struct http_conf *conf, struct api *api, struct http **out)
 	if (conf->tls_cert != NULL) {
 		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)conf->tls_cert);
 		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)conf->tls_key);
-		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0,
-		    (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES);
 	}
 	OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
@@ -445,9 +609,22 @@ http_stop(struct http *h)
 		pthread_mutex_unlock(&h->lock);
 		pthread_join(h->reaper, NULL);
 	}
+	/*
+	 * The hashing threads answer what is queued (503) and resume every
+	 * connection they hold: MHD must have none suspended when it stops.
+	 */
+	pthread_mutex_lock(&h->kdf_lock);
+	h->kdf_stop = true;
+	pthread_cond_broadcast(&h->kdf_wake);
+	pthread_mutex_unlock(&h->kdf_lock);
+	while (h->kdf_started > 0)
+		pthread_join(h->kdf[--h->kdf_started], NULL);
+	free(h->kdf);
 	/* Closes every connection: http_notify frees their records. */
 	if (h->d != NULL)
 		MHD_stop_daemon(h->d);
+	pthread_cond_destroy(&h->kdf_wake);
+	pthread_mutex_destroy(&h->kdf_lock);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

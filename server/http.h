@@ -22,6 +22,8 @@ struct http_conf {
 					   request (see http.c) */
 	unsigned int	 max_conns;
 	unsigned int	 max_per_ip;
+	unsigned int	 kdf_threads;	/* password-hashing threads, >= 1 */
+	unsigned int	 kdf_queue;	/* requests waiting for them */
 };
 
 /*

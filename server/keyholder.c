@@ -439,10 +439,14 @@ keyholder_main(int fd, const char *keyfile, uid_t uid, gid_t gid)
 	signal(SIGPIPE, SIG_IGN);
 	kh_close_fds(fd);
 
-	kh_load(keyfile);
+	/*
+	 * The key holder's own user first, then the key: the file is that
+	 * user's (mode 0600), and the front end's user cannot open it.
+	 */
 	kh_drop(uid, gid);
 	/* A change of uid resets the flag; set it again. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	kh_load(keyfile);
 
 	req[0] = 'R';
 	if (send(fd, req, 1, MSG_NOSIGNAL) != 1)

@@ -78,8 +78,9 @@ struct kh;
 /*
  * kh_start(keyfile, uid, gid, &kh, err, errlen):
  * Fork the key holder and wait until it has loaded ${keyfile}.  If
- * ${uid} is not (uid_t)-1 the child switches to ${uid}/${gid} once the
- * key is loaded.  Call before starting any thread.  On failure the
+ * ${uid} is not (uid_t)-1 the child switches to ${uid}/${gid} (no
+ * supplementary groups) before it opens the file, so the file must be
+ * readable by that user.  Call before starting any thread.  On failure the
  * child's reason is in ${err} (it has also printed it) and -1 returned.
  */
 int kh_start(const char *keyfile, uid_t uid, gid_t gid, struct kh **out,

@@ -107,6 +107,12 @@ metrics_text(char *buf, size_t cap, bool up)
 	mcounter(&b, "cofferd_rate_limited_total",
 	    "Logins refused by the failed-login limit.",
 	    ld(&m_counters[M_RATE_LIMITED]));
+	mcounter(&b, "cofferd_registrations_limited_total",
+	    "Registrations refused by the per-address limit.",
+	    ld(&m_counters[M_REGISTER_LIMITED]));
+	mcounter(&b, "cofferd_kdf_busy_total",
+	    "Requests answered 503 busy: the password-hashing queue was full.",
+	    ld(&m_counters[M_KDF_BUSY]));
 	mput(&b, "# HELP cofferd_up 1 if the database and the key holder "
 	    "answer.\n# TYPE cofferd_up gauge\ncofferd_up %d\n", up ? 1 : 0);
 	return b.full ? 0 : b.len;

@@ -14,12 +14,19 @@
 #define TTL_MAX		(10LL * 365 * 24 * 3600)
 #define THREADS_MAX	256
 #define TIMEOUT_MAX	3600
+#define KDF_THREADS_MAX	64
+#define KDF_QUEUE_MAX	4096
+#define REG_LIMIT_MAX	1000000
 
 const char srv_usage[] =
     "usage: cofferd [--config FILE] [--listen ADDR:PORT] [--tls-cert FILE]\n"
     "               [--tls-key FILE] [--db URL] [--master-key-file FILE]\n"
     "               [--insecure-http] [--session-ttl SECONDS] [--threads N]\n"
     "               [--timeout SECONDS] [--user NAME]\n"
+    "               [--keyholder-user NAME]\n"
+    "               [--registration open|closed] [--register-limit N]\n"
+    "               [--kdf-threads N] [--kdf-queue N]\n"
+    "       cofferd --add-account NAME [--password-file FILE] [--db URL]\n"
     "       cofferd --init-master-key FILE\n"
     "       cofferd --help | --version\n"
     "\n"
@@ -41,7 +48,25 @@ const char srv_usage[] =
     "                          request is not in whole that long after it\n"
     "                          opened or after the previous answer\n"
     "                          (default 30)\n"
-    "  --user NAME             started as root: serve as NAME after binding\n"
+    "  --user NAME             started as root (required then): serve as NAME\n"
+    "                          after binding; NAME must not be able to read\n"
+    "                          the master key file\n"
+    "  --keyholder-user NAME   started as root: the key holder runs as NAME\n"
+    "                          (default: the owner of the master key file;\n"
+    "                          never root, never the --user)\n"
+    "  --registration open|closed\n"
+    "                          closed: POST /v1/accounts answers 403 and\n"
+    "                          accounts are made with --add-account\n"
+    "                          (default open)\n"
+    "  --register-limit N      registrations per source address in 15\n"
+    "                          minutes (default 5)\n"
+    "  --kdf-threads N         password hashes (Argon2id) at once (default:\n"
+    "                          half the CPUs, 1..8)\n"
+    "  --kdf-queue N           logins and registrations waiting for them;\n"
+    "                          more are answered 503 (default 64)\n"
+    "  --add-account NAME      make the account NAME in the --db and exit;\n"
+    "                          the password from --password-file FILE (its\n"
+    "                          first line) or the terminal\n"
     "  --init-master-key FILE  write a new random master key to FILE (0600)\n"
     "                          and exit; never overwrites\n"
     "  --help                  this text\n"
@@ -49,8 +74,9 @@ const char srv_usage[] =
 
 enum {
 	O_CONFIG = 256, O_LISTEN, O_TLS_CERT, O_TLS_KEY, O_DB, O_MASTER,
-	O_INSECURE, O_TTL, O_THREADS, O_TIMEOUT, O_USER, O_INIT, O_HELP,
-	O_VERSION,
+	O_INSECURE, O_TTL, O_THREADS, O_TIMEOUT, O_USER, O_INIT, O_KHUSER,
+	O_REGISTRATION, O_REGLIMIT, O_KDF_THREADS, O_KDF_QUEUE, O_ADD_ACCOUNT,
+	O_PWFILE, O_HELP, O_VERSION,
 };
 
 #define ARG	required_argument
@@ -68,6 +94,13 @@ static const struct option longopts[] = {
 	{ "timeout",		ARG,	NULL, O_TIMEOUT },
 	{ "user",		ARG,	NULL, O_USER },
 	{ "init-master-key",	ARG,	NULL, O_INIT },
+	{ "keyholder-user",	ARG,	NULL, O_KHUSER },
+	{ "registration",	ARG,	NULL, O_REGISTRATION },
+	{ "register-limit",	ARG,	NULL, O_REGLIMIT },
+	{ "kdf-threads",	ARG,	NULL, O_KDF_THREADS },
+	{ "kdf-queue",		ARG,	NULL, O_KDF_QUEUE },
+	{ "add-account",	ARG,	NULL, O_ADD_ACCOUNT },
+	{ "password-file",	ARG,	NULL, O_PWFILE },
 	{ "help",		NOARG,	NULL, O_HELP },
 	{ "version",		NOARG,	NULL, O_VERSION },
 	{ NULL,			0,	NULL, 0 },
@@ -150,7 +183,7 @@ static bool
 file_allowed(int id)
 {
 	return id != O_CONFIG && id != O_INIT && id != O_HELP &&
-	    id != O_VERSION;
+	    id != O_VERSION && id != O_ADD_ACCOUNT && id != O_PWFILE;
 }
 
 static int
@@ -290,6 +323,9 @@ srv_opts_parse(int argc, char **argv, struct srv_opts *o,
 	o->master_key_file = take(&g, O_MASTER, NULL, err, &oom);
 	o->user = take(&g, O_USER, NULL, err, &oom);
 	o->init_master_key = take(&g, O_INIT, NULL, err, &oom);
+	o->keyholder_user = take(&g, O_KHUSER, NULL, err, &oom);
+	o->add_account = take(&g, O_ADD_ACCOUNT, NULL, err, &oom);
+	o->password_file = take(&g, O_PWFILE, NULL, err, &oom);
 	if (oom)
 		goto out;
 	o->insecure_http = g.v[O_INSECURE - O_CONFIG] != NULL;
@@ -313,6 +349,47 @@ srv_opts_parse(int argc, char **argv, struct srv_opts *o,
 			goto out;
 		}
 		o->threads = (unsigned int)v;
+	}
+	o->registration_open = true;
+	if (g.v[O_REGISTRATION - O_CONFIG] != NULL) {
+		if (strcmp(g.v[O_REGISTRATION - O_CONFIG], "closed") == 0)
+			o->registration_open = false;
+		else if (strcmp(g.v[O_REGISTRATION - O_CONFIG], "open") != 0) {
+			snprintf(err, SRV_ERRLEN, "--registration wants open "
+			    "or closed");
+			goto out;
+		}
+	}
+	o->register_limit = SRV_DEFAULT_REG_LIMIT;
+	if (g.v[O_REGLIMIT - O_CONFIG] != NULL) {
+		if (parse_num(g.v[O_REGLIMIT - O_CONFIG], 1, REG_LIMIT_MAX,
+		    &v) != 0) {
+			snprintf(err, SRV_ERRLEN, "--register-limit wants a "
+			    "number from 1 to %d", REG_LIMIT_MAX);
+			goto out;
+		}
+		o->register_limit = (int)v;
+	}
+	/* Half the CPUs: the other half serve everything else. */
+	o->kdf_threads = cpus < 4 ? 1 : cpus > 16 ? 8 : (unsigned int)cpus / 2;
+	if (g.v[O_KDF_THREADS - O_CONFIG] != NULL) {
+		if (parse_num(g.v[O_KDF_THREADS - O_CONFIG], 1,
+		    KDF_THREADS_MAX, &v) != 0) {
+			snprintf(err, SRV_ERRLEN, "--kdf-threads wants a "
+			    "number from 1 to %d", KDF_THREADS_MAX);
+			goto out;
+		}
+		o->kdf_threads = (unsigned int)v;
+	}
+	o->kdf_queue = SRV_DEFAULT_KDF_QUEUE;
+	if (g.v[O_KDF_QUEUE - O_CONFIG] != NULL) {
+		if (parse_num(g.v[O_KDF_QUEUE - O_CONFIG], 0, KDF_QUEUE_MAX,
+		    &v) != 0) {
+			snprintf(err, SRV_ERRLEN, "--kdf-queue wants a number "
+			    "from 0 to %d", KDF_QUEUE_MAX);
+			goto out;
+		}
+		o->kdf_queue = (unsigned int)v;
 	}
 	o->timeout = SRV_DEFAULT_TIMEOUT;
 	if (g.v[O_TIMEOUT - O_CONFIG] != NULL) {
@@ -344,6 +421,9 @@ srv_opts_release(struct srv_opts *o)
 	free(o->master_key_file);
 	free(o->user);
 	free(o->init_master_key);
+	free(o->keyholder_user);
+	free(o->add_account);
+	free(o->password_file);
 	memset(o, 0, sizeof(*o));
 }
 

@@ -17,6 +17,8 @@
 #define SRV_DEFAULT_DB		"sqlite:/var/lib/cofferd/cofferd.db"
 #define SRV_DEFAULT_TTL		(30 * 24 * 3600)
 #define SRV_DEFAULT_TIMEOUT	30
+#define SRV_DEFAULT_REG_LIMIT	5	/* API_REGISTER_LIMIT */
+#define SRV_DEFAULT_KDF_QUEUE	64
 #define SRV_ERRLEN		512
 
 struct srv_opts {
@@ -28,7 +30,14 @@ struct srv_opts {
 	char	*master_key_file;
 	char	*user;
 	char	*init_master_key;
+	char	*keyholder_user;
+	char	*add_account;		/* --add-account NAME */
+	char	*password_file;
 	bool	 insecure_http;
+	bool	 registration_open;
+	int	 register_limit;
+	unsigned int kdf_threads;
+	unsigned int kdf_queue;
 	int64_t	 session_ttl;
 	unsigned int threads;
 	unsigned int timeout;		/* seconds, see --timeout */

@@ -176,6 +176,28 @@ store_failure_reserve(struct store *st, const char *account,
 }
 
 int
+store_register_reserve(struct store *st, const char *account,
+    const char *address, int64_t now, int64_t since, int64_t stale, int limit,
+    int64_t *id, struct store_failures *f, char err[STORE_ERRLEN])
+{
+	char a[sizeof(STORE_REGISTER_MARK) + STORE_ACCOUNT_MAX];
+	char b[sizeof(STORE_REGISTER_MARK) + 64];
+
+	*id = 0;
+	memset(f, 0, sizeof(*f));
+	if ((size_t)snprintf(a, sizeof(a), "%s%s", STORE_REGISTER_MARK,
+	    account) >= sizeof(a) || (size_t)snprintf(b, sizeof(b), "%s%s",
+	    STORE_REGISTER_MARK, address) >= sizeof(b)) {
+		if (err != NULL)
+			snprintf(err, STORE_ERRLEN, "account or address too "
+			    "long");
+		return STORE_EFAIL;
+	}
+	return st->ops->failure_reserve(st, a, b, now, since, stale, limit,
+	    id, f, err);
+}
+
+int
 store_failure_confirm(struct store *st, int64_t id, char err[STORE_ERRLEN])
 {
 	return st->ops->failure_confirm(st, id, err);

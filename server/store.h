@@ -176,6 +176,22 @@ int store_failure_reserve(struct store *st, const char *account,
     int64_t *id, struct store_failures *f, char err[STORE_ERRLEN])
     __attribute__((warn_unused_result));
 /*
+ * store_register_reserve(st, account, address, now, since, stale, limit,
+ *     id, f, err):
+ * store_failure_reserve() for a registration attempt of ${account} from
+ * ${address}: registrations are counted in the failures table, apart
+ * from logins, as rows whose account and address carry the prefix
+ * STORE_REGISTER_MARK (a control character, which no account name and
+ * no address has), so they share its atomicity, its window and its
+ * expiry, and neither count meets the other.  Settle ${id} with
+ * store_failure_confirm() (cofferd counts every attempt).
+ */
+#define STORE_REGISTER_MARK	"\001register "
+int store_register_reserve(struct store *st, const char *account,
+    const char *address, int64_t now, int64_t since, int64_t stale, int limit,
+    int64_t *id, struct store_failures *f, char err[STORE_ERRLEN])
+    __attribute__((warn_unused_result));
+/*
  * store_failure_confirm(st, id, err): the reservation ${id} was a failed
  * login; it stays as one.  ENOTFOUND if ${id} is not a reservation.
  */

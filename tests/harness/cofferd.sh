@@ -22,7 +22,9 @@
 #	(default: ./tls, in the scenario's scratch directory).  By default
 #	it listens on 127.0.0.1 at a port the kernel picks; the OPTIONs are
 #	passed on and may override --listen, --db, --master-key-file or
-#	the TLS files (--insecure-http drops the TLS options).
+#	the TLS files (--insecure-http drops the TLS options).  Tests
+#	register many accounts from one address, so unless an OPTION sets
+#	--register-limit it is 1000000.
 #	On success it sets and exports:
 #	  COFFERD_URL     https://127.0.0.1:PORT (http:// with
 #	                  --insecure-http, https://[::1]:PORT for IPv6)
@@ -63,12 +65,17 @@
 #   COFFERD_TLS_DIR	where tls.sh makes the certificates (default ./tls)
 #   COFFERD_INSECURE_FAST_KDF	set to 1 here unless already set: minimum
 #		Argon2 costs so tests are fast (a test-only knob of cofferd)
+#   COFFERD_TEST_ALLOW_ROOT	set to 1 here unless already set: tests run
+#		as root, and cofferd refuses root without --user unless this
+#		test-only knob is set (88-privsep.sh runs it without)
 #   COFFERD_START_TIMEOUT	seconds to wait for /healthz (default 30)
 #   COFFERD_WRAPPER	a command line to start cofferd under, e.g.
 #		"setpriv --reuid=65534 --regid=65534 --clear-groups --"
 
 : "${COFFERD_INSECURE_FAST_KDF:=1}"
 export COFFERD_INSECURE_FAST_KDF
+: "${COFFERD_TEST_ALLOW_ROOT:=1}"
+export COFFERD_TEST_ALLOW_ROOT
 _cofferd_pids=
 
 _cofferd_bin()
@@ -109,9 +116,10 @@ cofferd_start()
 	sh "${SRCDIR:-.}/tests/harness/tls.sh" "$_cd_tls" || return 1
 
 	# Which defaults do the caller's options replace?
-	_cd_listen=1 _cd_db=1 _cd_mk=1 _cd_tls_opts=1
+	_cd_listen=1 _cd_db=1 _cd_mk=1 _cd_tls_opts=1 _cd_reg=1
 	for _cd_a; do
 		case $_cd_a in
+		--register-limit|--register-limit=*)	_cd_reg= ;;
 		--listen|--listen=*)	_cd_listen= ;;
 		--db|--db=*)		_cd_db= ;;
 		--master-key-file|--master-key-file=*)	_cd_mk= ;;
@@ -128,6 +136,7 @@ cofferd_start()
 	fi
 	_cd_url=${COFFERD_DB:-${COFFERD_TEST_DB:-sqlite:$_cd_dir/cofferd.db}}
 	set -- ${_cd_listen:+--listen 127.0.0.1:0} \
+	    ${_cd_reg:+--register-limit 1000000} \
 	    ${_cd_db:+--db "$_cd_url"} \
 	    ${_cd_mk:+--master-key-file "$_cd_dir/master.key"} \
 	    ${_cd_tls_opts:+--tls-cert "$_cd_tls/server.pem"} \

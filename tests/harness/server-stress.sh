@@ -31,6 +31,17 @@
 #          the rest, right passwords refused exactly where the limit was
 #          reached, good clients on other accounts and addresses
 #          unaffected (docs/PROTOCOL.md §4).
+#   pwflood password work under a flood (issue 13): a second cofferd
+#          with real Argon2id costs (no COFFERD_INSECURE_FAST_KDF) and
+#          its default --kdf-threads and --kdf-queue gets 24 threads of
+#          registrations and 24 of wrong logins, every request on a new
+#          connection from one of 250 addresses (srvstress pflood), while
+#          4 clients ask for their session with a token (kept-alive
+#          connections) and one asks /healthz on a new connection every
+#          20 ms: the p99 latency of both must stay under STRESS_P99_MS.
+#          Then a short run with --kdf-queue 4: the flood gets 503 with
+#          Retry-After, and the good clients still their 200s (latency
+#          reported, not bounded: see the section).
 #   junk   malformed, truncated and oversized input at the socket level
 #          (garbage instead of TLS, truncated handshakes, bad request
 #          lines, headers of 60 and 200 KiB, Content-Length lies, broken
@@ -60,6 +71,9 @@
 #   STRESS_KILLS       SIGKILL rounds (quick 3 [100])
 #   STRESS_MAX_REQUEST the slowest request a good client may see, in
 #                      seconds (quick 10 [30])
+#   STRESS_P99_MS      pwflood: the p99 latency allowed for requests with
+#                      a token and for /healthz, in ms (100)
+#   STRESS_PWFLOOD_S   pwflood: seconds of flood (quick 15 [60])
 #   STRESS_WORK        work directory (default: new under TMPDIR; kept
 #                      when something failed, or with STRESS_KEEP=1)
 #
@@ -72,7 +86,7 @@ set -u
 usage()
 {
 	echo "usage: tests/harness/server-stress.sh BUILD_DIR" \
-	    "[slow|fdlimit|many|flood|junk|crash ...]" >&2
+	    "[slow|fdlimit|many|flood|pwflood|junk|crash ...]" >&2
 	exit 2
 }
 
@@ -91,10 +105,10 @@ for c in curl jq od; do
 	command -v "$c" >/dev/null 2>&1 ||
 	    { echo "server-stress: needs $c" >&2; exit 2; }
 done
-sections=${*:-slow fdlimit many flood junk crash}
+sections=${*:-slow fdlimit many flood pwflood junk crash}
 for s in $sections; do
 	case $s in
-	slow|fdlimit|many|flood|junk|crash) ;;
+	slow|fdlimit|many|flood|pwflood|junk|crash) ;;
 	*) usage ;;
 	esac
 done
@@ -109,6 +123,7 @@ if [ "$long" = 1 ]; then
 	n_kills=${STRESS_KILLS:-100}
 	max_req=${STRESS_MAX_REQUEST:-30}
 	flood_opts="-A 40 -M 40 -P 3 -j 64 -g 8"
+	pw_secs=${STRESS_PWFLOOD_S:-60}
 else
 	timeout_opt=${STRESS_TIMEOUT:-3}
 	n_slow=${STRESS_SLOW:-20}
@@ -118,9 +133,11 @@ else
 	n_kills=${STRESS_KILLS:-3}
 	max_req=${STRESS_MAX_REQUEST:-10}
 	flood_opts="-A 10 -M 10 -P 2 -j 16 -g 4"
+	pw_secs=${STRESS_PWFLOOD_S:-15}
 fi
 timeout=${timeout_opt:-30}
 threads=${STRESS_THREADS:-8}
+p99_ms=${STRESS_P99_MS:-100}
 
 work=${STRESS_WORK:-}
 if [ -z "$work" ]; then
@@ -230,7 +247,10 @@ dbname=${COFFERD_DB%%:*}
 R=$(( $(rand) % 240 + 10 ))
 SFX=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 NET=127.$R
+# The "flood" section's 64 threads (long run) must not fill the queue of
+# password checks: it counts every answer but 401 and 429 as a failure.
 srv_opts="--threads $threads ${timeout_opt:+--timeout $timeout_opt}"
+srv_opts="$srv_opts --kdf-queue 512"
 note "server-stress: $( [ "$long" = 1 ] && echo long || echo quick) run," \
     "sections: $sections; database $dbname; cofferd $srv_opts;" \
     "addresses $NET.*; work $work"
@@ -369,6 +389,55 @@ sec_flood()
 	[ "$rc" -eq 0 ] || { fail "flood: $(tail -n 1 flood.out)"; \
 	    grep -v '^flood:' flood.out | head -n 10 | sed 's/^/| /'; }
 	alive flood
+}
+
+sec_pwflood()
+{
+	note "pwflood: registrations and wrong logins with real Argon2id" \
+	    "costs for $pw_secs s; p99 of token requests and /healthz" \
+	    "under $p99_ms ms"
+	COFFERD_INSECURE_FAST_KDF=0 cofferd_start srv-pw --threads "$threads" \
+	    --register-limit 5 2>>start.log ||
+	    { fail "pwflood: cofferd does not start"; cofferd_use srv; return; }
+	grep 'listening on' srv-pw/cofferd.log | tail -n 1 |
+	    sed 's/^.*listening/# pwflood: cofferd listening/'
+	stress pflood -N "$NET.60" -G "$NET.61" -p "pw-$SFX" -R 24 -L 24 \
+	    -g 4 -d "$pw_secs" -q "$p99_ms" >pwflood.out 2>&1
+	rc=$?
+	grep -E '^pflood:' pwflood.out | sed 's/^/# /'
+	[ "$rc" -eq 0 ] || { fail "pwflood: $(tail -n 1 pwflood.out)"; \
+	    grep -v '^pflood:' pwflood.out | head -n 10 | sed 's/^/| /'; }
+	[ "$(kv flood_201 pwflood.out)" -gt 0 ] 2>/dev/null ||
+	    fail "pwflood: no registration got through at all"
+	if ! cofferd_stop srv-pw >pw-stop.log 2>&1; then
+		fail "pwflood: cofferd did not stop cleanly"
+		sed 's/^/| /' pw-stop.log
+	fi
+
+	note "pwflood: the same with --kdf-queue 4 for 5 s: 503 + Retry-After"
+	COFFERD_INSECURE_FAST_KDF=0 cofferd_start srv-pwq --threads "$threads" \
+	    --register-limit 5 --kdf-queue 4 2>>start.log ||
+	    { fail "pwflood: cofferd does not start"; cofferd_use srv; return; }
+	# No latency bound here: answered at once, the 48 threads make some
+	# 450 new TLS connections a second, and on a small machine shared
+	# with them that is a CPU flood, not password work (RELIABILITY.md).
+	stress pflood -N "$NET.62" -G "$NET.63" -p "pwq-$SFX" -R 24 -L 24 \
+	    -g 4 -d 5 -q 100000 >pwflood-q.out 2>&1
+	rc=$?
+	grep -E '^pflood:' pwflood-q.out | sed 's/^/# /'
+	[ "$rc" -eq 0 ] || { fail "pwflood -q 4: $(tail -n 1 pwflood-q.out)"; \
+	    grep -v '^pflood:' pwflood-q.out | head -n 10 | sed 's/^/| /'; }
+	[ "$(kv flood_503 pwflood-q.out)" -gt 0 ] 2>/dev/null ||
+	    fail "pwflood: a queue of 4 never answered 503"
+	curl -g -s --cacert "$COFFERD_CACERT" "$COFFERD_URL/metrics" |
+	    grep -q '^cofferd_kdf_busy_total [1-9]' ||
+	    fail "pwflood: cofferd_kdf_busy_total did not count the 503s"
+	if ! cofferd_stop srv-pwq >pwq-stop.log 2>&1; then
+		fail "pwflood: cofferd did not stop cleanly"
+		sed 's/^/| /' pwq-stop.log
+	fi
+	cofferd_use srv
+	alive pwflood
 }
 
 sec_junk()

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: ISC
 #
-# tests/harness/tls.sh DIR: a throwaway certificate authority and a server
+# tests/harness/tls.sh DIR [rsa]: a throwaway certificate authority and a server
 # certificate for tests, made with the openssl command into DIR (created
 # if missing):
 #
@@ -12,13 +12,20 @@
 #                    localhost, signed by the CA (cofferd --tls-cert)
 #   DIR/server.key   its private key (cofferd --tls-key), mode 0600
 #
-# EC P-256 keys, valid for two days.  Does nothing if DIR/server.pem
+# EC P-256 keys (with "rsa": RSA 2048 for the server's key, so a scanner
+# can see whether static RSA key exchange is offered), valid for two days.  Does nothing if DIR/server.pem
 # exists already.  Exit status 0, or 1 with the reason on stderr.
 
 set -u
 
-[ $# -eq 1 ] || { echo "usage: tests/harness/tls.sh DIR" >&2; exit 2; }
+[ $# -eq 1 ] || { [ $# -eq 2 ] && [ "$2" = rsa ]; } ||
+    { echo "usage: tests/harness/tls.sh DIR [rsa]" >&2; exit 2; }
 dir=$1
+if [ "${2:-}" = rsa ]; then
+	srvkey="-newkey rsa:2048"
+else
+	srvkey="-newkey ec -pkeyopt ec_paramgen_curve:P-256"
+fi
 [ -s "$dir/server.pem" ] && [ -s "$dir/server.key" ] &&
     [ -s "$dir/ca.pem" ] && exit 0
 command -v openssl >/dev/null 2>&1 ||
@@ -40,7 +47,8 @@ CNF
 	    -subj "/CN=coffer test CA" \
 	    -addext "basicConstraints=critical,CA:TRUE" \
 	    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	# shellcheck disable=SC2086 # the key options, split on purpose
+	openssl req $srvkey -nodes \
 	    -keyout server.key -out server.csr -subj "/CN=localhost" \
 	    2>/dev/null
 	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \

@@ -828,21 +828,26 @@ privsep()
 		privsep_scan || return 1
 	fi
 
-	# --user: both halves end up as that user.
+	# --user and --keyholder-user: the front end ends up as nobody, the
+	# key holder as daemon, the owner of the master key file (more in
+	# 88-privsep.sh).
 	if is_root; then
 		mkdir -p srv-user && chown 65534:65534 srv-user &&
-		    cp srv/master.key srv-user/master.key || return 1
+		    cp srv/master.key srv-user/master.key &&
+		    chown daemon srv-user/master.key || return 1
 		db=$DBURL
 		case $DBURL in
 		sqlite:*)	db=sqlite:$PWD/srv-user/cofferd.db ;;
 		esac
-		cofferd_start srv-user --user nobody --db "$db" || return 1
-		for p in "$COFFERD_PID" "$COFFERD_KH_PID"; do
-			awk '/^Uid:/ { print $2, $3, $4 }' "/proc/$p/status" |
-			    grep -qx '65534 65534 65534' ||
-			    fail "process $p did not switch to nobody" ||
-			    return 1
-		done
+		cofferd_start srv-user --user nobody --keyholder-user daemon \
+		    --db "$db" || return 1
+		awk '/^Uid:/ { print $2, $3, $4 }' "/proc/$COFFERD_PID/status" |
+		    grep -qx '65534 65534 65534' ||
+		    fail "the front end did not switch to nobody" || return 1
+		d=$(id -u daemon)
+		awk '/^Uid:/ { print $2, $3, $4 }' \
+		    "/proc/$COFFERD_KH_PID/status" | grep -qx "$d $d $d" ||
+		    fail "the key holder did not switch to daemon" || return 1
 		req GET /healthz && want 200 || return 1
 		cofferd_stop srv-user || return 1
 	fi

@@ -758,6 +758,54 @@ reservations(void)
 	T_EQ_INT(oa, 100010);
 }
 
+/*
+ * Registrations (store_register_reserve) count per address and per name
+ * like failed logins, and apart from them.
+ */
+static void
+registrations(void)
+{
+	struct store_failures f;
+	char a[64], n[80], x[64];
+	int64_t id = -1, oa, ox;
+	int i, na, nx;
+
+	name(a, sizeof(a), "reg-a");
+	name(x, sizeof(x), "192.0.2.60");
+	for (i = 0; i < LIMIT; i++) {
+		snprintf(n, sizeof(n), "%s%d", a, i);
+		T_OK(register_reserve(st, n, x, 300000 + i, 299000, 299950,
+		    LIMIT, &id, &f, err_));
+		T_TRUE(id > 0);
+		check_tally(&f, 0, 0, 0, i, 0, i > 0 ? 300000 : 0);
+		T_OK(failure_confirm(st, id, err_));
+	}
+	/* The address is used up, for any name; another address is not. */
+	id = 99;
+	T_RC(STORE_ELIMIT, register_reserve(st, "reg-other", x, 300020,
+	    299020, 299970, LIMIT, &id, &f, err_));
+	T_EQ_INT(id, 0);
+	check_tally(&f, 0, 0, 0, LIMIT, 0, 300000);
+	T_OK(register_reserve(st, "reg-other", "192.0.2.61", 300021, 299021,
+	    299971, LIMIT, &id, &f, err_));
+	check_tally(&f, 0, 0, 0, 0, 0, 0);
+	T_OK(failure_confirm(st, id, err_));
+	/* They are no failed logins: of those names, from that address. */
+	snprintf(n, sizeof(n), "%s0", a);
+	T_OK(failure_count(st, n, x, 299000, &na, &oa, &nx, &ox, err_));
+	T_EQ_INT(na, 0);
+	T_EQ_INT(nx, 0);
+	T_OK(failure_reserve(st, n, x, 300022, 299022, 299972, LIMIT, &id,
+	    &f, err_));
+	check_tally(&f, 0, 0, 0, 0, 0, 0);
+	T_OK(failure_cancel(st, id, err_));
+	/* The window: the first leaves it at 301000. */
+	T_OK(register_reserve(st, "reg-late", x, 301000, 300001, 300950,
+	    LIMIT, &id, &f, err_));
+	check_tally(&f, 0, 0, 0, LIMIT - 1, 0, 300001);
+	T_OK(failure_cancel(st, id, err_));
+}
+
 /* A reservation older than ${stale} is a failure (its server died). */
 static void
 reservation_stale(void)
@@ -1181,6 +1229,7 @@ main(int argc, char **argv)
 		UNIT_TEST(reservation_stale),
 		UNIT_TEST(reservation_race),
 		UNIT_TEST(expire),
+		UNIT_TEST(registrations),
 		UNIT_TEST(concurrent),
 		UNIT_TEST(reconnect),
 	};

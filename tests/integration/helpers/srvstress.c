@@ -70,6 +70,24 @@
  * verify -t TOKEN -f FILE [-n THREADS] -N NET
  *	Releases every key of FILE and compares it with the deposited bytes.
  *
+ * pflood -N NET -G NET -p PREFIX [-R THREADS] [-L THREADS] [-g GOOD]
+ *     [-d SECONDS] [-i MS] [-q MS]
+ *	Password work under a flood (issue 13): THREADS (-R, default 24)
+ *	threads register new accounts PREFIX-r<thread>-<n> back to back,
+ *	and THREADS (-L, default 24) threads log in with wrong passwords
+ *	(half to accounts that exist, half to ones that do not), each
+ *	request on a new connection from the next of the 250 addresses of
+ *	-N NET, for SECONDS (default 15).  Meanwhile GOOD clients (default
+ *	4; accounts PREFIX-g<i>, made and logged in before the flood, from
+ *	-G NET) ask GET /v1/sessions/current with their token on kept-alive
+ *	connections, and one more client GET /healthz on a new connection
+ *	each time, each every MS milliseconds (-i, default 20).  Reports the
+ *	latency of both (p50, p99, max, in ms) and the flood's answers by
+ *	status.  Fails when a good request was not answered 200, when the
+ *	p99 of either is over -q MS (default 100), when a flood answer was
+ *	a 5xx other than 503 "busy" with a Retry-After, or other than 201,
+ *	401, 409, 429, 503.
+ *
  * junk -N NET [-w MS]
  *	One connection per case of malformed, truncated or oversized input
  *	at the socket level (raw TCP for the TLS layer, raw bytes inside TLS
@@ -1795,6 +1813,254 @@ cmd_junk(int argc, char **argv)
 	return failed == 0 && hz_bad == 0 && nc > 0 ? 0 : 1;
 }
 
+/* ---- pflood: password work under a flood ------------------------------ */
+
+#define PF_LAT_MAX	200000
+
+struct pf_lat {
+	double		*v;		/* seconds */
+	size_t		 n;
+	long		 bad;		/* not 200 */
+	pthread_mutex_t	 lock;
+};
+
+static struct {
+	const char	*net, *goodnet, *prefix;
+	double		 end;
+	int		 interval_ms;
+	atomic_int	 next_addr;
+	atomic_int	 stop;
+	struct pf_lat	 token, health;
+	pthread_mutex_t	 lock;
+	long		 st[6];		/* 201, 401, 409, 429, 503, other */
+	long		 bad_retry;
+	long		 requests;
+	int		 nreg;		/* existing accounts to guess */
+} PF;
+
+static void
+pf_record(struct pf_lat *l, double secs, long st)
+{
+	pthread_mutex_lock(&l->lock);
+	if (l->n < PF_LAT_MAX)
+		l->v[l->n++] = secs;
+	if (st != 200)
+		l->bad++;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static int
+pf_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The ${q} quantile of ${l}, in milliseconds (sorts ${l}). */
+static double
+pf_quantile(struct pf_lat *l, double q)
+{
+	size_t i;
+
+	if (l->n == 0)
+		return 0;
+	qsort(l->v, l->n, sizeof(l->v[0]), pf_cmp);
+	i = (size_t)(q * (double)(l->n - 1) + 0.5);
+	return l->v[i] * 1000;
+}
+
+static void
+pf_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		continue;
+}
+
+/* An attacker thread: registrations (arg 0) or wrong logins (arg 1). */
+static void *
+pf_flood_main(void *arg)
+{
+	static atomic_int seq;
+	struct client k;
+	char src[32], account[128], body[256];
+	bool login = (intptr_t)arg != 0;
+	long st, ra;
+	int n, a, slot;
+
+	if (client_init(&k, "127.0.0.1", true) != 0)
+		return NULL;
+	while (!atomic_load(&PF.stop) && now_s() < PF.end) {
+		a = atomic_fetch_add(&PF.next_addr, 1) % 250;
+		addr_of(src, PF.net, 1 + a);
+		snprintf(k.src, sizeof(k.src), "%s", src);
+		n = atomic_fetch_add(&seq, 1);
+		if (!login)
+			snprintf(account, sizeof(account), "%s-r%d", PF.prefix,
+			    n);
+		else if (n % 2 == 0)
+			snprintf(account, sizeof(account), "%s-g%d", PF.prefix,
+			    n / 2 % (PF.nreg > 0 ? PF.nreg : 1));
+		else
+			snprintf(account, sizeof(account), "%s-ghost%d",
+			    PF.prefix, n);
+		creds(body, sizeof(body), account, login ?
+		    "wrong-password-0123" : PASSWORD);
+		st = req(&k, "POST", login ? "/v1/sessions" : "/v1/accounts",
+		    body);
+		slot = st == 201 ? 0 : st == 401 ? 1 : st == 409 ? 2 :
+		    st == 429 ? 3 : st == 503 ? 4 : 5;
+		pthread_mutex_lock(&PF.lock);
+		PF.requests++;
+		PF.st[slot]++;
+		if (st == 503 || st == 429) {
+			ra = k.retry_after[0] != '\0' ?
+			    strtol(k.retry_after, NULL, 10) : 0;
+			if (ra < 1 || ra > 900)
+				PF.bad_retry++;
+		}
+		pthread_mutex_unlock(&PF.lock);
+		if (slot == 5 || (st == 201 && login))
+			problem("flood %s %s from %s: %ld %s%s", login ?
+			    "login" : "register", account, src, st, k.error,
+			    k.buf);
+	}
+	client_release(&k);
+	return NULL;
+}
+
+/* A good client: its session with its token, or /healthz (arg NULL). */
+static void *
+pf_good_main(void *arg)
+{
+	struct client *k = arg, hk;
+	char src[32];
+	long st;
+
+	if (k == NULL) {
+		addr_of(src, PF.goodnet, 250);
+		if (client_init(&hk, src, true) != 0)
+			return NULL;
+		k = &hk;
+	}
+	while (!atomic_load(&PF.stop) && now_s() < PF.end) {
+		if (arg == NULL) {
+			st = req(k, "GET", "/healthz", NULL);
+			pf_record(&PF.health, k->secs, st);
+		} else {
+			st = req(k, "GET", "/v1/sessions/current", NULL);
+			pf_record(&PF.token, k->secs, st);
+		}
+		if (st != 200)
+			problem("good %s from %s: %ld %s%s", arg == NULL ?
+			    "healthz" : "session", k->src, st, k->error,
+			    k->buf);
+		pf_sleep_ms(PF.interval_ms);
+	}
+	if (arg == NULL)
+		client_release(&hk);
+	return NULL;
+}
+
+static int
+cmd_pflood(int argc, char **argv)
+{
+	static struct client goods[64];
+	pthread_t th[2 * 256 + 64 + 1];
+	char src[32], account[128];
+	int ch, i, nth = 0, nreg = 24, nlog = 24, ngood = 4, ok = 1;
+	double secs = 15, qmax = 100, t0, tp50, tp99, tmax, hp50, hp99, hmax;
+
+	PF.interval_ms = 20;
+	while ((ch = getopt(argc, argv, "N:G:p:R:L:g:d:i:q:")) != -1) {
+		switch (ch) {
+		case 'N': PF.net = optarg; break;
+		case 'G': PF.goodnet = optarg; break;
+		case 'p': PF.prefix = optarg; break;
+		case 'R': nreg = (int)num(optarg, 0, 256); break;
+		case 'L': nlog = (int)num(optarg, 0, 256); break;
+		case 'g': ngood = (int)num(optarg, 1, 64); break;
+		case 'd': secs = (double)num(optarg, 1, 3600); break;
+		case 'i': PF.interval_ms = (int)num(optarg, 1, 10000); break;
+		case 'q': qmax = (double)num(optarg, 1, 100000); break;
+		default: return 2;
+		}
+	}
+	if (PF.net == NULL || PF.goodnet == NULL || PF.prefix == NULL) {
+		fprintf(stderr, "srvstress pflood: -N NET -G NET -p PREFIX\n");
+		return 2;
+	}
+	pthread_mutex_init(&PF.lock, NULL);
+	pthread_mutex_init(&PF.token.lock, NULL);
+	pthread_mutex_init(&PF.health.lock, NULL);
+	if ((PF.token.v = calloc(PF_LAT_MAX, sizeof(double))) == NULL ||
+	    (PF.health.v = calloc(PF_LAT_MAX, sizeof(double))) == NULL)
+		return 2;
+	/* The good clients' accounts and sessions, before the flood. */
+	for (i = 0; i < ngood; i++) {
+		addr_of(src, PF.goodnet, 1 + i);
+		snprintf(account, sizeof(account), "%s-g%d", PF.prefix, i);
+		if (client_init(&goods[i], src, false) != 0 ||
+		    account_login(&goods[i], account) != 0) {
+			fprintf(stderr, "srvstress pflood: good client %d "
+			    "cannot log in\n", i);
+			return 2;
+		}
+	}
+	PF.nreg = ngood;
+	t0 = now_s();
+	PF.end = t0 + secs;
+	for (i = 0; i < ngood; i++)
+		if (pthread_create(&th[nth++], NULL, pf_good_main,
+		    &goods[i]) != 0)
+			return 2;
+	if (pthread_create(&th[nth++], NULL, pf_good_main, NULL) != 0)
+		return 2;
+	for (i = 0; i < nreg + nlog; i++)
+		if (pthread_create(&th[nth++], NULL, pf_flood_main,
+		    (void *)(intptr_t)(i >= nreg)) != 0)
+			return 2;
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < ngood; i++)
+		client_release(&goods[i]);
+	tp50 = pf_quantile(&PF.token, 0.50);
+	tp99 = pf_quantile(&PF.token, 0.99);
+	tmax = pf_quantile(&PF.token, 1);
+	hp50 = pf_quantile(&PF.health, 0.50);
+	hp99 = pf_quantile(&PF.health, 0.99);
+	hmax = pf_quantile(&PF.health, 1);
+	if (PF.token.bad != 0 || PF.health.bad != 0 || PF.token.n == 0 ||
+	    PF.health.n == 0) {
+		problem("good requests not answered 200: %ld with a token, "
+		    "%ld /healthz", PF.token.bad, PF.health.bad);
+		ok = 0;
+	}
+	if (tp99 > qmax || hp99 > qmax) {
+		problem("p99 over %.0f ms: %.1f ms with a token, %.1f ms "
+		    "/healthz", qmax, tp99, hp99);
+		ok = 0;
+	}
+	if (PF.st[5] != 0 || PF.bad_retry != 0) {
+		problem("flood: %ld unexpected answers, %ld without a good "
+		    "Retry-After", PF.st[5], PF.bad_retry);
+		ok = 0;
+	}
+	printf("pflood: seconds=%.1f token_requests=%zu token_p50_ms=%.1f "
+	    "token_p99_ms=%.1f token_max_ms=%.1f healthz_requests=%zu "
+	    "healthz_p50_ms=%.1f healthz_p99_ms=%.1f healthz_max_ms=%.1f "
+	    "flood_requests=%ld flood_201=%ld flood_401=%ld flood_409=%ld "
+	    "flood_429=%ld flood_503=%ld flood_other=%ld\n", now_s() - t0,
+	    PF.token.n, tp50, tp99, tmax, PF.health.n, hp50, hp99, hmax,
+	    PF.requests, PF.st[0], PF.st[1], PF.st[2], PF.st[3], PF.st[4],
+	    PF.st[5]);
+	free(PF.token.v);
+	free(PF.health.v);
+	return ok ? 0 : 1;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void usage(void) __attribute__((noreturn));
@@ -1802,7 +2068,7 @@ static void
 usage(void)
 {
 	fputs("usage: srvstress -u URL -c CACERT work|slow|flood|deposit|"
-	    "verify|junk [OPTION...]\n", stderr);
+	    "verify|junk|pflood [OPTION...]\n", stderr);
 	exit(2);
 }
 
@@ -1845,6 +2111,8 @@ main(int argc, char **argv)
 		rc = cmd_deposit(argc, argv, true);
 	else if (strcmp(cmd, "junk") == 0)
 		rc = cmd_junk(argc, argv);
+	else if (strcmp(cmd, "pflood") == 0)
+		rc = cmd_pflood(argc, argv);
 	else
 		usage();
 	curl_global_cleanup();
