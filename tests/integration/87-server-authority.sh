@@ -426,7 +426,8 @@ scenario() {
 	    return 1
 	OTHER_KID=$(jq -r .key_id resp)
 	TOKEN=
-	req POST /v1/accounts "{\"account\":\"$ACCOUNT\",\"password\":\"$PW\"}" &&
+	req POST /v1/accounts \
+	    "{\"account\":\"$ACCOUNT\",\"password\":\"$PW\"}" &&
 	    want 201 || return 1
 
 	thief || return 1
