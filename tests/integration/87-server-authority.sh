@@ -135,6 +135,10 @@ thief()
 	    want 403 fresh_auth_required || return 1
 	req POST /v1/account/totp/confirm '{"code":"123456"}' &&
 	    want 403 fresh_auth_required || return 1
+	# Counted in the metrics under their own code.
+	TOKEN= req GET /metrics && want 200 || return 1
+	grep -Eq '^cofferd_requests_total\{code="403"\} ([1-9][0-9]*)$' resp ||
+	    fail "no 403 in the request counts" || return 1
 	# The dry run needs no fresh proof and changes nothing.
 	req POST /v1/keys/destroy \
 	    "{\"key_ids\":[\"$KID_A\",\"$nokey\"],\"dry_run\":true}" &&
