@@ -82,7 +82,7 @@ failures()
 	db_sql "SELECT count(*) FROM failures WHERE account = '$ACCOUNT'"
 }
 
-enable()
+enrol()
 {
 	note "enable: pending, confirm, recovery codes"
 	TOKEN=$X_TOKEN
@@ -277,7 +277,7 @@ scenario() {
 	X_TOKEN=$(jq -r .token resp)
 	req POST /v1/sessions "$(login_body '')" && want 201 || return 1
 	Y_TOKEN=$(jq -r .token resp)
-	enable || return 1
+	enrol || return 1
 	logins || return 1
 	release || return 1
 	recovery || return 1
