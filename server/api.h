@@ -33,6 +33,7 @@ struct api {
 	int64_t		 session_ttl;		/* seconds */
 	bool		 registration_open;	/* POST /v1/accounts */
 	int		 register_limit;	/* per address, §4 window */
+	int64_t		 fresh_auth;		/* seconds; api_init: 600 */
 	char		 dummy_hash[SRV_PWHASH_STRLEN];
 };
 

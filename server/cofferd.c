@@ -662,6 +662,7 @@ main(int argc, char **argv)
 	}
 	api.registration_open = o.registration_open;
 	api.register_limit = o.register_limit;
+	api.fresh_auth = o.fresh_auth;
 
 	/* Signals go to sigtimedwait() below; the threads inherit the mask. */
 	sigemptyset(&set);

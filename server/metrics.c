@@ -8,7 +8,7 @@
 
 /* Status codes cofferd answers with; anything else counts as "other". */
 static const int metric_codes[] = {
-	200, 201, 204, 400, 401, 404, 405, 409, 410, 413, 415, 422, 429,
+	200, 201, 204, 400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429,
 	500, 503,
 };
 #define N_CODES	(sizeof(metric_codes) / sizeof(metric_codes[0]))

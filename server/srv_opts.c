@@ -17,12 +17,13 @@
 #define KDF_THREADS_MAX	64
 #define KDF_QUEUE_MAX	4096
 #define REG_LIMIT_MAX	1000000
+#define FRESH_MAX	86400
 
 const char srv_usage[] =
     "usage: cofferd [--config FILE] [--listen ADDR:PORT] [--tls-cert FILE]\n"
     "               [--tls-key FILE] [--db URL] [--master-key-file FILE]\n"
     "               [--insecure-http] [--session-ttl SECONDS] [--threads N]\n"
-    "               [--timeout SECONDS] [--user NAME]\n"
+    "               [--timeout SECONDS] [--user NAME] [--fresh-auth SECONDS]\n"
     "               [--keyholder-user NAME]\n"
     "               [--registration open|closed] [--register-limit N]\n"
     "               [--kdf-threads N] [--kdf-queue N]\n"
@@ -43,6 +44,9 @@ const char srv_usage[] =
     "                          key holder process)\n"
     "  --insecure-http         plain HTTP; only on a loopback address\n"
     "  --session-ttl SECONDS   session lifetime (default 2592000, 30 days)\n"
+    "  --fresh-auth SECONDS    how long the account password (fresh proof)\n"
+    "                          counts for release, unwrap, destroy and\n"
+    "                          account changes (default 600)\n"
     "  --threads N             HTTP worker threads (default: CPUs, 2..16)\n"
     "  --timeout SECONDS       close a connection idle that long, or whose\n"
     "                          request is not in whole that long after it\n"
@@ -74,7 +78,8 @@ const char srv_usage[] =
 
 enum {
 	O_CONFIG = 256, O_LISTEN, O_TLS_CERT, O_TLS_KEY, O_DB, O_MASTER,
-	O_INSECURE, O_TTL, O_THREADS, O_TIMEOUT, O_USER, O_INIT, O_KHUSER,
+	O_INSECURE, O_TTL, O_THREADS, O_TIMEOUT, O_USER, O_FRESH, O_INIT,
+	O_KHUSER,
 	O_REGISTRATION, O_REGLIMIT, O_KDF_THREADS, O_KDF_QUEUE, O_ADD_ACCOUNT,
 	O_PWFILE, O_HELP, O_VERSION,
 };
@@ -93,6 +98,7 @@ static const struct option longopts[] = {
 	{ "threads",		ARG,	NULL, O_THREADS },
 	{ "timeout",		ARG,	NULL, O_TIMEOUT },
 	{ "user",		ARG,	NULL, O_USER },
+	{ "fresh-auth",		ARG,	NULL, O_FRESH },
 	{ "init-master-key",	ARG,	NULL, O_INIT },
 	{ "keyholder-user",	ARG,	NULL, O_KHUSER },
 	{ "registration",	ARG,	NULL, O_REGISTRATION },
@@ -338,6 +344,15 @@ srv_opts_parse(int argc, char **argv, struct srv_opts *o,
 			goto out;
 		}
 		o->session_ttl = v;
+	}
+	o->fresh_auth = SRV_DEFAULT_FRESH;
+	if (g.v[O_FRESH - O_CONFIG] != NULL) {
+		if (parse_num(g.v[O_FRESH - O_CONFIG], 1, FRESH_MAX, &v) != 0) {
+			snprintf(err, SRV_ERRLEN, "--fresh-auth wants seconds "
+			    "from 1 to %d", FRESH_MAX);
+			goto out;
+		}
+		o->fresh_auth = v;
 	}
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	o->threads = cpus < 2 ? 2 : cpus > 16 ? 16 : (unsigned int)cpus;

@@ -16,6 +16,7 @@
 #define SRV_DEFAULT_LISTEN	"127.0.0.1:8443"
 #define SRV_DEFAULT_DB		"sqlite:/var/lib/cofferd/cofferd.db"
 #define SRV_DEFAULT_TTL		(30 * 24 * 3600)
+#define SRV_DEFAULT_FRESH	600
 #define SRV_DEFAULT_TIMEOUT	30
 #define SRV_DEFAULT_REG_LIMIT	5	/* API_REGISTER_LIMIT */
 #define SRV_DEFAULT_KDF_QUEUE	64
@@ -39,6 +40,7 @@ struct srv_opts {
 	unsigned int kdf_threads;
 	unsigned int kdf_queue;
 	int64_t	 session_ttl;
+	int64_t	 fresh_auth;		/* seconds, see --fresh-auth */
 	unsigned int threads;
 	unsigned int timeout;		/* seconds, see --timeout */
 	bool	 help;
