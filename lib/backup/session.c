@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "session.h"
+#include "../escrow/escrow.h"
 
 #define PASS_MAX	1024
 
@@ -27,6 +28,14 @@ session_warn(const struct coffer_ctx *ctx, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	ctx->warn(ctx->cookie, msg);
+}
+
+void
+session_fresh(const struct coffer_ctx *ctx, struct escrow_fresh *fresh)
+{
+	fresh->password = ctx->get_escrow_password;
+	fresh->code = ctx->get_escrow_code;
+	fresh->cookie = ctx->cookie;
 }
 
 int

@@ -690,7 +690,7 @@ unreachable_server(void)
 	T_TRUE(strstr(err.msg, "cannot connect to http://127.0.0.1:1") !=
 	    NULL);
 	T_EQ_INT(escrow_login("http://127.0.0.1:1", NULL, "alice",
-	    "password1", 9, &lg, &err), COFFER_ENET);
+	    "password1", 9, "laptop", NULL, &lg, &err), COFFER_ENET);
 	T_TRUE(lg.token == NULL);
 	/* Checked before the network. */
 	T_EQ_INT(escrow_register("http://127.0.0.1:1", NULL, "alice",
@@ -700,7 +700,10 @@ unreachable_server(void)
 	T_EQ_INT(escrow_register("http://127.0.0.1:1", NULL, "al\tice",
 	    "password1", 9, &err), COFFER_EINVAL);
 	T_EQ_INT(escrow_login("http://escrow.example", NULL, "alice",
-	    "password1", 9, &lg, &err), COFFER_EINVAL);
+	    "password1", 9, NULL, NULL, &lg, &err), COFFER_EINVAL);
+	/* A device name with a control character, before the network. */
+	T_EQ_INT(escrow_login("http://127.0.0.1:1", NULL, "alice",
+	    "password1", 9, "lap\ntop", NULL, &lg, &err), COFFER_EINVAL);
 	T_EQ_INT(escrow_register("https://127.0.0.1:1",
 	    "/nonexistent/ca.pem", "alice", "password1", 9, &err),
 	    COFFER_EINVAL);
