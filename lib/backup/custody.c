@@ -451,6 +451,18 @@ custody_target(struct session *s, int scope, int custody, const char *label,
 		session_warn(s->ctx, "%s; starting a new key set", err->msg);
 		return target_new(s, scope, custody, label, target, out, err);
 	}
+	/*
+	 * Appending needs the set's key, which a device session cannot have
+	 * without fresh proof (PROTOCOL.md §3.3).  A device that backs up
+	 * unattended is write-only: it starts a new set (deduplication
+	 * starts over) rather than fail.
+	 */
+	if (r == COFFER_EPERM) {
+		session_warn(s->ctx, "%s; starting a new key set instead of "
+		    "appending to %s (this device may add keys to the escrow "
+		    "server, not read them)", err->msg, keyid);
+		return target_new(s, scope, custody, label, target, out, err);
+	}
 	if (custody == CUSTODY_ESCROW_WRAP && r == COFFER_ENET) {
 		session_warn(s->ctx, "%s; starting a new key set sealed to a "
 		    "wrap key from the pool", err->msg);
