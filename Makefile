@@ -44,7 +44,7 @@ $(B)/coffer: $(CLI_OBJS) $(B)/libcoffer.a
 	    $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null) $(LDLIBS)
 
 # cofferd, the escrow server: every server/*.c (docs/PROTOCOL.md).
-SRV_PKGS    := libmicrohttpd sqlite3 libpq jansson libsodium
+SRV_PKGS    := libmicrohttpd sqlite3 libpq jansson libsodium liboath
 SERVER_SRCS := $(wildcard server/*.c)
 SERVER_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(SERVER_SRCS))
 $(SERVER_OBJS): CPPFLAGS += $(shell pkg-config --cflags $(SRV_PKGS) 2>/dev/null)
@@ -55,7 +55,7 @@ $(B)/cofferd: $(SERVER_OBJS) $(B)/libcoffer.a
 # without cofferd's main() and libmicrohttpd (tests/fuzz/fuzz_api.c).
 API_FUZZ_OBJS := $(filter-out $(B)/obj/server/cofferd.o \
 		 $(B)/obj/server/http.o,$(SERVER_OBJS))
-API_FUZZ_LIBS := $(shell pkg-config --libs sqlite3 libpq jansson 2>/dev/null)
+API_FUZZ_LIBS := $(shell pkg-config --libs sqlite3 libpq jansson liboath 2>/dev/null)
 $(B)/obj/tests/fuzz/fuzz_api.o: CPPFLAGS += -Iserver
 $(B)/tests/replay_api: $(B)/obj/tests/fuzz/fuzz_api.o \
 	    $(B)/obj/tests/fuzz/fuzz_replay.o $(API_FUZZ_OBJS) $(FUZZ_OBJS)

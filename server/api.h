@@ -30,6 +30,7 @@ struct api {
 	struct store	*st;
 	struct kh	*kh;
 	int64_t		 session_ttl;		/* seconds */
+	int64_t		 fresh_auth;		/* seconds; api_init: 600 */
 	char		 dummy_hash[SRV_PWHASH_STRLEN];
 };
 

@@ -379,6 +379,7 @@ main(int argc, char **argv)
 		log_error("out of memory");
 		goto out;
 	}
+	api.fresh_auth = o.fresh_auth;
 
 	/* Signals go to sigtimedwait() below; the threads inherit the mask. */
 	sigemptyset(&set);

@@ -23,9 +23,11 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
+#include <liboath/oath.h>
 
 #include "keyholder.h"
 
@@ -285,6 +287,76 @@ kh_do_unwrap(struct rbuf *r, struct kh_msg *ans)
 	sodium_memzero(pt, sizeof(pt));
 }
 
+/* The account alone: a TOTP secret's blob is bound to it, kind 3. */
+static void
+kh_do_totpgen(struct rbuf *r, struct kh_msg *ans)
+{
+	char account[KH_ACCOUNT_MAX + 1];
+	uint8_t secret[KH_TOTP_LEN], blob[KH_BLOB_MAX];
+	size_t n;
+
+	kh_get_account(r, account);
+	kh_end(r);
+	randombytes_buf(secret, sizeof(secret));
+	n = kh_blob_seal(blob, secret, sizeof(secret), account, KH_TOTP_KEYID,
+	    KH_TOTP_KIND);
+	kh_put_u8(ans, KH_ST_OK);
+	kh_put(ans, secret, sizeof(secret));
+	kh_put_field(ans, blob, n);
+	sodium_memzero(secret, sizeof(secret));
+}
+
+/*
+ * Is ${code} the TOTP code (RFC 6238, HMAC-SHA1, 6 digits, 30 s) of a
+ * step after ${last} and within one step of now?  Steps are tried from
+ * the oldest, so drift never skips a code that is still to be used.
+ */
+static void
+kh_do_totpcheck(struct rbuf *r, struct kh_msg *ans)
+{
+	char account[KH_ACCOUNT_MAX + 1];
+	char want[KH_TOTP_DIGITS + 1], code[KH_TOTP_DIGITS + 1];
+	uint8_t secret[KH_PLAIN_MAX], step8[8];
+	const uint8_t *blob, *c;
+	size_t bloblen, clen, slen = 0;
+	uint64_t last, now, t;
+	int found = 0;
+
+	kh_get_account(r, account);
+	blob = kh_get_bytes(r, KH_TOTPBLOB_LEN, KH_TOTPBLOB_LEN, &bloblen,
+	    "totp blob");
+	c = kh_get_bytes(r, KH_TOTP_DIGITS, KH_TOTP_DIGITS, &clen, "code");
+	last = rbuf_u64(r);
+	kh_end(r);
+	for (size_t i = 0; i < clen; i++)
+		if (c[i] < '0' || c[i] > '9')
+			kh_refuse("code");
+	memcpy(code, c, clen);
+	code[clen] = '\0';
+	now = (uint64_t)time(NULL) / KH_TOTP_STEP;
+	if (kh_blob_open(secret, &slen, blob, bloblen, account, KH_TOTP_KEYID,
+	    KH_TOTP_KIND) == 0 && slen == KH_TOTP_LEN) {
+		for (t = now - 1; t <= now + 1; t++) {
+			if (t <= last || found)
+				continue;
+			if (oath_totp_generate((const char *)secret, slen,
+			    (time_t)(t * KH_TOTP_STEP), KH_TOTP_STEP, 0,
+			    KH_TOTP_DIGITS, want) != OATH_OK)
+				continue;
+			if (sodium_memcmp(want, code, KH_TOTP_DIGITS) == 0)
+				found = 1, le64enc(step8, t);
+		}
+	}
+	sodium_memzero(secret, sizeof(secret));
+	sodium_memzero(want, sizeof(want));
+	if (!found) {
+		kh_put_u8(ans, KH_ST_AUTH);
+		return;
+	}
+	kh_put_u8(ans, KH_ST_OK);
+	kh_put(ans, step8, sizeof(step8));
+}
+
 static void
 kh_do_ping(struct rbuf *r, struct kh_msg *ans)
 {
@@ -308,6 +380,10 @@ static const struct kh_request kh_requests[] = {
 	    1 + ACCT_MAX + KID + F(KH_WRAPBLOB_LEN) + F(KH_SEALED_MAX),
 	    kh_do_unwrap },
 	{ KH_PING, 1, 1, kh_do_ping },
+	{ KH_TOTPGEN, 1 + ACCT_MIN, 1 + ACCT_MAX, kh_do_totpgen },
+	{ KH_TOTPCHECK, 1 + ACCT_MIN + F(KH_TOTPBLOB_LEN) + F(KH_TOTP_DIGITS) + 8,
+	    1 + ACCT_MAX + F(KH_TOTPBLOB_LEN) + F(KH_TOTP_DIGITS) + 8,
+	    kh_do_totpcheck },
 };
 
 static int
@@ -440,6 +516,8 @@ keyholder_main(int fd, const char *keyfile, uid_t uid, gid_t gid)
 	kh_close_fds(fd);
 
 	kh_load(keyfile);
+	if (oath_init() != OATH_OK)
+		kh_die("cannot initialise liboath");
 	kh_drop(uid, gid);
 	/* A change of uid resets the flag; set it again. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

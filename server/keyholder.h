@@ -13,7 +13,16 @@
  *   OPEN    account, key_id, kind, blob (41..104)      -> plaintext
  *   WRAPGEN account, key_id                            -> public key, blob
  *   UNWRAP  account, key_id, blob (72), sealed (1..1024) -> plaintext
+ *   TOTPGEN account                                    -> secret (20), blob
+ *   TOTPCHECK account, blob (60), code (6 digits), last step (u64 LE)
+ *                                   -> step (u64 LE) or "no" (KH_ST_AUTH)
  *   PING                                               -> nothing
+ *
+ * A TOTP secret is sealed as a key of kind 3 under the key id of 32 '0'
+ * characters; SEAL and OPEN refuse kind 3, so once made a secret never
+ * leaves the key holder again: TOTPCHECK answers only whether a code is
+ * right for a time step after ${last}, within one step of the key
+ * holder's clock, and which step.
  *
  * A blob is nonce (24) || XChaCha20-Poly1305 ciphertext and tag, with
  * associated data "cofferd-key-v1" 0 account 0 key_id 0 kind.  Any other
@@ -52,6 +61,13 @@
 #define KH_ACCOUNT_MAX	128
 #define KH_KEYID_LEN	32
 #define KH_MSG_MAX	1400	/* one packet, either direction */
+#define KH_TOTP_LEN	20	/* secret bytes (RFC 4226's 160 bits) */
+#define KH_TOTP_DIGITS	6
+#define KH_TOTP_STEP	30	/* seconds */
+#define KH_TOTP_KIND	3
+#define KH_TOTP_KEYID	"00000000000000000000000000000000"
+/* 60 */
+#define KH_TOTPBLOB_LEN	(KH_NONCE_LEN + KH_TOTP_LEN + KH_TAG_LEN)
 
 /* Subkey derivation: crypto_kdf_derive_from_key(32, 1, "cofferdk", mk). */
 #define KH_KDF_CTX	"cofferdk"
@@ -60,6 +76,7 @@
 
 enum kh_type {
 	KH_SEAL = 1, KH_OPEN = 2, KH_WRAPGEN = 3, KH_UNWRAP = 4, KH_PING = 5,
+	KH_TOTPGEN = 6, KH_TOTPCHECK = 7,
 };
 
 /* Answers: a status byte, then the fields. */
@@ -109,6 +126,19 @@ int kh_wrapgen(struct kh *kh, const char *account, const char *key_id,
 int kh_unwrap(struct kh *kh, const char *account, const char *key_id,
     const uint8_t *blob, size_t bloblen, const uint8_t *sealed,
     size_t sealedlen, uint8_t pt[KH_UNWRAP_MAX], size_t *ptlen) KH_WUR;
+
+/*
+ * kh_totpgen(kh, account, secret, blob, bloblen): a new TOTP secret,
+ * in the clear (to show once; wipe it) and sealed.
+ * kh_totpcheck(kh, account, blob, bloblen, code, last, step): KH_OK and
+ * *step if ${code} (6 digits) is the code of a step after ${last} within
+ * one step of now; KH_EAUTH if not (or the blob does not open).
+ */
+int kh_totpgen(struct kh *kh, const char *account,
+    uint8_t secret[KH_TOTP_LEN], uint8_t blob[KH_BLOB_MAX], size_t *bloblen)
+    KH_WUR;
+int kh_totpcheck(struct kh *kh, const char *account, const uint8_t *blob,
+    size_t bloblen, const char *code, int64_t last, int64_t *step) KH_WUR;
 
 /*
  * The wire: a request is its type byte and then its fields; an answer is

@@ -366,3 +366,64 @@ out:
 	srv_wipe(&ans, sizeof(ans));
 	return rc;
 }
+
+int
+kh_totpgen(struct kh *kh, const char *account, uint8_t secret[KH_TOTP_LEN],
+    uint8_t blob[KH_BLOB_MAX], size_t *bloblen)
+{
+	struct kh_msg req = { .len = 0 }, ans = { .len = 0 };
+	size_t a = strlen(account);
+	struct rbuf r;
+	int rc;
+
+	*bloblen = 0;
+	if (a < 1 || a > KH_ACCOUNT_MAX)
+		return KH_EINVAL;
+	kh_put_u8(&req, KH_TOTPGEN);
+	kh_put_field(&req, account, a);
+	if ((rc = kh_call(kh, &req, &ans, &r)) != KH_OK) {
+		if (rc == KH_EAUTH)
+			rc = kh_broken(kh);
+		goto out;
+	}
+	rbuf_copy(&r, secret, KH_TOTP_LEN);
+	if (kh_take_field(&r, blob, KH_TOTPBLOB_LEN, KH_TOTPBLOB_LEN,
+	    bloblen) != 0)
+		rc = kh_broken(kh);
+out:
+	srv_wipe(&ans, sizeof(ans));
+	return rc;
+}
+
+int
+kh_totpcheck(struct kh *kh, const char *account, const uint8_t *blob,
+    size_t bloblen, const char *code, int64_t last, int64_t *step)
+{
+	struct kh_msg req = { .len = 0 }, ans = { .len = 0 };
+	size_t a = strlen(account);
+	uint8_t l8[8];
+	struct rbuf r;
+	int rc;
+
+	*step = 0;
+	if (a < 1 || a > KH_ACCOUNT_MAX || bloblen != KH_TOTPBLOB_LEN ||
+	    strlen(code) != KH_TOTP_DIGITS ||
+	    strspn(code, "0123456789") != KH_TOTP_DIGITS)
+		return KH_EINVAL;
+	kh_put_u8(&req, KH_TOTPCHECK);
+	kh_put_field(&req, account, a);
+	kh_put_field(&req, blob, bloblen);
+	kh_put_field(&req, code, KH_TOTP_DIGITS);
+	le64enc(l8, (uint64_t)(last < 0 ? 0 : last));
+	kh_put(&req, l8, sizeof(l8));
+	if ((rc = kh_call(kh, &req, &ans, &r)) != KH_OK)
+		goto out;
+	*step = (int64_t)rbuf_u64(&r);
+	if (!rbuf_ok(&r) || rbuf_left(&r) != 0) {
+		*step = 0;
+		rc = kh_broken(kh);
+	}
+out:
+	srv_wipe(&req, sizeof(req));
+	return rc;
+}

@@ -14,12 +14,13 @@
 #define TTL_MAX		(10LL * 365 * 24 * 3600)
 #define THREADS_MAX	256
 #define TIMEOUT_MAX	3600
+#define FRESH_MAX	86400
 
 const char srv_usage[] =
     "usage: cofferd [--config FILE] [--listen ADDR:PORT] [--tls-cert FILE]\n"
     "               [--tls-key FILE] [--db URL] [--master-key-file FILE]\n"
     "               [--insecure-http] [--session-ttl SECONDS] [--threads N]\n"
-    "               [--timeout SECONDS] [--user NAME]\n"
+    "               [--timeout SECONDS] [--user NAME] [--fresh-auth SECONDS]\n"
     "       cofferd --init-master-key FILE\n"
     "       cofferd --help | --version\n"
     "\n"
@@ -36,6 +37,9 @@ const char srv_usage[] =
     "                          key holder process)\n"
     "  --insecure-http         plain HTTP; only on a loopback address\n"
     "  --session-ttl SECONDS   session lifetime (default 2592000, 30 days)\n"
+    "  --fresh-auth SECONDS    how long the account password (fresh proof)\n"
+    "                          counts for release, unwrap, destroy and\n"
+    "                          account changes (default 600)\n"
     "  --threads N             HTTP worker threads (default: CPUs, 2..16)\n"
     "  --timeout SECONDS       close a connection idle that long, or whose\n"
     "                          request is not in whole that long after it\n"
@@ -49,8 +53,8 @@ const char srv_usage[] =
 
 enum {
 	O_CONFIG = 256, O_LISTEN, O_TLS_CERT, O_TLS_KEY, O_DB, O_MASTER,
-	O_INSECURE, O_TTL, O_THREADS, O_TIMEOUT, O_USER, O_INIT, O_HELP,
-	O_VERSION,
+	O_INSECURE, O_TTL, O_THREADS, O_TIMEOUT, O_USER, O_FRESH, O_INIT,
+	O_HELP, O_VERSION,
 };
 
 #define ARG	required_argument
@@ -67,6 +71,7 @@ static const struct option longopts[] = {
 	{ "threads",		ARG,	NULL, O_THREADS },
 	{ "timeout",		ARG,	NULL, O_TIMEOUT },
 	{ "user",		ARG,	NULL, O_USER },
+	{ "fresh-auth",		ARG,	NULL, O_FRESH },
 	{ "init-master-key",	ARG,	NULL, O_INIT },
 	{ "help",		NOARG,	NULL, O_HELP },
 	{ "version",		NOARG,	NULL, O_VERSION },
@@ -302,6 +307,15 @@ srv_opts_parse(int argc, char **argv, struct srv_opts *o,
 			goto out;
 		}
 		o->session_ttl = v;
+	}
+	o->fresh_auth = SRV_DEFAULT_FRESH;
+	if (g.v[O_FRESH - O_CONFIG] != NULL) {
+		if (parse_num(g.v[O_FRESH - O_CONFIG], 1, FRESH_MAX, &v) != 0) {
+			snprintf(err, SRV_ERRLEN, "--fresh-auth wants seconds "
+			    "from 1 to %d", FRESH_MAX);
+			goto out;
+		}
+		o->fresh_auth = v;
 	}
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	o->threads = cpus < 2 ? 2 : cpus > 16 ? 16 : (unsigned int)cpus;

@@ -16,6 +16,7 @@
 #define SRV_DEFAULT_LISTEN	"127.0.0.1:8443"
 #define SRV_DEFAULT_DB		"sqlite:/var/lib/cofferd/cofferd.db"
 #define SRV_DEFAULT_TTL		(30 * 24 * 3600)
+#define SRV_DEFAULT_FRESH	600
 #define SRV_DEFAULT_TIMEOUT	30
 #define SRV_ERRLEN		512
 
@@ -30,6 +31,7 @@ struct srv_opts {
 	char	*init_master_key;
 	bool	 insecure_http;
 	int64_t	 session_ttl;
+	int64_t	 fresh_auth;		/* seconds, see --fresh-auth */
 	unsigned int threads;
 	unsigned int timeout;		/* seconds, see --timeout */
 	bool	 help;

@@ -81,7 +81,18 @@ store_session_create(struct store *st,
     const uint8_t hash[STORE_TOKEN_HASH_LEN], const char *account,
     int64_t expires, char err[STORE_ERRLEN])
 {
-	return st->ops->session_create(st, hash, account, expires, err);
+	struct store_session s;
+
+	memset(&s, 0, sizeof(s));
+	memcpy(s.hash, hash, STORE_TOKEN_HASH_LEN);
+	if (strlen(account) > STORE_ACCOUNT_MAX) {
+		store_seterr(err, "account name too long");
+		return STORE_EFAIL;
+	}
+	snprintf(s.account, sizeof(s.account), "%s", account);
+	snprintf(s.device, sizeof(s.device), "unnamed");
+	s.expires = expires;
+	return st->ops->session_open(st, &s, err);
 }
 
 int
@@ -89,7 +100,135 @@ store_session_get(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
     char account[STORE_ACCOUNT_MAX + 1], int64_t *expires,
     char err[STORE_ERRLEN])
 {
-	return st->ops->session_get(st, hash, account, expires, err);
+	struct store_session s;
+	int r;
+
+	account[0] = '\0';
+	*expires = 0;
+	if ((r = st->ops->session_info(st, hash, &s, err)) != 0)
+		return r;
+	memcpy(account, s.account, sizeof(s.account));
+	*expires = s.expires;
+	return 0;
+}
+
+int
+store_session_open(struct store *st, const struct store_session *s,
+    char err[STORE_ERRLEN])
+{
+	return st->ops->session_open(st, s, err);
+}
+
+int
+store_session_info(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], struct store_session *s,
+    char err[STORE_ERRLEN])
+{
+	memset(s, 0, sizeof(*s));
+	return st->ops->session_info(st, hash, s, err);
+}
+
+int
+store_session_touch(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now,
+    const char *address, char err[STORE_ERRLEN])
+{
+	return st->ops->session_touch(st, hash, now, address, err);
+}
+
+int
+store_session_fresh(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t fresh_until,
+    int fresh_code, char err[STORE_ERRLEN])
+{
+	return st->ops->session_fresh(st, hash, fresh_until, fresh_code, err);
+}
+
+int
+store_session_list(struct store *st, const char *account, int64_t now,
+    struct store_session **out, size_t *n, char err[STORE_ERRLEN])
+{
+	*out = NULL;
+	*n = 0;
+	return st->ops->session_list(st, account, now, out, n, err);
+}
+
+int
+store_session_revoke(struct store *st, const char *account,
+    const char *device, const uint8_t id[STORE_SESSION_ID_LEN],
+    const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
+    char err[STORE_ERRLEN])
+{
+	*n = 0;
+	return st->ops->session_revoke(st, account, device, id, keep, n, err);
+}
+
+int
+store_account_set_pwhash(struct store *st, const char *account,
+    const char *pwhash, const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
+    char err[STORE_ERRLEN])
+{
+	*n = 0;
+	return st->ops->account_set_pwhash(st, account, pwhash, keep, n, err);
+}
+
+int
+store_account_delete(struct store *st, const char *account, int64_t now,
+    char err[STORE_ERRLEN])
+{
+	return st->ops->account_delete(st, account, now, err);
+}
+
+int
+store_totp_get(struct store *st, const char *account, struct store_totp *t,
+    char err[STORE_ERRLEN])
+{
+	memset(t, 0, sizeof(*t));
+	return st->ops->totp_get(st, account, t, err);
+}
+
+int
+store_totp_pending(struct store *st, const char *account,
+    const uint8_t *blob, size_t blob_len, char err[STORE_ERRLEN])
+{
+	if (blob_len < 1 || blob_len > STORE_BLOB_MAX) {
+		store_seterr(err, "TOTP blob of %zu bytes", blob_len);
+		return STORE_EFAIL;
+	}
+	return st->ops->totp_pending(st, account, blob, blob_len, err);
+}
+
+int
+store_totp_enable(struct store *st, const char *account, int64_t step,
+    const uint8_t (*hashes)[STORE_CODE_HASH_LEN], size_t n,
+    char err[STORE_ERRLEN])
+{
+	if (n > STORE_RECOVERY_MAX) {
+		store_seterr(err, "too many recovery codes");
+		return STORE_EFAIL;
+	}
+	return st->ops->totp_enable(st, account, step, hashes, n, err);
+}
+
+int
+store_totp_disable(struct store *st, const char *account,
+    char err[STORE_ERRLEN])
+{
+	return st->ops->totp_disable(st, account, err);
+}
+
+int
+store_totp_step(struct store *st, const char *account, int64_t step,
+    char err[STORE_ERRLEN])
+{
+	return st->ops->totp_step(st, account, step, err);
+}
+
+int
+store_recovery_use(struct store *st, const char *account,
+    const uint8_t hash[STORE_CODE_HASH_LEN], char err[STORE_ERRLEN])
+{
+	return st->ops->recovery_use(st, account, hash, err);
 }
 
 int
@@ -125,6 +264,13 @@ store_key_destroy(struct store *st, const char *account, const char *key_id,
     int64_t now, char err[STORE_ERRLEN])
 {
 	return st->ops->key_destroy(st, account, key_id, now, err);
+}
+
+int
+store_key_bind(struct store *st, const char *account, const char *key_id,
+    const char *repo_id, const char *keyset_id, char err[STORE_ERRLEN])
+{
+	return st->ops->key_bind(st, account, key_id, repo_id, keyset_id, err);
 }
 
 int

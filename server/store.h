@@ -27,6 +27,13 @@
 #define STORE_BLOB_MAX		256	/* encrypted key material */
 #define STORE_TOKEN_HASH_LEN	32
 #define STORE_PUBKEY_LEN	32
+#define STORE_DEVICE_MAX	64	/* device name, bytes without NUL */
+#define STORE_ADDRESS_MAX	63
+#define STORE_REPOID_LEN	32	/* hex chars */
+#define STORE_KEYSETID_LEN	16	/* hex chars */
+#define STORE_SESSION_ID_LEN	8	/* bytes: the token hash's first 8 */
+#define STORE_CODE_HASH_LEN	32	/* a recovery code's hash */
+#define STORE_RECOVERY_MAX	16	/* recovery codes per account */
 
 enum store_errcode {
 	STORE_OK	= 0,
@@ -50,6 +57,10 @@ struct store_key {
 	uint8_t		pub[STORE_PUBKEY_LEN];	/* wrap keys only */
 	uint8_t		blob[STORE_BLOB_MAX];	/* encrypted; empty if destroyed */
 	size_t		blob_len;
+	/* Version 2 metadata, "" when unknown (the client's word). */
+	char		device[STORE_DEVICE_MAX + 1];
+	char		repo_id[STORE_REPOID_LEN + 1];
+	char		keyset_id[STORE_KEYSETID_LEN + 1];
 };
 
 struct store_event {
@@ -59,6 +70,36 @@ struct store_event {
 	char		event[24];		/* "login", "release", ... */
 	char		key_id[STORE_KEYID_LEN + 1];	/* "" if none */
 	int		ok;			/* 1 ok, 0 refused/failed */
+	char		device[STORE_DEVICE_MAX + 1];	/* "" if none */
+};
+
+/*
+ * A session (docs/PROTOCOL.md §3).  Its id, for listing and revoking, is
+ * the first STORE_SESSION_ID_LEN bytes of its hash.  Sessions from before
+ * version 2 read as device "unnamed", created 0, never fresh.
+ */
+struct store_session {
+	uint8_t		hash[STORE_TOKEN_HASH_LEN];
+	char		account[STORE_ACCOUNT_MAX + 1];
+	char		device[STORE_DEVICE_MAX + 1];
+	int64_t		created;
+	int64_t		expires;
+	int64_t		last_used;		/* 0: never */
+	char		last_address[STORE_ADDRESS_MAX + 1];
+	int64_t		fresh_until;		/* 0: never fresh */
+	int		fresh_code;		/* the fresh proof had a code */
+};
+
+/* An account's second factor (docs/PROTOCOL.md §3.2, §3.6). */
+enum store_totp_state {
+	STORE_TOTP_OFF = 0, STORE_TOTP_PENDING = 1, STORE_TOTP_ON = 2
+};
+
+struct store_totp {
+	int		state;			/* enum store_totp_state */
+	uint8_t		blob[STORE_BLOB_MAX];	/* the sealed secret */
+	size_t		blob_len;
+	int64_t		step;			/* last accepted time step */
 };
 
 struct store;
@@ -69,11 +110,56 @@ void store_close(struct store *st);
 /* store_ping(st, err): 0 if the database answers (for /healthz). */
 int store_ping(struct store *st, char err[STORE_ERRLEN]);
 
-/* Accounts. */
+/* Accounts.  A deleted account is ENOTFOUND for every call but create. */
 int store_account_create(struct store *st, const char *account,
     const char *pwhash, int64_t now, char err[STORE_ERRLEN]);
 int store_account_pwhash(struct store *st, const char *account,
     char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN]);
+/*
+ * store_account_set_pwhash(st, account, pwhash, keep, n, err): a new
+ * password hash, and in the same transaction end every session of the
+ * account but ${keep} (NULL: all); *n gets the sessions ended.
+ */
+int store_account_set_pwhash(struct store *st, const char *account,
+    const char *pwhash, const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
+    char err[STORE_ERRLEN]);
+/*
+ * store_account_delete(st, account, now, err): in one transaction, destroy
+ * every key of the account as store_key_destroy does, end its sessions,
+ * delete its TOTP secret and recovery codes, overwrite its password hash
+ * and mark it deleted at ${now}.  The row stays (the name stays taken;
+ * store_account_create answers EEXIST), and so do its audit rows.
+ * ENOTFOUND if there is no such live account.
+ */
+int store_account_delete(struct store *st, const char *account,
+    int64_t now, char err[STORE_ERRLEN]);
+
+/*
+ * Second factor.  store_totp_get fills ${t} (state OFF when none).
+ * store_totp_pending: a new pending secret (EEXIST if TOTP is on).
+ * store_totp_enable: pending -> on with last step ${step}, and the
+ * recovery code hashes ${hashes} (n of them) replace the earlier ones
+ * (ENOTFOUND if nothing is pending).  store_totp_disable: off, secret and
+ * recovery codes deleted (0 also when it was off).
+ * store_totp_step: record ${step} as used if TOTP is on and ${step} is
+ * after the last one, atomically (so a code works once on every server
+ * sharing the database); ENOTFOUND otherwise.
+ * store_recovery_use: delete the recovery code with hash ${hash}; 0 if
+ * there was one, ENOTFOUND if not (used, or never).
+ */
+int store_totp_get(struct store *st, const char *account,
+    struct store_totp *t, char err[STORE_ERRLEN]);
+int store_totp_pending(struct store *st, const char *account,
+    const uint8_t *blob, size_t blob_len, char err[STORE_ERRLEN]);
+int store_totp_enable(struct store *st, const char *account, int64_t step,
+    const uint8_t (*hashes)[STORE_CODE_HASH_LEN], size_t n,
+    char err[STORE_ERRLEN]);
+int store_totp_disable(struct store *st, const char *account,
+    char err[STORE_ERRLEN]);
+int store_totp_step(struct store *st, const char *account, int64_t step,
+    char err[STORE_ERRLEN]);
+int store_recovery_use(struct store *st, const char *account,
+    const uint8_t hash[STORE_CODE_HASH_LEN], char err[STORE_ERRLEN]);
 
 /* Sessions, by the BLAKE2b-256 hash of the token. */
 int store_session_create(struct store *st,
@@ -86,6 +172,42 @@ int store_session_get(struct store *st,
     char err[STORE_ERRLEN]);
 int store_session_delete(struct store *st,
     const uint8_t hash[STORE_TOKEN_HASH_LEN], char err[STORE_ERRLEN]);
+/*
+ * The same with every field of struct store_session (version 2).
+ * store_session_create() is store_session_open() with device "unnamed",
+ * created 0, never used, never fresh; store_session_get() is
+ * store_session_info() for the account and expiry.
+ */
+int store_session_open(struct store *st, const struct store_session *s,
+    char err[STORE_ERRLEN]);
+int store_session_info(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], struct store_session *s,
+    char err[STORE_ERRLEN]);
+/* Set last_used = ${now}, last_address = ${address}.  ENOTFOUND. */
+int store_session_touch(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now,
+    const char *address, char err[STORE_ERRLEN]);
+/* Set fresh_until and fresh_code.  ENOTFOUND. */
+int store_session_fresh(struct store *st,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t fresh_until,
+    int fresh_code, char err[STORE_ERRLEN]);
+/*
+ * The account's sessions with expires > ${now}, most recently used first
+ * (then newest first); caller frees *out with free().
+ */
+int store_session_list(struct store *st, const char *account, int64_t now,
+    struct store_session **out, size_t *n, char err[STORE_ERRLEN]);
+/*
+ * store_session_revoke(st, account, device, id, keep, n, err): delete the
+ * account's sessions named ${device} if it is not NULL, else the one whose
+ * hash starts with ${id} if that is not NULL, else all of them; never
+ * ${keep} (NULL: none kept).  *n gets the sessions deleted (0 is not an
+ * error).
+ */
+int store_session_revoke(struct store *st, const char *account,
+    const char *device, const uint8_t id[STORE_SESSION_ID_LEN],
+    const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
+    char err[STORE_ERRLEN]);
 
 /* Keys and wrap keys (one id space).  EEXIST if the key id is taken. */
 int store_key_put(struct store *st, const struct store_key *k,
@@ -102,6 +224,14 @@ int store_key_released(struct store *st, const char *account,
  */
 int store_key_destroy(struct store *st, const char *account,
     const char *key_id, int64_t now, char err[STORE_ERRLEN]);
+/*
+ * store_key_bind(st, account, key_id, repo_id, keyset_id, err): record
+ * the ids for the account's live wrap key ${key_id} once: 0 if it had none
+ * or had these, EEXIST if it has others, ENOTFOUND if it is not a live
+ * wrap key of ${account}.
+ */
+int store_key_bind(struct store *st, const char *account, const char *key_id,
+    const char *repo_id, const char *keyset_id, char err[STORE_ERRLEN]);
 /*
  * The account's keys, oldest first, blobs not filled in; caller frees
  * *out with free() (*out may be NULL when *n is 0).

@@ -18,12 +18,41 @@ struct store_ops {
 	    const char *pwhash, int64_t now, char err[STORE_ERRLEN]);
 	int (*account_pwhash)(struct store *st, const char *account,
 	    char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN]);
-	int (*session_create)(struct store *st,
-	    const uint8_t hash[STORE_TOKEN_HASH_LEN], const char *account,
-	    int64_t expires, char err[STORE_ERRLEN]);
-	int (*session_get)(struct store *st,
-	    const uint8_t hash[STORE_TOKEN_HASH_LEN],
-	    char account[STORE_ACCOUNT_MAX + 1], int64_t *expires,
+	int (*account_set_pwhash)(struct store *st, const char *account,
+	    const char *pwhash, const uint8_t keep[STORE_TOKEN_HASH_LEN],
+	    int64_t *n, char err[STORE_ERRLEN]);
+	int (*account_delete)(struct store *st, const char *account,
+	    int64_t now, char err[STORE_ERRLEN]);
+	int (*totp_get)(struct store *st, const char *account,
+	    struct store_totp *t, char err[STORE_ERRLEN]);
+	int (*totp_pending)(struct store *st, const char *account,
+	    const uint8_t *blob, size_t blob_len, char err[STORE_ERRLEN]);
+	int (*totp_enable)(struct store *st, const char *account,
+	    int64_t step, const uint8_t (*hashes)[STORE_CODE_HASH_LEN],
+	    size_t n, char err[STORE_ERRLEN]);
+	int (*totp_disable)(struct store *st, const char *account,
+	    char err[STORE_ERRLEN]);
+	int (*totp_step)(struct store *st, const char *account, int64_t step,
+	    char err[STORE_ERRLEN]);
+	int (*recovery_use)(struct store *st, const char *account,
+	    const uint8_t hash[STORE_CODE_HASH_LEN], char err[STORE_ERRLEN]);
+	int (*session_open)(struct store *st, const struct store_session *s,
+	    char err[STORE_ERRLEN]);
+	int (*session_info)(struct store *st,
+	    const uint8_t hash[STORE_TOKEN_HASH_LEN], struct store_session *s,
+	    char err[STORE_ERRLEN]);
+	int (*session_touch)(struct store *st,
+	    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now,
+	    const char *address, char err[STORE_ERRLEN]);
+	int (*session_fresh)(struct store *st,
+	    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t fresh_until,
+	    int fresh_code, char err[STORE_ERRLEN]);
+	int (*session_list)(struct store *st, const char *account,
+	    int64_t now, struct store_session **out, size_t *n,
+	    char err[STORE_ERRLEN]);
+	int (*session_revoke)(struct store *st, const char *account,
+	    const char *device, const uint8_t id[STORE_SESSION_ID_LEN],
+	    const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
 	    char err[STORE_ERRLEN]);
 	int (*session_delete)(struct store *st,
 	    const uint8_t hash[STORE_TOKEN_HASH_LEN], char err[STORE_ERRLEN]);
@@ -35,6 +64,9 @@ struct store_ops {
 	    const char *key_id, char err[STORE_ERRLEN]);
 	int (*key_destroy)(struct store *st, const char *account,
 	    const char *key_id, int64_t now, char err[STORE_ERRLEN]);
+	int (*key_bind)(struct store *st, const char *account,
+	    const char *key_id, const char *repo_id, const char *keyset_id,
+	    char err[STORE_ERRLEN]);
 	int (*key_list)(struct store *st, const char *account,
 	    struct store_key **out, size_t *n, char err[STORE_ERRLEN]);
 	int (*audit_add)(struct store *st, const struct store_event *ev,

@@ -51,7 +51,8 @@
 #include "store_impl.h"
 
 #define PG_POOL_MAX	16
-#define PG_STMT_MAX	32	/* distinct statements (there are 21) */
+#define PG_PARAM_MAX	12	/* parameters of one statement */
+#define PG_STMT_MAX	64	/* distinct statements (there are 40) */
 
 /* Type OIDs (server/catalog/pg_type_d.h, stable across versions). */
 #define PG_OID_BOOL	16
@@ -62,8 +63,11 @@
 
 /* Any 64-bit number, the same in every cofferd: "cofferd\0" in ASCII. */
 #define PG_SCHEMA_LOCK	"7165064134727493632"
-/* schema_version.version: 2 added failures.id and failures.pending. */
-#define PG_SCHEMA_VERSION	"2"
+/*
+ * schema_version.version: 2 added failures.id and failures.pending; 3
+ * (protocol version 2) the columns and the table at the end of schema_sql.
+ */
+#define PG_SCHEMA_VERSION	"3"
 /*
  * Login reservations lock (class, FNV-1a of the account or the address)
  * with the two-key advisory locks, a key space apart from the one-key
@@ -162,6 +166,31 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS failures_account ON failures (account, time);"
     "CREATE INDEX IF NOT EXISTS failures_address ON failures (address, time);"
     "CREATE INDEX IF NOT EXISTS failures_time ON failures (time);"
+    /* Version 3: devices, fresh proof, TOTP, key metadata. */
+    "ALTER TABLE accounts"
+    "  ADD COLUMN IF NOT EXISTS deleted bigint NOT NULL DEFAULT 0,"
+    "  ADD COLUMN IF NOT EXISTS totp_state integer NOT NULL DEFAULT 0,"
+    "  ADD COLUMN IF NOT EXISTS totp_blob bytea,"
+    "  ADD COLUMN IF NOT EXISTS totp_step bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions"
+    "  ADD COLUMN IF NOT EXISTS device text NOT NULL DEFAULT 'unnamed',"
+    "  ADD COLUMN IF NOT EXISTS created bigint NOT NULL DEFAULT 0,"
+    "  ADD COLUMN IF NOT EXISTS last_used bigint NOT NULL DEFAULT 0,"
+    "  ADD COLUMN IF NOT EXISTS last_address text NOT NULL DEFAULT '',"
+    "  ADD COLUMN IF NOT EXISTS fresh_until bigint NOT NULL DEFAULT 0,"
+    "  ADD COLUMN IF NOT EXISTS fresh_code integer NOT NULL DEFAULT 0;"
+    "CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);"
+    "ALTER TABLE keys"
+    "  ADD COLUMN IF NOT EXISTS device text NOT NULL DEFAULT '',"
+    "  ADD COLUMN IF NOT EXISTS repo_id text NOT NULL DEFAULT '',"
+    "  ADD COLUMN IF NOT EXISTS keyset_id text NOT NULL DEFAULT '';"
+    "ALTER TABLE audit"
+    "  ADD COLUMN IF NOT EXISTS device text NOT NULL DEFAULT '';"
+    "CREATE TABLE IF NOT EXISTS recovery ("
+    "  account text NOT NULL,"
+    "  hash    bytea NOT NULL,"
+    "  PRIMARY KEY (account, hash)"
+    ");"
     "COMMIT;";
 
 static void
@@ -551,16 +580,16 @@ static int
 conn_run(struct pg_conn *pc, const char *what, const char *sql,
     const struct pg_param *p, int np, PGresult **resp, char *err)
 {
-	unsigned int types[8];
-	const char *vals[8];
-	int lens[8], fmts[8];
+	unsigned int types[PG_PARAM_MAX];
+	const char *vals[PG_PARAM_MAX];
+	int lens[PG_PARAM_MAX], fmts[PG_PARAM_MAX];
 	char name[32];
 	PGresult *res = NULL;
 	ExecStatusType rs;
 	int i;
 
 	*resp = NULL;
-	if (np > 8) {
+	if (np > PG_PARAM_MAX) {
 		seterr(err, "postgres: %s: too many parameters", what);
 		return STORE_EFAIL;
 	}
@@ -693,7 +722,7 @@ pg_account_pwhash(struct store *st, const char *account,
 	pwhash[0] = '\0';
 	p_text(&p[0], account);
 	if ((r = pg_run(pg(st), "reading account",
-	    "SELECT pwhash FROM accounts WHERE account = $1",
+	    "SELECT pwhash FROM accounts WHERE account = $1 AND deleted = 0",
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
@@ -708,25 +737,35 @@ out:
 }
 
 static int
-pg_session_create(struct store *st,
-    const uint8_t hash[STORE_TOKEN_HASH_LEN], const char *account,
-    int64_t expires, char err[STORE_ERRLEN])
+pg_session_open(struct store *st, const struct store_session *ss,
+    char err[STORE_ERRLEN])
 {
-	struct pg_param p[3];
+	struct pg_param p[9];
 	PGresult *res = NULL;
 	int r;
 
-	if (strlen(account) > STORE_ACCOUNT_MAX) {
-		seterr(err, "postgres: account name too long");
+	if (strnlen(ss->account, sizeof(ss->account)) == sizeof(ss->account) ||
+	    strnlen(ss->device, sizeof(ss->device)) == sizeof(ss->device) ||
+	    strnlen(ss->last_address, sizeof(ss->last_address)) ==
+	    sizeof(ss->last_address)) {
+		seterr(err, "postgres: malformed session record");
 		return STORE_EFAIL;
 	}
-	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
-	p_text(&p[1], account);
-	p_int8(&p[2], expires);
+	p_bytea(&p[0], ss->hash, STORE_TOKEN_HASH_LEN);
+	p_text(&p[1], ss->account);
+	p_int8(&p[2], ss->expires);
+	p_text(&p[3], ss->device);
+	p_int8(&p[4], ss->created);
+	p_int8(&p[5], ss->last_used);
+	p_text(&p[6], ss->last_address);
+	p_int8(&p[7], ss->fresh_until);
+	p_int4(&p[8], ss->fresh_code ? 1 : 0);
 	if ((r = pg_run(pg(st), "creating session",
-	    "INSERT INTO sessions (token_hash, account, expires)"
-	    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-	    p, 3, PG_NORETRY, &res, err)) != 0)
+	    "INSERT INTO sessions (token_hash, account, expires, device,"
+	    " created, last_used, last_address, fresh_until, fresh_code)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	    " ON CONFLICT DO NOTHING",
+	    p, 9, PG_NORETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
 		seterr(err, "session exists");
@@ -739,20 +778,48 @@ out:
 	return r;
 }
 
+#define SESSION_COLS "token_hash, account, expires, device, created," \
+	" last_used, last_address, fresh_until, fresh_code"
+
 static int
-pg_session_get(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    char account[STORE_ACCOUNT_MAX + 1], int64_t *expires,
-    char err[STORE_ERRLEN])
+session_row(const PGresult *res, int row, struct store_session *ss,
+    char *err)
+{
+	int64_t fc;
+	size_t hl;
+	int r;
+
+	memset(ss, 0, sizeof(*ss));
+	if ((r = r_bytea(res, row, 0, ss->hash, sizeof(ss->hash), &hl,
+	    err)) != 0 ||
+	    (r = r_text(res, row, 1, ss->account, sizeof(ss->account),
+	    err)) != 0 ||
+	    (r = r_int(res, row, 2, &ss->expires, err)) != 0 ||
+	    (r = r_text(res, row, 3, ss->device, sizeof(ss->device),
+	    err)) != 0 ||
+	    (r = r_int(res, row, 4, &ss->created, err)) != 0 ||
+	    (r = r_int(res, row, 5, &ss->last_used, err)) != 0 ||
+	    (r = r_text(res, row, 6, ss->last_address,
+	    sizeof(ss->last_address), err)) != 0 ||
+	    (r = r_int(res, row, 7, &ss->fresh_until, err)) != 0 ||
+	    (r = r_int(res, row, 8, &fc, err)) != 0)
+		return r;
+	ss->fresh_code = fc != 0;
+	return 0;
+}
+
+static int
+pg_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    struct store_session *ss, char err[STORE_ERRLEN])
 {
 	struct pg_param p[1];
 	PGresult *res = NULL;
 	int r;
 
-	account[0] = '\0';
-	*expires = 0;
+	memset(ss, 0, sizeof(*ss));
 	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
 	if ((r = pg_run(pg(st), "reading session",
-	    "SELECT account, expires FROM sessions WHERE token_hash = $1",
+	    "SELECT " SESSION_COLS " FROM sessions WHERE token_hash = $1",
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
@@ -760,15 +827,452 @@ pg_session_get(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
-	if ((r = r_text(res, 0, 0, account, STORE_ACCOUNT_MAX + 1,
-	    err)) != 0 || (r = r_int(res, 0, 1, expires, err)) != 0) {
-		account[0] = '\0';
+	r = session_row(res, 0, ss, err);
+out:
+	if (r != 0)
+		memset(ss, 0, sizeof(*ss));
+	PQclear(res);
+	return r;
+}
+
+/* Run ${sql}; *n gets the rows it changed (if not NULL). */
+static int
+pg_change(struct store *st, const char *what, const char *sql,
+    const struct pg_param *p, int np, enum pg_retry retry, int64_t *n,
+    char err[STORE_ERRLEN])
+{
+	PGresult *res = NULL;
+	char *end;
+	long long v;
+	int r;
+
+	if (n != NULL)
+		*n = 0;
+	if ((r = pg_run(pg(st), what, sql, p, np, retry, &res, err)) != 0)
+		goto out;
+	v = strtoll(PQcmdTuples(res), &end, 10);
+	if (*end != '\0' || v < 0) {
+		seterr(err, "postgres: %s: bad result", what);
+		r = STORE_EFAIL;
 		goto out;
 	}
+	if (n != NULL)
+		*n = v;
 	r = 0;
 out:
 	PQclear(res);
 	return r;
+}
+
+static int
+pg_session_touch(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    int64_t now, const char *address, char err[STORE_ERRLEN])
+{
+	struct pg_param p[3];
+	int64_t n;
+	int r;
+
+	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
+	p_int8(&p[1], now);
+	p_text(&p[2], address);
+	if ((r = pg_change(st, "touching session",
+	    "UPDATE sessions SET last_used = $2, last_address = $3"
+	    " WHERE token_hash = $1", p, 3, PG_RETRY, &n, err)) != 0)
+		return r;
+	if (n == 0) {
+		seterr(err, "no such session");
+		return STORE_ENOTFOUND;
+	}
+	return 0;
+}
+
+static int
+pg_session_fresh(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    int64_t fresh_until, int fresh_code, char err[STORE_ERRLEN])
+{
+	struct pg_param p[3];
+	int64_t n;
+	int r;
+
+	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
+	p_int8(&p[1], fresh_until);
+	p_int4(&p[2], fresh_code ? 1 : 0);
+	if ((r = pg_change(st, "fresh session",
+	    "UPDATE sessions SET fresh_until = $2, fresh_code = $3"
+	    " WHERE token_hash = $1", p, 3, PG_RETRY, &n, err)) != 0)
+		return r;
+	if (n == 0) {
+		seterr(err, "no such session");
+		return STORE_ENOTFOUND;
+	}
+	return 0;
+}
+
+static int
+pg_session_list(struct store *st, const char *account, int64_t now,
+    struct store_session **out, size_t *n, char err[STORE_ERRLEN])
+{
+	struct store_session *v = NULL;
+	struct pg_param p[2];
+	PGresult *res = NULL;
+	size_t i, rows;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	p_text(&p[0], account);
+	p_int8(&p[1], now);
+	if ((r = pg_run(pg(st), "listing sessions",
+	    "SELECT " SESSION_COLS " FROM sessions"
+	    " WHERE account = $1 AND expires > $2"
+	    " ORDER BY last_used DESC, created DESC, token_hash",
+	    p, 2, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if ((rows = (size_t)PQntuples(res)) == 0) {
+		r = 0;
+		goto out;
+	}
+	if ((v = calloc(rows, sizeof(*v))) == NULL) {
+		seterr(err, "postgres: listing sessions: out of memory");
+		r = STORE_EFAIL;
+		goto out;
+	}
+	for (i = 0; i < rows; i++)
+		if ((r = session_row(res, (int)i, &v[i], err)) != 0)
+			goto out;
+	*out = v;
+	v = NULL;
+	*n = rows;
+	r = 0;
+out:
+	free(v);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_session_revoke(struct store *st, const char *account, const char *device,
+    const uint8_t id[STORE_SESSION_ID_LEN],
+    const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
+    char err[STORE_ERRLEN])
+{
+	static const uint8_t none[STORE_TOKEN_HASH_LEN];
+	struct pg_param p[3];
+
+	*n = 0;
+	p_text(&p[0], account);
+	p_bytea(&p[1], keep != NULL ? keep : none, STORE_TOKEN_HASH_LEN);
+	if (device != NULL) {
+		p_text(&p[2], device);
+		return pg_change(st, "revoking sessions",
+		    "DELETE FROM sessions WHERE account = $1"
+		    " AND token_hash <> $2 AND device = $3",
+		    p, 3, PG_RETRY, n, err);
+	}
+	if (id != NULL) {
+		p_bytea(&p[2], id, STORE_SESSION_ID_LEN);
+		return pg_change(st, "revoking sessions",
+		    "DELETE FROM sessions WHERE account = $1"
+		    " AND token_hash <> $2"
+		    " AND substring(token_hash from 1 for 8) = $3",
+		    p, 3, PG_RETRY, n, err);
+	}
+	return pg_change(st, "revoking sessions",
+	    "DELETE FROM sessions WHERE account = $1 AND token_hash <> $2",
+	    p, 2, PG_RETRY, n, err);
+}
+
+static int
+pg_account_set_pwhash(struct store *st, const char *account,
+    const char *pwhash, const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
+    char err[STORE_ERRLEN])
+{
+	static const uint8_t none[STORE_TOKEN_HASH_LEN];
+	struct pg_param p[3];
+	PGresult *res = NULL;
+	int64_t v[2];
+	int r;
+
+	*n = 0;
+	if (strlen(pwhash) > STORE_PWHASH_MAX) {
+		seterr(err, "postgres: password hash too long");
+		return STORE_EFAIL;
+	}
+	p_text(&p[0], account);
+	p_text(&p[1], pwhash);
+	p_bytea(&p[2], keep != NULL ? keep : none, STORE_TOKEN_HASH_LEN);
+	/* One statement: both or neither. */
+	if ((r = pg_run(pg(st), "changing password",
+	    "WITH a AS (UPDATE accounts SET pwhash = $2"
+	    "  WHERE account = $1 AND deleted = 0 RETURNING account),"
+	    " s AS (DELETE FROM sessions WHERE account IN (SELECT account"
+	    "  FROM a) AND token_hash <> $3 RETURNING 1)"
+	    " SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM s)",
+	    p, 3, PG_NORETRY, &res, err)) != 0)
+		goto out;
+	if (PQntuples(res) != 1 || (r = r_int(res, 0, 0, &v[0], err)) != 0 ||
+	    (r = r_int(res, 0, 1, &v[1], err)) != 0) {
+		if (r == 0) {
+			seterr(err, "postgres: changing password: bad result");
+			r = STORE_EFAIL;
+		}
+		goto out;
+	}
+	if (v[0] != 1) {
+		seterr(err, "no such account");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	*n = v[1];
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+/* Run ${sql}, a query of one row of one integer, into *v. */
+static int
+pg_int(struct store *st, const char *what, const char *sql,
+    const struct pg_param *p, int np, enum pg_retry retry, int64_t *v,
+    char err[STORE_ERRLEN])
+{
+	PGresult *res = NULL;
+	int r;
+
+	*v = 0;
+	if ((r = pg_run(pg(st), what, sql, p, np, retry, &res, err)) != 0)
+		goto out;
+	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
+		seterr(err, "postgres: %s: bad result", what);
+		r = STORE_EFAIL;
+		goto out;
+	}
+	r = r_int(res, 0, 0, v, err);
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_account_delete(struct store *st, const char *account, int64_t now,
+    char err[STORE_ERRLEN])
+{
+	struct pg_param p[2];
+	int64_t n;
+	int r;
+
+	p_text(&p[0], account);
+	p_int8(&p[1], now > 0 ? now : 1);
+	/* One statement: every part or none (see pg_key_destroy). */
+	if ((r = pg_int(st, "deleting account",
+	    "WITH a AS (UPDATE accounts SET pwhash = '', deleted = $2,"
+	    "  totp_state = 0, totp_blob = NULL, totp_step = 0"
+	    "  WHERE account = $1 AND deleted = 0 RETURNING account),"
+	    " k AS (UPDATE keys SET blob = ''::bytea, destroyed = $2"
+	    "  WHERE account IN (SELECT account FROM a) AND destroyed = 0),"
+	    " s AS (DELETE FROM sessions"
+	    "  WHERE account IN (SELECT account FROM a)),"
+	    " c AS (DELETE FROM recovery"
+	    "  WHERE account IN (SELECT account FROM a))"
+	    " SELECT count(*) FROM a",
+	    p, 2, PG_NORETRY, &n, err)) != 0)
+		return r;
+	if (n != 1) {
+		seterr(err, "no such account");
+		return STORE_ENOTFOUND;
+	}
+	return 0;
+}
+
+static int
+pg_totp_get(struct store *st, const char *account, struct store_totp *t,
+    char err[STORE_ERRLEN])
+{
+	struct pg_param p[1];
+	PGresult *res = NULL;
+	int64_t state;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	p_text(&p[0], account);
+	if ((r = pg_run(pg(st), "reading TOTP",
+	    "SELECT totp_state, totp_blob, totp_step FROM accounts"
+	    " WHERE account = $1 AND deleted = 0",
+	    p, 1, PG_RETRY, &res, err)) != 0)
+		goto out;
+	if (PQntuples(res) != 1) {
+		seterr(err, "no such account");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	if ((r = r_int(res, 0, 0, &state, err)) != 0 ||
+	    (r = r_bytea(res, 0, 1, t->blob, sizeof(t->blob), &t->blob_len,
+	    err)) != 0 ||
+	    (r = r_int(res, 0, 2, &t->step, err)) != 0)
+		goto out;
+	t->state = (int)state;
+out:
+	if (r != 0)
+		memset(t, 0, sizeof(*t));
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_totp_pending(struct store *st, const char *account, const uint8_t *blob,
+    size_t blob_len, char err[STORE_ERRLEN])
+{
+	struct pg_param p[2];
+	int64_t n;
+	int r;
+
+	p_text(&p[0], account);
+	p_bytea(&p[1], blob, blob_len);
+	if ((r = pg_change(st, "TOTP pending",
+	    "UPDATE accounts SET totp_state = 1, totp_blob = $2"
+	    " WHERE account = $1 AND deleted = 0 AND totp_state <> 2",
+	    p, 2, PG_RETRY, &n, err)) != 0)
+		return r;
+	if (n == 0) {
+		seterr(err, "TOTP is on, or no such account");
+		return STORE_EEXIST;
+	}
+	return 0;
+}
+
+static int
+pg_totp_enable(struct store *st, const char *account, int64_t step,
+    const uint8_t (*hashes)[STORE_CODE_HASH_LEN], size_t n,
+    char err[STORE_ERRLEN])
+{
+	uint8_t all[STORE_RECOVERY_MAX * STORE_CODE_HASH_LEN];
+	struct pg_param p[4];
+	int64_t v;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(all + i * STORE_CODE_HASH_LEN, hashes[i],
+		    STORE_CODE_HASH_LEN);
+	p_text(&p[0], account);
+	p_int8(&p[1], step);
+	p_bytea(&p[2], all, n * STORE_CODE_HASH_LEN);
+	p_int8(&p[3], (int64_t)n);
+	/* One statement; $3 is the n hashes, one after another. */
+	if ((r = pg_int(st, "enabling TOTP",
+	    "WITH a AS (UPDATE accounts SET totp_state = 2, totp_step = $2"
+	    "  WHERE account = $1 AND deleted = 0 AND totp_state = 1"
+	    "  RETURNING account),"
+	    " d AS (DELETE FROM recovery"
+	    "  WHERE account IN (SELECT account FROM a)),"
+	    " i AS (INSERT INTO recovery (account, hash)"
+	    "  SELECT a.account, substring($3 from g * 32 + 1 for 32)"
+	    "  FROM a, generate_series(0, $4 - 1) AS g"
+	    "  ON CONFLICT DO NOTHING)"
+	    " SELECT count(*) FROM a",
+	    p, 4, PG_NORETRY, &v, err)) != 0)
+		goto out;
+	if (v != 1) {
+		seterr(err, "no pending TOTP secret");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	r = 0;
+out:
+	explicit_bzero(all, sizeof(all));
+	return r;
+}
+
+static int
+pg_totp_disable(struct store *st, const char *account, char err[STORE_ERRLEN])
+{
+	struct pg_param p[1];
+	int64_t n;
+
+	p_text(&p[0], account);
+	return pg_int(st, "disabling TOTP",
+	    "WITH a AS (UPDATE accounts SET totp_state = 0, totp_blob = NULL,"
+	    "  totp_step = 0 WHERE account = $1 RETURNING account),"
+	    " d AS (DELETE FROM recovery WHERE account = $1)"
+	    " SELECT count(*) FROM a",
+	    p, 1, PG_RETRY, &n, err);
+}
+
+static int
+pg_totp_step(struct store *st, const char *account, int64_t step,
+    char err[STORE_ERRLEN])
+{
+	struct pg_param p[2];
+	int64_t n;
+	int r;
+
+	p_text(&p[0], account);
+	p_int8(&p[1], step);
+	if ((r = pg_change(st, "TOTP step",
+	    "UPDATE accounts SET totp_step = $2 WHERE account = $1"
+	    " AND deleted = 0 AND totp_state = 2 AND totp_step < $2",
+	    p, 2, PG_NORETRY, &n, err)) != 0)
+		return r;
+	if (n == 0) {
+		seterr(err, "code already used");
+		return STORE_ENOTFOUND;
+	}
+	return 0;
+}
+
+static int
+pg_recovery_use(struct store *st, const char *account,
+    const uint8_t hash[STORE_CODE_HASH_LEN], char err[STORE_ERRLEN])
+{
+	struct pg_param p[2];
+	int64_t n;
+	int r;
+
+	p_text(&p[0], account);
+	p_bytea(&p[1], hash, STORE_CODE_HASH_LEN);
+	if ((r = pg_change(st, "recovery code",
+	    "DELETE FROM recovery WHERE account = $1 AND hash = $2",
+	    p, 2, PG_NORETRY, &n, err)) != 0)
+		return r;
+	if (n == 0) {
+		seterr(err, "no such recovery code");
+		return STORE_ENOTFOUND;
+	}
+	return 0;
+}
+
+static int
+pg_key_bind(struct store *st, const char *account, const char *key_id,
+    const char *repo_id, const char *keyset_id, char err[STORE_ERRLEN])
+{
+	struct pg_param p[4];
+	int64_t v;
+	int r;
+
+	p_text(&p[0], key_id);
+	p_text(&p[1], account);
+	p_text(&p[2], repo_id);
+	p_text(&p[3], keyset_id);
+	/* 2: bound now or already to these; 1: to others; 0: no such key. */
+	if ((r = pg_int(st, "binding key",
+	    "WITH u AS (UPDATE keys SET repo_id = $3, keyset_id = $4"
+	    "  WHERE key_id = $1 AND account = $2 AND kind = 2"
+	    "  AND destroyed = 0 AND ((repo_id = '' AND keyset_id = '')"
+	    "  OR (repo_id = $3 AND keyset_id = $4)) RETURNING 1)"
+	    " SELECT CASE WHEN EXISTS (SELECT 1 FROM u) THEN 2"
+	    "  WHEN EXISTS (SELECT 1 FROM keys WHERE key_id = $1"
+	    "  AND account = $2 AND kind = 2 AND destroyed = 0) THEN 1"
+	    "  ELSE 0 END",
+	    p, 4, PG_RETRY, &v, err)) != 0)
+		return r;
+	if (v == 1) {
+		seterr(err, "bound to other ids");
+		return STORE_EEXIST;
+	}
+	if (v == 0) {
+		seterr(err, "no such wrap key");
+		return STORE_ENOTFOUND;
+	}
+	return 0;
 }
 
 static int
@@ -799,11 +1303,15 @@ static int
 pg_key_put(struct store *st, const struct store_key *k,
     char err[STORE_ERRLEN])
 {
-	struct pg_param p[7];
+	struct pg_param p[10];
 	PGresult *res = NULL;
 	int r;
 
-	if (strnlen(k->key_id, sizeof(k->key_id)) == sizeof(k->key_id) ||
+	if (strnlen(k->device, sizeof(k->device)) == sizeof(k->device) ||
+	    strnlen(k->repo_id, sizeof(k->repo_id)) == sizeof(k->repo_id) ||
+	    strnlen(k->keyset_id, sizeof(k->keyset_id)) ==
+	    sizeof(k->keyset_id) ||
+	    strnlen(k->key_id, sizeof(k->key_id)) == sizeof(k->key_id) ||
 	    strnlen(k->account, sizeof(k->account)) == sizeof(k->account) ||
 	    strnlen(k->label, sizeof(k->label)) == sizeof(k->label) ||
 	    k->blob_len > sizeof(k->blob)) {
@@ -819,12 +1327,17 @@ pg_key_put(struct store *st, const struct store_key *k,
 	if (k->kind != STORE_KIND_WRAP)
 		p[5].val = NULL;
 	p_bytea(&p[6], k->blob, k->blob_len);
+	p_text(&p[7], k->device);
+	p_text(&p[8], k->repo_id);
+	p_text(&p[9], k->keyset_id);
 	/* A new key: destroyed and releases start at 0 whatever ${k} says. */
-	if ((r = pg_run(pg(st), "storing key",
+	r = pg_run(pg(st), "storing key",
 	    "INSERT INTO keys (key_id, account, kind, label, created, pub,"
-	    " blob) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+	    " blob, device, repo_id, keyset_id)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 	    " ON CONFLICT DO NOTHING",
-	    p, 7, PG_NORETRY, &res, err)) != 0)
+	    p, 10, PG_NORETRY, &res, err);
+	if (r != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
 		seterr(err, "key id exists");
@@ -839,7 +1352,7 @@ out:
 
 /* Columns 0-7 of a key row into ${k} (not the blob). */
 #define KEY_COLS "key_id, account, kind, label, created, destroyed," \
-	" releases, pub"
+	" releases, pub, device, repo_id, keyset_id"
 
 static int
 key_row(const PGresult *res, int row, struct store_key *k, char *err)
@@ -859,6 +1372,12 @@ key_row(const PGresult *res, int row, struct store_key *k, char *err)
 	    (r = r_int(res, row, 5, &k->destroyed, err)) != 0 ||
 	    (r = r_int(res, row, 6, &k->releases, err)) != 0 ||
 	    (r = r_bytea(res, row, 7, k->pub, sizeof(k->pub), &publen,
+	    err)) != 0 ||
+	    (r = r_text(res, row, 8, k->device, sizeof(k->device),
+	    err)) != 0 ||
+	    (r = r_text(res, row, 9, k->repo_id, sizeof(k->repo_id),
+	    err)) != 0 ||
+	    (r = r_text(res, row, 10, k->keyset_id, sizeof(k->keyset_id),
 	    err)) != 0)
 		return r;
 	k->kind = (int)kind;
@@ -887,7 +1406,7 @@ pg_key_get(struct store *st, const char *account, const char *key_id,
 		goto out;
 	}
 	if ((r = key_row(res, 0, k, err)) != 0 ||
-	    (r = r_bytea(res, 0, 8, k->blob, sizeof(k->blob), &k->blob_len,
+	    (r = r_bytea(res, 0, 11, k->blob, sizeof(k->blob), &k->blob_len,
 	    err)) != 0)
 		goto out;
 	r = 0;
@@ -998,11 +1517,12 @@ static int
 pg_audit_add(struct store *st, const struct store_event *ev,
     char err[STORE_ERRLEN])
 {
-	struct pg_param p[6];
+	struct pg_param p[7];
 	PGresult *res = NULL;
 	int r;
 
-	if (strnlen(ev->account, sizeof(ev->account)) == sizeof(ev->account) ||
+	if (strnlen(ev->device, sizeof(ev->device)) == sizeof(ev->device) ||
+	    strnlen(ev->account, sizeof(ev->account)) == sizeof(ev->account) ||
 	    strnlen(ev->address, sizeof(ev->address)) == sizeof(ev->address) ||
 	    strnlen(ev->event, sizeof(ev->event)) == sizeof(ev->event) ||
 	    strnlen(ev->key_id, sizeof(ev->key_id)) == sizeof(ev->key_id)) {
@@ -1015,10 +1535,11 @@ pg_audit_add(struct store *st, const struct store_event *ev,
 	p_text(&p[3], ev->event);
 	p_text(&p[4], ev->key_id);
 	p_bool(&p[5], ev->ok != 0);
+	p_text(&p[6], ev->device);
 	r = pg_run(pg(st), "writing audit event",
-	    "INSERT INTO audit (time, account, address, event, key_id, ok)"
-	    " VALUES ($1, $2, $3, $4, $5, $6)",
-	    p, 6, PG_NORETRY, &res, err);
+	    "INSERT INTO audit (time, account, address, event, key_id, ok,"
+	    " device) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	    p, 7, PG_NORETRY, &res, err);
 	PQclear(res);
 	return r;
 }
@@ -1042,8 +1563,8 @@ pg_audit_list(struct store *st, const char *account, int limit,
 	p_int8(&p[1], limit);
 	/* Newest first is last written first, whatever the clocks said. */
 	if ((r = pg_run(pg(st), "reading audit log",
-	    "SELECT time, account, address, event, key_id, ok::integer"
-	    " FROM audit WHERE account = $1 ORDER BY id DESC LIMIT $2",
+	    "SELECT time, account, address, event, key_id, ok::integer,"
+	    " device FROM audit WHERE account = $1 ORDER BY id DESC LIMIT $2",
 	    p, 2, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if ((rows = (size_t)PQntuples(res)) == 0) {
@@ -1068,7 +1589,9 @@ pg_audit_list(struct store *st, const char *account, int limit,
 		    err)) != 0 ||
 		    (r = r_text(res, row, 4, e->key_id, sizeof(e->key_id),
 		    err)) != 0 ||
-		    (r = r_int(res, row, 5, &ok, err)) != 0)
+		    (r = r_int(res, row, 5, &ok, err)) != 0 ||
+		    (r = r_text(res, row, 6, e->device, sizeof(e->device),
+		    err)) != 0)
 			goto out;
 		e->ok = ok != 0;
 	}
@@ -1433,13 +1956,26 @@ static const struct store_ops pg_ops = {
 	.ping = pg_ping,
 	.account_create = pg_account_create,
 	.account_pwhash = pg_account_pwhash,
-	.session_create = pg_session_create,
-	.session_get = pg_session_get,
+	.account_set_pwhash = pg_account_set_pwhash,
+	.account_delete = pg_account_delete,
+	.totp_get = pg_totp_get,
+	.totp_pending = pg_totp_pending,
+	.totp_enable = pg_totp_enable,
+	.totp_disable = pg_totp_disable,
+	.totp_step = pg_totp_step,
+	.recovery_use = pg_recovery_use,
+	.session_open = pg_session_open,
+	.session_info = pg_session_info,
 	.session_delete = pg_session_delete,
+	.session_touch = pg_session_touch,
+	.session_fresh = pg_session_fresh,
+	.session_list = pg_session_list,
+	.session_revoke = pg_session_revoke,
 	.key_put = pg_key_put,
 	.key_get = pg_key_get,
 	.key_released = pg_key_released,
 	.key_destroy = pg_key_destroy,
+	.key_bind = pg_key_bind,
 	.key_list = pg_key_list,
 	.audit_add = pg_audit_add,
 	.audit_list = pg_audit_list,

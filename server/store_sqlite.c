@@ -72,9 +72,35 @@ static const char sqlite_schema[] =
 /*
  * Version 2 added failures.pending (login reservations).  A version 1
  * file gets the column; the test is the column, not user_version, which
- * an older cofferd opening the file sets back to 1.
+ * an older cofferd opening the file sets back to 1.  Version 3 (protocol
+ * version 2) added the columns of sq_columns and the recovery table, the
+ * same way.
  */
-#define SQLITE_SCHEMA_VERSION	2
+#define SQLITE_SCHEMA_VERSION	3
+static const struct {
+	const char	*table, *column, *decl;
+} sq_columns[] = {
+	{ "accounts", "deleted", "INTEGER NOT NULL DEFAULT 0" },
+	{ "accounts", "totp_state", "INTEGER NOT NULL DEFAULT 0" },
+	{ "accounts", "totp_blob", "BLOB" },
+	{ "accounts", "totp_step", "INTEGER NOT NULL DEFAULT 0" },
+	{ "sessions", "device", "TEXT NOT NULL DEFAULT 'unnamed'" },
+	{ "sessions", "created", "INTEGER NOT NULL DEFAULT 0" },
+	{ "sessions", "last_used", "INTEGER NOT NULL DEFAULT 0" },
+	{ "sessions", "last_address", "TEXT NOT NULL DEFAULT ''" },
+	{ "sessions", "fresh_until", "INTEGER NOT NULL DEFAULT 0" },
+	{ "sessions", "fresh_code", "INTEGER NOT NULL DEFAULT 0" },
+	{ "keys", "device", "TEXT NOT NULL DEFAULT ''" },
+	{ "keys", "repo_id", "TEXT NOT NULL DEFAULT ''" },
+	{ "keys", "keyset_id", "TEXT NOT NULL DEFAULT ''" },
+	{ "audit", "device", "TEXT NOT NULL DEFAULT ''" },
+};
+static const char sqlite_schema3[] =
+    "CREATE TABLE IF NOT EXISTS recovery ("
+    " account TEXT NOT NULL,"
+    " hash BLOB NOT NULL,"
+    " PRIMARY KEY (account, hash));"
+    "CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account);";
 static const char sqlite_has_pending[] =
     "SELECT count(*) FROM pragma_table_info('failures')"
     " WHERE name = 'pending'";
@@ -236,7 +262,8 @@ sq_account_pwhash(struct store *st, const char *account,
 
 	pwhash[0] = '\0';
 	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT pwhash FROM accounts WHERE account = ?",
+	if ((r = sq_prepare(s, "SELECT pwhash FROM accounts WHERE account = ? "
+	    "AND deleted = 0",
 	    &stmt, err)) != 0)
 		goto out;
 	sq_bind_text(stmt, 1, account);
@@ -259,20 +286,29 @@ out:
 }
 
 static int
-sq_session_create(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    const char *account, int64_t expires, char err[STORE_ERRLEN])
+sq_session_open(struct store *st, const struct store_session *ss,
+    char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	sqlite3_stmt *stmt = NULL;
 	int r, rc;
 
 	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "INSERT INTO sessions (hash, account, expires) "
-	    "VALUES (?, ?, ?)", &stmt, err)) != 0)
+	if ((r = sq_prepare(s, "INSERT INTO sessions (hash, account, expires, "
+	    "device, created, last_used, last_address, fresh_until, "
+	    "fresh_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &stmt,
+	    err)) != 0)
 		goto out;
-	sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
-	sq_bind_text(stmt, 2, account);
-	sqlite3_bind_int64(stmt, 3, expires);
+	sqlite3_bind_blob(stmt, 1, ss->hash, STORE_TOKEN_HASH_LEN,
+	    SQLITE_STATIC);
+	sq_bind_text(stmt, 2, ss->account);
+	sqlite3_bind_int64(stmt, 3, ss->expires);
+	sq_bind_text(stmt, 4, ss->device);
+	sqlite3_bind_int64(stmt, 5, ss->created);
+	sqlite3_bind_int64(stmt, 6, ss->last_used);
+	sq_bind_text(stmt, 7, ss->last_address);
+	sqlite3_bind_int64(stmt, 8, ss->fresh_until);
+	sqlite3_bind_int(stmt, 9, ss->fresh_code ? 1 : 0);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT) {
 		sq_seterr(err, "session exists");
@@ -290,19 +326,39 @@ out:
 	return r;
 }
 
+#define SQ_SESSION_COLS	"hash, account, expires, device, created, "	\
+	"last_used, last_address, fresh_until, fresh_code"
+
+static void
+sq_row_session(sqlite3_stmt *stmt, struct store_session *ss)
+{
+	const void *p;
+
+	memset(ss, 0, sizeof(*ss));
+	p = sqlite3_column_blob(stmt, 0);
+	if (p != NULL && sqlite3_column_bytes(stmt, 0) == STORE_TOKEN_HASH_LEN)
+		memcpy(ss->hash, p, STORE_TOKEN_HASH_LEN);
+	sq_col_text(stmt, 1, ss->account, sizeof(ss->account));
+	ss->expires = sqlite3_column_int64(stmt, 2);
+	sq_col_text(stmt, 3, ss->device, sizeof(ss->device));
+	ss->created = sqlite3_column_int64(stmt, 4);
+	ss->last_used = sqlite3_column_int64(stmt, 5);
+	sq_col_text(stmt, 6, ss->last_address, sizeof(ss->last_address));
+	ss->fresh_until = sqlite3_column_int64(stmt, 7);
+	ss->fresh_code = sqlite3_column_int(stmt, 8) != 0;
+}
+
 static int
-sq_session_get(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    char account[STORE_ACCOUNT_MAX + 1], int64_t *expires,
-    char err[STORE_ERRLEN])
+sq_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    struct store_session *ss, char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	sqlite3_stmt *stmt = NULL;
 	int r, rc;
 
-	account[0] = '\0';
-	*expires = 0;
+	memset(ss, 0, sizeof(*ss));
 	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT account, expires FROM sessions "
+	if ((r = sq_prepare(s, "SELECT " SQ_SESSION_COLS " FROM sessions "
 	    "WHERE hash = ?", &stmt, err)) != 0)
 		goto out;
 	sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
@@ -316,8 +372,7 @@ sq_session_get(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 		r = sq_fail(s, "session lookup", err);
 		goto out;
 	}
-	sq_col_text(stmt, 0, account, STORE_ACCOUNT_MAX + 1);
-	*expires = sqlite3_column_int64(stmt, 1);
+	sq_row_session(stmt, ss);
 	r = 0;
 out:
 	sqlite3_finalize(stmt);
@@ -368,8 +423,9 @@ sq_key_put(struct store *st, const struct store_key *k,
 	}
 	pthread_mutex_lock(&s->mu);
 	if ((r = sq_prepare(s, "INSERT INTO keys (key_id, account, kind, "
-	    "label, created, destroyed, releases, pub, blob) "
-	    "VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)", &stmt, err)) != 0)
+	    "label, created, destroyed, releases, pub, blob, device, repo_id, "
+	    "keyset_id) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?)", &stmt,
+	    err)) != 0)
 		goto out;
 	sq_bind_text(stmt, 1, k->key_id);
 	sq_bind_text(stmt, 2, k->account);
@@ -382,6 +438,9 @@ sq_key_put(struct store *st, const struct store_key *k,
 	else
 		sqlite3_bind_null(stmt, 6);
 	sqlite3_bind_blob(stmt, 7, k->blob, (int)k->blob_len, SQLITE_STATIC);
+	sq_bind_text(stmt, 8, k->device);
+	sq_bind_text(stmt, 9, k->repo_id);
+	sq_bind_text(stmt, 10, k->keyset_id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT) {
 		sq_seterr(err, "key id exists");
@@ -400,7 +459,7 @@ out:
 }
 
 /* Fill ${k} from a row of (key_id, account, kind, label, created,
- * destroyed, releases, pub[, blob]). */
+ * destroyed, releases, pub, device, repo_id, keyset_id[, blob]). */
 static void
 sq_row_key(sqlite3_stmt *stmt, struct store_key *k, bool with_blob)
 {
@@ -419,10 +478,13 @@ sq_row_key(sqlite3_stmt *stmt, struct store_key *k, bool with_blob)
 	n = sqlite3_column_bytes(stmt, 7);
 	if (p != NULL && n == STORE_PUBKEY_LEN)
 		memcpy(k->pub, p, STORE_PUBKEY_LEN);
+	sq_col_text(stmt, 8, k->device, sizeof(k->device));
+	sq_col_text(stmt, 9, k->repo_id, sizeof(k->repo_id));
+	sq_col_text(stmt, 10, k->keyset_id, sizeof(k->keyset_id));
 	if (!with_blob)
 		return;
-	p = sqlite3_column_blob(stmt, 8);
-	n = sqlite3_column_bytes(stmt, 8);
+	p = sqlite3_column_blob(stmt, 11);
+	n = sqlite3_column_bytes(stmt, 11);
 	if (p != NULL && n > 0 && n <= STORE_BLOB_MAX) {
 		memcpy(k->blob, p, (size_t)n);
 		k->blob_len = (size_t)n;
@@ -440,8 +502,8 @@ sq_key_get(struct store *st, const char *account, const char *key_id,
 	memset(k, 0, sizeof(*k));
 	pthread_mutex_lock(&s->mu);
 	if ((r = sq_prepare(s, "SELECT key_id, account, kind, label, created, "
-	    "destroyed, releases, pub, blob FROM keys "
-	    "WHERE key_id = ? AND account = ?", &stmt, err)) != 0)
+	    "destroyed, releases, pub, device, repo_id, keyset_id, blob "
+	    "FROM keys WHERE key_id = ? AND account = ?", &stmt, err)) != 0)
 		goto out;
 	sq_bind_text(stmt, 1, key_id);
 	sq_bind_text(stmt, 2, account);
@@ -572,8 +634,8 @@ sq_key_list(struct store *st, const char *account, struct store_key **out,
 	*n = 0;
 	pthread_mutex_lock(&s->mu);
 	if ((r = sq_prepare(s, "SELECT key_id, account, kind, label, created, "
-	    "destroyed, releases, pub FROM keys WHERE account = ? "
-	    "ORDER BY created, rowid", &stmt, err)) != 0)
+	    "destroyed, releases, pub, device, repo_id, keyset_id FROM keys "
+	    "WHERE account = ? ORDER BY created, rowid", &stmt, err)) != 0)
 		goto out;
 	sq_bind_text(stmt, 1, account);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -613,7 +675,8 @@ sq_audit_add(struct store *st, const struct store_event *ev,
 
 	pthread_mutex_lock(&s->mu);
 	if ((r = sq_prepare(s, "INSERT INTO audit (time, account, address, "
-	    "event, key_id, ok) VALUES (?, ?, ?, ?, ?, ?)", &stmt, err)) != 0)
+	    "event, key_id, ok, device) VALUES (?, ?, ?, ?, ?, ?, ?)", &stmt,
+	    err)) != 0)
 		goto out;
 	sqlite3_bind_int64(stmt, 1, ev->time);
 	sq_bind_text(stmt, 2, ev->account);
@@ -621,6 +684,7 @@ sq_audit_add(struct store *st, const struct store_event *ev,
 	sq_bind_text(stmt, 4, ev->event);
 	sq_bind_text(stmt, 5, ev->key_id);
 	sqlite3_bind_int(stmt, 6, ev->ok ? 1 : 0);
+	sq_bind_text(stmt, 7, ev->device);
 	if (sqlite3_step(stmt) != SQLITE_DONE) {
 		r = sq_fail(s, "audit", err);
 		goto out;
@@ -652,8 +716,8 @@ sq_audit_list(struct store *st, const char *account, int limit,
 	}
 	pthread_mutex_lock(&s->mu);
 	if ((r = sq_prepare(s, "SELECT time, account, address, event, key_id, "
-	    "ok FROM audit WHERE account = ? ORDER BY id DESC LIMIT ?", &stmt,
-	    err)) != 0)
+	    "ok, device FROM audit WHERE account = ? ORDER BY id DESC LIMIT ?",
+	    &stmt, err)) != 0)
 		goto out;
 	sq_bind_text(stmt, 1, account);
 	sqlite3_bind_int(stmt, 2, limit);
@@ -666,6 +730,7 @@ sq_audit_list(struct store *st, const char *account, int limit,
 		sq_col_text(stmt, 3, e->event, sizeof(e->event));
 		sq_col_text(stmt, 4, e->key_id, sizeof(e->key_id));
 		e->ok = sqlite3_column_int(stmt, 5) != 0;
+		sq_col_text(stmt, 6, e->device, sizeof(e->device));
 	}
 	if (len < (size_t)limit && rc != SQLITE_DONE) {
 		r = sq_fail(s, "audit list", err);
@@ -968,12 +1033,461 @@ sq_expire(struct store *st, int64_t now, int64_t since, int64_t stale,
 	return 0;
 }
 
+/*
+ * Prepare ${sql} on the locked connection, bind by ${fmt} ('t' text,
+ * 'i' int64_t, 'b' blob: pointer and size_t, 'B' a blob that may be NULL)
+ * and step it once; *changes (if not NULL) gets the rows it changed.
+ */
+static int
+sq_do(struct store_sqlite *s, const char *what, int *changes,
+    char err[STORE_ERRLEN], const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *stmt = NULL;
+	const void *b;
+	va_list ap;
+	size_t n;
+	int i, r;
+
+	if (changes != NULL)
+		*changes = 0;
+	if ((r = sq_prepare(s, sql, &stmt, err)) != 0)
+		return r;
+	va_start(ap, fmt);
+	for (i = 0; fmt[i] != '\0'; i++) {
+		switch (fmt[i]) {
+		case 't':
+			sq_bind_text(stmt, i + 1, va_arg(ap, const char *));
+			break;
+		case 'i':
+			sqlite3_bind_int64(stmt, i + 1, va_arg(ap, int64_t));
+			break;
+		default:
+			b = va_arg(ap, const void *);
+			n = va_arg(ap, size_t);
+			if (b == NULL)
+				sqlite3_bind_null(stmt, i + 1);
+			else
+				sqlite3_bind_blob(stmt, i + 1, b, (int)n,
+				    SQLITE_STATIC);
+			break;
+		}
+	}
+	va_end(ap);
+	r = sqlite3_step(stmt);
+	if (r != SQLITE_DONE && r != SQLITE_ROW) {
+		r = sq_fail(s, what, err);
+		goto out;
+	}
+	if (changes != NULL)
+		*changes = sqlite3_changes(s->db);
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+/* BEGIN IMMEDIATE, and the matching end: COMMIT if ${r} is 0. */
+static int
+sq_begin(struct store_sqlite *s, char err[STORE_ERRLEN])
+{
+	return sq_exec(s, "BEGIN IMMEDIATE;", err);
+}
+
+static int
+sq_end(struct store_sqlite *s, int r, char err[STORE_ERRLEN])
+{
+	if (r == 0 && (r = sq_exec(s, "COMMIT;", err)) == 0)
+		return 0;
+	(void)sq_exec(s, "ROLLBACK;", NULL);
+	return r;
+}
+
+static int
+sq_session_touch(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    int64_t now, const char *address, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int n, r;
+
+	pthread_mutex_lock(&s->mu);
+	r = sq_do(s, "session touch", &n, err, "UPDATE sessions SET "
+	    "last_used = ?, last_address = ? WHERE hash = ?", "itb", now,
+	    address, hash, (size_t)STORE_TOKEN_HASH_LEN);
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0 && n == 0) {
+		sq_seterr(err, "no such session");
+		r = STORE_ENOTFOUND;
+	}
+	return r;
+}
+
+static int
+sq_session_fresh(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+    int64_t fresh_until, int fresh_code, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int n, r;
+
+	pthread_mutex_lock(&s->mu);
+	r = sq_do(s, "session fresh", &n, err, "UPDATE sessions SET "
+	    "fresh_until = ?, fresh_code = ? WHERE hash = ?", "iib",
+	    fresh_until, (int64_t)(fresh_code ? 1 : 0), hash,
+	    (size_t)STORE_TOKEN_HASH_LEN);
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0 && n == 0) {
+		sq_seterr(err, "no such session");
+		r = STORE_ENOTFOUND;
+	}
+	return r;
+}
+
+static int
+sq_session_list(struct store *st, const char *account, int64_t now,
+    struct store_session **out, size_t *n, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	struct store_session *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int r, rc = SQLITE_DONE;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "SELECT " SQ_SESSION_COLS " FROM sessions "
+	    "WHERE account = ? AND expires > ? "
+	    "ORDER BY last_used DESC, created DESC, hash", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, account);
+	sqlite3_bind_int64(stmt, 2, now);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				sq_seterr(err, "out of memory");
+				r = STORE_EFAIL;
+				goto out;
+			}
+			v = nv;
+		}
+		sq_row_session(stmt, &v[len++]);
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_fail(s, "session list", err);
+		goto out;
+	}
+	*out = v;
+	*n = len;
+	v = NULL;
+	r = 0;
+out:
+	free(v);
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_session_revoke(struct store *st, const char *account, const char *device,
+    const uint8_t id[STORE_SESSION_ID_LEN],
+    const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
+    char err[STORE_ERRLEN])
+{
+	static const uint8_t none[STORE_TOKEN_HASH_LEN];
+	struct store_sqlite *s = sq(st);
+	int changed = 0, r;
+
+	*n = 0;
+	if (keep == NULL)
+		keep = none;
+	pthread_mutex_lock(&s->mu);
+	if (device != NULL)
+		r = sq_do(s, "session revoke", &changed, err, "DELETE FROM "
+		    "sessions WHERE account = ? AND device = ? AND hash <> ?",
+		    "ttb", account, device, keep,
+		    (size_t)STORE_TOKEN_HASH_LEN);
+	else if (id != NULL)
+		r = sq_do(s, "session revoke", &changed, err, "DELETE FROM "
+		    "sessions WHERE account = ? AND substr(hash, 1, ?) = ? "
+		    "AND hash <> ?", "tibb", account,
+		    (int64_t)STORE_SESSION_ID_LEN, id,
+		    (size_t)STORE_SESSION_ID_LEN, keep,
+		    (size_t)STORE_TOKEN_HASH_LEN);
+	else
+		r = sq_do(s, "session revoke", &changed, err, "DELETE FROM "
+		    "sessions WHERE account = ? AND hash <> ?", "tb", account,
+		    keep, (size_t)STORE_TOKEN_HASH_LEN);
+	pthread_mutex_unlock(&s->mu);
+	*n = changed;
+	return r;
+}
+
+static int
+sq_account_set_pwhash(struct store *st, const char *account,
+    const char *pwhash, const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
+    char err[STORE_ERRLEN])
+{
+	static const uint8_t none[STORE_TOKEN_HASH_LEN];
+	struct store_sqlite *s = sq(st);
+	int changed = 0, r;
+
+	*n = 0;
+	if (keep == NULL)
+		keep = none;
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_begin(s, err)) != 0)
+		goto out;
+	r = sq_do(s, "password", &changed, err, "UPDATE accounts SET "
+	    "pwhash = ? WHERE account = ? AND deleted = 0", "tt", pwhash,
+	    account);
+	if (r == 0 && changed == 0) {
+		sq_seterr(err, "no such account");
+		r = STORE_ENOTFOUND;
+	}
+	if (r == 0)
+		r = sq_do(s, "password", &changed, err, "DELETE FROM sessions "
+		    "WHERE account = ? AND hash <> ?", "tb", account, keep,
+		    (size_t)STORE_TOKEN_HASH_LEN);
+	if ((r = sq_end(s, r, err)) == 0)
+		*n = changed;
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_account_delete(struct store *st, const char *account, int64_t now,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int changed = 0, r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_begin(s, err)) != 0)
+		goto out;
+	r = sq_do(s, "account delete", &changed, err, "UPDATE accounts SET "
+	    "pwhash = '', deleted = ?, totp_state = 0, totp_blob = NULL, "
+	    "totp_step = 0 WHERE account = ? AND deleted = 0", "it",
+	    now > 0 ? now : (int64_t)1, account);
+	if (r == 0 && changed == 0) {
+		sq_seterr(err, "no such account");
+		r = STORE_ENOTFOUND;
+	}
+	/* As sq_key_destroy: overwrite in place, then shorten. */
+	if (r == 0)
+		r = sq_do(s, "account delete", NULL, err, "UPDATE keys SET "
+		    "blob = zeroblob(length(blob)) WHERE account = ? AND "
+		    "destroyed = 0", "t", account);
+	if (r == 0)
+		r = sq_do(s, "account delete", NULL, err, "UPDATE keys SET "
+		    "blob = X'', destroyed = ? WHERE account = ? AND "
+		    "destroyed = 0", "it", now > 0 ? now : (int64_t)1,
+		    account);
+	if (r == 0)
+		r = sq_do(s, "account delete", NULL, err, "DELETE FROM "
+		    "sessions WHERE account = ?", "t", account);
+	if (r == 0)
+		r = sq_do(s, "account delete", NULL, err, "DELETE FROM "
+		    "recovery WHERE account = ?", "t", account);
+	if ((r = sq_end(s, r, err)) == 0)
+		(void)sqlite3_wal_checkpoint_v2(s->db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_totp_get(struct store *st, const char *account, struct store_totp *t,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	const void *p;
+	int r, rc, n;
+
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_prepare(s, "SELECT totp_state, totp_blob, totp_step FROM "
+	    "accounts WHERE account = ? AND deleted = 0", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, account);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sq_seterr(err, "no such account");
+		r = STORE_ENOTFOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = sq_fail(s, "totp", err);
+		goto out;
+	}
+	t->state = sqlite3_column_int(stmt, 0);
+	p = sqlite3_column_blob(stmt, 1);
+	n = sqlite3_column_bytes(stmt, 1);
+	if (p != NULL && n > 0 && n <= STORE_BLOB_MAX) {
+		memcpy(t->blob, p, (size_t)n);
+		t->blob_len = (size_t)n;
+	}
+	t->step = sqlite3_column_int64(stmt, 2);
+	r = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_totp_pending(struct store *st, const char *account, const uint8_t *blob,
+    size_t blob_len, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int n, r;
+
+	pthread_mutex_lock(&s->mu);
+	r = sq_do(s, "totp pending", &n, err, "UPDATE accounts SET "
+	    "totp_state = 1, totp_blob = ? WHERE account = ? AND "
+	    "deleted = 0 AND totp_state <> 2", "bt", blob, blob_len, account);
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0 && n == 0) {
+		sq_seterr(err, "TOTP is on, or no such account");
+		r = STORE_EEXIST;
+	}
+	return r;
+}
+
+static int
+sq_totp_enable(struct store *st, const char *account, int64_t step,
+    const uint8_t (*hashes)[STORE_CODE_HASH_LEN], size_t n,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int changed = 0, r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_begin(s, err)) != 0)
+		goto out;
+	r = sq_do(s, "totp enable", &changed, err, "UPDATE accounts SET "
+	    "totp_state = 2, totp_step = ? WHERE account = ? AND deleted = 0 "
+	    "AND totp_state = 1", "it", step, account);
+	if (r == 0 && changed == 0) {
+		sq_seterr(err, "no pending TOTP secret");
+		r = STORE_ENOTFOUND;
+	}
+	if (r == 0)
+		r = sq_do(s, "totp enable", NULL, err, "DELETE FROM recovery "
+		    "WHERE account = ?", "t", account);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = sq_do(s, "totp enable", NULL, err, "INSERT OR IGNORE INTO "
+		    "recovery (account, hash) VALUES (?, ?)", "tb", account,
+		    hashes[i], (size_t)STORE_CODE_HASH_LEN);
+	r = sq_end(s, r, err);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_totp_disable(struct store *st, const char *account, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_begin(s, err)) != 0)
+		goto out;
+	r = sq_do(s, "totp disable", NULL, err, "UPDATE accounts SET "
+	    "totp_state = 0, totp_blob = NULL, totp_step = 0 "
+	    "WHERE account = ?", "t", account);
+	if (r == 0)
+		r = sq_do(s, "totp disable", NULL, err, "DELETE FROM recovery "
+		    "WHERE account = ?", "t", account);
+	r = sq_end(s, r, err);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int
+sq_totp_step(struct store *st, const char *account, int64_t step,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int n, r;
+
+	pthread_mutex_lock(&s->mu);
+	r = sq_do(s, "totp step", &n, err, "UPDATE accounts SET "
+	    "totp_step = ? WHERE account = ? AND deleted = 0 AND "
+	    "totp_state = 2 AND totp_step < ?", "iti", step, account, step);
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0 && n == 0) {
+		sq_seterr(err, "code already used");
+		r = STORE_ENOTFOUND;
+	}
+	return r;
+}
+
+static int
+sq_recovery_use(struct store *st, const char *account,
+    const uint8_t hash[STORE_CODE_HASH_LEN], char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int n, r;
+
+	pthread_mutex_lock(&s->mu);
+	r = sq_do(s, "recovery code", &n, err, "DELETE FROM recovery WHERE "
+	    "account = ? AND hash = ?", "tb", account, hash,
+	    (size_t)STORE_CODE_HASH_LEN);
+	pthread_mutex_unlock(&s->mu);
+	if (r == 0 && n == 0) {
+		sq_seterr(err, "no such recovery code");
+		r = STORE_ENOTFOUND;
+	}
+	return r;
+}
+
+static int
+sq_key_bind(struct store *st, const char *account, const char *key_id,
+    const char *repo_id, const char *keyset_id, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	sqlite3_stmt *stmt = NULL;
+	int n, r, rc;
+
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_do(s, "key bind", &n, err, "UPDATE keys SET repo_id = ?, "
+	    "keyset_id = ? WHERE key_id = ? AND account = ? AND kind = 2 AND "
+	    "destroyed = 0 AND ((repo_id = '' AND keyset_id = '') OR "
+	    "(repo_id = ? AND keyset_id = ?))", "tttttt", repo_id, keyset_id,
+	    key_id, account, repo_id, keyset_id)) != 0 || n != 0)
+		goto out;
+	if ((r = sq_prepare(s, "SELECT 1 FROM keys WHERE key_id = ? AND "
+	    "account = ? AND kind = 2 AND destroyed = 0", &stmt, err)) != 0)
+		goto out;
+	sq_bind_text(stmt, 1, key_id);
+	sq_bind_text(stmt, 2, account);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		sq_seterr(err, "bound to other ids");
+		r = STORE_EEXIST;
+	} else if (rc == SQLITE_DONE) {
+		sq_seterr(err, "no such wrap key");
+		r = STORE_ENOTFOUND;
+	} else {
+		r = sq_fail(s, "key bind", err);
+	}
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
 /* Bring the tables to SQLITE_SCHEMA_VERSION; inside the schema's txn. */
 static int
 sq_upgrade(struct store_sqlite *s, char err[STORE_ERRLEN])
 {
 	sqlite3_stmt *stmt = NULL;
-	char sql[64];
+	char sql[64], alter[160];
 	int r;
 
 	if ((r = sq_prepare(s, sqlite_has_pending, &stmt, err)) != 0)
@@ -984,6 +1498,29 @@ sq_upgrade(struct store_sqlite *s, char err[STORE_ERRLEN])
 	}
 	if (sqlite3_column_int(stmt, 0) == 0 &&
 	    (r = sq_exec(s, sqlite_add_pending, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < sizeof(sq_columns) / sizeof(sq_columns[0]);
+	    i++) {
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+		if ((r = sq_prepare(s, "SELECT count(*) FROM "
+		    "pragma_table_info(?) WHERE name = ?", &stmt, err)) != 0)
+			goto out;
+		sq_bind_text(stmt, 1, sq_columns[i].table);
+		sq_bind_text(stmt, 2, sq_columns[i].column);
+		if (sqlite3_step(stmt) != SQLITE_ROW) {
+			r = sq_fail(s, "schema upgrade", err);
+			goto out;
+		}
+		if (sqlite3_column_int(stmt, 0) != 0)
+			continue;
+		snprintf(alter, sizeof(alter), "ALTER TABLE %s ADD COLUMN "
+		    "%s %s;", sq_columns[i].table, sq_columns[i].column,
+		    sq_columns[i].decl);
+		if ((r = sq_exec(s, alter, err)) != 0)
+			goto out;
+	}
+	if ((r = sq_exec(s, sqlite_schema3, err)) != 0)
 		goto out;
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;",
 	    SQLITE_SCHEMA_VERSION);
@@ -1001,13 +1538,26 @@ static const struct store_ops sqlite_ops = {
 	.ping = sq_ping,
 	.account_create = sq_account_create,
 	.account_pwhash = sq_account_pwhash,
-	.session_create = sq_session_create,
-	.session_get = sq_session_get,
+	.account_set_pwhash = sq_account_set_pwhash,
+	.account_delete = sq_account_delete,
+	.totp_get = sq_totp_get,
+	.totp_pending = sq_totp_pending,
+	.totp_enable = sq_totp_enable,
+	.totp_disable = sq_totp_disable,
+	.totp_step = sq_totp_step,
+	.recovery_use = sq_recovery_use,
+	.session_open = sq_session_open,
+	.session_info = sq_session_info,
 	.session_delete = sq_session_delete,
+	.session_touch = sq_session_touch,
+	.session_fresh = sq_session_fresh,
+	.session_list = sq_session_list,
+	.session_revoke = sq_session_revoke,
 	.key_put = sq_key_put,
 	.key_get = sq_key_get,
 	.key_released = sq_key_released,
 	.key_destroy = sq_key_destroy,
+	.key_bind = sq_key_bind,
 	.key_list = sq_key_list,
 	.audit_add = sq_audit_add,
 	.audit_list = sq_audit_list,
