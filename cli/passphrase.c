@@ -132,20 +132,24 @@ int
 cli_get_escrow_password(void *cookie, const char *prompt, char *buf,
     size_t cap)
 {
-	static bool asked;
+	static int state;	/* 0: not asked; 1: asked; 2: no terminal */
 	const char *f = getenv("COFFER_ESCROW_PASSWORD_FILE");
+	int n;
 
 	(void)cookie;
 	if (f != NULL && *f != '\0')
 		return secret_from_file(f, buf, cap);
-	if (asked) {
+	if (state == 1) {
 		fprintf(stderr, "coffer %s: the escrow server asks for the "
 		    "account password again; not asking twice in one run\n",
 		    g_cmd);
-		return -1;
+		state = 2;
 	}
-	asked = true;
-	return secret_from_tty(prompt, buf, cap);
+	if (state != 0)
+		return -1;
+	n = secret_from_tty(prompt, buf, cap);
+	state = n < 0 ? 2 : 1;
+	return n;
 }
 
 /*
@@ -155,7 +159,7 @@ cli_get_escrow_password(void *cookie, const char *prompt, char *buf,
 int
 cli_get_escrow_code(void *cookie, const char *prompt, char *buf, size_t cap)
 {
-	static bool asked;
+	static bool asked;	/* or there was no terminal */
 	const char *v = getenv("COFFER_ESCROW_CODE");
 	size_t n;
 

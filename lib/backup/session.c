@@ -463,7 +463,13 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 				hit = i;
 				break;
 			}
-			if (e1.code == COFFER_EAUTH || e1.code == COFFER_ENOMEM) {
+			/*
+			 * A wrong password, or fresh proof that cannot be
+			 * given: say so rather than fall back to an older
+			 * snapshot.
+			 */
+			if (e1.code == COFFER_EAUTH || e1.code == COFFER_ENOMEM ||
+			    e1.code == COFFER_EPERM) {
 				*err = e1;
 				r = e1.code;
 				goto out;

@@ -39,10 +39,12 @@ stale()
 	sleep $((FRESH + 1))
 }
 
-# live_keys DEVICE: how many live keys the server records for DEVICE.
+# live_keys DEVICE: how many live keys the server records for DEVICE
+# (asked with the keystore $LK_KS, else $COFFER_KEYSTORE).
 live_keys()
 {
-	"$COFFER" escrow keys --json >lk.json || return 1
+	env COFFER_KEYSTORE="${LK_KS:-$COFFER_KEYSTORE}" "$COFFER" escrow keys \
+	    --json >lk.json || return 1
 	jq --arg d "$1" '[.keys[] | select(.device == $d and
 	    .destroyed == null)] | length' lk.json
 }
@@ -143,6 +145,7 @@ scenario() {
 	expect_exit 0 env COFFER_KEYSTORE="$ksB" "$COFFER" escrow login \
 	    --server "$url" --account alice --device B || return 1
 	expect_grep 'this device: B' out || return 1
+	LK_KS=$ksB
 	expect_exit 0 env COFFER_KEYSTORE="$ksB" "$COFFER" escrow devices \
 	    --json || return 1
 	expect_jq '[.devices[].device] | (index("A") != null) and
