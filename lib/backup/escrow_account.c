@@ -279,7 +279,7 @@ coffer_escrow_status(const struct coffer_ctx *ctx,
 		info->pool = n >= 0 ? n : -1;
 		info->accepted = r == 0 ? 1 : r == COFFER_ELOGIN ? 0 : -1;
 		if (r == 0)
-			info->expires = lg.expires;
+			info_from(info, &lg, kst);
 	}
 	escrow_login_clear(&lg);
 	keystore_free(kst);

@@ -54,7 +54,7 @@ scenario() {
 	expect_exit 0 no_tty "$COFFER" escrow totp enable --json || return 1
 	expect_jq '.pending == true and (.secret | test("^[A-Z2-7]+=*$")) and
 	    (.uri | startswith("otpauth://totp/")) and
-	    (.uri | contains("secret=" + .secret))' out || return 1
+	    (.secret as $s | .uri | contains("secret=" + $s))' out || return 1
 	secret=$(jq -r .secret out)
 	expect_exit 0 "$COFFER" escrow status --json || return 1
 	expect_jq '.totp == false' out || return 1
