@@ -74,8 +74,9 @@ int coffer_escrow_register(const struct coffer_ctx *ctx, const char *server,
 
 /*
  * coffer_escrow_login(ctx, server, account, pw, len, device, info, err):
- * log in as the device named ${device} (NULL: the host name) and save the session (server, account, CA file, token, expiry) in the
- * keystore, creating the keystore (0700) when there is none: how a new
+ * log in as the device named ${device} (NULL: the host name) and save
+ * the session (server, account, CA file, token, expiry) in the keystore,
+ * creating the keystore (0700) when there is none: how a new
  * device gets at its escrowed keys.  Nothing is saved if it fails.
  * Without ${ctx->cacert}, a login again to the server of the saved one
  * uses the saved login's CA file.  Then fills the wrap key pool; a

@@ -468,7 +468,8 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 			 * given: say so rather than fall back to an older
 			 * snapshot.
 			 */
-			if (e1.code == COFFER_EAUTH || e1.code == COFFER_ENOMEM ||
+			if (e1.code == COFFER_EAUTH ||
+			    e1.code == COFFER_ENOMEM ||
 			    e1.code == COFFER_EPERM) {
 				*err = e1;
 				r = e1.code;
