@@ -129,20 +129,23 @@ escrow_bind_pending(struct keystore *kst, const struct escrow_login *lg,
 	if ((r = binds_load(kst, v, &n, err)) != 0 || n == 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		int rb = COFFER_ENET;
+		int rb = -1;
 
 		if (rnet == 0 && strcmp(v[i].server, lg->server) == 0) {
 			rb = escrow_wrapkey_bind(lg, v[i].key_id, v[i].repo_id,
 			    v[i].set_id, err);
-			/* Network, login: keep this and the rest for later. */
-			if (rb == COFFER_ENET || rb == COFFER_ELOGIN ||
-			    rb == COFFER_ENOMEM)
-				rnet = rb;
+			/*
+			 * Done, or the server's last word on it (unknown,
+			 * destroyed, bound to another set): dropped.  Any
+			 * other failure (network, login, a local problem)
+			 * keeps this one and the rest for later.
+			 */
+			if (rb == 0 || rb == COFFER_ENOTFOUND ||
+			    rb == COFFER_EDESTROYED || rb == COFFER_EEXIST)
+				continue;
+			rnet = rb;
 		}
-		/* Done, or refused for good (destroyed, unknown, bound). */
-		if (rb == COFFER_ENET || rb == COFFER_ELOGIN ||
-		    rb == COFFER_ENOMEM)
-			v[j++] = v[i];
+		v[j++] = v[i];
 	}
 	if (j != n)
 		r = binds_save(kst, v, j, err);
