@@ -16,7 +16,9 @@
  *	deposit	POST /v1/keys, 32 random bytes (seal in the key holder,
  *		insert, audit row)
  *	release	POST /v1/keys/ID/release over the keys this thread
- *		deposited,
+ *		deposited (giving fresh proof, POST
+ *		/v1/sessions/current/fresh, when the session is older than
+ *		cofferd's --fresh-auth),
  *		each answer compared with what was deposited (audit row,
  *		release count, open in the key holder)
  *
@@ -293,8 +295,24 @@ do_release(struct thread *t)
 	}
 	d = &t->keys[t->next++ % t->nkeys];
 	snprintf(path, sizeof(path), "/v1/keys/%s/release", d->id);
-	if (post(t, path, "{}", true, 200, &j) != 0)
-		goto out;
+	if (post(t, path, "{}", true, 200, &j) != 0) {
+		char body[256];
+
+		/* Protocol version 2: a session older than --fresh-auth. */
+		if (strstr(t->lasterr, "fresh_auth_required") == NULL)
+			goto out;
+		json_decref(j);
+		j = NULL;
+		snprintf(body, sizeof(body), "{\"password\":\"%s\"}",
+		    password);
+		if (post(t, "/v1/sessions/current/fresh", body, true, 200,
+		    &j) != 0)
+			goto out;
+		json_decref(j);
+		j = NULL;
+		if (post(t, path, "{}", true, 200, &j) != 0)
+			goto out;
+	}
 	if ((key = json_string_value(json_object_get(j, "key"))) == NULL ||
 	    strcmp(key, d->b64) != 0) {
 		snprintf(t->lasterr, sizeof(t->lasterr),

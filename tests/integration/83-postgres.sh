@@ -17,8 +17,9 @@
 # log and the failures table agree.  A
 # database restart is invisible to clients (the servers reconnect); with
 # the database down both answer 503 (/healthz too) and no key leaves,
-# and when it is back they serve again.  Last, the whole of 80-server.sh
-# runs again on a fresh PostgreSQL database.
+# and when it is back they serve again.  Last, the whole of 80-server.sh,
+# 87-server-authority.sh and 88-server-totp.sh run again, each on a fresh
+# PostgreSQL database.
 
 # call WANT METHOD PATH [BODY]: cofferd_req against the current server;
 # fail unless the status is WANT.
@@ -270,6 +271,21 @@ scenario() {
 		. "$s80" || exit 99
 		scenario
 	) || fail "80-server.sh failed on PostgreSQL" || return 1
+	# ---- 87 and 88 (protocol version 2) the same way ----
+	for s8x in 87-server-authority 88-server-totp; do
+		f=$SRCDIR/tests/integration/$s8x.sh
+		[ -f "$f" ] || fail "no $f to run on PostgreSQL" || return 1
+		db=s${s8x%%-*}
+		pg_psql "CREATE DATABASE $db OWNER cofferd" || return 1
+		COFFERD_TEST_DB=${PG_URL%/*}/$db
+		note "$s8x.sh on $COFFERD_TEST_DB"
+		mkdir "$db" || return 1
+		(
+			cd "$db" || exit 1
+			. "$f" || exit 99
+			scenario
+		) || fail "$s8x.sh failed on PostgreSQL" || return 1
+	done
 	cofferd_cleanup
 	pg_stop
 	trap - EXIT

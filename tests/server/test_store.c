@@ -108,6 +108,9 @@ check_key(const struct store_key *got, const struct store_key *want,
 	T_EQ_STR(got->label, want->label);
 	T_EQ_INT(got->created, want->created);
 	T_EQ_MEM(got->pub, want->pub, STORE_PUBKEY_LEN);
+	T_EQ_STR(got->device, want->device);
+	T_EQ_STR(got->repo_id, want->repo_id);
+	T_EQ_STR(got->keyset_id, want->keyset_id);
 	if (with_blob) {
 		T_EQ_INT(got->blob_len, want->blob_len);
 		T_EQ_MEM(got->blob, want->blob, want->blob_len);
@@ -1155,6 +1158,333 @@ reconnect(void)
 	T_EQ_INT(got.releases, 2 * NTHREADS * NPERTHREAD + 1);
 }
 
+/* ---- version 2: devices, fresh proof, TOTP, key metadata ------------ */
+
+static void
+devices(void)
+{
+	struct store_session s1, s2, s3, got, *v = NULL;
+	char a[64], b[64], acct[STORE_ACCOUNT_MAX + 1];
+	int64_t n, exp;
+	size_t nv = 0;
+
+	name(a, sizeof(a), "dev-a");
+	name(b, sizeof(b), "dev-b");
+	T_OK(account_create(st, a, "h", 1, err_));
+	T_OK(account_create(st, b, "h", 1, err_));
+	memset(&s1, 0, sizeof(s1));
+	new_hash(s1.hash, 101);
+	snprintf(s1.account, sizeof(s1.account), "%s", a);
+	snprintf(s1.device, sizeof(s1.device), "laptop \xc3\xa9");
+	snprintf(s1.last_address, sizeof(s1.last_address), "192.0.2.1");
+	s1.created = 1000;
+	s1.last_used = 1000;
+	s1.expires = 4000000000;
+	s1.fresh_until = 1600;
+	s1.fresh_code = 1;
+	s2 = s1;
+	new_hash(s2.hash, 102);
+	snprintf(s2.device, sizeof(s2.device), "phone");
+	s2.last_used = 2000;
+	s2.fresh_code = 0;
+	s3 = s1;
+	new_hash(s3.hash, 103);
+	snprintf(s3.account, sizeof(s3.account), "%s", b);
+	T_OK(session_open(st, &s1, err_));
+	T_RC(STORE_EEXIST, session_open(st, &s1, err_));
+	T_OK(session_open(st, &s2, err_));
+	T_OK(session_open(st, &s3, err_));
+	T_OK(session_info(st, s1.hash, &got, err_));
+	T_EQ_MEM(got.hash, s1.hash, STORE_TOKEN_HASH_LEN);
+	T_EQ_STR(got.account, a);
+	T_EQ_STR(got.device, "laptop \xc3\xa9");
+	T_EQ_STR(got.last_address, "192.0.2.1");
+	T_EQ_INT(got.created, 1000);
+	T_EQ_INT(got.expires, 4000000000);
+	T_EQ_INT(got.fresh_until, 1600);
+	T_EQ_INT(got.fresh_code, 1);
+	/* The version 1 calls still work, and make an "unnamed" session. */
+	T_OK(session_get(st, s1.hash, acct, &exp, err_));
+	T_EQ_STR(acct, a);
+	{
+		uint8_t h[STORE_TOKEN_HASH_LEN];
+
+		new_hash(h, 104);
+		T_OK(session_create(st, h, a, 5, err_));
+		T_OK(session_info(st, h, &got, err_));
+		T_EQ_STR(got.device, "unnamed");
+		T_EQ_INT(got.fresh_until, 0);
+		T_EQ_INT(got.created, 0);
+		/* Expired at 5: not listed. */
+	}
+
+	/* Touch and fresh. */
+	T_OK(session_touch(st, s1.hash, 3000, "2001:db8::1", err_));
+	T_OK(session_fresh(st, s2.hash, 3600, 1, err_));
+	T_OK(session_info(st, s1.hash, &got, err_));
+	T_EQ_INT(got.last_used, 3000);
+	T_EQ_STR(got.last_address, "2001:db8::1");
+	T_OK(session_info(st, s2.hash, &got, err_));
+	T_EQ_INT(got.fresh_until, 3600);
+	T_EQ_INT(got.fresh_code, 1);
+	T_OK(session_fresh(st, s2.hash, 3700, 0, err_));
+	T_OK(session_info(st, s2.hash, &got, err_));
+	T_EQ_INT(got.fresh_code, 0);
+	{
+		uint8_t h[STORE_TOKEN_HASH_LEN];
+
+		new_hash(h, 199);
+		T_RC(STORE_ENOTFOUND, session_touch(st, h, 1, "x", err_));
+		T_RC(STORE_ENOTFOUND, session_fresh(st, h, 1, 0, err_));
+	}
+
+	/* The account's live sessions, most recently used first. */
+	T_OK(session_list(st, a, 100, &v, &nv, err_));
+	T_EQ_INT(nv, 2);
+	if (nv == 2) {
+		T_EQ_MEM(v[0].hash, s1.hash, STORE_TOKEN_HASH_LEN);
+		T_EQ_MEM(v[1].hash, s2.hash, STORE_TOKEN_HASH_LEN);
+		T_EQ_STR(v[1].device, "phone");
+	}
+	free(v);
+	v = NULL;
+
+	/* Revoke: by name, never another account's, never ${keep}. */
+	T_OK(session_revoke(st, a, "laptop \xc3\xa9", NULL, s1.hash, &n,
+	    err_));
+	T_EQ_INT(n, 0);
+	T_OK(session_revoke(st, b, "phone", NULL, NULL, &n, err_));
+	T_EQ_INT(n, 0);
+	T_OK(session_revoke(st, a, "phone", NULL, NULL, &n, err_));
+	T_EQ_INT(n, 1);
+	T_RC(STORE_ENOTFOUND, session_info(st, s2.hash, &got, err_));
+	/* By id: the hash's first 8 bytes. */
+	T_OK(session_open(st, &s2, err_));
+	T_OK(session_revoke(st, b, NULL, s2.hash, NULL, &n, err_));
+	T_EQ_INT(n, 0);
+	T_OK(session_revoke(st, a, NULL, s2.hash, NULL, &n, err_));
+	T_EQ_INT(n, 1);
+	T_OK(session_info(st, s1.hash, &got, err_));
+	/* All but one. */
+	T_OK(session_open(st, &s2, err_));
+	T_OK(session_revoke(st, a, NULL, NULL, s2.hash, &n, err_));
+	T_EQ_INT(n, 2);		/* s1 and the expired one */
+	T_RC(STORE_ENOTFOUND, session_info(st, s1.hash, &got, err_));
+	T_OK(session_info(st, s2.hash, &got, err_));
+	T_OK(session_info(st, s3.hash, &got, err_));
+	T_EQ_STR(got.account, b);
+}
+
+static void
+account_changes(void)
+{
+	struct store_session s1, s2, got;
+	struct store_key k, w, kb, kg;
+	char a[64], b[64], pw[STORE_PWHASH_MAX + 1];
+	int64_t n;
+
+	name(a, sizeof(a), "acct-a");
+	name(b, sizeof(b), "acct-b");
+	T_OK(account_create(st, a, "old-hash", 1, err_));
+	T_OK(account_create(st, b, "b-hash", 1, err_));
+	memset(&s1, 0, sizeof(s1));
+	new_hash(s1.hash, 201);
+	snprintf(s1.account, sizeof(s1.account), "%s", a);
+	snprintf(s1.device, sizeof(s1.device), "one");
+	s1.expires = 4000000000;
+	s2 = s1;
+	new_hash(s2.hash, 202);
+	T_OK(session_open(st, &s1, err_));
+	T_OK(session_open(st, &s2, err_));
+
+	/* A new password ends every other session. */
+	T_OK(account_set_pwhash(st, a, "new-hash", s1.hash, &n, err_));
+	T_EQ_INT(n, 1);
+	T_OK(account_pwhash(st, a, pw, err_));
+	T_EQ_STR(pw, "new-hash");
+	T_OK(session_info(st, s1.hash, &got, err_));
+	T_RC(STORE_ENOTFOUND, session_info(st, s2.hash, &got, err_));
+	T_RC(STORE_ENOTFOUND, account_set_pwhash(st, "no such account",
+	    "x", NULL, &n, err_));
+
+	/* Delete: keys shredded, sessions gone, the name stays taken. */
+	make_key(&k, a, STORE_KIND_KEY, "", 10, 72, 3);
+	make_key(&w, a, STORE_KIND_WRAP, "", 11, 72, 4);
+	make_key(&kb, b, STORE_KIND_KEY, "", 12, 72, 5);
+	T_OK(key_put(st, &k, err_));
+	T_OK(key_put(st, &w, err_));
+	T_OK(key_put(st, &kb, err_));
+	T_OK(session_open(st, &s2, err_));
+	T_OK(account_delete(st, a, 5000, err_));
+	T_RC(STORE_ENOTFOUND, account_delete(st, a, 5001, err_));
+	T_RC(STORE_ENOTFOUND, account_pwhash(st, a, pw, err_));
+	T_RC(STORE_ENOTFOUND, session_info(st, s1.hash, &got, err_));
+	T_RC(STORE_ENOTFOUND, session_info(st, s2.hash, &got, err_));
+	T_RC(STORE_EEXIST, account_create(st, a, "again", 6, err_));
+	T_OK(key_get(st, a, k.key_id, &kg, err_));
+	T_EQ_INT(kg.destroyed, 5000);
+	T_EQ_INT(kg.blob_len, 0);
+	T_OK(key_get(st, a, w.key_id, &kg, err_));
+	T_EQ_INT(kg.destroyed, 5000);
+	T_EQ_INT(kg.blob_len, 0);
+	/* The other account is untouched. */
+	T_OK(key_get(st, b, kb.key_id, &kg, err_));
+	T_EQ_INT(kg.destroyed, 0);
+	T_EQ_INT(kg.blob_len, 72);
+	T_OK(account_pwhash(st, b, pw, err_));
+	T_EQ_STR(pw, "b-hash");
+}
+
+static void
+totp(void)
+{
+	uint8_t blob[60], codes[3][STORE_CODE_HASH_LEN];
+	struct store_totp t;
+	char a[64], b[64];
+	size_t i;
+
+	name(a, sizeof(a), "totp-a");
+	name(b, sizeof(b), "totp-b");
+	T_OK(account_create(st, a, "h", 1, err_));
+	T_OK(account_create(st, b, "h", 1, err_));
+	for (i = 0; i < sizeof(blob); i++)
+		blob[i] = (uint8_t)(i * 3 + 1);
+	for (i = 0; i < 3; i++)
+		memset(codes[i], (int)(0x40 + i), STORE_CODE_HASH_LEN);
+	T_OK(totp_get(st, a, &t, err_));
+	T_EQ_INT(t.state, STORE_TOTP_OFF);
+	T_RC(STORE_ENOTFOUND, totp_get(st, "no such account", &t, err_));
+	T_RC(STORE_ENOTFOUND, totp_enable(st, a, 10, codes, 3, err_));
+	T_OK(totp_pending(st, a, blob, sizeof(blob), err_));
+	T_OK(totp_get(st, a, &t, err_));
+	T_EQ_INT(t.state, STORE_TOTP_PENDING);
+	T_EQ_INT(t.blob_len, sizeof(blob));
+	T_EQ_MEM(t.blob, blob, sizeof(blob));
+	/* Not on yet: no step is recorded. */
+	T_RC(STORE_ENOTFOUND, totp_step(st, a, 50, err_));
+	T_OK(totp_enable(st, a, 10, codes, 3, err_));
+	T_OK(totp_get(st, a, &t, err_));
+	T_EQ_INT(t.state, STORE_TOTP_ON);
+	T_EQ_INT(t.step, 10);
+	T_RC(STORE_EEXIST, totp_pending(st, a, blob, sizeof(blob), err_));
+	/* Steps only forward, each once. */
+	T_RC(STORE_ENOTFOUND, totp_step(st, a, 10, err_));
+	T_RC(STORE_ENOTFOUND, totp_step(st, a, 9, err_));
+	T_OK(totp_step(st, a, 11, err_));
+	T_RC(STORE_ENOTFOUND, totp_step(st, a, 11, err_));
+	T_OK(totp_step(st, a, 13, err_));
+	T_RC(STORE_ENOTFOUND, totp_step(st, a, 12, err_));
+	T_RC(STORE_ENOTFOUND, totp_step(st, b, 100, err_));
+	/* Recovery codes: each once, only the account's. */
+	T_RC(STORE_ENOTFOUND, recovery_use(st, b, codes[0], err_));
+	T_OK(recovery_use(st, a, codes[0], err_));
+	T_RC(STORE_ENOTFOUND, recovery_use(st, a, codes[0], err_));
+	T_OK(recovery_use(st, a, codes[2], err_));
+	/* Off: secret and codes gone; on again starts afresh. */
+	T_OK(totp_disable(st, a, err_));
+	T_OK(totp_get(st, a, &t, err_));
+	T_EQ_INT(t.state, STORE_TOTP_OFF);
+	T_EQ_INT(t.blob_len, 0);
+	T_RC(STORE_ENOTFOUND, recovery_use(st, a, codes[1], err_));
+	T_OK(totp_disable(st, a, err_));
+	T_OK(totp_pending(st, a, blob, sizeof(blob), err_));
+	T_OK(totp_enable(st, a, 20, codes, 2, err_));
+	T_OK(recovery_use(st, a, codes[1], err_));
+	T_RC(STORE_ENOTFOUND, recovery_use(st, a, codes[2], err_));
+	/* A deleted account has none. */
+	T_OK(account_delete(st, a, 30, err_));
+	T_RC(STORE_ENOTFOUND, totp_get(st, a, &t, err_));
+	T_RC(STORE_ENOTFOUND, recovery_use(st, a, codes[0], err_));
+}
+
+static void
+key_meta(void)
+{
+	struct store_key k, w, got, *v = NULL;
+	char a[64], b[64];
+	size_t n = 0, i;
+	int seen = 0;
+
+	name(a, sizeof(a), "meta-a");
+	name(b, sizeof(b), "meta-b");
+	make_key(&k, a, STORE_KIND_KEY, "", 1700000100, 72, 1);
+	snprintf(k.device, sizeof(k.device), "laptop");
+	snprintf(k.repo_id, sizeof(k.repo_id), "0123456789abcdef0123456789abcdef");
+	snprintf(k.keyset_id, sizeof(k.keyset_id), "00112233445566aa");
+	T_OK(key_put(st, &k, err_));
+	T_OK(key_get(st, a, k.key_id, &got, err_));
+	check_key(&got, &k, true);
+	/* A pooled wrap key: no ids until bound, then bound once. */
+	make_key(&w, a, STORE_KIND_WRAP, "", 1700000101, 72, 2);
+	snprintf(w.device, sizeof(w.device), "laptop");
+	T_OK(key_put(st, &w, err_));
+	T_OK(key_get(st, a, w.key_id, &got, err_));
+	check_key(&got, &w, true);
+	T_RC(STORE_ENOTFOUND, key_bind(st, b, w.key_id,
+	    "0123456789abcdef0123456789abcdef", "00112233445566bb", err_));
+	T_RC(STORE_ENOTFOUND, key_bind(st, a, k.key_id,
+	    "0123456789abcdef0123456789abcdef", "00112233445566bb", err_));
+	T_OK(key_bind(st, a, w.key_id, "0123456789abcdef0123456789abcdef",
+	    "00112233445566bb", err_));
+	T_OK(key_bind(st, a, w.key_id, "0123456789abcdef0123456789abcdef",
+	    "00112233445566bb", err_));
+	T_RC(STORE_EEXIST, key_bind(st, a, w.key_id,
+	    "0123456789abcdef0123456789abcdef", "00112233445566cc", err_));
+	snprintf(w.repo_id, sizeof(w.repo_id),
+	    "0123456789abcdef0123456789abcdef");
+	snprintf(w.keyset_id, sizeof(w.keyset_id), "00112233445566bb");
+	T_OK(key_get(st, a, w.key_id, &got, err_));
+	check_key(&got, &w, true);
+	T_OK(key_list(st, a, &v, &n, err_));
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i].key_id, k.key_id) == 0) {
+			check_key(&v[i], &k, false);
+			seen++;
+		}
+		if (strcmp(v[i].key_id, w.key_id) == 0) {
+			check_key(&v[i], &w, false);
+			seen++;
+		}
+	}
+	T_EQ_INT(seen, 2);
+	free(v);
+	/* A destroyed wrap key cannot be bound. */
+	T_OK(key_destroy(st, a, w.key_id, 5, err_));
+	T_RC(STORE_ENOTFOUND, key_bind(st, a, w.key_id,
+	    "0123456789abcdef0123456789abcdef", "00112233445566bb", err_));
+}
+
+static void
+audit_device(void)
+{
+	struct store_event ev, *v = NULL;
+	char a[64];
+	size_t n = 0;
+
+	name(a, sizeof(a), "audit-dev");
+	memset(&ev, 0, sizeof(ev));
+	ev.time = 7000;
+	snprintf(ev.account, sizeof(ev.account), "%s", a);
+	snprintf(ev.address, sizeof(ev.address), "192.0.2.9");
+	snprintf(ev.event, sizeof(ev.event), "revoke");
+	snprintf(ev.device, sizeof(ev.device), "phone \xe2\x98\x8e");
+	ev.ok = 1;
+	T_OK(audit_add(st, &ev, err_));
+	ev.device[0] = '\0';
+	snprintf(ev.event, sizeof(ev.event), "register");
+	T_OK(audit_add(st, &ev, err_));
+	T_OK(audit_list(st, a, 10, &v, &n, err_));
+	T_EQ_INT(n, 2);
+	if (n == 2) {
+		T_EQ_STR(v[0].event, "register");
+		T_EQ_STR(v[0].device, "");
+		T_EQ_STR(v[1].event, "revoke");
+		T_EQ_STR(v[1].device, "phone \xe2\x98\x8e");
+	}
+	free(v);
+}
+
+
 static void
 teardown(void)
 {
@@ -1183,6 +1513,11 @@ main(int argc, char **argv)
 		UNIT_TEST(expire),
 		UNIT_TEST(concurrent),
 		UNIT_TEST(reconnect),
+		UNIT_TEST(devices),
+		UNIT_TEST(account_changes),
+		UNIT_TEST(totp),
+		UNIT_TEST(key_meta),
+		UNIT_TEST(audit_device),
 	};
 	int rc;
 
