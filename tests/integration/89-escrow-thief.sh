@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: ISC
-# tests/integration/88-escrow-thief.sh
+# tests/integration/89-escrow-thief.sh
 # Goal: issue #14, the stolen device, against a real cofferd on loopback
 # (TLS, throwaway CA) with a short --fresh-auth.
 #   The thief: device A backs up under custody escrow and escrow-wrap; its

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: ISC
-# tests/integration/90-escrow-account.sh
+# tests/integration/91-escrow-account.sh
 # Goal: issue #14, the account commands of the client against a real
 # cofferd on loopback (TLS, throwaway CA):
 #   - a wrap key taken from the pool while the server is down is bound to

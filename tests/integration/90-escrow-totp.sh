@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: ISC
-# tests/integration/89-escrow-totp.sh
+# tests/integration/90-escrow-totp.sh
 # Goal: issue #14, the second factor, against a real cofferd on loopback
 # (TLS, throwaway CA) with a short --fresh-auth, the codes computed by
 # oathtool(1) from the secret the client shows.
