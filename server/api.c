@@ -3,8 +3,13 @@
  * api: routes and handlers of docs/PROTOCOL.md (api.h).
  *
  * Order of checks for every request: the route (404, 405), the body size
- * (413), the session (401), the content type (415), the JSON (400), and
- * then the handler.  Keys are looked up only by (account, key id), so a
+ * (413), the session (401), fresh proof where the route needs it (403
+ * fresh_auth_required, before the key id or the body is looked at), the
+ * content type (415), the JSON (400), and then the handler.  A session
+ * is a device session; it is fresh while its fresh_until (set by a login
+ * or POST /v1/sessions/current/fresh, kept only in the database) is in
+ * the future (docs/PROTOCOL.md §3.3).
+ * Keys are looked up only by (account, key id), so a
  * key of another account takes exactly the path of a key that does not
  * exist.  Release and unwrap write their audit row before the key is put
  * into the answer, and answer 503 without it if that fails.
@@ -106,7 +111,7 @@ static const struct route routes[] = {
 	{ "GET",    "/v1/devices",           R_A,             h_devices },
 	{ "POST",   "/v1/devices/revoke",    R_AF | R_JSON,   h_revoke },
 	{ "POST",   "/v1/account/password",  R_AF | R_JSON,   h_passwd },
-	{ "DELETE", "/v1/account",           R_AF,            h_account_delete },
+	{ "DELETE", "/v1/account",           R_AF,           h_account_delete },
 	{ "POST",   "/v1/account/totp",      R_AF | R_OPT,    h_totp_new },
 	{ "DELETE", "/v1/account/totp",      R_AF,            h_totp_off },
 	{ "POST",   "/v1/account/totp/confirm", R_AF | R_JSON, h_totp_confirm },

@@ -343,8 +343,10 @@ kh_do_totpcheck(struct rbuf *r, struct kh_msg *ans)
 			    (time_t)(t * KH_TOTP_STEP), KH_TOTP_STEP, 0,
 			    KH_TOTP_DIGITS, want) != OATH_OK)
 				continue;
-			if (sodium_memcmp(want, code, KH_TOTP_DIGITS) == 0)
-				found = 1, le64enc(step8, t);
+			if (sodium_memcmp(want, code, KH_TOTP_DIGITS) == 0) {
+				found = 1;
+				le64enc(step8, t);
+			}
 		}
 	}
 	sodium_memzero(secret, sizeof(secret));
@@ -381,7 +383,8 @@ static const struct kh_request kh_requests[] = {
 	    kh_do_unwrap },
 	{ KH_PING, 1, 1, kh_do_ping },
 	{ KH_TOTPGEN, 1 + ACCT_MIN, 1 + ACCT_MAX, kh_do_totpgen },
-	{ KH_TOTPCHECK, 1 + ACCT_MIN + F(KH_TOTPBLOB_LEN) + F(KH_TOTP_DIGITS) + 8,
+	{ KH_TOTPCHECK,
+	    1 + ACCT_MIN + F(KH_TOTPBLOB_LEN) + F(KH_TOTP_DIGITS) + 8,
 	    1 + ACCT_MAX + F(KH_TOTPBLOB_LEN) + F(KH_TOTP_DIGITS) + 8,
 	    kh_do_totpcheck },
 };

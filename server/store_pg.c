@@ -1165,7 +1165,8 @@ pg_totp_enable(struct store *st, const char *account, int64_t step,
 	    " d AS (DELETE FROM recovery"
 	    "  WHERE account IN (SELECT account FROM a)),"
 	    " i AS (INSERT INTO recovery (account, hash)"
-	    "  SELECT a.account, substring($3 from (g * 32 + 1)::integer for 32)"
+	    "  SELECT a.account,"
+	    "  substring($3 from (g * 32 + 1)::integer for 32)"
 	    "  FROM a, generate_series(0, $4 - 1) AS g"
 	    "  ON CONFLICT DO NOTHING)"
 	    " SELECT count(*) FROM a",

@@ -18,8 +18,9 @@
  * for client input (never 500 or 503: the store and the key holder are
  * healthy); 204 has no body; every other answer is a JSON object
  * (/metrics: text) and an error has string "error" and "message"; 405
- * has an Allow header and 429 a Retry-After.  Logging out is skipped, so
- * the session lives through the run.
+ * has an Allow header and 429 a Retry-After.  Logging out, revoking
+ * sessions and deleting the account are skipped, so the session lives
+ * through the run; it stays fresh (docs/PROTOCOL.md §3.3) for as long.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -117,6 +118,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fuzz_fail(__FILE__, __LINE__, "setup", "store: %s", err);
 	if (api_init(&api, st, kh, 3600) != 0)
 		fuzz_fail(__FILE__, __LINE__, "setup", "api_init");
+	api.fresh_auth = 3600;
 	json_decref(setup_call("POST", "/v1/accounts",
 	    "{\"account\":\"fuzz\",\"password\":\"fuzz-password\"}", 201));
 	copy_str(setup_call("POST", "/v1/sessions",
@@ -154,8 +156,8 @@ fill_ids(char path[PATH_CAP])
 static bool
 known_status(int s)
 {
-	static const int ok[] = { 200, 201, 204, 400, 401, 404, 405, 409,
-	    410, 413, 415, 422, 429 };
+	static const int ok[] = { 200, 201, 204, 400, 401, 403, 404, 405,
+	    409, 410, 413, 415, 422, 429 };
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (ok[i] == s)
@@ -210,8 +212,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			q.limit = qm + 7;
 	}
 	q.path = path;
-	if (strcmp(q.method, "DELETE") == 0 &&
-	    strcmp(path, "/v1/sessions") == 0)
+	if ((strcmp(q.method, "DELETE") == 0 &&
+	    (strcmp(path, "/v1/sessions") == 0 ||
+	    strcmp(path, "/v1/account") == 0)) ||
+	    (strcmp(q.method, "POST") == 0 &&
+	    strcmp(path, "/v1/devices/revoke") == 0))
 		return 0;
 
 	api_handle(&api, &q, &p);

@@ -169,7 +169,8 @@ scenario() {
 	expect_exit 0 "$HELPERS/test_store" devices totp key_meta \
 	    audit_device account_changes || { cat out >&2; return 1; }
 	n=$(psql -X -q -A -t -v ON_ERROR_STOP=1 "$COFFERD_TEST_DB" \
-	    -c "$(printf '%s' "$V2_CHECK" | sed 's/length(hash)/length(token_hash)/')" |
+	    -c "$(printf '%s' "$V2_CHECK" |
+	    sed 's/length(hash)/length(token_hash)/')" |
 	    tr '\n' ' ') || return 1
 	[ "$n" = "$V2_WANT" ] || fail "after the upgrade: '$n'" || return 1
 	n=$(psql -X -q -A -t "$COFFERD_TEST_DB" \

@@ -19,7 +19,8 @@
 #   every key and session, the name stays taken, the login fails;
 # - a session from before version 2 (a row without the new columns:
 #   device "unnamed", never fresh);
-# - every audit event names the device.
+# - every audit event names the device;
+# - --fresh-auth in --help, its limits, and from the config file.
 #
 # The database comes from COFFERD_TEST_DB (a postgres:// URL) or is a fresh
 # SQLite file; names and addresses are random per run.
@@ -365,6 +366,29 @@ old_session()
 	req POST "/v1/keys/$OTHER_KID/release" && want 200 || return 1
 }
 
+options()
+{
+	note "--fresh-auth: command line, config file, limits"
+	bin=$(_cofferd_bin)
+	expect_exit 0 "$bin" --help && expect_grep -- '--fresh-auth' out ||
+	    return 1
+	for t in 0 86401 x ''; do
+		expect_exit 2 "$bin" --fresh-auth "$t" || return 1
+		expect_grep -- '--fresh-auth wants seconds from 1 to 86400' \
+		    err || return 1
+	done
+	printf 'fresh-auth = 7\nsession-ttl = 1000\n' >c.conf
+	cofferd_start srv-conf --config "$PWD/c.conf" || return 1
+	TOKEN=
+	SRC=$NET.8 req POST /v1/accounts \
+	    "{\"account\":\"c-$ACCOUNT\",\"password\":\"$PW\"}" &&
+	    want 201 || return 1
+	SRC=$NET.8 login "c-$ACCOUNT" "$PW" conf || return 1
+	expect_jq '.fresh_until - (.expires - 1000) == 7' resp || return 1
+	cofferd_stop srv-conf || return 1
+	cofferd_use srv
+}
+
 scenario() {
 	need_cmd curl jq od base64 || return 1
 	trap cofferd_cleanup EXIT
@@ -402,7 +426,8 @@ scenario() {
 	    return 1
 	OTHER_KID=$(jq -r .key_id resp)
 	TOKEN=
-	req POST /v1/accounts "{\"account\":\"$ACCOUNT\",\"password\":\"$PW\"}" &&
+	req POST /v1/accounts \
+	    "{\"account\":\"$ACCOUNT\",\"password\":\"$PW\"}" &&
 	    want 201 || return 1
 
 	thief || return 1
@@ -410,6 +435,7 @@ scenario() {
 	devices || return 1
 	account || return 1
 	old_session || return 1
+	options || return 1
 	cofferd_stop srv || return 1
 	expect_no_grep -F "$PW" srv/cofferd.log || return 1
 }

@@ -270,7 +270,8 @@ scenario() {
 
 	cofferd_start srv || return 1
 	TOKEN=
-	req POST /v1/accounts "{\"account\":\"$ACCOUNT\",\"password\":\"$PW\"}" &&
+	req POST /v1/accounts \
+	    "{\"account\":\"$ACCOUNT\",\"password\":\"$PW\"}" &&
 	    want 201 || return 1
 	req POST /v1/sessions "$(login_body '')" && want 201 || return 1
 	X_TOKEN=$(jq -r .token resp)

@@ -1409,7 +1409,8 @@ key_meta(void)
 	name(b, sizeof(b), "meta-b");
 	make_key(&k, a, STORE_KIND_KEY, "", 1700000100, 72, 1);
 	snprintf(k.device, sizeof(k.device), "laptop");
-	snprintf(k.repo_id, sizeof(k.repo_id), "0123456789abcdef0123456789abcdef");
+	snprintf(k.repo_id, sizeof(k.repo_id), "%s",
+	    "0123456789abcdef0123456789abcdef");
 	snprintf(k.keyset_id, sizeof(k.keyset_id), "00112233445566aa");
 	T_OK(key_put(st, &k, err_));
 	T_OK(key_get(st, a, k.key_id, &got, err_));
