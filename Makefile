@@ -37,8 +37,12 @@ $(B)/libcoffer.a: $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
+# coffer(1) alone draws QR codes (escrow totp enable): libqrencode.
+CLI_PKGS := libqrencode
+$(CLI_OBJS): CPPFLAGS += $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
 $(B)/coffer: $(CLI_OBJS) $(B)/libcoffer.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ \
+	    $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null) $(LDLIBS)
 
 # cofferd, the escrow server: every server/*.c (docs/PROTOCOL.md).
 SRV_PKGS    := libmicrohttpd sqlite3 libpq jansson libsodium liboath

@@ -77,6 +77,17 @@ int secret_from_file(const char *path, char *buf, size_t cap);
 int secret_from_tty(const char *prompt, char *buf, size_t cap);
 int cli_get_password(void *cookie, const char *prompt, char *buf,
     size_t cap);
+/*
+ * The escrow server's fresh proof (ctx->get_escrow_password, _code):
+ * COFFER_ESCROW_PASSWORD_FILE / COFFER_ESCROW_CODE, else the terminal,
+ * asked at most once per run.
+ */
+int cli_get_escrow_password(void *cookie, const char *prompt, char *buf,
+    size_t cap);
+int cli_get_escrow_code(void *cookie, const char *prompt, char *buf,
+    size_t cap);
+/* line_from_tty(prompt, buf, cap): a line typed with echo; -1: no tty. */
+int line_from_tty(const char *prompt, char *buf, size_t cap);
 /* ask_new_secret(what, envfile, file, buf, cap): from ${file}, else the
  * file named by $envfile, else asked twice on the terminal. */
 int ask_new_secret(const char *what, const char *envfile, const char *file,

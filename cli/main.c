@@ -106,6 +106,8 @@ ctx_make(struct coffer_ctx *ctx)
 	ctx->keystore = g_opts.keystore;
 	ctx->warn = warn_cb;
 	ctx->get_password = cli_get_password;
+	ctx->get_escrow_password = cli_get_escrow_password;
+	ctx->get_escrow_code = cli_get_escrow_code;
 	ctx->cacert = g_opts.cacert;
 	ctx->escrow_server = g_opts.server;
 	v = getenv("COFFER_INSECURE_FAST_KDF");

@@ -145,3 +145,81 @@ out:
 	coffer_secret_free(again);
 	return n;
 }
+
+/*
+ * The account password for the escrow server's fresh proof: from
+ * COFFER_ESCROW_PASSWORD_FILE, else asked on the terminal, at most once
+ * per run (a file may be read again: nobody is asked).
+ */
+int
+cli_get_escrow_password(void *cookie, const char *prompt, char *buf,
+    size_t cap)
+{
+	static int state;	/* 0: not asked; 1: asked; 2: no terminal */
+	const char *f = getenv("COFFER_ESCROW_PASSWORD_FILE");
+	int n;
+
+	(void)cookie;
+	if (f != NULL && *f != '\0')
+		return secret_from_file(f, buf, cap);
+	if (state == 1) {
+		fprintf(stderr, "coffer %s: the escrow server asks for the "
+		    "account password again; not asking twice in one run\n",
+		    g_cmd);
+		state = 2;
+	}
+	if (state != 0)
+		return -1;
+	n = secret_from_tty(prompt, buf, cap);
+	state = n < 0 ? 2 : 1;
+	return n;
+}
+
+/*
+ * The one-time code (TOTP or a recovery code): COFFER_ESCROW_CODE, else
+ * asked on the terminal, at most once per run.
+ */
+int
+cli_get_escrow_code(void *cookie, const char *prompt, char *buf, size_t cap)
+{
+	static bool asked;	/* or there was no terminal */
+	const char *v = getenv("COFFER_ESCROW_CODE");
+	size_t n;
+
+	(void)cookie;
+	if (v != NULL && *v != '\0') {
+		if ((n = strlen(v)) >= cap) {
+			fprintf(stderr, "coffer %s: COFFER_ESCROW_CODE is too "
+			    "long for a code\n", g_cmd);
+			return -1;
+		}
+		memcpy(buf, v, n);
+		return (int)n;
+	}
+	if (asked)
+		return -1;
+	asked = true;
+	return secret_from_tty(prompt, buf, cap);
+}
+
+int
+line_from_tty(const char *prompt, char *buf, size_t cap)
+{
+	size_t n = 0;
+	char c;
+	int fd;
+
+	if (cap == 0 || (fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) == -1)
+		return -1;
+	if (write(fd, prompt, strlen(prompt)) < 0) {
+		close(fd);
+		return -1;
+	}
+	while (read(fd, &c, 1) == 1 && c != '\n' && c != '\r') {
+		if (n + 1 < cap)
+			buf[n++] = c;
+	}
+	buf[n] = '\0';
+	close(fd);
+	return (int)n;
+}

@@ -13,7 +13,7 @@ libjansson-dev libcurl4-openssl-dev exfatprogs exfat-fuse fuse3 attr jq
 util-linux groff-base strace
 postgresql libpq-dev libsqlite3-dev
 libmicrohttpd-dev openssl gdb curl sqlite3 valgrind
-liboath-dev oathtool
+liboath-dev oathtool libqrencode-dev
 libzxcvbn-dev sslscan systemd"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

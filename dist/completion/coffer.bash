@@ -44,11 +44,16 @@ _coffer_cmd_opts()
 		esac ;;
 	escrow)
 		case $2 in
-		register|login)	echo "--server --account --json" ;;
-		status|keys|pool) echo "--json" ;;
+		register)	echo "--server --account --json" ;;
+		login)		echo "--server --account --device --json" ;;
+		status|keys|pool|devices|totp) echo "--json" ;;
 		audit)		echo "--limit --json" ;;
 		logout)		echo "--json" ;;
-		*)		echo "--server --account --limit --json" ;;
+		revoke)		echo "--id --all-others --json" ;;
+		destroy)	echo "--device --yes --json" ;;
+		delete-account)	echo "--yes" ;;
+		passwd)		;;
+		*)		echo "--server --account --device --id --all-others --yes --limit --json" ;;
 		esac ;;
 	keystore)	echo "--json" ;;
 	help)		;;
@@ -72,7 +77,8 @@ _coffer_takes_arg()
 		return 0 ;;
 	restore:--target|restore:-t|restore:--include|restore:-i) return 0 ;;
 	find:--snapshot|find:-s) return 0 ;;
-	escrow:--server|escrow:--account|escrow:--limit) return 0 ;;
+	escrow:--server|escrow:--account|escrow:--limit|escrow:--device|\
+	escrow:--id) return 0 ;;
 	forget:--keep-*) return 0 ;;
 	esac
 	case $1 in
@@ -316,7 +322,7 @@ _coffer()
 	escrow)
 		if [ -z "$sub" ]; then
 			_coffer_reply register login logout status keys audit \
-			    pool
+			    pool devices revoke destroy passwd delete-account totp
 		else
 			COMPREPLY=()
 		fi ;;

@@ -88,6 +88,15 @@ struct coffer_ctx {
 	/* Escrow: the server URL (--server) and a private CA (--cacert). */
 	const char	*escrow_server;		/* NULL: the saved login's */
 	const char	*cacert;		/* NULL: the saved login's */
+	/*
+	 * Fresh proof for the escrow server (docs/PROTOCOL.md §3.3): asked
+	 * when a release, unwrap, destroy or account change needs the
+	 * account password (and a one-time code when the account has a
+	 * second factor).  May be NULL: such calls then fail with
+	 * COFFER_EPERM and a message that says what is needed.
+	 */
+	coffer_pass_fn	*get_escrow_password;
+	coffer_pass_fn	*get_escrow_code;
 };
 
 enum coffer_node_type {

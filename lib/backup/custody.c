@@ -157,6 +157,7 @@ login_load(struct session *s, struct escrow_login *lg, const char *why,
 	}
 	if (s->ctx->cacert != NULL && *s->ctx->cacert != '\0')
 		snprintf(lg->cacert, sizeof(lg->cacert), "%s", s->ctx->cacert);
+	session_fresh(s->ctx, &lg->fresh);
 	return 0;
 }
 
@@ -308,6 +309,33 @@ out:
 	return r;
 }
 
+/*
+ * bind_wrapkey(s, lg, ekid, hex): tell the server which repository and
+ * key set the pooled wrap key ${ekid} now serves (PROTOCOL.md §6), so
+ * that its owner can find it without the card; offline, remember it for
+ * the next escrow call.  Binds left from earlier runs go first.  Never
+ * an error: the backup does not depend on it.
+ */
+static void
+bind_wrapkey(struct session *s, const struct escrow_login *lg,
+    const char *ekid, const char *hex)
+{
+	struct coffer_err e1 = { 0 };
+
+	if (escrow_bind_pending(s->kst, lg, NULL) == 0 &&
+	    escrow_wrapkey_bind(lg, ekid, s->repo->idhex, hex, &e1) == 0)
+		return;
+	if (e1.code != 0 && e1.code != COFFER_ENET &&
+	    e1.code != COFFER_ELOGIN) {
+		session_warn(s->ctx, "wrap key %s: %s", ekid, e1.msg);
+		return;
+	}
+	if (escrow_bind_later(s->kst, lg->server, ekid, s->repo->idhex, hex,
+	    &e1) != 0)
+		session_warn(s->ctx, "cannot remember to tell %s which key set "
+		    "wrap key %s serves: %s", lg->server, ekid, e1.msg);
+}
+
 /* A new set under an escrow custody: deposit or seal, then create it. */
 static int
 target_new(struct session *s, int scope, int custody, const char *label,
@@ -320,6 +348,7 @@ target_new(struct session *s, int scope, int custody, const char *label,
 	uint8_t keyid[KEYID_LEN];
 	struct escrow_login lg;
 	uint8_t *dk = NULL;
+	bool pooled = false;
 	int r;
 
 	if ((r = login_load(s, &lg, "a backup under custody escrow", err)) != 0)
@@ -333,8 +362,10 @@ target_new(struct session *s, int scope, int custody, const char *label,
 	hex_encode(hex, keyid, KEYID_LEN);
 	if (custody == CUSTODY_ESCROW_WRAP) {
 		r = escrow_pool_take(s->kst, lg.server, ekid, pub, err);
+		pooled = r == 0;
 		if (r == COFFER_ENOTFOUND)
-			r = escrow_wrapkey_new(&lg, ekid, pub, err);
+			r = escrow_wrapkey_new(&lg, s->repo->idhex, hex, ekid,
+			    pub, err);
 		if (r != 0) {
 			coffer_err_prefix(err, "no unused wrap key for %s in "
 			    "the keystore's pool, and none could be fetched "
@@ -349,8 +380,8 @@ target_new(struct session *s, int scope, int custody, const char *label,
 		char lbl[64];
 
 		snprintf(lbl, sizeof(lbl), "coffer key set %s", hex);
-		if ((r = escrow_deposit(&lg, dk, KEY_LEN, lbl, ekid,
-		    err)) != 0) {
+		if ((r = escrow_deposit(&lg, dk, KEY_LEN, lbl, s->repo->idhex,
+		    hex, ekid, err)) != 0) {
 			coffer_err_prefix(err, "cannot deposit the key of a "
 			    "new key set; nothing was written");
 			goto out;
@@ -371,6 +402,8 @@ target_new(struct session *s, int scope, int custody, const char *label,
 	}
 	session_cache_put(s, hex, dk);
 	dk = NULL;
+	if (pooled)
+		bind_wrapkey(s, &lg, ekid, hex);
 	/* Top the pool up while the server may be there; never an error. */
 	if (custody == CUSTODY_ESCROW_WRAP)
 		(void)escrow_pool_fill(s->kst, &lg, NULL);
@@ -416,6 +449,18 @@ custody_target(struct session *s, int scope, int custody, const char *label,
 		return keyset_open(s->repo, dk, false, NULL, out, err);
 	if (r == COFFER_EDESTROYED) {
 		session_warn(s->ctx, "%s; starting a new key set", err->msg);
+		return target_new(s, scope, custody, label, target, out, err);
+	}
+	/*
+	 * Appending needs the set's key, which a device session cannot have
+	 * without fresh proof (PROTOCOL.md §3.3).  A device that backs up
+	 * unattended is write-only: it starts a new set (deduplication
+	 * starts over) rather than fail.
+	 */
+	if (r == COFFER_EPERM) {
+		session_warn(s->ctx, "%s; starting a new key set instead of "
+		    "appending to %s (this device may add keys to the escrow "
+		    "server, not read them)", err->msg, keyid);
 		return target_new(s, scope, custody, label, target, out, err);
 	}
 	if (custody == CUSTODY_ESCROW_WRAP && r == COFFER_ENET) {

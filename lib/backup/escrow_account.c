@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "coffer/coffer_escrow.h"
 #include "session.h"
@@ -28,6 +31,9 @@ info_from(struct coffer_escrow_info *info, const struct escrow_login *lg,
 	snprintf(info->keystore, sizeof(info->keystore), "%s",
 	    keystore_dir(kst));
 	info->expires = lg->expires;
+	snprintf(info->device, sizeof(info->device), "%s", lg->device);
+	info->fresh_until = lg->fresh_until;
+	info->totp = lg->totp;
 }
 
 static void
@@ -38,6 +44,7 @@ info_init(struct coffer_escrow_info *info)
 	memset(info, 0, sizeof(*info));
 	info->accepted = -1;
 	info->pool = -1;
+	info->totp = -1;
 }
 
 /* The ctx's CA file, as an absolute path (it is saved with the login). */
@@ -87,6 +94,7 @@ open_login(const struct coffer_ctx *ctx, struct keystore **kst,
 	}
 	if (ctx->cacert != NULL && *ctx->cacert != '\0')
 		snprintf(lg->cacert, sizeof(lg->cacert), "%s", ctx->cacert);
+	session_fresh(ctx, &lg->fresh);
 	return 0;
 }
 
@@ -138,17 +146,26 @@ coffer_escrow_register(const struct coffer_ctx *ctx, const char *server,
 
 int
 coffer_escrow_login(const struct coffer_ctx *ctx, const char *server,
-    const char *account, const char *pw, size_t len,
+    const char *account, const char *pw, size_t len, const char *device,
     struct coffer_escrow_info *info, struct coffer_err *err)
 {
 	struct escrow_login lg = { 0 }, old = { 0 };
+	struct escrow_fresh fresh;
 	struct coffer_err e2 = { 0 };
 	struct keystore *kst = NULL;
-	char dir[4096], ca[PATH_MAX];
+	char dir[4096], ca[PATH_MAX], host[ESCROW_DEVICE_MAX + 1];
 	bool created = false, had_old = false;
 	int r, n;
 
 	info_init(info);
+	session_fresh(ctx, &fresh);
+	if (device == NULL) {
+		/* The host name by default: what the owner will recognise. */
+		if (gethostname(host, sizeof(host)) != 0)
+			host[0] = '\0';
+		host[sizeof(host) - 1] = '\0';
+		device = host;
+	}
 	server = pick_server(ctx, server);
 	if ((r = escrow_check_url(server, err)) != 0 ||
 	    (r = abs_cacert(ctx, ca, err)) != 0 ||
@@ -168,7 +185,8 @@ coffer_escrow_login(const struct coffer_ctx *ctx, const char *server,
 	/* Logging in again to the same server: its saved CA by default. */
 	if (ca[0] == '\0' && had_old && same_server(old.server, server))
 		snprintf(ca, sizeof(ca), "%s", old.cacert);
-	if ((r = escrow_login(server, ca, account, pw, len, &lg, err)) != 0)
+	if ((r = escrow_login(server, ca, account, pw, len, device, &fresh,
+	    &lg, err)) != 0)
 		goto out;
 	if (kst == NULL) {
 		/* A new device: the keystore init would make. */
@@ -191,6 +209,7 @@ coffer_escrow_login(const struct coffer_ctx *ctx, const char *server,
 	if (escrow_pool_fill(kst, &lg, &e2) != 0)
 		session_warn(ctx, "logged in, but the wrap key pool could not "
 		    "be filled (%s); run 'coffer escrow pool' later", e2.msg);
+	(void)escrow_bind_pending(kst, &lg, NULL);
 	info_from(info, &lg, kst);
 	if (info != NULL) {
 		info->accepted = 1;
@@ -265,7 +284,7 @@ coffer_escrow_status(const struct coffer_ctx *ctx,
 		info->pool = n >= 0 ? n : -1;
 		info->accepted = r == 0 ? 1 : r == COFFER_ELOGIN ? 0 : -1;
 		if (r == 0)
-			info->expires = lg.expires;
+			info_from(info, &lg, kst);
 	}
 	escrow_login_clear(&lg);
 	keystore_free(kst);
@@ -325,12 +344,222 @@ coffer_escrow_pool(const struct coffer_ctx *ctx, bool fill,
 		return r;
 	info_from(info, &lg, kst);
 	r = fill ? escrow_pool_fill(kst, &lg, err) : 0;
+	if (fill && r == 0)
+		(void)escrow_bind_pending(kst, &lg, NULL);
 	if (info != NULL) {
 		n = escrow_pool_count(kst, lg.server, NULL);
 		info->pool = n >= 0 ? n : -1;
 		if (fill && r == 0)
 			info->accepted = 1;
 	}
+	escrow_login_clear(&lg);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_escrow_fresh(const struct coffer_ctx *ctx, struct coffer_err *err)
+{
+	struct escrow_login lg;
+	struct keystore *kst = NULL;
+	int r;
+
+	if ((r = open_login(ctx, &kst, &lg, err)) != 0)
+		return r;
+	if ((r = escrow_status(&lg, err)) == 0 &&
+	    lg.fresh_until < (int64_t)time(NULL) + 60)
+		r = escrow_prove(&lg, err);
+	escrow_login_clear(&lg);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_escrow_devices(const struct coffer_ctx *ctx, char **json,
+    struct coffer_err *err)
+{
+	struct escrow_login lg;
+	struct keystore *kst = NULL;
+	int r;
+
+	*json = NULL;
+	if ((r = open_login(ctx, &kst, &lg, err)) != 0)
+		return r;
+	r = escrow_devices(&lg, json, err);
+	escrow_login_clear(&lg);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_escrow_revoke(const struct coffer_ctx *ctx, const char *device,
+    const char *id, bool all_others, long *n, struct coffer_err *err)
+{
+	struct escrow_login lg;
+	struct keystore *kst = NULL;
+	int r;
+
+	*n = 0;
+	if ((r = open_login(ctx, &kst, &lg, err)) != 0)
+		return r;
+	r = escrow_revoke(&lg, device, id, all_others, n, err);
+	escrow_login_clear(&lg);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_escrow_destroy(const struct coffer_ctx *ctx, const char *const *ids,
+    size_t n, const char *device, bool dry_run, char **json,
+    struct coffer_err *err)
+{
+	struct escrow_login lg;
+	struct keystore *kst = NULL;
+	int r;
+
+	*json = NULL;
+	if ((r = open_login(ctx, &kst, &lg, err)) != 0)
+		return r;
+	r = escrow_destroy_many(&lg, ids, n, device, dry_run, json, err);
+	escrow_login_clear(&lg);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_escrow_passwd(const struct coffer_ctx *ctx, const char *pw,
+    size_t len, struct coffer_err *err)
+{
+	struct escrow_login lg;
+	struct keystore *kst = NULL;
+	int r;
+
+	if ((r = open_login(ctx, &kst, &lg, err)) != 0)
+		return r;
+	{
+		const char *words[] = { lg.account, NULL };
+
+		/* As at register: the server checks only the length. */
+		if ((r = coffer_password_check("account password", pw, len,
+		    words, err)) != 0) {
+			escrow_login_clear(&lg);
+			keystore_free(kst);
+			return r;
+		}
+	}
+	r = escrow_passwd(&lg, pw, len, err);
+	escrow_login_clear(&lg);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_escrow_delete_account(const struct coffer_ctx *ctx,
+    struct coffer_err *err)
+{
+	struct escrow_login lg;
+	struct coffer_err e2 = { 0 };
+	struct keystore *kst = NULL;
+	int r;
+
+	if ((r = open_login(ctx, &kst, &lg, err)) != 0)
+		return r;
+	if ((r = escrow_account_delete(&lg, err)) != 0)
+		goto out;
+	/* The session is gone with the account; so are its wrap keys. */
+	if (escrow_login_forget(kst, &e2) != 0 ||
+	    escrow_pool_clear(kst, lg.server, &e2) != 0)
+		session_warn(ctx, "the account is deleted, but this device "
+		    "could not forget its login: %s", e2.msg);
+out:
+	escrow_login_clear(&lg);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_escrow_totp_begin(const struct coffer_ctx *ctx, char **secret,
+    char **uri, struct coffer_err *err)
+{
+	struct escrow_login lg;
+	struct keystore *kst = NULL;
+	int r;
+
+	*secret = *uri = NULL;
+	if ((r = open_login(ctx, &kst, &lg, err)) != 0)
+		return r;
+	r = escrow_totp_begin(&lg, secret, uri, err);
+	escrow_login_clear(&lg);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_escrow_totp_confirm(const struct coffer_ctx *ctx, const char *code,
+    size_t len, char **codes, size_t *n, struct coffer_err *err)
+{
+	struct escrow_login lg;
+	struct keystore *kst = NULL;
+	json_t *doc = NULL, *arr, *c;
+	char *text = NULL, *out = NULL;
+	size_t i, total = 0;
+	int r;
+
+	*codes = NULL;
+	*n = 0;
+	if ((r = open_login(ctx, &kst, &lg, err)) != 0)
+		return r;
+	if ((r = escrow_totp_confirm(&lg, code, len, &text, err)) != 0)
+		goto out;
+	if ((doc = json_loads(text, 0, NULL)) == NULL ||
+	    !json_is_array(arr = json_object_get(doc, "recovery_codes"))) {
+		r = coffer_err_set(err, COFFER_ENET, "the answer of %s has no "
+		    "recovery codes", lg.server);
+		goto out;
+	}
+	json_array_foreach(arr, i, c) {
+		if (!json_is_string(c) || json_string_length(c) > 64) {
+			r = coffer_err_set(err, COFFER_ENET, "the answer of %s "
+			    "holds a recovery code that is not a short string",
+			    lg.server);
+			goto out;
+		}
+		total += json_string_length(c) + 1;
+	}
+	if ((out = coffer_secret_alloc(total + 1)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "key memory");
+		goto out;
+	}
+	total = 0;
+	json_array_foreach(arr, i, c) {
+		size_t k = json_string_length(c);
+
+		memcpy(out + total, json_string_value(c), k);
+		out[total + k] = '\0';
+		total += k + 1;
+	}
+	*codes = out;
+	*n = json_array_size(arr);
+	r = 0;
+out:
+	json_decref(doc);
+	coffer_secret_free(text);
+	escrow_login_clear(&lg);
+	keystore_free(kst);
+	return r;
+}
+
+int
+coffer_escrow_totp_disable(const struct coffer_ctx *ctx,
+    struct coffer_err *err)
+{
+	struct escrow_login lg;
+	struct keystore *kst = NULL;
+	int r;
+
+	if ((r = open_login(ctx, &kst, &lg, err)) != 0)
+		return r;
+	r = escrow_totp_disable(&lg, err);
 	escrow_login_clear(&lg);
 	keystore_free(kst);
 	return r;

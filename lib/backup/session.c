@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "session.h"
+#include "../escrow/escrow.h"
 
 #define PASS_MAX	1024
 
@@ -27,6 +28,14 @@ session_warn(const struct coffer_ctx *ctx, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	ctx->warn(ctx->cookie, msg);
+}
+
+void
+session_fresh(const struct coffer_ctx *ctx, struct escrow_fresh *fresh)
+{
+	fresh->password = ctx->get_escrow_password;
+	fresh->code = ctx->get_escrow_code;
+	fresh->cookie = ctx->cookie;
 }
 
 int
@@ -454,7 +463,14 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 				hit = i;
 				break;
 			}
-			if (e1.code == COFFER_EAUTH || e1.code == COFFER_ENOMEM) {
+			/*
+			 * A wrong password, or fresh proof that cannot be
+			 * given: say so rather than fall back to an older
+			 * snapshot.
+			 */
+			if (e1.code == COFFER_EAUTH ||
+			    e1.code == COFFER_ENOMEM ||
+			    e1.code == COFFER_EPERM) {
 				*err = e1;
 				r = e1.code;
 				goto out;

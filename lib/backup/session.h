@@ -114,6 +114,13 @@ int custody_find(struct session *s, const char *keyid, struct keyinfo *found,
 int session_find_snapshot(struct session *s, const char *spec,
     struct keyset **ks, struct snapshot *snap, struct coffer_err *err) WUR;
 
+/*
+ * session_fresh(ctx, fresh): fill the escrow client's ${fresh} (a struct
+ * escrow_fresh) from ${ctx}'s get_escrow_password and get_escrow_code.
+ */
+struct escrow_fresh;
+void session_fresh(const struct coffer_ctx *ctx, struct escrow_fresh *fresh);
+
 /* session_warn(ctx, fmt, ...): pass a formatted warning to ctx->warn. */
 void session_warn(const struct coffer_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -39,6 +39,18 @@ server_says(const struct escrow_resp *resp, char code[32], char msg[160])
 	json_decref(doc);
 }
 
+bool
+escrow_answer_is(const struct escrow_resp *resp, long status,
+    const char *code)
+{
+	char c[32], m[160];
+
+	if (resp->status != status)
+		return false;
+	server_says(resp, c, m);
+	return strcmp(c, code) == 0;
+}
+
 int
 escrow_answer_err(const struct escrow_resp *resp,
     const struct escrow_what *what, struct coffer_err *err)
@@ -57,6 +69,16 @@ escrow_answer_err(const struct escrow_resp *resp,
 		    "no detail");
 	switch (st) {
 	case 401:
+		if (strcmp(code, "code_required") == 0)
+			return coffer_err_set(err, COFFER_EAUTH, "account "
+			    "'%s' at %s has a second factor: give the one-time "
+			    "code (or a recovery code) with COFFER_ESCROW_CODE "
+			    "or on a terminal", acct, srv);
+		if (strcmp(code, "bad_code") == 0 ||
+		    strcmp(code, "code_invalid") == 0)
+			return coffer_err_set(err, COFFER_EAUTH, "the one-time "
+			    "code was not accepted by %s (wrong, expired, or "
+			    "used already): %s", srv, detail);
 		if (what->login || strcmp(code, "bad_credentials") == 0)
 			return coffer_err_set(err, COFFER_EAUTH, "wrong "
 			    "account name or password for account '%s' at %s",
@@ -64,6 +86,14 @@ escrow_answer_err(const struct escrow_resp *resp,
 		return coffer_err_set(err, COFFER_ELOGIN, "not logged in to "
 		    "%s (the session expired or was ended): run 'coffer "
 		    "escrow login --server %s --account %s'", srv, srv, acct);
+	case 403:
+		if (strcmp(code, "fresh_auth_required") == 0)
+			return coffer_err_set(err, COFFER_EPERM, "the escrow "
+			    "server %s needs the account password for this "
+			    "(fresh proof): set COFFER_ESCROW_PASSWORD_FILE or "
+			    "run on a terminal", srv);
+		return coffer_err_set(err, COFFER_EPERM, "%s refused the "
+		    "request (HTTP 403, %s)", srv, detail);
 	case 404:
 		if (what->key_id != NULL)
 			return coffer_err_set(err, COFFER_ENOTFOUND, "%s has "
@@ -151,6 +181,16 @@ escrow_call(const struct escrow_login *lg, const char *method,
 	if ((r = escrow_http(lg->server, lg->cacert, method, path, lg->token,
 	    body, len, &resp, err)) != 0)
 		goto out;
+	/* Fresh proof asked for: give it once, then the same again. */
+	if (escrow_answer_is(&resp, 403, "fresh_auth_required") &&
+	    lg->fresh.password != NULL) {
+		escrow_resp_release(&resp);
+		if ((r = escrow_prove(lg, err)) != 0)
+			goto out;
+		if ((r = escrow_http(lg->server, lg->cacert, method, path,
+		    lg->token, body, len, &resp, err)) != 0)
+			goto out;
+	}
 	if (resp.status != want) {
 		if (resp.status >= 200 && resp.status <= 299)
 			r = coffer_err_set(err, COFFER_ENET, "%s answered HTTP "

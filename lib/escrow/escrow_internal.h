@@ -59,14 +59,45 @@ int escrow_answer_err(const struct escrow_resp *resp,
     const struct escrow_what *what, struct coffer_err *err);
 
 /*
+ * escrow_answer_is(resp, status, code): the answer is ${status} with
+ * {"error": ${code}}.
+ */
+bool escrow_answer_is(const struct escrow_resp *resp, long status,
+    const char *code);
+
+/*
  * escrow_call(lg, method, path, body, len, want, &doc, what, err): send a
  * request with ${lg}'s token, require status ${want} (a 2xx), and parse
- * the answer into *doc (NULL for a 204 or when ${doc} is NULL).
+ * the answer into *doc (NULL for a 204 or when ${doc} is NULL).  On 403
+ * fresh_auth_required with ${lg->fresh} set: escrow_prove, then the
+ * request once more (${body} is sent twice: keep it until the call ends).
  * COFFER_ENET if the answer is not a JSON object.
  */
 int escrow_call(const struct escrow_login *lg, const char *method,
     const char *path, const char *body, size_t len, long want, json_t **doc,
     const struct escrow_what *what, struct coffer_err *err);
+
+/*
+ * escrow_ask_code(fresh, server, account, code, cap, err): the one-time
+ * code asked through ${fresh}->code into ${code} (NUL-terminated); its
+ * length, or COFFER_EAUTH (negative) if none can be had.
+ */
+int escrow_ask_code(const struct escrow_fresh *fresh, const char *server,
+    const char *account, char *code, size_t cap, struct coffer_err *err);
+
+/*
+ * escrow_put_binding(b, repo_id, set_id, err): append "repo_id":...,
+ * "keyset_id":... (both, or nothing when both are NULL), checked.
+ */
+int escrow_put_binding(struct wbuf *b, const char *repo_id,
+    const char *set_id, struct coffer_err *err);
+
+/*
+ * escrow_get_list(lg, path, member, &json, err): GET a {member: [...]}
+ * document; *json its compact text (malloc'd).
+ */
+int escrow_get_list(const struct escrow_login *lg, const char *path,
+    const char *member, char **json, struct coffer_err *err);
 
 /*
  * escrow_parse(resp, &doc, server, err): the answer's body as a JSON

@@ -21,10 +21,44 @@ check_keyid(const char *key_id, struct coffer_err *err)
 	return 0;
 }
 
+/* is_hex(s, n): exactly ${n} lowercase hex digits. */
+static bool
+is_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return i == n;
+}
+
+int
+escrow_put_binding(struct wbuf *b, const char *repo_id, const char *set_id,
+    struct coffer_err *err)
+{
+	if (repo_id == NULL && set_id == NULL)
+		return 0;
+	if (repo_id == NULL || set_id == NULL ||
+	    !is_hex(repo_id, ESCROW_REPOID_LEN) ||
+	    !is_hex(set_id, ESCROW_SETID_LEN))
+		return coffer_err_set(err, COFFER_EINVAL, "a repository id is "
+		    "%d hex digits and a key set id %d", ESCROW_REPOID_LEN,
+		    ESCROW_SETID_LEN);
+	wbuf_put(b, "\"repo_id\":\"", 11);
+	wbuf_put(b, repo_id, ESCROW_REPOID_LEN);
+	wbuf_put(b, "\",\"keyset_id\":\"", 15);
+	wbuf_put(b, set_id, ESCROW_SETID_LEN);
+	wbuf_u8(b, '"');
+	return 0;
+}
+
 int
 escrow_deposit(const struct escrow_login *lg, const uint8_t *key, size_t len,
-    const char *label, char key_id[ESCROW_KEYID_LEN + 1],
-    struct coffer_err *err)
+    const char *label, const char *repo_id, const char *set_id,
+    char key_id[ESCROW_KEYID_LEN + 1], struct coffer_err *err)
 {
 	struct escrow_what what = { lg->server, lg->account, NULL, false };
 	char b64[2 * KEY_MAX + 8];
@@ -52,6 +86,11 @@ escrow_deposit(const struct escrow_login *lg, const uint8_t *key, size_t len,
 	if (label != NULL) {
 		wbuf_put(&b, ",\"label\":", 9);
 		escrow_json_escape(&b, label, strlen(label));
+	}
+	if (repo_id != NULL) {
+		wbuf_u8(&b, ',');
+		if ((r = escrow_put_binding(&b, repo_id, set_id, err)) != 0)
+			goto out;
 	}
 	wbuf_put(&b, "}", 1);
 	if (b.oom) {
@@ -142,10 +181,75 @@ escrow_destroy(const struct escrow_login *lg, const char *key_id,
 	return escrow_call(lg, "DELETE", path, NULL, 0, 204, NULL, &what, err);
 }
 
-/* get_list(lg, path, member, &json, err): GET a {member: [...]} document. */
-static int
-get_list(const struct escrow_login *lg, const char *path, const char *member,
-    char **json, struct coffer_err *err)
+int
+escrow_destroy_many(const struct escrow_login *lg, const char *const *ids,
+    size_t n, const char *device, bool dry_run, char **json,
+    struct coffer_err *err)
+{
+	struct escrow_what what = { lg->server, lg->account, NULL, false };
+	struct wbuf b;
+	json_t *doc = NULL;
+	char *s = NULL;
+	int r;
+
+	*json = NULL;
+	wbuf_init(&b, ESCROW_REQ_MAX);
+	if (ids != NULL) {
+		if (n == 0) {
+			r = coffer_err_set(err, COFFER_EINVAL, "no key id "
+			    "given");
+			goto out;
+		}
+		wbuf_put(&b, "{\"key_ids\":[", 12);
+		for (size_t i = 0; i < n; i++) {
+			if ((r = check_keyid(ids[i], err)) != 0)
+				goto out;
+			wbuf_put(&b, i > 0 ? ",\"" : "\"", i > 0 ? 2 : 1);
+			wbuf_put(&b, ids[i], ESCROW_KEYID_LEN);
+			wbuf_u8(&b, '"');
+		}
+		wbuf_u8(&b, ']');
+	} else {
+		if (device == NULL || *device == '\0') {
+			r = coffer_err_set(err, COFFER_EINVAL, "no device "
+			    "named");
+			goto out;
+		}
+		wbuf_put(&b, "{\"device\":", 10);
+		escrow_json_escape(&b, device, strlen(device));
+	}
+	if (dry_run)
+		wbuf_put(&b, ",\"dry_run\":true", 15);
+	wbuf_u8(&b, '}');
+	if (b.oom) {
+		r = coffer_err_set(err, COFFER_EINVAL, "too many key ids for "
+		    "one request");
+		goto out;
+	}
+	if ((r = escrow_call(lg, "POST", "/v1/keys/destroy", (const char *)b.p,
+	    b.len, 200, &doc, &what, err)) != 0)
+		goto out;
+	if (!json_is_array(json_object_get(doc, "destroyed"))) {
+		r = coffer_err_set(err, COFFER_ENET, "the answer of %s has no "
+		    "'destroyed' list: is this a cofferd server?", lg->server);
+		goto out;
+	}
+	if ((s = json_dumps(doc, JSON_COMPACT)) == NULL ||
+	    (*json = coffer_strdup(s)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "answer");
+		goto out;
+	}
+	r = 0;
+out:
+	free(s);
+	json_decref(doc);
+	wbuf_release(&b);
+	return r;
+}
+
+int
+escrow_get_list(const struct escrow_login *lg, const char *path,
+    const char *member, char **json, struct coffer_err *err)
 {
 	struct escrow_what what = { lg->server, lg->account, NULL, false };
 	json_t *doc = NULL;
@@ -177,7 +281,7 @@ int
 escrow_list_keys(const struct escrow_login *lg, char **json,
     struct coffer_err *err)
 {
-	return get_list(lg, "/v1/keys", "keys", json, err);
+	return escrow_get_list(lg, "/v1/keys", "keys", json, err);
 }
 
 int
@@ -193,7 +297,7 @@ escrow_audit(const struct escrow_login *lg, int limit, char **json,
 		snprintf(path, sizeof(path), "/v1/audit");
 	else
 		snprintf(path, sizeof(path), "/v1/audit?limit=%d", limit);
-	return get_list(lg, path, "events", json, err);
+	return escrow_get_list(lg, path, "events", json, err);
 }
 
 int

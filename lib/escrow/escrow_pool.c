@@ -230,8 +230,8 @@ escrow_pool_fill(struct keystore *kst, const struct escrow_login *lg,
 	for (need = ESCROW_POOL_TARGET - have; ngot < need; ngot++) {
 		struct pool_entry *e = &got[ngot];
 
-		if ((rnet = escrow_wrapkey_new(lg, e->key_id, e->pub,
-		    err)) != 0)
+		if ((rnet = escrow_wrapkey_new(lg, NULL, NULL, e->key_id,
+		    e->pub, err)) != 0)
 			break;
 		snprintf(e->server, sizeof(e->server), "%s", lg->server);
 	}

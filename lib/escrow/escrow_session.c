@@ -39,22 +39,69 @@ check_account(const char *account, struct coffer_err *err)
 	return 0;
 }
 
-/* creds_body(b, account, pw, len): {"account": ..., "password": ...}. */
+/*
+ * creds_body(b, account, pw, len, device, code, err): {"account": ...,
+ * "password": ..., "device"?: ..., "code"?: ...}.
+ */
 static int
 creds_body(struct wbuf *b, const char *account, const char *pw, size_t len,
-    struct coffer_err *err)
+    const char *device, const char *code, struct coffer_err *err)
 {
+	wbuf_release(b);
 	wbuf_init(b, ESCROW_REQ_MAX);
 	wbuf_put(b, "{\"account\":", 11);
 	escrow_json_escape(b, account, strlen(account));
 	wbuf_put(b, ",\"password\":", 12);
 	escrow_json_escape(b, pw, len);
+	if (device != NULL && *device != '\0') {
+		wbuf_put(b, ",\"device\":", 10);
+		escrow_json_escape(b, device, strlen(device));
+	}
+	if (code != NULL) {
+		wbuf_put(b, ",\"code\":", 8);
+		escrow_json_escape(b, code, strlen(code));
+	}
 	wbuf_put(b, "}", 2);	/* with a NUL, not sent */
 	if (b->oom)
 		return coffer_err_set(err, COFFER_EINVAL, "the password is too "
 		    "long");
 	b->len--;
 	return 0;
+}
+
+/* check_device(device, err): 1 ... 64 printable bytes, or none. */
+static int
+check_device(const char *device, struct coffer_err *err)
+{
+	size_t n = device != NULL ? strlen(device) : 0;
+
+	if (n > ESCROW_DEVICE_MAX)
+		return coffer_err_set(err, COFFER_EINVAL, "the device name is "
+		    "longer than %d bytes", ESCROW_DEVICE_MAX);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)device[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return coffer_err_set(err, COFFER_EINVAL, "the device "
+			    "name holds a control character");
+	}
+	return 0;
+}
+
+/* session_fields(doc, lg): device, fresh_until, totp of an answer. */
+static void
+session_fields(const json_t *doc, struct escrow_login *lg)
+{
+	const char *dev = escrow_json_str(doc, "device");
+	const json_t *fu = json_object_get(doc, "fresh_until");
+	const json_t *totp = json_object_get(doc, "totp");
+
+	if (dev != NULL)
+		snprintf(lg->device, sizeof(lg->device), "%s", dev);
+	if (json_is_integer(fu))
+		lg->fresh_until = (int64_t)json_integer_value(fu);
+	if (json_is_boolean(totp))
+		lg->totp = json_is_true(totp) ? 1 : 0;
 }
 
 int
@@ -73,7 +120,7 @@ escrow_register(const char *server, const char *cacert, const char *account,
 	if (pwlen < PW_MIN || pwlen > PW_MAX)
 		return coffer_err_set(err, COFFER_EINVAL, "the password must "
 		    "be %d to %d bytes long", PW_MIN, PW_MAX);
-	if ((r = creds_body(&b, account, pw, pwlen, err)) != 0)
+	if ((r = creds_body(&b, account, pw, pwlen, NULL, NULL, err)) != 0)
 		goto out;
 	if ((r = escrow_http(server, cacert, "POST", "/v1/accounts", NULL,
 	    (const char *)b.p, b.len, &resp, err)) != 0)
@@ -108,20 +155,24 @@ valid_token(const char *s)
 
 int
 escrow_login(const char *server, const char *cacert, const char *account,
-    const char *pw, size_t pwlen, struct escrow_login *lg,
+    const char *pw, size_t pwlen, const char *device,
+    const struct escrow_fresh *fresh, struct escrow_login *lg,
     struct coffer_err *err)
 {
 	struct escrow_what what = { server, account, NULL, true };
 	struct escrow_resp resp = { 0 };
 	struct wbuf b = { 0 };
 	const char *tok;
+	char *code = NULL;
 	json_t *doc = NULL, *exp;
 	int r;
 
 	memset(lg, 0, sizeof(*lg));
+	lg->totp = -1;
 	wbuf_init(&resp.body, 0);
 	if ((r = escrow_check_url(server, err)) != 0 ||
-	    (r = check_account(account, err)) != 0)
+	    (r = check_account(account, err)) != 0 ||
+	    (r = check_device(device, err)) != 0)
 		return r;
 	if (cacert != NULL && strlen(cacert) >= sizeof(lg->cacert))
 		return coffer_err_set(err, COFFER_EINVAL, "the CA certificate "
@@ -129,11 +180,28 @@ escrow_login(const char *server, const char *cacert, const char *account,
 	if (pwlen == 0 || pwlen > PW_MAX)
 		return coffer_err_set(err, COFFER_EINVAL, "the password must "
 		    "be 1 to %d bytes long", PW_MAX);
-	if ((r = creds_body(&b, account, pw, pwlen, err)) != 0)
+	if ((r = creds_body(&b, account, pw, pwlen, device, NULL, err)) != 0)
 		goto out;
 	if ((r = escrow_http(server, cacert, "POST", "/v1/sessions", NULL,
 	    (const char *)b.p, b.len, &resp, err)) != 0)
 		goto out;
+	if (escrow_answer_is(&resp, 401, "code_required")) {
+		/* A second factor: the same again with the code. */
+		escrow_resp_release(&resp);
+		if ((code = secret_alloc(ESCROW_CODE_MAX + 1)) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "code memory");
+			goto out;
+		}
+		if ((r = escrow_ask_code(fresh, server, account, code,
+		    ESCROW_CODE_MAX + 1, err)) < 0)
+			goto out;
+		if ((r = creds_body(&b, account, pw, pwlen, device, code,
+		    err)) != 0)
+			goto out;
+		if ((r = escrow_http(server, cacert, "POST", "/v1/sessions",
+		    NULL, (const char *)b.p, b.len, &resp, err)) != 0)
+			goto out;
+	}
 	if (resp.status != 201) {
 		r = resp.status >= 200 && resp.status <= 299 ?
 		    coffer_err_set(err, COFFER_ENET, "%s answered HTTP %ld, "
@@ -165,10 +233,14 @@ escrow_login(const char *server, const char *cacert, const char *account,
 	snprintf(lg->cacert, sizeof(lg->cacert), "%s",
 	    cacert != NULL ? cacert : "");
 	lg->expires = (int64_t)json_integer_value(exp);
+	session_fields(doc, lg);
+	if (fresh != NULL)
+		lg->fresh = *fresh;
 	r = 0;
 out:
 	if (r != 0)
 		escrow_login_clear(lg);
+	secret_free(code);
 	json_decref(doc);
 	escrow_resp_release(&resp);
 	wbuf_release(&b);
@@ -211,6 +283,7 @@ escrow_status(struct escrow_login *lg, struct coffer_err *err)
 		goto out;
 	}
 	lg->expires = (int64_t)json_integer_value(exp);
+	session_fields(doc, lg);
 	r = 0;
 out:
 	json_decref(doc);

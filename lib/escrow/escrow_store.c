@@ -50,6 +50,7 @@ escrow_login_load(struct keystore *kst, struct escrow_login *lg,
 	int r;
 
 	memset(lg, 0, sizeof(*lg));
+	lg->totp = -1;
 	if ((r = keystore_get_blob(kst, LOGIN_FILE, &p, &len, err)) != 0) {
 		if (r == COFFER_ENOTFOUND)
 			r = coffer_err_set(err, COFFER_ELOGIN, "no escrow "

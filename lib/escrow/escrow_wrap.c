@@ -21,21 +21,37 @@ _Static_assert(ESCROW_SEALED_LEN == BOX_SEAL_OVERHEAD + SEAL_PLAIN_LEN,
 _Static_assert(ESCROW_PUB_LEN == BOX_PUB_LEN, "wrap public key length");
 
 int
-escrow_wrapkey_new(const struct escrow_login *lg,
-    char key_id[ESCROW_KEYID_LEN + 1], uint8_t pub[ESCROW_PUB_LEN],
-    struct coffer_err *err)
+escrow_wrapkey_new(const struct escrow_login *lg, const char *repo_id,
+    const char *set_id, char key_id[ESCROW_KEYID_LEN + 1],
+    uint8_t pub[ESCROW_PUB_LEN], struct coffer_err *err)
 {
-	static const char body[] = "{\"label\":\"coffer wrap pool\"}";
+	static const char pool[] = "{\"label\":\"coffer wrap pool\"";
+	static const char one[] = "{\"label\":\"coffer wrap key\"";
 	struct escrow_what what = { lg->server, lg->account, NULL, false };
 	const char *id, *pk;
 	json_t *doc = NULL;
+	struct wbuf b;
 	size_t n = 0;
 	int r;
 
 	key_id[0] = '\0';
-	if ((r = escrow_call(lg, "POST", "/v1/wrapkeys", body,
-	    sizeof(body) - 1, 201, &doc, &what, err)) != 0)
-		return r;
+	wbuf_init(&b, ESCROW_REQ_MAX);
+	if (repo_id == NULL) {
+		wbuf_put(&b, pool, sizeof(pool) - 1);
+	} else {
+		wbuf_put(&b, one, sizeof(one) - 1);
+		wbuf_u8(&b, ',');
+		if ((r = escrow_put_binding(&b, repo_id, set_id, err)) != 0)
+			goto out;
+	}
+	wbuf_u8(&b, '}');
+	if (b.oom) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "request");
+		goto out;
+	}
+	if ((r = escrow_call(lg, "POST", "/v1/wrapkeys", (const char *)b.p,
+	    b.len, 201, &doc, &what, err)) != 0)
+		goto out;
 	id = escrow_json_str(doc, "key_id");
 	pk = escrow_json_str(doc, "public_key");
 	if (id == NULL || !escrow_valid_keyid(id) || pk == NULL ||
@@ -49,7 +65,40 @@ escrow_wrapkey_new(const struct escrow_login *lg,
 	memcpy(key_id, id, ESCROW_KEYID_LEN + 1);
 	r = 0;
 out:
+	wbuf_release(&b);
 	json_decref(doc);
+	return r;
+}
+
+int
+escrow_wrapkey_bind(const struct escrow_login *lg, const char *key_id,
+    const char *repo_id, const char *set_id, struct coffer_err *err)
+{
+	struct escrow_what what = { lg->server, lg->account, key_id, false };
+	char path[80];
+	struct wbuf b;
+	int r;
+
+	if (!escrow_valid_keyid(key_id))
+		return coffer_err_set(err, COFFER_EINVAL, "'%s' is not an "
+		    "escrow key id", key_id != NULL ? key_id : "");
+	wbuf_init(&b, ESCROW_REQ_MAX);
+	wbuf_u8(&b, '{');
+	if ((r = escrow_put_binding(&b, repo_id, set_id, err)) != 0)
+		goto out;
+	wbuf_u8(&b, '}');
+	if (b.oom) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "request");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/wrapkeys/%s/bind", key_id);
+	r = escrow_call(lg, "POST", path, (const char *)b.p, b.len, 204, NULL,
+	    &what, err);
+	if (r == COFFER_EEXIST)
+		coffer_err_set(err, r, "%s: wrap key %s is bound to another "
+		    "repository or key set", lg->server, key_id);
+out:
+	wbuf_release(&b);
 	return r;
 }
 

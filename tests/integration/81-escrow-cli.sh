@@ -185,8 +185,8 @@ scenario() {
 	    .releases == 0 and has("label"))' out || return 1
 	jq -r '.keys[].key_id' out | sort >keys.server
 	expect_exit 0 "$COFFER" escrow keys || return 1
-	expect_grep '^KEY ID +KIND +CREATED +RELEASES +DESTROYED +LABEL$' out ||
-	    return 1
+	expect_grep '^KEY ID +KIND +KEY SET +REPOSITORY +CREATED +RELEASES +DESTROYED +DEVICE$' \
+	    out || return 1
 	[ "$(grep -c ' wrap ' out)" -eq 8 ] || fail "want 8 wrap lines" ||
 	    return 1
 	expect_exit 0 "$COFFER" escrow audit --json || return 1
@@ -206,8 +206,8 @@ scenario() {
 	expect_exit 0 "$COFFER" escrow audit --limit 3 --json || return 1
 	expect_jq '(.events | length) == 3' out || return 1
 	expect_exit 0 "$COFFER" escrow audit --limit 2 || return 1
-	expect_grep '^TIME +EVENT +KEY ID +OK +ADDRESS$' out || return 1
-	expect_grep ' wrapkey +[0-9a-f]{32} +yes +127\.0\.0\.1$' out ||
+	expect_grep '^TIME +EVENT +KEY ID +OK +ADDRESS +DEVICE$' out || return 1
+	expect_grep ' wrapkey +[0-9a-f]{32} +yes +127\.0\.0\.1 +[^ ]+$' out ||
 	    return 1
 
 	# ---- the pool: filled again when emptied ----

@@ -642,6 +642,16 @@ answers_map_to_codes(void)
 	answer(500, "not json", -1, NULL, false, COFFER_ENET, "HTTP 500");
 	answer(302, "", -1, NULL, false, COFFER_ENET, "redirect");
 	answer(418, "", -1, NULL, false, COFFER_ENET, "cofferd");
+	/* Protocol version 2 (PROTOCOL.md §2, §3.3). */
+	answer(403, "{\"error\":\"fresh_auth_required\"}", -1, kid, false,
+	    COFFER_EPERM, "needs the account password for this (fresh "
+	    "proof): set COFFER_ESCROW_PASSWORD_FILE");
+	answer(403, "{\"error\":\"forbidden\"}", -1, NULL, false,
+	    COFFER_EPERM, "HTTP 403");
+	answer(401, "{\"error\":\"code_required\"}", -1, NULL, true,
+	    COFFER_EAUTH, "one-time code");
+	answer(401, "{\"error\":\"bad_code\"}", -1, NULL, true,
+	    COFFER_EAUTH, "not accepted");
 	/* Control characters of the server's message are not passed on. */
 	answer(400, "{\"error\":\"bad_request\",\"message\":\"a\\u001b[2Jb\"}",
 	    -1, NULL, false, COFFER_EINVAL, "a?[2Jb");
@@ -664,6 +674,49 @@ call_without_token(void)
 	T_EQ_INT(escrow_audit(&lg, 1001, &json, &err), COFFER_EINVAL);
 	T_EQ_INT(escrow_release(&lg, "../../v1/accounts", (uint8_t **)&json,
 	    &err), COFFER_EINVAL);
+}
+
+/* Binds of pooled wrap keys wait in the keystore while offline. */
+static void
+bind_later_waits(void)
+{
+	static const char kid[] = "9f86d081884c7d659a2feaa0c55ad015";
+	static const char rid[] = "5d0e9c1b2a3f4e6d5d0e9c1b2a3f4e6d";
+	static const char sid[] = "3a1f0c9e8d7b6a55";
+	char tmp[PATH_MAX], dir[PATH_MAX], p[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct escrow_login lg;
+	struct keystore *ks;
+
+	if (!fixture(tmp, dir, &ks))
+		return;
+	make_login(&lg, "http://127.0.0.1:1");
+	lg.cacert[0] = '\0';
+	/* Nothing pending: nothing to do, no network. */
+	T_EQ_INT(escrow_bind_pending(ks, &lg, &err), 0);
+	T_EQ_INT(escrow_bind_later(ks, lg.server, kid, rid, sid, &err), 0);
+	unit_pathf(p, "%s/wrapbind", dir);
+	T_EQ_INT(unit_mode_of(p), 0600);
+	T_TRUE(file_holds(p, kid) && file_holds(p, rid) &&
+	    file_holds(p, sid));
+	/* Unreachable: kept for next time. */
+	T_EQ_INT(escrow_bind_pending(ks, &lg, &err), COFFER_ENET);
+	T_TRUE(file_holds(p, kid));
+	/* Another server's binds are not sent to this one, and stay. */
+	escrow_login_clear(&lg);
+	make_login(&lg, "http://127.0.0.1:2");
+	T_EQ_INT(escrow_bind_pending(ks, &lg, &err), 0);
+	T_TRUE(file_holds(p, kid));
+	/* A local problem (an unreadable CA file) drops nothing either. */
+	escrow_login_clear(&lg);
+	make_login(&lg, "http://127.0.0.1:1");
+	T_EQ_INT(escrow_bind_pending(ks, &lg, &err), COFFER_EINVAL);
+	T_TRUE(file_holds(p, kid));
+	/* Ids that are not hex are refused before the network. */
+	T_EQ_INT(escrow_wrapkey_bind(&lg, kid, "xyz", sid, &err),
+	    COFFER_EINVAL);
+	escrow_login_clear(&lg);
+	fixture_done(tmp, ks);
 }
 
 static void
@@ -690,7 +743,7 @@ unreachable_server(void)
 	T_TRUE(strstr(err.msg, "cannot connect to http://127.0.0.1:1") !=
 	    NULL);
 	T_EQ_INT(escrow_login("http://127.0.0.1:1", NULL, "alice",
-	    "password1", 9, &lg, &err), COFFER_ENET);
+	    "password1", 9, "laptop", NULL, &lg, &err), COFFER_ENET);
 	T_TRUE(lg.token == NULL);
 	/* Checked before the network. */
 	T_EQ_INT(escrow_register("http://127.0.0.1:1", NULL, "alice",
@@ -700,7 +753,10 @@ unreachable_server(void)
 	T_EQ_INT(escrow_register("http://127.0.0.1:1", NULL, "al\tice",
 	    "password1", 9, &err), COFFER_EINVAL);
 	T_EQ_INT(escrow_login("http://escrow.example", NULL, "alice",
-	    "password1", 9, &lg, &err), COFFER_EINVAL);
+	    "password1", 9, NULL, NULL, &lg, &err), COFFER_EINVAL);
+	/* A device name with a control character, before the network. */
+	T_EQ_INT(escrow_login("http://127.0.0.1:1", NULL, "alice",
+	    "password1", 9, "lap\ntop", NULL, &lg, &err), COFFER_EINVAL);
 	T_EQ_INT(escrow_register("https://127.0.0.1:1",
 	    "/nonexistent/ca.pem", "alice", "password1", 9, &err),
 	    COFFER_EINVAL);
@@ -722,6 +778,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(pool_refuses_damage),
 	UNIT_TEST(answers_map_to_codes),
 	UNIT_TEST(call_without_token),
+	UNIT_TEST(bind_later_waits),
 	UNIT_TEST(json_escape),
 	UNIT_TEST(unreachable_server),
 )

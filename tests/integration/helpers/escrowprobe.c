@@ -16,6 +16,9 @@
  * cross-account checks); exit 0, or 1 with the error (code and message)
  * on stderr.
  *
+ * Fresh proof (PROTOCOL.md §3.3), when the server asks for it: the
+ * password in $COFFER_ESCROW_PASSWORD_FILE, if set.
+ *
  * A test fixture, not library code: it prints "ok ..." lines and exits 1
  * at the first check that fails.
  */
@@ -28,6 +31,25 @@
 #include "escrow/escrow.h"
 #include "keystore/keystore.h"
 #include "util/util.h"
+
+/* The fresh proof's password: the file's first line. */
+static int
+file_password(void *cookie, const char *prompt, char *buf, size_t cap)
+{
+	const char *f = getenv("COFFER_ESCROW_PASSWORD_FILE");
+	FILE *fp;
+	size_t n;
+
+	(void)cookie;
+	(void)prompt;
+	if (f == NULL || (fp = fopen(f, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, cap, fp);
+	fclose(fp);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	return (int)n;
+}
 
 static void
 die(const char *what, const struct coffer_err *err)
@@ -69,6 +91,7 @@ main(int argc, char **argv)
 		die("login", &err);
 	if (ca != NULL && *ca != '\0')
 		snprintf(lg.cacert, sizeof(lg.cacert), "%s", ca);
+	lg.fresh.password = file_password;
 
 	if (argc == 3 && strcmp(argv[1], "release") == 0) {
 		char hex[2 * ESCROW_DK_LEN + 1];
@@ -86,7 +109,8 @@ main(int argc, char **argv)
 
 	/* Deposit, release, destroy. */
 	random_bytes(key, sizeof(key));
-	r = escrow_deposit(&lg, key, sizeof(key), "escrowprobe", kid, &err);
+	r = escrow_deposit(&lg, key, sizeof(key), "escrowprobe", NULL, NULL,
+	    kid, &err);
 	expect(r, 0, "deposit", &err);
 	printf("deposited %s\n", kid);
 	r = escrow_release(&lg, kid, &got, &err);
@@ -103,7 +127,8 @@ main(int argc, char **argv)
 	expect(escrow_release(&lg, "0123456789abcdef0123456789abcdef", &got,
 	    &err), COFFER_ENOTFOUND, "release unknown: not found", &err);
 	/* A second key, left for a cross-account check. */
-	r = escrow_deposit(&lg, key, sizeof(key), NULL, kid, &err);
+	r = escrow_deposit(&lg, key, sizeof(key), NULL, NULL, NULL, kid,
+	    &err);
 	expect(r, 0, "deposit again", &err);
 	printf("kept %s\n", kid);
 
