@@ -21,6 +21,8 @@ enum {
 	EXIT_FAIL = 1,		/* the operation failed */
 	EXIT_USAGE = 2,		/* bad command line */
 	EXIT_PARTIAL = 3,	/* backup done, some files left out */
+	EXIT_NOKEY = 4,		/* snapshots, check: nothing damaged, but
+				   some key cannot be had now */
 };
 
 /* Options every command accepts; filled from env, then flags. */

@@ -164,6 +164,13 @@ struct coffer_snapshot_info {
 	char		 key_id[17];
 	bool		 readable;	/* key present and snapshot intact */
 	bool		 damaged;	/* key present, snapshot fails to load */
+	/*
+	 * The key cannot be had now: the escrow server is not reachable,
+	 * refuses (not logged in, fresh proof not given), or destroyed
+	 * it; or the recovery passphrase given does not open the set.
+	 * Not damage: the card says nothing wrong.
+	 */
+	bool		 key_unavailable;
 	char		*problem;	/* why not readable, else NULL */
 	int64_t		 time_sec;
 	uint32_t	 time_nsec;
@@ -176,10 +183,10 @@ struct coffer_snapshot_info {
 
 /*
  * coffer_snapshots(ctx, &v, &n, err): every snapshot on the card, oldest
- * first.  Snapshots whose key is absent or that fail to decrypt are
- * listed with readable = false and a problem text; damaged = true for
- * the second kind.  Free with
- * coffer_snapshots_free().
+ * first.  Snapshots whose key is absent, whose key cannot be had now, or
+ * that fail to authenticate are listed with readable = false and a
+ * problem text; key_unavailable = true for the second kind, damaged =
+ * true for the third.  Free with coffer_snapshots_free().
  */
 int coffer_snapshots(const struct coffer_ctx *ctx,
     struct coffer_snapshot_info **v, size_t *n, struct coffer_err *err)
@@ -238,6 +245,12 @@ int coffer_restore(const struct coffer_ctx *ctx,
 
 struct coffer_check_result {
 	uint64_t	nsets, nsets_checked, nsnapshots, ntrees, nblobs;
+	/*
+	 * Sets not checked beyond their layout: the key is not here (made
+	 * elsewhere), or cannot be had now (as key_unavailable above: each
+	 * warned about, with the reason).  Neither is a problem.
+	 */
+	uint64_t	nsets_nokey, nsets_unavailable;
 	uint64_t	npacks, bytes_read;
 	uint64_t	nproblems;
 	uint64_t	nleftovers;	/* unreferenced files from interrupted runs */
