@@ -349,13 +349,19 @@ int coffer_keys(const struct coffer_ctx *ctx, struct coffer_keyset_info **v,
 void coffer_keys_free(struct coffer_keyset_info *v, size_t n);
 
 /*
- * coffer_key_passphrase(ctx, key_id, pass, len, err): add (replace) the
- * recovery passphrase slot of key set ${key_id} (NULL: the set of the
- * newest snapshot this keystore can read); with ${pass} NULL, remove it.
- * ${out_key_id} (17 bytes, may be NULL) gets the set's id.
+ * coffer_key_passphrase(ctx, key_id, get_new, out_key_id, err): add
+ * (replace) the recovery passphrase slot of key set ${key_id}; with
+ * ${get_new} NULL, remove it.  The keystore is opened first (its
+ * password asked), then the set chosen, and only then the new
+ * passphrase asked through ${get_new} (${ctx->cookie}; the prompt names
+ * the set) and checked by coffer_password_check.  ${key_id} NULL: the
+ * one key set with snapshots whose key is in this keystore; when there
+ * are several, COFFER_EINVAL with a message naming them (scope,
+ * snapshots, newest snapshot's paths).  ${out_key_id} (17 bytes, may be
+ * NULL) gets the set's id.
  */
 int coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
-    const char *pass, size_t len, char *out_key_id, struct coffer_err *err)
+    coffer_pass_fn *get_new, char *out_key_id, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
 /*
