@@ -192,9 +192,10 @@ cmd_key(int argc, char **argv)
 		ctx.cookie = &np;
 		rc = coffer_key_passphrase(&ctx, keyid, new_pass_cb, done_id,
 		    &err) == 0 ? EXIT_OK : EXIT_FAIL;
+		/* ask_new_secret has said why when it gave nothing. */
 		if (rc != EXIT_OK && !np.failed)
 			report_err(&err);
-		else if (!g_opts.quiet)
+		if (rc == EXIT_OK && !g_opts.quiet)
 			printf("key set %s: recovery passphrase slot written to "
 			    "the card\n", done_id);
 		return rc;

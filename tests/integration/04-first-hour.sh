@@ -109,6 +109,12 @@ mounted\?" err || return 1
 	after=$(find "$COFFER_REPO" -type f -exec md5sum {} + | sort)
 	[ "$before" = "$after" ] ||
 	    fail "add-passphrase without KEY_ID changed the card" || return 1
+	# No terminal and no file: nothing written, and not said to be.
+	expect_exit 1 setsid -w "$COFFER" key add-passphrase "$dev" \
+	    </dev/null || return 1
+	expect_grep 'no terminal to ask for the recovery passphrase' err ||
+	    return 1
+	expect_no_grep 'written' out || return 1
 	expect_exit 0 "$COFFER" key add-passphrase "$dev" \
 	    --passphrase-file pp || return 1
 	expect_grep "key set $dev: recovery passphrase slot written" out ||
