@@ -10,7 +10,9 @@
 # "restore latest" fails naming the destruction, not "not found".  A
 # tampered snapshot is still "damaged" (exit 1) next to an unavailable
 # key.  "key destroy" takes the server's 32-digit id that "escrow keys"
-# shows, and maps it to the set.
+# shows, and maps it to the set.  Fresh proof that cannot be given (no
+# password file, no terminal, the login older than --fresh-auth) is
+# key_unavailable too.
 
 scenario() {
 	need_cmd curl jq openssl || return 1
@@ -136,4 +138,27 @@ snapshot '$esc_name': key set $esc: its key was destroyed" err || return 1
 	expect_exit 1 "$COFFER" key destroy 0123456789abcdef0123456789abcdef ||
 	    return 1
 	expect_grep 'escrow destroy' err || return 1
+
+	# ---- fresh proof that cannot be given: unavailable, not damaged ----
+	cofferd_stop srv || return 1
+	cofferd_start srv --listen "127.0.0.1:${url##*:}" --fresh-auth 1 ||
+	    return 1
+	expect_exit 0 "$COFFER" escrow login --server "$url" \
+	    --account alice || return 1
+	# A deposit needs no fresh proof; reading it back does.
+	expect_exit 0 "$COFFER" backup --custody escrow --scope backup \
+	    --json src || return 1
+	NEWSET=$(jq -r .key_id out) && export NEWSET
+	sleep 2
+	expect_exit 4 env -u COFFER_ESCROW_PASSWORD_FILE setsid -w \
+	    "$COFFER" snapshots --json </dev/null || return 1
+	expect_jq '.snapshots[] | select(.key_id == env.NEWSET) |
+	    .key_unavailable and (.problem | test("fresh proof"))' out ||
+	    return 1
+	expect_jq '[.snapshots[] | select(.damaged)] | length == 0' out ||
+	    return 1
+	expect_grep 'fresh proof' err || return 1
+	expect_exit 4 env -u COFFER_ESCROW_PASSWORD_FILE setsid -w \
+	    "$COFFER" check </dev/null || return 1
+	expect_grep 'skipped' err || return 1
 }
