@@ -140,9 +140,23 @@ cmd_snapshots(int argc, char **argv)
 			    v[i].problem : "unreadable");
 			rc = EXIT_FAIL;
 		} else if (v[i].key_unavailable) {
-			fprintf(stderr, "coffer snapshots: key unavailable: "
-			    "snapshot '%s': %s\n", v[i].name, v[i].problem ?
-			    v[i].problem : "unreadable");
+			size_t cnt = 0;
+			bool said = false;
+
+			/* Once per key set: a set may hold many snapshots. */
+			for (size_t j = 0; j < n; j++) {
+				if (!v[j].key_unavailable ||
+				    strcmp(v[j].key_id, v[i].key_id) != 0)
+					continue;
+				said = said || j < i;
+				cnt++;
+			}
+			if (!said)
+				fprintf(stderr, "coffer snapshots: key "
+				    "unavailable: snapshot '%s'%s: %s\n",
+				    v[i].name, cnt > 1 ? " and the others of "
+				    "its key set" : "", v[i].problem ?
+				    v[i].problem : "unreadable");
 			if (rc == EXIT_OK)
 				rc = EXIT_NOKEY;
 		}

@@ -42,16 +42,23 @@ scenario() {
 	expect_exit 0 "$COFFER" backup --custody local src || return 1
 	expect_exit 0 "$COFFER" backup --custody escrow --json src || return 1
 	esc=$(jq -r .key_id out)
+	# A second one appends to the same set.
+	expect_exit 0 "$COFFER" backup --custody escrow --json src || return 1
+	[ "$(jq -r .key_id out)" = "$esc" ] ||
+	    fail "the second escrow backup started another set" || return 1
 	expect_exit 0 "$COFFER" snapshots --json || return 1
 	loc_name=$(jq -r '.snapshots[0].name' out)
 	esc_name=$(jq -r '.snapshots[1].name' out)
+	esc_new=$(jq -r '.snapshots[2].name' out)
 	export ESC=$esc
 
 	# ---- the server stopped: unavailable, not damaged ----
 	cofferd_stop srv || return 1
 	expect_exit 4 "$COFFER" snapshots || return 1
-	expect_grep "^coffer snapshots: key unavailable: snapshot '$esc_name'" \
-	    err || return 1
+	expect_grep "^coffer snapshots: key unavailable: snapshot '$esc_name' \
+and the others of its key set: key set $esc" err || return 1
+	[ "$(grep -c 'key unavailable' err)" -eq 1 ] ||
+	    fail "key unavailable said more than once for one set" || return 1
 	expect_no_grep 'damaged' err || return 1
 	expect_grep 'key unavailable: ' out || return 1
 	expect_exit 4 "$COFFER" snapshots --json || return 1
@@ -76,7 +83,7 @@ scenario() {
 
 	# "latest" takes the local snapshot and says why.
 	expect_exit 0 "$COFFER" restore latest --target rst1 || return 1
-	expect_grep "'latest' is '$loc_name': 1 newer snapshot cannot be" \
+	expect_grep "'latest' is '$loc_name': 2 newer snapshots cannot be" \
 	    err || return 1
 	expect_tree src rst1/src || return 1
 
@@ -117,7 +124,7 @@ scenario() {
 	expect_exit 1 env COFFER_REPO="$PWD/card2" "$COFFER" restore latest \
 	    --target rst3 || return 1
 	expect_grep "'latest': no snapshot can be opened here; the newest: \
-snapshot '$esc_name': key set $esc: its key was destroyed" err || return 1
+snapshot '$esc_new': key set $esc: its key was destroyed" err || return 1
 	expect_no_grep 'belongs to a key' err || return 1
 
 	# ---- key destroy by the server's id ----
