@@ -144,7 +144,7 @@ recovery passphrase: $dev" err || return 1
 	expect_grep 'COFFER_PASSWORD_FILE' err || return 1
 
 	# ---- Ctrl-C during a backup on a terminal ----
-	export COFFER_PASSWORD_FILE=$PWD/kpw
+	export COFFER_PASSWORD_FILE="$PWD/kpw"
 	cat >intr.sh <<EOF
 (head -c 3000000 /dev/zero; sleep 4) |
     perl -e '\$SIG{INT} = "DEFAULT"; exec @ARGV or die' \

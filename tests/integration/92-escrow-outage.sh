@@ -50,7 +50,7 @@ scenario() {
 	loc_name=$(jq -r '.snapshots[0].name' out)
 	esc_name=$(jq -r '.snapshots[1].name' out)
 	esc_new=$(jq -r '.snapshots[2].name' out)
-	export ESC=$esc
+	export ESC="$esc"
 
 	# ---- the server stopped: unavailable, not damaged ----
 	cofferd_stop srv || return 1
