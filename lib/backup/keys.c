@@ -177,11 +177,14 @@ describe_set(struct session *s, const char *keyid, struct snapshot *v,
  * None here: the set of the newest snapshot whose key can be had (the
  * escrow server asked).
  */
+#define IDS_MAX	64
+
 static int
 default_set(struct session *s, char keyid[KEYID_HEX_LEN + 1],
     struct coffer_err *err)
 {
-	char ids[4][KEYID_HEX_LEN + 1];
+	/* Distinct sets, newest first (counted once each up to IDS_MAX). */
+	char ids[IDS_MAX][KEYID_HEX_LEN + 1];
 	struct snapshot *v = NULL;
 	size_t n = 0, nids = 0;
 	const uint8_t *dk;
@@ -193,11 +196,11 @@ default_set(struct session *s, char keyid[KEYID_HEX_LEN + 1],
 	for (size_t i = n; i-- > 0; ) {
 		bool seen = false;
 
-		for (size_t k = 0; k < nids && k < 4; k++)
+		for (size_t k = 0; k < nids && k < IDS_MAX; k++)
 			seen = seen || strcmp(ids[k], v[i].keyid) == 0;
 		if (seen || session_dk(s, v[i].keyid, &dk, NULL) != 0)
 			continue;
-		if (nids < 4)
+		if (nids < IDS_MAX)
 			snprintf(ids[nids], sizeof(ids[nids]), "%s",
 			    v[i].keyid);
 		nids++;
