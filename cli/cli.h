@@ -7,8 +7,10 @@
 #ifndef CLI_H_
 #define CLI_H_
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <termios.h>
 
 #include <jansson.h>
 
@@ -19,6 +21,8 @@ enum {
 	EXIT_FAIL = 1,		/* the operation failed */
 	EXIT_USAGE = 2,		/* bad command line */
 	EXIT_PARTIAL = 3,	/* backup done, some files left out */
+	EXIT_NOKEY = 4,		/* snapshots, check: nothing damaged, but
+				   some key cannot be had now */
 };
 
 /* Options every command accepts; filled from env, then flags. */
@@ -86,6 +90,12 @@ int cli_get_escrow_password(void *cookie, const char *prompt, char *buf,
     size_t cap);
 int cli_get_escrow_code(void *cookie, const char *prompt, char *buf,
     size_t cap);
+/*
+ * While secret_from_tty has the terminal's echo off: its descriptor
+ * (else -1) and the settings to put back, for the interrupt handler.
+ */
+extern volatile sig_atomic_t g_tty_quiet_fd;
+extern struct termios g_tty_saved;
 /* line_from_tty(prompt, buf, cap): a line typed with echo; -1: no tty. */
 int line_from_tty(const char *prompt, char *buf, size_t cap);
 /* ask_new_secret(what, envfile, file, buf, cap): from ${file}, else the
@@ -137,6 +147,12 @@ void progress_clear(void);
 bool progress_wanted(bool json);
 /* --json-progress was given: progress as JSON lines on stderr. */
 extern bool g_progress_json;
+/*
+ * interrupt_setup(left): on SIGINT (unless ignored) and SIGTERM, end
+ * the progress line, print "coffer CMD: interrupted: ${left}" (what the
+ * run leaves behind; may be NULL) and die of the signal.
+ */
+void interrupt_setup(const char *left);
 
 /* json_bytes(p, len): a JSON string (lossy if not UTF-8). */
 json_t *json_bytes(const void *p, size_t len);

@@ -16,7 +16,7 @@ static const char backup_usage[] =
     "                     [--period P] [--custody C] [--exclude PATTERN]...\n"
     "                     [--exclude-file FILE]... [--exclude-caches]\n"
     "                     [--exclude-larger-than SIZE] [-x]\n"
-    "                     [--files-from FILE [-0]] PATH...\n"
+    "                     [--files-from FILE [-0 | --null]] PATH...\n"
     "       coffer backup [--repo DIR] [--json] --stdin --stdin-name NAME\n"
     "\nBack up files and folders as one new snapshot.  Paths are stored as\n"
     "given, without a leading '/'.  Files that cannot be read are left\n"
@@ -32,7 +32,8 @@ static const char backup_usage[] =
     "  --exclude-caches       keep only CACHEDIR.TAG of tagged cache folders\n"
     "  --exclude-larger-than SIZE  leave out files above SIZE (500K, 2G)\n"
     "  -x, --one-file-system  do not cross into other file systems\n"
-    "  --files-from FILE      more paths, one per line (-0: NUL-separated)\n"
+    "  --files-from FILE      more paths, one per line\n"
+    "  -0, --null             with --files-from: NUL-separated paths\n"
     "\nexamples:\n  coffer backup ~/Documents ~/Pictures\n"
     "  coffer backup --exclude '*.tmp' --exclude-caches ~\n"
     "  pg_dump db | coffer backup --stdin --stdin-name db.sql\n";
@@ -150,10 +151,14 @@ parse_size(const char *s, uint64_t *v)
 }
 
 static int
-report_result(const struct coffer_backup_result *res, bool json, double secs)
+report_result(const struct coffer_ctx *ctx,
+    const struct coffer_backup_result *res, bool json, double secs)
 {
-	char a[32], b[32], c[32];
+	struct coffer_err err = { 0 };
+	char a[32], b[32], c[32], ksdir[4096];
 
+	if (coffer_keystore_dir(ctx, ksdir, sizeof(ksdir), &err) != 0)
+		snprintf(ksdir, sizeof(ksdir), "the keystore");
 	if (json) {
 		json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:f, "
 		    "s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", res->name,
@@ -166,6 +171,9 @@ report_result(const struct coffer_backup_result *res, bool json, double secs)
 		    (json_int_t)res->size, "added", (json_int_t)res->added,
 		    "warnings", (json_int_t)res->nwarnings);
 
+		json_object_set_new(doc, "keystore_excluded", res->
+		    keystore_excluded ? json_bytes(ksdir, strlen(ksdir)) :
+		    json_null());
 		if (json_print(doc) != EXIT_OK)
 			return EXIT_FAIL;
 	} else if (!g_opts.quiet) {
@@ -184,6 +192,10 @@ report_result(const struct coffer_backup_result *res, bool json, double secs)
 		    "%.1f s\n", human_size(res->size, a),
 		    human_size(res->size - res->unchanged_bytes, c),
 		    human_size(res->added, b), secs);
+		if (res->keystore_excluded)
+			printf("  left out the keystore '%s': its keys, "
+			    "encrypted under themselves, could restore nothing "
+			    "(keep a copy of it elsewhere)\n", ksdir);
 	}
 	if (res->nwarnings > 0) {
 		fprintf(stderr, "coffer backup: %llu entr%s could not be read "
@@ -377,6 +389,9 @@ cmd_backup(int argc, char **argv)
 		goto out;
 	if (progress_wanted(json))
 		ctx.progress = cli_progress;
+	interrupt_setup("no new snapshot (one is written only at the end); "
+	    "the earlier ones are intact, and 'coffer prune' removes what "
+	    "this run left on the card");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/*
 	 * For a backup, buffers of 128 KiB and more always come from mmap
@@ -396,7 +411,7 @@ cmd_backup(int argc, char **argv)
 	}
 	progress_clear();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	rc = report_result(&res, json, (double)(t1.tv_sec - t0.tv_sec) +
+	rc = report_result(&ctx, &res, json, (double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 out:
 	free(ex);

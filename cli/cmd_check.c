@@ -10,7 +10,12 @@ static const char check_usage[] =
     "\nVerify the repository's structure: key sets, index, packs present,\n"
     "every snapshot and directory readable, every chunk accounted for.\n"
     "With --read-data, also read and authenticate every byte on the card.\n"
-    "--json-progress writes progress as JSON lines on stderr.\n";
+    "--json-progress writes progress as JSON lines on stderr.\n"
+    "A key set whose key is not here, or cannot be had now (escrow server\n"
+    "not reachable, key destroyed there, no fresh proof), gets only its\n"
+    "files on the card checked, with a warning saying so.\n"
+    "exit status: 1 if a problem was found, else 4 if some key set's key\n"
+    "cannot be had now, else 0.\n";
 
 /*
  * Packs of a backup (or prune) running beside the check: say whose, as
@@ -77,13 +82,17 @@ cmd_check(int argc, char **argv)
 		return ch;
 	if (progress_wanted(json))
 		ctx.progress = cli_progress;
+	interrupt_setup("the check is incomplete; check changes nothing on "
+	    "the card");
 	r = coffer_check(&ctx, read_data, &res, &err);
 	progress_clear();
 	if (json) {
 		json_t *doc = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
-		    "s:I, s:I, s:I}", "ok", r == 0, "key_sets",
+		    "s:I, s:I, s:I, s:I, s:I}", "ok", r == 0, "key_sets",
 		    (json_int_t)res.nsets,
 		    "key_sets_checked", (json_int_t)res.nsets_checked,
+		    "key_sets_without_key", (json_int_t)res.nsets_nokey,
+		    "key_sets_unavailable", (json_int_t)res.nsets_unavailable,
 		    "snapshots", (json_int_t)res.nsnapshots, "trees",
 		    (json_int_t)res.ntrees, "chunks", (json_int_t)res.nblobs,
 		    "bytes_read", (json_int_t)res.bytes_read, "problems",
@@ -100,7 +109,7 @@ cmd_check(int argc, char **argv)
 	}
 	if (!json && !g_opts.quiet) {
 		printf("checked %llu of %llu key set%s, %llu snapshot%s, %llu "
-		    "folders, %llu chunk references",
+		    "distinct folders, %llu chunk references",
 		    (unsigned long long)res.nsets_checked,
 		    (unsigned long long)res.nsets, res.nsets == 1 ? "" : "s",
 		    (unsigned long long)res.nsnapshots,
@@ -117,6 +126,21 @@ cmd_check(int argc, char **argv)
 			    res.nleftovers == 1 ? "" : "s");
 		if (res.npending > 0)
 			print_pending(&res);
+		if (res.nsets_nokey > 0)
+			printf("skipped %llu key set%s whose key is not here "
+			    "(only %s files on the card were checked)\n",
+			    (unsigned long long)res.nsets_nokey,
+			    res.nsets_nokey == 1 ? "" : "s",
+			    res.nsets_nokey == 1 ? "its" : "their");
+		if (res.nsets_unavailable > 0)
+			printf("skipped %llu key set%s whose key cannot be had "
+			    "now (see the warnings above; only %s files on "
+			    "the card were checked)\n",
+			    (unsigned long long)res.nsets_unavailable,
+			    res.nsets_unavailable == 1 ? "" : "s",
+			    res.nsets_unavailable == 1 ? "its" : "their");
 	}
+	if (res.nsets_unavailable > 0)
+		return EXIT_NOKEY;
 	return EXIT_OK;
 }

@@ -218,8 +218,10 @@ do_register(struct coffer_ctx *ctx, const struct escrow_opts *o)
 		    o->server));
 	if (!g_opts.quiet)
 		printf("registered account '%s' at %s\nnext: coffer escrow "
-		    "login --server %s --account %s\n", o->account, o->server,
-		    o->server, o->account);
+		    "login --server %s --account %s%s%s\n", o->account,
+		    o->server, o->server, o->account, g_opts.cacert != NULL &&
+		    *g_opts.cacert != '\0' ? " --cacert " : "",
+		    g_opts.cacert != NULL ? g_opts.cacert : "");
 	return EXIT_OK;
 }
 

@@ -7,7 +7,8 @@
 #include "cli.h"
 
 static const char find_usage[] =
-    "usage: coffer find [--repo DIR] [--json] [--snapshot S]... PATTERN\n"
+    "usage: coffer find [--repo DIR] [--json] [-s | --snapshot S]...\n"
+    "                   PATTERN\n"
     "\nSearch every snapshot whose key is here (or only the snapshots\n"
     "given) for entries whose stored path matches PATTERN: a glob ('*',\n"
     "'?', '[...]') on the whole path if PATTERN holds a '/' ('*' does not\n"

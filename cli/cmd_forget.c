@@ -8,9 +8,10 @@
 #include "cli.h"
 
 static const char forget_usage[] =
-    "usage: coffer forget [--keep-last N] [--keep-hourly N] [--keep-daily N]\n"
-    "                     [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
-    "                     [--dry-run] [--prune] [--json] [SNAPSHOT...]\n"
+    "usage: coffer forget [--repo DIR] [--keep-last N] [--keep-hourly N]\n"
+    "                     [--keep-daily N] [--keep-weekly N]\n"
+    "                     [--keep-monthly N] [--keep-yearly N]\n"
+    "                     [-n | --dry-run] [--prune] [--json] [SNAPSHOT...]\n"
     "\nRemove snapshots from the card: those a retention policy does not\n"
     "keep, or the ones named.  The policy applies to each group of\n"
     "snapshots with the same host and paths: keep-last N keeps the N\n"

@@ -112,6 +112,7 @@ cmd_init(int argc, char **argv)
 	const char *v;
 	bool json = false, no_password = false;
 	char *pw = NULL;
+	char ksdir[4096];
 	int ch, rc;
 
 	if (g_config.custody != 0)
@@ -186,11 +187,15 @@ cmd_init(int argc, char **argv)
 		report_err(&err);
 		return EXIT_FAIL;
 	}
+	if (coffer_keystore_dir(&ctx, ksdir, sizeof(ksdir), &err) != 0)
+		snprintf(ksdir, sizeof(ksdir), "?");
 	if (json) {
 		static const char *const periods[] = { "day", "week", "month" };
 
-		return json_print(json_pack("{s:o, s:s, s:s, s:s, s:s, s:b}",
-		    "repo", json_bytes(g_opts.repo, strlen(g_opts.repo)),
+		return json_print(json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, "
+		    "s:b}", "repo", json_bytes(g_opts.repo,
+		    strlen(g_opts.repo)),
+		    "keystore", json_bytes(ksdir, strlen(ksdir)),
 		    "name_by", name_by, "scope", scope_names[scope ? scope :
 		    COFFER_SCOPE_DEVICE], "period", periods[period >= 0 ?
 		    period : 0], "custody", custody_names[custody ? custody :
@@ -202,8 +207,9 @@ cmd_init(int argc, char **argv)
 		printf("keystore password set\n");
 	printf("created coffer repository at '%s'\n", g_opts.repo);
 	if (custody == COFFER_CUSTODY_DEFAULT || custody == COFFER_CUSTODY_LOCAL)
-		printf("its key is in the keystore on this device: keep the "
-		    "keystore safe, without it the backups cannot be read\n");
+		printf("its key is in the keystore '%s' on this device: keep "
+		    "a copy of it somewhere safe, without it the backups "
+		    "cannot be read\n", ksdir);
 	else
 		printf("custody %s: each key set's key goes to the escrow "
 		    "server you are logged in to ('coffer escrow login')\n",

@@ -11,23 +11,27 @@
 #include "cli.h"
 
 static const char key_usage[] =
-    "usage: coffer key list [--json]\n"
-    "       coffer key add-passphrase [KEY_ID] [--passphrase-file F]\n"
-    "       coffer key remove-passphrase KEY_ID\n"
-    "       coffer key destroy KEY_ID [--yes]\n"
+    "usage: coffer key [--repo DIR] list [--json]\n"
+    "       coffer key [--repo DIR] add-passphrase [KEY_ID]\n"
+    "                  [--passphrase-file F]\n"
+    "       coffer key [--repo DIR] remove-passphrase KEY_ID\n"
+    "       coffer key [--repo DIR] destroy KEY_ID [-y | --yes] [--json]\n"
     "\nlist: every key set on the card: key id, scope, custody, its\n"
     "  snapshots, and whether this keystore holds its key.\n"
     "add-passphrase: put a recovery slot on the card, the key set's key\n"
     "  sealed under Argon2id(passphrase), so that 'coffer restore\n"
-    "  --passphrase-file F' works with the keystore gone.  KEY_ID defaults\n"
-    "  to the set of the newest snapshot.  Asked twice on the terminal\n"
-    "  unless --passphrase-file is given.  Anyone with the card can try\n"
-    "  passphrases against the slot, so one that is easy to guess is\n"
-    "  refused (use 4 or more random words).\n"
+    "  --passphrase-file F' works with the keystore gone.  Without KEY_ID:\n"
+    "  the one key set whose key is in this keystore; if there are\n"
+    "  several, it lists them and a KEY_ID is needed.  The keystore\n"
+    "  password (if any) is asked first, then the new passphrase, twice\n"
+    "  on the terminal unless --passphrase-file is given.  Anyone with\n"
+    "  the card can try passphrases against the slot, so one that is\n"
+    "  easy to guess is refused (use 4 or more random words).\n"
     "remove-passphrase: remove that slot.\n"
     "destroy: wipe the key set's key from the keystore and delete the set\n"
     "  from the card; its snapshots are gone for good.  Without --yes it\n"
-    "  only says what it would destroy.\n"
+    "  only says what it would destroy.  KEY_ID may also be the escrow\n"
+    "  server's 32-digit id of the key ('coffer escrow keys').\n"
     "\nexamples:\n  coffer key list\n"
     "  coffer key add-passphrase --passphrase-file ~/recovery.txt\n"
     "  coffer key destroy 3f2a9c0d11e4b7a8 --yes\n";
@@ -95,6 +99,25 @@ key_list(bool json, struct coffer_ctx *ctx)
 	return rc;
 }
 
+/* The new recovery passphrase, asked after the keystore is open. */
+struct new_pass {
+	const char	*file;		/* --passphrase-file, or NULL */
+	bool		 failed;	/* ask_new_secret said why */
+};
+
+static int
+new_pass_cb(void *cookie, const char *prompt, char *buf, size_t cap)
+{
+	struct new_pass *np = cookie;
+	int n;
+
+	(void)prompt;
+	if ((n = ask_new_secret("recovery passphrase", NULL, np->file, buf,
+	    cap)) < 0)
+		np->failed = true;
+	return n;
+}
+
 static void
 say_cb(void *cookie, const char *msg)
 {
@@ -120,9 +143,8 @@ cmd_key(int argc, char **argv)
 	struct coffer_ctx ctx;
 	const char *sub, *keyid = NULL;
 	bool json = false, yes = false;
-	char *pass = NULL;
 	char done_id[17];
-	int ch, n, rc;
+	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "qhy", longopts, NULL)) != -1) {
 		if (global_opt(ch, optarg))
@@ -162,25 +184,18 @@ cmd_key(int argc, char **argv)
 	}
 	if (strcmp(sub, "add-passphrase") == 0) {
 		/* --passphrase-file here names the new passphrase. */
-		const char *pfile = g_opts.passphrase_file;
+		struct new_pass np = { g_opts.passphrase_file, false };
 
 		g_opts.passphrase_file = NULL;
 		if ((ch = ctx_make(&ctx)) != EXIT_OK)
 			return ch;
-		if ((pass = coffer_secret_alloc(SECRET_MAX)) == NULL)
-			return EXIT_FAIL;
-		n = ask_new_secret("recovery passphrase", NULL, pfile, pass,
-		    SECRET_MAX);
-		if (n < 0) {
-			coffer_secret_free(pass);
-			return EXIT_FAIL;
-		}
-		rc = coffer_key_passphrase(&ctx, keyid, pass, (size_t)n,
-		    done_id, &err) == 0 ? EXIT_OK : EXIT_FAIL;
-		coffer_secret_free(pass);
-		if (rc != EXIT_OK)
+		ctx.cookie = &np;
+		rc = coffer_key_passphrase(&ctx, keyid, new_pass_cb, done_id,
+		    &err) == 0 ? EXIT_OK : EXIT_FAIL;
+		/* ask_new_secret has said why when it gave nothing. */
+		if (rc != EXIT_OK && !np.failed)
 			report_err(&err);
-		else if (!g_opts.quiet)
+		if (rc == EXIT_OK && !g_opts.quiet)
 			printf("key set %s: recovery passphrase slot written to "
 			    "the card\n", done_id);
 		return rc;
@@ -191,7 +206,7 @@ cmd_key(int argc, char **argv)
 			    "key id");
 		if ((ch = ctx_make(&ctx)) != EXIT_OK)
 			return ch;
-		if (coffer_key_passphrase(&ctx, keyid, NULL, 0, done_id,
+		if (coffer_key_passphrase(&ctx, keyid, NULL, done_id,
 		    &err) != 0) {
 			report_err(&err);
 			return EXIT_FAIL;

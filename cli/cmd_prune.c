@@ -6,7 +6,7 @@
 #include "cli.h"
 
 static const char prune_usage[] =
-    "usage: coffer prune [--dry-run] [--json]\n"
+    "usage: coffer prune [--repo DIR] [-n | --dry-run] [--json]\n"
     "\nFree the space on the card that no snapshot uses any more (after\n"
     "'coffer forget', or left by interrupted backups).  Packs with nothing\n"
     "in use are deleted; packs at least 10% unused are rewritten with what\n"

@@ -12,18 +12,19 @@
 
 static const char restore_usage[] =
     "usage: coffer restore [--repo DIR] [--json] [--json-progress] SNAPSHOT\n"
-    "                      --target DIR [--include PATH]... [--overwrite]\n"
+    "                      -t | --target DIR [-i | --include PATH]...\n"
+    "                      [--overwrite]\n"
     "       coffer restore [--repo DIR] SNAPSHOT --to-stdout --include FILE\n"
     "\nRestore a snapshot (by name, id prefix, or 'latest') under DIR.\n"
     "--include restores only PATH (a path as stored, as 'coffer ls'\n"
     "shows it) and what is below it; repeatable.  Existing files are not\n"
     "replaced unless --overwrite is given.  --to-stdout writes the bytes\n"
     "of the one regular file FILE to standard output instead.\n"
+    "--json-progress writes progress as JSON lines on stderr.\n"
     "\nexamples:\n  coffer restore latest --target /tmp/back\n"
     "  coffer restore 2026-11-25T17:31:00Z --target . --include "
     "home/me/notes.txt\n"
-    "  coffer restore latest --to-stdout --include home/me/notes.txt | less\n"
-    "--json-progress writes progress as JSON lines on stderr.\n";
+    "  coffer restore latest --to-stdout --include home/me/notes.txt | less\n";
 
 int
 cmd_restore(int argc, char **argv)
@@ -119,6 +120,9 @@ cmd_restore(int argc, char **argv)
 	}
 	if (progress_wanted(json))
 		ctx.progress = cli_progress;
+	if (!to_stdout)
+		interrupt_setup("what was restored so far stays in the target "
+		    "folder (a file being written may be incomplete)");
 	if (to_stdout) {
 		rc = EXIT_OK;
 		if (coffer_restore_fd(&ctx, o.snapshot, inc[0], STDOUT_FILENO,
@@ -144,11 +148,11 @@ cmd_restore(int argc, char **argv)
 		    "bytes", (json_int_t)res.bytes, "errors",
 		    (json_int_t)res.nerrors));
 	} else if (!g_opts.quiet) {
-		printf("restored %llu files, %llu folders, %llu other (%s) to "
-		    "'%s'\n", (unsigned long long)res.nfiles,
-		    (unsigned long long)res.ndirs,
-		    (unsigned long long)res.nother, human_size(res.bytes, sz),
-		    o.target);
+		printf("restored %llu file%s, %llu folder%s, %llu other (%s) "
+		    "to '%s'\n", (unsigned long long)res.nfiles,
+		    res.nfiles == 1 ? "" : "s", (unsigned long long)res.ndirs,
+		    res.ndirs == 1 ? "" : "s", (unsigned long long)res.nother,
+		    human_size(res.bytes, sz), o.target);
 	}
 	free(inc);
 	return rc;

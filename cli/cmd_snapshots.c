@@ -8,7 +8,10 @@
 static const char snapshots_usage[] =
     "usage: coffer snapshots [--repo DIR] [--json]\n"
     "\nList the snapshots on the card, oldest first.  Snapshots whose key\n"
-    "is not in this keystore are listed by name and key id only.\n";
+    "is not in this keystore are listed by name and key id only.\n"
+    "exit status: 1 if a snapshot is damaged (fails to authenticate), else\n"
+    "4 if the key of some snapshots cannot be had now (escrow server not\n"
+    "reachable, key destroyed there, no fresh proof), else 0.\n";
 
 static json_t *
 snap_json(const struct coffer_snapshot_info *s)
@@ -22,6 +25,8 @@ snap_json(const struct coffer_snapshot_info *s)
 	json_object_set_new(o, "key_id", json_string(s->key_id));
 	json_object_set_new(o, "readable", json_boolean(s->readable));
 	json_object_set_new(o, "damaged", json_boolean(s->damaged));
+	json_object_set_new(o, "key_unavailable",
+	    json_boolean(s->key_unavailable));
 	if (!s->readable) {
 		json_object_set_new(o, "problem", json_bytes(s->problem,
 		    s->problem ? strlen(s->problem) : 0));
@@ -102,8 +107,10 @@ cmd_snapshots(int argc, char **argv)
 
 			printf("%-22s %-8.8s ", v[i].name, v[i].id);
 			if (!v[i].readable) {
-				printf("%-16s %-16s %10s  (%s)\n", "?",
-				    v[i].key_id, "?", v[i].problem ?
+				printf("%-16s %-16s %10s  (%s%s)\n", "?",
+				    v[i].key_id, "?", v[i].key_unavailable ?
+				    "key unavailable: " : v[i].damaged ?
+				    "damaged: " : "", v[i].problem ?
 				    v[i].problem : "unreadable");
 				continue;
 			}
@@ -121,13 +128,37 @@ cmd_snapshots(int argc, char **argv)
 			printf("%zu snapshot%s\n", n, n == 1 ? "" : "s");
 		rc = EXIT_OK;
 	}
-	/* Damage is an error scripts must see; an absent key is not. */
+	/*
+	 * Damage is an error scripts must see; a key that cannot be had
+	 * now is its own status (an escrow outage is no tampering); an
+	 * absent key is neither.
+	 */
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].damaged) {
 			fprintf(stderr, "coffer snapshots: damaged: snapshot "
 			    "'%s': %s\n", v[i].name, v[i].problem ?
 			    v[i].problem : "unreadable");
 			rc = EXIT_FAIL;
+		} else if (v[i].key_unavailable) {
+			size_t cnt = 0;
+			bool said = false;
+
+			/* Once per key set: a set may hold many snapshots. */
+			for (size_t j = 0; j < n; j++) {
+				if (!v[j].key_unavailable ||
+				    strcmp(v[j].key_id, v[i].key_id) != 0)
+					continue;
+				said = said || j < i;
+				cnt++;
+			}
+			if (!said)
+				fprintf(stderr, "coffer snapshots: key "
+				    "unavailable: snapshot '%s'%s: %s\n",
+				    v[i].name, cnt > 1 ? " and the others of "
+				    "its key set" : "", v[i].problem ?
+				    v[i].problem : "unreadable");
+			if (rc == EXIT_OK)
+				rc = EXIT_NOKEY;
 		}
 	}
 	coffer_snapshots_free(v, n);

@@ -53,9 +53,13 @@ usage(FILE *f)
 	    "  --cacert FILE    CA certificate of the escrow server (env\n"
 	    "                   COFFER_CACERT)\n"
 	    "  -q, --quiet      print only errors and warnings\n"
+	    "\nbefore the command only:\n"
+	    "  -h, --help       this list\n"
+	    "  -V, --version    print the version\n"
 	    "\n'coffer COMMAND --help' shows a command's options.\n"
 	    "exit status: 0 ok, 1 failed, 2 usage error, 3 backup done but\n"
-	    "some files could not be read.\n", f);
+	    "some files could not be read, 4 (snapshots, check) nothing\n"
+	    "damaged but some key cannot be had now.\n", f);
 }
 
 bool
@@ -176,6 +180,7 @@ main(int argc, char **argv)
 		{ "version",	no_argument,	NULL, 'V' },
 		{ NULL,		0,		NULL, 0 },
 	};
+	static char argv0[32];
 	const char *v;
 	int ch, rc;
 
@@ -226,12 +231,17 @@ main(int argc, char **argv)
 		if (strcmp(argv[0], cmds[i].name) != 0)
 			continue;
 		g_cmd = cmds[i].name;
+		/* Ctrl-C: a word, and the echo back on (backup says more). */
+		interrupt_setup(NULL);
 		if (coffer_init() != 0) {
 			fprintf(stderr, "coffer: cannot initialise libsodium\n");
 			return EXIT_FAIL;
 		}
 		/* 0 makes GNU getopt start afresh (and permute again). */
 		optind = 0;
+		/* getopt's own messages start with argv[0]: "coffer CMD". */
+		snprintf(argv0, sizeof(argv0), "coffer %s", cmds[i].name);
+		argv[0] = argv0;
 		rc = cmds[i].fn(argc, argv);
 		ctx_release(NULL);
 		return rc;

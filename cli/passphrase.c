@@ -42,6 +42,10 @@ secret_from_file(const char *path, char *buf, size_t cap)
 	return (int)n;
 }
 
+/* The terminal while its echo is off, for the interrupt handler. */
+volatile sig_atomic_t	g_tty_quiet_fd = -1;
+struct termios		g_tty_saved;
+
 int
 secret_from_tty(const char *prompt, char *buf, size_t cap)
 {
@@ -59,6 +63,8 @@ secret_from_tty(const char *prompt, char *buf, size_t cap)
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	quiet.c_lflag |= ICANON;
+	g_tty_saved = old;
+	g_tty_quiet_fd = fd;
 	/*
 	 * Echo off first, then the prompt: TCSAFLUSH drops what was typed
 	 * before the prompt showed, never what is typed after it.
@@ -66,6 +72,7 @@ secret_from_tty(const char *prompt, char *buf, size_t cap)
 	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0 ||
 	    write(fd, prompt, strlen(prompt)) < 0 || write(fd, ": ", 2) < 0) {
 		(void)tcsetattr(fd, TCSAFLUSH, &old);
+		g_tty_quiet_fd = -1;
 		close(fd);
 		return -1;
 	}
@@ -74,6 +81,7 @@ secret_from_tty(const char *prompt, char *buf, size_t cap)
 			buf[n++] = c;
 	}
 	(void)tcsetattr(fd, TCSAFLUSH, &old);
+	g_tty_quiet_fd = -1;
 	if (write(fd, "\n", 1) < 0) {
 		/* the newline is cosmetic */
 	}

@@ -9,6 +9,7 @@
  */
 #include <sys/ioctl.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,11 @@
 #include "cli.h"
 
 static struct timespec	start, last;
-static bool		shown;
+static volatile sig_atomic_t shown;
 bool			g_progress_json;
+/* What the interrupt handler writes: composed before it is installed. */
+static char		intr_msg[512];
+static size_t		intr_len;
 
 static double
 since(const struct timespec *a, const struct timespec *b)
@@ -169,4 +173,48 @@ progress_wanted(bool json)
 	if (g_progress_json)
 		return true;
 	return !json && !g_opts.quiet && isatty(STDERR_FILENO);
+}
+
+/*
+ * on_interrupt(sig): end the progress line, say what the interruption
+ * left, and die of ${sig} as if not caught (the shell sees 130 for
+ * Ctrl-C).  Only async-signal-safe calls.
+ */
+static void
+on_interrupt(int sig)
+{
+	struct sigaction sa;
+
+	/* Interrupted at a password prompt: the echo back on. */
+	if (g_tty_quiet_fd != -1)
+		(void)tcsetattr(g_tty_quiet_fd, TCSAFLUSH, &g_tty_saved);
+	if (shown)
+		(void)!write(STDERR_FILENO, "\n", 1);
+	(void)!write(STDERR_FILENO, intr_msg, intr_len);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(sig, &sa, NULL);
+	(void)raise(sig);
+}
+
+void
+interrupt_setup(const char *left)
+{
+	struct sigaction sa, old;
+	int n;
+
+	n = snprintf(intr_msg, sizeof(intr_msg), "coffer %s: interrupted%s%s\n",
+	    g_cmd, left != NULL ? ": " : "", left != NULL ? left : "");
+	intr_len = n < 0 ? 0 : (size_t)n < sizeof(intr_msg) ? (size_t)n :
+	    sizeof(intr_msg) - 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	/* A SIGINT ignored by our parent (a background job) stays ignored. */
+	if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+		(void)sigaction(SIGINT, &sa, NULL);
+	if (sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+		(void)sigaction(SIGTERM, &sa, NULL);
 }

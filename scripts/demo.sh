@@ -27,7 +27,8 @@ say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 
 cd "$work"
-mkdir -p Documents/notes Pictures
+# The card, mounted: init makes the repository folder on it, not the card.
+mkdir -p card Documents/notes Pictures
 printf 'meeting at noon\n' > Documents/notes/today.txt
 printf 'the secret recipe: more butter\n' > Documents/recipe.txt
 head -c 3000000 /dev/urandom > Pictures/holiday.jpg

@@ -73,6 +73,10 @@ init_master_key(const char *path)
 		if (errno == EEXIST)
 			log_error("'%s' exists; refusing to overwrite a master "
 			    "key", path);
+		else if (errno == ENOENT)
+			log_error("cannot create '%s': the folder it goes in "
+			    "does not exist (make it first, readable by the "
+			    "key holder only: install -d -m 700 FOLDER)", path);
 		else
 			log_error("cannot create '%s': %s", path,
 			    strerror(errno));

@@ -1594,8 +1594,21 @@ store_sqlite_open(const char *path, struct store **out,
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
 	    NULL) != SQLITE_OK) {
-		sq_seterr(err, "sqlite: cannot open '%s': %s", path,
-		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+		char dir[1024];
+		const char *slash = strrchr(path, '/');
+
+		/* SQLite says only "unable to open database file". */
+		snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 :
+		    slash == path ? 1 : (int)(slash - path), slash == NULL ?
+		    "." : path);
+		if (access(dir, F_OK) != 0)
+			sq_seterr(err, "sqlite: cannot open '%s': the folder "
+			    "'%s' does not exist (make it first, owned by the "
+			    "user cofferd runs as)", path, dir);
+		else
+			sq_seterr(err, "sqlite: cannot open '%s': %s", path,
+			    s->db != NULL ? sqlite3_errmsg(s->db) :
+			    "out of memory");
 		r = STORE_EFAIL;
 		goto out;
 	}

@@ -146,6 +146,12 @@ struct coffer_backup_result {
 	uint64_t	unchanged_bytes; /* of those, taken from the cache */
 	uint64_t	added;		/* bytes written to the card */
 	uint64_t	nwarnings;	/* entries that could not be read */
+	/*
+	 * The keystore was inside a folder backed up and was left out
+	 * (counted in nexcluded): its keys, encrypted under themselves,
+	 * would restore nothing.  Named as a path, it is backed up.
+	 */
+	bool		keystore_excluded;
 };
 
 /*
@@ -164,6 +170,13 @@ struct coffer_snapshot_info {
 	char		 key_id[17];
 	bool		 readable;	/* key present and snapshot intact */
 	bool		 damaged;	/* key present, snapshot fails to load */
+	/*
+	 * The key cannot be had now: the escrow server is not reachable,
+	 * refuses (not logged in, fresh proof not given), or destroyed
+	 * it; or the recovery passphrase given does not open the set.
+	 * Not damage: the card says nothing wrong.
+	 */
+	bool		 key_unavailable;
 	char		*problem;	/* why not readable, else NULL */
 	int64_t		 time_sec;
 	uint32_t	 time_nsec;
@@ -176,10 +189,10 @@ struct coffer_snapshot_info {
 
 /*
  * coffer_snapshots(ctx, &v, &n, err): every snapshot on the card, oldest
- * first.  Snapshots whose key is absent or that fail to decrypt are
- * listed with readable = false and a problem text; damaged = true for
- * the second kind.  Free with
- * coffer_snapshots_free().
+ * first.  Snapshots whose key is absent, whose key cannot be had now, or
+ * that fail to authenticate are listed with readable = false and a
+ * problem text; key_unavailable = true for the second kind, damaged =
+ * true for the third.  Free with coffer_snapshots_free().
  */
 int coffer_snapshots(const struct coffer_ctx *ctx,
     struct coffer_snapshot_info **v, size_t *n, struct coffer_err *err)
@@ -238,6 +251,12 @@ int coffer_restore(const struct coffer_ctx *ctx,
 
 struct coffer_check_result {
 	uint64_t	nsets, nsets_checked, nsnapshots, ntrees, nblobs;
+	/*
+	 * Sets not checked beyond their layout: the key is not here (made
+	 * elsewhere), or cannot be had now (as key_unavailable above: each
+	 * warned about, with the reason).  Neither is a problem.
+	 */
+	uint64_t	nsets_nokey, nsets_unavailable;
 	uint64_t	npacks, bytes_read;
 	uint64_t	nproblems;
 	uint64_t	nleftovers;	/* unreferenced files from interrupted runs */
@@ -330,13 +349,19 @@ int coffer_keys(const struct coffer_ctx *ctx, struct coffer_keyset_info **v,
 void coffer_keys_free(struct coffer_keyset_info *v, size_t n);
 
 /*
- * coffer_key_passphrase(ctx, key_id, pass, len, err): add (replace) the
- * recovery passphrase slot of key set ${key_id} (NULL: the set of the
- * newest snapshot this keystore can read); with ${pass} NULL, remove it.
- * ${out_key_id} (17 bytes, may be NULL) gets the set's id.
+ * coffer_key_passphrase(ctx, key_id, get_new, out_key_id, err): add
+ * (replace) the recovery passphrase slot of key set ${key_id}; with
+ * ${get_new} NULL, remove it.  The keystore is opened first (its
+ * password asked), then the set chosen, and only then the new
+ * passphrase asked through ${get_new} (${ctx->cookie}; the prompt names
+ * the set) and checked by coffer_password_check.  ${key_id} NULL: the
+ * one key set with snapshots whose key is in this keystore; when there
+ * are several, COFFER_EINVAL with a message naming them (scope,
+ * snapshots, newest snapshot's paths).  ${out_key_id} (17 bytes, may be
+ * NULL) gets the set's id.
  */
 int coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
-    const char *pass, size_t len, char *out_key_id, struct coffer_err *err)
+    coffer_pass_fn *get_new, char *out_key_id, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
 /*

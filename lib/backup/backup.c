@@ -70,6 +70,14 @@ struct bctx {
 	/* Never back up the repository into itself. */
 	dev_t			 repo_dev;
 	ino_t			 repo_ino;
+	/*
+	 * Nor the keystore found inside a folder being backed up: its keys
+	 * encrypted under themselves restore nothing.  A path given as
+	 * such (${given}, for store_entry) is backed up as asked.
+	 */
+	dev_t			 kst_dev;
+	ino_t			 kst_ino;
+	bool			 kst_known, given;
 	struct repo_lock	*lock;
 	struct fcache		*fc;		/* may be NULL */
 	/* What to leave out. */
@@ -467,9 +475,11 @@ store_entry(struct bctx *b, int parentfd, const char *name, const char *path,
     int dtype, struct tree_entry *e)
 {
 	struct stat sb;
+	bool given = b->given;
 	int fd = -1;
 	int r;
 
+	b->given = false;
 	/*
 	 * readdir says "regular file": open it straight away and stat the
 	 * descriptor (one system call fewer per file).  O_NONBLOCK keeps a
@@ -534,6 +544,12 @@ regular:
 		if (sb.st_dev == b->repo_dev && sb.st_ino == b->repo_ino) {
 			session_warn(b->ctx, "'%s' is the repository itself; "
 			    "left out", path);
+			return 2;
+		}
+		if (!given && b->kst_known && sb.st_dev == b->kst_dev &&
+		    sb.st_ino == b->kst_ino) {
+			b->res->nexcluded++;
+			b->res->keystore_excluded = true;
 			return 2;
 		}
 		if ((fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY |
@@ -976,6 +992,7 @@ store_vnode(struct bctx *b, struct vnode *v, struct tree *t)
 				if (lstat(k->src, &ts) == 0)
 					b->top_dev = ts.st_dev;
 			}
+			b->given = true;
 			r = store_entry(b, dfd, slash ? slash + 1 : k->src,
 			    k->src, DT_UNKNOWN, e);
 			if (dfd != AT_FDCWD)
@@ -1127,6 +1144,9 @@ scan_dir(struct bctx *b, int dfd, char *path, size_t plen, size_t cap)
 		path[plen] = '/';
 		memcpy(path + plen + 1, de->d_name, n + 1);
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (b->kst_known && sb.st_dev == b->kst_dev &&
+		    sb.st_ino == b->kst_ino)
 			continue;
 		if (b->excl != NULL && excl_match(b->excl, excl_stored(path),
 		    S_ISDIR(sb.st_mode)))
@@ -1280,6 +1300,17 @@ coffer_backup(const struct coffer_ctx *ctx,
 	if (fstat(s.repo->dirfd, &sb) == 0) {
 		b.repo_dev = sb.st_dev;
 		b.repo_ino = sb.st_ino;
+	}
+	{
+		char ksdir[4096];
+
+		if ((s.kst != NULL && stat(keystore_dir(s.kst), &sb) == 0) ||
+		    (s.kst == NULL && session_keystore_dir(ctx, ksdir,
+		    sizeof(ksdir), NULL) == 0 && stat(ksdir, &sb) == 0)) {
+			b.kst_dev = sb.st_dev;
+			b.kst_ino = sb.st_ino;
+			b.kst_known = true;
+		}
 	}
 	scope = opts->scope != COFFER_SCOPE_DEFAULT ? opts->scope :
 	    s.repo->scope;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * check: verify a repository.  For every key set whose key is here:
+ * check: verify a repository.  For every key set whose key is here (a
+ * set whose key is not, or cannot be had now, gets its layout checked
+ * and a warning that says so; neither is a problem):
  * keyinfo authenticates, index files load, packs are present (and with
  * read_data, every byte authenticates), every snapshot decrypts, every
  * tree decodes and every chunk it names is in the index.  Pack files no
@@ -243,10 +245,20 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 				*err = e1;
 				goto out;
 			}
-			if (r == COFFER_ENOKEY) {
+			r = 0;
+			if (e1.code == COFFER_ENOKEY) {
+				res->nsets_nokey++;
 				session_warn(ctx, "key set %s: its key is not "
 				    "here; only its presence was checked",
 				    sets[i]);
+				continue;
+			}
+			if (s.dk_unavailable) {
+				/* Not damage: check what can be, say so. */
+				res->nsets_unavailable++;
+				session_warn(ctx, "%s; skipped: only the key "
+				    "set's files on the card were checked, not "
+				    "its content", e1.msg);
 				continue;
 			}
 			report(&c, "key set %s: %s", sets[i], e1.msg);

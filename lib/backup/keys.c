@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "../escrow/escrow.h"
 
 #define PASSWD_INPUT_MAX	1024
 
@@ -126,47 +127,136 @@ out:
 	return r;
 }
 
-/* The key set of the newest snapshot whose key is here. */
+/*
+ * describe_set(s, keyid, v, n, out, cap): "<key id> (<scope>; N
+ * snapshots, newest NAME: PATHS)" for a list of candidates.
+ */
+static void
+describe_set(struct session *s, const char *keyid, struct snapshot *v,
+    size_t n, char *out, size_t cap)
+{
+	static const char *const scopes[] = { "?", "device", "period",
+	    "backup" };
+	struct keyset *ks = NULL;
+	struct keyinfo ki;
+	size_t cnt = 0, newest = 0, len;
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].keyid, keyid) == 0) {
+			cnt++;
+			newest = i;
+		}
+	len = (size_t)snprintf(out, cap, "%s (%s; %zu snapshot%s", keyid,
+	    keyinfo_peek(s->repo, keyid, &ki, NULL) == 0 && ki.scope >= 1 &&
+	    ki.scope <= 3 ? scopes[ki.scope] : "?", cnt, cnt == 1 ? "" : "s");
+	if (cnt > 0 && len < cap) {
+		struct snapshot sn;
+
+		memset(&sn, 0, sizeof(sn));
+		memcpy(sn.name, v[newest].name, sizeof(sn.name));
+		len += (size_t)snprintf(out + len, cap - len, ", newest %s",
+		    sn.name);
+		if (session_keyset(s, keyid, &ks, NULL) == 0 &&
+		    snapshot_load(ks, &sn, NULL) == 0) {
+			for (size_t k = 0; k < sn.npaths && len < cap; k++)
+				len += (size_t)snprintf(out + len, cap - len,
+				    "%s%s", k == 0 ? ": " : " ", sn.paths[k]);
+		}
+		snapshot_release(&sn);
+		keyset_free(ks);
+	}
+	if (len < cap)
+		snprintf(out + len, cap - len, ")");
+}
+
+/*
+ * default_set(s, keyid, err): the key set a recovery passphrase goes to
+ * when none is named: the one set with snapshots whose key is in this
+ * keystore.  Several: COFFER_EINVAL, naming them (the newest snapshot's
+ * set is no safe guess: a one-off --scope backup set is often newest).
+ * None here: the set of the newest snapshot whose key can be had (the
+ * escrow server asked).
+ */
+#define IDS_MAX	64
+
 static int
 default_set(struct session *s, char keyid[KEYID_HEX_LEN + 1],
     struct coffer_err *err)
 {
+	/* Distinct sets, newest first (counted once each up to IDS_MAX). */
+	char ids[IDS_MAX][KEYID_HEX_LEN + 1];
 	struct snapshot *v = NULL;
-	size_t n = 0;
+	size_t n = 0, nids = 0;
 	const uint8_t *dk;
 	int r;
 
 	if ((r = repo_list_snapshots(s->repo, &v, &n, err)) != 0)
 		return r;
-	r = coffer_err_set(err, COFFER_ENOTFOUND, "no snapshot on the card "
-	    "belongs to a key in this keystore; name the key set (see "
-	    "'coffer key list')");
+	s->offline = true;
 	for (size_t i = n; i-- > 0; ) {
-		if (session_dk(s, v[i].keyid, &dk, NULL) == 0) {
-			snprintf(keyid, KEYID_HEX_LEN + 1, "%s", v[i].keyid);
-			r = 0;
-			break;
+		bool seen = false;
+
+		for (size_t k = 0; k < nids && k < IDS_MAX; k++)
+			seen = seen || strcmp(ids[k], v[i].keyid) == 0;
+		if (seen || session_dk(s, v[i].keyid, &dk, NULL) != 0)
+			continue;
+		if (nids < IDS_MAX)
+			snprintf(ids[nids], sizeof(ids[nids]), "%s",
+			    v[i].keyid);
+		nids++;
+	}
+	s->offline = false;
+	if (nids == 1) {
+		snprintf(keyid, KEYID_HEX_LEN + 1, "%s", ids[0]);
+		r = 0;
+	} else if (nids > 1) {
+		char list[COFFER_ERR_MSG_LEN] = "";
+		size_t len = 0;
+
+		for (size_t k = 0; k < nids && k < 4 && len < sizeof(list);
+		    k++) {
+			char one[256];
+
+			describe_set(s, ids[k], v, n, one, sizeof(one));
+			len += (size_t)snprintf(list + len, sizeof(list) - len,
+			    "%s%s", k > 0 ? "; " : "", one);
+		}
+		r = coffer_err_set(err, COFFER_EINVAL, "this keystore opens "
+		    "%zu key sets; name the one to protect (see 'coffer key "
+		    "list'): %s%s", nids, list, nids > 4 ? "; ..." : "");
+	} else {
+		r = coffer_err_set(err, COFFER_ENOTFOUND, "no snapshot on the "
+		    "card belongs to a key in this keystore; name the key set "
+		    "(see 'coffer key list')");
+		for (size_t i = n; i-- > 0; ) {
+			if (session_dk(s, v[i].keyid, &dk, NULL) == 0) {
+				snprintf(keyid, KEYID_HEX_LEN + 1, "%s",
+				    v[i].keyid);
+				r = 0;
+				break;
+			}
 		}
 	}
 	snapshot_list_free(v, n);
 	return r;
 }
 
+#define NEW_PASS_MAX	1024
+
 int
 coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
-    const char *pass, size_t len, char *out_key_id, struct coffer_err *err)
+    coffer_pass_fn *get_new, char *out_key_id, struct coffer_err *err)
 {
 	char keyid[KEYID_HEX_LEN + 1];
 	struct keyset *ks = NULL;
 	struct session s;
 	struct kslot slot;
 	const uint8_t *dk;
+	char *pass = NULL;
+	int len;
 	int r;
 
-	/* Before anything is opened: a weak passphrase changes nothing. */
-	if (pass != NULL && (r = coffer_password_check("recovery passphrase",
-	    pass, len, NULL, err)) != 0)
-		return r;
+	/* The keystore password first, then which set, then the new one. */
 	if ((r = session_open(ctx, REPO_LOCK_APPEND, true, &s, err)) != 0)
 		return r;
 	if (key_id != NULL)
@@ -176,7 +266,7 @@ coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
 	if ((r = session_dk(&s, keyid, &dk, err)) != 0 ||
 	    (r = keyset_open(s.repo, dk, false, NULL, &ks, err)) != 0)
 		goto out;
-	if (pass == NULL) {
+	if (get_new == NULL) {
 		if (keyset_info(ks)->nslots == 0) {
 			r = coffer_err_set(err, COFFER_ENOTFOUND, "key set %s "
 			    "has no recovery passphrase", keyid);
@@ -185,7 +275,24 @@ coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
 		r = keyset_set_slots(ks, NULL, 0, err);
 	} else {
 		uint8_t bin[KEYID_LEN];
+		char prompt[96];
 
+		if ((pass = secret_alloc(NEW_PASS_MAX)) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "passphrase "
+			    "memory");
+			goto out;
+		}
+		snprintf(prompt, sizeof(prompt), "new recovery passphrase for "
+		    "key set %s", keyid);
+		if ((len = get_new(ctx->cookie, prompt, pass,
+		    NEW_PASS_MAX)) < 0) {
+			r = coffer_err_set(err, COFFER_EINVAL, "no new "
+			    "recovery passphrase given; nothing changed");
+			goto out;
+		}
+		if ((r = coffer_password_check("recovery passphrase", pass,
+		    (size_t)len, NULL, err)) != 0)
+			goto out;
 		if (len < 8) {
 			r = coffer_err_set(err, COFFER_EINVAL, "a recovery "
 			    "passphrase must have at least 8 characters");
@@ -195,8 +302,8 @@ coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
 			r = coffer_err_set(err, COFFER_EINVAL, "bad key id");
 			goto out;
 		}
-		if ((r = slot_make(&slot, dk, bin, pass, len, ctx->fast_kdf,
-		    err)) != 0)
+		if ((r = slot_make(&slot, dk, bin, pass, (size_t)len,
+		    ctx->fast_kdf, err)) != 0)
 			goto out;
 		/* One passphrase slot per set: a new one replaces the old. */
 		r = keyset_set_slots(ks, &slot, 1, err);
@@ -204,6 +311,7 @@ coffer_key_passphrase(const struct coffer_ctx *ctx, const char *key_id,
 	if (r == 0 && out_key_id != NULL)
 		snprintf(out_key_id, KEYID_HEX_LEN + 1, "%s", keyid);
 out:
+	secret_free(pass);
 	keyset_free(ks);
 	session_close(&s);
 	return r;
@@ -279,12 +387,20 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 	const uint8_t *dk = NULL;
 	bool on_card = false, have_peek, missing = false, rotate = false;
 	bool unchecked = false;
+	/* Given the escrow server's id (as 'escrow keys' shows): its set. */
+	const char *server_id = NULL;
+	char mapped[KEYID_HEX_LEN + 1];
+	uint8_t sbin[ESCROW_KEYID_LEN / 2];
 	int r;
 
-	if (key_id == NULL || strlen(key_id) != KEYID_HEX_LEN ||
+	if (key_id != NULL && strlen(key_id) == ESCROW_KEYID_LEN &&
+	    hex_decode(sbin, key_id, sizeof(sbin)) == 0)
+		server_id = key_id;
+	else if (key_id == NULL || strlen(key_id) != KEYID_HEX_LEN ||
 	    hex_decode(bin, key_id, KEYID_LEN) != 0)
 		return coffer_err_set(err, COFFER_EINVAL, "'%s' is not a key id "
-		    "(16 hex digits; see 'coffer key list')",
+		    "(16 hex digits, see 'coffer key list'; or the escrow "
+		    "server's 32, see 'coffer escrow keys')",
 		    key_id ? key_id : "");
 	if ((r = session_open(ctx, really ? REPO_LOCK_EXCLUSIVE : REPO_LOCK_READ,
 	    true, &s, err)) != 0)
@@ -292,6 +408,33 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 	if ((r = repo_list_sets(s.repo, &sets, &nsets, err)) != 0 ||
 	    (r = repo_list_snapshots(s.repo, &snaps, &nsnaps, err)) != 0)
 		goto out;
+	if (server_id != NULL) {
+		/*
+		 * The card's cleartext only finds the candidate; its
+		 * authenticated keyinfo must say the same (step 2).
+		 */
+		key_id = NULL;
+		for (size_t i = 0; i < nsets && key_id == NULL; i++)
+			if (keyinfo_peek(s.repo, sets[i], &peek, NULL) == 0 &&
+			    strcmp(peek.escrow_keyid, server_id) == 0) {
+				snprintf(mapped, sizeof(mapped), "%s", sets[i]);
+				key_id = mapped;
+			}
+		if (key_id == NULL) {
+			r = coffer_err_set(err, COFFER_ENOTFOUND, "no key set "
+			    "on this card has its key at the escrow server "
+			    "under id %s; to destroy that key at the server "
+			    "without the card: 'coffer escrow destroy %s'",
+			    server_id, server_id);
+			goto out;
+		}
+		if (hex_decode(bin, key_id, KEYID_LEN) != 0) {
+			r = coffer_err_set(err, COFFER_EINVAL, "bad key id");
+			goto out;
+		}
+		say(report, ctx->cookie, "the escrow server's key %s is that "
+		    "of key set %s", server_id, key_id);
+	}
 	for (size_t i = 0; i < nsets; i++)
 		if (strcmp(sets[i], key_id) == 0)
 			on_card = true;
@@ -345,6 +488,15 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 		    "be trusted: %s; put it back from a copy of the card, or "
 		    "delete it and run again to destroy the key as one of "
 		    "unknown custody", key_id, e1.msg);
+		goto out;
+	}
+
+	if (server_id != NULL && (missing ||
+	    strcmp(ki.escrow_keyid, server_id) != 0)) {
+		r = coffer_err_set(err, COFFER_EAUTH, "key set %s: nothing was "
+		    "destroyed: the card's cleartext names the escrow server's "
+		    "key %s for it, but its authenticated keyinfo does not; "
+		    "give the key set's own id", key_id, server_id);
 		goto out;
 	}
 

@@ -79,6 +79,10 @@ coffer_snapshots(const struct coffer_ctx *ctx, struct coffer_snapshot_info **out
 	struct snapshot *list = NULL;
 	struct keyset *ks = NULL;
 	struct session s;
+	/* The last set that failed to open, and why: asked once. */
+	char failed[KEYID_HEX_LEN + 1] = "";
+	struct coffer_err fe = { 0 };
+	bool funavail = false;
 	size_t n = 0;
 	int r;
 
@@ -103,10 +107,22 @@ coffer_snapshots(const struct coffer_ctx *ctx, struct coffer_snapshot_info **out
 		if (ks == NULL || strcmp(keyset_idhex(ks), sn->keyid) != 0) {
 			keyset_free(ks);
 			ks = NULL;
-			if (session_keyset(&s, sn->keyid, &ks, &e1) != 0) {
+			if (strcmp(failed, sn->keyid) == 0) {
+				e1 = fe;
+			} else if (session_keyset(&s, sn->keyid, &ks,
+			    &e1) != 0) {
+				/* An escrow server is asked once per set. */
+				snprintf(failed, sizeof(failed), "%s",
+				    sn->keyid);
+				fe = e1;
+				funavail = s.dk_unavailable;
+			}
+			if (ks == NULL) {
 				o->problem = coffer_strdup(e1.msg);
+				o->key_unavailable = e1.code != COFFER_ENOKEY &&
+				    e1.code != COFFER_ENOMEM && funavail;
 				o->damaged = e1.code != COFFER_ENOKEY &&
-				    e1.code != COFFER_ENOMEM;
+				    e1.code != COFFER_ENOMEM && !funavail;
 				continue;
 			}
 		}

@@ -103,7 +103,9 @@ session_unlock(const struct coffer_ctx *ctx, struct keystore *kst,
 	n = ctx->get_password(ctx->cookie, "keystore password", pw, PASS_MAX);
 	if (n < 0)
 		r = coffer_err_set(err, COFFER_EAUTH, "no password given for "
-		    "keystore '%s'", keystore_dir(kst));
+		    "keystore '%s' (without a terminal, set "
+		    "COFFER_PASSWORD_FILE to a file that holds it)",
+		    keystore_dir(kst));
 	else
 		r = keystore_unlock(kst, pw, (size_t)n, err);
 	secret_free(pw);
@@ -111,11 +113,13 @@ session_unlock(const struct coffer_ctx *ctx, struct keystore *kst,
 }
 
 /*
- * hint_slots(s, err): no key here and no passphrase given: name in ${err}
- * the key sets that a recovery passphrase (--passphrase-file) would open.
+ * hint_slots(s, given, err): name in ${err} the key sets that a recovery
+ * passphrase opens: no key here and no passphrase ${given} (then: give
+ * one with --passphrase-file), or the one given is for a set without a
+ * slot (then: which sets have one, or that none has).
  */
 static void
-hint_slots(struct session *s, struct coffer_err *err)
+hint_slots(struct session *s, bool given, struct coffer_err *err)
 {
 	struct keyinfo ki;
 	char **sets = NULL;
@@ -135,13 +139,19 @@ hint_slots(struct session *s, struct coffer_err *err)
 		nhit++;
 	}
 	strlist_free(sets, nsets);
-	if (nhit == 0)
-		return;
 	m = strlen(err->msg);
-	snprintf(err->msg + m, sizeof(err->msg) - m, "; key set%s %s%s ha%s a "
-	    "recovery passphrase: give it with --passphrase-file",
-	    nhit == 1 ? "" : "s", list, nhit > 4 ? ", ..." : "",
-	    nhit == 1 ? "s" : "ve");
+	if (given && nhit == 0)
+		snprintf(err->msg + m, sizeof(err->msg) - m, "; no key set on "
+		    "this card has a recovery passphrase");
+	else if (given)
+		snprintf(err->msg + m, sizeof(err->msg) - m, "; key set%s "
+		    "with a recovery passphrase: %s%s", nhit == 1 ? "" : "s",
+		    list, nhit > 4 ? ", ..." : "");
+	else if (nhit > 0)
+		snprintf(err->msg + m, sizeof(err->msg) - m, "; key set%s "
+		    "%s%s ha%s a recovery passphrase: give it with "
+		    "--passphrase-file", nhit == 1 ? "" : "s", list,
+		    nhit > 4 ? ", ..." : "", nhit == 1 ? "s" : "ve");
 }
 
 /*
@@ -193,7 +203,7 @@ session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
 			    "'coffer escrow login --server URL --account NAME' "
 			    "makes a keystore here and logs in", ksdir);
 		else if (r == COFFER_ENOKEY)
-			hint_slots(s, err);
+			hint_slots(s, false, err);
 		if (r != 0)
 			goto fail;
 		if (s->kst != NULL && ctx->passphrase != NULL &&
@@ -222,7 +232,7 @@ session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
 			    repo_has_escrow(s)))
 				r = 0;	/* keys come from the card or server */
 			else if (r == COFFER_ENOKEY)
-				hint_slots(s, err);
+				hint_slots(s, false, err);
 			if (r != 0)
 				goto fail;
 		}
@@ -283,6 +293,7 @@ session_dk(struct session *s, const char *keyid, const uint8_t **out,
 	int r;
 
 	*out = NULL;
+	s->dk_unavailable = false;
 	for (int i = 0; i < s->ncache; i++) {
 		if (strcmp(s->cache[i].keyid, keyid) == 0) {
 			*out = s->cache[i].dk;
@@ -345,6 +356,7 @@ session_dk(struct session *s, const char *keyid, const uint8_t **out,
 		}
 		if (wrong) {
 			secret_free(dk);
+			s->dk_unavailable = true;
 			return coffer_err_set(err, COFFER_EAUTH, "the passphrase "
 			    "does not open key set %s", keyid);
 		}
@@ -353,8 +365,10 @@ session_dk(struct session *s, const char *keyid, const uint8_t **out,
 	dk = NULL;
 	/* 4. The escrow server: released, or unwrapped, for this session. */
 	if (ki.custody != CUSTODY_LOCAL && !s->offline) {
-		if ((r = custody_fetch(s, &ki, keyid, &dk, err)) != 0)
+		if ((r = custody_fetch(s, &ki, keyid, &dk, err)) != 0) {
+			s->dk_unavailable = r != COFFER_ENOMEM;
 			return r;
+		}
 		if (!dk_matches(dk, keyid)) {
 			secret_free(dk);
 			return coffer_err_set(err, COFFER_EAUTH, "key set %s: "
@@ -363,6 +377,15 @@ session_dk(struct session *s, const char *keyid, const uint8_t **out,
 		}
 		*out = session_cache_put(s, keyid, dk);
 		return 0;
+	}
+	if (s->ctx->passphrase != NULL && ki.nslots == 0) {
+		/* The passphrase given is for another set, or for none. */
+		coffer_err_set(err, COFFER_ENOKEY, "key set %s has no recovery "
+		    "passphrase, so --passphrase-file cannot open it%s", keyid,
+		    s->kst != NULL ? ", and its key is not in this keystore" :
+		    "");
+		hint_slots(s, true, err);
+		return COFFER_ENOKEY;
 	}
 	return coffer_err_set(err, COFFER_ENOKEY, "key set %s: its key is not "
 	    "in this keystore%s", keyid, ki.nslots > 0 && s->ctx->passphrase ==
@@ -455,7 +478,16 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 	if ((r = repo_list_snapshots(s->repo, &v, &n, err)) != 0)
 		return r;
 	if (strcmp(spec, "latest") == 0) {
-		/* The newest snapshot whose key can be had here. */
+		/*
+		 * The newest snapshot whose key can be had here.  Sets made
+		 * elsewhere are passed over in silence; the first set whose
+		 * key cannot be had now (escrow: destroyed, unreachable)
+		 * is named, as a warning if an older snapshot is taken, or
+		 * as the error if none is.
+		 */
+		struct coffer_err why = { 0 };
+		size_t nwhy = 0;
+
 		for (size_t i = n; i-- > 0; ) {
 			struct coffer_err e1 = { 0 };
 
@@ -475,6 +507,17 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 				r = e1.code;
 				goto out;
 			}
+			if (e1.code != COFFER_ENOKEY && nwhy++ == 0) {
+				why = e1;
+				coffer_err_prefix(&why, "snapshot '%s'",
+				    v[i].name);
+			}
+		}
+		if (hit == (size_t)-1 && nwhy > 0) {
+			*err = why;
+			r = coffer_err_prefix(err, "'latest': no snapshot can "
+			    "be opened here; the newest");
+			goto out;
 		}
 		if (hit == (size_t)-1) {
 			r = coffer_err_set(err, COFFER_ENOTFOUND, n == 0 ?
@@ -483,6 +526,10 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 			    "keystore (or passphrase) opens");
 			goto out;
 		}
+		if (nwhy > 0)
+			session_warn(s->ctx, "'latest' is '%s': %zu newer "
+			    "snapshot%s cannot be opened now (%s)",
+			    v[hit].name, nwhy, nwhy == 1 ? "" : "s", why.msg);
 	} else {
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(v[i].name, spec) == 0)
@@ -500,6 +547,13 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 				    "more of it", spec, nhits);
 				goto out;
 			}
+		}
+		if (hit == (size_t)-1 && strlen(spec) < 4 &&
+		    strspn(spec, "0123456789abcdef") == strlen(spec)) {
+			r = coffer_err_set(err, COFFER_ENOTFOUND, "no snapshot "
+			    "named '%s', and an id prefix needs at least 4 hex "
+			    "digits (see 'coffer snapshots')", spec);
+			goto out;
 		}
 		if (hit == (size_t)-1) {
 			r = coffer_err_set(err, COFFER_ENOTFOUND, "no snapshot "

@@ -29,6 +29,14 @@ struct session {
 	}			 cache[SESSION_DK_CACHE];
 	int			 ncache;
 	bool			 offline;	/* session_dk: never ask the server */
+	/*
+	 * Set by session_dk (and so session_keyset) when it fails because
+	 * the key cannot be had now: the escrow server's answer (not
+	 * reachable, not logged in, key destroyed there, fresh proof not
+	 * given), or a recovery passphrase that does not open the set.
+	 * Such a failure says nothing about the card: not damage.
+	 */
+	bool			 dk_unavailable;
 };
 
 /*
@@ -45,7 +53,8 @@ void session_close(struct session *s);
 /*
  * session_dk(s, keyid, &dk, err): the data key of key set ${keyid}
  * (borrowed until session_close).  COFFER_ENOKEY if none of the ways
- * finds it; COFFER_EAUTH if a passphrase was given and is wrong.
+ * finds it; COFFER_EAUTH if a passphrase was given and is wrong.  Sets
+ * ${s}->dk_unavailable as said there.
  */
 int session_dk(struct session *s, const char *keyid, const uint8_t **dk,
     struct coffer_err *err) WUR;

@@ -57,6 +57,72 @@ config_text(char *out, size_t cap, int version, const char *idhex,
 	snprintf(out + n, cap - (size_t)n, "checksum %s\n", sumhex);
 }
 
+/*
+ * The folder above ${path} ("." for a bare name) into ${out}; false if
+ * it does not fit.
+ */
+static bool
+parent_of(const char *path, char *out, size_t cap)
+{
+	size_t n = strlen(path);
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	if (n == 0)
+		return (size_t)snprintf(out, cap, ".") < cap;
+	return (size_t)snprintf(out, cap, "%.*s", (int)n, path) < cap;
+}
+
+/* Is ${dir} a folder with nothing in it? */
+static bool
+dir_empty(const char *dir)
+{
+	struct dirent *de;
+	bool empty = true;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return false;
+	while (empty && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
+/*
+ * no_repo(path, err): no repository at ${path}.  A card that is not
+ * mounted looks like a missing folder, or an empty one, above it: say
+ * so, rather than suggest 'coffer init' (which would then write to the
+ * internal disk).
+ */
+static int
+no_repo(const char *path, struct coffer_err *err)
+{
+	char parent[4096];
+	struct stat sb;
+
+	if (parent_of(path, parent, sizeof(parent))) {
+		if (stat(parent, &sb) != 0 && errno == ENOENT)
+			return coffer_err_set(err, COFFER_ENOTFOUND, "no "
+			    "repository at '%s': '%s' does not exist: is the "
+			    "card mounted?", path, parent);
+		if (strcmp(parent, "/") != 0 && strcmp(parent, ".") != 0 &&
+		    dir_empty(parent))
+			return coffer_err_set(err, COFFER_ENOTFOUND, "no "
+			    "repository at '%s', and '%s' is empty: is the "
+			    "card mounted? (on a mounted card, create one with "
+			    "'coffer init')", path, parent);
+	}
+	return coffer_err_set(err, COFFER_ENOTFOUND, "no repository at '%s' "
+	    "(create one with 'coffer init')", path);
+}
+
 int
 repo_create(const char *path, int name_by, int scope, int period,
     int custody, struct coffer_err *err)
@@ -74,8 +140,21 @@ repo_create(const char *path, int name_by, int scope, int period,
 	    custody > CUSTODY_ESCROW_WRAP)
 		return coffer_err_set(err, COFFER_EINVAL, "bad scope, period or "
 		    "custody");
-	if (mkdirat_p(AT_FDCWD, path, 0700) != 0)
+	/*
+	 * Only the repository folder itself: a missing folder above it is
+	 * most often a card that is not mounted, and making it would put
+	 * the backups on the internal disk.
+	 */
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		char parent[4096];
+
+		if (errno == ENOENT && parent_of(path, parent, sizeof(parent)))
+			return coffer_err_set(err, COFFER_ENOTFOUND, "cannot "
+			    "create repository '%s': '%s' does not exist: is "
+			    "the card mounted? (init creates only the last "
+			    "folder of the path)", path, parent);
 		return coffer_err_sys(err, "cannot create repository '%s'", path);
+	}
 	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return coffer_err_sys(err, "cannot open repository '%s'", path);
 	if (faccessat(dfd, "config", F_OK, 0) == 0) {
@@ -232,13 +311,17 @@ repo_open(const char *path, struct repo **out, struct coffer_err *err)
 	if ((rp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		r = coffer_err_sys(err, "cannot open repository '%s'", path);
 		if (r == COFFER_ENOTFOUND)
-			coffer_err_set(err, r, "no repository at '%s' (create "
-			    "one with 'coffer init')", path);
+			no_repo(path, err);
 		goto out;
 	}
 	if ((r = rfs_read(rp->dirfd, "config", "config", CONFIG_MAX, &text,
 	    &len, err)) != 0) {
-		if (r == COFFER_ENOTFOUND)
+		if (r == COFFER_ENOTFOUND && dir_empty(path))
+			coffer_err_set(err, r, "'%s' is an empty folder, not a "
+			    "coffer repository: is the card mounted? (on a "
+			    "mounted card, create one with 'coffer init')",
+			    path);
+		else if (r == COFFER_ENOTFOUND)
 			coffer_err_set(err, r, "'%s' is not a coffer repository "
 			    "(no config; create one with 'coffer init')", path);
 		else

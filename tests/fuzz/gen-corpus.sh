@@ -52,7 +52,10 @@ printf 'more\n' >>src/a.txt
 "$coffer" backup src >/dev/null
 "$coffer" backup --scope period --period week src >/dev/null
 printf 'a recovery passphrase\n' >pp
-"$coffer" key add-passphrase --passphrase-file pp >/dev/null
+# The newest snapshot's set (three open here: add-passphrase wants one).
+newest=$("$coffer" snapshots |
+    awk 'NR > 1 && NF >= 6 { k = $4 } END { print k }')
+"$coffer" key add-passphrase "$newest" --passphrase-file pp >/dev/null
 printf 'a keystore password\n' >pw
 COFFER_NEW_PASSWORD_FILE=pw "$coffer" keystore passwd </dev/null >/dev/null
 

@@ -354,7 +354,11 @@ rm -f src/big-40m && head -c 20000000 /dev/urandom >src/more || exit 2
 traced backup2 "$coffer" backup src
 traced backup3 "$coffer" backup --scope backup src/dup
 printf 'correct horse battery\n' >pass
-traced passphrase "$coffer" key add-passphrase --passphrase-file pass
+# The set of snapshot 3 (two sets open here: add-passphrase wants one).
+set3=$("$coffer" snapshots | awk '$1 == "3" { print $4 }')
+[ -n "$set3" ] || { echo "fsync-audit: no snapshot 3" >&2; exit 2; }
+traced passphrase "$coffer" key add-passphrase "$set3" \
+    --passphrase-file pass
 traced forget "$coffer" forget 1
 traced prune "$coffer" prune
 

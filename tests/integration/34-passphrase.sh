@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/34-passphrase.sh
-# Goal: "key add-passphrase" puts a recovery slot on the card, so that with
+# Goal: "key add-passphrase" puts a recovery slot on the card (without a
+# KEY_ID and two sets here, it lists them and writes nothing), so that with
 # the keystore gone "--passphrase-file F restore" brings the data back bit
 # for bit from the card alone.  A wrong passphrase, or none, is status 1
 # (and the message names the key set); after "key remove-passphrase" the
@@ -28,11 +29,18 @@ scenario() {
 	info=$COFFER_REPO/sets/$dev/keyinfo
 	size0=$(file_size "$info")
 
-	# ---- add a slot (to the newest snapshot's set by default) ----
-	expect_exit 1 "$COFFER" key add-passphrase --passphrase-file ppshort ||
+	# ---- add a slot: two sets open here, so one must be named ----
+	expect_exit 1 "$COFFER" key add-passphrase --passphrase-file pp ||
 	    return 1
-	expect_exit 0 "$COFFER" key add-passphrase --passphrase-file pp ||
-	    return 1
+	expect_grep "opens 2 key sets; name the one" err || return 1
+	expect_grep "$dev \(device; 2 snapshots" err || return 1
+	expect_grep "$other \(backup; 1 snapshot" err || return 1
+	[ "$(file_size "$info")" -eq "$size0" ] ||
+	    fail "keyinfo changed without a key set named" || return 1
+	expect_exit 1 "$COFFER" key add-passphrase "$dev" \
+	    --passphrase-file ppshort || return 1
+	expect_exit 0 "$COFFER" key add-passphrase "$dev" \
+	    --passphrase-file pp || return 1
 	expect_grep "$dev" out || return 1
 	[ "$(file_size "$info")" -gt "$size0" ] ||
 	    fail "keyinfo did not grow with a slot" || return 1

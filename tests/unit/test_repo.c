@@ -168,8 +168,17 @@ repo_create_open_roundtrip(void)
 
 	if (!unit_tmpdir_new(dir))
 		return;
-	/* Parents are made as needed. */
+	/*
+	 * Only the last folder is made: a missing parent is most often a
+	 * card that is not mounted, and is named.
+	 */
 	unit_pathf(repo, "%s/a/b/repo", dir);
+	T_EQ_INT(mkrepo(repo, NAME_BY_COUNT, &err), COFFER_ENOTFOUND);
+	T_TRUE(strstr(err.msg, "/a/b' does not exist: is the card "
+	    "mounted?") != NULL);
+	T_TRUE(stat(unit_pathf(p, "%s/a", dir), &sb) != 0 && errno == ENOENT);
+	T_TRUE(mkdir(unit_pathf(p, "%s/a", dir), 0700) == 0 &&
+	    mkdir(unit_pathf(p, "%s/a/b", dir), 0700) == 0);
 	T_EQ_INT(mkrepo(repo, NAME_BY_COUNT, &err), 0);
 	T_TRUE(stat(unit_pathf(p, "%s/config", repo), &sb) == 0 &&
 	    S_ISREG(sb.st_mode));
