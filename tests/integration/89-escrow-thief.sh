@@ -18,7 +18,7 @@
 #   (first a dry run that changes nothing); the thief's copy can then not
 #   be read even with the account password.
 
-FRESH=5		# --fresh-auth seconds
+FRESH=3		# --fresh-auth seconds
 
 # no_tty CMD...: run CMD without a controlling terminal.
 no_tty()

@@ -12,7 +12,7 @@
 #   login on a new device needs a code too.  The text form of enable
 #   shows the secret, the URI and a QR code.
 
-FRESH=5		# --fresh-auth seconds
+FRESH=3		# --fresh-auth seconds
 
 # no_tty CMD...: run CMD without a controlling terminal.
 no_tty()
