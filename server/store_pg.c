@@ -809,6 +809,44 @@ session_row(const PGresult *res, int row, struct store_session *ss,
 }
 
 static int
+session_row_v(const PGresult *res, int row, void *ss, char *err)
+{
+	return session_row(res, row, ss, err);
+}
+
+/*
+ * pg_collect(res, size, row, what, &v, &n, err): every row of ${res}
+ * decoded by row() into a new array of ${size}-byte elements (the
+ * caller's to free; NULL when there are none).
+ */
+static int
+pg_collect(const PGresult *res, size_t size,
+    int (*row)(const PGresult *, int, void *, char *), const char *what,
+    void **out, size_t *n, char *err)
+{
+	size_t rows = (size_t)PQntuples(res);
+	uint8_t *v;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (rows == 0)
+		return 0;
+	if ((v = calloc(rows, size)) == NULL) {
+		seterr(err, "postgres: %s: out of memory", what);
+		return STORE_EFAIL;
+	}
+	for (size_t i = 0; i < rows; i++)
+		if ((r = row(res, (int)i, v + i * size, err)) != 0) {
+			free(v);
+			return r;
+		}
+	*out = v;
+	*n = rows;
+	return 0;
+}
+
+static int
 pg_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
     struct store_session *ss, char err[STORE_ERRLEN])
 {
@@ -912,10 +950,9 @@ static int
 pg_session_list(struct store *st, const char *account, int64_t now,
     struct store_session **out, size_t *n, char err[STORE_ERRLEN])
 {
-	struct store_session *v = NULL;
 	struct pg_param p[2];
 	PGresult *res = NULL;
-	size_t i, rows;
+	void *v = NULL;
 	int r;
 
 	*out = NULL;
@@ -926,26 +963,10 @@ pg_session_list(struct store *st, const char *account, int64_t now,
 	    "SELECT " SESSION_COLS " FROM sessions"
 	    " WHERE account = $1 AND expires > $2"
 	    " ORDER BY last_used DESC, created DESC, token_hash",
-	    p, 2, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if ((rows = (size_t)PQntuples(res)) == 0) {
-		r = 0;
-		goto out;
-	}
-	if ((v = calloc(rows, sizeof(*v))) == NULL) {
-		seterr(err, "postgres: listing sessions: out of memory");
-		r = STORE_EFAIL;
-		goto out;
-	}
-	for (i = 0; i < rows; i++)
-		if ((r = session_row(res, (int)i, &v[i], err)) != 0)
-			goto out;
-	*out = v;
-	v = NULL;
-	*n = rows;
-	r = 0;
-out:
-	free(v);
+	    p, 2, PG_RETRY, &res, err)) == 0 &&
+	    (r = pg_collect(res, sizeof(struct store_session), session_row_v,
+	    "listing sessions", &v, n, err)) == 0)
+		*out = v;
 	PQclear(res);
 	return r;
 }
@@ -1386,6 +1407,12 @@ key_row(const PGresult *res, int row, struct store_key *k, char *err)
 }
 
 static int
+key_row_v(const PGresult *res, int row, void *k, char *err)
+{
+	return key_row(res, row, k, err);
+}
+
+static int
 pg_key_get(struct store *st, const char *account, const char *key_id,
     struct store_key *k, char err[STORE_ERRLEN])
 {
@@ -1478,10 +1505,9 @@ static int
 pg_key_list(struct store *st, const char *account, struct store_key **out,
     size_t *n, char err[STORE_ERRLEN])
 {
-	struct store_key *v = NULL;
 	struct pg_param p[1];
 	PGresult *res = NULL;
-	size_t i, rows;
+	void *v = NULL;
 	int r;
 
 	*out = NULL;
@@ -1490,26 +1516,10 @@ pg_key_list(struct store *st, const char *account, struct store_key **out,
 	if ((r = pg_run(pg(st), "listing keys",
 	    "SELECT " KEY_COLS " FROM keys WHERE account = $1"
 	    " ORDER BY created, seq",
-	    p, 1, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if ((rows = (size_t)PQntuples(res)) == 0) {
-		r = 0;
-		goto out;
-	}
-	if ((v = calloc(rows, sizeof(*v))) == NULL) {
-		seterr(err, "postgres: listing keys: out of memory");
-		r = STORE_EFAIL;
-		goto out;
-	}
-	for (i = 0; i < rows; i++)
-		if ((r = key_row(res, (int)i, &v[i], err)) != 0)
-			goto out;
-	*out = v;
-	v = NULL;
-	*n = rows;
-	r = 0;
-out:
-	free(v);
+	    p, 1, PG_RETRY, &res, err)) == 0 &&
+	    (r = pg_collect(res, sizeof(struct store_key), key_row_v,
+	    "listing keys", &v, n, err)) == 0)
+		*out = v;
 	PQclear(res);
 	return r;
 }
@@ -1545,15 +1555,36 @@ pg_audit_add(struct store *st, const struct store_event *ev,
 	return r;
 }
 
+/* One audit row (pg_collect). */
+static int
+event_row(const PGresult *res, int row, void *p, char *err)
+{
+	struct store_event *e = p;
+	int64_t ok;
+	int r;
+
+	if ((r = r_int(res, row, 0, &e->time, err)) != 0 ||
+	    (r = r_text(res, row, 1, e->account, sizeof(e->account),
+	    err)) != 0 ||
+	    (r = r_text(res, row, 2, e->address, sizeof(e->address),
+	    err)) != 0 ||
+	    (r = r_text(res, row, 3, e->event, sizeof(e->event), err)) != 0 ||
+	    (r = r_text(res, row, 4, e->key_id, sizeof(e->key_id),
+	    err)) != 0 ||
+	    (r = r_int(res, row, 5, &ok, err)) != 0 ||
+	    (r = r_text(res, row, 6, e->device, sizeof(e->device), err)) != 0)
+		return r;
+	e->ok = ok != 0;
+	return 0;
+}
+
 static int
 pg_audit_list(struct store *st, const char *account, int limit,
     struct store_event **out, size_t *n, char err[STORE_ERRLEN])
 {
-	struct store_event *v = NULL;
 	struct pg_param p[2];
 	PGresult *res = NULL;
-	size_t i, rows;
-	int64_t ok;
+	void *v = NULL;
 	int r;
 
 	*out = NULL;
@@ -1566,42 +1597,10 @@ pg_audit_list(struct store *st, const char *account, int limit,
 	if ((r = pg_run(pg(st), "reading audit log",
 	    "SELECT time, account, address, event, key_id, ok::integer,"
 	    " device FROM audit WHERE account = $1 ORDER BY id DESC LIMIT $2",
-	    p, 2, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if ((rows = (size_t)PQntuples(res)) == 0) {
-		r = 0;
-		goto out;
-	}
-	if ((v = calloc(rows, sizeof(*v))) == NULL) {
-		seterr(err, "postgres: reading audit log: out of memory");
-		r = STORE_EFAIL;
-		goto out;
-	}
-	for (i = 0; i < rows; i++) {
-		struct store_event *e = &v[i];
-		int row = (int)i;
-
-		if ((r = r_int(res, row, 0, &e->time, err)) != 0 ||
-		    (r = r_text(res, row, 1, e->account, sizeof(e->account),
-		    err)) != 0 ||
-		    (r = r_text(res, row, 2, e->address, sizeof(e->address),
-		    err)) != 0 ||
-		    (r = r_text(res, row, 3, e->event, sizeof(e->event),
-		    err)) != 0 ||
-		    (r = r_text(res, row, 4, e->key_id, sizeof(e->key_id),
-		    err)) != 0 ||
-		    (r = r_int(res, row, 5, &ok, err)) != 0 ||
-		    (r = r_text(res, row, 6, e->device, sizeof(e->device),
-		    err)) != 0)
-			goto out;
-		e->ok = ok != 0;
-	}
-	*out = v;
-	v = NULL;
-	*n = rows;
-	r = 0;
-out:
-	free(v);
+	    p, 2, PG_RETRY, &res, err)) == 0 &&
+	    (r = pg_collect(res, sizeof(struct store_event), event_row,
+	    "reading audit log", &v, n, err)) == 0)
+		*out = v;
 	PQclear(res);
 	return r;
 }

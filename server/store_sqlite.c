@@ -491,6 +491,45 @@ sq_row_key(sqlite3_stmt *stmt, struct store_key *k, bool with_blob)
 	}
 }
 
+/*
+ * sq_collect(s, stmt, size, row, what, &v, &n, err): step ${stmt} to its
+ * end, each row decoded by row() into a growing array of ${size}-byte
+ * elements (the caller's to free; NULL when there are none).
+ */
+static int
+sq_collect(struct store_sqlite *s, sqlite3_stmt *stmt, size_t size,
+    void (*row)(sqlite3_stmt *, void *), const char *what, void **out,
+    size_t *n, char *err)
+{
+	uint8_t *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((nv = realloc(v, cap * size)) == NULL) {
+				free(v);
+				sq_seterr(err, "out of memory");
+				return STORE_EFAIL;
+			}
+			v = nv;
+		}
+		memset(v + len * size, 0, size);
+		row(stmt, v + len * size);
+		len++;
+	}
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return sq_fail(s, what, err);
+	}
+	*out = v;
+	*n = len;
+	return 0;
+}
+
 static int
 sq_key_get(struct store *st, const char *account, const char *key_id,
     struct store_key *k, char err[STORE_ERRLEN])
@@ -620,46 +659,32 @@ out:
 	return r;
 }
 
+static void
+sq_row_key_v(sqlite3_stmt *stmt, void *k)
+{
+	sq_row_key(stmt, k, false);
+}
+
 static int
 sq_key_list(struct store *st, const char *account, struct store_key **out,
     size_t *n, char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	sqlite3_stmt *stmt = NULL;
-	struct store_key *v = NULL, *nv;
-	size_t len = 0, cap = 0;
-	int r, rc = SQLITE_DONE;
+	void *v = NULL;
+	int r;
 
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&s->mu);
 	if ((r = sq_prepare(s, "SELECT key_id, account, kind, label, created, "
 	    "destroyed, releases, pub, device, repo_id, keyset_id FROM keys "
-	    "WHERE account = ? ORDER BY created, rowid", &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, account);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				sq_seterr(err, "out of memory");
-				r = STORE_EFAIL;
-				goto out;
-			}
-			v = nv;
-		}
-		sq_row_key(stmt, &v[len++], false);
+	    "WHERE account = ? ORDER BY created, rowid", &stmt, err)) == 0) {
+		sq_bind_text(stmt, 1, account);
+		if ((r = sq_collect(s, stmt, sizeof(struct store_key),
+		    sq_row_key_v, "key list", &v, n, err)) == 0)
+			*out = v;
 	}
-	if (rc != SQLITE_DONE) {
-		r = sq_fail(s, "key list", err);
-		goto out;
-	}
-	*out = v;
-	*n = len;
-	v = NULL;
-	r = 0;
-out:
-	free(v);
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&s->mu);
 	return r;
@@ -1141,47 +1166,33 @@ sq_session_fresh(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	return r;
 }
 
+static void
+sq_row_session_v(sqlite3_stmt *stmt, void *ss)
+{
+	sq_row_session(stmt, ss);
+}
+
 static int
 sq_session_list(struct store *st, const char *account, int64_t now,
     struct store_session **out, size_t *n, char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	sqlite3_stmt *stmt = NULL;
-	struct store_session *v = NULL, *nv;
-	size_t len = 0, cap = 0;
-	int r, rc = SQLITE_DONE;
+	void *v = NULL;
+	int r;
 
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&s->mu);
 	if ((r = sq_prepare(s, "SELECT " SQ_SESSION_COLS " FROM sessions "
 	    "WHERE account = ? AND expires > ? "
-	    "ORDER BY last_used DESC, created DESC, hash", &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, account);
-	sqlite3_bind_int64(stmt, 2, now);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap == 0 ? 8 : cap * 2;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				sq_seterr(err, "out of memory");
-				r = STORE_EFAIL;
-				goto out;
-			}
-			v = nv;
-		}
-		sq_row_session(stmt, &v[len++]);
+	    "ORDER BY last_used DESC, created DESC, hash", &stmt, err)) == 0) {
+		sq_bind_text(stmt, 1, account);
+		sqlite3_bind_int64(stmt, 2, now);
+		if ((r = sq_collect(s, stmt, sizeof(struct store_session),
+		    sq_row_session_v, "session list", &v, n, err)) == 0)
+			*out = v;
 	}
-	if (rc != SQLITE_DONE) {
-		r = sq_fail(s, "session list", err);
-		goto out;
-	}
-	*out = v;
-	*n = len;
-	v = NULL;
-	r = 0;
-out:
-	free(v);
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&s->mu);
 	return r;
