@@ -20,8 +20,9 @@
 # if anything failed or nothing ran.
 #
 # Environment: COFFER_TEST_TIMEOUT (seconds per scenario or unit binary,
-# default 900), TMPDIR (where scratch directories go), VERBOSE=1 (print all
-# of every log).
+# default 900), COFFER_TEST_JOBS (scenarios run at once; default the
+# number of processors, at most 2), TMPDIR (where scratch directories go),
+# VERBOSE=1 (print all of every log).
 
 set -u
 
@@ -129,43 +130,53 @@ if [ ! -x "$build/coffer" ]; then
 	echo "# warning: $build/coffer does not exist; scenarios will fail"
 fi
 
-for s in "$srcdir"/tests/integration/[0-9][0-9]-*.sh; do
-	[ -f "$s" ] || continue
-	name=${s##*/}
-	name=${name%.sh}
-	matches "$name" || continue
-	ran=$((ran + 1))
-	scratch=$top/$name
-	log=$top/$name.log
+# start NAME SCRIPT: run one scenario in the background; its exit status
+# goes to $top/NAME.rc and its run time to $top/NAME.secs.
+start()
+{
+	scratch=$top/$1
 	mkdir "$scratch" && chmod 755 "$scratch" || exit 2
-	t0=$(now)
-	rc=0
 	(
-		unset XDG_RUNTIME_DIR COFFER_PASSPHRASE
-		export COFFER="$build/coffer" HELPERS="$build/tests" \
-		    SRCDIR="$srcdir" \
-		    COFFER_REPO="$scratch/repo" \
-		    COFFER_KEYSTORE="$scratch/keystore" \
-		    COFFER_MACHINE_ID="$machine_id" \
-		    HOME="$scratch/home" \
-		    XDG_DATA_HOME="$scratch/xdg/data" \
-		    XDG_CONFIG_HOME="$scratch/xdg/config" \
-		    XDG_CACHE_HOME="$scratch/xdg/cache" \
-		    XDG_STATE_HOME="$scratch/xdg/state" \
-		    LC_ALL=C TZ=UTC
-		cd "$scratch" &&
-		exec timeout -k 10 "$tmo" sh -c '
-			set -u
-			. "$1/tests/integration/lib.sh" || exit 99
-			. "$2" || exit 99
-			command -v scenario >/dev/null ||
-			    { echo "no scenario() in $2" >&2; exit 99; }
-			scenario' sh "$srcdir" "$s"
-	) >"$log" 2>&1 </dev/null || rc=$?
-	secs=$(($(now) - t0))
+		t0=$(now)
+		rc=0
+		(
+			unset XDG_RUNTIME_DIR COFFER_PASSPHRASE
+			export COFFER="$build/coffer" HELPERS="$build/tests" \
+			    SRCDIR="$srcdir" \
+			    COFFER_REPO="$scratch/repo" \
+			    COFFER_KEYSTORE="$scratch/keystore" \
+			    COFFER_MACHINE_ID="$machine_id" \
+			    HOME="$scratch/home" \
+			    XDG_DATA_HOME="$scratch/xdg/data" \
+			    XDG_CONFIG_HOME="$scratch/xdg/config" \
+			    XDG_CACHE_HOME="$scratch/xdg/cache" \
+			    XDG_STATE_HOME="$scratch/xdg/state" \
+			    LC_ALL=C TZ=UTC
+			cd "$scratch" &&
+			exec timeout -k 10 "$tmo" sh -c '
+				set -u
+				. "$1/tests/integration/lib.sh" || exit 99
+				. "$2" || exit 99
+				command -v scenario >/dev/null ||
+				    { echo "no scenario() in $2" >&2; exit 99; }
+				scenario' sh "$srcdir" "$2"
+		) >"$top/$1.log" 2>&1 </dev/null || rc=$?
+		echo $(($(now) - t0)) >"$top/$1.secs"
+		echo "$rc" >"$top/$1.rc.tmp" && mv "$top/$1.rc.tmp" "$top/$1.rc"
+	) &
+}
+
+# report NAME: print the result of a finished scenario; count it.
+report()
+{
+	scratch=$top/$1
+	log=$top/$1.log
+	rc=$(cat "$top/$1.rc")
+	secs=$(cat "$top/$1.secs")
+	rm -f "$top/$1.rc" "$top/$1.secs"
 	if [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
-		echo "ok - $name (${secs}s)"
+		echo "ok - $1 (${secs}s)"
 		[ "$verbose" = 1 ] && diag "$log"
 		# Scenarios may leave read-only directories behind.
 		[ "$(id -u)" -eq 0 ] ||
@@ -178,7 +189,7 @@ for s in "$srcdir"/tests/integration/[0-9][0-9]-*.sh; do
 		99)	why="could not load the scenario" ;;
 		*)	why="exit status $rc" ;;
 		esac
-		echo "not ok - $name (${secs}s; $why)"
+		echo "not ok - $1 (${secs}s; $why)"
 		diag "$log" 40
 		for f in out err; do
 			[ -s "$scratch/$f" ] || continue
@@ -188,7 +199,56 @@ for s in "$srcdir"/tests/integration/[0-9][0-9]-*.sh; do
 		echo "#   scratch kept: $scratch"
 		echo "#   log kept: $log"
 	fi
+}
+
+# reap [MAX]: wait until at most MAX (default 0) scenarios still run,
+# reporting each one that ends.
+reap()
+{
+	while :; do
+		n=0
+		left=
+		for r in $running; do
+			if [ -e "$top/$r.rc" ]; then
+				report "$r"
+			else
+				n=$((n + 1))
+				left="$left $r"
+			fi
+		done
+		running=$left
+		[ "$n" -le "${1:-0}" ] && break
+		sleep 0.2
+	done
+}
+
+# Scenarios run $jobs at a time (COFFER_TEST_JOBS, default the number of
+# processors, at most 2), each in its own scratch directory.  A scenario
+# whose header has the line "# test: alone" (it measures time, or loads
+# the machine on purpose) runs with nothing else beside it.
+jobs=${COFFER_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -gt 2 ] && [ -z "${COFFER_TEST_JOBS:-}" ] && jobs=2
+[ "$jobs" -ge 1 ] || jobs=1
+running=
+for s in "$srcdir"/tests/integration/[0-9][0-9]-*.sh; do
+	[ -f "$s" ] || continue
+	name=${s##*/}
+	name=${name%.sh}
+	matches "$name" || continue
+	ran=$((ran + 1))
+	if grep -q '^# test: alone$' "$s"; then
+		reap 0
+		running=$name
+		start "$name" "$s"
+		reap 0
+	else
+		reap $((jobs - 1))
+		running="$running $name"
+		start "$name" "$s"
+	fi
 done
+reap 0
+wait
 
 rmdir "$top" 2>/dev/null
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/50-lock.sh
+# test: alone
 # Goal: a backup killed with SIGKILL mid-way (its lock left behind, packs
 # half written) blocks nothing: the next backup runs, check passes, no
 # snapshot appears for the killed backup, and every snapshot restores.

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/51-crash-loop.sh
+# test: alone
 # Goal: SIGKILL at random instants of backups (COFFER_CRASH_KILLS kills,
 # default 25, seeded so a failure can be replayed with CRASH_SEED) never
 # costs an earlier snapshot: after every kill check passes, the first

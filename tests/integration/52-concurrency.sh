@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/52-concurrency.sh
+# test: alone
 # Goal: coffer processes sharing one repository never corrupt it, and a
 # refused one says clearly why (lib/repo/lock.c, docs/FORMAT.md §13).
 # 50-lock already covers a backup SIGKILLed mid-way (its stale lock

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/85-server-stress.sh
+# test: alone
 # Goal: the server stress harness (tests/harness/server-stress.sh) in its
 # quick mode: cofferd on SQLite under slow clients (slowloris, bodies that
 # never finish: all dropped by its --timeout while good clients keep
