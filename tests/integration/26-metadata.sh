@@ -56,7 +56,7 @@ scenario() {
 	is_root || fail "needs root to set trusted.* attributes, capabilities" \
 	    "and the immutable flag" || return 1
 	need_cmd setfacl getfacl setcap getcap chattr lsattr getfattr \
-	    setfattr setpriv mount umount || return 1
+	    setfattr setpriv mount umount jq || return 1
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM
 
@@ -114,6 +114,19 @@ scenario() {
 	    fail "restored ping lost cap_net_raw: $(getcap rst/src/ping)" ||
 	    return 1
 
+	# ---- diff names a change of flags or ACL alone --------------------
+	s1=$("$COFFER" snapshots --json | jq -r '.snapshots[-1].name')
+	chattr +d src/user.txt && setfacl -m u:4321:r-- src/acl.txt || return 1
+	expect_exit 0 "$COFFER" backup src || return 1
+	s2=$("$COFFER" snapshots --json | jq -r '.snapshots[-1].name')
+	expect_exit 0 "$COFFER" diff --json "$s1" "$s2" || return 1
+	expect_jq '[.changes[] | select(.path == "src/user.txt")] ==
+	    [{"path": "src/user.txt", "change": "metadata", "type": "file",
+	    "what": ["iflags"]}]' out || return 1
+	expect_jq '[.changes[] | select(.path == "src/acl.txt") | .what] ==
+	    [["xattrs"]]' out || return 1
+	chattr -d src/user.txt && setfacl -x u:4321 src/acl.txt || return 1
+
 	# ---- onto tmpfs: no sync flag there ------------------------------
 	mkdir tfs && mount -t tmpfs -o size=16m,mode=755 coffer-test tfs ||
 	    fail "cannot mount a tmpfs" || return 1
@@ -140,7 +153,8 @@ scenario() {
 		[ ! -e "$d" ] || chown -R 65534:65534 "$d" || return 1
 	done
 	mkdir urst && chown 65534:65534 urst || return 1
-	expect_exit 0 as_user "$PWD/bin/coffer" restore latest --target urst ||
+	# The first snapshot: src/ is as it was then.
+	expect_exit 0 as_user "$PWD/bin/coffer" restore "$s1" --target urst ||
 	    return 1
 	cp err user.err
 	# One warning per kind, with the count of files.
