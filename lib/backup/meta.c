@@ -119,13 +119,14 @@ kind_of(const char *n)
 	return META_OTHER;
 }
 
+/* Why errno ${e} refused an attribute (or, ${flags}, an inode flag). */
 static enum meta_why
-why_of(int e, bool ioctl_)
+why_of(int e, bool flags)
 {
 	if (e == EPERM || e == EACCES)
 		return META_DENIED;
 	if (e == EOPNOTSUPP || e == ENOTSUP || e == ENOTTY ||
-	    (ioctl_ && e == EINVAL))
+	    (flags && e == EINVAL))
 		return META_UNSUPPORTED;
 	return META_FAILED;
 }
@@ -230,19 +231,15 @@ meta_apply_iflags(struct meta_tally *m, int fd, const struct tree_entry *e,
 		tally(m, META_IFLAGS, (enum meta_why)why, why_errno, path, seen);
 }
 
-static const char *
-kind_name(enum meta_kind k)
-{
-	switch (k) {
-	case META_USER:		return "user.* attributes";
-	case META_TRUSTED:	return "trusted.* attributes";
-	case META_SECURITY:	return "security.* attributes";
-	case META_CAP:		return "file capabilities";
-	case META_ACL:		return "ACLs";
-	case META_IFLAGS:	return "inode flags";
-	default:		return "other attributes";
-	}
-}
+static const char *const kind_names[META_NKINDS] = {
+	[META_USER] = "user.* attributes",
+	[META_TRUSTED] = "trusted.* attributes",
+	[META_SECURITY] = "security.* attributes",
+	[META_CAP] = "file capabilities",
+	[META_ACL] = "ACLs",
+	[META_OTHER] = "other attributes",
+	[META_IFLAGS] = "inode flags",
+};
 
 static const char *
 why_text(const struct meta_tally *m, enum meta_kind k, enum meta_why w)
@@ -256,7 +253,9 @@ why_text(const struct meta_tally *m, enum meta_kind k, enum meta_why w)
 	if (k == META_IFLAGS)
 		return "only root may set the immutable, append-only and "
 		    "data-journalling flags";
-	return "only root may set them";
+	if (k == META_TRUSTED || k == META_SECURITY || k == META_CAP)
+		return "only root may set them";
+	return "not permitted";
 }
 
 void
@@ -269,7 +268,7 @@ meta_report(const struct coffer_ctx *ctx, struct meta_tally *m)
 			if (n == 0)
 				continue;
 			session_warn(ctx, "%s of %llu %s could not be restored: "
-			    "%s (the first: '%s')", kind_name(k),
+			    "%s (the first: '%s')", kind_names[k],
 			    (unsigned long long)n, n == 1 ? "file" : "files",
 			    why_text(m, k, w), m->first[k][w] != NULL ?
 			    m->first[k][w] : "?");
