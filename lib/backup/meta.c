@@ -9,8 +9,10 @@
 #include <linux/fs.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "meta.h"
 #include "session.h"
@@ -180,17 +182,15 @@ set_flags(int fd, uint32_t v)
 	return ioctl(fd, FS_IOC_SETFLAGS, &fl);
 }
 
-void
-meta_apply_iflags(struct meta_tally *m, int fd, const struct tree_entry *e,
-    const char *path)
+/* Set ${want} (not 0) on ${fd}; see meta_apply_iflags. */
+static void
+apply_iflags(struct meta_tally *m, int fd, uint32_t want, const char *path)
 {
 	static const uint32_t last = FS_APPEND_FL | FS_IMMUTABLE_FL;
 	bool seen[META_NKINDS][META_NWHYS] = { { false } };
-	uint32_t want = e->iflags, cur, have;
+	uint32_t cur, have;
 	int why = -1, why_errno = 0;
 
-	if (want == 0)
-		return;
 	if (get_flags(fd, &cur) != 0) {
 		tally(m, META_IFLAGS, why_of(errno, true), errno, path, seen);
 		return;
@@ -229,6 +229,46 @@ meta_apply_iflags(struct meta_tally *m, int fd, const struct tree_entry *e,
 		why = META_UNSUPPORTED;
 	if (why != -1)
 		tally(m, META_IFLAGS, (enum meta_why)why, why_errno, path, seen);
+}
+
+void
+meta_apply_iflags(struct meta_tally *m, int fd, const struct tree_entry *e,
+    const char *path)
+{
+	struct meta_late *l;
+
+	if (e->iflags == 0)
+		return;
+	if (e->link_id != 0 && (e->iflags & (FS_APPEND_FL |
+	    FS_IMMUTABLE_FL)) != 0 && m->nlate < META_LATE_MAX) {
+		if (m->late == NULL)
+			m->late = coffer_calloc(META_LATE_MAX, sizeof(*m->late));
+		if (m->late != NULL) {
+			l = &m->late[m->nlate];
+			if ((l->path = coffer_strdup(path)) != NULL &&
+			    (l->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) != -1) {
+				l->iflags = e->iflags;
+				m->nlate++;
+				return;
+			}
+			coffer_free(l->path);
+			l->path = NULL;
+		}
+	}
+	apply_iflags(m, fd, e->iflags, path);
+}
+
+void
+meta_finish(struct meta_tally *m)
+{
+	for (size_t i = 0; i < m->nlate; i++) {
+		struct meta_late *l = &m->late[i];
+
+		apply_iflags(m, l->fd, l->iflags, l->path);
+		close(l->fd);
+		coffer_free(l->path);
+	}
+	m->nlate = 0;
 }
 
 static const char *const kind_names[META_NKINDS] = {
@@ -276,4 +316,11 @@ meta_report(const struct coffer_ctx *ctx, struct meta_tally *m)
 			m->first[k][w] = NULL;
 			m->n[k][w] = 0;
 		}
+	for (size_t i = 0; i < m->nlate; i++) {
+		close(m->late[i].fd);
+		coffer_free(m->late[i].path);
+	}
+	coffer_free(m->late);
+	m->late = NULL;
+	m->nlate = 0;
 }

@@ -36,12 +36,28 @@ enum meta_why {
 	META_NWHYS
 };
 
+#define META_LATE_MAX	256
+
+/* A hard-linked file whose immutable or append-only flag waits. */
+struct meta_late {
+	int		 fd;
+	uint32_t	 iflags;
+	char		*path;
+};
+
 /* What restore could not put back: files per kind and reason. */
 struct meta_tally {
 	bool		 root;		/* restoring as root */
 	uint64_t	 n[META_NKINDS][META_NWHYS];
 	char		*first[META_NKINDS][META_NWHYS];	/* a path */
 	int		 err[META_NKINDS];	/* errno of the first FAILED */
+	/*
+	 * An immutable or append-only file refuses further hard links, so
+	 * those of files with a link group wait for meta_finish (at most
+	 * META_LATE_MAX; beyond, they are set at once).
+	 */
+	struct meta_late *late;
+	size_t		 nlate;
 };
 
 /*
@@ -66,13 +82,20 @@ void meta_apply_xattrs(struct meta_tally *m, int fd,
  * immutable and append-only stop later changes), as many as the file
  * system and privileges allow; the rest is counted in ${m}.  With
  * iflags 0 the flags ${fd} has (inherited from its folder) are kept.
+ * A file of a hard-link group with immutable or append-only keeps a
+ * duplicate of ${fd} in ${m} and gets its flags in meta_finish, so its
+ * other links can still be made.
  */
 void meta_apply_iflags(struct meta_tally *m, int fd,
     const struct tree_entry *e, const char *path);
 
+/* meta_finish(m): set the flags that waited for the hard links. */
+void meta_finish(struct meta_tally *m);
+
 /*
  * meta_report(ctx, m): one warning per kind and reason counted in ${m},
- * with the number of files and the first path; then release ${m}.
+ * with the number of files and the first path; then release ${m} (flags
+ * still waiting are dropped).
  */
 void meta_report(const struct coffer_ctx *ctx, struct meta_tally *m);
 

@@ -493,6 +493,7 @@ coffer_restore(const struct coffer_ctx *ctx,
 	rprogress(c, true, false);
 	r = restore_tree(c, snap.tree, c->rootfd, 0, false);
 	rprogress(c, true, true);
+	meta_finish(&c->meta);
 	meta_report(ctx, &c->meta);
 	if (r != 0)
 		goto out;

@@ -80,20 +80,21 @@ scenario() {
 	    src/readonly.txt && chmod 444 src/readonly.txt || return 1
 	echo i >src/imm.txt && echo a >src/app.txt && echo d >src/nodump.txt &&
 	    echo A >src/noatime.txt && echo S >src/sync.txt &&
-	    echo mixed >src/mixed.txt &&
+	    echo mixed >src/mixed.txt && echo linked >src/link1 &&
+	    ln src/link1 src/link2 &&
 	    echo f1 >src/immdir/f1 && echo f2 >src/immdir/f2 || return 1
 	chattr +d src/nodump.txt && chattr +A src/noatime.txt &&
 	    chattr +S src/sync.txt && chattr +d src/plain &&
 	    chattr +i src/imm.txt && chattr +a src/app.txt &&
-	    chattr +S +d +i src/mixed.txt &&
+	    chattr +S +d +i src/mixed.txt && chattr +i src/link1 &&
 	    chattr +i src/immdir || return 1
 	[ "$(flags_of src/imm.txt)" = i ] ||
 	    fail "chattr +i did not take here: $(lsattr -d src/imm.txt)" ||
 	    return 1
 	items="acl.txt acldir acldir/inner.txt acldir/later.txt ping
 	    trusted.txt security.txt user.txt readonly.txt plain imm.txt
-	    app.txt nodump.txt noatime.txt sync.txt mixed.txt immdir immdir/f1
-	    immdir/f2"
+	    app.txt nodump.txt noatime.txt sync.txt mixed.txt link1 link2 immdir
+	    immdir/f1 immdir/f2"
 
 	expect_exit 0 "$COFFER" init || return 1
 	expect_exit 0 "$COFFER" backup src || return 1
@@ -108,6 +109,9 @@ scenario() {
 	done
 	[ "$bad" -eq 0 ] || fail "$bad items lost metadata as root" || return 1
 	expect_same src/immdir/f1 rst/src/immdir/f1 || return 1
+	# An immutable file takes no new link: its flag waits for the links.
+	[ "$(stat -c %i rst/src/link1)" = "$(stat -c %i rst/src/link2)" ] ||
+	    fail "immutable hard links restored as copies" || return 1
 	expect_same src/app.txt rst/src/app.txt || return 1
 	# The capability works as such, not just as bytes.
 	getcap rst/src/ping | grep -q 'cap_net_raw[=+]ep' ||
@@ -164,7 +168,7 @@ scenario() {
 	    return 1
 	expect_grep "file capabilities of 1 file could not be restored: only root may set them" user.err ||
 	    return 1
-	expect_grep "inode flags of 4 files could not be restored: only root may set the immutable, append-only and data-journalling flags \(the first: 'src/app.txt'\)" user.err ||
+	expect_grep "inode flags of 5 files could not be restored: only root may set the immutable, append-only and data-journalling flags \(the first: 'src/app.txt'\)" user.err ||
 	    return 1
 	n=$(grep -c 'could not be restored' user.err)
 	[ "$n" -eq 4 ] || fail "$n 'could not be restored' lines, want 4" ||
