@@ -30,6 +30,7 @@ static const struct {
 	{ COFFER_DIFF_OWNER,	"owner" },
 	{ COFFER_DIFF_MTIME,	"mtime" },
 	{ COFFER_DIFF_XATTRS,	"xattrs" },
+	{ COFFER_DIFF_IFLAGS,	"iflags" },
 };
 
 static const char *const change_names[] = {

@@ -443,7 +443,8 @@ enum coffer_change {
 #define COFFER_DIFF_MODE	0x020
 #define COFFER_DIFF_OWNER	0x040
 #define COFFER_DIFF_MTIME	0x080
-#define COFFER_DIFF_XATTRS	0x100
+#define COFFER_DIFF_XATTRS	0x100	/* attributes, ACLs, capabilities */
+#define COFFER_DIFF_IFLAGS	0x200	/* inode flags (chattr) */
 
 struct coffer_diff_entry {
 	const uint8_t	*path;		/* stored path, as coffer_ls gives it */

@@ -10,7 +10,6 @@
  */
 #define _GNU_SOURCE	/* O_NOATIME */
 #include <sys/stat.h>
-#include <sys/xattr.h>
 
 #include <dirent.h>
 #include <pthread.h>
@@ -26,10 +25,10 @@
 #include "session.h"
 #include "exclude.h"
 #include "filecache.h"
+#include "meta.h"
 #include "../chunker/chunker.h"
 
 #define READ_BUF	(1u << 20)
-#define XATTR_LIST_MAX	65536
 
 struct link_slot {
 	dev_t		dev;
@@ -336,65 +335,6 @@ file_content(struct bctx *b, int fd, const struct stat *sb,
 	return 0;
 }
 
-static int
-read_xattrs(struct bctx *b, int fd, struct tree_entry *e, const char *path)
-{
-	char list[XATTR_LIST_MAX];
-	ssize_t n, vn;
-	size_t cnt = 0;
-
-	if ((n = flistxattr(fd, list, sizeof(list))) <= 0)
-		return 0;	/* none, or not supported here */
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1)
-		if (strncmp(list + i, "user.", 5) == 0)
-			cnt++;
-	if (cnt == 0)
-		return 0;
-	if ((e->xattrs = coffer_calloc(cnt, sizeof(*e->xattrs))) == NULL)
-		return coffer_err_set(b->err, COFFER_ENOMEM, "xattrs");
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
-		struct xattr *x;
-
-		if (strncmp(list + i, "user.", 5) != 0)
-			continue;
-		if ((vn = fgetxattr(fd, list + i, NULL, 0)) < 0 ||
-		    vn > (ssize_t)TREE_XATTR_MAX) {
-			session_warn(b->ctx, "cannot read attribute '%s' of "
-			    "'%s'; left out", list + i, path);
-			b->res->nwarnings++;
-			continue;
-		}
-		x = &e->xattrs[e->nxattrs];
-		if ((x->name = coffer_strdup(list + i)) == NULL ||
-		    (x->value = coffer_malloc((size_t)vn + 1)) == NULL) {
-			coffer_free(x->name);
-			return coffer_err_set(b->err, COFFER_ENOMEM, "xattrs");
-		}
-		if ((vn = fgetxattr(fd, list + i, x->value, (size_t)vn)) < 0) {
-			coffer_free(x->name);
-			coffer_free(x->value);
-			x->name = NULL;
-			x->value = NULL;
-			b->res->nwarnings++;
-			session_warn(b->ctx, "cannot read attribute '%s' of "
-			    "'%s'; left out", list + i, path);
-			continue;
-		}
-		x->vlen = (size_t)vn;
-		e->nxattrs++;
-	}
-	/* tree encoding wants the names in a stable order */
-	for (size_t i = 1; i < e->nxattrs; i++)
-		for (size_t j = i; j > 0 && strcmp(e->xattrs[j - 1].name,
-		    e->xattrs[j].name) > 0; j--) {
-			struct xattr t = e->xattrs[j];
-
-			e->xattrs[j] = e->xattrs[j - 1];
-			e->xattrs[j - 1] = t;
-		}
-	return 0;
-}
-
 static uint64_t
 link_id(struct bctx *b, dev_t dev, ino_t ino, bool *first)
 {
@@ -535,7 +475,8 @@ regular:
 			e->flags |= NODE_F_SPARSE;
 		if ((r = file_content(b, fd, &sb, e, path)) != 0)
 			goto out;
-		if ((r = read_xattrs(b, fd, e, path)) != 0)
+		if ((r = meta_read(b->ctx, fd, e, path,
+		    &b->res->nwarnings, b->err)) != 0)
 			goto out;
 		b->res->nfiles++;
 		progress(b, path, false);
@@ -559,7 +500,8 @@ regular:
 			r = 1;
 			goto out;
 		}
-		if ((r = read_xattrs(b, fd, e, path)) != 0)
+		if ((r = meta_read(b->ctx, fd, e, path,
+		    &b->res->nwarnings, b->err)) != 0)
 			goto out;
 		if (b->one_fs && sb.st_dev != b->top_dev) {
 			/* Another file system: the mount point, empty. */

@@ -211,6 +211,8 @@ both_sides(struct dctx *d, const struct tree_entry *a,
 		what |= COFFER_DIFF_MTIME;
 	if (!same_xattrs(a, b))
 		what |= COFFER_DIFF_XATTRS;
+	if (a->iflags != b->iflags)
+		what |= COFFER_DIFF_IFLAGS;
 	if (what != 0 && (r = emit(d, len, what & (COFFER_DIFF_CONTENT |
 	    COFFER_DIFF_SIZE | COFFER_DIFF_TARGET | COFFER_DIFF_DEVICE) ?
 	    COFFER_CHANGE_MODIFIED : COFFER_CHANGE_METADATA, b->type,

@@ -10,10 +10,10 @@
  *  - A file's bytes are written only after each chunk authenticates; a
  *    file that meets a bad chunk is removed, never left with wrong bytes.
  *  - Existing files are not replaced unless the caller says overwrite.
- *  - Directory metadata (mode, times) is applied after its content.
+ *  - Directory metadata (mode, times, attributes, inode flags) is
+ *    applied after its content, so an immutable folder can be filled.
  */
 #include <sys/stat.h>
-#include <sys/xattr.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "meta.h"
 #include "session.h"
 
 #define SPARSE_BLOCK	4096
@@ -47,6 +48,7 @@ struct rctx {
 	struct timespec		 last_report;
 	struct link_rec		*links;
 	size_t			 nlinks, linkcap;
+	struct meta_tally	 meta;	/* attributes and flags not set */
 	char			 path[65536];
 };
 
@@ -165,15 +167,17 @@ set_meta_fd(struct rctx *c, int fd, const struct tree_entry *e)
 {
 	struct timespec ts[2];
 
+	/* Owner first: chown clears capabilities and setuid bits. */
 	if (c->root && fchown(fd, e->uid, e->gid) != 0)
 		rwarn(c, COFFER_EIO, "cannot set owner of '%s': %s", c->path,
 		    strerror(errno));
-	for (size_t i = 0; i < e->nxattrs; i++)
-		if (fsetxattr(fd, e->xattrs[i].name, e->xattrs[i].value,
-		    e->xattrs[i].vlen, 0) != 0)
-			session_warn(c->ctx, "cannot set attribute '%s' on "
-			    "'%s': %s", e->xattrs[i].name, c->path,
-			    strerror(errno));
+	/*
+	 * Attributes and ACLs before the mode: a user's attributes need
+	 * write permission, which a read-only file's mode would take away.
+	 * chmod keeps capabilities, and sets an ACL's mask from the group
+	 * bits, which the stored ACL's mask equals.
+	 */
+	meta_apply_xattrs(&c->meta, fd, e, c->path);
 	if (fchmod(fd, e->mode) != 0)
 		rwarn(c, COFFER_EIO, "cannot set mode of '%s': %s", c->path,
 		    strerror(errno));
@@ -183,6 +187,8 @@ set_meta_fd(struct rctx *c, int fd, const struct tree_entry *e)
 	if (futimens(fd, ts) != 0)
 		rwarn(c, COFFER_EIO, "cannot set times of '%s': %s", c->path,
 		    strerror(errno));
+	/* Inode flags last: an immutable file takes no further change. */
+	meta_apply_iflags(&c->meta, fd, e, c->path);
 }
 
 static int
@@ -468,6 +474,7 @@ coffer_restore(const struct coffer_ctx *ctx,
 	c->err = err;
 	c->rootfd = -1;
 	c->root = geteuid() == 0;
+	c->meta.root = c->root;
 	wbuf_init(&c->blob, BLOB_MAX);
 	if ((c->matched = coffer_calloc(o->nincludes + 1, sizeof(bool))) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "restore");
@@ -486,6 +493,8 @@ coffer_restore(const struct coffer_ctx *ctx,
 	rprogress(c, true, false);
 	r = restore_tree(c, snap.tree, c->rootfd, 0, false);
 	rprogress(c, true, true);
+	meta_finish(&c->meta);
+	meta_report(ctx, &c->meta);
 	if (r != 0)
 		goto out;
 	for (size_t i = 0; i < o->nincludes; i++) {
@@ -506,6 +515,7 @@ coffer_restore(const struct coffer_ctx *ctx,
 	r = 0;
 out:
 	if (c != NULL) {
+		meta_report(ctx, &c->meta);	/* none left: releases */
 		for (size_t i = 0; i < c->nlinks; i++)
 			coffer_free(c->links[i].path);
 		coffer_free(c->links);

@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * tree: encode and decode directory blobs (docs/FORMAT.md, "tree").
- * Layout: version u32 (1) | count u32 | entries, each:
+ * Layout: version u32 (2) | count u32 | entries, each:
  *   name bytes32 | type u8 | mode u32 | uid u32 | gid u32 |
  *   mtime_sec i64 | mtime_nsec u32 | size u64 | rdev u64 | link_id u64 |
- *   flags u32 | target bytes32 | subtree[32] | nchunks u32 | ids[32]... |
- *   nxattrs u32 | (name bytes32 | value bytes32)...
+ *   flags u32 | iflags u32 | target bytes32 | subtree[32] | nchunks u32 |
+ *   ids[32]... | nxattrs u32 | (name bytes32 | value bytes32)...
+ * Version 1 (still read) has no iflags and any xattr name.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tree.h"
 
-#define TREE_VERSION	1
+#define TREE_VERSION	2
+#define ACL_XATTR_VERSION	2	/* docs/FORMAT.md §11.1 */
 
 struct tree_entry *
 tree_add(struct tree *t)
@@ -59,7 +61,9 @@ tree_sort(struct tree *t)
 void
 tree_encode(const struct tree *t, struct wbuf *b)
 {
-	wbuf_u32(b, TREE_VERSION);
+	uint32_t version = t->version != 0 ? t->version : TREE_VERSION;
+
+	wbuf_u32(b, version);
 	wbuf_u32(b, (uint32_t)t->n);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tree_entry *e = &t->e[i];
@@ -75,6 +79,8 @@ tree_encode(const struct tree *t, struct wbuf *b)
 		wbuf_u64(b, e->rdev);
 		wbuf_u64(b, e->link_id);
 		wbuf_u32(b, e->flags);
+		if (version >= 2)
+			wbuf_u32(b, e->iflags);
 		wbuf_bytes32(b, e->target, e->targetlen);
 		wbuf_put(b, e->subtree, BLOB_ID_LEN);
 		wbuf_u32(b, (uint32_t)e->nchunks);
@@ -114,8 +120,41 @@ dup_bytes(const uint8_t *p, size_t len, bool nul)
 	return d;
 }
 
+/*
+ * A POSIX ACL as Linux's system.posix_acl_* value: u32 version 2, then
+ * entries of u16 tag, u16 perm, u32 id (all little-endian).
+ */
+static bool
+acl_ok(const uint8_t *p, size_t len)
+{
+	if (len < 4 || (len - 4) % 8 != 0 || le32dec(p) != ACL_XATTR_VERSION)
+		return false;
+	for (size_t i = 4; i < len; i += 8) {
+		uint16_t tag = le16dec(p + i), perm = le16dec(p + i + 2);
+
+		/* USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER; rwx */
+		if ((tag != 0x01 && tag != 0x02 && tag != 0x04 &&
+		    tag != 0x08 && tag != 0x10 && tag != 0x20) || perm > 7)
+			return false;
+	}
+	return true;
+}
+
+bool
+tree_xattr_ok(const char *name, const uint8_t *v, size_t vlen, int type)
+{
+	if (strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
+	    strncmp(name, "security.", 9) == 0)
+		return true;
+	if (strcmp(name, "system.posix_acl_access") == 0)
+		return acl_ok(v, vlen);
+	if (strcmp(name, "system.posix_acl_default") == 0)
+		return type == NODE_DIR && acl_ok(v, vlen);
+	return false;
+}
+
 static int
-entry_decode(struct rbuf *rb, struct tree_entry *e)
+entry_decode(struct rbuf *rb, struct tree_entry *e, uint32_t version)
 {
 	const uint8_t *p;
 	size_t len;
@@ -136,8 +175,14 @@ entry_decode(struct rbuf *rb, struct tree_entry *e)
 	e->rdev = rbuf_u64(rb);
 	e->link_id = rbuf_u64(rb);
 	e->flags = rbuf_u32(rb);
+	if (version >= 2)
+		e->iflags = rbuf_u32(rb);
 	if (e->type < NODE_FILE || e->type > NODE_BLK || e->mode > 07777 ||
 	    e->mtime_nsec >= 1000000000u)
+		return -1;
+	/* Inode flags: only the stored set, only on files and folders. */
+	if ((e->iflags & ~TREE_IFLAGS_MASK) != 0 || (e->iflags != 0 &&
+	    e->type != NODE_FILE && e->type != NODE_DIR))
 		return -1;
 	if ((p = rbuf_bytes32(rb, &len, TREE_TARGET_MAX)) == NULL)
 		return -1;
@@ -182,6 +227,9 @@ entry_decode(struct rbuf *rb, struct tree_entry *e)
 		if ((e->xattrs[x].value = dup_bytes(p, len, false)) == NULL)
 			return -2;
 		e->xattrs[x].vlen = len;
+		if (version >= 2 && !tree_xattr_ok(e->xattrs[x].name,
+		    e->xattrs[x].value, len, e->type))
+			return -1;
 	}
 	return rbuf_ok(rb) ? 0 : -1;
 }
@@ -195,7 +243,8 @@ tree_decode(const uint8_t *p, size_t len, struct tree *t,
 
 	memset(t, 0, sizeof(*t));
 	rbuf_init(&rb, p, len);
-	if (rbuf_u32(&rb) != TREE_VERSION)
+	t->version = rbuf_u32(&rb);
+	if (t->version != 1 && t->version != TREE_VERSION)
 		goto bad;
 	n = rbuf_u32(&rb);
 	if (!rbuf_ok(&rb) || n > rbuf_left(&rb) / 64)
@@ -206,7 +255,7 @@ tree_decode(const uint8_t *p, size_t len, struct tree *t,
 
 		if ((e = tree_add(t)) == NULL)
 			goto oom;
-		if ((r = entry_decode(&rb, e)) == -2)
+		if ((r = entry_decode(&rb, e, t->version)) == -2)
 			goto oom;
 		if (r != 0)
 			goto bad;

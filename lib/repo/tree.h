@@ -20,6 +20,13 @@ enum node_type {
 #define TREE_NAME_MAX	4096
 #define TREE_TARGET_MAX	65536
 #define TREE_XATTR_MAX	(1u << 20)
+/*
+ * The inode flags a tree may hold (docs/FORMAT.md §11.1): s u c S i a d A
+ * m j t D T C of chattr(1), the FS_IOC_GETFLAGS bits a user or root sets;
+ * state the file system keeps for itself (extents, inline data, ...) is
+ * not stored.
+ */
+#define TREE_IFLAGS_MASK	0x0083c4ffu
 
 struct xattr {
 	char	*name;
@@ -39,6 +46,7 @@ struct tree_entry {
 	uint64_t	 rdev;
 	uint64_t	 link_id;	/* hard-link group in this snapshot, 0 none */
 	uint32_t	 flags;
+	uint32_t	 iflags;	/* inode flags (FS_IOC_GETFLAGS), masked */
 	uint8_t		*target;	/* symlink target */
 	size_t		 targetlen;
 	uint8_t		 subtree[BLOB_ID_LEN];
@@ -64,13 +72,22 @@ struct tree_entry {
 struct tree {
 	struct tree_entry	*e;
 	size_t			 n, cap;
+	/*
+	 * The version decoded (1 or 2); tree_encode writes it back, so a
+	 * decoded tree re-encodes to its own bytes.  0 (a new tree): the
+	 * current version.
+	 */
+	uint32_t		 version;
 };
 
 /* tree_add(t, &e): append a zeroed entry; NULL if out of memory. */
 struct tree_entry *tree_add(struct tree *t);
 /* tree_sort(t): sort entries by name (bytewise). */
 void tree_sort(struct tree *t);
-/* tree_encode(t, out): append the encoding; out->oom on failure. */
+/*
+ * tree_encode(t, out): append the encoding, in version ${t->version} (0:
+ * the current one, 2); out->oom on failure.  Version 1 has no iflags.
+ */
 void tree_encode(const struct tree *t, struct wbuf *out);
 /*
  * tree_decode(p, len, t, err): parse and validate; COFFER_EFORMAT on any
@@ -79,6 +96,13 @@ void tree_encode(const struct tree *t, struct wbuf *out);
 int tree_decode(const uint8_t *p, size_t len, struct tree *t,
     struct coffer_err *err) WUR;
 void tree_release(struct tree *t);
+/*
+ * tree_xattr_ok(name, v, vlen, type): may a version 2 tree hold the
+ * attribute ${name} with the ${vlen} bytes ${v} on an entry of ${type}?
+ * user.*, trusted.*, security.*, and well-formed ACLs (§11.1).
+ */
+bool tree_xattr_ok(const char *name, const uint8_t *v, size_t vlen,
+    int type);
 void tree_entry_release(struct tree_entry *e);
 
 #endif /* !TREE_H_ */

@@ -20,7 +20,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static void
-check_entry(const struct tree_entry *e, const struct tree_entry *prev)
+check_entry(const struct tree_entry *e, const struct tree_entry *prev,
+    uint32_t version)
 {
 	FUZZ_CHECK(e->namelen >= 1 && e->namelen <= TREE_NAME_MAX,
 	    "name length %zu", e->namelen);
@@ -46,12 +47,23 @@ check_entry(const struct tree_entry *e, const struct tree_entry *prev)
 	    "target on a type %d", e->type);
 	FUZZ_CHECK(e->nchunks == 0 || e->type == NODE_FILE,
 	    "chunks on a type %d", e->type);
+	FUZZ_CHECK((e->iflags & ~TREE_IFLAGS_MASK) == 0, "iflags %#x",
+	    (unsigned)e->iflags);
+	FUZZ_CHECK(e->iflags == 0 || e->type == NODE_FILE ||
+	    e->type == NODE_DIR, "iflags on a type %d", e->type);
 	for (size_t x = 0; x < e->nxattrs; x++) {
-		size_t n = strlen(e->xattrs[x].name);
+		const char *nm = e->xattrs[x].name;
+		size_t n = strlen(nm);
 
 		FUZZ_CHECK(n >= 1 && n <= 255, "xattr name length %zu", n);
 		FUZZ_CHECK(e->xattrs[x].vlen <= TREE_XATTR_MAX,
 		    "xattr value length %zu", e->xattrs[x].vlen);
+		/* Version 2: only the namespaces coffer stores. */
+		FUZZ_CHECK(version == 1 || strncmp(nm, "user.", 5) == 0 ||
+		    strncmp(nm, "trusted.", 8) == 0 ||
+		    strncmp(nm, "security.", 9) == 0 ||
+		    strncmp(nm, "system.posix_acl_", 17) == 0,
+		    "xattr name '%s' in version 2", nm);
 	}
 }
 
@@ -69,7 +81,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "tree_decode returned %d (%s)", r, err.msg);
 	if (r == 0) {
 		for (size_t i = 0; i < t.n; i++)
-			check_entry(&t.e[i], i > 0 ? &t.e[i - 1] : NULL);
+			check_entry(&t.e[i], i > 0 ? &t.e[i - 1] : NULL,
+			    t.version);
 		wbuf_init(&again, BLOB_MAX);
 		tree_encode(&t, &again);
 		FUZZ_CHECK(!again.oom, "re-encoding failed");

@@ -461,7 +461,14 @@ handmade_tree(void)
 	struct tree_entry *e;
 	struct wbuf b;
 	static uint8_t chunks[2][BLOB_ID_LEN] = { { 1 }, { 2 } };
-	static struct xattr xa[2] = {
+	/* u::rw-, g::r--, o::--- (docs/FORMAT.md §11.1) */
+	static uint8_t acl[] = { 2, 0, 0, 0,
+	    0x01, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,
+	    0x04, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
+	    0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff };
+	static struct xattr xa[4] = {
+		{ "system.posix_acl_access", acl, sizeof(acl) },
+		{ "trusted.t", (uint8_t *)"", 0 },
 		{ "user.a", (uint8_t *)"1", 1 },
 		{ "user.b", (uint8_t *)"", 0 },
 	};
@@ -488,14 +495,16 @@ handmade_tree(void)
 			e->flags = NODE_F_SPARSE;
 			e->chunks = chunks;
 			e->nchunks = 2;
+			e->iflags = 0x50;	/* immutable, nodump */
 			e->xattrs = xa;
-			e->nxattrs = 2;
+			e->nxattrs = 4;
 		} else if (types[i] == NODE_SYMLINK) {
 			e->target = (uint8_t *)"../x";
 			e->targetlen = 4;
 		} else if (types[i] == NODE_DIR) {
 			memset(e->subtree, 0xab, sizeof(e->subtree));
-			e->xattrs = xa;
+			e->iflags = 0x800000;	/* no-COW */
+			e->xattrs = xa + 2;
 			e->nxattrs = 1;
 		} else if (types[i] == NODE_BLK || types[i] == NODE_CHR) {
 			e->rdev = 0x0801;
@@ -504,6 +513,12 @@ handmade_tree(void)
 	wbuf_reset(&b);
 	tree_encode(&t, &b);
 	seed("tree", "every-type", -1, b.p, b.len);
+	/* The same in version 1 (no iflags), as older coffers wrote. */
+	t.version = 1;
+	wbuf_reset(&b);
+	tree_encode(&t, &b);
+	seed("tree", "every-type-v1", -1, b.p, b.len);
+	t.version = 0;
 	/* Not sorted: must be refused. */
 	t.e[0].name = (uint8_t *)"zzz";
 	t.e[0].namelen = 3;

@@ -16,10 +16,11 @@
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 /*
- * The byte vector below *is* the tree format (version 1): if an edit
- * changes it, the edit changed the on-card format and needs a format
- * version bump (TREE_VERSION, REPO_VERSION) and a note in the format
- * documentation.  Old cards hold trees in exactly these bytes.
+ * The byte vectors below *are* the tree format (versions 1 and 2): if an
+ * edit changes them, the edit changed the on-card format and needs a
+ * format version bump (TREE_VERSION, REPO_VERSION) and a note in the
+ * format documentation.  Old cards hold trees in exactly these bytes:
+ * version 1 must still decode.
  */
 #define Z4		0x00, 0x00, 0x00, 0x00
 #define Z8		Z4, Z4
@@ -72,6 +73,61 @@ static const uint8_t vec_tree[] = {
 	0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,	/* size 1 */
 	Z8, Z8,					/* rdev, link_id */
 	Z4,					/* flags */
+	0x01, 0x00, 0x00, 0x00, 't',		/* target */
+	Z32,					/* no subtree */
+	Z4,					/* no chunks */
+	Z4,					/* no xattrs */
+};
+
+/* The same tree in version 2, with inode flags on "a" and "d". */
+static const uint8_t vec_tree_v2[] = {
+	0x02, 0x00, 0x00, 0x00,			/* version 2 */
+	0x03, 0x00, 0x00, 0x00,			/* 3 entries */
+	/* "a": a regular file */
+	0x01, 0x00, 0x00, 0x00, 'a',		/* name */
+	0x01,					/* type: file */
+	0xa4, 0x01, 0x00, 0x00,			/* mode 0644 */
+	0xe8, 0x03, 0x00, 0x00,			/* uid 1000 */
+	0x64, 0x00, 0x00, 0x00,			/* gid 100 */
+	0x00, 0xf1, 0x53, 0x65, 0x00, 0x00, 0x00, 0x00,	/* mtime 1700000000 */
+	0x05, 0x00, 0x00, 0x00,			/* mtime_nsec 5 */
+	0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,	/* size 3 */
+	Z8,					/* rdev */
+	0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,	/* link_id 2 */
+	0x01, 0x00, 0x00, 0x00,			/* flags: sparse */
+	0x50, 0x00, 0x00, 0x00,			/* iflags: i, d */
+	Z4,					/* no target */
+	Z32,					/* no subtree */
+	0x01, 0x00, 0x00, 0x00,			/* 1 chunk */
+	R32(0x11),				/* chunk id */
+	0x01, 0x00, 0x00, 0x00,			/* 1 xattr */
+	0x06, 0x00, 0x00, 0x00, 'u', 's', 'e', 'r', '.', 'k',
+	0x02, 0x00, 0x00, 0x00, 0x00, 'v',	/* value "\0v" */
+	/* "d": a directory */
+	0x01, 0x00, 0x00, 0x00, 'd',
+	0x02,					/* type: dir */
+	0xed, 0x01, 0x00, 0x00,			/* mode 0755 */
+	Z4, Z4,					/* uid 0, gid 0 */
+	R8(0xff),				/* mtime -1 */
+	0xff, 0xc9, 0x9a, 0x3b,			/* mtime_nsec 999999999 */
+	Z8, Z8, Z8,				/* size, rdev, link_id */
+	Z4,					/* flags */
+	0x10, 0x00, 0x00, 0x00,			/* iflags: i */
+	Z4,					/* no target */
+	R32(0x22),				/* subtree id */
+	Z4,					/* no chunks */
+	Z4,					/* no xattrs */
+	/* "l": a symbolic link to "t" */
+	0x01, 0x00, 0x00, 0x00, 'l',
+	0x03,					/* type: symlink */
+	0xff, 0x01, 0x00, 0x00,			/* mode 0777 */
+	0xe8, 0x03, 0x00, 0x00,			/* uid 1000 */
+	0x64, 0x00, 0x00, 0x00,			/* gid 100 */
+	Z8, Z4,					/* mtime 0.0 */
+	0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,	/* size 1 */
+	Z8, Z8,					/* rdev, link_id */
+	Z4,					/* flags */
+	Z4,					/* iflags */
 	0x01, 0x00, 0x00, 0x00, 't',		/* target */
 	Z32,					/* no subtree */
 	Z4,					/* no chunks */
@@ -141,6 +197,22 @@ set_chunks(struct tree_entry *e, size_t n, uint8_t seed)
 			e->chunks[i][j] = (uint8_t)(seed + 3 * i + j);
 }
 
+/* An ACL value (u::rw-, u:1000:r--, g::r--, m::r--, o::---). */
+static const uint8_t acl[] = {
+	0x02, 0x00, 0x00, 0x00,
+	0x01, 0x00, 0x06, 0x00, 0xff, 0xff, 0xff, 0xff,
+	0x02, 0x00, 0x04, 0x00, 0xe8, 0x03, 0x00, 0x00,
+	0x04, 0x00, 0x04, 0x00, 0xff, 0xff, 0xff, 0xff,
+	0x10, 0x00, 0x04, 0x00, 0xff, 0xff, 0xff, 0xff,
+	0x20, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+};
+/* A security.capability value (revision 2, cap_net_raw+ep). */
+static const uint8_t cap[] = {
+	0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00,
+};
+
 /*
  * rich_tree(t, big): entries of every type with every field set, names
  * with non-UTF-8 bytes and newlines; with ${big}, also the longest name
@@ -165,9 +237,13 @@ rich_tree(struct tree *t, bool big)
 		e->link_id = 7;
 		e->flags = NODE_F_SPARSE;
 		set_chunks(e, 3, 0x40);
+		e->iflags = TREE_IFLAGS_MASK;
+		add_xattr(e, "security.capability", cap, sizeof(cap));
+		add_xattr(e, "security.selinux", "system_u:object_r", 17);
+		add_xattr(e, "system.posix_acl_access", acl, sizeof(acl));
+		add_xattr(e, "trusted.t", "", 0);
 		add_xattr(e, "user.bin", bin, sizeof(bin));
 		add_xattr(e, "user.empty", "", 0);
-		add_xattr(e, "security.selinux", "system_u:object_r", 17);
 	}
 	if ((e = add(t, "a\nb", 3, NODE_FILE)) != NULL) {
 		e->mtime_sec = -1;
@@ -177,6 +253,8 @@ rich_tree(struct tree *t, bool big)
 	if ((e = add(t, "dir", 3, NODE_DIR)) != NULL) {
 		memset(e->subtree, 0x5a, BLOB_ID_LEN);
 		e->mtime_sec = INT64_MIN;
+		e->iflags = 0x10;	/* immutable */
+		add_xattr(e, "system.posix_acl_default", acl, sizeof(acl));
 		add_xattr(e, "user.d", "x", 1);
 	}
 	if ((e = add(t, "link", 4, NODE_SYMLINK)) != NULL) {
@@ -242,6 +320,8 @@ entry_eq(const struct tree_entry *a, const struct tree_entry *b)
 		what = "size/rdev";
 	else if (a->link_id != b->link_id || a->flags != b->flags)
 		what = "link_id/flags";
+	else if (a->iflags != b->iflags)
+		what = "iflags";
 	else if (a->targetlen != b->targetlen || (a->targetlen > 0 &&
 	    memcmp(a->target, b->target, a->targetlen) != 0))
 		what = "target";
@@ -293,6 +373,8 @@ decode_code(const uint8_t *p, size_t len)
 	tree_release(&t);
 	return r;
 }
+
+static void expect_reject(const struct tree *, const char *);
 
 /* ---- tests ---- */
 
@@ -371,15 +453,60 @@ known_bytes_vector(void)
 		e->size = 1;
 		set_bytes(&e->target, &e->targetlen, "t", 1);
 	}
-	encode(&t, &b);
+
+	/* Version 1, as older coffers wrote it, still decodes (iflags 0). */
+	T_EQ_INT(tree_decode(vec_tree, sizeof(vec_tree), &d, &err), 0);
+	T_EQ_INT(d.version, 1);
+	T_TRUE(tree_eq(&t, &d));
+	/* and re-encodes to its own bytes. */
+	encode(&d, &b);
 	T_EQ_INT(b.len, sizeof(vec_tree));
 	if (b.len == sizeof(vec_tree))
 		T_EQ_MEM(b.p, vec_tree, sizeof(vec_tree));
-	T_EQ_INT(tree_decode(vec_tree, sizeof(vec_tree), &d, &err), 0);
+	wbuf_release(&b);
+	tree_release(&d);
+
+	/* A new tree is written as version 2, iflags after flags. */
+	t.e[0].iflags = 0x50;
+	t.e[1].iflags = 0x10;
+	encode(&t, &b);
+	T_EQ_INT(b.len, sizeof(vec_tree_v2));
+	if (b.len == sizeof(vec_tree_v2))
+		T_EQ_MEM(b.p, vec_tree_v2, sizeof(vec_tree_v2));
+	T_EQ_INT(tree_decode(vec_tree_v2, sizeof(vec_tree_v2), &d, &err), 0);
+	T_EQ_INT(d.version, 2);
 	T_TRUE(tree_eq(&t, &d));
+	T_EQ_INT(d.e[0].iflags, 0x50);
 	wbuf_release(&b);
 	tree_release(&t);
 	tree_release(&d);
+}
+
+/*
+ * Version 1 holds no iflags and took any attribute name: an old tree
+ * with a name version 2 refuses still decodes.
+ */
+static void
+version1_stays_lenient(void)
+{
+	struct tree t, d;
+	struct tree_entry *e;
+	struct wbuf b;
+	struct coffer_err err = { 0 };
+
+	memset(&t, 0, sizeof(t));
+	if ((e = add(&t, "x", 1, NODE_FILE)) != NULL)
+		add_xattr(e, "system.other", "v", 1);
+	t.version = 1;
+	encode(&t, &b);
+	T_EQ_INT(le32dec(b.p), 1);
+	T_EQ_INT(tree_decode(b.p, b.len, &d, &err), 0);
+	T_EQ_INT(d.n, 1);
+	tree_release(&d);
+	wbuf_release(&b);
+	t.version = 0;
+	expect_reject(&t, "system.other in version 2");
+	tree_release(&t);
 }
 
 /* expect_reject(t, what): ${t} encodes, but must not decode. */
@@ -552,6 +679,73 @@ decode_rejects_bad_fields(void)
 		add_xattr(e, nm, "v", 1);
 	}
 	expect_reject(&t, "xattr name of 256 bytes");
+
+	/* Inode flags: only the stored set, only on files and folders. */
+	if ((e = one(&t, "x", 1, NODE_FILE)) != NULL)
+		e->iflags = 0x100;
+	expect_reject(&t, "iflags 0x100 (not stored)");
+	if ((e = one(&t, "x", 1, NODE_FILE)) != NULL)
+		e->iflags = 0x80000;
+	expect_reject(&t, "iflags extents");
+	if ((e = one(&t, "x", 1, NODE_SYMLINK)) != NULL) {
+		set_bytes(&e->target, &e->targetlen, "t", 1);
+		e->iflags = 0x10;
+	}
+	expect_reject(&t, "iflags on a symlink");
+	if ((e = one(&t, "x", 1, NODE_FIFO)) != NULL)
+		e->iflags = 0x40;
+	expect_reject(&t, "iflags on a FIFO");
+
+	/* Attribute namespaces, and the layout of ACLs. */
+	if ((e = one(&t, "x", 1, NODE_FILE)) != NULL)
+		add_xattr(e, "system.nfs4_acl", "v", 1);
+	expect_reject(&t, "system.nfs4_acl");
+	if ((e = one(&t, "x", 1, NODE_FILE)) != NULL)
+		add_xattr(e, "users.x", "v", 1);
+	expect_reject(&t, "users.x");
+	if ((e = one(&t, "x", 1, NODE_FILE)) != NULL)
+		add_xattr(e, "system.posix_acl_default", acl, sizeof(acl));
+	expect_reject(&t, "default ACL on a file");
+	{
+		static const struct {
+			size_t	 off;
+			uint8_t	 v;
+			size_t	 len;
+			const char *what;
+		} bad[] = {
+			{ 0, 0x01, sizeof(acl), "ACL version 1" },
+			{ 0, 0x02, 3, "ACL of 3 bytes" },
+			{ 0, 0x02, sizeof(acl) - 1, "ACL cut in an entry" },
+			{ 4, 0x03, sizeof(acl), "ACL tag 3" },
+			{ 6, 0x08, sizeof(acl), "ACL perm 8" },
+		};
+		uint8_t v[sizeof(acl)];
+
+		for (size_t i = 0; i < NELEM(bad); i++) {
+			memcpy(v, acl, sizeof(acl));
+			v[bad[i].off] = bad[i].v;
+			if ((e = one(&t, "x", 1, NODE_FILE)) != NULL)
+				add_xattr(e, "system.posix_acl_access", v,
+				    bad[i].len);
+			expect_reject(&t, bad[i].what);
+		}
+	}
+	/* Controls: each namespace, an ACL, and every stored flag. */
+	if ((e = one(&t, "x", 1, NODE_DIR)) != NULL) {
+		e->iflags = TREE_IFLAGS_MASK;
+		add_xattr(e, "security.x", "", 0);
+		add_xattr(e, "system.posix_acl_access", acl, sizeof(acl));
+		add_xattr(e, "system.posix_acl_default", acl, 4);
+		add_xattr(e, "trusted.x", "v", 1);
+		add_xattr(e, "user.x", "v", 1);
+	}
+	{
+		struct wbuf b;
+
+		encode(&t, &b);
+		T_EQ_INT(decode_code(b.p, b.len), 0);
+		wbuf_release(&b);
+	}
 	tree_release(&t);
 }
 
@@ -599,9 +793,9 @@ decode_rejects_bad_layout(void)
 	encode(&t, &b);
 	T_EQ_INT(decode_code(b.p, b.len), 0);
 
-	/* Versions other than 1. */
+	/* Versions other than 1 and 2. */
 	expect_patched_reject(&b, 0, 0, "version 0");
-	expect_patched_reject(&b, 0, 2, "version 2");
+	expect_patched_reject(&b, 0, 3, "version 3");
 	expect_patched_reject(&b, 0, UINT32_MAX, "version ~0");
 	/* Entry counts that do not match the bytes. */
 	expect_patched_reject(&b, 4, 0, "count 0 + trailing entry");
@@ -732,6 +926,7 @@ setup(void)
 UNIT_MAIN(setup,
 	UNIT_TEST(roundtrip_every_field),
 	UNIT_TEST(known_bytes_vector),
+	UNIT_TEST(version1_stays_lenient),
 	UNIT_TEST(decode_rejects_bad_names),
 	UNIT_TEST(decode_rejects_bad_order),
 	UNIT_TEST(decode_rejects_bad_fields),
