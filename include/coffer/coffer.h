@@ -219,7 +219,8 @@ typedef int coffer_entry_fn(void *cookie, const struct coffer_entry_info *e);
 /*
  * coffer_ls(ctx, snapshot, prefix, fn, cookie, err): call ${fn} for every
  * entry of ${snapshot} (name, id prefix or "latest") at or below
- * ${prefix} (NULL: all), in depth-first name order.
+ * ${prefix} (NULL: all; raw bytes or as the caller prints paths,
+ * docs/CLI.md "Paths"), in depth-first name order.
  */
 int coffer_ls(const struct coffer_ctx *ctx, const char *snapshot,
     const char *prefix, coffer_entry_fn *fn, void *cookie,
@@ -228,7 +229,9 @@ int coffer_ls(const struct coffer_ctx *ctx, const char *snapshot,
 struct coffer_restore_opts {
 	const char	*snapshot;
 	const char	*target;
-	const char	*const *includes;	/* paths in the snapshot */
+	/* Paths in the snapshot, as typed or as coffer_ls's caller prints
+	 * them (docs/CLI.md, "Paths"). */
+	const char	*const *includes;
 	size_t		 nincludes;
 	bool		 overwrite;
 };
@@ -527,7 +530,8 @@ void coffer_stats_free(struct coffer_stats_result *res);
 
 /*
  * coffer_restore_fd(ctx, snapshot, path, fd, &bytes, err): write the
- * content of the regular file ${path} of ${snapshot} to ${fd}.  A file
+ * content of the regular file ${path} of ${snapshot} (raw bytes or as
+ * coffer_ls's caller prints it) to ${fd}.  A file
  * of at most COFFER_DUMP_BUFFER_MAX bytes is written only once every
  * chunk has authenticated; a larger one chunk by chunk, each
  * authenticated first, so on failure ${fd} may have received the chunks

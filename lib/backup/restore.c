@@ -449,7 +449,9 @@ coffer_restore(const struct coffer_ctx *ctx,
 {
 	struct session s;
 	struct snapshot snap;
+	struct coffer_restore_opts ro;
 	struct rctx *c = NULL;
+	char **inc = NULL;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -475,6 +477,18 @@ coffer_restore(const struct coffer_ctx *ctx,
 	}
 	if ((r = session_find_snapshot(&s, o->snapshot, &c->ks, &snap, err)) != 0)
 		goto out;
+	/* Each --include as typed, or as 'coffer ls' prints it. */
+	if ((inc = coffer_calloc(o->nincludes + 1, sizeof(*inc))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "restore");
+		goto out;
+	}
+	for (size_t i = 0; i < o->nincludes; i++)
+		if ((r = stored_path_resolve(ctx, c->ks, snap.tree,
+		    o->includes[i], snap.name, &inc[i], err)) != 0)
+			goto out;
+	ro = *o;
+	ro.includes = (const char *const *)inc;
+	c->o = &ro;
 	if (mkdirat_p(AT_FDCWD, o->target, 0700) != 0 ||
 	    (c->rootfd = open(o->target, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
@@ -516,6 +530,10 @@ out:
 			close(c->rootfd);
 		coffer_free(c);
 	}
+	if (inc != NULL)
+		for (size_t i = 0; i < o->nincludes; i++)
+			coffer_free(inc[i]);
+	coffer_free(inc);
 	snapshot_release(&snap);
 	session_close(&s);
 	return r;
