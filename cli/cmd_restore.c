@@ -76,7 +76,7 @@ cmd_restore(int argc, char **argv)
 	struct coffer_ctx ctx;
 	const char **inc = NULL;
 	const char *overwrite = NULL;
-	bool to_stdout = false, json = false;
+	bool to_stdout = false, json = false, bare = false;
 	uint64_t bytes;
 	char sz[32];
 	int ch, rc;
@@ -97,6 +97,7 @@ cmd_restore(int argc, char **argv)
 			break;
 		case 'o':
 			overwrite = optarg != NULL ? optarg : "always";
+			bare = optarg == NULL;
 			break;
 		case 'v':
 			o.verbose = true;
@@ -124,7 +125,11 @@ cmd_restore(int argc, char **argv)
 	if (overwrite != NULL)
 		o.overwrite = overwrite_mode(overwrite);
 	rc = EXIT_USAGE;
-	if (argc - optind != 1)
+	if (bare && argc - optind == 2 && (overwrite_mode(argv[optind]) >= 0 ||
+	    overwrite_mode(argv[optind + 1]) >= 0))
+		usage_err(restore_usage, "give the mode with '=': "
+		    "--overwrite=MODE");
+	else if (argc - optind != 1)
 		usage_err(restore_usage, "give exactly one snapshot");
 	else if (to_stdout && o.target != NULL)
 		usage_err(restore_usage, "--to-stdout and --target exclude each "

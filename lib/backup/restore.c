@@ -65,6 +65,7 @@ struct rctx {
 	struct link_rec		*links;
 	size_t			 nlinks, linkcap;
 	struct conflicts	 refused, kept, replaced;
+	uint64_t		 skip_files, skip_bytes;	/* for progress */
 	/* if-changed: the chunk ids of an existing file, against cmp_e's. */
 	struct chunker		*cmp_ch;
 	uint8_t			*cmp_buf;
@@ -459,8 +460,9 @@ rprogress(struct rctx *c, bool force, bool done)
 	    (now.tv_nsec - c->last_report.tv_nsec) / 1000000 < 50)
 		return;
 	c->last_report = now;
-	p.files = c->res->nfiles;
-	p.bytes = c->res->bytes;
+	/* Existing files left as they are count as done. */
+	p.files = c->res->nfiles + c->skip_files;
+	p.bytes = c->res->bytes + c->skip_bytes;
 	/* Totals are the snapshot's, known only for a whole restore. */
 	if (c->o->nincludes == 0) {
 		p.files_total = c->files_total;
@@ -486,6 +488,9 @@ restore_file(struct rctx *c, int dirfd, const struct tree_entry *e)
 		if (r == ROOM_KEEP && e->link_id != 0 &&
 		    link_lookup(c, e->link_id) == NULL)
 			link_record(c, e->link_id, c->path);
+		c->skip_files++;
+		c->skip_bytes += e->size;
+		rprogress(c, false, false);
 		return 0;
 	}
 	if (e->link_id != 0 && (first = link_lookup(c, e->link_id)) != NULL) {

@@ -75,6 +75,13 @@ scenario() {
 	[ "$(wc -l <err)" -eq 1 ] || fail "want one line on stderr" || return 1
 	expect_grep "2 existing entries replaced: 'src/many/f1', 'src/many/f2'$" \
 	    err || return 1
+	# Progress counts the files left alone as done.
+	expect_exit 0 "$COFFER" restore latest --target t \
+	    --overwrite=if-changed --json-progress || return 1
+	tail -n 1 err | jq -e '.done and .files == .files_total and
+	    .bytes == .bytes_total' >/dev/null ||
+	    fail "progress did not reach the totals:" "$(tail -n 1 err)" ||
+	    return 1
 
 	# A link planted where a folder was; a file where a folder was; a
 	# folder (empty) where a file was; a changed read-only file; a hard
@@ -130,7 +137,12 @@ scenario() {
 	# A misspelt mode is a usage error.
 	expect_exit 2 "$COFFER" restore latest --target t --overwrite=sometimes ||
 	    return 1
-	expect_grep "never, if-changed or always, not 'sometimes'" err
+	expect_grep "never, if-changed or always, not 'sometimes'" err ||
+	    return 1
+	# So is the mode given without '=' (it would be a second snapshot).
+	expect_exit 2 "$COFFER" restore latest --target t --overwrite never ||
+	    return 1
+	expect_grep "give the mode with '='" err
 }
 
 # stat_all DIR: inode, mtime (ns), size and path of everything under DIR.
