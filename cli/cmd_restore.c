@@ -85,7 +85,8 @@ cmd_restore(int argc, char **argv)
 		fprintf(stderr, "coffer restore: out of memory\n");
 		return EXIT_FAIL;
 	}
-	while ((ch = getopt_long(argc, argv, "qhvt:i:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "qhvt:i:", longopts,
+	    NULL)) != -1) {
 		if (global_opt(ch, optarg))
 			continue;
 		switch (ch) {

@@ -234,7 +234,8 @@ int coffer_ls(const struct coffer_ctx *ctx, const char *snapshot,
 enum coffer_overwrite {
 	COFFER_OVERWRITE_REFUSE = 0,	/* keep it; each one is an error */
 	COFFER_OVERWRITE_NEVER = 1,	/* keep it; not an error */
-	COFFER_OVERWRITE_IF_CHANGED = 2, /* keep it if identical, else replace */
+	COFFER_OVERWRITE_IF_CHANGED = 2, /* keep it if identical, else
+					  * replace it */
 	COFFER_OVERWRITE_ALWAYS = 3,	/* replace it */
 };
 

@@ -65,7 +65,7 @@ struct rctx {
 	struct link_rec		*links;
 	size_t			 nlinks, linkcap;
 	struct conflicts	 refused, kept, replaced;
-	uint64_t		 skip_files, skip_bytes;	/* for progress */
+	uint64_t		 skip_files, skip_bytes; /* for progress */
 	/* if-changed: the chunk ids of an existing file, against cmp_e's. */
 	struct chunker		*cmp_ch;
 	uint8_t			*cmp_buf;
@@ -293,8 +293,9 @@ same_file(struct rctx *c, int dirfd, const char *name, const struct stat *sb,
 	    !same_mtime(sb, e))
 		return false;
 	if (e->link_id != 0 && (first = link_lookup(c, e->link_id)) != NULL)
-		return fstatat(c->rootfd, first, &fs, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    fs.st_dev == sb->st_dev && fs.st_ino == sb->st_ino;
+		return fstatat(c->rootfd, first, &fs,
+		    AT_SYMLINK_NOFOLLOW) == 0 && fs.st_dev == sb->st_dev &&
+		    fs.st_ino == sb->st_ino;
 	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC)) == -1)
 		return false;
@@ -377,7 +378,8 @@ entry_room(struct rctx *c, int dirfd, const char *name,
 		c->res->nunchanged++;
 		return ROOM_KEEP;
 	}
-	if (unlinkat(dirfd, name, S_ISDIR(sb.st_mode) ? AT_REMOVEDIR : 0) != 0) {
+	if (unlinkat(dirfd, name, S_ISDIR(sb.st_mode) ? AT_REMOVEDIR : 0) !=
+	    0) {
 		rwarn(c, COFFER_EIO, "cannot replace '%s': %s", c->path,
 		    errno == ENOTEMPTY || errno == EEXIST ? "a folder that is "
 		    "not empty is in its place" : strerror(errno));

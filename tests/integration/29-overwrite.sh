@@ -59,8 +59,8 @@ scenario() {
 
 	# if-changed: f1 differs in size; f2 only in content (same size and
 	# mtime); the rest is identical and must not be touched.
-	printf 'fiLe 2\n' >t/src/many/f2 && touch -r src/many/f2 t/src/many/f2 ||
-	    return 1
+	printf 'fiLe 2\n' >t/src/many/f2 || return 1
+	touch -r src/many/f2 t/src/many/f2 || return 1
 	stat_all t | grep -v -e 'many/f1$' -e 'many/f2$' >before || return 1
 	expect_exit 0 "$COFFER" restore latest --target t \
 	    --overwrite=if-changed --json || return 1
@@ -73,8 +73,9 @@ scenario() {
 	expect_tree src t/src $(owner_opt) || return 1
 	# Identical files silently; the two replaced in one line.
 	[ "$(wc -l <err)" -eq 1 ] || fail "want one line on stderr" || return 1
-	expect_grep "2 existing entries replaced: 'src/many/f1', 'src/many/f2'$" \
-	    err || return 1
+	expect_grep \
+	    "2 existing entries replaced: 'src/many/f1', 'src/many/f2'$" err ||
+	    return 1
 	# Progress counts the files left alone as done.
 	expect_exit 0 "$COFFER" restore latest --target t \
 	    --overwrite=if-changed --json-progress || return 1
@@ -135,8 +136,8 @@ scenario() {
 	expect_tree src t/src $(owner_opt) || return 1
 
 	# A misspelt mode is a usage error.
-	expect_exit 2 "$COFFER" restore latest --target t --overwrite=sometimes ||
-	    return 1
+	expect_exit 2 "$COFFER" restore latest --target t \
+	    --overwrite=sometimes || return 1
 	expect_grep "never, if-changed or always, not 'sometimes'" err ||
 	    return 1
 	# So is the mode given without '=' (it would be a second snapshot).

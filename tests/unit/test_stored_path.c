@@ -22,7 +22,7 @@ static const struct row rows[] = {
 	{ "a\\x09tab", 1, "a\ttab" },
 	{ "del\\x7f", 1, "del\x7f" },
 	{ "back\\\\slash", 1, "back\\slash" },
-	{ "lit\\\\x0a", 1, "lit\\x0a" },		/* a doubled backslash */
+	{ "lit\\\\x0a", 1, "lit\\x0a" },	/* a doubled backslash */
 	{ "\\x01\\x1f", 1, "\x01\x1f" },
 	{ "a\\x41", 0, NULL },			/* ls never escapes 'A' */
 	{ "up\\x0A", 0, NULL },			/* ls writes lower case */
