@@ -5,8 +5,9 @@
 # fails with one summary line (not one line per entry unless --verbose);
 # never keeps a modified file and succeeds; if-changed leaves identical
 # files untouched (same inode and mtime) and replaces changed ones, also
-# one whose size and mtime match but whose content differs; always
-# replaces everything.  A symbolic link planted where a folder was is
+# one whose size and mtime match but whose content differs (also, as an
+# unprivileged user, read-only and unreadable ones); always replaces
+# everything.  A symbolic link planted where a folder was is
 # replaced without anything being written where it points; folders and
 # files in each other's way, read-only files and hard links come back as
 # the snapshot has them.  --json carries the counts.
@@ -134,6 +135,34 @@ scenario() {
 	    fail "bare --overwrite wrote into the existing file" || return 1
 	# shellcheck disable=SC2046
 	expect_tree src t/src $(owner_opt) || return 1
+
+	# As an unprivileged user: a changed read-only file, a changed file
+	# in a read-only folder, and a file the user cannot read (same size
+	# and mtime, so only its content could tell) are replaced.
+	if is_root; then
+		need_cmd setpriv || return 1
+		mkdir bin && cp "$COFFER" bin/coffer &&
+		    chmod 755 bin bin/coffer || return 1
+		COFFER=$PWD/bin/coffer
+		chown -R 65534:65534 . || return 1
+	fi
+	expect_exit 0 as_user "$COFFER" restore latest --target u \
+	    --include src/dir --include src/many/f3 --include src/many/f4 ||
+	    return 1
+	as_user sh -c 'echo changed >u/src/many/f3 &&
+	    chmod 0444 u/src/many/f3 &&
+	    echo changed >u/src/dir/inner && chmod 0555 u/src/dir &&
+	    printf "FILE 4\n" >u/src/many/f4 &&
+	    touch -r src/many/f4 u/src/many/f4 && chmod 000 u/src/many/f4' ||
+	    return 1
+	expect_exit 0 as_user "$COFFER" restore latest --target u \
+	    --include src/dir --include src/many/f3 --include src/many/f4 \
+	    --overwrite=if-changed --json || return 1
+	expect_jq ".replaced == 3" out || return 1
+	chmod -R u+r u || return 1
+	for f in dir/inner many/f3 many/f4; do
+		expect_same "src/$f" "u/src/$f" || return 1
+	done
 
 	# A misspelt mode is a usage error.
 	expect_exit 2 "$COFFER" restore latest --target t \
