@@ -176,6 +176,14 @@ int stored_path_find(struct keyset *ks, const uint8_t root[BLOB_ID_LEN],
 int stored_path_unescape(const char *in, char **out) WUR;
 
 /*
+ * stored_path_print(out, cap, in): ${in} as 'coffer ls' prints it (a
+ * control byte as \xNN, a backslash as \\) into ${out} (${cap} bytes,
+ * NUL-terminated); its length, or 0 if it reads the same as ${in} or
+ * does not fit.
+ */
+size_t stored_path_print(char *out, size_t cap, const char *in);
+
+/*
  * stored_path_resolve(ctx, ks, root, text, snapname, &out, err): the
  * stored path the user meant by ${text}, leading and trailing '/'
  * dropped: the path as 'coffer ls' prints it if ${text} is one and it

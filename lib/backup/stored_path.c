@@ -78,6 +78,36 @@ out:
 	return r;
 }
 
+size_t
+stored_path_print(char *out, size_t cap, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t j = 0;
+	bool differs = false;
+
+	for (; *in != '\0'; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (j + 5 > cap)
+			return 0;
+		if (ch == '\\') {
+			out[j++] = '\\';
+			out[j++] = '\\';
+			differs = true;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			out[j++] = '\\';
+			out[j++] = 'x';
+			out[j++] = hex[ch >> 4];
+			out[j++] = hex[ch & 15];
+			differs = true;
+		} else {
+			out[j++] = (char)ch;
+		}
+	}
+	out[j] = '\0';
+	return differs ? j : 0;
+}
+
 static int
 hexval(char ch)
 {

@@ -4,7 +4,7 @@
 # --include, restore --to-stdout --include, ls PATH) accepts the path as
 # 'coffer ls' prints it as well as its raw bytes, for names holding a
 # newline, a tab, a backslash, invalid UTF-8, the text "\x0a", quotes and
-# spaces.  When the printed form and the raw bytes name two different
+# spaces; find matches either form.  When the printed form and the raw bytes name two different
 # entries, the printed form wins, with a warning naming the other.
 scenario() {
 	mkdir -p src || return 1
@@ -40,9 +40,17 @@ scenario() {
 	    --include 'src/dir\x0ax/f' || return 1
 	[ "$(cat out)" = deep ] || fail "--to-stdout through a folder" ||
 	    return 1
-	# find matches raw bytes: '?' matches the newline.
-	expect_exit 0 "$COFFER" find 'new?line' || return 1
-	expect_grep 'src/new\\x0aline$' out || return 1
+	# find: a glob on the raw bytes ('?' matches the newline), or on the
+	# path as ls prints it (a pattern copied from ls output).
+	for _pat in 'new?line' 'new\x0aline' 'src/new\x0a*'; do
+		expect_exit 0 "$COFFER" find "$_pat" || return 1
+		[ "$(wc -l <out)" -eq 1 ] &&
+		    expect_grep 'src/new\\x0aline$' out ||
+		    fail "find '$_pat' did not find exactly new<NL>line" ||
+		    return 1
+	done
+	expect_exit 0 "$COFFER" find 'back\\slash' || return 1
+	expect_grep 'src/back\\\\slash$' out || return 1
 	# Not an ls form (a backslash that ls would have doubled): bytes.
 	expect_exit 1 "$COFFER" restore latest --target rno \
 	    --include 'src/new\nline' || return 1

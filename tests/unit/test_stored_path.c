@@ -3,7 +3,8 @@
  * test_stored_path: which typed paths read as 'coffer ls' prints them
  * (docs/CLI.md, "Paths"), and what bytes they stand for.  Each row is
  * an input, whether it is an ls form that reads differently, and then
- * the bytes.
+ * the bytes.  stored_path_print (find's second reading) must print
+ * exactly what unescaping reads back.
  */
 #include <string.h>
 
@@ -55,6 +56,32 @@ table(void)
 	}
 }
 
+/* What stored_path_print writes, stored_path_unescape reads back. */
+static void
+roundtrip(void)
+{
+	static const char *const names[] = {
+		"new\nline", "a\\x41", "back\\slash", "\x01\x7f\x1f", "lit\\x0a",
+	};
+	char shown[64];
+
+	T_EQ_INT((long long)stored_path_print(shown, sizeof(shown), "plain"),
+	    0);
+	T_EQ_INT((long long)stored_path_print(shown, 4, "a\nb"), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *back = NULL;
+
+		T_TRUE(stored_path_print(shown, sizeof(shown), names[i]) > 0);
+		T_EQ_INT(stored_path_unescape(shown, &back), 1);
+		if (back != NULL)
+			T_EQ_STR(back, names[i]);
+		coffer_free(back);
+	}
+	T_TRUE(stored_path_print(shown, sizeof(shown), "new\nline") > 0);
+	T_EQ_STR(shown, "new\\x0aline");
+}
+
 UNIT_MAIN(NULL,
 	UNIT_TEST(table),
+	UNIT_TEST(roundtrip),
 )
