@@ -4,8 +4,9 @@
 # --include, restore --to-stdout --include, ls PATH) accepts the path as
 # 'coffer ls' prints it as well as its raw bytes, for names holding a
 # newline, a tab, a backslash, invalid UTF-8, the text "\x0a", quotes and
-# spaces; find matches either form.  When the printed form and the raw bytes name two different
-# entries, the printed form wins, with a warning naming the other.
+# spaces; find matches either form.  When the printed form and the raw
+# bytes name two different entries, the printed form wins, with a
+# warning naming the other.
 scenario() {
 	mkdir -p src || return 1
 	nl='

@@ -61,7 +61,8 @@ static void
 roundtrip(void)
 {
 	static const char *const names[] = {
-		"new\nline", "a\\x41", "back\\slash", "\x01\x7f\x1f", "lit\\x0a",
+		"new\nline", "a\\x41", "back\\slash", "\x01\x7f\x1f",
+		"lit\\x0a",
 	};
 	char shown[64];
 
