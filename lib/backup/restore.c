@@ -31,9 +31,10 @@
 
 #define SPARSE_BLOCK	4096
 #define CONFLICT_SHOWN	5		/* paths named in a summary */
+#define SHOWN_MAX	300		/* bytes of each path named */
 #define CMP_BUF		(1u << 20)	/* if-changed: read size */
 
-/* make_room's answers (< 0: the entry is left out). */
+/* entry_room's answers (< 0: the entry is left out). */
 #define ROOM_CREATE	0
 #define ROOM_FILL	1		/* an existing folder */
 #define ROOM_KEEP	2		/* identical: left alone */
@@ -169,33 +170,46 @@ note_existing(struct rctx *c, struct conflicts *k, const char *what)
 	k->n++;
 }
 
-/* summarise(c, k, what): one warning for all of ${k}, naming the first. */
+/*
+ * summarise(c, k, what, hint): one warning for all of ${k}: the count
+ * first, then the first paths, each cut at SHOWN_MAX bytes (a warning
+ * holds 2 KiB), then ${hint} (or nothing if NULL).
+ */
 static void
-summarise(struct rctx *c, const struct conflicts *k, const char *what)
+summarise(struct rctx *c, const struct conflicts *k, const char *what,
+    const char *hint)
 {
 	struct wbuf b;
 	size_t shown = 0;
 
 	if (k->n == 0 || c->o->verbose)
 		return;
-	wbuf_init(&b, 5 * sizeof(c->path) + 64);
+	wbuf_init(&b, CONFLICT_SHOWN * (SHOWN_MAX + 8) + 256);
 	for (size_t i = 0; i < CONFLICT_SHOWN && i < k->n; i++) {
+		size_t len;
+
 		if (k->first[i] == NULL)
 			continue;
+		len = strlen(k->first[i]);
 		wbuf_put(&b, shown ? ", '" : "'", shown ? 3 : 1);
-		wbuf_put(&b, k->first[i], strlen(k->first[i]));
-		wbuf_put(&b, "'", 1);
+		wbuf_put(&b, k->first[i], len > SHOWN_MAX ? SHOWN_MAX : len);
+		wbuf_put(&b, len > SHOWN_MAX ? "...'" : "'", len > SHOWN_MAX ?
+		    4 : 1);
 		shown++;
 	}
+	if (hint != NULL) {
+		wbuf_put(&b, "; ", 2);
+		wbuf_put(&b, hint, strlen(hint));
+	}
 	wbuf_put(&b, "", 1);
-	if (b.oom)
+	if (b.oom || shown == 0)
 		session_warn(c->ctx, "%llu existing entr%s %s",
 		    (unsigned long long)k->n, k->n == 1 ? "y" : "ies", what);
 	else if (k->n > shown)
-		session_warn(c->ctx, "%llu existing entr%s %s: %s and %llu "
-		    "more (--verbose names each)", (unsigned long long)k->n,
-		    k->n == 1 ? "y" : "ies", what, (const char *)b.p,
-		    (unsigned long long)(k->n - shown));
+		session_warn(c->ctx, "%llu existing entr%s %s (the first %zu "
+		    "named; --verbose names each): %s",
+		    (unsigned long long)k->n, k->n == 1 ? "y" : "ies", what,
+		    shown, (const char *)b.p);
 	else
 		session_warn(c->ctx, "%llu existing entr%s %s: %s",
 		    (unsigned long long)k->n, k->n == 1 ? "y" : "ies", what,
@@ -751,10 +765,10 @@ coffer_restore(const struct coffer_ctx *ctx,
 	rprogress(c, true, true);
 	if (r != 0)
 		goto out;
-	summarise(c, &c->refused, "not replaced (--overwrite=never keeps "
-	    "them without an error, if-changed or always replaces them)");
-	summarise(c, &c->kept, "kept as they were");
-	summarise(c, &c->replaced, "replaced");
+	summarise(c, &c->refused, "not replaced", "--overwrite=never keeps "
+	    "them without an error, if-changed or always replaces them");
+	summarise(c, &c->kept, "kept as they were", NULL);
+	summarise(c, &c->replaced, "replaced", NULL);
 	for (size_t i = 0; i < o->nincludes; i++) {
 		if (!c->matched[i]) {
 			r = coffer_err_set(err, COFFER_ENOTFOUND, "no '%s' in "

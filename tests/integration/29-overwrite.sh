@@ -26,6 +26,9 @@ scenario() {
 	echo link >src/h1 && ln src/h1 src/h2 || return 1
 	ln -s many/f1 src/sym || return 1
 	echo secret >outside/keep || return 1
+	# A path of over 300 bytes, named first in summaries.
+	long=src/a/$(printf '%0200d' 0)/$(printf '%0200d' 1)
+	mkdir -p "${long%/*}" && echo long >"$long" || return 1
 	expect_exit 0 "$COFFER" init || return 1
 	expect_exit 0 "$COFFER" backup src || return 1
 	total=$(find src -mindepth 1 ! -type d | wc -l)
@@ -38,7 +41,13 @@ scenario() {
 	stat_all t >before || return 1
 	expect_exit 1 "$COFFER" restore latest --target t || return 1
 	expect_grep "$total existing entries not replaced" err || return 1
-	expect_grep "and $((total - 5)) more" err || return 1
+	# The count, the first paths (the long one cut), what to do.
+	first5="\(the first 5 named; --verbose names each\)"
+	expect_grep "$first5: 'src/a/[0/]{294}\.\.\.', 'src/big', " err ||
+	    return 1
+	expect_grep "; --overwrite=never keeps them without an error, if-" \
+	    err || return 1
+	expect_grep "changed or always replaces them$" err || return 1
 	[ "$(wc -l <err)" -le 3 ] ||
 	    fail "$(wc -l <err) lines on stderr, want a summary" || return 1
 	stat_all t >after || return 1
