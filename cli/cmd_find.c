@@ -12,7 +12,8 @@ static const char find_usage[] =
     "\nSearch every snapshot whose key is here (or only the snapshots\n"
     "given) for entries whose stored path matches PATTERN: a glob ('*',\n"
     "'?', '[...]') on the whole path if PATTERN holds a '/' ('*' does not\n"
-    "match '/' then), else on the last component.  Prints 'SNAPSHOT PATH'\n"
+    "match '/' then), else on the last component; on the raw bytes, or\n"
+    "on the path as 'coffer ls' prints it.  Prints 'SNAPSHOT PATH'\n"
     "lines; exits 1 if nothing matches.\n"
     "\nexamples:\n  coffer find '*.odt'\n"
     "  coffer find 'home/*/notes.txt' --snapshot latest\n";

@@ -27,8 +27,8 @@ _coffer_cmd_opts()
 	ls)		echo "--json" ;;
 	diff)		echo "--json" ;;
 	find)		echo "--json --snapshot -s" ;;
-	restore)	echo "--target -t --include -i --overwrite --to-stdout
-			    --json --json-progress" ;;
+	restore)	echo "--target -t --include -i --overwrite --verbose -v
+			    --to-stdout --json --json-progress" ;;
 	check)		echo "--read-data --json --json-progress" ;;
 	stats)		echo "--json" ;;
 	forget)		echo "--keep-last --keep-hourly --keep-daily --keep-weekly
@@ -272,6 +272,7 @@ _coffer()
 		--custody)	_coffer_reply local escrow local+escrow \
 				    escrow-wrap ;;
 		--name-by)	_coffer_reply time count ;;
+		--overwrite)	_coffer_reply never if-changed always ;;
 		--snapshot|-s)	_coffer_reply "$(_coffer_snapshot_names)" ;;
 		*)		COMPREPLY=() ;;
 		esac

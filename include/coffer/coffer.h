@@ -219,31 +219,55 @@ typedef int coffer_entry_fn(void *cookie, const struct coffer_entry_info *e);
 /*
  * coffer_ls(ctx, snapshot, prefix, fn, cookie, err): call ${fn} for every
  * entry of ${snapshot} (name, id prefix or "latest") at or below
- * ${prefix} (NULL: all), in depth-first name order.
+ * ${prefix} (NULL: all; raw bytes or as the caller prints paths,
+ * docs/CLI.md "Paths"), in depth-first name order.
  */
 int coffer_ls(const struct coffer_ctx *ctx, const char *snapshot,
     const char *prefix, coffer_entry_fn *fn, void *cookie,
     struct coffer_err *err) __attribute__((warn_unused_result));
 
+/*
+ * What restore does with an entry that already exists in the target
+ * where the snapshot has a non-folder (or a folder where the snapshot
+ * has something else); an existing folder is always kept and filled.
+ */
+enum coffer_overwrite {
+	COFFER_OVERWRITE_REFUSE = 0,	/* keep it; each one is an error */
+	COFFER_OVERWRITE_NEVER = 1,	/* keep it; not an error */
+	COFFER_OVERWRITE_IF_CHANGED = 2, /* keep it if identical, else
+					  * replace it */
+	COFFER_OVERWRITE_ALWAYS = 3,	/* replace it */
+};
+
 struct coffer_restore_opts {
 	const char	*snapshot;
 	const char	*target;
-	const char	*const *includes;	/* paths in the snapshot */
+	/* Paths in the snapshot, as typed or as coffer_ls's caller prints
+	 * them (docs/CLI.md, "Paths"). */
+	const char	*const *includes;
 	size_t		 nincludes;
-	bool		 overwrite;
+	int		 overwrite;	/* enum coffer_overwrite */
+	bool		 verbose;	/* one warning per existing entry */
 };
 
 struct coffer_restore_result {
 	uint64_t	nfiles, ndirs, nother, bytes;
 	uint64_t	nerrors;	/* entries not restored (warned) */
+	/* Entries found in the target: */
+	uint64_t	nkept;		/* left as they were (never, refuse) */
+	uint64_t	nunchanged;	/* identical, left alone (if-changed) */
+	uint64_t	nreplaced;	/* removed and restored anew */
 };
 
 /*
  * coffer_restore(ctx, opts, res, err): restore a snapshot under
- * ${opts->target}.  Entries that fail (damaged data, existing files
- * without ${overwrite}) are warned about and left out; a file whose data
- * fails authentication is removed, never left with wrong bytes.  Returns
- * non-zero when anything was left out.
+ * ${opts->target}.  Entries that fail (damaged data, existing entries
+ * with COFFER_OVERWRITE_REFUSE) are warned about and left out; a file
+ * whose data fails authentication is removed, never left with wrong
+ * bytes.  Existing entries are warned about in one summary per kind
+ * (count and the first few paths), or one each with ${verbose}.  No
+ * symbolic link in the target is followed.  Returns non-zero when
+ * anything was left out.
  */
 int coffer_restore(const struct coffer_ctx *ctx,
     const struct coffer_restore_opts *opts, struct coffer_restore_result *res,
@@ -528,7 +552,8 @@ void coffer_stats_free(struct coffer_stats_result *res);
 
 /*
  * coffer_restore_fd(ctx, snapshot, path, fd, &bytes, err): write the
- * content of the regular file ${path} of ${snapshot} to ${fd}.  A file
+ * content of the regular file ${path} of ${snapshot} (raw bytes or as
+ * coffer_ls's caller prints it) to ${fd}.  A file
  * of at most COFFER_DUMP_BUFFER_MAX bytes is written only once every
  * chunk has authenticated; a larger one chunk by chunk, each
  * authenticated first, so on failure ${fd} may have received the chunks

@@ -14,81 +14,6 @@
 
 #include "session.h"
 
-/* Find ${name} in ${t} (sorted by name): its index, or -1. */
-static long
-tree_lookup(const struct tree *t, const char *name, size_t len)
-{
-	size_t lo = 0, hi = t->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct tree_entry *e = &t->e[mid];
-		size_t n = e->namelen < len ? e->namelen : len;
-		int c = memcmp(e->name, name, n);
-
-		if (c == 0)
-			c = e->namelen < len ? -1 : e->namelen > len;
-		if (c == 0)
-			return (long)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
-/*
- * find_entry(ks, root, path, t, &e, err): walk from tree ${root} along
- * ${path} ('/'-separated, no empty components); *e points into ${t},
- * which the caller releases.
- */
-static int
-find_entry(struct keyset *ks, const uint8_t root[BLOB_ID_LEN],
-    const char *path, const char *snapname, struct tree *t,
-    const struct tree_entry **out, struct coffer_err *err)
-{
-	uint8_t id[BLOB_ID_LEN];
-	struct wbuf blob;
-	const char *p = path;
-	int r;
-
-	wbuf_init(&blob, BLOB_MAX);
-	memcpy(id, root, BLOB_ID_LEN);
-	for (;;) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-		const struct tree_entry *e;
-		long i;
-
-		tree_release(t);
-		if ((r = keyset_get_blob(ks, OBJ_TREE, id, &blob, err)) != 0 ||
-		    (r = tree_decode(blob.p, blob.len, t, err)) != 0) {
-			coffer_err_prefix(err, "folder '%.*s' of snapshot '%s'",
-			    p == path ? 1 : (int)(p - path - 1),
-			    p == path ? "/" : path, snapname);
-			goto out;
-		}
-		if ((i = tree_lookup(t, p, len)) < 0)
-			break;
-		e = &t->e[i];
-		if (slash == NULL) {
-			*out = e;
-			r = 0;
-			goto out;
-		}
-		if (e->type != NODE_DIR)
-			break;
-		memcpy(id, e->subtree, BLOB_ID_LEN);
-		p = slash + 1;
-	}
-	r = coffer_err_set(err, COFFER_ENOTFOUND, "no '%s' in snapshot '%s' "
-	    "(see 'coffer ls %s')", path, snapname, snapname);
-out:
-	wbuf_release(&blob);
-	return r;
-}
-
 static int
 put(int fd, const uint8_t *p, size_t len, const char *path,
     struct coffer_err *err)
@@ -138,8 +63,14 @@ coffer_restore_fd(const struct coffer_ctx *ctx, const char *spec,
 		coffer_free(p);
 		return r;
 	}
-	if ((r = session_find_snapshot(&s, spec, &ks, &snap, err)) != 0 ||
-	    (r = find_entry(ks, snap.tree, p, snap.name, &t, &e, err)) != 0)
+	if ((r = session_find_snapshot(&s, spec, &ks, &snap, err)) != 0)
+		goto out;
+	/* As typed, or as 'coffer ls' prints it. */
+	coffer_free(p);
+	p = NULL;
+	if ((r = stored_path_resolve(ctx, ks, snap.tree, path, snap.name, &p,
+	    err)) != 0 ||
+	    (r = stored_path_find(ks, snap.tree, p, snap.name, &t, &e, err)) != 0)
 		goto out;
 	if (e->type != NODE_FILE) {
 		r = coffer_err_set(err, COFFER_EINVAL, "'%s' in snapshot '%s' "

@@ -15,7 +15,27 @@ struct fctx {
 	uint64_t		 nmatches;
 	struct coffer_err	*err;
 	char			 path[65536];
+	char			 shown[4 * 65536];	/* as ls prints it */
 };
+
+/*
+ * find_match(f, subject): does the pattern match ${subject} (raw bytes,
+ * '\' quoting as in fnmatch), or ${subject} as ls prints it (a
+ * pattern holding a backslash only; '\' is then a plain byte, so a
+ * pattern copied from ls output matches)?
+ */
+static bool
+find_match(struct fctx *f, const char *subject)
+{
+	int flags = f->full ? FNM_PATHNAME : 0;
+
+	if (fnmatch(f->pattern, subject, flags) == 0)
+		return true;
+	if (strchr(f->pattern, '\\') == NULL ||
+	    stored_path_print(f->shown, sizeof(f->shown), subject) == 0)
+		return false;
+	return fnmatch(f->pattern, f->shown, flags | FNM_NOESCAPE) == 0;
+}
 
 static int
 find_tree(struct fctx *f, const uint8_t id[BLOB_ID_LEN], size_t plen)
@@ -46,8 +66,7 @@ find_tree(struct fctx *f, const uint8_t id[BLOB_ID_LEN], size_t plen)
 		}
 		/* Names hold no NUL and no '/' (tree_decode checks). */
 		subject = f->full ? f->path : f->path + len - e->namelen;
-		if (fnmatch(f->pattern, subject, f->full ? FNM_PATHNAME :
-		    0) == 0) {
+		if (find_match(f, subject)) {
 			struct coffer_entry_info info;
 
 			entry_info(e, f->path, len, &info);

@@ -243,6 +243,7 @@ coffer_ls(const struct coffer_ctx *ctx, const char *spec, const char *prefix,
 	struct session s;
 	struct snapshot snap;
 	struct lsctx *l = NULL;
+	char *resolved = NULL;
 	int r;
 
 	if ((r = session_open(ctx, REPO_LOCK_READ, true, &s, err)) != 0)
@@ -253,10 +254,13 @@ coffer_ls(const struct coffer_ctx *ctx, const char *spec, const char *prefix,
 	}
 	if ((r = session_find_snapshot(&s, spec, &l->ks, &snap, err)) != 0)
 		goto out;
-	/* The prefix is a stored path: no leading or trailing '/'. */
-	while (prefix != NULL && *prefix == '/')
-		prefix++;
-	l->prefix = prefix ? prefix : "";
+	/* The prefix is a stored path, as typed or as ls prints it. */
+	if (prefix != NULL && (r = stored_path_resolve(ctx, l->ks, snap.tree,
+	    prefix, snap.name, &resolved, err)) != 0) {
+		snapshot_release(&snap);
+		goto out;
+	}
+	l->prefix = resolved ? resolved : "";
 	l->prefixlen = strlen(l->prefix);
 	while (l->prefixlen > 0 && l->prefix[l->prefixlen - 1] == '/')
 		l->prefixlen--;
@@ -269,6 +273,7 @@ out:
 	if (l != NULL)
 		keyset_free(l->ks);
 	coffer_free(l);
+	coffer_free(resolved);
 	session_close(&s);
 	return r;
 }

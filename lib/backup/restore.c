@@ -9,7 +9,10 @@
  *    checked by tree_decode (no '/', no "..").
  *  - A file's bytes are written only after each chunk authenticates; a
  *    file that meets a bad chunk is removed, never left with wrong bytes.
- *  - Existing files are not replaced unless the caller says overwrite.
+ *  - Existing entries are replaced only as the caller's overwrite mode
+ *    says, by removing the name (never following it: a symbolic link in
+ *    the target is removed, not what it points to) and creating anew;
+ *    an existing inode is never written into.
  *  - Directory metadata (mode, times, attributes, inode flags) is
  *    applied after its content, so an immutable folder can be filled.
  */
@@ -25,12 +28,27 @@
 
 #include "meta.h"
 #include "session.h"
+#include "../chunker/chunker.h"
 
 #define SPARSE_BLOCK	4096
+#define CONFLICT_SHOWN	5		/* paths named in a summary */
+#define SHOWN_MAX	300		/* bytes of each path named */
+#define CMP_BUF		(1u << 20)	/* if-changed: read size */
+
+/* entry_room's answers (< 0: the entry is left out). */
+#define ROOM_CREATE	0
+#define ROOM_FILL	1		/* an existing folder */
+#define ROOM_KEEP	2		/* identical: left alone */
 
 struct link_rec {
 	uint64_t	 id;
 	char		*path;		/* relative to the target */
+};
+
+/* Existing entries of one kind: counted, the first few named. */
+struct conflicts {
+	uint64_t	 n;
+	char		*first[CONFLICT_SHOWN];
 };
 
 struct rctx {
@@ -49,6 +67,13 @@ struct rctx {
 	struct link_rec		*links;
 	size_t			 nlinks, linkcap;
 	struct meta_tally	 meta;	/* attributes and flags not set */
+	struct conflicts	 refused, kept, replaced;
+	uint64_t		 skip_files, skip_bytes; /* for progress */
+	/* if-changed: the chunk ids of an existing file, against cmp_e's. */
+	struct chunker		*cmp_ch;
+	uint8_t			*cmp_buf;
+	const struct tree_entry	*cmp_e;
+	size_t			 cmp_i;
 	char			 path[65536];
 };
 
@@ -136,30 +161,259 @@ link_record(struct rctx *c, uint64_t id, const char *path)
 	c->links[c->nlinks++].id = id;
 }
 
+/* note_existing(c, k, what): count ${c->path} in ${k}; --verbose: say so. */
+static void
+note_existing(struct rctx *c, struct conflicts *k, const char *what)
+{
+	if (c->o->verbose)
+		session_warn(c->ctx, "'%s' %s", c->path, what);
+	else if (k->n < CONFLICT_SHOWN)
+		k->first[k->n] = coffer_strdup(c->path);  /* NULL: not named */
+	k->n++;
+}
+
 /*
- * make_room(c, dirfd, name, isdir): 0 if ${name} may be created; for a
- * directory an existing directory is fine (1).  Existing others are an
- * error without --overwrite, and are removed with it.
+ * summarise(c, k, what, hint): one warning for all of ${k}: the count
+ * first, then the first paths, each cut at SHOWN_MAX bytes (a warning
+ * holds 2 KiB), then ${hint} (or nothing if NULL).
+ */
+static void
+summarise(struct rctx *c, const struct conflicts *k, const char *what,
+    const char *hint)
+{
+	struct wbuf b;
+	size_t shown = 0;
+
+	if (k->n == 0 || c->o->verbose)
+		return;
+	wbuf_init(&b, CONFLICT_SHOWN * (SHOWN_MAX + 8) + 256);
+	for (size_t i = 0; i < CONFLICT_SHOWN && i < k->n; i++) {
+		size_t len;
+
+		if (k->first[i] == NULL)
+			continue;
+		len = strlen(k->first[i]);
+		wbuf_put(&b, shown ? ", '" : "'", shown ? 3 : 1);
+		wbuf_put(&b, k->first[i], len > SHOWN_MAX ? SHOWN_MAX : len);
+		wbuf_put(&b, len > SHOWN_MAX ? "...'" : "'", len > SHOWN_MAX ?
+		    4 : 1);
+		shown++;
+	}
+	if (hint != NULL) {
+		wbuf_put(&b, "; ", 2);
+		wbuf_put(&b, hint, strlen(hint));
+	}
+	wbuf_put(&b, "", 1);
+	if (b.oom || shown == 0)
+		session_warn(c->ctx, "%llu existing entr%s %s",
+		    (unsigned long long)k->n, k->n == 1 ? "y" : "ies", what);
+	else if (k->n > shown)
+		session_warn(c->ctx, "%llu existing entr%s %s (the first %zu "
+		    "named; --verbose names each): %s",
+		    (unsigned long long)k->n, k->n == 1 ? "y" : "ies", what,
+		    shown, (const char *)b.p);
+	else
+		session_warn(c->ctx, "%llu existing entr%s %s: %s",
+		    (unsigned long long)k->n, k->n == 1 ? "y" : "ies", what,
+		    (const char *)b.p);
+	wbuf_release(&b);
+}
+
+static void
+conflicts_release(struct conflicts *k)
+{
+	for (size_t i = 0; i < CONFLICT_SHOWN; i++)
+		coffer_free(k->first[i]);
+}
+
+static bool
+same_mtime(const struct stat *sb, const struct tree_entry *e)
+{
+	return sb->st_mtim.tv_sec == e->mtime_sec &&
+	    sb->st_mtim.tv_nsec == (long)e->mtime_nsec;
+}
+
+/* Chunk by chunk, an existing file's ids against the snapshot's. */
+static int
+cmp_chunk(void *cookie, const uint8_t *buf, size_t len)
+{
+	struct rctx *c = cookie;
+	uint8_t id[BLOB_ID_LEN];
+
+	if (c->cmp_i >= c->cmp_e->nchunks)
+		return 1;
+	keyset_blob_id(c->ks, buf, len, id);
+	if (memcmp(id, c->cmp_e->chunks[c->cmp_i], BLOB_ID_LEN) != 0)
+		return 1;
+	c->cmp_i++;
+	return 0;
+}
+
+/*
+ * same_content(c, fd, e): does ${fd} hold ${e}'s bytes?  The file is cut
+ * with the key set's chunker and each chunk's keyed id compared with the
+ * snapshot's: nothing is read from the card.  Out of memory or a read
+ * error: "no" (the file is then replaced).
+ */
+static bool
+same_content(struct rctx *c, int fd, const struct tree_entry *e)
+{
+	size_t cmin, cavg, cmax, got;
+	int r = 0;
+
+	if (c->cmp_ch == NULL) {
+		keyset_chunker_params(c->ks, &cmin, &cavg, &cmax);
+		if ((c->cmp_ch = chunker_new(cmin, cavg, cmax,
+		    keyset_chunker_key(c->ks), cmp_chunk, c)) == NULL)
+			return false;
+	}
+	if (c->cmp_buf == NULL && (c->cmp_buf = coffer_malloc(CMP_BUF)) == NULL)
+		return false;
+	c->cmp_e = e;
+	c->cmp_i = 0;
+	for (;;) {
+		if (read_full(fd, c->cmp_buf, CMP_BUF, &got) != 0) {
+			r = -1;
+			break;
+		}
+		if (got > 0 && (r = chunker_write(c->cmp_ch, c->cmp_buf,
+		    got)) != 0)
+			break;
+		if (got < CMP_BUF)
+			break;
+	}
+	if (r == 0)
+		r = chunker_finish(c->cmp_ch);
+	else
+		(void)chunker_finish(c->cmp_ch);	/* reset for the next */
+	return r == 0 && c->cmp_i == e->nchunks;
+}
+
+/*
+ * same_file(c, dirfd, name, sb, e): is the existing regular file ${name}
+ * (${sb}) the snapshot's file ${e}: same size, modification time and
+ * content, or (a later member of a link group) a hard link to the file
+ * restored for the group?  If so, its mode (and owner, as root) are set
+ * from the snapshot; its content and times are left alone.
+ */
+static bool
+same_file(struct rctx *c, int dirfd, const char *name, const struct stat *sb,
+    const struct tree_entry *e)
+{
+	const char *first;
+	struct stat fs;
+	bool same;
+	int fd;
+
+	if (!S_ISREG(sb->st_mode) || (uint64_t)sb->st_size != e->size ||
+	    !same_mtime(sb, e))
+		return false;
+	if (e->link_id != 0 && (first = link_lookup(c, e->link_id)) != NULL)
+		return fstatat(c->rootfd, first, &fs,
+		    AT_SYMLINK_NOFOLLOW) == 0 && fs.st_dev == sb->st_dev &&
+		    fs.st_ino == sb->st_ino;
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
+		return false;
+	/* The one stat'ed, not something put in its place since. */
+	same = fstat(fd, &fs) == 0 && fs.st_dev == sb->st_dev &&
+	    fs.st_ino == sb->st_ino && same_content(c, fd, e);
+	if (same && (fs.st_mode & 07777) != e->mode)
+		(void)fchmod(fd, e->mode);
+	if (same && c->root && (fs.st_uid != e->uid || fs.st_gid != e->gid))
+		(void)fchown(fd, e->uid, e->gid);
+	close(fd);
+	return same;
+}
+
+/* same_entry(c, dirfd, name, sb, e): if-changed's "identical". */
+static bool
+same_entry(struct rctx *c, int dirfd, const char *name, const struct stat *sb,
+    const struct tree_entry *e)
+{
+	char buf[4096];
+	ssize_t n;
+
+	switch (e->type) {
+	case NODE_FILE:
+		return same_file(c, dirfd, name, sb, e);
+	case NODE_SYMLINK:
+		if (!S_ISLNK(sb->st_mode) || !same_mtime(sb, e) ||
+		    e->targetlen >= sizeof(buf))
+			return false;
+		n = readlinkat(dirfd, name, buf, sizeof(buf));
+		return n >= 0 && (size_t)n == e->targetlen &&
+		    memcmp(buf, e->target, e->targetlen) == 0;
+	case NODE_FIFO:
+		return S_ISFIFO(sb->st_mode) && same_mtime(sb, e) &&
+		    (sb->st_mode & 07777) == e->mode;
+	case NODE_CHR:
+	case NODE_BLK:
+		return (e->type == NODE_CHR ? S_ISCHR(sb->st_mode) :
+		    S_ISBLK(sb->st_mode)) && sb->st_rdev == (dev_t)e->rdev &&
+		    same_mtime(sb, e) && (sb->st_mode & 07777) == e->mode;
+	default:
+		return false;
+	}
+}
+
+/*
+ * entry_room(c, dirfd, e, isdir): may ${e} (or, with ${e} NULL, a
+ * folder when ${isdir}) be created as ${e->name}?  ROOM_CREATE if the
+ * name is free or was freed (--overwrite if-changed or always; a
+ * symbolic link is removed, never followed; a folder only if empty),
+ * ROOM_FILL for a folder that exists where a folder is wanted,
+ * ROOM_KEEP for an identical entry (if-changed), < 0 if the existing
+ * entry stays and ${e} is left out.
+ */
+static int
+entry_room(struct rctx *c, int dirfd, const char *name,
+    const struct tree_entry *e, bool isdir)
+{
+	struct stat sb;
+	int mode = c->o->overwrite;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return ROOM_CREATE;
+	if (isdir && S_ISDIR(sb.st_mode))
+		return ROOM_FILL;
+	if (mode == COFFER_OVERWRITE_REFUSE || mode == COFFER_OVERWRITE_NEVER) {
+		if (mode == COFFER_OVERWRITE_NEVER) {
+			c->res->nkept++;
+			note_existing(c, &c->kept, "exists; kept");
+			return -1;
+		}
+		if (c->res->nerrors++ == 0)
+			c->first_code = COFFER_EEXIST;
+		note_existing(c, &c->refused, "exists; not replaced (see "
+		    "--overwrite)");
+		return -1;
+	}
+	if (mode == COFFER_OVERWRITE_IF_CHANGED && e != NULL &&
+	    same_entry(c, dirfd, name, &sb, e)) {
+		c->res->nunchanged++;
+		return ROOM_KEEP;
+	}
+	if (unlinkat(dirfd, name, S_ISDIR(sb.st_mode) ? AT_REMOVEDIR : 0) !=
+	    0) {
+		rwarn(c, COFFER_EIO, "cannot replace '%s': %s", c->path,
+		    errno == ENOTEMPTY || errno == EEXIST ? "a folder that is "
+		    "not empty is in its place" : strerror(errno));
+		return -1;
+	}
+	c->res->nreplaced++;
+	note_existing(c, &c->replaced, "existed; replaced");
+	return ROOM_CREATE;
+}
+
+/*
+ * make_room(c, dirfd, name, isdir): entry_room() for a folder (${isdir})
+ * or for an entry that is never found identical.
  */
 static int
 make_room(struct rctx *c, int dirfd, const char *name, bool isdir)
 {
-	struct stat sb;
-
-	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-		return 0;
-	if (isdir && S_ISDIR(sb.st_mode))
-		return 1;
-	if (!c->o->overwrite) {
-		rwarn(c, COFFER_EEXIST, "'%s' exists; not replaced (use --overwrite)",
-		    c->path);
-		return -1;
-	}
-	if (unlinkat(dirfd, name, S_ISDIR(sb.st_mode) ? AT_REMOVEDIR : 0) != 0) {
-		rwarn(c, COFFER_EIO, "cannot replace '%s': %s", c->path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return entry_room(c, dirfd, name, NULL, isdir);
 }
 
 static void
@@ -228,8 +482,9 @@ rprogress(struct rctx *c, bool force, bool done)
 	    (now.tv_nsec - c->last_report.tv_nsec) / 1000000 < 50)
 		return;
 	c->last_report = now;
-	p.files = c->res->nfiles;
-	p.bytes = c->res->bytes;
+	/* Existing files left as they are count as done. */
+	p.files = c->res->nfiles + c->skip_files;
+	p.bytes = c->res->bytes + c->skip_bytes;
 	/* Totals are the snapshot's, known only for a whole restore. */
 	if (c->o->nincludes == 0) {
 		p.files_total = c->files_total;
@@ -250,8 +505,16 @@ restore_file(struct rctx *c, int dirfd, const struct tree_entry *e)
 	int fd = -1;
 	int r;
 
-	if (make_room(c, dirfd, name, false) != 0)
+	if ((r = entry_room(c, dirfd, name, e, false)) != ROOM_CREATE) {
+		/* An identical file heads its link group as if restored. */
+		if (r == ROOM_KEEP && e->link_id != 0 &&
+		    link_lookup(c, e->link_id) == NULL)
+			link_record(c, e->link_id, c->path);
+		c->skip_files++;
+		c->skip_bytes += e->size;
+		rprogress(c, false, false);
 		return 0;
+	}
 	if (e->link_id != 0 && (first = link_lookup(c, e->link_id)) != NULL) {
 		if (linkat(c->rootfd, first, dirfd, name, 0) == 0) {
 			c->res->nfiles++;
@@ -323,7 +586,7 @@ restore_other(struct rctx *c, int dirfd, const struct tree_entry *e)
 	struct timespec ts[2];
 	int rr;
 
-	if (make_room(c, dirfd, name, false) != 0)
+	if (entry_room(c, dirfd, name, e, false) != ROOM_CREATE)
 		return;
 	switch (e->type) {
 	case NODE_SYMLINK:
@@ -455,7 +718,9 @@ coffer_restore(const struct coffer_ctx *ctx,
 {
 	struct session s;
 	struct snapshot snap;
+	struct coffer_restore_opts ro;
 	struct rctx *c = NULL;
+	char **inc = NULL;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -482,6 +747,18 @@ coffer_restore(const struct coffer_ctx *ctx,
 	}
 	if ((r = session_find_snapshot(&s, o->snapshot, &c->ks, &snap, err)) != 0)
 		goto out;
+	/* Each --include as typed, or as 'coffer ls' prints it. */
+	if ((inc = coffer_calloc(o->nincludes + 1, sizeof(*inc))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "restore");
+		goto out;
+	}
+	for (size_t i = 0; i < o->nincludes; i++)
+		if ((r = stored_path_resolve(ctx, c->ks, snap.tree,
+		    o->includes[i], snap.name, &inc[i], err)) != 0)
+			goto out;
+	ro = *o;
+	ro.includes = (const char *const *)inc;
+	c->o = &ro;
 	if (mkdirat_p(AT_FDCWD, o->target, 0700) != 0 ||
 	    (c->rootfd = open(o->target, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1) {
@@ -497,6 +774,10 @@ coffer_restore(const struct coffer_ctx *ctx,
 	meta_report(ctx, &c->meta);
 	if (r != 0)
 		goto out;
+	summarise(c, &c->refused, "not replaced", "--overwrite=never keeps "
+	    "them without an error, if-changed or always replaces them");
+	summarise(c, &c->kept, "kept as they were", NULL);
+	summarise(c, &c->replaced, "replaced", NULL);
 	for (size_t i = 0; i < o->nincludes; i++) {
 		if (!c->matched[i]) {
 			r = coffer_err_set(err, COFFER_ENOTFOUND, "no '%s' in "
@@ -520,12 +801,21 @@ out:
 			coffer_free(c->links[i].path);
 		coffer_free(c->links);
 		coffer_free(c->matched);
+		conflicts_release(&c->refused);
+		conflicts_release(&c->kept);
+		conflicts_release(&c->replaced);
+		chunker_free(c->cmp_ch);
+		coffer_free(c->cmp_buf);
 		wbuf_release(&c->blob);
 		keyset_free(c->ks);
 		if (c->rootfd != -1)
 			close(c->rootfd);
 		coffer_free(c);
 	}
+	if (inc != NULL)
+		for (size_t i = 0; i < o->nincludes; i++)
+			coffer_free(inc[i]);
+	coffer_free(inc);
 	snapshot_release(&snap);
 	session_close(&s);
 	return r;

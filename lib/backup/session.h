@@ -155,4 +155,44 @@ void entry_info(const struct tree_entry *e, const char *path, size_t len,
 int path_append(char *buf, size_t *len, size_t cap, const uint8_t *name,
     size_t namelen) WUR;
 
+/*
+ * stored_path_find(ks, root, path, snapname, t, &e, err): walk from tree
+ * ${root} along ${path} (raw bytes, '/'-separated, no empty component,
+ * no leading or trailing '/'); *e points into ${t}, which the caller
+ * releases (also on failure).  COFFER_ENOTFOUND (naming ${snapname}) if
+ * nothing is there; the tree errors if a folder on the way is damaged.
+ */
+int stored_path_find(struct keyset *ks, const uint8_t root[BLOB_ID_LEN],
+    const char *path, const char *snapname, struct tree *t,
+    const struct tree_entry **e, struct coffer_err *err) WUR;
+
+/*
+ * stored_path_unescape(in, &out): if ${in} is a path as 'coffer ls'
+ * prints it and reads differently as such (it holds "\\" or "\xNN"
+ * with NN a lower-case control byte 01-1f or 7f, and no other
+ * backslash), *out is the bytes it stands for (caller frees) and 1 is
+ * returned; otherwise 0 and *out is NULL.  COFFER_ENOMEM if out of memory.
+ */
+int stored_path_unescape(const char *in, char **out) WUR;
+
+/*
+ * stored_path_print(out, cap, in): ${in} as 'coffer ls' prints it (a
+ * control byte as \xNN, a backslash as \\) into ${out} (${cap} bytes,
+ * NUL-terminated); its length, or 0 if it reads the same as ${in} or
+ * does not fit.
+ */
+size_t stored_path_print(char *out, size_t cap, const char *in);
+
+/*
+ * stored_path_resolve(ctx, ks, root, text, snapname, &out, err): the
+ * stored path the user meant by ${text}, leading and trailing '/'
+ * dropped: the path as 'coffer ls' prints it if ${text} is one and it
+ * names an entry of the snapshot with tree ${root}, else the bytes of
+ * ${text} as typed.  When both readings name an entry, the ls reading
+ * is taken with a warning.  *out is the caller's to free.
+ */
+int stored_path_resolve(const struct coffer_ctx *ctx, struct keyset *ks,
+    const uint8_t root[BLOB_ID_LEN], const char *text, const char *snapname,
+    char **out, struct coffer_err *err) WUR;
+
 #endif /* !SESSION_H_ */
