@@ -171,6 +171,8 @@ report_result(const struct coffer_ctx *ctx,
 		    (json_int_t)res->size, "added", (json_int_t)res->added,
 		    "warnings", (json_int_t)res->nwarnings);
 
+		json_object_set_new(doc, "changed_while_read",
+		    json_integer((json_int_t)res->ntorn));
 		json_object_set_new(doc, "keystore_excluded", res->
 		    keystore_excluded ? json_bytes(ksdir, strlen(ksdir)) :
 		    json_null());
@@ -197,15 +199,18 @@ report_result(const struct coffer_ctx *ctx,
 			    "encrypted under themselves, could restore nothing "
 			    "(keep a copy of it elsewhere)\n", ksdir);
 	}
-	if (res->nwarnings > 0) {
+	if (res->nwarnings > 0)
 		fprintf(stderr, "coffer backup: %llu entr%s could not be read "
 		    "and %s left out (see warnings above)\n",
 		    (unsigned long long)res->nwarnings,
 		    res->nwarnings == 1 ? "y" : "ies",
 		    res->nwarnings == 1 ? "was" : "were");
-		return EXIT_PARTIAL;
-	}
-	return EXIT_OK;
+	if (res->ntorn > 0)
+		fprintf(stderr, "coffer backup: %llu file%s changed while "
+		    "being read and %s stored as read (see warnings above)\n",
+		    (unsigned long long)res->ntorn, res->ntorn == 1 ? "" : "s",
+		    res->ntorn == 1 ? "was" : "were");
+	return res->nwarnings > 0 || res->ntorn > 0 ? EXIT_PARTIAL : EXIT_OK;
 }
 
 int

@@ -39,6 +39,7 @@ struct tree_entry {
 	uint64_t	 rdev;
 	uint64_t	 link_id;	/* hard-link group in this snapshot, 0 none */
 	uint32_t	 flags;
+	uint32_t	 iflags;	/* inode flags (FS_IOC_GETFLAGS), masked */
 	uint8_t		*target;	/* symlink target */
 	size_t		 targetlen;
 	uint8_t		 subtree[BLOB_ID_LEN];
