@@ -393,8 +393,7 @@ from_cache(struct bctx *b, const struct stat *sb, struct tree_entry *e)
 	b->bytes_done += e->size;
 	b->res->unchanged_bytes += e->size;
 	b->res->nunchanged++;
-	fcache_add(b->fc, (uint64_t)sb->st_dev, (uint64_t)sb->st_ino,
-	    ts_ns(&sb->st_mtim), ts_ns(&sb->st_ctim), e);
+	fcache_keep(b->fc, fe);
 	return 1;
 }
 

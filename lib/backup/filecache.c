@@ -47,8 +47,11 @@ struct fcache {
 	char			*path;
 	uint8_t			 key[KEY_LEN];
 	uint8_t			*buf;		/* the old file */
+	size_t			 buflen;
 	struct fcache_ent	*old;		/* sorted by (dev, ino), unique */
 	size_t			 nold;
+	uint32_t		*slots;		/* (dev, ino) -> 1 + index, or 0 */
+	size_t			 nslots;	/* a power of two > 2 nold */
 	uint64_t		 gen;		/* this backup's generation */
 	int64_t			 now;
 	struct wbuf		 out;		/* the new file, being built */
@@ -89,6 +92,38 @@ parse_xattrs(struct rbuf *rb, struct fcache_ent *e)
 	return rbuf_ok(rb);
 }
 
+static size_t
+slot_of(uint64_t dev, uint64_t ino)
+{
+	uint64_t h = (ino ^ (dev << 32 | dev >> 32)) * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(h >> 32);
+}
+
+/* Hash the entries by (dev, ino); false if out of memory. */
+static bool
+index_entries(struct fcache *fc)
+{
+	size_t mask;
+
+	if (fc->nold > UINT32_MAX - 1)
+		return false;
+	for (fc->nslots = 64; fc->nslots < 2 * fc->nold; fc->nslots *= 2)
+		;
+	if ((fc->slots = coffer_calloc(fc->nslots, sizeof(*fc->slots))) ==
+	    NULL)
+		return false;
+	mask = fc->nslots - 1;
+	for (size_t i = 0; i < fc->nold; i++) {
+		size_t k = slot_of(fc->old[i].dev, fc->old[i].ino) & mask;
+
+		while (fc->slots[k] != 0)
+			k = (k + 1) & mask;
+		fc->slots[k] = (uint32_t)i + 1;
+	}
+	return true;
+}
+
 /* Keep one entry per (dev, ino): the one met last. */
 static void
 dedupe(struct fcache *fc)
@@ -117,6 +152,7 @@ load(struct fcache *fc)
 	if (file_read(AT_FDCWD, fc->path, fc->path, CACHE_MAX, &fc->buf, &len,
 	    NULL) != 0)
 		return;
+	fc->buflen = len;
 	if (len < 24 + HASH_LEN || memcmp(fc->buf, cache_magic, 8) != 0)
 		goto bad;
 	hash_keyed(mac, fc->key, fc->buf, len - HASH_LEN);
@@ -155,6 +191,8 @@ load(struct fcache *fc)
 	fc->gen = gen + 1;
 	qsort(fc->old, fc->nold, sizeof(*fc->old), fent_cmp);
 	dedupe(fc);
+	if (!index_entries(fc))
+		goto bad;
 	return;
 bad:
 	/* Damaged, forged or old: start afresh (files are read again). */
@@ -162,6 +200,9 @@ bad:
 	fc->old = NULL;
 	fc->nold = 0;
 	fc->gen = 1;
+	coffer_free(fc->slots);
+	fc->slots = NULL;
+	fc->nslots = 0;
 }
 
 int
@@ -180,6 +221,11 @@ fcache_open(const char *path, const uint8_t key[KEY_LEN], struct fcache **out)
 	fc->now = (int64_t)time(NULL);
 	load(fc);
 	wbuf_init(&fc->out, CACHE_MAX);
+	/* About as large as the old one: grow it once, not by doubling. */
+	if (wbuf_reserve(&fc->out, fc->buflen + 24) != 0) {
+		fcache_free(fc);
+		return COFFER_ENOMEM;
+	}
 	wbuf_put(&fc->out, cache_magic, 8);
 	wbuf_u64(&fc->out, fc->gen);
 	wbuf_u64(&fc->out, 0);		/* count, filled in by save */
@@ -196,6 +242,7 @@ fcache_free(struct fcache *fc)
 	coffer_free(fc->path);
 	coffer_free(fc->buf);
 	coffer_free(fc->old);
+	coffer_free(fc->slots);
 	wbuf_release(&fc->out);
 	coffer_free(fc);
 }
@@ -203,11 +250,19 @@ fcache_free(struct fcache *fc)
 static struct fcache_ent *
 find(struct fcache *fc, uint64_t dev, uint64_t ino)
 {
-	struct fcache_ent want = { .dev = dev, .ino = ino };
+	size_t mask, k;
 
 	if (fc == NULL || fc->nold == 0)
 		return NULL;
-	return bsearch(&want, fc->old, fc->nold, sizeof(*fc->old), fent_cmp);
+	mask = fc->nslots - 1;
+	for (k = slot_of(dev, ino) & mask; fc->slots[k] != 0;
+	    k = (k + 1) & mask) {
+		struct fcache_ent *e = &fc->old[fc->slots[k] - 1];
+
+		if (e->ino == ino && e->dev == dev)
+			return e;
+	}
+	return NULL;
 }
 
 const struct fcache_ent *
@@ -272,6 +327,20 @@ fcache_fill(const struct fcache_ent *fe, struct tree_entry *e)
 		e->nxattrs++;
 	}
 	return 0;
+}
+
+void
+fcache_keep(struct fcache *fc, const struct fcache_ent *fe)
+{
+	size_t at = fc->out.len;
+
+	wbuf_put(&fc->out, fe->rec, fe->reclen);
+	if (fc->out.oom)
+		return;
+	/* seen_gen and seen_time follow the five stat fields. */
+	le64enc(fc->out.p + at + 40, fc->gen);
+	le64enc(fc->out.p + at + 48, (uint64_t)fc->now);
+	fc->nnew++;
 }
 
 bool

@@ -56,6 +56,12 @@ const uint8_t *fcache_chunks(const struct fcache_ent *fe, size_t *n);
  */
 int fcache_fill(const struct fcache_ent *fe, struct tree_entry *e) WUR;
 
+/*
+ * fcache_keep(fc, fe): record the unchanged file of ${fe} (from
+ * fcache_lookup) for the next backups, as met by this one.
+ */
+void fcache_keep(struct fcache *fc, const struct fcache_ent *fe);
+
 /* fcache_known(fc, dev, ino): did an earlier backup see this file? */
 bool fcache_known(struct fcache *fc, uint64_t dev, uint64_t ino);
 
