@@ -5,7 +5,8 @@
 #   still stores their extended attributes (taken from the file cache);
 # - the file cache remembers every path set: backing up A+B, then C, then
 #   A+B again reads nothing and calls nothing new; a file modified in A
-#   meanwhile is the only one opened, and it counts as changed;
+#   meanwhile is the only one opened, and it counts as changed; 17
+#   backups of C later (entries younger than 30 days) A+B is still known;
 # - a file appended to while it is read is stored as read, named in a
 #   warning, counted in --json "changed_while_read", kept out of the
 #   cache, and the backup exits 3.
@@ -89,6 +90,19 @@ scenario() {
 	got=$(opened ab2.trace A)
 	[ "$got" = "A/sub2/f2" ] ||
 	    fail "opened '$got', want only A/sub2/f2" || return 1
+
+	# Eviction needs both bounds: 16 backups without A and B are not
+	# enough while their entries are younger than 30 days.
+	i=0
+	while [ $i -lt 17 ]; do
+		"$COFFER" -q backup C >/dev/null 2>>err.loop ||
+		    fail "backup of C number $i" || return 1
+		i=$((i + 1))
+	done
+	expect_exit 0 "$COFFER" backup --json A B || return 1
+	[ "$(counts out)" = "0 0 60 60" ] ||
+	    fail "A+B after 17 backups of C: $(counts out), want 60" \
+	    "unchanged" || return 1
 
 	# A file appended to while it is read.
 	mkdir T || return 1
