@@ -245,7 +245,7 @@ read_full_once(int fd, uint8_t *buf, size_t len, size_t *got)
  * ${total}: feed it to the chunker as a count of zeros, leave the file
  * offset at the next data and ${data_end} at the hole after it.  Where
  * SEEK_DATA is not supported, clear ${holes}: the rest is simply read.
- * Returns 0, -1 (errno set) or a chunker error.
+ * Returns 0, 1 (the offset cannot be set: errno says why) or < 0.
  */
 static int
 next_data(struct bctx *b, int fd, uint64_t expect, uint64_t *total,
@@ -266,12 +266,12 @@ next_data(struct bctx *b, int fd, uint64_t expect, uint64_t *total,
 	}
 	if ((uint64_t)d > *total) {
 		if ((r = chunker_write_zeros(b->ch, (uint64_t)d - *total)) != 0)
-			return r < 0 ? coffer_err_set(b->err, COFFER_ENOMEM,
-			    "chunker") : r;
+			return r < 0 ? r : coffer_err_set(b->err, COFFER_ENOMEM,
+			    "chunker");
 		b->bytes_done += (uint64_t)d - *total;
 		*total = (uint64_t)d;
 	}
-	return lseek(fd, (off_t)*total, SEEK_SET) == -1 ? -1 : 0;
+	return lseek(fd, (off_t)*total, SEEK_SET) == -1 ? 1 : 0;
 }
 
 /*
@@ -295,7 +295,7 @@ read_content(struct bctx *b, int fd, uint64_t expect, bool holes,
 		if (holes && total >= data_end &&
 		    (r = next_data(b, fd, expect, &total, &data_end,
 		    &holes)) != 0) {
-			if (r < 0 && r != -1)
+			if (r < 0)
 				return r;
 			goto bad;
 		}

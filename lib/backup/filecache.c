@@ -355,6 +355,14 @@ fcache_add(struct fcache *fc, uint64_t dev, uint64_t ino, int64_t mtime,
 {
 	if (fc == NULL)
 		return;
+	/* What load() would refuse is not written: the file is read again. */
+	for (size_t i = 0; i < e->nxattrs; i++) {
+		size_t nl = strlen(e->xattrs[i].name);
+
+		if (nl == 0 || nl > XNAME_MAX ||
+		    e->xattrs[i].vlen > TREE_XATTR_MAX)
+			return;
+	}
 	wbuf_u64(&fc->out, dev);
 	wbuf_u64(&fc->out, ino);
 	wbuf_u64(&fc->out, e->size);
