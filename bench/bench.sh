@@ -25,6 +25,9 @@
 #     warm: nothing is dropped, and before each timed step every file it
 #     reads is read once, untimed (warm); "sync" runs before every timed
 #     step so that the write-back of one step does not land in the next.
+#   - in the same rounds, on a second corpus of many small files (40,000
+#     files of 1-4 KiB in 2,000 folders, generated): first backup and
+#     backup again, nothing changed, each tool on a fresh repository;
 #   - reports medians of the wall-clock seconds, the ratios coffer/restic
 #     and coffer/borg, peak memory (/usr/bin/time %M), repository size over
 #     corpus size (du -sb), and the bytes each backup added to the repository.
@@ -41,6 +44,8 @@
 #   KEEP=1         keep the scratch folder (and its corpus, which a next run
 #                  with the same mode reuses) instead of deleting it at the end
 #   B=DIR          the build folder (default build)
+#   SMALL_ONLY=1   only the many-small-files corpus (a short run; the
+#                  report then has only that table)
 
 set -eu
 
@@ -64,6 +69,8 @@ if [ "$QUICK" = 1 ]; then
 	SMALL_BYTES=100000000	# ... and about this many bytes of them
 	LARGE_MIB="40"		# sizes of the large files
 	RANDOM_MIB="5 5"	# sizes of the random files
+	TREE_FILES=10000	# the many-small-files corpus: files ...
+	TREE_DIRS=500		# ... in this many folders
 else
 	MODE=full
 	ROUNDS=${ROUNDS:-3}
@@ -71,7 +78,11 @@ else
 	SMALL_BYTES=620000000
 	LARGE_MIB="200 100 50"
 	RANDOM_MIB="16 16 16 16"
+	TREE_FILES=40000
+	TREE_DIRS=2000
 fi
+SMALL_ONLY=${SMALL_ONLY:-0}
+[ "$SMALL_ONLY" = 1 ] || SMALL_ONLY=0
 CORPUS_VERSION="corpus v1 $MODE $SMALL_FILES $SMALL_BYTES $LARGE_MIB / $RANDOM_MIB"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -201,6 +212,52 @@ build_corpus()
 	echo "$CORPUS_VERSION" >"$S/corpus.ok"
 }
 
+# The many-small-files corpus: ${TREE_FILES} files of 1-4 KiB (text cut
+# from one random pool, each with its own first line) in ${TREE_DIRS}
+# folders two levels deep; the same bytes on every run.
+T=$S/smalltree
+TREE_VERSION="smalltree v1 $TREE_FILES $TREE_DIRS"
+build_tree()
+{
+	say "building the many-small-files corpus in $T"
+	rm -rf "$T" "$S/smalltree.ok"
+	mkdir -p "$T"
+	awk -v n="$TREE_FILES" -v d="$TREE_DIRS" -v top="$T" 'BEGIN {
+		srand(16)
+		for (i = 0; i < 8192; i++)
+			pool = pool sprintf("%c", 32 + int(rand() * 95)) \
+			    (i % 64 == 63 ? "\n" : "")
+		for (k = 0; k < d; k++) {
+			dir[k] = sprintf("%s/g%02d/d%04d", top, k % 40, k)
+			mk = mk " " dir[k]
+			if (k % 200 == 199 || k == d - 1) {
+				system("mkdir -p" mk); mk = ""
+			}
+		}
+		for (i = 0; i < n; i++) {
+			f = sprintf("%s/f%05d.txt", dir[i % d], i)
+			len = 1024 + int(rand() * 3072)
+			printf "file %d\n%s", i, substr(pool, 1 + int(rand() * \
+			    (length(pool) - len)), len) >f
+			close(f)
+		}
+	}'
+	echo "$TREE_VERSION" >"$S/smalltree.ok"
+}
+if [ -f "$S/smalltree.ok" ] && [ "$(cat "$S/smalltree.ok")" = "$TREE_VERSION" ]
+then
+	say "reusing the many-small-files corpus in $T"
+else
+	build_tree
+fi
+T_FILES=$(find "$T" -type f | wc -l)
+T_BYTES=$(find "$T" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%d", s }')
+T_DIRS=$(find "$T" -type d | wc -l)
+
+if [ "$SMALL_ONLY" = 1 ]; then
+	RESTORE=$RUN/restore
+	say "only the many-small-files corpus (SMALL_ONLY=1)"
+else
 if [ -f "$S/corpus.ok" ] && [ "$(cat "$S/corpus.ok")" = "$CORPUS_VERSION" ]
 then
 	say "reusing the corpus in $C"
@@ -242,6 +299,7 @@ else
 	RESTORE=$RUN/restore
 fi
 say "corpus: $CORPUS_FILES files, $CORPUS_BYTES bytes; $N_MOD files change in the 2% step"
+fi
 
 modify_corpus()		# ROUND
 {
@@ -309,6 +367,7 @@ fi
 
 # ---------------------------------------------------------------- micro
 
+if [ "$SMALL_ONLY" = 0 ]; then
 say "micro-benchmarks (one thread)"
 bins=$RUN/libs.so-concat
 txts=$RUN/include.h-concat
@@ -327,6 +386,7 @@ if [ -x "$B/bench/bench_chunker" ]; then
 	"$B/bench/bench_chunker" >"$RUN/chunker.txt" ||
 	    die "bench_chunker failed"
 	cat "$RUN/chunker.txt" >&2
+fi
 fi
 
 # ---------------------------------------------------------------- tools
@@ -470,6 +530,106 @@ one_tool()	# TOOL ROUND
 	cd "$top"
 }
 
+# The many-small-files corpus: first backup, then again with nothing
+# changed, on a fresh repository.
+one_tree()	# TOOL ROUND
+{
+	t=$1 r=$2
+	rm -rf "$RUN/repo" "$RUN/state"
+	mkdir -p "$RUN/state"
+	export COFFER_REPO="$RUN/repo" COFFER_KEYSTORE="$RUN/state/keystore"
+	export RESTIC_REPOSITORY="$RUN/repo" RESTIC_CACHE_DIR="$RUN/state/cache"
+	export BORG_REPO="$RUN/repo" BORG_BASE_DIR="$RUN/state"
+	BORG_N=0
+	cd "$S"
+	do_init "$t" "$r"
+	for op in tfirst tagain; do
+		warm "$T" "$RUN/repo" "$RUN/state"
+		case $t in
+		coffer)	run "$r" coffer $op "$COFFER" -q backup smalltree ;;
+		restic)	run "$r" restic $op restic -q backup smalltree ;;
+		borg)	BORG_N=$((BORG_N + 1))
+			run "$r" borg $op borg create -C zstd,1 "::b$BORG_N" \
+			    smalltree ;;
+		esac
+	done
+	rm -rf "$RUN/repo" "$RUN/state"
+	cd "$top"
+}
+
+# tree_table: the many-small-files table, from $TIMES.
+tree_table()
+{
+	cat <<EOF
+## Many small files
+
+$T_FILES files of 1-4 KiB ($T_BYTES bytes) in $T_DIRS folders, generated
+(\`smalltree/\`); each tool on a fresh repository, $ROUNDS rounds, median
+wall-clock seconds. "Again" is the re-backup of the unchanged tree, where
+coffer takes one \`fstatat\` per file (its file cache) and opens none.
+
+EOF
+	awk -F'\t' '
+	function median(key,   n, v, i, j, x) {
+		n = split(vals[key], v, " ")
+		if (n == 0) return -1
+		for (i = 2; i <= n; i++) {
+			x = v[i] + 0
+			for (j = i - 1; j >= 1 && v[j] + 0 > x; j--) v[j + 1] = v[j]
+			v[j + 1] = x
+		}
+		if (n % 2) return v[(n + 1) / 2] + 0
+		return (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	function ratio(a, b) {
+		if (a < 0 || b <= 0) return "n/a"
+		return sprintf("%.3f", a / b)
+	}
+	{ vals[$2 SUBSEP $3] = vals[$2 SUBSEP $3] " " $4 }
+	END {
+		label["tfirst"] = "first backup"
+		label["tagain"] = "backup again, nothing changed"
+		target["tfirst"] = "-"; target["tagain"] = "<= 0.10"
+		print "| work | coffer | restic | borg | coffer/restic | coffer/borg | issue target coffer/restic |"
+		print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+		split("tfirst tagain", ops, " ")
+		for (i = 1; i <= 2; i++) {
+			o = ops[i]
+			c = median("coffer" SUBSEP o); r = median("restic" SUBSEP o)
+			b = median("borg" SUBSEP o)
+			printf "| %s | %.3f | %.3f | %.3f | %s | %s | %s |\n", \
+			    label[o], c, r, b, ratio(c, r), ratio(c, b), target[o]
+		}
+	}' "$TIMES"
+}
+
+if [ "$SMALL_ONLY" = 1 ]; then
+	started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+	r=1
+	while [ $r -le "$ROUNDS" ]; do
+		for t in $TOOLS; do
+			one_tree "$t" "$r"
+		done
+		r=$((r + 1))
+	done
+	{
+		printf '# coffer benchmark: many small files only\n\n'
+		printf 'Written by `SMALL_ONLY=1 bench/bench.sh` (%s mode) on %s;\n' \
+		    "$MODE" "$started"
+		printf '%s, %s cores, %s; scratch %s; coffer %s (commit %s),\n' \
+		    "$cpu" "$cores" "$ram" "$storage" "$v_coffer" "$commit"
+		printf '%s, %s.\n\n' "$v_restic" "$v_borg"
+		tree_table
+		printf '\nRaw: round, tool, step, seconds, peak KiB:\n\n```\n'
+		cat "$TIMES"
+		printf '```\n'
+	} >"$RESULTS.tmp"
+	mv "$RESULTS.tmp" "$RESULTS"
+	say "wrote $RESULTS"
+	cat "$RESULTS" >&2
+	exit 0
+fi
+
 # The reference line of the issue: the corpus as one tar stream, zstd -1
 # on every core, encrypted with age; no deduplication, no index.  Once
 # per round, after the tools.
@@ -504,6 +664,9 @@ r=1
 while [ $r -le "$ROUNDS" ]; do
 	for t in $TOOLS; do
 		one_tool "$t" "$r"
+	done
+	for t in $TOOLS; do
+		one_tree "$t" "$r"
 	done
 	tar_line "$r"
 	r=$((r + 1))
@@ -715,6 +878,10 @@ EOF
 
 Bytes added are the growth of \`du -sb\` of the repository over that backup,
 file-system overhead of new files included.
+
+EOF
+	tree_table
+	cat <<EOF
 
 ## Primitives on this CPU
 

@@ -20,7 +20,9 @@ static const char backup_usage[] =
     "       coffer backup [--repo DIR] [--json] --stdin --stdin-name NAME\n"
     "\nBack up files and folders as one new snapshot.  Paths are stored as\n"
     "given, without a leading '/'.  Files that cannot be read are left\n"
-    "out with a warning and the exit status is 3.  --scope and --period\n"
+    "out with a warning, files that change while they are read are\n"
+    "stored as read with a warning; either way the exit status is 3.\n"
+    "Unchanged files (the file cache) are not opened.  --scope and --period\n"
     "override the repository's default key scope for this backup, and\n"
     "--custody (local, escrow, local+escrow, escrow-wrap) its default\n"
     "custody for a key set this backup starts.  --json-progress writes\n"
@@ -171,6 +173,8 @@ report_result(const struct coffer_ctx *ctx,
 		    (json_int_t)res->size, "added", (json_int_t)res->added,
 		    "warnings", (json_int_t)res->nwarnings);
 
+		json_object_set_new(doc, "changed_while_read",
+		    json_integer((json_int_t)res->ntorn));
 		json_object_set_new(doc, "keystore_excluded", res->
 		    keystore_excluded ? json_bytes(ksdir, strlen(ksdir)) :
 		    json_null());
@@ -197,15 +201,18 @@ report_result(const struct coffer_ctx *ctx,
 			    "encrypted under themselves, could restore nothing "
 			    "(keep a copy of it elsewhere)\n", ksdir);
 	}
-	if (res->nwarnings > 0) {
+	if (res->nwarnings > 0)
 		fprintf(stderr, "coffer backup: %llu entr%s could not be read "
 		    "and %s left out (see warnings above)\n",
 		    (unsigned long long)res->nwarnings,
 		    res->nwarnings == 1 ? "y" : "ies",
 		    res->nwarnings == 1 ? "was" : "were");
-		return EXIT_PARTIAL;
-	}
-	return EXIT_OK;
+	if (res->ntorn > 0)
+		fprintf(stderr, "coffer backup: %llu file%s changed while "
+		    "being read and %s stored as read (see warnings above)\n",
+		    (unsigned long long)res->ntorn, res->ntorn == 1 ? "" : "s",
+		    res->ntorn == 1 ? "was" : "were");
+	return res->nwarnings > 0 || res->ntorn > 0 ? EXIT_PARTIAL : EXIT_OK;
 }
 
 int

@@ -146,6 +146,7 @@ struct coffer_backup_result {
 	uint64_t	unchanged_bytes; /* of those, taken from the cache */
 	uint64_t	added;		/* bytes written to the card */
 	uint64_t	nwarnings;	/* entries that could not be read */
+	uint64_t	ntorn;		/* files that changed while read: stored as read */
 	/*
 	 * The keystore was inside a folder backed up and was left out
 	 * (counted in nexcluded): its keys, encrypted under themselves,

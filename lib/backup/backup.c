@@ -29,6 +29,7 @@
 #include "../chunker/chunker.h"
 
 #define READ_BUF	(1u << 20)
+#define ZERO_IDS	8		/* zero-chunk lengths remembered */
 
 struct link_slot {
 	dev_t		dev;
@@ -60,6 +61,12 @@ struct bctx {
 	size_t			 ndefer, defercap;
 	bool			 file_async;	/* some of its ids are hashed by workers */
 	size_t			 nchunks;	/* chunks of this file */
+	/* Ids of all-zero chunks (holes), by length, computed once. */
+	struct {
+		size_t	 len;
+		uint8_t	 id[BLOB_ID_LEN];
+	}			 zid[ZERO_IDS];
+	size_t			 nzid;
 	uint8_t			*rbuf;
 	struct wbuf		 tbuf;
 	/* Hard links: (dev, ino) -> link id, linear probing. */
@@ -160,6 +167,40 @@ chunk_cb(void *cookie, const uint8_t *buf, size_t len)
 	return keyset_put_data(b->ks, buf, len, arena_slot(b, i), b->err);
 }
 
+/*
+ * zero_chunk_cb(cookie, buf, len): a chunk of ${len} zeros from a hole.
+ * Its id is the same for every hole, so it is hashed (and the blob
+ * stored) once per length, not once per chunk.
+ */
+static int
+zero_chunk_cb(void *cookie, const uint8_t *buf, size_t len)
+{
+	struct bctx *b = cookie;
+	uint8_t *id = NULL;
+	uint64_t i;
+	int r;
+
+	for (size_t k = 0; k < b->nzid && id == NULL; k++)
+		if (b->zid[k].len == len)
+			id = b->zid[k].id;
+	if (id == NULL) {
+		size_t k = b->nzid < ZERO_IDS ? b->nzid++ : len % ZERO_IDS;
+
+		b->zid[k].len = len;
+		id = b->zid[k].id;
+		keyset_blob_id(b->ks, buf, len, id);
+		if ((r = keyset_put_blob(b->ks, OBJ_DATA, id, buf, len,
+		    b->err)) != 0)
+			return r;
+	}
+	if ((r = arena_take(b, &i)) != 0)
+		return r;
+	repo_lock_refresh(b->lock);
+	b->nchunks++;
+	memcpy(arena_slot(b, i), id, BLOB_ID_LEN);
+	return 0;
+}
+
 /* The entry's ids are in the arena, to be copied by put_tree. */
 static int
 take_chunks(struct bctx *b, struct tree_entry *e)
@@ -199,30 +240,71 @@ read_full_once(int fd, uint8_t *buf, size_t len, size_t *got)
 }
 
 /*
- * read_content(b, fd, expect, e, path): chunk and store everything ${fd} yields.
- * Returns 0, 1 (read error: warned, entry to be skipped) or < 0.
+ * next_data(b, fd, expect, &total, &data_end, &holes): skip the hole at
+ * ${total}: feed it to the chunker as a count of zeros, leave the file
+ * offset at the next data and ${data_end} at the hole after it.  Where
+ * SEEK_DATA is not supported, clear ${holes}: the rest is simply read.
+ * Returns 0, 1 (the offset cannot be set: errno says why) or < 0.
  */
 static int
-read_content(struct bctx *b, int fd, uint64_t expect, struct tree_entry *e,
-    const char *path)
+next_data(struct bctx *b, int fd, uint64_t expect, uint64_t *total,
+    uint64_t *data_end, bool *holes)
 {
-	uint64_t total = 0;
-	size_t got;
+	off_t d, h;
+	int r;
+
+	if ((d = lseek(fd, (off_t)*total, SEEK_DATA)) == -1) {
+		/* ENXIO: a hole up to the end; else not supported here. */
+		d = errno == ENXIO && expect > *total ? (off_t)expect :
+		    (off_t)*total;
+		*holes = false;
+	} else if ((h = lseek(fd, d, SEEK_HOLE)) == -1 || h <= d) {
+		*holes = false;
+	} else {
+		*data_end = (uint64_t)h;
+	}
+	if ((uint64_t)d > *total) {
+		if ((r = chunker_write_zeros(b->ch, (uint64_t)d - *total)) != 0)
+			return r < 0 ? r : coffer_err_set(b->err, COFFER_ENOMEM,
+			    "chunker");
+		b->bytes_done += (uint64_t)d - *total;
+		*total = (uint64_t)d;
+	}
+	return lseek(fd, (off_t)*total, SEEK_SET) == -1 ? 1 : 0;
+}
+
+/*
+ * read_content(b, fd, expect, holes, e, path): chunk and store everything
+ * ${fd} yields; with ${holes}, find the data with SEEK_DATA/SEEK_HOLE and
+ * do not read the holes.  Returns 0, 1 (read error: warned, entry to be
+ * skipped) or < 0.
+ */
+static int
+read_content(struct bctx *b, int fd, uint64_t expect, bool holes,
+    struct tree_entry *e, const char *path)
+{
+	uint64_t total = 0, data_end = 0;
+	size_t got, want;
 	int r;
 
 	b->nchunks = 0;
 	b->file_first = b->arena_n;
 	b->file_async = false;
 	for (;;) {
+		if (holes && total >= data_end &&
+		    (r = next_data(b, fd, expect, &total, &data_end,
+		    &holes)) != 0) {
+			if (r < 0)
+				return r;
+			goto bad;
+		}
+		want = READ_BUF;
+		if (holes && data_end - total < want)
+			want = (size_t)(data_end - total);
 		/* A short read that reaches the stat size is the end: no
 		 * extra read() just to see 0. */
-		if (read_full_once(fd, b->rbuf, READ_BUF, &got) != 0) {
-			session_warn(b->ctx, "cannot read '%s': %s; left out",
-			    path, strerror(errno));
-			(void)chunker_finish(b->ch);
-			b->nchunks = 0;
-			return 1;
-		}
+		if (read_full_once(fd, b->rbuf, want, &got) != 0)
+			goto bad;
 		if (got == 0)
 			break;
 		total += got;
@@ -231,7 +313,7 @@ read_content(struct bctx *b, int fd, uint64_t expect, struct tree_entry *e,
 		if ((r = chunker_write(b->ch, b->rbuf, got)) != 0)
 			return r < 0 ? r : coffer_err_set(b->err, COFFER_ENOMEM,
 			    "chunker");
-		if (got < READ_BUF && total >= expect)
+		if (!holes && got < want && total >= expect)
 			break;
 	}
 	if ((r = chunker_finish(b->ch)) != 0)
@@ -240,6 +322,12 @@ read_content(struct bctx *b, int fd, uint64_t expect, struct tree_entry *e,
 	b->res->size += total;
 	repo_lock_refresh(b->lock);
 	return take_chunks(b, e);
+bad:
+	session_warn(b->ctx, "cannot read '%s': %s; left out", path,
+	    strerror(errno));
+	(void)chunker_finish(b->ch);
+	b->nchunks = 0;
+	return 1;
 }
 
 static int64_t
@@ -279,60 +367,82 @@ progress(struct bctx *b, const char *path, bool force)
 }
 
 /*
- * file_content(b, fd, sb, e, path): the chunk list of a regular file:
- * from the file cache when the file is unchanged and every chunk is
- * still in the key set, else by reading it.
+ * from_cache(b, sb, e): fill ${e} from the file cache when the file of
+ * ${sb} is unchanged and every chunk is still in the key set, without
+ * opening it.  1: done; 0: not in the cache; < 0: error.
+ */
+static int
+from_cache(struct bctx *b, const struct stat *sb, struct tree_entry *e)
+{
+	const struct fcache_ent *fe;
+	const uint8_t *ids;
+	size_t n;
+
+	if ((fe = fcache_lookup(b->fc, (uint64_t)sb->st_dev,
+	    (uint64_t)sb->st_ino, (uint64_t)sb->st_size, ts_ns(&sb->st_mtim),
+	    ts_ns(&sb->st_ctim))) == NULL)
+		return 0;
+	ids = fcache_chunks(fe, &n);
+	for (size_t i = 0; i < n; i++)
+		if (!keyset_has_blob(b->ks, OBJ_DATA, ids + i * BLOB_ID_LEN))
+			return 0;
+	if (fcache_fill(fe, e) != 0)
+		return coffer_err_set(b->err, COFFER_ENOMEM, "chunks");
+	b->res->size += e->size;
+	b->bytes_done += e->size;
+	b->res->unchanged_bytes += e->size;
+	b->res->nunchanged++;
+	fcache_keep(b->fc, fe);
+	return 1;
+}
+
+/*
+ * file_content(b, fd, sb, e, path): read the content of a regular file
+ * not found in the cache.  A file whose size, mtime or ctime differ
+ * after the read from ${sb} is stored as read, with a warning, and is
+ * not cached; else ${e} is marked for the cache (cache_entry).
  */
 static int
 file_content(struct bctx *b, int fd, const struct stat *sb,
     struct tree_entry *e, const char *path)
 {
-	const uint8_t *cached;
-	size_t n;
+	struct stat after;
 	int r;
 
-	cached = fcache_lookup(b->fc, (uint64_t)sb->st_dev,
-	    (uint64_t)sb->st_ino, (uint64_t)sb->st_size, ts_ns(&sb->st_mtim),
-	    ts_ns(&sb->st_ctim), &n);
-	for (size_t i = 0; cached != NULL && i < n; i++)
-		if (!keyset_has_blob(b->ks, OBJ_DATA, cached + i * BLOB_ID_LEN))
-			cached = NULL;
-	if (cached != NULL) {
-		if (n > 0 && (e->chunks = coffer_malloc(n * BLOB_ID_LEN)) == NULL)
-			return coffer_err_set(b->err, COFFER_ENOMEM, "chunks");
-		if (n > 0)
-			memcpy(e->chunks, cached, n * BLOB_ID_LEN);
-		e->nchunks = n;
-		e->size = (uint64_t)sb->st_size;
-		b->res->size += e->size;
-		b->bytes_done += e->size;
-		b->res->unchanged_bytes += e->size;
-		b->res->nunchanged++;
-	} else {
-		if (fcache_known(b->fc, (uint64_t)sb->st_dev,
-		    (uint64_t)sb->st_ino))
-			b->res->nchanged++;
-		else
-			b->res->nnew++;
-		if ((r = read_content(b, fd, (uint64_t)sb->st_size, e, path)) != 0)
-			return r;
-		/* A file that changed while read is not cached. */
-		if (e->size != (uint64_t)sb->st_size)
-			return 0;
-		if (e->pending) {
-			/* Cached by put_tree, once the ids are known. */
-			e->cache_add = true;
-			e->c_dev = (uint64_t)sb->st_dev;
-			e->c_ino = (uint64_t)sb->st_ino;
-			e->c_mtime_ns = ts_ns(&sb->st_mtim);
-			e->c_ctime_ns = ts_ns(&sb->st_ctim);
-			return 0;
-		}
+	if (fcache_known(b->fc, (uint64_t)sb->st_dev, (uint64_t)sb->st_ino))
+		b->res->nchanged++;
+	else
+		b->res->nnew++;
+	if ((r = read_content(b, fd, (uint64_t)sb->st_size,
+	    (e->flags & NODE_F_SPARSE) != 0, e, path)) != 0)
+		return r;
+	if (fstat(fd, &after) != 0 || e->size != (uint64_t)sb->st_size ||
+	    after.st_size != sb->st_size ||
+	    ts_ns(&after.st_mtim) != ts_ns(&sb->st_mtim) ||
+	    ts_ns(&after.st_ctim) != ts_ns(&sb->st_ctim)) {
+		session_warn(b->ctx, "'%s' changed while it was read; stored "
+		    "as read", path);
+		b->res->ntorn++;
+		return 0;
 	}
-	fcache_add(b->fc, (uint64_t)sb->st_dev, (uint64_t)sb->st_ino,
-	    e->size, ts_ns(&sb->st_mtim), ts_ns(&sb->st_ctim),
-	    (const uint8_t *)e->chunks, e->nchunks);
+	e->cache_add = true;
+	e->c_dev = (uint64_t)sb->st_dev;
+	e->c_ino = (uint64_t)sb->st_ino;
+	e->c_mtime_ns = ts_ns(&sb->st_mtim);
+	e->c_ctime_ns = ts_ns(&sb->st_ctim);
 	return 0;
+}
+
+/* cache_entry(b, e): a file read whole and unchanged goes to the cache
+ * once its ids are known (else encode_tree does it). */
+static void
+cache_entry(struct bctx *b, struct tree_entry *e)
+{
+	if (!e->cache_add || e->pending)
+		return;
+	fcache_add(b->fc, e->c_dev, e->c_ino, e->c_mtime_ns, e->c_ctime_ns,
+	    e);
+	e->cache_add = false;
 }
 
 static uint64_t
@@ -421,19 +531,11 @@ store_entry(struct bctx *b, int parentfd, const char *name, const char *path,
 
 	b->given = false;
 	/*
-	 * readdir says "regular file": open it straight away and stat the
-	 * descriptor (one system call fewer per file).  O_NONBLOCK keeps a
-	 * FIFO swapped in meanwhile from blocking us.
+	 * One fstatat for every kind: an unchanged regular file is then
+	 * taken from the file cache without being opened (${dtype} would
+	 * only save that call for folders).
 	 */
-	if (dtype == DT_REG && ((fd = openat(parentfd, name, O_RDONLY |
-	    O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOATIME)) != -1 ||
-	    (errno == EPERM && (fd = openat(parentfd, name, O_RDONLY |
-	    O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) != -1))) {
-		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
-			goto regular;
-		close(fd);
-		fd = -1;
-	}
+	(void)dtype;
 	if (fstatat(parentfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
 		session_warn(b->ctx, "cannot stat '%s': %s; left out", path,
 		    strerror(errno));
@@ -441,25 +543,12 @@ store_entry(struct bctx *b, int parentfd, const char *name, const char *path,
 	}
 	fill_meta(e, &sb);
 	if (S_ISREG(sb.st_mode)) {
-		if ((fd = openat(parentfd, name, O_RDONLY | O_NOFOLLOW |
-		    O_CLOEXEC | O_NOATIME)) == -1 && errno == EPERM)
-			fd = openat(parentfd, name, O_RDONLY | O_NOFOLLOW |
-			    O_CLOEXEC);
-		if (fd == -1 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-			session_warn(b->ctx, "cannot read '%s': %s; left out",
-			    path, fd == -1 ? strerror(errno) :
-			    "it changed while being read");
-			r = 1;
-			goto out;
-		}
-regular:
 		e->type = NODE_FILE;
 		if (b->max_size > 0 && (uint64_t)sb.st_size > b->max_size) {
 			b->res->nexcluded++;
 			r = 2;		/* left out on purpose: no warning */
 			goto out;
 		}
-		fill_meta(e, &sb);
 		if (sb.st_nlink > 1) {
 			bool first;
 
@@ -473,11 +562,45 @@ regular:
 		if ((uint64_t)sb.st_blocks * 512 < (uint64_t)sb.st_size &&
 		    sb.st_size > 0)
 			e->flags |= NODE_F_SPARSE;
+		if ((r = from_cache(b, &sb, e)) != 0) {
+			if (r < 0)
+				goto out;
+			b->res->nfiles++;
+			progress(b, path, false);
+			r = 0;
+			goto out;
+		}
+		/*
+		 * O_NONBLOCK keeps a FIFO swapped in meanwhile from blocking
+		 * us; the descriptor must be the file stat saw.
+		 */
+		if ((fd = openat(parentfd, name, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC | O_NONBLOCK | O_NOATIME)) == -1 &&
+		    errno == EPERM)
+			fd = openat(parentfd, name, O_RDONLY | O_NOFOLLOW |
+			    O_CLOEXEC | O_NONBLOCK);
+		{
+			struct stat fs;
+
+			if (fd == -1 || fstat(fd, &fs) != 0 ||
+			    !S_ISREG(fs.st_mode) || fs.st_dev != sb.st_dev ||
+			    fs.st_ino != sb.st_ino) {
+				session_warn(b->ctx, "cannot read '%s': %s; "
+				    "left out", path, fd == -1 ?
+				    strerror(errno) : "it changed while being "
+				    "read");
+				r = 1;
+				goto out;
+			}
+			sb = fs;
+		}
+		fill_meta(e, &sb);
 		if ((r = file_content(b, fd, &sb, e, path)) != 0)
 			goto out;
 		if ((r = meta_read(b->ctx, fd, e, path,
 		    &b->res->nwarnings, b->err)) != 0)
 			goto out;
+		cache_entry(b, e);
 		b->res->nfiles++;
 		progress(b, path, false);
 	} else if (S_ISDIR(sb.st_mode)) {
@@ -573,10 +696,7 @@ encode_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
 			memcpy(e->chunks[k], arena_slot(b, e->pending_first + k),
 			    BLOB_ID_LEN);
 		e->pending = false;
-		if (e->cache_add)
-			fcache_add(b->fc, e->c_dev, e->c_ino, e->size,
-			    e->c_mtime_ns, e->c_ctime_ns,
-			    (const uint8_t *)e->chunks, e->nchunks);
+		cache_entry(b, e);
 	}
 	tree_sort(t);
 	wbuf_reset(&b->tbuf);
@@ -993,7 +1113,7 @@ store_stdin(struct bctx *b, const char *name, struct tree *t)
 	e->gid = getegid();
 	e->mtime_sec = now.tv_sec;
 	e->mtime_nsec = (uint32_t)now.tv_nsec;
-	if ((r = read_content(b, STDIN_FILENO, UINT64_MAX, e,
+	if ((r = read_content(b, STDIN_FILENO, UINT64_MAX, false, e,
 	    "standard input")) != 0)
 		return r < 0 ? r : coffer_err_set(b->err, COFFER_EIO,
 		    "cannot read standard input");
@@ -1289,6 +1409,7 @@ coffer_backup(const struct coffer_ctx *ctx,
 		r = coffer_err_set(err, COFFER_ENOMEM, "backup buffers");
 		goto close;
 	}
+	chunker_set_zero_cb(b.ch, zero_chunk_cb);
 	if (opts->use_stdin) {
 		r = store_stdin(&b, opts->stdin_name, &top);
 		if (r == 0)

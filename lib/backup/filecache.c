@@ -1,45 +1,67 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * filecache: layout of a cache file:
- *   magic "CFCACHE1" | count u64 | entries | MAC[32]
+ * filecache: layout of a cache file (FORMAT.md §18.6):
+ *   magic "CFCACHE2" | generation u64 | count u64 | entries | MAC[32]
  *   entry: dev u64 | ino u64 | size u64 | mtime_ns i64 | ctime_ns i64 |
- *          nchunks u32 | chunk ids[32]...
+ *          seen_gen u64 | seen_time i64 | iflags u32 |
+ *          nchunks u32 | chunk ids[32]... |
+ *          nxattrs u32 | (namelen u16 | name | vlen u32 | value)...
  * MAC = BLAKE2b-256 keyed by the cache key over everything before it.
+ * ${generation} counts the backups that saved the cache; an entry's
+ * ${seen_gen} and ${seen_time} say when a backup last met its file.
+ * Version 1 ("CFCACHE1", no seen fields, no attributes) is dropped: the
+ * next backup reads every file once and writes version 2.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filecache.h"
 
 #define CACHE_MAX	(2ull << 30)
-#define ENT_FIXED	44
+#define ENT_FIXED	68
+#define XNAME_MAX	255
 
-static const char cache_magic[8] = "CFCACHE1";
+static const char cache_magic[8] = "CFCACHE2";
 
-struct fent {
+struct fcache_ent {
 	uint64_t	 dev, ino, size;
 	int64_t		 mtime, ctime;
+	uint64_t	 seen_gen;
+	int64_t		 seen_time;
+	uint32_t	 iflags;
 	uint32_t	 n;
 	const uint8_t	*chunks;
+	uint32_t	 nx;
+	const uint8_t	*xp;		/* the encoded attributes */
+	size_t		 xlen;
+	const uint8_t	*rec;		/* the whole entry, to keep it as is */
+	size_t		 reclen;
+	bool		 met;		/* this backup saw the file */
 };
 
 struct fcache {
-	char		*path;
-	uint8_t		 key[KEY_LEN];
-	uint8_t		*buf;		/* the old file */
-	struct fent	*old;		/* sorted by (dev, ino) */
-	size_t		 nold;
-	struct wbuf	 out;		/* the new file, being built */
-	uint64_t	 nnew;
+	char			*path;
+	uint8_t			 key[KEY_LEN];
+	uint8_t			*buf;		/* the old file */
+	size_t			 buflen;
+	struct fcache_ent	*old;		/* sorted by (dev, ino), unique */
+	size_t			 nold;
+	uint32_t		*slots;		/* (dev, ino) -> 1 + index, or 0 */
+	size_t			 nslots;	/* a power of two > 2 nold */
+	uint64_t		 gen;		/* this backup's generation */
+	int64_t			 now;
+	struct wbuf		 out;		/* the new file, being built */
+	uint64_t		 nnew;
 };
 
 static int
 fent_cmp(const void *a, const void *b)
 {
-	const struct fent *x = a, *y = b;
+	const struct fcache_ent *x = a, *y = b;
 
 	if (x->dev != y->dev)
 		return x->dev < y->dev ? -1 : 1;
@@ -48,50 +70,139 @@ fent_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* parse_xattrs(rb, e): check and skip the attributes of ${e}. */
+static bool
+parse_xattrs(struct rbuf *rb, struct fcache_ent *e)
+{
+	e->nx = rbuf_u32(rb);
+	if (!rbuf_ok(rb) || e->nx > rbuf_left(rb) / 7)
+		return false;
+	e->xp = rb->p + rb->off;
+	for (uint32_t i = 0; i < e->nx; i++) {
+		size_t nl = rbuf_u16(rb), vl;
+		const uint8_t *name = rbuf_get(rb, nl);
+
+		if (name == NULL || nl == 0 || nl > XNAME_MAX ||
+		    memchr(name, 0, nl) != NULL)
+			return false;
+		if (rbuf_bytes32(rb, &vl, TREE_XATTR_MAX) == NULL)
+			return false;
+	}
+	e->xlen = (size_t)(rb->p + rb->off - e->xp);
+	return rbuf_ok(rb);
+}
+
+static size_t
+slot_of(uint64_t dev, uint64_t ino)
+{
+	uint64_t h = (ino ^ (dev << 32 | dev >> 32)) * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(h >> 32);
+}
+
+/* Hash the entries by (dev, ino); false if out of memory. */
+static bool
+index_entries(struct fcache *fc)
+{
+	size_t mask;
+
+	if (fc->nold > UINT32_MAX - 1)
+		return false;
+	for (fc->nslots = 64; fc->nslots < 2 * fc->nold; fc->nslots *= 2)
+		;
+	if ((fc->slots = coffer_calloc(fc->nslots, sizeof(*fc->slots))) ==
+	    NULL)
+		return false;
+	mask = fc->nslots - 1;
+	for (size_t i = 0; i < fc->nold; i++) {
+		size_t k = slot_of(fc->old[i].dev, fc->old[i].ino) & mask;
+
+		while (fc->slots[k] != 0)
+			k = (k + 1) & mask;
+		fc->slots[k] = (uint32_t)i + 1;
+	}
+	return true;
+}
+
+/* Keep one entry per (dev, ino): the one met last. */
+static void
+dedupe(struct fcache *fc)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < fc->nold; i++) {
+		if (j > 0 && fent_cmp(&fc->old[j - 1], &fc->old[i]) == 0) {
+			if (fc->old[i].seen_gen > fc->old[j - 1].seen_gen)
+				fc->old[j - 1] = fc->old[i];
+			continue;
+		}
+		fc->old[j++] = fc->old[i];
+	}
+	fc->nold = j;
+}
+
 static void
 load(struct fcache *fc)
 {
 	uint8_t mac[HASH_LEN];
 	struct rbuf rb;
 	size_t len;
-	uint64_t n;
+	uint64_t n, gen;
 
 	if (file_read(AT_FDCWD, fc->path, fc->path, CACHE_MAX, &fc->buf, &len,
 	    NULL) != 0)
 		return;
-	if (len < 16 + HASH_LEN || memcmp(fc->buf, cache_magic, 8) != 0)
+	fc->buflen = len;
+	if (len < 24 + HASH_LEN || memcmp(fc->buf, cache_magic, 8) != 0)
 		goto bad;
 	hash_keyed(mac, fc->key, fc->buf, len - HASH_LEN);
 	if (!ct_equal(mac, fc->buf + len - HASH_LEN, HASH_LEN))
 		goto bad;
 	rbuf_init(&rb, fc->buf + 8, len - 8 - HASH_LEN);
+	gen = rbuf_u64(&rb);
 	n = rbuf_u64(&rb);
 	if (n > rbuf_left(&rb) / ENT_FIXED ||
-	    (fc->old = coffer_calloc((size_t)n, sizeof(*fc->old))) == NULL)
+	    (fc->old = coffer_calloc((size_t)n + 1, sizeof(*fc->old))) == NULL)
 		goto bad;
 	for (uint64_t i = 0; i < n; i++) {
-		struct fent *e = &fc->old[i];
+		struct fcache_ent *e = &fc->old[i];
 
+		e->rec = rb.p + rb.off;
 		e->dev = rbuf_u64(&rb);
 		e->ino = rbuf_u64(&rb);
 		e->size = rbuf_u64(&rb);
 		e->mtime = (int64_t)rbuf_u64(&rb);
 		e->ctime = (int64_t)rbuf_u64(&rb);
+		e->seen_gen = rbuf_u64(&rb);
+		e->seen_time = (int64_t)rbuf_u64(&rb);
+		e->iflags = rbuf_u32(&rb);
 		e->n = rbuf_u32(&rb);
-		if (!rbuf_ok(&rb) || e->n > rbuf_left(&rb) / BLOB_ID_LEN)
+		if (!rbuf_ok(&rb) || e->n > rbuf_left(&rb) / BLOB_ID_LEN ||
+		    e->seen_gen > gen)
 			goto bad;
 		e->chunks = rbuf_get(&rb, (size_t)e->n * BLOB_ID_LEN);
+		if (!parse_xattrs(&rb, e))
+			goto bad;
+		e->reclen = (size_t)(rb.p + rb.off - e->rec);
 	}
-	if (!rbuf_ok(&rb) || rbuf_left(&rb) != 0)
+	if (!rbuf_ok(&rb) || rbuf_left(&rb) != 0 || gen == UINT64_MAX)
 		goto bad;
 	fc->nold = (size_t)n;
+	fc->gen = gen + 1;
 	qsort(fc->old, fc->nold, sizeof(*fc->old), fent_cmp);
+	dedupe(fc);
+	if (!index_entries(fc))
+		goto bad;
 	return;
 bad:
-	/* Damaged or forged: start afresh (files are simply read again). */
+	/* Damaged, forged or old: start afresh (files are read again). */
 	coffer_free(fc->old);
 	fc->old = NULL;
 	fc->nold = 0;
+	fc->gen = 1;
+	coffer_free(fc->slots);
+	fc->slots = NULL;
+	fc->nslots = 0;
 }
 
 int
@@ -106,10 +217,18 @@ fcache_open(const char *path, const uint8_t key[KEY_LEN], struct fcache **out)
 		return COFFER_ENOMEM;
 	}
 	memcpy(fc->key, key, KEY_LEN);
-	wbuf_init(&fc->out, CACHE_MAX);
-	wbuf_put(&fc->out, cache_magic, 8);
-	wbuf_u64(&fc->out, 0);		/* count, filled in by save */
+	fc->gen = 1;
+	fc->now = (int64_t)time(NULL);
 	load(fc);
+	wbuf_init(&fc->out, CACHE_MAX);
+	/* About as large as the old one: grow it once, not by doubling. */
+	if (wbuf_reserve(&fc->out, fc->buflen + 24) != 0) {
+		fcache_free(fc);
+		return COFFER_ENOMEM;
+	}
+	wbuf_put(&fc->out, cache_magic, 8);
+	wbuf_u64(&fc->out, fc->gen);
+	wbuf_u64(&fc->out, 0);		/* count, filled in by save */
 	*out = fc;
 	return 0;
 }
@@ -123,52 +242,155 @@ fcache_free(struct fcache *fc)
 	coffer_free(fc->path);
 	coffer_free(fc->buf);
 	coffer_free(fc->old);
+	coffer_free(fc->slots);
 	wbuf_release(&fc->out);
 	coffer_free(fc);
 }
 
-const uint8_t *
-fcache_lookup(struct fcache *fc, uint64_t dev, uint64_t ino, uint64_t size,
-    int64_t mtime, int64_t ctime, size_t *n)
+static struct fcache_ent *
+find(struct fcache *fc, uint64_t dev, uint64_t ino)
 {
-	struct fent want = { .dev = dev, .ino = ino };
-	const struct fent *e;
+	size_t mask, k;
 
-	*n = 0;
 	if (fc == NULL || fc->nold == 0)
 		return NULL;
-	e = bsearch(&want, fc->old, fc->nold, sizeof(*fc->old), fent_cmp);
-	if (e == NULL || e->size != size || e->mtime != mtime ||
-	    e->ctime != ctime)
+	mask = fc->nslots - 1;
+	for (k = slot_of(dev, ino) & mask; fc->slots[k] != 0;
+	    k = (k + 1) & mask) {
+		struct fcache_ent *e = &fc->old[fc->slots[k] - 1];
+
+		if (e->ino == ino && e->dev == dev)
+			return e;
+	}
+	return NULL;
+}
+
+const struct fcache_ent *
+fcache_lookup(struct fcache *fc, uint64_t dev, uint64_t ino, uint64_t size,
+    int64_t mtime, int64_t ctime)
+{
+	struct fcache_ent *e;
+
+	if ((e = find(fc, dev, ino)) == NULL)
 		return NULL;
-	*n = e->n;
-	return e->chunks;
+	/* Met: re-added below if it is still worth caching, else dropped. */
+	e->met = true;
+	if (e->size != size || e->mtime != mtime || e->ctime != ctime)
+		return NULL;
+	return e;
+}
+
+const uint8_t *
+fcache_chunks(const struct fcache_ent *fe, size_t *n)
+{
+	*n = fe->n;
+	return fe->chunks;
+}
+
+int
+fcache_fill(const struct fcache_ent *fe, struct tree_entry *e)
+{
+	struct rbuf rb;
+
+	e->size = fe->size;
+	e->iflags = fe->iflags;
+	if (fe->n > 0) {
+		if ((e->chunks = coffer_malloc((size_t)fe->n *
+		    BLOB_ID_LEN)) == NULL)
+			return COFFER_ENOMEM;
+		memcpy(e->chunks, fe->chunks, (size_t)fe->n * BLOB_ID_LEN);
+	}
+	e->nchunks = fe->n;
+	if (fe->nx == 0)
+		return 0;
+	if ((e->xattrs = coffer_calloc(fe->nx, sizeof(*e->xattrs))) == NULL)
+		return COFFER_ENOMEM;
+	/* Checked by load(). */
+	rbuf_init(&rb, fe->xp, fe->xlen);
+	for (uint32_t i = 0; i < fe->nx; i++) {
+		struct xattr *x = &e->xattrs[i];
+		size_t nl = rbuf_u16(&rb), vl;
+		const uint8_t *name = rbuf_get(&rb, nl), *val;
+
+		val = rbuf_bytes32(&rb, &vl, TREE_XATTR_MAX);
+		if ((x->name = coffer_malloc(nl + 1)) == NULL ||
+		    (x->value = coffer_malloc(vl + 1)) == NULL) {
+			coffer_free(x->name);
+			x->name = NULL;
+			return COFFER_ENOMEM;
+		}
+		memcpy(x->name, name, nl);
+		x->name[nl] = '\0';
+		if (vl > 0)
+			memcpy(x->value, val, vl);
+		x->vlen = vl;
+		e->nxattrs++;
+	}
+	return 0;
+}
+
+void
+fcache_keep(struct fcache *fc, const struct fcache_ent *fe)
+{
+	size_t at = fc->out.len;
+
+	wbuf_put(&fc->out, fe->rec, fe->reclen);
+	if (fc->out.oom)
+		return;
+	/* seen_gen and seen_time follow the five stat fields. */
+	le64enc(fc->out.p + at + 40, fc->gen);
+	le64enc(fc->out.p + at + 48, (uint64_t)fc->now);
+	fc->nnew++;
 }
 
 bool
 fcache_known(struct fcache *fc, uint64_t dev, uint64_t ino)
 {
-	struct fent want = { .dev = dev, .ino = ino };
-
-	return fc != NULL && fc->nold > 0 && bsearch(&want, fc->old, fc->nold,
-	    sizeof(*fc->old), fent_cmp) != NULL;
+	return find(fc, dev, ino) != NULL;
 }
 
 void
-fcache_add(struct fcache *fc, uint64_t dev, uint64_t ino, uint64_t size,
-    int64_t mtime, int64_t ctime, const uint8_t *chunks, size_t n)
+fcache_add(struct fcache *fc, uint64_t dev, uint64_t ino, int64_t mtime,
+    int64_t ctime, const struct tree_entry *e)
 {
 	if (fc == NULL)
 		return;
+	/* What load() would refuse is not written: the file is read again. */
+	for (size_t i = 0; i < e->nxattrs; i++) {
+		size_t nl = strlen(e->xattrs[i].name);
+
+		if (nl == 0 || nl > XNAME_MAX ||
+		    e->xattrs[i].vlen > TREE_XATTR_MAX)
+			return;
+	}
 	wbuf_u64(&fc->out, dev);
 	wbuf_u64(&fc->out, ino);
-	wbuf_u64(&fc->out, size);
+	wbuf_u64(&fc->out, e->size);
 	wbuf_u64(&fc->out, (uint64_t)mtime);
 	wbuf_u64(&fc->out, (uint64_t)ctime);
-	wbuf_u32(&fc->out, (uint32_t)n);
-	if (n > 0)
-		wbuf_put(&fc->out, chunks, n * BLOB_ID_LEN);
+	wbuf_u64(&fc->out, fc->gen);
+	wbuf_u64(&fc->out, (uint64_t)fc->now);
+	wbuf_u32(&fc->out, e->iflags);
+	wbuf_u32(&fc->out, (uint32_t)e->nchunks);
+	if (e->nchunks > 0)
+		wbuf_put(&fc->out, e->chunks, e->nchunks * BLOB_ID_LEN);
+	wbuf_u32(&fc->out, (uint32_t)e->nxattrs);
+	for (size_t i = 0; i < e->nxattrs; i++) {
+		size_t nl = strlen(e->xattrs[i].name);
+
+		wbuf_u16(&fc->out, (uint16_t)nl);
+		wbuf_put(&fc->out, e->xattrs[i].name, nl);
+		wbuf_bytes32(&fc->out, e->xattrs[i].value, e->xattrs[i].vlen);
+	}
 	fc->nnew++;
+}
+
+/* evicted(fc, e): not met for FCACHE_KEEP_BACKUPS backups and days. */
+static bool
+evicted(const struct fcache *fc, const struct fcache_ent *e)
+{
+	return fc->gen - e->seen_gen >= FCACHE_KEEP_BACKUPS &&
+	    fc->now - e->seen_time >= (int64_t)FCACHE_KEEP_DAYS * 86400;
 }
 
 int
@@ -179,9 +401,19 @@ fcache_save(struct fcache *fc, struct coffer_err *err)
 	char *slash;
 	int dfd, r;
 
+	/* Entries of files this backup did not meet, within half the cap. */
+	for (size_t i = 0; i < fc->nold; i++) {
+		const struct fcache_ent *e = &fc->old[i];
+
+		if (e->met || evicted(fc, e) ||
+		    fc->out.len + e->reclen > CACHE_MAX / 2)
+			continue;
+		wbuf_put(&fc->out, e->rec, e->reclen);
+		fc->nnew++;
+	}
 	if (fc->out.oom)
 		return 0;	/* too big to keep: next backup reads all */
-	le64enc(fc->out.p + 8, fc->nnew);
+	le64enc(fc->out.p + 16, fc->nnew);
 	hash_keyed(mac, fc->key, fc->out.p, fc->out.len);
 	wbuf_put(&fc->out, mac, sizeof(mac));
 	if (fc->out.oom)

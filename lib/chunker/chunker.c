@@ -16,6 +16,14 @@
  * inside one caller buffer are handed to the callback in place; only the
  * head of a chunk that straddles calls is copied into a ${max}-byte
  * buffer.
+ *
+ * A run of zero bytes drives the hash to a fixed point: each step is
+ * h = 2h + gear[0], and after 64 steps every bit of the old h has been
+ * shifted out, leaving h = gear[0] * (2^64 - 1) = -gear[0], which the
+ * next step maps to itself.  So inside a long run of zeros the mask test
+ * gives the same answer at every offset of one normalisation region, and
+ * chunker_write_zeros() finds its cuts after at most 64 hashed bytes per
+ * chunk.
  */
 #include <string.h>
 
@@ -35,7 +43,9 @@ struct chunker {
 	uint8_t		*buf;		/* pending chunk head */
 	size_t		 blen;		/* bytes in buf, < max */
 	chunker_cb	*cb;
+	chunker_cb	*zcb;		/* chunks of chunker_write_zeros() */
 	void		*cookie;
+	uint8_t		*zeros;		/* ${max} zero bytes, made when needed */
 };
 
 /* top_bits(n): a mask of the top ${n} bits of a uint64_t, 1 <= n <= 64. */
@@ -169,6 +179,78 @@ chunker_write(struct chunker *c, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+void
+chunker_set_zero_cb(struct chunker *c, chunker_cb *zcb)
+{
+	c->zcb = zcb;
+}
+
+/*
+ * zero_cut(c, off, n): as cut_search() for ${n} zero bytes at offset
+ * ${off} of the pending chunk.
+ */
+static size_t
+zero_cut(struct chunker *c, size_t off, uint64_t n)
+{
+	const uint64_t g = c->gear[0], fixed = (uint64_t)0 - g;
+	uint64_t h = c->h;
+	size_t pos, end;
+
+	end = n > c->max - off ? c->max : off + (size_t)n;
+	pos = off < c->min ? (c->min < end ? c->min : end) : off;
+	/* At most 64 hashed bytes reach the fixed point. */
+	for (; pos < end && h != fixed; pos++) {
+		h = (h << 1) + g;
+		if ((h & (pos < c->avg ? c->mask_s : c->mask_l)) == 0)
+			return pos - off + 1;
+	}
+	if (pos < end && pos < c->avg) {
+		if ((fixed & c->mask_s) == 0)
+			return pos - off + 1;
+		pos = c->avg < end ? c->avg : end;
+	}
+	if (pos < end) {
+		if ((fixed & c->mask_l) == 0)
+			return pos - off + 1;
+		pos = end;
+	}
+	if (end == c->max)
+		return end - off;
+	c->h = h;
+	return 0;
+}
+
+int
+chunker_write_zeros(struct chunker *c, uint64_t n)
+{
+	size_t k;
+	int r;
+
+	while (n > 0) {
+		if ((k = zero_cut(c, c->blen, n)) == 0) {
+			memset(c->buf + c->blen, 0, (size_t)n);
+			c->blen += (size_t)n;
+			return 0;
+		}
+		if (c->blen == 0) {
+			/* A chunk of nothing but these zeros. */
+			if (c->zeros == NULL &&
+			    (c->zeros = coffer_calloc(1, c->max)) == NULL)
+				return -1;
+			c->h = 0;
+			r = (c->zcb != NULL ? c->zcb : c->cb)(c->cookie,
+			    c->zeros, k);
+		} else {
+			memset(c->buf + c->blen, 0, k);
+			r = emit(c, c->buf, c->blen + k);
+		}
+		if (r != 0)
+			return r;
+		n -= k;
+	}
+	return 0;
+}
+
 int
 chunker_finish(struct chunker *c)
 {
@@ -186,6 +268,7 @@ chunker_free(struct chunker *c)
 		return;
 	secret_wipe(c->buf, c->max);
 	coffer_free(c->buf);
+	coffer_free(c->zeros);
 	secret_wipe(c, sizeof(*c));
 	coffer_free(c);
 }

@@ -44,6 +44,25 @@ struct chunker *chunker_new(size_t min, size_t avg, size_t max,
 int chunker_write(struct chunker *c, const uint8_t *buf, size_t len);
 
 /*
+ * chunker_write_zeros(c, n):
+ * Feed ${n} zero bytes (a hole of a sparse file) without touching them one
+ * by one: the boundaries, and so the chunks, are exactly those that
+ * chunker_write() would give for ${n} real zeros.  A chunk made only of
+ * these zeros goes to the zero callback (chunker_set_zero_cb) if one is
+ * set, else to the callback, with a buffer of zeros.  Return as
+ * chunker_write().
+ */
+int chunker_write_zeros(struct chunker *c, uint64_t n);
+
+/*
+ * chunker_set_zero_cb(c, zcb): hand chunks that chunker_write_zeros()
+ * made only of zeros to ${zcb} (same cookie; the buffer holds zeros), so
+ * that the caller can reuse the id of a zero chunk of that length.  NULL
+ * sends them to the ordinary callback again.
+ */
+void chunker_set_zero_cb(struct chunker *c, chunker_cb *zcb);
+
+/*
  * chunker_finish(c): emit the final partial chunk (if any bytes are
  * pending; an empty stream emits nothing) and reset ${c} for a new
  * stream.  Return as chunker_write().

@@ -619,11 +619,13 @@ handmade_filecache(void)
 	struct wbuf b;
 
 	wbuf_init(&b, SMALL);
-	wbuf_put(&b, "CFCACHE1", 8);
+	wbuf_put(&b, "CFCACHE2", 8);
+	wbuf_u64(&b, 1);
 	wbuf_u64(&b, 0);
 	seed("filecache", "empty", 1, b.p, b.len);
 	wbuf_reset(&b);
-	wbuf_put(&b, "CFCACHE1", 8);
+	wbuf_put(&b, "CFCACHE2", 8);
+	wbuf_u64(&b, 7);		/* generation */
 	wbuf_u64(&b, 3);
 	for (int i = 0; i < 3; i++) {
 		/* Entries 0 and 2 share (dev, ino). */
@@ -632,10 +634,23 @@ handmade_filecache(void)
 		wbuf_u64(&b, 100);
 		wbuf_u64(&b, 5);
 		wbuf_u64(&b, 6);
+		wbuf_u64(&b, (uint64_t)(5 + i));	/* seen_gen */
+		wbuf_u64(&b, 1700000000);		/* seen_time */
+		wbuf_u32(&b, i == 1 ? 0x10 : 0);	/* iflags */
 		wbuf_u32(&b, (uint32_t)i);
 		for (int k = 0; k < i; k++)
 			wbuf_put(&b, (uint8_t[BLOB_ID_LEN]){ (uint8_t)k },
 			    BLOB_ID_LEN);
+		/* Entry 1 has two attributes, one of them empty. */
+		wbuf_u32(&b, i == 1 ? 2 : 0);
+		if (i == 1) {
+			wbuf_u16(&b, 10);
+			wbuf_put(&b, "user.empty", 10);
+			wbuf_bytes32(&b, "", 0);
+			wbuf_u16(&b, 11);
+			wbuf_put(&b, "user.colour", 11);
+			wbuf_bytes32(&b, "blue", 4);
+		}
 	}
 	seed("filecache", "three", 1, b.p, b.len);
 	wbuf_release(&b);

@@ -494,6 +494,169 @@ new_rejects_bad_sizes(void)
 	}
 }
 
+/* A stream of data runs and holes, as fed to the chunker. */
+struct seg {
+	bool	hole;
+	size_t	len;
+};
+
+static size_t
+hole_len(uint64_t *rs, size_t min, size_t max)
+{
+	switch (splitmix64(rs) % 6) {
+	case 0:
+		return 1 + splitmix64(rs) % 63;		/* shorter than 64 */
+	case 1:
+		return 64 + splitmix64(rs) % 64;
+	case 2:	/* about the minimum */
+		return min - 2 + splitmix64(rs) % 5;
+	case 3:	/* about the maximum, or a multiple of it */
+		return max * (1 + splitmix64(rs) % 3) - 2 + splitmix64(rs) % 5;
+	default:
+		return 1 + splitmix64(rs) % (3 * max);
+	}
+}
+
+/*
+ * zeros_case(min, avg, max, seed, &zero_cuts): a random layout of data
+ * and holes gives the same chunks through chunker_write_zeros() as
+ * through chunker_write() of real zeros.  ${zero_cuts} counts all-zero
+ * chunks shorter than ${max} that are not the last one (cuts found
+ * inside a zero run).
+ */
+static void
+zeros_case(size_t min, size_t avg, size_t max, uint64_t seed,
+    size_t *zero_cuts)
+{
+	struct seg segs[12];
+	struct chunks a = { 0 }, b = { 0 };
+	struct chunker *ca = NULL, *cb = NULL;
+	uint8_t key[32], *src = NULL, *data = NULL;
+	uint64_t rs = seed;
+	size_t nseg, total = 0, off;
+	bool hole;
+
+	for (size_t i = 0; i < sizeof(key); i += 8)
+		le64enc(key + i, splitmix64(&rs));
+	nseg = 1 + splitmix64(&rs) % 10;
+	hole = splitmix64(&rs) % 2 == 0;	/* a hole at the start, or not */
+	for (size_t i = 0; i < nseg; i++, hole = !hole) {
+		segs[i].hole = hole;
+		segs[i].len = hole ? hole_len(&rs, min, max) :
+		    1 + splitmix64(&rs) % (2 * max);
+		total += segs[i].len;
+	}
+	T_TRUE((src = coffer_calloc(1, total)) != NULL);
+	T_TRUE((data = random_buf(total, splitmix64(&rs))) != NULL);
+	if (src == NULL || data == NULL)
+		goto out;
+	for (size_t i = 0, o = 0; i < nseg; o += segs[i++].len)
+		if (!segs[i].hole)
+			memcpy(src + o, data + o, segs[i].len);
+	a.src = b.src = src;
+	a.srclen = b.srclen = total;
+	ca = chunker_new(min, avg, max, key, collect, &a);
+	cb = chunker_new(min, avg, max, key, collect, &b);
+	T_TRUE(ca != NULL && cb != NULL);
+	if (ca == NULL || cb == NULL)
+		goto out;
+	T_EQ_INT(chunker_write(ca, src, total), 0);
+	T_EQ_INT(chunker_finish(ca), 0);
+	for (size_t i = 0, o = 0; i < nseg; o += segs[i++].len) {
+		if (segs[i].hole) {
+			T_EQ_INT(chunker_write_zeros(cb, segs[i].len), 0);
+			continue;
+		}
+		/* Data in two writes, to mix pending and in-place chunks. */
+		off = splitmix64(&rs) % (segs[i].len + 1);
+		T_EQ_INT(chunker_write(cb, src + o, off), 0);
+		T_EQ_INT(chunker_write(cb, src + o + off, segs[i].len - off),
+		    0);
+	}
+	T_EQ_INT(chunker_finish(cb), 0);
+	T_TRUE(!a.bad && !b.bad);
+	T_EQ_INT(b.off, total);
+	T_EQ_INT(b.n, a.n);
+	for (size_t i = 0; i < a.n && i < b.n; i++) {
+		if (a.v[i].len != b.v[i].len || a.v[i].off != b.v[i].off ||
+		    memcmp(a.v[i].hash, b.v[i].hash, sizeof(a.v[i].hash))) {
+			unit_fail(__FILE__, __LINE__, "seed %llu: chunk %zu "
+			    "at %zu is %zu bytes, want %zu at %zu",
+			    (unsigned long long)seed, i, b.v[i].off, b.v[i].len,
+			    a.v[i].len, a.v[i].off);
+			break;
+		}
+		if (i + 1 < a.n && a.v[i].len < max) {
+			bool allzero = true;
+
+			for (size_t k = 0; k < a.v[i].len && allzero; k++)
+				allzero = src[a.v[i].off + k] == 0;
+			if (allzero)
+				(*zero_cuts)++;
+		}
+	}
+out:
+	chunker_free(ca);
+	chunker_free(cb);
+	coffer_free(a.v);
+	coffer_free(b.v);
+	coffer_free(src);
+	coffer_free(data);
+}
+
+/* Holes fed as counts cut exactly where real zeros would. */
+static void
+zeros_match_small(void)
+{
+	size_t zero_cuts = 0;
+
+	for (uint64_t seed = 1; seed <= 600; seed++)
+		zeros_case(64, 256, 1024, seed, &zero_cuts);
+	for (uint64_t seed = 1000; seed < 1200; seed++)
+		zeros_case(SMALL_MIN, SMALL_AVG, SMALL_MAX, seed, &zero_cuts);
+	/* Some keys cut inside a zero run before the maximum. */
+	T_TRUE(zero_cuts > 0);
+}
+
+static void
+zeros_match_default(void)
+{
+	size_t zero_cuts = 0;
+
+	for (uint64_t seed = 7; seed < 13; seed++)
+		zeros_case(DEF_MIN, DEF_AVG, DEF_MAX, seed, &zero_cuts);
+}
+
+static int
+count_zero(void *cookie, const uint8_t *buf, size_t len)
+{
+	size_t *n = cookie;
+
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != 0)
+			return -7;
+	(*n)++;
+	return 0;
+}
+
+/* A long hole goes to the zero callback in maximum-size chunks. */
+static void
+zeros_callback(void)
+{
+	struct chunker *c;
+	size_t n = 0;
+
+	T_TRUE((c = chunker_new(SMALL_MIN, SMALL_AVG, SMALL_MAX, key1,
+	    count_zero, &n)) != NULL);
+	if (c == NULL)
+		return;
+	chunker_set_zero_cb(c, count_zero);
+	T_EQ_INT(chunker_write_zeros(c, (uint64_t)100 * SMALL_MAX), 0);
+	T_EQ_INT(chunker_finish(c), 0);
+	T_TRUE(n >= 100);
+	chunker_free(c);
+}
+
 static int
 setup(void)
 {
@@ -511,4 +674,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(empty_stream),
 	UNIT_TEST(callback_stops),
 	UNIT_TEST(new_rejects_bad_sizes),
+	UNIT_TEST(zeros_match_small),
+	UNIT_TEST(zeros_match_default),
+	UNIT_TEST(zeros_callback),
 )
