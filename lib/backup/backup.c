@@ -1329,6 +1329,13 @@ coffer_backup(const struct coffer_ctx *ctx,
 	}
 	keyset_clear_tmp(b.ks);
 	{
+		struct resume_stats rs;
+
+		if ((r = keyset_resume(b.ks, ctx->stop, &rs, err)) != 0)
+			goto close;
+		res->resumed = rs.bytes;
+	}
+	{
 		char cpath[4200];
 		uint8_t ckey[KEY_LEN];
 
@@ -1404,6 +1411,16 @@ coffer_backup(const struct coffer_ctx *ctx,
 	memcpy(res->key_id, keyset_idhex(b.ks), sizeof(res->key_id));
 	r = 0;
 close:
+	if (r == COFFER_EINTR) {
+		struct coffer_err e1 = { 0 };
+
+		/* Stopped: keep what is written; the next backup adopts it. */
+		if (keyset_flush(b.ks, &e1) != 0)
+			coffer_err_set(err, COFFER_EINTR, "interrupted; the "
+			    "last packs are not indexed: %s", e1.msg);
+		res->added = keyset_added(b.ks);
+		memcpy(res->key_id, keyset_idhex(b.ks), sizeof(res->key_id));
+	}
 	if (scan_started) {
 		__atomic_store_n(&b.scan_stop, true, __ATOMIC_RELAXED);
 		pthread_join(scan_th, NULL);
