@@ -15,8 +15,9 @@
 # the killed run left is damaged in a blob: none is taken over (the
 # blobs of the damaged one are written again; check counts the four as
 # leftovers), the rerun still succeeds, and its additions stay within
-# the bound.  Last, prune leaves nothing unused: check counts no leftovers,
-# and a second prune removes nothing.
+# the bound.  Then prune leaves nothing unused: check counts no
+# leftovers, and a second prune removes nothing.  Last, Ctrl-C twice ends
+# a backup at once, and the next takes over the packs it finished.
 scenario() {
 	need_cmd jq perl || return 1
 	seed=${RESUME_SEED:-$$}
@@ -33,11 +34,11 @@ scenario() {
 		head -c $fsize /dev/urandom >"src/f$i" || return 1
 		i=$((i + 1))
 	done
-	# A few small files too, so that bundles are part of it.
-	mkdir src/small || return 1
+	# Small files too, walked first: bundles in the first packs.
+	mkdir src/a-small || return 1
 	i=0
 	while [ $i -lt 200 ]; do
-		head -c $((i * 97 + 1)) /dev/urandom >"src/small/s$i" || return 1
+		head -c $((i * 97 + 1)) /dev/urandom >"src/a-small/s$i" || return 1
 		i=$((i + 1))
 	done
 
@@ -72,6 +73,7 @@ scenario() {
 	[ "$after" -le $((clean + 1048576)) ] ||
 	    fail "after prune the repository holds $after bytes, a clean" \
 	    "backup $clean" || return 1
+	twice
 }
 
 # one_round N SIG PCT: a fresh repository, a first backup stopped by SIG
@@ -165,4 +167,44 @@ plant() {
 	flip_byte "$own" 4096 || return 1
 	spoilt=$(file_size "$own") || return 1
 	note "planted 3 packs, damaged ${own#"$COFFER_REPO/"}"
+}
+
+# twice: Ctrl-C twice ends a backup at once (it is waiting for its
+# standard input, so the first cannot have ended it yet); the packs it
+# finished are still taken over by the next backup.
+twice() {
+	rm -rf rst "repo5" || return 1
+	export COFFER_REPO="$PWD/repo6"
+	expect_exit 0 "$COFFER" init || return 1
+	head -c 41943040 /dev/urandom >stdin.bin || return 1
+	mkfifo fifo || return 1
+	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die' \
+	    "$COFFER" backup --stdin --stdin-name z <fifo >out.kill \
+	    2>err.kill &
+	pid=$!
+	exec 3>fifo
+	cat stdin.bin >&3 || return 1
+	# All read but the pipe's last bytes; the fifo stays open.
+	wait_for "[ -n \"\$(find '$COFFER_REPO/sets' -path '*/packs/*/*' \
+	    -type f ! -name '*.tmp')\" ]" 60 || return 1
+	kill -INT "$pid" || return 1
+	wait_for "grep -q '^coffer backup: stopping' err.kill" 60 || return 1
+	kill -INT "$pid" || return 1
+	rc=0
+	wait "$pid" || rc=$?
+	exec 3>&-
+	cp err.kill err
+	[ "$rc" -eq 130 ] || fail "Ctrl-C twice: exit status $rc, want 130" ||
+	    return 1
+	no_sanitizer_report || return 1
+	expect_grep '^coffer backup: interrupted: no new snapshot \(one is written only at the end\); the earlier ones are intact, and the next backup into this key set takes over the packs this run finished$' err.kill || return 1
+	expect_exit 0 "$COFFER" backup --json --stdin --stdin-name z \
+	    <stdin.bin || return 1
+	note "rerun: $(jq -c '{added, resumed}' out)"
+	expect_jq '.resumed >= 16000000' out || return 1
+	expect_exit 0 "$COFFER" restore latest --target rst || return 1
+	expect_same stdin.bin rst/z || return 1
+	expect_exit 0 "$COFFER" check --read-data --json || return 1
+	expect_jq '.problems == 0 and .leftovers == 0' out || return 1
+	rm -rf rst stdin.bin fifo
 }
