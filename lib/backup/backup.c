@@ -1334,6 +1334,15 @@ coffer_backup(const struct coffer_ctx *ctx,
 		if ((r = keyset_resume(b.ks, ctx->stop, &rs, err)) != 0)
 			goto close;
 		res->resumed = rs.bytes;
+		if (rs.refused > 0)
+			session_warn(ctx, "key set %s: %llu pack%s that no "
+			    "index names did not authenticate (damaged, or not "
+			    "of this key set) and %s not taken over; 'coffer "
+			    "prune' deletes %s", keyset_idhex(b.ks),
+			    (unsigned long long)rs.refused,
+			    rs.refused == 1 ? "" : "s",
+			    rs.refused == 1 ? "was" : "were",
+			    rs.refused == 1 ? "it" : "them");
 	}
 	{
 		char cpath[4200];

@@ -46,10 +46,11 @@ id_cmp(const void *a, const void *b)
 }
 
 /*
- * pack_verify(ks, pid, fd, tab, n, v2, end, buf, out, bd): true when every
- * entry of the authenticated table ${tab} (${n} entries) lies before
- * ${end} and its blob (or bundle, holding it) authenticates and decodes.
- * ${buf} is a scratch buffer, grown as needed.
+ * pack_verify(ks, fd, tab, n, v2, end, buf, out, bd): true when every
+ * entry of the authenticated table ${tab} (${n} entries) of the pack open
+ * as ${fd} lies between the magic and ${end}, and its blob (or the bundle
+ * holding it, which must list it) authenticates and decodes to its
+ * rawlen.  ${buf}, ${out} and ${bd} are scratch, grown as needed.
  */
 static bool
 pack_verify(struct keyset *ks, int fd, const uint8_t *tab, uint32_t n,

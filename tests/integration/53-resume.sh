@@ -123,6 +123,7 @@ one_round() {
 	expect_exit 0 "$COFFER" backup --json src || return 1
 	cp out backup.json
 	if [ "$1" -eq 4 ]; then
+		expect_grep '^coffer backup: warning: key set [0-9a-f]{16}: 4 packs that no index names did not authenticate \(damaged, or not of this key set\) and were not taken over' err || return 1
 		# The planted packs are still there, none named by an index.
 		expect_exit 0 "$COFFER" check --json || return 1
 		expect_jq '.leftovers == 4' out || return 1
