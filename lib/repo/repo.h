@@ -24,10 +24,10 @@
 #ifndef REPO_H_
 #define REPO_H_
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <signal.h>
 #include <time.h>
 
 #include "coffer/err.h"
