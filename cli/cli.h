@@ -153,6 +153,15 @@ extern bool g_progress_json;
  * run leaves behind; may be NULL) and die of the signal.
  */
 void interrupt_setup(const char *left);
+/*
+ * interrupt_setup_stop(left): on SIGINT (unless ignored) and SIGTERM,
+ * set g_stop to the signal, end the progress line and say that the
+ * command is stopping; a second signal (or one at a password prompt)
+ * acts as interrupt_setup(${left}) says.  For backup, which stops by
+ * itself when g_stop is set (coffer_ctx.stop).
+ */
+void interrupt_setup_stop(const char *left);
+extern volatile sig_atomic_t g_stop;
 
 /* json_bytes(p, len): a JSON string (lossy if not UTF-8). */
 json_t *json_bytes(const void *p, size_t len);

@@ -175,6 +175,9 @@ report_result(const struct coffer_ctx *ctx,
 
 		json_object_set_new(doc, "changed_while_read",
 		    json_integer((json_int_t)res->ntorn));
+		json_object_set_new(doc, "resumed", json_integer((json_int_t)
+		    res->resumed));
+
 		json_object_set_new(doc, "keystore_excluded", res->
 		    keystore_excluded ? json_bytes(ksdir, strlen(ksdir)) :
 		    json_null());
@@ -196,6 +199,10 @@ report_result(const struct coffer_ctx *ctx,
 		    "%.1f s\n", human_size(res->size, a),
 		    human_size(res->size - res->unchanged_bytes, c),
 		    human_size(res->added, b), secs);
+		if (res->resumed > 0)
+			printf("  took over %s that an interrupted backup had "
+			    "written (not written again)\n",
+			    human_size(res->resumed, a));
 		if (res->keystore_excluded)
 			printf("  left out the keystore '%s': its keys, "
 			    "encrypted under themselves, could restore nothing "
@@ -213,6 +220,35 @@ report_result(const struct coffer_ctx *ctx,
 		    (unsigned long long)res->ntorn, res->ntorn == 1 ? "" : "s",
 		    res->ntorn == 1 ? "was" : "were");
 	return res->nwarnings > 0 || res->ntorn > 0 ? EXIT_PARTIAL : EXIT_OK;
+}
+
+/*
+ * report_stopped(res, err, json): what a backup stopped by a signal
+ * kept; 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+ */
+static int
+report_stopped(const struct coffer_backup_result *res,
+    const struct coffer_err *err, bool json)
+{
+	char a[32];
+
+	if (json) {
+		json_t *doc = json_pack("{s:b, s:s, s:s, s:I, s:I}",
+		    "interrupted", true, "signal", g_stop == SIGTERM ?
+		    "SIGTERM" : "SIGINT", "key_id", res->key_id, "files",
+		    (json_int_t)res->nfiles, "added", (json_int_t)res->added);
+
+		(void)json_print(doc);
+	}
+	fprintf(stderr, "coffer backup: interrupted: no new snapshot; %llu "
+	    "file%s, %s written to the card %s kept, and the next backup "
+	    "into key set %s continues from there\n",
+	    (unsigned long long)res->nfiles, res->nfiles == 1 ? "" : "s",
+	    human_size(res->added, a), strcmp(err->msg, "interrupted") == 0 ?
+	    "are" : "are mostly", res->key_id);
+	if (strcmp(err->msg, "interrupted") != 0)
+		fprintf(stderr, "coffer backup: %s\n", err->msg);
+	return 128 + (int)g_stop;
 }
 
 int
@@ -247,7 +283,7 @@ cmd_backup(int argc, char **argv)
 	bool json = false, nul = false;
 	size_t nex = 0, nexf = 0;
 	struct timespec t0, t1;
-	int ch, rc = EXIT_USAGE;
+	int ch, r, rc = EXIT_USAGE;
 
 	if ((ex = calloc((size_t)argc + CONFIG_EXCLUDES_MAX + 1,
 	    sizeof(*ex))) == NULL ||
@@ -396,9 +432,11 @@ cmd_backup(int argc, char **argv)
 		goto out;
 	if (progress_wanted(json))
 		ctx.progress = cli_progress;
-	interrupt_setup("no new snapshot (one is written only at the end); "
-	    "the earlier ones are intact, and 'coffer prune' removes what "
-	    "this run left on the card");
+	/* Ctrl-C stops cleanly; a second one quits at once. */
+	interrupt_setup_stop("no new snapshot (one is written only at the "
+	    "end); the earlier ones are intact, and the next backup into "
+	    "this key set takes over the packs this run finished");
+	ctx.stop = &g_stop;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/*
 	 * For a backup, buffers of 128 KiB and more always come from mmap
@@ -410,8 +448,12 @@ cmd_backup(int argc, char **argv)
 	 * free and take large buffers over and over.
 	 */
 	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	if (coffer_backup(&ctx, &o, &res, &err) != 0) {
+	if ((r = coffer_backup(&ctx, &o, &res, &err)) != 0) {
 		progress_clear();
+		if (r == COFFER_EINTR && g_stop != 0) {
+			rc = report_stopped(&res, &err, json);
+			goto out;
+		}
 		report_err(&err);
 		rc = EXIT_FAIL;
 		goto out;

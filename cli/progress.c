@@ -24,6 +24,9 @@ bool			g_progress_json;
 /* What the interrupt handler writes: composed before it is installed. */
 static char		intr_msg[512];
 static size_t		intr_len;
+/* Asked to stop (interrupt_setup_stop): the signal, else 0. */
+volatile sig_atomic_t	g_stop;
+static bool		stop_int, stop_term;	/* handlers installed */
 
 static double
 since(const struct timespec *a, const struct timespec *b)
@@ -161,6 +164,8 @@ cli_progress(void *cookie, const struct coffer_progress *p)
 		progress_clear();
 		return;
 	}
+	if (g_stop != 0)
+		return;		/* stopping: the line was cleared */
 	if (since(&last, &now) < 0.2)
 		return;
 	last = now;
@@ -217,4 +222,52 @@ interrupt_setup(const char *left)
 		(void)sigaction(SIGINT, &sa, NULL);
 	if (sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
 		(void)sigaction(SIGTERM, &sa, NULL);
+}
+
+/*
+ * on_stop(sig): the first SIGINT or SIGTERM of a backup: ask it to stop
+ * (it checks g_stop), and let a second one end the process at once.
+ * Only async-signal-safe calls.
+ */
+static void
+on_stop(int sig)
+{
+	static const char msg[] = "coffer backup: stopping: finishing the "
+	    "pack being written (Ctrl-C again quits at once)\n";
+	struct sigaction sa;
+
+	/* At a password prompt nothing is written yet: end now. */
+	if (g_tty_quiet_fd != -1 || g_stop != 0) {
+		on_interrupt(sig);
+		return;
+	}
+	g_stop = sig;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	if (stop_int)
+		(void)sigaction(SIGINT, &sa, NULL);
+	if (stop_term)
+		(void)sigaction(SIGTERM, &sa, NULL);
+	if (shown)
+		(void)!write(STDERR_FILENO, "\n", 1);	/* the line ends */
+	shown = false;
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+}
+
+void
+interrupt_setup_stop(const char *left)
+{
+	struct sigaction sa, old;
+
+	interrupt_setup(left);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	stop_int = sigaction(SIGINT, NULL, &old) == 0 &&
+	    old.sa_handler != SIG_IGN && sigaction(SIGINT, &sa, NULL) == 0;
+	stop_term = sigaction(SIGTERM, NULL, &old) == 0 &&
+	    old.sa_handler != SIG_IGN && sigaction(SIGTERM, &sa, NULL) == 0;
 }

@@ -12,6 +12,7 @@
 #ifndef COFFER_COFFER_H_
 #define COFFER_COFFER_H_
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,12 @@ struct coffer_ctx {
 	 */
 	coffer_pass_fn	*get_escrow_password;
 	coffer_pass_fn	*get_escrow_code;
+	/*
+	 * May be NULL.  A backup stops cleanly once *stop is non-zero (set
+	 * by a signal handler): it finishes the pack being written, indexes
+	 * what it wrote, writes no snapshot and fails with COFFER_EINTR.
+	 */
+	const volatile sig_atomic_t *stop;
 };
 
 enum coffer_node_type {
@@ -145,6 +152,11 @@ struct coffer_backup_result {
 	uint64_t	size;		/* bytes of file content */
 	uint64_t	unchanged_bytes; /* of those, taken from the cache */
 	uint64_t	added;		/* bytes written to the card */
+	/*
+	 * Bytes of packs an interrupted backup of this key set left (no
+	 * index named them), verified and taken over: not written again.
+	 */
+	uint64_t	resumed;
 	uint64_t	nwarnings;	/* entries that could not be read */
 	uint64_t	ntorn;		/* files that changed while read: stored as read */
 	/*
@@ -160,6 +172,9 @@ struct coffer_backup_result {
  * snapshot.  Unreadable entries are warned about through ${ctx->warn},
  * left out, and counted in ${res->nwarnings}; the snapshot is still
  * written.  A path that does not exist at all is an error up front.
+ * What an interrupted backup of the same key set left is taken over
+ * first (${res->resumed}).  Stopped through ${ctx->stop}: COFFER_EINTR,
+ * with ${res->nfiles} and ${res->added} telling what was kept.
  */
 int coffer_backup(const struct coffer_ctx *ctx,
     const struct coffer_backup_opts *opts, struct coffer_backup_result *res,

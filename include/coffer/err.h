@@ -24,6 +24,7 @@ enum coffer_errcode {
 	COFFER_ENOKEY		= -11,	/* the key for this data is not here */
 	COFFER_ELOGIN		= -12,	/* escrow: not logged in, or session over */
 	COFFER_EDESTROYED	= -13,	/* escrow: the key was destroyed */
+	COFFER_EINTR		= -14,	/* stopped on request (ctx->stop) */
 };
 
 #define COFFER_ERR_MSG_LEN	512

@@ -1391,6 +1391,22 @@ coffer_backup(const struct coffer_ctx *ctx,
 	}
 	keyset_clear_tmp(b.ks);
 	{
+		struct resume_stats rs;
+
+		if ((r = keyset_resume(b.ks, ctx->stop, &rs, err)) != 0)
+			goto close;
+		res->resumed = rs.bytes;
+		if (rs.refused > 0)
+			session_warn(ctx, "key set %s: %llu pack%s that no "
+			    "index names did not authenticate (damaged, or not "
+			    "of this key set) and %s not taken over; 'coffer "
+			    "prune' deletes %s", keyset_idhex(b.ks),
+			    (unsigned long long)rs.refused,
+			    rs.refused == 1 ? "" : "s",
+			    rs.refused == 1 ? "was" : "were",
+			    rs.refused == 1 ? "it" : "them");
+	}
+	{
 		char cpath[4200];
 		uint8_t ckey[KEY_LEN];
 
@@ -1467,6 +1483,16 @@ coffer_backup(const struct coffer_ctx *ctx,
 	memcpy(res->key_id, keyset_idhex(b.ks), sizeof(res->key_id));
 	r = 0;
 close:
+	if (r == COFFER_EINTR) {
+		struct coffer_err e1 = { 0 };
+
+		/* Stopped: keep what is written; the next backup adopts it. */
+		if (keyset_flush(b.ks, &e1) != 0)
+			coffer_err_set(err, COFFER_EINTR, "interrupted; the "
+			    "last packs are not indexed: %s", e1.msg);
+		res->added = keyset_added(b.ks);
+		memcpy(res->key_id, keyset_idhex(b.ks), sizeof(res->key_id));
+	}
 	if (scan_started) {
 		__atomic_store_n(&b.scan_stop, true, __ATOMIC_RELAXED);
 		pthread_join(scan_th, NULL);

@@ -236,12 +236,7 @@ is_hex32(const char *s)
 	return rfs_is_hex(s, 32);
 }
 
-/*
- * entry_read(rb, pidx, v2, &type, id, &loc, &bundled): one 49-byte blob
- * entry of an index file or pack table (§8); false if it is not valid
- * (bundled members only in version 2 files).
- */
-static bool
+bool
 entry_read(struct rbuf *rb, uint32_t pidx, bool v2, int *type,
     uint8_t id[BLOB_ID_LEN], struct blob_loc *loc, bool *bundled)
 {
@@ -377,12 +372,9 @@ is_packtmp(const char *s)
 	return rfs_is_packtmp(s);
 }
 
-/*
- * pack_load_table(ks, pid): read and authenticate the blob table at the
- * end of pack ${pid} and add its blobs to the index.  0 or -1.
- */
-static int
-pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
+int
+pack_read_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN], int *fdp,
+    uint8_t **tab, uint32_t *np, bool *v2, uint64_t *end)
 {
 	char path[64], label[128];
 	uint8_t foot[4 + MAGIC_LEN];
@@ -392,8 +384,7 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	struct stat sb;
 	struct rbuf rb;
 	uint8_t head[MAGIC_LEN];
-	uint32_t hlen, n, pidx;
-	bool v2;
+	uint32_t hlen, n;
 	int fd = -1, r = -1;
 
 	pack_path(pid, path);
@@ -405,25 +396,57 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	    memcmp(foot + 4, packend_magic, MAGIC_LEN) != 0 ||
 	    pread_full(fd, head, sizeof(head), 0) != 0)
 		goto out;
-	v2 = memcmp(head, pack_magic, MAGIC_LEN) == 0;
+	*v2 = memcmp(head, pack_magic, MAGIC_LEN) == 0;
 	hlen = le32dec(foot);
 	if (hlen < AEAD_OVERHEAD || hlen > BLOB_MAX ||
 	    (off_t)hlen > sb.st_size - (off_t)(MAGIC_LEN + sizeof(foot)))
 		goto out;
+	*end = (uint64_t)sb.st_size - sizeof(foot) - hlen;
 	if ((sealed = coffer_malloc(hlen)) == NULL ||
 	    (plain = coffer_malloc(hlen)) == NULL ||
-	    pread_full(fd, sealed, hlen, sb.st_size - (off_t)sizeof(foot) -
-	    (off_t)hlen) != 0)
+	    pread_full(fd, sealed, hlen, (off_t)*end) != 0)
 		goto out;
 	adlen = ad_build(ad, &ks->ab, OBJ_PACKHDR, pid, PACK_ID_LEN);
 	if (aead_open(plain, sealed, hlen, ad, adlen, KS_ENC(ks)) != 0)
 		goto out;
 	rbuf_init(&rb, plain, hlen - AEAD_OVERHEAD);
 	n = rbuf_u32(&rb);
-	if (!rbuf_ok(&rb) || n > rbuf_left(&rb) / 49 ||
-	    pack_add(ks, pid, &pidx) != 0)
+	if (!rbuf_ok(&rb) || n > rbuf_left(&rb) / 49)
+		goto out;
+	*np = n;
+	*tab = plain;
+	plain = NULL;
+	*fdp = fd;
+	fd = -1;
+	r = 0;
+out:
+	coffer_free(sealed);
+	coffer_free(plain);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+/*
+ * pack_load_table(ks, pid): read and authenticate the blob table at the
+ * end of pack ${pid} and add its blobs to the index.  0 or -1.
+ */
+static int
+pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
+{
+	uint8_t *plain = NULL;
+	struct rbuf rb;
+	uint64_t end;
+	uint32_t n, pidx;
+	bool v2;
+	int fd = -1, r = -1;
+
+	if (pack_read_table(ks, pid, &fd, &plain, &n, &v2, &end) != 0)
+		return -1;
+	if (pack_add(ks, pid, &pidx) != 0)
 		goto out;
 	ks->packs[pidx].unindexed = true;
+	rbuf_init(&rb, plain + 4, (size_t)n * 49);
 	for (uint32_t i = 0; i < n; i++) {
 		struct blob_loc loc;
 		uint8_t id[BLOB_ID_LEN];
@@ -436,10 +459,8 @@ pack_load_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN])
 	}
 	r = 0;
 out:
-	coffer_free(sealed);
 	coffer_free(plain);
-	if (fd != -1)
-		close(fd);
+	close(fd);
 	return r;
 }
 
@@ -1065,6 +1086,8 @@ out:
 	return r;
 }
 
+static int index_interim(struct keyset *, struct coffer_err *);
+
 /* Called by the sealer, in this thread, for each sealed object. */
 int
 write_object(void *cookie, const uint8_t *sealed, size_t slen, bool bundle,
@@ -1111,6 +1134,9 @@ write_object(void *cookie, const uint8_t *sealed, size_t slen, bool bundle,
 	ks->added += slen;
 	if (pw->off >= PACK_TARGET_SIZE && (r = pack_close(ks, err)) != 0)
 		return r;
+	if (pw->fd == -1 && ks->index_every > 0 && ks->writing &&
+	    ks->npacks - ks->first_new_pack >= ks->index_every)
+		return index_interim(ks, err);
 	return 0;
 }
 
@@ -1154,6 +1180,8 @@ keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 
 	if (len > BLOB_MAX)
 		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
+	if (ks->stop != NULL && *ks->stop != 0)
+		return coffer_err_set(err, COFFER_EINTR, "interrupted");
 	if ((r = start_sealer(ks, err)) != 0)
 		return r;
 	/* Reserve the id now so later duplicates are skipped. */
@@ -1172,6 +1200,8 @@ keyset_put_data(struct keyset *ks, const uint8_t *data, size_t len,
 
 	if (len > BLOB_MAX)
 		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
+	if (ks->stop != NULL && *ks->stop != 0)
+		return coffer_err_set(err, COFFER_EINTR, "interrupted");
 	if ((r = start_sealer(ks, err)) != 0)
 		return r;
 	return sealer_submit_hash(ks->sealer, OBJ_DATA, id_out, data, len,
@@ -1295,6 +1325,27 @@ keep_new(const struct keyset *ks, const struct idx_entry *e, void *cookie)
 {
 	(void)cookie;
 	return e->loc.pack >= ks->first_new_pack;
+}
+
+/*
+ * index_interim(ks, err): an index file for the packs closed since the
+ * last one, while the backup goes on (keyset_resume turns this on): a
+ * backup killed later leaves at most index_every packs no index names.
+ * Sealer threads may be claiming ids (claim() grows the table), so the
+ * table is held while it is written.
+ */
+static int
+index_interim(struct keyset *ks, struct coffer_err *err)
+{
+	char name[33];
+	int r;
+
+	pthread_mutex_lock(&ks->idx_mu);
+	r = index_write(ks, keep_new, NULL, name, err);
+	pthread_mutex_unlock(&ks->idx_mu);
+	if (r == 0)
+		ks->writing = false;	/* the next pack starts a new run */
+	return r;
 }
 
 int

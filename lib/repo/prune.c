@@ -352,11 +352,17 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 			snprintf(path, sizeof(path), "%s/%s", sub, names[i]);
 			if (is_hex32n(names[i]) && hex_decode(pid, names[i],
 			    PACK_ID_LEN) == 0) {
+				/*
+				 * A pack two index files name (a prune
+				 * stopped before step 3 left them) has two
+				 * slots; the blobs sit in the first one
+				 * loaded.  Live if any slot keeps it.
+				 */
 				for (uint32_t p = 0; p < ks->npacks; p++)
 					if (memcmp(ks->packs[p].id, pid,
-					    PACK_ID_LEN) == 0)
-						live = p >= nold ||
-						    fate[p] == P_KEEP;
+					    PACK_ID_LEN) == 0 && (p >= nold ||
+					    fate[p] == P_KEEP))
+						live = true;
 			}
 			if (!live)
 				unlink_pack(ks, path, &st->bytes_freed);

@@ -24,6 +24,7 @@
 #ifndef REPO_H_
 #define REPO_H_
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -263,6 +264,36 @@ int keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
  * backup.  Call only under an append or exclusive lock.
  */
 void keyset_clear_tmp(struct keyset *ks);
+
+/* ---- resuming an interrupted backup (resume.c) ---- */
+
+/* A resuming backup writes an index file after every this many packs. */
+#define RESUME_INDEX_EVERY	16
+
+struct resume_stats {
+	uint64_t	packs;		/* packs taken over */
+	uint64_t	blobs;		/* blobs they brought that were not known */
+	uint64_t	bytes;		/* their blobs' bytes on the card */
+	uint64_t	refused;	/* packs no index names that did not verify */
+};
+
+/*
+ * keyset_resume(ks, stop, st, err): before a backup writes into ${ks},
+ * take over what interrupted backups left in it: every complete pack no
+ * index file names whose table and every blob (or bundle) in it
+ * authenticate and decode under this set's key has its blobs added to
+ * the index, so they are not written again, and one index file names
+ * them at once.  Packs that fail are left alone, counted in
+ * ${st->refused}.  From then on ${ks} writes an index file every
+ * RESUME_INDEX_EVERY packs, and keyset_put_blob/keyset_put_data fail
+ * with COFFER_EINTR once *${stop} (may be NULL) is non-zero
+ * (keyset_flush still closes and indexes what was written).  Caller
+ * holds an append lock and has not written into ${ks} yet.  Returns 0;
+ * COFFER_ENOMEM, COFFER_EINTR, or the error of an index file that
+ * cannot be written.
+ */
+int keyset_resume(struct keyset *ks, const volatile sig_atomic_t *stop,
+    struct resume_stats *st, struct coffer_err *err) WUR;
 
 /* ---- snapshots ---- */
 

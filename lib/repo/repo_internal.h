@@ -8,6 +8,7 @@
 #include "sealer.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 #define LOC_PENDING	UINT32_MAX	/* blob queued, not yet in a pack */
 /* Associated data: version 1 (42 bytes), version 2 adds the repository id. */
@@ -113,6 +114,9 @@ struct keyset {
 	pthread_mutex_t	 idx_mu;	/* the table, while sealer threads run */
 	bool		 idx_oom;	/* a claim failed for memory */
 	uint64_t	 added;		/* bytes written to packs */
+	/* Resuming (resume.c): index files as it goes, and when to stop. */
+	uint32_t	 index_every;	/* packs per interim index; 0: none */
+	const volatile sig_atomic_t *stop;	/* non-zero: puts refuse */
 	/* Reading: one cached open pack, the last bundle opened. */
 	int		 rfd;
 	uint32_t	 rpack;
@@ -144,6 +148,24 @@ int idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 /* idx_find(ks, type, id): the entry or NULL. */
 struct idx_entry *idx_find(struct keyset *ks, int type,
     const uint8_t id[BLOB_ID_LEN]);
+/*
+ * entry_read(rb, pidx, v2, &type, id, &loc, &bundled): one 49-byte blob
+ * entry of an index file or pack table (§8); false if it is not valid
+ * (bundled members only in version 2 files).
+ */
+bool entry_read(struct rbuf *rb, uint32_t pidx, bool v2, int *type,
+    uint8_t id[BLOB_ID_LEN], struct blob_loc *loc, bool *bundled);
+/*
+ * pack_read_table(ks, pid, &fd, &tab, &n, &v2, &end): open pack ${pid},
+ * read its blob table and authenticate it (AD: PACKHDR, this set, the
+ * pack id, so a pack of another set or renamed is refused).  On 0, *fd
+ * is the open pack, *tab the plaintext table (4-byte count first; free
+ * with coffer_free), *n its entries, *v2 whether the pack may hold
+ * bundles and *end where the sealed table starts (every blob lies before
+ * it).  -1 for anything else, nothing left open.
+ */
+int pack_read_table(struct keyset *ks, const uint8_t pid[PACK_ID_LEN],
+    int *fd, uint8_t **tab, uint32_t *n, bool *v2, uint64_t *end) WUR;
 /* pack_add(ks, id, &index): append a pack to the pack table. */
 int pack_add(struct keyset *ks, const uint8_t id[PACK_ID_LEN], uint32_t *idx) WUR;
 

@@ -92,6 +92,7 @@ coffer_strerror(int code)
 	case COFFER_ENOKEY:	return "key not available";
 	case COFFER_ELOGIN:	return "not logged in to the escrow server";
 	case COFFER_EDESTROYED:	return "key destroyed";
+	case COFFER_EINTR:	return "interrupted";
 	default:		return "unknown error";
 	}
 }

@@ -163,8 +163,10 @@ EOF
 	    return 1
 	expect_grep -a '^status=130$' tty.txt || return 1
 	# The progress line ended before the message: it is on a line of
-	# its own, after a line that holds the progress.
-	grep -a -B1 '^coffer backup: interrupted' tty.txt | head -n 1 |
+	# its own, after a line that holds the progress.  (Ctrl-C first says
+	# the backup is stopping; what it kept follows when it has.)
+	expect_grep -a '^coffer backup: interrupted: no new snapshot; .* kept, and the next backup into key set [0-9a-f]{16} continues from there$' tty.txt || return 1
+	grep -a -B1 '^coffer backup: stopping' tty.txt | head -n 1 |
 	    grep -a -q 'backup .*files' ||
 	    fail "the message does not follow an ended progress line" ||
 	    return 1
