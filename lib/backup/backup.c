@@ -1174,11 +1174,31 @@ out:
 
 /* ---- the paths the user gave ---- */
 
+/*
+ * vnode_release(v): free everything below ${v} and its own strings,
+ * deepest last kid first: no recursion (a given path can have
+ * thousands of components) and no memory needed.
+ */
 static void
 vnode_release(struct vnode *v)
 {
-	for (size_t i = 0; i < v->nkids; i++)
-		vnode_release(&v->kids[i]);
+	while (v->nkids > 0) {
+		struct vnode *p = v, *k;
+
+		for (;;) {
+			k = &p->kids[p->nkids - 1];
+			if (k->nkids == 0)
+				break;
+			p = k;
+		}
+		coffer_free(k->kids);
+		coffer_free(k->name);
+		coffer_free(k->src);
+		if (--p->nkids == 0) {
+			coffer_free(p->kids);
+			p->kids = NULL;
+		}
+	}
 	coffer_free(v->kids);
 	coffer_free(v->name);
 	coffer_free(v->src);
@@ -1280,97 +1300,158 @@ add_path(struct vnode *root, const char *given, char *stored, size_t cap,
 	return 0;
 }
 
+/*
+ * store_given(b, k, e): the path ${k} given by the user, into ${e}: 0,
+ * 1 (left out, warned), 2 (left out on purpose) or < 0.
+ */
 static int
-store_vnode(struct bctx *b, struct vnode *v, struct tree *t)
+store_given(struct bctx *b, struct vnode *k, struct tree_entry *e)
 {
-	for (size_t i = 0; i < v->nkids; i++) {
-		struct vnode *k = &v->kids[i];
-		struct tree_entry *e;
-		int r;
+	char *slash = strrchr(k->src, '/');
+	char *dir = NULL;
+	int dfd, sub = -1;
+	int r;
 
-		if ((e = tree_add(t)) == NULL)
-			return coffer_err_set(b->err, COFFER_ENOMEM, "tree");
-		if (k->real) {
-			char *slash = strrchr(k->src, '/');
-			char *dir = NULL;
-			int dfd, sub = -1;
+	/* Open the parent, then take the entry as-is (lstat). */
+	if (slash == NULL) {
+		dfd = AT_FDCWD;
+	} else {
+		size_t n = (size_t)(slash - k->src);
 
-			/* Open the parent, then take the entry as-is (lstat). */
-			if (slash == NULL) {
-				dfd = AT_FDCWD;
-			} else {
-				size_t n = (size_t)(slash - k->src);
-
-				if ((dir = coffer_malloc(n + 2)) == NULL)
-					return coffer_err_set(b->err,
-					    COFFER_ENOMEM, "paths");
-				memcpy(dir, k->src, n);
-				if (n == 0)
-					dir[n++] = '/';
-				dir[n] = '\0';
-				if ((dfd = open(dir, O_RDONLY | O_DIRECTORY |
-				    O_CLOEXEC)) == -1) {
-					r = coffer_err_sys(b->err, "cannot open "
-					    "'%s'", dir);
-					coffer_free(dir);
-					return r;
-				}
-			}
-			{
-				struct stat ts;
-
-				/* --one-file-system: the given path's device. */
-				if (lstat(k->src, &ts) == 0)
-					b->top_dev = ts.st_dev;
-			}
-			b->given = true;
-			r = store_entry(b, dfd, slash ? slash + 1 : k->src,
-			    k->src, DT_UNKNOWN, e, &sub);
-			if (r == STORE_DESCEND) {
-				r = store_dir(b, sub, k->src, b->excl_caches &&
-				    cache_tagged(sub), e, e->subtree);
-				close(sub);
-				if (r == 0)
-					b->res->ndirs++;
-			}
-			if (dfd != AT_FDCWD)
-				close(dfd);
+		if ((dir = coffer_malloc(n + 2)) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "paths");
+		memcpy(dir, k->src, n);
+		if (n == 0)
+			dir[n++] = '/';
+		dir[n] = '\0';
+		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+			r = coffer_err_sys(b->err, "cannot open '%s'", dir);
 			coffer_free(dir);
-			if (r != 0) {
+			return r;
+		}
+	}
+	{
+		struct stat ts;
+
+		/* --one-file-system: the given path's device. */
+		if (lstat(k->src, &ts) == 0)
+			b->top_dev = ts.st_dev;
+	}
+	b->given = true;
+	r = store_entry(b, dfd, slash ? slash + 1 : k->src, k->src, DT_UNKNOWN,
+	    e, &sub);
+	if (r == STORE_DESCEND) {
+		r = store_dir(b, sub, k->src, b->excl_caches &&
+		    cache_tagged(sub), e, e->subtree);
+		close(sub);
+		if (r == 0)
+			b->res->ndirs++;
+	}
+	if (dfd != AT_FDCWD)
+		close(dfd);
+	coffer_free(dir);
+	return r;
+}
+
+/*
+ * store_vnode(b, root, t): the given paths below ${root} into ${t}, and
+ * the folders above them with their own metadata.  One heap frame per
+ * level of ${root} (a given path can have thousands of components).
+ */
+struct vframe {
+	struct vnode		*v;
+	size_t			 i;		/* next kid */
+	struct tree		 t;
+	struct tree_entry	*owner;		/* v's entry in the parent */
+};
+
+static int
+store_vnode(struct bctx *b, struct vnode *root, struct tree *t)
+{
+	struct vframe *fs = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	if ((fs = coffer_malloc((cap = 16) * sizeof(*fs))) == NULL)
+		return coffer_err_set(b->err, COFFER_ENOMEM, "paths");
+	fs[n++] = (struct vframe){ .v = root, .t = *t };
+	memset(t, 0, sizeof(*t));
+	while (n > 0) {
+		struct vframe *f = &fs[n - 1];
+		struct tree_entry *e;
+		struct vnode *k;
+		struct stat sb;
+
+		if (f->i == f->v->nkids) {
+			if (n == 1)
+				break;
+			/* A folder above given paths is done. */
+			e = f->owner;
+			r = put_tree(b, &f->t, e, e->subtree);
+			tree_release(&f->t);
+			n--;
+			if (r != 0)
+				goto out;
+			b->res->ndirs++;
+			k = f->v;
+			goto named;
+		}
+		k = &f->v->kids[f->i++];
+		if ((e = tree_add(&f->t)) == NULL) {
+			r = coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+			goto out;
+		}
+		if (k->real) {
+			if ((r = store_given(b, k, e)) != 0) {
 				tree_entry_release(e);
-				t->n--;
+				f->t.n--;
 				if (r < 0)
-					return r;
+					goto out;
 				if (r == 1)
 					b->res->nwarnings++;
 				continue;
 			}
-		} else {
-			struct tree sub = { 0 };
-			struct stat sb;
-
-			/* A directory above a given path: its own metadata. */
-			if (stat(k->src, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-				tree_entry_release(e);
-				t->n--;
-				return coffer_err_sys(b->err, "cannot stat "
-				    "'%s'", k->src);
-			}
-			e->type = NODE_DIR;
-			fill_meta(e, &sb);
-			r = store_vnode(b, k, &sub);
-			if (r == 0)
-				r = put_tree(b, &sub, e, e->subtree);
-			tree_release(&sub);
-			if (r != 0)
-				return r;
-			b->res->ndirs++;
+			goto named;
 		}
+		/* A directory above a given path: its own metadata. */
+		if (stat(k->src, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+			tree_entry_release(e);
+			f->t.n--;
+			r = coffer_err_sys(b->err, "cannot stat '%s'", k->src);
+			goto out;
+		}
+		e->type = NODE_DIR;
+		fill_meta(e, &sb);
+		if (n == cap) {
+			struct vframe *nf;
+
+			if ((nf = coffer_realloc(fs, 2 * cap * sizeof(*nf))) ==
+			    NULL) {
+				r = coffer_err_set(b->err, COFFER_ENOMEM,
+				    "paths");
+				goto out;
+			}
+			fs = nf;
+			cap *= 2;
+		}
+		fs[n++] = (struct vframe){ .v = k, .owner = e };
+		continue;
+named:
+		/* ${e}, in the frame now on top, is the entry of ${k}. */
 		e->namelen = strlen(k->name);
-		if ((e->name = (uint8_t *)coffer_strdup(k->name)) == NULL)
-			return coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+		if ((e->name = (uint8_t *)coffer_strdup(k->name)) == NULL) {
+			r = coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+			goto out;
+		}
 	}
-	return 0;
+	r = 0;
+out:
+	/* The top tree goes back to the caller, also after an error. */
+	*t = fs[0].t;
+	for (size_t i = 1; i < n; i++)
+		tree_release(&fs[i].t);
+	coffer_free(fs);
+	return r;
 }
 
 static int
@@ -1532,16 +1613,45 @@ scan_path(struct bctx *b, const char *src)
 	scan_dir(b, fd, src);
 }
 
+/* scan_vnode(b, v): count below every path given under ${v}. */
 static void
 scan_vnode(struct bctx *b, const struct vnode *v)
 {
-	for (size_t i = 0; i < v->nkids &&
-	    !__atomic_load_n(&b->scan_stop, __ATOMIC_RELAXED); i++) {
-		if (v->kids[i].real)
-			scan_path(b, v->kids[i].src);
-		else
-			scan_vnode(b, &v->kids[i]);
+	struct sframe {
+		const struct vnode	*v;
+		size_t			 i;
+	} *fs;
+	size_t n = 0, cap = 16;
+
+	/* Out of memory: no totals, only the progress counts. */
+	if ((fs = coffer_malloc(cap * sizeof(*fs))) == NULL)
+		return;
+	fs[n++] = (struct sframe){ v, 0 };
+	while (n > 0 && !__atomic_load_n(&b->scan_stop, __ATOMIC_RELAXED)) {
+		struct sframe *f = &fs[n - 1];
+		const struct vnode *k;
+
+		if (f->i == f->v->nkids) {
+			n--;
+			continue;
+		}
+		k = &f->v->kids[f->i++];
+		if (k->real) {
+			scan_path(b, k->src);
+			continue;
+		}
+		if (n == cap) {
+			struct sframe *nf;
+
+			if ((nf = coffer_realloc(fs, 2 * cap * sizeof(*nf))) ==
+			    NULL)
+				break;
+			fs = nf;
+			cap *= 2;
+		}
+		fs[n++] = (struct sframe){ k, 0 };
 	}
+	coffer_free(fs);
 }
 
 static void *

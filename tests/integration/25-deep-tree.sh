@@ -86,6 +86,25 @@ scenario() {
 		rm -rf rst
 	done
 
+	# A given path of up to 2,000 components (4 KB, near PATH_MAX): the
+	# folders above it are stored on heap frames too (ASan overflowed
+	# 1 MiB of stack here before).
+	g=$((depth < 2000 ? depth : 2000))
+	given=src$(awk -v n="$g" 'BEGIN { while (n-- > 0) printf "/d" }')
+	stack=1024
+	sleep 1
+	expect_exit 0 deep "$COFFER" backup "$given" --json-progress || return 1
+	tail -n 1 err >last.json
+	expect_jq '.done and .files == 3 and
+	    (.files_total == 3 or .files_total == 0)' last.json || return 1
+	s4=$(last_snapshot)
+	expect_exit 0 deep "$COFFER" ls "$s4" || return 1
+	n=$(grep -c . out)
+	want=$((1 + depth + 5))		# no "top" this time
+	[ "$n" -eq "$want" ] || fail "ls listed $n lines, want $want" ||
+	    return 1
+	expect_grep "$bottom/b2/f2" out || return 1
+
 	# Item 2: the pattern matches only the last component of a path
 	# longer than 8,191 bytes.
 	sleep 1
