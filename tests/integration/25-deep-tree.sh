@@ -15,6 +15,12 @@ last_snapshot()
 	"$COFFER" snapshots --json | jq -r '.snapshots[-1].name'
 }
 
+# small_stack KIB CMD...: run CMD within a stack of KIB KiB.
+small_stack()
+{
+	(ulimit -s "$1" && shift && exec "$@")
+}
+
 # deep CMD...: run a coffer command within the stack limit $stack (KiB)
 # and 100 open files (the walks hold a bounded number, not one a level).
 deep()
@@ -117,4 +123,15 @@ scenario() {
 	expect_grep "$bottom/deepfile" out || return 1
 	expect_exit 0 "$COFFER" ls "$s2" || return 1
 	expect_grep "$bottom/secret.x" out || return 1
+
+	# A card with folders nested 900 deep inside a key set (hostile or
+	# damaged): key destroy removes them all, on heap frames (its
+	# recursion needed about 600 bytes of stack a level).
+	set_id=$("$COFFER" snapshots --json | jq -r '.snapshots[-1].key_id')
+	"$HELPERS/deeptree" make "$COFFER_REPO/sets/$set_id/packs/junk" 900 ||
+	    return 1
+	COFFER_INSECURE_FAST_KDF=1 expect_exit 0 small_stack 256 \
+	    "$COFFER" key destroy "$set_id" --yes || return 1
+	[ ! -e "$COFFER_REPO/sets/$set_id" ] ||
+	    fail "sets/$set_id still on the card" || return 1
 }
