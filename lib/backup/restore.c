@@ -463,7 +463,8 @@ restore_enter(struct rctx *c, struct tstack *s, int dirfd,
 	if (s->n > RESTORE_FDS + 1) {
 		struct tframe *old = &s->f[s->n - 1 - RESTORE_FDS];
 
-		close(old->fd);
+		if (old->fd != -1)
+			close(old->fd);
 		old->fd = -1;
 	}
 	if ((r = keyset_get_blob(c->ks, OBJ_TREE, e->subtree, &c->blob,
@@ -490,18 +491,22 @@ restore_leave(struct rctx *c, struct tstack *s)
 	struct tframe *f = &s->f[s->n - 1];
 	struct tframe *up = &s->f[s->n - 2];
 
-	c->path[f->plen] = '\0';
-	if (f->fd != -1)
-		set_meta_fd(c, f->fd, f->owner);
+	/* The parent first: the folder's own mode may forbid "..". */
 	if (up->fd == -1 && !restore_reopen(s, s->n - 2, f->fd)) {
+		char keep = c->path[up->plen];
+
 		c->path[up->plen] = '\0';
 		rwarn(c, COFFER_EIO, "'%s' moved during the restore; the rest "
 		    "of it is not restored", up->plen ? c->path : ".");
+		c->path[up->plen] = keep;
 		up->i = up->t.n;
 		up->sel = false;
 	}
-	if (f->fd != -1)
+	c->path[f->plen] = '\0';
+	if (f->fd != -1) {
+		set_meta_fd(c, f->fd, f->owner);
 		close(f->fd);
+	}
 	c->res->ndirs++;
 	tstack_pop(s);
 }

@@ -4,7 +4,8 @@
  * without recursion and without ever handing the kernel a long path
  * (every step is relative to an open descriptor).
  *
- *   deeptree make DIR DEPTH   DIR/d/d/.../d (DEPTH folders named "d"),
+ *   deeptree make DIR DEPTH   DIR/d/d/.../d (DEPTH folders named "d",
+ *                             every 1000th mode 0555),
  *                             holding at the bottom a file "deepfile",
  *                             a file "secret.x", a symlink "link" to
  *                             deepfile and a folder "b2" with a file "f2";
@@ -88,6 +89,20 @@ make(const char *dir, long depth)
 		die("b2");
 	put(b2, "f2", "second branch\n", O_EXCL);
 	close(b2);
+	close(fd);
+	/* Every 1000th folder read-only (0555), now that all is made. */
+	fd = descend(dir, 0, false);
+	for (long i = 0; i < depth; i++) {
+		int nfd;
+
+		if ((nfd = openat(fd, "d", O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW)) == -1)
+			die("open d");
+		close(fd);
+		fd = nfd;
+		if (i % 1000 == 999 && fchmod(fd, 0555) != 0)
+			die("chmod");
+	}
 	close(fd);
 	return 0;
 }
