@@ -766,7 +766,7 @@ cmp_name(const void *x, const void *y)
 struct wframe {
 	int		 fd;		/* -1: closed, reopened on the way up */
 	bool		 own;		/* fd is the walk's to close */
-	bool		 lost;		/* could not be reopened: rest left out */
+	bool		 lost;		/* not found again: rest left out */
 	dev_t		 dev;
 	ino_t		 ino;
 	char		**names;	/* byte 0: d_type; the name follows */
@@ -1116,7 +1116,8 @@ store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
 			continue;
 		}
 		if (b->excl != NULL) {
-			unsigned char dt = (unsigned char)f->names[f->next - 1][0];
+			/* The d_type byte in front of the name. */
+			unsigned char dt = (unsigned char)nm[-1];
 			struct stat xs;
 			bool isdir = dt == DT_DIR;
 
@@ -1324,7 +1325,8 @@ store_given(struct bctx *b, struct vnode *k, struct tree_entry *e)
 		if (n == 0)
 			dir[n++] = '/';
 		dir[n] = '\0';
-		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1) {
 			r = coffer_err_sys(b->err, "cannot open '%s'", dir);
 			coffer_free(dir);
 			return r;

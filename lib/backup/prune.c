@@ -62,9 +62,10 @@ mark_tree(struct keyset *ks, const uint8_t id[BLOB_ID_LEN], struct wbuf *blob,
 				    keyset_has_blob(ks, OBJ_DATA, e->chunks[k]))
 					continue;
 				r = coffer_err_set(err, COFFER_ENOTFOUND,
-				    "snapshot '%s' uses data that is not in the "
-				    "repository; prune stopped, nothing deleted "
-				    "(run 'coffer check --read-data')", snap);
+				    "snapshot '%s' uses data that is not in "
+				    "the repository; prune stopped, nothing "
+				    "deleted (run 'coffer check --read-data')",
+				    snap);
 				goto out;
 			}
 			if (e->type == NODE_DIR)

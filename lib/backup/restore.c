@@ -612,7 +612,8 @@ coffer_restore(const struct coffer_ctx *ctx,
 	c->rootfd = -1;
 	c->root = geteuid() == 0;
 	wbuf_init(&c->blob, BLOB_MAX);
-	if ((c->matched = coffer_calloc(o->nincludes + 1, sizeof(bool))) == NULL ||
+	if ((c->matched = coffer_calloc(o->nincludes + 1,
+	    sizeof(bool))) == NULL ||
 	    (c->path = coffer_calloc(1, c->pathcap = 256)) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "restore");
 		goto out;

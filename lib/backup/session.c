@@ -28,7 +28,8 @@ session_vwarn(const struct coffer_ctx *ctx, const char *fmt, va_list ap)
 	va_copy(ap2, ap);
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* A long path is said whole (a short one needs no allocation). */
-	if (n >= (int)sizeof(msg) && (big = coffer_malloc((size_t)n + 1)) != NULL)
+	if (n >= (int)sizeof(msg) &&
+	    (big = coffer_malloc((size_t)n + 1)) != NULL)
 		vsnprintf(big, (size_t)n + 1, fmt, ap2);
 	va_end(ap2);
 	ctx->warn(ctx->cookie, big != NULL ? big : msg);

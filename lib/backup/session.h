@@ -188,7 +188,7 @@ struct tframe {
 	uint8_t			 id[BLOB_ID_LEN];
 	uint64_t		 files, size;	/* stats */
 	int			 fd;		/* restore: the folder, open */
-	uint64_t		 dev, ino;	/* restore: the folder's identity */
+	uint64_t		 dev, ino;	/* restore: its identity */
 	bool			 sel;		/* restore: selected */
 	const struct tree_entry	*owner;		/* its entry in the parent */
 };

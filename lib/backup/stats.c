@@ -135,7 +135,8 @@ stats_tree(struct sctx *c, const uint8_t id[BLOB_ID_LEN], uint64_t *files,
 			s.f[s.n - 1].size += sl->size;
 		} else {
 			c->st->ntrees++;
-			if (keyset_blob_info(c->ks, OBJ_TREE, id, &clen, &rawlen))
+			if (keyset_blob_info(c->ks, OBJ_TREE, id, &clen,
+			    &rawlen))
 				c->st->tree_stored_size += clen;
 			if ((f = tstack_push(&s)) == NULL) {
 				r = oom(c);

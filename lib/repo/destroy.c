@@ -143,7 +143,8 @@ rm_dir(int pfd, const char *sub, const char *label, struct coffer_err *err)
 		}
 		if (fstatat(dirfd(f->d), de->d_name, &sb,
 		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode)) {
-			name = de->d_name;	/* valid until the next readdir */
+			/* Valid until the next readdir: entered at once. */
+			name = de->d_name;
 		} else if (unlinkat(dirfd(f->d), de->d_name, 0) != 0) {
 			r = coffer_err_sys(err, "cannot remove '%s'", lb);
 			goto out;

@@ -265,9 +265,11 @@ cmp(const char *a, const char *b)
 			struct stat sa, sb;
 
 			setpath(f->plen, nm);
-			if (fstatat(f->fd[0], nm, &sa, AT_SYMLINK_NOFOLLOW) != 0)
+			if (fstatat(f->fd[0], nm, &sa,
+			    AT_SYMLINK_NOFOLLOW) != 0)
 				die(path);
-			if (fstatat(f->fd[1], nm, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (fstatat(f->fd[1], nm, &sb,
+			    AT_SYMLINK_NOFOLLOW) != 0) {
 				differ("missing");
 				continue;
 			}
@@ -284,10 +286,12 @@ cmp(const char *a, const char *b)
 				cmp_files(f->fd[0], f->fd[1], nm);
 			} else if (S_ISLNK(sa.st_mode)) {
 				char la[4096], lb[4096];
-				ssize_t x = readlinkat(f->fd[0], nm, la, sizeof(la));
-				ssize_t y = readlinkat(f->fd[1], nm, lb, sizeof(lb));
+				ssize_t x, y;
 
-				if (x != y || x < 0 || memcmp(la, lb, (size_t)x))
+				x = readlinkat(f->fd[0], nm, la, sizeof(la));
+				y = readlinkat(f->fd[1], nm, lb, sizeof(lb));
+				if (x != y || x < 0 ||
+				    memcmp(la, lb, (size_t)x) != 0)
 					differ("link target");
 			} else if (S_ISDIR(sa.st_mode)) {
 				if ((fa = openat(f->fd[0], nm, O_RDONLY |
