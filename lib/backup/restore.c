@@ -134,6 +134,55 @@ link_record(struct rctx *c, uint64_t id, const char *path)
 }
 
 /*
+ * link_first(c, first, dirfd, name): link ${name} of ${dirfd} to the file
+ * restored first at ${first} (relative to the target): in one call, or,
+ * for a path longer than the system takes, folder by folder from the
+ * target.  -1 with errno on failure.
+ */
+static int
+link_first(struct rctx *c, const char *first, int dirfd, const char *name)
+{
+	const char *p = first, *slash;
+	int fd = c->rootfd;
+	int r, e;
+
+	if (linkat(c->rootfd, first, dirfd, name, 0) == 0)
+		return 0;
+	if (errno != ENAMETOOLONG)
+		return -1;
+	while ((slash = strchr(p, '/')) != NULL) {
+		size_t n = (size_t)(slash - p);
+		char *comp;
+		int nfd;
+
+		if ((comp = coffer_malloc(n + 1)) == NULL) {
+			nfd = -1;
+		} else {
+			memcpy(comp, p, n);
+			comp[n] = '\0';
+			nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+			coffer_free(comp);
+		}
+		e = errno;
+		if (fd != c->rootfd)
+			close(fd);
+		if (nfd == -1) {
+			errno = e;
+			return -1;
+		}
+		fd = nfd;
+		p = slash + 1;
+	}
+	r = linkat(fd, p, dirfd, name, 0);
+	e = errno;
+	if (fd != c->rootfd)
+		close(fd);
+	errno = e;
+	return r;
+}
+
+/*
  * make_room(c, dirfd, name, isdir): 0 if ${name} may be created; for a
  * directory an existing directory is fine (1).  Existing others are an
  * error without --overwrite, and are removed with it.
@@ -246,7 +295,7 @@ restore_file(struct rctx *c, int dirfd, const struct tree_entry *e)
 	if (make_room(c, dirfd, name, false) != 0)
 		return 0;
 	if (e->link_id != 0 && (first = link_lookup(c, e->link_id)) != NULL) {
-		if (linkat(c->rootfd, first, dirfd, name, 0) == 0) {
+		if (link_first(c, first, dirfd, name) == 0) {
 			c->res->nfiles++;
 			return 0;
 		}

@@ -48,22 +48,23 @@ scenario() {
 		expect_exit 0 deep "$COFFER" backup src --json-progress ||
 		    return 1
 		tail -n 1 err >last.json
-		expect_jq '.done and .files == 4 and
-		    (.files_total == 4 or .files_total == 0)' last.json ||
+		expect_jq '.done and .files == 5 and
+		    (.files_total == 5 or .files_total == 0)' last.json ||
 		    return 1
 		s1=$(last_snapshot)
 		expect_exit 0 deep "$COFFER" check || return 1
 		expect_exit 0 deep "$COFFER" check --read-data || return 1
 
-		# ls: every folder, the top file and the five at the bottom.
+		# ls: every folder, the top file and the six at the bottom.
 		expect_exit 0 deep "$COFFER" ls "$s1" || return 1
 		n=$(grep -c . out)
-		want=$((depth + 1 + 1 + 5))
+		want=$((depth + 1 + 1 + 6))
 		[ "$n" -eq "$want" ] || fail "ls listed $n lines, want $want" ||
 		    return 1
 		expect_grep "$bottom/b2/f2" out || return 1
 
-		expect_exit 0 deep "$COFFER" find deepfile --snapshot "$s1" || return 1
+		expect_exit 0 deep "$COFFER" find deepfile --snapshot "$s1" ||
+		    return 1
 		expect_grep "$bottom/deepfile" out || return 1
 
 		# A change at the bottom is what diff reports.
@@ -76,15 +77,16 @@ scenario() {
 		expect_grep '0 added, 0 removed, 1 modified' out || return 1
 
 		expect_exit 0 deep "$COFFER" stats "$s2" --json || return 1
-		# Files: top, deepfile, secret.x, b2/f2; trees: the top, src,
-		# every d and b2.
-		expect_jq ".files == 4 and .trees == $((depth + 3))" out ||
+		# Files: top, deepfile, secret.x, b2/f2, b2/hard; trees: the
+		# top, src, every d and b2.
+		expect_jq ".files == 5 and .trees == $((depth + 3))" out ||
 		    return 1
 
 		chmod -R u+w rst 2>/dev/null
 		rm -rf rst
 		expect_exit 0 deep "$COFFER" restore "$s2" --target rst ||
 		    return 1
+		# Also b2/hard, linked to b2/f2 through its 20 KB path.
 		expect_exit 0 "$HELPERS/deeptree" cmp src rst/src || return 1
 
 		expect_exit 0 deep "$COFFER" forget --keep-last 1 --prune ||
@@ -102,12 +104,12 @@ scenario() {
 	sleep 1
 	expect_exit 0 deep "$COFFER" backup "$given" --json-progress || return 1
 	tail -n 1 err >last.json
-	expect_jq '.done and .files == 3 and
-	    (.files_total == 3 or .files_total == 0)' last.json || return 1
+	expect_jq '.done and .files == 4 and
+	    (.files_total == 4 or .files_total == 0)' last.json || return 1
 	s4=$(last_snapshot)
 	expect_exit 0 deep "$COFFER" ls "$s4" || return 1
 	n=$(grep -c . out)
-	want=$((1 + depth + 5))		# no "top" this time
+	want=$((1 + depth + 6))		# no "top" this time
 	[ "$n" -eq "$want" ] || fail "ls listed $n lines, want $want" ||
 	    return 1
 	expect_grep "$bottom/b2/f2" out || return 1

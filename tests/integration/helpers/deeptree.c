@@ -8,12 +8,14 @@
  *                             every 1000th mode 0555),
  *                             holding at the bottom a file "deepfile",
  *                             a file "secret.x", a symlink "link" to
- *                             deepfile and a folder "b2" with a file "f2";
- *                             beside the top "d", a file "top"
+ *                             deepfile and a folder "b2" with a file "f2"
+ *                             and a hard link "hard" to it; beside the
+ *                             top "d", a file "top"
  *   deeptree edit DIR DEPTH   append a line to the bottom deepfile
  *   deeptree cmp A B          compare two trees: names, types, modes,
  *                             mtimes (not of A and B), contents, link
- *                             targets; one line per difference
+ *                             targets, hard link counts; one line per
+ *                             difference
  *
  * Exit status: 0 done (cmp: identical), 1 different or failed, 2 usage.
  */
@@ -88,6 +90,8 @@ make(const char *dir, long depth)
 	    (b2 = openat(fd, "b2", O_RDONLY | O_DIRECTORY)) == -1)
 		die("b2");
 	put(b2, "f2", "second branch\n", O_EXCL);
+	if (linkat(b2, "f2", b2, "hard", 0) != 0)
+		die("link");
 	close(b2);
 	close(fd);
 	/* Every 1000th folder read-only (0555), now that all is made. */
@@ -283,6 +287,8 @@ cmp(const char *a, const char *b)
 			    sa.st_mtim.tv_nsec != sb.st_mtim.tv_nsec)
 				differ("mtime");
 			if (S_ISREG(sa.st_mode)) {
+				if (sa.st_nlink != sb.st_nlink)
+					differ("number of hard links");
 				cmp_files(f->fd[0], f->fd[1], nm);
 			} else if (S_ISLNK(sa.st_mode)) {
 				char la[4096], lb[4096];
