@@ -1039,8 +1039,7 @@ wstack_pop(struct bctx *b, struct wstack *ws, bool warn)
 
 	if (up != NULL && up->fd == -1 && !up->lost &&
 	    !wstack_reopen(ws, ws->n - 2, f->fd)) {
-		up->lost = true;
-		up->next = up->nnames;
+		up->lost = true;	/* its other entries are skipped */
 		if (warn) {
 			ws->path[up->plen] = '\0';
 			session_warn(b->ctx, "'%s' moved during the backup; "
@@ -1086,7 +1085,7 @@ store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
 		const char *nm;
 		int sub = -1;
 
-		if (f->next == f->nnames) {
+		if (f->next == f->nnames || f->lost) {
 			/* The folder is done: its tree, then its entry. */
 			if ((r = put_tree(b, &f->t, f->owner, f->id)) != 0)
 				goto out;
@@ -1565,7 +1564,7 @@ scan_dir(struct bctx *b, int dfd, const char *path)
 		const char *nm;
 		size_t n;
 
-		if (f->next == f->nnames) {
+		if (f->next == f->nnames || f->lost) {
 			wstack_pop(b, &ws, false);
 			continue;
 		}
