@@ -137,4 +137,46 @@ scenario() {
 	    "$COFFER" key destroy "$set_id" --yes || return 1
 	[ ! -e "$COFFER_REPO/sets/$set_id" ] ||
 	    fail "sets/$set_id still on the card" || return 1
+
+	moved_during_walk || return 1
+}
+
+# moved_during_walk: folders moved while a backup is below them.  The
+# walk keeps only the top folder and the 16 deepest open: a chain of 30
+# long-named folders under src/a/b1 leaves b1 closed while the walk is at
+# the bottom, where a socket makes coffer write a 6 KB warning into a
+# one-page pipe and wait; meanwhile the chain's top is moved out of b1.
+# Climbing back, ".." is no longer b1: b1 is found again by name and
+# finished (z_after kept).  When b1 is renamed too, it cannot be found:
+# a warning says so and the rest of b1 is left out, and the walk goes on
+# in src/a (zz kept).
+moved_during_walk()
+{
+	c=$(awk 'BEGIN { for (i = 0; i < 200; i++) printf "c" }')
+	mkdir -p mv/src/a/b1 || return 1
+	echo after >mv/src/a/b1/z_after
+	echo zz >mv/src/a/zz
+	"$HELPERS/deeptree" chain mv/src/a/b1 30 200 || return 1
+	cd mv || return 1
+	sleep 1
+	expect_exit 0 "$HELPERS/deeptree" whilewarn "src/a/b1/$c" moved1 -- \
+	    "$COFFER" backup src || { cd ..; return 1; }
+	expect_grep 'is a socket' err || { cd ..; return 1; }
+	expect_no_grep 'moved during' err || { cd ..; return 1; }
+	mv moved1 "src/a/b1/$c" || { cd ..; return 1; }
+	expect_exit 0 "$COFFER" ls latest || { cd ..; return 1; }
+	expect_grep '^.* src/a/b1/z_after$' out || { cd ..; return 1; }
+	expect_grep '^.* src/a/zz$' out || { cd ..; return 1; }
+	expect_grep "/$c/f\$" out || { cd ..; return 1; }
+
+	sleep 1
+	expect_exit 3 "$HELPERS/deeptree" whilewarn "src/a/b1/$c" moved2 \
+	    src/a/b1 src/a/b1x -- "$COFFER" backup src || { cd ..; return 1; }
+	expect_grep "'src/a/b1' moved during the backup; the rest of it is" \
+	    err || { cd ..; return 1; }
+	expect_exit 0 "$COFFER" ls latest || { cd ..; return 1; }
+	expect_no_grep 'z_after' out || { cd ..; return 1; }
+	expect_grep '^.* src/a/zz$' out || { cd ..; return 1; }
+	expect_grep "/$c/f\$" out || { cd ..; return 1; }
+	cd ..
 }

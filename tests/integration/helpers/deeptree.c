@@ -12,6 +12,15 @@
  *                             and a hard link "hard" to it; beside the
  *                             top "d", a file "top"
  *   deeptree edit DIR DEPTH   append a line to the bottom deepfile
+ *   deeptree chain DIR N LEN  DIR/C/C/... N folders named C, LEN 'c's
+ *                             each, holding a file "f" and a socket "s"
+ *   deeptree whilewarn FROM TO [FROM TO]... -- CMD [ARG]...
+ *                             run CMD with its standard error into a
+ *                             pipe of one page; when the first byte
+ *                             comes (CMD is then writing its first
+ *                             warning, and blocks once the page is
+ *                             full), rename each FROM to TO, then pass
+ *                             CMD's standard error on; exit as CMD
  *   deeptree cmp A B          compare two trees: names, types, modes,
  *                             mtimes (not of A and B), contents, link
  *                             targets, hard link counts; one line per
@@ -19,7 +28,11 @@
  *
  * Exit status: 0 done (cmp: identical), 1 different or failed, 2 usage.
  */
+#define _GNU_SOURCE	/* F_SETPIPE_SZ */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -119,6 +132,79 @@ edit(const char *dir, long depth)
 	put(fd, "deepfile", "changed\n", O_APPEND);
 	close(fd);
 	return 0;
+}
+
+static int
+chain(const char *dir, long n, long len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *name;
+	int fd, nfd, sk;
+
+	if ((name = malloc((size_t)len + 1)) == NULL)
+		die("memory");
+	memset(name, 'c', (size_t)len);
+	name[len] = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) == -1)
+		die(dir);
+	for (long i = 0; i < n; i++) {
+		if (mkdirat(fd, name, 0755) != 0 ||
+		    (nfd = openat(fd, name, O_RDONLY | O_DIRECTORY)) == -1)
+			die("mkdir");
+		close(fd);
+		fd = nfd;
+	}
+	put(fd, "f", "at the bottom of the chain\n", O_EXCL);
+	/* A socket: bind() takes a short path, so from the folder itself. */
+	strcpy(sa.sun_path, "s");
+	if (fchdir(fd) != 0 || (sk = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+	    bind(sk, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		die("socket");
+	close(sk);
+	close(fd);
+	free(name);
+	return 0;
+}
+
+static int
+whilewarn(int argc, char **argv)
+{
+	char buf[4096];
+	int p[2], st, i;
+	pid_t pid;
+	ssize_t n;
+
+	for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+		;
+	if (i == argc || i % 2 != 0 || i + 1 == argc) {
+		fputs("deeptree whilewarn: FROM TO pairs, then -- CMD\n",
+		    stderr);
+		return 2;
+	}
+	if (pipe(p) != 0 || fcntl(p[0], F_SETPIPE_SZ, 4096) == -1)
+		die("pipe");
+	if ((pid = fork()) == -1)
+		die("fork");
+	if (pid == 0) {
+		dup2(p[1], 2);
+		close(p[0]);
+		close(p[1]);
+		execvp(argv[i + 1], argv + i + 1);
+		_exit(127);
+	}
+	close(p[1]);
+	/* One byte: CMD is in its first warning now. */
+	if ((n = read(p[0], buf, 1)) == 1) {
+		for (int k = 0; k < i; k += 2)
+			if (rename(argv[k], argv[k + 1]) != 0)
+				die(argv[k]);
+		(void)write(2, buf, 1);
+	}
+	while ((n = read(p[0], buf, sizeof(buf))) > 0)
+		(void)write(2, buf, (size_t)n);
+	if (waitpid(pid, &st, 0) != pid)
+		die("wait");
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* ---- cmp: one frame per level, on the heap ---- */
@@ -325,7 +411,13 @@ main(int argc, char **argv)
 		return edit(argv[2], atol(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "cmp") == 0)
 		return cmp(argv[2], argv[3]);
-	fputs("usage: deeptree make|edit DIR DEPTH | deeptree cmp A B\n",
+	if (argc == 5 && strcmp(argv[1], "chain") == 0)
+		return chain(argv[2], atol(argv[3]), atol(argv[4]));
+	if (argc > 2 && strcmp(argv[1], "whilewarn") == 0)
+		return whilewarn(argc - 2, argv + 2);
+	fputs("usage: deeptree make|edit DIR DEPTH | deeptree cmp A B |\n"
+	    "       deeptree chain DIR N LEN |\n"
+	    "       deeptree whilewarn FROM TO [FROM TO]... -- CMD...\n",
 	    stderr);
 	return 2;
 }
