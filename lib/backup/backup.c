@@ -516,13 +516,19 @@ cache_tagged(int dirfd)
 	return got == sizeof(buf) && memcmp(buf, sig, sizeof(buf)) == 0;
 }
 
+/* store_entry's answer for a folder to walk into (its descriptor in *sub). */
+#define STORE_DESCEND	3
+
 /*
- * store_entry(b, parentfd, name, path, e): describe and store the entry
- * ${name} of ${parentfd}.  0: filled in; 1: left out with a warning.
+ * store_entry(b, parentfd, name, path, dtype, e, sub): describe and store
+ * the entry ${name} of ${parentfd}.  0: filled in; 1: left out with a
+ * warning; 2: left out on purpose; STORE_DESCEND: a folder whose
+ * entries are still to be stored, open in *${sub} (the caller's to
+ * close): the caller walks it (store_dir), then counts it in ndirs.
  */
 static int
 store_entry(struct bctx *b, int parentfd, const char *name, const char *path,
-    int dtype, struct tree_entry *e)
+    int dtype, struct tree_entry *e, int *sub)
 {
 	struct stat sb;
 	bool given = b->given;
@@ -633,9 +639,10 @@ store_entry(struct bctx *b, int parentfd, const char *name, const char *path,
 			r = put_tree(b, &none, e, e->subtree);
 			if (r != 0)
 				goto out;
-		} else if ((r = store_dir(b, fd, path, b->excl_caches &&
-		    cache_tagged(fd), e, e->subtree)) != 0) {
-			goto out;
+		} else {
+			/* Walked by the caller, with no C stack per level. */
+			*sub = fd;
+			return STORE_DESCEND;
 		}
 		b->res->ndirs++;
 	} else if (S_ISLNK(sb.st_mode)) {
@@ -802,14 +809,108 @@ cmp_name(const void *x, const void *y)
 }
 
 /*
- * store_dir(b, dirfd, path, tagged, id): every entry of ${dirfd} that is
- * not excluded, as a tree; a ${tagged} cache folder keeps only its tag.
+ * The walk: one heap frame per folder on the way down (struct wframe in
+ * a struct wstack), none on the C stack, so that any depth fits in any
+ * stack.  A frame holds its folder's names (read and sorted when it is
+ * entered, the listing closed at once), the index of the next one, the
+ * tree being built and the entry of the parent that will name it.  Only
+ * the top frame and the WALK_FDS deepest keep their folder open; a frame
+ * in between is reopened when the walk climbs back to it, through ".."
+ * of the folder below, and must be the same folder (device and inode)
+ * or be found again from the nearest open frame above, name by name.
+ * The path is one heap buffer, frame k's being its first plen bytes.
+ */
+#ifndef WALK_FDS
+#define WALK_FDS	16		/* open folders per walk, at most */
+#endif
+#define WALK_PATH_MAX	(16u << 20)	/* longer paths are left out */
+
+struct wframe {
+	int		 fd;		/* -1: closed, reopened on the way up */
+	bool		 own;		/* fd is the walk's to close */
+	bool		 lost;		/* not found again: rest left out */
+	dev_t		 dev;
+	ino_t		 ino;
+	char		**names;	/* byte 0: d_type; the name follows */
+	size_t		 nnames, next;
+	size_t		 plen;		/* its path: ws->path[0..plen) */
+	/* The backup's: the tree being built, where its id goes. */
+	struct tree	 t;
+	struct tree_entry *owner;
+	uint8_t		*id;
+	bool		 tagged;
+};
+
+struct wstack {
+	struct wframe	*f;
+	size_t		 n, cap;
+	char		*path;
+	size_t		 pcap;
+};
+
+static void
+wframe_release(struct wframe *f)
+{
+	if (f->own && f->fd != -1)
+		close(f->fd);
+	f->fd = -1;
+	strlist_free(f->names, f->nnames);
+	f->names = NULL;
+	tree_release(&f->t);
+}
+
+static void
+wstack_release(struct wstack *ws)
+{
+	while (ws->n > 0)
+		wframe_release(&ws->f[--ws->n]);
+	coffer_free(ws->f);
+	coffer_free(ws->path);
+	memset(ws, 0, sizeof(*ws));
+}
+
+/*
+ * wstack_path(ws, plen, name, nlen): the path becomes its first ${plen}
+ * bytes, '/' and ${name} (${plen} 0 and a NULL name: ${name} alone).
+ * -1 if longer than WALK_PATH_MAX or out of memory.
  */
 static int
-store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
-    struct tree_entry *owner, uint8_t *id)
+wstack_path(struct wstack *ws, size_t plen, const char *name, size_t nlen,
+    bool slash)
 {
-	struct tree t = { 0 };
+	size_t need = plen + (slash ? 1 : 0) + nlen + 1;
+
+	if (need > WALK_PATH_MAX)
+		return -1;
+	if (need > ws->pcap) {
+		size_t ncap = ws->pcap ? ws->pcap : 256;
+		char *np;
+
+		while (ncap < need)
+			ncap *= 2;
+		if ((np = coffer_realloc(ws->path, ncap)) == NULL)
+			return -1;
+		ws->path = np;
+		ws->pcap = ncap;
+	}
+	if (slash)
+		ws->path[plen++] = '/';
+	memcpy(ws->path + plen, name, nlen);
+	ws->path[plen + nlen] = '\0';
+	return 0;
+}
+
+/*
+ * read_names(ctx, fd, path, &names, &n, warn): the sorted names of the
+ * folder ${fd} (not "." and ".."), each behind its d_type byte.  The
+ * listing uses its own descriptor, closed before returning.  A listing
+ * cut short by an error is warned about (when ${warn}) and counted in
+ * *${warn}.  -1: cannot list it at all (errno); -2: out of memory.
+ */
+static int
+read_names(const struct coffer_ctx *ctx, int fd, const char *path,
+    char ***out, size_t *nout, uint64_t *warn)
+{
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
@@ -817,13 +918,16 @@ store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
 	int fd2;
 	int r;
 
-	if ((fd2 = dup(dirfd)) == -1 || (d = fdopendir(fd2)) == NULL) {
+	*out = NULL;
+	*nout = 0;
+	if ((fd2 = dup(fd)) == -1 || (d = fdopendir(fd2)) == NULL) {
 		if (fd2 != -1)
 			close(fd2);
-		return coffer_err_sys(b->err, "cannot read directory '%s'",
-		    path);
+		return -1;
 	}
 	while ((errno = 0, de = readdir(d)) != NULL) {
+		size_t len;
+
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (n == cap) {
@@ -835,53 +939,282 @@ store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
 			names = nn;
 		}
 		/* Byte 0 carries d_type; the name follows. */
-		{
-			size_t len = strlen(de->d_name);
-
-			if ((names[n] = coffer_malloc(len + 2)) == NULL)
-				goto oom;
-			names[n][0] = (char)de->d_type;
-			memcpy(names[n] + 1, de->d_name, len + 1);
-		}
+		len = strlen(de->d_name);
+		if ((names[n] = coffer_malloc(len + 2)) == NULL)
+			goto oom;
+		names[n][0] = (char)de->d_type;
+		memcpy(names[n] + 1, de->d_name, len + 1);
 		n++;
 	}
-	if (errno != 0) {
-		session_warn(b->ctx, "cannot list all of '%s': %s; some "
+	if (errno != 0 && warn != NULL) {
+		session_warn(ctx, "cannot list all of '%s': %s; some "
 		    "entries left out", path, strerror(errno));
-		b->res->nwarnings++;
+		(*warn)++;
 	}
+	closedir(d);
 	if (n > 1)
 		qsort(names, n, sizeof(*names), cmp_name);
-	for (size_t i = 0; i < n; i++) {
-		char sub[8192];
+	*out = names;
+	*nout = n;
+	return 0;
+oom:
+	r = errno;
+	closedir(d);
+	strlist_free(names, n);
+	errno = r;
+	return -2;
+}
+
+/*
+ * wstack_push(b, ws, fd, own, plen, warn): a frame for the folder open
+ * in ${fd} (the walk's to close if ${own}, also on failure), whose path
+ * is the first ${plen} bytes of ws->path; its names are read now.  -1:
+ * it cannot be listed (errno); -2: out of memory.  Deeper than
+ * WALK_FDS, the frame WALK_FDS above it is closed.
+ */
+static int
+wstack_push(struct bctx *b, struct wstack *ws, int fd, bool own, size_t plen,
+    bool warn)
+{
+	struct wframe *f;
+	struct stat sb;
+	int r;
+
+	if (ws->n == ws->cap) {
+		size_t ncap = ws->cap ? 2 * ws->cap : 64;
+		struct wframe *nf;
+
+		if ((nf = coffer_realloc(ws->f, ncap * sizeof(*nf))) == NULL) {
+			r = -2;
+			goto fail;
+		}
+		ws->f = nf;
+		ws->cap = ncap;
+	}
+	if (fstat(fd, &sb) != 0) {
+		r = -1;
+		goto fail;
+	}
+	f = &ws->f[ws->n];
+	memset(f, 0, sizeof(*f));
+	f->fd = fd;
+	f->own = own;
+	f->dev = sb.st_dev;
+	f->ino = sb.st_ino;
+	f->plen = plen;
+	ws->path[plen] = '\0';
+	if ((r = read_names(b->ctx, fd, ws->path, &f->names, &f->nnames,
+	    warn ? &b->res->nwarnings : NULL)) != 0)
+		goto fail;
+	ws->n++;
+	if (ws->n > WALK_FDS + 1 && ws->f[ws->n - 1 - WALK_FDS].own) {
+		struct wframe *old = &ws->f[ws->n - 1 - WALK_FDS];
+
+		if (old->fd != -1)
+			close(old->fd);
+		old->fd = -1;
+	}
+	return 0;
+fail:
+	if (own) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return r;
+}
+
+/* Is ${fd} the folder of frame ${f}?  Closes ${fd} if not. */
+static bool
+same_dir(const struct wframe *f, int fd)
+{
+	struct stat sb;
+
+	if (fd == -1)
+		return false;
+	if (fstat(fd, &sb) == 0 && sb.st_dev == f->dev && sb.st_ino == f->ino)
+		return true;
+	close(fd);
+	return false;
+}
+
+/*
+ * wstack_reopen(ws, k, below): open frame ${k} again, through ".." of
+ * ${below} (the folder below it, -1 if none), else from the nearest
+ * open frame above, name by name; every step must be the folder seen
+ * on the way down.  false: not found again (moved meanwhile).
+ */
+static bool
+wstack_reopen(struct wstack *ws, size_t k, int below)
+{
+	size_t j;
+	int fd;
+
+	fd = below == -1 ? -1 : openat(below, "..", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (same_dir(&ws->f[k], fd)) {
+		ws->f[k].fd = fd;
+		return true;
+	}
+	for (j = k; j > 0 && ws->f[j].fd == -1; j--)
+		;
+	if (ws->f[j].fd == -1)
+		return false;
+	fd = ws->f[j].fd;
+	for (size_t m = j + 1; m <= k; m++) {
+		const struct wframe *f = &ws->f[m];
+		size_t start = ws->f[m - 1].plen + 1;
+		char *name;
+		int nfd;
+
+		/* Frame m's name: its path after its parent's. */
+		if ((name = coffer_malloc(f->plen - start + 1)) == NULL)
+			nfd = -1;
+		else {
+			memcpy(name, ws->path + start, f->plen - start);
+			name[f->plen - start] = '\0';
+			nfd = openat(fd, name, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+			coffer_free(name);
+		}
+		if (fd != ws->f[j].fd)
+			close(fd);
+		if (!same_dir(f, nfd))
+			return false;
+		fd = nfd;
+	}
+	ws->f[k].fd = fd;
+	return true;
+}
+
+/*
+ * wstack_pop(b, ws): drop the deepest frame; its parent, if any, is
+ * open again afterwards, or marked lost (warned: its other entries are
+ * left out).
+ */
+static void
+wstack_pop(struct bctx *b, struct wstack *ws, bool warn)
+{
+	struct wframe *f = &ws->f[ws->n - 1];
+	struct wframe *up = ws->n > 1 ? &ws->f[ws->n - 2] : NULL;
+
+	if (up != NULL && up->fd == -1 && !up->lost &&
+	    !wstack_reopen(ws, ws->n - 2, f->fd)) {
+		up->lost = true;	/* its other entries are skipped */
+		if (warn) {
+			ws->path[up->plen] = '\0';
+			session_warn(b->ctx, "'%s' moved during the backup; "
+			    "the rest of it is left out", up->plen ? ws->path :
+			    "/");
+			b->res->nwarnings++;
+		}
+	}
+	wframe_release(f);
+	ws->n--;
+}
+
+/*
+ * store_dir(b, dirfd, path, tagged, owner, id): every entry of ${dirfd}
+ * that is not excluded, and all below, as trees; a ${tagged} cache
+ * folder keeps only its tag.  The tree's id goes to ${id} (put_tree,
+ * for ${owner}).  ${dirfd} stays the caller's.
+ */
+static int
+store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
+    struct tree_entry *owner, uint8_t *id)
+{
+	struct wstack ws = { 0 };
+	size_t len = strlen(path);
+	int r;
+
+	if (wstack_path(&ws, 0, path, len, false) != 0) {
+		r = coffer_err_set(b->err, COFFER_ENOMEM, "paths");
+		goto out;
+	}
+	if ((r = wstack_push(b, &ws, dirfd, false, len, true)) != 0) {
+		r = r == -2 ? coffer_err_set(b->err, COFFER_ENOMEM, "reading "
+		    "'%s'", path) : coffer_err_sys(b->err, "cannot read "
+		    "directory '%s'", path);
+		goto out;
+	}
+	ws.f[0].tagged = tagged;
+	ws.f[0].owner = owner;
+	ws.f[0].id = id;
+	while (ws.n > 0) {
+		struct wframe *f = &ws.f[ws.n - 1];
 		struct tree_entry *e;
+		const char *nm;
+		int sub = -1;
 
-		const char *nm = names[i] + 1;
-
-		snprintf(sub, sizeof(sub), "%s/%s", path, nm);
-		if (tagged && strcmp(nm, "CACHEDIR.TAG") != 0) {
+		if (f->next == f->nnames || f->lost) {
+			/* The folder is done: its tree, then its entry. */
+			if ((r = put_tree(b, &f->t, f->owner, f->id)) != 0)
+				goto out;
+			wstack_pop(b, &ws, true);
+			if (ws.n == 0)
+				break;
+			f = &ws.f[ws.n - 1];
+			b->res->ndirs++;
+			e = &f->t.e[f->t.n - 1];
+			nm = f->names[f->next - 1] + 1;
+			e->namelen = strlen(nm);
+			if ((e->name = (uint8_t *)coffer_strdup(nm)) == NULL)
+				goto oom;
+			continue;
+		}
+		nm = f->names[f->next++] + 1;
+		if (wstack_path(&ws, f->plen, nm, strlen(nm), true) != 0) {
+			ws.path[f->plen] = '\0';
+			session_warn(b->ctx, "a path under '%s' is longer than "
+			    "%u bytes; '%s' left out", ws.path, WALK_PATH_MAX,
+			    nm);
+			b->res->nwarnings++;
+			continue;
+		}
+		if (f->tagged && strcmp(nm, "CACHEDIR.TAG") != 0) {
 			b->res->nexcluded++;
 			continue;
 		}
 		if (b->excl != NULL) {
-			unsigned char dt = (unsigned char)names[i][0];
+			/* The d_type byte in front of the name. */
+			unsigned char dt = (unsigned char)nm[-1];
 			struct stat xs;
 			bool isdir = dt == DT_DIR;
 
-			if (dt == DT_UNKNOWN && fstatat(dirfd, nm, &xs,
+			if (dt == DT_UNKNOWN && fstatat(f->fd, nm, &xs,
 			    AT_SYMLINK_NOFOLLOW) == 0)
 				isdir = S_ISDIR(xs.st_mode);
-			if (excl_match(b->excl, excl_stored(sub), isdir)) {
+			if (excl_match(b->excl, excl_stored(ws.path), isdir)) {
 				b->res->nexcluded++;
 				continue;
 			}
 		}
-		if ((e = tree_add(&t)) == NULL)
+		if ((e = tree_add(&f->t)) == NULL)
 			goto oom;
-		if ((r = store_entry(b, dirfd, nm, sub,
-		    (unsigned char)names[i][0], e)) != 0) {
+		r = store_entry(b, f->fd, nm, ws.path,
+		    (unsigned char)f->names[f->next - 1][0], e, &sub);
+		if (r == STORE_DESCEND) {
+			size_t plen = f->plen + 1 + strlen(nm);
+			bool tg = b->excl_caches && cache_tagged(sub);
+
+			if ((r = wstack_push(b, &ws, sub, true, plen,
+			    true)) != 0) {
+				r = r == -2 ? coffer_err_set(b->err,
+				    COFFER_ENOMEM, "reading '%s'", ws.path) :
+				    coffer_err_sys(b->err, "cannot read "
+				    "directory '%s'", ws.path);
+				goto out;
+			}
+			f = &ws.f[ws.n - 1];
+			f->tagged = tg;
+			f->owner = e;
+			f->id = e->subtree;
+			continue;
+		}
+		if (r != 0) {
 			tree_entry_release(e);
-			t.n--;
+			f->t.n--;
 			if (r < 0)
 				goto out;
 			if (r == 1)
@@ -892,24 +1225,42 @@ store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
 		if ((e->name = (uint8_t *)coffer_strdup(nm)) == NULL)
 			goto oom;
 	}
-	r = put_tree(b, &t, owner, id);
+	r = 0;
 	goto out;
 oom:
 	r = coffer_err_set(b->err, COFFER_ENOMEM, "reading '%s'", path);
 out:
-	strlist_free(names, n);
-	closedir(d);
-	tree_release(&t);
+	wstack_release(&ws);
 	return r;
 }
 
 /* ---- the paths the user gave ---- */
 
+/*
+ * vnode_release(v): free everything below ${v} and its own strings,
+ * deepest last kid first: no recursion (a given path can have
+ * thousands of components) and no memory needed.
+ */
 static void
 vnode_release(struct vnode *v)
 {
-	for (size_t i = 0; i < v->nkids; i++)
-		vnode_release(&v->kids[i]);
+	while (v->nkids > 0) {
+		struct vnode *p = v, *k;
+
+		for (;;) {
+			k = &p->kids[p->nkids - 1];
+			if (k->nkids == 0)
+				break;
+			p = k;
+		}
+		coffer_free(k->kids);
+		coffer_free(k->name);
+		coffer_free(k->src);
+		if (--p->nkids == 0) {
+			coffer_free(p->kids);
+			p->kids = NULL;
+		}
+	}
 	coffer_free(v->kids);
 	coffer_free(v->name);
 	coffer_free(v->src);
@@ -1011,90 +1362,159 @@ add_path(struct vnode *root, const char *given, char *stored, size_t cap,
 	return 0;
 }
 
+/*
+ * store_given(b, k, e): the path ${k} given by the user, into ${e}: 0,
+ * 1 (left out, warned), 2 (left out on purpose) or < 0.
+ */
 static int
-store_vnode(struct bctx *b, struct vnode *v, struct tree *t)
+store_given(struct bctx *b, struct vnode *k, struct tree_entry *e)
 {
-	for (size_t i = 0; i < v->nkids; i++) {
-		struct vnode *k = &v->kids[i];
-		struct tree_entry *e;
-		int r;
+	char *slash = strrchr(k->src, '/');
+	char *dir = NULL;
+	int dfd, sub = -1;
+	int r;
 
-		if ((e = tree_add(t)) == NULL)
-			return coffer_err_set(b->err, COFFER_ENOMEM, "tree");
-		if (k->real) {
-			char *slash = strrchr(k->src, '/');
-			char *dir = NULL;
-			int dfd;
+	/* Open the parent, then take the entry as-is (lstat). */
+	if (slash == NULL) {
+		dfd = AT_FDCWD;
+	} else {
+		size_t n = (size_t)(slash - k->src);
 
-			/* Open the parent, then take the entry as-is (lstat). */
-			if (slash == NULL) {
-				dfd = AT_FDCWD;
-			} else {
-				size_t n = (size_t)(slash - k->src);
-
-				if ((dir = coffer_malloc(n + 2)) == NULL)
-					return coffer_err_set(b->err,
-					    COFFER_ENOMEM, "paths");
-				memcpy(dir, k->src, n);
-				if (n == 0)
-					dir[n++] = '/';
-				dir[n] = '\0';
-				if ((dfd = open(dir, O_RDONLY | O_DIRECTORY |
-				    O_CLOEXEC)) == -1) {
-					r = coffer_err_sys(b->err, "cannot open "
-					    "'%s'", dir);
-					coffer_free(dir);
-					return r;
-				}
-			}
-			{
-				struct stat ts;
-
-				/* --one-file-system: the given path's device. */
-				if (lstat(k->src, &ts) == 0)
-					b->top_dev = ts.st_dev;
-			}
-			b->given = true;
-			r = store_entry(b, dfd, slash ? slash + 1 : k->src,
-			    k->src, DT_UNKNOWN, e);
-			if (dfd != AT_FDCWD)
-				close(dfd);
+		if ((dir = coffer_malloc(n + 2)) == NULL)
+			return coffer_err_set(b->err, COFFER_ENOMEM, "paths");
+		memcpy(dir, k->src, n);
+		if (n == 0)
+			dir[n++] = '/';
+		dir[n] = '\0';
+		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1) {
+			r = coffer_err_sys(b->err, "cannot open '%s'", dir);
 			coffer_free(dir);
-			if (r != 0) {
+			return r;
+		}
+	}
+	{
+		struct stat ts;
+
+		/* --one-file-system: the given path's device. */
+		if (lstat(k->src, &ts) == 0)
+			b->top_dev = ts.st_dev;
+	}
+	b->given = true;
+	r = store_entry(b, dfd, slash ? slash + 1 : k->src, k->src, DT_UNKNOWN,
+	    e, &sub);
+	if (r == STORE_DESCEND) {
+		r = store_dir(b, sub, k->src, b->excl_caches &&
+		    cache_tagged(sub), e, e->subtree);
+		close(sub);
+		if (r == 0)
+			b->res->ndirs++;
+	}
+	if (dfd != AT_FDCWD)
+		close(dfd);
+	coffer_free(dir);
+	return r;
+}
+
+/*
+ * store_vnode(b, root, t): the given paths below ${root} into ${t}, and
+ * the folders above them with their own metadata.  One heap frame per
+ * level of ${root} (a given path can have thousands of components).
+ */
+struct vframe {
+	struct vnode		*v;
+	size_t			 i;		/* next kid */
+	struct tree		 t;
+	struct tree_entry	*owner;		/* v's entry in the parent */
+};
+
+static int
+store_vnode(struct bctx *b, struct vnode *root, struct tree *t)
+{
+	struct vframe *fs = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	if ((fs = coffer_malloc((cap = 16) * sizeof(*fs))) == NULL)
+		return coffer_err_set(b->err, COFFER_ENOMEM, "paths");
+	fs[n++] = (struct vframe){ .v = root, .t = *t };
+	memset(t, 0, sizeof(*t));
+	while (n > 0) {
+		struct vframe *f = &fs[n - 1];
+		struct tree_entry *e;
+		struct vnode *k;
+		struct stat sb;
+
+		if (f->i == f->v->nkids) {
+			if (n == 1)
+				break;
+			/* A folder above given paths is done. */
+			e = f->owner;
+			r = put_tree(b, &f->t, e, e->subtree);
+			tree_release(&f->t);
+			n--;
+			if (r != 0)
+				goto out;
+			b->res->ndirs++;
+			k = f->v;
+			goto named;
+		}
+		k = &f->v->kids[f->i++];
+		if ((e = tree_add(&f->t)) == NULL) {
+			r = coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+			goto out;
+		}
+		if (k->real) {
+			if ((r = store_given(b, k, e)) != 0) {
 				tree_entry_release(e);
-				t->n--;
+				f->t.n--;
 				if (r < 0)
-					return r;
+					goto out;
 				if (r == 1)
 					b->res->nwarnings++;
 				continue;
 			}
-		} else {
-			struct tree sub = { 0 };
-			struct stat sb;
-
-			/* A directory above a given path: its own metadata. */
-			if (stat(k->src, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-				tree_entry_release(e);
-				t->n--;
-				return coffer_err_sys(b->err, "cannot stat "
-				    "'%s'", k->src);
-			}
-			e->type = NODE_DIR;
-			fill_meta(e, &sb);
-			r = store_vnode(b, k, &sub);
-			if (r == 0)
-				r = put_tree(b, &sub, e, e->subtree);
-			tree_release(&sub);
-			if (r != 0)
-				return r;
-			b->res->ndirs++;
+			goto named;
 		}
+		/* A directory above a given path: its own metadata. */
+		if (stat(k->src, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+			tree_entry_release(e);
+			f->t.n--;
+			r = coffer_err_sys(b->err, "cannot stat '%s'", k->src);
+			goto out;
+		}
+		e->type = NODE_DIR;
+		fill_meta(e, &sb);
+		if (n == cap) {
+			struct vframe *nf;
+
+			if ((nf = coffer_realloc(fs, 2 * cap * sizeof(*nf))) ==
+			    NULL) {
+				r = coffer_err_set(b->err, COFFER_ENOMEM,
+				    "paths");
+				goto out;
+			}
+			fs = nf;
+			cap *= 2;
+		}
+		fs[n++] = (struct vframe){ .v = k, .owner = e };
+		continue;
+named:
+		/* ${e}, in the frame now on top, is the entry of ${k}. */
 		e->namelen = strlen(k->name);
-		if ((e->name = (uint8_t *)coffer_strdup(k->name)) == NULL)
-			return coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+		if ((e->name = (uint8_t *)coffer_strdup(k->name)) == NULL) {
+			r = coffer_err_set(b->err, COFFER_ENOMEM, "tree");
+			goto out;
+		}
 	}
-	return 0;
+	r = 0;
+out:
+	/* The top tree goes back to the caller, also after an error. */
+	*t = fs[0].t;
+	for (size_t i = 1; i < n; i++)
+		tree_release(&fs[i].t);
+	coffer_free(fs);
+	return r;
 }
 
 static int
@@ -1183,55 +1603,64 @@ scan_add(struct bctx *b, uint64_t bytes)
 	pthread_mutex_unlock(&b->scan_mu);
 }
 
-/* Count regular files below ${dirfd} (stat only, same excludes). */
+/*
+ * Count regular files below ${dfd} (stat only, same excludes), with the
+ * walk's heap frames; ${dfd} is closed.  Nothing is warned about here:
+ * the walk itself does that.
+ */
 static void
-scan_dir(struct bctx *b, int dfd, char *path, size_t plen, size_t cap)
+scan_dir(struct bctx *b, int dfd, const char *path)
 {
-	struct dirent *de;
-	DIR *d;
+	struct wstack ws = { 0 };
+	size_t len = strlen(path);
 
-	if ((d = fdopendir(dfd)) == NULL) {
+	if (wstack_path(&ws, 0, path, len, false) != 0) {
 		close(dfd);
-		return;
+		goto out;
 	}
-	while (!__atomic_load_n(&b->scan_stop, __ATOMIC_RELAXED) &&
-	    (de = readdir(d)) != NULL) {
+	if (wstack_push(b, &ws, dfd, true, len, false) != 0)
+		goto out;
+	while (ws.n > 0 && !__atomic_load_n(&b->scan_stop, __ATOMIC_RELAXED)) {
+		struct wframe *f = &ws.f[ws.n - 1];
 		struct stat sb;
-		size_t n = strlen(de->d_name);
+		const char *nm;
+		size_t n;
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (f->next == f->nnames || f->lost) {
+			wstack_pop(b, &ws, false);
 			continue;
-		if (plen + 1 + n + 1 > cap)
+		}
+		nm = f->names[f->next++] + 1;
+		n = strlen(nm);
+		if (wstack_path(&ws, f->plen, nm, n, true) != 0)
 			continue;
-		path[plen] = '/';
-		memcpy(path + plen + 1, de->d_name, n + 1);
-		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		if (fstatat(f->fd, nm, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
 		if (b->kst_known && sb.st_dev == b->kst_dev &&
 		    sb.st_ino == b->kst_ino)
 			continue;
-		if (b->excl != NULL && excl_match(b->excl, excl_stored(path),
-		    S_ISDIR(sb.st_mode)))
+		if (b->excl != NULL && excl_match(b->excl,
+		    excl_stored(ws.path), S_ISDIR(sb.st_mode)))
 			continue;
 		if (S_ISREG(sb.st_mode)) {
 			if (b->max_size == 0 || (uint64_t)sb.st_size <= b->max_size)
 				scan_add(b, (uint64_t)sb.st_size);
 		} else if (S_ISDIR(sb.st_mode)) {
-			int fd = openat(dirfd(d), de->d_name, O_RDONLY |
-			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int fd = openat(f->fd, nm, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
 
 			if (fd != -1)
-				scan_dir(b, fd, path, plen + 1 + n, cap);
+				(void)wstack_push(b, &ws, fd, true,
+				    f->plen + 1 + n, false);
 		}
 	}
-	path[plen] = '\0';
-	closedir(d);
+out:
+	wstack_release(&ws);
 }
 
 static void
 scan_path(struct bctx *b, const char *src)
 {
-	char path[8192];
 	struct stat sb;
 	int fd;
 
@@ -1244,20 +1673,48 @@ scan_path(struct bctx *b, const char *src)
 	if (!S_ISDIR(sb.st_mode) || (fd = open(src, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return;
-	snprintf(path, sizeof(path), "%s", src);
-	scan_dir(b, fd, path, strlen(path), sizeof(path));
+	scan_dir(b, fd, src);
 }
 
+/* scan_vnode(b, v): count below every path given under ${v}. */
 static void
 scan_vnode(struct bctx *b, const struct vnode *v)
 {
-	for (size_t i = 0; i < v->nkids &&
-	    !__atomic_load_n(&b->scan_stop, __ATOMIC_RELAXED); i++) {
-		if (v->kids[i].real)
-			scan_path(b, v->kids[i].src);
-		else
-			scan_vnode(b, &v->kids[i]);
+	struct sframe {
+		const struct vnode	*v;
+		size_t			 i;
+	} *fs;
+	size_t n = 0, cap = 16;
+
+	/* Out of memory: no totals, only the progress counts. */
+	if ((fs = coffer_malloc(cap * sizeof(*fs))) == NULL)
+		return;
+	fs[n++] = (struct sframe){ v, 0 };
+	while (n > 0 && !__atomic_load_n(&b->scan_stop, __ATOMIC_RELAXED)) {
+		struct sframe *f = &fs[n - 1];
+		const struct vnode *k;
+
+		if (f->i == f->v->nkids) {
+			n--;
+			continue;
+		}
+		k = &f->v->kids[f->i++];
+		if (k->real) {
+			scan_path(b, k->src);
+			continue;
+		}
+		if (n == cap) {
+			struct sframe *nf;
+
+			if ((nf = coffer_realloc(fs, 2 * cap * sizeof(*nf))) ==
+			    NULL)
+				break;
+			fs = nf;
+			cap *= 2;
+		}
+		fs[n++] = (struct sframe){ k, 0 };
 	}
+	coffer_free(fs);
 }
 
 static void *

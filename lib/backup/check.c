@@ -37,14 +37,12 @@ static void
 report(void *cookie, const char *fmt, ...)
 {
 	struct cctx *c = cookie;
-	char msg[2048];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	c->res->nproblems++;
-	session_warn(c->ctx, "%s", msg);
+	va_start(ap, fmt);
+	session_vwarn(c->ctx, fmt, ap);
+	va_end(ap);
 }
 
 /* Pack reading progress (bytes of packs read, of all). */
@@ -126,53 +124,90 @@ seen_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN])
 	return false;
 }
 
+/*
+ * check_load(c, s, id, snap, path, plen): push the tree ${id} (the folder
+ * at ${path}, ${plen} bytes) on ${s}, unless verified already or
+ * unreadable (reported).  < 0 only if out of memory.
+ */
 static int
-check_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN], const char *snap,
-    const char *path)
+check_load(struct cctx *c, struct tstack *s, const uint8_t id[BLOB_ID_LEN],
+    const char *snap, const char *path, size_t plen)
 {
-	struct tree t = { 0 };
+	struct tframe *f;
 	struct coffer_err e1 = { 0 };
 	int r;
 
 	if (seen_tree(c, id))
 		return 0;
 	c->res->ntrees++;
+	if ((f = tstack_push(s)) == NULL)
+		return coffer_err_set(c->err, COFFER_ENOMEM, "check");
+	f->plen = plen;
 	if ((r = keyset_get_blob(c->ks, OBJ_TREE, id, &c->blob, &e1)) != 0 ||
-	    (r = tree_decode(c->blob.p, c->blob.len, &t, &e1)) != 0) {
-		tree_release(&t);
+	    (r = tree_decode(c->blob.p, c->blob.len, &f->t, &e1)) != 0) {
+		tstack_pop(s);
 		if (r == COFFER_ENOMEM) {
 			*c->err = e1;
 			return r;
 		}
 		report(c, "snapshot '%s', directory '%s': %s", snap,
-		    *path ? path : "/", e1.msg);
+		    plen ? path : "/", e1.msg);
 		return 0;
 	}
 	check_indexed(c, OBJ_TREE, id, snap);
-	for (size_t i = 0; i < t.n; i++) {
-		const struct tree_entry *e = &t.e[i];
-		char sub[8192];
+	return 0;
+}
 
-		snprintf(sub, sizeof(sub), "%s%s%.*s", path, *path ? "/" : "",
-		    (int)e->namelen, (const char *)e->name);
+/* check_tree(c, id, snap): the tree ${id} and all below (heap frames). */
+static int
+check_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN], const char *snap)
+{
+	struct tstack s = { 0 };
+	char *path = NULL;
+	size_t cap = 0;
+	int r;
+
+	if ((path = coffer_malloc(cap = 256)) == NULL) {
+		r = coffer_err_set(c->err, COFFER_ENOMEM, "check");
+		goto out;
+	}
+	path[0] = '\0';
+	if ((r = check_load(c, &s, id, snap, path, 0)) != 0)
+		goto out;
+	while (s.n > 0) {
+		struct tframe *f = &s.f[s.n - 1];
+		const struct tree_entry *e;
+		size_t len = f->plen;
+
+		if (f->i == f->t.n) {
+			tstack_pop(&s);
+			continue;
+		}
+		e = &f->t.e[f->i++];
+		if (path_put(&path, &cap, &len, e->name, e->namelen) != 0) {
+			r = coffer_err_set(c->err, COFFER_ENOMEM, "path under "
+			    "'%.*s'", (int)f->plen, path);
+			goto out;
+		}
 		for (size_t k = 0; k < e->nchunks; k++) {
 			c->res->nblobs++;
 			if (!keyset_has_blob(c->ks, OBJ_DATA, e->chunks[k])) {
 				report(c, "snapshot '%s', file '%s': chunk %zu "
 				    "is missing from the repository", snap,
-				    sub, k);
+				    path, k);
 				break;
 			}
 			check_indexed(c, OBJ_DATA, e->chunks[k], snap);
 		}
 		if (e->type == NODE_DIR &&
-		    (r = check_tree(c, e->subtree, snap, sub)) != 0) {
-			tree_release(&t);
-			return r;
-		}
+		    (r = check_load(c, &s, e->subtree, snap, path, len)) != 0)
+			goto out;
 	}
-	tree_release(&t);
-	return 0;
+	r = 0;
+out:
+	tstack_release(&s);
+	coffer_free(path);
+	return r;
 }
 
 /*
@@ -293,7 +328,7 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 				report(&c, "%s", e1.msg);
 				continue;
 			}
-			if ((r = check_tree(&c, sn->tree, sn->name, "")) != 0)
+			if ((r = check_tree(&c, sn->tree, sn->name)) != 0)
 				goto out;
 		}
 	}

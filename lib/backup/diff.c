@@ -21,7 +21,8 @@ struct dctx {
 	struct coffer_diff_result *res;
 	struct coffer_err	*err;
 	struct wbuf		 cmp[2];	/* content, across key sets */
-	char			 path[65536];
+	char			*path;		/* grown by path_put */
+	size_t			 pathcap;
 };
 
 static const struct tree empty_tree;
@@ -138,11 +139,77 @@ same_bytes(struct dctx *d, const struct tree_entry *a,
 	}
 }
 
-static int diff_tree(struct dctx *, const uint8_t *, const uint8_t *, size_t);
+/*
+ * The walk keeps one frame per folder pair on the way down, on the heap
+ * (any depth fits): both sides' trees (a side may be absent), where
+ * each stands, and the folder's path length.
+ */
+struct dframe {
+	struct tree		 t[2];
+	bool			 has[2];
+	size_t			 i, j;
+	size_t			 plen;
+};
 
-/* Report ${e} (at d->path, ${len}) and all below it as added/removed. */
+struct dstack {
+	struct dframe		*f;
+	size_t			 n, cap;
+};
+
+static void
+dstack_pop(struct dstack *s)
+{
+	struct dframe *f = &s->f[--s->n];
+
+	tree_release(&f->t[0]);
+	tree_release(&f->t[1]);
+}
+
+/*
+ * diff_open(d, s, id0, id1, plen): push the folder at d->path (${plen}
+ * bytes) as tree ${id0} in the first snapshot and ${id1} in the second;
+ * either may be NULL (absent: everything on the other side was
+ * added/removed).  Nothing is pushed for two equal ids of one key set.
+ */
 static int
-one_side(struct dctx *d, const struct tree_entry *e, size_t len, int change)
+diff_open(struct dctx *d, struct dstack *s, const uint8_t *id0,
+    const uint8_t *id1, size_t plen)
+{
+	const uint8_t *id[2] = { id0, id1 };
+	struct dframe *f;
+
+	if (id0 != NULL && id1 != NULL && d->same &&
+	    memcmp(id0, id1, BLOB_ID_LEN) == 0)
+		return 0;
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? 2 * s->cap : 64;
+		struct dframe *nf;
+
+		if ((nf = coffer_realloc(s->f, ncap * sizeof(*nf))) == NULL)
+			return coffer_err_set(d->err, COFFER_ENOMEM, "diff");
+		s->f = nf;
+		s->cap = ncap;
+	}
+	f = &s->f[s->n++];
+	memset(f, 0, sizeof(*f));
+	f->plen = plen;
+	d->path[plen] = '\0';
+	for (int side = 0; side < 2; side++) {
+		int r;
+
+		if (id[side] == NULL)
+			continue;
+		f->has[side] = true;
+		if ((r = load_tree(d, side, id[side], plen, &f->t[side])) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Report ${e} (at d->path, ${len}) as added/removed, and open below it. */
+static int
+one_side(struct dctx *d, struct dstack *s, const struct tree_entry *e,
+    size_t len, int change)
 {
 	int r;
 
@@ -150,12 +217,12 @@ one_side(struct dctx *d, const struct tree_entry *e, size_t len, int change)
 		return r;
 	if (e->type != NODE_DIR)
 		return 0;
-	return change == COFFER_CHANGE_ADDED ? diff_tree(d, NULL, e->subtree,
-	    len) : diff_tree(d, e->subtree, NULL, len);
+	return change == COFFER_CHANGE_ADDED ? diff_open(d, s, NULL,
+	    e->subtree, len) : diff_open(d, s, e->subtree, NULL, len);
 }
 
 static int
-both_sides(struct dctx *d, const struct tree_entry *a,
+both_sides(struct dctx *d, struct dstack *s, const struct tree_entry *a,
     const struct tree_entry *b, size_t len)
 {
 	unsigned what = 0;
@@ -166,12 +233,11 @@ both_sides(struct dctx *d, const struct tree_entry *a,
 		if ((r = emit(d, len, COFFER_CHANGE_MODIFIED, b->type,
 		    COFFER_DIFF_TYPE)) != 0)
 			return r;
-		if (a->type == NODE_DIR &&
-		    (r = diff_tree(d, a->subtree, NULL, len)) != 0)
-			return r;
-		if (b->type == NODE_DIR &&
-		    (r = diff_tree(d, NULL, b->subtree, len)) != 0)
-			return r;
+		/* At most one side is a folder. */
+		if (a->type == NODE_DIR)
+			return diff_open(d, s, a->subtree, NULL, len);
+		if (b->type == NODE_DIR)
+			return diff_open(d, s, NULL, b->subtree, len);
 		return 0;
 	}
 	switch (a->type) {
@@ -219,7 +285,7 @@ both_sides(struct dctx *d, const struct tree_entry *a,
 	    what)) != 0)
 		return r;
 	if (a->type == NODE_DIR)
-		return diff_tree(d, a->subtree, b->subtree, len);
+		return diff_open(d, s, a->subtree, b->subtree, len);
 	return 0;
 }
 
@@ -235,66 +301,58 @@ name_cmp(const struct tree_entry *a, const struct tree_entry *b)
 }
 
 /*
- * diff_tree(d, id0, id1, plen): the folder at d->path (${plen} bytes)
- * as tree ${id0} in the first snapshot and ${id1} in the second; either
- * may be NULL (absent: everything on the other side was added/removed).
+ * diff_tree(d, id0, id1): the snapshots' top folders, trees ${id0} and
+ * ${id1}, and everything below, in name order, parents first.
  */
 static int
-diff_tree(struct dctx *d, const uint8_t *id0, const uint8_t *id1, size_t plen)
+diff_tree(struct dctx *d, const uint8_t *id0, const uint8_t *id1)
 {
-	struct tree t[2] = { { 0 }, { 0 } };
-	const struct tree *t0 = &empty_tree, *t1 = &empty_tree;
-	size_t i = 0, j = 0;
+	struct dstack s = { 0 };
 	int r;
 
-	if (id0 != NULL && id1 != NULL && d->same &&
-	    memcmp(id0, id1, BLOB_ID_LEN) == 0)
-		return 0;
-	d->path[plen] = '\0';
-	if (id0 != NULL) {
-		if ((r = load_tree(d, 0, id0, plen, &t[0])) != 0)
-			goto out;
-		t0 = &t[0];
-	}
-	if (id1 != NULL) {
-		if ((r = load_tree(d, 1, id1, plen, &t[1])) != 0)
-			goto out;
-		t1 = &t[1];
-	}
-	while (i < t0->n || j < t1->n) {
-		const struct tree_entry *a = i < t0->n ? &t0->e[i] : NULL;
-		const struct tree_entry *b = j < t1->n ? &t1->e[j] : NULL;
-		const struct tree_entry *e;
-		size_t len = plen;
+	if ((r = diff_open(d, &s, id0, id1, 0)) != 0)
+		goto out;
+	while (s.n > 0) {
+		struct dframe *f = &s.f[s.n - 1];
+		const struct tree *t0 = f->has[0] ? &f->t[0] : &empty_tree;
+		const struct tree *t1 = f->has[1] ? &f->t[1] : &empty_tree;
+		const struct tree_entry *a, *b, *e;
+		size_t len = f->plen;
 		int c;
 
+		if (f->i == t0->n && f->j == t1->n) {
+			dstack_pop(&s);
+			continue;
+		}
+		a = f->i < t0->n ? &t0->e[f->i] : NULL;
+		b = f->j < t1->n ? &t1->e[f->j] : NULL;
 		c = a == NULL ? 1 : b == NULL ? -1 : name_cmp(a, b);
 		e = c <= 0 ? a : b;
-		d->path[plen] = '\0';
-		if (path_append(d->path, &len, sizeof(d->path), e->name,
+		if (path_put(&d->path, &d->pathcap, &len, e->name,
 		    e->namelen) != 0) {
-			r = coffer_err_set(d->err, COFFER_EFORMAT, "path too "
-			    "long under '%s'", d->path);
+			r = coffer_err_set(d->err, COFFER_ENOMEM, "path under "
+			    "'%.*s'", (int)f->plen, d->path);
 			goto out;
 		}
 		if (c < 0) {
-			r = one_side(d, a, len, COFFER_CHANGE_REMOVED);
-			i++;
+			f->i++;
+			r = one_side(d, &s, a, len, COFFER_CHANGE_REMOVED);
 		} else if (c > 0) {
-			r = one_side(d, b, len, COFFER_CHANGE_ADDED);
-			j++;
+			f->j++;
+			r = one_side(d, &s, b, len, COFFER_CHANGE_ADDED);
 		} else {
-			r = both_sides(d, a, b, len);
-			i++;
-			j++;
+			f->i++;
+			f->j++;
+			r = both_sides(d, &s, a, b, len);
 		}
 		if (r != 0)
 			goto out;
 	}
 	r = 0;
 out:
-	tree_release(&t[0]);
-	tree_release(&t[1]);
+	while (s.n > 0)
+		dstack_pop(&s);
+	coffer_free(s.f);
 	return r;
 }
 
@@ -318,6 +376,10 @@ coffer_diff(const struct coffer_ctx *ctx, const char *spec1,
 	}
 	wbuf_init(&d->cmp[0], BLOB_MAX);
 	wbuf_init(&d->cmp[1], BLOB_MAX);
+	if ((d->path = coffer_calloc(1, d->pathcap = 256)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "diff");
+		goto out;
+	}
 	if ((r = session_find_snapshot(&s, spec1, &d->ks[0], &snap[0],
 	    err)) != 0 ||
 	    (r = session_find_snapshot(&s, spec2, &d->ks[1], &snap[1],
@@ -335,7 +397,7 @@ coffer_diff(const struct coffer_ctx *ctx, const char *spec1,
 	d->cookie = cookie;
 	d->res = res;
 	d->err = err;
-	r = diff_tree(d, snap[0].tree, snap[1].tree, 0);
+	r = diff_tree(d, snap[0].tree, snap[1].tree);
 out:
 	if (d != NULL) {
 		if (d->ks[1] != d->ks[0])
@@ -343,6 +405,7 @@ out:
 		keyset_free(d->ks[0]);
 		wbuf_release(&d->cmp[0]);
 		wbuf_release(&d->cmp[1]);
+		coffer_free(d->path);
 		coffer_free(d);
 	}
 	snapshot_release(&snap[0]);

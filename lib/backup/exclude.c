@@ -110,51 +110,108 @@ excl_add_file(struct excl *x, const char *path, struct coffer_err *err)
 	return r;
 }
 
+/* Does ${pat} hold a "**" component? */
+static bool
+has_dstar(const char *pat)
+{
+	for (const char *p = pat; p != NULL; ) {
+		if (p[0] == '*' && p[1] == '*' && (p[2] == '/' || p[2] == '\0'))
+			return true;
+		if ((p = strchr(p, '/')) != NULL)
+			p++;
+	}
+	return false;
+}
+
+/* The last ${k} components of ${path} (k >= 1); NULL if it has fewer. */
+static const char *
+last_components(const char *path, size_t k)
+{
+	const char *p = path + strlen(path);
+
+	while (p > path) {
+		if (p[-1] == '/' && --k == 0)
+			return p;
+		p--;
+	}
+	return k == 1 ? path : NULL;
+}
+
+static size_t
+ncomponents(const char *s)
+{
+	size_t n = 1;
+
+	while ((s = strchr(s, '/')) != NULL) {
+		n++;
+		s++;
+	}
+	return n;
+}
+
+/* One component of a pattern (${pl} bytes) against one of a path. */
+static bool __attribute__((noinline))
+match_one(const char *pat, size_t pl, const char *path, size_t sl)
+{
+	char pc[4096], sc[4096];
+
+	if (pl >= sizeof(pc) || sl >= sizeof(sc))
+		return false;
+	memcpy(pc, pat, pl);
+	pc[pl] = '\0';
+	memcpy(sc, path, sl);
+	sc[sl] = '\0';
+	return fnmatch(pc, sc, 0) == 0;
+}
+
 /*
  * match(pat, path): does glob ${pat} match all of ${path}, with '*' not
  * crossing '/' and "**" as a whole component matching any number of
- * components (including none)?
+ * components (including none)?  A pattern without "**" can match only
+ * a path of as many components: any other is not tried.  It recurses
+ * once per "**" of the pattern, never per component of the path.
  */
 static bool
 match(const char *pat, const char *path)
 {
-	const char *ps, *pe;
+	for (;;) {
+		const char *ps, *pe;
+		size_t pl, sl;
 
-	if (strncmp(pat, "**", 2) == 0 && (pat[2] == '/' || pat[2] == '\0')) {
-		const char *rest = pat[2] == '/' ? pat + 3 : pat + 2;
+		if (strncmp(pat, "**", 2) == 0 && (pat[2] == '/' ||
+		    pat[2] == '\0')) {
+			const char *rest = pat[2] == '/' ? pat + 3 : pat + 2;
 
-		if (*rest == '\0')
-			return true;
-		for (const char *p = path; ; ) {
-			if (match(rest, p))
+			if (*rest == '\0')
 				return true;
-			if ((p = strchr(p, '/')) == NULL)
-				return false;
-			p++;
+			if (!has_dstar(rest)) {
+				path = last_components(path, ncomponents(rest));
+				if (path == NULL)
+					return false;
+				pat = rest;
+				continue;
+			}
+			for (const char *p = path; ; ) {
+				if (match(rest, p))
+					return true;
+				if ((p = strchr(p, '/')) == NULL)
+					return false;
+				p++;
+			}
 		}
-	}
-	/* One component of the pattern against one of the path. */
-	pe = strchr(pat, '/');
-	ps = strchr(path, '/');
-	{
-		char pc[4096], sc[4096];
-		size_t pl = pe ? (size_t)(pe - pat) : strlen(pat);
-		size_t sl = ps ? (size_t)(ps - path) : strlen(path);
-
-		if (pl >= sizeof(pc) || sl >= sizeof(sc))
+		pe = strchr(pat, '/');
+		ps = strchr(path, '/');
+		pl = pe ? (size_t)(pe - pat) : strlen(pat);
+		sl = ps ? (size_t)(ps - path) : strlen(path);
+		if (!match_one(pat, pl, path, sl))
 			return false;
-		memcpy(pc, pat, pl);
-		pc[pl] = '\0';
-		memcpy(sc, path, sl);
-		sc[sl] = '\0';
-		if (fnmatch(pc, sc, 0) != 0)
+		if (pe == NULL && ps == NULL)
+			return true;
+		if (pe == NULL || ps == NULL)
 			return false;
+		pat = pe + 1;
+		path = ps + 1;
 	}
-	if (pe == NULL && ps == NULL)
-		return true;
-	if (pe == NULL || ps == NULL)
-		return false;
-	return match(pe + 1, ps + 1);
 }
 
 bool
@@ -170,6 +227,12 @@ excl_match(const struct excl *x, const char *path, bool isdir)
 			continue;
 		if (p->anchored) {
 			hit = match(p->glob, path);
+		} else if (!has_dstar(p->glob)) {
+			/* Unanchored: the path's last components, as many. */
+			const char *t = last_components(path,
+			    ncomponents(p->glob));
+
+			hit = t != NULL && match(p->glob, t);
 		} else {
 			/* Unanchored: any tail of the path, whole components. */
 			for (const char *t = path; t != NULL && !hit; ) {

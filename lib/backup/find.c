@@ -14,7 +14,8 @@ struct fctx {
 	void			*cookie;
 	uint64_t		 nmatches;
 	struct coffer_err	*err;
-	char			 path[65536];
+	char			*path;		/* grown by path_put */
+	size_t			 pathcap;
 	char			 shown[4 * 65536];	/* as ls prints it */
 };
 
@@ -37,50 +38,75 @@ find_match(struct fctx *f, const char *subject)
 	return fnmatch(f->pattern, f->shown, flags | FNM_NOESCAPE) == 0;
 }
 
+/* find_tree(f, id): search tree ${id} and all below (heap frames). */
 static int
-find_tree(struct fctx *f, const uint8_t id[BLOB_ID_LEN], size_t plen)
+find_tree(struct fctx *f, const uint8_t id[BLOB_ID_LEN])
 {
 	struct wbuf blob;
-	struct tree t = { 0 };
+	struct tstack s = { 0 };
+	struct tframe *fr;
+	size_t plen = 0;
 	int r;
 
 	wbuf_init(&blob, BLOB_MAX);
-	if ((r = keyset_get_blob(f->ks, OBJ_TREE, id, &blob, f->err)) != 0 ||
-	    (r = tree_decode(blob.p, blob.len, &t, f->err)) != 0) {
-		coffer_err_prefix(f->err, "folder '%s' of snapshot '%s'",
-		    plen ? f->path : "/", f->snapshot);
-		goto out;
-	}
-	wbuf_release(&blob);
-	for (size_t i = 0; i < t.n; i++) {
-		const struct tree_entry *e = &t.e[i];
-		size_t len = plen;
-		const char *subject;
-
-		f->path[plen] = '\0';
-		if (path_append(f->path, &len, sizeof(f->path), e->name,
-		    e->namelen) != 0) {
-			r = coffer_err_set(f->err, COFFER_EFORMAT, "path too "
-			    "long under '%s'", f->path);
+	for (;;) {
+		/* Read the folder at f->path (plen bytes), tree ${id}. */
+		if ((fr = tstack_push(&s)) == NULL) {
+			r = coffer_err_set(f->err, COFFER_ENOMEM, "find");
 			goto out;
 		}
-		/* Names hold no NUL and no '/' (tree_decode checks). */
-		subject = f->full ? f->path : f->path + len - e->namelen;
-		if (find_match(f, subject)) {
-			struct coffer_entry_info info;
+		fr->plen = plen;
+		if ((r = keyset_get_blob(f->ks, OBJ_TREE, id, &blob,
+		    f->err)) != 0 ||
+		    (r = tree_decode(blob.p, blob.len, &fr->t, f->err)) != 0) {
+			f->path[plen] = '\0';
+			coffer_err_prefix(f->err, "folder '%s' of snapshot "
+			    "'%s'", plen ? f->path : "/", f->snapshot);
+			goto out;
+		}
+		id = NULL;
+		while (id == NULL && s.n > 0) {
+			const struct tree_entry *e;
+			const char *subject;
+			size_t len;
 
-			entry_info(e, f->path, len, &info);
-			f->nmatches++;
-			if ((r = f->fn(f->cookie, f->snapshot, &info)) != 0)
+			fr = &s.f[s.n - 1];
+			if (fr->i == fr->t.n) {
+				tstack_pop(&s);
+				continue;
+			}
+			e = &fr->t.e[fr->i++];
+			len = fr->plen;
+			if (path_put(&f->path, &f->pathcap, &len, e->name,
+			    e->namelen) != 0) {
+				r = coffer_err_set(f->err, COFFER_ENOMEM,
+				    "path under '%.*s'", (int)fr->plen,
+				    f->path);
 				goto out;
+			}
+			/* Names hold no NUL and no '/' (tree_decode checks). */
+			subject = f->full ? f->path : f->path + len -
+			    e->namelen;
+			if (find_match(f, subject)) {
+				struct coffer_entry_info info;
+
+				entry_info(e, f->path, len, &info);
+				f->nmatches++;
+				if ((r = f->fn(f->cookie, f->snapshot,
+				    &info)) != 0)
+					goto out;
+			}
+			if (e->type == NODE_DIR) {
+				id = e->subtree;
+				plen = len;
+			}
 		}
-		if (e->type == NODE_DIR && (r = find_tree(f, e->subtree,
-		    len)) != 0)
-			goto out;
+		if (id == NULL)
+			break;
 	}
 	r = 0;
 out:
-	tree_release(&t);
+	tstack_release(&s);
 	wbuf_release(&blob);
 	return r;
 }
@@ -127,7 +153,7 @@ find_all(struct session *s, struct fctx *f, struct coffer_err *err)
 		}
 		f->ks = ks;
 		f->snapshot = sn->name;
-		if ((r = find_tree(f, sn->tree, 0)) != 0)
+		if ((r = find_tree(f, sn->tree)) != 0)
 			goto out;
 	}
 	r = 0;
@@ -154,7 +180,8 @@ coffer_find(const struct coffer_ctx *ctx, const char *pattern,
 	if ((r = session_open(ctx, REPO_LOCK_READ, true, &s, err)) != 0)
 		return r;
 	if ((f = coffer_calloc(1, sizeof(*f))) == NULL ||
-	    (pat = coffer_strdup(pattern)) == NULL) {
+	    (pat = coffer_strdup(pattern)) == NULL ||
+	    (f->path = coffer_calloc(1, f->pathcap = 256)) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "find");
 		goto out;
 	}
@@ -178,7 +205,7 @@ coffer_find(const struct coffer_ctx *ctx, const char *pattern,
 		    err)) != 0)
 			goto out;
 		f->snapshot = snap.name;
-		r = find_tree(f, snap.tree, 0);
+		r = find_tree(f, snap.tree);
 		snapshot_release(&snap);
 		keyset_free(f->ks);
 		f->ks = NULL;
@@ -187,8 +214,10 @@ coffer_find(const struct coffer_ctx *ctx, const char *pattern,
 	}
 	r = 0;
 out:
-	if (f != NULL)
+	if (f != NULL) {
 		*nmatches = f->nmatches;
+		coffer_free(f->path);
+	}
 	coffer_free(f);
 	coffer_free(pat);
 	session_close(&s);

@@ -10,45 +10,73 @@
 
 #include "session.h"
 
+/*
+ * mark_tree(ks, id, blob, snap, err): mark tree ${id}, everything below
+ * it and every chunk they name as used (heap frames: any depth).
+ */
 static int
 mark_tree(struct keyset *ks, const uint8_t id[BLOB_ID_LEN], struct wbuf *blob,
     const char *snap, struct coffer_err *err)
 {
-	struct tree t = { 0 };
+	struct tstack s = { 0 };
+	struct tframe *f;
 	int r;
 
-	if (!keyset_mark_used(ks, OBJ_TREE, id)) {
-		if (keyset_has_blob(ks, OBJ_TREE, id))
-			return 0;	/* walked already */
-		return coffer_err_set(err, COFFER_ENOTFOUND, "snapshot '%s' "
-		    "names a folder that is not in the repository; prune "
-		    "stopped, nothing deleted (run 'coffer check')", snap);
-	}
-	if ((r = keyset_get_blob(ks, OBJ_TREE, id, blob, err)) != 0 ||
-	    (r = tree_decode(blob->p, blob->len, &t, err)) != 0) {
-		coffer_err_prefix(err, "snapshot '%s': prune stopped, nothing "
-		    "deleted", snap);
-		tree_release(&t);
-		return r;
-	}
-	for (size_t i = 0; i < t.n; i++) {
-		const struct tree_entry *e = &t.e[i];
-
-		for (size_t k = 0; k < e->nchunks; k++) {
-			if (keyset_mark_used(ks, OBJ_DATA, e->chunks[k]) ||
-			    keyset_has_blob(ks, OBJ_DATA, e->chunks[k]))
-				continue;
-			tree_release(&t);
-			return coffer_err_set(err, COFFER_ENOTFOUND, "snapshot "
-			    "'%s' uses data that is not in the repository; "
-			    "prune stopped, nothing deleted (run 'coffer check "
-			    "--read-data')", snap);
+	for (;;) {
+		if (!keyset_mark_used(ks, OBJ_TREE, id)) {
+			if (!keyset_has_blob(ks, OBJ_TREE, id)) {
+				r = coffer_err_set(err, COFFER_ENOTFOUND,
+				    "snapshot '%s' names a folder that is not "
+				    "in the repository; prune stopped, nothing "
+				    "deleted (run 'coffer check')", snap);
+				goto out;
+			}
+			/* walked already */
+		} else {
+			if ((f = tstack_push(&s)) == NULL) {
+				r = coffer_err_set(err, COFFER_ENOMEM, "prune");
+				goto out;
+			}
+			if ((r = keyset_get_blob(ks, OBJ_TREE, id, blob,
+			    err)) != 0 ||
+			    (r = tree_decode(blob->p, blob->len, &f->t,
+			    err)) != 0) {
+				coffer_err_prefix(err, "snapshot '%s': prune "
+				    "stopped, nothing deleted", snap);
+				goto out;
+			}
 		}
-		if (e->type == NODE_DIR &&
-		    (r = mark_tree(ks, e->subtree, blob, snap, err)) != 0)
+		id = NULL;
+		while (id == NULL && s.n > 0) {
+			const struct tree_entry *e;
+
+			f = &s.f[s.n - 1];
+			if (f->i == f->t.n) {
+				tstack_pop(&s);
+				continue;
+			}
+			e = &f->t.e[f->i++];
+			for (size_t k = 0; k < e->nchunks; k++) {
+				if (keyset_mark_used(ks, OBJ_DATA,
+				    e->chunks[k]) ||
+				    keyset_has_blob(ks, OBJ_DATA, e->chunks[k]))
+					continue;
+				r = coffer_err_set(err, COFFER_ENOTFOUND,
+				    "snapshot '%s' uses data that is not in "
+				    "the repository; prune stopped, nothing "
+				    "deleted (run 'coffer check --read-data')",
+				    snap);
+				goto out;
+			}
+			if (e->type == NODE_DIR)
+				id = e->subtree;
+		}
+		if (id == NULL)
 			break;
 	}
-	tree_release(&t);
+	r = 0;
+out:
+	tstack_release(&s);
 	return r;
 }
 

@@ -176,7 +176,8 @@ struct lsctx {
 	const char		*prefix;
 	size_t			 prefixlen;
 	struct coffer_err	*err;
-	char			 path[65536];
+	char			*path;		/* grown by path_put */
+	size_t			 pathcap;
 };
 
 /* Is ${path} at or below the prefix?  Is it above it (an ancestor)? */
@@ -193,45 +194,74 @@ above_prefix(const char *path, size_t len, const char *pre, size_t plen)
 	return len < plen && memcmp(path, pre, len) == 0 && pre[len] == '/';
 }
 
+/*
+ * ls_tree(l, id): the entries of tree ${id} and all below, parents
+ * first, in name order (heap frames: any depth).
+ */
 static int
-ls_tree(struct lsctx *l, const uint8_t id[BLOB_ID_LEN], size_t plen)
+ls_tree(struct lsctx *l, const uint8_t id[BLOB_ID_LEN])
 {
 	struct wbuf blob;
-	struct tree t = { 0 };
+	struct tstack s = { 0 };
+	struct tframe *f;
+	size_t plen = 0;
 	int r;
 
 	wbuf_init(&blob, BLOB_MAX);
-	if ((r = keyset_get_blob(l->ks, OBJ_TREE, id, &blob, l->err)) != 0 ||
-	    (r = tree_decode(blob.p, blob.len, &t, l->err)) != 0) {
-		coffer_err_prefix(l->err, "directory '%s'", plen ? l->path : "/");
-		goto out;
-	}
-	for (size_t i = 0; i < t.n; i++) {
-		const struct tree_entry *e = &t.e[i];
-		struct coffer_entry_info info;
-		size_t len = plen;
+	for (;;) {
+		/* Read the folder at l->path (plen bytes), tree ${id}. */
+		if ((f = tstack_push(&s)) == NULL) {
+			r = coffer_err_set(l->err, COFFER_ENOMEM, "ls");
+			goto out;
+		}
+		f->plen = plen;
+		if ((r = keyset_get_blob(l->ks, OBJ_TREE, id, &blob,
+		    l->err)) != 0 ||
+		    (r = tree_decode(blob.p, blob.len, &f->t, l->err)) != 0) {
+			l->path[plen] = '\0';
+			coffer_err_prefix(l->err, "directory '%s'", plen ?
+			    l->path : "/");
+			goto out;
+		}
+		id = NULL;
+		while (id == NULL && s.n > 0) {
+			const struct tree_entry *e;
+			struct coffer_entry_info info;
+			size_t len;
 
-		l->path[plen] = '\0';
-		if (path_append(l->path, &len, sizeof(l->path), e->name,
-		    e->namelen) != 0) {
-			r = coffer_err_set(l->err, COFFER_EFORMAT, "path too "
-			    "long under '%s'", l->path);
-			goto out;
-		}
-		if (under_prefix(l->path, len, l->prefix, l->prefixlen)) {
-			entry_info(e, l->path, len, &info);
-			if ((r = l->fn(l->cookie, &info)) != 0)
+			f = &s.f[s.n - 1];
+			if (f->i == f->t.n) {
+				tstack_pop(&s);
+				continue;
+			}
+			e = &f->t.e[f->i++];
+			len = f->plen;
+			if (path_put(&l->path, &l->pathcap, &len, e->name,
+			    e->namelen) != 0) {
+				r = coffer_err_set(l->err, COFFER_ENOMEM,
+				    "path under '%.*s'", (int)f->plen, l->path);
 				goto out;
-		} else if (!above_prefix(l->path, len, l->prefix,
-		    l->prefixlen)) {
-			continue;
+			}
+			if (under_prefix(l->path, len, l->prefix,
+			    l->prefixlen)) {
+				entry_info(e, l->path, len, &info);
+				if ((r = l->fn(l->cookie, &info)) != 0)
+					goto out;
+			} else if (!above_prefix(l->path, len, l->prefix,
+			    l->prefixlen)) {
+				continue;
+			}
+			if (e->type == NODE_DIR) {
+				id = e->subtree;
+				plen = len;
+			}
 		}
-		if (e->type == NODE_DIR && (r = ls_tree(l, e->subtree, len)) != 0)
-			goto out;
+		if (id == NULL)
+			break;
 	}
 	r = 0;
 out:
-	tree_release(&t);
+	tstack_release(&s);
 	wbuf_release(&blob);
 	return r;
 }
@@ -267,11 +297,18 @@ coffer_ls(const struct coffer_ctx *ctx, const char *spec, const char *prefix,
 	l->fn = fn;
 	l->cookie = cookie;
 	l->err = err;
-	r = ls_tree(l, snap.tree, 0);
+	if ((l->path = coffer_calloc(1, l->pathcap = 256)) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "ls");
+		snapshot_release(&snap);
+		goto out;
+	}
+	r = ls_tree(l, snap.tree);
 	snapshot_release(&snap);
 out:
-	if (l != NULL)
+	if (l != NULL) {
 		keyset_free(l->ks);
+		coffer_free(l->path);
+	}
 	coffer_free(l);
 	coffer_free(resolved);
 	session_close(&s);

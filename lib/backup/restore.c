@@ -74,7 +74,8 @@ struct rctx {
 	uint8_t			*cmp_buf;
 	const struct tree_entry	*cmp_e;
 	size_t			 cmp_i;
-	char			 path[65536];
+	char			*path;		/* grown by path_put */
+	size_t			 pathcap;
 };
 
 static void
@@ -84,15 +85,13 @@ rwarn(struct rctx *c, int code, const char *fmt, ...)
 static void
 rwarn(struct rctx *c, int code, const char *fmt, ...)
 {
-	char msg[2048];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (c->res->nerrors++ == 0)
 		c->first_code = code;
-	session_warn(c->ctx, "%s", msg);
+	va_start(ap, fmt);
+	session_vwarn(c->ctx, fmt, ap);
+	va_end(ap);
 }
 
 /* Selected by --include (or everything), and ancestors of includes. */
@@ -170,6 +169,55 @@ note_existing(struct rctx *c, struct conflicts *k, const char *what)
 	else if (k->n < CONFLICT_SHOWN)
 		k->first[k->n] = coffer_strdup(c->path);  /* NULL: not named */
 	k->n++;
+}
+
+/*
+ * link_first(c, first, dirfd, name): link ${name} of ${dirfd} to the file
+ * restored first at ${first} (relative to the target): in one call, or,
+ * for a path longer than the system takes, folder by folder from the
+ * target.  -1 with errno on failure.
+ */
+static int
+link_first(struct rctx *c, const char *first, int dirfd, const char *name)
+{
+	const char *p = first, *slash;
+	int fd = c->rootfd;
+	int r, e;
+
+	if (linkat(c->rootfd, first, dirfd, name, 0) == 0)
+		return 0;
+	if (errno != ENAMETOOLONG)
+		return -1;
+	while ((slash = strchr(p, '/')) != NULL) {
+		size_t n = (size_t)(slash - p);
+		char *comp;
+		int nfd;
+
+		if ((comp = coffer_malloc(n + 1)) == NULL) {
+			nfd = -1;
+		} else {
+			memcpy(comp, p, n);
+			comp[n] = '\0';
+			nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+			coffer_free(comp);
+		}
+		e = errno;
+		if (fd != c->rootfd)
+			close(fd);
+		if (nfd == -1) {
+			errno = e;
+			return -1;
+		}
+		fd = nfd;
+		p = slash + 1;
+	}
+	r = linkat(fd, p, dirfd, name, 0);
+	e = errno;
+	if (fd != c->rootfd)
+		close(fd);
+	errno = e;
+	return r;
 }
 
 /*
@@ -516,7 +564,7 @@ restore_file(struct rctx *c, int dirfd, const struct tree_entry *e)
 		return 0;
 	}
 	if (e->link_id != 0 && (first = link_lookup(c, e->link_id)) != NULL) {
-		if (linkat(c->rootfd, first, dirfd, name, 0) == 0) {
+		if (link_first(c, first, dirfd, name) == 0) {
 			c->res->nfiles++;
 			return 0;
 		}
@@ -625,13 +673,81 @@ restore_other(struct rctx *c, int dirfd, const struct tree_entry *e)
 	c->res->nother++;
 }
 
-static int restore_tree(struct rctx *, const uint8_t *, int, size_t, bool);
+/*
+ * The walk keeps one frame per folder on the way down, on the heap (a
+ * struct tframe per level: any depth fits): the folder's tree, its next
+ * entry, its path length, its entry in the parent (for its metadata,
+ * set when it is done) and its descriptor.  Only the top frame and the
+ * RESTORE_FDS deepest keep theirs open; one in between is reopened on
+ * the way back up through ".." of the folder below, or name by name
+ * from the nearest open frame above, and must be the folder restored
+ * into before (device and inode).
+ */
+#ifndef RESTORE_FDS
+#define RESTORE_FDS	16
+#endif
 
+/* Is ${fd} frame ${f}'s folder?  Closes ${fd} if not. */
+static bool
+same_folder(const struct tframe *f, int fd)
+{
+	struct stat sb;
+
+	if (fd == -1)
+		return false;
+	if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_dev == f->dev &&
+	    (uint64_t)sb.st_ino == f->ino)
+		return true;
+	close(fd);
+	return false;
+}
+
+/* restore_reopen(s, k, below): open frame ${k} again; false if moved. */
+static bool
+restore_reopen(struct tstack *s, size_t k, int below)
+{
+	size_t j;
+	int fd;
+
+	fd = below == -1 ? -1 : openat(below, "..", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (same_folder(&s->f[k], fd)) {
+		s->f[k].fd = fd;
+		return true;
+	}
+	for (j = k; j > 0 && s->f[j].fd == -1; j--)
+		;
+	if (s->f[j].fd == -1)
+		return false;
+	fd = s->f[j].fd;
+	for (size_t m = j + 1; m <= k; m++) {
+		int nfd = openat(fd, (const char *)s->f[m].owner->name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd != s->f[j].fd)
+			close(fd);
+		if (!same_folder(&s->f[m], nfd))
+			return false;
+		fd = nfd;
+	}
+	s->f[k].fd = fd;
+	return true;
+}
+
+/*
+ * restore_enter(c, s, dirfd, e, len, sel): create the folder of entry
+ * ${e} in ${dirfd} (its path in c->path, ${len} bytes) and push it with
+ * its tree.  A folder that cannot be made or read is warned about and
+ * left out (0); < 0 only if out of memory.
+ */
 static int
-restore_dir(struct rctx *c, int dirfd, const struct tree_entry *e, size_t len,
-    bool sel)
+restore_enter(struct rctx *c, struct tstack *s, int dirfd,
+    const struct tree_entry *e, size_t len, bool sel)
 {
 	const char *name = (const char *)e->name;
+	struct coffer_err e1 = { 0 };
+	struct tframe *f;
+	struct stat sb;
 	int fd, rm;
 	int r;
 
@@ -643,71 +759,147 @@ restore_dir(struct rctx *c, int dirfd, const struct tree_entry *e, size_t len,
 		return 0;
 	}
 	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1) {
+	    O_CLOEXEC)) == -1 || fstat(fd, &sb) != 0) {
 		rwarn(c, COFFER_EIO, "cannot open directory '%s': %s", c->path,
 		    strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return 0;
 	}
 	/* Make sure we can write into it while filling it. */
 	(void)fchmod(fd, 0700);
-	if ((r = restore_tree(c, e->subtree, fd, len, sel)) != 0) {
+	if ((f = tstack_push(s)) == NULL) {
 		close(fd);
-		return r;
+		return coffer_err_set(c->err, COFFER_ENOMEM, "restore");
 	}
-	c->path[len] = '\0';
-	set_meta_fd(c, fd, e);
-	close(fd);
-	c->res->ndirs++;
+	f->fd = fd;
+	f->dev = (uint64_t)sb.st_dev;
+	f->ino = (uint64_t)sb.st_ino;
+	f->plen = len;
+	f->sel = sel;
+	f->owner = e;
+	if (s->n > RESTORE_FDS + 1) {
+		struct tframe *old = &s->f[s->n - 1 - RESTORE_FDS];
+
+		if (old->fd != -1)
+			close(old->fd);
+		old->fd = -1;
+	}
+	if ((r = keyset_get_blob(c->ks, OBJ_TREE, e->subtree, &c->blob,
+	    &e1)) != 0 ||
+	    (r = tree_decode(c->blob.p, c->blob.len, &f->t, &e1)) != 0) {
+		tree_release(&f->t);
+		if (r == COFFER_ENOMEM) {
+			*c->err = e1;
+			return r;
+		}
+		rwarn(c, e1.code, "contents of '%s' not restored: %s",
+		    c->path, e1.msg);
+	}
 	return 0;
 }
 
-static int
-restore_tree(struct rctx *c, const uint8_t *id, int dirfd, size_t plen,
-    bool parent_sel)
+/*
+ * restore_leave(c, s): the deepest folder is done: its metadata, then
+ * back to its parent (reopened if needed).
+ */
+static void
+restore_leave(struct rctx *c, struct tstack *s)
 {
-	struct tree t = { 0 };
+	struct tframe *f = &s->f[s->n - 1];
+	struct tframe *up = &s->f[s->n - 2];
+
+	/* The parent first: the folder's own mode may forbid "..". */
+	if (up->fd == -1 && !restore_reopen(s, s->n - 2, f->fd)) {
+		char keep = c->path[up->plen];
+
+		c->path[up->plen] = '\0';
+		rwarn(c, COFFER_EIO, "'%s' moved during the restore; the rest "
+		    "of it is not restored", up->plen ? c->path : ".");
+		c->path[up->plen] = keep;
+		up->i = up->t.n;
+		up->sel = false;
+	}
+	c->path[f->plen] = '\0';
+	if (f->fd != -1) {
+		set_meta_fd(c, f->fd, f->owner);
+		close(f->fd);
+	}
+	c->res->ndirs++;
+	tstack_pop(s);
+}
+
+/*
+ * restore_tree(c, id, rootfd): the snapshot's top tree ${id} into
+ * ${rootfd} (the caller's), and everything below.
+ */
+static int
+restore_tree(struct rctx *c, const uint8_t *id, int rootfd)
+{
+	struct tstack s = { 0 };
+	struct tframe *f;
 	struct coffer_err e1 = { 0 };
 	int r = 0;
 
+	if ((f = tstack_push(&s)) == NULL) {
+		r = coffer_err_set(c->err, COFFER_ENOMEM, "restore");
+		goto out;
+	}
+	f->fd = rootfd;
 	if ((r = keyset_get_blob(c->ks, OBJ_TREE, id, &c->blob, &e1)) != 0 ||
-	    (r = tree_decode(c->blob.p, c->blob.len, &t, &e1)) != 0) {
+	    (r = tree_decode(c->blob.p, c->blob.len, &f->t, &e1)) != 0) {
 		if (r == COFFER_ENOMEM) {
 			*c->err = e1;
 			goto out;
 		}
-		rwarn(c, e1.code, "contents of '%s' not restored: %s",
-		    plen ? c->path : ".", e1.msg);
+		rwarn(c, e1.code, "contents of '.' not restored: %s", e1.msg);
 		r = 0;
 		goto out;
 	}
-	for (size_t i = 0; i < t.n; i++) {
-		const struct tree_entry *e = &t.e[i];
-		size_t len = plen;
+	while (s.n > 0) {
+		const struct tree_entry *e;
+		size_t len;
 		bool sel;
 
-		c->path[plen] = '\0';
-		if (path_append(c->path, &len, sizeof(c->path), e->name,
+		f = &s.f[s.n - 1];
+		if (f->i == f->t.n) {
+			if (s.n == 1)
+				break;
+			restore_leave(c, &s);
+			continue;
+		}
+		e = &f->t.e[f->i++];
+		len = f->plen;
+		if (f->fd == -1)
+			continue;	/* lost: warned by restore_leave */
+		if (path_put(&c->path, &c->pathcap, &len, e->name,
 		    e->namelen) != 0) {
-			rwarn(c, COFFER_EIO, "path too long under '%s'", c->path);
+			c->path[f->plen] = '\0';
+			rwarn(c, COFFER_EIO, "path too long under '%s'",
+			    c->path);
 			continue;
 		}
 		/* selected() runs even under a selected parent: it marks
 		 * which --include paths were found. */
-		sel = selected(c, c->path, len) || parent_sel;
+		sel = selected(c, c->path, len) || f->sel;
 		if (!sel && !(e->type == NODE_DIR && ancestor(c, c->path, len)))
 			continue;
 		if (e->type == NODE_DIR)
-			r = restore_dir(c, dirfd, e, len, sel);
+			r = restore_enter(c, &s, f->fd, e, len, sel);
 		else if (e->type == NODE_FILE)
-			r = restore_file(c, dirfd, e);
+			r = restore_file(c, f->fd, e);
 		else
-			restore_other(c, dirfd, e);
+			restore_other(c, f->fd, e);
 		if (r != 0)
 			goto out;
 	}
 	r = 0;
 out:
-	tree_release(&t);
+	/* After an error: close what is open (not the caller's root). */
+	for (size_t i = 1; i < s.n; i++)
+		if (s.f[i].fd != -1)
+			close(s.f[i].fd);
+	tstack_release(&s);
 	return r;
 }
 
@@ -741,7 +933,9 @@ coffer_restore(const struct coffer_ctx *ctx,
 	c->root = geteuid() == 0;
 	c->meta.root = c->root;
 	wbuf_init(&c->blob, BLOB_MAX);
-	if ((c->matched = coffer_calloc(o->nincludes + 1, sizeof(bool))) == NULL) {
+	if ((c->matched = coffer_calloc(o->nincludes + 1,
+	    sizeof(bool))) == NULL ||
+	    (c->path = coffer_calloc(1, c->pathcap = 256)) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "restore");
 		goto out;
 	}
@@ -768,7 +962,7 @@ coffer_restore(const struct coffer_ctx *ctx,
 	c->files_total = snap.nfiles;
 	c->bytes_total = snap.size;
 	rprogress(c, true, false);
-	r = restore_tree(c, snap.tree, c->rootfd, 0, false);
+	r = restore_tree(c, snap.tree, c->rootfd);
 	rprogress(c, true, true);
 	meta_finish(&c->meta);
 	meta_report(ctx, &c->meta);
@@ -806,6 +1000,7 @@ out:
 		conflicts_release(&c->replaced);
 		chunker_free(c->cmp_ch);
 		coffer_free(c->cmp_buf);
+		coffer_free(c->path);
 		wbuf_release(&c->blob);
 		keyset_free(c->ks);
 		if (c->rootfd != -1)

@@ -17,17 +17,33 @@ coffer_init(void)
 }
 
 void
-session_warn(const struct coffer_ctx *ctx, const char *fmt, ...)
+session_vwarn(const struct coffer_ctx *ctx, const char *fmt, va_list ap)
 {
-	char msg[2048];
-	va_list ap;
+	char msg[2048], *big = NULL;
+	va_list ap2;
+	int n;
 
 	if (ctx->warn == NULL)
 		return;
+	va_copy(ap2, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* A long path is said whole (a short one needs no allocation). */
+	if (n >= (int)sizeof(msg) &&
+	    (big = coffer_malloc((size_t)n + 1)) != NULL)
+		vsnprintf(big, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	ctx->warn(ctx->cookie, big != NULL ? big : msg);
+	coffer_free(big);
+}
+
+void
+session_warn(const struct coffer_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	session_vwarn(ctx, fmt, ap);
 	va_end(ap);
-	ctx->warn(ctx->cookie, msg);
 }
 
 void
@@ -53,6 +69,63 @@ path_append(char *buf, size_t *len, size_t cap, const uint8_t *name,
 	buf[n] = '\0';
 	*len = n;
 	return 0;
+}
+
+int
+path_put(char **buf, size_t *cap, size_t *len, const uint8_t *name,
+    size_t namelen)
+{
+	size_t n = *len, need = n + 1 + namelen + 1;
+
+	if (need > PATH_BUF_MAX)
+		return -1;
+	if (need > *cap) {
+		size_t ncap = *cap ? *cap : 256;
+		char *nb;
+
+		while (ncap < need)
+			ncap *= 2;
+		if ((nb = coffer_realloc(*buf, ncap)) == NULL)
+			return -1;
+		*buf = nb;
+		*cap = ncap;
+	}
+	return path_append(*buf, len, *cap, name, namelen);
+}
+
+struct tframe *
+tstack_push(struct tstack *s)
+{
+	struct tframe *f;
+
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? 2 * s->cap : 64;
+		struct tframe *nf;
+
+		if ((nf = coffer_realloc(s->f, ncap * sizeof(*nf))) == NULL)
+			return NULL;
+		s->f = nf;
+		s->cap = ncap;
+	}
+	f = &s->f[s->n++];
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	return f;
+}
+
+void
+tstack_pop(struct tstack *s)
+{
+	tree_release(&s->f[--s->n].t);
+}
+
+void
+tstack_release(struct tstack *s)
+{
+	while (s->n > 0)
+		tstack_pop(s);
+	coffer_free(s->f);
+	memset(s, 0, sizeof(*s));
 }
 
 void

@@ -9,6 +9,8 @@
 #ifndef SESSION_H_
 #define SESSION_H_
 
+#include <stdarg.h>
+
 #include "coffer/coffer.h"
 #include "../repo/repo.h"
 #include "../repo/keyinfo.h"
@@ -130,9 +132,15 @@ int session_find_snapshot(struct session *s, const char *spec,
 struct escrow_fresh;
 void session_fresh(const struct coffer_ctx *ctx, struct escrow_fresh *fresh);
 
-/* session_warn(ctx, fmt, ...): pass a formatted warning to ctx->warn. */
+/*
+ * session_warn(ctx, fmt, ...): pass a formatted warning to ctx->warn,
+ * whole at any length (cut at 2047 bytes only if out of memory).
+ */
 void session_warn(const struct coffer_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* session_vwarn(ctx, fmt, ap): session_warn with a va_list. */
+void session_vwarn(const struct coffer_ctx *ctx, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* session_keystore_dir(ctx, out, cap, err): where the keystore is. */
 int session_keystore_dir(const struct coffer_ctx *ctx, char *out, size_t cap,
@@ -194,5 +202,50 @@ size_t stored_path_print(char *out, size_t cap, const char *in);
 int stored_path_resolve(const struct coffer_ctx *ctx, struct keyset *ks,
     const uint8_t root[BLOB_ID_LEN], const char *text, const char *snapname,
     char **out, struct coffer_err *err) WUR;
+
+/*
+ * path_put(buf, &cap, &len, name, namelen): like path_append, on a heap
+ * buffer *${buf} of *${cap} bytes grown as needed (from NULL and 0 too)
+ * up to PATH_BUF_MAX: the first *${len} bytes, '/' and ${name}.  -1 if
+ * longer or out of memory; *${buf} and *${len} are then unchanged.
+ */
+#define PATH_BUF_MAX	(16u << 20)
+int path_put(char **buf, size_t *cap, size_t *len, const uint8_t *name,
+    size_t namelen) WUR;
+
+/*
+ * The tree walks (check, ls, find, stats, prune, restore) keep one frame
+ * per folder on the way down on the heap, never on the C stack, so any
+ * depth fits any stack: a struct tframe per level in a struct tstack.
+ * A frame holds the folder's decoded tree, the index of its next entry
+ * and the length of its path; the other fields are for the walk that
+ * needs them.
+ */
+struct tframe {
+	struct tree		 t;
+	size_t			 i;		/* next entry */
+	size_t			 plen;		/* the folder's path length */
+	uint8_t			 id[BLOB_ID_LEN];
+	uint64_t		 files, size;	/* stats */
+	int			 fd;		/* restore: the folder, open */
+	uint64_t		 dev, ino;	/* restore: its identity */
+	bool			 sel;		/* restore: selected */
+	const struct tree_entry	*owner;		/* its entry in the parent */
+};
+
+struct tstack {
+	struct tframe		*f;
+	size_t			 n, cap;
+};
+
+/*
+ * tstack_push(s): a zeroed frame on top of ${s} (fd -1), valid until the
+ * next push; NULL if out of memory.
+ */
+struct tframe *tstack_push(struct tstack *s);
+/* tstack_pop(s): release the top frame's tree and drop it. */
+void tstack_pop(struct tstack *s);
+/* tstack_release(s): pop every frame and free ${s}'s memory. */
+void tstack_release(struct tstack *s);
 
 #endif /* !SESSION_H_ */

@@ -99,80 +99,118 @@ oom(struct sctx *c)
 	return coffer_err_set(c->err, COFFER_ENOMEM, "stats");
 }
 
-/* stats_tree(c, id, &files, &size): count the tree and all below. */
+/*
+ * stats_tree(c, id, &files, &size): count the tree and all below (heap
+ * frames: any depth).  A frame's files and size sum what is below it
+ * and go to its parent's when it is done.
+ */
 static int
 stats_tree(struct sctx *c, const uint8_t id[BLOB_ID_LEN], uint64_t *files,
     uint64_t *size)
 {
 	struct wbuf blob;
-	struct tree t = { 0 };
+	struct tstack s = { 0 };
 	struct slot *sl;
-	uint64_t nf = 0, sz = 0;
 	uint32_t clen, rawlen;
 	bool isnew;
 	int r;
 
-	if (idset_get(&c->trees, id, &sl, &isnew) != 0)
-		return oom(c);
-	if (!isnew) {
-		*files += sl->files;
-		*size += sl->size;
-		return 0;
-	}
-	c->st->ntrees++;
-	if (keyset_blob_info(c->ks, OBJ_TREE, id, &clen, &rawlen))
-		c->st->tree_stored_size += clen;
 	wbuf_init(&blob, BLOB_MAX);
-	if ((r = keyset_get_blob(c->ks, OBJ_TREE, id, &blob, c->err)) != 0 ||
-	    (r = tree_decode(blob.p, blob.len, &t, c->err)) != 0) {
-		coffer_err_prefix(c->err, "snapshot '%s'", c->snapshot);
-		goto out;
-	}
-	wbuf_release(&blob);
-	for (size_t i = 0; i < t.n; i++) {
-		const struct tree_entry *e = &t.e[i];
+	for (;;) {
+		struct tframe *f;
 
-		if (e->type == NODE_DIR) {
-			if ((r = stats_tree(c, e->subtree, &nf, &sz)) != 0)
-				goto out;
-			continue;
+		/* Enter tree ${id}, or add what its first visit counted. */
+		if (idset_get(&c->trees, id, &sl, &isnew) != 0) {
+			r = oom(c);
+			goto out;
 		}
-		if (e->type != NODE_FILE)
-			continue;
-		nf++;
-		sz += e->size;
-		for (size_t k = 0; k < e->nchunks; k++) {
-			struct slot *ch;
-
-			if (idset_get(&c->chunks, e->chunks[k], &ch,
-			    &isnew) != 0) {
+		if (!isnew) {
+			if (s.n == 0) {
+				*files += sl->files;
+				*size += sl->size;
+				r = 0;
+				goto out;
+			}
+			s.f[s.n - 1].files += sl->files;
+			s.f[s.n - 1].size += sl->size;
+		} else {
+			c->st->ntrees++;
+			if (keyset_blob_info(c->ks, OBJ_TREE, id, &clen,
+			    &rawlen))
+				c->st->tree_stored_size += clen;
+			if ((f = tstack_push(&s)) == NULL) {
 				r = oom(c);
 				goto out;
 			}
-			if (!isnew)
-				continue;
-			if (!keyset_blob_info(c->ks, OBJ_DATA, e->chunks[k],
-			    &clen, &rawlen)) {
-				c->st->nmissing++;
+			memcpy(f->id, id, BLOB_ID_LEN);
+			if ((r = keyset_get_blob(c->ks, OBJ_TREE, id, &blob,
+			    c->err)) != 0 ||
+			    (r = tree_decode(blob.p, blob.len, &f->t,
+			    c->err)) != 0) {
+				coffer_err_prefix(c->err, "snapshot '%s'",
+				    c->snapshot);
+				goto out;
+			}
+		}
+		id = NULL;
+		while (id == NULL && s.n > 0) {
+			const struct tree_entry *e;
+
+			f = &s.f[s.n - 1];
+			if (f->i == f->t.n) {
+				/* Done: remember its counts, give them up. */
+				if (idset_get(&c->trees, f->id, &sl,
+				    &isnew) != 0) {
+					r = oom(c);
+					goto out;
+				}
+				sl->files = f->files;
+				sl->size = f->size;
+				if (s.n == 1) {
+					*files += f->files;
+					*size += f->size;
+				} else {
+					s.f[s.n - 2].files += f->files;
+					s.f[s.n - 2].size += f->size;
+				}
+				tstack_pop(&s);
 				continue;
 			}
-			c->st->nchunks++;
-			c->st->dedup_size += rawlen;
-			c->st->stored_size += clen;
+			e = &f->t.e[f->i++];
+			if (e->type == NODE_DIR) {
+				id = e->subtree;
+				continue;
+			}
+			if (e->type != NODE_FILE)
+				continue;
+			f->files++;
+			f->size += e->size;
+			for (size_t k = 0; k < e->nchunks; k++) {
+				struct slot *ch;
+
+				if (idset_get(&c->chunks, e->chunks[k], &ch,
+				    &isnew) != 0) {
+					r = oom(c);
+					goto out;
+				}
+				if (!isnew)
+					continue;
+				if (!keyset_blob_info(c->ks, OBJ_DATA,
+				    e->chunks[k], &clen, &rawlen)) {
+					c->st->nmissing++;
+					continue;
+				}
+				c->st->nchunks++;
+				c->st->dedup_size += rawlen;
+				c->st->stored_size += clen;
+			}
 		}
+		if (id == NULL)
+			break;
 	}
-	/* The table may have moved while recursing: look the slot up again. */
-	if (idset_get(&c->trees, id, &sl, &isnew) != 0) {
-		r = oom(c);
-		goto out;
-	}
-	sl->files = nf;
-	sl->size = sz;
-	*files += nf;
-	*size += sz;
 	r = 0;
 out:
-	tree_release(&t);
+	tstack_release(&s);
 	wbuf_release(&blob);
 	return r;
 }

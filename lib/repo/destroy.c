@@ -17,50 +17,149 @@
 #include "repo_internal.h"
 #include "rfs.h"
 
-/* Remove every file in ${sub} of ${pfd}, then ${sub} itself. */
+/*
+ * rm_dir(pfd, sub, label, err): remove every file in ${sub} of ${pfd},
+ * then ${sub} itself.  A card may hold folders nested to any depth: one
+ * heap frame per level (its listing, the length of its label), no C
+ * stack; each level holds one descriptor, so a nesting deeper than the
+ * open-file limit fails cleanly ("cannot open").
+ */
+struct rmframe {
+	DIR	*d;
+	char	*name;		/* in the parent */
+	size_t	 llen;		/* its label: the first llen bytes */
+};
+
+/* Set the label to its first ${len} bytes, '/' and ${name}. */
+static int
+label_set(char **lb, size_t *cap, size_t len, const char *name)
+{
+	size_t need = len + 1 + strlen(name) + 1;
+
+	if (need > *cap) {
+		char *nb;
+
+		if ((nb = coffer_realloc(*lb, need * 2)) == NULL)
+			return -1;
+		*lb = nb;
+		*cap = need * 2;
+	}
+	if (len > 0)
+		(*lb)[len++] = '/';
+	memcpy(*lb + len, name, strlen(name) + 1);
+	return 0;
+}
+
 static int
 rm_dir(int pfd, const char *sub, const char *label, struct coffer_err *err)
 {
-	struct dirent *de;
-	DIR *d;
-	int fd;
+	struct rmframe *fs = NULL;
+	size_t n = 0, cap = 0, lcap = 0;
+	const char *name = sub;
+	char *lb = NULL;
+	int fd = -1;
+	int r;
 
-	if ((fd = openat(pfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : coffer_err_sys(err, "cannot open "
-		    "'%s'", label);
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return coffer_err_sys(err, "cannot read '%s'", label);
+	if (label_set(&lb, &lcap, 0, label) != 0) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "removing '%s'", label);
+		goto out;
 	}
-	while ((errno = 0, de = readdir(d)) != NULL) {
+	for (;;) {
+		struct rmframe *f;
+		struct dirent *de;
 		struct stat sb;
-		char sublabel[512];
-		int r;
+		size_t llen = strlen(lb);
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(sublabel, sizeof(sublabel), "%s/%s", label, de->d_name);
-		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISDIR(sb.st_mode)) {
-			if ((r = rm_dir(dirfd(d), de->d_name, sublabel, err)) != 0) {
-				closedir(d);
-				return r;
+		/* Enter ${name} of the folder on top (${pfd} at first). */
+		if (name != NULL) {
+			int at = n > 0 ? dirfd(fs[n - 1].d) : pfd;
+
+			if ((fd = openat(at, name, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+				r = errno == ENOENT ? 0 : coffer_err_sys(err,
+				    "cannot open '%s'", lb);
+				if (r != 0 || n == 0)
+					goto out;
+				name = NULL;	/* gone meanwhile: fine */
+				continue;
 			}
-		} else if (unlinkat(dirfd(d), de->d_name, 0) != 0) {
-			r = coffer_err_sys(err, "cannot remove '%s'", sublabel);
-			closedir(d);
-			return r;
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 16;
+				struct rmframe *nf;
+
+				if ((nf = coffer_realloc(fs, ncap *
+				    sizeof(*nf))) == NULL) {
+					r = coffer_err_set(err, COFFER_ENOMEM,
+					    "removing '%s'", lb);
+					goto out;
+				}
+				fs = nf;
+				cap = ncap;
+			}
+			f = &fs[n];
+			f->llen = llen;
+			if ((f->name = coffer_strdup(name)) == NULL) {
+				r = coffer_err_set(err, COFFER_ENOMEM,
+				    "removing '%s'", lb);
+				goto out;
+			}
+			if ((f->d = fdopendir(fd)) == NULL) {
+				r = coffer_err_sys(err, "cannot read '%s'", lb);
+				coffer_free(f->name);
+				goto out;
+			}
+			fd = -1;
+			n++;
+			name = NULL;
+		}
+		f = &fs[n - 1];
+		lb[f->llen] = '\0';
+		while ((errno = 0, de = readdir(f->d)) != NULL &&
+		    (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0))
+			;
+		if (de == NULL) {
+			/* Empty now: sync it, close it, remove it. */
+			int at = n > 1 ? dirfd(fs[n - 2].d) : pfd;
+
+			if (fsync_dir(dirfd(f->d)) != 0) {
+				r = coffer_err_sys(err, "cannot sync '%s'", lb);
+				goto out;
+			}
+			closedir(f->d);
+			n--;
+			r = unlinkat(at, f->name, AT_REMOVEDIR) != 0 &&
+			    errno != ENOENT ? coffer_err_sys(err, "cannot "
+			    "remove '%s'", lb) : 0;
+			coffer_free(f->name);
+			if (r != 0 || n == 0)
+				goto out;
+			continue;
+		}
+		if (label_set(&lb, &lcap, f->llen, de->d_name) != 0) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "removing '%s'",
+			    lb);
+			goto out;
+		}
+		if (fstatat(dirfd(f->d), de->d_name, &sb,
+		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode)) {
+			/* Valid until the next readdir: entered at once. */
+			name = de->d_name;
+		} else if (unlinkat(dirfd(f->d), de->d_name, 0) != 0) {
+			r = coffer_err_sys(err, "cannot remove '%s'", lb);
+			goto out;
 		}
 	}
-	if (fsync_dir(dirfd(d)) != 0) {
-		closedir(d);
-		return coffer_err_sys(err, "cannot sync '%s'", label);
+out:
+	if (fd != -1)
+		close(fd);
+	while (n > 0) {
+		closedir(fs[--n].d);
+		coffer_free(fs[n].name);
 	}
-	closedir(d);
-	if (unlinkat(pfd, sub, AT_REMOVEDIR) != 0 && errno != ENOENT)
-		return coffer_err_sys(err, "cannot remove '%s'", label);
-	return 0;
+	coffer_free(fs);
+	coffer_free(lb);
+	return r;
 }
 
 int
