@@ -94,16 +94,34 @@ json_print(json_t *doc)
 void
 print_escaped(FILE *f, const void *p, size_t len)
 {
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = p;
+	char buf[4096];
+	size_t n = 0;
 
+	/*
+	 * Gathered into ${buf}, written a block at a time: stderr is
+	 * unbuffered, and a warning may name a path of many kilobytes.
+	 */
 	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\\')
-			fputs("\\\\", f);
-		else if (s[i] < 0x20 || s[i] == 0x7f)
-			fprintf(f, "\\x%02x", s[i]);
-		else
-			fputc(s[i], f);
+		if (n + 4 > sizeof(buf)) {
+			(void)fwrite(buf, 1, n, f);
+			n = 0;
+		}
+		if (s[i] == '\\') {
+			buf[n++] = '\\';
+			buf[n++] = '\\';
+		} else if (s[i] < 0x20 || s[i] == 0x7f) {
+			buf[n++] = '\\';
+			buf[n++] = 'x';
+			buf[n++] = hex[s[i] >> 4];
+			buf[n++] = hex[s[i] & 15];
+		} else {
+			buf[n++] = (char)s[i];
+		}
 	}
+	if (n > 0)
+		(void)fwrite(buf, 1, n, f);
 }
 
 const char *

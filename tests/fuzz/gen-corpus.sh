@@ -51,12 +51,12 @@ setfattr -n user.note -v fuzz src/a.txt 2>/dev/null || true
 printf 'more\n' >>src/a.txt
 "$coffer" backup src >/dev/null
 "$coffer" backup --scope period --period week src >/dev/null
-printf 'a recovery passphrase\n' >pp
+printf 'quartz lantern meadow sparrow ribbon\n' >pp
 # The newest snapshot's set (three open here: add-passphrase wants one).
 newest=$("$coffer" snapshots |
     awk 'NR > 1 && NF >= 6 { k = $4 } END { print k }')
 "$coffer" key add-passphrase "$newest" --passphrase-file pp >/dev/null
-printf 'a keystore password\n' >pw
+printf 'tangerine glacier oboe falcon\n' >pw
 COFFER_NEW_PASSWORD_FILE=pw "$coffer" keystore passwd </dev/null >/dev/null
 
 mkdir -p "$out"
