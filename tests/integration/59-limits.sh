@@ -141,6 +141,9 @@ scenario() {
 		expect_exit 0 "$c" restore latest --target r2 || return 1
 		expect_tree src r2/src $(owner_opt) || return 1
 	done
+	# The build under test uses the cache the shrunk one wrote.
+	expect_exit 0 "$COFFER" backup --json src || return 1
+	expect_jq '.unchanged == .files and .new == 0' out || return 1
 	# Prune again: nothing left to free, nothing lost.
 	expect_exit 0 "$S" prune --json || return 1
 	expect_jq '.blobs_removed == 0' out || return 1
