@@ -119,6 +119,12 @@ asan:						## build into build-asan with ASan+UBSan
 	$(MAKE) B=build-asan CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" all tests
 
+# The hard limits made small, so that tests cross them on small data
+# (tests/integration/59-limits.sh): only coffer itself, at -O1.
+SHRINK := -DINDEX_MAX=4096 -DCACHE_MAX=4096 -DTREE_SPLIT_BYTES=4096
+shrunk:						## build-shrunk/coffer, its limits shrunk for the tests
+	$(MAKE) B=build-shrunk CFLAGS="-O1 -g $(SHRINK)" build-shrunk/coffer
+
 fuzz:						## libFuzzer+ASan+UBSan, each target FUZZ_SECONDS (60) on its corpus
 	$(MAKE) B=build-fuzz CC=clang CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" FUZZ_TARGETS="$(FUZZ_TARGETS)" fuzz-bins
@@ -154,11 +160,11 @@ install: $(B)/coffer $(B)/cofferd		## install coffer, cofferd, their man pages a
 .PHONY: install
 
 clean:						## remove build outputs
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-shrunk
 
 help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-.PHONY: all tests deps test test-quick asan fuzz fuzz-bins fuzz-corpus bench demo clean help
+.PHONY: all tests deps test test-quick asan shrunk fuzz fuzz-bins fuzz-corpus bench demo clean help
 .PHONY: bench-escrow
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

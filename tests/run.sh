@@ -19,6 +19,9 @@
 # unit tests count one per test case and scenarios one each.  Exit status 1
 # if anything failed or nothing ran.
 #
+# Scenarios also get COFFER_SHRUNK, build-shrunk/coffer ("make shrunk":
+# the hard limits made small), whether it exists or not.
+#
 # Environment: COFFER_TEST_TIMEOUT (seconds per scenario or unit binary,
 # default 900), COFFER_TEST_JOBS (scenarios run at once; default the
 # number of processors, at most 2), TMPDIR (where scratch directories go),
@@ -142,6 +145,7 @@ start()
 		(
 			unset XDG_RUNTIME_DIR COFFER_PASSPHRASE
 			export COFFER="$build/coffer" HELPERS="$build/tests" \
+			    COFFER_SHRUNK="$srcdir/build-shrunk/coffer" \
 			    SRCDIR="$srcdir" \
 			    COFFER_REPO="$scratch/repo" \
 			    COFFER_KEYSTORE="$scratch/keystore" \

@@ -706,14 +706,7 @@ encode_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
 		cache_entry(b, e);
 	}
 	tree_sort(t);
-	wbuf_reset(&b->tbuf);
-	tree_encode(t, &b->tbuf);
-	if (b->tbuf.oom)
-		return coffer_err_set(b->err, COFFER_ENOMEM, "directory too "
-		    "large to encode");
-	keyset_blob_id(b->ks, b->tbuf.p, b->tbuf.len, id);
-	return keyset_put_blob(b->ks, OBJ_TREE, id, b->tbuf.p, b->tbuf.len,
-	    b->err);
+	return tree_store(b->ks, t, &b->tbuf, id, b->err);
 }
 
 /* Release the trees still waiting (after an error). */

@@ -143,8 +143,7 @@ check_load(struct cctx *c, struct tstack *s, const uint8_t id[BLOB_ID_LEN],
 	if ((f = tstack_push(s)) == NULL)
 		return coffer_err_set(c->err, COFFER_ENOMEM, "check");
 	f->plen = plen;
-	if ((r = keyset_get_blob(c->ks, OBJ_TREE, id, &c->blob, &e1)) != 0 ||
-	    (r = tree_decode(c->blob.p, c->blob.len, &f->t, &e1)) != 0) {
+	if ((r = tree_load(c->ks, id, &c->blob, &f->t, &e1)) != 0) {
 		tstack_pop(s);
 		if (r == COFFER_ENOMEM) {
 			*c->err = e1;
@@ -155,6 +154,8 @@ check_load(struct cctx *c, struct tstack *s, const uint8_t id[BLOB_ID_LEN],
 		return 0;
 	}
 	check_indexed(c, OBJ_TREE, id, snap);
+	for (size_t i = 0; i < f->t.nparts; i++)
+		check_indexed(c, OBJ_TREE, f->t.parts[i], snap);
 	return 0;
 }
 

@@ -35,9 +35,7 @@ load_tree(struct dctx *d, int side, const uint8_t id[BLOB_ID_LEN],
 	int r;
 
 	wbuf_init(&blob, BLOB_MAX);
-	if ((r = keyset_get_blob(d->ks[side], OBJ_TREE, id, &blob,
-	    d->err)) != 0 ||
-	    (r = tree_decode(blob.p, blob.len, t, d->err)) != 0)
+	if ((r = tree_load(d->ks[side], id, &blob, t, d->err)) != 0)
 		coffer_err_prefix(d->err, "folder '%s' of snapshot '%s'",
 		    plen ? d->path : "/", d->name[side]);
 	wbuf_release(&blob);

@@ -11,7 +11,17 @@
  * ${seen_gen} and ${seen_time} say when a backup last met its file.
  * Version 1 ("CFCACHE1", no seen fields, no attributes) is dropped: the
  * next backup reads every file once and writes version 2.
+ *
+ * Neither side holds the whole file in memory, so the cache has no size
+ * limit but the disk's: the old file is mapped, not read, and the new one
+ * is written to "<name>.tmp" in pieces of CACHE_MAX bytes as the backup
+ * goes; fcache_save() then fills in the count, computes the MAC over the
+ * file in pieces and renames it into place.
  */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +31,9 @@
 
 #include "filecache.h"
 
-#define CACHE_MAX	(2ull << 30)
+#ifndef CACHE_MAX		/* -D smaller for the shrunk build (tests) */
+#define CACHE_MAX	(4u << 20)	/* written out in pieces of this */
+#endif
 #define ENT_FIXED	68
 #define XNAME_MAX	255
 
@@ -46,7 +58,7 @@ struct fcache_ent {
 struct fcache {
 	char			*path;
 	uint8_t			 key[KEY_LEN];
-	uint8_t			*buf;		/* the old file */
+	uint8_t			*buf;		/* the old file, mapped */
 	size_t			 buflen;
 	struct fcache_ent	*old;		/* sorted by (dev, ino), unique */
 	size_t			 nold;
@@ -54,8 +66,11 @@ struct fcache {
 	size_t			 nslots;	/* a power of two > 2 nold */
 	uint64_t		 gen;		/* this backup's generation */
 	int64_t			 now;
-	struct wbuf		 out;		/* the new file, being built */
+	struct wbuf		 out;		/* the new file's next piece */
 	uint64_t		 nnew;
+	char			*tmp;		/* the new file, "<path>.tmp" */
+	int			 fd;		/* ${tmp}, or -1 */
+	int			 werr;		/* errno of the first failure */
 };
 
 static int
@@ -149,10 +164,25 @@ load(struct fcache *fc)
 	size_t len;
 	uint64_t n, gen;
 
-	if (file_read(AT_FDCWD, fc->path, fc->path, CACHE_MAX, &fc->buf, &len,
-	    NULL) != 0)
-		return;
-	fc->buflen = len;
+	{
+		struct stat sb;
+		void *m;
+		int fd;
+
+		if ((fd = open(fc->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
+		    -1)
+			return;
+		if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+		    sb.st_size < 24 + HASH_LEN || (uint64_t)sb.st_size > SIZE_MAX ||
+		    (m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE,
+		    fd, 0)) == MAP_FAILED) {
+			close(fd);
+			return;
+		}
+		close(fd);
+		fc->buf = m;
+		len = fc->buflen = (size_t)sb.st_size;
+	}
 	if (len < 24 + HASH_LEN || memcmp(fc->buf, cache_magic, 8) != 0)
 		goto bad;
 	hash_keyed(mac, fc->key, fc->buf, len - HASH_LEN);
@@ -205,27 +235,79 @@ bad:
 	fc->nslots = 0;
 }
 
+/*
+ * start_tmp(fc): create the new file "<path>.tmp" (a leftover of a
+ * backup that stopped is replaced).  On failure ${werr} says why and
+ * nothing more is gathered; fcache_save() reports it.
+ */
+static void
+start_tmp(struct fcache *fc)
+{
+	char dir[4096];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", fc->path);
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		fc->werr = EINVAL;
+		return;
+	}
+	*slash = '\0';
+	if (mkdirat_p(AT_FDCWD, dir, 0700) != 0) {
+		fc->werr = errno;
+		return;
+	}
+	(void)unlink(fc->tmp);
+	if ((fc->fd = open(fc->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		fc->werr = errno;
+}
+
+/* spill(fc, all): write out the piece once it reaches CACHE_MAX. */
+static void
+spill(struct fcache *fc, bool all)
+{
+	if (fc->out.oom && fc->werr == 0)
+		fc->werr = ENOMEM;
+	if (fc->werr != 0) {
+		wbuf_reset(&fc->out);
+		fc->out.oom = false;
+		return;
+	}
+	if (fc->out.len == 0 || (!all && fc->out.len < CACHE_MAX))
+		return;
+	if (write_full(fc->fd, fc->out.p, fc->out.len) != 0)
+		fc->werr = errno != 0 ? errno : EIO;
+	wbuf_reset(&fc->out);
+}
+
 int
 fcache_open(const char *path, const uint8_t key[KEY_LEN], struct fcache **out)
 {
 	struct fcache *fc;
+	size_t plen = strlen(path);
 
 	*out = NULL;
-	if ((fc = coffer_calloc(1, sizeof(*fc))) == NULL ||
-	    (fc->path = coffer_strdup(path)) == NULL) {
-		coffer_free(fc);
+	if ((fc = coffer_calloc(1, sizeof(*fc))) == NULL)
+		return COFFER_ENOMEM;
+	fc->fd = -1;
+	if ((fc->path = coffer_strdup(path)) == NULL ||
+	    (fc->tmp = coffer_malloc(plen + 5)) == NULL) {
+		fcache_free(fc);
 		return COFFER_ENOMEM;
 	}
+	memcpy(fc->tmp, path, plen);
+	memcpy(fc->tmp + plen, ".tmp", 5);
 	memcpy(fc->key, key, KEY_LEN);
 	fc->gen = 1;
 	fc->now = (int64_t)time(NULL);
 	load(fc);
-	wbuf_init(&fc->out, CACHE_MAX);
-	/* About as large as the old one: grow it once, not by doubling. */
-	if (wbuf_reserve(&fc->out, fc->buflen + 24) != 0) {
+	/* A piece may pass CACHE_MAX by one entry (a file of many chunks). */
+	wbuf_init(&fc->out, SIZE_MAX / 4);
+	if (wbuf_reserve(&fc->out, CACHE_MAX + 4096) != 0) {
 		fcache_free(fc);
 		return COFFER_ENOMEM;
 	}
+	start_tmp(fc);
 	wbuf_put(&fc->out, cache_magic, 8);
 	wbuf_u64(&fc->out, fc->gen);
 	wbuf_u64(&fc->out, 0);		/* count, filled in by save */
@@ -239,8 +321,15 @@ fcache_free(struct fcache *fc)
 	if (fc == NULL)
 		return;
 	secret_wipe(fc->key, sizeof(fc->key));
+	if (fc->fd != -1) {
+		/* Not saved: the old cache stays as it was. */
+		close(fc->fd);
+		(void)unlink(fc->tmp);
+	}
 	coffer_free(fc->path);
-	coffer_free(fc->buf);
+	coffer_free(fc->tmp);
+	if (fc->buf != NULL)
+		munmap(fc->buf, fc->buflen);
 	coffer_free(fc->old);
 	coffer_free(fc->slots);
 	wbuf_release(&fc->out);
@@ -341,6 +430,7 @@ fcache_keep(struct fcache *fc, const struct fcache_ent *fe)
 	le64enc(fc->out.p + at + 40, fc->gen);
 	le64enc(fc->out.p + at + 48, (uint64_t)fc->now);
 	fc->nnew++;
+	spill(fc, false);
 }
 
 bool
@@ -383,6 +473,7 @@ fcache_add(struct fcache *fc, uint64_t dev, uint64_t ino, int64_t mtime,
 		wbuf_bytes32(&fc->out, e->xattrs[i].value, e->xattrs[i].vlen);
 	}
 	fc->nnew++;
+	spill(fc, false);
 }
 
 /* evicted(fc, e): not met for FCACHE_KEEP_BACKUPS backups and days. */
@@ -393,41 +484,65 @@ evicted(const struct fcache *fc, const struct fcache_ent *e)
 	    fc->now - e->seen_time >= (int64_t)FCACHE_KEEP_DAYS * 86400;
 }
 
+/*
+ * seal(fc, err): the whole new file is in ${tmp}: fill in the count, add
+ * the MAC (computed reading the file back in pieces) and make it durable.
+ */
+static int
+seal(struct fcache *fc, struct coffer_err *err)
+{
+	struct hash_state hs;
+	uint8_t cnt[8], mac[HASH_LEN];
+	off_t off = 0;
+	ssize_t n;
+
+	le64enc(cnt, fc->nnew);
+	if (pwrite(fc->fd, cnt, sizeof(cnt), 16) != (ssize_t)sizeof(cnt))
+		goto fail;
+	wbuf_reset(&fc->out);
+	hash_init(&hs, fc->key, KEY_LEN);
+	while ((n = pread(fc->fd, fc->out.p, CACHE_MAX, off)) > 0) {
+		hash_update(&hs, fc->out.p, (size_t)n);
+		off += n;
+	}
+	hash_final(&hs, mac);
+	if (n < 0 || pwrite(fc->fd, mac, sizeof(mac), off) !=
+	    (ssize_t)sizeof(mac) || fsync(fc->fd) != 0)
+		goto fail;
+	return 0;
+fail:
+	return coffer_err_sys(err, "cannot write '%s'", fc->tmp);
+}
+
 int
 fcache_save(struct fcache *fc, struct coffer_err *err)
 {
-	uint8_t mac[HASH_LEN];
-	char dir[4096];
-	char *slash;
-	int dfd, r;
+	int r;
 
-	/* Entries of files this backup did not meet, within half the cap. */
-	for (size_t i = 0; i < fc->nold; i++) {
+	/* Entries of files this backup did not meet, unless due to go. */
+	for (size_t i = 0; i < fc->nold && fc->werr == 0; i++) {
 		const struct fcache_ent *e = &fc->old[i];
 
-		if (e->met || evicted(fc, e) ||
-		    fc->out.len + e->reclen > CACHE_MAX / 2)
+		if (e->met || evicted(fc, e))
 			continue;
 		wbuf_put(&fc->out, e->rec, e->reclen);
 		fc->nnew++;
+		spill(fc, false);
 	}
-	if (fc->out.oom)
-		return 0;	/* too big to keep: next backup reads all */
-	le64enc(fc->out.p + 16, fc->nnew);
-	hash_keyed(mac, fc->key, fc->out.p, fc->out.len);
-	wbuf_put(&fc->out, mac, sizeof(mac));
-	if (fc->out.oom)
-		return 0;
-	snprintf(dir, sizeof(dir), "%s", fc->path);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		return coffer_err_set(err, COFFER_EINVAL, "cache path");
-	*slash = '\0';
-	if (mkdirat_p(AT_FDCWD, dir, 0700) != 0 ||
-	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return coffer_err_sys(err, "cannot create cache folder '%s'",
-		    dir);
-	r = atomicfile_write(dfd, slash + 1, fc->out.p, fc->out.len, 0600,
-	    false, fc->path, err);
-	close(dfd);
-	return r;
+	spill(fc, true);
+	if (fc->werr != 0) {
+		errno = fc->werr;
+		return coffer_err_sys(err, "cannot write '%s'", fc->tmp);
+	}
+	if ((r = seal(fc, err)) != 0)
+		return r;
+	close(fc->fd);
+	fc->fd = -1;
+	if (rename(fc->tmp, fc->path) != 0) {
+		r = coffer_err_sys(err, "cannot rename '%s' into place",
+		    fc->tmp);
+		(void)unlink(fc->tmp);
+		return r;
+	}
+	return 0;
 }

@@ -56,9 +56,7 @@ find_tree(struct fctx *f, const uint8_t id[BLOB_ID_LEN])
 			goto out;
 		}
 		fr->plen = plen;
-		if ((r = keyset_get_blob(f->ks, OBJ_TREE, id, &blob,
-		    f->err)) != 0 ||
-		    (r = tree_decode(blob.p, blob.len, &fr->t, f->err)) != 0) {
+		if ((r = tree_load(f->ks, id, &blob, &fr->t, f->err)) != 0) {
 			f->path[plen] = '\0';
 			coffer_err_prefix(f->err, "folder '%s' of snapshot "
 			    "'%s'", plen ? f->path : "/", f->snapshot);

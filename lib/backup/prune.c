@@ -37,14 +37,15 @@ mark_tree(struct keyset *ks, const uint8_t id[BLOB_ID_LEN], struct wbuf *blob,
 				r = coffer_err_set(err, COFFER_ENOMEM, "prune");
 				goto out;
 			}
-			if ((r = keyset_get_blob(ks, OBJ_TREE, id, blob,
-			    err)) != 0 ||
-			    (r = tree_decode(blob->p, blob->len, &f->t,
-			    err)) != 0) {
+			if ((r = tree_load(ks, id, blob, &f->t, err)) != 0) {
 				coffer_err_prefix(err, "snapshot '%s': prune "
 				    "stopped, nothing deleted", snap);
 				goto out;
 			}
+			/* A split folder's parts are used with it. */
+			for (size_t k = 0; k < f->t.nparts; k++)
+				(void)keyset_mark_used(ks, OBJ_TREE,
+				    f->t.parts[k]);
 		}
 		id = NULL;
 		while (id == NULL && s.n > 0) {

@@ -215,9 +215,7 @@ ls_tree(struct lsctx *l, const uint8_t id[BLOB_ID_LEN])
 			goto out;
 		}
 		f->plen = plen;
-		if ((r = keyset_get_blob(l->ks, OBJ_TREE, id, &blob,
-		    l->err)) != 0 ||
-		    (r = tree_decode(blob.p, blob.len, &f->t, l->err)) != 0) {
+		if ((r = tree_load(l->ks, id, &blob, &f->t, l->err)) != 0) {
 			l->path[plen] = '\0';
 			coffer_err_prefix(l->err, "directory '%s'", plen ?
 			    l->path : "/");

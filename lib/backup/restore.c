@@ -785,9 +785,7 @@ restore_enter(struct rctx *c, struct tstack *s, int dirfd,
 			close(old->fd);
 		old->fd = -1;
 	}
-	if ((r = keyset_get_blob(c->ks, OBJ_TREE, e->subtree, &c->blob,
-	    &e1)) != 0 ||
-	    (r = tree_decode(c->blob.p, c->blob.len, &f->t, &e1)) != 0) {
+	if ((r = tree_load(c->ks, e->subtree, &c->blob, &f->t, &e1)) != 0) {
 		tree_release(&f->t);
 		if (r == COFFER_ENOMEM) {
 			*c->err = e1;
@@ -846,8 +844,7 @@ restore_tree(struct rctx *c, const uint8_t *id, int rootfd)
 		goto out;
 	}
 	f->fd = rootfd;
-	if ((r = keyset_get_blob(c->ks, OBJ_TREE, id, &c->blob, &e1)) != 0 ||
-	    (r = tree_decode(c->blob.p, c->blob.len, &f->t, &e1)) != 0) {
+	if ((r = tree_load(c->ks, id, &c->blob, &f->t, &e1)) != 0) {
 		if (r == COFFER_ENOMEM) {
 			*c->err = e1;
 			goto out;

@@ -143,14 +143,16 @@ stats_tree(struct sctx *c, const uint8_t id[BLOB_ID_LEN], uint64_t *files,
 				goto out;
 			}
 			memcpy(f->id, id, BLOB_ID_LEN);
-			if ((r = keyset_get_blob(c->ks, OBJ_TREE, id, &blob,
-			    c->err)) != 0 ||
-			    (r = tree_decode(blob.p, blob.len, &f->t,
+			if ((r = tree_load(c->ks, id, &blob, &f->t,
 			    c->err)) != 0) {
 				coffer_err_prefix(c->err, "snapshot '%s'",
 				    c->snapshot);
 				goto out;
 			}
+			for (size_t k = 0; k < f->t.nparts; k++)
+				if (keyset_blob_info(c->ks, OBJ_TREE,
+				    f->t.parts[k], &clen, &rawlen))
+					c->st->tree_stored_size += clen;
 		}
 		id = NULL;
 		while (id == NULL && s.n > 0) {

@@ -51,8 +51,7 @@ stored_path_find(struct keyset *ks, const uint8_t root[BLOB_ID_LEN],
 		long i;
 
 		tree_release(t);
-		if ((r = keyset_get_blob(ks, OBJ_TREE, id, &blob, err)) != 0 ||
-		    (r = tree_decode(blob.p, blob.len, t, err)) != 0) {
+		if ((r = tree_load(ks, id, &blob, t, err)) != 0) {
 			coffer_err_prefix(err, "folder '%.*s' of snapshot '%s'",
 			    p == path ? 1 : (int)(p - path - 1),
 			    p == path ? "/" : path, snapname);

@@ -30,7 +30,9 @@
 #include "rfs.h"
 #include "../compress/compress.h"
 
-#define INDEX_MAX		(256u << 20)
+#ifndef INDEX_MAX		/* -D smaller for the shrunk build (tests) */
+#define INDEX_MAX		(256u << 20)	/* one index file, sealed */
+#endif
 #define CHUNK_MIN		(256u << 10)
 #define CHUNK_AVG		(1u << 20)
 #define CHUNK_MAX		(4u << 20)
@@ -1228,25 +1230,91 @@ keyset_added(const struct keyset *ks)
 }
 
 /*
- * index_write(ks, keep, cookie, name, err): write one index file holding
- * the entries for which keep() is true, grouped by pack (a counting sort:
- * one pass over the table whatever the number of packs).  ${name} gets
- * the file's name (32 hex digits).
+ * index_seal(ks, plain, name, err): seal ${plain} as a new index file and
+ * write it; ${name} gets the file's name (32 hex digits).
  */
-int
-index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
-    char name[33], struct coffer_err *err)
+static int
+index_seal(struct keyset *ks, const struct wbuf *plain, char name[33],
+    struct coffer_err *err)
 {
-	struct wbuf plain;
 	uint8_t iid[16];
 	char label[96], dlabel[96];
 	uint8_t *sealed = NULL;
-	uint32_t *count = NULL, *at = NULL, npk = 0;
-	const struct idx_entry **order = NULL;
-	size_t slen, total = 0;
+	size_t slen;
 	int ifd, r;
 
-	wbuf_init(&plain, INDEX_MAX);
+	random_bytes(iid, sizeof(iid));
+	hex_encode(name, iid, sizeof(iid));
+	if ((r = obj_seal(ks, index_magic, OBJ_INDEX, iid, sizeof(iid),
+	    plain->p, plain->len, &sealed, &slen, err)) != 0)
+		return r;
+	snprintf(label, sizeof(label), "sets/%s/index/%s", ks->idhex, name);
+	snprintf(dlabel, sizeof(dlabel), "sets/%s/index", ks->idhex);
+	if ((r = rfs_open_dir(ks->dirfd, "index", dlabel, &ifd, err)) == 0) {
+		r = atomicfile_write(ifd, name, sealed, slen, 0600, true,
+		    label, err);
+		close(ifd);
+	}
+	coffer_free(sealed);
+	return r;
+}
+
+/*
+ * index_emit(ks, plain, names, nnames, err): write ${plain} as one index
+ * file and append its name to ${names} (if not NULL), then start ${plain}
+ * afresh.
+ */
+static int
+index_emit(struct keyset *ks, struct wbuf *plain, char ***names,
+    size_t *nnames, struct coffer_err *err)
+{
+	char name[33];
+	int r;
+
+	if ((r = index_seal(ks, plain, name, err)) != 0)
+		return r;
+	wbuf_reset(plain);
+	if (names == NULL)
+		return 0;
+	{
+		char **nv = coffer_realloc(*names, (*nnames + 1) *
+		    sizeof(*nv));
+
+		if (nv == NULL)
+			return coffer_err_set(err, COFFER_ENOMEM, "index");
+		*names = nv;
+		if ((nv[*nnames] = coffer_strdup(name)) == NULL)
+			return coffer_err_set(err, COFFER_ENOMEM, "index");
+		(*nnames)++;
+	}
+	return 0;
+}
+
+/* Plaintext room of one index file: its sealed size stays <= INDEX_MAX. */
+#define INDEX_PLAIN_MAX	(INDEX_MAX - MAGIC_LEN - AEAD_OVERHEAD)
+#define INDEX_ENTRY_LEN	(1 + BLOB_ID_LEN + 8 + 4 + 4)
+#define INDEX_PACK_LEN	(PACK_ID_LEN + 4)
+
+/*
+ * index_write(ks, keep, cookie, names, nnames, err): write the entries
+ * for which keep() is true, grouped by pack (a counting sort: one pass
+ * over the table whatever the number of packs), into as many index files
+ * as needed to keep each within INDEX_MAX (a pack's entries may go on in
+ * the next file).  The new files' names are appended to ${names} (a
+ * strlist of ${nnames}; NULL if not wanted).  Nothing is written if
+ * nothing is kept.
+ */
+int
+index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
+    char ***names, size_t *nnames, struct coffer_err *err)
+{
+	struct wbuf plain;
+	uint32_t *count = NULL, *at = NULL;
+	const struct idx_entry **order = NULL;
+	size_t total = 0;
+	int r = 0;
+
+	wbuf_init(&plain, INDEX_PLAIN_MAX);
 	if ((count = coffer_calloc(ks->npacks + 1, sizeof(*count))) == NULL ||
 	    (at = coffer_calloc(ks->npacks + 1, sizeof(*at))) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "index");
@@ -1258,8 +1326,7 @@ index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
 		if (e->type == 0 || e->loc.pack >= ks->npacks ||
 		    !keep(ks, e, cookie))
 			continue;
-		if (count[e->loc.pack]++ == 0)
-			npk++;
+		count[e->loc.pack]++;
 		total++;
 	}
 	if ((order = coffer_calloc(total + 1, sizeof(*order))) == NULL) {
@@ -1278,44 +1345,66 @@ index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
 			continue;
 		order[at[e->loc.pack]++] = e;
 	}
-	wbuf_u32(&plain, npk);
+	/*
+	 * Fill files in turn: npk u32 | (pack id | n u32 | entries)...; the
+	 * counts are patched in place when a run or a file ends.
+	 */
 	for (uint32_t p = 0, k = 0; p < ks->npacks; p++) {
-		if (count[p] == 0)
-			continue;
-		wbuf_put(&plain, ks->packs[p].id, PACK_ID_LEN);
-		wbuf_u32(&plain, count[p]);
+		size_t hdr = 0;		/* this pack's run in ${plain} */
+		uint32_t run = 0;
+
+		/*
+		 * A pack that fits in a file of its own starts one rather
+		 * than straddle two (each file's run gets a pack slot of its
+		 * own when loaded; correct, but prune weighs them apart).
+		 */
+		if (count[p] > 0 && plain.len > 0 && plain.len +
+		    INDEX_PACK_LEN + (size_t)count[p] * INDEX_ENTRY_LEN >
+		    INDEX_PLAIN_MAX && 4 + INDEX_PACK_LEN + (size_t)count[p] *
+		    INDEX_ENTRY_LEN <= INDEX_PLAIN_MAX &&
+		    (r = index_emit(ks, &plain, names, nnames, err)) != 0)
+			goto out;
 		for (uint32_t j = 0; j < count[p]; j++, k++) {
 			const struct idx_entry *e = order[k];
 
+			if (run > 0 && plain.len + INDEX_ENTRY_LEN >
+			    INDEX_PLAIN_MAX) {
+				le32enc(plain.p + hdr + PACK_ID_LEN, run);
+				if ((r = index_emit(ks, &plain, names, nnames,
+				    err)) != 0)
+					goto out;
+				run = 0;
+			}
+			if (plain.len == 0)
+				wbuf_u32(&plain, 0);
+			if (run == 0) {
+				le32enc(plain.p, le32dec(plain.p) + 1);
+				hdr = plain.len;
+				wbuf_put(&plain, ks->packs[p].id, PACK_ID_LEN);
+				wbuf_u32(&plain, 0);
+			}
 			wbuf_u8(&plain, (uint8_t)(e->type |
 			    (e->bundled ? ENTRY_BUNDLED : 0)));
 			wbuf_put(&plain, e->id, BLOB_ID_LEN);
 			wbuf_u64(&plain, e->loc.offset);
 			wbuf_u32(&plain, e->loc.clen);
 			wbuf_u32(&plain, e->loc.rawlen);
+			if (plain.oom) {
+				r = coffer_err_set(err, COFFER_ENOMEM,
+				    "building an index file");
+				goto out;
+			}
+			run++;
 		}
+		if (run > 0)
+			le32enc(plain.p + hdr + PACK_ID_LEN, run);
 	}
-	if (plain.oom) {
-		r = coffer_err_set(err, COFFER_ENOMEM, "building an index file "
-		    "(out of memory, or over 256 MiB)");
-		goto out;
-	}
-	random_bytes(iid, sizeof(iid));
-	hex_encode(name, iid, sizeof(iid));
-	if ((r = obj_seal(ks, index_magic, OBJ_INDEX, iid, sizeof(iid),
-	    plain.p, plain.len, &sealed, &slen, err)) != 0)
-		goto out;
-	snprintf(label, sizeof(label), "sets/%s/index/%s", ks->idhex, name);
-	snprintf(dlabel, sizeof(dlabel), "sets/%s/index", ks->idhex);
-	if ((r = rfs_open_dir(ks->dirfd, "index", dlabel, &ifd, err)) != 0)
-		goto out;
-	r = atomicfile_write(ifd, name, sealed, slen, 0600, true, label, err);
-	close(ifd);
+	if (plain.len > 0)
+		r = index_emit(ks, &plain, names, nnames, err);
 out:
 	coffer_free(order);
 	coffer_free(count);
 	coffer_free(at);
-	coffer_free(sealed);
 	wbuf_release(&plain);
 	return r;
 }
@@ -1337,11 +1426,10 @@ keep_new(const struct keyset *ks, const struct idx_entry *e, void *cookie)
 static int
 index_interim(struct keyset *ks, struct coffer_err *err)
 {
-	char name[33];
 	int r;
 
 	pthread_mutex_lock(&ks->idx_mu);
-	r = index_write(ks, keep_new, NULL, name, err);
+	r = index_write(ks, keep_new, NULL, NULL, NULL, err);
 	pthread_mutex_unlock(&ks->idx_mu);
 	if (r == 0)
 		ks->writing = false;	/* the next pack starts a new run */
@@ -1351,7 +1439,6 @@ index_interim(struct keyset *ks, struct coffer_err *err)
 int
 keyset_flush(struct keyset *ks, struct coffer_err *err)
 {
-	char name[33];
 	int r;
 
 	if ((r = keyset_sync(ks, err)) != 0)
@@ -1361,7 +1448,7 @@ keyset_flush(struct keyset *ks, struct coffer_err *err)
 	if (!ks->writing)
 		return 0;
 	/* Invariant 2: one index file naming the packs closed above. */
-	if ((r = index_write(ks, keep_new, NULL, name, err)) != 0)
+	if ((r = index_write(ks, keep_new, NULL, NULL, NULL, err)) != 0)
 		return r;
 	ks->writing = false;
 	return 0;

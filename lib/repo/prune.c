@@ -134,9 +134,9 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	struct wbuf blob;
 	uint8_t *buf = NULL;
 	size_t bufcap = 0;
-	char keepname[33], label[128];
-	char **dirs = NULL, **names = NULL;
-	size_t ndirs = 0, nnames = 0;
+	char label[128];
+	char **dirs = NULL, **names = NULL, **keep = NULL;
+	size_t ndirs = 0, nnames = 0, nkeep = 0;
 	int r;
 
 	wbuf_init(&blob, BLOB_MAX);
@@ -286,7 +286,10 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 		goto out;
 	st->packs_written = ks->npacks - nold;
 
-	/* 2. One complete index: used blobs in kept and new packs. */
+	/*
+	 * 2. One complete index: used blobs in kept and new packs, in as
+	 * many files as it takes (each within INDEX_MAX).
+	 */
 	{
 		uint8_t *fate2;
 
@@ -295,7 +298,7 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 			goto out;
 		}
 		memcpy(fate2, fate, nold);
-		r = index_write(ks, keep_used, fate2, keepname, err);
+		r = index_write(ks, keep_used, fate2, &keep, &nkeep, err);
 		coffer_free(fate2);
 		if (r != 0)
 			goto out;
@@ -308,8 +311,11 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 		goto out;
 	for (size_t i = 0; i < nnames; i++) {
 		char path[96];
+		bool ours = false;
 
-		if (strcmp(names[i], keepname) == 0)
+		for (size_t j = 0; j < nkeep && !ours; j++)
+			ours = strcmp(names[i], keep[j]) == 0;
+		if (ours)
 			continue;
 		snprintf(path, sizeof(path), "index/%s", names[i]);
 		(void)rfs_unlink(ks->dirfd, path, path, NULL);
@@ -396,6 +402,7 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 out:
 	strlist_free(dirs, ndirs);
 	strlist_free(names, nnames);
+	strlist_free(keep, nkeep);
 	bundle_release(&bd);
 	coffer_free(ent);
 	wbuf_release(&blob);

@@ -198,7 +198,7 @@ int keyset_open_blob(struct keyset *ks, int type,
 typedef bool index_keep_fn(const struct keyset *ks, const struct idx_entry *e,
     void *cookie);
 int index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
-    char name[33], struct coffer_err *err) WUR;
+    char ***names, size_t *nnames, struct coffer_err *err) WUR;
 
 /*
  * write_object(ks, sealed, slen, bundle, m, n, err): append a sealed blob

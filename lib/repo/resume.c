@@ -236,9 +236,7 @@ keyset_resume(struct keyset *ks, const volatile sig_atomic_t *stop,
 	 * later goes into index files of its own.
 	 */
 	if (st->blobs > 0) {
-		char name[33];
-
-		if ((r = index_write(ks, keep_adopted, &first, name,
+		if ((r = index_write(ks, keep_adopted, &first, NULL, NULL,
 		    err)) != 0) {
 			coffer_err_prefix(err, "taking over an interrupted "
 			    "backup's packs");

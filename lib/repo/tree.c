@@ -7,6 +7,9 @@
  *   flags u32 | iflags u32 | target bytes32 | subtree[32] | nchunks u32 |
  *   ids[32]... | nxattrs u32 | (name bytes32 | value bytes32)...
  * Version 1 (still read) has no iflags and any xattr name.
+ * A split tree (version 3, a folder too large for one blob):
+ *   version u32 (3) | count u32 (>= 2) | count x part tree id[32]
+ * each part a version 1 or 2 tree of a contiguous run of the names.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include "tree.h"
 
 #define TREE_VERSION	2
+#define TREE_VERSION_SPLIT	3
 #define ACL_XATTR_VERSION	2	/* docs/FORMAT.md §11.1 */
 
 struct tree_entry *
@@ -58,41 +62,183 @@ tree_sort(struct tree *t)
 		qsort(t->e, t->n, sizeof(t->e[0]), entry_cmp);
 }
 
+/* entry_len(e, version): the bytes entry_encode() writes for ${e}. */
+static size_t
+entry_len(const struct tree_entry *e, uint32_t version)
+{
+	size_t n = 4 + e->namelen + 1 + 4 * 3 + 8 + 4 + 8 * 3 + 4 +
+	    (version >= 2 ? 4 : 0) + 4 + e->targetlen + BLOB_ID_LEN + 4 +
+	    e->nchunks * BLOB_ID_LEN + 4;
+
+	for (size_t x = 0; x < e->nxattrs; x++)
+		n += 8 + strlen(e->xattrs[x].name) + e->xattrs[x].vlen;
+	return n;
+}
+
+static void
+entry_encode(const struct tree_entry *e, uint32_t version, struct wbuf *b)
+{
+	wbuf_bytes32(b, e->name, e->namelen);
+	wbuf_u8(b, (uint8_t)e->type);
+	wbuf_u32(b, e->mode);
+	wbuf_u32(b, e->uid);
+	wbuf_u32(b, e->gid);
+	wbuf_u64(b, (uint64_t)e->mtime_sec);
+	wbuf_u32(b, e->mtime_nsec);
+	wbuf_u64(b, e->size);
+	wbuf_u64(b, e->rdev);
+	wbuf_u64(b, e->link_id);
+	wbuf_u32(b, e->flags);
+	if (version >= 2)
+		wbuf_u32(b, e->iflags);
+	wbuf_bytes32(b, e->target, e->targetlen);
+	wbuf_put(b, e->subtree, BLOB_ID_LEN);
+	wbuf_u32(b, (uint32_t)e->nchunks);
+	if (e->nchunks > 0)
+		wbuf_put(b, e->chunks, e->nchunks * BLOB_ID_LEN);
+	wbuf_u32(b, (uint32_t)e->nxattrs);
+	for (size_t x = 0; x < e->nxattrs; x++) {
+		wbuf_bytes32(b, e->xattrs[x].name,
+		    strlen(e->xattrs[x].name));
+		wbuf_bytes32(b, e->xattrs[x].value, e->xattrs[x].vlen);
+	}
+}
+
 void
-tree_encode(const struct tree *t, struct wbuf *b)
+tree_encode_range(const struct tree *t, size_t from, size_t to,
+    struct wbuf *b)
 {
 	uint32_t version = t->version != 0 ? t->version : TREE_VERSION;
 
 	wbuf_u32(b, version);
-	wbuf_u32(b, (uint32_t)t->n);
-	for (size_t i = 0; i < t->n; i++) {
-		const struct tree_entry *e = &t->e[i];
+	wbuf_u32(b, (uint32_t)(to - from));
+	for (size_t i = from; i < to; i++)
+		entry_encode(&t->e[i], version, b);
+}
 
-		wbuf_bytes32(b, e->name, e->namelen);
-		wbuf_u8(b, (uint8_t)e->type);
-		wbuf_u32(b, e->mode);
-		wbuf_u32(b, e->uid);
-		wbuf_u32(b, e->gid);
-		wbuf_u64(b, (uint64_t)e->mtime_sec);
-		wbuf_u32(b, e->mtime_nsec);
-		wbuf_u64(b, e->size);
-		wbuf_u64(b, e->rdev);
-		wbuf_u64(b, e->link_id);
-		wbuf_u32(b, e->flags);
-		if (version >= 2)
-			wbuf_u32(b, e->iflags);
-		wbuf_bytes32(b, e->target, e->targetlen);
-		wbuf_put(b, e->subtree, BLOB_ID_LEN);
-		wbuf_u32(b, (uint32_t)e->nchunks);
-		if (e->nchunks > 0)
-			wbuf_put(b, e->chunks, e->nchunks * BLOB_ID_LEN);
-		wbuf_u32(b, (uint32_t)e->nxattrs);
-		for (size_t x = 0; x < e->nxattrs; x++) {
-			wbuf_bytes32(b, e->xattrs[x].name,
-			    strlen(e->xattrs[x].name));
-			wbuf_bytes32(b, e->xattrs[x].value, e->xattrs[x].vlen);
-		}
+void
+tree_encode(const struct tree *t, struct wbuf *b)
+{
+	tree_encode_range(t, 0, t->n, b);
+}
+
+size_t
+tree_encoded_len(const struct tree *t)
+{
+	uint32_t version = t->version != 0 ? t->version : TREE_VERSION;
+	size_t n = 8;
+
+	for (size_t i = 0; i < t->n; i++)
+		n += entry_len(&t->e[i], version);
+	return n;
+}
+
+/*
+ * Where a part may end: past a quarter of the split size, after an entry
+ * whose name hashes to 0 mod 64, so that a name added or removed moves
+ * the parts around it only (the later parts keep their bytes and ids);
+ * at the latest before the split size.  FNV-1a of the name.
+ */
+static bool
+name_cut(const struct tree_entry *e)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < e->namelen; i++)
+		h = (h ^ e->name[i]) * 16777619u;
+	return (h >> 26) == 0;
+}
+
+size_t
+tree_part_end(const struct tree *t, size_t from, size_t max)
+{
+	uint32_t version = t->version != 0 ? t->version : TREE_VERSION;
+	size_t len = 8, i = from;
+
+	while (i < t->n) {
+		size_t el = entry_len(&t->e[i], version);
+
+		if (i > from && len + el > max)
+			break;
+		len += el;
+		i++;
+		if (len >= max / 4 && name_cut(&t->e[i - 1]))
+			break;
 	}
+	return i;
+}
+
+void
+tree_split_encode(const uint8_t (*ids)[BLOB_ID_LEN], size_t n,
+    struct wbuf *b)
+{
+	wbuf_u32(b, TREE_VERSION_SPLIT);
+	wbuf_u32(b, (uint32_t)n);
+	wbuf_put(b, ids, n * BLOB_ID_LEN);
+}
+
+bool
+tree_is_split(const uint8_t *p, size_t len)
+{
+	return len >= 4 && le32dec(p) == TREE_VERSION_SPLIT;
+}
+
+int
+tree_split_decode(const uint8_t *p, size_t len,
+    uint8_t (**ids)[BLOB_ID_LEN], size_t *n, struct coffer_err *err)
+{
+	struct rbuf rb;
+	uint32_t cnt;
+
+	*ids = NULL;
+	*n = 0;
+	rbuf_init(&rb, p, len);
+	if (rbuf_u32(&rb) != TREE_VERSION_SPLIT)
+		goto bad;
+	cnt = rbuf_u32(&rb);
+	if (!rbuf_ok(&rb) || cnt < 2 || rbuf_left(&rb) !=
+	    (size_t)cnt * BLOB_ID_LEN)
+		goto bad;
+	if ((*ids = coffer_malloc((size_t)cnt * BLOB_ID_LEN)) == NULL)
+		return coffer_err_set(err, COFFER_ENOMEM, "decoding tree");
+	rbuf_copy(&rb, *ids, (size_t)cnt * BLOB_ID_LEN);
+	*n = cnt;
+	return 0;
+bad:
+	return coffer_err_set(err, COFFER_EFORMAT, "split tree blob is "
+	    "damaged (bad layout)");
+}
+
+int
+tree_join(struct tree *t, struct tree *part, struct coffer_err *err)
+{
+	struct tree_entry *ne;
+
+	if (part->n == 0 || (t->n > 0 && name_cmp(t->e[t->n - 1].name,
+	    t->e[t->n - 1].namelen, part->e[0].name, part->e[0].namelen) >= 0))
+		return coffer_err_set(err, COFFER_EFORMAT, "split tree is "
+		    "damaged (a part is empty, out of order or overlaps the "
+		    "one before)");
+	if (t->n + part->n > t->cap) {
+		size_t ncap = t->cap ? t->cap : 16;
+
+		while (ncap < t->n + part->n)
+			ncap *= 2;
+		if ((ne = coffer_realloc(t->e, ncap * sizeof(*ne))) == NULL)
+			return coffer_err_set(err, COFFER_ENOMEM, "joining "
+			    "tree parts");
+		t->e = ne;
+		t->cap = ncap;
+	}
+	memcpy(t->e + t->n, part->e, part->n * sizeof(*part->e));
+	t->n += part->n;
+	if (t->version == 0)
+		t->version = part->version;
+	/* The entries moved: free only the part's array. */
+	coffer_free(part->e);
+	part->e = NULL;
+	part->n = part->cap = 0;
+	return 0;
 }
 
 static bool
@@ -294,5 +440,6 @@ tree_release(struct tree *t)
 	for (size_t i = 0; i < t->n; i++)
 		tree_entry_release(&t->e[i]);
 	coffer_free(t->e);
+	coffer_free(t->parts);
 	memset(t, 0, sizeof(*t));
 }

@@ -5,6 +5,12 @@
  * Names are arbitrary bytes (not NUL, not '/', not "." or ".."), sorted
  * bytewise with no duplicates; the decoder enforces all of this, so a
  * hostile tree cannot name a path outside its directory.
+ *
+ * A folder whose encoding passes TREE_SPLIT_BYTES is stored as several
+ * part trees, each an ordinary tree of a contiguous run of its names, and
+ * a split tree listing the parts' ids in order (docs/FORMAT.md §11.4).
+ * tree_store() writes either form, tree_load() reads either; readers of
+ * folders go through tree_load(), never tree_decode() alone.
  */
 #ifndef TREE_H_
 #define TREE_H_
@@ -27,6 +33,9 @@ enum node_type {
  * not stored.
  */
 #define TREE_IFLAGS_MASK	0x0083c4ffu
+#ifndef TREE_SPLIT_BYTES	/* -D smaller for the shrunk build (tests) */
+#define TREE_SPLIT_BYTES	(16u << 20)	/* a folder's tree, unsplit */
+#endif
 
 struct xattr {
 	char	*name;
@@ -78,6 +87,9 @@ struct tree {
 	 * current version.
 	 */
 	uint32_t		 version;
+	/* A split tree's parts (tree_load), in order; else NULL and 0. */
+	uint8_t			(*parts)[BLOB_ID_LEN];
+	size_t			 nparts;
 };
 
 /* tree_add(t, &e): append a zeroed entry; NULL if out of memory. */
@@ -96,6 +108,57 @@ void tree_encode(const struct tree *t, struct wbuf *out);
 int tree_decode(const uint8_t *p, size_t len, struct tree *t,
     struct coffer_err *err) WUR;
 void tree_release(struct tree *t);
+
+/*
+ * tree_encoded_len(t): the length tree_encode() would write.
+ * tree_encode_range(t, from, to, out): encode entries ${from} to ${to}
+ * (excluded) as a tree of their own.
+ * tree_part_end(t, from, max): where the part starting at entry ${from}
+ * ends (one past its last entry): at most ${max} bytes encoded unless one
+ * entry alone is larger, cut where the names say (content-defined).
+ */
+size_t tree_encoded_len(const struct tree *t);
+void tree_encode_range(const struct tree *t, size_t from, size_t to,
+    struct wbuf *out);
+size_t tree_part_end(const struct tree *t, size_t from, size_t max);
+/*
+ * tree_split_encode(ids, n, out): the split tree naming ${n} parts.
+ * tree_is_split(p, len): is the blob ${p} a split tree (to be decoded by
+ * tree_split_decode(), not tree_decode())?
+ * tree_split_decode(p, len, &ids, &n, err): its part ids (at least 2),
+ * ${ids} the caller's to coffer_free(); COFFER_EFORMAT, COFFER_ENOMEM.
+ */
+void tree_split_encode(const uint8_t (*ids)[BLOB_ID_LEN], size_t n,
+    struct wbuf *out);
+bool tree_is_split(const uint8_t *p, size_t len);
+int tree_split_decode(const uint8_t *p, size_t len,
+    uint8_t (**ids)[BLOB_ID_LEN], size_t *n, struct coffer_err *err) WUR;
+/*
+ * tree_join(t, part, err): move the entries of the decoded part tree
+ * ${part} to the end of ${t}; COFFER_EFORMAT unless ${part} is non-empty
+ * and all its names come after ${t}'s.  ${part} is left empty either way
+ * on success; the caller still releases it.
+ */
+int tree_join(struct tree *t, struct tree *part, struct coffer_err *err) WUR;
+
+/*
+ * tree_load(ks, id, buf, t, err): read the folder of tree blob ${id}
+ * into ${t} (the caller's to tree_release(), also on failure): a plain
+ * tree, or a split tree whose parts are read and joined (names checked
+ * increasing across parts; ${t->parts} lists them).  ${buf} is scratch
+ * (a wbuf of BLOB_MAX).  Errors as keyset_get_blob and tree_decode.
+ */
+int tree_load(struct keyset *ks, const uint8_t id[BLOB_ID_LEN],
+    struct wbuf *buf, struct tree *t, struct coffer_err *err) WUR;
+/*
+ * tree_store(ks, t, buf, id, err): encode the sorted ${t} and put it in
+ * ${ks}; past TREE_SPLIT_BYTES as parts and a split tree.  ${id} gets the
+ * folder's id.  ${buf} is scratch (a wbuf of BLOB_MAX).  COFFER_ENOMEM
+ * ("directory too large") if one entry alone passes BLOB_MAX, else as
+ * keyset_put_blob.
+ */
+int tree_store(struct keyset *ks, const struct tree *t, struct wbuf *buf,
+    uint8_t id[BLOB_ID_LEN], struct coffer_err *err) WUR;
 /*
  * tree_xattr_ok(name, v, vlen, type): may a version 2 tree hold the
  * attribute ${name} with the ${vlen} bytes ${v} on an entry of ${type}?

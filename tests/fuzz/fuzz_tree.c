@@ -76,6 +76,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r;
 
 	fuzz_setup();
+	if (tree_is_split(data, size)) {
+		uint8_t (*ids)[BLOB_ID_LEN];
+		size_t n;
+
+		/* A split tree: at least two part ids and nothing else. */
+		r = tree_split_decode(data, size, &ids, &n, &err);
+		FUZZ_CHECK(r == 0 || r == COFFER_EFORMAT || r == COFFER_ENOMEM,
+		    "tree_split_decode returned %d (%s)", r, err.msg);
+		FUZZ_CHECK(r != 0 || (n >= 2 && size == 8 + n * BLOB_ID_LEN &&
+		    memcmp(ids, data + 8, n * BLOB_ID_LEN) == 0),
+		    "split tree accepted with %zu parts in %zu bytes", n, size);
+		FUZZ_CHECK(tree_decode(data, size, &t, &err) == COFFER_EFORMAT,
+		    "tree_decode accepted a split tree");
+		tree_release(&t);
+		coffer_free(ids);
+		return 0;
+	}
 	r = tree_decode(data, size, &t, &err);
 	FUZZ_CHECK(r == 0 || r == COFFER_EFORMAT || r == COFFER_ENOMEM,
 	    "tree_decode returned %d (%s)", r, err.msg);

@@ -525,6 +525,16 @@ handmade_tree(void)
 	wbuf_reset(&b);
 	tree_encode(&t, &b);
 	seed("tree", "unsorted", -1, b.p, b.len);
+	/* A split tree (a large folder, FORMAT.md §11.4) of three parts. */
+	{
+		uint8_t ids[3][BLOB_ID_LEN];
+
+		for (size_t k = 0; k < 3; k++)
+			memset(ids[k], 0x21 + (int)k, BLOB_ID_LEN);
+		wbuf_reset(&b);
+		tree_split_encode((const uint8_t (*)[BLOB_ID_LEN])ids, 3, &b);
+		seed("tree", "split", -1, b.p, b.len);
+	}
 	wbuf_release(&b);
 	free(t.e);	/* the entries point at static data */
 }

@@ -13,6 +13,8 @@
 #   COFFER	absolute path of the coffer binary under test
 #   HELPERS	absolute path of the directory holding gentree, treecmp, ...
 #   SRCDIR	absolute path of the source tree
+#   COFFER_SHRUNK	build-shrunk/coffer, coffer with its hard limits made
+#		small ("make shrunk"; may be missing: 59-limits then fails)
 #   COFFER_REPO, COFFER_KEYSTORE, COFFER_MACHINE_ID, HOME, XDG_*_HOME
 #		all inside the scratch directory
 

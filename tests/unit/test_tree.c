@@ -917,6 +917,92 @@ out:
 	tree_release(&t);
 }
 
+/*
+ * A large folder split into parts (FORMAT.md §11.4): every way of cutting
+ * rich_tree into parts joins back to the same tree; the split tree's
+ * layout round-trips; joins of empty, overlapping or out-of-order parts
+ * and malformed split trees are refused; tree_decode refuses a split tree.
+ */
+static void
+split_parts_join_back(void)
+{
+	struct tree t, j, part;
+	struct wbuf b, sb;
+	struct coffer_err err = { 0 };
+	uint8_t ids[3][BLOB_ID_LEN], (*got)[BLOB_ID_LEN];
+	size_t n;
+
+	rich_tree(&t, true);
+	encode(&t, &b);
+	T_EQ_INT(tree_encoded_len(&t), b.len);
+	wbuf_release(&b);
+	for (size_t max = 64; max <= 4096; max *= 2) {
+		size_t nparts = 0;
+
+		memset(&j, 0, sizeof(j));
+		for (size_t from = 0, to; from < t.n; from = to) {
+			to = tree_part_end(&t, from, max);
+			T_TRUE(to > from && to <= t.n);
+			wbuf_init(&b, BLOB_MAX);
+			tree_encode_range(&t, from, to, &b);
+			T_TRUE(to == from + 1 || b.len <= max);
+			T_EQ_INT(tree_decode(b.p, b.len, &part, &err), 0);
+			T_EQ_INT(tree_join(&j, &part, &err), 0);
+			tree_release(&part);
+			wbuf_release(&b);
+			nparts++;
+		}
+		T_TRUE(max > 1024 || nparts > 1);
+		T_TRUE(tree_eq(&t, &j));
+		/* A part again, or the first part after the last: refused. */
+		wbuf_init(&b, BLOB_MAX);
+		tree_encode_range(&t, t.n - 1, t.n, &b);
+		T_EQ_INT(tree_decode(b.p, b.len, &part, &err), 0);
+		T_EQ_INT(tree_join(&j, &part, &err), COFFER_EFORMAT);
+		tree_release(&part);
+		wbuf_reset(&b);
+		tree_encode_range(&t, 0, 1, &b);
+		T_EQ_INT(tree_decode(b.p, b.len, &part, &err), 0);
+		T_EQ_INT(tree_join(&j, &part, &err), COFFER_EFORMAT);
+		tree_release(&part);
+		/* An empty part: refused. */
+		wbuf_reset(&b);
+		tree_encode_range(&t, 0, 0, &b);
+		T_EQ_INT(tree_decode(b.p, b.len, &part, &err), 0);
+		T_EQ_INT(tree_join(&j, &part, &err), COFFER_EFORMAT);
+		tree_release(&part);
+		wbuf_release(&b);
+		tree_release(&j);
+	}
+	tree_release(&t);
+
+	/* The split tree itself. */
+	for (size_t i = 0; i < 3; i++)
+		memset(ids[i], 0x11 * (int)(i + 1), BLOB_ID_LEN);
+	wbuf_init(&sb, BLOB_MAX);
+	tree_split_encode((const uint8_t (*)[BLOB_ID_LEN])ids, 3, &sb);
+	T_EQ_INT(sb.len, 8 + 3 * BLOB_ID_LEN);
+	T_TRUE(tree_is_split(sb.p, sb.len));
+	T_EQ_INT(tree_split_decode(sb.p, sb.len, &got, &n, &err), 0);
+	T_EQ_INT(n, 3);
+	if (n == 3)
+		T_EQ_MEM(got, ids, sizeof(ids));
+	coffer_free(got);
+	T_EQ_INT(tree_decode(sb.p, sb.len, &t, &err), COFFER_EFORMAT);
+	tree_release(&t);
+	/* Truncated, one byte over, or fewer than two parts: refused. */
+	T_EQ_INT(tree_split_decode(sb.p, sb.len - 1, &got, &n, &err),
+	    COFFER_EFORMAT);
+	wbuf_u8(&sb, 0);
+	T_EQ_INT(tree_split_decode(sb.p, sb.len, &got, &n, &err),
+	    COFFER_EFORMAT);
+	wbuf_reset(&sb);
+	tree_split_encode((const uint8_t (*)[BLOB_ID_LEN])ids, 1, &sb);
+	T_EQ_INT(tree_split_decode(sb.p, sb.len, &got, &n, &err),
+	    COFFER_EFORMAT);
+	wbuf_release(&sb);
+}
+
 static int
 setup(void)
 {
@@ -933,4 +1019,5 @@ UNIT_MAIN(setup,
 	UNIT_TEST(decode_rejects_bad_layout),
 	UNIT_TEST(decode_rejects_every_truncation),
 	UNIT_TEST(decode_damaged_bytes_canonical),
+	UNIT_TEST(split_parts_join_back),
 )
