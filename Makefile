@@ -96,6 +96,8 @@ $(B)/bench/bench_%: $(B)/obj/bench/bench_%.o $(B)/libcoffer.a
 # main; run.sh runs it on SQLite, 82-store.sh on SQLite and PostgreSQL.
 STORE_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard server/store*.c))
 STORE_LIBS := $(shell pkg-config --libs sqlite3 libpq 2>/dev/null)
+$(B)/obj/tests/server/test_store.o: CPPFLAGS += \
+	    $(shell pkg-config --cflags sqlite3 libpq 2>/dev/null)
 $(B)/tests/test_store: $(B)/obj/tests/server/test_store.o \
 	    $(B)/obj/tests/unit/unit.o $(STORE_OBJS) $(B)/libcoffer.a
 	@mkdir -p $(dir $@)

@@ -647,6 +647,77 @@ out:
 	return r;
 }
 
+/*
+ * pg_run() alone (${tx} NULL), or conn_run() on the connection of the
+ * group commit ${tx} (never retried: the transaction is the caller's).
+ */
+static int
+pg_run_tx(struct pg_store *ps, struct store_txn *tx, const char *what,
+    const char *sql, const struct pg_param *p, int np, enum pg_retry retry,
+    PGresult **resp, char *err)
+{
+	if (tx == NULL)
+		return pg_run(ps, what, sql, p, np, retry, resp, err);
+	return conn_run((struct pg_conn *)tx, what, sql, p, np, resp, err);
+}
+
+/* Group commit: a pooled connection inside BEGIN, until pg_txn_end. */
+static int
+pg_txn_begin(struct store *st, struct store_txn **tx, char err[STORE_ERRLEN])
+{
+	struct pg_store *ps = pg(st);
+	struct pg_conn *pc = NULL;
+	PGresult *res = NULL;
+	int r, tries;
+
+	*tx = NULL;
+	if ((r = pool_get(ps, &pc, err)) != 0)
+		return r;
+	for (tries = 0; ; tries++) {
+		res = PQexec(pc->c, "BEGIN");
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			break;
+		/* BEGIN twice is harmless: once more on a broken one. */
+		if (PQstatus(pc->c) == CONNECTION_OK || tries > 0 ||
+		    conn_reset(pc, err) != 0) {
+			seterr_res(err, "BEGIN", res, pc->c);
+			PQclear(res);
+			pool_put(ps, pc);
+			return STORE_EFAIL;
+		}
+		PQclear(res);
+	}
+	PQclear(res);
+	*tx = (struct store_txn *)pc;
+	return 0;
+}
+
+static int
+pg_txn_end(struct store *st, struct store_txn *tx, bool commit,
+    char err[STORE_ERRLEN])
+{
+	struct pg_conn *pc = (struct pg_conn *)tx;
+	PGresult *res;
+	int r = 0;
+
+	if (commit) {
+		/* An aborted transaction answers COMMIT with "ROLLBACK". */
+		res = PQexec(pc->c, "COMMIT");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK ||
+		    strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+			seterr_res(err, "COMMIT", res, pc->c);
+			r = STORE_EFAIL;
+		}
+		PQclear(res);
+	}
+	if (PQstatus(pc->c) == CONNECTION_OK &&
+	    PQtransactionStatus(pc->c) != PQTRANS_IDLE)
+		PQclear(PQexec(pc->c, "ROLLBACK"));
+	/* Still in a transaction or broken: pool_put closes it. */
+	pool_put(pg(st), pc);
+	return r;
+}
+
 /* ---- operations ------------------------------------------------------ */
 
 static void
@@ -875,9 +946,9 @@ out:
 
 /* Run ${sql}; *n gets the rows it changed (if not NULL). */
 static int
-pg_change(struct store *st, const char *what, const char *sql,
-    const struct pg_param *p, int np, enum pg_retry retry, int64_t *n,
-    char err[STORE_ERRLEN])
+pg_change_tx(struct store *st, struct store_txn *tx, const char *what,
+    const char *sql, const struct pg_param *p, int np, enum pg_retry retry,
+    int64_t *n, char err[STORE_ERRLEN])
 {
 	PGresult *res = NULL;
 	char *end;
@@ -886,7 +957,8 @@ pg_change(struct store *st, const char *what, const char *sql,
 
 	if (n != NULL)
 		*n = 0;
-	if ((r = pg_run(pg(st), what, sql, p, np, retry, &res, err)) != 0)
+	if ((r = pg_run_tx(pg(st), tx, what, sql, p, np, retry, &res,
+	    err)) != 0)
 		goto out;
 	v = strtoll(PQcmdTuples(res), &end, 10);
 	if (*end != '\0' || v < 0) {
@@ -903,8 +975,17 @@ out:
 }
 
 static int
-pg_session_touch(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    int64_t now, const char *address, char err[STORE_ERRLEN])
+pg_change(struct store *st, const char *what, const char *sql,
+    const struct pg_param *p, int np, enum pg_retry retry, int64_t *n,
+    char err[STORE_ERRLEN])
+{
+	return pg_change_tx(st, NULL, what, sql, p, np, retry, n, err);
+}
+
+static int
+pg_session_touch(struct store *st, struct store_txn *tx,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now, const char *address,
+    char err[STORE_ERRLEN])
 {
 	struct pg_param p[3];
 	int64_t n;
@@ -913,7 +994,7 @@ pg_session_touch(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
 	p_int8(&p[1], now);
 	p_text(&p[2], address);
-	if ((r = pg_change(st, "touching session",
+	if ((r = pg_change_tx(st, tx, "touching session",
 	    "UPDATE sessions SET last_used = $2, last_address = $3"
 	    " WHERE token_hash = $1", p, 3, PG_RETRY, &n, err)) != 0)
 		return r;
@@ -1322,7 +1403,7 @@ out:
 }
 
 static int
-pg_key_put(struct store *st, const struct store_key *k,
+pg_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
     char err[STORE_ERRLEN])
 {
 	struct pg_param p[10];
@@ -1353,7 +1434,7 @@ pg_key_put(struct store *st, const struct store_key *k,
 	p_text(&p[8], k->repo_id);
 	p_text(&p[9], k->keyset_id);
 	/* A new key: destroyed and releases start at 0 whatever ${k} says. */
-	r = pg_run(pg(st), "storing key",
+	r = pg_run_tx(pg(st), tx, "storing key",
 	    "INSERT INTO keys (key_id, account, kind, label, created, pub,"
 	    " blob, device, repo_id, keyset_id)"
 	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -1446,8 +1527,8 @@ out:
 }
 
 static int
-pg_key_released(struct store *st, const char *account, const char *key_id,
-    char err[STORE_ERRLEN])
+pg_key_released(struct store *st, struct store_txn *tx, const char *account,
+    const char *key_id, char err[STORE_ERRLEN])
 {
 	struct pg_param p[2];
 	PGresult *res = NULL;
@@ -1455,7 +1536,7 @@ pg_key_released(struct store *st, const char *account, const char *key_id,
 
 	p_text(&p[0], key_id);
 	p_text(&p[1], account);
-	if ((r = pg_run(pg(st), "counting release",
+	if ((r = pg_run_tx(pg(st), tx, "counting release",
 	    "UPDATE keys SET releases = releases + 1"
 	    " WHERE key_id = $1 AND account = $2",
 	    p, 2, PG_NORETRY, &res, err)) != 0)
@@ -1525,8 +1606,8 @@ pg_key_list(struct store *st, const char *account, struct store_key **out,
 }
 
 static int
-pg_audit_add(struct store *st, const struct store_event *ev,
-    char err[STORE_ERRLEN])
+pg_audit_add(struct store *st, struct store_txn *tx,
+    const struct store_event *ev, char err[STORE_ERRLEN])
 {
 	struct pg_param p[7];
 	PGresult *res = NULL;
@@ -1547,7 +1628,7 @@ pg_audit_add(struct store *st, const struct store_event *ev,
 	p_text(&p[4], ev->key_id);
 	p_bool(&p[5], ev->ok != 0);
 	p_text(&p[6], ev->device);
-	r = pg_run(pg(st), "writing audit event",
+	r = pg_run_tx(pg(st), tx, "writing audit event",
 	    "INSERT INTO audit (time, account, address, event, key_id, ok,"
 	    " device) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 	    p, 7, PG_NORETRY, &res, err);
@@ -1985,6 +2066,8 @@ static const struct store_ops pg_ops = {
 	.failure_confirm = pg_failure_confirm,
 	.failure_cancel = pg_failure_cancel,
 	.expire = pg_expire,
+	.txn_begin = pg_txn_begin,
+	.txn_end = pg_txn_end,
 };
 
 /* Create the tables if absent; ${c} is left outside any transaction. */

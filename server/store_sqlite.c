@@ -130,6 +130,24 @@ sq(struct store *st)
 }
 
 /* Report the connection's last error for ${what}; return STORE_EFAIL. */
+/*
+ * The connection's lock, for an operation alone (${tx} NULL); one inside
+ * a group commit runs under the lock its sq_txn_begin() took.
+ */
+static void
+sq_lock(struct store_sqlite *s, const struct store_txn *tx)
+{
+	if (tx == NULL)
+		pthread_mutex_lock(&s->mu);
+}
+
+static void
+sq_unlock(struct store_sqlite *s, const struct store_txn *tx)
+{
+	if (tx == NULL)
+		pthread_mutex_unlock(&s->mu);
+}
+
 static int
 sq_fail(struct store_sqlite *s, const char *what, char err[STORE_ERRLEN])
 {
@@ -410,7 +428,7 @@ out:
 }
 
 static int
-sq_key_put(struct store *st, const struct store_key *k,
+sq_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
     char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
@@ -421,7 +439,7 @@ sq_key_put(struct store *st, const struct store_key *k,
 		sq_seterr(err, "key blob too long");
 		return STORE_EFAIL;
 	}
-	pthread_mutex_lock(&s->mu);
+	sq_lock(s, tx);
 	if ((r = sq_prepare(s, "INSERT INTO keys (key_id, account, kind, "
 	    "label, created, destroyed, releases, pub, blob, device, repo_id, "
 	    "keyset_id) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?)", &stmt,
@@ -454,7 +472,7 @@ sq_key_put(struct store *st, const struct store_key *k,
 	r = 0;
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
+	sq_unlock(s, tx);
 	return r;
 }
 
@@ -565,14 +583,14 @@ out:
 }
 
 static int
-sq_key_released(struct store *st, const char *account, const char *key_id,
-    char err[STORE_ERRLEN])
+sq_key_released(struct store *st, struct store_txn *tx, const char *account,
+    const char *key_id, char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	sqlite3_stmt *stmt = NULL;
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	sq_lock(s, tx);
 	if ((r = sq_prepare(s, "UPDATE keys SET releases = releases + 1 "
 	    "WHERE key_id = ? AND account = ?", &stmt, err)) != 0)
 		goto out;
@@ -590,7 +608,7 @@ sq_key_released(struct store *st, const char *account, const char *key_id,
 	r = 0;
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
+	sq_unlock(s, tx);
 	return r;
 }
 
@@ -691,14 +709,14 @@ sq_key_list(struct store *st, const char *account, struct store_key **out,
 }
 
 static int
-sq_audit_add(struct store *st, const struct store_event *ev,
-    char err[STORE_ERRLEN])
+sq_audit_add(struct store *st, struct store_txn *tx,
+    const struct store_event *ev, char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	sqlite3_stmt *stmt = NULL;
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	sq_lock(s, tx);
 	if ((r = sq_prepare(s, "INSERT INTO audit (time, account, address, "
 	    "event, key_id, ok, device) VALUES (?, ?, ?, ?, ?, ?, ?)", &stmt,
 	    err)) != 0)
@@ -717,7 +735,7 @@ sq_audit_add(struct store *st, const struct store_event *ev,
 	r = 0;
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
+	sq_unlock(s, tx);
 	return r;
 }
 
@@ -1127,18 +1145,49 @@ sq_end(struct store_sqlite *s, int r, char err[STORE_ERRLEN])
 	return r;
 }
 
+/* Group commit: the lock and BEGIN IMMEDIATE, held until sq_txn_end. */
 static int
-sq_session_touch(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    int64_t now, const char *address, char err[STORE_ERRLEN])
+sq_txn_begin(struct store *st, struct store_txn **tx, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int r;
+
+	*tx = NULL;
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_begin(s, err)) != 0) {
+		pthread_mutex_unlock(&s->mu);
+		return r;
+	}
+	*tx = (struct store_txn *)s;
+	return 0;
+}
+
+static int
+sq_txn_end(struct store *st, struct store_txn *tx, bool commit,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int r;
+
+	(void)tx;
+	r = sq_end(s, commit ? 0 : STORE_EFAIL, err);
+	pthread_mutex_unlock(&s->mu);
+	return commit ? r : 0;
+}
+
+static int
+sq_session_touch(struct store *st, struct store_txn *tx,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now, const char *address,
+    char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	int n, r;
 
-	pthread_mutex_lock(&s->mu);
+	sq_lock(s, tx);
 	r = sq_do(s, "session touch", &n, err, "UPDATE sessions SET "
 	    "last_used = ?, last_address = ? WHERE hash = ?", "itb", now,
 	    address, hash, (size_t)STORE_TOKEN_HASH_LEN);
-	pthread_mutex_unlock(&s->mu);
+	sq_unlock(s, tx);
 	if (r == 0 && n == 0) {
 		sq_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
@@ -1578,6 +1627,8 @@ static const struct store_ops sqlite_ops = {
 	.failure_confirm = sq_failure_confirm,
 	.failure_cancel = sq_failure_cancel,
 	.expire = sq_expire,
+	.txn_begin = sq_txn_begin,
+	.txn_end = sq_txn_end,
 };
 
 int
