@@ -135,6 +135,9 @@ bench: all $(B)/bench/bench_primitives $(B)/bench/bench_chunker	## coffer agains
 bench-escrow: all $(B)/cofferd $(B)/bench/bench_escrow	## cofferd logins/deposits/releases per second, SQLite and PostgreSQL
 	B="$(B)" sh bench/escrow-load.sh
 
+bench-escrow-h2load: all $(B)/cofferd	## cofferd deposits/releases per second measured by h2load (HTTP/1.1, TLS)
+	B="$(B)" sh bench/escrow-h2load.sh
+
 demo: deps						## install, build, back up and restore
 	$(MAKE) all
 	sh scripts/demo.sh
@@ -162,5 +165,5 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan fuzz fuzz-bins fuzz-corpus bench demo clean help
-.PHONY: bench-escrow
+.PHONY: bench-escrow bench-escrow-h2load
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -22,11 +22,23 @@
 #include "store_impl.h"
 
 #define SQLITE_BUSY_MS	10000
+#define SQ_READERS	4	/* read-only connections */
 
+/*
+ * The store is its writer connection (every write, and every read that
+ * must see its own transaction) and SQ_READERS read-only connections,
+ * each a struct store_sqlite of its own (base.ops NULL), for the calls
+ * that only read: in WAL mode they read the last commit while the
+ * writer is in the middle of the next one (a group commit's flush), and
+ * every write was committed before its call returned, so a read after
+ * it sees it.
+ */
 struct store_sqlite {
 	struct store	 base;		/* first: store.c casts */
 	sqlite3		*db;
 	pthread_mutex_t	 mu;
+	struct store_sqlite *rd[SQ_READERS];
+	unsigned int	 rnext;
 };
 
 static const char sqlite_schema[] =
@@ -204,13 +216,28 @@ sq_exec(struct store_sqlite *s, const char *sql, char err[STORE_ERRLEN])
 	return r;
 }
 
+/* A connection for a call that only reads (round robin). */
+static struct store_sqlite *
+sq_reader(struct store *st)
+{
+	struct store_sqlite *s = sq(st);
+	unsigned int i;
+
+	i = __atomic_fetch_add(&s->rnext, 1, __ATOMIC_RELAXED);
+	return s->rd[i % SQ_READERS];
+}
+
 static void
 sq_close(struct store *st)
 {
 	struct store_sqlite *s = sq(st);
+	size_t i;
 
 	if (s == NULL)
 		return;
+	for (i = 0; i < SQ_READERS; i++)
+		if (s->rd[i] != NULL)
+			sq_close(&s->rd[i]->base);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -274,7 +301,7 @@ static int
 sq_account_pwhash(struct store *st, const char *account,
     char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	int r, rc;
 
@@ -370,7 +397,7 @@ static int
 sq_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
     struct store_session *ss, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	int r, rc;
 
@@ -552,7 +579,7 @@ static int
 sq_key_get(struct store *st, const char *account, const char *key_id,
     struct store_key *k, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	int r, rc;
 
@@ -687,7 +714,7 @@ static int
 sq_key_list(struct store *st, const char *account, struct store_key **out,
     size_t *n, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	void *v = NULL;
 	int r;
@@ -743,7 +770,7 @@ static int
 sq_audit_list(struct store *st, const char *account, int limit,
     struct store_event **out, size_t *n, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	struct store_event *v = NULL, *e;
 	size_t len = 0;
@@ -1225,7 +1252,7 @@ static int
 sq_session_list(struct store *st, const char *account, int64_t now,
     struct store_session **out, size_t *n, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	void *v = NULL;
 	int r;
@@ -1361,7 +1388,7 @@ static int
 sq_totp_get(struct store *st, const char *account, struct store_totp *t,
     char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	const void *p;
 	int r, rc, n;
@@ -1631,11 +1658,46 @@ static const struct store_ops sqlite_ops = {
 	.txn_end = sq_txn_end,
 };
 
+/* A read-only connection to the database the writer has set up. */
+static int
+sq_open_reader(const char *path, struct store_sqlite **out,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		sq_seterr(err, "out of memory");
+		return STORE_EFAIL;
+	}
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		sq_seterr(err, "cannot create a mutex");
+		return STORE_EFAIL;
+	}
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		sq_seterr(err, "sqlite: cannot open '%s' to read: %s", path,
+		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+		sq_close(&s->base);
+		return STORE_EFAIL;
+	}
+	sqlite3_extended_result_codes(s->db, 0);
+	sqlite3_busy_timeout(s->db, SQLITE_BUSY_MS);
+	if (sq_exec(s, "PRAGMA trusted_schema = OFF;", err) != 0) {
+		sq_close(&s->base);
+		return STORE_EFAIL;
+	}
+	*out = s;
+	return 0;
+}
+
 int
 store_sqlite_open(const char *path, struct store **out,
     char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = NULL;
+	size_t ri;
 	int r;
 
 	*out = NULL;
@@ -1701,6 +1763,9 @@ store_sqlite_open(const char *path, struct store **out,
 	}
 	if ((r = sq_exec(s, "COMMIT;", err)) != 0)
 		goto out;
+	for (ri = 0; ri < SQ_READERS; ri++)
+		if ((r = sq_open_reader(path, &s->rd[ri], err)) != 0)
+			goto out;
 	*out = &s->base;
 	s = NULL;
 	r = 0;
