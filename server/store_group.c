@@ -7,11 +7,14 @@
  * disk's flush rate however idle its cores are.  Here the writes of
  * concurrent requests share one transaction, so one flush:
  *
- *   - A thread queues its operation.  If no group is being committed it
- *     becomes the leader: it takes the whole queue, runs every operation
- *     in one transaction (the backend's txn_begin / txn_end), and marks
- *     each done with its result.  Operations queued meanwhile wait; when
- *     the leader is done, one of their threads leads the next group.
+ *   - A thread queues its operation.  If fewer groups are being
+ *     committed than the backend allows at once (txn_max: SQLite has one
+ *     writer; PostgreSQL flushes the commits of several connections
+ *     together), it becomes a leader: it takes the whole queue, runs
+ *     every operation in one transaction (the backend's txn_begin /
+ *     txn_end), and marks each done with its result.  Operations queued
+ *     meanwhile wait; when a leader is done, one of their threads leads
+ *     the next group.
  *   - An operation's result is set only after txn_end(commit) returned:
  *     0 if it committed, else every operation of the group gets
  *     STORE_EFAIL.  Nothing is acknowledged that is not durable.
@@ -41,7 +44,7 @@ struct store_group {
 	pthread_cond_t	 cv;
 	struct store_op	*head;		/* queued, not yet taken */
 	struct store_op	**tail;
-	bool		 busy;		/* a leader is committing */
+	unsigned int	 leaders;	/* groups being committed */
 	uint64_t	 commits;
 	uint64_t	 ops;
 };
@@ -110,6 +113,54 @@ op_exec(struct store *st, struct store_txn *tx, struct store_op *op)
 	}
 	snprintf(op->err, sizeof(op->err), "store: unknown operation");
 	return STORE_EFAIL;
+}
+
+/*
+ * The row an operation locks until its transaction ends, to order the
+ * operations of a group: groups committed at once (txn_max > 1) then lock
+ * rows in one order and cannot deadlock.  Keys (by id) before sessions
+ * (by token hash); inserts lock nothing another group waits for.
+ */
+static int
+op_order(const void *pa, const void *pb)
+{
+	const struct store_op *a = *(const struct store_op *const *)pa;
+	const struct store_op *b = *(const struct store_op *const *)pb;
+	int ta = a->key_id != NULL ? 1 : a->hash != NULL ? 2 : 0;
+	int tb = b->key_id != NULL ? 1 : b->hash != NULL ? 2 : 0;
+
+	if (ta != tb)
+		return ta - tb;
+	if (ta == 1)
+		return strcmp(a->key_id, b->key_id);
+	if (ta == 2)
+		return memcmp(a->hash, b->hash, STORE_TOKEN_HASH_LEN);
+	return 0;
+}
+
+/*
+ * Relink the list ${*head} in op_order (left as it is if out of memory:
+ * the order only spares a deadlock, which PostgreSQL would break by
+ * failing one group, whose operations are then retried alone).
+ */
+static void
+sort_group(struct store_op **head)
+{
+	struct store_op **v, *op;
+	size_t i, n = 0;
+
+	for (op = *head; op != NULL; op = op->next)
+		n++;
+	if (n < 2 || (v = calloc(n, sizeof(*v))) == NULL)
+		return;
+	for (i = 0, op = *head; op != NULL; op = op->next)
+		v[i++] = op;
+	qsort(v, n, sizeof(*v), op_order);
+	for (i = 0; i + 1 < n; i++)
+		v[i]->next = v[i + 1];
+	v[n - 1]->next = NULL;
+	*head = v[0];
+	free(v);
 }
 
 /* Set the result of the operations from ${first} to ${stop}. */
@@ -182,7 +233,7 @@ store_group_run(struct store *st, struct store_op *op)
 	*g->tail = op;
 	g->tail = &op->next;
 	while (!op->done) {
-		if (g->busy) {
+		if (g->leaders >= st->ops->txn_max || g->head == NULL) {
 			pthread_cond_wait(&g->cv, &g->mu);
 			continue;
 		}
@@ -190,9 +241,11 @@ store_group_run(struct store *st, struct store_op *op)
 		batch = g->head;
 		g->head = NULL;
 		g->tail = &g->head;
-		g->busy = true;
+		g->leaders++;
 		pthread_mutex_unlock(&g->mu);
 		commits = ops = 0;
+		if (st->ops->txn_max > 1)
+			sort_group(&batch);
 		commit_group(st, batch, NULL, &commits, &ops);
 		pthread_mutex_lock(&g->mu);
 		g->commits += commits;
@@ -202,7 +255,7 @@ store_group_run(struct store *st, struct store_op *op)
 			next = o->next;
 			o->done = true;
 		}
-		g->busy = false;
+		g->leaders--;
 		pthread_cond_broadcast(&g->cv);
 	}
 	pthread_mutex_unlock(&g->mu);

@@ -110,6 +110,7 @@ struct store_ops {
 	    char err[STORE_ERRLEN]);
 	int (*txn_end)(struct store *st, struct store_txn *tx, bool commit,
 	    char err[STORE_ERRLEN]);
+	unsigned int txn_max;	/* group transactions open at once, >= 1 */
 };
 
 struct store {

@@ -6,7 +6,12 @@
  * Every operation is one SQL statement run in autocommit mode, so it is
  * committed (synchronous_commit is forced on if the server has it off)
  * when the call returns 0, and two servers never see half of an operation.
- * The one exception is store_failure_reserve: a short transaction that
+ * The writes of deposits and releases are the exception: store_group.c
+ * runs them in group transactions (pg_txn_begin, pg_txn_end), up to four
+ * at once on four pooled connections (txn_max), whose flushes PostgreSQL
+ * merges; a group's statements are sent one after another (libpq's
+ * pipeline mode would send them in one round trip: not done yet).
+ * The other exception is store_failure_reserve: a short transaction that
  * takes two advisory locks (account, address) before it counts and
  * inserts, so that every server's reservations for one account or address
  * happen one after another (see reserve_txn).
@@ -2068,6 +2073,7 @@ static const struct store_ops pg_ops = {
 	.expire = pg_expire,
 	.txn_begin = pg_txn_begin,
 	.txn_end = pg_txn_end,
+	.txn_max = 4,
 };
 
 /* Create the tables if absent; ${c} is left outside any transaction. */

@@ -1656,6 +1656,7 @@ static const struct store_ops sqlite_ops = {
 	.expire = sq_expire,
 	.txn_begin = sq_txn_begin,
 	.txn_end = sq_txn_end,
+	.txn_max = 1,
 };
 
 /* A read-only connection to the database the writer has set up. */
