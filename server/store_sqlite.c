@@ -2,8 +2,10 @@
 /*
  * store_sqlite: the SQLite store ("sqlite:/path/file.db").
  *
- * One connection, guarded by a mutex: cofferd's requests are short and
- * SQLite serialises writers anyway.  WAL with synchronous=FULL, so a
+ * One writer connection, guarded by a mutex: cofferd's requests are short
+ * and SQLite serialises writers anyway (store_group.c puts concurrent
+ * writes in one transaction); the calls that only read use read-only
+ * connections (struct store_sqlite below).  WAL with synchronous=FULL, so a
  * function that returned 0 has its commit on disk; secure_delete, so a
  * destroyed key's ciphertext is overwritten with zeros in the file, and a
  * WAL checkpoint after each destroy so that no older copy of the page
