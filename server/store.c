@@ -11,11 +11,7 @@
 
 #include "store_impl.h"
 
-static void
-store_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+void
 store_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
 {
 	va_list ap;

@@ -148,6 +148,13 @@ struct store_op {
 	struct store_op		*next;
 };
 
+/*
+ * store_seterr(err, fmt, ...): the one-line reason into ${err}
+ * (STORE_ERRLEN bytes; nothing if ${err} is NULL), for every backend.
+ */
+void store_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 struct store_group *store_group_new(void);
 void store_group_free(struct store_group *g);
 int store_group_run(struct store *st, struct store_op *op);

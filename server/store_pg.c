@@ -44,7 +44,6 @@
  */
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -198,21 +197,6 @@ static const char schema_sql[] =
     ");"
     "COMMIT;";
 
-static void
-seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, STORE_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 /* The first line of a libpq message (they end in "\n", some have more). */
 static void
 seterr_pg(char *err, const char *what, const char *msg)
@@ -222,7 +206,8 @@ seterr_pg(char *err, const char *what, const char *msg)
 	if (msg == NULL || *msg == '\0')
 		msg = "unknown error";
 	n = strcspn(msg, "\n");
-	seterr(err, "postgres: %s: %.*s", what, (int)(n > 200 ? 200 : n), msg);
+	store_seterr(err, "postgres: %s: %.*s", what,
+	    (int)(n > 200 ? 200 : n), msg);
 }
 
 static void
@@ -242,10 +227,10 @@ seterr_res(char *err, const char *what, const PGresult *res, PGconn *c)
 		return;
 	}
 	if (state != NULL)
-		seterr(err, "postgres: %s: %.180s (SQLSTATE %s)", what, msg,
-		    state);
+		store_seterr(err, "postgres: %s: %.180s (SQLSTATE %s)", what,
+		    msg, state);
 	else
-		seterr(err, "postgres: %s: %.200s", what, msg);
+		store_seterr(err, "postgres: %s: %.200s", what, msg);
 }
 
 /* libpq prints NOTICEs ("relation exists, skipping") to stderr otherwise. */
@@ -332,8 +317,8 @@ r_int(const PGresult *res, int row, int col, int64_t *v, char *err)
 	b = (const uint8_t *)PQgetvalue(res, row, col);
 	len = PQgetlength(res, row, col);
 	if (len != 2 && len != 4 && len != 8) {
-		seterr(err, "postgres: column %d: integer of %d bytes", col,
-		    len);
+		store_seterr(err, "postgres: column %d: integer of %d bytes",
+		    col, len);
 		return STORE_EFAIL;
 	}
 	for (i = 0; i < len; i++)
@@ -357,7 +342,7 @@ r_text(const PGresult *res, int row, int col, char *dst, size_t cap,
 		return 0;
 	len = (size_t)PQgetlength(res, row, col);
 	if (len >= cap) {
-		seterr(err, "postgres: column %d: %zu bytes, at most %zu",
+		store_seterr(err, "postgres: column %d: %zu bytes, at most %zu",
 		    col, len, cap - 1);
 		return STORE_EFAIL;
 	}
@@ -378,7 +363,7 @@ r_bytea(const PGresult *res, int row, int col, uint8_t *dst, size_t cap,
 		return 0;
 	len = (size_t)PQgetlength(res, row, col);
 	if (len > cap) {
-		seterr(err, "postgres: column %d: %zu bytes, at most %zu",
+		store_seterr(err, "postgres: column %d: %zu bytes, at most %zu",
 		    col, len, cap);
 		return STORE_EFAIL;
 	}
@@ -422,7 +407,7 @@ conn_open(const char *conninfo, PGconn **out, char *err)
 
 	*out = NULL;
 	if ((c = PQconnectdbParams(keys, vals, 1)) == NULL) {
-		seterr(err, "postgres: connecting: out of memory");
+		store_seterr(err, "postgres: connecting: out of memory");
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -507,7 +492,7 @@ pool_get(struct pg_store *ps, struct pg_conn **out, char *err)
 	ps->nconn++;
 	pthread_mutex_unlock(&ps->mtx);
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-		seterr(err, "postgres: out of memory");
+		store_seterr(err, "postgres: out of memory");
 		r = STORE_EFAIL;
 		goto fail;
 	}
@@ -595,7 +580,7 @@ conn_run(struct pg_conn *pc, const char *what, const char *sql,
 
 	*resp = NULL;
 	if (np > PG_PARAM_MAX) {
-		seterr(err, "postgres: %s: too many parameters", what);
+		store_seterr(err, "postgres: %s: too many parameters", what);
 		return STORE_EFAIL;
 	}
 	for (i = 0; i < np; i++) {
@@ -765,7 +750,7 @@ pg_account_create(struct store *st, const char *account,
 
 	if (strlen(account) > STORE_ACCOUNT_MAX ||
 	    strlen(pwhash) > STORE_PWHASH_MAX) {
-		seterr(err, "postgres: account name or hash too long");
+		store_seterr(err, "postgres: account name or hash too long");
 		return STORE_EFAIL;
 	}
 	p_text(&p[0], account);
@@ -777,7 +762,7 @@ pg_account_create(struct store *st, const char *account,
 	    p, 3, PG_NORETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "account exists");
+		store_seterr(err, "account exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -802,7 +787,7 @@ pg_account_pwhash(struct store *st, const char *account,
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
-		seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -824,7 +809,7 @@ pg_session_open(struct store *st, const struct store_session *ss,
 	    strnlen(ss->device, sizeof(ss->device)) == sizeof(ss->device) ||
 	    strnlen(ss->last_address, sizeof(ss->last_address)) ==
 	    sizeof(ss->last_address)) {
-		seterr(err, "postgres: malformed session record");
+		store_seterr(err, "postgres: malformed session record");
 		return STORE_EFAIL;
 	}
 	p_bytea(&p[0], ss->hash, STORE_TOKEN_HASH_LEN);
@@ -844,7 +829,7 @@ pg_session_open(struct store *st, const struct store_session *ss,
 	    p, 9, PG_NORETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "session exists");
+		store_seterr(err, "session exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -909,7 +894,7 @@ pg_collect(const PGresult *res, size_t size,
 	if (rows == 0)
 		return 0;
 	if ((v = calloc(rows, size)) == NULL) {
-		seterr(err, "postgres: %s: out of memory", what);
+		store_seterr(err, "postgres: %s: out of memory", what);
 		return STORE_EFAIL;
 	}
 	for (size_t i = 0; i < rows; i++)
@@ -937,7 +922,7 @@ pg_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
-		seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -967,7 +952,7 @@ pg_change_tx(struct store *st, struct store_txn *tx, const char *what,
 		goto out;
 	v = strtoll(PQcmdTuples(res), &end, 10);
 	if (*end != '\0' || v < 0) {
-		seterr(err, "postgres: %s: bad result", what);
+		store_seterr(err, "postgres: %s: bad result", what);
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -1004,7 +989,7 @@ pg_session_touch(struct store *st, struct store_txn *tx,
 	    " WHERE token_hash = $1", p, 3, PG_RETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1026,7 +1011,7 @@ pg_session_fresh(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	    " WHERE token_hash = $1", p, 3, PG_RETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1102,7 +1087,7 @@ pg_account_set_pwhash(struct store *st, const char *account,
 
 	*n = 0;
 	if (strlen(pwhash) > STORE_PWHASH_MAX) {
-		seterr(err, "postgres: password hash too long");
+		store_seterr(err, "postgres: password hash too long");
 		return STORE_EFAIL;
 	}
 	p_text(&p[0], account);
@@ -1120,13 +1105,14 @@ pg_account_set_pwhash(struct store *st, const char *account,
 	if (PQntuples(res) != 1 || (r = r_int(res, 0, 0, &v[0], err)) != 0 ||
 	    (r = r_int(res, 0, 1, &v[1], err)) != 0) {
 		if (r == 0) {
-			seterr(err, "postgres: changing password: bad result");
+			store_seterr(err,
+			    "postgres: changing password: bad result");
 			r = STORE_EFAIL;
 		}
 		goto out;
 	}
 	if (v[0] != 1) {
-		seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1150,7 +1136,7 @@ pg_int(struct store *st, const char *what, const char *sql,
 	if ((r = pg_run(pg(st), what, sql, p, np, retry, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
-		seterr(err, "postgres: %s: bad result", what);
+		store_seterr(err, "postgres: %s: bad result", what);
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -1185,7 +1171,7 @@ pg_account_delete(struct store *st, const char *account, int64_t now,
 	    p, 2, PG_NORETRY, &n, err)) != 0)
 		return r;
 	if (n != 1) {
-		seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1208,7 +1194,7 @@ pg_totp_get(struct store *st, const char *account, struct store_totp *t,
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
-		seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1241,7 +1227,7 @@ pg_totp_pending(struct store *st, const char *account, const uint8_t *blob,
 	    p, 2, PG_RETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "TOTP is on, or no such account");
+		store_seterr(err, "TOTP is on, or no such account");
 		return STORE_EEXIST;
 	}
 	return 0;
@@ -1280,7 +1266,7 @@ pg_totp_enable(struct store *st, const char *account, int64_t step,
 	    p, 4, PG_NORETRY, &v, err)) != 0)
 		goto out;
 	if (v != 1) {
-		seterr(err, "no pending TOTP secret");
+		store_seterr(err, "no pending TOTP secret");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1321,7 +1307,7 @@ pg_totp_step(struct store *st, const char *account, int64_t step,
 	    p, 2, PG_NORETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "code already used");
+		store_seterr(err, "code already used");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1342,7 +1328,7 @@ pg_recovery_use(struct store *st, const char *account,
 	    p, 2, PG_NORETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "no such recovery code");
+		store_seterr(err, "no such recovery code");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1373,11 +1359,11 @@ pg_key_bind(struct store *st, const char *account, const char *key_id,
 	    p, 4, PG_RETRY, &v, err)) != 0)
 		return r;
 	if (v == 1) {
-		seterr(err, "bound to other ids");
+		store_seterr(err, "bound to other ids");
 		return STORE_EEXIST;
 	}
 	if (v == 0) {
-		seterr(err, "no such wrap key");
+		store_seterr(err, "no such wrap key");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1397,7 +1383,7 @@ pg_session_delete(struct store *st,
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1423,7 +1409,7 @@ pg_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
 	    strnlen(k->account, sizeof(k->account)) == sizeof(k->account) ||
 	    strnlen(k->label, sizeof(k->label)) == sizeof(k->label) ||
 	    k->blob_len > sizeof(k->blob)) {
-		seterr(err, "postgres: malformed key record");
+		store_seterr(err, "postgres: malformed key record");
 		return STORE_EFAIL;
 	}
 	p_text(&p[0], k->key_id);
@@ -1448,7 +1434,7 @@ pg_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
 	if (r != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "key id exists");
+		store_seterr(err, "key id exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -1515,7 +1501,7 @@ pg_key_get(struct store *st, const char *account, const char *key_id,
 	    p, 2, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
-		seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1547,7 +1533,7 @@ pg_key_released(struct store *st, struct store_txn *tx, const char *account,
 	    p, 2, PG_NORETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1577,7 +1563,7 @@ pg_key_destroy(struct store *st, const char *account, const char *key_id,
 	    p, 3, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1623,7 +1609,7 @@ pg_audit_add(struct store *st, struct store_txn *tx,
 	    strnlen(ev->address, sizeof(ev->address)) == sizeof(ev->address) ||
 	    strnlen(ev->event, sizeof(ev->event)) == sizeof(ev->event) ||
 	    strnlen(ev->key_id, sizeof(ev->key_id)) == sizeof(ev->key_id)) {
-		seterr(err, "postgres: malformed audit event");
+		store_seterr(err, "postgres: malformed audit event");
 		return STORE_EFAIL;
 	}
 	p_int8(&p[0], ev->time);
@@ -1744,7 +1730,8 @@ pg_failure_count(struct store *st, const char *account, const char *address,
 	    p, 3, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1 || PQnfields(res) != 4) {
-		seterr(err, "postgres: counting failed logins: bad result");
+		store_seterr(err,
+		    "postgres: counting failed logins: bad result");
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -1901,7 +1888,7 @@ pg_failure_reserve(struct store *st, const char *account,
 			goto out;
 	}
 	if (PQntuples(res) != 1 || PQnfields(res) != 7) {
-		seterr(err, "postgres: reserving login: bad result");
+		store_seterr(err, "postgres: reserving login: bad result");
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -1918,10 +1905,10 @@ pg_failure_reserve(struct store *st, const char *account,
 		*id = v[6];
 		r = 0;
 	} else if (f->n_account >= limit || f->n_address >= limit) {
-		seterr(err, "too many failed logins");
+		store_seterr(err, "too many failed logins");
 		r = STORE_ELIMIT;
 	} else {
-		seterr(err, "too many logins in progress");
+		store_seterr(err, "too many logins in progress");
 		r = STORE_EBUSY;
 	}
 out:
@@ -1945,7 +1932,7 @@ pg_reservation_end(struct store *st, int64_t id, const char *what,
 	if ((r = pg_run(pg(st), what, sql, p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "no such reservation");
+		store_seterr(err, "no such reservation");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1995,7 +1982,7 @@ pg_expire_batch(struct pg_store *ps, const char *what, const char *sql,
 		goto out;
 	changed = strtoll(PQcmdTuples(res), &end, 10);
 	if (*end != '\0' || changed < 0) {
-		seterr(err, "postgres: %s: bad result", what);
+		store_seterr(err, "postgres: %s: bad result", what);
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -2108,23 +2095,24 @@ store_pg_open(const char *conninfo, struct store **out,
 
 	*out = NULL;
 	if (!PQisthreadsafe()) {
-		seterr(err, "postgres: libpq was built without thread safety");
+		store_seterr(err,
+		    "postgres: libpq was built without thread safety");
 		return STORE_EFAIL;
 	}
 	if ((ps = calloc(1, sizeof(*ps))) == NULL ||
 	    (ps->conninfo = strdup(conninfo)) == NULL) {
-		seterr(err, "postgres: out of memory");
+		store_seterr(err, "postgres: out of memory");
 		r = STORE_EFAIL;
 		goto out;
 	}
 	if (pthread_mutex_init(&ps->mtx, NULL) != 0) {
-		seterr(err, "postgres: cannot make a mutex");
+		store_seterr(err, "postgres: cannot make a mutex");
 		r = STORE_EFAIL;
 		goto out;
 	}
 	if (pthread_cond_init(&ps->cv, NULL) != 0) {
 		pthread_mutex_destroy(&ps->mtx);
-		seterr(err, "postgres: cannot make a condition variable");
+		store_seterr(err, "postgres: cannot make a condition variable");
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -2133,7 +2121,7 @@ store_pg_open(const char *conninfo, struct store **out,
 
 	/* The first connection checks the URL and makes the schema. */
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-		seterr(err, "postgres: out of memory");
+		store_seterr(err, "postgres: out of memory");
 		r = STORE_EFAIL;
 		goto out;
 	}

@@ -121,22 +121,6 @@ static const char sqlite_has_pending[] =
 static const char sqlite_add_pending[] =
     "ALTER TABLE failures ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;";
 
-static void
-sq_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-sq_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, STORE_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 static struct store_sqlite *
 sq(struct store *st)
 {
@@ -165,7 +149,7 @@ sq_unlock(struct store_sqlite *s, const struct store_txn *tx)
 static int
 sq_fail(struct store_sqlite *s, const char *what, char err[STORE_ERRLEN])
 {
-	sq_seterr(err, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
+	store_seterr(err, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
 	return STORE_EFAIL;
 }
 
@@ -211,7 +195,7 @@ sq_exec(struct store_sqlite *s, const char *sql, char err[STORE_ERRLEN])
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
 		return 0;
-	sq_seterr(err, "sqlite: %s", msg != NULL ? msg :
+	store_seterr(err, "sqlite: %s", msg != NULL ? msg :
 	    sqlite3_errmsg(s->db));
 	r = STORE_EFAIL;
 	sqlite3_free(msg);
@@ -284,7 +268,7 @@ sq_account_create(struct store *st, const char *account, const char *pwhash,
 	sqlite3_bind_int64(stmt, 3, now);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT) {
-		sq_seterr(err, "account exists");
+		store_seterr(err, "account exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -316,7 +300,7 @@ sq_account_pwhash(struct store *st, const char *account,
 	sq_bind_text(stmt, 1, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -358,7 +342,7 @@ sq_session_open(struct store *st, const struct store_session *ss,
 	sqlite3_bind_int(stmt, 9, ss->fresh_code ? 1 : 0);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT) {
-		sq_seterr(err, "session exists");
+		store_seterr(err, "session exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -411,7 +395,7 @@ sq_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -445,7 +429,7 @@ sq_session_delete(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 		goto out;
 	}
 	if (sqlite3_changes(s->db) == 0) {
-		sq_seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -465,7 +449,7 @@ sq_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
 	int r, rc;
 
 	if (k->blob_len > STORE_BLOB_MAX) {
-		sq_seterr(err, "key blob too long");
+		store_seterr(err, "key blob too long");
 		return STORE_EFAIL;
 	}
 	sq_lock(s, tx);
@@ -490,7 +474,7 @@ sq_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
 	sq_bind_text(stmt, 10, k->keyset_id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT) {
-		sq_seterr(err, "key id exists");
+		store_seterr(err, "key id exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -559,7 +543,7 @@ sq_collect(struct store_sqlite *s, sqlite3_stmt *stmt, size_t size,
 			cap = cap == 0 ? 16 : cap * 2;
 			if ((nv = realloc(v, cap * size)) == NULL) {
 				free(v);
-				sq_seterr(err, "out of memory");
+				store_seterr(err, "out of memory");
 				return STORE_EFAIL;
 			}
 			v = nv;
@@ -595,7 +579,7 @@ sq_key_get(struct store *st, const char *account, const char *key_id,
 	sq_bind_text(stmt, 2, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -630,7 +614,7 @@ sq_key_released(struct store *st, struct store_txn *tx, const char *account,
 		goto out;
 	}
 	if (sqlite3_changes(s->db) == 0) {
-		sq_seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -691,7 +675,7 @@ sq_key_destroy(struct store *st, const char *account, const char *key_id,
 	sq_bind_text(stmt, 2, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -783,7 +767,7 @@ sq_audit_list(struct store *st, const char *account, int limit,
 	if (limit <= 0)
 		return 0;
 	if ((v = calloc((size_t)limit, sizeof(*v))) == NULL) {
-		sq_seterr(err, "out of memory");
+		store_seterr(err, "out of memory");
 		return STORE_EFAIL;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -990,9 +974,9 @@ sq_failure_reserve(struct store *st, const char *account,
 	}
 	in_txn = false;
 	if (r == STORE_ELIMIT)
-		sq_seterr(err, "too many failed logins");
+		store_seterr(err, "too many failed logins");
 	else if (r == STORE_EBUSY)
-		sq_seterr(err, "too many logins in progress");
+		store_seterr(err, "too many logins in progress");
 out:
 	sqlite3_finalize(stmt);
 	if (in_txn) {
@@ -1021,7 +1005,7 @@ sq_failure_settle(struct store *st, const char *sql, int64_t id,
 		goto out;
 	}
 	if (sqlite3_changes(s->db) == 0) {
-		sq_seterr(err, "no such reservation");
+		store_seterr(err, "no such reservation");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1218,7 +1202,7 @@ sq_session_touch(struct store *st, struct store_txn *tx,
 	    address, hash, (size_t)STORE_TOKEN_HASH_LEN);
 	sq_unlock(s, tx);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 	}
 	return r;
@@ -1238,7 +1222,7 @@ sq_session_fresh(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	    (size_t)STORE_TOKEN_HASH_LEN);
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 	}
 	return r;
@@ -1330,7 +1314,7 @@ sq_account_set_pwhash(struct store *st, const char *account,
 	    "pwhash = ? WHERE account = ? AND deleted = 0", "tt", pwhash,
 	    account);
 	if (r == 0 && changed == 0) {
-		sq_seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 	}
 	if (r == 0)
@@ -1359,7 +1343,7 @@ sq_account_delete(struct store *st, const char *account, int64_t now,
 	    "totp_step = 0 WHERE account = ? AND deleted = 0", "it",
 	    now > 0 ? now : (int64_t)1, account);
 	if (r == 0 && changed == 0) {
-		sq_seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 	}
 	/* As sq_key_destroy: overwrite in place, then shorten. */
@@ -1403,7 +1387,7 @@ sq_totp_get(struct store *st, const char *account, struct store_totp *t,
 	sq_bind_text(stmt, 1, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1439,7 +1423,7 @@ sq_totp_pending(struct store *st, const char *account, const uint8_t *blob,
 	    "deleted = 0 AND totp_state <> 2", "bt", blob, blob_len, account);
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "TOTP is on, or no such account");
+		store_seterr(err, "TOTP is on, or no such account");
 		r = STORE_EEXIST;
 	}
 	return r;
@@ -1460,7 +1444,7 @@ sq_totp_enable(struct store *st, const char *account, int64_t step,
 	    "totp_state = 2, totp_step = ? WHERE account = ? AND deleted = 0 "
 	    "AND totp_state = 1", "it", step, account);
 	if (r == 0 && changed == 0) {
-		sq_seterr(err, "no pending TOTP secret");
+		store_seterr(err, "no pending TOTP secret");
 		r = STORE_ENOTFOUND;
 	}
 	if (r == 0)
@@ -1510,7 +1494,7 @@ sq_totp_step(struct store *st, const char *account, int64_t step,
 	    "totp_state = 2 AND totp_step < ?", "iti", step, account, step);
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "code already used");
+		store_seterr(err, "code already used");
 		r = STORE_ENOTFOUND;
 	}
 	return r;
@@ -1529,7 +1513,7 @@ sq_recovery_use(struct store *st, const char *account,
 	    (size_t)STORE_CODE_HASH_LEN);
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "no such recovery code");
+		store_seterr(err, "no such recovery code");
 		r = STORE_ENOTFOUND;
 	}
 	return r;
@@ -1557,10 +1541,10 @@ sq_key_bind(struct store *st, const char *account, const char *key_id,
 	sq_bind_text(stmt, 2, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		sq_seterr(err, "bound to other ids");
+		store_seterr(err, "bound to other ids");
 		r = STORE_EEXIST;
 	} else if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such wrap key");
+		store_seterr(err, "no such wrap key");
 		r = STORE_ENOTFOUND;
 	} else {
 		r = sq_fail(s, "key bind", err);
@@ -1670,17 +1654,17 @@ sq_open_reader(const char *path, struct store_sqlite **out,
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		sq_seterr(err, "out of memory");
+		store_seterr(err, "out of memory");
 		return STORE_EFAIL;
 	}
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
-		sq_seterr(err, "cannot create a mutex");
+		store_seterr(err, "cannot create a mutex");
 		return STORE_EFAIL;
 	}
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY |
 	    SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		sq_seterr(err, "sqlite: cannot open '%s' to read: %s", path,
+		store_seterr(err, "sqlite: cannot open '%s' to read: %s", path,
 		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
 		sq_close(&s->base);
 		return STORE_EFAIL;
@@ -1705,17 +1689,18 @@ store_sqlite_open(const char *path, struct store **out,
 
 	*out = NULL;
 	if (sqlite3_threadsafe() == 0) {
-		sq_seterr(err, "sqlite: library built without thread support");
+		store_seterr(err,
+		    "sqlite: library built without thread support");
 		return STORE_EFAIL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		sq_seterr(err, "out of memory");
+		store_seterr(err, "out of memory");
 		return STORE_EFAIL;
 	}
 	s->base.ops = &sqlite_ops;
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
-		sq_seterr(err, "cannot create a mutex");
+		store_seterr(err, "cannot create a mutex");
 		return STORE_EFAIL;
 	}
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
@@ -1729,11 +1714,11 @@ store_sqlite_open(const char *path, struct store **out,
 		    slash == path ? 1 : (int)(slash - path), slash == NULL ?
 		    "." : path);
 		if (access(dir, F_OK) != 0)
-			sq_seterr(err, "sqlite: cannot open '%s': the folder "
-			    "'%s' does not exist (make it first, owned by the "
-			    "user cofferd runs as)", path, dir);
+			store_seterr(err, "sqlite: cannot open '%s': the "
+			    "folder '%s' does not exist (make it first, owned "
+			    "by the user cofferd runs as)", path, dir);
 		else
-			sq_seterr(err, "sqlite: cannot open '%s': %s", path,
+			store_seterr(err, "sqlite: cannot open '%s': %s", path,
 			    s->db != NULL ? sqlite3_errmsg(s->db) :
 			    "out of memory");
 		r = STORE_EFAIL;
