@@ -202,13 +202,18 @@ sq_exec(struct store_sqlite *s, const char *sql, char err[STORE_ERRLEN])
 	return r;
 }
 
-/* A connection for a call that only reads (round robin). */
+/*
+ * A connection for a call that only reads (round robin); the writer for
+ * a database in memory, which no other connection can open.
+ */
 static struct store_sqlite *
 sq_reader(struct store *st)
 {
 	struct store_sqlite *s = sq(st);
 	unsigned int i;
 
+	if (s->rd[0] == NULL)
+		return s;
 	i = __atomic_fetch_add(&s->rnext, 1, __ATOMIC_RELAXED);
 	return s->rd[i % SQ_READERS];
 }
@@ -1684,6 +1689,7 @@ store_sqlite_open(const char *path, struct store **out,
     char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = NULL;
+	const char *p;
 	size_t ri;
 	int r;
 
@@ -1751,8 +1757,10 @@ store_sqlite_open(const char *path, struct store **out,
 	}
 	if ((r = sq_exec(s, "COMMIT;", err)) != 0)
 		goto out;
-	for (ri = 0; ri < SQ_READERS; ri++)
-		if ((r = sq_open_reader(path, &s->rd[ri], err)) != 0)
+	/* A database in memory or a temporary one has no file name. */
+	p = sqlite3_db_filename(s->db, "main");
+	for (ri = 0; p != NULL && *p != '\0' && ri < SQ_READERS; ri++)
+		if ((r = sq_open_reader(p, &s->rd[ri], err)) != 0)
 			goto out;
 	*out = &s->base;
 	s = NULL;
