@@ -96,6 +96,8 @@ $(B)/bench/bench_%: $(B)/obj/bench/bench_%.o $(B)/libcoffer.a
 # main; run.sh runs it on SQLite, 82-store.sh on SQLite and PostgreSQL.
 STORE_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard server/store*.c))
 STORE_LIBS := $(shell pkg-config --libs sqlite3 libpq 2>/dev/null)
+$(B)/obj/tests/server/test_store.o: CPPFLAGS += \
+	    $(shell pkg-config --cflags sqlite3 libpq 2>/dev/null)
 $(B)/tests/test_store: $(B)/obj/tests/server/test_store.o \
 	    $(B)/obj/tests/unit/unit.o $(STORE_OBJS) $(B)/libcoffer.a
 	@mkdir -p $(dir $@)
@@ -139,6 +141,9 @@ bench: all $(B)/bench/bench_primitives $(B)/bench/bench_chunker	## coffer agains
 bench-escrow: all $(B)/cofferd $(B)/bench/bench_escrow	## cofferd logins/deposits/releases per second, SQLite and PostgreSQL
 	B="$(B)" sh bench/escrow-load.sh
 
+bench-escrow-h2load: all $(B)/cofferd	## cofferd deposits/releases per second measured by h2load (HTTP/1.1, TLS)
+	B="$(B)" sh bench/escrow-h2load.sh
+
 demo: deps						## install, build, back up and restore
 	$(MAKE) all
 	sh scripts/demo.sh
@@ -166,5 +171,5 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan shrunk fuzz fuzz-bins fuzz-corpus bench demo clean help
-.PHONY: bench-escrow
+.PHONY: bench-escrow bench-escrow-h2load
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

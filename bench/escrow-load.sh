@@ -29,11 +29,11 @@
 # this machine's CPUs.
 #
 # Environment:
-#   THREADS=N      client threads (default 8)
+#   THREADS=N      client threads (default 32)
 #   SECONDS_PER_OP=N  seconds per operation and run (default 10)
 #   BACKENDS=LIST  default "sqlite postgres"
-#   WORKERS=LIST   cofferd worker threads, default "CPUs 8" (cofferd's
-#                  default is the number of CPUs)
+#   WORKERS=LIST   cofferd worker threads, default "CPUs, 16 per CPU"
+#                  (the second is cofferd's default)
 #   BENCH_DIR=DIR  scratch folder (default ${TMPDIR:-/tmp}); the databases
 #                  go there, so its file system is what fsync measures
 #   RESULTS=FILE   the report (default bench/ESCROW-LOAD.md)
@@ -45,10 +45,10 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-build}
 case $B in /*) ;; *) B=$top/$B ;; esac
-THREADS=${THREADS:-8}
+THREADS=${THREADS:-32}
 SECS=${SECONDS_PER_OP:-10}
 BACKENDS=${BACKENDS:-sqlite postgres}
-WORKERS=${WORKERS:-$(nproc) 8}
+WORKERS=${WORKERS:-$(nproc) $(($(nproc) * 16))}
 RESULTS=${RESULTS:-$top/bench/ESCROW-LOAD.md}
 COFFERD_OPTS=${COFFERD_OPTS:-}
 export LC_ALL=C
@@ -223,10 +223,13 @@ dirty=
 	echo "  serves each keep-alive connection on the thread that accepted it,"
 	echo "  and a thread busy with an Argon2id check holds up its other"
 	echo "  connections."
-	echo "- Deposits and releases each write (and commit) two or three rows:"
-	echo "  SQLite has one connection and commits one at a time; PostgreSQL"
-	echo "  commits from each of cofferd's pooled connections (one per worker"
-	echo "  thread in use) and flushes them together."
+	echo "- A deposit writes its key row and audit row, a release its audit"
+	echo "  row and release count, in one transaction. Concurrent requests"
+	echo "  share transactions (group commit, server/store_group.c): while one"
+	echo "  group is being flushed the next queues up, and every answer waits"
+	echo "  for the commit that holds its rows. A worker thread waiting for a"
+	echo "  commit holds its connections, so the groups are at most as large"
+	echo "  as the workers: cofferd's default is 16 per CPU."
 	echo
 	echo "Where the CPU went: cores busy during each phase (CPU seconds over"
 	echo "wall seconds; the machine has $(nproc)). cofferd is the front end (TLS,"

@@ -227,6 +227,23 @@ resp_fresh(struct ctx *c)
 
 /* ---- audit ------------------------------------------------------------ */
 
+/* Fill in an audit row of this request. */
+static void
+audit_event(struct ctx *c, struct store_event *ev, const char *account,
+    const char *event, const char *key_id, bool ok)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->time = c->now;
+	snprintf(ev->account, sizeof(ev->account), "%s",
+	    account != NULL ? account : "");
+	snprintf(ev->address, sizeof(ev->address), "%s", c->q->address);
+	snprintf(ev->event, sizeof(ev->event), "%s", event);
+	snprintf(ev->key_id, sizeof(ev->key_id), "%s",
+	    key_id != NULL ? key_id : "");
+	ev->ok = ok;
+	snprintf(ev->device, sizeof(ev->device), "%s", c->device);
+}
+
 /* Write an audit row; 0 or -1 (logged). */
 static int
 audit(struct ctx *c, const char *account, const char *event,
@@ -235,16 +252,7 @@ audit(struct ctx *c, const char *account, const char *event,
 	struct store_event ev;
 	char err[STORE_ERRLEN] = "";
 
-	memset(&ev, 0, sizeof(ev));
-	ev.time = c->now;
-	snprintf(ev.account, sizeof(ev.account), "%s",
-	    account != NULL ? account : "");
-	snprintf(ev.address, sizeof(ev.address), "%s", c->q->address);
-	snprintf(ev.event, sizeof(ev.event), "%s", event);
-	snprintf(ev.key_id, sizeof(ev.key_id), "%s",
-	    key_id != NULL ? key_id : "");
-	ev.ok = ok;
-	snprintf(ev.device, sizeof(ev.device), "%s", c->device);
+	audit_event(c, &ev, account, event, key_id, ok);
 	if (store_audit_add(c->a->st, &ev, err) != 0) {
 		log_error("audit log: cannot record '%s': %s", event, err);
 		return -1;
@@ -1265,6 +1273,7 @@ h_deposit(struct ctx *c)
 {
 	char err[STORE_ERRLEN] = "";
 	struct store_key *k = NULL;
+	struct store_event ev;
 	uint8_t key[KEY_MAX];
 	const char *s;
 	size_t len, keylen = 0;
@@ -1293,14 +1302,15 @@ h_deposit(struct ctx *c)
 			resp_kh(c, r);
 			goto out;
 		}
-		r = store_key_put(c->a->st, k, err);
+		/* The key and its audit row, committed together. */
+		audit_event(c, &ev, c->account, "deposit", k->key_id, true);
+		r = store_key_put_audit(c->a->st, k, &ev, err);
 	}
 	if (r != 0) {
 		resp_store(c, "deposit", err);
 		goto out;
 	}
 	metrics_count(M_DEPOSITED);
-	(void)audit(c, c->account, "deposit", k->key_id, true);
 	resp_json(c->p, 201, json_pack("{s:s}", "key_id", k->key_id));
 out:
 	srv_wipe(key, sizeof(key));
@@ -1530,6 +1540,7 @@ h_release(struct ctx *c)
 	char err[STORE_ERRLEN] = "";
 	char b64[((KH_PLAIN_MAX + 2) / 3) * 4 + 1];
 	uint8_t pt[KH_PLAIN_MAX];
+	struct store_event ev;
 	struct store_key k;
 	size_t ptlen = 0;
 	int r;
@@ -1544,14 +1555,14 @@ h_release(struct ctx *c)
 		resp_kh(c, r == KH_EAUTH ? KH_EINVAL : r);
 		goto out;
 	}
-	/* Fail closed: no audit row, no key. */
-	if (audit(c, c->account, "release", c->id, true) != 0) {
+	/* Fail closed: no audit row, no key.  The count goes with it. */
+	audit_event(c, &ev, c->account, "release", c->id, true);
+	if (store_audit_release(c->a->st, &ev, err) != 0) {
+		log_error("audit log: cannot record 'release': %s", err);
 		resp_error(c->p, 503, "unavailable",
 		    "the audit log cannot be written");
 		goto out;
 	}
-	if (store_key_released(c->a->st, c->account, c->id, err) != 0)
-		log_warn("release count of %s: %s", c->id, err);
 	metrics_count(M_RELEASED);
 	(void)srv_b64_encode(b64, sizeof(b64), pt, ptlen);
 	resp_json(c->p, 200, json_pack("{s:s, s:s}", "key_id", c->id,
@@ -1569,6 +1580,7 @@ h_wrapkey(struct ctx *c)
 {
 	char err[STORE_ERRLEN] = "";
 	char b64[((KH_PUB_LEN + 2) / 3) * 4 + 1];
+	struct store_event ev;
 	struct store_key k;
 	int r = STORE_EEXIST, tries;
 
@@ -1585,13 +1597,13 @@ h_wrapkey(struct ctx *c)
 			resp_kh(c, r);
 			return;
 		}
-		r = store_key_put(c->a->st, &k, err);
+		audit_event(c, &ev, c->account, "wrapkey", k.key_id, true);
+		r = store_key_put_audit(c->a->st, &k, &ev, err);
 	}
 	if (r != 0) {
 		resp_store(c, "wrap key", err);
 		return;
 	}
-	(void)audit(c, c->account, "wrapkey", k.key_id, true);
 	(void)srv_b64_encode(b64, sizeof(b64), k.pub, sizeof(k.pub));
 	resp_json(c->p, 201, json_pack("{s:s, s:s}", "key_id", k.key_id,
 	    "public_key", b64));
@@ -1604,6 +1616,7 @@ h_unwrap(struct ctx *c)
 	char b64[((WRAP_DK_LEN + 2) / 3) * 4 + 1];
 	uint8_t sealed[SEALED_MAX];
 	uint8_t pt[KH_UNWRAP_MAX];
+	struct store_event ev;
 	struct store_key k;
 	size_t len, sealedlen = 0, ptlen = 0;
 	const char *s;
@@ -1636,13 +1649,13 @@ h_unwrap(struct ctx *c)
 		resp_kh(c, r);
 		goto out;
 	}
-	if (audit(c, c->account, "unwrap", c->id, true) != 0) {
+	audit_event(c, &ev, c->account, "unwrap", c->id, true);
+	if (store_audit_release(c->a->st, &ev, err) != 0) {
+		log_error("audit log: cannot record 'unwrap': %s", err);
 		resp_error(c->p, 503, "unavailable",
 		    "the audit log cannot be written");
 		goto out;
 	}
-	if (store_key_released(c->a->st, c->account, c->id, err) != 0)
-		log_warn("unwrap count of %s: %s", c->id, err);
 	metrics_count(M_UNWRAPS);
 	(void)srv_b64_encode(b64, sizeof(b64), pt + 2 + STORE_KEYID_LEN,
 	    WRAP_DK_LEN);

@@ -47,7 +47,7 @@ const char srv_usage[] =
     "  --fresh-auth SECONDS    how long the account password (fresh proof)\n"
     "                          counts for release, unwrap, destroy and\n"
     "                          account changes (default 600)\n"
-    "  --threads N             HTTP worker threads (default: CPUs, 2..16)\n"
+    "  --threads N             HTTP worker threads (default: 16 per CPU)\n"
     "  --timeout SECONDS       close a connection idle that long, or whose\n"
     "                          request is not in whole that long after it\n"
     "                          opened or after the previous answer\n"
@@ -355,7 +355,11 @@ srv_opts_parse(int argc, char **argv, struct srv_opts *o,
 		o->fresh_auth = v;
 	}
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	o->threads = cpus < 2 ? 2 : cpus > 16 ? 16 : (unsigned int)cpus;
+	/*
+	 * A worker waiting for its group commit (store_group.c) holds its
+	 * connections but no CPU: enough of them keep the groups full.
+	 */
+	o->threads = cpus < 1 ? 16 : cpus > 16 ? 256 : (unsigned int)cpus * 16;
 	if (g.v[O_THREADS - O_CONFIG] != NULL) {
 		if (parse_num(g.v[O_THREADS - O_CONFIG], 1, THREADS_MAX,
 		    &v) != 0) {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * store: pick an implementation by the URL's scheme and forward every
- * call through its operations table (store_impl.h).
+ * call through its operations table (store_impl.h); the writes that
+ * deposits and releases make go through the group committer
+ * (store_group.c) instead.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,11 +11,7 @@
 
 #include "store_impl.h"
 
-static void
-store_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+void
 store_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
 {
 	va_list ap;
@@ -25,8 +23,9 @@ store_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
 	va_end(ap);
 }
 
-int
-store_open(const char *url, struct store **out, char err[STORE_ERRLEN])
+static int
+store_open_backend(const char *url, struct store **out,
+    char err[STORE_ERRLEN])
 {
 	*out = NULL;
 	if (url == NULL || *url == '\0') {
@@ -48,12 +47,45 @@ store_open(const char *url, struct store **out, char err[STORE_ERRLEN])
 	return STORE_EFAIL;
 }
 
+int
+store_open(const char *url, struct store **out, char err[STORE_ERRLEN])
+{
+	struct store_group *g;
+	int r;
+
+	*out = NULL;
+	if ((g = store_group_new()) == NULL) {
+		store_seterr(err, "out of memory");
+		return STORE_EFAIL;
+	}
+	if ((r = store_open_backend(url, out, err)) != 0) {
+		store_group_free(g);
+		return r;
+	}
+	(*out)->group = g;
+	return 0;
+}
+
 void
 store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	store_group_free(st->group);
 	st->ops->close(st);
+}
+
+/* Run ${op} in a group commit; its error text into ${err}. */
+static int
+store_group_done(struct store *st, struct store_op *op,
+    char err[STORE_ERRLEN])
+{
+	int r;
+
+	r = store_group_run(st, op);
+	if (r != 0 && err != NULL)
+		memcpy(err, op->err, STORE_ERRLEN);
+	return r;
 }
 
 int
@@ -133,7 +165,10 @@ store_session_touch(struct store *st,
     const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now,
     const char *address, char err[STORE_ERRLEN])
 {
-	return st->ops->session_touch(st, hash, now, address, err);
+	struct store_op op = { .kind = STORE_OP_TOUCH, .hash = hash,
+	    .now = now, .address = address };
+
+	return store_group_done(st, &op, err);
 }
 
 int
@@ -242,7 +277,18 @@ int
 store_key_put(struct store *st, const struct store_key *k,
     char err[STORE_ERRLEN])
 {
-	return st->ops->key_put(st, k, err);
+	struct store_op op = { .kind = STORE_OP_KEY_PUT, .k = k };
+
+	return store_group_done(st, &op, err);
+}
+
+int
+store_key_put_audit(struct store *st, const struct store_key *k,
+    const struct store_event *ev, char err[STORE_ERRLEN])
+{
+	struct store_op op = { .kind = STORE_OP_KEY_PUT, .k = k, .ev = ev };
+
+	return store_group_done(st, &op, err);
 }
 
 int
@@ -256,7 +302,10 @@ int
 store_key_released(struct store *st, const char *account,
     const char *key_id, char err[STORE_ERRLEN])
 {
-	return st->ops->key_released(st, account, key_id, err);
+	struct store_op op = { .kind = STORE_OP_KEY_RELEASED,
+	    .account = account, .key_id = key_id };
+
+	return store_group_done(st, &op, err);
 }
 
 int
@@ -284,7 +333,19 @@ int
 store_audit_add(struct store *st, const struct store_event *ev,
     char err[STORE_ERRLEN])
 {
-	return st->ops->audit_add(st, ev, err);
+	struct store_op op = { .kind = STORE_OP_AUDIT, .ev = ev };
+
+	return store_group_done(st, &op, err);
+}
+
+int
+store_audit_release(struct store *st, const struct store_event *ev,
+    char err[STORE_ERRLEN])
+{
+	struct store_op op = { .kind = STORE_OP_AUDIT, .ev = ev,
+	    .account = ev->account, .key_id = ev->key_id };
+
+	return store_group_done(st, &op, err);
 }
 
 int

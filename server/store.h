@@ -8,6 +8,13 @@
  * create their tables if absent.  Every function may be called from any
  * thread at once; an implementation serialises or pools connections
  * itself.  Every write is durable (committed) when the function returns 0.
+ * The writes of deposits and releases (store_key_put, store_key_put_audit,
+ * store_key_released, store_audit_add, store_audit_release,
+ * store_session_touch) are committed in groups: calls from many threads
+ * at once share one transaction and one flush to disk, and each returns
+ * only after that commit succeeded; if it failed, every call in it fails
+ * (STORE_EFAIL).  A statement failing inside a group rolls the group back
+ * and each of its calls is retried alone.  store_commit_stats() counts.
  *
  * Return values: 0 ok, or one of the STORE_E* codes.  Functions that can
  * fail write a one-line reason into ${err} (STORE_ERRLEN bytes, may be
@@ -212,6 +219,13 @@ int store_session_revoke(struct store *st, const char *account,
 /* Keys and wrap keys (one id space).  EEXIST if the key id is taken. */
 int store_key_put(struct store *st, const struct store_key *k,
     char err[STORE_ERRLEN]);
+/*
+ * store_key_put_audit(st, k, ev, err): store_key_put(${k}) and
+ * store_audit_add(${ev}) in one transaction: both rows or neither
+ * (EEXIST: neither).
+ */
+int store_key_put_audit(struct store *st, const struct store_key *k,
+    const struct store_event *ev, char err[STORE_ERRLEN]);
 /* ENOTFOUND unless ${key_id} exists AND belongs to ${account}. */
 int store_key_get(struct store *st, const char *account, const char *key_id,
     struct store_key *k, char err[STORE_ERRLEN]);
@@ -242,6 +256,18 @@ int store_key_list(struct store *st, const char *account,
 /* Audit log.  store_audit_add must be durable before it returns 0. */
 int store_audit_add(struct store *st, const struct store_event *ev,
     char err[STORE_ERRLEN]);
+/*
+ * store_audit_release(st, ev, err): store_audit_add(${ev}) and, in the same
+ * transaction, store_key_released(ev->account, ev->key_id); a key that is
+ * gone meanwhile is not counted, and that is not an error.
+ */
+int store_audit_release(struct store *st, const struct store_event *ev,
+    char err[STORE_ERRLEN]);
+/*
+ * store_commit_stats(st, commits, ops): the group commits made since
+ * store_open() (each one transaction) and the calls they held.
+ */
+void store_commit_stats(struct store *st, uint64_t *commits, uint64_t *ops);
 /*
  * The account's newest ${limit} events, newest first; caller frees *out
  * with free().

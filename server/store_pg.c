@@ -6,7 +6,12 @@
  * Every operation is one SQL statement run in autocommit mode, so it is
  * committed (synchronous_commit is forced on if the server has it off)
  * when the call returns 0, and two servers never see half of an operation.
- * The one exception is store_failure_reserve: a short transaction that
+ * The writes of deposits and releases are the exception: store_group.c
+ * runs them in group transactions (pg_txn_begin, pg_txn_end), up to four
+ * at once on four pooled connections (txn_max), whose flushes PostgreSQL
+ * merges; a group's statements are sent one after another (libpq's
+ * pipeline mode would send them in one round trip: not done yet).
+ * The other exception is store_failure_reserve: a short transaction that
  * takes two advisory locks (account, address) before it counts and
  * inserts, so that every server's reservations for one account or address
  * happen one after another (see reserve_txn).
@@ -39,7 +44,6 @@
  */
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -193,21 +197,6 @@ static const char schema_sql[] =
     ");"
     "COMMIT;";
 
-static void
-seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-seterr(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, STORE_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 /* The first line of a libpq message (they end in "\n", some have more). */
 static void
 seterr_pg(char *err, const char *what, const char *msg)
@@ -217,7 +206,8 @@ seterr_pg(char *err, const char *what, const char *msg)
 	if (msg == NULL || *msg == '\0')
 		msg = "unknown error";
 	n = strcspn(msg, "\n");
-	seterr(err, "postgres: %s: %.*s", what, (int)(n > 200 ? 200 : n), msg);
+	store_seterr(err, "postgres: %s: %.*s", what,
+	    (int)(n > 200 ? 200 : n), msg);
 }
 
 static void
@@ -237,10 +227,10 @@ seterr_res(char *err, const char *what, const PGresult *res, PGconn *c)
 		return;
 	}
 	if (state != NULL)
-		seterr(err, "postgres: %s: %.180s (SQLSTATE %s)", what, msg,
-		    state);
+		store_seterr(err, "postgres: %s: %.180s (SQLSTATE %s)", what,
+		    msg, state);
 	else
-		seterr(err, "postgres: %s: %.200s", what, msg);
+		store_seterr(err, "postgres: %s: %.200s", what, msg);
 }
 
 /* libpq prints NOTICEs ("relation exists, skipping") to stderr otherwise. */
@@ -327,8 +317,8 @@ r_int(const PGresult *res, int row, int col, int64_t *v, char *err)
 	b = (const uint8_t *)PQgetvalue(res, row, col);
 	len = PQgetlength(res, row, col);
 	if (len != 2 && len != 4 && len != 8) {
-		seterr(err, "postgres: column %d: integer of %d bytes", col,
-		    len);
+		store_seterr(err, "postgres: column %d: integer of %d bytes",
+		    col, len);
 		return STORE_EFAIL;
 	}
 	for (i = 0; i < len; i++)
@@ -352,7 +342,7 @@ r_text(const PGresult *res, int row, int col, char *dst, size_t cap,
 		return 0;
 	len = (size_t)PQgetlength(res, row, col);
 	if (len >= cap) {
-		seterr(err, "postgres: column %d: %zu bytes, at most %zu",
+		store_seterr(err, "postgres: column %d: %zu bytes, at most %zu",
 		    col, len, cap - 1);
 		return STORE_EFAIL;
 	}
@@ -373,7 +363,7 @@ r_bytea(const PGresult *res, int row, int col, uint8_t *dst, size_t cap,
 		return 0;
 	len = (size_t)PQgetlength(res, row, col);
 	if (len > cap) {
-		seterr(err, "postgres: column %d: %zu bytes, at most %zu",
+		store_seterr(err, "postgres: column %d: %zu bytes, at most %zu",
 		    col, len, cap);
 		return STORE_EFAIL;
 	}
@@ -417,7 +407,7 @@ conn_open(const char *conninfo, PGconn **out, char *err)
 
 	*out = NULL;
 	if ((c = PQconnectdbParams(keys, vals, 1)) == NULL) {
-		seterr(err, "postgres: connecting: out of memory");
+		store_seterr(err, "postgres: connecting: out of memory");
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -502,7 +492,7 @@ pool_get(struct pg_store *ps, struct pg_conn **out, char *err)
 	ps->nconn++;
 	pthread_mutex_unlock(&ps->mtx);
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-		seterr(err, "postgres: out of memory");
+		store_seterr(err, "postgres: out of memory");
 		r = STORE_EFAIL;
 		goto fail;
 	}
@@ -590,7 +580,7 @@ conn_run(struct pg_conn *pc, const char *what, const char *sql,
 
 	*resp = NULL;
 	if (np > PG_PARAM_MAX) {
-		seterr(err, "postgres: %s: too many parameters", what);
+		store_seterr(err, "postgres: %s: too many parameters", what);
 		return STORE_EFAIL;
 	}
 	for (i = 0; i < np; i++) {
@@ -647,6 +637,77 @@ out:
 	return r;
 }
 
+/*
+ * pg_run() alone (${tx} NULL), or conn_run() on the connection of the
+ * group commit ${tx} (never retried: the transaction is the caller's).
+ */
+static int
+pg_run_tx(struct pg_store *ps, struct store_txn *tx, const char *what,
+    const char *sql, const struct pg_param *p, int np, enum pg_retry retry,
+    PGresult **resp, char *err)
+{
+	if (tx == NULL)
+		return pg_run(ps, what, sql, p, np, retry, resp, err);
+	return conn_run((struct pg_conn *)tx, what, sql, p, np, resp, err);
+}
+
+/* Group commit: a pooled connection inside BEGIN, until pg_txn_end. */
+static int
+pg_txn_begin(struct store *st, struct store_txn **tx, char err[STORE_ERRLEN])
+{
+	struct pg_store *ps = pg(st);
+	struct pg_conn *pc = NULL;
+	PGresult *res = NULL;
+	int r, tries;
+
+	*tx = NULL;
+	if ((r = pool_get(ps, &pc, err)) != 0)
+		return r;
+	for (tries = 0; ; tries++) {
+		res = PQexec(pc->c, "BEGIN");
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			break;
+		/* BEGIN twice is harmless: once more on a broken one. */
+		if (PQstatus(pc->c) == CONNECTION_OK || tries > 0 ||
+		    conn_reset(pc, err) != 0) {
+			seterr_res(err, "BEGIN", res, pc->c);
+			PQclear(res);
+			pool_put(ps, pc);
+			return STORE_EFAIL;
+		}
+		PQclear(res);
+	}
+	PQclear(res);
+	*tx = (struct store_txn *)pc;
+	return 0;
+}
+
+static int
+pg_txn_end(struct store *st, struct store_txn *tx, bool commit,
+    char err[STORE_ERRLEN])
+{
+	struct pg_conn *pc = (struct pg_conn *)tx;
+	PGresult *res;
+	int r = 0;
+
+	if (commit) {
+		/* An aborted transaction answers COMMIT with "ROLLBACK". */
+		res = PQexec(pc->c, "COMMIT");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK ||
+		    strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+			seterr_res(err, "COMMIT", res, pc->c);
+			r = STORE_EFAIL;
+		}
+		PQclear(res);
+	}
+	if (PQstatus(pc->c) == CONNECTION_OK &&
+	    PQtransactionStatus(pc->c) != PQTRANS_IDLE)
+		PQclear(PQexec(pc->c, "ROLLBACK"));
+	/* Still in a transaction or broken: pool_put closes it. */
+	pool_put(pg(st), pc);
+	return r;
+}
+
 /* ---- operations ------------------------------------------------------ */
 
 static void
@@ -689,7 +750,7 @@ pg_account_create(struct store *st, const char *account,
 
 	if (strlen(account) > STORE_ACCOUNT_MAX ||
 	    strlen(pwhash) > STORE_PWHASH_MAX) {
-		seterr(err, "postgres: account name or hash too long");
+		store_seterr(err, "postgres: account name or hash too long");
 		return STORE_EFAIL;
 	}
 	p_text(&p[0], account);
@@ -701,7 +762,7 @@ pg_account_create(struct store *st, const char *account,
 	    p, 3, PG_NORETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "account exists");
+		store_seterr(err, "account exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -726,7 +787,7 @@ pg_account_pwhash(struct store *st, const char *account,
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
-		seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -748,7 +809,7 @@ pg_session_open(struct store *st, const struct store_session *ss,
 	    strnlen(ss->device, sizeof(ss->device)) == sizeof(ss->device) ||
 	    strnlen(ss->last_address, sizeof(ss->last_address)) ==
 	    sizeof(ss->last_address)) {
-		seterr(err, "postgres: malformed session record");
+		store_seterr(err, "postgres: malformed session record");
 		return STORE_EFAIL;
 	}
 	p_bytea(&p[0], ss->hash, STORE_TOKEN_HASH_LEN);
@@ -768,7 +829,7 @@ pg_session_open(struct store *st, const struct store_session *ss,
 	    p, 9, PG_NORETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "session exists");
+		store_seterr(err, "session exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -833,7 +894,7 @@ pg_collect(const PGresult *res, size_t size,
 	if (rows == 0)
 		return 0;
 	if ((v = calloc(rows, size)) == NULL) {
-		seterr(err, "postgres: %s: out of memory", what);
+		store_seterr(err, "postgres: %s: out of memory", what);
 		return STORE_EFAIL;
 	}
 	for (size_t i = 0; i < rows; i++)
@@ -861,7 +922,7 @@ pg_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
-		seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -875,9 +936,9 @@ out:
 
 /* Run ${sql}; *n gets the rows it changed (if not NULL). */
 static int
-pg_change(struct store *st, const char *what, const char *sql,
-    const struct pg_param *p, int np, enum pg_retry retry, int64_t *n,
-    char err[STORE_ERRLEN])
+pg_change_tx(struct store *st, struct store_txn *tx, const char *what,
+    const char *sql, const struct pg_param *p, int np, enum pg_retry retry,
+    int64_t *n, char err[STORE_ERRLEN])
 {
 	PGresult *res = NULL;
 	char *end;
@@ -886,11 +947,12 @@ pg_change(struct store *st, const char *what, const char *sql,
 
 	if (n != NULL)
 		*n = 0;
-	if ((r = pg_run(pg(st), what, sql, p, np, retry, &res, err)) != 0)
+	if ((r = pg_run_tx(pg(st), tx, what, sql, p, np, retry, &res,
+	    err)) != 0)
 		goto out;
 	v = strtoll(PQcmdTuples(res), &end, 10);
 	if (*end != '\0' || v < 0) {
-		seterr(err, "postgres: %s: bad result", what);
+		store_seterr(err, "postgres: %s: bad result", what);
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -903,8 +965,17 @@ out:
 }
 
 static int
-pg_session_touch(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    int64_t now, const char *address, char err[STORE_ERRLEN])
+pg_change(struct store *st, const char *what, const char *sql,
+    const struct pg_param *p, int np, enum pg_retry retry, int64_t *n,
+    char err[STORE_ERRLEN])
+{
+	return pg_change_tx(st, NULL, what, sql, p, np, retry, n, err);
+}
+
+static int
+pg_session_touch(struct store *st, struct store_txn *tx,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now, const char *address,
+    char err[STORE_ERRLEN])
 {
 	struct pg_param p[3];
 	int64_t n;
@@ -913,12 +984,12 @@ pg_session_touch(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
 	p_int8(&p[1], now);
 	p_text(&p[2], address);
-	if ((r = pg_change(st, "touching session",
+	if ((r = pg_change_tx(st, tx, "touching session",
 	    "UPDATE sessions SET last_used = $2, last_address = $3"
 	    " WHERE token_hash = $1", p, 3, PG_RETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -940,7 +1011,7 @@ pg_session_fresh(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	    " WHERE token_hash = $1", p, 3, PG_RETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1016,7 +1087,7 @@ pg_account_set_pwhash(struct store *st, const char *account,
 
 	*n = 0;
 	if (strlen(pwhash) > STORE_PWHASH_MAX) {
-		seterr(err, "postgres: password hash too long");
+		store_seterr(err, "postgres: password hash too long");
 		return STORE_EFAIL;
 	}
 	p_text(&p[0], account);
@@ -1034,13 +1105,14 @@ pg_account_set_pwhash(struct store *st, const char *account,
 	if (PQntuples(res) != 1 || (r = r_int(res, 0, 0, &v[0], err)) != 0 ||
 	    (r = r_int(res, 0, 1, &v[1], err)) != 0) {
 		if (r == 0) {
-			seterr(err, "postgres: changing password: bad result");
+			store_seterr(err,
+			    "postgres: changing password: bad result");
 			r = STORE_EFAIL;
 		}
 		goto out;
 	}
 	if (v[0] != 1) {
-		seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1064,7 +1136,7 @@ pg_int(struct store *st, const char *what, const char *sql,
 	if ((r = pg_run(pg(st), what, sql, p, np, retry, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
-		seterr(err, "postgres: %s: bad result", what);
+		store_seterr(err, "postgres: %s: bad result", what);
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -1099,7 +1171,7 @@ pg_account_delete(struct store *st, const char *account, int64_t now,
 	    p, 2, PG_NORETRY, &n, err)) != 0)
 		return r;
 	if (n != 1) {
-		seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1122,7 +1194,7 @@ pg_totp_get(struct store *st, const char *account, struct store_totp *t,
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
-		seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1155,7 +1227,7 @@ pg_totp_pending(struct store *st, const char *account, const uint8_t *blob,
 	    p, 2, PG_RETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "TOTP is on, or no such account");
+		store_seterr(err, "TOTP is on, or no such account");
 		return STORE_EEXIST;
 	}
 	return 0;
@@ -1194,7 +1266,7 @@ pg_totp_enable(struct store *st, const char *account, int64_t step,
 	    p, 4, PG_NORETRY, &v, err)) != 0)
 		goto out;
 	if (v != 1) {
-		seterr(err, "no pending TOTP secret");
+		store_seterr(err, "no pending TOTP secret");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1235,7 +1307,7 @@ pg_totp_step(struct store *st, const char *account, int64_t step,
 	    p, 2, PG_NORETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "code already used");
+		store_seterr(err, "code already used");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1256,7 +1328,7 @@ pg_recovery_use(struct store *st, const char *account,
 	    p, 2, PG_NORETRY, &n, err)) != 0)
 		return r;
 	if (n == 0) {
-		seterr(err, "no such recovery code");
+		store_seterr(err, "no such recovery code");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1287,11 +1359,11 @@ pg_key_bind(struct store *st, const char *account, const char *key_id,
 	    p, 4, PG_RETRY, &v, err)) != 0)
 		return r;
 	if (v == 1) {
-		seterr(err, "bound to other ids");
+		store_seterr(err, "bound to other ids");
 		return STORE_EEXIST;
 	}
 	if (v == 0) {
-		seterr(err, "no such wrap key");
+		store_seterr(err, "no such wrap key");
 		return STORE_ENOTFOUND;
 	}
 	return 0;
@@ -1311,7 +1383,7 @@ pg_session_delete(struct store *st,
 	    p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1322,7 +1394,7 @@ out:
 }
 
 static int
-pg_key_put(struct store *st, const struct store_key *k,
+pg_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
     char err[STORE_ERRLEN])
 {
 	struct pg_param p[10];
@@ -1337,7 +1409,7 @@ pg_key_put(struct store *st, const struct store_key *k,
 	    strnlen(k->account, sizeof(k->account)) == sizeof(k->account) ||
 	    strnlen(k->label, sizeof(k->label)) == sizeof(k->label) ||
 	    k->blob_len > sizeof(k->blob)) {
-		seterr(err, "postgres: malformed key record");
+		store_seterr(err, "postgres: malformed key record");
 		return STORE_EFAIL;
 	}
 	p_text(&p[0], k->key_id);
@@ -1353,7 +1425,7 @@ pg_key_put(struct store *st, const struct store_key *k,
 	p_text(&p[8], k->repo_id);
 	p_text(&p[9], k->keyset_id);
 	/* A new key: destroyed and releases start at 0 whatever ${k} says. */
-	r = pg_run(pg(st), "storing key",
+	r = pg_run_tx(pg(st), tx, "storing key",
 	    "INSERT INTO keys (key_id, account, kind, label, created, pub,"
 	    " blob, device, repo_id, keyset_id)"
 	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -1362,7 +1434,7 @@ pg_key_put(struct store *st, const struct store_key *k,
 	if (r != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "key id exists");
+		store_seterr(err, "key id exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -1429,7 +1501,7 @@ pg_key_get(struct store *st, const char *account, const char *key_id,
 	    p, 2, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1) {
-		seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1446,8 +1518,8 @@ out:
 }
 
 static int
-pg_key_released(struct store *st, const char *account, const char *key_id,
-    char err[STORE_ERRLEN])
+pg_key_released(struct store *st, struct store_txn *tx, const char *account,
+    const char *key_id, char err[STORE_ERRLEN])
 {
 	struct pg_param p[2];
 	PGresult *res = NULL;
@@ -1455,13 +1527,13 @@ pg_key_released(struct store *st, const char *account, const char *key_id,
 
 	p_text(&p[0], key_id);
 	p_text(&p[1], account);
-	if ((r = pg_run(pg(st), "counting release",
+	if ((r = pg_run_tx(pg(st), tx, "counting release",
 	    "UPDATE keys SET releases = releases + 1"
 	    " WHERE key_id = $1 AND account = $2",
 	    p, 2, PG_NORETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1491,7 +1563,7 @@ pg_key_destroy(struct store *st, const char *account, const char *key_id,
 	    p, 3, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1525,8 +1597,8 @@ pg_key_list(struct store *st, const char *account, struct store_key **out,
 }
 
 static int
-pg_audit_add(struct store *st, const struct store_event *ev,
-    char err[STORE_ERRLEN])
+pg_audit_add(struct store *st, struct store_txn *tx,
+    const struct store_event *ev, char err[STORE_ERRLEN])
 {
 	struct pg_param p[7];
 	PGresult *res = NULL;
@@ -1537,7 +1609,7 @@ pg_audit_add(struct store *st, const struct store_event *ev,
 	    strnlen(ev->address, sizeof(ev->address)) == sizeof(ev->address) ||
 	    strnlen(ev->event, sizeof(ev->event)) == sizeof(ev->event) ||
 	    strnlen(ev->key_id, sizeof(ev->key_id)) == sizeof(ev->key_id)) {
-		seterr(err, "postgres: malformed audit event");
+		store_seterr(err, "postgres: malformed audit event");
 		return STORE_EFAIL;
 	}
 	p_int8(&p[0], ev->time);
@@ -1547,7 +1619,7 @@ pg_audit_add(struct store *st, const struct store_event *ev,
 	p_text(&p[4], ev->key_id);
 	p_bool(&p[5], ev->ok != 0);
 	p_text(&p[6], ev->device);
-	r = pg_run(pg(st), "writing audit event",
+	r = pg_run_tx(pg(st), tx, "writing audit event",
 	    "INSERT INTO audit (time, account, address, event, key_id, ok,"
 	    " device) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 	    p, 7, PG_NORETRY, &res, err);
@@ -1658,7 +1730,8 @@ pg_failure_count(struct store *st, const char *account, const char *address,
 	    p, 3, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (PQntuples(res) != 1 || PQnfields(res) != 4) {
-		seterr(err, "postgres: counting failed logins: bad result");
+		store_seterr(err,
+		    "postgres: counting failed logins: bad result");
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -1815,7 +1888,7 @@ pg_failure_reserve(struct store *st, const char *account,
 			goto out;
 	}
 	if (PQntuples(res) != 1 || PQnfields(res) != 7) {
-		seterr(err, "postgres: reserving login: bad result");
+		store_seterr(err, "postgres: reserving login: bad result");
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -1832,10 +1905,10 @@ pg_failure_reserve(struct store *st, const char *account,
 		*id = v[6];
 		r = 0;
 	} else if (f->n_account >= limit || f->n_address >= limit) {
-		seterr(err, "too many failed logins");
+		store_seterr(err, "too many failed logins");
 		r = STORE_ELIMIT;
 	} else {
-		seterr(err, "too many logins in progress");
+		store_seterr(err, "too many logins in progress");
 		r = STORE_EBUSY;
 	}
 out:
@@ -1859,7 +1932,7 @@ pg_reservation_end(struct store *st, int64_t id, const char *what,
 	if ((r = pg_run(pg(st), what, sql, p, 1, PG_RETRY, &res, err)) != 0)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		seterr(err, "no such reservation");
+		store_seterr(err, "no such reservation");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1909,7 +1982,7 @@ pg_expire_batch(struct pg_store *ps, const char *what, const char *sql,
 		goto out;
 	changed = strtoll(PQcmdTuples(res), &end, 10);
 	if (*end != '\0' || changed < 0) {
-		seterr(err, "postgres: %s: bad result", what);
+		store_seterr(err, "postgres: %s: bad result", what);
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -1985,6 +2058,9 @@ static const struct store_ops pg_ops = {
 	.failure_confirm = pg_failure_confirm,
 	.failure_cancel = pg_failure_cancel,
 	.expire = pg_expire,
+	.txn_begin = pg_txn_begin,
+	.txn_end = pg_txn_end,
+	.txn_max = 4,
 };
 
 /* Create the tables if absent; ${c} is left outside any transaction. */
@@ -2019,23 +2095,24 @@ store_pg_open(const char *conninfo, struct store **out,
 
 	*out = NULL;
 	if (!PQisthreadsafe()) {
-		seterr(err, "postgres: libpq was built without thread safety");
+		store_seterr(err,
+		    "postgres: libpq was built without thread safety");
 		return STORE_EFAIL;
 	}
 	if ((ps = calloc(1, sizeof(*ps))) == NULL ||
 	    (ps->conninfo = strdup(conninfo)) == NULL) {
-		seterr(err, "postgres: out of memory");
+		store_seterr(err, "postgres: out of memory");
 		r = STORE_EFAIL;
 		goto out;
 	}
 	if (pthread_mutex_init(&ps->mtx, NULL) != 0) {
-		seterr(err, "postgres: cannot make a mutex");
+		store_seterr(err, "postgres: cannot make a mutex");
 		r = STORE_EFAIL;
 		goto out;
 	}
 	if (pthread_cond_init(&ps->cv, NULL) != 0) {
 		pthread_mutex_destroy(&ps->mtx);
-		seterr(err, "postgres: cannot make a condition variable");
+		store_seterr(err, "postgres: cannot make a condition variable");
 		r = STORE_EFAIL;
 		goto out;
 	}
@@ -2044,7 +2121,7 @@ store_pg_open(const char *conninfo, struct store **out,
 
 	/* The first connection checks the URL and makes the schema. */
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-		seterr(err, "postgres: out of memory");
+		store_seterr(err, "postgres: out of memory");
 		r = STORE_EFAIL;
 		goto out;
 	}

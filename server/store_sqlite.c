@@ -2,8 +2,10 @@
 /*
  * store_sqlite: the SQLite store ("sqlite:/path/file.db").
  *
- * One connection, guarded by a mutex: cofferd's requests are short and
- * SQLite serialises writers anyway.  WAL with synchronous=FULL, so a
+ * One writer connection, guarded by a mutex: cofferd's requests are short
+ * and SQLite serialises writers anyway (store_group.c puts concurrent
+ * writes in one transaction); the calls that only read use read-only
+ * connections (struct store_sqlite below).  WAL with synchronous=FULL, so a
  * function that returned 0 has its commit on disk; secure_delete, so a
  * destroyed key's ciphertext is overwritten with zeros in the file, and a
  * WAL checkpoint after each destroy so that no older copy of the page
@@ -22,11 +24,23 @@
 #include "store_impl.h"
 
 #define SQLITE_BUSY_MS	10000
+#define SQ_READERS	4	/* read-only connections */
 
+/*
+ * The store is its writer connection (every write, and every read that
+ * must see its own transaction) and SQ_READERS read-only connections,
+ * each a struct store_sqlite of its own (base.ops NULL), for the calls
+ * that only read: in WAL mode they read the last commit while the
+ * writer is in the middle of the next one (a group commit's flush), and
+ * every write was committed before its call returned, so a read after
+ * it sees it.
+ */
 struct store_sqlite {
 	struct store	 base;		/* first: store.c casts */
 	sqlite3		*db;
 	pthread_mutex_t	 mu;
+	struct store_sqlite *rd[SQ_READERS];
+	unsigned int	 rnext;
 };
 
 static const char sqlite_schema[] =
@@ -107,22 +121,6 @@ static const char sqlite_has_pending[] =
 static const char sqlite_add_pending[] =
     "ALTER TABLE failures ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;";
 
-static void
-sq_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-sq_seterr(char err[STORE_ERRLEN], const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, STORE_ERRLEN, fmt, ap);
-	va_end(ap);
-}
-
 static struct store_sqlite *
 sq(struct store *st)
 {
@@ -130,10 +128,28 @@ sq(struct store *st)
 }
 
 /* Report the connection's last error for ${what}; return STORE_EFAIL. */
+/*
+ * The connection's lock, for an operation alone (${tx} NULL); one inside
+ * a group commit runs under the lock its sq_txn_begin() took.
+ */
+static void
+sq_lock(struct store_sqlite *s, const struct store_txn *tx)
+{
+	if (tx == NULL)
+		pthread_mutex_lock(&s->mu);
+}
+
+static void
+sq_unlock(struct store_sqlite *s, const struct store_txn *tx)
+{
+	if (tx == NULL)
+		pthread_mutex_unlock(&s->mu);
+}
+
 static int
 sq_fail(struct store_sqlite *s, const char *what, char err[STORE_ERRLEN])
 {
-	sq_seterr(err, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
+	store_seterr(err, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
 	return STORE_EFAIL;
 }
 
@@ -179,20 +195,40 @@ sq_exec(struct store_sqlite *s, const char *sql, char err[STORE_ERRLEN])
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
 		return 0;
-	sq_seterr(err, "sqlite: %s", msg != NULL ? msg :
+	store_seterr(err, "sqlite: %s", msg != NULL ? msg :
 	    sqlite3_errmsg(s->db));
 	r = STORE_EFAIL;
 	sqlite3_free(msg);
 	return r;
 }
 
+/*
+ * A connection for a call that only reads (round robin); the writer for
+ * a database in memory, which no other connection can open.
+ */
+static struct store_sqlite *
+sq_reader(struct store *st)
+{
+	struct store_sqlite *s = sq(st);
+	unsigned int i;
+
+	if (s->rd[0] == NULL)
+		return s;
+	i = __atomic_fetch_add(&s->rnext, 1, __ATOMIC_RELAXED);
+	return s->rd[i % SQ_READERS];
+}
+
 static void
 sq_close(struct store *st)
 {
 	struct store_sqlite *s = sq(st);
+	size_t i;
 
 	if (s == NULL)
 		return;
+	for (i = 0; i < SQ_READERS; i++)
+		if (s->rd[i] != NULL)
+			sq_close(&s->rd[i]->base);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -237,7 +273,7 @@ sq_account_create(struct store *st, const char *account, const char *pwhash,
 	sqlite3_bind_int64(stmt, 3, now);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT) {
-		sq_seterr(err, "account exists");
+		store_seterr(err, "account exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -256,7 +292,7 @@ static int
 sq_account_pwhash(struct store *st, const char *account,
     char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	int r, rc;
 
@@ -269,7 +305,7 @@ sq_account_pwhash(struct store *st, const char *account,
 	sq_bind_text(stmt, 1, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -311,7 +347,7 @@ sq_session_open(struct store *st, const struct store_session *ss,
 	sqlite3_bind_int(stmt, 9, ss->fresh_code ? 1 : 0);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT) {
-		sq_seterr(err, "session exists");
+		store_seterr(err, "session exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -352,7 +388,7 @@ static int
 sq_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
     struct store_session *ss, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	int r, rc;
 
@@ -364,7 +400,7 @@ sq_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -398,7 +434,7 @@ sq_session_delete(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 		goto out;
 	}
 	if (sqlite3_changes(s->db) == 0) {
-		sq_seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -410,7 +446,7 @@ out:
 }
 
 static int
-sq_key_put(struct store *st, const struct store_key *k,
+sq_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
     char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
@@ -418,10 +454,10 @@ sq_key_put(struct store *st, const struct store_key *k,
 	int r, rc;
 
 	if (k->blob_len > STORE_BLOB_MAX) {
-		sq_seterr(err, "key blob too long");
+		store_seterr(err, "key blob too long");
 		return STORE_EFAIL;
 	}
-	pthread_mutex_lock(&s->mu);
+	sq_lock(s, tx);
 	if ((r = sq_prepare(s, "INSERT INTO keys (key_id, account, kind, "
 	    "label, created, destroyed, releases, pub, blob, device, repo_id, "
 	    "keyset_id) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?)", &stmt,
@@ -443,7 +479,7 @@ sq_key_put(struct store *st, const struct store_key *k,
 	sq_bind_text(stmt, 10, k->keyset_id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT) {
-		sq_seterr(err, "key id exists");
+		store_seterr(err, "key id exists");
 		r = STORE_EEXIST;
 		goto out;
 	}
@@ -454,7 +490,7 @@ sq_key_put(struct store *st, const struct store_key *k,
 	r = 0;
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
+	sq_unlock(s, tx);
 	return r;
 }
 
@@ -512,7 +548,7 @@ sq_collect(struct store_sqlite *s, sqlite3_stmt *stmt, size_t size,
 			cap = cap == 0 ? 16 : cap * 2;
 			if ((nv = realloc(v, cap * size)) == NULL) {
 				free(v);
-				sq_seterr(err, "out of memory");
+				store_seterr(err, "out of memory");
 				return STORE_EFAIL;
 			}
 			v = nv;
@@ -534,7 +570,7 @@ static int
 sq_key_get(struct store *st, const char *account, const char *key_id,
     struct store_key *k, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	int r, rc;
 
@@ -548,7 +584,7 @@ sq_key_get(struct store *st, const char *account, const char *key_id,
 	sq_bind_text(stmt, 2, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -565,14 +601,14 @@ out:
 }
 
 static int
-sq_key_released(struct store *st, const char *account, const char *key_id,
-    char err[STORE_ERRLEN])
+sq_key_released(struct store *st, struct store_txn *tx, const char *account,
+    const char *key_id, char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	sqlite3_stmt *stmt = NULL;
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	sq_lock(s, tx);
 	if ((r = sq_prepare(s, "UPDATE keys SET releases = releases + 1 "
 	    "WHERE key_id = ? AND account = ?", &stmt, err)) != 0)
 		goto out;
@@ -583,14 +619,14 @@ sq_key_released(struct store *st, const char *account, const char *key_id,
 		goto out;
 	}
 	if (sqlite3_changes(s->db) == 0) {
-		sq_seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
 	r = 0;
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
+	sq_unlock(s, tx);
 	return r;
 }
 
@@ -644,7 +680,7 @@ sq_key_destroy(struct store *st, const char *account, const char *key_id,
 	sq_bind_text(stmt, 2, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such key");
+		store_seterr(err, "no such key");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -669,7 +705,7 @@ static int
 sq_key_list(struct store *st, const char *account, struct store_key **out,
     size_t *n, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	void *v = NULL;
 	int r;
@@ -691,14 +727,14 @@ sq_key_list(struct store *st, const char *account, struct store_key **out,
 }
 
 static int
-sq_audit_add(struct store *st, const struct store_event *ev,
-    char err[STORE_ERRLEN])
+sq_audit_add(struct store *st, struct store_txn *tx,
+    const struct store_event *ev, char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	sqlite3_stmt *stmt = NULL;
 	int r;
 
-	pthread_mutex_lock(&s->mu);
+	sq_lock(s, tx);
 	if ((r = sq_prepare(s, "INSERT INTO audit (time, account, address, "
 	    "event, key_id, ok, device) VALUES (?, ?, ?, ?, ?, ?, ?)", &stmt,
 	    err)) != 0)
@@ -717,7 +753,7 @@ sq_audit_add(struct store *st, const struct store_event *ev,
 	r = 0;
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
+	sq_unlock(s, tx);
 	return r;
 }
 
@@ -725,7 +761,7 @@ static int
 sq_audit_list(struct store *st, const char *account, int limit,
     struct store_event **out, size_t *n, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	struct store_event *v = NULL, *e;
 	size_t len = 0;
@@ -736,7 +772,7 @@ sq_audit_list(struct store *st, const char *account, int limit,
 	if (limit <= 0)
 		return 0;
 	if ((v = calloc((size_t)limit, sizeof(*v))) == NULL) {
-		sq_seterr(err, "out of memory");
+		store_seterr(err, "out of memory");
 		return STORE_EFAIL;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -943,9 +979,9 @@ sq_failure_reserve(struct store *st, const char *account,
 	}
 	in_txn = false;
 	if (r == STORE_ELIMIT)
-		sq_seterr(err, "too many failed logins");
+		store_seterr(err, "too many failed logins");
 	else if (r == STORE_EBUSY)
-		sq_seterr(err, "too many logins in progress");
+		store_seterr(err, "too many logins in progress");
 out:
 	sqlite3_finalize(stmt);
 	if (in_txn) {
@@ -974,7 +1010,7 @@ sq_failure_settle(struct store *st, const char *sql, int64_t id,
 		goto out;
 	}
 	if (sqlite3_changes(s->db) == 0) {
-		sq_seterr(err, "no such reservation");
+		store_seterr(err, "no such reservation");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1127,20 +1163,51 @@ sq_end(struct store_sqlite *s, int r, char err[STORE_ERRLEN])
 	return r;
 }
 
+/* Group commit: the lock and BEGIN IMMEDIATE, held until sq_txn_end. */
 static int
-sq_session_touch(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    int64_t now, const char *address, char err[STORE_ERRLEN])
+sq_txn_begin(struct store *st, struct store_txn **tx, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int r;
+
+	*tx = NULL;
+	pthread_mutex_lock(&s->mu);
+	if ((r = sq_begin(s, err)) != 0) {
+		pthread_mutex_unlock(&s->mu);
+		return r;
+	}
+	*tx = (struct store_txn *)s;
+	return 0;
+}
+
+static int
+sq_txn_end(struct store *st, struct store_txn *tx, bool commit,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s = sq(st);
+	int r;
+
+	(void)tx;
+	r = sq_end(s, commit ? 0 : STORE_EFAIL, err);
+	pthread_mutex_unlock(&s->mu);
+	return commit ? r : 0;
+}
+
+static int
+sq_session_touch(struct store *st, struct store_txn *tx,
+    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now, const char *address,
+    char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = sq(st);
 	int n, r;
 
-	pthread_mutex_lock(&s->mu);
+	sq_lock(s, tx);
 	r = sq_do(s, "session touch", &n, err, "UPDATE sessions SET "
 	    "last_used = ?, last_address = ? WHERE hash = ?", "itb", now,
 	    address, hash, (size_t)STORE_TOKEN_HASH_LEN);
-	pthread_mutex_unlock(&s->mu);
+	sq_unlock(s, tx);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 	}
 	return r;
@@ -1160,7 +1227,7 @@ sq_session_fresh(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 	    (size_t)STORE_TOKEN_HASH_LEN);
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "no such session");
+		store_seterr(err, "no such session");
 		r = STORE_ENOTFOUND;
 	}
 	return r;
@@ -1176,7 +1243,7 @@ static int
 sq_session_list(struct store *st, const char *account, int64_t now,
     struct store_session **out, size_t *n, char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	void *v = NULL;
 	int r;
@@ -1252,7 +1319,7 @@ sq_account_set_pwhash(struct store *st, const char *account,
 	    "pwhash = ? WHERE account = ? AND deleted = 0", "tt", pwhash,
 	    account);
 	if (r == 0 && changed == 0) {
-		sq_seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 	}
 	if (r == 0)
@@ -1281,7 +1348,7 @@ sq_account_delete(struct store *st, const char *account, int64_t now,
 	    "totp_step = 0 WHERE account = ? AND deleted = 0", "it",
 	    now > 0 ? now : (int64_t)1, account);
 	if (r == 0 && changed == 0) {
-		sq_seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 	}
 	/* As sq_key_destroy: overwrite in place, then shorten. */
@@ -1312,7 +1379,7 @@ static int
 sq_totp_get(struct store *st, const char *account, struct store_totp *t,
     char err[STORE_ERRLEN])
 {
-	struct store_sqlite *s = sq(st);
+	struct store_sqlite *s = sq_reader(st);
 	sqlite3_stmt *stmt = NULL;
 	const void *p;
 	int r, rc, n;
@@ -1325,7 +1392,7 @@ sq_totp_get(struct store *st, const char *account, struct store_totp *t,
 	sq_bind_text(stmt, 1, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such account");
+		store_seterr(err, "no such account");
 		r = STORE_ENOTFOUND;
 		goto out;
 	}
@@ -1361,7 +1428,7 @@ sq_totp_pending(struct store *st, const char *account, const uint8_t *blob,
 	    "deleted = 0 AND totp_state <> 2", "bt", blob, blob_len, account);
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "TOTP is on, or no such account");
+		store_seterr(err, "TOTP is on, or no such account");
 		r = STORE_EEXIST;
 	}
 	return r;
@@ -1382,7 +1449,7 @@ sq_totp_enable(struct store *st, const char *account, int64_t step,
 	    "totp_state = 2, totp_step = ? WHERE account = ? AND deleted = 0 "
 	    "AND totp_state = 1", "it", step, account);
 	if (r == 0 && changed == 0) {
-		sq_seterr(err, "no pending TOTP secret");
+		store_seterr(err, "no pending TOTP secret");
 		r = STORE_ENOTFOUND;
 	}
 	if (r == 0)
@@ -1432,7 +1499,7 @@ sq_totp_step(struct store *st, const char *account, int64_t step,
 	    "totp_state = 2 AND totp_step < ?", "iti", step, account, step);
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "code already used");
+		store_seterr(err, "code already used");
 		r = STORE_ENOTFOUND;
 	}
 	return r;
@@ -1451,7 +1518,7 @@ sq_recovery_use(struct store *st, const char *account,
 	    (size_t)STORE_CODE_HASH_LEN);
 	pthread_mutex_unlock(&s->mu);
 	if (r == 0 && n == 0) {
-		sq_seterr(err, "no such recovery code");
+		store_seterr(err, "no such recovery code");
 		r = STORE_ENOTFOUND;
 	}
 	return r;
@@ -1479,10 +1546,10 @@ sq_key_bind(struct store *st, const char *account, const char *key_id,
 	sq_bind_text(stmt, 2, account);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		sq_seterr(err, "bound to other ids");
+		store_seterr(err, "bound to other ids");
 		r = STORE_EEXIST;
 	} else if (rc == SQLITE_DONE) {
-		sq_seterr(err, "no such wrap key");
+		store_seterr(err, "no such wrap key");
 		r = STORE_ENOTFOUND;
 	} else {
 		r = sq_fail(s, "key bind", err);
@@ -1578,28 +1645,68 @@ static const struct store_ops sqlite_ops = {
 	.failure_confirm = sq_failure_confirm,
 	.failure_cancel = sq_failure_cancel,
 	.expire = sq_expire,
+	.txn_begin = sq_txn_begin,
+	.txn_end = sq_txn_end,
+	.txn_max = 1,
 };
+
+/* A read-only connection to the database the writer has set up. */
+static int
+sq_open_reader(const char *path, struct store_sqlite **out,
+    char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		store_seterr(err, "out of memory");
+		return STORE_EFAIL;
+	}
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		store_seterr(err, "cannot create a mutex");
+		return STORE_EFAIL;
+	}
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		store_seterr(err, "sqlite: cannot open '%s' to read: %s", path,
+		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+		sq_close(&s->base);
+		return STORE_EFAIL;
+	}
+	sqlite3_extended_result_codes(s->db, 0);
+	sqlite3_busy_timeout(s->db, SQLITE_BUSY_MS);
+	if (sq_exec(s, "PRAGMA trusted_schema = OFF;", err) != 0) {
+		sq_close(&s->base);
+		return STORE_EFAIL;
+	}
+	*out = s;
+	return 0;
+}
 
 int
 store_sqlite_open(const char *path, struct store **out,
     char err[STORE_ERRLEN])
 {
 	struct store_sqlite *s = NULL;
+	const char *p;
+	size_t ri;
 	int r;
 
 	*out = NULL;
 	if (sqlite3_threadsafe() == 0) {
-		sq_seterr(err, "sqlite: library built without thread support");
+		store_seterr(err,
+		    "sqlite: library built without thread support");
 		return STORE_EFAIL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		sq_seterr(err, "out of memory");
+		store_seterr(err, "out of memory");
 		return STORE_EFAIL;
 	}
 	s->base.ops = &sqlite_ops;
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
-		sq_seterr(err, "cannot create a mutex");
+		store_seterr(err, "cannot create a mutex");
 		return STORE_EFAIL;
 	}
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
@@ -1613,11 +1720,11 @@ store_sqlite_open(const char *path, struct store **out,
 		    slash == path ? 1 : (int)(slash - path), slash == NULL ?
 		    "." : path);
 		if (access(dir, F_OK) != 0)
-			sq_seterr(err, "sqlite: cannot open '%s': the folder "
-			    "'%s' does not exist (make it first, owned by the "
-			    "user cofferd runs as)", path, dir);
+			store_seterr(err, "sqlite: cannot open '%s': the "
+			    "folder '%s' does not exist (make it first, owned "
+			    "by the user cofferd runs as)", path, dir);
 		else
-			sq_seterr(err, "sqlite: cannot open '%s': %s", path,
+			store_seterr(err, "sqlite: cannot open '%s': %s", path,
 			    s->db != NULL ? sqlite3_errmsg(s->db) :
 			    "out of memory");
 		r = STORE_EFAIL;
@@ -1650,6 +1757,11 @@ store_sqlite_open(const char *path, struct store **out,
 	}
 	if ((r = sq_exec(s, "COMMIT;", err)) != 0)
 		goto out;
+	/* A database in memory or a temporary one has no file name. */
+	p = sqlite3_db_filename(s->db, "main");
+	for (ri = 0; p != NULL && *p != '\0' && ri < SQ_READERS; ri++)
+		if ((r = sq_open_reader(p, &s->rd[ri], err)) != 0)
+			goto out;
 	*out = &s->base;
 	s = NULL;
 	r = 0;

@@ -47,10 +47,11 @@
 #          lines, headers of 60 and 200 KiB, Content-Length lies, broken
 #          chunking, ...; srvstress junk): never a 5xx (but 505 to an
 #          unknown HTTP version), /healthz answers after every case.
-#   crash  STRESS_KILLS rounds: deposits in flight from 4 threads, SIGKILL
-#          of cofferd at a random instant, restart; at the end every
-#          deposit that was answered 201 with a key id is released with
-#          the same bytes.
+#   crash  STRESS_KILLS rounds: deposits in flight from 16 threads (so
+#          that cofferd commits them in groups), SIGKILL of cofferd at a
+#          random instant, restart; at the end every deposit that was
+#          answered 201 with a key id has its audit row in the database
+#          and is released with the same bytes.
 #
 # After every section cofferd must still run and answer /healthz; at the
 # end it must stop cleanly on SIGTERM with no sanitizer report in its log.
@@ -475,7 +476,7 @@ sec_crash()
 	k=0
 	cut=0
 	while [ $k -lt "$n_kills" ]; do
-		stress deposit -t "$token" -o acked.txt -n 4 -d 60 \
+		stress deposit -t "$token" -o acked.txt -n 16 -d 60 \
 		    -N "$NET.50" >deposit.out 2>&1 &
 		dpid=$!
 		# 0.2 to 1 s of deposits.
@@ -500,6 +501,23 @@ sec_crash()
 		k=$((k + 1))
 	done
 	n=$(wc -l <acked.txt)
+	# Each acknowledged deposit's audit row was committed with its key.
+	q="SELECT key_id FROM audit WHERE event = 'deposit' AND account = '$acct'"
+	case $COFFERD_DB in
+	sqlite:*)	sqlite3 "${COFFERD_DB#sqlite:}" "$q" ;;
+	*)		if [ "$pg_started" = 1 ]; then
+				pg_psql "$q"
+			else
+				psql -X -q -A -t -d "$COFFERD_DB" -c "$q"
+			fi ;;
+	esac >audited.txt 2>audit.err || {
+		fail "crash: cannot read the audit rows: $(head -n 1 audit.err)"
+	}
+	cut -d' ' -f1 acked.txt | sort >acked.ids
+	sort -u audited.txt >audited.ids
+	noaudit=$(comm -23 acked.ids audited.ids | wc -l)
+	[ "$noaudit" -eq 0 ] ||
+	    fail "crash: $noaudit acknowledged deposits have no audit row"
 	stress verify -t "$token" -f acked.txt -n 4 -N "$NET.52" \
 	    >verify.out 2>&1 || {
 		fail "crash: $(tail -n 1 verify.out)"

@@ -22,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
 #include "../../server/store.h"
 #include "../unit/unit.h"
 
@@ -1534,6 +1537,224 @@ audit_device(void)
 }
 
 
+/* ---- group commit --------------------------------------------------- */
+
+static void
+quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/*
+ * Run ${sql} on the test database beside the store (a second
+ * connection): 0 or -1, the reason printed.
+ */
+static int
+db_exec(const char *sql)
+{
+	PGconn *c;
+	PGresult *res;
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int r = -1;
+
+	if (strncmp(url, "sqlite:", 7) == 0) {
+		if (sqlite3_open(url + 7, &db) == SQLITE_OK &&
+		    sqlite3_busy_timeout(db, 10000) == SQLITE_OK &&
+		    sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+			r = 0;
+		else
+			printf("# sqlite: %s\n", msg != NULL ? msg :
+			    sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		sqlite3_close(db);
+		return r;
+	}
+	c = PQconnectdb(url);
+	PQsetNoticeProcessor(c, quiet, NULL);
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    PQresultStatus(res) == PGRES_TUPLES_OK)
+		r = 0;
+	else
+		printf("# postgres: %s\n", PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	return r;
+}
+
+#define GROUP_THREADS	8
+#define GROUP_OPS	50
+
+struct gworker {
+	int		 id;
+	const char	*event;		/* of the audit rows; "" deposits */
+	const char	*good;		/* audit rows: the account */
+	int		 ok, failed;
+	char		 acked[GROUP_OPS][STORE_KEYID_LEN + 1];
+	char		 refused[GROUP_OPS][STORE_KEYID_LEN + 1];
+};
+
+static void *
+gworker(void *arg)
+{
+	struct gworker *w = arg;
+	char err[STORE_ERRLEN];
+	struct store_event ev;
+	struct store_key k;
+	char a[STORE_ACCOUNT_MAX + 1];
+	int i, r;
+
+	snprintf(a, sizeof(a), "%s-group-%d", tag, w->id);
+	for (i = 0; i < GROUP_OPS; i++) {
+		make_key(&k, a, STORE_KIND_KEY, "", i, 40, (uint8_t)i);
+		memset(&ev, 0, sizeof(ev));
+		ev.time = i;
+		snprintf(ev.account, sizeof(ev.account), "%s", a);
+		snprintf(ev.address, sizeof(ev.address), "thread %d", w->id);
+		snprintf(ev.event, sizeof(ev.event), "%s", w->event);
+		snprintf(ev.key_id, sizeof(ev.key_id), "%s", k.key_id);
+		ev.ok = 1;
+		r = store_key_put_audit(st, &k, &ev, err);
+		if (r == 0)
+			memcpy(w->acked[w->ok++], k.key_id, sizeof(k.key_id));
+		else
+			memcpy(w->refused[w->failed++], k.key_id,
+			    sizeof(k.key_id));
+	}
+	return NULL;
+}
+
+/* Each key in ${ids} is there (with its audit row) iff ${want}. */
+static void
+check_keys(const char *account, char (*ids)[STORE_KEYID_LEN + 1], int n,
+    bool want)
+{
+	struct store_event *v = NULL;
+	struct store_key got;
+	size_t nev, j;
+	int i, found;
+
+	T_OK(audit_list(st, account, 1000, &v, &nev, err_));
+	for (i = 0; i < n; i++) {
+		char err[STORE_ERRLEN];
+		int r = store_key_get(st, account, ids[i], &got, err);
+
+		T_EQ_INT(r, want ? 0 : STORE_ENOTFOUND);
+		found = 0;
+		for (j = 0; j < nev; j++)
+			if (strcmp(v[j].key_id, ids[i]) == 0)
+				found++;
+		T_EQ_INT(found, want ? 1 : 0);
+	}
+	free(v);
+}
+
+/*
+ * Deposits from eight threads at once: every one acknowledged has its key
+ * and its audit row, and they were committed in fewer transactions than
+ * there were deposits (groups formed).
+ */
+static void
+group_commit(void)
+{
+	struct gworker *w;
+	pthread_t th[GROUP_THREADS];
+	uint64_t c0, o0, c1, o1;
+	char a[STORE_ACCOUNT_MAX + 1];
+	int i;
+
+	T_TRUE((w = calloc(GROUP_THREADS, sizeof(*w))) != NULL);
+	store_commit_stats(st, &c0, &o0);
+	for (i = 0; i < GROUP_THREADS; i++) {
+		w[i].id = i;
+		w[i].event = "deposit";
+		T_TRUE(pthread_create(&th[i], NULL, gworker, &w[i]) == 0);
+	}
+	for (i = 0; i < GROUP_THREADS; i++)
+		pthread_join(th[i], NULL);
+	store_commit_stats(st, &c1, &o1);
+	for (i = 0; i < GROUP_THREADS; i++) {
+		T_EQ_INT(w[i].ok, GROUP_OPS);
+		snprintf(a, sizeof(a), "%s-group-%d", tag, i);
+		check_keys(a, w[i].acked, w[i].ok, true);
+	}
+	T_EQ_INT(o1 - o0, GROUP_THREADS * GROUP_OPS);
+	printf("# %d deposits in %llu commits\n", GROUP_THREADS * GROUP_OPS,
+	    (unsigned long long)(c1 - c0));
+	T_TRUE(c1 - c0 < o1 - o0);
+	free(w);
+}
+
+/*
+ * A statement failing inside a group (a trigger refuses audit rows named
+ * "poison") fails that deposit alone: the others of its group are
+ * retried alone and acknowledged; a refused deposit left neither key nor
+ * audit row.  Then a failure at COMMIT (PostgreSQL: a deferred
+ * constraint trigger) fails its whole group: nothing acknowledged is
+ * missing, nothing refused is there.
+ */
+static void
+group_failures(void)
+{
+	struct gworker *w;
+	pthread_t th[GROUP_THREADS];
+	char a[STORE_ACCOUNT_MAX + 1];
+	bool pg = strncmp(url, "sqlite:", 7) != 0;
+	int i, round, ok, failed;
+
+	T_TRUE((w = calloc(GROUP_THREADS, sizeof(*w))) != NULL);
+	if (!pg)
+		T_TRUE(db_exec("CREATE TRIGGER IF NOT EXISTS t_poison BEFORE "
+		    "INSERT ON audit WHEN NEW.event IN ('poison', 'late') "
+		    "BEGIN SELECT RAISE(ABORT, 'poisoned'); END;") == 0);
+	else
+		T_TRUE(db_exec("CREATE OR REPLACE FUNCTION t_poison() "
+		    "RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+		    "RAISE EXCEPTION 'poisoned'; END $$;"
+		    "DROP TRIGGER IF EXISTS t_poison ON audit;"
+		    "CREATE TRIGGER t_poison BEFORE INSERT ON audit FOR EACH "
+		    "ROW WHEN (NEW.event = 'poison') EXECUTE FUNCTION "
+		    "t_poison();"
+		    "DROP TRIGGER IF EXISTS t_late ON audit;"
+		    "CREATE CONSTRAINT TRIGGER t_late AFTER INSERT ON audit "
+		    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN "
+		    "(NEW.event = 'late') EXECUTE FUNCTION t_poison();") == 0);
+	for (round = 0; round < 2; round++) {
+		memset(w, 0, GROUP_THREADS * sizeof(*w));
+		for (i = 0; i < GROUP_THREADS; i++) {
+			w[i].id = 100 * (round + 1) + i;
+			w[i].event = i > 0 ? "deposit" :
+			    round == 0 ? "poison" : "late";
+			T_TRUE(pthread_create(&th[i], NULL, gworker,
+			    &w[i]) == 0);
+		}
+		ok = failed = 0;
+		for (i = 0; i < GROUP_THREADS; i++) {
+			pthread_join(th[i], NULL);
+			snprintf(a, sizeof(a), "%s-group-%d", tag, w[i].id);
+			check_keys(a, w[i].acked, w[i].ok, true);
+			check_keys(a, w[i].refused, w[i].failed, false);
+			if (i > 0) {
+				ok += w[i].ok;
+				failed += w[i].failed;
+			}
+		}
+		printf("# round %d: the bad thread %d ok, %d refused; the "
+		    "others %d ok, %d refused\n", round, w[0].ok, w[0].failed,
+		    ok, failed);
+		T_EQ_INT(w[0].ok, 0);
+		T_EQ_INT(w[0].failed, GROUP_OPS);
+		/* A statement failure costs the others nothing. */
+		if (round == 0 || !pg)
+			T_EQ_INT(failed, 0);
+	}
+	T_TRUE(db_exec(pg ? "DROP TRIGGER t_poison ON audit;"
+	    "DROP TRIGGER t_late ON audit;" : "DROP TRIGGER t_poison;") == 0);
+	free(w);
+}
+
 static void
 teardown(void)
 {
@@ -1568,6 +1789,8 @@ main(int argc, char **argv)
 		UNIT_TEST(totp),
 		UNIT_TEST(key_meta),
 		UNIT_TEST(audit_device),
+		UNIT_TEST(group_commit),
+		UNIT_TEST(group_failures),
 	};
 	int rc;
 

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * store_group: group commit, the same for every backend.
+ *
+ * A deposit or a release writes a few rows and must not be answered
+ * before they are on disk; one flush per request bounds a server at the
+ * disk's flush rate however idle its cores are.  Here the writes of
+ * concurrent requests share one transaction, so one flush:
+ *
+ *   - A thread queues its operation.  If fewer groups are being
+ *     committed than the backend allows at once (txn_max: SQLite has one
+ *     writer; PostgreSQL flushes the commits of several connections
+ *     together), it becomes a leader: it takes the whole queue, runs
+ *     every operation in one transaction (the backend's txn_begin /
+ *     txn_end), and marks each done with its result.  Operations queued
+ *     meanwhile wait; when a leader is done, one of their threads leads
+ *     the next group.
+ *   - An operation's result is set only after txn_end(commit) returned:
+ *     0 if it committed, else every operation of the group gets
+ *     STORE_EFAIL.  Nothing is acknowledged that is not durable.
+ *   - A statement that fails with STORE_EFAIL inside a group may have
+ *     spoilt the transaction (PostgreSQL aborts it): the group is rolled
+ *     back and each of its operations is retried alone, so one bad
+ *     operation fails only itself.  EEXIST and ENOTFOUND write nothing
+ *     and do not spoil the transaction (the backends' statements make
+ *     sure: ON CONFLICT DO NOTHING, changed-row counts).
+ *
+ * What is never grouped: everything else in store.h, in particular the
+ * read-modify-write operations that must be alone and atomic (account
+ * creation, login reservations, TOTP steps, recovery codes, fresh
+ * proofs): they keep their own transactions in the backends.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+
+struct store_group {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	struct store_op	*head;		/* queued, not yet taken */
+	struct store_op	**tail;
+	unsigned int	 leaders;	/* groups being committed */
+	uint64_t	 commits;
+	uint64_t	 ops;
+};
+
+struct store_group *
+store_group_new(void)
+{
+	struct store_group *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	if (pthread_mutex_init(&g->mu, NULL) != 0) {
+		free(g);
+		return NULL;
+	}
+	if (pthread_cond_init(&g->cv, NULL) != 0) {
+		pthread_mutex_destroy(&g->mu);
+		free(g);
+		return NULL;
+	}
+	g->tail = &g->head;
+	return g;
+}
+
+void
+store_group_free(struct store_group *g)
+{
+	if (g == NULL)
+		return;
+	pthread_cond_destroy(&g->cv);
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+}
+
+/* Run ${op}'s statements on ${tx}; its result. */
+static int
+op_exec(struct store *st, struct store_txn *tx, struct store_op *op)
+{
+	const struct store_ops *o = st->ops;
+	char err2[STORE_ERRLEN];
+	int r;
+
+	switch (op->kind) {
+	case STORE_OP_KEY_PUT:
+		r = o->key_put(st, tx, op->k, op->err);
+		if (r == 0 && op->ev != NULL)
+			r = o->audit_add(st, tx, op->ev, op->err);
+		return r;
+	case STORE_OP_AUDIT:
+		r = o->audit_add(st, tx, op->ev, op->err);
+		if (r != 0 || op->key_id == NULL)
+			return r;
+		/* The count only: a key destroyed meanwhile is no error. */
+		r = o->key_released(st, tx, op->account, op->key_id, err2);
+		if (r == STORE_ENOTFOUND)
+			return 0;
+		if (r != 0)
+			memcpy(op->err, err2, sizeof(err2));
+		return r;
+	case STORE_OP_KEY_RELEASED:
+		return o->key_released(st, tx, op->account, op->key_id,
+		    op->err);
+	case STORE_OP_TOUCH:
+		return o->session_touch(st, tx, op->hash, op->now,
+		    op->address, op->err);
+	}
+	snprintf(op->err, sizeof(op->err), "store: unknown operation");
+	return STORE_EFAIL;
+}
+
+/*
+ * The row an operation locks until its transaction ends, to order the
+ * operations of a group: groups committed at once (txn_max > 1) then lock
+ * rows in one order and cannot deadlock.  Keys (by id) before sessions
+ * (by token hash); inserts lock nothing another group waits for.
+ */
+static int
+op_order(const void *pa, const void *pb)
+{
+	const struct store_op *a = *(const struct store_op *const *)pa;
+	const struct store_op *b = *(const struct store_op *const *)pb;
+	int ta = a->key_id != NULL ? 1 : a->hash != NULL ? 2 : 0;
+	int tb = b->key_id != NULL ? 1 : b->hash != NULL ? 2 : 0;
+
+	if (ta != tb)
+		return ta - tb;
+	if (ta == 1)
+		return strcmp(a->key_id, b->key_id);
+	if (ta == 2)
+		return memcmp(a->hash, b->hash, STORE_TOKEN_HASH_LEN);
+	return 0;
+}
+
+/*
+ * Relink the list ${*head} in op_order (left as it is if out of memory:
+ * the order only spares a deadlock, which PostgreSQL would break by
+ * failing one group, whose operations are then retried alone).
+ */
+static void
+sort_group(struct store_op **head)
+{
+	struct store_op **v, *op;
+	size_t i, n = 0;
+
+	for (op = *head; op != NULL; op = op->next)
+		n++;
+	if (n < 2 || (v = calloc(n, sizeof(*v))) == NULL)
+		return;
+	for (i = 0, op = *head; op != NULL; op = op->next)
+		v[i++] = op;
+	qsort(v, n, sizeof(*v), op_order);
+	for (i = 0; i + 1 < n; i++)
+		v[i]->next = v[i + 1];
+	v[n - 1]->next = NULL;
+	*head = v[0];
+	free(v);
+}
+
+/* Set the result of the operations from ${first} to ${stop}. */
+static void
+fail_all(struct store_op *first, struct store_op *stop, int r,
+    const char *err)
+{
+	struct store_op *op;
+
+	for (op = first; op != stop; op = op->next) {
+		op->r = r;
+		memcpy(op->err, err, STORE_ERRLEN);
+	}
+}
+
+/*
+ * Commit the operations from ${first} up to (not including) ${stop} in
+ * one transaction, or, if a statement spoils it, each alone.  Every
+ * operation's r is final afterwards.  Adds the transactions committed and
+ * the operations they held to *commits and *ops.
+ */
+static void
+commit_group(struct store *st, struct store_op *first, struct store_op *stop,
+    uint64_t *commits, uint64_t *ops)
+{
+	char err[STORE_ERRLEN] = "";
+	struct store_txn *tx = NULL;
+	struct store_op *op;
+	uint64_t n = 0;
+	int r;
+
+	if ((r = st->ops->txn_begin(st, &tx, err)) != 0) {
+		fail_all(first, stop, STORE_EFAIL, err);
+		return;
+	}
+	for (op = first; op != stop; op = op->next) {
+		n++;
+		op->r = op_exec(st, tx, op);
+		if (op->r == STORE_EFAIL)
+			break;
+	}
+	if (op != stop) {
+		(void)st->ops->txn_end(st, tx, false, NULL);
+		if (first->next == stop)
+			return;		/* alone: its failure stands */
+		for (op = first; op != stop; op = op->next)
+			commit_group(st, op, op->next, commits, ops);
+		return;
+	}
+	if ((r = st->ops->txn_end(st, tx, true, err)) != 0) {
+		fail_all(first, stop, STORE_EFAIL, err);
+		return;
+	}
+	*commits += 1;
+	*ops += n;
+}
+
+int
+store_group_run(struct store *st, struct store_op *op)
+{
+	struct store_group *g = st->group;
+	struct store_op *batch, *o, *next;
+	uint64_t commits, ops;
+
+	op->r = STORE_EFAIL;
+	op->err[0] = '\0';
+	op->done = false;
+	op->next = NULL;
+	pthread_mutex_lock(&g->mu);
+	*g->tail = op;
+	g->tail = &op->next;
+	while (!op->done) {
+		if (g->leaders >= st->ops->txn_max || g->head == NULL) {
+			pthread_cond_wait(&g->cv, &g->mu);
+			continue;
+		}
+		/* Lead: take everything queued, ${op} among it. */
+		batch = g->head;
+		g->head = NULL;
+		g->tail = &g->head;
+		g->leaders++;
+		pthread_mutex_unlock(&g->mu);
+		commits = ops = 0;
+		if (st->ops->txn_max > 1)
+			sort_group(&batch);
+		commit_group(st, batch, NULL, &commits, &ops);
+		pthread_mutex_lock(&g->mu);
+		g->commits += commits;
+		g->ops += ops;
+		/* After done is set its owner may return: read next first. */
+		for (o = batch; o != NULL; o = next) {
+			next = o->next;
+			o->done = true;
+		}
+		g->leaders--;
+		pthread_cond_broadcast(&g->cv);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return op->r;
+}
+
+void
+store_commit_stats(struct store *st, uint64_t *commits, uint64_t *ops)
+{
+	struct store_group *g = st->group;
+
+	pthread_mutex_lock(&g->mu);
+	*commits = g->commits;
+	*ops = g->ops;
+	pthread_mutex_unlock(&g->mu);
+}
