@@ -802,16 +802,18 @@ pack_bytes(const char *repo, const char *keyhex)
 /*
  * Prune and bundles (FORMAT.md §7.1): three bundles of ten small blobs,
  * with a large blob after each so that each group is a bundle of its
- * own.  All of A used, half of B, none of C: prune keeps A and B whole
- * (a bundle stays while any member is used), forgets B's unused members
- * and all of C, frees C's bytes; everything used still reads, from a
- * fresh open, and check --read-data finds nothing wrong.
+ * own.  All of A used, half of B, none of C: prune (max unused 0)
+ * copies A's bundle as it is, seals B's used half again without the
+ * dead half, drops C; it frees C's bytes and about half of B's;
+ * everything used still reads, from a fresh open, and check
+ * --read-data finds nothing wrong.
  */
 static void
 keyset_prune_bundles(void)
 {
 	char dir[PATH_MAX], repo[PATH_MAX];
 	struct coffer_err err = { 0 };
+	const struct prune_opts po = { .max_unused = 0 };
 	struct prune_stats st = { 0 };
 	struct repo *rp;
 	struct keyset *ks;
@@ -869,7 +871,9 @@ keyset_prune_bundles(void)
 		if (k == PER || g == 0 || (g == 1 && k % 2 == 0))
 			T_TRUE(keyset_mark_used(ks, OBJ_DATA, v[i].id));
 	}
-	T_EQ_INT(keyset_prune(ks, false, &st, &err), 0);
+	T_EQ_INT(keyset_prune(ks, &po, &st, &err), 0);
+	T_EQ_INT(st.bundles_cut, 1);
+	T_EQ_INT(st.damaged, 0);
 	T_EQ_INT(st.blobs_removed, PER / 2 + PER);
 	T_EQ_INT(st.blobs_kept, N - PER / 2 - PER);
 	keyset_free(ks);
@@ -877,8 +881,8 @@ keyset_prune_bundles(void)
 	if ((ks = open_set(rp, dk, false)) == NULL)
 		goto out;
 	after = pack_bytes(repo, keyset_idhex(ks));
-	/* C's bundle is gone: at least its bytes were freed. */
-	T_TRUE(after + bclen[2] <= before);
+	/* C's bundle is gone, and B's dead half (random: no compression). */
+	T_TRUE(after + bclen[2] + bclen[1] / 3 <= before);
 	for (size_t i = 0; i < N; i++) {
 		int g = (int)(i / (PER + 1)), k = (int)(i % (PER + 1));
 		bool used = k == PER || g == 0 || (g == 1 && k % 2 == 0);
@@ -887,9 +891,11 @@ keyset_prune_bundles(void)
 		if (!used)
 			continue;
 		check_blob(ks, &v[i]);
-		/* A bundle is copied whole, never cut down. */
-		if (k < PER)
+		/* A whole, B cut down to its used half. */
+		if (k < PER && g == 0)
 			T_EQ_INT(clen_of(ks, &v[i]), bclen[g]);
+		if (k < PER && g == 1)
+			T_TRUE(clen_of(ks, &v[i]) < bclen[g] * 2 / 3);
 	}
 	T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad, &bytes,
 	    NULL, NULL, &err), 0);
