@@ -6,8 +6,8 @@
  * snapshots of the set) under an exclusive lock.  Then, per pack:
  * nothing used → delete; some bytes unused → a candidate for repacking.
  * Candidates are repacked, the most wasteful (unused share) first, until
- * what stays unused is at most max_unused percent of what is used (as
- * restic's --max-unused); the others are kept.  Repacking copies the
+ * what stays unused is at most max_unused percent of the packs after
+ * prune; the others are kept.  Repacking copies the
  * used objects into new packs, each read and authenticated first: a
  * blob sealed alone and a bundle (FORMAT.md §7.1) all of whose members
  * are used keep their sealed bytes; the used members of a bundle with

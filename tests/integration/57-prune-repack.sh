@@ -7,9 +7,9 @@
 # every remaining snapshot restores bit for bit and check --read-data is
 # clean; prune --dry-run changes no byte of the card and predicts the
 # bytes the real prune frees (within 5% and 16 KiB); --max-unused
-# unlimited frees no partly used pack; a damaged bundle is never copied:
-# prune says so, exits 1, keeps that pack as it is and still prunes the
-# rest.
+# unlimited frees no partly used pack; a prune killed at each rename,
+# unlink and fsync of a repack costs no snapshot; a damaged bundle is
+# never copied: prune says so, exits 1 and keeps that pack as it is.
 
 # card_checksum: one hash of every file of the card, names and bytes.
 card_checksum()
@@ -79,8 +79,61 @@ prune_checked()
 	expect_exit 0 "$COFFER" check --read-data || return 1
 }
 
+# crash_loop: see its caller.
+crash_loop()
+{
+	COFFER_REPO=$PWD/crash
+	export COFFER_REPO
+	small_tree cdata 8 100 || return 1
+	expect_exit 0 "$COFFER" init --name-by count || return 1
+	expect_exit 0 "$COFFER" backup cdata || return 1
+	rm -f cdata/d*/f*[02468] || return 1
+	expect_exit 0 "$COFFER" backup cdata || return 1
+	expect_exit 0 "$COFFER" forget 1 || return 1
+	cp -a crash crash.0 || return 1
+	kills=0
+	for sc in renameat unlinkat fsync; do
+		n=1
+		while [ "$n" -le 20 ]; do
+			rm -rf crash && cp -a crash.0 crash || return 1
+			rc=0
+			# (LeakSanitizer cannot run under ptrace.)
+			ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+			    strace -f -o /dev/null -e trace="$sc" \
+			    -e inject="$sc":signal=KILL:when="$n" \
+			    "$COFFER" prune --max-unused 0 >prune.out 2>&1 ||
+			    rc=$?
+			# Done before the n-th call: every step was hit.
+			[ "$rc" -eq 0 ] && break
+			[ "$rc" -eq 137 ] || { cat prune.out >&2
+			    fail "prune under strace: exit $rc"; return 1; }
+			kills=$((kills + 1))
+			rm -f crash/locks/* || return 1
+			expect_exit 0 "$COFFER" check --read-data ||
+			    fail "check after a kill at $sc #$n" || return 1
+			rm -rf rc
+			expect_exit 0 "$COFFER" restore 2 --target rc ||
+			    return 1
+			expect_tree cdata rc/cdata ||
+			    fail "restore after a kill at $sc #$n" || return 1
+			n=$((n + 1))
+		done
+		[ "$n" -gt 2 ] && [ "$n" -le 20 ] ||
+		    fail "prune under strace: $sc #$n (exit $rc)" || return 1
+	done
+	note "$kills kills of prune"
+	p0=$(pack_bytes)
+	expect_exit 0 "$COFFER" prune --max-unused 0 --json || return 1
+	expect_exit 0 "$COFFER" check --read-data || return 1
+	[ "$(pack_bytes)" -le $(( $(pack_bytes "$PWD/crash.0") * 6 / 10 )) ] ||
+	    fail "after the kills, prune left $(pack_bytes) of" \
+	    "$(pack_bytes "$PWD/crash.0") bytes" || return 1
+	expect_exit 0 "$COFFER" restore 2 --target rc2 || return 1
+	expect_tree cdata rc2/cdata || return 1
+}
+
 scenario() {
-	need_cmd jq split || return 1
+	need_cmd jq split strace || return 1
 	small_tree data 40 100 || return 1
 	expect_exit 0 "$COFFER" init --name-by count || return 1
 	expect_exit 0 "$COFFER" backup data || return 1
@@ -111,6 +164,13 @@ scenario() {
 	expect_jq '.packs_repacked == 0 and .bundles_cut == 0' out || return 1
 	expect_exit 2 "$COFFER" prune --max-unused 100 || return 1
 	expect_exit 2 "$COFFER" prune --max-unused x5 || return 1
+
+	# Killed mid-repack: SIGKILL at the n-th rename, unlink and fsync
+	# of a prune that cuts every bundle (strace injects it, so each step
+	# of the order is hit: new packs, their index, the complete index,
+	# the deletions).  After each kill the snapshot restores and check
+	# --read-data is clean; a last prune frees the space.
+	crash_loop || return 1
 
 	# A damaged bundle, in a repository of its own: the pack of its
 	# first backup starts with a bundle (a backup writes its data before
