@@ -1049,6 +1049,85 @@ out:
 	fixture_done(dir, rp);
 }
 
+/*
+ * Many packs (the walks over packs/ look each file up in a sorted set of
+ * pack ids, packids.c): NP packs of one blob each, and NL leftover files
+ * with pack names that no index names.  check counts exactly the
+ * leftovers; prune (half of the blobs used) deletes exactly the packs of
+ * the unused half and the leftovers, keeps the others, and every used
+ * blob still reads.
+ */
+static void
+keyset_prune_many_packs(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], path[PATH_MAX + 128];
+	const struct prune_opts po = { .max_unused = 0 };
+	struct coffer_err err = { 0 };
+	struct prune_stats st = { 0 };
+	struct repo *rp;
+	struct keyset *ks;
+	enum { NP = 400, NL = 40 };
+	uint8_t (*ids)[BLOB_ID_LEN] = NULL;
+	uint8_t dk[KEY_LEN], data[64];
+	struct wbuf out;
+
+	wbuf_init(&out, BLOB_MAX);
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	if ((ids = calloc(NP, BLOB_ID_LEN)) == NULL ||
+	    (ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	for (int i = 0; i < NP; i++) {
+		memset(data, 0, sizeof(data));
+		memcpy(data, &i, sizeof(i));
+		keyset_blob_id(ks, data, sizeof(data), ids[i]);
+		T_EQ_INT(put(ks, OBJ_DATA, ids[i], data, sizeof(data)), 0);
+		T_EQ_INT(keyset_flush(ks, &err), 0);
+	}
+	T_EQ_INT(ks->npacks, NP);
+	for (int i = 0; i < NL; i++) {
+		uint8_t pid[PACK_ID_LEN];
+		char hex[33];
+		FILE *f;
+
+		random_bytes(pid, sizeof(pid));
+		hex_encode(hex, pid, sizeof(pid));
+		snprintf(path, sizeof(path), "%s/sets/%s/packs/%.2s", repo,
+		    keyset_idhex(ks), hex);
+		(void)mkdir(path, 0700);
+		snprintf(path, sizeof(path), "%s/sets/%s/packs/%.2s/%s", repo,
+		    keyset_idhex(ks), hex, hex);
+		if ((f = fopen(path, "w")) != NULL)
+			fclose(f);
+	}
+	T_EQ_INT(keyset_count_unindexed(ks), NL);
+	for (int i = 0; i < NP; i += 2)
+		T_TRUE(keyset_mark_used(ks, OBJ_DATA, ids[i]));
+	T_EQ_INT(keyset_prune(ks, &po, &st, &err), 0);
+	T_EQ_INT(st.packs_deleted, NP / 2);
+	T_EQ_INT(st.packs_repacked, 0);
+	keyset_free(ks);
+	if ((ks = open_set(rp, dk, false)) == NULL)
+		goto out;
+	T_EQ_INT(ks->npacks, NP / 2);
+	T_EQ_INT(keyset_count_unindexed(ks), 0);
+	snprintf(path, sizeof(path), "find '%s/sets/%s/packs' -type f | "
+	    "wc -l | grep -qx %d", repo, keyset_idhex(ks), NP / 2);
+	T_EQ_INT(system(path), 0);
+	for (int i = 0; i < NP; i++) {
+		T_EQ_INT(keyset_has_blob(ks, OBJ_DATA, ids[i]), i % 2 == 0);
+		if (i % 2 == 0)
+			T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, ids[i], &out,
+			    &err), 0);
+	}
+	keyset_free(ks);
+out:
+	free(ids);
+	wbuf_release(&out);
+	fixture_done(dir, rp);
+}
+
 static void
 keyset_other_key(void)
 {
@@ -2139,6 +2218,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(keyset_batches_mixed),
 	UNIT_TEST(keyset_pack_tamper_detected),
 	UNIT_TEST(keyset_prune_bundles),
+	UNIT_TEST(keyset_prune_many_packs),
 	UNIT_TEST(keyset_other_key),
 	UNIT_TEST(keyset_keyinfo_bound),
 	UNIT_TEST(keyset_keyinfo_escrow),
