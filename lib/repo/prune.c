@@ -7,8 +7,8 @@
  * nothing used → delete; some bytes unused → a candidate for repacking.
  * Candidates are repacked, the most wasteful (unused share) first, until
  * what stays unused is at most max_unused percent of the packs after
- * prune; the others are kept.  Repacking copies the
- * used objects into new packs, each read and authenticated first: a
+ * prune; the others are kept.  Repacking copies the used objects into
+ * new packs, each read and authenticated first: a
  * blob sealed alone and a bundle (FORMAT.md §7.1) all of whose members
  * are used keep their sealed bytes; the used members of a bundle with
  * dead ones are sealed again, bundled with each other.  Pack files that
@@ -142,9 +142,9 @@ static int
 by_waste(const void *a, const void *b)
 {
 	const struct cand *x = a, *y = b;
-	/* x->unused / x->total > y->unused / y->total, in 128 bits. */
-	unsigned __int128 l = (unsigned __int128)x->unused * y->total;
-	unsigned __int128 r = (unsigned __int128)y->unused * x->total;
+	/* x->unused / x->total > y->unused / y->total; a pack's bytes
+	 * are far below 2^32 (§8), so the products fit. */
+	uint64_t l = x->unused * y->total, r = y->unused * x->total;
 
 	if (l != r)
 		return l > r ? -1 : 1;
@@ -208,8 +208,7 @@ plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
 			nlive[e->loc.pack] += nu;
 			/* A share of a bundle; all of it if all is used. */
 			live[e->loc.pack] += nu == k - i || raw == 0 ?
-			    e->loc.clen : (uint64_t)((unsigned __int128)
-			    e->loc.clen * uraw / raw);
+			    e->loc.clen : e->loc.clen * uraw / raw;
 		}
 		i = k;
 	}
@@ -242,8 +241,8 @@ plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
 	if (o->max_unused < 0)
 		limit = UINT64_MAX;
 	else
-		limit = (uint64_t)((unsigned __int128)used_all *
-		    (unsigned)o->max_unused / (unsigned)(100 - o->max_unused));
+		limit = used_all / (uint64_t)(100 - o->max_unused) *
+		    (uint64_t)o->max_unused;
 	if (nc > 1)
 		qsort(c, nc, sizeof(*c), by_waste);
 	for (size_t i = 0; i < nc && unused_all > limit; i++) {
