@@ -175,7 +175,7 @@ plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
 	uint8_t *any = NULL;
 	struct cand *c = NULL;
 	size_t nc = 0;
-	uint64_t used_all = 0, unused_all = 0, limit, written = 0;
+	uint64_t used_all = 0, unused_all = 0, limit, written = 0, over;
 	int r = 0;
 
 	if ((total = coffer_calloc(nold + 1, sizeof(*total))) == NULL ||
@@ -197,9 +197,6 @@ plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
 			if (ent[k]->used) {
 				uraw += ent[k]->loc.rawlen;
 				nu++;
-				st->blobs_kept++;
-			} else {
-				st->blobs_removed++;
 			}
 		}
 		total[e->loc.pack] += e->loc.clen;
@@ -229,10 +226,16 @@ plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
 			continue;
 		}
 		used_all += live[p];
-		if (total[p] > live[p]) {
+		/*
+		 * What the file holds beyond its used share and their
+		 * table: objects the index no longer names count too.
+		 */
+		over = live[p] + nlive[p] * ENTRY_LEN + PACK_OVERHEAD;
+		if (fsize[p] > over || total[p] > live[p]) {
 			c[nc].pack = p;
-			c[nc].unused = total[p] - live[p];
-			c[nc].total = total[p];
+			c[nc].unused = fsize[p] > over ? fsize[p] - over :
+			    total[p] - live[p];
+			c[nc].total = fsize[p] > total[p] ? fsize[p] : total[p];
 			unused_all += c[nc].unused;
 			nc++;
 		}
@@ -261,6 +264,30 @@ plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
 	if (written > 0)
 		written += PACK_OVERHEAD * (written / PACK_TARGET_SIZE + 1);
 	*est_written = written;
+	/*
+	 * The unused members of a bundle that stays (its pack is kept)
+	 * keep their index entries (used = 2, kept by keep_used): so the
+	 * next prune still sees the bundle's dead share, and a backup may
+	 * use them again.  Every other unused entry is dropped.
+	 */
+	for (size_t i = 0; i < nent; ) {
+		const struct idx_entry *e = ent[i];
+		bool anyu = false, stays;
+		size_t k;
+
+		for (k = i; k < nent && same_place(ent[k], e); k++)
+			anyu = anyu || ent[k]->used;
+		stays = anyu && e->bundled && fate[e->loc.pack] == P_KEEP;
+		for (size_t j = i; j < k; j++) {
+			if (!ent[j]->used && stays)
+				ent[j]->used = 2;
+			if (ent[j]->used)
+				st->blobs_kept++;
+			else
+				st->blobs_removed++;
+		}
+		i = k;
+	}
 out:
 	coffer_free(total);
 	coffer_free(live);

@@ -7,7 +7,8 @@
 # every remaining snapshot restores bit for bit and check --read-data is
 # clean; prune --dry-run changes no byte of the card and predicts the
 # bytes the real prune frees (within 5% and 16 KiB); --max-unused
-# unlimited frees no partly used pack; a prune killed at each rename,
+# unlimited (through forget --prune) frees no partly used pack, and the
+# next prune still sees the unused share of the bundles it left; a prune killed at each rename,
 # unlink and fsync of a repack costs no snapshot; a damaged bundle is
 # never copied: prune says so, exits 1 and keeps that pack as it is.
 
@@ -156,12 +157,24 @@ scenario() {
 	expect_exit 0 "$COFFER" restore 3 --target r3 || return 1
 	expect_tree left2 r3/data || return 1
 
-	# --max-unused unlimited deletes only what is wholly unused.
+	# --max-unused unlimited deletes only what is wholly unused (here
+	# through forget --prune): a dry run then still finds work.
 	rm -f data/d2*/f*[13579] || return 1
 	expect_exit 0 "$COFFER" backup data || return 1
-	expect_exit 0 "$COFFER" forget 3 || return 1
+	expect_exit 2 "$COFFER" forget 3 --max-unused 5 || return 1
+	sum0=$(card_checksum)
+	expect_exit 0 "$COFFER" forget 3 --prune --max-unused unlimited ||
+	    return 1
+	[ "$sum0" != "$(card_checksum)" ] || fail "forget changed nothing" ||
+	    return 1
+	expect_exit 0 "$COFFER" prune --dry-run --json || return 1
+	expect_jq '.packs_repacked > 0 and .bytes_freed > 100000' out ||
+	    return 1
 	expect_exit 0 "$COFFER" prune --max-unused unlimited --json || return 1
 	expect_jq '.packs_repacked == 0 and .bundles_cut == 0' out || return 1
+	expect_exit 0 "$COFFER" prune --max-unused 0% --json || return 1
+	expect_jq '.packs_repacked > 0 and .bundles_cut > 0' out || return 1
+	expect_exit 0 "$COFFER" check --read-data || return 1
 	expect_exit 2 "$COFFER" prune --max-unused 100 || return 1
 	expect_exit 2 "$COFFER" prune --max-unused x5 || return 1
 
