@@ -188,8 +188,9 @@ scenario() {
 	# A damaged bundle, in a repository of its own: the pack of its
 	# first backup starts with a bundle (a backup writes its data before
 	# its folders); one byte flipped inside it.  Prune copies nothing
-	# from it, exits 1 naming the damage, keeps the pack as it is, and
-	# check still sees it.
+	# from it, exits 1 naming the damage, keeps the pack as it is, still
+	# cuts the bundles of the other pack, and check still sees the
+	# damage.
 	COFFER_REPO=$PWD/dmg
 	export COFFER_REPO
 	small_tree dmgdata 4 100 || return 1
@@ -199,13 +200,17 @@ scenario() {
 	[ "$(wc -l <packs.txt)" -eq 1 ] ||
 	    fail "want one pack: $(cat packs.txt)" || return 1
 	pack=$(cat packs.txt)
-	rm -f dmgdata/d*/f*[02468] || return 1
-	expect_exit 0 "$COFFER" backup dmgdata || return 1
-	expect_exit 0 "$COFFER" forget 1 || return 1
+	# A second pack of bundles, undamaged: prune goes on with it.
+	small_tree dmg2 4 100 || return 1
+	expect_exit 0 "$COFFER" backup dmg2 || return 1
+	rm -f dmgdata/d*/f*[02468] dmg2/d*/f*[02468] || return 1
+	expect_exit 0 "$COFFER" backup dmgdata dmg2 || return 1
+	expect_exit 0 "$COFFER" forget 1 2 || return 1
 	flip_byte "$pack" 300 || return 1
 	sum=$(sha256sum <"$pack")
 	expect_exit 1 "$COFFER" prune --max-unused 0 --json || return 1
-	expect_jq '.damaged == 1' out || return 1
+	expect_jq '.damaged == 1 and .bundles_cut > 0 and .packs_written > 0' \
+	    out || return 1
 	expect_grep "bundle at offset 8 of .*failed authentication" err ||
 	    return 1
 	expect_grep "kept 1 damaged object" err || return 1
