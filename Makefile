@@ -138,6 +138,10 @@ fuzz-corpus: all $(B)/tests/gen_corpus		## regenerate the seed corpora from a fr
 bench: all $(B)/bench/bench_primitives $(B)/bench/bench_chunker	## coffer against restic and borg; QUICK=1 for a short run
 	QUICK="$(QUICK)" B="$(B)" sh bench/bench.sh
 
+bench-prune: all $(B)/bench/bench_packlist	## prune: space freed against restic (FILES=100000), pack-file walk at 80,000 packs
+	$(B)/bench/bench_packlist 80000
+	B="$(B)" sh bench/prune-vs-restic.sh $(or $(FILES),100000)
+
 bench-escrow: all $(B)/cofferd $(B)/bench/bench_escrow	## cofferd logins/deposits/releases per second, SQLite and PostgreSQL
 	B="$(B)" sh bench/escrow-load.sh
 
@@ -171,5 +175,5 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan shrunk fuzz fuzz-bins fuzz-corpus bench demo clean help
-.PHONY: bench-escrow bench-escrow-h2load
+.PHONY: bench-escrow bench-escrow-h2load bench-prune
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

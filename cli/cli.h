@@ -116,6 +116,11 @@ int parse_scope(const char *s, int *scope);
 int parse_custody(const char *s, int *custody);
 extern const char *const custody_names[];
 int parse_period(const char *s, int *period);
+/*
+ * parse_max_unused(s, &pct): prune's --max-unused: "0" … "99", with or
+ * without "%", or "unlimited" (COFFER_PRUNE_UNLIMITED); 0 or -1.
+ */
+int parse_max_unused(const char *s, int *pct);
 extern const char *const scope_names[];
 
 /* config.c: defaults from the config file (flags > env > file). */

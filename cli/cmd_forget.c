@@ -11,14 +11,15 @@ static const char forget_usage[] =
     "usage: coffer forget [--repo DIR] [--keep-last N] [--keep-hourly N]\n"
     "                     [--keep-daily N] [--keep-weekly N]\n"
     "                     [--keep-monthly N] [--keep-yearly N]\n"
-    "                     [-n | --dry-run] [--prune] [--json] [SNAPSHOT...]\n"
+    "                     [-n | --dry-run] [--prune [--max-unused P]]\n"
+    "                     [--json] [SNAPSHOT...]\n"
     "\nRemove snapshots from the card: those a retention policy does not\n"
     "keep, or the ones named.  The policy applies to each group of\n"
     "snapshots with the same host and paths: keep-last N keeps the N\n"
     "newest; keep-daily N the newest of each of the last N days that have\n"
     "one (hourly, weekly (ISO weeks), monthly, yearly alike; UTC); a\n"
     "snapshot kept by any rule stays.  The data stays until 'coffer\n"
-    "prune' (or --prune) frees it.\n"
+    "prune' (or --prune, with prune's --max-unused) frees it.\n"
     "\nexamples:\n  coffer forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12\n"
     "  coffer forget 2026-11-25T17:31:00Z --prune\n";
 
@@ -76,6 +77,7 @@ cmd_forget(int argc, char **argv)
 		{ "keep-yearly", required_argument,	NULL, 'y' },
 		{ "dry-run",	no_argument,		NULL, 'n' },
 		{ "prune",	no_argument,		NULL, 'p' },
+		{ "max-unused",	required_argument,	NULL, 'u' },
 		{ "json",	no_argument,		NULL, 'j' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
@@ -84,7 +86,8 @@ cmd_forget(int argc, char **argv)
 	struct fstate st = { 0 };
 	struct coffer_err err = { 0 };
 	struct coffer_ctx ctx;
-	bool prune = false;
+	struct coffer_prune_opts po = { .max_unused = COFFER_PRUNE_MAX_UNUSED };
+	bool prune = false, max_unused = false;
 	size_t n = 0;
 	unsigned *slot;
 	int ch, rc;
@@ -102,6 +105,13 @@ cmd_forget(int argc, char **argv)
 		case 'y': slot = &o.keep_yearly; break;
 		case 'n': o.dry_run = true; break;
 		case 'p': prune = true; break;
+		case 'u':
+			if (parse_max_unused(optarg, &po.max_unused) != 0)
+				return usage_err(forget_usage, "--max-unused: "
+				    "'%s' is not a percentage from 0 to 99 or "
+				    "'unlimited'", optarg);
+			max_unused = true;
+			break;
 		case 'j': st.json = true; break;
 		case 'h':
 			fputs(forget_usage, stdout);
@@ -120,6 +130,8 @@ cmd_forget(int argc, char **argv)
 	    o.keep_weekly + o.keep_monthly + o.keep_yearly == 0)
 		return usage_err(forget_usage, "give a --keep-* policy or the "
 		    "snapshots to forget");
+	if (max_unused && !prune)
+		return usage_err(forget_usage, "--max-unused goes with --prune");
 	if (prune && o.dry_run)
 		return usage_err(forget_usage, "--prune and --dry-run exclude "
 		    "each other");
@@ -149,7 +161,7 @@ cmd_forget(int argc, char **argv)
 		struct coffer_prune_result pr;
 		char a[32], b[32];
 
-		if (coffer_prune(&ctx, false, &pr, &err) != 0) {
+		if (coffer_prune(&ctx, &po, &pr, &err) != 0) {
 			report_err(&err);
 			return EXIT_FAIL;
 		}

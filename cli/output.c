@@ -185,6 +185,24 @@ parse_custody(const char *s, int *custody)
 }
 
 int
+parse_max_unused(const char *s, int *pct)
+{
+	int v = 0;
+	size_t i;
+
+	if (strcmp(s, "unlimited") == 0) {
+		*pct = COFFER_PRUNE_UNLIMITED;
+		return 0;
+	}
+	for (i = 0; s[i] >= '0' && s[i] <= '9' && i < 2; i++)
+		v = v * 10 + (s[i] - '0');
+	if (i == 0 || (s[i] != '\0' && strcmp(s + i, "%") != 0))
+		return -1;
+	*pct = v;
+	return 0;
+}
+
+int
 parse_period(const char *s, int *period)
 {
 	static const char *const names[] = { "day", "week", "month" };

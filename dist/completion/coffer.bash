@@ -33,8 +33,8 @@ _coffer_cmd_opts()
 	stats)		echo "--json" ;;
 	forget)		echo "--keep-last --keep-hourly --keep-daily --keep-weekly
 			    --keep-monthly --keep-yearly --dry-run -n --prune
-			    --json" ;;
-	prune)		echo "--dry-run -n --json" ;;
+			    --max-unused --json" ;;
+	prune)		echo "--dry-run -n --max-unused --json" ;;
 	key)
 		case $2 in
 		list)		echo "--json" ;;

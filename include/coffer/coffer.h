@@ -349,22 +349,44 @@ int coffer_forget(const struct coffer_ctx *ctx,
     size_t *nforgotten, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
+/* max_unused: unused space prune may leave; or this for no limit. */
+#define COFFER_PRUNE_UNLIMITED	(-1)
+#define COFFER_PRUNE_MAX_UNUSED	5	/* the default */
+
+struct coffer_prune_opts {
+	bool		dry_run;
+	/*
+	 * Percent (0 … 99) of the pack bytes after prune that may stay
+	 * unused: packs are rewritten, most wasteful first, until no more
+	 * is.  0: rewrite every pack with a dead byte.  5 is the default.
+	 */
+	int		max_unused;
+};
+
 struct coffer_prune_result {
 	uint64_t	packs_deleted, packs_repacked, packs_written;
 	uint64_t	blobs_removed, blobs_kept;
+	uint64_t	bundles_cut;	/* bundles sealed again without dead members */
 	uint64_t	bytes_before, bytes_after;	/* pack files on the card */
+	uint64_t	bytes_freed;	/* dry run: estimated */
+	uint64_t	bytes_repacked;	/* written again; dry run: estimated */
+	uint64_t	damaged;	/* objects that failed, kept in place */
 };
 
 /*
- * coffer_prune(ctx, dry_run, res, err): free the space of data no
- * snapshot uses any more: packs with nothing in use are deleted, packs
- * mostly unused are rewritten with what is still used, leftovers of
- * interrupted backups go.  Crash-safe: new packs and a complete new index
- * are durable before anything is deleted.  Needs the key of each set it
- * prunes; others are left alone.
+ * coffer_prune(ctx, opts, res, err): free the space of data no snapshot
+ * uses any more: packs with nothing in use are deleted, packs with
+ * unused bytes are rewritten with what is still used (bundles cut down
+ * to their used members) until at most opts->max_unused percent is
+ * unused, leftovers of interrupted backups go.  Crash-safe: new packs
+ * and a complete new index are durable before anything is deleted.  An
+ * object that fails authentication is never copied: its pack stays,
+ * the rest goes on, and the result is COFFER_EAUTH.  Needs the key of
+ * each set it prunes; others are left alone.
  */
-int coffer_prune(const struct coffer_ctx *ctx, bool dry_run,
-    struct coffer_prune_result *res, struct coffer_err *err)
+int coffer_prune(const struct coffer_ctx *ctx,
+    const struct coffer_prune_opts *opts, struct coffer_prune_result *res,
+    struct coffer_err *err)
     __attribute__((warn_unused_result));
 
 /* ---- keys ---- */

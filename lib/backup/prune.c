@@ -82,10 +82,17 @@ out:
 }
 
 int
-coffer_prune(const struct coffer_ctx *ctx, bool dry_run,
-    struct coffer_prune_result *res, struct coffer_err *err)
+coffer_prune(const struct coffer_ctx *ctx,
+    const struct coffer_prune_opts *opts, struct coffer_prune_result *res,
+    struct coffer_err *err)
 {
+	const struct prune_opts po = {
+		.dry_run = opts->dry_run,
+		.max_unused = opts->max_unused,
+	};
+	const bool dry_run = opts->dry_run;
 	struct prune_stats st = { 0 };
+	struct coffer_err damage = { 0 };
 	struct snapshot *snaps = NULL;
 	struct keyset *ks = NULL;
 	struct session s;
@@ -131,10 +138,22 @@ coffer_prune(const struct coffer_ctx *ctx, bool dry_run,
 			    snaps[k].name, err)) != 0)
 				goto out;
 		}
-		if ((r = keyset_prune(ks, dry_run, &st, err)) != 0)
+		/* Damage kept in place: the other sets are pruned still. */
+		if ((r = keyset_prune(ks, &po, &st, &e1)) == COFFER_EAUTH) {
+			if (damage.code == 0)
+				damage = e1;
+			continue;
+		}
+		if (r != 0) {
+			*err = e1;
 			goto out;
+		}
 	}
 	r = 0;
+	if (damage.code != 0) {
+		*err = damage;
+		r = damage.code;
+	}
 out:
 	res->packs_deleted = st.packs_deleted;
 	res->packs_repacked = st.packs_repacked;
@@ -143,6 +162,10 @@ out:
 	res->blobs_kept = st.blobs_kept;
 	res->bytes_before = st.bytes_before;
 	res->bytes_after = dry_run ? 0 : st.bytes_after;
+	res->bytes_freed = st.bytes_freed;
+	res->bytes_repacked = st.bytes_repacked;
+	res->bundles_cut = st.bundles_cut;
+	res->damaged = st.damaged;
 	keyset_free(ks);
 	wbuf_release(&blob);
 	snapshot_list_free(snaps, nsnaps);

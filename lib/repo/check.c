@@ -344,16 +344,28 @@ read_all_packs(struct keyset *ks, struct pack_bucket *bk,
 	return pl.r;
 }
 
+static bool
+indexed_pack(const struct keyset *ks, uint32_t p, void *cookie)
+{
+	(void)cookie;
+	return !ks->packs[p].unindexed;
+}
+
 uint64_t
 keyset_count_unindexed(const struct keyset *ks)
 {
 	char **dirs = NULL, **names = NULL;
 	size_t ndirs = 0, n = 0;
 	uint64_t nleft = 0;
+	struct packids known;
 
+	if (packids_build(ks, indexed_pack, NULL, &known) != 0)
+		return 0;
 	if (dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
-	    NULL) != 0)
+	    NULL) != 0) {
+		packids_release(&known);
 		return 0;	/* check_layout names what is wrong */
+	}
 	for (size_t d = 0; d < ndirs; d++) {
 		char sub[16];
 
@@ -363,15 +375,9 @@ keyset_count_unindexed(const struct keyset *ks)
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			uint8_t id[PACK_ID_LEN];
-			bool known = false;
 
-			if (hex_decode(id, names[i], PACK_ID_LEN) == 0)
-				for (uint32_t p = 0; p < ks->npacks; p++)
-					if (!ks->packs[p].unindexed &&
-					    memcmp(ks->packs[p].id, id,
-					    PACK_ID_LEN) == 0)
-						known = true;
-			if (!known)
+			if (hex_decode(id, names[i], PACK_ID_LEN) != 0 ||
+			    !packids_has(&known, id))
 				nleft++;
 		}
 		strlist_free(names, n);
@@ -379,6 +385,7 @@ keyset_count_unindexed(const struct keyset *ks)
 		n = 0;
 	}
 	strlist_free(dirs, ndirs);
+	packids_release(&known);
 	return nleft;
 }
 

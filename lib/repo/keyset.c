@@ -477,11 +477,16 @@ pack_scan(struct keyset *ks)
 {
 	char **dirs = NULL, **names = NULL;
 	size_t ndirs = 0, nnames = 0;
+	struct packids known;
 
 	ks->scanned = true;
-	if (dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
-	    NULL) != 0)
+	if (packids_build(ks, NULL, NULL, &known) != 0)
 		return;
+	if (dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
+	    NULL) != 0) {
+		packids_release(&known);
+		return;
+	}
 	for (size_t d = 0; d < ndirs; d++) {
 		char sub[16];
 
@@ -491,14 +496,10 @@ pack_scan(struct keyset *ks)
 			continue;
 		for (size_t i = 0; i < nnames; i++) {
 			uint8_t pid[PACK_ID_LEN];
-			bool known = false;
 
-			if (hex_decode(pid, names[i], PACK_ID_LEN) != 0)
-				continue;
-			for (uint32_t p = 0; p < ks->npacks && !known; p++)
-				known = memcmp(ks->packs[p].id, pid,
-				    PACK_ID_LEN) == 0;
-			if (!known)
+			/* The packs known before the scan: names are unique. */
+			if (hex_decode(pid, names[i], PACK_ID_LEN) == 0 &&
+			    !packids_has(&known, pid))
 				(void)pack_load_table(ks, pid);
 		}
 		strlist_free(names, nnames);
@@ -506,6 +507,7 @@ pack_scan(struct keyset *ks)
 		nnames = 0;
 	}
 	strlist_free(dirs, ndirs);
+	packids_release(&known);
 }
 
 void
@@ -1190,6 +1192,20 @@ keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	if (!claim(ks, type, id))
 		return ks->idx_oom ? coffer_err_set(err, COFFER_ENOMEM,
 		    "index") : 0;
+	return sealer_submit(ks->sealer, type, id, data, len, write_object, ks,
+	    err);
+}
+
+int
+keyset_reseal(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *data, size_t len, struct coffer_err *err)
+{
+	int r;
+
+	if (len > BLOB_MAX)
+		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
+	if ((r = start_sealer(ks, err)) != 0)
+		return r;
 	return sealer_submit(ks->sealer, type, id, data, len, write_object, ks,
 	    err);
 }

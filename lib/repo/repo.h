@@ -348,10 +348,27 @@ int snapshot_load(struct keyset *ks, struct snapshot *s,
 
 /* ---- prune ---- */
 
+/* What prune may leave unused, in percent of the used bytes kept. */
+#define PRUNE_UNUSED_UNLIMITED	(-1)
+
+struct prune_opts {
+	bool		dry_run;
+	/*
+	 * 0 … 99: repack (most wasteful first) until at most this share
+	 * of the packs' bytes after prune is unused; 0 rewrites every
+	 * pack with a dead byte; PRUNE_UNUSED_UNLIMITED: only delete
+	 * packs with nothing in use.
+	 */
+	int		max_unused;
+};
+
 struct prune_stats {
 	uint64_t	packs_deleted, packs_repacked, packs_written;
 	uint64_t	blobs_removed, blobs_kept;
+	uint64_t	bundles_cut;	/* bundles resealed without dead members */
 	uint64_t	bytes_before, bytes_after, bytes_freed;
+	uint64_t	bytes_repacked;	/* written again (dry run: estimated) */
+	uint64_t	damaged;	/* objects kept, not copied: failed to read */
 };
 
 /*
@@ -368,13 +385,18 @@ bool keyset_mark_used(struct keyset *ks, int type,
     const uint8_t id[BLOB_ID_LEN]);
 
 /*
- * keyset_prune(ks, dry_run, st, err): delete and repack packs by what
+ * keyset_prune(ks, o, st, err): delete and repack packs by what
  * keyset_mark_used() marked (lib/repo/prune.c has the order that makes
  * it crash-safe).  Caller holds an exclusive lock and marked everything
- * every snapshot of the set uses.  ${st} is added to.
+ * every snapshot of the set uses.  ${st} is added to; with
+ * ${o->dry_run} nothing changes and bytes_freed and bytes_repacked are
+ * estimates.  An object that cannot be read or fails authentication is
+ * never copied: its pack is kept, the rest of the prune goes on, and
+ * the result is COFFER_EAUTH (st->damaged counts them; ${err} names
+ * the first).
  */
-int keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
-    struct coffer_err *err) WUR;
+int keyset_prune(struct keyset *ks, const struct prune_opts *o,
+    struct prune_stats *st, struct coffer_err *err) WUR;
 
 /* ---- check ---- */
 

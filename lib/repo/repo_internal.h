@@ -256,4 +256,32 @@ int repo_lock_values(const struct repo *rp, long pid, unsigned long long start,
     const char *boot, char host[33], char host_old[33], char bootv[33],
     unsigned long long *startv);
 
+/*
+ * packids: a sorted set of pack ids (packids.c).  packids_build(ks,
+ * want, cookie, s): the ids of the packs p of ${ks} for which
+ * want(ks, p, cookie) is true (every pack if ${want} is NULL); -1 if out
+ * of memory.  A pack named by several index files is in the table more
+ * than once: it is in the set if any of its slots is wanted.
+ */
+struct packids {
+	uint8_t	*id;		/* n ids of PACK_ID_LEN bytes, sorted */
+	size_t	 n;
+};
+typedef bool packids_want_fn(const struct keyset *ks, uint32_t p,
+    void *cookie);
+int packids_build(const struct keyset *ks, packids_want_fn *want,
+    void *cookie, struct packids *s) WUR;
+bool packids_has(const struct packids *s, const uint8_t id[PACK_ID_LEN]);
+void packids_release(struct packids *s);
+
+/*
+ * keyset_reseal(ks, type, id, data, len, err): seal ${data} again as the
+ * blob (${type}, ${id}) the index already knows, through the sealer (so
+ * small data blobs are bundled with the others resealed beside them),
+ * and point its entry at the new copy when that is written.  Prune uses
+ * it to cut dead members out of bundles; keyset_flush() finishes.
+ */
+int keyset_reseal(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const uint8_t *data, size_t len, struct coffer_err *err) WUR;
+
 #endif /* !REPO_INTERNAL_H_ */

@@ -802,16 +802,18 @@ pack_bytes(const char *repo, const char *keyhex)
 /*
  * Prune and bundles (FORMAT.md §7.1): three bundles of ten small blobs,
  * with a large blob after each so that each group is a bundle of its
- * own.  All of A used, half of B, none of C: prune keeps A and B whole
- * (a bundle stays while any member is used), forgets B's unused members
- * and all of C, frees C's bytes; everything used still reads, from a
- * fresh open, and check --read-data finds nothing wrong.
+ * own.  All of A used, half of B, none of C: prune (max unused 0)
+ * copies A's bundle as it is, seals B's used half again without the
+ * dead half, drops C; it frees C's bytes and about half of B's;
+ * everything used still reads, from a fresh open, and check
+ * --read-data finds nothing wrong.
  */
 static void
 keyset_prune_bundles(void)
 {
 	char dir[PATH_MAX], repo[PATH_MAX];
 	struct coffer_err err = { 0 };
+	const struct prune_opts po = { .max_unused = 0 };
 	struct prune_stats st = { 0 };
 	struct repo *rp;
 	struct keyset *ks;
@@ -869,7 +871,9 @@ keyset_prune_bundles(void)
 		if (k == PER || g == 0 || (g == 1 && k % 2 == 0))
 			T_TRUE(keyset_mark_used(ks, OBJ_DATA, v[i].id));
 	}
-	T_EQ_INT(keyset_prune(ks, false, &st, &err), 0);
+	T_EQ_INT(keyset_prune(ks, &po, &st, &err), 0);
+	T_EQ_INT(st.bundles_cut, 1);
+	T_EQ_INT(st.damaged, 0);
 	T_EQ_INT(st.blobs_removed, PER / 2 + PER);
 	T_EQ_INT(st.blobs_kept, N - PER / 2 - PER);
 	keyset_free(ks);
@@ -877,8 +881,8 @@ keyset_prune_bundles(void)
 	if ((ks = open_set(rp, dk, false)) == NULL)
 		goto out;
 	after = pack_bytes(repo, keyset_idhex(ks));
-	/* C's bundle is gone: at least its bytes were freed. */
-	T_TRUE(after + bclen[2] <= before);
+	/* C's bundle is gone, and B's dead half (random: no compression). */
+	T_TRUE(after + bclen[2] + bclen[1] / 3 <= before);
 	for (size_t i = 0; i < N; i++) {
 		int g = (int)(i / (PER + 1)), k = (int)(i % (PER + 1));
 		bool used = k == PER || g == 0 || (g == 1 && k % 2 == 0);
@@ -887,9 +891,11 @@ keyset_prune_bundles(void)
 		if (!used)
 			continue;
 		check_blob(ks, &v[i]);
-		/* A bundle is copied whole, never cut down. */
-		if (k < PER)
+		/* A whole, B cut down to its used half. */
+		if (k < PER && g == 0)
 			T_EQ_INT(clen_of(ks, &v[i]), bclen[g]);
+		if (k < PER && g == 1)
+			T_TRUE(clen_of(ks, &v[i]) < bclen[g] * 2 / 3);
 	}
 	T_EQ_INT(keyset_check(ks, true, check_report, &nrep, &nbad, &bytes,
 	    NULL, NULL, &err), 0);
@@ -1040,6 +1046,85 @@ out_ks:
 	keyset_free(ks);
 out:
 	free_blobs(v, n);
+	fixture_done(dir, rp);
+}
+
+/*
+ * Many packs (the walks over packs/ look each file up in a sorted set of
+ * pack ids, packids.c): NP packs of one blob each, and NL leftover files
+ * with pack names that no index names.  check counts exactly the
+ * leftovers; prune (half of the blobs used) deletes exactly the packs of
+ * the unused half and the leftovers, keeps the others, and every used
+ * blob still reads.
+ */
+static void
+keyset_prune_many_packs(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], path[PATH_MAX + 128];
+	const struct prune_opts po = { .max_unused = 0 };
+	struct coffer_err err = { 0 };
+	struct prune_stats st = { 0 };
+	struct repo *rp;
+	struct keyset *ks;
+	enum { NP = 400, NL = 40 };
+	uint8_t (*ids)[BLOB_ID_LEN] = NULL;
+	uint8_t dk[KEY_LEN], data[64];
+	struct wbuf out;
+
+	wbuf_init(&out, BLOB_MAX);
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	if ((ids = calloc(NP, BLOB_ID_LEN)) == NULL ||
+	    (ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	for (int i = 0; i < NP; i++) {
+		memset(data, 0, sizeof(data));
+		memcpy(data, &i, sizeof(i));
+		keyset_blob_id(ks, data, sizeof(data), ids[i]);
+		T_EQ_INT(put(ks, OBJ_DATA, ids[i], data, sizeof(data)), 0);
+		T_EQ_INT(keyset_flush(ks, &err), 0);
+	}
+	T_EQ_INT(ks->npacks, NP);
+	for (int i = 0; i < NL; i++) {
+		uint8_t pid[PACK_ID_LEN];
+		char hex[33];
+		FILE *f;
+
+		random_bytes(pid, sizeof(pid));
+		hex_encode(hex, pid, sizeof(pid));
+		snprintf(path, sizeof(path), "%s/sets/%s/packs/%.2s", repo,
+		    keyset_idhex(ks), hex);
+		(void)mkdir(path, 0700);
+		snprintf(path, sizeof(path), "%s/sets/%s/packs/%.2s/%s", repo,
+		    keyset_idhex(ks), hex, hex);
+		if ((f = fopen(path, "w")) != NULL)
+			fclose(f);
+	}
+	T_EQ_INT(keyset_count_unindexed(ks), NL);
+	for (int i = 0; i < NP; i += 2)
+		T_TRUE(keyset_mark_used(ks, OBJ_DATA, ids[i]));
+	T_EQ_INT(keyset_prune(ks, &po, &st, &err), 0);
+	T_EQ_INT(st.packs_deleted, NP / 2);
+	T_EQ_INT(st.packs_repacked, 0);
+	keyset_free(ks);
+	if ((ks = open_set(rp, dk, false)) == NULL)
+		goto out;
+	T_EQ_INT(ks->npacks, NP / 2);
+	T_EQ_INT(keyset_count_unindexed(ks), 0);
+	snprintf(path, sizeof(path), "find '%s/sets/%s/packs' -type f | "
+	    "wc -l | grep -qx %d", repo, keyset_idhex(ks), NP / 2);
+	T_EQ_INT(system(path), 0);
+	for (int i = 0; i < NP; i++) {
+		T_EQ_INT(keyset_has_blob(ks, OBJ_DATA, ids[i]), i % 2 == 0);
+		if (i % 2 == 0)
+			T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, ids[i], &out,
+			    &err), 0);
+	}
+	keyset_free(ks);
+out:
+	free(ids);
+	wbuf_release(&out);
 	fixture_done(dir, rp);
 }
 
@@ -2133,6 +2218,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(keyset_batches_mixed),
 	UNIT_TEST(keyset_pack_tamper_detected),
 	UNIT_TEST(keyset_prune_bundles),
+	UNIT_TEST(keyset_prune_many_packs),
 	UNIT_TEST(keyset_other_key),
 	UNIT_TEST(keyset_keyinfo_bound),
 	UNIT_TEST(keyset_keyinfo_escrow),
