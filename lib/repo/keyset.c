@@ -92,20 +92,26 @@ idx_hash(int type, const uint8_t id[BLOB_ID_LEN])
 	return (size_t)(le64dec(id) ^ (uint64_t)type * 0x9e3779b97f4a7c15ull);
 }
 
+/* A hit in the index cache: copied here, one per thread. */
+static _Thread_local struct idx_entry ic_hit;
+
 struct idx_entry *
 idx_find(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {
 	size_t mask, i;
 
-	if (ks->tabcap == 0)
-		return NULL;
-	mask = ks->tabcap - 1;
-	for (i = idx_hash(type, id) & mask; ks->tab[i].type != 0;
-	    i = (i + 1) & mask) {
-		if (ks->tab[i].type == type &&
-		    memcmp(ks->tab[i].id, id, BLOB_ID_LEN) == 0)
-			return &ks->tab[i];
+	if (ks->tabcap > 0) {
+		mask = ks->tabcap - 1;
+		for (i = idx_hash(type, id) & mask; ks->tab[i].type != 0;
+		    i = (i + 1) & mask) {
+			if (ks->tab[i].type == type &&
+			    memcmp(ks->tab[i].id, id, BLOB_ID_LEN) == 0)
+				return &ks->tab[i];
+		}
 	}
+	if (ks->ic != NULL && idxcache_get(ks->ic, type, id, &ic_hit) &&
+	    ic_hit.loc.pack < ks->npacks)
+		return &ic_hit;
 	return NULL;
 }
 
@@ -259,7 +265,16 @@ entry_read(struct rbuf *rb, uint32_t pidx, bool v2, int *type,
 }
 
 static int
-index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
+sink_insert(struct keyset *ks, void *cookie, int type,
+    const uint8_t id[BLOB_ID_LEN], const struct blob_loc *loc, bool bundled)
+{
+	(void)cookie;
+	return idx_insert(ks, type, id, loc, bundled);
+}
+
+int
+index_load_file(struct keyset *ks, const char *name, index_sink_fn *sink,
+    void *cookie, struct coffer_err *err)
 {
 	char label[128], path[64];
 	uint8_t iid[16];
@@ -304,7 +319,8 @@ index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
 				rb.bad = true;
 				break;
 			}
-			if ((r = idx_insert(ks, type, id, &loc, bundled)) != 0)
+			if ((r = sink(ks, cookie, type, id, &loc,
+			    bundled)) != 0)
 				goto oom;
 		}
 	}
@@ -323,41 +339,158 @@ out:
 	return r;
 }
 
+int
+index_list(struct keyset *ks, char ***names, size_t *n,
+    struct coffer_err *err)
+{
+	char label[128];
+
+	SET_LABEL(label, ks->idhex, "index");
+	return dir_list(ks->dirfd, "index", label, is_hex32, names, n, err);
+}
+
+void
+index_note_bad(struct keyset *ks, const struct coffer_err *e)
+{
+	struct coffer_err *ne = coffer_realloc(ks->index_errs,
+	    (ks->nindex_errs + 1) * sizeof(*ne));
+
+	/* Keep going: check reports it, restore finds what it can. */
+	ks->nbad_index++;
+	if (ne != NULL) {
+		ks->index_errs = ne;
+		ks->index_errs[ks->nindex_errs++] = *e;
+	}
+}
+
 static int
 index_load(struct keyset *ks, struct coffer_err *err)
 {
-	char label[128];
 	char **names = NULL;
 	size_t n = 0;
 	int r;
 
-	SET_LABEL(label, ks->idhex, "index");
-	if ((r = dir_list(ks->dirfd, "index", label, is_hex32, &names, &n,
-	    err)) != 0)
+	if ((r = index_list(ks, &names, &n, err)) != 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
 		struct coffer_err e1 = { 0 };
 
-		if ((r = index_load_one(ks, names[i], &e1)) != 0) {
+		if ((r = index_load_file(ks, names[i], sink_insert, NULL,
+		    &e1)) != 0) {
 			if (r == COFFER_ENOMEM) {
 				*err = e1;
 				goto out;
 			}
-			/* Keep going: check reports it, restore finds what it can. */
-			struct coffer_err *ne = coffer_realloc(ks->index_errs,
-			    (ks->nindex_errs + 1) * sizeof(*ne));
-
-			ks->nbad_index++;
-			if (ne != NULL) {
-				ks->index_errs = ne;
-				ks->index_errs[ks->nindex_errs++] = e1;
-			}
+			index_note_bad(ks, &e1);
 		}
 	}
 	r = 0;
 out:
 	strlist_free(names, n);
 	return r;
+}
+
+static int
+idx_fail(struct keyset *ks, int r, struct coffer_err *err)
+{
+	ks->ixstate = IDX_FAILED;
+	ks->ixerr_code = r;
+	snprintf(ks->ixerr_msg, sizeof(ks->ixerr_msg), "%s",
+	    err != NULL && err->msg[0] != '\0' ? err->msg :
+	    "loading the index");
+	return r;
+}
+
+static void
+idx_reset(struct keyset *ks)
+{
+	coffer_free(ks->tab);
+	ks->tab = NULL;
+	ks->tabcap = ks->tabn = 0;
+	ks->npacks = 0;
+	ks->nbad_index = ks->nindex_errs = 0;
+}
+
+int
+idx_ready(struct keyset *ks, struct coffer_err *err)
+{
+	struct coffer_err e1 = { 0 };
+	int r;
+
+	switch (ks->ixstate) {
+	case IDX_CACHED:
+	case IDX_FULL:
+		return 0;
+	case IDX_FAILED:
+		return coffer_err_set(err, ks->ixerr_code, "%s",
+		    ks->ixerr_msg);
+	default:
+		break;
+	}
+	if (ks->repo->cachedir != NULL) {
+		r = idxcache_load(ks, ks->repo->cachedir, &ks->ic, &e1);
+		if (r == 0) {
+			ks->ixstate = IDX_CACHED;
+			return 0;
+		}
+		if (r == COFFER_ENOMEM) {
+			if (err != NULL)
+				*err = e1;
+			return idx_fail(ks, r, &e1);
+		}
+		/* No cache to be had here: the index in memory, as before. */
+		idx_reset(ks);
+	}
+	if ((r = index_load(ks, &e1)) != 0) {
+		if (err != NULL)
+			*err = e1;
+		return idx_fail(ks, r, &e1);
+	}
+	ks->ixstate = IDX_FULL;
+	return 0;
+}
+
+static int
+each_insert(void *cookie, const struct idx_entry *e)
+{
+	struct keyset *ks = cookie;
+
+	return idx_insert(ks, e->type, e->id, &e->loc, e->bundled);
+}
+
+int
+idx_full(struct keyset *ks, struct coffer_err *err)
+{
+	int r;
+
+	if (ks->ixstate == IDX_NONE) {
+		/* The walk reads every entry anyway: no cache to build. */
+		struct coffer_err e1 = { 0 };
+
+		if ((r = index_load(ks, &e1)) != 0) {
+			if (err != NULL)
+				*err = e1;
+			return idx_fail(ks, r, &e1);
+		}
+		ks->ixstate = IDX_FULL;
+		return 0;
+	}
+	if ((r = idx_ready(ks, err)) != 0 || ks->ixstate == IDX_FULL)
+		return r;
+	/* Cached: the cache's entries join the table (theirs first). */
+	if ((r = idxcache_each(ks->ic, each_insert, ks)) != 0) {
+		struct coffer_err e1 = { 0 };
+
+		coffer_err_set(&e1, r, "key set %s: loading the index cache",
+		    ks->idhex);
+		if (err != NULL)
+			*err = e1;
+		return idx_fail(ks, r, &e1);
+	}
+	idxcache_free(ks->ic);
+	ks->ic = NULL;
+	ks->ixstate = IDX_FULL;
+	return 0;
 }
 
 static bool
@@ -509,7 +642,8 @@ pack_scan(struct keyset *ks)
 void
 keyset_scan_unindexed(struct keyset *ks)
 {
-	if (!ks->scanned)
+	/* prune: the walk marks entries, in memory (keyset_prune checks). */
+	if (idx_full(ks, NULL) == 0 && !ks->scanned)
 		pack_scan(ks);
 }
 
@@ -629,8 +763,6 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 	ks->chunk_min = ks->ki.chunk_min;
 	ks->chunk_avg = ks->ki.chunk_avg;
 	ks->chunk_max = ks->ki.chunk_max;
-	if ((r = index_load(ks, err)) != 0)
-		goto out;
 	*out = ks;
 	ks = NULL;
 	r = 0;
@@ -701,6 +833,7 @@ keyset_free(struct keyset *ks)
 	coffer_free(ks->packs);
 	coffer_free(ks->index_errs);
 	pthread_mutex_destroy(&ks->idx_mu);
+	idxcache_free(ks->ic);
 	coffer_free(ks->tab);
 	coffer_free(ks);
 }
@@ -746,11 +879,19 @@ keyset_aux_key(const struct keyset *ks, const char ctx[8],
 	kdf_derive(out, KEY_LEN, 1, ctx, KS_IDK(ks));
 }
 
+int
+keyset_load_index(struct keyset *ks, bool whole, struct coffer_err *err)
+{
+	return whole ? idx_full(ks, err) : idx_ready(ks, err);
+}
+
 bool
 keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {
 	bool have;
 
+	if (idx_ready(ks, NULL) != 0)
+		return false;
 	pthread_mutex_lock(&ks->idx_mu);
 	have = idx_find(ks, type, id) != NULL;
 	pthread_mutex_unlock(&ks->idx_mu);
@@ -764,6 +905,8 @@ keyset_blob_unindexed(struct keyset *ks, int type,
 	const struct idx_entry *e;
 	bool un = false;
 
+	if (idx_ready(ks, NULL) != 0)
+		return false;
 	pthread_mutex_lock(&ks->idx_mu);
 	if ((e = idx_find(ks, type, id)) != NULL &&
 	    e->loc.pack < ks->npacks && ks->packs[e->loc.pack].unindexed) {
@@ -850,6 +993,9 @@ keyset_blob_info(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	const struct idx_entry *e;
 	bool have;
 
+	/* Bundle shares walk every entry once: the index in memory. */
+	if (idx_full(ks, NULL) != 0)
+		return false;
 	pthread_mutex_lock(&ks->idx_mu);
 	e = idx_find(ks, type, id);
 	have = e != NULL && e->loc.pack != LOC_PENDING;
@@ -1182,7 +1328,7 @@ keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
 	if (ks->stop != NULL && *ks->stop != 0)
 		return coffer_err_set(err, COFFER_EINTR, "interrupted");
-	if ((r = start_sealer(ks, err)) != 0)
+	if ((r = idx_ready(ks, err)) != 0 || (r = start_sealer(ks, err)) != 0)
 		return r;
 	/* Reserve the id now so later duplicates are skipped. */
 	if (!claim(ks, type, id))
@@ -1202,7 +1348,7 @@ keyset_put_data(struct keyset *ks, const uint8_t *data, size_t len,
 		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
 	if (ks->stop != NULL && *ks->stop != 0)
 		return coffer_err_set(err, COFFER_EINTR, "interrupted");
-	if ((r = start_sealer(ks, err)) != 0)
+	if ((r = idx_ready(ks, err)) != 0 || (r = start_sealer(ks, err)) != 0)
 		return r;
 	return sealer_submit_hash(ks->sealer, OBJ_DATA, id_out, data, len,
 	    write_object, ks, err);
@@ -1633,6 +1779,8 @@ keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	uint8_t *buf = NULL;
 	int r;
 
+	if ((r = idx_ready(ks, err)) != 0)
+		return r;
 	if ((e = idx_find(ks, type, id)) == NULL && !ks->scanned) {
 		pack_scan(ks);
 		e = idx_find(ks, type, id);

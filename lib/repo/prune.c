@@ -40,8 +40,11 @@ enum { P_KEEP = 0, P_DELETE = 1, P_REPACK = 2 };
 bool
 keyset_mark_used(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {
-	struct idx_entry *e = idx_find(ks, type, id);
+	struct idx_entry *e;
 
+	if (idx_full(ks, NULL) != 0)
+		return false;	/* keyset_prune returns the error */
+	e = idx_find(ks, type, id);
 	if (e == NULL || e->used)
 		return false;
 	e->used = 1;
@@ -126,7 +129,7 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 {
 	uint64_t *total = NULL, *used = NULL;
 	uint8_t *fate = NULL;
-	uint32_t nold = ks->npacks;
+	uint32_t nold;
 	struct idx_entry **ent = NULL;
 	size_t nent = 0;
 	struct sealed_member m[64];
@@ -139,6 +142,10 @@ keyset_prune(struct keyset *ks, bool dry_run, struct prune_stats *st,
 	size_t ndirs = 0, nnames = 0;
 	int r;
 
+	/* A walk over an index that did not load marked nothing: stop. */
+	if ((r = idx_full(ks, err)) != 0)
+		return r;
+	nold = ks->npacks;
 	wbuf_init(&blob, BLOB_MAX);
 	if ((total = coffer_calloc(nold + 1, sizeof(*total))) == NULL ||
 	    (used = coffer_calloc(nold + 1, sizeof(*used))) == NULL ||
