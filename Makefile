@@ -130,6 +130,9 @@ fuzz-corpus: all $(B)/tests/gen_corpus		## regenerate the seed corpora from a fr
 bench: all $(B)/bench/bench_primitives $(B)/bench/bench_chunker	## coffer against restic and borg; QUICK=1 for a short run
 	QUICK="$(QUICK)" B="$(B)" sh bench/bench.sh
 
+bench-scale: all $(B)/bench/bench_scalegen	## memory and time at 0.1, 0.4, 1.6 million chunks (SCALE_MAX=N stops early; RESTIC=1)
+	B="$(B)" sh bench/scale.sh
+
 bench-escrow: all $(B)/cofferd $(B)/bench/bench_escrow	## cofferd logins/deposits/releases per second, SQLite and PostgreSQL
 	B="$(B)" sh bench/escrow-load.sh
 
@@ -160,5 +163,5 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan fuzz fuzz-bins fuzz-corpus bench demo clean help
-.PHONY: bench-escrow
+.PHONY: bench-escrow bench-scale
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
