@@ -9,7 +9,7 @@
 # folder, made by build/bench/bench_scalegen on tmpfs), on a fresh
 # repository and keystore:
 #   backup; a backup after 1% of the files got 16 bytes appended;
-#   snapshots; restore of the latest snapshot (to tmpfs, then deleted);
+#   snapshots; restore of the latest snapshot (then deleted);
 #   check; forget of the first snapshot and prune.
 # Each step runs under /usr/bin/time: wall seconds, CPU seconds (user +
 # system) and peak RSS.  Then the growth of peak RSS per chunk between
@@ -20,13 +20,18 @@
 #   SCALE_SIZES="100000 400000 1600000"   sizes, in chunks
 #   SCALE_MAX=N      skip sizes above N
 #   SCALE_DIR=DIR    repositories go here (default ${TMPDIR:-/tmp}/coffer-scale)
-#   SCALE_SHM=DIR    corpus and restores (default /dev/shm/coffer-scale)
+#   SCALE_SHM=DIR    the corpus (default /dev/shm/coffer-scale; tmpfs
+#                    takes a 4 KiB page a file: 6.5 GB at 1.6 million)
+#   SCALE_RESTORE=DIR  restores (default $SCALE_DIR/rst, on disk, so
+#                    that two copies never sit in memory)
 #   COFFER=PATH      the coffer binary (default $B/coffer): to measure
 #                    another build the same way
 #   LABEL=TEXT       what the report calls it (default: the git commit)
 #   RESULTS=FILE     where to write (default bench/SCALE.md)
 #   SCALE_ROWS_FROM=FILE  rows of an earlier run ($SCALE_DIR/rows) to
 #                    report with; sizes it has are not run again
+#   SCALE_STEPS="backup backup-1% ..."  only these steps (backup-1% needs
+#                    backup)
 #   RESTIC=1         restic side by side (backup, backup after 1%,
 #                    snapshots, restore, check, forget --prune)
 #   B=DIR            the build folder (default build)
@@ -45,6 +50,8 @@ SHM=${SCALE_SHM:-/dev/shm/coffer-scale}
 RESULTS=${RESULTS:-$top/bench/SCALE.md}
 LABEL=${LABEL:-$(cd "$top" && git rev-parse --short HEAD 2>/dev/null || echo ?)}
 RESTIC=${RESTIC:-0}
+RST=${SCALE_RESTORE:-$S/rst}
+STEPS=${SCALE_STEPS:-backup backup-1% snapshots restore check prune}
 
 [ -x "$COFFER" ] && [ -x "$GEN" ] || {
 	echo "scale.sh: build first (make all $B/bench/bench_scalegen)" >&2
@@ -57,7 +64,7 @@ rm -rf "$S" "$SHM"
 mkdir -p "$S" "$SHM"
 : > "$rows"
 [ -z "${SCALE_ROWS_FROM:-}" ] || cat "$SCALE_ROWS_FROM" >> "$rows"
-trap 'rm -rf "$SHM" "$S/repo" "$S/ks" "$S/restic"' EXIT
+trap 'rm -rf "$SHM" "$RST" "$S/repo" "$S/ks" "$S/restic"' EXIT
 
 export COFFER_MACHINE_ID=0123456789abcdef0123456789abcdef
 export COFFER_REPO="$S/repo" COFFER_KEYSTORE="$S/ks"
@@ -68,6 +75,7 @@ step()
 {
 	_tool=$1 _n=$2 _name=$3
 	shift 3
+	case " $STEPS " in *" $_name "*) ;; *) return 0 ;; esac
 	sync
 	if ! /usr/bin/time -f '%e %U %S %M' -o "$S/time" "$@" \
 	    > "$S/out" 2> "$S/err"; then
@@ -96,8 +104,8 @@ for n in $SIZES; do
 	"$GEN" touch "$SHM/src" "$n"
 	step coffer "$n" backup-1% "$COFFER" backup "$SHM/src"
 	step coffer "$n" snapshots "$COFFER" snapshots
-	step coffer "$n" restore "$COFFER" restore latest --target "$SHM/rst"
-	rm -rf "$SHM/rst"
+	step coffer "$n" restore "$COFFER" restore latest --target "$RST"
+	rm -rf "$RST"
 	step coffer "$n" check "$COFFER" check
 	first=$("$COFFER" snapshots --json | jq -r '.snapshots[0].name')
 	"$COFFER" forget "$first" > /dev/null
@@ -112,9 +120,8 @@ for n in $SIZES; do
 		"$GEN" touch "$SHM/src" "$n"
 		step restic "$n" backup-1% restic backup -q "$SHM/src"
 		step restic "$n" snapshots restic snapshots
-		step restic "$n" restore restic restore latest --target \
-		    "$SHM/rst"
-		rm -rf "$SHM/rst"
+		step restic "$n" restore restic restore latest --target "$RST"
+		rm -rf "$RST"
 		step restic "$n" check restic check
 		first=$(restic snapshots --json | jq -r '.[0].id')
 		step restic "$n" prune restic forget --prune "$first"
@@ -130,7 +137,7 @@ done
 	echo "Written by \`make bench-scale\` (bench/scale.sh) on $(date -u +%Y-%m-%d),"
 	echo "build $LABEL, $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM."
 	echo "Corpus: one file of 1-4 KiB random bytes per chunk, 1,000 to a"
-	echo "folder, on tmpfs; repository on $(df --output=fstype "$S" | tail -n 1)."
+	echo "folder, on tmpfs; repository and restores on $(df --output=fstype "$S" | tail -n 1)."
 	echo "\"backup-1%\" is the backup after 16 bytes were appended to every"
 	echo "100th file; prune follows forgetting the first snapshot.  CPU is"
 	echo "user + system seconds; RSS the peak (/usr/bin/time %M); load the"

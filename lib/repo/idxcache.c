@@ -48,6 +48,8 @@ struct idxcache {
 	uint32_t	*bdir;		/* (1 << bbits) + 1 entry numbers */
 	uint8_t		*bloom;
 	uint64_t	 bloom_mask;	/* bits - 1 */
+	uint8_t		*files;		/* the index file ids it names */
+	uint32_t	 nfiles;
 };
 
 static uint32_t
@@ -118,19 +120,20 @@ idxcache_free(struct idxcache *ic)
 		close(ic->fd);
 	coffer_free(ic->bdir);
 	coffer_free(ic->bloom);
+	coffer_free(ic->files);
 	coffer_free(ic);
 }
 
 /*
- * ic_verify(ks, fd, key, &ic, &files, &nfiles): check the file open at
- * ${fd} from its start and make its lookup tables; the packs it names
- * are added to ks->packs (which must be empty).  *files gets the index
- * file ids (16 bytes each, sorted).  0, or -1 if it is not a whole,
- * authentic cache of this set (fd stays the caller's then).
+ * ic_verify(ks, fd, key, &ic): check the file open at ${fd} from its
+ * start and make its lookup tables; the packs it names are added to
+ * ks->packs (which must be empty), ic->files gets the index file ids
+ * (16 bytes each, sorted).  0, or -1 if it is not a whole, authentic
+ * cache of this set (fd stays the caller's).
  */
 static int
 ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
-    struct idxcache **out, uint8_t **files, uint32_t *nfiles)
+    struct idxcache **out)
 {
 	struct idxcache *ic = NULL;
 	struct hash_state hs;
@@ -142,8 +145,6 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 	int r = -1;
 
 	*out = NULL;
-	*files = NULL;
-	*nfiles = 0;
 	if (fstat(fd, &sb) != 0 || sb.st_size < IC_HDR + IC_MAC ||
 	    pread_full(fd, hdr, IC_HDR, 0) != 0 ||
 	    memcmp(hdr, IC_MAGIC, 8) != 0 ||
@@ -233,11 +234,11 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 	hash_final(&hs, want);
 	if (!ct_equal(mac, want, IC_MAC))
 		goto out;
+	ic->files = fl;
+	fl = NULL;
+	ic->nfiles = nf;
 	*out = ic;
 	ic = NULL;
-	*files = fl;
-	fl = NULL;
-	*nfiles = nf;
 	r = 0;
 out:
 	if (r != 0)
@@ -543,7 +544,9 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 	}
 	snprintf(path, sizeof(path), "%s/%s.index", dir, ks->idhex);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1 &&
-	    ic_verify(ks, fd, key, &ic, &cached, &ncached) == 0) {
+	    ic_verify(ks, fd, key, &ic) == 0) {
+		cached = ic->files;
+		ncached = ic->nfiles;
 		for (uint32_t i = 0; i < ncached && !vanished; i++) {
 			char hex[33];
 
@@ -564,6 +567,7 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 	if (vanished || ic == NULL) {
 		idxcache_free(ic);
 		ic = NULL;
+		cached = NULL;
 		ks->npacks = 0;
 		ncached = 0;
 	}
@@ -624,10 +628,9 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 	/* Read back what was written, through the same checks. */
 	idxcache_free(ic);
 	ic = NULL;
-	coffer_free(cached);
 	cached = NULL;
 	ks->npacks = 0;
-	if (ic_verify(ks, ofd, key, &ic, &cached, &ncached) != 0)
+	if (ic_verify(ks, ofd, key, &ic) != 0)
 		goto out;
 	ic->fd = ofd;
 	ofd = -1;
@@ -648,8 +651,83 @@ out:
 	if (b.fd != -1)
 		close(b.fd);
 	coffer_free(b.buf);
-	coffer_free(cached);
 	coffer_free(files);
 	strlist_free(names, n);
+	return r;
+}
+
+/*
+ * idxcache_absorb(ks, dir, name, each): a backup wrote index
+ * file ${name} for what it stored so far: a new cache of the entries of
+ * ks->ic and those ${each} gives (the ones in that file), naming that
+ * file too, with ks->packs as it is (entries' pack numbers stay right),
+ * replaces ks->ic.  The caller holds the index mutex and then drops
+ * those entries from its table.  0, or -1 (nothing changed).
+ */
+int
+idxcache_absorb(struct keyset *ks, const char *dir, const char *name,
+    idxcache_feed_fn *each)
+{
+	char path[4200], tmp[4200], raw[4200];
+	uint8_t key[KEY_LEN], iid[16];
+	struct idxcache *old = ks->ic, *ic = NULL;
+	struct icbuild b = { .fd = -1 };
+	uint8_t *files = NULL;
+	uint32_t npacks = ks->npacks, nfiles;
+	int ofd = -1, r = -1;
+
+	if (old == NULL || hex_decode(iid, name, 16) != 0)
+		return -1;
+	keyset_aux_key(ks, "cofidxc1", key);
+	snprintf(path, sizeof(path), "%s/%s.index", dir, ks->idhex);
+	snprintf(raw, sizeof(raw), "%s/%s.index.%ld.raw", dir, ks->idhex,
+	    (long)getpid());
+	snprintf(tmp, sizeof(tmp), "%s/%s.index.%ld.tmp", dir, ks->idhex,
+	    (long)getpid());
+	if ((files = coffer_malloc(16 * ((size_t)old->nfiles + 1))) == NULL ||
+	    (b.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
+		goto out;
+	if ((b.fd = open(raw, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		goto out;
+	(void)unlink(raw);
+	if (idxcache_each(old, icb_add_old, &b) != 0 ||
+	    each(ks, icb_add, &b) != 0 || b.fail)
+		goto out;
+	memcpy(files, old->files, 16 * (size_t)old->nfiles);
+	nfiles = old->nfiles;
+	if (bsearch(iid, files, nfiles, 16, id_cmp16) == NULL) {
+		memcpy(files + 16 * (size_t)nfiles++, iid, 16);
+		qsort(files, nfiles, 16, id_cmp16);
+	}
+	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		goto out;
+	if (icb_write(ks, &b, files, nfiles, ofd, key) != 0 ||
+	    rename(tmp, path) != 0) {
+		(void)unlink(tmp);
+		goto out;
+	}
+	/* Read back; it names ks->packs exactly, so they come back alike. */
+	ks->npacks = 0;
+	if (ic_verify(ks, ofd, key, &ic) != 0 || ks->npacks != npacks) {
+		ks->npacks = npacks;
+		goto out;
+	}
+	ic->fd = ofd;
+	ofd = -1;
+	idxcache_free(old);
+	ks->ic = ic;
+	ic = NULL;
+	r = 0;
+out:
+	secret_wipe(key, sizeof(key));
+	idxcache_free(ic);
+	if (ofd != -1)
+		close(ofd);
+	if (b.fd != -1)
+		close(b.fd);
+	coffer_free(b.buf);
+	coffer_free(files);
 	return r;
 }

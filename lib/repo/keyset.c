@@ -31,6 +31,14 @@
 #include "../compress/compress.h"
 
 #define INDEX_MAX		(256u << 20)
+/*
+ * With the index cache, a backup moves what it wrote into it (through an
+ * index file) once its table holds this many entries, or a sixteenth of
+ * the cache's if more: its memory stays bounded, the rewrites few.
+ */
+#ifndef ABSORB_MIN
+#define ABSORB_MIN		262144
+#endif
 #define CHUNK_MIN		(256u << 10)
 #define CHUNK_AVG		(1u << 20)
 #define CHUNK_MAX		(4u << 20)
@@ -1233,6 +1241,7 @@ out:
 }
 
 static int index_interim(struct keyset *, struct coffer_err *);
+static int index_absorb(struct keyset *, struct coffer_err *);
 
 /* Called by the sealer, in this thread, for each sealed object. */
 int
@@ -1281,9 +1290,91 @@ write_object(void *cookie, const uint8_t *sealed, size_t slen, bool bundle,
 	if (pw->off >= PACK_TARGET_SIZE && (r = pack_close(ks, err)) != 0)
 		return r;
 	if (pw->fd == -1 && ks->index_every > 0 && ks->writing &&
-	    ks->npacks - ks->first_new_pack >= ks->index_every)
-		return index_interim(ks, err);
+	    ks->npacks - ks->first_new_pack >= ks->index_every &&
+	    (r = index_interim(ks, err)) != 0)
+		return r;
+	if (pw->fd == -1 && ks->ic != NULL && ks->writing && !ks->scanned &&
+	    ks->tabn >= ABSORB_MIN && ks->tabn >= idxcache_count(ks->ic) / 16)
+		return index_absorb(ks, err);
 	return 0;
+}
+
+/* idx_written(ks, e): stored by this run since its last index file. */
+static bool
+idx_written(const struct keyset *ks, const struct idx_entry *e)
+{
+	return e->type != 0 && e->loc.pack != LOC_PENDING &&
+	    e->loc.pack >= ks->first_new_pack && e->loc.pack < ks->npacks;
+}
+
+static int
+each_written(struct keyset *ks, index_sink_fn *sink, void *cookie)
+{
+	for (size_t i = 0; i < ks->tabcap; i++) {
+		const struct idx_entry *e = &ks->tab[i];
+		int r;
+
+		if (idx_written(ks, e) && (r = sink(ks, cookie, e->type,
+		    e->id, &e->loc, e->bundled)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* idx_drop_written(ks): the table without what the cache now holds. */
+static void
+idx_drop_written(struct keyset *ks)
+{
+	struct idx_entry *old = ks->tab, *nt;
+	size_t oldcap = ks->tabcap, keep = 0, ncap = 4096, mask;
+
+	for (size_t j = 0; j < oldcap; j++)
+		keep += old[j].type != 0 && !idx_written(ks, &old[j]);
+	while ((keep + 1) * 10 > ncap * 7)
+		ncap *= 2;
+	if ((nt = coffer_calloc(ncap, sizeof(*nt))) == NULL)
+		return;		/* kept twice: harmless */
+	mask = ncap - 1;
+	for (size_t j = 0; j < oldcap; j++) {
+		size_t i;
+
+		if (old[j].type == 0 || idx_written(ks, &old[j]))
+			continue;
+		for (i = idx_hash(old[j].type, old[j].id) & mask;
+		    nt[i].type != 0; i = (i + 1) & mask)
+			;
+		nt[i] = old[j];
+	}
+	coffer_free(old);
+	ks->tab = nt;
+	ks->tabcap = ncap;
+	ks->tabn = keep;
+}
+
+static index_keep_fn keep_new;
+
+/*
+ * index_absorb(ks, err): an index file for the packs closed so far, and
+ * their entries moved from the table into the index cache.  Sealer
+ * threads may be claiming ids, so the table is held throughout.  Only
+ * the index file's error is returned: if the cache cannot take them the
+ * entries stay in the table.
+ */
+static int
+index_absorb(struct keyset *ks, struct coffer_err *err)
+{
+	char name[33];
+	int r;
+
+	pthread_mutex_lock(&ks->idx_mu);
+	if ((r = index_write(ks, keep_new, NULL, name, err)) == 0) {
+		ks->writing = false;	/* the next pack starts a new run */
+		if (idxcache_absorb(ks, ks->repo->cachedir, name,
+		    each_written) == 0)
+			idx_drop_written(ks);
+	}
+	pthread_mutex_unlock(&ks->idx_mu);
+	return r;
 }
 
 /*

@@ -245,6 +245,11 @@ typedef int idxcache_each_fn(void *cookie, const struct idx_entry *e);
 int idxcache_each(const struct idxcache *ic, idxcache_each_fn *fn,
     void *cookie) WUR;
 uint64_t idxcache_count(const struct idxcache *ic);
+/* idxcache_feed_fn(ks, sink, cookie): pass entries to ${sink}. */
+typedef int idxcache_feed_fn(struct keyset *ks, index_sink_fn *sink,
+    void *cookie);
+int idxcache_absorb(struct keyset *ks, const char *dir, const char *name,
+    idxcache_feed_fn *each) WUR;
 void idxcache_free(struct idxcache *ic);
 
 /* index_write(ks, keep, cookie, name, err): see keyset.c. */
