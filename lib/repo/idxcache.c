@@ -369,12 +369,6 @@ icb_add(struct keyset *ks, void *cookie, int type,
 	return 0;
 }
 
-static int
-icb_add_old(void *cookie, const struct idx_entry *e)
-{
-	return icb_add(NULL, cookie, e->type, e->id, &e->loc, e->bundled);
-}
-
 struct icrec {
 	uint8_t		e[IC_ENT];
 	uint32_t	seq;		/* first one met wins */
@@ -391,14 +385,75 @@ rec_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* A checked cache read in order, merged into a new one. */
+struct icbase {
+	const struct idxcache *ic;	/* NULL: none */
+	uint8_t		*buf;		/* entries [at, at + have) */
+	uint64_t	 at, next;
+	size_t		 have;
+	bool		 fail;
+};
+
+/* base_peek(bs): the next entry of the base, or NULL (end or error). */
+static const uint8_t *
+base_peek(struct icbase *bs)
+{
+	if (bs->ic == NULL || bs->fail || bs->next >= bs->ic->n)
+		return NULL;
+	if (bs->next >= bs->at + bs->have) {
+		size_t m = bs->ic->n - bs->next < IC_BLOCK ?
+		    (size_t)(bs->ic->n - bs->next) : IC_BLOCK;
+
+		if (pread_full(bs->ic->fd, bs->buf, m * IC_ENT,
+		    (off_t)(bs->ic->base + bs->next * IC_ENT)) != 0) {
+			bs->fail = true;
+			return NULL;
+		}
+		bs->at = bs->next;
+		bs->have = m;
+	}
+	return bs->buf + (bs->next - bs->at) * IC_ENT;
+}
+
+/* Entries written out: buffered, hashed. */
+struct icout {
+	int		 fd;
+	struct hash_state hs;
+	uint8_t		*buf;
+	size_t		 len;
+	uint64_t	 n;
+	bool		 fail;
+};
+
+static void
+ico_flush(struct icout *o)
+{
+	if (o->len > 0 && write_full(o->fd, o->buf, o->len) != 0)
+		o->fail = true;
+	hash_update(&o->hs, o->buf, o->len);
+	o->len = 0;
+}
+
+static void
+ico_put(struct icout *o, const uint8_t *e)
+{
+	if (o->len + IC_ENT > (size_t)IC_BLOCK * IC_ENT)
+		ico_flush(o);
+	memcpy(o->buf + o->len, e, IC_ENT);
+	o->len += IC_ENT;
+	o->n++;
+}
+
 /*
- * icb_write(ks, b, files, nfiles, out, key): write the cache to ${out}:
- * header, file ids, ks->packs, the entries of scratch file ${b} sorted
- * and without duplicates (in slices of IC_SORT_MEM by id prefix), MAC.
+ * icb_write(ks, b, base, files, nfiles, out, key): write the cache to
+ * ${out}: header, file ids, ks->packs, the entries of scratch file ${b}
+ * sorted and without duplicates (in slices of IC_SORT_MEM by id prefix)
+ * merged with those of the checked cache ${base} (may be NULL; its
+ * entries win a tie), MAC.
  */
 static int
-icb_write(struct keyset *ks, struct icbuild *b, const uint8_t *files,
-    uint32_t nfiles, int out, const uint8_t key[KEY_LEN])
+icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
+    const uint8_t *files, uint32_t nfiles, int out, const uint8_t key[KEY_LEN])
 {
 	struct hash_state hs;
 	uint8_t hdr[IC_HDR], body[HASH_LEN], mac[IC_MAC];
@@ -406,22 +461,25 @@ icb_write(struct keyset *ks, struct icbuild *b, const uint8_t *files,
 	size_t cap = 0;
 	uint64_t slices, written = 0;
 	uint8_t *obuf = NULL;
-	size_t olen = 0;
+	struct icout o = { .fd = out };
+	struct icbase bs = { .ic = base };
 	int r = -1;
 
 	if (icb_flush(b) != 0 ||
-	    (obuf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
+	    (obuf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
+	    (o.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
+	    (bs.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
 		goto out;
-	hash_init(&hs, key, KEY_LEN);
+	hash_init(&o.hs, key, KEY_LEN);
 	if (lseek(out, IC_HDR, SEEK_SET) != IC_HDR)
 		goto out;
 	if (nfiles > 0 && write_full(out, files, 16 * (size_t)nfiles) != 0)
 		goto out;
-	hash_update(&hs, files, 16 * (size_t)nfiles);
+	hash_update(&o.hs, files, 16 * (size_t)nfiles);
 	for (uint32_t p = 0; p < ks->npacks; p++) {
 		if (write_full(out, ks->packs[p].id, 16) != 0)
 			goto out;
-		hash_update(&hs, ks->packs[p].id, 16);
+		hash_update(&o.hs, ks->packs[p].id, 16);
 	}
 	slices = b->n * sizeof(struct icrec) * 5 / 4 / IC_SORT_MEM + 1;
 	for (uint64_t s = 0; s < slices; s++) {
@@ -459,26 +517,32 @@ icb_write(struct keyset *ks, struct icbuild *b, const uint8_t *files,
 		}
 		if (k > 1)
 			qsort(rec, k, sizeof(*rec), rec_cmp);
-		olen = 0;
-		for (size_t i = 0; i < k; i++) {
-			if (i > 0 && ent_cmp(rec[i - 1].e, rec[i].e) == 0)
-				continue;
-			if (olen + IC_ENT > (size_t)IC_BLOCK * IC_ENT) {
-				if (write_full(out, obuf, olen) != 0)
-					goto out;
-				hash_update(&hs, obuf, olen);
-				olen = 0;
-			}
-			memcpy(obuf + olen, rec[i].e, IC_ENT);
-			olen += IC_ENT;
-			written++;
+		/* Merge: the slice's new entries and the base's below hi. */
+		for (size_t i = 0;;) {
+			const uint8_t *bp = base_peek(&bs);
+			bool bin = bp != NULL && id_prefix(bp) < hi;
+
+			while (i > 0 && i < k &&
+			    ent_cmp(rec[i - 1].e, rec[i].e) == 0)
+				i++;
+			if (!bin && i == k)
+				break;
+			if (bin && (i == k || ent_cmp(bp, rec[i].e) <= 0)) {
+				if (i < k && ent_cmp(bp, rec[i].e) == 0)
+					i++;
+				ico_put(&o, bp);
+				bs.next++;
+			} else
+				ico_put(&o, rec[i++].e);
 		}
-		if (olen > 0) {
-			if (write_full(out, obuf, olen) != 0)
-				goto out;
-			hash_update(&hs, obuf, olen);
-		}
+		if (bs.fail || o.fail)
+			goto out;
 	}
+	ico_flush(&o);
+	if (o.fail || (base != NULL && bs.next != base->n))
+		goto out;
+	written = o.n;
+	hs = o.hs;
 	hash_final(&hs, body);
 	memcpy(hdr, IC_MAGIC, 8);
 	memcpy(hdr + 8, ks->keyid, KEYID_LEN);
@@ -497,6 +561,8 @@ icb_write(struct keyset *ks, struct icbuild *b, const uint8_t *files,
 out:
 	coffer_free(rec);
 	coffer_free(obuf);
+	coffer_free(o.buf);
+	coffer_free(bs.buf);
 	return r;
 }
 
@@ -587,10 +653,9 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 		goto out;
 	}
 	if (ic != NULL) {
+		/* Merged in while writing (icb_write), as it is sorted. */
 		ic->fd = fd;
 		fd = -1;
-		if (idxcache_each(ic, icb_add_old, &b) != 0)
-			goto out;
 		memcpy(files, cached, 16 * (size_t)ncached);
 		nfiles = ncached;
 	}
@@ -620,7 +685,7 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
-	if (icb_write(ks, &b, files, nfiles, ofd, key) != 0 ||
+	if (icb_write(ks, &b, ic, files, nfiles, ofd, key) != 0 ||
 	    rename(tmp, path) != 0) {
 		(void)unlink(tmp);
 		goto out;
@@ -691,8 +756,7 @@ idxcache_absorb(struct keyset *ks, const char *dir, const char *name,
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
 	(void)unlink(raw);
-	if (idxcache_each(old, icb_add_old, &b) != 0 ||
-	    each(ks, icb_add, &b) != 0 || b.fail)
+	if (each(ks, icb_add, &b) != 0 || b.fail)
 		goto out;
 	memcpy(files, old->files, 16 * (size_t)old->nfiles);
 	nfiles = old->nfiles;
@@ -703,7 +767,7 @@ idxcache_absorb(struct keyset *ks, const char *dir, const char *name,
 	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
-	if (icb_write(ks, &b, files, nfiles, ofd, key) != 0 ||
+	if (icb_write(ks, &b, old, files, nfiles, ofd, key) != 0 ||
 	    rename(tmp, path) != 0) {
 		(void)unlink(tmp);
 		goto out;
