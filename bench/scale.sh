@@ -144,8 +144,7 @@ done
 	echo "1-minute load average when the step ended (other jobs shared the"
 	echo "machine)."
 	echo
-	for tool in coffer restic; do
-		grep -q "^$tool " "$rows" || continue
+	for tool in $(awk '!seen[$1]++ { print $1 }' "$rows"); do
 		echo "## $tool"
 		echo
 		echo "| chunks | step | wall s | CPU s | peak RSS MiB | load |"
