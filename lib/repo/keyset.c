@@ -1242,6 +1242,7 @@ out:
 
 static int index_interim(struct keyset *, struct coffer_err *);
 static int index_absorb(struct keyset *, struct coffer_err *);
+static size_t absorb_min(void);
 
 /* Called by the sealer, in this thread, for each sealed object. */
 int
@@ -1294,9 +1295,28 @@ write_object(void *cookie, const uint8_t *sealed, size_t slen, bool bundle,
 	    (r = index_interim(ks, err)) != 0)
 		return r;
 	if (pw->fd == -1 && ks->ic != NULL && ks->writing && !ks->scanned &&
-	    ks->tabn >= ABSORB_MIN && ks->tabn >= idxcache_count(ks->ic) / 16)
+	    ks->tabn >= absorb_min() &&
+	    ks->tabn >= idxcache_count(ks->ic) / 16)
 		return index_absorb(ks, err);
 	return 0;
+}
+
+/*
+ * absorb_min(): ABSORB_MIN, or COFFER_ABSORB_MIN (for the test suite
+ * only: small backups then take the path of large ones).
+ */
+static size_t
+absorb_min(void)
+{
+	const char *v = getenv("COFFER_ABSORB_MIN");
+	unsigned long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return ABSORB_MIN;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	return errno != 0 || *end != '\0' || n == 0 ? ABSORB_MIN : n;
 }
 
 /* idx_written(ks, e): stored by this run since its last index file. */

@@ -6,8 +6,9 @@
 # elsewhere is merged in; after a prune (index files gone) an older cache
 # is never trusted, so data prune removed is written again by the next
 # backup; a damaged, truncated or foreign cache is rebuilt; `snapshots`
-# and `key list` open no index at all.  Each time, what is restored is
-# bit for bit what was backed up.
+# and `key list` open no index at all; a backup that moves what it wrote
+# into the cache while it runs leaves a cache naming its index files.
+# Each time, what is restored is bit for bit what was backed up.
 
 # index_opens TRACE: how many index files of the card TRACE shows opened.
 index_opens()
@@ -147,5 +148,34 @@ scenario() {
 		expect_tree src "r$how/src" $(owner_opt) || return 1
 		expect_exit 0 "$COFFER" ls latest || return 1
 	done
+	expect_exit 0 "$COFFER" check --read-data || return 1
+
+	# A backup large enough to move what it wrote into the cache while
+	# it runs (COFFER_ABSORB_MIN shrinks the 262,144 blobs that takes):
+	# its interim index files are named by the cache, so the next
+	# command reads only the last one; everything restores exactly and
+	# the same data backed up again is all found.
+	mkdir big || return 1
+	_i=0
+	while [ "$_i" -lt 1200 ]; do
+		head -c 65536 /dev/urandom > "big/g$_i" || return 1
+		_i=$((_i + 1))
+	done
+	before=$(ls "$COFFER_REPO/sets/$set/index" | wc -l)
+	COFFER_ABSORB_MIN=100 expect_exit 0 "$COFFER" backup big || return 1
+	after=$(ls "$COFFER_REPO/sets/$set/index" | wc -l)
+	[ $((after - before)) -ge 3 ] ||
+	    fail "the backup wrote $((after - before)) index files, want" \
+	    "interim ones too" || return 1
+	traced t7 "$COFFER" ls latest || return 1
+	[ "$(index_opens t7)" -eq 1 ] ||
+	    fail "after moving blobs into the cache: read $(index_opens t7)" \
+	    "index files, want 1" || return 1
+	expect_exit 0 "$COFFER" restore latest --target rbig || return 1
+	expect_tree big rbig/big $(owner_opt) || return 1
+	cp -r big big2 || return 1
+	COFFER_ABSORB_MIN=100 expect_exit 0 "$COFFER" backup --json big2 ||
+	    return 1
+	expect_jq '.added < 1048576' out || return 1
 	expect_exit 0 "$COFFER" check --read-data || return 1
 }
