@@ -469,6 +469,7 @@ each_insert(void *cookie, const struct idx_entry *e)
 int
 idx_full(struct keyset *ks, struct coffer_err *err)
 {
+	struct idxcache *ic;
 	int r;
 
 	if (ks->ixstate == IDX_NONE) {
@@ -485,8 +486,16 @@ idx_full(struct keyset *ks, struct coffer_err *err)
 	}
 	if ((r = idx_ready(ks, err)) != 0 || ks->ixstate == IDX_FULL)
 		return r;
-	/* Cached: the cache's entries join the table (theirs first). */
-	if ((r = idxcache_each(ks->ic, each_insert, ks)) != 0) {
+	/*
+	 * Cached: the cache's entries join the table, those of the table
+	 * (this run's) first.  Detached first, or idx_insert would find
+	 * each one in the cache and leave it out.
+	 */
+	ic = ks->ic;
+	ks->ic = NULL;
+	r = idxcache_each(ic, each_insert, ks);
+	idxcache_free(ic);
+	if (r != 0) {
 		struct coffer_err e1 = { 0 };
 
 		coffer_err_set(&e1, r, "key set %s: loading the index cache",
@@ -495,8 +504,6 @@ idx_full(struct keyset *ks, struct coffer_err *err)
 			*err = e1;
 		return idx_fail(ks, r, &e1);
 	}
-	idxcache_free(ks->ic);
-	ks->ic = NULL;
 	ks->ixstate = IDX_FULL;
 	return 0;
 }
