@@ -142,6 +142,9 @@ bench-prune: all $(B)/bench/bench_packlist	## prune: space freed against restic 
 	$(B)/bench/bench_packlist 80000
 	B="$(B)" sh bench/prune-vs-restic.sh $(or $(FILES),100000)
 
+bench-scale: all $(B)/bench/bench_scalegen	## memory and time at 0.1, 0.4, 1.6 million chunks (SCALE_MAX=N stops early; RESTIC=1)
+	B="$(B)" sh bench/scale.sh
+
 bench-escrow: all $(B)/cofferd $(B)/bench/bench_escrow	## cofferd logins/deposits/releases per second, SQLite and PostgreSQL
 	B="$(B)" sh bench/escrow-load.sh
 
@@ -175,5 +178,5 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan shrunk fuzz fuzz-bins fuzz-corpus bench demo clean help
-.PHONY: bench-escrow bench-escrow-h2load bench-prune
+.PHONY: bench-escrow bench-escrow-h2load bench-prune bench-scale
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

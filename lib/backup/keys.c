@@ -596,12 +596,13 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 		if ((r = keystore_del_key(s.kst, bin, err)) != 0)
 			goto out;
 	}
-	if (s.kst != NULL) {
+	for (int k = 0; s.kst != NULL && k < 2; k++) {
 		char cpath[4200];
 
-		/* Its file cache (backup.c) lists its files: gone too. */
-		snprintf(cpath, sizeof(cpath), "%s/cache/%s.cache",
-		    keystore_dir(s.kst), key_id);
+		/* Its file cache (backup.c) lists its files, its index cache
+		 * (FORMAT.md §18.8) its blobs: gone too. */
+		snprintf(cpath, sizeof(cpath), "%s/cache/%s.%s",
+		    keystore_dir(s.kst), key_id, k == 0 ? "cache" : "index");
 		if (unlink(cpath) != 0 && errno != ENOENT) {
 			r = coffer_err_sys(err, "cannot remove '%s'", cpath);
 			goto out;

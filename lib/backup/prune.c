@@ -114,7 +114,8 @@ coffer_prune(const struct coffer_ctx *ctx,
 
 		keyset_free(ks);
 		ks = NULL;
-		if ((r = session_keyset(&s, sets[i], &ks, &e1)) != 0) {
+		if ((r = session_keyset(&s, sets[i], &ks, &e1)) != 0 ||
+		    (r = keyset_load_index(ks, true, &e1)) != 0) {
 			if (r == COFFER_ENOMEM) {
 				*err = e1;
 				goto out;

@@ -279,6 +279,17 @@ session_open(const struct coffer_ctx *ctx, int lockkind, bool need_key,
 			hint_slots(s, false, err);
 		if (r != 0)
 			goto fail;
+		if (s->kst != NULL) {
+			char cdir[4200];
+
+			/* Chunk indexes on the device (FORMAT.md §18.8). */
+			snprintf(cdir, sizeof(cdir), "%s/cache",
+			    keystore_dir(s->kst));
+			if ((r = repo_set_cache_dir(s->repo, cdir)) != 0) {
+				r = coffer_err_set(err, r, "index cache");
+				goto fail;
+			}
+		}
 		if (s->kst != NULL && ctx->passphrase != NULL &&
 		    keystore_has_password(s->kst) && ctx->get_password == NULL) {
 			/* Recovery by passphrase needs no keystore password. */

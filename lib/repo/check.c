@@ -352,13 +352,15 @@ indexed_pack(const struct keyset *ks, uint32_t p, void *cookie)
 }
 
 uint64_t
-keyset_count_unindexed(const struct keyset *ks)
+keyset_count_unindexed(struct keyset *ks)
 {
 	char **dirs = NULL, **names = NULL;
 	size_t ndirs = 0, n = 0;
 	uint64_t nleft = 0;
 	struct packids known;
 
+	if (idx_full(ks, NULL) != 0)
+		return 0;	/* keyset_check reports the index */
 	if (packids_build(ks, indexed_pack, NULL, &known) != 0)
 		return 0;
 	if (dir_list(ks->dirfd, "packs", "packs", is_hex2, &dirs, &ndirs,
@@ -506,6 +508,8 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 	struct pack_bucket *bk = NULL;
 	int r;
 
+	if ((r = idx_full(ks, err)) != 0)
+		return r;
 	for (uint32_t i = 0; i < ks->nindex_errs; i++)
 		report(cookie, "%s", ks->index_errs[i].msg);
 	if (ks->nbad_index > ks->nindex_errs)

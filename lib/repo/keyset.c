@@ -33,6 +33,14 @@
 #ifndef INDEX_MAX		/* -D smaller for the shrunk build (tests) */
 #define INDEX_MAX		(256u << 20)	/* one index file, sealed */
 #endif
+/*
+ * With the index cache, a backup moves what it wrote into it (through an
+ * index file) once its table holds this many entries, or a sixteenth of
+ * the cache's if more: its memory stays bounded, the rewrites few.
+ */
+#ifndef ABSORB_MIN
+#define ABSORB_MIN		262144
+#endif
 #define CHUNK_MIN		(256u << 10)
 #define CHUNK_AVG		(1u << 20)
 #define CHUNK_MAX		(4u << 20)
@@ -94,20 +102,26 @@ idx_hash(int type, const uint8_t id[BLOB_ID_LEN])
 	return (size_t)(le64dec(id) ^ (uint64_t)type * 0x9e3779b97f4a7c15ull);
 }
 
+/* A hit in the index cache: copied here, one per thread. */
+static _Thread_local struct idx_entry ic_hit;
+
 struct idx_entry *
 idx_find(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {
 	size_t mask, i;
 
-	if (ks->tabcap == 0)
-		return NULL;
-	mask = ks->tabcap - 1;
-	for (i = idx_hash(type, id) & mask; ks->tab[i].type != 0;
-	    i = (i + 1) & mask) {
-		if (ks->tab[i].type == type &&
-		    memcmp(ks->tab[i].id, id, BLOB_ID_LEN) == 0)
-			return &ks->tab[i];
+	if (ks->tabcap > 0) {
+		mask = ks->tabcap - 1;
+		for (i = idx_hash(type, id) & mask; ks->tab[i].type != 0;
+		    i = (i + 1) & mask) {
+			if (ks->tab[i].type == type &&
+			    memcmp(ks->tab[i].id, id, BLOB_ID_LEN) == 0)
+				return &ks->tab[i];
+		}
 	}
+	if (ks->ic != NULL && idxcache_get(ks->ic, type, id, &ic_hit) &&
+	    ic_hit.loc.pack < ks->npacks)
+		return &ic_hit;
 	return NULL;
 }
 
@@ -261,7 +275,16 @@ entry_read(struct rbuf *rb, uint32_t pidx, bool v2, int *type,
 }
 
 static int
-index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
+sink_insert(struct keyset *ks, void *cookie, int type,
+    const uint8_t id[BLOB_ID_LEN], const struct blob_loc *loc, bool bundled)
+{
+	(void)cookie;
+	return idx_insert(ks, type, id, loc, bundled);
+}
+
+int
+index_load_file(struct keyset *ks, const char *name, index_sink_fn *sink,
+    void *cookie, struct coffer_err *err)
 {
 	char label[128], path[64];
 	uint8_t iid[16];
@@ -306,7 +329,8 @@ index_load_one(struct keyset *ks, const char *name, struct coffer_err *err)
 				rb.bad = true;
 				break;
 			}
-			if ((r = idx_insert(ks, type, id, &loc, bundled)) != 0)
+			if ((r = sink(ks, cookie, type, id, &loc,
+			    bundled)) != 0)
 				goto oom;
 		}
 	}
@@ -325,41 +349,165 @@ out:
 	return r;
 }
 
+int
+index_list(struct keyset *ks, char ***names, size_t *n,
+    struct coffer_err *err)
+{
+	char label[128];
+
+	SET_LABEL(label, ks->idhex, "index");
+	return dir_list(ks->dirfd, "index", label, is_hex32, names, n, err);
+}
+
+void
+index_note_bad(struct keyset *ks, const struct coffer_err *e)
+{
+	struct coffer_err *ne = coffer_realloc(ks->index_errs,
+	    (ks->nindex_errs + 1) * sizeof(*ne));
+
+	/* Keep going: check reports it, restore finds what it can. */
+	ks->nbad_index++;
+	if (ne != NULL) {
+		ks->index_errs = ne;
+		ks->index_errs[ks->nindex_errs++] = *e;
+	}
+}
+
 static int
 index_load(struct keyset *ks, struct coffer_err *err)
 {
-	char label[128];
 	char **names = NULL;
 	size_t n = 0;
 	int r;
 
-	SET_LABEL(label, ks->idhex, "index");
-	if ((r = dir_list(ks->dirfd, "index", label, is_hex32, &names, &n,
-	    err)) != 0)
+	if ((r = index_list(ks, &names, &n, err)) != 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
 		struct coffer_err e1 = { 0 };
 
-		if ((r = index_load_one(ks, names[i], &e1)) != 0) {
+		if ((r = index_load_file(ks, names[i], sink_insert, NULL,
+		    &e1)) != 0) {
 			if (r == COFFER_ENOMEM) {
 				*err = e1;
 				goto out;
 			}
-			/* Keep going: check reports it, restore finds what it can. */
-			struct coffer_err *ne = coffer_realloc(ks->index_errs,
-			    (ks->nindex_errs + 1) * sizeof(*ne));
-
-			ks->nbad_index++;
-			if (ne != NULL) {
-				ks->index_errs = ne;
-				ks->index_errs[ks->nindex_errs++] = e1;
-			}
+			index_note_bad(ks, &e1);
 		}
 	}
 	r = 0;
 out:
 	strlist_free(names, n);
 	return r;
+}
+
+static int
+idx_fail(struct keyset *ks, int r, struct coffer_err *err)
+{
+	ks->ixstate = IDX_FAILED;
+	ks->ixerr_code = r;
+	snprintf(ks->ixerr_msg, sizeof(ks->ixerr_msg), "%s",
+	    err != NULL && err->msg[0] != '\0' ? err->msg :
+	    "loading the index");
+	return r;
+}
+
+static void
+idx_reset(struct keyset *ks)
+{
+	coffer_free(ks->tab);
+	ks->tab = NULL;
+	ks->tabcap = ks->tabn = 0;
+	ks->npacks = 0;
+	ks->nbad_index = ks->nindex_errs = 0;
+}
+
+int
+idx_ready(struct keyset *ks, struct coffer_err *err)
+{
+	struct coffer_err e1 = { 0 };
+	int r;
+
+	switch (ks->ixstate) {
+	case IDX_CACHED:
+	case IDX_FULL:
+		return 0;
+	case IDX_FAILED:
+		return coffer_err_set(err, ks->ixerr_code, "%s",
+		    ks->ixerr_msg);
+	default:
+		break;
+	}
+	if (ks->repo->cachedir != NULL) {
+		r = idxcache_load(ks, ks->repo->cachedir, &ks->ic, &e1);
+		if (r == 0) {
+			ks->ixstate = IDX_CACHED;
+			return 0;
+		}
+		if (r == COFFER_ENOMEM) {
+			if (err != NULL)
+				*err = e1;
+			return idx_fail(ks, r, &e1);
+		}
+		/* No cache to be had here: the index in memory, as before. */
+		idx_reset(ks);
+	}
+	if ((r = index_load(ks, &e1)) != 0) {
+		if (err != NULL)
+			*err = e1;
+		return idx_fail(ks, r, &e1);
+	}
+	ks->ixstate = IDX_FULL;
+	return 0;
+}
+
+static int
+each_insert(void *cookie, const struct idx_entry *e)
+{
+	struct keyset *ks = cookie;
+
+	return idx_insert(ks, e->type, e->id, &e->loc, e->bundled);
+}
+
+int
+idx_full(struct keyset *ks, struct coffer_err *err)
+{
+	struct idxcache *ic;
+	int r;
+
+	if (ks->ixstate == IDX_NONE) {
+		/* The walk reads every entry anyway: no cache to build. */
+		struct coffer_err e1 = { 0 };
+
+		if ((r = index_load(ks, &e1)) != 0) {
+			if (err != NULL)
+				*err = e1;
+			return idx_fail(ks, r, &e1);
+		}
+		ks->ixstate = IDX_FULL;
+		return 0;
+	}
+	if ((r = idx_ready(ks, err)) != 0 || ks->ixstate == IDX_FULL)
+		return r;
+	/*
+	 * Cached: the cache's entries join the table, those of the table
+	 * (this run's) first.  Detached first, or idx_insert would find
+	 * each one in the cache and leave it out.
+	 */
+	ic = ks->ic;
+	ks->ic = NULL;
+	r = idxcache_each(ic, each_insert, ks);
+	idxcache_free(ic);
+	if (r != 0) {
+		struct coffer_err e1 = { 0 };
+
+		coffer_err_set(&e1, r, "key set %s: loading the index cache",
+		    ks->idhex);
+		if (err != NULL)
+			*err = e1;
+		return idx_fail(ks, r, &e1);
+	}
+	ks->ixstate = IDX_FULL;
+	return 0;
 }
 
 static bool
@@ -513,7 +661,8 @@ pack_scan(struct keyset *ks)
 void
 keyset_scan_unindexed(struct keyset *ks)
 {
-	if (!ks->scanned)
+	/* prune: the walk marks entries, in memory (keyset_prune checks). */
+	if (idx_full(ks, NULL) == 0 && !ks->scanned)
 		pack_scan(ks);
 }
 
@@ -633,8 +782,6 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 	ks->chunk_min = ks->ki.chunk_min;
 	ks->chunk_avg = ks->ki.chunk_avg;
 	ks->chunk_max = ks->ki.chunk_max;
-	if ((r = index_load(ks, err)) != 0)
-		goto out;
 	*out = ks;
 	ks = NULL;
 	r = 0;
@@ -705,6 +852,7 @@ keyset_free(struct keyset *ks)
 	coffer_free(ks->packs);
 	coffer_free(ks->index_errs);
 	pthread_mutex_destroy(&ks->idx_mu);
+	idxcache_free(ks->ic);
 	coffer_free(ks->tab);
 	coffer_free(ks);
 }
@@ -750,11 +898,19 @@ keyset_aux_key(const struct keyset *ks, const char ctx[8],
 	kdf_derive(out, KEY_LEN, 1, ctx, KS_IDK(ks));
 }
 
+int
+keyset_load_index(struct keyset *ks, bool whole, struct coffer_err *err)
+{
+	return whole ? idx_full(ks, err) : idx_ready(ks, err);
+}
+
 bool
 keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {
 	bool have;
 
+	if (idx_ready(ks, NULL) != 0)
+		return false;
 	pthread_mutex_lock(&ks->idx_mu);
 	have = idx_find(ks, type, id) != NULL;
 	pthread_mutex_unlock(&ks->idx_mu);
@@ -768,6 +924,8 @@ keyset_blob_unindexed(struct keyset *ks, int type,
 	const struct idx_entry *e;
 	bool un = false;
 
+	if (idx_ready(ks, NULL) != 0)
+		return false;
 	pthread_mutex_lock(&ks->idx_mu);
 	if ((e = idx_find(ks, type, id)) != NULL &&
 	    e->loc.pack < ks->npacks && ks->packs[e->loc.pack].unindexed) {
@@ -854,6 +1012,9 @@ keyset_blob_info(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	const struct idx_entry *e;
 	bool have;
 
+	/* Bundle shares walk every entry once: the index in memory. */
+	if (idx_full(ks, NULL) != 0)
+		return false;
 	pthread_mutex_lock(&ks->idx_mu);
 	e = idx_find(ks, type, id);
 	have = e != NULL && e->loc.pack != LOC_PENDING;
@@ -1091,6 +1252,8 @@ out:
 }
 
 static int index_interim(struct keyset *, struct coffer_err *);
+static int index_absorb(struct keyset *, struct coffer_err *);
+static size_t absorb_min(void);
 
 /* Called by the sealer, in this thread, for each sealed object. */
 int
@@ -1139,9 +1302,113 @@ write_object(void *cookie, const uint8_t *sealed, size_t slen, bool bundle,
 	if (pw->off >= PACK_TARGET_SIZE && (r = pack_close(ks, err)) != 0)
 		return r;
 	if (pw->fd == -1 && ks->index_every > 0 && ks->writing &&
-	    ks->npacks - ks->first_new_pack >= ks->index_every)
-		return index_interim(ks, err);
+	    ks->npacks - ks->first_new_pack >= ks->index_every &&
+	    (r = index_interim(ks, err)) != 0)
+		return r;
+	if (pw->fd == -1 && ks->ic != NULL && ks->writing && !ks->scanned &&
+	    ks->tabn >= absorb_min() &&
+	    ks->tabn >= idxcache_count(ks->ic) / 16)
+		return index_absorb(ks, err);
 	return 0;
+}
+
+/*
+ * absorb_min(): ABSORB_MIN, or COFFER_ABSORB_MIN (for the test suite
+ * only: small backups then take the path of large ones).
+ */
+static size_t
+absorb_min(void)
+{
+	const char *v = getenv("COFFER_ABSORB_MIN");
+	unsigned long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return ABSORB_MIN;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	return errno != 0 || *end != '\0' || n == 0 ? ABSORB_MIN : n;
+}
+
+/* idx_written(ks, e): stored by this run since its last index file. */
+static bool
+idx_written(const struct keyset *ks, const struct idx_entry *e)
+{
+	return e->type != 0 && e->loc.pack != LOC_PENDING &&
+	    e->loc.pack >= ks->first_new_pack && e->loc.pack < ks->npacks;
+}
+
+static int
+each_written(struct keyset *ks, index_sink_fn *sink, void *cookie)
+{
+	for (size_t i = 0; i < ks->tabcap; i++) {
+		const struct idx_entry *e = &ks->tab[i];
+		int r;
+
+		if (idx_written(ks, e) && (r = sink(ks, cookie, e->type,
+		    e->id, &e->loc, e->bundled)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* idx_drop_written(ks): the table without what the cache now holds. */
+static void
+idx_drop_written(struct keyset *ks)
+{
+	struct idx_entry *old = ks->tab, *nt;
+	size_t oldcap = ks->tabcap, keep = 0, ncap = 4096, mask;
+
+	for (size_t j = 0; j < oldcap; j++)
+		keep += old[j].type != 0 && !idx_written(ks, &old[j]);
+	while ((keep + 1) * 10 > ncap * 7)
+		ncap *= 2;
+	if ((nt = coffer_calloc(ncap, sizeof(*nt))) == NULL)
+		return;		/* kept twice: harmless */
+	mask = ncap - 1;
+	for (size_t j = 0; j < oldcap; j++) {
+		size_t i;
+
+		if (old[j].type == 0 || idx_written(ks, &old[j]))
+			continue;
+		for (i = idx_hash(old[j].type, old[j].id) & mask;
+		    nt[i].type != 0; i = (i + 1) & mask)
+			;
+		nt[i] = old[j];
+	}
+	coffer_free(old);
+	ks->tab = nt;
+	ks->tabcap = ncap;
+	ks->tabn = keep;
+}
+
+static index_keep_fn keep_new;
+
+/*
+ * index_absorb(ks, err): an index file for the packs closed so far, and
+ * their entries moved from the table into the index cache.  Sealer
+ * threads may be claiming ids, so the table is held throughout.  Only
+ * the index file's error is returned: if the cache cannot take them the
+ * entries stay in the table.
+ */
+static int
+index_absorb(struct keyset *ks, struct coffer_err *err)
+{
+	char **names = NULL;
+	size_t nnames = 0;
+	int r;
+
+	pthread_mutex_lock(&ks->idx_mu);
+	if ((r = index_write(ks, keep_new, NULL, &names, &nnames, err)) == 0) {
+		ks->writing = false;	/* the next pack starts a new run */
+		/* Every file written is named, or its deletion goes unseen. */
+		if (nnames > 0 && idxcache_absorb(ks, ks->repo->cachedir,
+		    names, nnames, each_written) == 0)
+			idx_drop_written(ks);
+	}
+	pthread_mutex_unlock(&ks->idx_mu);
+	strlist_free(names, nnames);
+	return r;
 }
 
 /*
@@ -1186,7 +1453,7 @@ keyset_put_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
 	if (ks->stop != NULL && *ks->stop != 0)
 		return coffer_err_set(err, COFFER_EINTR, "interrupted");
-	if ((r = start_sealer(ks, err)) != 0)
+	if ((r = idx_ready(ks, err)) != 0 || (r = start_sealer(ks, err)) != 0)
 		return r;
 	/* Reserve the id now so later duplicates are skipped. */
 	if (!claim(ks, type, id))
@@ -1220,7 +1487,7 @@ keyset_put_data(struct keyset *ks, const uint8_t *data, size_t len,
 		return coffer_err_set(err, COFFER_EINVAL, "blob too large");
 	if (ks->stop != NULL && *ks->stop != 0)
 		return coffer_err_set(err, COFFER_EINTR, "interrupted");
-	if ((r = start_sealer(ks, err)) != 0)
+	if ((r = idx_ready(ks, err)) != 0 || (r = start_sealer(ks, err)) != 0)
 		return r;
 	return sealer_submit_hash(ks->sealer, OBJ_DATA, id_out, data, len,
 	    write_object, ks, err);
@@ -1736,6 +2003,8 @@ keyset_get_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	uint8_t *buf = NULL;
 	int r;
 
+	if ((r = idx_ready(ks, err)) != 0)
+		return r;
 	if ((e = idx_find(ks, type, id)) == NULL && !ks->scanned) {
 		pack_scan(ks);
 		e = idx_find(ks, type, id);

@@ -45,8 +45,11 @@ enum { P_KEEP = 0, P_DELETE = 1, P_REPACK = 2 };
 bool
 keyset_mark_used(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {
-	struct idx_entry *e = idx_find(ks, type, id);
+	struct idx_entry *e;
 
+	if (idx_full(ks, NULL) != 0)
+		return false;	/* keyset_prune returns the error */
+	e = idx_find(ks, type, id);
 	if (e == NULL || e->used)
 		return false;
 	e->used = 1;
@@ -414,7 +417,7 @@ keyset_prune(struct keyset *ks, const struct prune_opts *o,
     struct prune_stats *st, struct coffer_err *err)
 {
 	uint8_t *fate = NULL;
-	uint32_t nold = ks->npacks;
+	uint32_t nold;
 	struct idx_entry **ent = NULL;
 	size_t nent = 0;
 	struct bundle bd = { 0 };
@@ -431,6 +434,10 @@ keyset_prune(struct keyset *ks, const struct prune_opts *o,
 	size_t ndirs = 0, nnames = 0, nidxkeep = 0;
 	int r;
 
+	/* A walk over an index that did not load marked nothing: stop. */
+	if ((r = idx_full(ks, err)) != 0)
+		return r;
+	nold = ks->npacks;
 	wbuf_init(&blob, BLOB_MAX);
 	if ((fate = coffer_calloc(nold + 1, 1)) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "prune");

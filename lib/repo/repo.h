@@ -73,6 +73,7 @@ struct repo {
 	int		 period;	/* default period of the period scope */
 	int		 custody;	/* default custody of new key sets */
 	int		 version;	/* of the config (FORMAT.md §5) */
+	char		*cachedir;	/* device-side index caches, or NULL */
 };
 
 /*
@@ -87,6 +88,12 @@ int repo_create(const char *path, int name_by, int scope, int period,
 /* repo_open(path, &repo, err): open and check config. */
 int repo_open(const char *path, struct repo **out, struct coffer_err *err) WUR;
 void repo_free(struct repo *r);
+/*
+ * repo_set_cache_dir(r, dir): keep key sets' chunk indexes in files in
+ * ${dir} on the device (FORMAT.md §18.8) rather than in memory.  0 or
+ * COFFER_ENOMEM (then they stay in memory).
+ */
+int repo_set_cache_dir(struct repo *r, const char *dir) WUR;
 
 /*
  * repo_list_sets(r, &ids, &n, err): the key ids (hex) of every key set on
@@ -160,7 +167,8 @@ struct keyset_params {
 
 /*
  * keyset_open(r, dk, create, prm, &ks, err):
- * Open the key set of data key ${dk}; verify its keyinfo; load its index.
+ * Open the key set of data key ${dk}; verify its keyinfo.  Its index is
+ * loaded at its first use (keyset_load_index).
  * With ${create}, make it (keyinfo from ${prm}, NULL: device/local) if
  * absent.  COFFER_ENOTFOUND if absent and not ${create}; COFFER_EAUTH if
  * keyinfo does not verify.  ${ks} keeps its own guarded subkeys.
@@ -202,6 +210,15 @@ void keyset_blob_id(const struct keyset *ks, const uint8_t *data, size_t len,
  */
 void keyset_aux_key(const struct keyset *ks, const char ctx[8],
     uint8_t out[KEY_LEN]);
+
+/*
+ * keyset_load_index(ks, whole, err): load the set's index now rather
+ * than at its first use (keyset_open reads none): through the index
+ * cache on the device if the repository has one, or, with ${whole}, all
+ * of it into memory (prune's walk marks every entry).  0, or the error
+ * that every later use of the index would meet.
+ */
+int keyset_load_index(struct keyset *ks, bool whole, struct coffer_err *err) WUR;
 
 /* keyset_has_blob(ks, type, id): known in the index or pending. */
 bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN]);
@@ -429,7 +446,7 @@ int keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
  * apart by the locks (repo_lock_writers).  A folder that cannot be read
  * counts nothing.
  */
-uint64_t keyset_count_unindexed(const struct keyset *ks);
+uint64_t keyset_count_unindexed(struct keyset *ks);
 /*
  * repo_check_layout(rp, keyid_hex, report, cookie): report (and count)
  * every entry of the set's folders that is of a kind the format never

@@ -87,6 +87,8 @@ struct pack_writer {
 #define PACK_OBUF	(4u << 20)
 #define PACK_BLOCK	4096		/* O_DIRECT alignment of obuf and writes */
 
+struct idxcache;
+
 struct keyset {
 	struct repo	*repo;
 	uint8_t		 keyid[KEYID_LEN];
@@ -102,9 +104,19 @@ struct keyset {
 	/* Pack table: packs[i] for blob_loc.pack == i. */
 	struct pack_ref	*packs;
 	uint32_t	 npacks, packcap;
-	/* Open-addressing hash table of blob locations. */
+	/*
+	 * Open-addressing hash table of blob locations: the whole index
+	 * (IDX_FULL), or, with the index cache on disk (IDX_CACHED), only
+	 * what this process added (pending, written, found in packs).
+	 * Loaded on first use (idx_ready), so commands that need no blob
+	 * read no index file.
+	 */
 	struct idx_entry *tab;
 	size_t		 tabcap, tabn;
+	struct idxcache	*ic;		/* IDX_CACHED: the rest */
+	int		 ixstate;	/* enum idx_state */
+	int		 ixerr_code;	/* IDX_FAILED: why */
+	char		 ixerr_msg[512];
 	/* Writing. */
 	struct compressor *comp;
 	struct pack_writer pw;
@@ -142,10 +154,25 @@ struct keyset {
 /* pack_path(ks, packid, out): "packs/xx/<hex>", for openat(ks->dirfd). */
 void pack_path(const uint8_t id[PACK_ID_LEN], char out[64]);
 
+enum idx_state { IDX_NONE = 0, IDX_CACHED, IDX_FULL, IDX_FAILED };
+/*
+ * idx_ready(ks, err): load the index if it is not yet: through the index
+ * cache when the repository has a cache folder (repo_set_cache_dir),
+ * else into memory.  idx_full(ks, err): the whole index in memory (prune,
+ * check, bundle shares walk every entry).  0, or the load's error (kept:
+ * later calls return it too).
+ */
+int idx_ready(struct keyset *ks, struct coffer_err *err) WUR;
+int idx_full(struct keyset *ks, struct coffer_err *err) WUR;
+
 /* idx_insert(ks, type, id, loc, bundled): add or keep the existing entry. */
 int idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     const struct blob_loc *loc, bool bundled) WUR;
-/* idx_find(ks, type, id): the entry or NULL. */
+/*
+ * idx_find(ks, type, id): the entry or NULL.  An entry of the index
+ * cache is a copy, valid in this thread until its next idx_find; only
+ * entries of the table (pending ones among them) may be changed.
+ */
 struct idx_entry *idx_find(struct keyset *ks, int type,
     const uint8_t id[BLOB_ID_LEN]);
 /*
@@ -193,6 +220,37 @@ int keyset_open_blob(struct keyset *ks, int type,
     uint32_t rawlen, struct wbuf *out, uint8_t *scratch,
     struct compressor *comp, const char *where,
     struct coffer_err *err) WUR;
+
+/*
+ * index_load_file(ks, name, sink, cookie, err): read, authenticate and
+ * parse index file ${name}, adding its packs to ks->packs and passing
+ * each entry to ${sink} (a non-zero return stops it).
+ */
+typedef int index_sink_fn(struct keyset *ks, void *cookie, int type,
+    const uint8_t id[BLOB_ID_LEN], const struct blob_loc *loc, bool bundled);
+int index_load_file(struct keyset *ks, const char *name, index_sink_fn *sink,
+    void *cookie, struct coffer_err *err) WUR;
+/* index_list(ks, &names, &n, err): the index files on the card, sorted. */
+int index_list(struct keyset *ks, char ***names, size_t *n,
+    struct coffer_err *err) WUR;
+/* index_note_bad(ks, e): an index file that failed to load (check says). */
+void index_note_bad(struct keyset *ks, const struct coffer_err *e);
+
+/* ---- the index cache on the device (idxcache.c, FORMAT.md §18.8) ---- */
+int idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
+    struct coffer_err *err) WUR;
+bool idxcache_get(const struct idxcache *ic, int type,
+    const uint8_t id[BLOB_ID_LEN], struct idx_entry *e);
+typedef int idxcache_each_fn(void *cookie, const struct idx_entry *e);
+int idxcache_each(const struct idxcache *ic, idxcache_each_fn *fn,
+    void *cookie) WUR;
+uint64_t idxcache_count(const struct idxcache *ic);
+/* idxcache_feed_fn(ks, sink, cookie): pass entries to ${sink}. */
+typedef int idxcache_feed_fn(struct keyset *ks, index_sink_fn *sink,
+    void *cookie);
+int idxcache_absorb(struct keyset *ks, const char *dir, char **names,
+    size_t nnames, idxcache_feed_fn *each) WUR;
+void idxcache_free(struct idxcache *ic);
 
 /* index_write(ks, keep, cookie, name, err): see keyset.c. */
 typedef bool index_keep_fn(const struct keyset *ks, const struct idx_entry *e,

@@ -362,7 +362,20 @@ repo_free(struct repo *rp)
 	if (rp->dirfd != -1)
 		close(rp->dirfd);
 	coffer_free(rp->path);
+	coffer_free(rp->cachedir);
 	coffer_free(rp);
+}
+
+int
+repo_set_cache_dir(struct repo *rp, const char *dir)
+{
+	char *d;
+
+	if ((d = coffer_strdup(dir)) == NULL)
+		return COFFER_ENOMEM;
+	coffer_free(rp->cachedir);
+	rp->cachedir = d;
+	return 0;
 }
 
 void

@@ -175,10 +175,13 @@ keyset_resume(struct keyset *ks, const volatile sig_atomic_t *stop,
 	uint8_t *known = NULL;
 	struct wbuf buf, out;
 	struct bundle bd = { 0 };
-	uint32_t first = ks->npacks, nknown = ks->npacks;
+	uint32_t first, nknown;
 	int r;
 
 	memset(st, 0, sizeof(*st));
+	if ((r = idx_ready(ks, err)) != 0)
+		return r;
+	first = nknown = ks->npacks;
 	wbuf_init(&buf, 2 * ((size_t)BLOB_MAX + (BLOB_MAX >> 4) + 64));
 	wbuf_init(&out, BLOB_MAX);
 	ks->stop = stop;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * fuzz_index: the body of an index file (docs/FORMAT.md §9), through
- * keyset_open, which loads every index file of a set (index_load_one).
+ * keyset_load_index, which loads every index file of a set
+ * (index_load_file).
  * The input is the index PLAINTEXT; the harness seals it as keyset_flush
  * would (type INDEX, the file name's 16 bytes as object id; magic
  * CFINDX02 for inputs of odd length, where bundled entries are allowed,
@@ -112,6 +113,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	r = keyset_open(fuzz_repo(), fuzz_dk, false, NULL, &ks, &err);
 	FUZZ_CHECK(r == 0, "keyset_open returned %d (%s)", r, err.msg);
+	/* keyset_open reads no index now; this is what loads it whole. */
+	r = keyset_load_index(ks, true, &err);
+	FUZZ_CHECK(r == 0, "keyset_load_index returned %d (%s)", r, err.msg);
 	FUZZ_CHECK(ks->nbad_index == (ok ? 0u : 1u),
 	    "index counted bad: %u, reference says %s", ks->nbad_index,
 	    ok ? "good" : "bad");

@@ -321,7 +321,8 @@ from_repo(struct repo *rp, struct keystore *kst, const char *ksdir)
 			continue;
 		if (keystore_get_key(kst, keyid, &dk, &err) != 0)
 			die("%s", err.msg);
-		if (keyset_open(rp, dk, false, NULL, &ks, &err) != 0)
+		if (keyset_open(rp, dk, false, NULL, &ks, &err) != 0 ||
+		    keyset_load_index(ks, true, &err) != 0)
 			die("%s", err.msg);
 		secret_free(dk);
 		from_keyinfo(ks);

@@ -15,8 +15,12 @@ mkdata() {
 }
 
 # bytes_read LOG: the sum of what read(2)/pread64(2) returned in LOG.
+# (a call another thread interrupts is logged as "<unfinished ...>" and
+# then "<... read resumed>...= N").
 bytes_read() {
-	sed -n 's/^[0-9]* *\(read\|pread64\)(.*= \([0-9][0-9]*\)$/\2/p' "$1" |
+	sed -n -e 's/^[0-9]* *\(read\|pread64\)(.*= \([0-9][0-9]*\)$/\2/p' \
+	    -e 's/^[0-9]* *<\.\.\. \(read\|pread64\) resumed>.*= \([0-9][0-9]*\)$/\2/p' \
+	    "$1" |
 	    awk '{ s += $1 } END { print s + 0 }'
 }
 

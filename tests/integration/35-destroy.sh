@@ -42,6 +42,8 @@ scenario() {
 	done
 	[ -f "$ks/cache/$b.cache" ] || fail "no file cache for set $b" ||
 	    return 1
+	[ -f "$ks/cache/$b.index" ] || fail "no index cache for set $b" ||
+	    return 1
 	cp -a "$COFFER_REPO/sets/$b" stolen-b || return 1
 	cp -a "$COFFER_REPO/sets/$dev" stolen-dev || return 1
 
@@ -71,6 +73,8 @@ scenario() {
 	    fail "the key of $b is still in the keystore" || return 1
 	[ ! -e "$ks/cache/$b.cache" ] ||
 	    fail "the file cache of $b is still in the keystore" || return 1
+	[ ! -e "$ks/cache/$b.index" ] ||
+	    fail "the index cache of $b is still in the keystore" || return 1
 	if grep -rlaF -- "$b" "$ks" "$COFFER_REPO" >grep.out; then
 		fail "key id $b still named in:" "$(cat grep.out)"
 		return 1

@@ -1,0 +1,804 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * idxcache: the chunk index of a key set kept on the device's disk, so a
+ * command needs memory for a filter, not for the whole index.
+ *
+ * The file (<keystore>/cache/<key id>.index, FORMAT.md §18.8) holds every
+ * entry of the index files it was built from, sorted by blob id, with the
+ * names of those files and the pack table.  In memory stay a Bloom filter
+ * (1 byte per entry) and the first entry number of each bucket of ~16
+ * entries by id prefix (0.25 byte per entry); a lookup that passes the
+ * filter reads one bucket with one pread.
+ *
+ * The file is checked before it is used, every time: a keyed BLAKE2b
+ * under a key derived from the set's keys covers all of it (a damaged,
+ * truncated, edited file or one of another set or repository is rebuilt,
+ * never trusted), and the index files it names must all still be on the
+ * card (prune deletes index files: then it is rebuilt).  Index files on
+ * the card it does not name are merged in.  A false "this blob is
+ * stored" would make a backup skip data; this is what the checks guard.
+ */
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "repo.h"
+#include "repo_internal.h"
+
+#define IC_MAGIC	"CFIXC001"
+#define IC_HDR		48
+#define IC_ENT		53	/* id | type u8 | pack u32 | off u64 | clen | rawlen */
+#define IC_MAC		32
+#define IC_BLOCK	19784	/* entries read at a time (~1 MiB) */
+#define IC_SORT_MEM	(16u << 20)	/* bytes of entries sorted at once */
+#define IC_BUCKET	16	/* entries per bucket, on average */
+#define IC_BLOOM_BITS	8	/* filter bits per entry */
+#define IC_BLOOM_K	4
+#define IC_SCAN_MAX	128	/* a bucket read with one pread */
+
+struct idxcache {
+	int		 fd;
+	uint64_t	 n;		/* entries */
+	uint64_t	 base;		/* file offset of entry 0 */
+	uint32_t	 bbits;		/* bucket bits */
+	uint32_t	*bdir;		/* (1 << bbits) + 1 entry numbers */
+	uint8_t		*bloom;
+	uint64_t	 bloom_mask;	/* bits - 1 */
+	uint8_t		*files;		/* the index file ids it names */
+	uint32_t	 nfiles;
+};
+
+static uint32_t
+id_prefix(const uint8_t *id)
+{
+	return (uint32_t)id[0] << 24 | (uint32_t)id[1] << 16 |
+	    (uint32_t)id[2] << 8 | id[3];
+}
+
+static uint32_t
+bucket_of(const struct idxcache *ic, const uint8_t *id)
+{
+	return ic->bbits == 0 ? 0 : id_prefix(id) >> (32 - ic->bbits);
+}
+
+static void
+bloom_bits(const struct idxcache *ic, const uint8_t *id, uint64_t bit[IC_BLOOM_K])
+{
+	uint64_t h1 = le64dec(id + 8), h2 = le64dec(id + 16) | 1;
+
+	for (int j = 0; j < IC_BLOOM_K; j++)
+		bit[j] = (h1 + (uint64_t)j * h2) & ic->bloom_mask;
+}
+
+/* ent_cmp: by id, then type (the bundled flag aside). */
+static int
+ent_cmp(const uint8_t *a, const uint8_t *b)
+{
+	int c = memcmp(a, b, BLOB_ID_LEN);
+
+	if (c != 0)
+		return c;
+	return (a[BLOB_ID_LEN] & ~ENTRY_BUNDLED) -
+	    (b[BLOB_ID_LEN] & ~ENTRY_BUNDLED);
+}
+
+static void
+ent_encode(uint8_t *p, int type, const uint8_t id[BLOB_ID_LEN],
+    const struct blob_loc *loc, bool bundled)
+{
+	memcpy(p, id, BLOB_ID_LEN);
+	p[32] = (uint8_t)(type | (bundled ? ENTRY_BUNDLED : 0));
+	le32enc(p + 33, loc->pack);
+	le64enc(p + 37, loc->offset);
+	le32enc(p + 45, loc->clen);
+	le32enc(p + 49, loc->rawlen);
+}
+
+static void
+ent_decode(const uint8_t *p, struct idx_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	memcpy(e->id, p, BLOB_ID_LEN);
+	e->type = p[32] & ~ENTRY_BUNDLED;
+	e->bundled = (p[32] & ENTRY_BUNDLED) != 0;
+	e->loc.pack = le32dec(p + 33);
+	e->loc.offset = le64dec(p + 37);
+	e->loc.clen = le32dec(p + 45);
+	e->loc.rawlen = le32dec(p + 49);
+}
+
+void
+idxcache_free(struct idxcache *ic)
+{
+	if (ic == NULL)
+		return;
+	if (ic->fd != -1)
+		close(ic->fd);
+	coffer_free(ic->bdir);
+	coffer_free(ic->bloom);
+	coffer_free(ic->files);
+	coffer_free(ic);
+}
+
+/*
+ * ic_verify(ks, fd, key, &ic): check the file open at ${fd} from its
+ * start and make its lookup tables; the packs it names are added to
+ * ks->packs (which must be empty), ic->files gets the index file ids
+ * (16 bytes each, sorted).  0, or -1 if it is not a whole, authentic
+ * cache of this set (fd stays the caller's).
+ */
+static int
+ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
+    struct idxcache **out)
+{
+	struct idxcache *ic = NULL;
+	struct hash_state hs;
+	uint8_t hdr[IC_HDR], mac[IC_MAC], want[IC_MAC], body[HASH_LEN];
+	uint8_t *buf = NULL, *fl = NULL, prev[IC_ENT];
+	struct stat sb;
+	uint32_t nf, np, nb;
+	uint64_t n, off, need, last = 0;
+	int r = -1;
+
+	*out = NULL;
+	if (fstat(fd, &sb) != 0 || sb.st_size < IC_HDR + IC_MAC ||
+	    pread_full(fd, hdr, IC_HDR, 0) != 0 ||
+	    memcmp(hdr, IC_MAGIC, 8) != 0 ||
+	    memcmp(hdr + 8, ks->keyid, KEYID_LEN) != 0 ||
+	    memcmp(hdr + 16, ks->repo->id, REPO_ID_LEN) != 0)
+		return -1;
+	nf = le32dec(hdr + 32);
+	np = le32dec(hdr + 36);
+	n = le64dec(hdr + 40);
+	if (n > (uint64_t)sb.st_size / IC_ENT || nf > (1u << 24) ||
+	    np > (1u << 26))
+		return -1;
+	need = IC_HDR + 16 * ((uint64_t)nf + np) + n * IC_ENT + IC_MAC;
+	if ((uint64_t)sb.st_size != need)
+		return -1;
+	if ((ic = coffer_calloc(1, sizeof(*ic))) == NULL)
+		return -1;
+	ic->fd = -1;
+	ic->n = n;
+	while (ic->bbits < 28 && ((uint64_t)IC_BUCKET << ic->bbits) < n)
+		ic->bbits++;
+	nb = 1u << ic->bbits;
+	ic->bloom_mask = 1023;
+	while (ic->bloom_mask + 1 < n * IC_BLOOM_BITS)
+		ic->bloom_mask = ic->bloom_mask * 2 + 1;
+	if ((ic->bdir = coffer_calloc((size_t)nb + 1, sizeof(uint32_t))) ==
+	    NULL || (ic->bloom = coffer_calloc((ic->bloom_mask + 1) / 8,
+	    1)) == NULL || (buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) ==
+	    NULL || (fl = coffer_malloc(16 * (size_t)nf + 1)) == NULL)
+		goto out;
+	hash_init(&hs, key, KEY_LEN);
+	off = IC_HDR;
+	if (nf > 0 && pread_full(fd, fl, 16 * (size_t)nf, (off_t)off) != 0)
+		goto out;
+	hash_update(&hs, fl, 16 * (size_t)nf);
+	off += 16 * (uint64_t)nf;
+	for (uint32_t i = 1; i < nf; i++)
+		if (memcmp(fl + 16 * (i - 1), fl + 16 * i, 16) >= 0)
+			goto out;
+	for (uint32_t done = 0; done < np;) {
+		uint32_t k = np - done < IC_BLOCK ? np - done : IC_BLOCK, pidx;
+
+		if (pread_full(fd, buf, 16 * (size_t)k, (off_t)off) != 0)
+			goto out;
+		hash_update(&hs, buf, 16 * (size_t)k);
+		for (uint32_t i = 0; i < k; i++)
+			if (pack_add(ks, buf + 16 * i, &pidx) != 0)
+				goto out;
+		off += 16 * (uint64_t)k;
+		done += k;
+	}
+	ic->base = off;
+	for (uint64_t done = 0; done < n;) {
+		size_t k = n - done < IC_BLOCK ? (size_t)(n - done) : IC_BLOCK;
+
+		if (pread_full(fd, buf, k * IC_ENT, (off_t)off) != 0)
+			goto out;
+		hash_update(&hs, buf, k * IC_ENT);
+		for (size_t i = 0; i < k; i++) {
+			const uint8_t *p = buf + i * IC_ENT;
+			uint8_t t = p[32] & ~ENTRY_BUNDLED;
+			uint64_t bit[IC_BLOOM_K];
+			uint32_t b;
+
+			if ((t != OBJ_DATA && t != OBJ_TREE) ||
+			    le32dec(p + 33) >= np ||
+			    (done + i > 0 && ent_cmp(prev, p) >= 0))
+				goto out;
+			memcpy(prev, p, IC_ENT);
+			for (b = bucket_of(ic, p); last <= b; last++)
+				ic->bdir[last] = (uint32_t)(done + i);
+			bloom_bits(ic, p, bit);
+			for (int j = 0; j < IC_BLOOM_K; j++)
+				ic->bloom[bit[j] >> 3] |= 1u << (bit[j] & 7);
+		}
+		off += k * IC_ENT;
+		done += k;
+	}
+	for (; last <= nb; last++)
+		ic->bdir[last] = (uint32_t)n;
+	hash_final(&hs, body);
+	if (pread_full(fd, mac, IC_MAC, (off_t)off) != 0)
+		goto out;
+	hash_init(&hs, key, KEY_LEN);
+	hash_update(&hs, hdr, IC_HDR);
+	hash_update(&hs, body, sizeof(body));
+	hash_final(&hs, want);
+	if (!ct_equal(mac, want, IC_MAC))
+		goto out;
+	ic->files = fl;
+	fl = NULL;
+	ic->nfiles = nf;
+	*out = ic;
+	ic = NULL;
+	r = 0;
+out:
+	if (r != 0)
+		ks->npacks = 0;
+	idxcache_free(ic);
+	coffer_free(buf);
+	coffer_free(fl);
+	return r;
+}
+
+bool
+idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
+    struct idx_entry *e)
+{
+	uint8_t buf[IC_SCAN_MAX * IC_ENT], key[IC_ENT];
+	uint64_t bit[IC_BLOOM_K];
+	uint32_t lo, hi, b;
+
+	bloom_bits(ic, id, bit);
+	for (int j = 0; j < IC_BLOOM_K; j++)
+		if ((ic->bloom[bit[j] >> 3] & (1u << (bit[j] & 7))) == 0)
+			return false;
+	memcpy(key, id, BLOB_ID_LEN);
+	key[32] = (uint8_t)type;
+	b = bucket_of(ic, id);
+	lo = ic->bdir[b];
+	hi = ic->bdir[b + 1];
+	while (hi > lo) {
+		uint32_t k = hi - lo <= IC_SCAN_MAX ? hi - lo : 1;
+		uint32_t at = k == 1 && hi - lo > IC_SCAN_MAX ?
+		    lo + (hi - lo) / 2 : lo;
+
+		if (pread_full(ic->fd, buf, (size_t)k * IC_ENT,
+		    (off_t)(ic->base + (uint64_t)at * IC_ENT)) != 0)
+			return false;
+		if (k == 1 && hi - lo > IC_SCAN_MAX) {
+			int c = ent_cmp(buf, key);
+
+			if (c == 0)
+				break;
+			if (c < 0)
+				lo = at + 1;
+			else
+				hi = at;
+			continue;
+		}
+		for (uint32_t i = 0; i < k; i++) {
+			if (ent_cmp(buf + i * IC_ENT, key) == 0) {
+				ent_decode(buf + i * IC_ENT, e);
+				return true;
+			}
+		}
+		return false;
+	}
+	if (hi <= lo)
+		return false;
+	ent_decode(buf, e);
+	return true;
+}
+
+int
+idxcache_each(const struct idxcache *ic, idxcache_each_fn *fn, void *cookie)
+{
+	uint8_t *buf;
+	int r = 0;
+
+	if ((buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
+		return COFFER_ENOMEM;
+	for (uint64_t done = 0; done < ic->n && r == 0;) {
+		size_t k = ic->n - done < IC_BLOCK ? (size_t)(ic->n - done) :
+		    IC_BLOCK;
+
+		if (pread_full(ic->fd, buf, k * IC_ENT,
+		    (off_t)(ic->base + done * IC_ENT)) != 0) {
+			r = COFFER_EIO;
+			break;
+		}
+		for (size_t i = 0; i < k && r == 0; i++) {
+			struct idx_entry e;
+
+			ent_decode(buf + i * IC_ENT, &e);
+			r = fn(cookie, &e);
+		}
+		done += k;
+	}
+	coffer_free(buf);
+	return r;
+}
+
+uint64_t
+idxcache_count(const struct idxcache *ic)
+{
+	return ic->n;
+}
+
+/* ---- building ---- */
+
+/* Entries, unsorted, go to a scratch file; then sorted in slices. */
+struct icbuild {
+	int		 fd;
+	uint8_t		*buf;
+	size_t		 blen;
+	uint64_t	 n;
+	bool		 fail;
+};
+
+static int
+icb_flush(struct icbuild *b)
+{
+	if (b->blen > 0 && write_full(b->fd, b->buf, b->blen) != 0)
+		b->fail = true;
+	b->blen = 0;
+	return b->fail ? -1 : 0;
+}
+
+static int
+icb_add(struct keyset *ks, void *cookie, int type,
+    const uint8_t id[BLOB_ID_LEN], const struct blob_loc *loc, bool bundled)
+{
+	struct icbuild *b = cookie;
+
+	(void)ks;
+	if (b->blen + IC_ENT > (size_t)IC_BLOCK * IC_ENT && icb_flush(b) != 0)
+		return COFFER_EIO;
+	ent_encode(b->buf + b->blen, type, id, loc, bundled);
+	b->blen += IC_ENT;
+	b->n++;
+	return 0;
+}
+
+struct icrec {
+	uint8_t		e[IC_ENT];
+	uint32_t	seq;		/* first one met wins */
+};
+
+static int
+rec_cmp(const void *a, const void *b)
+{
+	const struct icrec *x = a, *y = b;
+	int c = ent_cmp(x->e, y->e);
+
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* A checked cache read in order, merged into a new one. */
+struct icbase {
+	const struct idxcache *ic;	/* NULL: none */
+	uint8_t		*buf;		/* entries [at, at + have) */
+	uint64_t	 at, next;
+	size_t		 have;
+	bool		 fail;
+};
+
+/* base_peek(bs): the next entry of the base, or NULL (end or error). */
+static const uint8_t *
+base_peek(struct icbase *bs)
+{
+	if (bs->ic == NULL || bs->fail || bs->next >= bs->ic->n)
+		return NULL;
+	if (bs->next >= bs->at + bs->have) {
+		size_t m = bs->ic->n - bs->next < IC_BLOCK ?
+		    (size_t)(bs->ic->n - bs->next) : IC_BLOCK;
+
+		if (pread_full(bs->ic->fd, bs->buf, m * IC_ENT,
+		    (off_t)(bs->ic->base + bs->next * IC_ENT)) != 0) {
+			bs->fail = true;
+			return NULL;
+		}
+		bs->at = bs->next;
+		bs->have = m;
+	}
+	return bs->buf + (bs->next - bs->at) * IC_ENT;
+}
+
+/* Entries written out: buffered, hashed. */
+struct icout {
+	int		 fd;
+	struct hash_state hs;
+	uint8_t		*buf;
+	size_t		 len;
+	uint64_t	 n;
+	bool		 fail;
+};
+
+static void
+ico_flush(struct icout *o)
+{
+	if (o->len > 0 && write_full(o->fd, o->buf, o->len) != 0)
+		o->fail = true;
+	hash_update(&o->hs, o->buf, o->len);
+	o->len = 0;
+}
+
+static void
+ico_put(struct icout *o, const uint8_t *e)
+{
+	if (o->len + IC_ENT > (size_t)IC_BLOCK * IC_ENT)
+		ico_flush(o);
+	memcpy(o->buf + o->len, e, IC_ENT);
+	o->len += IC_ENT;
+	o->n++;
+}
+
+/*
+ * icb_write(ks, b, base, files, nfiles, out, key): write the cache to
+ * ${out}: header, file ids, ks->packs, the entries of scratch file ${b}
+ * sorted and without duplicates (in slices of IC_SORT_MEM by id prefix)
+ * merged with those of the checked cache ${base} (may be NULL; its
+ * entries win a tie), MAC.
+ */
+static int
+icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
+    const uint8_t *files, uint32_t nfiles, int out, const uint8_t key[KEY_LEN])
+{
+	struct hash_state hs;
+	uint8_t hdr[IC_HDR], body[HASH_LEN], mac[IC_MAC];
+	struct icrec *rec = NULL;
+	size_t cap = 0;
+	uint64_t slices, written = 0;
+	uint8_t *obuf = NULL;
+	struct icout o = { .fd = out };
+	struct icbase bs = { .ic = base };
+	int r = -1;
+
+	if (icb_flush(b) != 0 ||
+	    (obuf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
+	    (o.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
+	    (bs.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
+		goto out;
+	hash_init(&o.hs, key, KEY_LEN);
+	if (lseek(out, IC_HDR, SEEK_SET) != IC_HDR)
+		goto out;
+	if (nfiles > 0 && write_full(out, files, 16 * (size_t)nfiles) != 0)
+		goto out;
+	hash_update(&o.hs, files, 16 * (size_t)nfiles);
+	for (uint32_t p = 0; p < ks->npacks; p++) {
+		if (write_full(out, ks->packs[p].id, 16) != 0)
+			goto out;
+		hash_update(&o.hs, ks->packs[p].id, 16);
+	}
+	slices = b->n * sizeof(struct icrec) * 5 / 4 / IC_SORT_MEM + 1;
+	for (uint64_t s = 0; s < slices; s++) {
+		uint64_t lo = (s << 32) / slices, hi = ((s + 1) << 32) / slices;
+		size_t k = 0;
+
+		for (uint64_t done = 0; done < b->n;) {
+			size_t m = b->n - done < IC_BLOCK ?
+			    (size_t)(b->n - done) : IC_BLOCK;
+
+			if (pread_full(b->fd, obuf, m * IC_ENT,
+			    (off_t)(done * IC_ENT)) != 0)
+				goto out;
+			for (size_t i = 0; i < m; i++) {
+				const uint8_t *p = obuf + i * IC_ENT;
+				uint64_t pf = id_prefix(p);
+
+				if (pf < lo || pf >= hi)
+					continue;
+				if (k == cap) {
+					size_t nc = cap ? cap * 2 : 4096;
+					struct icrec *nr = coffer_realloc(rec,
+					    nc * sizeof(*nr));
+
+					if (nr == NULL)
+						goto out;
+					rec = nr;
+					cap = nc;
+				}
+				memcpy(rec[k].e, p, IC_ENT);
+				rec[k].seq = (uint32_t)(done + i);
+				k++;
+			}
+			done += m;
+		}
+		if (k > 1)
+			qsort(rec, k, sizeof(*rec), rec_cmp);
+		/* Merge: the slice's new entries and the base's below hi. */
+		for (size_t i = 0;;) {
+			const uint8_t *bp = base_peek(&bs);
+			bool bin = bp != NULL && id_prefix(bp) < hi;
+
+			while (i > 0 && i < k &&
+			    ent_cmp(rec[i - 1].e, rec[i].e) == 0)
+				i++;
+			if (!bin && i == k)
+				break;
+			if (bin && (i == k || ent_cmp(bp, rec[i].e) <= 0)) {
+				if (i < k && ent_cmp(bp, rec[i].e) == 0)
+					i++;
+				ico_put(&o, bp);
+				bs.next++;
+			} else
+				ico_put(&o, rec[i++].e);
+		}
+		if (bs.fail || o.fail)
+			goto out;
+	}
+	ico_flush(&o);
+	if (o.fail || (base != NULL && bs.next != base->n))
+		goto out;
+	written = o.n;
+	hs = o.hs;
+	hash_final(&hs, body);
+	memcpy(hdr, IC_MAGIC, 8);
+	memcpy(hdr + 8, ks->keyid, KEYID_LEN);
+	memcpy(hdr + 16, ks->repo->id, REPO_ID_LEN);
+	le32enc(hdr + 32, nfiles);
+	le32enc(hdr + 36, ks->npacks);
+	le64enc(hdr + 40, written);
+	hash_init(&hs, key, KEY_LEN);
+	hash_update(&hs, hdr, IC_HDR);
+	hash_update(&hs, body, sizeof(body));
+	hash_final(&hs, mac);
+	if (write_full(out, mac, IC_MAC) != 0 ||
+	    pwrite(out, hdr, IC_HDR, 0) != IC_HDR)
+		goto out;
+	r = 0;
+out:
+	coffer_free(rec);
+	coffer_free(obuf);
+	coffer_free(o.buf);
+	coffer_free(bs.buf);
+	return r;
+}
+
+static int
+strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+id_cmp16(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/*
+ * idxcache_load(ks, dir, &ic, err): open the cache of ${ks} in ${dir},
+ * checked, and bring it up to date with the card's index files (merge
+ * new ones; rebuild if one it names is gone, or if it is not valid).
+ * ks->packs gets its pack table; index files that do not load are
+ * recorded as index_load does.  0; -1 if the cache cannot be had (the
+ * caller loads the index into memory then, with ks->packs emptied);
+ * COFFER_ENOMEM with ${err}.
+ */
+int
+idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
+    struct coffer_err *err)
+{
+	char path[4200], tmp[4200], raw[4200];
+	uint8_t key[KEY_LEN];
+	struct idxcache *ic = NULL;
+	uint8_t *cached = NULL, *files = NULL;
+	uint32_t ncached = 0, nfiles = 0;
+	char **names = NULL;
+	size_t n = 0;
+	struct icbuild b = { .fd = -1 };
+	int fd = -1, ofd = -1, r = -1;
+	bool vanished = false;
+
+	*out = NULL;
+	keyset_aux_key(ks, "cofidxc1", key);
+	if (index_list(ks, &names, &n, err) != 0) {
+		r = -1;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s.index", dir, ks->idhex);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1 &&
+	    ic_verify(ks, fd, key, &ic) == 0) {
+		cached = ic->files;
+		ncached = ic->nfiles;
+		for (uint32_t i = 0; i < ncached && !vanished; i++) {
+			char hex[33];
+
+			hex_encode(hex, cached + 16 * i, 16);
+			vanished = bsearch(&(const char *){ hex }, names, n,
+			    sizeof(*names), strp_cmp) == NULL;
+		}
+		if (!vanished && n == ncached) {
+			ic->fd = fd;
+			fd = -1;
+			*out = ic;
+			ic = NULL;
+			r = 0;
+			goto out;
+		}
+	}
+	/* Build: the old cache's entries (if still right), then new files. */
+	if (vanished || ic == NULL) {
+		idxcache_free(ic);
+		ic = NULL;
+		cached = NULL;
+		ks->npacks = 0;
+		ncached = 0;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		goto out;
+	snprintf(raw, sizeof(raw), "%s/%s.index.%ld.raw", dir, ks->idhex,
+	    (long)getpid());
+	snprintf(tmp, sizeof(tmp), "%s/%s.index.%ld.tmp", dir, ks->idhex,
+	    (long)getpid());
+	if ((b.fd = open(raw, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		goto out;
+	(void)unlink(raw);
+	if ((b.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
+	    (files = coffer_malloc(16 * (n + ncached + 1))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "index cache");
+		goto out;
+	}
+	if (ic != NULL) {
+		/* Merged in while writing (icb_write), as it is sorted. */
+		ic->fd = fd;
+		fd = -1;
+		memcpy(files, cached, 16 * (size_t)ncached);
+		nfiles = ncached;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint8_t iid[16];
+		struct coffer_err e1 = { 0 };
+		int r1;
+
+		if (hex_decode(iid, names[i], 16) != 0 || (ic != NULL &&
+		    bsearch(iid, cached, ncached, 16, id_cmp16) != NULL))
+			continue;
+		r1 = index_load_file(ks, names[i], icb_add, &b, &e1);
+		if (r1 == COFFER_ENOMEM) {
+			*err = e1;
+			r = r1;
+			goto out;
+		}
+		if (b.fail)
+			goto out;
+		if (r1 != 0) {
+			index_note_bad(ks, &e1);
+			continue;	/* not recorded: tried again next time */
+		}
+		memcpy(files + 16 * (size_t)nfiles++, iid, 16);
+	}
+	qsort(files, nfiles, 16, id_cmp16);
+	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		goto out;
+	if (icb_write(ks, &b, ic, files, nfiles, ofd, key) != 0 ||
+	    rename(tmp, path) != 0) {
+		(void)unlink(tmp);
+		goto out;
+	}
+	/* Read back what was written, through the same checks. */
+	idxcache_free(ic);
+	ic = NULL;
+	cached = NULL;
+	ks->npacks = 0;
+	if (ic_verify(ks, ofd, key, &ic) != 0)
+		goto out;
+	ic->fd = ofd;
+	ofd = -1;
+	*out = ic;
+	ic = NULL;
+	r = 0;
+out:
+	if (r != 0 && r != COFFER_ENOMEM)
+		r = -1;
+	if (r != 0)
+		ks->npacks = 0;
+	secret_wipe(key, sizeof(key));
+	idxcache_free(ic);
+	if (fd != -1)
+		close(fd);
+	if (ofd != -1)
+		close(ofd);
+	if (b.fd != -1)
+		close(b.fd);
+	coffer_free(b.buf);
+	coffer_free(files);
+	strlist_free(names, n);
+	return r;
+}
+
+/*
+ * idxcache_absorb(ks, dir, names, nnames, each): a backup wrote the
+ * ${nnames} index files ${names} for what it stored so far: a new cache
+ * of the entries of ks->ic and those ${each} gives (the ones in those
+ * files), naming those files too, with ks->packs as it is (entries' pack numbers stay right),
+ * replaces ks->ic.  The caller holds the index mutex and then drops
+ * those entries from its table.  0, or -1 (nothing changed).
+ */
+int
+idxcache_absorb(struct keyset *ks, const char *dir, char **names,
+    size_t nnames, idxcache_feed_fn *each)
+{
+	char path[4200], tmp[4200], raw[4200];
+	uint8_t key[KEY_LEN], iid[16];
+	struct idxcache *old = ks->ic, *ic = NULL;
+	bool added = false;
+	struct icbuild b = { .fd = -1 };
+	uint8_t *files = NULL;
+	uint32_t npacks = ks->npacks, nfiles;
+	int ofd = -1, r = -1;
+
+	if (old == NULL || nnames == 0)
+		return -1;
+	keyset_aux_key(ks, "cofidxc1", key);
+	snprintf(path, sizeof(path), "%s/%s.index", dir, ks->idhex);
+	snprintf(raw, sizeof(raw), "%s/%s.index.%ld.raw", dir, ks->idhex,
+	    (long)getpid());
+	snprintf(tmp, sizeof(tmp), "%s/%s.index.%ld.tmp", dir, ks->idhex,
+	    (long)getpid());
+	if ((files = coffer_malloc(16 * ((size_t)old->nfiles + nnames))) == NULL ||
+	    (b.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
+		goto out;
+	if ((b.fd = open(raw, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		goto out;
+	(void)unlink(raw);
+	if (each(ks, icb_add, &b) != 0 || b.fail)
+		goto out;
+	memcpy(files, old->files, 16 * (size_t)old->nfiles);
+	nfiles = old->nfiles;
+	for (size_t k = 0; k < nnames; k++) {
+		if (hex_decode(iid, names[k], 16) != 0)
+			goto out;
+		if (bsearch(iid, files, old->nfiles, 16, id_cmp16) == NULL) {
+			memcpy(files + 16 * (size_t)nfiles++, iid, 16);
+			added = true;
+		}
+	}
+	if (added)
+		qsort(files, nfiles, 16, id_cmp16);
+	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		goto out;
+	if (icb_write(ks, &b, old, files, nfiles, ofd, key) != 0 ||
+	    rename(tmp, path) != 0) {
+		(void)unlink(tmp);
+		goto out;
+	}
+	/* Read back; it names ks->packs exactly, so they come back alike. */
+	ks->npacks = 0;
+	if (ic_verify(ks, ofd, key, &ic) != 0 || ks->npacks != npacks) {
+		ks->npacks = npacks;
+		goto out;
+	}
+	ic->fd = ofd;
+	ofd = -1;
+	idxcache_free(old);
+	ks->ic = ic;
+	ic = NULL;
+	r = 0;
+out:
+	secret_wipe(key, sizeof(key));
+	idxcache_free(ic);
+	if (ofd != -1)
+		close(ofd);
+	if (b.fd != -1)
+		close(b.fd);
+	coffer_free(b.buf);
+	coffer_free(files);
+	return r;
+}
