@@ -1110,6 +1110,7 @@ keyset_prune_many_packs(void)
 	keyset_free(ks);
 	if ((ks = open_set(rp, dk, false)) == NULL)
 		goto out;
+	T_EQ_INT(keyset_load_index(ks, true, &err), 0);
 	T_EQ_INT(ks->npacks, NP / 2);
 	T_EQ_INT(keyset_count_unindexed(ks), 0);
 	snprintf(path, sizeof(path), "find '%s/sets/%s/packs' -type f | "
