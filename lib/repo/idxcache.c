@@ -19,7 +19,10 @@
  * stored" would make a backup skip data; this is what the checks guard.
  */
 #include <sys/stat.h>
+
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -579,6 +582,42 @@ id_cmp16(const void *a, const void *b)
 }
 
 /*
+ * ic_sweep(dir, idhex): remove what a cache build killed midway left in
+ * ${dir}: "<idhex>.index.<pid>.tmp" (and ".raw") of a process that no
+ * longer exists.  A live process's files are its own, left alone.
+ */
+static void
+ic_sweep(const char *dir, const char *idhex)
+{
+	char prefix[64];
+	struct dirent *de;
+	size_t plen;
+	DIR *d;
+
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%s.index.", idhex);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *p = de->d_name + plen;
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, prefix, plen) != 0 || *p < '1' ||
+		    *p > '9')
+			continue;
+		errno = 0;
+		pid = strtol(p, &end, 10);
+		if (errno != 0 || pid <= 0 || pid > INT32_MAX ||
+		    (strcmp(end, ".tmp") != 0 && strcmp(end, ".raw") != 0) ||
+		    pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
+/*
  * idxcache_load(ks, dir, &ic, err): open the cache of ${ks} in ${dir},
  * checked, and bring it up to date with the card's index files (merge
  * new ones; rebuild if one it names is gone, or if it is not valid).
@@ -603,6 +642,7 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 	bool vanished = false;
 
 	*out = NULL;
+	ic_sweep(dir, ks->idhex);
 	keyset_aux_key(ks, "cofidxc1", key);
 	if (index_list(ks, &names, &n, err) != 0) {
 		r = -1;

@@ -7,7 +7,8 @@
 # is never trusted, so data prune removed is written again by the next
 # backup; a damaged, truncated or foreign cache is rebuilt; `snapshots`
 # and `key list` open no index at all; a backup that moves what it wrote
-# into the cache while it runs leaves a cache naming its index files.
+# into the cache while it runs leaves a cache naming its index files; a
+# cache build killed midway leaves nothing behind for long.
 # Each time, what is restored is bit for bit what was backed up.
 
 # index_opens TRACE: how many index files of the card TRACE shows opened.
@@ -58,6 +59,21 @@ scenario() {
 	    fail "restore read $(index_opens t2) index files, want 0" ||
 	    return 1
 	expect_tree src r1/src $(owner_opt) || return 1
+
+	# What a build killed midway left (its pid gone) is removed by the
+	# next command; a running process's files are left alone.
+	sleep 60 &
+	live=$!
+	: >"$cache.2147483646.tmp" && : >"$cache.2147483645.raw" &&
+	    : >"$cache.$live.tmp" || return 1
+	expect_exit 0 "$COFFER" ls latest || return 1
+	_left=$(ls "$COFFER_KEYSTORE/cache" | grep -c '\.index\.[0-9]')
+	[ -e "$cache.$live.tmp" ] && [ "$_left" -eq 1 ]
+	_ok=$?
+	kill "$live" 2>/dev/null
+	rm -f "$cache.$live.tmp"
+	[ "$_ok" -eq 0 ] || fail "leftover cache builds after a command:" \
+	    "$(ls "$COFFER_KEYSTORE/cache")" || return 1
 
 	# snapshots and key list open no index file and no cache.
 	for cmd in snapshots "key list"; do
