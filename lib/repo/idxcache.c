@@ -657,8 +657,9 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 			char hex[33];
 
 			hex_encode(hex, cached + 16 * i, 16);
-			vanished = bsearch(&(const char *){ hex }, names, n,
-			    sizeof(*names), strp_cmp) == NULL;
+			/* No index file left: bsearch may not take NULL. */
+			vanished = n == 0 || bsearch(&(const char *){ hex },
+			    names, n, sizeof(*names), strp_cmp) == NULL;
 		}
 		if (!vanished && n == ncached) {
 			ic->fd = fd;
@@ -705,7 +706,8 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 		int r1;
 
 		if (hex_decode(iid, names[i], 16) != 0 || (ic != NULL &&
-		    bsearch(iid, cached, ncached, 16, id_cmp16) != NULL))
+		    ncached > 0 && bsearch(iid, cached, ncached, 16,
+		    id_cmp16) != NULL))
 			continue;
 		r1 = index_load_file(ks, names[i], icb_add, &b, &e1);
 		if (r1 == COFFER_ENOMEM) {

@@ -8,7 +8,8 @@
 # backup; a damaged, truncated or foreign cache is rebuilt; `snapshots`
 # and `key list` open no index at all; a backup that moves what it wrote
 # into the cache while it runs leaves a cache naming its index files; a
-# cache build killed midway leaves nothing behind for long.
+# cache build killed midway leaves nothing behind for long; a set whose
+# index files are all gone is read without a crash.
 # Each time, what is restored is bit for bit what was backed up.
 
 # index_opens TRACE: how many index files of the card TRACE shows opened.
@@ -194,4 +195,14 @@ scenario() {
 	    return 1
 	expect_jq '.added < 1048576' out || return 1
 	expect_exit 0 "$COFFER" check --read-data || return 1
+
+	# Every index file of the set gone while the cache names some: the
+	# cache is dropped (no crash, no sanitizer report: the empty list of
+	# index files is searched too), restore finds the blobs by reading
+	# the packs' own tables (authenticated), and check says packs are
+	# not indexed.
+	rm -f "$COFFER_REPO/sets/$set/index/"* || return 1
+	expect_exit 0 "$COFFER" restore latest --target rnone || return 1
+	expect_tree big2 rnone/big2 $(owner_opt) || return 1
+	expect_fail "$COFFER" check || return 1
 }
