@@ -172,7 +172,7 @@ dirty=
 	echo "| cores | $(nproc) (client, cofferd, key holder and database share them) |"
 	echo "| RAM | $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) |"
 	echo "| system | $(. /etc/os-release && echo "$PRETTY_NAME"), Linux $(uname -r) $(uname -m) |"
-	echo "| databases on | \`$work\`, $fs; $dsync synchronous 8 KiB writes/s (dd oflag=dsync) |"
+	echo "| databases on | a scratch folder (\`${work##*/}\`), $fs; $dsync synchronous 8 KiB writes/s (dd oflag=dsync) |"
 	echo "| load average | before $load0, after $load1 (1, 5, 15 min) |"
 	echo
 	echo "## Versions and settings"
