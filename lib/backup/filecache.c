@@ -70,6 +70,8 @@ struct fcache {
 	uint64_t		 nnew;
 	char			*tmp;		/* the new file, "<path>.tmp" */
 	int			 fd;		/* ${tmp}, or -1 */
+	int			 dirfd;		/* the cache's folder, or -1 */
+	const char		*name, *tmpname;	/* in it */
 	int			 werr;		/* errno of the first failure */
 };
 
@@ -252,13 +254,19 @@ start_tmp(struct fcache *fc)
 		return;
 	}
 	*slash = '\0';
-	if (mkdirat_p(AT_FDCWD, dir, 0700) != 0) {
+	/*
+	 * The folder is opened once (the keystore's, as the loader takes
+	 * it); the new file is made, renamed and removed in it by name,
+	 * never following a link there.
+	 */
+	if (mkdirat_p(AT_FDCWD, dir, 0700) != 0 || (fc->dirfd = open(dir,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		fc->werr = errno;
 		return;
 	}
-	(void)unlink(fc->tmp);
-	if ((fc->fd = open(fc->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) == -1)
+	(void)unlinkat(fc->dirfd, fc->tmpname, 0);
+	if ((fc->fd = openat(fc->dirfd, fc->tmpname, O_RDWR | O_CREAT |
+	    O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
 		fc->werr = errno;
 }
 
@@ -290,6 +298,7 @@ fcache_open(const char *path, const uint8_t key[KEY_LEN], struct fcache **out)
 	if ((fc = coffer_calloc(1, sizeof(*fc))) == NULL)
 		return COFFER_ENOMEM;
 	fc->fd = -1;
+	fc->dirfd = -1;
 	if ((fc->path = coffer_strdup(path)) == NULL ||
 	    (fc->tmp = coffer_malloc(plen + 5)) == NULL) {
 		fcache_free(fc);
@@ -297,6 +306,9 @@ fcache_open(const char *path, const uint8_t key[KEY_LEN], struct fcache **out)
 	}
 	memcpy(fc->tmp, path, plen);
 	memcpy(fc->tmp + plen, ".tmp", 5);
+	fc->name = strrchr(fc->path, '/') ? strrchr(fc->path, '/') + 1 :
+	    fc->path;
+	fc->tmpname = fc->tmp + (fc->name - fc->path);
 	memcpy(fc->key, key, KEY_LEN);
 	fc->gen = 1;
 	fc->now = (int64_t)time(NULL);
@@ -324,8 +336,10 @@ fcache_free(struct fcache *fc)
 	if (fc->fd != -1) {
 		/* Not saved: the old cache stays as it was. */
 		close(fc->fd);
-		(void)unlink(fc->tmp);
+		(void)unlinkat(fc->dirfd, fc->tmpname, 0);
 	}
+	if (fc->dirfd != -1)
+		close(fc->dirfd);
 	coffer_free(fc->path);
 	coffer_free(fc->tmp);
 	if (fc->buf != NULL)
@@ -538,10 +552,10 @@ fcache_save(struct fcache *fc, struct coffer_err *err)
 		return r;
 	close(fc->fd);
 	fc->fd = -1;
-	if (rename(fc->tmp, fc->path) != 0) {
+	if (renameat(fc->dirfd, fc->tmpname, fc->dirfd, fc->name) != 0) {
 		r = coffer_err_sys(err, "cannot rename '%s' into place",
 		    fc->tmp);
-		(void)unlink(fc->tmp);
+		(void)unlinkat(fc->dirfd, fc->tmpname, 0);
 		return r;
 	}
 	return 0;

@@ -126,4 +126,16 @@ scenario() {
 	expect_exit 0 "$COFFER" backup --json T || return 1
 	expect_jq '.changed_while_read == 0 and .unchanged == 1 and
 	    .new + .changed == 1' out || return 1
+
+	# A link planted where the new cache is written: it is replaced,
+	# the file it points to is not written, and the cache still works.
+	_c=$(ls "$COFFER_KEYSTORE"/cache/*.cache | head -n 1) || return 1
+	echo "outside" >outside.txt && ln -s "$PWD/outside.txt" "$_c.tmp" ||
+	    return 1
+	expect_exit 0 "$COFFER" backup --json T || return 1
+	[ "$(cat outside.txt)" = outside ] && [ ! -L "$_c.tmp" ] ||
+	    fail "the cache was written through a planted link" || return 1
+	expect_exit 0 "$COFFER" backup --json T || return 1
+	expect_jq '.unchanged == .files and .new + .changed == 0' out ||
+	    return 1
 }
