@@ -46,7 +46,7 @@
 #define ENT_FIXED	68
 #define XNAME_MAX	255
 #ifndef DROP_EVERY
-#define DROP_EVERY	16384	/* lookups between MADV_DONTNEED */
+#define DROP_EVERY	4096	/* lookups between MADV_DONTNEED */
 #endif
 /* A slot: offset (40 bits: a cache file below 1 TiB) | met | tag (23). */
 #define SLOT_OFF_BITS	40
