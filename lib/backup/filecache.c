@@ -18,9 +18,9 @@
  * goes; fcache_save() then fills in the count, computes the MAC over the
  * file in pieces and renames it into place.
  *
- * Of the old file, memory holds a hash table of (dev, ino), at most 2/3
+ * Of the old file, memory holds a hash table of (dev, ino), at most 4/5
  * full, of 8-byte slots (the entry's offset in the file, a "met" bit and
- * a tag of the hash, so that a probe rarely reads another entry): 12
+ * a tag of the hash, so that a probe rarely reads another entry): 10
  * bytes an entry.  An entry is parsed again from the mapping when it is
  * looked up, bounds checked as at load.  The mapped pages read are handed
  * back (MADV_DONTNEED) behind the MAC and the load and every DROP_EVERY
@@ -79,7 +79,7 @@ struct fcache {
 	size_t			 buflen;
 	size_t			 nold;		/* entries, one per (dev, ino) */
 	uint64_t		*slots;		/* see SLOT_*; 0: empty */
-	size_t			 nslots;	/* 1.5 times the entries */
+	size_t			 nslots;	/* 1.25 times the entries */
 	struct fcache_ent	 cur;		/* the entry last looked up */
 	size_t			 nlookups;	/* since the last drop */
 	uint64_t		 gen;		/* this backup's generation */
@@ -287,7 +287,7 @@ load(struct fcache *fc)
 	if (n > (len - 24 - HASH_LEN) / ENT_FIXED || n > UINT32_MAX / 2 ||
 	    gen == UINT64_MAX)
 		goto bad;
-	fc->nslots = (size_t)(n + n / 2 + 64);
+	fc->nslots = (size_t)(n + n / 4 + 64);
 	if ((fc->slots = coffer_calloc(fc->nslots, sizeof(*fc->slots))) ==
 	    NULL)
 		goto bad;
