@@ -123,7 +123,8 @@ asan:						## build into build-asan with ASan+UBSan
 
 # The hard limits made small, so that tests cross them on small data
 # (tests/integration/59-limits.sh): only coffer itself, at -O1.
-SHRINK := -DINDEX_MAX=4096 -DCACHE_MAX=4096 -DTREE_SPLIT_BYTES=4096
+SHRINK := -DINDEX_MAX=4096 -DCACHE_MAX=4096 -DTREE_SPLIT_BYTES=4096 \
+	-DDEFER_ENTRIES=64 -DDROP_EVERY=16
 shrunk:						## build-shrunk/coffer, its limits shrunk for the tests
 	$(MAKE) B=build-shrunk CFLAGS="-O1 -g $(SHRINK)" build-shrunk/coffer
 

@@ -59,6 +59,15 @@ struct bctx {
 	 */
 	struct deferred		*defer;
 	size_t			 ndefer, defercap;
+	size_t			 defer_entries;	/* entries of those trees */
+	/*
+	 * The trees still open (the walk's and the given paths' folders):
+	 * after a flush their entries take their ids out of the arena, which
+	 * then starts again from slot 0 (arena_rewind).
+	 */
+	struct wstack		*ws;
+	struct vframe		*vf;
+	size_t			 nvf;
 	bool			 file_async;	/* some of its ids are hashed by workers */
 	size_t			 nchunks;	/* chunks of this file */
 	/* Ids of all-zero chunks (holes), by length, computed once. */
@@ -107,6 +116,7 @@ struct deferred {
 };
 
 static void progress(struct bctx *, const char *, bool);
+static int arena_rewind(struct bctx *);
 
 struct vnode {
 	char		*name;		/* stored component */
@@ -120,6 +130,10 @@ struct vnode {
 #ifndef DEFER_TREES
 #define DEFER_TREES	1024
 #endif		/* trees waiting for ids, at most */
+#ifndef DEFER_ENTRIES
+#define DEFER_ENTRIES	16384
+#endif		/* entries of those trees, at most (then a flush) */
+#define ARENA_KEEP	16		/* arena blocks kept over a rewind */
 
 static uint8_t *
 arena_slot(struct bctx *b, uint64_t i)
@@ -681,13 +695,13 @@ out:
 }
 
 /*
- * encode_tree(b, t, id): store the tree blob of ${t}, every id it needs
- * being known; its id goes to ${id}.
+ * resolve_ids(b, t, from): the entries of ${t} from ${from} on take the
+ * ids they wait for out of the arena (the workers are done with them).
  */
 static int
-encode_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
+resolve_ids(struct bctx *b, struct tree *t, size_t from)
 {
-	for (size_t i = 0; i < t->n; i++) {
+	for (size_t i = from; i < t->n; i++) {
 		struct tree_entry *e = &t->e[i];
 
 		if (e->sub_pending) {
@@ -705,6 +719,20 @@ encode_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
 		e->pending = false;
 		cache_entry(b, e);
 	}
+	return 0;
+}
+
+/*
+ * encode_tree(b, t, id): store the tree blob of ${t}, every id it needs
+ * being known; its id goes to ${id}.
+ */
+static int
+encode_tree(struct bctx *b, struct tree *t, uint8_t id[BLOB_ID_LEN])
+{
+	int r;
+
+	if ((r = resolve_ids(b, t, 0)) != 0)
+		return r;
 	tree_sort(t);
 	return tree_store(b->ks, t, &b->tbuf, id, b->err);
 }
@@ -721,12 +749,13 @@ defer_release(struct bctx *b)
 }
 
 /*
- * flush_trees(b): wait for the workers, then store every waiting tree,
- * oldest first, so that each finds the ids of the trees below it in the
- * arena.
+ * flush_trees(b, rewind): wait for the workers, then store every waiting
+ * tree, oldest first, so that each finds the ids of the trees below it in
+ * the arena; with ${rewind}, the open trees then take their ids out of
+ * the arena and it starts again (arena_rewind).
  */
 static int
-flush_trees(struct bctx *b)
+flush_trees(struct bctx *b, bool rewind)
 {
 	size_t i;
 	int r = 0;
@@ -743,7 +772,10 @@ flush_trees(struct bctx *b)
 	/* On an error, the rest is released with the backup (defer_release). */
 	memmove(b->defer, b->defer + i, (b->ndefer - i) * sizeof(*b->defer));
 	b->ndefer -= i;
-	return r;
+	if (r != 0)
+		return r;
+	b->defer_entries = 0;
+	return rewind ? arena_rewind(b) : 0;
 }
 
 /*
@@ -752,7 +784,9 @@ flush_trees(struct bctx *b)
  * whose ids are still being computed by the workers is put aside, ${t}
  * emptied, and its id goes to an arena slot that ${owner} then names:
  * directories do not wait for the workers one by one, only every
- * DEFER_TREES trees and for the root.
+ * DEFER_TREES trees or DEFER_ENTRIES entries and for the root.  So at
+ * most that many entries wait, whatever the size of the backup, and the
+ * arena holds only the ids handed out since the last flush.
  */
 static int
 put_tree(struct bctx *b, struct tree *t, struct tree_entry *owner,
@@ -780,17 +814,21 @@ put_tree(struct bctx *b, struct tree *t, struct tree_entry *owner,
 	b->defer[b->ndefer].t = *t;
 	b->defer[b->ndefer].slot = slot;
 	b->ndefer++;
+	b->defer_entries += t->n;
 	memset(t, 0, sizeof(*t));
 	if (owner != NULL) {
 		owner->sub_pending = true;
 		owner->sub_slot = slot;
 	}
-	if (owner == NULL || b->ndefer >= DEFER_TREES) {
-		if ((r = flush_trees(b)) != 0)
+	if (owner == NULL) {
+		/* The root: its id is read before the arena starts again. */
+		if ((r = flush_trees(b, false)) != 0)
 			return r;
-	}
-	if (owner == NULL)
 		memcpy(id, arena_slot(b, slot), BLOB_ID_LEN);
+		return arena_rewind(b);
+	}
+	if (b->ndefer >= DEFER_TREES || b->defer_entries >= DEFER_ENTRIES)
+		return flush_trees(b, true);
 	return 0;
 }
 
@@ -829,6 +867,7 @@ struct wframe {
 	size_t		 plen;		/* its path: ws->path[0..plen) */
 	/* The backup's: the tree being built, where its id goes. */
 	struct tree	 t;
+	size_t		 resolved;	/* entries before it hold no slot */
 	struct tree_entry *owner;
 	uint8_t		*id;
 	bool		 tagged;
@@ -1134,6 +1173,7 @@ store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
 	ws.f[0].tagged = tagged;
 	ws.f[0].owner = owner;
 	ws.f[0].id = id;
+	b->ws = &ws;
 	while (ws.n > 0) {
 		struct wframe *f = &ws.f[ws.n - 1];
 		struct tree_entry *e;
@@ -1223,6 +1263,7 @@ store_dir(struct bctx *b, int dirfd, const char *path, bool tagged,
 oom:
 	r = coffer_err_set(b->err, COFFER_ENOMEM, "reading '%s'", path);
 out:
+	b->ws = NULL;
 	wstack_release(&ws);
 	return r;
 }
@@ -1418,8 +1459,49 @@ struct vframe {
 	struct vnode		*v;
 	size_t			 i;		/* next kid */
 	struct tree		 t;
+	size_t			 resolved;	/* as in struct wframe */
 	struct tree_entry	*owner;		/* v's entry in the parent */
 };
+
+/*
+ * resolve_open(b, t, resolved): arena_rewind for one open tree.  Its last
+ * entry is looked at again next time: it may be a folder still walked,
+ * whose id goes to a slot when it is done.
+ */
+static int
+resolve_open(struct bctx *b, struct tree *t, size_t *resolved)
+{
+	int r;
+
+	if ((r = resolve_ids(b, t, *resolved)) != 0)
+		return r;
+	*resolved = t->n > 0 ? t->n - 1 : 0;
+	return 0;
+}
+
+/*
+ * arena_rewind(b): after a flush (the workers are done), every open tree
+ * takes the ids its entries wait for out of the arena, which then starts
+ * again from slot 0 and gives back all but ARENA_KEEP blocks: its size
+ * follows what is waiting, not the size of the backup.
+ */
+static int
+arena_rewind(struct bctx *b)
+{
+	int r;
+
+	for (size_t i = 0; b->ws != NULL && i < b->ws->n; i++)
+		if ((r = resolve_open(b, &b->ws->f[i].t,
+		    &b->ws->f[i].resolved)) != 0)
+			return r;
+	for (size_t i = 0; i < b->nvf; i++)
+		if ((r = resolve_open(b, &b->vf[i].t, &b->vf[i].resolved)) != 0)
+			return r;
+	b->arena_n = 0;
+	while (b->narena > ARENA_KEEP)
+		coffer_free(b->arena[--b->narena]);
+	return 0;
+}
 
 static int
 store_vnode(struct bctx *b, struct vnode *root, struct tree *t)
@@ -1438,6 +1520,8 @@ store_vnode(struct bctx *b, struct vnode *root, struct tree *t)
 		struct vnode *k;
 		struct stat sb;
 
+		b->vf = fs;	/* for arena_rewind */
+		b->nvf = n;
 		if (f->i == f->v->nkids) {
 			if (n == 1)
 				break;
@@ -1502,6 +1586,8 @@ named:
 	}
 	r = 0;
 out:
+	b->vf = NULL;
+	b->nvf = 0;
 	/* The top tree goes back to the caller, also after an error. */
 	*t = fs[0].t;
 	for (size_t i = 1; i < n; i++)

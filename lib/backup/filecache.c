@@ -17,6 +17,15 @@
  * is written to "<name>.tmp" in pieces of CACHE_MAX bytes as the backup
  * goes; fcache_save() then fills in the count, computes the MAC over the
  * file in pieces and renames it into place.
+ *
+ * Of the old file, memory holds a hash table of (dev, ino), at most 4/5
+ * full, of 8-byte slots (the entry's offset in the file, a "met" bit and
+ * a tag of the hash, so that a probe rarely reads another entry): 10
+ * bytes an entry.  An entry is parsed again from the mapping when it is
+ * looked up, bounds checked as at load.  The mapped pages read are handed
+ * back (MADV_DONTNEED) behind the MAC and the load and every DROP_EVERY
+ * lookups: they are the page cache's, and would otherwise count as the
+ * backup's memory, a whole cache file of it.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -36,6 +45,14 @@
 #endif
 #define ENT_FIXED	68
 #define XNAME_MAX	255
+#ifndef DROP_EVERY
+#define DROP_EVERY	4096	/* lookups between MADV_DONTNEED */
+#endif
+/* A slot: offset (40 bits: a cache file below 1 TiB) | met | tag (23). */
+#define SLOT_OFF_BITS	40
+#define SLOT_OFF_MASK	((UINT64_C(1) << SLOT_OFF_BITS) - 1)
+#define SLOT_MET	(UINT64_C(1) << SLOT_OFF_BITS)
+#define SLOT_TAG_SHIFT	(SLOT_OFF_BITS + 1)
 
 static const char cache_magic[8] = "CFCACHE2";
 
@@ -52,7 +69,7 @@ struct fcache_ent {
 	size_t		 xlen;
 	const uint8_t	*rec;		/* the whole entry, to keep it as is */
 	size_t		 reclen;
-	bool		 met;		/* this backup saw the file */
+	size_t		 slot;		/* its slot in the table */
 };
 
 struct fcache {
@@ -60,10 +77,11 @@ struct fcache {
 	uint8_t			 key[KEY_LEN];
 	uint8_t			*buf;		/* the old file, mapped */
 	size_t			 buflen;
-	struct fcache_ent	*old;		/* sorted by (dev, ino), unique */
-	size_t			 nold;
-	uint32_t		*slots;		/* (dev, ino) -> 1 + index, or 0 */
-	size_t			 nslots;	/* a power of two > 2 nold */
+	size_t			 nold;		/* entries, one per (dev, ino) */
+	uint64_t		*slots;		/* see SLOT_*; 0: empty */
+	size_t			 nslots;	/* 1.25 times the entries */
+	struct fcache_ent	 cur;		/* the entry last looked up */
+	size_t			 nlookups;	/* since the last drop */
 	uint64_t		 gen;		/* this backup's generation */
 	int64_t			 now;
 	struct wbuf		 out;		/* the new file's next piece */
@@ -74,18 +92,6 @@ struct fcache {
 	const char		*name, *tmpname;	/* in it */
 	int			 werr;		/* errno of the first failure */
 };
-
-static int
-fent_cmp(const void *a, const void *b)
-{
-	const struct fcache_ent *x = a, *y = b;
-
-	if (x->dev != y->dev)
-		return x->dev < y->dev ? -1 : 1;
-	if (x->ino != y->ino)
-		return x->ino < y->ino ? -1 : 1;
-	return 0;
-}
 
 /* parse_xattrs(rb, e): check and skip the attributes of ${e}. */
 static bool
@@ -109,61 +115,137 @@ parse_xattrs(struct rbuf *rb, struct fcache_ent *e)
 	return rbuf_ok(rb);
 }
 
-static size_t
-slot_of(uint64_t dev, uint64_t ino)
+/* The hash of (dev, ino): the slot from its high half, the tag below. */
+static uint64_t
+hash_of(uint64_t dev, uint64_t ino)
 {
-	uint64_t h = (ino ^ (dev << 32 | dev >> 32)) * 0x9e3779b97f4a7c15ULL;
+	uint64_t h = ino ^ (dev << 32 | dev >> 32);
 
-	return (size_t)(h >> 32);
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+	return h ^ (h >> 31);
 }
 
-/* Hash the entries by (dev, ino); false if out of memory. */
-static bool
-index_entries(struct fcache *fc)
+static size_t
+slot_of(const struct fcache *fc, uint64_t h)
 {
-	size_t mask;
+	return (size_t)(((h >> 32) * (uint64_t)fc->nslots) >> 32);
+}
 
-	if (fc->nold > UINT32_MAX - 1)
-		return false;
-	for (fc->nslots = 64; fc->nslots < 2 * fc->nold; fc->nslots *= 2)
-		;
-	if ((fc->slots = coffer_calloc(fc->nslots, sizeof(*fc->slots))) ==
-	    NULL)
-		return false;
-	mask = fc->nslots - 1;
-	for (size_t i = 0; i < fc->nold; i++) {
-		size_t k = slot_of(fc->old[i].dev, fc->old[i].ino) & mask;
+static uint64_t
+tag_of(uint64_t h)
+{
+	return (h & ((UINT64_C(1) << (64 - SLOT_TAG_SHIFT)) - 1)) <<
+	    SLOT_TAG_SHIFT;
+}
 
-		while (fc->slots[k] != 0)
-			k = (k + 1) & mask;
-		fc->slots[k] = (uint32_t)i + 1;
-	}
+/*
+ * drop(fc, from, to): hand back the mapped pages of [from, to) (whole
+ * pages inside it); they are read again from the page cache if needed.
+ */
+static void
+drop(struct fcache *fc, size_t from, size_t to)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	from = (from + pg - 1) / pg * pg;
+	to = to / pg * pg;
+	if (fc->buf != NULL && to > from)
+		(void)madvise(fc->buf + from, to - from, MADV_DONTNEED);
+}
+
+/*
+ * parse_at(fc, off, e): the entry at ${off} of the mapping, checked
+ * against its bounds (its bytes are read again after the MAC was
+ * checked); false if it does not parse.
+ */
+static bool
+parse_at(const struct fcache *fc, size_t off, struct fcache_ent *e)
+{
+	struct rbuf rb;
+
+	if (off < 24 || off >= fc->buflen - HASH_LEN)
+		return false;
+	rbuf_init(&rb, fc->buf + off, fc->buflen - HASH_LEN - off);
+	e->rec = fc->buf + off;
+	e->dev = rbuf_u64(&rb);
+	e->ino = rbuf_u64(&rb);
+	e->size = rbuf_u64(&rb);
+	e->mtime = (int64_t)rbuf_u64(&rb);
+	e->ctime = (int64_t)rbuf_u64(&rb);
+	e->seen_gen = rbuf_u64(&rb);
+	e->seen_time = (int64_t)rbuf_u64(&rb);
+	e->iflags = rbuf_u32(&rb);
+	e->n = rbuf_u32(&rb);
+	if (!rbuf_ok(&rb) || e->n > rbuf_left(&rb) / BLOB_ID_LEN)
+		return false;
+	e->chunks = rbuf_get(&rb, (size_t)e->n * BLOB_ID_LEN);
+	if (!parse_xattrs(&rb, e))
+		return false;
+	e->reclen = rb.off;
 	return true;
 }
 
-/* Keep one entry per (dev, ino): the one met last. */
-static void
-dedupe(struct fcache *fc)
+/*
+ * find(fc, dev, ino, e): the slot of (dev, ino) with its entry parsed
+ * into ${e}, or (size_t)-1.
+ */
+static size_t
+find(struct fcache *fc, uint64_t dev, uint64_t ino, struct fcache_ent *e)
 {
-	size_t j = 0;
+	uint64_t h, tag;
+	size_t k;
 
-	for (size_t i = 0; i < fc->nold; i++) {
-		if (j > 0 && fent_cmp(&fc->old[j - 1], &fc->old[i]) == 0) {
-			if (fc->old[i].seen_gen > fc->old[j - 1].seen_gen)
-				fc->old[j - 1] = fc->old[i];
+	if (fc == NULL || fc->nold == 0)
+		return (size_t)-1;
+	h = hash_of(dev, ino);
+	tag = tag_of(h);
+	for (k = slot_of(fc, h); fc->slots[k] != 0;
+	    k = k + 1 == fc->nslots ? 0 : k + 1) {
+		uint64_t v = fc->slots[k];
+
+		if ((v & ~(SLOT_OFF_MASK | SLOT_MET)) != tag)
 			continue;
+		if (!parse_at(fc, (size_t)(v & SLOT_OFF_MASK), e))
+			return (size_t)-1;
+		if (e->ino == ino && e->dev == dev) {
+			e->slot = k;
+			return k;
 		}
-		fc->old[j++] = fc->old[i];
 	}
-	fc->nold = j;
+	return (size_t)-1;
+}
+
+/*
+ * insert(fc, e, off): hash the entry ${e} at ${off}; of two entries of
+ * one (dev, ino), the one met last stays.
+ */
+static void
+insert(struct fcache *fc, const struct fcache_ent *e, size_t off)
+{
+	struct fcache_ent o;
+	size_t k;
+
+	if ((k = find(fc, e->dev, e->ino, &o)) != (size_t)-1) {
+		if (e->seen_gen > o.seen_gen)
+			fc->slots[k] = (fc->slots[k] & ~SLOT_OFF_MASK) | off;
+		return;
+	}
+	for (k = slot_of(fc, hash_of(e->dev, e->ino)); fc->slots[k] != 0;
+	    k = k + 1 == fc->nslots ? 0 : k + 1)
+		;
+	fc->slots[k] = tag_of(hash_of(e->dev, e->ino)) | off;
+	fc->nold++;
 }
 
 static void
 load(struct fcache *fc)
 {
+	struct fcache_ent e;
 	uint8_t mac[HASH_LEN];
+	struct hash_state hs;
 	struct rbuf rb;
-	size_t len;
+	size_t len, off, done;
 	uint64_t n, gen;
 
 	{
@@ -175,7 +257,8 @@ load(struct fcache *fc)
 		    -1)
 			return;
 		if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-		    sb.st_size < 24 + HASH_LEN || (uint64_t)sb.st_size > SIZE_MAX ||
+		    sb.st_size < 24 + HASH_LEN ||
+		    (uint64_t)sb.st_size > SLOT_OFF_MASK ||
 		    (m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE,
 		    fd, 0)) == MAP_FAILED) {
 			close(fd);
@@ -185,51 +268,50 @@ load(struct fcache *fc)
 		fc->buf = m;
 		len = fc->buflen = (size_t)sb.st_size;
 	}
-	if (len < 24 + HASH_LEN || memcmp(fc->buf, cache_magic, 8) != 0)
+	if (memcmp(fc->buf, cache_magic, 8) != 0)
 		goto bad;
-	hash_keyed(mac, fc->key, fc->buf, len - HASH_LEN);
+	/* The MAC, a piece at a time, each piece handed back behind. */
+	hash_init(&hs, fc->key, KEY_LEN);
+	for (off = 0; off < len - HASH_LEN; off += done) {
+		done = len - HASH_LEN - off < CACHE_MAX ? len - HASH_LEN - off :
+		    CACHE_MAX;
+		hash_update(&hs, fc->buf + off, done);
+		drop(fc, off, off + done);
+	}
+	hash_final(&hs, mac);
 	if (!ct_equal(mac, fc->buf + len - HASH_LEN, HASH_LEN))
 		goto bad;
-	rbuf_init(&rb, fc->buf + 8, len - 8 - HASH_LEN);
+	rbuf_init(&rb, fc->buf + 8, 16);
 	gen = rbuf_u64(&rb);
 	n = rbuf_u64(&rb);
-	if (n > rbuf_left(&rb) / ENT_FIXED ||
-	    (fc->old = coffer_calloc((size_t)n + 1, sizeof(*fc->old))) == NULL)
+	if (n > (len - 24 - HASH_LEN) / ENT_FIXED || n > UINT32_MAX / 2 ||
+	    gen == UINT64_MAX)
 		goto bad;
+	fc->nslots = (size_t)(n + n / 4 + 64);
+	if ((fc->slots = coffer_calloc(fc->nslots, sizeof(*fc->slots))) ==
+	    NULL)
+		goto bad;
+	/* Every entry, checked; then the file must end with the last. */
+	done = off = 24;
 	for (uint64_t i = 0; i < n; i++) {
-		struct fcache_ent *e = &fc->old[i];
-
-		e->rec = rb.p + rb.off;
-		e->dev = rbuf_u64(&rb);
-		e->ino = rbuf_u64(&rb);
-		e->size = rbuf_u64(&rb);
-		e->mtime = (int64_t)rbuf_u64(&rb);
-		e->ctime = (int64_t)rbuf_u64(&rb);
-		e->seen_gen = rbuf_u64(&rb);
-		e->seen_time = (int64_t)rbuf_u64(&rb);
-		e->iflags = rbuf_u32(&rb);
-		e->n = rbuf_u32(&rb);
-		if (!rbuf_ok(&rb) || e->n > rbuf_left(&rb) / BLOB_ID_LEN ||
-		    e->seen_gen > gen)
+		if (!parse_at(fc, off, &e) || e.seen_gen > gen)
 			goto bad;
-		e->chunks = rbuf_get(&rb, (size_t)e->n * BLOB_ID_LEN);
-		if (!parse_xattrs(&rb, e))
+		insert(fc, &e, off);
+		off += e.reclen;
+		if (off - done >= CACHE_MAX) {
+			drop(fc, done, off);
+			done = off;
+		}
+		if (i + 1 == n && off != len - HASH_LEN)
 			goto bad;
-		e->reclen = (size_t)(rb.p + rb.off - e->rec);
 	}
-	if (!rbuf_ok(&rb) || rbuf_left(&rb) != 0 || gen == UINT64_MAX)
+	if (n == 0 && len != 24 + HASH_LEN)
 		goto bad;
-	fc->nold = (size_t)n;
+	drop(fc, 0, len);
 	fc->gen = gen + 1;
-	qsort(fc->old, fc->nold, sizeof(*fc->old), fent_cmp);
-	dedupe(fc);
-	if (!index_entries(fc))
-		goto bad;
 	return;
 bad:
 	/* Damaged, forged or old: start afresh (files are read again). */
-	coffer_free(fc->old);
-	fc->old = NULL;
 	fc->nold = 0;
 	fc->gen = 1;
 	coffer_free(fc->slots);
@@ -344,40 +426,26 @@ fcache_free(struct fcache *fc)
 	coffer_free(fc->tmp);
 	if (fc->buf != NULL)
 		munmap(fc->buf, fc->buflen);
-	coffer_free(fc->old);
 	coffer_free(fc->slots);
 	wbuf_release(&fc->out);
 	coffer_free(fc);
-}
-
-static struct fcache_ent *
-find(struct fcache *fc, uint64_t dev, uint64_t ino)
-{
-	size_t mask, k;
-
-	if (fc == NULL || fc->nold == 0)
-		return NULL;
-	mask = fc->nslots - 1;
-	for (k = slot_of(dev, ino) & mask; fc->slots[k] != 0;
-	    k = (k + 1) & mask) {
-		struct fcache_ent *e = &fc->old[fc->slots[k] - 1];
-
-		if (e->ino == ino && e->dev == dev)
-			return e;
-	}
-	return NULL;
 }
 
 const struct fcache_ent *
 fcache_lookup(struct fcache *fc, uint64_t dev, uint64_t ino, uint64_t size,
     int64_t mtime, int64_t ctime)
 {
-	struct fcache_ent *e;
+	struct fcache_ent *e = fc != NULL ? &fc->cur : NULL;
+	size_t k;
 
-	if ((e = find(fc, dev, ino)) == NULL)
+	if (fc != NULL && ++fc->nlookups >= DROP_EVERY) {
+		drop(fc, 0, fc->buflen);
+		fc->nlookups = 0;
+	}
+	if ((k = find(fc, dev, ino, e)) == (size_t)-1)
 		return NULL;
 	/* Met: re-added below if it is still worth caching, else dropped. */
-	e->met = true;
+	fc->slots[k] |= SLOT_MET;
 	if (e->size != size || e->mtime != mtime || e->ctime != ctime)
 		return NULL;
 	return e;
@@ -450,7 +518,9 @@ fcache_keep(struct fcache *fc, const struct fcache_ent *fe)
 bool
 fcache_known(struct fcache *fc, uint64_t dev, uint64_t ino)
 {
-	return find(fc, dev, ino) != NULL;
+	struct fcache_ent e;
+
+	return find(fc, dev, ino, &e) != (size_t)-1;
 }
 
 void
@@ -534,14 +604,19 @@ fcache_save(struct fcache *fc, struct coffer_err *err)
 	int r;
 
 	/* Entries of files this backup did not meet, unless due to go. */
-	for (size_t i = 0; i < fc->nold && fc->werr == 0; i++) {
-		const struct fcache_ent *e = &fc->old[i];
+	for (size_t k = 0; k < fc->nslots && fc->werr == 0; k++) {
+		uint64_t v = fc->slots[k];
+		struct fcache_ent e;
 
-		if (e->met || evicted(fc, e))
+		if (v == 0 || (v & SLOT_MET) != 0 ||
+		    !parse_at(fc, (size_t)(v & SLOT_OFF_MASK), &e) ||
+		    evicted(fc, &e))
 			continue;
-		wbuf_put(&fc->out, e->rec, e->reclen);
+		wbuf_put(&fc->out, e.rec, e.reclen);
 		fc->nnew++;
 		spill(fc, false);
+		if (k % DROP_EVERY == 0)
+			drop(fc, 0, fc->buflen);
 	}
 	spill(fc, true);
 	if (fc->werr != 0) {
