@@ -83,33 +83,33 @@ store_group_free(struct store_group *g)
 static int
 op_exec(struct store *st, struct store_txn *tx, struct store_op *op)
 {
-	const struct store_ops *o = st->ops;
 	char err2[STORE_ERRLEN];
 	int r;
 
 	switch (op->kind) {
 	case STORE_OP_KEY_PUT:
-		r = o->key_put(st, tx, op->k, op->err);
+		r = store_sql_key_put(st, tx, op->k, op->err);
 		if (r == 0 && op->ev != NULL)
-			r = o->audit_add(st, tx, op->ev, op->err);
+			r = store_sql_audit_add(st, tx, op->ev, op->err);
 		return r;
 	case STORE_OP_AUDIT:
-		r = o->audit_add(st, tx, op->ev, op->err);
+		r = store_sql_audit_add(st, tx, op->ev, op->err);
 		if (r != 0 || op->key_id == NULL)
 			return r;
 		/* The count only: a key destroyed meanwhile is no error. */
-		r = o->key_released(st, tx, op->account, op->key_id, err2);
+		r = store_sql_key_released(st, tx, op->account, op->key_id,
+		    err2);
 		if (r == STORE_ENOTFOUND)
 			return 0;
 		if (r != 0)
 			memcpy(op->err, err2, sizeof(err2));
 		return r;
 	case STORE_OP_KEY_RELEASED:
-		return o->key_released(st, tx, op->account, op->key_id,
-		    op->err);
+		return store_sql_key_released(st, tx, op->account,
+		    op->key_id, op->err);
 	case STORE_OP_TOUCH:
-		return o->session_touch(st, tx, op->hash, op->now,
-		    op->address, op->err);
+		return store_sql_session_touch(st, tx, op->hash,
+		    op->now, op->address, op->err);
 	}
 	snprintf(op->err, sizeof(op->err), "store: unknown operation");
 	return STORE_EFAIL;
