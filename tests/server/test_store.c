@@ -1661,12 +1661,14 @@ group_commit(void)
 {
 	struct gworker *w;
 	pthread_t th[GROUP_THREADS];
-	uint64_t c0, o0, c1, o1;
+	struct store_group_stats g0, g1;
+	uint64_t c0, o0, c1, o1, n, big;
 	char a[STORE_ACCOUNT_MAX + 1];
 	int i;
 
 	T_TRUE((w = calloc(GROUP_THREADS, sizeof(*w))) != NULL);
 	store_commit_stats(st, &c0, &o0);
+	store_group_stats(st, &g0);
 	for (i = 0; i < GROUP_THREADS; i++) {
 		w[i].id = i;
 		w[i].event = "deposit";
@@ -1675,6 +1677,7 @@ group_commit(void)
 	for (i = 0; i < GROUP_THREADS; i++)
 		pthread_join(th[i], NULL);
 	store_commit_stats(st, &c1, &o1);
+	store_group_stats(st, &g1);
 	for (i = 0; i < GROUP_THREADS; i++) {
 		T_EQ_INT(w[i].ok, GROUP_OPS);
 		snprintf(a, sizeof(a), "%s-group-%d", tag, i);
@@ -1684,6 +1687,17 @@ group_commit(void)
 	printf("# %d deposits in %llu commits\n", GROUP_THREADS * GROUP_OPS,
 	    (unsigned long long)(c1 - c0));
 	T_TRUE(c1 - c0 < o1 - o0);
+	/* /metrics' histogram: every commit in one bucket, some of > 1. */
+	T_EQ_INT(g1.commits - g0.commits, c1 - c0);
+	T_EQ_INT(g1.ops - g0.ops, o1 - o0);
+	T_EQ_INT(g1.failed - g0.failed, 0);
+	for (i = 0, n = 0, big = 0; i < STORE_GROUP_BUCKETS; i++) {
+		n += g1.size[i] - g0.size[i];
+		if (i > 0)
+			big += g1.size[i] - g0.size[i];
+	}
+	T_EQ_INT(n, c1 - c0);
+	T_TRUE(big > 0);
 	free(w);
 }
 
@@ -1702,9 +1716,11 @@ group_failures(void)
 	pthread_t th[GROUP_THREADS];
 	char a[STORE_ACCOUNT_MAX + 1];
 	bool pg = strncmp(url, "sqlite:", 7) != 0;
+	struct store_group_stats g0, g1;
 	int i, round, ok, failed;
 
 	T_TRUE((w = calloc(GROUP_THREADS, sizeof(*w))) != NULL);
+	store_group_stats(st, &g0);
 	if (!pg)
 		T_TRUE(db_exec("CREATE TRIGGER IF NOT EXISTS t_poison BEFORE "
 		    "INSERT ON audit WHEN NEW.event IN ('poison', 'late') "
@@ -1750,6 +1766,13 @@ group_failures(void)
 		if (round == 0 || !pg)
 			T_EQ_INT(failed, 0);
 	}
+	/* Each refused deposit failed at least one transaction. */
+	store_group_stats(st, &g1);
+	printf("# %llu transactions failed, %llu groups split\n",
+	    (unsigned long long)(g1.failed - g0.failed),
+	    (unsigned long long)(g1.split - g0.split));
+	T_TRUE(g1.failed - g0.failed >= 2 * GROUP_OPS);
+	T_TRUE(g1.split - g0.split <= g1.failed - g0.failed);
 	T_TRUE(db_exec(pg ? "DROP TRIGGER t_poison ON audit;"
 	    "DROP TRIGGER t_late ON audit;" : "DROP TRIGGER t_poison;") == 0);
 	free(w);
