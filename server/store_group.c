@@ -82,27 +82,18 @@ store_group_free(struct store_group *g)
 static int
 op_exec(struct store *st, struct store_txn *tx, struct store_op *op)
 {
-	char err2[STORE_ERRLEN];
-	int r;
-
 	switch (op->kind) {
 	case STORE_OP_KEY_PUT:
-		r = store_sql_key_put(st, tx, op->k, op->err);
-		if (r == 0 && op->ev != NULL)
-			r = store_sql_audit_add(st, tx, op->ev, op->err);
-		return r;
+		if (op->ev != NULL)
+			return store_sql_key_put_audit(st, tx, op->k, op->ev,
+			    op->err);
+		return store_sql_key_put(st, tx, op->k, op->err);
 	case STORE_OP_AUDIT:
-		r = store_sql_audit_add(st, tx, op->ev, op->err);
-		if (r != 0 || op->key_id == NULL)
-			return r;
+		if (op->key_id == NULL)
+			return store_sql_audit_add(st, tx, op->ev, op->err);
 		/* The count only: a key destroyed meanwhile is no error. */
-		r = store_sql_key_released(st, tx, op->account, op->key_id,
-		    err2);
-		if (r == STORE_ENOTFOUND)
-			return 0;
-		if (r != 0)
-			memcpy(op->err, err2, sizeof(err2));
-		return r;
+		return store_sql_audit_release(st, tx, op->ev, op->account,
+		    op->key_id, op->err);
 	case STORE_OP_KEY_RELEASED:
 		return store_sql_key_released(st, tx, op->account,
 		    op->key_id, op->err);

@@ -25,7 +25,8 @@ struct store_txn;	/* a backend's open transaction */
  */
 struct store_sql {
 	const char	*what;		/* for error messages: "key put" */
-	const char	*sql;		/* both dialects, or SQLite's */
+	const char	*sql;		/* both dialects, or SQLite's (NULL:
+					 * only PostgreSQL runs it) */
 	const char	*pg;		/* PostgreSQL's, if not ${sql};
 					 * "": none, skip it there */
 	bool		 ro;		/* only reads: any connection will do */
@@ -202,6 +203,12 @@ int store_sql_key_list(struct store *st, const char *account,
     struct store_key **out, size_t *n, char err[STORE_ERRLEN]);
 int store_sql_audit_add(struct store *st, struct store_txn *tx,
     const struct store_event *ev, char err[STORE_ERRLEN]);
+int store_sql_key_put_audit(struct store *st, struct store_txn *tx,
+    const struct store_key *k, const struct store_event *ev,
+    char err[STORE_ERRLEN]);
+int store_sql_audit_release(struct store *st, struct store_txn *tx,
+    const struct store_event *ev, const char *account, const char *key_id,
+    char err[STORE_ERRLEN]);
 int store_sql_audit_list(struct store *st, const char *account, int limit,
     struct store_event **out, size_t *n, char err[STORE_ERRLEN]);
 int store_sql_failure_add(struct store *st, const char *account,

@@ -13,8 +13,10 @@
  * The writes of deposits and releases are the exception: store_group.c
  * runs them in group transactions (pg_txn_begin, pg_txn_end), up to four
  * at once on four pooled connections (txn_max), whose flushes PostgreSQL
- * merges; a group's statements are sent one after another (libpq's
- * pipeline mode would send them in one round trip: not done yet).
+ * merges; a group's statements are sent one after another, one per
+ * deposit or release (a data-modifying WITH writes the key or count and
+ * the audit row together; libpq's pipeline mode would send the whole
+ * group in one round trip: not done yet).
  * The other exception is store_failure_reserve: a short transaction that
  * takes two advisory locks (account, address) before it counts and
  * inserts, so that every server's reservations for one account or address
@@ -59,7 +61,7 @@
 #include "store_impl.h"
 
 #define PG_POOL_MAX	16
-#define PG_PARAM_MAX	12	/* parameters of one statement */
+#define PG_PARAM_MAX	20	/* parameters of one statement */
 #define PG_STMT_MAX	64	/* distinct statements (there are 40) */
 
 /* Type OIDs (server/catalog/pg_type_d.h, stable across versions). */

@@ -580,6 +580,50 @@ store_sql_session_revoke(struct store *st, const char *account,
 	return run(st, NULL, &q_all, v, 2, NULL, NULL, n, err);
 }
 
+/* Records are checked before they are written: every string ends. */
+static int
+key_check(const struct store_key *k, char err[STORE_ERRLEN])
+{
+	if (overlong(k->device, sizeof(k->device)) ||
+	    overlong(k->repo_id, sizeof(k->repo_id)) ||
+	    overlong(k->keyset_id, sizeof(k->keyset_id)) ||
+	    overlong(k->key_id, sizeof(k->key_id)) ||
+	    overlong(k->account, sizeof(k->account)) ||
+	    overlong(k->label, sizeof(k->label)) ||
+	    k->blob_len > sizeof(k->blob)) {
+		store_seterr(err, "store: malformed key record");
+		return STORE_EFAIL;
+	}
+	return 0;
+}
+
+static int
+event_check(const struct store_event *ev, char err[STORE_ERRLEN])
+{
+	if (overlong(ev->device, sizeof(ev->device)) ||
+	    overlong(ev->account, sizeof(ev->account)) ||
+	    overlong(ev->address, sizeof(ev->address)) ||
+	    overlong(ev->event, sizeof(ev->event)) ||
+	    overlong(ev->key_id, sizeof(ev->key_id))) {
+		store_seterr(err, "store: malformed audit event");
+		return STORE_EFAIL;
+	}
+	return 0;
+}
+
+/* The parameters of a key row ($1-$10) and of an audit row ($1-$7). */
+#define KEY_VALS(k)							\
+	V_TEXT((k)->key_id), V_TEXT((k)->account), V_INT4((k)->kind),	\
+	V_TEXT((k)->label), V_INT8((k)->created),			\
+	V_BLOB((k)->kind == STORE_KIND_WRAP ? (k)->pub : NULL,		\
+	    STORE_PUBKEY_LEN),						\
+	V_BLOB((k)->blob, (k)->blob_len), V_TEXT((k)->device),		\
+	V_TEXT((k)->repo_id), V_TEXT((k)->keyset_id)
+#define EVENT_VALS(ev)							\
+	V_INT8((ev)->time), V_TEXT((ev)->account), V_TEXT((ev)->address), \
+	V_TEXT((ev)->event), V_TEXT((ev)->key_id), V_BOOL((ev)->ok != 0), \
+	V_TEXT((ev)->device)
+
 int
 store_sql_key_put(struct store *st, struct store_txn *tx,
     const struct store_key *k, char err[STORE_ERRLEN])
@@ -593,27 +637,12 @@ store_sql_key_put(struct store *st, struct store_txn *tx,
 		" ON CONFLICT DO NOTHING",
 		NULL, false, false
 	};
-	const struct store_val v[] = {
-		V_TEXT(k->key_id), V_TEXT(k->account), V_INT4(k->kind),
-		V_TEXT(k->label), V_INT8(k->created),
-		V_BLOB(k->kind == STORE_KIND_WRAP ? k->pub : NULL,
-		    STORE_PUBKEY_LEN),
-		V_BLOB(k->blob, k->blob_len), V_TEXT(k->device),
-		V_TEXT(k->repo_id), V_TEXT(k->keyset_id)
-	};
+	const struct store_val v[] = { KEY_VALS(k) };
 	int64_t n;
 	int r;
 
-	if (overlong(k->device, sizeof(k->device)) ||
-	    overlong(k->repo_id, sizeof(k->repo_id)) ||
-	    overlong(k->keyset_id, sizeof(k->keyset_id)) ||
-	    overlong(k->key_id, sizeof(k->key_id)) ||
-	    overlong(k->account, sizeof(k->account)) ||
-	    overlong(k->label, sizeof(k->label)) ||
-	    k->blob_len > sizeof(k->blob)) {
-		store_seterr(err, "store: malformed key record");
-		return STORE_EFAIL;
-	}
+	if ((r = key_check(k, err)) != 0)
+		return r;
 	if ((r = run(st, tx, &q, v, NV(v), NULL, NULL, &n, err)) != 0)
 		return r;
 	if (n != 1) {
@@ -682,20 +711,89 @@ store_sql_audit_add(struct store *st, struct store_txn *tx,
 		" device) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		NULL, false, false
 	};
-	const struct store_val v[] = {
-		V_INT8(ev->time), V_TEXT(ev->account), V_TEXT(ev->address),
-		V_TEXT(ev->event), V_TEXT(ev->key_id), V_BOOL(ev->ok != 0),
-		V_TEXT(ev->device)
-	};
+	const struct store_val v[] = { EVENT_VALS(ev) };
 
-	if (overlong(ev->device, sizeof(ev->device)) ||
-	    overlong(ev->account, sizeof(ev->account)) ||
-	    overlong(ev->address, sizeof(ev->address)) ||
-	    overlong(ev->event, sizeof(ev->event)) ||
-	    overlong(ev->key_id, sizeof(ev->key_id))) {
-		store_seterr(err, "store: malformed audit event");
-		return STORE_EFAIL;
+	int r;
+
+	if ((r = event_check(ev, err)) != 0)
+		return r;
+	return run(st, tx, &q, v, NV(v), NULL, NULL, NULL, err);
+}
+
+/*
+ * A deposit (key row, then audit row; neither if the key id is taken) and
+ * a release (audit row, then the key's count, which a key gone meanwhile
+ * skips): SQLite runs the two statements, PostgreSQL one (a data-modifying
+ * WITH), one round trip to the server instead of two.
+ */
+int
+store_sql_key_put_audit(struct store *st, struct store_txn *tx,
+    const struct store_key *k, const struct store_event *ev,
+    char err[STORE_ERRLEN])
+{
+	static const struct store_sql q = {
+		"key put",
+		NULL,
+		"WITH k AS (INSERT INTO keys (key_id, account, kind, label,"
+		"  created, pub, blob, device, repo_id, keyset_id)"
+		"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+		"  ON CONFLICT DO NOTHING RETURNING 1)"
+		" INSERT INTO audit (time, account, address, event, key_id, ok,"
+		"  device) SELECT $11, $12, $13, $14, $15, $16, $17 FROM k",
+		false, false
+	};
+	const struct store_val v[] = { KEY_VALS(k), EVENT_VALS(ev) };
+	int64_t n;
+	int r;
+
+	if (!st->ops->pg) {
+		if ((r = store_sql_key_put(st, tx, k, err)) != 0)
+			return r;
+		return store_sql_audit_add(st, tx, ev, err);
 	}
+	if ((r = key_check(k, err)) != 0 || (r = event_check(ev, err)) != 0)
+		return r;
+	if ((r = run(st, tx, &q, v, NV(v), NULL, NULL, &n, err)) != 0)
+		return r;
+	if (n != 1) {
+		store_seterr(err, "key id exists");
+		return STORE_EEXIST;
+	}
+	return 0;
+}
+
+int
+store_sql_audit_release(struct store *st, struct store_txn *tx,
+    const struct store_event *ev, const char *account, const char *key_id,
+    char err[STORE_ERRLEN])
+{
+	static const struct store_sql q = {
+		"audit",
+		NULL,
+		"WITH r AS (UPDATE keys SET releases = releases + 1"
+		"  WHERE key_id = $8 AND account = $9)"
+		" INSERT INTO audit (time, account, address, event, key_id, ok,"
+		"  device) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		false, false
+	};
+	const struct store_val v[] = {
+		EVENT_VALS(ev), V_TEXT(key_id), V_TEXT(account)
+	};
+	char err2[STORE_ERRLEN];
+	int r;
+
+	if (!st->ops->pg) {
+		if ((r = store_sql_audit_add(st, tx, ev, err)) != 0)
+			return r;
+		r = store_sql_key_released(st, tx, account, key_id, err2);
+		if (r == STORE_ENOTFOUND)
+			return 0;
+		if (r != 0)
+			store_seterr(err, "%s", err2);
+		return r;
+	}
+	if ((r = event_check(ev, err)) != 0)
+		return r;
 	return run(st, tx, &q, v, NV(v), NULL, NULL, NULL, err);
 }
 

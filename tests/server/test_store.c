@@ -285,6 +285,65 @@ sessions(void)
 	T_EQ_STR(acct, a);
 }
 
+/* The number of audit rows of ${account} (at most 100). */
+static size_t
+audit_rows(const char *account)
+{
+	struct store_event *v = NULL;
+	size_t n = 0;
+
+	T_OK(audit_list(st, account, 100, &v, &n, err_));
+	free(v);
+	return n;
+}
+
+/*
+ * A deposit and a release, each a key row or count and an audit row in
+ * one statement or two (PostgreSQL: one): a deposit under a taken id
+ * writes neither row; a release counts and logs; a release of a key
+ * gone meanwhile logs and counts nothing, without error.
+ */
+static void
+keys_with_audit(const char *a, const char *b, const struct store_key *k1)
+{
+	struct store_event ev;
+	struct store_key k3, got;
+	size_t na, nb;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.time = 1700000100;
+	snprintf(ev.account, sizeof(ev.account), "%s", b);
+	snprintf(ev.address, sizeof(ev.address), "192.0.2.7");
+	snprintf(ev.event, sizeof(ev.event), "deposit");
+	ev.ok = 1;
+	make_key(&k3, b, STORE_KIND_KEY, "", 1700000100, 40, 11);
+	memcpy(k3.key_id, k1->key_id, sizeof(k3.key_id));
+	snprintf(ev.key_id, sizeof(ev.key_id), "%s", k3.key_id);
+	nb = audit_rows(b);
+	T_RC(STORE_EEXIST, key_put_audit(st, &k3, &ev, err_));
+	T_EQ_INT(audit_rows(b), nb);
+	make_key(&k3, b, STORE_KIND_KEY, "", 1700000100, 40, 12);
+	snprintf(ev.key_id, sizeof(ev.key_id), "%s", k3.key_id);
+	T_OK(key_put_audit(st, &k3, &ev, err_));
+	T_EQ_INT(audit_rows(b), nb + 1);
+	T_OK(key_get(st, b, k3.key_id, &got, err_));
+	check_key(&got, &k3, true);
+
+	snprintf(ev.account, sizeof(ev.account), "%s", a);
+	snprintf(ev.event, sizeof(ev.event), "release");
+	snprintf(ev.key_id, sizeof(ev.key_id), "%s", k1->key_id);
+	na = audit_rows(a);
+	T_OK(key_get(st, a, k1->key_id, &got, err_));
+	T_OK(audit_release(st, &ev, err_));
+	T_EQ_INT(audit_rows(a), na + 1);
+	T_OK(key_get(st, a, k1->key_id, &k3, err_));
+	T_EQ_INT(k3.releases, got.releases + 1);
+	snprintf(ev.key_id, sizeof(ev.key_id), "%s",
+	    "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+	T_OK(audit_release(st, &ev, err_));
+	T_EQ_INT(audit_rows(a), na + 2);
+}
+
 static void
 keys(void)
 {
@@ -337,6 +396,7 @@ keys(void)
 	T_EQ_INT(got.releases, 2);
 	T_OK(key_get(st, a, w.key_id, &got, err_));
 	T_EQ_INT(got.releases, 1);
+	keys_with_audit(a, b, &k1);
 }
 
 static void
