@@ -36,12 +36,21 @@
  * every write was committed before its call returned, so a read after
  * it sees it.
  */
+/* sq_run() keeps each statement of store_sql.c prepared, per connection. */
+#define SQ_CACHE_MAX	64
+struct sq_cached {
+	const struct store_sql *q;
+	sqlite3_stmt	*stmt;
+};
+
 struct store_sqlite {
 	struct store	 base;		/* first: store.c casts */
 	sqlite3		*db;
 	pthread_mutex_t	 mu;
 	struct store_sqlite *rd[SQ_READERS];
 	unsigned int	 rnext;
+	struct sq_cached cache[SQ_CACHE_MAX];	/* under mu */
+	size_t		 ncache;
 };
 
 static const char sqlite_schema[] =
@@ -214,6 +223,8 @@ sq_close(struct store *st)
 	for (i = 0; i < SQ_READERS; i++)
 		if (s->rd[i] != NULL)
 			sq_close(&s->rd[i]->base);
+	for (i = 0; i < s->ncache; i++)
+		sqlite3_finalize(s->cache[i].stmt);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -473,17 +484,35 @@ sq_run(struct store *st, struct store_txn *tx, const struct store_sql *q,
 	struct store_sqlite *s;
 	struct store_row row;
 	sqlite3_stmt *stmt = NULL;
+	bool cached = false;
 	char sql[2048];
+	size_t i;
 	int r, rc;
 
 	if (changes != NULL)
 		*changes = 0;
-	if ((r = sq_dialect(q->sql, sql, sizeof(sql), err)) != 0)
-		return r;
+	if (q->sql == NULL) {
+		store_seterr(err, "sqlite: %s: no statement", q->what);
+		return STORE_EFAIL;
+	}
 	s = tx == NULL && q->ro ? sq_reader(st) : sq(st);
 	sq_lock(s, tx);
-	if ((r = sq_prepare(s, sql, &stmt, err)) != 0)
-		goto out;
+	for (i = 0; i < s->ncache; i++)
+		if (s->cache[i].q == q)
+			break;
+	if (i < s->ncache) {
+		stmt = s->cache[i].stmt;
+		cached = true;
+	} else {
+		if ((r = sq_dialect(q->sql, sql, sizeof(sql), err)) != 0 ||
+		    (r = sq_prepare(s, sql, &stmt, err)) != 0)
+			goto out;
+		if (s->ncache < SQ_CACHE_MAX) {
+			s->cache[s->ncache].q = q;
+			s->cache[s->ncache++].stmt = stmt;
+			cached = true;
+		}
+	}
 	if (sq_bind(stmt, v, nv) != SQLITE_OK) {
 		r = sq_fail(s, q->what, err);
 		goto out;
@@ -503,7 +532,13 @@ sq_run(struct store *st, struct store_txn *tx, const struct store_sql *q,
 		*changes = sqlite3_changes(s->db);
 	r = 0;
 out:
-	sqlite3_finalize(stmt);
+	/* Kept for next time: reset (ends its read), the bindings gone. */
+	if (cached) {
+		(void)sqlite3_reset(stmt);
+		(void)sqlite3_clear_bindings(stmt);
+	} else {
+		sqlite3_finalize(stmt);
+	}
 	sq_unlock(s, tx);
 	return r;
 }
