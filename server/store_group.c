@@ -28,7 +28,8 @@
  * What is never grouped: everything else in store.h, in particular the
  * read-modify-write operations that must be alone and atomic (account
  * creation, login reservations, TOTP steps, recovery codes, fresh
- * proofs): they keep their own transactions in the backends.
+ * proofs): they keep their own transactions (store_sql.c; login
+ * reservations in the backends).
  */
 #include <pthread.h>
 #include <stdbool.h>
