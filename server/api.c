@@ -1734,6 +1734,7 @@ h_health(struct ctx *c)
 static void
 h_metrics(struct ctx *c)
 {
+	struct store_group_stats gs;
 	char err[STORE_ERRLEN] = "";
 	bool up;
 	char *buf;
@@ -1746,7 +1747,8 @@ h_metrics(struct ctx *c)
 	}
 	/* Count this request before the text is made. */
 	metrics_request(200);
-	if ((n = metrics_text(buf, METRICS_MAX, up)) == 0) {
+	store_group_stats(c->a->st, &gs);
+	if ((n = metrics_text(buf, METRICS_MAX, up, &gs)) == 0) {
 		srv_wfree(buf);
 		resp_error(c->p, 500, "internal", "metrics too long");
 		return;

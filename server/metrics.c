@@ -75,8 +75,37 @@ mcounter(struct mbuf *b, const char *name, const char *help, uint64_t v)
 	    name, name, (unsigned long long)v);
 }
 
+/* The group commits as a histogram of their sizes, and the failures. */
+static void
+mgroups(struct mbuf *b, const struct store_group_stats *gs)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	mput(b, "# HELP cofferd_store_group_size Database transactions "
+	    "committed for deposits, releases and session touches, by the "
+	    "requests each held.\n# TYPE cofferd_store_group_size "
+	    "histogram\n");
+	for (i = 0; i + 1 < STORE_GROUP_BUCKETS; i++) {
+		n += gs->size[i];
+		mput(b, "cofferd_store_group_size_bucket{le=\"%llu\"} %llu\n",
+		    1ULL << i, (unsigned long long)n);
+	}
+	mput(b, "cofferd_store_group_size_bucket{le=\"+Inf\"} %llu\n"
+	    "cofferd_store_group_size_sum %llu\n"
+	    "cofferd_store_group_size_count %llu\n",
+	    (unsigned long long)gs->commits, (unsigned long long)gs->ops,
+	    (unsigned long long)gs->commits);
+	mcounter(b, "cofferd_store_group_failed_total",
+	    "Group transactions that failed and wrote nothing.", gs->failed);
+	mcounter(b, "cofferd_store_group_split_total",
+	    "Failed groups whose requests were then retried one by one.",
+	    gs->split);
+}
+
 size_t
-metrics_text(char *buf, size_t cap, bool up)
+metrics_text(char *buf, size_t cap, bool up,
+    const struct store_group_stats *gs)
 {
 	struct mbuf b = { .p = buf, .cap = cap };
 	size_t i;
@@ -113,6 +142,7 @@ metrics_text(char *buf, size_t cap, bool up)
 	mcounter(&b, "cofferd_kdf_busy_total",
 	    "Requests answered 503 busy: the password-hashing queue was full.",
 	    ld(&m_counters[M_KDF_BUSY]));
+	mgroups(&b, gs);
 	mput(&b, "# HELP cofferd_up 1 if the database and the key holder "
 	    "answer.\n# TYPE cofferd_up gauge\ncofferd_up %d\n", up ? 1 : 0);
 	return b.full ? 0 : b.len;

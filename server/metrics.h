@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "store.h"
+
 enum metric {
 	M_LOGIN_OK, M_LOGIN_FAILED, M_LOGIN_LIMITED,
 	M_DEPOSITED, M_RELEASED, M_DESTROYED, M_UNWRAPS, M_RATE_LIMITED,
@@ -21,9 +23,11 @@ void metrics_count(enum metric m);
 /* metrics_request(status): add one to cofferd_requests_total{code}. */
 void metrics_request(int status);
 /*
- * metrics_text(buf, cap, up): the exposition text into ${buf}; its length,
- * or 0 if ${cap} is too small.  ${up} is the value of cofferd_up.
+ * metrics_text(buf, cap, up, gs): the exposition text into ${buf}; its
+ * length, or 0 if ${cap} is too small.  ${up} is the value of cofferd_up;
+ * ${gs} the store's group commits (store_group_stats()).
  */
-size_t metrics_text(char *buf, size_t cap, bool up);
+size_t metrics_text(char *buf, size_t cap, bool up,
+    const struct store_group_stats *gs);
 
 #endif /* !COFFERD_METRICS_H_ */

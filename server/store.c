@@ -91,21 +91,21 @@ store_group_done(struct store *st, struct store_op *op,
 int
 store_ping(struct store *st, char err[STORE_ERRLEN])
 {
-	return st->ops->ping(st, err);
+	return store_sql_ping(st, err);
 }
 
 int
 store_account_create(struct store *st, const char *account,
     const char *pwhash, int64_t now, char err[STORE_ERRLEN])
 {
-	return st->ops->account_create(st, account, pwhash, now, err);
+	return store_sql_account_create(st, account, pwhash, now, err);
 }
 
 int
 store_account_pwhash(struct store *st, const char *account,
     char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN])
 {
-	return st->ops->account_pwhash(st, account, pwhash, err);
+	return store_sql_account_pwhash(st, account, pwhash, err);
 }
 
 int
@@ -124,7 +124,7 @@ store_session_create(struct store *st,
 	snprintf(s.account, sizeof(s.account), "%s", account);
 	snprintf(s.device, sizeof(s.device), "unnamed");
 	s.expires = expires;
-	return st->ops->session_open(st, &s, err);
+	return store_sql_session_open(st, &s, err);
 }
 
 int
@@ -137,7 +137,7 @@ store_session_get(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 
 	account[0] = '\0';
 	*expires = 0;
-	if ((r = st->ops->session_info(st, hash, &s, err)) != 0)
+	if ((r = store_sql_session_info(st, hash, &s, err)) != 0)
 		return r;
 	memcpy(account, s.account, sizeof(s.account));
 	*expires = s.expires;
@@ -148,7 +148,7 @@ int
 store_session_open(struct store *st, const struct store_session *s,
     char err[STORE_ERRLEN])
 {
-	return st->ops->session_open(st, s, err);
+	return store_sql_session_open(st, s, err);
 }
 
 int
@@ -157,7 +157,7 @@ store_session_info(struct store *st,
     char err[STORE_ERRLEN])
 {
 	memset(s, 0, sizeof(*s));
-	return st->ops->session_info(st, hash, s, err);
+	return store_sql_session_info(st, hash, s, err);
 }
 
 int
@@ -176,7 +176,7 @@ store_session_fresh(struct store *st,
     const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t fresh_until,
     int fresh_code, char err[STORE_ERRLEN])
 {
-	return st->ops->session_fresh(st, hash, fresh_until, fresh_code, err);
+	return store_sql_session_fresh(st, hash, fresh_until, fresh_code, err);
 }
 
 int
@@ -185,7 +185,7 @@ store_session_list(struct store *st, const char *account, int64_t now,
 {
 	*out = NULL;
 	*n = 0;
-	return st->ops->session_list(st, account, now, out, n, err);
+	return store_sql_session_list(st, account, now, out, n, err);
 }
 
 int
@@ -195,7 +195,7 @@ store_session_revoke(struct store *st, const char *account,
     char err[STORE_ERRLEN])
 {
 	*n = 0;
-	return st->ops->session_revoke(st, account, device, id, keep, n, err);
+	return store_sql_session_revoke(st, account, device, id, keep, n, err);
 }
 
 int
@@ -204,14 +204,14 @@ store_account_set_pwhash(struct store *st, const char *account,
     char err[STORE_ERRLEN])
 {
 	*n = 0;
-	return st->ops->account_set_pwhash(st, account, pwhash, keep, n, err);
+	return store_sql_account_set_pwhash(st, account, pwhash, keep, n, err);
 }
 
 int
 store_account_delete(struct store *st, const char *account, int64_t now,
     char err[STORE_ERRLEN])
 {
-	return st->ops->account_delete(st, account, now, err);
+	return store_sql_account_delete(st, account, now, err);
 }
 
 int
@@ -219,7 +219,7 @@ store_totp_get(struct store *st, const char *account, struct store_totp *t,
     char err[STORE_ERRLEN])
 {
 	memset(t, 0, sizeof(*t));
-	return st->ops->totp_get(st, account, t, err);
+	return store_sql_totp_get(st, account, t, err);
 }
 
 int
@@ -230,7 +230,7 @@ store_totp_pending(struct store *st, const char *account,
 		store_seterr(err, "TOTP blob of %zu bytes", blob_len);
 		return STORE_EFAIL;
 	}
-	return st->ops->totp_pending(st, account, blob, blob_len, err);
+	return store_sql_totp_pending(st, account, blob, blob_len, err);
 }
 
 int
@@ -242,35 +242,35 @@ store_totp_enable(struct store *st, const char *account, int64_t step,
 		store_seterr(err, "too many recovery codes");
 		return STORE_EFAIL;
 	}
-	return st->ops->totp_enable(st, account, step, hashes, n, err);
+	return store_sql_totp_enable(st, account, step, hashes, n, err);
 }
 
 int
 store_totp_disable(struct store *st, const char *account,
     char err[STORE_ERRLEN])
 {
-	return st->ops->totp_disable(st, account, err);
+	return store_sql_totp_disable(st, account, err);
 }
 
 int
 store_totp_step(struct store *st, const char *account, int64_t step,
     char err[STORE_ERRLEN])
 {
-	return st->ops->totp_step(st, account, step, err);
+	return store_sql_totp_step(st, account, step, err);
 }
 
 int
 store_recovery_use(struct store *st, const char *account,
     const uint8_t hash[STORE_CODE_HASH_LEN], char err[STORE_ERRLEN])
 {
-	return st->ops->recovery_use(st, account, hash, err);
+	return store_sql_recovery_use(st, account, hash, err);
 }
 
 int
 store_session_delete(struct store *st,
     const uint8_t hash[STORE_TOKEN_HASH_LEN], char err[STORE_ERRLEN])
 {
-	return st->ops->session_delete(st, hash, err);
+	return store_sql_session_delete(st, hash, err);
 }
 
 int
@@ -295,7 +295,7 @@ int
 store_key_get(struct store *st, const char *account, const char *key_id,
     struct store_key *k, char err[STORE_ERRLEN])
 {
-	return st->ops->key_get(st, account, key_id, k, err);
+	return store_sql_key_get(st, account, key_id, k, err);
 }
 
 int
@@ -312,21 +312,21 @@ int
 store_key_destroy(struct store *st, const char *account, const char *key_id,
     int64_t now, char err[STORE_ERRLEN])
 {
-	return st->ops->key_destroy(st, account, key_id, now, err);
+	return store_sql_key_destroy(st, account, key_id, now, err);
 }
 
 int
 store_key_bind(struct store *st, const char *account, const char *key_id,
     const char *repo_id, const char *keyset_id, char err[STORE_ERRLEN])
 {
-	return st->ops->key_bind(st, account, key_id, repo_id, keyset_id, err);
+	return store_sql_key_bind(st, account, key_id, repo_id, keyset_id, err);
 }
 
 int
 store_key_list(struct store *st, const char *account, struct store_key **out,
     size_t *n, char err[STORE_ERRLEN])
 {
-	return st->ops->key_list(st, account, out, n, err);
+	return store_sql_key_list(st, account, out, n, err);
 }
 
 int
@@ -352,14 +352,14 @@ int
 store_audit_list(struct store *st, const char *account, int limit,
     struct store_event **out, size_t *n, char err[STORE_ERRLEN])
 {
-	return st->ops->audit_list(st, account, limit, out, n, err);
+	return store_sql_audit_list(st, account, limit, out, n, err);
 }
 
 int
 store_failure_add(struct store *st, const char *account, const char *address,
     int64_t now, char err[STORE_ERRLEN])
 {
-	return st->ops->failure_add(st, account, address, now, err);
+	return store_sql_failure_add(st, account, address, now, err);
 }
 
 int
@@ -407,13 +407,13 @@ store_register_reserve(struct store *st, const char *account,
 int
 store_failure_confirm(struct store *st, int64_t id, char err[STORE_ERRLEN])
 {
-	return st->ops->failure_confirm(st, id, err);
+	return store_sql_failure_confirm(st, id, err);
 }
 
 int
 store_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
 {
-	return st->ops->failure_cancel(st, id, err);
+	return store_sql_failure_cancel(st, id, err);
 }
 
 int
@@ -422,6 +422,6 @@ store_expire(struct store *st, int64_t now, int64_t since, int64_t stale,
 {
 	*n_sessions = 0;
 	*n_failures = 0;
-	return st->ops->expire(st, now, since, stale, n_sessions, n_failures,
+	return store_sql_expire(st, now, since, stale, n_sessions, n_failures,
 	    err);
 }

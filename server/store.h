@@ -269,6 +269,24 @@ int store_audit_release(struct store *st, const struct store_event *ev,
  */
 void store_commit_stats(struct store *st, uint64_t *commits, uint64_t *ops);
 /*
+ * store_group_stats(st, s): the group committer's counts since
+ * store_open(), for /metrics: the transactions committed and the calls
+ * they held (as store_commit_stats), the transactions that failed (begin,
+ * a statement or the commit failed: none of their rows were written),
+ * the groups of several calls among them that were then retried call by
+ * call, and the committed transactions by size: size[i] counts those of
+ * at most 2^i calls and more than 2^(i-1) (the last bucket: any more).
+ */
+#define STORE_GROUP_BUCKETS	8	/* 1, 2, 4, ..., 64, more */
+struct store_group_stats {
+	uint64_t	commits;
+	uint64_t	ops;
+	uint64_t	failed;
+	uint64_t	split;
+	uint64_t	size[STORE_GROUP_BUCKETS];
+};
+void store_group_stats(struct store *st, struct store_group_stats *s);
+/*
  * The account's newest ${limit} events, newest first; caller frees *out
  * with free().
  */

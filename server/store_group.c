@@ -28,7 +28,8 @@
  * What is never grouped: everything else in store.h, in particular the
  * read-modify-write operations that must be alone and atomic (account
  * creation, login reservations, TOTP steps, recovery codes, fresh
- * proofs): they keep their own transactions in the backends.
+ * proofs): they keep their own transactions (store_sql.c; login
+ * reservations in the backends).
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -45,8 +46,7 @@ struct store_group {
 	struct store_op	*head;		/* queued, not yet taken */
 	struct store_op	**tail;
 	unsigned int	 leaders;	/* groups being committed */
-	uint64_t	 commits;
-	uint64_t	 ops;
+	struct store_group_stats st;
 };
 
 struct store_group *
@@ -83,33 +83,24 @@ store_group_free(struct store_group *g)
 static int
 op_exec(struct store *st, struct store_txn *tx, struct store_op *op)
 {
-	const struct store_ops *o = st->ops;
-	char err2[STORE_ERRLEN];
-	int r;
-
 	switch (op->kind) {
 	case STORE_OP_KEY_PUT:
-		r = o->key_put(st, tx, op->k, op->err);
-		if (r == 0 && op->ev != NULL)
-			r = o->audit_add(st, tx, op->ev, op->err);
-		return r;
+		if (op->ev != NULL)
+			return store_sql_key_put_audit(st, tx, op->k, op->ev,
+			    op->err);
+		return store_sql_key_put(st, tx, op->k, op->err);
 	case STORE_OP_AUDIT:
-		r = o->audit_add(st, tx, op->ev, op->err);
-		if (r != 0 || op->key_id == NULL)
-			return r;
+		if (op->key_id == NULL)
+			return store_sql_audit_add(st, tx, op->ev, op->err);
 		/* The count only: a key destroyed meanwhile is no error. */
-		r = o->key_released(st, tx, op->account, op->key_id, err2);
-		if (r == STORE_ENOTFOUND)
-			return 0;
-		if (r != 0)
-			memcpy(op->err, err2, sizeof(err2));
-		return r;
+		return store_sql_audit_release(st, tx, op->ev, op->account,
+		    op->key_id, op->err);
 	case STORE_OP_KEY_RELEASED:
-		return o->key_released(st, tx, op->account, op->key_id,
-		    op->err);
+		return store_sql_key_released(st, tx, op->account,
+		    op->key_id, op->err);
 	case STORE_OP_TOUCH:
-		return o->session_touch(st, tx, op->hash, op->now,
-		    op->address, op->err);
+		return store_sql_session_touch(st, tx, op->hash,
+		    op->now, op->address, op->err);
 	}
 	snprintf(op->err, sizeof(op->err), "store: unknown operation");
 	return STORE_EFAIL;
@@ -176,15 +167,28 @@ fail_all(struct store_op *first, struct store_op *stop, int r,
 	}
 }
 
+/* Count a committed transaction of ${n} operations into ${gs}. */
+static void
+count_commit(struct store_group_stats *gs, uint64_t n)
+{
+	size_t i;
+
+	gs->commits++;
+	gs->ops += n;
+	for (i = 0; i + 1 < STORE_GROUP_BUCKETS &&
+	    n > ((uint64_t)1 << i); i++)
+		;
+	gs->size[i]++;
+}
+
 /*
  * Commit the operations from ${first} up to (not including) ${stop} in
  * one transaction, or, if a statement spoils it, each alone.  Every
- * operation's r is final afterwards.  Adds the transactions committed and
- * the operations they held to *commits and *ops.
+ * operation's r is final afterwards.  Adds what happened to ${gs}.
  */
 static void
 commit_group(struct store *st, struct store_op *first, struct store_op *stop,
-    uint64_t *commits, uint64_t *ops)
+    struct store_group_stats *gs)
 {
 	char err[STORE_ERRLEN] = "";
 	struct store_txn *tx = NULL;
@@ -194,6 +198,7 @@ commit_group(struct store *st, struct store_op *first, struct store_op *stop,
 
 	if ((r = st->ops->txn_begin(st, &tx, err)) != 0) {
 		fail_all(first, stop, STORE_EFAIL, err);
+		gs->failed++;
 		return;
 	}
 	for (op = first; op != stop; op = op->next) {
@@ -204,26 +209,29 @@ commit_group(struct store *st, struct store_op *first, struct store_op *stop,
 	}
 	if (op != stop) {
 		(void)st->ops->txn_end(st, tx, false, NULL);
+		gs->failed++;
 		if (first->next == stop)
 			return;		/* alone: its failure stands */
+		gs->split++;
 		for (op = first; op != stop; op = op->next)
-			commit_group(st, op, op->next, commits, ops);
+			commit_group(st, op, op->next, gs);
 		return;
 	}
 	if ((r = st->ops->txn_end(st, tx, true, err)) != 0) {
 		fail_all(first, stop, STORE_EFAIL, err);
+		gs->failed++;
 		return;
 	}
-	*commits += 1;
-	*ops += n;
+	count_commit(gs, n);
 }
 
 int
 store_group_run(struct store *st, struct store_op *op)
 {
 	struct store_group *g = st->group;
+	struct store_group_stats gs;
 	struct store_op *batch, *o, *next;
-	uint64_t commits, ops;
+	size_t i;
 
 	op->r = STORE_EFAIL;
 	op->err[0] = '\0';
@@ -243,13 +251,17 @@ store_group_run(struct store *st, struct store_op *op)
 		g->tail = &g->head;
 		g->leaders++;
 		pthread_mutex_unlock(&g->mu);
-		commits = ops = 0;
+		memset(&gs, 0, sizeof(gs));
 		if (st->ops->txn_max > 1)
 			sort_group(&batch);
-		commit_group(st, batch, NULL, &commits, &ops);
+		commit_group(st, batch, NULL, &gs);
 		pthread_mutex_lock(&g->mu);
-		g->commits += commits;
-		g->ops += ops;
+		g->st.commits += gs.commits;
+		g->st.ops += gs.ops;
+		g->st.failed += gs.failed;
+		g->st.split += gs.split;
+		for (i = 0; i < STORE_GROUP_BUCKETS; i++)
+			g->st.size[i] += gs.size[i];
 		/* After done is set its owner may return: read next first. */
 		for (o = batch; o != NULL; o = next) {
 			next = o->next;
@@ -268,7 +280,17 @@ store_commit_stats(struct store *st, uint64_t *commits, uint64_t *ops)
 	struct store_group *g = st->group;
 
 	pthread_mutex_lock(&g->mu);
-	*commits = g->commits;
-	*ops = g->ops;
+	*commits = g->st.commits;
+	*ops = g->st.ops;
+	pthread_mutex_unlock(&g->mu);
+}
+
+void
+store_group_stats(struct store *st, struct store_group_stats *s)
+{
+	struct store_group *g = st->group;
+
+	pthread_mutex_lock(&g->mu);
+	*s = g->st;
 	pthread_mutex_unlock(&g->mu);
 }

@@ -3,14 +3,20 @@
  * store_pg: the PostgreSQL store (libpq), for one or several cofferd
  * processes sharing one database.
  *
- * Every operation is one SQL statement run in autocommit mode, so it is
- * committed (synchronous_commit is forced on if the server has it off)
- * when the call returns 0, and two servers never see half of an operation.
+ * The operations themselves are in store_sql.c, over pg_run_sql() (one
+ * statement) and pg_txn_begin/pg_txn_end.  Most are one SQL statement run
+ * in autocommit mode, so it is committed (synchronous_commit is forced on
+ * if the server has it off) when the call returns 0; those that change
+ * several tables (a password change, deleting an account, enabling TOTP,
+ * destroying or binding a key) run in a short transaction on one pooled
+ * connection, so two servers never see half of an operation.
  * The writes of deposits and releases are the exception: store_group.c
  * runs them in group transactions (pg_txn_begin, pg_txn_end), up to four
  * at once on four pooled connections (txn_max), whose flushes PostgreSQL
- * merges; a group's statements are sent one after another (libpq's
- * pipeline mode would send them in one round trip: not done yet).
+ * merges; a group's statements are sent one after another, one per
+ * deposit or release (a data-modifying WITH writes the key or count and
+ * the audit row together; libpq's pipeline mode would send the whole
+ * group in one round trip: not done yet).
  * The other exception is store_failure_reserve: a short transaction that
  * takes two advisory locks (account, address) before it counts and
  * inserts, so that every server's reservations for one account or address
@@ -55,13 +61,14 @@
 #include "store_impl.h"
 
 #define PG_POOL_MAX	16
-#define PG_PARAM_MAX	12	/* parameters of one statement */
+#define PG_PARAM_MAX	20	/* parameters of one statement */
 #define PG_STMT_MAX	64	/* distinct statements (there are 40) */
 
 /* Type OIDs (server/catalog/pg_type_d.h, stable across versions). */
 #define PG_OID_BOOL	16
 #define PG_OID_BYTEA	17
 #define PG_OID_INT8	20
+#define PG_OID_INT2	21
 #define PG_OID_INT4	23
 #define PG_OID_TEXT	25
 
@@ -327,48 +334,6 @@ r_int(const PGresult *res, int row, int col, int64_t *v, char *err)
 	if (len < 8 && (b[0] & 0x80) != 0)
 		u |= UINT64_MAX << (8 * len);
 	*v = (int64_t)u;
-	return 0;
-}
-
-/* A text column into dst[cap] with NUL; NULL reads as "". */
-static int
-r_text(const PGresult *res, int row, int col, char *dst, size_t cap,
-    char *err)
-{
-	size_t len;
-
-	dst[0] = '\0';
-	if (PQgetisnull(res, row, col))
-		return 0;
-	len = (size_t)PQgetlength(res, row, col);
-	if (len >= cap) {
-		store_seterr(err, "postgres: column %d: %zu bytes, at most %zu",
-		    col, len, cap - 1);
-		return STORE_EFAIL;
-	}
-	memcpy(dst, PQgetvalue(res, row, col), len);
-	dst[len] = '\0';
-	return 0;
-}
-
-/* A bytea column into dst[cap]; *lenp gets its length. */
-static int
-r_bytea(const PGresult *res, int row, int col, uint8_t *dst, size_t cap,
-    size_t *lenp, char *err)
-{
-	size_t len;
-
-	*lenp = 0;
-	if (PQgetisnull(res, row, col))
-		return 0;
-	len = (size_t)PQgetlength(res, row, col);
-	if (len > cap) {
-		store_seterr(err, "postgres: column %d: %zu bytes, at most %zu",
-		    col, len, cap);
-		return STORE_EFAIL;
-	}
-	memcpy(dst, PQgetvalue(res, row, col), len);
-	*lenp = len;
 	return 0;
 }
 
@@ -708,6 +673,94 @@ pg_txn_end(struct store *st, struct store_txn *tx, bool commit,
 	return r;
 }
 
+/* store_ops.run (store_impl.h). */
+static int
+pg_run_sql(struct store *st, struct store_txn *tx, const struct store_sql *q,
+    const struct store_val *v, int nv, store_row_cb *cb, void *cookie,
+    int64_t *changes, char err[STORE_ERRLEN])
+{
+	struct pg_param p[PG_PARAM_MAX];
+	struct store_row row;
+	struct store_col *c;
+	PGresult *res = NULL;
+	const char *ct;
+	char *end;
+	long long cn;
+	int i, j, nrow, r;
+	Oid t;
+
+	if (changes != NULL)
+		*changes = 0;
+	if (nv > PG_PARAM_MAX) {
+		store_seterr(err, "postgres: %s: too many parameters", q->what);
+		return STORE_EFAIL;
+	}
+	for (i = 0; i < nv; i++) {
+		switch (v[i].type) {
+		case STORE_V_TEXT:
+			p_text(&p[i], v[i].p != NULL ? v[i].p : "");
+			p[i].val = v[i].p;
+			break;
+		case STORE_V_BLOB:
+			p_bytea(&p[i], v[i].p, v[i].len);
+			break;
+		case STORE_V_INT4:
+			p_int4(&p[i], (int32_t)v[i].i);
+			break;
+		case STORE_V_BOOL:
+			p_bool(&p[i], v[i].i != 0);
+			break;
+		default:
+			p_int8(&p[i], v[i].i);
+			break;
+		}
+	}
+	if ((r = pg_run_tx(pg(st), tx, q->what, q->pg != NULL ? q->pg : q->sql,
+	    p, nv, q->retry ? PG_RETRY : PG_NORETRY, &res, err)) != 0)
+		goto out;
+	nrow = cb != NULL ? PQntuples(res) : 0;
+	row.ncol = PQnfields(res) > STORE_COL_MAX ? STORE_COL_MAX :
+	    PQnfields(res);
+	for (i = 0; i < nrow; i++) {
+		for (j = 0; j < row.ncol; j++) {
+			c = &row.col[j];
+			memset(c, 0, sizeof(*c));
+			t = PQftype(res, j);
+			if (PQgetisnull(res, i, j)) {
+				c->null = true;
+			} else if (t == PG_OID_BOOL) {
+				c->isint = true;
+				c->i = PQgetlength(res, i, j) == 1 &&
+				    PQgetvalue(res, i, j)[0] != 0;
+			} else if (t == PG_OID_INT8 || t == PG_OID_INT4 ||
+			    t == PG_OID_INT2) {
+				c->isint = true;
+				if ((r = r_int(res, i, j, &c->i, err)) != 0)
+					goto out;
+			} else {
+				c->p = (const uint8_t *)PQgetvalue(res, i, j);
+				c->len = (size_t)PQgetlength(res, i, j);
+			}
+		}
+		if ((r = cb(&row, cookie, err)) != 0)
+			goto out;
+	}
+	if (changes != NULL) {
+		ct = PQcmdTuples(res);
+		cn = *ct == '\0' ? 0 : strtoll(ct, &end, 10);
+		if ((*ct != '\0' && *end != '\0') || cn < 0) {
+			store_seterr(err, "postgres: %s: bad result", q->what);
+			r = STORE_EFAIL;
+			goto out;
+		}
+		*changes = cn;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
 /* ---- operations ------------------------------------------------------ */
 
 static void
@@ -727,972 +780,6 @@ pg_close(struct store *st)
 	explicit_bzero(ps->conninfo, strlen(ps->conninfo));
 	free(ps->conninfo);
 	free(ps);
-}
-
-static int
-pg_ping(struct store *st, char err[STORE_ERRLEN])
-{
-	PGresult *res = NULL;
-	int r;
-
-	r = pg_run(pg(st), "ping", "SELECT 1", NULL, 0, PG_RETRY, &res, err);
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_account_create(struct store *st, const char *account,
-    const char *pwhash, int64_t now, char err[STORE_ERRLEN])
-{
-	struct pg_param p[3];
-	PGresult *res = NULL;
-	int r;
-
-	if (strlen(account) > STORE_ACCOUNT_MAX ||
-	    strlen(pwhash) > STORE_PWHASH_MAX) {
-		store_seterr(err, "postgres: account name or hash too long");
-		return STORE_EFAIL;
-	}
-	p_text(&p[0], account);
-	p_text(&p[1], pwhash);
-	p_int8(&p[2], now);
-	if ((r = pg_run(pg(st), "creating account",
-	    "INSERT INTO accounts (account, pwhash, created)"
-	    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-	    p, 3, PG_NORETRY, &res, err)) != 0)
-		goto out;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		store_seterr(err, "account exists");
-		r = STORE_EEXIST;
-		goto out;
-	}
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_account_pwhash(struct store *st, const char *account,
-    char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN])
-{
-	struct pg_param p[1];
-	PGresult *res = NULL;
-	int r;
-
-	pwhash[0] = '\0';
-	p_text(&p[0], account);
-	if ((r = pg_run(pg(st), "reading account",
-	    "SELECT pwhash FROM accounts WHERE account = $1 AND deleted = 0",
-	    p, 1, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if (PQntuples(res) != 1) {
-		store_seterr(err, "no such account");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = r_text(res, 0, 0, pwhash, STORE_PWHASH_MAX + 1, err);
-out:
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_session_open(struct store *st, const struct store_session *ss,
-    char err[STORE_ERRLEN])
-{
-	struct pg_param p[9];
-	PGresult *res = NULL;
-	int r;
-
-	if (strnlen(ss->account, sizeof(ss->account)) == sizeof(ss->account) ||
-	    strnlen(ss->device, sizeof(ss->device)) == sizeof(ss->device) ||
-	    strnlen(ss->last_address, sizeof(ss->last_address)) ==
-	    sizeof(ss->last_address)) {
-		store_seterr(err, "postgres: malformed session record");
-		return STORE_EFAIL;
-	}
-	p_bytea(&p[0], ss->hash, STORE_TOKEN_HASH_LEN);
-	p_text(&p[1], ss->account);
-	p_int8(&p[2], ss->expires);
-	p_text(&p[3], ss->device);
-	p_int8(&p[4], ss->created);
-	p_int8(&p[5], ss->last_used);
-	p_text(&p[6], ss->last_address);
-	p_int8(&p[7], ss->fresh_until);
-	p_int4(&p[8], ss->fresh_code ? 1 : 0);
-	if ((r = pg_run(pg(st), "creating session",
-	    "INSERT INTO sessions (token_hash, account, expires, device,"
-	    " created, last_used, last_address, fresh_until, fresh_code)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-	    " ON CONFLICT DO NOTHING",
-	    p, 9, PG_NORETRY, &res, err)) != 0)
-		goto out;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		store_seterr(err, "session exists");
-		r = STORE_EEXIST;
-		goto out;
-	}
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-#define SESSION_COLS "token_hash, account, expires, device, created," \
-	" last_used, last_address, fresh_until, fresh_code"
-
-static int
-session_row(const PGresult *res, int row, struct store_session *ss,
-    char *err)
-{
-	int64_t fc;
-	size_t hl;
-	int r;
-
-	memset(ss, 0, sizeof(*ss));
-	if ((r = r_bytea(res, row, 0, ss->hash, sizeof(ss->hash), &hl,
-	    err)) != 0 ||
-	    (r = r_text(res, row, 1, ss->account, sizeof(ss->account),
-	    err)) != 0 ||
-	    (r = r_int(res, row, 2, &ss->expires, err)) != 0 ||
-	    (r = r_text(res, row, 3, ss->device, sizeof(ss->device),
-	    err)) != 0 ||
-	    (r = r_int(res, row, 4, &ss->created, err)) != 0 ||
-	    (r = r_int(res, row, 5, &ss->last_used, err)) != 0 ||
-	    (r = r_text(res, row, 6, ss->last_address,
-	    sizeof(ss->last_address), err)) != 0 ||
-	    (r = r_int(res, row, 7, &ss->fresh_until, err)) != 0 ||
-	    (r = r_int(res, row, 8, &fc, err)) != 0)
-		return r;
-	ss->fresh_code = fc != 0;
-	return 0;
-}
-
-static int
-session_row_v(const PGresult *res, int row, void *ss, char *err)
-{
-	return session_row(res, row, ss, err);
-}
-
-/*
- * pg_collect(res, size, row, what, &v, &n, err): every row of ${res}
- * decoded by row() into a new array of ${size}-byte elements (the
- * caller's to free; NULL when there are none).
- */
-static int
-pg_collect(const PGresult *res, size_t size,
-    int (*row)(const PGresult *, int, void *, char *), const char *what,
-    void **out, size_t *n, char *err)
-{
-	size_t rows = (size_t)PQntuples(res);
-	uint8_t *v;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	if (rows == 0)
-		return 0;
-	if ((v = calloc(rows, size)) == NULL) {
-		store_seterr(err, "postgres: %s: out of memory", what);
-		return STORE_EFAIL;
-	}
-	for (size_t i = 0; i < rows; i++)
-		if ((r = row(res, (int)i, v + i * size, err)) != 0) {
-			free(v);
-			return r;
-		}
-	*out = v;
-	*n = rows;
-	return 0;
-}
-
-static int
-pg_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    struct store_session *ss, char err[STORE_ERRLEN])
-{
-	struct pg_param p[1];
-	PGresult *res = NULL;
-	int r;
-
-	memset(ss, 0, sizeof(*ss));
-	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
-	if ((r = pg_run(pg(st), "reading session",
-	    "SELECT " SESSION_COLS " FROM sessions WHERE token_hash = $1",
-	    p, 1, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if (PQntuples(res) != 1) {
-		store_seterr(err, "no such session");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = session_row(res, 0, ss, err);
-out:
-	if (r != 0)
-		memset(ss, 0, sizeof(*ss));
-	PQclear(res);
-	return r;
-}
-
-/* Run ${sql}; *n gets the rows it changed (if not NULL). */
-static int
-pg_change_tx(struct store *st, struct store_txn *tx, const char *what,
-    const char *sql, const struct pg_param *p, int np, enum pg_retry retry,
-    int64_t *n, char err[STORE_ERRLEN])
-{
-	PGresult *res = NULL;
-	char *end;
-	long long v;
-	int r;
-
-	if (n != NULL)
-		*n = 0;
-	if ((r = pg_run_tx(pg(st), tx, what, sql, p, np, retry, &res,
-	    err)) != 0)
-		goto out;
-	v = strtoll(PQcmdTuples(res), &end, 10);
-	if (*end != '\0' || v < 0) {
-		store_seterr(err, "postgres: %s: bad result", what);
-		r = STORE_EFAIL;
-		goto out;
-	}
-	if (n != NULL)
-		*n = v;
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_change(struct store *st, const char *what, const char *sql,
-    const struct pg_param *p, int np, enum pg_retry retry, int64_t *n,
-    char err[STORE_ERRLEN])
-{
-	return pg_change_tx(st, NULL, what, sql, p, np, retry, n, err);
-}
-
-static int
-pg_session_touch(struct store *st, struct store_txn *tx,
-    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now, const char *address,
-    char err[STORE_ERRLEN])
-{
-	struct pg_param p[3];
-	int64_t n;
-	int r;
-
-	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
-	p_int8(&p[1], now);
-	p_text(&p[2], address);
-	if ((r = pg_change_tx(st, tx, "touching session",
-	    "UPDATE sessions SET last_used = $2, last_address = $3"
-	    " WHERE token_hash = $1", p, 3, PG_RETRY, &n, err)) != 0)
-		return r;
-	if (n == 0) {
-		store_seterr(err, "no such session");
-		return STORE_ENOTFOUND;
-	}
-	return 0;
-}
-
-static int
-pg_session_fresh(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    int64_t fresh_until, int fresh_code, char err[STORE_ERRLEN])
-{
-	struct pg_param p[3];
-	int64_t n;
-	int r;
-
-	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
-	p_int8(&p[1], fresh_until);
-	p_int4(&p[2], fresh_code ? 1 : 0);
-	if ((r = pg_change(st, "fresh session",
-	    "UPDATE sessions SET fresh_until = $2, fresh_code = $3"
-	    " WHERE token_hash = $1", p, 3, PG_RETRY, &n, err)) != 0)
-		return r;
-	if (n == 0) {
-		store_seterr(err, "no such session");
-		return STORE_ENOTFOUND;
-	}
-	return 0;
-}
-
-static int
-pg_session_list(struct store *st, const char *account, int64_t now,
-    struct store_session **out, size_t *n, char err[STORE_ERRLEN])
-{
-	struct pg_param p[2];
-	PGresult *res = NULL;
-	void *v = NULL;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	p_text(&p[0], account);
-	p_int8(&p[1], now);
-	if ((r = pg_run(pg(st), "listing sessions",
-	    "SELECT " SESSION_COLS " FROM sessions"
-	    " WHERE account = $1 AND expires > $2"
-	    " ORDER BY last_used DESC, created DESC, token_hash",
-	    p, 2, PG_RETRY, &res, err)) == 0 &&
-	    (r = pg_collect(res, sizeof(struct store_session), session_row_v,
-	    "listing sessions", &v, n, err)) == 0)
-		*out = v;
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_session_revoke(struct store *st, const char *account, const char *device,
-    const uint8_t id[STORE_SESSION_ID_LEN],
-    const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
-    char err[STORE_ERRLEN])
-{
-	static const uint8_t none[STORE_TOKEN_HASH_LEN];
-	struct pg_param p[3];
-
-	*n = 0;
-	p_text(&p[0], account);
-	p_bytea(&p[1], keep != NULL ? keep : none, STORE_TOKEN_HASH_LEN);
-	if (device != NULL) {
-		p_text(&p[2], device);
-		return pg_change(st, "revoking sessions",
-		    "DELETE FROM sessions WHERE account = $1"
-		    " AND token_hash <> $2 AND device = $3",
-		    p, 3, PG_RETRY, n, err);
-	}
-	if (id != NULL) {
-		p_bytea(&p[2], id, STORE_SESSION_ID_LEN);
-		return pg_change(st, "revoking sessions",
-		    "DELETE FROM sessions WHERE account = $1"
-		    " AND token_hash <> $2"
-		    " AND substring(token_hash from 1 for 8) = $3",
-		    p, 3, PG_RETRY, n, err);
-	}
-	return pg_change(st, "revoking sessions",
-	    "DELETE FROM sessions WHERE account = $1 AND token_hash <> $2",
-	    p, 2, PG_RETRY, n, err);
-}
-
-static int
-pg_account_set_pwhash(struct store *st, const char *account,
-    const char *pwhash, const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
-    char err[STORE_ERRLEN])
-{
-	static const uint8_t none[STORE_TOKEN_HASH_LEN];
-	struct pg_param p[3];
-	PGresult *res = NULL;
-	int64_t v[2];
-	int r;
-
-	*n = 0;
-	if (strlen(pwhash) > STORE_PWHASH_MAX) {
-		store_seterr(err, "postgres: password hash too long");
-		return STORE_EFAIL;
-	}
-	p_text(&p[0], account);
-	p_text(&p[1], pwhash);
-	p_bytea(&p[2], keep != NULL ? keep : none, STORE_TOKEN_HASH_LEN);
-	/* One statement: both or neither. */
-	if ((r = pg_run(pg(st), "changing password",
-	    "WITH a AS (UPDATE accounts SET pwhash = $2"
-	    "  WHERE account = $1 AND deleted = 0 RETURNING account),"
-	    " s AS (DELETE FROM sessions WHERE account IN (SELECT account"
-	    "  FROM a) AND token_hash <> $3 RETURNING 1)"
-	    " SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM s)",
-	    p, 3, PG_NORETRY, &res, err)) != 0)
-		goto out;
-	if (PQntuples(res) != 1 || (r = r_int(res, 0, 0, &v[0], err)) != 0 ||
-	    (r = r_int(res, 0, 1, &v[1], err)) != 0) {
-		if (r == 0) {
-			store_seterr(err,
-			    "postgres: changing password: bad result");
-			r = STORE_EFAIL;
-		}
-		goto out;
-	}
-	if (v[0] != 1) {
-		store_seterr(err, "no such account");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	*n = v[1];
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-/* Run ${sql}, a query of one row of one integer, into *v. */
-static int
-pg_int(struct store *st, const char *what, const char *sql,
-    const struct pg_param *p, int np, enum pg_retry retry, int64_t *v,
-    char err[STORE_ERRLEN])
-{
-	PGresult *res = NULL;
-	int r;
-
-	*v = 0;
-	if ((r = pg_run(pg(st), what, sql, p, np, retry, &res, err)) != 0)
-		goto out;
-	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
-		store_seterr(err, "postgres: %s: bad result", what);
-		r = STORE_EFAIL;
-		goto out;
-	}
-	r = r_int(res, 0, 0, v, err);
-out:
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_account_delete(struct store *st, const char *account, int64_t now,
-    char err[STORE_ERRLEN])
-{
-	struct pg_param p[2];
-	int64_t n;
-	int r;
-
-	p_text(&p[0], account);
-	p_int8(&p[1], now > 0 ? now : 1);
-	/* One statement: every part or none (see pg_key_destroy). */
-	if ((r = pg_int(st, "deleting account",
-	    "WITH a AS (UPDATE accounts SET pwhash = '', deleted = $2,"
-	    "  totp_state = 0, totp_blob = NULL, totp_step = 0"
-	    "  WHERE account = $1 AND deleted = 0 RETURNING account),"
-	    " k AS (UPDATE keys SET blob = ''::bytea, destroyed = $2"
-	    "  WHERE account IN (SELECT account FROM a) AND destroyed = 0),"
-	    " s AS (DELETE FROM sessions"
-	    "  WHERE account IN (SELECT account FROM a)),"
-	    " c AS (DELETE FROM recovery"
-	    "  WHERE account IN (SELECT account FROM a))"
-	    " SELECT count(*) FROM a",
-	    p, 2, PG_NORETRY, &n, err)) != 0)
-		return r;
-	if (n != 1) {
-		store_seterr(err, "no such account");
-		return STORE_ENOTFOUND;
-	}
-	return 0;
-}
-
-static int
-pg_totp_get(struct store *st, const char *account, struct store_totp *t,
-    char err[STORE_ERRLEN])
-{
-	struct pg_param p[1];
-	PGresult *res = NULL;
-	int64_t state;
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	p_text(&p[0], account);
-	if ((r = pg_run(pg(st), "reading TOTP",
-	    "SELECT totp_state, totp_blob, totp_step FROM accounts"
-	    " WHERE account = $1 AND deleted = 0",
-	    p, 1, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if (PQntuples(res) != 1) {
-		store_seterr(err, "no such account");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	if ((r = r_int(res, 0, 0, &state, err)) != 0 ||
-	    (r = r_bytea(res, 0, 1, t->blob, sizeof(t->blob), &t->blob_len,
-	    err)) != 0 ||
-	    (r = r_int(res, 0, 2, &t->step, err)) != 0)
-		goto out;
-	t->state = (int)state;
-out:
-	if (r != 0)
-		memset(t, 0, sizeof(*t));
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_totp_pending(struct store *st, const char *account, const uint8_t *blob,
-    size_t blob_len, char err[STORE_ERRLEN])
-{
-	struct pg_param p[2];
-	int64_t n;
-	int r;
-
-	p_text(&p[0], account);
-	p_bytea(&p[1], blob, blob_len);
-	if ((r = pg_change(st, "TOTP pending",
-	    "UPDATE accounts SET totp_state = 1, totp_blob = $2"
-	    " WHERE account = $1 AND deleted = 0 AND totp_state <> 2",
-	    p, 2, PG_RETRY, &n, err)) != 0)
-		return r;
-	if (n == 0) {
-		store_seterr(err, "TOTP is on, or no such account");
-		return STORE_EEXIST;
-	}
-	return 0;
-}
-
-static int
-pg_totp_enable(struct store *st, const char *account, int64_t step,
-    const uint8_t (*hashes)[STORE_CODE_HASH_LEN], size_t n,
-    char err[STORE_ERRLEN])
-{
-	uint8_t all[STORE_RECOVERY_MAX * STORE_CODE_HASH_LEN];
-	struct pg_param p[4];
-	int64_t v;
-	int r;
-
-	for (size_t i = 0; i < n; i++)
-		memcpy(all + i * STORE_CODE_HASH_LEN, hashes[i],
-		    STORE_CODE_HASH_LEN);
-	p_text(&p[0], account);
-	p_int8(&p[1], step);
-	p_bytea(&p[2], all, n * STORE_CODE_HASH_LEN);
-	p_int8(&p[3], (int64_t)n);
-	/* One statement; $3 is the n hashes, one after another. */
-	if ((r = pg_int(st, "enabling TOTP",
-	    "WITH a AS (UPDATE accounts SET totp_state = 2, totp_step = $2"
-	    "  WHERE account = $1 AND deleted = 0 AND totp_state = 1"
-	    "  RETURNING account),"
-	    " d AS (DELETE FROM recovery"
-	    "  WHERE account IN (SELECT account FROM a)),"
-	    " i AS (INSERT INTO recovery (account, hash)"
-	    "  SELECT a.account,"
-	    "  substring($3 from (g * 32 + 1)::integer for 32)"
-	    "  FROM a, generate_series(0, $4 - 1) AS g"
-	    "  ON CONFLICT DO NOTHING)"
-	    " SELECT count(*) FROM a",
-	    p, 4, PG_NORETRY, &v, err)) != 0)
-		goto out;
-	if (v != 1) {
-		store_seterr(err, "no pending TOTP secret");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = 0;
-out:
-	explicit_bzero(all, sizeof(all));
-	return r;
-}
-
-static int
-pg_totp_disable(struct store *st, const char *account, char err[STORE_ERRLEN])
-{
-	struct pg_param p[1];
-	int64_t n;
-
-	p_text(&p[0], account);
-	return pg_int(st, "disabling TOTP",
-	    "WITH a AS (UPDATE accounts SET totp_state = 0, totp_blob = NULL,"
-	    "  totp_step = 0 WHERE account = $1 RETURNING account),"
-	    " d AS (DELETE FROM recovery WHERE account = $1)"
-	    " SELECT count(*) FROM a",
-	    p, 1, PG_RETRY, &n, err);
-}
-
-static int
-pg_totp_step(struct store *st, const char *account, int64_t step,
-    char err[STORE_ERRLEN])
-{
-	struct pg_param p[2];
-	int64_t n;
-	int r;
-
-	p_text(&p[0], account);
-	p_int8(&p[1], step);
-	if ((r = pg_change(st, "TOTP step",
-	    "UPDATE accounts SET totp_step = $2 WHERE account = $1"
-	    " AND deleted = 0 AND totp_state = 2 AND totp_step < $2",
-	    p, 2, PG_NORETRY, &n, err)) != 0)
-		return r;
-	if (n == 0) {
-		store_seterr(err, "code already used");
-		return STORE_ENOTFOUND;
-	}
-	return 0;
-}
-
-static int
-pg_recovery_use(struct store *st, const char *account,
-    const uint8_t hash[STORE_CODE_HASH_LEN], char err[STORE_ERRLEN])
-{
-	struct pg_param p[2];
-	int64_t n;
-	int r;
-
-	p_text(&p[0], account);
-	p_bytea(&p[1], hash, STORE_CODE_HASH_LEN);
-	if ((r = pg_change(st, "recovery code",
-	    "DELETE FROM recovery WHERE account = $1 AND hash = $2",
-	    p, 2, PG_NORETRY, &n, err)) != 0)
-		return r;
-	if (n == 0) {
-		store_seterr(err, "no such recovery code");
-		return STORE_ENOTFOUND;
-	}
-	return 0;
-}
-
-static int
-pg_key_bind(struct store *st, const char *account, const char *key_id,
-    const char *repo_id, const char *keyset_id, char err[STORE_ERRLEN])
-{
-	struct pg_param p[4];
-	int64_t v;
-	int r;
-
-	p_text(&p[0], key_id);
-	p_text(&p[1], account);
-	p_text(&p[2], repo_id);
-	p_text(&p[3], keyset_id);
-	/* 2: bound now or already to these; 1: to others; 0: no such key. */
-	if ((r = pg_int(st, "binding key",
-	    "WITH u AS (UPDATE keys SET repo_id = $3, keyset_id = $4"
-	    "  WHERE key_id = $1 AND account = $2 AND kind = 2"
-	    "  AND destroyed = 0 AND ((repo_id = '' AND keyset_id = '')"
-	    "  OR (repo_id = $3 AND keyset_id = $4)) RETURNING 1)"
-	    " SELECT CASE WHEN EXISTS (SELECT 1 FROM u) THEN 2"
-	    "  WHEN EXISTS (SELECT 1 FROM keys WHERE key_id = $1"
-	    "  AND account = $2 AND kind = 2 AND destroyed = 0) THEN 1"
-	    "  ELSE 0 END",
-	    p, 4, PG_RETRY, &v, err)) != 0)
-		return r;
-	if (v == 1) {
-		store_seterr(err, "bound to other ids");
-		return STORE_EEXIST;
-	}
-	if (v == 0) {
-		store_seterr(err, "no such wrap key");
-		return STORE_ENOTFOUND;
-	}
-	return 0;
-}
-
-static int
-pg_session_delete(struct store *st,
-    const uint8_t hash[STORE_TOKEN_HASH_LEN], char err[STORE_ERRLEN])
-{
-	struct pg_param p[1];
-	PGresult *res = NULL;
-	int r;
-
-	p_bytea(&p[0], hash, STORE_TOKEN_HASH_LEN);
-	if ((r = pg_run(pg(st), "deleting session",
-	    "DELETE FROM sessions WHERE token_hash = $1",
-	    p, 1, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		store_seterr(err, "no such session");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
-    char err[STORE_ERRLEN])
-{
-	struct pg_param p[10];
-	PGresult *res = NULL;
-	int r;
-
-	if (strnlen(k->device, sizeof(k->device)) == sizeof(k->device) ||
-	    strnlen(k->repo_id, sizeof(k->repo_id)) == sizeof(k->repo_id) ||
-	    strnlen(k->keyset_id, sizeof(k->keyset_id)) ==
-	    sizeof(k->keyset_id) ||
-	    strnlen(k->key_id, sizeof(k->key_id)) == sizeof(k->key_id) ||
-	    strnlen(k->account, sizeof(k->account)) == sizeof(k->account) ||
-	    strnlen(k->label, sizeof(k->label)) == sizeof(k->label) ||
-	    k->blob_len > sizeof(k->blob)) {
-		store_seterr(err, "postgres: malformed key record");
-		return STORE_EFAIL;
-	}
-	p_text(&p[0], k->key_id);
-	p_text(&p[1], k->account);
-	p_int4(&p[2], k->kind);
-	p_text(&p[3], k->label);
-	p_int8(&p[4], k->created);
-	p_bytea(&p[5], k->pub, sizeof(k->pub));
-	if (k->kind != STORE_KIND_WRAP)
-		p[5].val = NULL;
-	p_bytea(&p[6], k->blob, k->blob_len);
-	p_text(&p[7], k->device);
-	p_text(&p[8], k->repo_id);
-	p_text(&p[9], k->keyset_id);
-	/* A new key: destroyed and releases start at 0 whatever ${k} says. */
-	r = pg_run_tx(pg(st), tx, "storing key",
-	    "INSERT INTO keys (key_id, account, kind, label, created, pub,"
-	    " blob, device, repo_id, keyset_id)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-	    " ON CONFLICT DO NOTHING",
-	    p, 10, PG_NORETRY, &res, err);
-	if (r != 0)
-		goto out;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		store_seterr(err, "key id exists");
-		r = STORE_EEXIST;
-		goto out;
-	}
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-/* Columns 0-7 of a key row into ${k} (not the blob). */
-#define KEY_COLS "key_id, account, kind, label, created, destroyed," \
-	" releases, pub, device, repo_id, keyset_id"
-
-static int
-key_row(const PGresult *res, int row, struct store_key *k, char *err)
-{
-	int64_t kind;
-	size_t publen;
-	int r;
-
-	memset(k, 0, sizeof(*k));
-	if ((r = r_text(res, row, 0, k->key_id, sizeof(k->key_id),
-	    err)) != 0 ||
-	    (r = r_text(res, row, 1, k->account, sizeof(k->account),
-	    err)) != 0 ||
-	    (r = r_int(res, row, 2, &kind, err)) != 0 ||
-	    (r = r_text(res, row, 3, k->label, sizeof(k->label), err)) != 0 ||
-	    (r = r_int(res, row, 4, &k->created, err)) != 0 ||
-	    (r = r_int(res, row, 5, &k->destroyed, err)) != 0 ||
-	    (r = r_int(res, row, 6, &k->releases, err)) != 0 ||
-	    (r = r_bytea(res, row, 7, k->pub, sizeof(k->pub), &publen,
-	    err)) != 0 ||
-	    (r = r_text(res, row, 8, k->device, sizeof(k->device),
-	    err)) != 0 ||
-	    (r = r_text(res, row, 9, k->repo_id, sizeof(k->repo_id),
-	    err)) != 0 ||
-	    (r = r_text(res, row, 10, k->keyset_id, sizeof(k->keyset_id),
-	    err)) != 0)
-		return r;
-	k->kind = (int)kind;
-	return 0;
-}
-
-static int
-key_row_v(const PGresult *res, int row, void *k, char *err)
-{
-	return key_row(res, row, k, err);
-}
-
-static int
-pg_key_get(struct store *st, const char *account, const char *key_id,
-    struct store_key *k, char err[STORE_ERRLEN])
-{
-	struct pg_param p[2];
-	PGresult *res = NULL;
-	int r;
-
-	memset(k, 0, sizeof(*k));
-	p_text(&p[0], key_id);
-	p_text(&p[1], account);
-	if ((r = pg_run(pg(st), "reading key",
-	    "SELECT " KEY_COLS ", blob FROM keys"
-	    " WHERE key_id = $1 AND account = $2",
-	    p, 2, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if (PQntuples(res) != 1) {
-		store_seterr(err, "no such key");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	if ((r = key_row(res, 0, k, err)) != 0 ||
-	    (r = r_bytea(res, 0, 11, k->blob, sizeof(k->blob), &k->blob_len,
-	    err)) != 0)
-		goto out;
-	r = 0;
-out:
-	if (r != 0)
-		memset(k, 0, sizeof(*k));
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_key_released(struct store *st, struct store_txn *tx, const char *account,
-    const char *key_id, char err[STORE_ERRLEN])
-{
-	struct pg_param p[2];
-	PGresult *res = NULL;
-	int r;
-
-	p_text(&p[0], key_id);
-	p_text(&p[1], account);
-	if ((r = pg_run_tx(pg(st), tx, "counting release",
-	    "UPDATE keys SET releases = releases + 1"
-	    " WHERE key_id = $1 AND account = $2",
-	    p, 2, PG_NORETRY, &res, err)) != 0)
-		goto out;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		store_seterr(err, "no such key");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_key_destroy(struct store *st, const char *account, const char *key_id,
-    int64_t now, char err[STORE_ERRLEN])
-{
-	struct pg_param p[3];
-	PGresult *res = NULL;
-	int r;
-
-	p_text(&p[0], key_id);
-	p_text(&p[1], account);
-	/* destroyed = 0 means live, so a destroy at time 0 says 1. */
-	p_int8(&p[2], now > 0 ? now : 1);
-	/* A second destroy keeps the first time; the blob is empty anyway. */
-	if ((r = pg_run(pg(st), "destroying key",
-	    "UPDATE keys SET blob = ''::bytea,"
-	    " destroyed = CASE WHEN destroyed = 0 THEN $3 ELSE destroyed END"
-	    " WHERE key_id = $1 AND account = $2",
-	    p, 3, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		store_seterr(err, "no such key");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_key_list(struct store *st, const char *account, struct store_key **out,
-    size_t *n, char err[STORE_ERRLEN])
-{
-	struct pg_param p[1];
-	PGresult *res = NULL;
-	void *v = NULL;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	p_text(&p[0], account);
-	if ((r = pg_run(pg(st), "listing keys",
-	    "SELECT " KEY_COLS " FROM keys WHERE account = $1"
-	    " ORDER BY created, seq",
-	    p, 1, PG_RETRY, &res, err)) == 0 &&
-	    (r = pg_collect(res, sizeof(struct store_key), key_row_v,
-	    "listing keys", &v, n, err)) == 0)
-		*out = v;
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_audit_add(struct store *st, struct store_txn *tx,
-    const struct store_event *ev, char err[STORE_ERRLEN])
-{
-	struct pg_param p[7];
-	PGresult *res = NULL;
-	int r;
-
-	if (strnlen(ev->device, sizeof(ev->device)) == sizeof(ev->device) ||
-	    strnlen(ev->account, sizeof(ev->account)) == sizeof(ev->account) ||
-	    strnlen(ev->address, sizeof(ev->address)) == sizeof(ev->address) ||
-	    strnlen(ev->event, sizeof(ev->event)) == sizeof(ev->event) ||
-	    strnlen(ev->key_id, sizeof(ev->key_id)) == sizeof(ev->key_id)) {
-		store_seterr(err, "postgres: malformed audit event");
-		return STORE_EFAIL;
-	}
-	p_int8(&p[0], ev->time);
-	p_text(&p[1], ev->account);
-	p_text(&p[2], ev->address);
-	p_text(&p[3], ev->event);
-	p_text(&p[4], ev->key_id);
-	p_bool(&p[5], ev->ok != 0);
-	p_text(&p[6], ev->device);
-	r = pg_run_tx(pg(st), tx, "writing audit event",
-	    "INSERT INTO audit (time, account, address, event, key_id, ok,"
-	    " device) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-	    p, 7, PG_NORETRY, &res, err);
-	PQclear(res);
-	return r;
-}
-
-/* One audit row (pg_collect). */
-static int
-event_row(const PGresult *res, int row, void *p, char *err)
-{
-	struct store_event *e = p;
-	int64_t ok;
-	int r;
-
-	if ((r = r_int(res, row, 0, &e->time, err)) != 0 ||
-	    (r = r_text(res, row, 1, e->account, sizeof(e->account),
-	    err)) != 0 ||
-	    (r = r_text(res, row, 2, e->address, sizeof(e->address),
-	    err)) != 0 ||
-	    (r = r_text(res, row, 3, e->event, sizeof(e->event), err)) != 0 ||
-	    (r = r_text(res, row, 4, e->key_id, sizeof(e->key_id),
-	    err)) != 0 ||
-	    (r = r_int(res, row, 5, &ok, err)) != 0 ||
-	    (r = r_text(res, row, 6, e->device, sizeof(e->device), err)) != 0)
-		return r;
-	e->ok = ok != 0;
-	return 0;
-}
-
-static int
-pg_audit_list(struct store *st, const char *account, int limit,
-    struct store_event **out, size_t *n, char err[STORE_ERRLEN])
-{
-	struct pg_param p[2];
-	PGresult *res = NULL;
-	void *v = NULL;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	if (limit <= 0)
-		return 0;
-	p_text(&p[0], account);
-	p_int8(&p[1], limit);
-	/* Newest first is last written first, whatever the clocks said. */
-	if ((r = pg_run(pg(st), "reading audit log",
-	    "SELECT time, account, address, event, key_id, ok::integer,"
-	    " device FROM audit WHERE account = $1 ORDER BY id DESC LIMIT $2",
-	    p, 2, PG_RETRY, &res, err)) == 0 &&
-	    (r = pg_collect(res, sizeof(struct store_event), event_row,
-	    "reading audit log", &v, n, err)) == 0)
-		*out = v;
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_failure_add(struct store *st, const char *account, const char *address,
-    int64_t now, char err[STORE_ERRLEN])
-{
-	struct pg_param p[3];
-	PGresult *res = NULL;
-	int r;
-
-	p_text(&p[0], account);
-	p_text(&p[1], address);
-	p_int8(&p[2], now);
-	r = pg_run(pg(st), "recording failed login",
-	    "INSERT INTO failures (account, address, time) VALUES ($1, $2, $3)",
-	    p, 3, PG_NORETRY, &res, err);
-	PQclear(res);
-	return r;
 }
 
 static int
@@ -1919,148 +1006,16 @@ out:
 	return r;
 }
 
-/* Run ${sql} (UPDATE or DELETE of pending row $1); one row or not found. */
-static int
-pg_reservation_end(struct store *st, int64_t id, const char *what,
-    const char *sql, char err[STORE_ERRLEN])
-{
-	struct pg_param p[1];
-	PGresult *res = NULL;
-	int r;
-
-	p_int8(&p[0], id);
-	if ((r = pg_run(pg(st), what, sql, p, 1, PG_RETRY, &res, err)) != 0)
-		goto out;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		store_seterr(err, "no such reservation");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_failure_confirm(struct store *st, int64_t id, char err[STORE_ERRLEN])
-{
-	return pg_reservation_end(st, id, "confirming failed login",
-	    "UPDATE failures SET pending = false WHERE id = $1 AND pending",
-	    err);
-}
-
-static int
-pg_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
-{
-	return pg_reservation_end(st, id, "cancelling login reservation",
-	    "DELETE FROM failures WHERE id = $1 AND pending", err);
-}
-
-/*
- * One batch of store_expire: ${sql} has ${np} parameters, $1 (${v1}),
- * $2 (${v2}) if ${np} is 3, and last the most rows it may delete; add the
- * rows deleted to *n.  SKIP LOCKED: a batch never waits for a row that
- * another statement holds (a logout, a reservation being settled); such
- * a row goes next time.
- */
-static int
-pg_expire_batch(struct pg_store *ps, const char *what, const char *sql,
-    int64_t v1, int64_t v2, int np, int64_t *n, bool *more, char *err)
-{
-	struct pg_param p[3];
-	PGresult *res = NULL;
-	long long changed;
-	char *end;
-	int r;
-
-	*more = false;
-	p_int8(&p[0], v1);
-	p_int8(&p[1], v2);
-	p_int8(&p[np - 1], STORE_EXPIRE_BATCH);
-	if ((r = pg_run(ps, what, sql, p, np, PG_RETRY, &res, err)) != 0)
-		goto out;
-	changed = strtoll(PQcmdTuples(res), &end, 10);
-	if (*end != '\0' || changed < 0) {
-		store_seterr(err, "postgres: %s: bad result", what);
-		r = STORE_EFAIL;
-		goto out;
-	}
-	*n += changed;
-	*more = changed >= STORE_EXPIRE_BATCH;
-	r = 0;
-out:
-	PQclear(res);
-	return r;
-}
-
-static int
-pg_expire(struct store *st, int64_t now, int64_t since, int64_t stale,
-    int64_t *n_sessions, int64_t *n_failures, char err[STORE_ERRLEN])
-{
-	bool more;
-	int r;
-
-	*n_sessions = 0;
-	*n_failures = 0;
-	do {
-		if ((r = pg_expire_batch(pg(st), "expiring sessions",
-		    "DELETE FROM sessions WHERE token_hash IN"
-		    " (SELECT token_hash FROM sessions WHERE expires <= $1"
-		    "  LIMIT $2 FOR UPDATE SKIP LOCKED)",
-		    now, 0, 2, n_sessions, &more, err)) != 0)
-			return r;
-	} while (more);
-	do {
-		if ((r = pg_expire_batch(pg(st), "expiring failed logins",
-		    "DELETE FROM failures WHERE id IN"
-		    " (SELECT id FROM failures WHERE time < $1"
-		    "  AND (NOT pending OR time < $2)"
-		    "  LIMIT $3 FOR UPDATE SKIP LOCKED)",
-		    since, stale, 3, n_failures, &more, err)) != 0)
-			return r;
-	} while (more);
-	return 0;
-}
-
 static const struct store_ops pg_ops = {
 	.name = "postgres",
 	.close = pg_close,
-	.ping = pg_ping,
-	.account_create = pg_account_create,
-	.account_pwhash = pg_account_pwhash,
-	.account_set_pwhash = pg_account_set_pwhash,
-	.account_delete = pg_account_delete,
-	.totp_get = pg_totp_get,
-	.totp_pending = pg_totp_pending,
-	.totp_enable = pg_totp_enable,
-	.totp_disable = pg_totp_disable,
-	.totp_step = pg_totp_step,
-	.recovery_use = pg_recovery_use,
-	.session_open = pg_session_open,
-	.session_info = pg_session_info,
-	.session_delete = pg_session_delete,
-	.session_touch = pg_session_touch,
-	.session_fresh = pg_session_fresh,
-	.session_list = pg_session_list,
-	.session_revoke = pg_session_revoke,
-	.key_put = pg_key_put,
-	.key_get = pg_key_get,
-	.key_released = pg_key_released,
-	.key_destroy = pg_key_destroy,
-	.key_bind = pg_key_bind,
-	.key_list = pg_key_list,
-	.audit_add = pg_audit_add,
-	.audit_list = pg_audit_list,
-	.failure_add = pg_failure_add,
 	.failure_count = pg_failure_count,
 	.failure_reserve = pg_failure_reserve,
-	.failure_confirm = pg_failure_confirm,
-	.failure_cancel = pg_failure_cancel,
-	.expire = pg_expire,
 	.txn_begin = pg_txn_begin,
 	.txn_end = pg_txn_end,
 	.txn_max = 4,
+	.run = pg_run_sql,
+	.pg = true,
 };
 
 /* Create the tables if absent; ${c} is left outside any transaction. */

@@ -9,11 +9,12 @@
  * function that returned 0 has its commit on disk; secure_delete, so a
  * destroyed key's ciphertext is overwritten with zeros in the file, and a
  * WAL checkpoint after each destroy so that no older copy of the page
- * stays in the WAL.  Every statement binds its parameters.
+ * stays in the WAL (sq_scrub).  Every statement binds its parameters.
+ * The operations themselves are in store_sql.c, over sq_run() (one
+ * statement, its $n parameters read as ?n) and sq_txn_begin/sq_txn_end.
  */
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,21 @@
  * every write was committed before its call returned, so a read after
  * it sees it.
  */
+/* sq_run() keeps each statement of store_sql.c prepared, per connection. */
+#define SQ_CACHE_MAX	64
+struct sq_cached {
+	const struct store_sql *q;
+	sqlite3_stmt	*stmt;
+};
+
 struct store_sqlite {
 	struct store	 base;		/* first: store.c casts */
 	sqlite3		*db;
 	pthread_mutex_t	 mu;
 	struct store_sqlite *rd[SQ_READERS];
 	unsigned int	 rnext;
+	struct sq_cached cache[SQ_CACHE_MAX];	/* under mu */
+	size_t		 ncache;
 };
 
 static const char sqlite_schema[] =
@@ -170,22 +180,6 @@ sq_bind_text(sqlite3_stmt *stmt, int i, const char *v)
 	return sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC);
 }
 
-/* Copy text column ${i} into ${dst} (${cap} bytes with the NUL). */
-static void
-sq_col_text(sqlite3_stmt *stmt, int i, char *dst, size_t cap)
-{
-	const unsigned char *t = sqlite3_column_text(stmt, i);
-	int n = sqlite3_column_bytes(stmt, i);
-
-	if (t == NULL || n < 0)
-		n = 0;
-	if ((size_t)n >= cap)
-		n = (int)cap - 1;
-	if (n > 0)
-		memcpy(dst, t, (size_t)n);
-	dst[n] = '\0';
-}
-
 /* Run ${sql} (no parameters, no rows) on the locked connection. */
 static int
 sq_exec(struct store_sqlite *s, const char *sql, char err[STORE_ERRLEN])
@@ -229,609 +223,11 @@ sq_close(struct store *st)
 	for (i = 0; i < SQ_READERS; i++)
 		if (s->rd[i] != NULL)
 			sq_close(&s->rd[i]->base);
+	for (i = 0; i < s->ncache; i++)
+		sqlite3_finalize(s->cache[i].stmt);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
-}
-
-static int
-sq_ping(struct store *st, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT count(*) FROM accounts", &stmt,
-	    err)) != 0)
-		goto out;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		r = sq_fail(s, "ping", err);
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_account_create(struct store *st, const char *account, const char *pwhash,
-    int64_t now, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r, rc;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "INSERT INTO accounts (account, pwhash, "
-	    "created) VALUES (?, ?, ?)", &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, account);
-	sq_bind_text(stmt, 2, pwhash);
-	sqlite3_bind_int64(stmt, 3, now);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_CONSTRAINT) {
-		store_seterr(err, "account exists");
-		r = STORE_EEXIST;
-		goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_fail(s, "account create", err);
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_account_pwhash(struct store *st, const char *account,
-    char pwhash[STORE_PWHASH_MAX + 1], char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq_reader(st);
-	sqlite3_stmt *stmt = NULL;
-	int r, rc;
-
-	pwhash[0] = '\0';
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT pwhash FROM accounts WHERE account = ? "
-	    "AND deleted = 0",
-	    &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, account);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		store_seterr(err, "no such account");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = sq_fail(s, "account lookup", err);
-		goto out;
-	}
-	sq_col_text(stmt, 0, pwhash, STORE_PWHASH_MAX + 1);
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_session_open(struct store *st, const struct store_session *ss,
-    char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r, rc;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "INSERT INTO sessions (hash, account, expires, "
-	    "device, created, last_used, last_address, fresh_until, "
-	    "fresh_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &stmt,
-	    err)) != 0)
-		goto out;
-	sqlite3_bind_blob(stmt, 1, ss->hash, STORE_TOKEN_HASH_LEN,
-	    SQLITE_STATIC);
-	sq_bind_text(stmt, 2, ss->account);
-	sqlite3_bind_int64(stmt, 3, ss->expires);
-	sq_bind_text(stmt, 4, ss->device);
-	sqlite3_bind_int64(stmt, 5, ss->created);
-	sqlite3_bind_int64(stmt, 6, ss->last_used);
-	sq_bind_text(stmt, 7, ss->last_address);
-	sqlite3_bind_int64(stmt, 8, ss->fresh_until);
-	sqlite3_bind_int(stmt, 9, ss->fresh_code ? 1 : 0);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_CONSTRAINT) {
-		store_seterr(err, "session exists");
-		r = STORE_EEXIST;
-		goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_fail(s, "session create", err);
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-#define SQ_SESSION_COLS	"hash, account, expires, device, created, "	\
-	"last_used, last_address, fresh_until, fresh_code"
-
-static void
-sq_row_session(sqlite3_stmt *stmt, struct store_session *ss)
-{
-	const void *p;
-
-	memset(ss, 0, sizeof(*ss));
-	p = sqlite3_column_blob(stmt, 0);
-	if (p != NULL && sqlite3_column_bytes(stmt, 0) == STORE_TOKEN_HASH_LEN)
-		memcpy(ss->hash, p, STORE_TOKEN_HASH_LEN);
-	sq_col_text(stmt, 1, ss->account, sizeof(ss->account));
-	ss->expires = sqlite3_column_int64(stmt, 2);
-	sq_col_text(stmt, 3, ss->device, sizeof(ss->device));
-	ss->created = sqlite3_column_int64(stmt, 4);
-	ss->last_used = sqlite3_column_int64(stmt, 5);
-	sq_col_text(stmt, 6, ss->last_address, sizeof(ss->last_address));
-	ss->fresh_until = sqlite3_column_int64(stmt, 7);
-	ss->fresh_code = sqlite3_column_int(stmt, 8) != 0;
-}
-
-static int
-sq_session_info(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    struct store_session *ss, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq_reader(st);
-	sqlite3_stmt *stmt = NULL;
-	int r, rc;
-
-	memset(ss, 0, sizeof(*ss));
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT " SQ_SESSION_COLS " FROM sessions "
-	    "WHERE hash = ?", &stmt, err)) != 0)
-		goto out;
-	sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		store_seterr(err, "no such session");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = sq_fail(s, "session lookup", err);
-		goto out;
-	}
-	sq_row_session(stmt, ss);
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_session_delete(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "DELETE FROM sessions WHERE hash = ?", &stmt,
-	    err)) != 0)
-		goto out;
-	sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		r = sq_fail(s, "session delete", err);
-		goto out;
-	}
-	if (sqlite3_changes(s->db) == 0) {
-		store_seterr(err, "no such session");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_key_put(struct store *st, struct store_txn *tx, const struct store_key *k,
-    char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r, rc;
-
-	if (k->blob_len > STORE_BLOB_MAX) {
-		store_seterr(err, "key blob too long");
-		return STORE_EFAIL;
-	}
-	sq_lock(s, tx);
-	if ((r = sq_prepare(s, "INSERT INTO keys (key_id, account, kind, "
-	    "label, created, destroyed, releases, pub, blob, device, repo_id, "
-	    "keyset_id) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?)", &stmt,
-	    err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, k->key_id);
-	sq_bind_text(stmt, 2, k->account);
-	sqlite3_bind_int(stmt, 3, k->kind);
-	sq_bind_text(stmt, 4, k->label);
-	sqlite3_bind_int64(stmt, 5, k->created);
-	if (k->kind == STORE_KIND_WRAP)
-		sqlite3_bind_blob(stmt, 6, k->pub, STORE_PUBKEY_LEN,
-		    SQLITE_STATIC);
-	else
-		sqlite3_bind_null(stmt, 6);
-	sqlite3_bind_blob(stmt, 7, k->blob, (int)k->blob_len, SQLITE_STATIC);
-	sq_bind_text(stmt, 8, k->device);
-	sq_bind_text(stmt, 9, k->repo_id);
-	sq_bind_text(stmt, 10, k->keyset_id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_CONSTRAINT) {
-		store_seterr(err, "key id exists");
-		r = STORE_EEXIST;
-		goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sq_fail(s, "key put", err);
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	sq_unlock(s, tx);
-	return r;
-}
-
-/* Fill ${k} from a row of (key_id, account, kind, label, created,
- * destroyed, releases, pub, device, repo_id, keyset_id[, blob]). */
-static void
-sq_row_key(sqlite3_stmt *stmt, struct store_key *k, bool with_blob)
-{
-	const void *p;
-	int n;
-
-	memset(k, 0, sizeof(*k));
-	sq_col_text(stmt, 0, k->key_id, sizeof(k->key_id));
-	sq_col_text(stmt, 1, k->account, sizeof(k->account));
-	k->kind = sqlite3_column_int(stmt, 2);
-	sq_col_text(stmt, 3, k->label, sizeof(k->label));
-	k->created = sqlite3_column_int64(stmt, 4);
-	k->destroyed = sqlite3_column_int64(stmt, 5);
-	k->releases = sqlite3_column_int64(stmt, 6);
-	p = sqlite3_column_blob(stmt, 7);
-	n = sqlite3_column_bytes(stmt, 7);
-	if (p != NULL && n == STORE_PUBKEY_LEN)
-		memcpy(k->pub, p, STORE_PUBKEY_LEN);
-	sq_col_text(stmt, 8, k->device, sizeof(k->device));
-	sq_col_text(stmt, 9, k->repo_id, sizeof(k->repo_id));
-	sq_col_text(stmt, 10, k->keyset_id, sizeof(k->keyset_id));
-	if (!with_blob)
-		return;
-	p = sqlite3_column_blob(stmt, 11);
-	n = sqlite3_column_bytes(stmt, 11);
-	if (p != NULL && n > 0 && n <= STORE_BLOB_MAX) {
-		memcpy(k->blob, p, (size_t)n);
-		k->blob_len = (size_t)n;
-	}
-}
-
-/*
- * sq_collect(s, stmt, size, row, what, &v, &n, err): step ${stmt} to its
- * end, each row decoded by row() into a growing array of ${size}-byte
- * elements (the caller's to free; NULL when there are none).
- */
-static int
-sq_collect(struct store_sqlite *s, sqlite3_stmt *stmt, size_t size,
-    void (*row)(sqlite3_stmt *, void *), const char *what, void **out,
-    size_t *n, char *err)
-{
-	uint8_t *v = NULL, *nv;
-	size_t len = 0, cap = 0;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			if ((nv = realloc(v, cap * size)) == NULL) {
-				free(v);
-				store_seterr(err, "out of memory");
-				return STORE_EFAIL;
-			}
-			v = nv;
-		}
-		memset(v + len * size, 0, size);
-		row(stmt, v + len * size);
-		len++;
-	}
-	if (rc != SQLITE_DONE) {
-		free(v);
-		return sq_fail(s, what, err);
-	}
-	*out = v;
-	*n = len;
-	return 0;
-}
-
-static int
-sq_key_get(struct store *st, const char *account, const char *key_id,
-    struct store_key *k, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq_reader(st);
-	sqlite3_stmt *stmt = NULL;
-	int r, rc;
-
-	memset(k, 0, sizeof(*k));
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT key_id, account, kind, label, created, "
-	    "destroyed, releases, pub, device, repo_id, keyset_id, blob "
-	    "FROM keys WHERE key_id = ? AND account = ?", &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, key_id);
-	sq_bind_text(stmt, 2, account);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		store_seterr(err, "no such key");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = sq_fail(s, "key lookup", err);
-		goto out;
-	}
-	sq_row_key(stmt, k, true);
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_key_released(struct store *st, struct store_txn *tx, const char *account,
-    const char *key_id, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r;
-
-	sq_lock(s, tx);
-	if ((r = sq_prepare(s, "UPDATE keys SET releases = releases + 1 "
-	    "WHERE key_id = ? AND account = ?", &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, key_id);
-	sq_bind_text(stmt, 2, account);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		r = sq_fail(s, "key release count", err);
-		goto out;
-	}
-	if (sqlite3_changes(s->db) == 0) {
-		store_seterr(err, "no such key");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	sq_unlock(s, tx);
-	return r;
-}
-
-static int
-sq_key_destroy(struct store *st, const char *account, const char *key_id,
-    int64_t now, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r, rc;
-
-	pthread_mutex_lock(&s->mu);
-	/* First overwrite in place, then shorten: no copy survives. */
-	if ((r = sq_prepare(s, "UPDATE keys SET blob = zeroblob(length(blob)) "
-	    "WHERE key_id = ? AND account = ? AND destroyed = 0", &stmt,
-	    err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, key_id);
-	sq_bind_text(stmt, 2, account);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		r = sq_fail(s, "key destroy", err);
-		goto out;
-	}
-	sqlite3_finalize(stmt);
-	stmt = NULL;
-	if ((r = sq_prepare(s, "UPDATE keys SET blob = X'', destroyed = ? "
-	    "WHERE key_id = ? AND account = ? AND destroyed = 0", &stmt,
-	    err)) != 0)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, now > 0 ? now : 1);
-	sq_bind_text(stmt, 2, key_id);
-	sq_bind_text(stmt, 3, account);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		r = sq_fail(s, "key destroy", err);
-		goto out;
-	}
-	if (sqlite3_changes(s->db) != 0) {
-		/* Move the overwritten page out of the WAL now. */
-		(void)sqlite3_wal_checkpoint_v2(s->db, NULL,
-		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-		r = 0;
-		goto out;
-	}
-	/* Nothing changed: already destroyed, or not this account's. */
-	sqlite3_finalize(stmt);
-	stmt = NULL;
-	if ((r = sq_prepare(s, "SELECT 1 FROM keys WHERE key_id = ? AND "
-	    "account = ?", &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, key_id);
-	sq_bind_text(stmt, 2, account);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		store_seterr(err, "no such key");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = sq_fail(s, "key lookup", err);
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static void
-sq_row_key_v(sqlite3_stmt *stmt, void *k)
-{
-	sq_row_key(stmt, k, false);
-}
-
-static int
-sq_key_list(struct store *st, const char *account, struct store_key **out,
-    size_t *n, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq_reader(st);
-	sqlite3_stmt *stmt = NULL;
-	void *v = NULL;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT key_id, account, kind, label, created, "
-	    "destroyed, releases, pub, device, repo_id, keyset_id FROM keys "
-	    "WHERE account = ? ORDER BY created, rowid", &stmt, err)) == 0) {
-		sq_bind_text(stmt, 1, account);
-		if ((r = sq_collect(s, stmt, sizeof(struct store_key),
-		    sq_row_key_v, "key list", &v, n, err)) == 0)
-			*out = v;
-	}
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_audit_add(struct store *st, struct store_txn *tx,
-    const struct store_event *ev, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r;
-
-	sq_lock(s, tx);
-	if ((r = sq_prepare(s, "INSERT INTO audit (time, account, address, "
-	    "event, key_id, ok, device) VALUES (?, ?, ?, ?, ?, ?, ?)", &stmt,
-	    err)) != 0)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, ev->time);
-	sq_bind_text(stmt, 2, ev->account);
-	sq_bind_text(stmt, 3, ev->address);
-	sq_bind_text(stmt, 4, ev->event);
-	sq_bind_text(stmt, 5, ev->key_id);
-	sqlite3_bind_int(stmt, 6, ev->ok ? 1 : 0);
-	sq_bind_text(stmt, 7, ev->device);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		r = sq_fail(s, "audit", err);
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	sq_unlock(s, tx);
-	return r;
-}
-
-static int
-sq_audit_list(struct store *st, const char *account, int limit,
-    struct store_event **out, size_t *n, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq_reader(st);
-	sqlite3_stmt *stmt = NULL;
-	struct store_event *v = NULL, *e;
-	size_t len = 0;
-	int r, rc = SQLITE_DONE;
-
-	*out = NULL;
-	*n = 0;
-	if (limit <= 0)
-		return 0;
-	if ((v = calloc((size_t)limit, sizeof(*v))) == NULL) {
-		store_seterr(err, "out of memory");
-		return STORE_EFAIL;
-	}
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT time, account, address, event, key_id, "
-	    "ok, device FROM audit WHERE account = ? ORDER BY id DESC LIMIT ?",
-	    &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, account);
-	sqlite3_bind_int(stmt, 2, limit);
-	while (len < (size_t)limit &&
-	    (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		e = &v[len++];
-		e->time = sqlite3_column_int64(stmt, 0);
-		sq_col_text(stmt, 1, e->account, sizeof(e->account));
-		sq_col_text(stmt, 2, e->address, sizeof(e->address));
-		sq_col_text(stmt, 3, e->event, sizeof(e->event));
-		sq_col_text(stmt, 4, e->key_id, sizeof(e->key_id));
-		e->ok = sqlite3_column_int(stmt, 5) != 0;
-		sq_col_text(stmt, 6, e->device, sizeof(e->device));
-	}
-	if (len < (size_t)limit && rc != SQLITE_DONE) {
-		r = sq_fail(s, "audit list", err);
-		goto out;
-	}
-	*out = v;
-	*n = len;
-	v = NULL;
-	r = 0;
-out:
-	free(v);
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_failure_add(struct store *st, const char *account, const char *address,
-    int64_t now, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "INSERT INTO failures (account, address, time) "
-	    "VALUES (?, ?, ?)", &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, account);
-	sq_bind_text(stmt, 2, address);
-	sqlite3_bind_int64(stmt, 3, now);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		r = sq_fail(s, "failure add", err);
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
 }
 
 /* The ${sql} of sq_failure_one() for column ${col}. */
@@ -992,158 +388,158 @@ out:
 	return r;
 }
 
-/* Run ${sql} with one id parameter; ENOTFOUND if it changed no row. */
-static int
-sq_failure_settle(struct store *st, const char *sql, int64_t id,
-    const char *what, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int r;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, sql, &stmt, err)) != 0)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, id);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		r = sq_fail(s, what, err);
-		goto out;
-	}
-	if (sqlite3_changes(s->db) == 0) {
-		store_seterr(err, "no such reservation");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_failure_confirm(struct store *st, int64_t id, char err[STORE_ERRLEN])
-{
-	return sq_failure_settle(st, "UPDATE failures SET pending = 0 "
-	    "WHERE id = ? AND pending <> 0", id, "failure confirm", err);
-}
-
-static int
-sq_failure_cancel(struct store *st, int64_t id, char err[STORE_ERRLEN])
-{
-	return sq_failure_settle(st, "DELETE FROM failures "
-	    "WHERE id = ? AND pending <> 0", id, "failure cancel", err);
-}
-
 /*
- * Run one batch of store_expire: ${sql} deletes at most ?3 rows chosen by
- * ?1 and ?2; add the rows deleted to *n.  The lock is held for this one
- * statement only, so requests run between the batches.
+ * ${sql} with its parameters $n written as ?n, into ${buf} (${cap}
+ * bytes); string literals are copied as they are.
  */
 static int
-sq_expire_batch(struct store_sqlite *s, const char *sql, int64_t v1,
-    int64_t v2, int64_t *n, bool *more, char err[STORE_ERRLEN])
+sq_dialect(const char *sql, char *buf, size_t cap, char err[STORE_ERRLEN])
 {
-	sqlite3_stmt *stmt = NULL;
-	int changed, r;
+	bool quoted = false;
+	size_t i, o = 0;
 
-	*more = false;
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, sql, &stmt, err)) != 0)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, v1);
-	sqlite3_bind_int64(stmt, 2, v2);
-	sqlite3_bind_int(stmt, 3, STORE_EXPIRE_BATCH);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		r = sq_fail(s, "expiry", err);
-		goto out;
+	for (i = 0; sql[i] != '\0'; i++) {
+		if (o + 1 >= cap) {
+			store_seterr(err, "sqlite: statement too long");
+			return STORE_EFAIL;
+		}
+		if (sql[i] == '\'')
+			quoted = !quoted;
+		if (!quoted && sql[i] == '$' && sql[i + 1] >= '0' &&
+		    sql[i + 1] <= '9')
+			buf[o++] = '?';
+		else
+			buf[o++] = sql[i];
 	}
-	changed = sqlite3_changes(s->db);
-	*n += changed;
-	*more = changed >= STORE_EXPIRE_BATCH;
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_expire(struct store *st, int64_t now, int64_t since, int64_t stale,
-    int64_t *n_sessions, int64_t *n_failures, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	bool more;
-	int r;
-
-	*n_sessions = 0;
-	*n_failures = 0;
-	do {
-		if ((r = sq_expire_batch(s, "DELETE FROM sessions WHERE rowid IN"
-		    " (SELECT rowid FROM sessions WHERE expires <= ?1"
-		    " LIMIT ?3)", now, 0, n_sessions, &more, err)) != 0)
-			return r;
-	} while (more);
-	do {
-		if ((r = sq_expire_batch(s, "DELETE FROM failures WHERE id IN"
-		    " (SELECT id FROM failures WHERE time < ?1"
-		    " AND (pending = 0 OR time < ?2) LIMIT ?3)", since, stale,
-		    n_failures, &more, err)) != 0)
-			return r;
-	} while (more);
+	buf[o] = '\0';
 	return 0;
 }
 
-/*
- * Prepare ${sql} on the locked connection, bind by ${fmt} ('t' text,
- * 'i' int64_t, 'b' blob: pointer and size_t, 'B' a blob that may be NULL)
- * and step it once; *changes (if not NULL) gets the rows it changed.
- */
 static int
-sq_do(struct store_sqlite *s, const char *what, int *changes,
-    char err[STORE_ERRLEN], const char *sql, const char *fmt, ...)
+sq_bind(sqlite3_stmt *stmt, const struct store_val *v, int nv)
 {
-	sqlite3_stmt *stmt = NULL;
-	const void *b;
-	va_list ap;
-	size_t n;
-	int i, r;
+	int i, rc = SQLITE_OK;
 
-	if (changes != NULL)
-		*changes = 0;
-	if ((r = sq_prepare(s, sql, &stmt, err)) != 0)
-		return r;
-	va_start(ap, fmt);
-	for (i = 0; fmt[i] != '\0'; i++) {
-		switch (fmt[i]) {
-		case 't':
-			sq_bind_text(stmt, i + 1, va_arg(ap, const char *));
+	for (i = 0; i < nv && rc == SQLITE_OK; i++) {
+		switch (v[i].type) {
+		case STORE_V_TEXT:
+			if (v[i].p == NULL)
+				rc = sqlite3_bind_null(stmt, i + 1);
+			else
+				rc = sqlite3_bind_text(stmt, i + 1, v[i].p, -1,
+				    SQLITE_STATIC);
 			break;
-		case 'i':
-			sqlite3_bind_int64(stmt, i + 1, va_arg(ap, int64_t));
+		case STORE_V_BLOB:
+			if (v[i].p == NULL)
+				rc = sqlite3_bind_null(stmt, i + 1);
+			else
+				rc = sqlite3_bind_blob(stmt, i + 1, v[i].p,
+				    (int)v[i].len, SQLITE_STATIC);
+			break;
+		case STORE_V_BOOL:
+			rc = sqlite3_bind_int(stmt, i + 1, v[i].i != 0);
 			break;
 		default:
-			b = va_arg(ap, const void *);
-			n = va_arg(ap, size_t);
-			if (b == NULL)
-				sqlite3_bind_null(stmt, i + 1);
-			else
-				sqlite3_bind_blob(stmt, i + 1, b, (int)n,
-				    SQLITE_STATIC);
+			rc = sqlite3_bind_int64(stmt, i + 1, v[i].i);
 			break;
 		}
 	}
-	va_end(ap);
-	r = sqlite3_step(stmt);
-	if (r != SQLITE_DONE && r != SQLITE_ROW) {
-		r = sq_fail(s, what, err);
+	return rc;
+}
+
+/* The row ${stmt} stands on, as a struct store_row. */
+static void
+sq_row(sqlite3_stmt *stmt, struct store_row *row)
+{
+	struct store_col *c;
+	int i, n;
+
+	n = sqlite3_column_count(stmt);
+	row->ncol = n > STORE_COL_MAX ? STORE_COL_MAX : n;
+	for (i = 0; i < row->ncol; i++) {
+		c = &row->col[i];
+		memset(c, 0, sizeof(*c));
+		switch (sqlite3_column_type(stmt, i)) {
+		case SQLITE_NULL:
+			c->null = true;
+			break;
+		case SQLITE_INTEGER:
+			c->isint = true;
+			c->i = sqlite3_column_int64(stmt, i);
+			break;
+		default:
+			c->p = sqlite3_column_blob(stmt, i);
+			c->len = (size_t)sqlite3_column_bytes(stmt, i);
+			break;
+		}
+	}
+}
+
+/* store_ops.run (store_impl.h). */
+static int
+sq_run(struct store *st, struct store_txn *tx, const struct store_sql *q,
+    const struct store_val *v, int nv, store_row_cb *cb, void *cookie,
+    int64_t *changes, char err[STORE_ERRLEN])
+{
+	struct store_sqlite *s;
+	struct store_row row;
+	sqlite3_stmt *stmt = NULL;
+	bool cached = false;
+	char sql[2048];
+	size_t i;
+	int r, rc;
+
+	if (changes != NULL)
+		*changes = 0;
+	if (q->sql == NULL) {
+		store_seterr(err, "sqlite: %s: no statement", q->what);
+		return STORE_EFAIL;
+	}
+	s = tx == NULL && q->ro ? sq_reader(st) : sq(st);
+	sq_lock(s, tx);
+	for (i = 0; i < s->ncache; i++)
+		if (s->cache[i].q == q)
+			break;
+	if (i < s->ncache) {
+		stmt = s->cache[i].stmt;
+		cached = true;
+	} else {
+		if ((r = sq_dialect(q->sql, sql, sizeof(sql), err)) != 0 ||
+		    (r = sq_prepare(s, sql, &stmt, err)) != 0)
+			goto out;
+		if (s->ncache < SQ_CACHE_MAX) {
+			s->cache[s->ncache].q = q;
+			s->cache[s->ncache++].stmt = stmt;
+			cached = true;
+		}
+	}
+	if (sq_bind(stmt, v, nv) != SQLITE_OK) {
+		r = sq_fail(s, q->what, err);
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (cb == NULL)
+			continue;
+		sq_row(stmt, &row);
+		if ((r = cb(&row, cookie, err)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sq_fail(s, q->what, err);
 		goto out;
 	}
 	if (changes != NULL)
 		*changes = sqlite3_changes(s->db);
 	r = 0;
 out:
-	sqlite3_finalize(stmt);
+	/* Kept for next time: reset (ends its read), the bindings gone. */
+	if (cached) {
+		(void)sqlite3_reset(stmt);
+		(void)sqlite3_clear_bindings(stmt);
+	} else {
+		sqlite3_finalize(stmt);
+	}
+	sq_unlock(s, tx);
 	return r;
 }
 
@@ -1191,373 +587,6 @@ sq_txn_end(struct store *st, struct store_txn *tx, bool commit,
 	r = sq_end(s, commit ? 0 : STORE_EFAIL, err);
 	pthread_mutex_unlock(&s->mu);
 	return commit ? r : 0;
-}
-
-static int
-sq_session_touch(struct store *st, struct store_txn *tx,
-    const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now, const char *address,
-    char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	int n, r;
-
-	sq_lock(s, tx);
-	r = sq_do(s, "session touch", &n, err, "UPDATE sessions SET "
-	    "last_used = ?, last_address = ? WHERE hash = ?", "itb", now,
-	    address, hash, (size_t)STORE_TOKEN_HASH_LEN);
-	sq_unlock(s, tx);
-	if (r == 0 && n == 0) {
-		store_seterr(err, "no such session");
-		r = STORE_ENOTFOUND;
-	}
-	return r;
-}
-
-static int
-sq_session_fresh(struct store *st, const uint8_t hash[STORE_TOKEN_HASH_LEN],
-    int64_t fresh_until, int fresh_code, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	int n, r;
-
-	pthread_mutex_lock(&s->mu);
-	r = sq_do(s, "session fresh", &n, err, "UPDATE sessions SET "
-	    "fresh_until = ?, fresh_code = ? WHERE hash = ?", "iib",
-	    fresh_until, (int64_t)(fresh_code ? 1 : 0), hash,
-	    (size_t)STORE_TOKEN_HASH_LEN);
-	pthread_mutex_unlock(&s->mu);
-	if (r == 0 && n == 0) {
-		store_seterr(err, "no such session");
-		r = STORE_ENOTFOUND;
-	}
-	return r;
-}
-
-static void
-sq_row_session_v(sqlite3_stmt *stmt, void *ss)
-{
-	sq_row_session(stmt, ss);
-}
-
-static int
-sq_session_list(struct store *st, const char *account, int64_t now,
-    struct store_session **out, size_t *n, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq_reader(st);
-	sqlite3_stmt *stmt = NULL;
-	void *v = NULL;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT " SQ_SESSION_COLS " FROM sessions "
-	    "WHERE account = ? AND expires > ? "
-	    "ORDER BY last_used DESC, created DESC, hash", &stmt, err)) == 0) {
-		sq_bind_text(stmt, 1, account);
-		sqlite3_bind_int64(stmt, 2, now);
-		if ((r = sq_collect(s, stmt, sizeof(struct store_session),
-		    sq_row_session_v, "session list", &v, n, err)) == 0)
-			*out = v;
-	}
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_session_revoke(struct store *st, const char *account, const char *device,
-    const uint8_t id[STORE_SESSION_ID_LEN],
-    const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
-    char err[STORE_ERRLEN])
-{
-	static const uint8_t none[STORE_TOKEN_HASH_LEN];
-	struct store_sqlite *s = sq(st);
-	int changed = 0, r;
-
-	*n = 0;
-	if (keep == NULL)
-		keep = none;
-	pthread_mutex_lock(&s->mu);
-	if (device != NULL)
-		r = sq_do(s, "session revoke", &changed, err, "DELETE FROM "
-		    "sessions WHERE account = ? AND device = ? AND hash <> ?",
-		    "ttb", account, device, keep,
-		    (size_t)STORE_TOKEN_HASH_LEN);
-	else if (id != NULL)
-		r = sq_do(s, "session revoke", &changed, err, "DELETE FROM "
-		    "sessions WHERE account = ? AND substr(hash, 1, ?) = ? "
-		    "AND hash <> ?", "tibb", account,
-		    (int64_t)STORE_SESSION_ID_LEN, id,
-		    (size_t)STORE_SESSION_ID_LEN, keep,
-		    (size_t)STORE_TOKEN_HASH_LEN);
-	else
-		r = sq_do(s, "session revoke", &changed, err, "DELETE FROM "
-		    "sessions WHERE account = ? AND hash <> ?", "tb", account,
-		    keep, (size_t)STORE_TOKEN_HASH_LEN);
-	pthread_mutex_unlock(&s->mu);
-	*n = changed;
-	return r;
-}
-
-static int
-sq_account_set_pwhash(struct store *st, const char *account,
-    const char *pwhash, const uint8_t keep[STORE_TOKEN_HASH_LEN], int64_t *n,
-    char err[STORE_ERRLEN])
-{
-	static const uint8_t none[STORE_TOKEN_HASH_LEN];
-	struct store_sqlite *s = sq(st);
-	int changed = 0, r;
-
-	*n = 0;
-	if (keep == NULL)
-		keep = none;
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_begin(s, err)) != 0)
-		goto out;
-	r = sq_do(s, "password", &changed, err, "UPDATE accounts SET "
-	    "pwhash = ? WHERE account = ? AND deleted = 0", "tt", pwhash,
-	    account);
-	if (r == 0 && changed == 0) {
-		store_seterr(err, "no such account");
-		r = STORE_ENOTFOUND;
-	}
-	if (r == 0)
-		r = sq_do(s, "password", &changed, err, "DELETE FROM sessions "
-		    "WHERE account = ? AND hash <> ?", "tb", account, keep,
-		    (size_t)STORE_TOKEN_HASH_LEN);
-	if ((r = sq_end(s, r, err)) == 0)
-		*n = changed;
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_account_delete(struct store *st, const char *account, int64_t now,
-    char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	int changed = 0, r;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_begin(s, err)) != 0)
-		goto out;
-	r = sq_do(s, "account delete", &changed, err, "UPDATE accounts SET "
-	    "pwhash = '', deleted = ?, totp_state = 0, totp_blob = NULL, "
-	    "totp_step = 0 WHERE account = ? AND deleted = 0", "it",
-	    now > 0 ? now : (int64_t)1, account);
-	if (r == 0 && changed == 0) {
-		store_seterr(err, "no such account");
-		r = STORE_ENOTFOUND;
-	}
-	/* As sq_key_destroy: overwrite in place, then shorten. */
-	if (r == 0)
-		r = sq_do(s, "account delete", NULL, err, "UPDATE keys SET "
-		    "blob = zeroblob(length(blob)) WHERE account = ? AND "
-		    "destroyed = 0", "t", account);
-	if (r == 0)
-		r = sq_do(s, "account delete", NULL, err, "UPDATE keys SET "
-		    "blob = X'', destroyed = ? WHERE account = ? AND "
-		    "destroyed = 0", "it", now > 0 ? now : (int64_t)1,
-		    account);
-	if (r == 0)
-		r = sq_do(s, "account delete", NULL, err, "DELETE FROM "
-		    "sessions WHERE account = ?", "t", account);
-	if (r == 0)
-		r = sq_do(s, "account delete", NULL, err, "DELETE FROM "
-		    "recovery WHERE account = ?", "t", account);
-	if ((r = sq_end(s, r, err)) == 0)
-		(void)sqlite3_wal_checkpoint_v2(s->db, NULL,
-		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_totp_get(struct store *st, const char *account, struct store_totp *t,
-    char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq_reader(st);
-	sqlite3_stmt *stmt = NULL;
-	const void *p;
-	int r, rc, n;
-
-	memset(t, 0, sizeof(*t));
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_prepare(s, "SELECT totp_state, totp_blob, totp_step FROM "
-	    "accounts WHERE account = ? AND deleted = 0", &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, account);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		store_seterr(err, "no such account");
-		r = STORE_ENOTFOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = sq_fail(s, "totp", err);
-		goto out;
-	}
-	t->state = sqlite3_column_int(stmt, 0);
-	p = sqlite3_column_blob(stmt, 1);
-	n = sqlite3_column_bytes(stmt, 1);
-	if (p != NULL && n > 0 && n <= STORE_BLOB_MAX) {
-		memcpy(t->blob, p, (size_t)n);
-		t->blob_len = (size_t)n;
-	}
-	t->step = sqlite3_column_int64(stmt, 2);
-	r = 0;
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_totp_pending(struct store *st, const char *account, const uint8_t *blob,
-    size_t blob_len, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	int n, r;
-
-	pthread_mutex_lock(&s->mu);
-	r = sq_do(s, "totp pending", &n, err, "UPDATE accounts SET "
-	    "totp_state = 1, totp_blob = ? WHERE account = ? AND "
-	    "deleted = 0 AND totp_state <> 2", "bt", blob, blob_len, account);
-	pthread_mutex_unlock(&s->mu);
-	if (r == 0 && n == 0) {
-		store_seterr(err, "TOTP is on, or no such account");
-		r = STORE_EEXIST;
-	}
-	return r;
-}
-
-static int
-sq_totp_enable(struct store *st, const char *account, int64_t step,
-    const uint8_t (*hashes)[STORE_CODE_HASH_LEN], size_t n,
-    char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	int changed = 0, r;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_begin(s, err)) != 0)
-		goto out;
-	r = sq_do(s, "totp enable", &changed, err, "UPDATE accounts SET "
-	    "totp_state = 2, totp_step = ? WHERE account = ? AND deleted = 0 "
-	    "AND totp_state = 1", "it", step, account);
-	if (r == 0 && changed == 0) {
-		store_seterr(err, "no pending TOTP secret");
-		r = STORE_ENOTFOUND;
-	}
-	if (r == 0)
-		r = sq_do(s, "totp enable", NULL, err, "DELETE FROM recovery "
-		    "WHERE account = ?", "t", account);
-	for (size_t i = 0; r == 0 && i < n; i++)
-		r = sq_do(s, "totp enable", NULL, err, "INSERT OR IGNORE INTO "
-		    "recovery (account, hash) VALUES (?, ?)", "tb", account,
-		    hashes[i], (size_t)STORE_CODE_HASH_LEN);
-	r = sq_end(s, r, err);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_totp_disable(struct store *st, const char *account, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	int r;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_begin(s, err)) != 0)
-		goto out;
-	r = sq_do(s, "totp disable", NULL, err, "UPDATE accounts SET "
-	    "totp_state = 0, totp_blob = NULL, totp_step = 0 "
-	    "WHERE account = ?", "t", account);
-	if (r == 0)
-		r = sq_do(s, "totp disable", NULL, err, "DELETE FROM recovery "
-		    "WHERE account = ?", "t", account);
-	r = sq_end(s, r, err);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-static int
-sq_totp_step(struct store *st, const char *account, int64_t step,
-    char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	int n, r;
-
-	pthread_mutex_lock(&s->mu);
-	r = sq_do(s, "totp step", &n, err, "UPDATE accounts SET "
-	    "totp_step = ? WHERE account = ? AND deleted = 0 AND "
-	    "totp_state = 2 AND totp_step < ?", "iti", step, account, step);
-	pthread_mutex_unlock(&s->mu);
-	if (r == 0 && n == 0) {
-		store_seterr(err, "code already used");
-		r = STORE_ENOTFOUND;
-	}
-	return r;
-}
-
-static int
-sq_recovery_use(struct store *st, const char *account,
-    const uint8_t hash[STORE_CODE_HASH_LEN], char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	int n, r;
-
-	pthread_mutex_lock(&s->mu);
-	r = sq_do(s, "recovery code", &n, err, "DELETE FROM recovery WHERE "
-	    "account = ? AND hash = ?", "tb", account, hash,
-	    (size_t)STORE_CODE_HASH_LEN);
-	pthread_mutex_unlock(&s->mu);
-	if (r == 0 && n == 0) {
-		store_seterr(err, "no such recovery code");
-		r = STORE_ENOTFOUND;
-	}
-	return r;
-}
-
-static int
-sq_key_bind(struct store *st, const char *account, const char *key_id,
-    const char *repo_id, const char *keyset_id, char err[STORE_ERRLEN])
-{
-	struct store_sqlite *s = sq(st);
-	sqlite3_stmt *stmt = NULL;
-	int n, r, rc;
-
-	pthread_mutex_lock(&s->mu);
-	if ((r = sq_do(s, "key bind", &n, err, "UPDATE keys SET repo_id = ?, "
-	    "keyset_id = ? WHERE key_id = ? AND account = ? AND kind = 2 AND "
-	    "destroyed = 0 AND ((repo_id = '' AND keyset_id = '') OR "
-	    "(repo_id = ? AND keyset_id = ?))", "tttttt", repo_id, keyset_id,
-	    key_id, account, repo_id, keyset_id)) != 0 || n != 0)
-		goto out;
-	if ((r = sq_prepare(s, "SELECT 1 FROM keys WHERE key_id = ? AND "
-	    "account = ? AND kind = 2 AND destroyed = 0", &stmt, err)) != 0)
-		goto out;
-	sq_bind_text(stmt, 1, key_id);
-	sq_bind_text(stmt, 2, account);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		store_seterr(err, "bound to other ids");
-		r = STORE_EEXIST;
-	} else if (rc == SQLITE_DONE) {
-		store_seterr(err, "no such wrap key");
-		r = STORE_ENOTFOUND;
-	} else {
-		r = sq_fail(s, "key bind", err);
-	}
-out:
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&s->mu);
-	return r;
 }
 
 /* Bring the tables to SQLITE_SCHEMA_VERSION; inside the schema's txn. */
@@ -1610,44 +639,28 @@ out:
 	return r;
 }
 
+/* store_ops.scrub: the overwritten pages out of the WAL, now. */
+static void
+sq_scrub(struct store *st)
+{
+	struct store_sqlite *s = sq(st);
+
+	pthread_mutex_lock(&s->mu);
+	(void)sqlite3_wal_checkpoint_v2(s->db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	pthread_mutex_unlock(&s->mu);
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
-	.ping = sq_ping,
-	.account_create = sq_account_create,
-	.account_pwhash = sq_account_pwhash,
-	.account_set_pwhash = sq_account_set_pwhash,
-	.account_delete = sq_account_delete,
-	.totp_get = sq_totp_get,
-	.totp_pending = sq_totp_pending,
-	.totp_enable = sq_totp_enable,
-	.totp_disable = sq_totp_disable,
-	.totp_step = sq_totp_step,
-	.recovery_use = sq_recovery_use,
-	.session_open = sq_session_open,
-	.session_info = sq_session_info,
-	.session_delete = sq_session_delete,
-	.session_touch = sq_session_touch,
-	.session_fresh = sq_session_fresh,
-	.session_list = sq_session_list,
-	.session_revoke = sq_session_revoke,
-	.key_put = sq_key_put,
-	.key_get = sq_key_get,
-	.key_released = sq_key_released,
-	.key_destroy = sq_key_destroy,
-	.key_bind = sq_key_bind,
-	.key_list = sq_key_list,
-	.audit_add = sq_audit_add,
-	.audit_list = sq_audit_list,
-	.failure_add = sq_failure_add,
 	.failure_count = sq_failure_count,
 	.failure_reserve = sq_failure_reserve,
-	.failure_confirm = sq_failure_confirm,
-	.failure_cancel = sq_failure_cancel,
-	.expire = sq_expire,
 	.txn_begin = sq_txn_begin,
 	.txn_end = sq_txn_end,
 	.txn_max = 1,
+	.run = sq_run,
+	.scrub = sq_scrub,
 };
 
 /* A read-only connection to the database the writer has set up. */

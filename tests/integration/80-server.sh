@@ -582,6 +582,21 @@ metrics()
 	expect_grep '^cofferd_up 1$' resp || return 1
 	expect_grep '^cofferd_rate_limited_total [2-9]' resp || return 1
 	expect_grep '^cofferd_keys_deposited_total [1-9]' resp || return 1
+	# Group commits: a histogram whose +Inf bucket is its count, at
+	# least one transaction, as many requests as deposits at least, and
+	# no failed transaction.
+	gcount=$(sed -n 's/^cofferd_store_group_size_count //p' resp)
+	ginf=$(sed -n 's/^cofferd_store_group_size_bucket{le="+Inf"} //p' resp)
+	gsum=$(sed -n 's/^cofferd_store_group_size_sum //p' resp)
+	ndep=$(sed -n 's/^cofferd_keys_deposited_total //p' resp)
+	[ -n "$gcount" ] && [ "$gcount" -ge 1 ] && [ "$ginf" = "$gcount" ] &&
+	    [ "$gsum" -ge "$ndep" ] ||
+	    { fail "group commit metrics: count '$gcount' +Inf '$ginf'" \
+	    "sum '$gsum' deposits '$ndep'"; return 1; }
+	expect_grep '^cofferd_store_group_size_bucket{le="1"} [0-9]' resp ||
+	    return 1
+	expect_grep '^cofferd_store_group_failed_total 0$' resp || return 1
+	expect_grep '^cofferd_store_group_split_total 0$' resp || return 1
 	# Every sample line is NAME[{LABELS}] VALUE.
 	expect_no_grep -v '^(#|[a-z_]+(\{[a-z]+="[^"]*"\})? [0-9]+$)' resp ||
 	    return 1

@@ -285,6 +285,65 @@ sessions(void)
 	T_EQ_STR(acct, a);
 }
 
+/* The number of audit rows of ${account} (at most 100). */
+static size_t
+audit_rows(const char *account)
+{
+	struct store_event *v = NULL;
+	size_t n = 0;
+
+	T_OK(audit_list(st, account, 100, &v, &n, err_));
+	free(v);
+	return n;
+}
+
+/*
+ * A deposit and a release, each a key row or count and an audit row in
+ * one statement or two (PostgreSQL: one): a deposit under a taken id
+ * writes neither row; a release counts and logs; a release of a key
+ * gone meanwhile logs and counts nothing, without error.
+ */
+static void
+keys_with_audit(const char *a, const char *b, const struct store_key *k1)
+{
+	struct store_event ev;
+	struct store_key k3, got;
+	size_t na, nb;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.time = 1700000100;
+	snprintf(ev.account, sizeof(ev.account), "%s", b);
+	snprintf(ev.address, sizeof(ev.address), "192.0.2.7");
+	snprintf(ev.event, sizeof(ev.event), "deposit");
+	ev.ok = 1;
+	make_key(&k3, b, STORE_KIND_KEY, "", 1700000100, 40, 11);
+	memcpy(k3.key_id, k1->key_id, sizeof(k3.key_id));
+	snprintf(ev.key_id, sizeof(ev.key_id), "%s", k3.key_id);
+	nb = audit_rows(b);
+	T_RC(STORE_EEXIST, key_put_audit(st, &k3, &ev, err_));
+	T_EQ_INT(audit_rows(b), nb);
+	make_key(&k3, b, STORE_KIND_KEY, "", 1700000100, 40, 12);
+	snprintf(ev.key_id, sizeof(ev.key_id), "%s", k3.key_id);
+	T_OK(key_put_audit(st, &k3, &ev, err_));
+	T_EQ_INT(audit_rows(b), nb + 1);
+	T_OK(key_get(st, b, k3.key_id, &got, err_));
+	check_key(&got, &k3, true);
+
+	snprintf(ev.account, sizeof(ev.account), "%s", a);
+	snprintf(ev.event, sizeof(ev.event), "release");
+	snprintf(ev.key_id, sizeof(ev.key_id), "%s", k1->key_id);
+	na = audit_rows(a);
+	T_OK(key_get(st, a, k1->key_id, &got, err_));
+	T_OK(audit_release(st, &ev, err_));
+	T_EQ_INT(audit_rows(a), na + 1);
+	T_OK(key_get(st, a, k1->key_id, &k3, err_));
+	T_EQ_INT(k3.releases, got.releases + 1);
+	snprintf(ev.key_id, sizeof(ev.key_id), "%s",
+	    "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+	T_OK(audit_release(st, &ev, err_));
+	T_EQ_INT(audit_rows(a), na + 2);
+}
+
 static void
 keys(void)
 {
@@ -337,6 +396,7 @@ keys(void)
 	T_EQ_INT(got.releases, 2);
 	T_OK(key_get(st, a, w.key_id, &got, err_));
 	T_EQ_INT(got.releases, 1);
+	keys_with_audit(a, b, &k1);
 }
 
 static void
@@ -1661,12 +1721,14 @@ group_commit(void)
 {
 	struct gworker *w;
 	pthread_t th[GROUP_THREADS];
-	uint64_t c0, o0, c1, o1;
+	struct store_group_stats g0, g1;
+	uint64_t c0, o0, c1, o1, n, big;
 	char a[STORE_ACCOUNT_MAX + 1];
 	int i;
 
 	T_TRUE((w = calloc(GROUP_THREADS, sizeof(*w))) != NULL);
 	store_commit_stats(st, &c0, &o0);
+	store_group_stats(st, &g0);
 	for (i = 0; i < GROUP_THREADS; i++) {
 		w[i].id = i;
 		w[i].event = "deposit";
@@ -1675,6 +1737,7 @@ group_commit(void)
 	for (i = 0; i < GROUP_THREADS; i++)
 		pthread_join(th[i], NULL);
 	store_commit_stats(st, &c1, &o1);
+	store_group_stats(st, &g1);
 	for (i = 0; i < GROUP_THREADS; i++) {
 		T_EQ_INT(w[i].ok, GROUP_OPS);
 		snprintf(a, sizeof(a), "%s-group-%d", tag, i);
@@ -1684,6 +1747,17 @@ group_commit(void)
 	printf("# %d deposits in %llu commits\n", GROUP_THREADS * GROUP_OPS,
 	    (unsigned long long)(c1 - c0));
 	T_TRUE(c1 - c0 < o1 - o0);
+	/* /metrics' histogram: every commit in one bucket, some of > 1. */
+	T_EQ_INT(g1.commits - g0.commits, c1 - c0);
+	T_EQ_INT(g1.ops - g0.ops, o1 - o0);
+	T_EQ_INT(g1.failed - g0.failed, 0);
+	for (i = 0, n = 0, big = 0; i < STORE_GROUP_BUCKETS; i++) {
+		n += g1.size[i] - g0.size[i];
+		if (i > 0)
+			big += g1.size[i] - g0.size[i];
+	}
+	T_EQ_INT(n, c1 - c0);
+	T_TRUE(big > 0);
 	free(w);
 }
 
@@ -1702,9 +1776,11 @@ group_failures(void)
 	pthread_t th[GROUP_THREADS];
 	char a[STORE_ACCOUNT_MAX + 1];
 	bool pg = strncmp(url, "sqlite:", 7) != 0;
+	struct store_group_stats g0, g1;
 	int i, round, ok, failed;
 
 	T_TRUE((w = calloc(GROUP_THREADS, sizeof(*w))) != NULL);
+	store_group_stats(st, &g0);
 	if (!pg)
 		T_TRUE(db_exec("CREATE TRIGGER IF NOT EXISTS t_poison BEFORE "
 		    "INSERT ON audit WHEN NEW.event IN ('poison', 'late') "
@@ -1750,6 +1826,13 @@ group_failures(void)
 		if (round == 0 || !pg)
 			T_EQ_INT(failed, 0);
 	}
+	/* Each refused deposit failed at least one transaction. */
+	store_group_stats(st, &g1);
+	printf("# %llu transactions failed, %llu groups split\n",
+	    (unsigned long long)(g1.failed - g0.failed),
+	    (unsigned long long)(g1.split - g0.split));
+	T_TRUE(g1.failed - g0.failed >= 2 * GROUP_OPS);
+	T_TRUE(g1.split - g0.split <= g1.failed - g0.failed);
 	T_TRUE(db_exec(pg ? "DROP TRIGGER t_poison ON audit;"
 	    "DROP TRIGGER t_late ON audit;" : "DROP TRIGGER t_poison;") == 0);
 	free(w);
