@@ -618,17 +618,20 @@ ic_sweep(const char *dir, const char *idhex)
 }
 
 /*
- * idxcache_load(ks, dir, &ic, err): open the cache of ${ks} in ${dir},
- * checked, and bring it up to date with the card's index files (merge
- * new ones; rebuild if one it names is gone, or if it is not valid).
+ * idxcache_load(ks, dir, fresh, &ic, err): open the cache of ${ks} in
+ * ${dir}, checked, and bring it up to date with the card's index files
+ * (merge new ones; rebuild if one it names is gone, or if it is not
+ * valid).  With ${fresh} the cache there is not used but rebuilt from
+ * every index file on the card (check: what it verifies is the card's
+ * index as it is now, not what was merged from it earlier).
  * ks->packs gets its pack table; index files that do not load are
  * recorded as index_load does.  0; -1 if the cache cannot be had (the
  * caller loads the index into memory then, with ks->packs emptied);
  * COFFER_ENOMEM with ${err}.
  */
 int
-idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
-    struct coffer_err *err)
+idxcache_load(struct keyset *ks, const char *dir, bool fresh,
+    struct idxcache **out, struct coffer_err *err)
 {
 	char path[4200], tmp[4200], raw[4200];
 	uint8_t key[KEY_LEN];
@@ -649,7 +652,8 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%s.index", dir, ks->idhex);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1 &&
+	if (!fresh &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1 &&
 	    ic_verify(ks, fd, key, &ic) == 0) {
 		cached = ic->files;
 		ncached = ic->nfiles;
