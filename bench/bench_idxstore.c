@@ -3,15 +3,16 @@
  * bench_idxstore STORE [N [DIR]]: the device's chunk index kept in
  * STORE, "table" (the index cache's layout, FORMAT.md §18.8), "lmdb"
  * (LMDB, one B-tree keyed by blob id) or "lmdb-wm" (the same with
- * MDB_WRITEMAP: dirty pages go to the map, not to malloc'd memory): N (default 1,600,000) random
- * 32-byte ids with 21-byte values (type, pack, offset, lengths) are put
- * in, then 1,000,000 lookups of ids that are there and 1,000,000 of ids
- * that are not are made, in random order.  Prints one Markdown row:
- * build seconds (wall and CPU), the file's size on disk (blocks: LMDB's
- * file is as long as its map), microseconds a lookup (hits,
- * misses; warm page cache: the file was just written) and the peak RSS
- * of the process.  One store a process, so the peak RSS is that
- * store's.  The ids come from a fixed seed: both stores get the same.
+ * MDB_WRITEMAP: dirty pages go to the map, not to malloc'd memory): N
+ * (default 1,600,000) random 32-byte ids with 21-byte values (type,
+ * pack, offset, lengths) are put in, then 1,000,000 lookups of ids that
+ * are there and 1,000,000 of ids that are not are made, in random
+ * order.  Prints one Markdown row: build seconds (wall and CPU), the
+ * file's size on disk (blocks: LMDB's file is as long as its map),
+ * microseconds a lookup (hits, misses; warm page cache: the file was
+ * just written) and the peak RSS of the process.  One store a process,
+ * so the peak RSS is that store's.  The ids come from a fixed seed:
+ * every store gets the same.
  *
  * The table is built as idxcache.c builds the cache: entries go to a
  * scratch file unsorted, are sorted in slices of 16 MiB by id prefix
@@ -212,7 +213,8 @@ table_build(const char *dir, uint64_t n, struct table *t)
 		size_t k = 0;
 
 		for (uint64_t done = 0; done < n;) {
-			size_t m = n - done < BLOCK ? (size_t)(n - done) : BLOCK;
+			size_t m = n - done < BLOCK ? (size_t)(n - done) :
+			    BLOCK;
 
 			if (pread_all(rfd, buf, m * ENT_LEN,
 			    (off_t)(done * ENT_LEN)) != 0)
@@ -255,7 +257,8 @@ table_build(const char *dir, uint64_t n, struct table *t)
 		uint64_t last = 0;
 
 		for (uint64_t done = 0; done < n;) {
-			size_t m = n - done < BLOCK ? (size_t)(n - done) : BLOCK;
+			size_t m = n - done < BLOCK ? (size_t)(n - done) :
+			    BLOCK;
 
 			if (pread_all(fd, buf, m * ENT_LEN,
 			    (off_t)(done * ENT_LEN)) != 0)

@@ -38,8 +38,8 @@
  * grow with the index.
  */
 struct pack_bucket {
-	struct idx_entry	*e;		/* n of them, in this batch */
-	uint32_t		 n, fill;	/* entries the index places here */
+	struct idx_entry	*e;		/* n, in this batch */
+	uint32_t		 n, fill;	/* entries placed here */
 	uint64_t		 end;		/* the end of the last one */
 	bool			 seen;		/* file found on the card */
 };

@@ -749,7 +749,8 @@ idxcache_load(struct keyset *ks, const char *dir, bool fresh,
 
 			stale = hex_decode(iid, names[i], 16) == 0 &&
 			    (ncached == 0 || bsearch(iid, cached, ncached, 16,
-			    id_cmp16) == NULL) && bad_known(ks, ic, iid) == NULL;
+			    id_cmp16) == NULL) &&
+			    bad_known(ks, ic, iid) == NULL;
 		}
 		if (!vanished && !stale) {
 			ic->fd = fd;
@@ -815,10 +816,10 @@ idxcache_load(struct keyset *ks, const char *dir, bool fresh,
 		if (b.fail)
 			goto out;
 		if (r1 != 0) {
-			/* Remembered unless it may be passing (a read error). */
+			/* Remembered unless it may pass (a read error). */
 			index_note_bad(ks, &e1);
-			if (e1.code != COFFER_EIO &&
-			    bad_record(ks, iid, bad + IC_BAD * (size_t)nbad) == 0)
+			if (e1.code != COFFER_EIO && bad_record(ks, iid,
+			    bad + IC_BAD * (size_t)nbad) == 0)
 				nbad++;
 			continue;
 		}
