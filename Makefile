@@ -92,6 +92,11 @@ $(B)/bench/bench_%: $(B)/obj/bench/bench_%.o $(B)/libcoffer.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# bench_idxstore: the index cache's table against LMDB (make bench-idxstore).
+$(B)/bench/bench_idxstore: $(B)/obj/bench/bench_idxstore.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -llmdb
+
 # test_store: the store conformance test, server/store*.c without cofferd's
 # main; run.sh runs it on SQLite, 82-store.sh on SQLite and PostgreSQL.
 STORE_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard server/store*.c))
@@ -146,6 +151,11 @@ bench-prune: all $(B)/bench/bench_packlist	## prune: space freed against restic 
 bench-scale: all $(B)/bench/bench_scalegen	## memory and time at 0.1, 0.4, 1.6 million chunks (SCALE_MAX=N stops early; RESTIC=1)
 	B="$(B)" sh bench/scale.sh
 
+bench-idxstore: $(B)/bench/bench_idxstore	## the chunk index on the device: own table against LMDB (N=1600000)
+	$(B)/bench/bench_idxstore table $(or $(N),1600000)
+	$(B)/bench/bench_idxstore lmdb $(or $(N),1600000)
+	$(B)/bench/bench_idxstore lmdb-wm $(or $(N),1600000)
+
 bench-escrow: all $(B)/cofferd $(B)/bench/bench_escrow	## cofferd logins/deposits/releases per second, SQLite and PostgreSQL
 	B="$(B)" sh bench/escrow-load.sh
 
@@ -179,5 +189,5 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan shrunk fuzz fuzz-bins fuzz-corpus bench demo clean help
-.PHONY: bench-escrow bench-escrow-h2load bench-prune bench-scale
+.PHONY: bench-escrow bench-escrow-h2load bench-idxstore bench-prune bench-scale
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -30,34 +30,24 @@
 #include "../compress/compress.h"
 
 #define PACK_READ_MAX	(512u << 20)
+#define CHECK_BATCH	(128u << 10)	/* entries held at once (~8 MiB) */
 
+/*
+ * What the index says of one pack.  The entries themselves are held
+ * only for a batch of packs at a time (keyset_check), so memory does not
+ * grow with the index.
+ */
 struct pack_bucket {
-	struct idx_entry	**e;
-	size_t			  n, cap;
-	bool			  seen;		/* file found on the card */
+	struct idx_entry	*e;		/* n, in this batch */
+	uint32_t		 n, fill;	/* entries placed here */
+	uint64_t		 end;		/* the end of the last one */
+	bool			 seen;		/* file found on the card */
 };
-
-static int
-bucket_add(struct pack_bucket *b, struct idx_entry *e)
-{
-	if (b->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 16;
-		struct idx_entry **ne;
-
-		if ((ne = coffer_realloc(b->e, ncap * sizeof(*ne))) == NULL)
-			return -1;
-		b->e = ne;
-		b->cap = ncap;
-	}
-	b->e[b->n++] = e;
-	return 0;
-}
 
 static int
 by_offset(const void *a, const void *b)
 {
-	const struct idx_entry *x = *(const struct idx_entry *const *)a;
-	const struct idx_entry *y = *(const struct idx_entry *const *)b;
+	const struct idx_entry *x = a, *y = b;
 
 	return x->loc.offset < y->loc.offset ? -1 :
 	    x->loc.offset > y->loc.offset;
@@ -107,7 +97,7 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 	wbuf_init(&out, BLOB_MAX);
 	/* In file order, so each bundle is opened once for its members. */
 	if (b->n > 1)
-		qsort(b->e, b->n, sizeof(*b->e), by_offset);
+		qsort(b->e, b->n, sizeof(b->e[0]), by_offset);
 	pack_path(ks->packs[p].id, path);
 	if ((r = rfs_read(ks->dirfd, path, label, PACK_READ_MAX, &file, &flen,
 	    err)) != 0) {
@@ -143,7 +133,7 @@ check_pack_data(struct keyset *ks, uint32_t p, struct pack_bucket *b,
 		}
 	}
 	for (size_t i = 0; i < b->n; i++) {
-		const struct idx_entry *e = b->e[i];
+		const struct idx_entry *e = &b->e[i];
 		struct coffer_err e1 = { 0 };
 		char where[160];
 		uint8_t id[BLOB_ID_LEN];
@@ -237,7 +227,7 @@ struct pool {
 	repo_report_fn		*report;
 	void			*cookie;
 	pthread_mutex_t		 mu;
-	uint32_t		 next;
+	uint32_t		 next, end;	/* packs [next, end) to read */
 	uint64_t		 nbad, bytes;
 	uint64_t		 total;		/* bytes of the packs to read */
 	check_progress_fn	*tick;
@@ -289,10 +279,10 @@ pool_worker(void *arg)
 				pl->r = COFFER_ENOMEM;
 				coffer_err_set(&pl->err, COFFER_ENOMEM, "check");
 			}
-			p = pl->ks->npacks;
+			p = pl->end;
 		}
 		pthread_mutex_unlock(&pl->mu);
-		if (p >= pl->ks->npacks)
+		if (p >= pl->end)
 			break;
 		if (!pl->bk[p].seen)
 			continue;	/* missing: reported already */
@@ -315,6 +305,109 @@ pool_worker(void *arg)
 	return NULL;
 }
 
+/* read_packs(pl, lo, hi): packs [lo, hi), their entries in pl->bk. */
+static int
+read_packs(struct pool *pl, uint32_t lo, uint32_t hi)
+{
+	pthread_t th[8];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (size_t)ncpu, started = 0;
+
+	pl->next = lo;
+	pl->end = hi;
+	for (size_t i = 0; i < n; i++)
+		if (pthread_create(&th[i], NULL, pool_worker, pl) == 0)
+			started++;
+	if (started == 0)
+		(void)pool_worker(pl);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	return pl->r;
+}
+
+/*
+ * each_entry(ks, fn, cookie): every entry of the set's index: those of
+ * the index cache (if loaded through it), then those of the table.
+ */
+static int
+each_entry(struct keyset *ks, idxcache_each_fn *fn, void *cookie)
+{
+	int r;
+
+	if (ks->ic != NULL && (r = idxcache_each(ks->ic, fn, cookie)) != 0)
+		return r;
+	for (size_t i = 0; i < ks->tabcap; i++)
+		if (ks->tab[i].type != 0 && (r = fn(cookie, &ks->tab[i])) != 0)
+			return r;
+	return 0;
+}
+
+struct batch {
+	struct keyset		*ks;
+	struct pack_bucket	*bk;
+	uint32_t		 lo, hi;	/* packs of this batch */
+};
+
+/* Pass 1: how many entries each pack holds, and where the last ends. */
+static int
+count_entry(void *cookie, const struct idx_entry *e)
+{
+	struct batch *b = cookie;
+	struct pack_bucket *pb;
+	uint64_t x;
+
+	if (e->loc.pack >= b->ks->npacks)
+		return 0;
+	pb = &b->bk[e->loc.pack];
+	pb->n++;
+	x = e->loc.offset + e->loc.clen;
+	if (x > pb->end)
+		pb->end = x;
+	return 0;
+}
+
+/* Each further pass: the entries of the packs [lo, hi). */
+static int
+take_entry(void *cookie, const struct idx_entry *e)
+{
+	struct batch *b = cookie;
+	struct pack_bucket *pb;
+
+	if (e->loc.pack < b->lo || e->loc.pack >= b->hi)
+		return 0;
+	pb = &b->bk[e->loc.pack];
+	if (!pb->seen)
+		return 0;	/* missing or short: not read */
+	if (pb->fill == pb->n)
+		return COFFER_EFORMAT;	/* the index changed under us */
+	pb->e[pb->fill++] = *e;
+	return 0;
+}
+
+/*
+ * batch_limit(): CHECK_BATCH, or COFFER_CHECK_BATCH (for the test suite
+ * only: small sets then take the path of large ones, batch by batch).
+ */
+static size_t
+batch_limit(void)
+{
+	const char *v = getenv("COFFER_CHECK_BATCH");
+	unsigned long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return CHECK_BATCH;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	return errno != 0 || *end != '\0' || n == 0 ? CHECK_BATCH : n;
+}
+
+/*
+ * read_all_packs(ks, bk, ...): read every pack found on the card, in
+ * batches of packs holding about batch_limit() entries together (one
+ * pack at least): one pass over the index gathers a batch's entries,
+ * then the pool reads its packs.
+ */
 static int
 read_all_packs(struct keyset *ks, struct pack_bucket *bk,
     repo_report_fn *report, void *cookie, uint64_t *nbad, uint64_t *bytes,
@@ -324,24 +417,58 @@ read_all_packs(struct keyset *ks, struct pack_bucket *bk,
 	struct pool pl = { .ks = ks, .bk = bk, .report = report,
 	    .cookie = cookie, .total = total, .tick = tick,
 	    .tick_cookie = tick_cookie };
-	pthread_t th[8];
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t n = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (size_t)ncpu, started = 0;
+	struct idx_entry *ent = NULL;
+	size_t limit = batch_limit(), cap = 0;
+	int r = 0;
 
 	pthread_mutex_init(&pl.mu, NULL);
-	for (size_t i = 0; i < n; i++)
-		if (pthread_create(&th[i], NULL, pool_worker, &pl) == 0)
-			started++;
-	if (started == 0)
-		(void)pool_worker(&pl);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
+	for (uint32_t lo = 0, hi; lo < ks->npacks && r == 0; lo = hi) {
+		struct batch b = { .ks = ks, .bk = bk, .lo = lo };
+		size_t k = 0;
+
+		for (hi = lo; hi < ks->npacks; hi++) {
+			if (!bk[hi].seen)
+				continue;	/* missing: not read */
+			if (k > 0 && k + bk[hi].n > limit)
+				break;
+			k += bk[hi].n;
+		}
+		b.hi = hi;
+		if (k > cap) {
+			coffer_free(ent);
+			cap = k;
+			if ((ent = coffer_malloc(cap * sizeof(*ent))) == NULL) {
+				r = coffer_err_set(err, COFFER_ENOMEM,
+				    "check");
+				break;
+			}
+		}
+		k = 0;
+		for (uint32_t p = lo; p < hi; p++) {
+			if (!bk[p].seen)
+				continue;
+			bk[p].e = ent + k;
+			bk[p].fill = 0;
+			k += bk[p].n;
+		}
+		if (k > 0 && (r = each_entry(ks, take_entry, &b)) != 0) {
+			coffer_err_set(err, r, "key set %s: reading the index "
+			    "cache", ks->idhex);
+			break;
+		}
+		for (uint32_t p = lo; p < hi; p++)
+			if (bk[p].seen)
+				bk[p].n = bk[p].fill;
+		if ((r = read_packs(&pl, lo, hi)) != 0)
+			*err = pl.err;
+		for (uint32_t p = lo; p < hi; p++)
+			bk[p].e = NULL;
+	}
 	pthread_mutex_destroy(&pl.mu);
 	*nbad += pl.nbad;
 	*bytes += pl.bytes;
-	if (pl.r != 0)
-		*err = pl.err;
-	return pl.r;
+	coffer_free(ent);
+	return r;
 }
 
 static bool
@@ -359,7 +486,7 @@ keyset_count_unindexed(struct keyset *ks)
 	uint64_t nleft = 0;
 	struct packids known;
 
-	if (idx_full(ks, NULL) != 0)
+	if (idx_fresh(ks, NULL) != 0)
 		return 0;	/* keyset_check reports the index */
 	if (packids_build(ks, indexed_pack, NULL, &known) != 0)
 		return 0;
@@ -506,9 +633,11 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 {
 	uint64_t total = 0;
 	struct pack_bucket *bk = NULL;
+	struct batch b = { .ks = ks };
 	int r;
 
-	if ((r = idx_full(ks, err)) != 0)
+	/* Through the cache rebuilt from the card, not the whole in memory. */
+	if ((r = idx_fresh(ks, err)) != 0)
 		return r;
 	for (uint32_t i = 0; i < ks->nindex_errs; i++)
 		report(cookie, "%s", ks->index_errs[i].msg);
@@ -524,16 +653,16 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 	keyset_scan_unindexed(ks);
 	if ((bk = coffer_calloc(ks->npacks + 1, sizeof(*bk))) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "check");
-	for (size_t i = 0; i < ks->tabcap; i++)
-		if (ks->tab[i].type != 0 && ks->tab[i].loc.pack < ks->npacks &&
-		    bucket_add(&bk[ks->tab[i].loc.pack], &ks->tab[i]) != 0) {
-			r = coffer_err_set(err, COFFER_ENOMEM, "check");
-			goto out;
-		}
+	b.bk = bk;
+	if ((r = each_entry(ks, count_entry, &b)) != 0) {
+		r = coffer_err_set(err, r, "key set %s: reading the index "
+		    "cache", ks->idhex);
+		goto out;
+	}
 	for (uint32_t p = 0; p < ks->npacks; p++) {
 		char path[64], label[128];
 		struct stat sb;
-		uint64_t end = 0;
+		uint64_t end = bk[p].end;
 
 		pack_path(ks->packs[p].id, path);
 		snprintf(label, sizeof(label), "sets/%s/%s", ks->idhex, path);
@@ -553,12 +682,6 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 			}
 			close(fd);
 		}
-		for (size_t i = 0; i < bk[p].n; i++) {
-			uint64_t x = bk[p].e[i]->loc.offset + bk[p].e[i]->loc.clen;
-
-			if (x > end)
-				end = x;
-		}
 		if ((uint64_t)sb.st_size < end + 4 + MAGIC_LEN) {
 			report(cookie, "pack '%s' is too short (%lld bytes; "
 			    "the index needs more): truncated", label,
@@ -574,8 +697,6 @@ keyset_check(struct keyset *ks, bool read_data, repo_report_fn *report,
 		goto out;
 	r = 0;
 out:
-	for (uint32_t p = 0; p <= ks->npacks; p++)
-		coffer_free(bk[p].e);
 	coffer_free(bk);
 	return r;
 }

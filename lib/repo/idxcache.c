@@ -32,8 +32,9 @@
 #include "repo.h"
 #include "repo_internal.h"
 
-#define IC_MAGIC	"CFIXC001"
-#define IC_HDR		48
+#define IC_MAGIC	"CFIXC002"
+#define IC_HDR		56
+#define IC_BAD		32	/* file id | size u64 | mtime ns u64 */
 #define IC_ENT		53	/* id | type u8 | pack u32 | off u64 | clen | rawlen */
 #define IC_MAC		32
 #define IC_BLOCK	19784	/* entries read at a time (~1 MiB) */
@@ -53,6 +54,8 @@ struct idxcache {
 	uint64_t	 bloom_mask;	/* bits - 1 */
 	uint8_t		*files;		/* the index file ids it names */
 	uint32_t	 nfiles;
+	uint8_t		*bad;		/* index files that failed (IC_BAD) */
+	uint32_t	 nbad;
 };
 
 static uint32_t
@@ -124,6 +127,7 @@ idxcache_free(struct idxcache *ic)
 	coffer_free(ic->bdir);
 	coffer_free(ic->bloom);
 	coffer_free(ic->files);
+	coffer_free(ic->bad);
 	coffer_free(ic);
 }
 
@@ -141,9 +145,9 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 	struct idxcache *ic = NULL;
 	struct hash_state hs;
 	uint8_t hdr[IC_HDR], mac[IC_MAC], want[IC_MAC], body[HASH_LEN];
-	uint8_t *buf = NULL, *fl = NULL, prev[IC_ENT];
+	uint8_t *buf = NULL, *fl = NULL, *bad = NULL, prev[IC_ENT];
 	struct stat sb;
-	uint32_t nf, np, nb;
+	uint32_t nf, np, nb, nbad;
 	uint64_t n, off, need, last = 0;
 	int r = -1;
 
@@ -157,10 +161,12 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 	nf = le32dec(hdr + 32);
 	np = le32dec(hdr + 36);
 	n = le64dec(hdr + 40);
+	nbad = le32dec(hdr + 48);
 	if (n > (uint64_t)sb.st_size / IC_ENT || nf > (1u << 24) ||
-	    np > (1u << 26))
+	    np > (1u << 26) || nbad > (1u << 24) || le32dec(hdr + 52) != 0)
 		return -1;
-	need = IC_HDR + 16 * ((uint64_t)nf + np) + n * IC_ENT + IC_MAC;
+	need = IC_HDR + 16 * ((uint64_t)nf + np) + IC_BAD * (uint64_t)nbad +
+	    n * IC_ENT + IC_MAC;
 	if ((uint64_t)sb.st_size != need)
 		return -1;
 	if ((ic = coffer_calloc(1, sizeof(*ic))) == NULL)
@@ -176,7 +182,8 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 	if ((ic->bdir = coffer_calloc((size_t)nb + 1, sizeof(uint32_t))) ==
 	    NULL || (ic->bloom = coffer_calloc((ic->bloom_mask + 1) / 8,
 	    1)) == NULL || (buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) ==
-	    NULL || (fl = coffer_malloc(16 * (size_t)nf + 1)) == NULL)
+	    NULL || (fl = coffer_malloc(16 * (size_t)nf + 1)) == NULL ||
+	    (bad = coffer_malloc(IC_BAD * (size_t)nbad + 1)) == NULL)
 		goto out;
 	hash_init(&hs, key, KEY_LEN);
 	off = IC_HDR;
@@ -186,6 +193,14 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 	off += 16 * (uint64_t)nf;
 	for (uint32_t i = 1; i < nf; i++)
 		if (memcmp(fl + 16 * (i - 1), fl + 16 * i, 16) >= 0)
+			goto out;
+	if (nbad > 0 && pread_full(fd, bad, IC_BAD * (size_t)nbad,
+	    (off_t)off) != 0)
+		goto out;
+	hash_update(&hs, bad, IC_BAD * (size_t)nbad);
+	off += IC_BAD * (uint64_t)nbad;
+	for (uint32_t i = 1; i < nbad; i++)
+		if (memcmp(bad + IC_BAD * (i - 1), bad + IC_BAD * i, 16) >= 0)
 			goto out;
 	for (uint32_t done = 0; done < np;) {
 		uint32_t k = np - done < IC_BLOCK ? np - done : IC_BLOCK, pidx;
@@ -240,6 +255,9 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 	ic->files = fl;
 	fl = NULL;
 	ic->nfiles = nf;
+	ic->bad = bad;
+	bad = NULL;
+	ic->nbad = nbad;
 	*out = ic;
 	ic = NULL;
 	r = 0;
@@ -249,6 +267,7 @@ out:
 	idxcache_free(ic);
 	coffer_free(buf);
 	coffer_free(fl);
+	coffer_free(bad);
 	return r;
 }
 
@@ -448,15 +467,17 @@ ico_put(struct icout *o, const uint8_t *e)
 }
 
 /*
- * icb_write(ks, b, base, files, nfiles, out, key): write the cache to
- * ${out}: header, file ids, ks->packs, the entries of scratch file ${b}
+ * icb_write(ks, b, base, files, nfiles, bad, nbad, out, key): write the
+ * cache to ${out}: header, file ids, the ${nbad} records of index files
+ * that failed ${bad}, ks->packs, the entries of scratch file ${b}
  * sorted and without duplicates (in slices of IC_SORT_MEM by id prefix)
  * merged with those of the checked cache ${base} (may be NULL; its
  * entries win a tie), MAC.
  */
 static int
 icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
-    const uint8_t *files, uint32_t nfiles, int out, const uint8_t key[KEY_LEN])
+    const uint8_t *files, uint32_t nfiles, const uint8_t *bad, uint32_t nbad,
+    int out, const uint8_t key[KEY_LEN])
 {
 	struct hash_state hs;
 	uint8_t hdr[IC_HDR], body[HASH_LEN], mac[IC_MAC];
@@ -479,6 +500,9 @@ icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
 	if (nfiles > 0 && write_full(out, files, 16 * (size_t)nfiles) != 0)
 		goto out;
 	hash_update(&o.hs, files, 16 * (size_t)nfiles);
+	if (nbad > 0 && write_full(out, bad, IC_BAD * (size_t)nbad) != 0)
+		goto out;
+	hash_update(&o.hs, bad, IC_BAD * (size_t)nbad);
 	for (uint32_t p = 0; p < ks->npacks; p++) {
 		if (write_full(out, ks->packs[p].id, 16) != 0)
 			goto out;
@@ -553,6 +577,8 @@ icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
 	le32enc(hdr + 32, nfiles);
 	le32enc(hdr + 36, ks->npacks);
 	le64enc(hdr + 40, written);
+	le32enc(hdr + 48, nbad);
+	le32enc(hdr + 52, 0);
 	hash_init(&hs, key, KEY_LEN);
 	hash_update(&hs, hdr, IC_HDR);
 	hash_update(&hs, body, sizeof(body));
@@ -618,28 +644,83 @@ ic_sweep(const char *dir, const char *idhex)
 }
 
 /*
- * idxcache_load(ks, dir, &ic, err): open the cache of ${ks} in ${dir},
- * checked, and bring it up to date with the card's index files (merge
- * new ones; rebuild if one it names is gone, or if it is not valid).
+ * bad_record(ks, iid, rec): the record of index file ${iid} that failed
+ * to load: its id, size and modification time (IC_BAD bytes), by which
+ * the next command knows it unchanged without reading it.  -1 if it
+ * cannot be looked at (then it is not remembered).
+ */
+static int
+bad_record(struct keyset *ks, const uint8_t iid[16], uint8_t rec[IC_BAD])
+{
+	char path[64], hex[33];
+	struct stat sb;
+
+	hex_encode(hex, iid, 16);
+	snprintf(path, sizeof(path), "index/%s", hex);
+	if (fstatat(ks->dirfd, path, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISREG(sb.st_mode))
+		return -1;
+	memcpy(rec, iid, 16);
+	le64enc(rec + 16, (uint64_t)sb.st_size);
+	le64enc(rec + 24, (uint64_t)sb.st_mtim.tv_sec * 1000000000u +
+	    (uint64_t)sb.st_mtim.tv_nsec);
+	return 0;
+}
+
+/*
+ * bad_known(ks, ic, iid): the record of index file ${iid} in the cache
+ * ${ic} if it failed to load when the cache was written and is
+ * unchanged since (same size and modification time): it is noted as
+ * failed again, not read again.  NULL otherwise.
+ */
+static const uint8_t *
+bad_known(struct keyset *ks, const struct idxcache *ic, const uint8_t iid[16])
+{
+	const uint8_t *hit;
+	uint8_t rec[IC_BAD];
+	struct coffer_err e1 = { 0 };
+	char hex[33];
+
+	if (ic == NULL || ic->nbad == 0 || (hit = bsearch(iid, ic->bad,
+	    ic->nbad, IC_BAD, id_cmp16)) == NULL ||
+	    bad_record(ks, iid, rec) != 0 || memcmp(rec, hit, IC_BAD) != 0)
+		return NULL;
+	hex_encode(hex, iid, 16);
+	coffer_err_set(&e1, COFFER_EFORMAT, "sets/%s/index/%s failed to "
+	    "load and is unchanged since (remembered by the index cache)",
+	    ks->idhex, hex);
+	index_note_bad(ks, &e1);
+	return hit;
+}
+
+/*
+ * idxcache_load(ks, dir, fresh, &ic, err): open the cache of ${ks} in
+ * ${dir}, checked, and bring it up to date with the card's index files
+ * (merge new ones; rebuild if one it names is gone, or if it is not
+ * valid).  With ${fresh} the cache there is not used but rebuilt from
+ * every index file on the card (check: what it verifies is the card's
+ * index as it is now, not what was merged from it earlier).
  * ks->packs gets its pack table; index files that do not load are
- * recorded as index_load does.  0; -1 if the cache cannot be had (the
+ * recorded as index_load does, and remembered in the cache with their
+ * size and modification time: not read again while those stay (fresh
+ * reads them all).  0; -1 if the cache cannot be had (the
  * caller loads the index into memory then, with ks->packs emptied);
  * COFFER_ENOMEM with ${err}.
  */
 int
-idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
-    struct coffer_err *err)
+idxcache_load(struct keyset *ks, const char *dir, bool fresh,
+    struct idxcache **out, struct coffer_err *err)
 {
 	char path[4200], tmp[4200], raw[4200];
 	uint8_t key[KEY_LEN];
 	struct idxcache *ic = NULL;
-	uint8_t *cached = NULL, *files = NULL;
-	uint32_t ncached = 0, nfiles = 0;
+	uint8_t *cached = NULL, *files = NULL, *bad = NULL;
+	uint32_t ncached = 0, nfiles = 0, nbad = 0;
 	char **names = NULL;
 	size_t n = 0;
 	struct icbuild b = { .fd = -1 };
 	int fd = -1, ofd = -1, r = -1;
-	bool vanished = false;
+	bool vanished = false, stale = false;
 
 	*out = NULL;
 	ic_sweep(dir, ks->idhex);
@@ -649,7 +730,8 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%s.index", dir, ks->idhex);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1 &&
+	if (!fresh &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1 &&
 	    ic_verify(ks, fd, key, &ic) == 0) {
 		cached = ic->files;
 		ncached = ic->nfiles;
@@ -661,7 +743,16 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 			vanished = n == 0 || bsearch(&(const char *){ hex },
 			    names, n, sizeof(*names), strp_cmp) == NULL;
 		}
-		if (!vanished && n == ncached) {
+		/* Each other file on the card: new, or failed unchanged. */
+		for (size_t i = 0; i < n && !vanished && !stale; i++) {
+			uint8_t iid[16];
+
+			stale = hex_decode(iid, names[i], 16) == 0 &&
+			    (ncached == 0 || bsearch(iid, cached, ncached, 16,
+			    id_cmp16) == NULL) &&
+			    bad_known(ks, ic, iid) == NULL;
+		}
+		if (!vanished && !stale) {
 			ic->fd = fd;
 			fd = -1;
 			*out = ic;
@@ -671,6 +762,7 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 		}
 	}
 	/* Build: the old cache's entries (if still right), then new files. */
+	ks->nbad_index = ks->nindex_errs = 0;	/* noted again below */
 	if (vanished || ic == NULL) {
 		idxcache_free(ic);
 		ic = NULL;
@@ -689,7 +781,8 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 		goto out;
 	(void)unlink(raw);
 	if ((b.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
-	    (files = coffer_malloc(16 * (n + ncached + 1))) == NULL) {
+	    (files = coffer_malloc(16 * (n + ncached + 1))) == NULL ||
+	    (bad = coffer_malloc(IC_BAD * (n + 1))) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "index cache");
 		goto out;
 	}
@@ -702,6 +795,7 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint8_t iid[16];
+		const uint8_t *known;
 		struct coffer_err e1 = { 0 };
 		int r1;
 
@@ -709,6 +803,10 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 		    ncached > 0 && bsearch(iid, cached, ncached, 16,
 		    id_cmp16) != NULL))
 			continue;
+		if ((known = bad_known(ks, ic, iid)) != NULL) {
+			memcpy(bad + IC_BAD * (size_t)nbad++, known, IC_BAD);
+			continue;
+		}
 		r1 = index_load_file(ks, names[i], icb_add, &b, &e1);
 		if (r1 == COFFER_ENOMEM) {
 			*err = e1;
@@ -718,16 +816,21 @@ idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
 		if (b.fail)
 			goto out;
 		if (r1 != 0) {
+			/* Remembered unless it may pass (a read error). */
 			index_note_bad(ks, &e1);
-			continue;	/* not recorded: tried again next time */
+			if (e1.code != COFFER_EIO && bad_record(ks, iid,
+			    bad + IC_BAD * (size_t)nbad) == 0)
+				nbad++;
+			continue;
 		}
 		memcpy(files + 16 * (size_t)nfiles++, iid, 16);
 	}
 	qsort(files, nfiles, 16, id_cmp16);
+	qsort(bad, nbad, IC_BAD, id_cmp16);
 	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
-	if (icb_write(ks, &b, ic, files, nfiles, ofd, key) != 0 ||
+	if (icb_write(ks, &b, ic, files, nfiles, bad, nbad, ofd, key) != 0 ||
 	    rename(tmp, path) != 0) {
 		(void)unlink(tmp);
 		goto out;
@@ -759,6 +862,7 @@ out:
 		close(b.fd);
 	coffer_free(b.buf);
 	coffer_free(files);
+	coffer_free(bad);
 	strlist_free(names, n);
 	return r;
 }
@@ -816,7 +920,8 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
-	if (icb_write(ks, &b, old, files, nfiles, ofd, key) != 0 ||
+	if (icb_write(ks, &b, old, files, nfiles, old->bad, old->nbad, ofd,
+	    key) != 0 ||
 	    rename(tmp, path) != 0) {
 		(void)unlink(tmp);
 		goto out;

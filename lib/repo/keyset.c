@@ -423,8 +423,8 @@ idx_reset(struct keyset *ks)
 	ks->nbad_index = ks->nindex_errs = 0;
 }
 
-int
-idx_ready(struct keyset *ks, struct coffer_err *err)
+static int
+idx_load(struct keyset *ks, bool fresh, struct coffer_err *err)
 {
 	struct coffer_err e1 = { 0 };
 	int r;
@@ -440,7 +440,8 @@ idx_ready(struct keyset *ks, struct coffer_err *err)
 		break;
 	}
 	if (ks->repo->cachedir != NULL) {
-		r = idxcache_load(ks, ks->repo->cachedir, &ks->ic, &e1);
+		r = idxcache_load(ks, ks->repo->cachedir, fresh, &ks->ic,
+		    &e1);
 		if (r == 0) {
 			ks->ixstate = IDX_CACHED;
 			return 0;
@@ -460,6 +461,18 @@ idx_ready(struct keyset *ks, struct coffer_err *err)
 	}
 	ks->ixstate = IDX_FULL;
 	return 0;
+}
+
+int
+idx_ready(struct keyset *ks, struct coffer_err *err)
+{
+	return idx_load(ks, false, err);
+}
+
+int
+idx_fresh(struct keyset *ks, struct coffer_err *err)
+{
+	return idx_load(ks, true, err);
 }
 
 static int
@@ -663,8 +676,8 @@ pack_scan(struct keyset *ks)
 void
 keyset_scan_unindexed(struct keyset *ks)
 {
-	/* prune: the walk marks entries, in memory (keyset_prune checks). */
-	if (idx_full(ks, NULL) == 0 && !ks->scanned)
+	/* Found blobs join this run's table, over the cache if there is one. */
+	if (idx_ready(ks, NULL) == 0 && !ks->scanned)
 		pack_scan(ks);
 }
 

@@ -159,10 +159,13 @@ enum idx_state { IDX_NONE = 0, IDX_CACHED, IDX_FULL, IDX_FAILED };
  * idx_ready(ks, err): load the index if it is not yet: through the index
  * cache when the repository has a cache folder (repo_set_cache_dir),
  * else into memory.  idx_full(ks, err): the whole index in memory (prune,
- * check, bundle shares walk every entry).  0, or the load's error (kept:
- * later calls return it too).
+ * bundle shares walk every entry).  idx_fresh(ks, err): as idx_ready,
+ * but a cache is rebuilt from the card's index files, not reused (check;
+ * when the set's index is loaded already, as it is).  0, or the load's
+ * error (kept: later calls return it too).
  */
 int idx_ready(struct keyset *ks, struct coffer_err *err) WUR;
+int idx_fresh(struct keyset *ks, struct coffer_err *err) WUR;
 int idx_full(struct keyset *ks, struct coffer_err *err) WUR;
 
 /* idx_insert(ks, type, id, loc, bundled): add or keep the existing entry. */
@@ -237,8 +240,8 @@ int index_list(struct keyset *ks, char ***names, size_t *n,
 void index_note_bad(struct keyset *ks, const struct coffer_err *e);
 
 /* ---- the index cache on the device (idxcache.c, FORMAT.md §18.8) ---- */
-int idxcache_load(struct keyset *ks, const char *dir, struct idxcache **out,
-    struct coffer_err *err) WUR;
+int idxcache_load(struct keyset *ks, const char *dir, bool fresh,
+    struct idxcache **out, struct coffer_err *err) WUR;
 bool idxcache_get(const struct idxcache *ic, int type,
     const uint8_t id[BLOB_ID_LEN], struct idx_entry *e);
 typedef int idxcache_each_fn(void *cookie, const struct idx_entry *e);

@@ -168,7 +168,7 @@ scenario() {
 	expect_exit 0 "$COFFER" check --read-data || return 1
 
 	# A backup large enough to move what it wrote into the cache while
-	# it runs (COFFER_ABSORB_MIN shrinks the 262,144 blobs that takes):
+	# it runs (COFFER_ABSORB_MIN shrinks the 131,072 blobs that takes):
 	# its interim index files are named by the cache, so the next
 	# command reads only the last one; everything restores exactly and
 	# the same data backed up again is all found.
