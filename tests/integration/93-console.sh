@@ -13,6 +13,9 @@
 #     not render in a frame of another origin;
 #   - a device named <script>alert(1)</script> and a label with quotes
 #     show as text; 11 wrong passwords give the 429 page;
+#   - the sign-in works by keyboard alone (Tab, Enter); on every page
+#     each field has a label and each button a name, and at 390 pixels
+#     nothing scrolls sideways but the tables in their own regions;
 #   - screenshots of each page at 1280 and 390 pixels wide go to
 #     BUILD/console-screenshots;
 #   - cofferd --no-console answers 404 under /account/ and the API works.

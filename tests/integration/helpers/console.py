@@ -25,6 +25,7 @@ from selenium import webdriver
 from selenium.common.exceptions import (NoAlertPresentException,
                                         WebDriverException)
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 E = os.environ
@@ -129,8 +130,21 @@ def shot(name):
     first 800 pixels at 1280, for docs/)."""
     d.set_window_size(1280, 800)
     d.save_screenshot(os.path.join(E["SHOTS"], "%s-1280-top.png" % name))
+    labelled = d.execute_script(
+        "return Array.from(document.querySelectorAll("
+        "'input:not([type=hidden]), button')).every(function (e) {"
+        " return e.tagName === 'BUTTON' ? e.textContent.trim() !== '' :"
+        " e.id !== '' && document.querySelector("
+        "'label[for=\"' + e.id + '\"]') !== null; })")
+    check(labelled, "%s: every field has a label, every button a name"
+          % name)
     for w in (1280, 390):
         d.set_window_size(w, 900)
+        if w == 390:
+            check(d.execute_script(
+                "return document.documentElement.scrollWidth <= "
+                "window.innerWidth"),
+                "%s: no sideways scrolling at 390 pixels" % name)
         hgt = d.execute_script(
             "return document.documentElement.scrollHeight")
         chrome = d.execute_script(
@@ -191,6 +205,27 @@ try:
               "/v1/keys"):
         ok, st = headers_ok(p)
         check(ok, "security headers on %s (%d)" % (p, st))
+    # By keyboard alone: Tab to each field, Enter to send.
+    body = d.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)        # the skip link
+    d.switch_to.active_element.send_keys(Keys.TAB)
+    check(d.switch_to.active_element.get_attribute("name") == "account",
+          "Tab reaches the account field")
+    d.switch_to.active_element.send_keys(E["ACCOUNT"] + Keys.TAB)
+    d.switch_to.active_element.send_keys("a wrong one" + Keys.TAB)
+    check(d.switch_to.active_element.get_attribute("name") == "code",
+          "Tab reaches the code field")
+    d.switch_to.active_element.send_keys(Keys.TAB)
+    check(d.switch_to.active_element.text == "Sign in",
+          "Tab reaches the Sign in button")
+    d.execute_script("window.consoleTestOld = 1")
+    d.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(d, 30, ignored_exceptions=[WebDriverException]).until(
+        lambda dr: dr.execute_script(
+            "return window.consoleTestOld === undefined && "
+            "document.readyState === 'complete'"))
+    check("Wrong account name or password" in d.page_source,
+          "sent by keyboard: the wrong password is refused")
     signin(E["ACCOUNT"], "not the password")
     check("Wrong account name or password" in d.page_source,
           "a wrong password: an error on the sign-in page")
