@@ -408,6 +408,34 @@ try:
     d.switch_to.default_content()
     srv.shutdown()
 
+    step("security: change password, two-factor off")
+    d.get(URL + "/account/security")
+    newpw = E["PASSWORD"] + " changed"
+    fill("password", E["PASSWORD"])
+    fill("code", codes[3])
+    fill("new_password", newpw)
+    fill("new_password2", newpw + "x")
+    submit("Change password")
+    check("The two new passwords differ." in d.page_source,
+          "two different new passwords: refused")
+    if len(d.find_elements(By.NAME, "password")) == 1:
+        fill("password", E["PASSWORD"])
+        fill("code", codes[3])
+    fill("new_password", newpw)
+    fill("new_password2", newpw)
+    submit("Change password")
+    check("Password changed" in d.page_source, "the password changed")
+    rc, out = cli(E["PHONE_KS"], "escrow", "status")
+    check(rc != 0, "the phone was signed out by the change")
+    fill("password", newpw)
+    fill("code", codes[4])
+    submit("Turn off")
+    check("Two-factor authentication is off." in d.page_source,
+          "two-factor authentication off")
+    check(len(d.find_elements(By.XPATH,
+                              "//button[normalize-space()='Turn on']")) == 1,
+          "and it can be turned on again")
+
     step("11 wrong passwords: the 429 page")
     d.get(URL + "/account/devices")
     submit("Sign out")
