@@ -97,6 +97,7 @@ static const char css[] =
 "th,td{text-align:left;padding:.4rem .55rem;border-bottom:1px solid "
 "var(--line);vertical-align:top}\n"
 "th{background:#eef1f4;font-weight:600;white-space:nowrap}\n"
+"td.t{white-space:nowrap}\n"
 "code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;"
 "font-size:.88rem;word-break:break-all}\n"
 ".err{background:#fdecea;border:1px solid #f1b0aa;color:#7a1a14;"
@@ -117,6 +118,8 @@ static const char css[] =
 "footer{max-width:64rem;margin:0 auto;padding:1rem;color:var(--mut);"
 "font-size:.85rem}\n"
 "@media (max-width:40rem){main{padding:.7rem}table{font-size:.85rem}"
+".scroll table{min-width:42rem}"
+".scroll td.mono{white-space:nowrap;word-break:normal}"
 "th,td{padding:.35rem .4rem}ol.codes{columns:1}}\n";
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -707,9 +710,9 @@ page_devices(struct con *k, const char *notice)
 		if (json_is_true(json_object_get(d, "current")))
 			html_raw(&k->h, " <span class=\"tag\">this browser"
 			    "</span>");
-		html_raw(&k->h, "</td><td>");
+		html_raw(&k->h, "</td><td class=\"t\">");
 		esc_time(k, jint(d, "created"));
-		html_raw(&k->h, "</td><td>");
+		html_raw(&k->h, "</td><td class=\"t\">");
 		esc_time(k, jint(d, "last_used"));
 		html_raw(&k->h, "</td><td class=\"mono\">");
 		html_esc(&k->h, jstr(d, "last_address"));
@@ -798,7 +801,7 @@ key_row(struct con *k, const json_t *e)
 	    "deposited");
 	html_raw(&k->h, "</td><td>");
 	html_esc(&k->h, jstr(e, "label"));
-	html_raw(&k->h, "</td><td>");
+	html_raw(&k->h, "</td><td class=\"t\">");
 	esc_time(k, jint(e, "created"));
 	html_fmt(&k->h, "</td><td>%lld</td><td>",
 	    (long long)jint(e, "releases"));
@@ -1079,7 +1082,7 @@ page_activity(struct con *k)
 	    "<th scope=\"col\">Key</th></tr></thead><tbody>");
 	for (i = from; i < n && i < from + PAGE_EVENTS; i++) {
 		e = json_array_get(ev, i);
-		html_raw(&k->h, "<tr><td>");
+		html_raw(&k->h, "<tr><td class=\"t\">");
 		esc_time(k, jint(e, "time"));
 		html_raw(&k->h, "</td><td>");
 		html_esc(&k->h, jstr(e, "event"));
@@ -1388,10 +1391,23 @@ struct page {
 	void		(*fn)(struct con *);
 };
 
-static void get_devices(struct con *k) { page_devices(k, NULL); }
-static void get_keys(struct con *k) { page_keys(k, NULL); }
-static void get_security(struct con *k) { page_security(k, 200, NULL,
-    NULL); }
+static void
+get_devices(struct con *k)
+{
+	page_devices(k, NULL);
+}
+
+static void
+get_keys(struct con *k)
+{
+	page_keys(k, NULL);
+}
+
+static void
+get_security(struct con *k)
+{
+	page_security(k, 200, NULL, NULL);
+}
 
 static const struct page pages[] = {
 	{ "/account/devices",		false,	get_devices },
