@@ -18,6 +18,7 @@
 #     nothing scrolls sideways but the tables in their own regions;
 #   - screenshots of each page at 1280 and 390 pixels wide go to
 #     BUILD/console-screenshots;
+#   - the activity is paged: 50 rows, then "Older" to the rest;
 #   - cofferd --no-console answers 404 under /account/ and the API works.
 
 scenario() {
@@ -70,6 +71,17 @@ scenario() {
 	expect_exit 0 curl -s -f --cacert "$COFFER_CACERT" -H \
 	    'Content-Type: application/json' -H "Authorization: Bearer $tok" \
 	    --data @dep.json "$url/v1/keys" || return 1
+
+	# ---- 55 fresh proofs: more activity than one page holds ----
+	jq -n --arg p "$pass" '{password: $p}' >fresh.json
+	i=0
+	while [ "$i" -lt 55 ]; do
+		curl -s -f -o /dev/null --cacert "$COFFER_CACERT" -H \
+		    'Content-Type: application/json' -H "Authorization: Bearer $tok" \
+		    --data @fresh.json "$url/v1/sessions/current/fresh" ||
+		    fail "fresh proof $i" || return 1
+		i=$((i + 1))
+	done
 
 	# ---- an account to lock out with wrong passwords ----
 	expect_exit 0 env COFFER_KEYSTORE="$PWD/ks-frank" "$COFFER" escrow \

@@ -372,6 +372,19 @@ try:
     check(len(events) > 0 and events[0] == "release" and
           times == sorted(times, reverse=True),
           "newest first (the refused release): %s" % events[:3])
+    check(len(cells) == 50 and len(d.find_elements(
+        By.XPATH, "//a[normalize-space()='Older']")) == 1 and
+        len(d.find_elements(By.XPATH, "//a[normalize-space()='Newer']")) == 0,
+        "the first page: 50 events and a link to older ones")
+    click(d.find_element(By.XPATH, "//a[normalize-space()='Older']"))
+    cells2 = [[td.text for td in r.find_elements(By.TAG_NAME, "td")]
+              for r in d.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    check(0 < len(cells2) <= 50 and cells2[0][0] <= times[-1] and
+          len(d.find_elements(By.XPATH, "//a[normalize-space()='Newer']"))
+          == 1, "the second page: older events, a link back")
+    events += [c[1] for c in cells2 if len(c) > 2]
+    st, _, _ = fetch("/account/activity?page=x", cookie=cookie)
+    check(st == 400, "a page that is no number: 400 (%d)" % st)
     check("destroy" in events and "revoke" in events and
           "totp_enable" in events, "the drill is in the log")
 
