@@ -93,7 +93,7 @@ scenario() {
 	    PASSWORD="$pass" LOCKED=frank LAPTOP_KS="$COFFER_KEYSTORE" \
 	    PHONE_KS="$PWD/ks-phone" OWNER_KS="$PWD/owner-ks" \
 	    OWNER_CARD="$PWD/owner-card" SHOTS="$shots" FRESH="$fresh" \
-	    /usr/bin/python3 "$SRCDIR/tests/integration/helpers/console.py" ||
+	    /usr/bin/python3 -B "$SRCDIR/tests/integration/helpers/console.py" ||
 	    { sed -n '/^FAIL/p' out >&2; return 1; }
 	expect_no_grep '^FAIL' out || return 1
 	for p in signin devices security totp recovery refused keys destroy \
