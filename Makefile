@@ -45,7 +45,8 @@ $(B)/coffer: $(CLI_OBJS) $(B)/libcoffer.a
 	    $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null) $(LDLIBS)
 
 # cofferd, the escrow server: every server/*.c (docs/PROTOCOL.md).
-SRV_PKGS    := libmicrohttpd sqlite3 libpq jansson libsodium liboath
+# libqrencode: the console's TOTP QR code (server/console.c).
+SRV_PKGS    := libmicrohttpd sqlite3 libpq jansson libsodium liboath libqrencode
 SERVER_SRCS := $(wildcard server/*.c)
 SERVER_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(SERVER_SRCS))
 $(SERVER_OBJS): CPPFLAGS += $(shell pkg-config --cflags $(SRV_PKGS) 2>/dev/null)
@@ -56,7 +57,8 @@ $(B)/cofferd: $(SERVER_OBJS) $(B)/libcoffer.a
 # without cofferd's main() and libmicrohttpd (tests/fuzz/fuzz_api.c).
 API_FUZZ_OBJS := $(filter-out $(B)/obj/server/cofferd.o \
 		 $(B)/obj/server/http.o,$(SERVER_OBJS))
-API_FUZZ_LIBS := $(shell pkg-config --libs sqlite3 libpq jansson liboath 2>/dev/null)
+API_FUZZ_LIBS := $(shell pkg-config --libs sqlite3 libpq jansson liboath \
+		 libqrencode 2>/dev/null)
 $(B)/obj/tests/fuzz/fuzz_api.o: CPPFLAGS += -Iserver
 $(B)/tests/replay_api: $(B)/obj/tests/fuzz/fuzz_api.o \
 	    $(B)/obj/tests/fuzz/fuzz_replay.o $(API_FUZZ_OBJS) $(FUZZ_OBJS)
@@ -108,8 +110,16 @@ $(B)/tests/test_store: $(B)/obj/tests/server/test_store.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(STORE_LIBS) $(LDLIBS)
 
+# test_html: the console's escaping (server/html.c).
+$(B)/obj/tests/server/test_html.o: CPPFLAGS += -Iserver
+$(B)/tests/test_html: $(B)/obj/tests/server/test_html.o \
+	    $(B)/obj/tests/unit/unit.o $(B)/obj/server/html.o \
+	    $(B)/obj/server/srv_crypto.o $(B)/libcoffer.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 tests: $(UNIT_BINS) $(HELP_BINS) $(REPLAY_BINS) $(B)/tests/gen_corpus \
-	    $(B)/tests/test_store
+	    $(B)/tests/test_store $(B)/tests/test_html
 
 fuzz-bins: $(patsubst %,$(B)/fuzz_%,$(FUZZ_TARGETS))
 

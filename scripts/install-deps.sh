@@ -15,7 +15,8 @@ postgresql libpq-dev libsqlite3-dev
 libmicrohttpd-dev openssl gdb curl sqlite3 valgrind acl libcap2-bin e2fsprogs
 liboath-dev oathtool libqrencode-dev
 libzxcvbn-dev sslscan systemd
-nghttp2-client liblmdb-dev"
+nghttp2-client liblmdb-dev
+chromium chromium-driver python3-selenium"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "install-deps: no dpkg-query; this script is for Debian 12" >&2

@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "console.h"
 #include "keyholder.h"
 #include "metrics.h"
 #include "srv_log.h"
@@ -769,7 +770,7 @@ h_login(struct ctx *c)
 	if (check_proof(c, account, pw, pwlen, code, true, &with_code) != 0)
 		goto out;
 	srv_random(raw, sizeof(raw));
-	srv_hash(s.hash, raw, sizeof(raw));
+	api_token_hash(s.hash, raw, c->q->console);
 	snprintf(s.account, sizeof(s.account), "%s", account);
 	snprintf(s.device, sizeof(s.device), "%s", c->device);
 	snprintf(s.last_address, sizeof(s.last_address), "%s", c->q->address);
@@ -1811,9 +1812,12 @@ authenticate(struct ctx *c)
 	const char *h = c->q->authorization;
 	int r;
 
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+	if (c->q->console)
+		h = c->q->token != NULL ? c->q->token : "";
+	else if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		goto bad;
-	h += 7;
+	else
+		h += 7;
 	while (*h == ' ')
 		h++;
 	if (strlen(h) != SRV_TOKEN_LEN * 2)
@@ -1823,7 +1827,7 @@ authenticate(struct ctx *c)
 	srv_wipe(hex, sizeof(hex));
 	if (r != 0)
 		goto bad;
-	srv_hash(c->token_hash, raw, sizeof(raw));
+	api_token_hash(c->token_hash, raw, c->q->console);
 	srv_wipe(raw, sizeof(raw));
 	r = store_session_info(c->a->st, c->token_hash, &c->sess, err);
 	if (r == STORE_ENOTFOUND)
@@ -1937,6 +1941,7 @@ api_init(struct api *a, struct store *st, struct kh *kh, int64_t ttl)
 	a->registration_open = true;
 	a->register_limit = API_REGISTER_LIMIT;
 	a->fresh_auth = 600;
+	a->console = true;
 	/* Made with the current costs, so a miss costs what a hit costs. */
 	if (srv_pwhash_str(a->dummy_hash, dummy, sizeof(dummy) - 1) != 0)
 		return -1;
@@ -1958,6 +1963,8 @@ api_needs_kdf(const struct api *a, const struct api_req *q)
 	if (q->method == NULL || q->path == NULL || q->too_large ||
 	    strcmp(q->method, "POST") != 0)
 		return false;
+	if (a->console && console_path(q->path))
+		return console_needs_kdf(q->path);
 	/* Every request that checks or makes a password hash. */
 	if (strcmp(q->path, "/v1/sessions") == 0 ||
 	    strcmp(q->path, "/v1/sessions/current/fresh") == 0 ||
@@ -1978,10 +1985,27 @@ api_busy(struct api_resp *p, int retry)
 }
 
 void
+api_token_hash(uint8_t out[SRV_HASH_LEN], const uint8_t raw[SRV_TOKEN_LEN],
+    bool console)
+{
+	static const char dom[] = "coffer console session";
+	uint8_t buf[sizeof(dom) + SRV_TOKEN_LEN];
+
+	if (!console) {
+		srv_hash(out, raw, SRV_TOKEN_LEN);
+		return;
+	}
+	memcpy(buf, dom, sizeof(dom));		/* with its NUL */
+	memcpy(buf + sizeof(dom), raw, SRV_TOKEN_LEN);
+	srv_hash(out, buf, sizeof(buf));
+	srv_wipe(buf, sizeof(buf));
+}
+
+void
 api_resp_release(struct api_resp *p)
 {
 	resp_clear(p);
-	memset(p, 0, sizeof(*p));
+	srv_wipe(p, sizeof(*p));	/* set_cookie holds a token */
 }
 
 void
@@ -1999,6 +2023,11 @@ api_handle(struct api *a, const struct api_req *q, struct api_resp *p)
 	c.p = p;
 	c.now = (int64_t)time(NULL);
 
+	if (a->console && !q->console && q->path != NULL &&
+	    console_path(q->path)) {
+		console_handle(a, q, p);
+		return;
+	}
 	for (i = 0; i < N_ROUTES; i++) {
 		if (!path_match(routes[i].path, q->path != NULL ? q->path : "",
 		    c.id, &c.id_ok))

@@ -35,6 +35,7 @@ struct api {
 	int		 register_limit;	/* per address, §4 window */
 	int64_t		 fresh_auth;		/* seconds; api_init: 600 */
 	char		 dummy_hash[SRV_PWHASH_STRLEN];
+	bool		 console;		/* /account/ pages (console.h) */
 };
 
 struct api_req {
@@ -47,6 +48,13 @@ struct api_req {
 	size_t		 body_len;
 	bool		 too_large;	/* over API_BODY_MAX: not read */
 	const char	*address;	/* the peer's address, as text */
+	/* The web console (console.h); http.c fills in the first three. */
+	const char	*cookie;	/* its session cookie, or NULL */
+	const char	*page;		/* ?page= or NULL */
+	const char	*fetch_site;	/* Sec-Fetch-Site, or NULL */
+	bool		 console;	/* a console sub-request: the token
+					   below, of the console kind */
+	const char	*token;		/* 64 hex, when ${console} */
 };
 
 struct api_resp {
@@ -56,6 +64,8 @@ struct api_resp {
 	const char	*ctype;		/* NULL if there is no body */
 	char		 allow[64];	/* 405: the Allow header */
 	int		 retry_after;	/* 429, 503: seconds; else 0 */
+	char		 location[160];	/* console: a redirect, or "" */
+	char		 set_cookie[192]; /* console: Set-Cookie, or "" */
 };
 
 /*
@@ -101,6 +111,15 @@ int api_expire(struct api *a, int64_t now, int64_t *n_sessions,
  * characters, no leading or trailing space.
  */
 bool api_valid_account(const char *s, size_t len);
+
+/*
+ * api_token_hash(out, raw, console): what the store keeps of the session
+ * token ${raw}: BLAKE2b-256 of it, or, for a console cookie (${console}),
+ * of a domain string and it, so that a cookie is no bearer token and a
+ * bearer token no cookie (docs/PROTOCOL.md §12).
+ */
+void api_token_hash(uint8_t out[SRV_HASH_LEN], const uint8_t raw[SRV_TOKEN_LEN],
+    bool console);
 
 /* api_resp_release(p): free (and wipe) the body; ${p} may be reused. */
 void api_resp_release(struct api_resp *p);

@@ -667,6 +667,7 @@ main(int argc, char **argv)
 	api.registration_open = o.registration_open;
 	api.register_limit = o.register_limit;
 	api.fresh_auth = o.fresh_auth;
+	api.console = !o.no_console;
 
 	/* Signals go to sigtimedwait() below; the threads inherit the mask. */
 	sigemptyset(&set);
@@ -690,10 +691,11 @@ main(int argc, char **argv)
 		goto out;
 	fd = -1;		/* the HTTP server owns it now */
 	log_info("listening on %s://%s (%u threads, %u password-hashing, "
-	    "database %s, registration %s)",
+	    "database %s, registration %s, console %s)",
 	    o.insecure_http ? "http" : "https", shown, o.threads,
 	    o.kdf_threads, strncmp(o.db, "sqlite:", 7) == 0 ? o.db : "postgres",
-	    o.registration_open ? "open" : "closed");
+	    o.registration_open ? "open" : "closed",
+	    o.no_console ? "off" : "on at /account/");
 
 	next = mono_s();
 	for (;;) {

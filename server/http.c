@@ -278,6 +278,12 @@ http_request(struct MHD_Connection *conn, const char *url,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	q->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	q->cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND,
+	    "coffer_console");
+	q->page = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "page");
+	q->fetch_site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Sec-Fetch-Site");
 	q->body = hr->too_large ? NULL : hr->body;
 	q->body_len = hr->too_large ? 0 : hr->len;
 	q->too_large = hr->too_large;
@@ -315,6 +321,16 @@ http_reply(struct MHD_Connection *conn, struct http_req *hr)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 	    "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	/* Every answer, the console's pages too (docs/SECURITY.md). */
+	MHD_add_response_header(resp, "Content-Security-Policy",
+	    "default-src 'self'; frame-ancestors 'none'");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	if (p->location[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+		    p->location);
+	if (p->set_cookie[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE,
+		    p->set_cookie);
 	if (p->allow[0] != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, p->allow);
 	if (p->retry_after > 0) {

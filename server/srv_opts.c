@@ -26,7 +26,7 @@ const char srv_usage[] =
     "               [--timeout SECONDS] [--user NAME] [--fresh-auth SECONDS]\n"
     "               [--keyholder-user NAME]\n"
     "               [--registration open|closed] [--register-limit N]\n"
-    "               [--kdf-threads N] [--kdf-queue N]\n"
+    "               [--kdf-threads N] [--kdf-queue N] [--no-console]\n"
     "       cofferd --add-account NAME [--password-file FILE] [--db URL]\n"
     "       cofferd --init-master-key FILE\n"
     "       cofferd --help | --version\n"
@@ -68,6 +68,7 @@ const char srv_usage[] =
     "                          half the CPUs, 1..8)\n"
     "  --kdf-queue N           logins and registrations waiting for them;\n"
     "                          more are answered 503 (default 64)\n"
+    "  --no-console            no web console: /account/ answers 404\n"
     "  --add-account NAME      make the account NAME in the --db and exit;\n"
     "                          the password from --password-file FILE (its\n"
     "                          first line) or the terminal\n"
@@ -81,7 +82,7 @@ enum {
 	O_INSECURE, O_TTL, O_THREADS, O_TIMEOUT, O_USER, O_FRESH, O_INIT,
 	O_KHUSER,
 	O_REGISTRATION, O_REGLIMIT, O_KDF_THREADS, O_KDF_QUEUE, O_ADD_ACCOUNT,
-	O_PWFILE, O_HELP, O_VERSION,
+	O_PWFILE, O_NO_CONSOLE, O_HELP, O_VERSION,
 };
 
 #define ARG	required_argument
@@ -107,6 +108,7 @@ static const struct option longopts[] = {
 	{ "kdf-queue",		ARG,	NULL, O_KDF_QUEUE },
 	{ "add-account",	ARG,	NULL, O_ADD_ACCOUNT },
 	{ "password-file",	ARG,	NULL, O_PWFILE },
+	{ "no-console",		NOARG,	NULL, O_NO_CONSOLE },
 	{ "help",		NOARG,	NULL, O_HELP },
 	{ "version",		NOARG,	NULL, O_VERSION },
 	{ NULL,			0,	NULL, 0 },
@@ -335,6 +337,7 @@ srv_opts_parse(int argc, char **argv, struct srv_opts *o,
 	if (oom)
 		goto out;
 	o->insecure_http = g.v[O_INSECURE - O_CONFIG] != NULL;
+	o->no_console = g.v[O_NO_CONSOLE - O_CONFIG] != NULL;
 
 	o->session_ttl = SRV_DEFAULT_TTL;
 	if (g.v[O_TTL - O_CONFIG] != NULL) {

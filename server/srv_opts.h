@@ -35,6 +35,7 @@ struct srv_opts {
 	char	*add_account;		/* --add-account NAME */
 	char	*password_file;
 	bool	 insecure_http;
+	bool	 no_console;		/* --no-console */
 	bool	 registration_open;
 	int	 register_limit;
 	unsigned int kdf_threads;
