@@ -25,6 +25,7 @@ _coffer_cmd_opts()
 			    --stdin-name --tag" ;;
 	snapshots)	echo "--json --tag --host --path" ;;
 	tag)		echo "--add --remove --set --json" ;;
+	mount)		echo "--foreground -f --allow-other --tag --host --path" ;;
 	ls)		echo "--json" ;;
 	diff)		echo "--json" ;;
 	find)		echo "--json --snapshot -s" ;;
@@ -83,11 +84,12 @@ _coffer_takes_arg()
 	forget:--keep-*) return 0 ;;
 	snapshots:--tag|snapshots:--host|snapshots:--path|forget:--tag|\
 	forget:--host|forget:--path|forget:--group-by|backup:--tag|\
-	tag:--add|tag:--remove|tag:--set) return 0 ;;
+	tag:--add|tag:--remove|tag:--set|mount:--tag|mount:--host|\
+	mount:--path) return 0 ;;
 	esac
 	case $1 in
 	init|backup|snapshots|ls|diff|find|restore|check|stats|forget|prune|\
-	tag|key|keystore|escrow|help|'')
+	tag|mount|key|keystore|escrow|help|'')
 		return 1 ;;
 	esac
 	# Unknown command: its usage shows "--option ARG".
@@ -125,7 +127,7 @@ _coffer_run()
 _coffer_commands()
 {
 	local static="init backup snapshots ls diff find restore check stats
-	    tag forget prune key keystore escrow help"
+	    tag mount forget prune key keystore escrow help"
 
 	printf '%s\n' $static
 	_coffer_run --help | awk '/^commands:/ { f = 1; next }
