@@ -11,7 +11,9 @@
 # written; --tag shows only the snapshots it selects; a recovery
 # passphrase without the keystore mounts too; the mount ends cleanly
 # (status 0, mount point released) on SIGINT and on fusermount3 -u, also
-# while a reader is busy in a large file.
+# while a reader is busy in a large file.  With escrow custody the key is
+# released once, when the mount starts (one audited release for a mount
+# that reads many files).
 
 # start_mount DIR [ARG...]: coffer mount -f in the background; $mpid.
 start_mount()
@@ -174,4 +176,37 @@ scenario() {
 	# Usage errors.
 	expect_exit 2 "$COFFER" mount || return 1
 	expect_exit 2 "$COFFER" mount no-such-dir || return 1
+
+	mount_escrow || return 1
+}
+
+# mount_escrow: a repository in escrow custody, mounted: one release.
+mount_escrow()
+{
+	need_cmd curl openssl || return 1
+	. "$SRCDIR/tests/harness/cofferd.sh" || return 1
+	trap cofferd_cleanup EXIT
+	cofferd_start srv || return 1
+	COFFER_CACERT=$COFFERD_CACERT
+	COFFER_REPO=$PWD/repo-escrow
+	export COFFER_CACERT COFFER_REPO
+	printf 'tangerine glacier oboe falcon\n' >pw.alice
+	COFFER_ESCROW_PASSWORD_FILE=$PWD/pw.alice
+	export COFFER_ESCROW_PASSWORD_FILE
+	expect_exit 0 "$COFFER" escrow register --server "$COFFERD_URL" \
+	    --account alice || return 1
+	expect_exit 0 "$COFFER" escrow login --server "$COFFERD_URL" \
+	    --account alice || return 1
+	expect_exit 0 "$COFFER" init --custody escrow || return 1
+	expect_exit 0 "$COFFER" backup src1 || return 1
+	expect_exit 0 "$COFFER" escrow audit --json || return 1
+	rel0=$(jq '[.events[] | select(.event == "release")] | length' out)
+	start_mount mnt || return 1
+	expect_tree src1 mnt/latest/src1 --no-sparse || return 1
+	stop_mount mnt int || return 1
+	expect_exit 0 "$COFFER" escrow audit --json || return 1
+	rel1=$(jq '[.events[] | select(.event == "release")] | length' out)
+	note "releases: $rel0 before the mount, $rel1 after"
+	[ "$rel1" -eq $((rel0 + 1)) ] ||
+	    fail "the mount made $((rel1 - rel0)) releases, want 1" || return 1
 }
