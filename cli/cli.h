@@ -44,6 +44,7 @@ cmd_fn cmd_key, cmd_keystore;
 cmd_fn cmd_forget, cmd_prune;
 cmd_fn cmd_diff, cmd_find, cmd_stats;
 cmd_fn cmd_escrow;
+cmd_fn cmd_tag, cmd_mount;
 
 /*
  * Long options shared by all commands; commands append their own.
@@ -178,5 +179,28 @@ void print_escaped(FILE *f, const void *p, size_t len);
 const char *human_size(unsigned long long n, char buf[32]);
 /* iso_time(sec, nsec, buf): "2026-11-25T17:31:00.123456789Z". */
 const char *iso_time(long long sec, unsigned nsec, char buf[48]);
+
+/*
+ * snapfilter.c: --tag T, --host H, --path P of snapshots, forget (and
+ * later mount and copy), parsed once into a coffer_snapshot_filter.
+ */
+#define OPT_TAG		1010
+#define OPT_HOST	1011
+#define OPT_PATH	1012
+#define FILTER_LONGOPTS							\
+	{ "tag",	required_argument,	NULL, OPT_TAG },	\
+	{ "host",	required_argument,	NULL, OPT_HOST },	\
+	{ "path",	required_argument,	NULL, OPT_PATH }
+struct filter_args {
+	struct coffer_snapshot_filter	 f;
+	const char			**tags, **hosts, **paths; /* argc + 1 */
+};
+/* filter_init(fa, argc): room for every argument; -1 if out of memory. */
+int filter_init(struct filter_args *fa, int argc);
+/* filter_opt(fa, ch, arg): take a filter option; true if it was one. */
+bool filter_opt(struct filter_args *fa, int ch, const char *arg);
+void filter_release(struct filter_args *fa);
+/* filter_given(fa): any filter option given. */
+bool filter_given(const struct filter_args *fa);
 
 #endif /* !CLI_H_ */

@@ -15,9 +15,10 @@ static const char backup_usage[] =
     "usage: coffer backup [--repo DIR] [--json] [--json-progress] [--scope S]\n"
     "                     [--period P] [--custody C] [--exclude PATTERN]...\n"
     "                     [--exclude-file FILE]... [--exclude-caches]\n"
-    "                     [--exclude-larger-than SIZE] [-x]\n"
+    "                     [--exclude-larger-than SIZE] [-x] [--tag T]...\n"
     "                     [--files-from FILE [-0 | --null]] PATH...\n"
-    "       coffer backup [--repo DIR] [--json] --stdin --stdin-name NAME\n"
+    "       coffer backup [--repo DIR] [--json] [--tag T]... --stdin\n"
+    "                     --stdin-name NAME\n"
     "\nBack up files and folders as one new snapshot.  Paths are stored as\n"
     "given, without a leading '/'.  Files that cannot be read are left\n"
     "out with a warning, files that change while they are read are\n"
@@ -26,7 +27,8 @@ static const char backup_usage[] =
     "override the repository's default key scope for this backup, and\n"
     "--custody (local, escrow, local+escrow, escrow-wrap) its default\n"
     "custody for a key set this backup starts.  --json-progress writes\n"
-    "progress as JSON lines on stderr.\n"
+    "progress as JSON lines on stderr.  --tag T (repeatable; T may be\n"
+    "a,b for two) tags the snapshot (see 'coffer tag').\n"
     "\nselecting files:\n"
     "  --exclude PATTERN      leave out what matches (gitignore style: '*.o',\n"
     "                         'build/', '/home/me/tmp', '**/cache', '!keep.o')\n"
@@ -251,6 +253,44 @@ report_stopped(const struct coffer_backup_result *res,
 	return 128 + (int)g_stop;
 }
 
+/* arg_items(argc, argv): more than the items the arguments split into. */
+static size_t
+arg_items(int argc, char **argv)
+{
+	size_t n = 1;
+
+	for (int i = 0; i < argc; i++) {
+		n++;
+		for (const char *p = argv[i]; *p != '\0'; p++)
+			n += *p == ',';
+	}
+	return n;
+}
+
+/*
+ * take_tags(arg, v, &n): the tags of the comma list ${arg} (split in
+ * place) appended to ${v}; -1 if one is not a tag or there are none.
+ */
+static int
+take_tags(char *arg, const char **v, size_t *n)
+{
+	size_t n0 = *n;
+	char *p = arg, *c;
+
+	for (;;) {
+		if ((c = strchr(p, ',')) != NULL)
+			*c = '\0';
+		if (*p != '\0' && !coffer_tag_ok(p))
+			return -1;
+		if (*p != '\0')
+			v[(*n)++] = p;
+		if (c == NULL)
+			break;
+		p = c + 1;
+	}
+	return *n > n0 ? 0 : -1;
+}
+
 int
 cmd_backup(int argc, char **argv)
 {
@@ -270,6 +310,7 @@ cmd_backup(int argc, char **argv)
 		{ "one-file-system", no_argument,	NULL, 'x' },
 		{ "files-from",	required_argument,	NULL, 'F' },
 		{ "null",	no_argument,		NULL, '0' },
+		{ "tag",	required_argument,	NULL, OPT_TAG },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -278,17 +319,18 @@ cmd_backup(int argc, char **argv)
 	struct coffer_err err = { 0 };
 	struct coffer_ctx ctx;
 	struct pathlist paths = { 0 };
-	const char **ex = NULL, **exf = NULL;
+	const char **ex = NULL, **exf = NULL, **tags = NULL;
 	const char *files_from = NULL;
 	bool json = false, nul = false;
-	size_t nex = 0, nexf = 0;
+	size_t nex = 0, nexf = 0, ntags = 0;
 	struct timespec t0, t1;
 	int ch, r, rc = EXIT_USAGE;
 
 	if ((ex = calloc((size_t)argc + CONFIG_EXCLUDES_MAX + 1,
 	    sizeof(*ex))) == NULL ||
 	    (exf = calloc((size_t)argc + CONFIG_EXCLUDES_MAX + 1,
-	    sizeof(*exf))) == NULL) {
+	    sizeof(*exf))) == NULL ||
+	    (tags = calloc(arg_items(argc, argv), sizeof(*tags))) == NULL) {
 		rc = EXIT_FAIL;
 		goto out;
 	}
@@ -343,6 +385,15 @@ cmd_backup(int argc, char **argv)
 		case 'x': o.one_file_system = true; break;
 		case 'F': files_from = optarg; break;
 		case '0': nul = true; break;
+		case OPT_TAG:
+			if (take_tags(optarg, tags, &ntags) != 0) {
+				usage_err(backup_usage, "--tag: '%s' is not a "
+				    "tag list (tags of 1 to 255 bytes, no '/' "
+				    "or control characters, not '.' or '..', "
+				    "separated by ',')", optarg);
+				goto out;
+			}
+			break;
 		case 'S':
 			if (parse_scope(optarg, &o.scope) != 0) {
 				usage_err(backup_usage, "--scope must be device, "
@@ -398,6 +449,8 @@ cmd_backup(int argc, char **argv)
 	o.nexcludes = nex;
 	o.exclude_files = exf;
 	o.nexclude_files = nexf;
+	o.tags = tags;
+	o.ntags = ntags;
 
 	/* 2. Validate. */
 	if (o.use_stdin && (o.npaths > 0 || files_from != NULL)) {
@@ -465,6 +518,7 @@ cmd_backup(int argc, char **argv)
 out:
 	free(ex);
 	free(exf);
+	free(tags);
 	free(paths.v);
 	free(paths.buf);
 	return rc;

@@ -12,7 +12,9 @@ static const char forget_usage[] =
     "                     [--keep-daily N] [--keep-weekly N]\n"
     "                     [--keep-monthly N] [--keep-yearly N]\n"
     "                     [-n | --dry-run] [--prune [--max-unused P]]\n"
-    "                     [--json] [SNAPSHOT...]\n"
+    "                     [--tag T[,T...]]... [--host H]... [--path P]...\n"
+    "                     [--group-by host,paths,tags] [--json]\n"
+    "                     [SNAPSHOT...]\n"
     "\nRemove snapshots from the card: those a retention policy does not\n"
     "keep, or the ones named.  The policy applies to each group of\n"
     "snapshots with the same host and paths: keep-last N keeps the N\n"
@@ -20,6 +22,10 @@ static const char forget_usage[] =
     "one (hourly, weekly (ISO weeks), monthly, yearly alike; UTC); a\n"
     "snapshot kept by any rule stays.  The data stays until 'coffer\n"
     "prune' (or --prune, with prune's --max-unused) frees it.\n"
+    "--tag, --host and --path (as for 'coffer snapshots') limit the policy\n"
+    "to the snapshots they select; the others are kept.  --group-by picks\n"
+    "what a group shares: any of host, paths, tags (default host,paths;\n"
+    "'' or none: one group).\n"
     "\nexamples:\n  coffer forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12\n"
     "  coffer forget 2026-11-25T17:31:00Z --prune\n";
 
@@ -64,11 +70,42 @@ parse_count(const char *s, unsigned *out)
 	return 0;
 }
 
-int
-cmd_forget(int argc, char **argv)
+/* parse_group_by(s, &bits): "host,paths,tags" (any), "" or "none". */
+static int
+parse_group_by(const char *s, unsigned *out)
+{
+	unsigned bits = 0;
+
+	if (*s == '\0' || strcmp(s, "none") == 0) {
+		*out = COFFER_GROUP_NONE;
+		return 0;
+	}
+	for (;;) {
+		size_t len = strcspn(s, ",");
+
+		if (len == 4 && strncmp(s, "host", 4) == 0)
+			bits |= COFFER_GROUP_HOST;
+		else if (len == 5 && strncmp(s, "paths", 5) == 0)
+			bits |= COFFER_GROUP_PATHS;
+		else if (len == 4 && strncmp(s, "tags", 4) == 0)
+			bits |= COFFER_GROUP_TAGS;
+		else
+			return -1;
+		if (s[len] == '\0')
+			break;
+		s += len + 1;
+	}
+	*out = bits;
+	return 0;
+}
+
+static int
+forget_main(int argc, char **argv, struct filter_args *fa)
 {
 	static const struct option longopts[] = {
 		GLOBAL_LONGOPTS,
+		FILTER_LONGOPTS,
+		{ "group-by",	required_argument,	NULL, 'g' },
 		{ "keep-last",	required_argument,	NULL, 'l' },
 		{ "keep-hourly", required_argument,	NULL, 'H' },
 		{ "keep-daily",	required_argument,	NULL, 'd' },
@@ -92,8 +129,9 @@ cmd_forget(int argc, char **argv)
 	unsigned *slot;
 	int ch, rc;
 
+	o.filter = &fa->f;
 	while ((ch = getopt_long(argc, argv, "qhn", longopts, NULL)) != -1) {
-		if (global_opt(ch, optarg))
+		if (global_opt(ch, optarg) || filter_opt(fa, ch, optarg))
 			continue;
 		slot = NULL;
 		switch (ch) {
@@ -113,6 +151,12 @@ cmd_forget(int argc, char **argv)
 			max_unused = true;
 			break;
 		case 'j': st.json = true; break;
+		case 'g':
+			if (parse_group_by(optarg, &o.group_by) != 0)
+				return usage_err(forget_usage, "--group-by takes "
+				    "host, paths and tags, comma-separated, or "
+				    "'none', not '%s'", optarg);
+			break;
 		case 'h':
 			fputs(forget_usage, stdout);
 			return EXIT_OK;
@@ -170,5 +214,18 @@ cmd_forget(int argc, char **argv)
 			    human_size(pr.bytes_before, a),
 			    human_size(pr.bytes_after, b));
 	}
+	return rc;
+}
+
+int
+cmd_forget(int argc, char **argv)
+{
+	struct filter_args fa;
+	int rc;
+
+	if (filter_init(&fa, argc) != 0)
+		return EXIT_FAIL;
+	rc = forget_main(argc, argv, &fa);
+	filter_release(&fa);
 	return rc;
 }

@@ -29,6 +29,8 @@ static const struct cmd {
 	{ "restore",	cmd_restore,	"restore a snapshot (or part of it)" },
 	{ "check",	cmd_check,	"verify the repository" },
 	{ "stats",	cmd_stats,	"sizes before and after dedup and compression" },
+	{ "tag",	cmd_tag,	"add, remove or set the tags of snapshots" },
+	{ "mount",	cmd_mount,	"browse the snapshots as a read-only file system" },
 	{ "forget",	cmd_forget,	"remove snapshots by a retention policy" },
 	{ "prune",	cmd_prune,	"free the space no snapshot uses" },
 	{ "key",	cmd_key,	"list, protect or destroy key sets" },

@@ -22,8 +22,10 @@ _coffer_cmd_opts()
 	backup)		echo "--json --json-progress --scope --period --custody --exclude --exclude-file
 			    --exclude-caches --exclude-larger-than -x
 			    --one-file-system --files-from -0 --null --stdin
-			    --stdin-name" ;;
-	snapshots)	echo "--json" ;;
+			    --stdin-name --tag" ;;
+	snapshots)	echo "--json --tag --host --path" ;;
+	tag)		echo "--add --remove --set --json" ;;
+	mount)		echo "--foreground -f --allow-other --tag --host --path" ;;
 	ls)		echo "--json" ;;
 	diff)		echo "--json" ;;
 	find)		echo "--json --snapshot -s" ;;
@@ -33,7 +35,7 @@ _coffer_cmd_opts()
 	stats)		echo "--json" ;;
 	forget)		echo "--keep-last --keep-hourly --keep-daily --keep-weekly
 			    --keep-monthly --keep-yearly --dry-run -n --prune
-			    --max-unused --json" ;;
+			    --max-unused --json --tag --host --path --group-by" ;;
 	prune)		echo "--dry-run -n --max-unused --json" ;;
 	key)
 		case $2 in
@@ -80,10 +82,14 @@ _coffer_takes_arg()
 	escrow:--server|escrow:--account|escrow:--limit|escrow:--device|\
 	escrow:--id) return 0 ;;
 	forget:--keep-*) return 0 ;;
+	snapshots:--tag|snapshots:--host|snapshots:--path|forget:--tag|\
+	forget:--host|forget:--path|forget:--group-by|backup:--tag|\
+	tag:--add|tag:--remove|tag:--set|mount:--tag|mount:--host|\
+	mount:--path) return 0 ;;
 	esac
 	case $1 in
 	init|backup|snapshots|ls|diff|find|restore|check|stats|forget|prune|\
-	key|keystore|escrow|help|'')
+	tag|mount|key|keystore|escrow|help|'')
 		return 1 ;;
 	esac
 	# Unknown command: its usage shows "--option ARG".
@@ -121,7 +127,7 @@ _coffer_run()
 _coffer_commands()
 {
 	local static="init backup snapshots ls diff find restore check stats
-	    forget prune key keystore escrow help"
+	    tag mount forget prune key keystore escrow help"
 
 	printf '%s\n' $static
 	_coffer_run --help | awk '/^commands:/ { f = 1; next }
@@ -309,7 +315,7 @@ _coffer()
 		else
 			COMPREPLY=()
 		fi ;;
-	forget)
+	forget|tag)
 		_coffer_reply "$(_coffer_snapshot_names)" ;;
 	key)
 		if [ -z "$sub" ]; then

@@ -138,6 +138,9 @@ struct coffer_backup_opts {
 	bool		 exclude_caches;	/* folders with CACHEDIR.TAG */
 	uint64_t	 exclude_larger_than;	/* bytes; 0: no limit */
 	bool		 one_file_system;	/* stay on each path's device */
+	/* Tags of the new snapshot (coffer_tag_ok each); may repeat. */
+	const char	*const *tags;
+	size_t		 ntags;
 };
 
 struct coffer_backup_result {
@@ -201,7 +204,38 @@ struct coffer_snapshot_info {
 	char		**paths;
 	size_t		 npaths;
 	uint64_t	 size, nfiles, ndirs, added;
+	char		**tags;		/* sorted, unique */
+	size_t		 ntags;
 };
+
+/*
+ * Which snapshots a command works on (snapshots, forget; later mount and
+ * copy), as restic selects them: every field empty matches everything.
+ * ${tags}: each entry a comma-separated list, all of whose tags the
+ * snapshot must have; the snapshot must satisfy any one entry.
+ * ${hosts}: the snapshot's host is any one of them.  ${paths}: each is
+ * among the snapshot's paths (as stored; a leading '/' is ignored).
+ */
+struct coffer_snapshot_filter {
+	const char	*const *tags;
+	size_t		 ntags;
+	const char	*const *hosts;
+	size_t		 nhosts;
+	const char	*const *paths;
+	size_t		 npaths;
+};
+
+/*
+ * coffer_snapshot_match(f, host, paths, npaths, tags, ntags): whether a
+ * snapshot of ${host} with those paths and tags passes ${f} (NULL: any).
+ */
+bool coffer_snapshot_match(const struct coffer_snapshot_filter *f,
+    const char *host, const char *const *paths, size_t npaths,
+    const char *const *tags, size_t ntags);
+
+/* coffer_tag_ok(t): ${t} can be a tag: 1 … 255 bytes, not "." or "..",
+ * no ',', '/' or control characters. */
+bool coffer_tag_ok(const char *t);
 
 /*
  * coffer_snapshots(ctx, &v, &n, err): every snapshot on the card, oldest
@@ -331,7 +365,15 @@ struct coffer_forget_opts {
 	const char	*const *snapshots;
 	size_t		 nsnapshots;
 	bool		 dry_run;
+	/* Only snapshots it matches are considered (NULL: all). */
+	const struct coffer_snapshot_filter *filter;
+	/* COFFER_GROUP_* bits the policy groups by; 0: host and paths. */
+	unsigned	 group_by;
 };
+#define COFFER_GROUP_HOST	1u
+#define COFFER_GROUP_PATHS	2u
+#define COFFER_GROUP_TAGS	4u
+#define COFFER_GROUP_NONE	8u	/* all snapshots in one group */
 
 /* Called once per snapshot considered: kept or (to be) forgotten. */
 typedef void coffer_forget_fn(void *cookie, const char *name,
@@ -348,6 +390,107 @@ int coffer_forget(const struct coffer_ctx *ctx,
     const struct coffer_forget_opts *opts, coffer_forget_fn *fn, void *cookie,
     size_t *nforgotten, struct coffer_err *err)
     __attribute__((warn_unused_result));
+
+struct coffer_tag_opts {
+	const char	*const *snapshots;	/* names, id prefixes, latest */
+	size_t		 nsnapshots;
+	const char	*const *add, *const *remove, *const *set;
+	size_t		 nadd, nremove, nset;
+	bool		 set_given;	/* --set given (may be empty: clear) */
+};
+
+/* Called once per snapshot: its tags now and whether it was rewritten. */
+typedef void coffer_tag_fn(void *cookie, const char *name, const char *id,
+    const char *const *tags, size_t ntags, bool changed);
+
+/*
+ * coffer_tag(ctx, opts, fn, cookie, err): change the tags of the named
+ * snapshots: replace them by ${opts->set} when set_given, then add
+ * ${opts->add}, then remove ${opts->remove}.  A snapshot whose tags
+ * change is rewritten under its key as a new revision (crash-safe,
+ * docs/FORMAT.md §10.3), and gets a new id.  COFFER_EINVAL for a bad
+ * tag, COFFER_ENOTFOUND for a snapshot not on the card.
+ */
+int coffer_tag(const struct coffer_ctx *ctx, const struct coffer_tag_opts *o,
+    coffer_tag_fn *fn, void *cookie, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
+/* ---- browsing snapshots as a file system (coffer mount) ---- */
+
+/*
+ * A read-only view of the snapshots, by path: "/" holds snapshots/,
+ * latest (a symbolic link to snapshots/<newest>), hosts/<host>/ and
+ * tags/<tag>/, each of which holds snapshot folders <name>/ whose
+ * content is the snapshot's tree.  File content is read on demand, one
+ * chunk at a time, through a bounded cache.  Not thread-safe: one caller
+ * at a time (coffer mount runs FUSE single-threaded).
+ */
+struct coffer_fs;
+
+struct coffer_fs_stat {
+	int		type;		/* enum coffer_node_type */
+	uint32_t	mode;		/* permission bits, 07777 */
+	uint32_t	uid, gid;
+	int64_t		mtime_sec;
+	uint32_t	mtime_nsec;
+	uint64_t	size, rdev;
+	uint64_t	nlink;		/* hard links in the snapshot */
+	uint64_t	ino;		/* stable within a mount; links share it */
+};
+
+/*
+ * coffer_fs_open(ctx, filter, cache_bytes, &fs, err): list the
+ * snapshots ${filter} selects (NULL: all) and open their key sets now
+ * (an escrow server is asked here, once per set); snapshots that cannot
+ * be read are warned about and left out.  Holds a read lock until
+ * coffer_fs_free.  ${cache_bytes}: at most this much decoded content is
+ * kept (0: 64 MiB).
+ */
+int coffer_fs_open(const struct coffer_ctx *ctx,
+    const struct coffer_snapshot_filter *filter, size_t cache_bytes,
+    struct coffer_fs **fs, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+void coffer_fs_free(struct coffer_fs *fs);
+/* coffer_fs_count(fs): how many snapshots the view shows. */
+size_t coffer_fs_count(const struct coffer_fs *fs);
+
+/*
+ * The calls below take a path from "/" and return 0, COFFER_ENOTFOUND
+ * (no such entry), COFFER_EINVAL (wrong kind: not a folder, not a file,
+ * not a link; no such attribute), or the error of damaged data
+ * (COFFER_EAUTH, COFFER_EFORMAT, COFFER_EIO).
+ */
+int coffer_fs_stat(struct coffer_fs *fs, const char *path,
+    struct coffer_fs_stat *st, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+/* Called per entry of a folder; non-zero stops the listing. */
+typedef int coffer_fs_dir_fn(void *cookie, const char *name, size_t namelen,
+    const struct coffer_fs_stat *st);
+int coffer_fs_readdir(struct coffer_fs *fs, const char *path,
+    coffer_fs_dir_fn *fn, void *cookie, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+/* coffer_fs_readlink: the target (not NUL-terminated), ${*len} bytes,
+ * cut to ${cap}. */
+int coffer_fs_readlink(struct coffer_fs *fs, const char *path, char *buf,
+    size_t cap, size_t *len, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+/* coffer_fs_read: up to ${len} bytes at ${off}; ${*got} < len at the end. */
+int coffer_fs_read(struct coffer_fs *fs, const char *path, uint8_t *buf,
+    size_t len, uint64_t off, size_t *got, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+/*
+ * coffer_fs_getxattr: the value of attribute ${name} in ${buf} (cut to
+ * ${cap}; ${cap} 0: only its length in ${*len}).  coffer_fs_listxattr:
+ * the names, each followed by a NUL, the same way.
+ */
+int coffer_fs_getxattr(struct coffer_fs *fs, const char *path,
+    const char *name, void *buf, size_t cap, size_t *len,
+    struct coffer_err *err) __attribute__((warn_unused_result));
+int coffer_fs_listxattr(struct coffer_fs *fs, const char *path, char *buf,
+    size_t cap, size_t *len, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+/* coffer_fs_bytes_read(fs): content bytes fetched from the card so far. */
+uint64_t coffer_fs_bytes_read(const struct coffer_fs *fs);
 
 /* max_unused: unused space prune may leave; or this for no limit. */
 #define COFFER_PRUNE_UNLIMITED	(-1)

@@ -26,6 +26,7 @@
 #include "exclude.h"
 #include "filecache.h"
 #include "meta.h"
+#include "tags.h"
 #include "../chunker/chunker.h"
 
 #define READ_BUF	(1u << 20)
@@ -1873,6 +1874,9 @@ coffer_backup(const struct coffer_ctx *ctx,
 		r = coffer_err_set(err, COFFER_ENOMEM, "paths");
 		goto out;
 	}
+	if ((r = tags_make(opts->tags, opts->ntags, &snap.tags, &snap.ntags,
+	    err)) != 0)
+		goto out;
 	if ((r = session_open(ctx, REPO_LOCK_APPEND, true, &s, err)) != 0)
 		goto out;
 	b.ctx = ctx;
@@ -2056,5 +2060,6 @@ out:
 	tree_release(&top);
 	vnode_release(&root);
 	strlist_free(stored, opts->npaths + 1);
+	strlist_free(snap.tags, snap.ntags);
 	return r;
 }

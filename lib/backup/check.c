@@ -325,6 +325,16 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 			if (strcmp(sn->keyid, sets[i]) != 0)
 				continue;
 			res->nsnapshots++;
+			/* An interrupted 'coffer tag': the newest counts. */
+			if (sn->nstale > 0) {
+				res->nleftovers += sn->nstale;
+				session_warn(ctx, "snapshot '%s': %u older "
+				    "revision file%s beside revision %u (an "
+				    "interrupted 'coffer tag'); revision %u "
+				    "counts", sn->name, (unsigned)sn->nstale,
+				    sn->nstale == 1 ? "" : "s",
+				    (unsigned)sn->rev, (unsigned)sn->rev);
+			}
 			if (snapshot_load(c.ks, sn, &e1) != 0) {
 				report(&c, "%s", e1.msg);
 				continue;

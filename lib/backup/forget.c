@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * forget: remove snapshot files by a retention policy or by name.
- * Snapshots are grouped by host and paths; the policy applies to each
+ * Snapshots are grouped by host and paths (or what --group-by says),
+ * after the filter of --tag, --host, --path; the policy applies to each
  * group alone, so the backups of one folder never count against those of
  * another.
  */
@@ -11,22 +12,45 @@
 
 #include "policy.h"
 #include "session.h"
+#include "tags.h"
 
-/* "host\npath1\npath2..." — the group a snapshot belongs to. */
+/*
+ * group_of(sn, by): "host:path1,path2 [tag1,tag2]", the parts ${by}
+ * (COFFER_GROUP_* bits; 0: host and paths) asks for: the group a
+ * snapshot belongs to.
+ */
 static char *
-group_of(const struct snapshot *sn)
+group_of(const struct snapshot *sn, unsigned by)
 {
-	size_t len = strlen(sn->hostname) + 1;
+	size_t len = strlen(sn->hostname) + 8;
 	char *g;
 
+	if (by == 0)
+		by = COFFER_GROUP_HOST | COFFER_GROUP_PATHS;
+	if (by & COFFER_GROUP_NONE)
+		by = 0;
 	for (size_t i = 0; i < sn->npaths; i++)
 		len += strlen(sn->paths[i]) + 1;
+	for (size_t i = 0; i < sn->ntags; i++)
+		len += strlen(sn->tags[i]) + 1;
 	if ((g = coffer_malloc(len + 1)) == NULL)
 		return NULL;
-	strcpy(g, sn->hostname);
-	for (size_t i = 0; i < sn->npaths; i++) {
-		strcat(g, i == 0 ? ":" : ",");
-		strcat(g, sn->paths[i]);
+	g[0] = '\0';
+	if (by & COFFER_GROUP_HOST)
+		strcat(g, sn->hostname);
+	if (by & COFFER_GROUP_PATHS)
+		for (size_t i = 0; i < sn->npaths; i++) {
+			strcat(g, i == 0 ? ":" : ",");
+			strcat(g, sn->paths[i]);
+		}
+	if (by & COFFER_GROUP_TAGS) {
+		strcat(g, " [");
+		for (size_t i = 0; i < sn->ntags; i++) {
+			if (i > 0)
+				strcat(g, ",");
+			strcat(g, sn->tags[i]);
+		}
+		strcat(g, "]");
 	}
 	return g;
 }
@@ -101,7 +125,10 @@ coffer_forget(const struct coffer_ctx *ctx,
 			    v[i].name, e1.msg);
 			continue;
 		}
-		if ((groups[i] = group_of(&v[i])) == NULL) {
+		/* Filtered out: left alone, unless named. */
+		if (!tags_match_snapshot(o->filter, &v[i]))
+			continue;
+		if ((groups[i] = group_of(&v[i], o->group_by)) == NULL) {
 			r = coffer_err_set(err, COFFER_ENOMEM, "forget");
 			goto out;
 		}

@@ -154,6 +154,7 @@ describe_set(struct session *s, const char *keyid, struct snapshot *v,
 
 		memset(&sn, 0, sizeof(sn));
 		memcpy(sn.name, v[newest].name, sizeof(sn.name));
+		sn.rev = v[newest].rev;
 		len += (size_t)snprintf(out + len, cap - len, ", newest %s",
 		    sn.name);
 		if (session_keyset(s, keyid, &ks, NULL) == 0 &&

@@ -67,6 +67,7 @@ coffer_snapshots_free(struct coffer_snapshot_info *v, size_t n)
 		coffer_free(v[i].hostname);
 		coffer_free(v[i].username);
 		strlist_free(v[i].paths, v[i].npaths);
+		strlist_free(v[i].tags, v[i].ntags);
 	}
 	coffer_free(v);
 }
@@ -155,6 +156,19 @@ coffer_snapshots(const struct coffer_ctx *ctx, struct coffer_snapshot_info **out
 				goto out;
 			}
 			o->npaths++;
+		}
+		if (sn->ntags > 0 && (o->tags = coffer_calloc(sn->ntags,
+		    sizeof(char *))) == NULL) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "snapshots");
+			goto out;
+		}
+		for (size_t j = 0; j < sn->ntags; j++) {
+			if ((o->tags[j] = coffer_strdup(sn->tags[j])) == NULL) {
+				r = coffer_err_set(err, COFFER_ENOMEM,
+				    "snapshots");
+				goto out;
+			}
+			o->ntags++;
 		}
 	}
 	*out = v;

@@ -646,6 +646,8 @@ session_find_snapshot(struct session *s, const char *spec, struct keyset **ks,
 		}
 	}
 	memcpy(snap->name, v[hit].name, sizeof(snap->name));
+	snap->rev = v[hit].rev;
+	snap->nstale = v[hit].nstale;
 	if ((r = session_keyset(s, v[hit].keyid, ks, err)) != 0)
 		goto out;
 	if ((r = snapshot_load(*ks, snap, err)) != 0) {

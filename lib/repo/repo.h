@@ -330,17 +330,45 @@ struct snapshot {
 	uint64_t	 added;		/* bytes this backup added to the card */
 	char		 keyid[KEYID_HEX_LEN + 1];
 	bool		 readable;	/* decrypted (key present, intact) */
+	/*
+	 * Revision: 0 as backed up, one more each time 'coffer tag'
+	 * rewrites it (FORMAT.md §10.3).  The file of the highest
+	 * revision counts; ${nstale} lower ones were found beside it (an
+	 * interrupted rewrite) and are ignored.
+	 */
+	uint32_t	 rev;
+	uint32_t	 nstale;
+	char		**tags;		/* sorted, unique; body version 2 */
+	size_t		 ntags;
 };
 void snapshot_release(struct snapshot *s);
+
+#define SNAPSHOT_TAG_MAX	255	/* bytes in one tag */
+#define SNAPSHOT_TAGS_MAX	256	/* tags on one snapshot */
+#define SNAPSHOT_REV_MAX	99999999u
+/*
+ * snapshot_tag_ok(t): ${t} is 1 … SNAPSHOT_TAG_MAX bytes, not "." or
+ * "..", without ',', '/' or control characters.
+ */
+bool snapshot_tag_ok(const char *t);
 
 /* snapshot_fname(name, out): the FAT-safe file name of ${name}. */
 void snapshot_fname(const char *name, char out[SNAPSHOT_NAME_MAX]);
 /* snapshot_name_from_fname(fname, out): the inverse; -1 if not valid. */
 int snapshot_name_from_fname(const char *fname, char out[SNAPSHOT_NAME_MAX]);
+/*
+ * snapshot_parse_fname(fname, out, &rev): as snapshot_name_from_fname,
+ * also accepting a revision suffix ".N" (N decimal, 1 … SNAPSHOT_REV_MAX,
+ * no leading zero) of a rewritten snapshot; ${rev} is 0 without one.
+ */
+int snapshot_parse_fname(const char *fname, char out[SNAPSHOT_NAME_MAX],
+    uint32_t *rev);
 
 /*
- * repo_list_snapshots(r, &v, &n, err): every snapshot file of every set,
- * with only name, keyid and idhex filled in, sorted by name.
+ * repo_list_snapshots(r, &v, &n, err): every snapshot of every set,
+ * with only name, keyid, idhex, rev and nstale filled in, sorted by name.
+ * Of several revision files of one name in one set, the highest is
+ * listed; the others only count in its ${nstale}.
  */
 int repo_list_snapshots(struct repo *r, struct snapshot **v, size_t *n,
     struct coffer_err *err) WUR;
@@ -353,8 +381,18 @@ void snapshot_list_free(struct snapshot *v, size_t n);
 int snapshot_write(struct keyset *ks, struct snapshot *s,
     struct coffer_err *err) WUR;
 /*
- * repo_remove_snapshot(r, keyid, name, err): delete one snapshot file
- * (forget); its data stays until prune.
+ * snapshot_rewrite(ks, s, err): store ${s} (loaded from ${ks}, fields
+ * changed) as revision ${s->rev} + 1, then delete the files of the lower
+ * revisions.  The new file is durable before any old one goes, so a
+ * crash leaves the old snapshot or the new one (which wins, §10.3), never
+ * none.  On success ${s->rev} and ${s->idhex} are the new ones.  Caller
+ * holds an append lock.
+ */
+int snapshot_rewrite(struct keyset *ks, struct snapshot *s,
+    struct coffer_err *err) WUR;
+/*
+ * repo_remove_snapshot(r, keyid, name, err): delete the snapshot's files
+ * (forget), every revision, the highest last; its data stays until prune.
  */
 int repo_remove_snapshot(struct repo *r, const char *keyid, const char *name,
     struct coffer_err *err) WUR;

@@ -1499,6 +1499,46 @@ snapshot_fname_mapping(void)
 			unit_fail(__FILE__, __LINE__, "\"%s\" accepted", bad[i]);
 }
 
+/* Revision file names (FORMAT.md §10.3): NAME.R, R 1 … 99999999. */
+static void
+snapshot_fname_revisions(void)
+{
+	static const struct {
+		const char	*fname, *name;
+		uint32_t	 rev;
+	} good[] = {
+		{ "17", "17", 0 },
+		{ "17.1", "17", 1 },
+		{ "17.12", "17", 12 },
+		{ "2026-11-25T173100Z.3", "2026-11-25T17:31:00Z", 3 },
+		{ "2026-11-25T173100Z-2.99999999", "2026-11-25T17:31:00Z-2",
+		    99999999 },
+	};
+	static const char *const bad[] = {
+		"17.", "17.0", "17.01", "17.tmp", "17.1.tmp", ".1", "17.1.2",
+		"17.-1", "17.123456789", "0.1", "x.1", "17.1a",
+		"2026-11-25T173100Z.tmp", "2026-11-25T173100Z-.1",
+	};
+	char out[SNAPSHOT_NAME_MAX];
+	uint32_t rev;
+
+	for (size_t i = 0; i < NELEM(good); i++) {
+		rev = 77;
+		if (snapshot_parse_fname(good[i].fname, out, &rev) != 0) {
+			unit_fail(__FILE__, __LINE__, "\"%s\" refused",
+			    good[i].fname);
+			continue;
+		}
+		T_EQ_STR(out, good[i].name);
+		T_EQ_INT((long long)rev, (long long)good[i].rev);
+	}
+	for (size_t i = 0; i < NELEM(bad); i++)
+		if (snapshot_parse_fname(bad[i], out, &rev) != -1)
+			unit_fail(__FILE__, __LINE__, "\"%s\" accepted", bad[i]);
+	/* The old parser still takes no revision. */
+	T_EQ_INT(snapshot_name_from_fname("17.1", out), -1);
+}
+
 static void
 list_snapshots_sorted(void)
 {
@@ -2226,6 +2266,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(snapshot_roundtrip),
 	UNIT_TEST(snapshot_rename_detected),
 	UNIT_TEST(snapshot_fname_mapping),
+	UNIT_TEST(snapshot_fname_revisions),
 	UNIT_TEST(list_snapshots_sorted),
 	UNIT_TEST(list_snapshots_time_names),
 	UNIT_TEST(locks_conflict),
