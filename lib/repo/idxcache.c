@@ -8,7 +8,10 @@
  * names of those files and the pack table.  In memory stay a Bloom filter
  * (1 byte per entry) and the first entry number of each bucket of ~16
  * entries by id prefix (0.25 byte per entry); a lookup that passes the
- * filter reads one bucket with one pread.
+ * filter reads one bucket with one pread, or, in a cache of at most
+ * IC_MAP_MAX bytes, searches it in a read-only map of the file (no
+ * system call; the pages it touches count in the process's RSS, so
+ * only up to that size).
  *
  * The file is checked before it is used, every time: a keyed BLAKE2b
  * under a key derived from the set's keys covers all of it (a damaged,
@@ -18,6 +21,7 @@
  * the card it does not name are merged in.  A false "this blob is
  * stored" would make a backup skip data; this is what the checks guard.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -44,6 +48,7 @@
 #define IC_BLOOM_BITS	8	/* filter bits per entry */
 #define IC_BLOOM_K	4
 #define IC_SCAN_MAX	128	/* a bucket read with one pread */
+#define IC_MAP_MAX	(32u << 20)	/* bytes: mapped up to this size */
 
 struct idxcache {
 	int		 fd;
@@ -58,6 +63,8 @@ struct idxcache {
 	uint32_t	 nfiles;
 	uint8_t		*bad;		/* index files that failed (IC_BAD) */
 	uint32_t	 nbad;
+	const uint8_t	*map;		/* the file, or NULL (ic_map) */
+	size_t		 maplen;
 };
 
 static uint32_t
@@ -126,6 +133,8 @@ idxcache_free(struct idxcache *ic)
 		return;
 	if (ic->fd != -1)
 		close(ic->fd);
+	if (ic->map != NULL)
+		(void)munmap((void *)ic->map, ic->maplen);
 	coffer_free(ic->bdir);
 	coffer_free(ic->bloom);
 	coffer_free(ic->files);
@@ -210,6 +219,48 @@ ic_close(struct idxcache *ic, uint64_t n, uint64_t last)
 	for (; last <= (1u << ic->bbits); last++)
 		ic->bdir[last] = (uint32_t)n;
 	ic->n = n;
+}
+
+/*
+ * map_limit(): IC_MAP_MAX, or COFFER_IDXCACHE_MAP bytes (for the test
+ * suite only: 0 takes the pread path whatever the size).
+ */
+static uint64_t
+map_limit(void)
+{
+	const char *v = getenv("COFFER_IDXCACHE_MAP");
+	unsigned long long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return IC_MAP_MAX;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	return errno != 0 || *end != '\0' ? IC_MAP_MAX : n;
+}
+
+/*
+ * ic_map(ic): map the file of ${ic} (checked, its fd set) read-only for
+ * lookups if it is at most map_limit() bytes; else, or if it cannot be
+ * mapped, lookups read it.  The map shows the file as it is now, as a
+ * pread would: the same bytes the checks passed while no one else
+ * writes them (a new cache is a new file, renamed over this one, which
+ * leaves it as it was).  Only a file truncated under the process would
+ * fault (SIGBUS): a stop, never a wrong answer.
+ */
+static void
+ic_map(struct idxcache *ic)
+{
+	size_t len = (size_t)(ic->base + ic->n * IC_ENT);
+	void *m;
+
+	if (ic->n == 0 || len > map_limit())
+		return;
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, ic->fd, 0);
+	if (m == MAP_FAILED)
+		return;
+	ic->map = m;
+	ic->maplen = len;
 }
 
 /*
@@ -348,6 +399,25 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 	b = bucket_of(ic, id);
 	lo = ic->bdir[b];
 	hi = ic->bdir[b + 1];
+	if (ic->map != NULL) {
+		const uint8_t *ents = ic->map + ic->base;
+
+		while (hi > lo) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			const uint8_t *p = ents + (uint64_t)mid * IC_ENT;
+			int c = ent_cmp(p, key);
+
+			if (c == 0) {
+				ent_decode(p, e);
+				return true;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return false;
+	}
 	while (hi > lo) {
 		uint32_t k = hi - lo <= IC_SCAN_MAX ? hi - lo : 1;
 		uint32_t at = k == 1 && hi - lo > IC_SCAN_MAX ?
@@ -844,6 +914,7 @@ idxcache_load(struct keyset *ks, const char *dir, bool fresh,
 		if (!vanished && !stale) {
 			ic->fd = fd;
 			fd = -1;
+			ic_map(ic);
 			*out = ic;
 			ic = NULL;
 			r = 0;
@@ -940,6 +1011,7 @@ idxcache_load(struct keyset *ks, const char *dir, bool fresh,
 	made->bad = bad;
 	bad = NULL;
 	made->nbad = nbad;
+	ic_map(made);
 	*out = made;
 	made = NULL;
 	r = 0;
@@ -1031,6 +1103,7 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	}
 	ic->fd = ofd;
 	ofd = -1;
+	ic_map(ic);
 	idxcache_free(old);
 	ks->ic = ic;
 	ic = NULL;

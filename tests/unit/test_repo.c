@@ -1191,10 +1191,12 @@ out:
  * written) answers as the same file checked and read back by the next
  * command; the last hit, remembered per thread, answers only for its
  * own cache: the same id in two sets, looked up in turn, gives each
- * set's own entry.
+ * set's own entry.  With ${map} lookups search the mapped file (a small
+ * cache), else they read it (COFFER_IDXCACHE_MAP=0, as past
+ * IC_MAP_MAX).
  */
 static void
-idxcache_built_and_memo(void)
+idxcache_round(bool map)
 {
 	char dir[PATH_MAX], repo[PATH_MAX], p[PATH_MAX];
 	struct coffer_err err = { 0 };
@@ -1207,6 +1209,10 @@ idxcache_built_and_memo(void)
 
 	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
 		return;
+	if (map)
+		unsetenv("COFFER_IDXCACHE_MAP");
+	else
+		setenv("COFFER_IDXCACHE_MAP", "0", 1);
 	T_EQ_INT(repo_set_cache_dir(rp, unit_pathf(p, "%s/cache", dir)), 0);
 	random_bytes(dk, sizeof(dk));
 	memcpy(dk2, dk, sizeof(dk));
@@ -1289,6 +1295,14 @@ out:
 		keyset_free(b);
 	free_blobs(v, n);
 	fixture_done(dir, rp);
+	unsetenv("COFFER_IDXCACHE_MAP");
+}
+
+static void
+idxcache_built_and_memo(void)
+{
+	idxcache_round(false);
+	idxcache_round(true);
 }
 
 /* One set's keyinfo over another's, or any damaged byte: refused. */
