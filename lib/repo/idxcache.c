@@ -25,10 +25,10 @@
 #include <sys/stat.h>
 
 #include <dirent.h>
-#include <stdatomic.h>
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +63,7 @@ struct idxcache {
 	uint32_t	 nfiles;
 	uint8_t		*bad;		/* index files that failed (IC_BAD) */
 	uint32_t	 nbad;
-	const uint8_t	*map;		/* the file, or NULL (ic_map) */
+	uint8_t		*map;		/* the file, or NULL (ic_map) */
 	size_t		 maplen;
 };
 
@@ -134,7 +134,7 @@ idxcache_free(struct idxcache *ic)
 	if (ic->fd != -1)
 		close(ic->fd);
 	if (ic->map != NULL)
-		(void)munmap((void *)ic->map, ic->maplen);
+		(void)munmap(ic->map, ic->maplen);
 	coffer_free(ic->bdir);
 	coffer_free(ic->bloom);
 	coffer_free(ic->files);
@@ -146,11 +146,12 @@ idxcache_free(struct idxcache *ic)
 static atomic_uint_least64_t ic_serials;
 
 /*
- * The last entry found, per thread: the check walk looks each chunk up
- * twice in a row (is it there, is its pack indexed), restore a tree
- * when it loads it and again for its pack.  Only a hit of the same
- * cache (serial) is answered from here; it holds what a pread of that
- * cache gave, so it is as good as the read it saves.
+ * The last entry read, per thread: check's walk looks each chunk up
+ * twice in a row (is it there, is its pack indexed), each tree when it
+ * loads it and again for its pack.  Only a lookup in the same cache
+ * (serial) is answered from here; it holds what a pread of that cache
+ * gave, so it is as good as the read it saves.  (A mapped cache needs
+ * none.)
  */
 static _Thread_local struct {
 	uint64_t	serial;		/* 0: none */
