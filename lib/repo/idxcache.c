@@ -8,7 +8,10 @@
  * names of those files and the pack table.  In memory stay a Bloom filter
  * (1 byte per entry) and the first entry number of each bucket of ~16
  * entries by id prefix (0.25 byte per entry); a lookup that passes the
- * filter reads one bucket with one pread.
+ * filter reads one bucket with one pread, or, in a cache of at most
+ * IC_MAP_MAX bytes, searches it in a read-only map of the file (no
+ * system call; the pages it touches count in the process's RSS, so
+ * only up to that size).
  *
  * The file is checked before it is used, every time: a keyed BLAKE2b
  * under a key derived from the set's keys covers all of it (a damaged,
@@ -18,12 +21,14 @@
  * the card it does not name are merged in.  A false "this blob is
  * stored" would make a backup skip data; this is what the checks guard.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +48,11 @@
 #define IC_BLOOM_BITS	8	/* filter bits per entry */
 #define IC_BLOOM_K	4
 #define IC_SCAN_MAX	128	/* a bucket read with one pread */
+#define IC_MAP_MAX	(32u << 20)	/* bytes: mapped up to this size */
 
 struct idxcache {
 	int		 fd;
+	uint64_t	 serial;	/* unique in the process (ic_memo) */
 	uint64_t	 n;		/* entries */
 	uint64_t	 base;		/* file offset of entry 0 */
 	uint32_t	 bbits;		/* bucket bits */
@@ -56,6 +63,8 @@ struct idxcache {
 	uint32_t	 nfiles;
 	uint8_t		*bad;		/* index files that failed (IC_BAD) */
 	uint32_t	 nbad;
+	uint8_t		*map;		/* the file, or NULL (ic_map) */
+	size_t		 maplen;
 };
 
 static uint32_t
@@ -124,11 +133,135 @@ idxcache_free(struct idxcache *ic)
 		return;
 	if (ic->fd != -1)
 		close(ic->fd);
+	if (ic->map != NULL)
+		(void)munmap(ic->map, ic->maplen);
 	coffer_free(ic->bdir);
 	coffer_free(ic->bloom);
 	coffer_free(ic->files);
 	coffer_free(ic->bad);
 	coffer_free(ic);
+}
+
+/* Each cache made gets a number of its own: a memo names its cache. */
+static atomic_uint_least64_t ic_serials;
+
+/*
+ * The last entry read, per thread: check's walk looks each chunk up
+ * twice in a row (is it there, is its pack indexed), each tree when it
+ * loads it and again for its pack.  Only a lookup in the same cache
+ * (serial) is answered from here; it holds what a pread of that cache
+ * gave, so it is as good as the read it saves.  (A mapped cache needs
+ * none.)
+ */
+static _Thread_local struct {
+	uint64_t	serial;		/* 0: none */
+	uint8_t		e[IC_ENT];
+} ic_memo;
+
+/*
+ * ic_alloc(n): a cache of up to ${n} entries with its filter and bucket
+ * table sized and empty (fd -1), or NULL.
+ */
+static struct idxcache *
+ic_alloc(uint64_t n)
+{
+	struct idxcache *ic;
+
+	if ((ic = coffer_calloc(1, sizeof(*ic))) == NULL)
+		return NULL;
+	ic->fd = -1;
+	ic->n = n;
+	ic->serial = atomic_fetch_add(&ic_serials, 1) + 1;
+	while (ic->bbits < 28 && ((uint64_t)IC_BUCKET << ic->bbits) < n)
+		ic->bbits++;
+	ic->bloom_mask = 1023;
+	while (ic->bloom_mask + 1 < n * IC_BLOOM_BITS)
+		ic->bloom_mask = ic->bloom_mask * 2 + 1;
+	if ((ic->bdir = coffer_calloc(((size_t)1 << ic->bbits) + 1,
+	    sizeof(uint32_t))) == NULL ||
+	    (ic->bloom = coffer_calloc((ic->bloom_mask + 1) / 8, 1)) == NULL) {
+		idxcache_free(ic);
+		return NULL;
+	}
+	return ic;
+}
+
+/*
+ * ic_index(ic, p, i, np, prev, &last): entry ${p}, number ${i}, into the
+ * filter and bucket table of ${ic}, after checking it: a known type, a
+ * pack below ${np}, above ${prev} (the entry before; i > 0), which it
+ * then becomes.  ${last}: the first bucket not yet started.  -1 if the
+ * entry is bad.
+ */
+static int
+ic_index(struct idxcache *ic, const uint8_t *p, uint64_t i, uint32_t np,
+    uint8_t prev[IC_ENT], uint64_t *last)
+{
+	uint8_t t = p[32] & ~ENTRY_BUNDLED;
+	uint64_t bit[IC_BLOOM_K];
+	uint32_t b;
+
+	if ((t != OBJ_DATA && t != OBJ_TREE) || le32dec(p + 33) >= np ||
+	    (i > 0 && ent_cmp(prev, p) >= 0) || i >= ic->n)
+		return -1;
+	memcpy(prev, p, IC_ENT);
+	for (b = bucket_of(ic, p); *last <= b; (*last)++)
+		ic->bdir[*last] = (uint32_t)i;
+	bloom_bits(ic, p, bit);
+	for (int j = 0; j < IC_BLOOM_K; j++)
+		ic->bloom[bit[j] >> 3] |= 1u << (bit[j] & 7);
+	return 0;
+}
+
+/* ic_close(ic, n, last): the table's end: ${n} entries were indexed. */
+static void
+ic_close(struct idxcache *ic, uint64_t n, uint64_t last)
+{
+	for (; last <= (1u << ic->bbits); last++)
+		ic->bdir[last] = (uint32_t)n;
+	ic->n = n;
+}
+
+/*
+ * map_limit(): IC_MAP_MAX, or COFFER_IDXCACHE_MAP bytes (for the test
+ * suite only: 0 takes the pread path whatever the size).
+ */
+static uint64_t
+map_limit(void)
+{
+	const char *v = getenv("COFFER_IDXCACHE_MAP");
+	unsigned long long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return IC_MAP_MAX;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	return errno != 0 || *end != '\0' ? IC_MAP_MAX : n;
+}
+
+/*
+ * ic_map(ic): map the file of ${ic} (checked, its fd set) read-only for
+ * lookups if it is at most map_limit() bytes; else, or if it cannot be
+ * mapped, lookups read it.  The map shows the file as it is now, as a
+ * pread would: the same bytes the checks passed while no one else
+ * writes them (a new cache is a new file, renamed over this one, which
+ * leaves it as it was).  Only a file truncated under the process would
+ * fault (SIGBUS): a stop, never a wrong answer.
+ */
+static void
+ic_map(struct idxcache *ic)
+{
+	size_t len = (size_t)(ic->base + ic->n * IC_ENT);
+	void *m;
+
+	if (ic->n == 0 || len > map_limit())
+		return;
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, ic->fd, 0);
+	if (m == MAP_FAILED)
+		return;
+	ic->map = m;
+	ic->maplen = len;
 }
 
 /*
@@ -147,7 +280,7 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 	uint8_t hdr[IC_HDR], mac[IC_MAC], want[IC_MAC], body[HASH_LEN];
 	uint8_t *buf = NULL, *fl = NULL, *bad = NULL, prev[IC_ENT];
 	struct stat sb;
-	uint32_t nf, np, nb, nbad;
+	uint32_t nf, np, nbad;
 	uint64_t n, off, need, last = 0;
 	int r = -1;
 
@@ -169,20 +302,9 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 	    n * IC_ENT + IC_MAC;
 	if ((uint64_t)sb.st_size != need)
 		return -1;
-	if ((ic = coffer_calloc(1, sizeof(*ic))) == NULL)
-		return -1;
-	ic->fd = -1;
-	ic->n = n;
-	while (ic->bbits < 28 && ((uint64_t)IC_BUCKET << ic->bbits) < n)
-		ic->bbits++;
-	nb = 1u << ic->bbits;
-	ic->bloom_mask = 1023;
-	while (ic->bloom_mask + 1 < n * IC_BLOOM_BITS)
-		ic->bloom_mask = ic->bloom_mask * 2 + 1;
-	if ((ic->bdir = coffer_calloc((size_t)nb + 1, sizeof(uint32_t))) ==
-	    NULL || (ic->bloom = coffer_calloc((ic->bloom_mask + 1) / 8,
-	    1)) == NULL || (buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) ==
-	    NULL || (fl = coffer_malloc(16 * (size_t)nf + 1)) == NULL ||
+	if ((ic = ic_alloc(n)) == NULL ||
+	    (buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
+	    (fl = coffer_malloc(16 * (size_t)nf + 1)) == NULL ||
 	    (bad = coffer_malloc(IC_BAD * (size_t)nbad + 1)) == NULL)
 		goto out;
 	hash_init(&hs, key, KEY_LEN);
@@ -221,28 +343,14 @@ ic_verify(struct keyset *ks, int fd, const uint8_t key[KEY_LEN],
 		if (pread_full(fd, buf, k * IC_ENT, (off_t)off) != 0)
 			goto out;
 		hash_update(&hs, buf, k * IC_ENT);
-		for (size_t i = 0; i < k; i++) {
-			const uint8_t *p = buf + i * IC_ENT;
-			uint8_t t = p[32] & ~ENTRY_BUNDLED;
-			uint64_t bit[IC_BLOOM_K];
-			uint32_t b;
-
-			if ((t != OBJ_DATA && t != OBJ_TREE) ||
-			    le32dec(p + 33) >= np ||
-			    (done + i > 0 && ent_cmp(prev, p) >= 0))
+		for (size_t i = 0; i < k; i++)
+			if (ic_index(ic, buf + i * IC_ENT, done + i, np, prev,
+			    &last) != 0)
 				goto out;
-			memcpy(prev, p, IC_ENT);
-			for (b = bucket_of(ic, p); last <= b; last++)
-				ic->bdir[last] = (uint32_t)(done + i);
-			bloom_bits(ic, p, bit);
-			for (int j = 0; j < IC_BLOOM_K; j++)
-				ic->bloom[bit[j] >> 3] |= 1u << (bit[j] & 7);
-		}
 		off += k * IC_ENT;
 		done += k;
 	}
-	for (; last <= nb; last++)
-		ic->bdir[last] = (uint32_t)n;
+	ic_close(ic, n, last);
 	hash_final(&hs, body);
 	if (pread_full(fd, mac, IC_MAC, (off_t)off) != 0)
 		goto out;
@@ -285,9 +393,32 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 			return false;
 	memcpy(key, id, BLOB_ID_LEN);
 	key[32] = (uint8_t)type;
+	if (ic_memo.serial == ic->serial && ent_cmp(ic_memo.e, key) == 0) {
+		ent_decode(ic_memo.e, e);
+		return true;
+	}
 	b = bucket_of(ic, id);
 	lo = ic->bdir[b];
 	hi = ic->bdir[b + 1];
+	if (ic->map != NULL) {
+		const uint8_t *ents = ic->map + ic->base;
+
+		while (hi > lo) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			const uint8_t *p = ents + (uint64_t)mid * IC_ENT;
+			int c = ent_cmp(p, key);
+
+			if (c == 0) {
+				ent_decode(p, e);
+				return true;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return false;
+	}
 	while (hi > lo) {
 		uint32_t k = hi - lo <= IC_SCAN_MAX ? hi - lo : 1;
 		uint32_t at = k == 1 && hi - lo > IC_SCAN_MAX ?
@@ -309,7 +440,9 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 		}
 		for (uint32_t i = 0; i < k; i++) {
 			if (ent_cmp(buf + i * IC_ENT, key) == 0) {
-				ent_decode(buf + i * IC_ENT, e);
+				memcpy(ic_memo.e, buf + i * IC_ENT, IC_ENT);
+				ic_memo.serial = ic->serial;
+				ent_decode(ic_memo.e, e);
 				return true;
 			}
 		}
@@ -317,6 +450,8 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 	}
 	if (hi <= lo)
 		return false;
+	memcpy(ic_memo.e, buf, IC_ENT);
+	ic_memo.serial = ic->serial;
 	ent_decode(buf, e);
 	return true;
 }
@@ -437,13 +572,17 @@ base_peek(struct icbase *bs)
 	return bs->buf + (bs->next - bs->at) * IC_ENT;
 }
 
-/* Entries written out: buffered, hashed. */
+/* Entries written out: buffered, hashed, indexed if ic is set. */
 struct icout {
 	int		 fd;
 	struct hash_state hs;
 	uint8_t		*buf;
 	size_t		 len;
 	uint64_t	 n;
+	struct idxcache	*ic;		/* NULL: no tables made */
+	uint64_t	 last;		/* ic_index */
+	uint8_t		 prev[IC_ENT];
+	uint32_t	 np;		/* packs written */
 	bool		 fail;
 };
 
@@ -463,6 +602,9 @@ ico_put(struct icout *o, const uint8_t *e)
 		ico_flush(o);
 	memcpy(o->buf + o->len, e, IC_ENT);
 	o->len += IC_ENT;
+	if (o->ic != NULL &&
+	    ic_index(o->ic, e, o->n, o->np, o->prev, &o->last) != 0)
+		o->fail = true;
 	o->n++;
 }
 
@@ -472,12 +614,15 @@ ico_put(struct icout *o, const uint8_t *e)
  * that failed ${bad}, ks->packs, the entries of scratch file ${b}
  * sorted and without duplicates (in slices of IC_SORT_MEM by id prefix)
  * merged with those of the checked cache ${base} (may be NULL; its
- * entries win a tie), MAC.
+ * entries win a tie), MAC.  With ${made} not NULL, *made gets the cache
+ * as written, its filter and bucket table built from the entries as
+ * they went out and checked as ic_verify checks them (no fd, files or
+ * bad yet; the packs are ks->packs).
  */
 static int
 icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
     const uint8_t *files, uint32_t nfiles, const uint8_t *bad, uint32_t nbad,
-    int out, const uint8_t key[KEY_LEN])
+    int out, const uint8_t key[KEY_LEN], struct idxcache **made)
 {
 	struct hash_state hs;
 	uint8_t hdr[IC_HDR], body[HASH_LEN], mac[IC_MAC];
@@ -489,6 +634,13 @@ icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
 	struct icbase bs = { .ic = base };
 	int r = -1;
 
+	if (made != NULL) {
+		*made = NULL;
+		if ((o.ic = ic_alloc(b->n + (base != NULL ? base->n : 0))) ==
+		    NULL)
+			goto out;
+		o.np = ks->npacks;
+	}
 	if (icb_flush(b) != 0 ||
 	    (obuf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
 	    (o.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
@@ -586,8 +738,16 @@ icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
 	if (write_full(out, mac, IC_MAC) != 0 ||
 	    pwrite(out, hdr, IC_HDR, 0) != IC_HDR)
 		goto out;
+	if (made != NULL) {
+		ic_close(o.ic, written, o.last);
+		o.ic->base = IC_HDR + 16 * ((uint64_t)nfiles + ks->npacks) +
+		    IC_BAD * (uint64_t)nbad;
+		*made = o.ic;
+		o.ic = NULL;
+	}
 	r = 0;
 out:
+	idxcache_free(o.ic);
 	coffer_free(rec);
 	coffer_free(obuf);
 	coffer_free(o.buf);
@@ -713,7 +873,7 @@ idxcache_load(struct keyset *ks, const char *dir, bool fresh,
 {
 	char path[4200], tmp[4200], raw[4200];
 	uint8_t key[KEY_LEN];
-	struct idxcache *ic = NULL;
+	struct idxcache *ic = NULL, *made = NULL;
 	uint8_t *cached = NULL, *files = NULL, *bad = NULL;
 	uint32_t ncached = 0, nfiles = 0, nbad = 0;
 	char **names = NULL;
@@ -755,6 +915,7 @@ idxcache_load(struct keyset *ks, const char *dir, bool fresh,
 		if (!vanished && !stale) {
 			ic->fd = fd;
 			fd = -1;
+			ic_map(ic);
 			*out = ic;
 			ic = NULL;
 			r = 0;
@@ -830,22 +991,30 @@ idxcache_load(struct keyset *ks, const char *dir, bool fresh,
 	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
-	if (icb_write(ks, &b, ic, files, nfiles, bad, nbad, ofd, key) != 0 ||
-	    rename(tmp, path) != 0) {
+	/*
+	 * Not read back: the tables come from the entries as they were
+	 * written, checked as ic_verify checks them (type, pack, order),
+	 * and the MAC from the same bytes.  Reading the file back would
+	 * read the page cache this process just filled, not the disk, so
+	 * it could only find what this function computed already; what the
+	 * disk holds later is checked whole (MAC) by every open.
+	 */
+	if (icb_write(ks, &b, ic, files, nfiles, bad, nbad, ofd, key,
+	    &made) != 0 || rename(tmp, path) != 0) {
 		(void)unlink(tmp);
 		goto out;
 	}
-	/* Read back what was written, through the same checks. */
-	idxcache_free(ic);
-	ic = NULL;
-	cached = NULL;
-	ks->npacks = 0;
-	if (ic_verify(ks, ofd, key, &ic) != 0)
-		goto out;
-	ic->fd = ofd;
+	made->fd = ofd;
 	ofd = -1;
-	*out = ic;
-	ic = NULL;
+	made->files = files;
+	files = NULL;
+	made->nfiles = nfiles;
+	made->bad = bad;
+	bad = NULL;
+	made->nbad = nbad;
+	ic_map(made);
+	*out = made;
+	made = NULL;
 	r = 0;
 out:
 	if (r != 0 && r != COFFER_ENOMEM)
@@ -854,6 +1023,7 @@ out:
 		ks->npacks = 0;
 	secret_wipe(key, sizeof(key));
 	idxcache_free(ic);
+	idxcache_free(made);
 	if (fd != -1)
 		close(fd);
 	if (ofd != -1)
@@ -921,7 +1091,7 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
 	if (icb_write(ks, &b, old, files, nfiles, old->bad, old->nbad, ofd,
-	    key) != 0 ||
+	    key, NULL) != 0 ||
 	    rename(tmp, path) != 0) {
 		(void)unlink(tmp);
 		goto out;
@@ -934,6 +1104,7 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	}
 	ic->fd = ofd;
 	ofd = -1;
+	ic_map(ic);
 	idxcache_free(old);
 	ks->ic = ic;
 	ic = NULL;

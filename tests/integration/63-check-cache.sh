@@ -7,6 +7,8 @@
 # the cache was built is reported although the cache is valid), and
 # reading the packs batch by batch (COFFER_CHECK_BATCH shrinks the
 # ~131,000 entries a batch holds) still finds damage in every pack.
+# Lookups that read the cache (COFFER_IDXCACHE_MAP=0) answer as those
+# that search its map.
 # An index file that fails to load is remembered by the cache: the next
 # commands do not read it again (nor rewrite the cache) until it
 # changes; then it is read and merged.
@@ -61,6 +63,12 @@ scenario() {
 	    return 1
 	expect_exit 0 "$COFFER" restore latest --target r1 || return 1
 	expect_tree src r1/src $(owner_opt) || return 1
+	# The same through lookups that read the cache rather than map it
+	# (as for a cache over IC_MAP_MAX).
+	COFFER_IDXCACHE_MAP=0 expect_exit 0 "$COFFER" check || return 1
+	COFFER_IDXCACHE_MAP=0 expect_exit 0 "$COFFER" restore latest \
+	    --target r0 || return 1
+	expect_tree src r0/src $(owner_opt) || return 1
 
 	# An index file of the card damaged after the cache was built: the
 	# valid cache still names it, check reads the card and says so.
@@ -69,6 +77,8 @@ scenario() {
 	expect_exit 0 "$COFFER" ls latest || return 1
 	flip_byte "$COFFER_REPO/sets/$set/index/$idx" || return 1
 	expect_fail "$COFFER" check || return 1
+	expect_grep "$idx" err || return 1
+	COFFER_IDXCACHE_MAP=0 expect_fail "$COFFER" check || return 1
 	expect_grep "$idx" err || return 1
 
 	# The damaged file is remembered: later commands neither read it

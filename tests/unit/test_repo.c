@@ -1186,6 +1186,125 @@ out:
 	fixture_done(dir, rp);
 }
 
+/*
+ * The index cache as a command builds it (its tables made while it is
+ * written) answers as the same file checked and read back by the next
+ * command; the last hit, remembered per thread, answers only for its
+ * own cache: the same id in two sets, looked up in turn, gives each
+ * set's own entry.  With ${map} lookups search the mapped file (a small
+ * cache), else they read it (COFFER_IDXCACHE_MAP=0, as past
+ * IC_MAP_MAX).
+ */
+static void
+idxcache_round(bool map)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], p[PATH_MAX];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *a = NULL, *b = NULL;
+	uint8_t dk[KEY_LEN], dk2[KEY_LEN], absent[BLOB_ID_LEN];
+	struct idx_entry seen[8];
+	struct blob v[8];
+	size_t n;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	if (map)
+		unsetenv("COFFER_IDXCACHE_MAP");
+	else
+		setenv("COFFER_IDXCACHE_MAP", "0", 1);
+	T_EQ_INT(repo_set_cache_dir(rp, unit_pathf(p, "%s/cache", dir)), 0);
+	random_bytes(dk, sizeof(dk));
+	memcpy(dk2, dk, sizeof(dk));
+	dk2[0] ^= 1;
+	random_bytes(absent, sizeof(absent));
+	n = make_blobs(v, NELEM(v));
+
+	if ((a = open_set(rp, dk, true)) == NULL ||
+	    (b = open_set(rp, dk2, true)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		keyset_blob_id(a, v[i].data, v[i].len, v[i].id);
+		T_EQ_INT(put(a, v[i].type, v[i].id, v[i].data, v[i].len), 0);
+	}
+	/* v[0]'s id in the other set too, on other bytes. */
+	T_EQ_INT(put(b, v[0].type, v[0].id, v[1].data, v[1].len), 0);
+	T_EQ_INT(keyset_flush(a, &err), 0);
+	T_EQ_INT(keyset_flush(b, &err), 0);
+	keyset_free(a);
+	keyset_free(b);
+	b = NULL;
+
+	/* Built now, in this process: what it answers is remembered. */
+	if ((a = open_set(rp, dk, false)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct idx_entry *e;
+		int other;
+
+		T_TRUE(keyset_has_blob(a, v[i].type, v[i].id));
+		T_TRUE(a->ic != NULL);
+		if ((e = idx_find(a, v[i].type, v[i].id)) == NULL) {
+			memset(&seen[i], 0, sizeof(seen[i]));
+			continue;
+		}
+		seen[i] = *e;
+		T_EQ_INT(e->loc.rawlen, v[i].len);
+		/*
+		 * Right after a hit, the other type is still another blob:
+		 * none, or (the 63 bytes stored as both) that one.
+		 */
+		other = v[i].type == OBJ_DATA ? OBJ_TREE : OBJ_DATA;
+		e = idx_find(a, other, v[i].id);
+		T_TRUE(e == NULL || e->type == other);
+	}
+	T_TRUE(!keyset_has_blob(a, OBJ_DATA, absent));
+	keyset_free(a);
+
+	/* Read back from the file by the next open: the same entries. */
+	if ((a = open_set(rp, dk, false)) == NULL ||
+	    (b = open_set(rp, dk2, false)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct idx_entry *e;
+
+		T_TRUE(keyset_has_blob(a, v[i].type, v[i].id));
+		if ((e = idx_find(a, v[i].type, v[i].id)) == NULL)
+			continue;
+		T_TRUE(memcmp(e, &seen[i], sizeof(*e)) == 0);
+	}
+	T_TRUE(!keyset_has_blob(a, OBJ_DATA, absent));
+	/* The same id through each set's cache, in turn. */
+	for (int round = 0; round < 2; round++) {
+		const struct idx_entry *e;
+
+		T_TRUE(keyset_has_blob(a, v[0].type, v[0].id));
+		T_TRUE(a->ic != NULL && b != NULL);
+		e = idx_find(a, v[0].type, v[0].id);
+		T_TRUE(e != NULL && e->loc.rawlen == v[0].len);
+		T_TRUE(keyset_has_blob(b, v[0].type, v[0].id));
+		T_TRUE(b->ic != NULL);
+		e = idx_find(b, v[0].type, v[0].id);
+		T_TRUE(e != NULL && e->loc.rawlen == v[1].len);
+	}
+	check_blob(a, &v[0]);
+out:
+	if (a != NULL)
+		keyset_free(a);
+	if (b != NULL)
+		keyset_free(b);
+	free_blobs(v, n);
+	fixture_done(dir, rp);
+	unsetenv("COFFER_IDXCACHE_MAP");
+}
+
+static void
+idxcache_built_and_memo(void)
+{
+	idxcache_round(false);
+	idxcache_round(true);
+}
+
 /* One set's keyinfo over another's, or any damaged byte: refused. */
 static void
 keyset_keyinfo_bound(void)
@@ -2261,6 +2380,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(keyset_prune_bundles),
 	UNIT_TEST(keyset_prune_many_packs),
 	UNIT_TEST(keyset_other_key),
+	UNIT_TEST(idxcache_built_and_memo),
 	UNIT_TEST(keyset_keyinfo_bound),
 	UNIT_TEST(keyset_keyinfo_escrow),
 	UNIT_TEST(snapshot_roundtrip),
