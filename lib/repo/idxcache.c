@@ -273,11 +273,11 @@ out:
 
 bool
 idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
-    struct idx_entry *e)
+    struct idx_entry *e, uint64_t *num)
 {
 	uint8_t buf[IC_SCAN_MAX * IC_ENT], key[IC_ENT];
 	uint64_t bit[IC_BLOOM_K];
-	uint32_t lo, hi, b;
+	uint32_t lo, hi, b, at = 0;
 
 	bloom_bits(ic, id, bit);
 	for (int j = 0; j < IC_BLOOM_K; j++)
@@ -290,8 +290,8 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 	hi = ic->bdir[b + 1];
 	while (hi > lo) {
 		uint32_t k = hi - lo <= IC_SCAN_MAX ? hi - lo : 1;
-		uint32_t at = k == 1 && hi - lo > IC_SCAN_MAX ?
-		    lo + (hi - lo) / 2 : lo;
+
+		at = k == 1 && hi - lo > IC_SCAN_MAX ? lo + (hi - lo) / 2 : lo;
 
 		if (pread_full(ic->fd, buf, (size_t)k * IC_ENT,
 		    (off_t)(ic->base + (uint64_t)at * IC_ENT)) != 0)
@@ -310,6 +310,8 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 		for (uint32_t i = 0; i < k; i++) {
 			if (ent_cmp(buf + i * IC_ENT, key) == 0) {
 				ent_decode(buf + i * IC_ENT, e);
+				if (num != NULL)
+					*num = (uint64_t)lo + i;
 				return true;
 			}
 		}
@@ -318,6 +320,8 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 	if (hi <= lo)
 		return false;
 	ent_decode(buf, e);
+	if (num != NULL)
+		*num = at;
 	return true;
 }
 
