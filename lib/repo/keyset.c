@@ -1624,14 +1624,21 @@ index_emit(struct keyset *ks, struct wbuf *plain, char ***names,
 #define INDEX_PLAIN_MAX	(INDEX_MAX - MAGIC_LEN - AEAD_OVERHEAD)
 #define INDEX_ENTRY_LEN	(1 + BLOB_ID_LEN + 8 + 4 + 4)
 #define INDEX_PACK_LEN	(PACK_ID_LEN + 4)
+/*
+ * index_write_each's files: smaller, so that the plaintext and its sealed
+ * copy held while one is written stay within 2 × 4 MiB at any size.
+ */
+#define INDEX_EACH_MAX	(INDEX_PLAIN_MAX < (4u << 20) ? INDEX_PLAIN_MAX : \
+    (4u << 20))
 
 /*
- * index_pack(ks, plain, p, v, n, names, nnames, err): the ${n} entries
- * ${v} of pack ${p} into ${plain}, emitting each file that fills; the
- * counts are patched in place when a run or a file ends.
+ * index_pack(ks, plain, max, p, v, n, names, nnames, err): the ${n}
+ * entries ${v} of pack ${p} into ${plain}, emitting each file that
+ * would pass ${max} bytes of plaintext; the counts are patched in place
+ * when a run or a file ends.
  */
 static int
-index_pack(struct keyset *ks, struct wbuf *plain, uint32_t p,
+index_pack(struct keyset *ks, struct wbuf *plain, size_t max, uint32_t p,
     const struct idx_entry *const *v, uint32_t n, char ***names,
     size_t *nnames, struct coffer_err *err)
 {
@@ -1645,14 +1652,14 @@ index_pack(struct keyset *ks, struct wbuf *plain, uint32_t p,
 	 * loaded; correct, but prune weighs them apart).
 	 */
 	if (n > 0 && plain->len > 0 && plain->len + INDEX_PACK_LEN +
-	    (size_t)n * INDEX_ENTRY_LEN > INDEX_PLAIN_MAX && 4 +
-	    INDEX_PACK_LEN + (size_t)n * INDEX_ENTRY_LEN <= INDEX_PLAIN_MAX &&
+	    (size_t)n * INDEX_ENTRY_LEN > max && 4 + INDEX_PACK_LEN +
+	    (size_t)n * INDEX_ENTRY_LEN <= max &&
 	    (r = index_emit(ks, plain, names, nnames, err)) != 0)
 		return r;
 	for (uint32_t j = 0; j < n; j++) {
 		const struct idx_entry *e = v[j];
 
-		if (run > 0 && plain->len + INDEX_ENTRY_LEN > INDEX_PLAIN_MAX) {
+		if (run > 0 && plain->len + INDEX_ENTRY_LEN > max) {
 			le32enc(plain->p + hdr + PACK_ID_LEN, run);
 			if ((r = index_emit(ks, plain, names, nnames,
 			    err)) != 0)
@@ -1735,8 +1742,8 @@ index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
 	}
 	/* Fill files in turn: npk u32 | (pack id | n u32 | entries)... */
 	for (uint32_t p = 0, k = 0; p < ks->npacks; k += count[p], p++)
-		if ((r = index_pack(ks, &plain, p, order + k, count[p], names,
-		    nnames, err)) != 0)
+		if ((r = index_pack(ks, &plain, INDEX_PLAIN_MAX, p, order + k,
+		    count[p], names, nnames, err)) != 0)
 			goto out;
 	if (plain.len > 0)
 		r = index_emit(ks, &plain, names, nnames, err);
@@ -1792,7 +1799,7 @@ index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
 	struct wbuf plain;
 	int r = 0;
 
-	wbuf_init(&plain, INDEX_PLAIN_MAX);
+	wbuf_init(&plain, INDEX_EACH_MAX);
 	if ((w.count = coffer_calloc(ks->npacks + 1, sizeof(*w.count))) ==
 	    NULL || (w.at = coffer_calloc(ks->npacks + 1,
 	    sizeof(*w.at))) == NULL) {
@@ -1849,8 +1856,8 @@ index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
 			goto out;
 		}
 		for (uint32_t p = lo, j = 0; p < hi; j += w.count[p], p++)
-			if ((r = index_pack(ks, &plain, p, w.v + j, w.count[p],
-			    names, nnames, err)) != 0)
+			if ((r = index_pack(ks, &plain, INDEX_EACH_MAX, p,
+			    w.v + j, w.count[p], names, nnames, err)) != 0)
 				goto out;
 	}
 	if (plain.len > 0)
