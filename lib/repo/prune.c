@@ -239,13 +239,14 @@ batch_limit(void)
 typedef int batch_fn(struct pbatch *b, void *cookie);
 
 /*
- * each_batch(b, fn, cookie, err): fn(b, cookie) for each batch of the old
- * packs, b->v holding its b->n entries sorted by place.  The entries of
+ * each_batch(b, fn, cookie, fate, err): fn(b, cookie) for each batch of
+ * the old packs (with ${fate}, only those holding a pack to repack),
+ * b->v holding its b->n entries sorted by place.  The entries of
  * packs not yet in a batch must not change meanwhile (those of a batch
  * done may: copied, they are overridden in the table, at a new pack).
  */
 static int
-each_batch(struct pbatch *b, batch_fn *fn, void *cookie,
+each_batch(struct pbatch *b, batch_fn *fn, void *cookie, const uint8_t *fate,
     struct coffer_err *err)
 {
 	size_t limit = batch_limit();
@@ -254,11 +255,16 @@ each_batch(struct pbatch *b, batch_fn *fn, void *cookie,
 	for (uint32_t lo = 0, hi; lo < b->nold; lo = hi) {
 		size_t k = 0;
 
+		bool want = fate == NULL;
+
 		for (hi = lo; hi < b->nold; hi++) {
 			if (k > 0 && k + b->count[hi] > limit)
 				break;
 			k += b->count[hi];
+			want = want || fate[hi] == P_REPACK;
 		}
+		if (!want)
+			continue;	/* no pack of this batch is repacked */
 		if (k > b->cap) {
 			coffer_free(b->v);
 			b->cap = k;
@@ -503,7 +509,7 @@ plan(struct pbatch *b, uint8_t *fate, const struct prune_opts *o,
 		r = coffer_err_set(err, COFFER_ENOMEM, "prune");
 		goto out;
 	}
-	if ((r = each_batch(b, sum_batch, &sm, err)) != 0)
+	if ((r = each_batch(b, sum_batch, &sm, NULL, err)) != 0)
 		goto out;
 	for (uint32_t p = 0; p < nold; p++) {
 		char path[64];
@@ -561,7 +567,7 @@ plan(struct pbatch *b, uint8_t *fate, const struct prune_opts *o,
 	if (written > 0)
 		written += PACK_OVERHEAD * (written / PACK_TARGET_SIZE + 1);
 	*est_written = written;
-	r = each_batch(b, keep_batch, &sm, err);
+	r = each_batch(b, keep_batch, &sm, NULL, err);
 out:
 	coffer_free(sm.total);
 	coffer_free(sm.live);
@@ -812,7 +818,7 @@ keyset_prune(struct keyset *ks, const struct prune_opts *o,
 	st->bytes_freed = freed0;
 
 	/* 1. Copy the used objects of repacked packs. */
-	if ((r = each_batch(&pb, copy_batch, &cp, err)) != 0)
+	if ((r = each_batch(&pb, copy_batch, &cp, fate, err)) != 0)
 		goto out;
 	/* New packs durable, with an index of their own (flush). */
 	if ((r = keyset_flush(ks, err)) != 0)
