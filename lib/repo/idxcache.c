@@ -156,6 +156,7 @@ static atomic_uint_least64_t ic_serials;
 static _Thread_local struct {
 	uint64_t	serial;		/* 0: none */
 	uint8_t		e[IC_ENT];
+	uint64_t	num;		/* its entry number */
 } ic_memo;
 
 /*
@@ -381,11 +382,11 @@ out:
 
 bool
 idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
-    struct idx_entry *e)
+    struct idx_entry *e, uint64_t *num)
 {
 	uint8_t buf[IC_SCAN_MAX * IC_ENT], key[IC_ENT];
 	uint64_t bit[IC_BLOOM_K];
-	uint32_t lo, hi, b;
+	uint32_t lo, hi, b, at = 0;
 
 	bloom_bits(ic, id, bit);
 	for (int j = 0; j < IC_BLOOM_K; j++)
@@ -395,6 +396,8 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 	key[32] = (uint8_t)type;
 	if (ic_memo.serial == ic->serial && ent_cmp(ic_memo.e, key) == 0) {
 		ent_decode(ic_memo.e, e);
+		if (num != NULL)
+			*num = ic_memo.num;
 		return true;
 	}
 	b = bucket_of(ic, id);
@@ -410,6 +413,8 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 
 			if (c == 0) {
 				ent_decode(p, e);
+				if (num != NULL)
+					*num = mid;
 				return true;
 			}
 			if (c < 0)
@@ -421,8 +426,8 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 	}
 	while (hi > lo) {
 		uint32_t k = hi - lo <= IC_SCAN_MAX ? hi - lo : 1;
-		uint32_t at = k == 1 && hi - lo > IC_SCAN_MAX ?
-		    lo + (hi - lo) / 2 : lo;
+
+		at = k == 1 && hi - lo > IC_SCAN_MAX ? lo + (hi - lo) / 2 : lo;
 
 		if (pread_full(ic->fd, buf, (size_t)k * IC_ENT,
 		    (off_t)(ic->base + (uint64_t)at * IC_ENT)) != 0)
@@ -442,7 +447,10 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 			if (ent_cmp(buf + i * IC_ENT, key) == 0) {
 				memcpy(ic_memo.e, buf + i * IC_ENT, IC_ENT);
 				ic_memo.serial = ic->serial;
+				ic_memo.num = (uint64_t)lo + i;
 				ent_decode(ic_memo.e, e);
+				if (num != NULL)
+					*num = ic_memo.num;
 				return true;
 			}
 		}
@@ -452,7 +460,10 @@ idxcache_get(const struct idxcache *ic, int type, const uint8_t id[BLOB_ID_LEN],
 		return false;
 	memcpy(ic_memo.e, buf, IC_ENT);
 	ic_memo.serial = ic->serial;
+	ic_memo.num = at;
 	ent_decode(buf, e);
+	if (num != NULL)
+		*num = at;
 	return true;
 }
 

@@ -108,20 +108,30 @@ idx_hash(int type, const uint8_t id[BLOB_ID_LEN])
 static _Thread_local struct idx_entry ic_hit;
 
 struct idx_entry *
-idx_find(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
+idx_find_tab(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {
 	size_t mask, i;
 
-	if (ks->tabcap > 0) {
-		mask = ks->tabcap - 1;
-		for (i = idx_hash(type, id) & mask; ks->tab[i].type != 0;
-		    i = (i + 1) & mask) {
-			if (ks->tab[i].type == type &&
-			    memcmp(ks->tab[i].id, id, BLOB_ID_LEN) == 0)
-				return &ks->tab[i];
-		}
+	if (ks->tabcap == 0)
+		return NULL;
+	mask = ks->tabcap - 1;
+	for (i = idx_hash(type, id) & mask; ks->tab[i].type != 0;
+	    i = (i + 1) & mask) {
+		if (ks->tab[i].type == type &&
+		    memcmp(ks->tab[i].id, id, BLOB_ID_LEN) == 0)
+			return &ks->tab[i];
 	}
-	if (ks->ic != NULL && idxcache_get(ks->ic, type, id, &ic_hit) &&
+	return NULL;
+}
+
+struct idx_entry *
+idx_find(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
+{
+	struct idx_entry *e;
+
+	if ((e = idx_find_tab(ks, type, id)) != NULL)
+		return e;
+	if (ks->ic != NULL && idxcache_get(ks->ic, type, id, &ic_hit, NULL) &&
 	    ic_hit.loc.pack < ks->npacks)
 		return &ic_hit;
 	return NULL;
@@ -153,16 +163,15 @@ idx_grow(struct keyset *ks)
 	return 0;
 }
 
-int
-idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+/* tab_put(ks, e): a new entry in the table (not there yet). */
+static struct idx_entry *
+tab_put(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     const struct blob_loc *loc, bool bundled)
 {
 	size_t mask, i;
 
-	if (idx_find(ks, type, id) != NULL)
-		return 0;
 	if ((ks->tabn + 1) * 10 > ks->tabcap * 7 && idx_grow(ks) != 0)
-		return COFFER_ENOMEM;
+		return NULL;
 	mask = ks->tabcap - 1;
 	for (i = idx_hash(type, id) & mask; ks->tab[i].type != 0;
 	    i = (i + 1) & mask)
@@ -172,7 +181,28 @@ idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
 	ks->tab[i].bundled = bundled;
 	ks->tab[i].loc = *loc;
 	ks->tabn++;
-	return 0;
+	return &ks->tab[i];
+}
+
+int
+idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
+    const struct blob_loc *loc, bool bundled)
+{
+	if (idx_find(ks, type, id) != NULL)
+		return 0;
+	return tab_put(ks, type, id, loc, bundled) == NULL ? COFFER_ENOMEM : 0;
+}
+
+struct idx_entry *
+idx_override(struct keyset *ks, const struct idx_entry *e)
+{
+	struct idx_entry *t;
+
+	if ((t = idx_find_tab(ks, e->type, e->id)) != NULL)
+		return t;
+	if ((t = tab_put(ks, e->type, e->id, &e->loc, e->bundled)) != NULL)
+		t->used = e->used;
+	return t;
 }
 
 int
@@ -869,6 +899,7 @@ keyset_free(struct keyset *ks)
 	pthread_mutex_destroy(&ks->idx_mu);
 	idxcache_free(ks->ic);
 	coffer_free(ks->tab);
+	coffer_free(ks->icmark);
 	coffer_free(ks);
 }
 
@@ -916,7 +947,7 @@ keyset_aux_key(const struct keyset *ks, const char ctx[8],
 int
 keyset_load_index(struct keyset *ks, bool whole, struct coffer_err *err)
 {
-	return whole ? idx_full(ks, err) : idx_ready(ks, err);
+	return whole ? idx_fresh(ks, err) : idx_ready(ks, err);
 }
 
 bool
@@ -1321,6 +1352,7 @@ write_object(void *cookie, const uint8_t *sealed, size_t slen, bool bundle,
 	    (r = index_interim(ks, err)) != 0)
 		return r;
 	if (pw->fd == -1 && ks->ic != NULL && ks->writing && !ks->scanned &&
+	    !ks->pruning &&
 	    ks->tabn >= absorb_min() &&
 	    ks->tabn >= idxcache_count(ks->ic) / 16)
 		return index_absorb(ks, err);
@@ -1592,6 +1624,71 @@ index_emit(struct keyset *ks, struct wbuf *plain, char ***names,
 #define INDEX_PLAIN_MAX	(INDEX_MAX - MAGIC_LEN - AEAD_OVERHEAD)
 #define INDEX_ENTRY_LEN	(1 + BLOB_ID_LEN + 8 + 4 + 4)
 #define INDEX_PACK_LEN	(PACK_ID_LEN + 4)
+/*
+ * index_write_each's files: smaller, so that the plaintext and its sealed
+ * copy held while one is written stay within 2 × 4 MiB at any size.
+ */
+#define INDEX_EACH_MAX	(INDEX_PLAIN_MAX < (4u << 20) ? INDEX_PLAIN_MAX : \
+    (4u << 20))
+
+/*
+ * index_pack(ks, plain, max, p, v, n, names, nnames, err): the ${n}
+ * entries ${v} of pack ${p} into ${plain}, emitting each file that
+ * would pass ${max} bytes of plaintext; the counts are patched in place
+ * when a run or a file ends.
+ */
+static int
+index_pack(struct keyset *ks, struct wbuf *plain, size_t max, uint32_t p,
+    const struct idx_entry *const *v, uint32_t n, char ***names,
+    size_t *nnames, struct coffer_err *err)
+{
+	size_t hdr = 0;		/* this pack's run in ${plain} */
+	uint32_t run = 0;
+	int r;
+
+	/*
+	 * A pack that fits in a file of its own starts one rather than
+	 * straddle two (each file's run gets a pack slot of its own when
+	 * loaded; correct, but prune weighs them apart).
+	 */
+	if (n > 0 && plain->len > 0 && plain->len + INDEX_PACK_LEN +
+	    (size_t)n * INDEX_ENTRY_LEN > max && 4 + INDEX_PACK_LEN +
+	    (size_t)n * INDEX_ENTRY_LEN <= max &&
+	    (r = index_emit(ks, plain, names, nnames, err)) != 0)
+		return r;
+	for (uint32_t j = 0; j < n; j++) {
+		const struct idx_entry *e = v[j];
+
+		if (run > 0 && plain->len + INDEX_ENTRY_LEN > max) {
+			le32enc(plain->p + hdr + PACK_ID_LEN, run);
+			if ((r = index_emit(ks, plain, names, nnames,
+			    err)) != 0)
+				return r;
+			run = 0;
+		}
+		if (plain->len == 0)
+			wbuf_u32(plain, 0);
+		if (run == 0) {
+			le32enc(plain->p, le32dec(plain->p) + 1);
+			hdr = plain->len;
+			wbuf_put(plain, ks->packs[p].id, PACK_ID_LEN);
+			wbuf_u32(plain, 0);
+		}
+		wbuf_u8(plain, (uint8_t)(e->type |
+		    (e->bundled ? ENTRY_BUNDLED : 0)));
+		wbuf_put(plain, e->id, BLOB_ID_LEN);
+		wbuf_u64(plain, e->loc.offset);
+		wbuf_u32(plain, e->loc.clen);
+		wbuf_u32(plain, e->loc.rawlen);
+		if (plain->oom)
+			return coffer_err_set(err, COFFER_ENOMEM,
+			    "building an index file");
+		run++;
+	}
+	if (run > 0)
+		le32enc(plain->p + hdr + PACK_ID_LEN, run);
+	return 0;
+}
 
 /*
  * index_write(ks, keep, cookie, names, nnames, err): write the entries
@@ -1643,66 +1740,133 @@ index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
 			continue;
 		order[at[e->loc.pack]++] = e;
 	}
-	/*
-	 * Fill files in turn: npk u32 | (pack id | n u32 | entries)...; the
-	 * counts are patched in place when a run or a file ends.
-	 */
-	for (uint32_t p = 0, k = 0; p < ks->npacks; p++) {
-		size_t hdr = 0;		/* this pack's run in ${plain} */
-		uint32_t run = 0;
-
-		/*
-		 * A pack that fits in a file of its own starts one rather
-		 * than straddle two (each file's run gets a pack slot of its
-		 * own when loaded; correct, but prune weighs them apart).
-		 */
-		if (count[p] > 0 && plain.len > 0 && plain.len +
-		    INDEX_PACK_LEN + (size_t)count[p] * INDEX_ENTRY_LEN >
-		    INDEX_PLAIN_MAX && 4 + INDEX_PACK_LEN + (size_t)count[p] *
-		    INDEX_ENTRY_LEN <= INDEX_PLAIN_MAX &&
-		    (r = index_emit(ks, &plain, names, nnames, err)) != 0)
+	/* Fill files in turn: npk u32 | (pack id | n u32 | entries)... */
+	for (uint32_t p = 0, k = 0; p < ks->npacks; k += count[p], p++)
+		if ((r = index_pack(ks, &plain, INDEX_PLAIN_MAX, p, order + k,
+		    count[p], names, nnames, err)) != 0)
 			goto out;
-		for (uint32_t j = 0; j < count[p]; j++, k++) {
-			const struct idx_entry *e = order[k];
-
-			if (run > 0 && plain.len + INDEX_ENTRY_LEN >
-			    INDEX_PLAIN_MAX) {
-				le32enc(plain.p + hdr + PACK_ID_LEN, run);
-				if ((r = index_emit(ks, &plain, names, nnames,
-				    err)) != 0)
-					goto out;
-				run = 0;
-			}
-			if (plain.len == 0)
-				wbuf_u32(&plain, 0);
-			if (run == 0) {
-				le32enc(plain.p, le32dec(plain.p) + 1);
-				hdr = plain.len;
-				wbuf_put(&plain, ks->packs[p].id, PACK_ID_LEN);
-				wbuf_u32(&plain, 0);
-			}
-			wbuf_u8(&plain, (uint8_t)(e->type |
-			    (e->bundled ? ENTRY_BUNDLED : 0)));
-			wbuf_put(&plain, e->id, BLOB_ID_LEN);
-			wbuf_u64(&plain, e->loc.offset);
-			wbuf_u32(&plain, e->loc.clen);
-			wbuf_u32(&plain, e->loc.rawlen);
-			if (plain.oom) {
-				r = coffer_err_set(err, COFFER_ENOMEM,
-				    "building an index file");
-				goto out;
-			}
-			run++;
-		}
-		if (run > 0)
-			le32enc(plain.p + hdr + PACK_ID_LEN, run);
-	}
 	if (plain.len > 0)
 		r = index_emit(ks, &plain, names, nnames, err);
 out:
 	coffer_free(order);
 	coffer_free(count);
 	coffer_free(at);
+	wbuf_release(&plain);
+	return r;
+}
+
+/* index_write_each: what its passes over the entries share. */
+struct iwe {
+	const struct keyset	*ks;
+	uint32_t		*count;		/* entries of each pack */
+	uint32_t		*at;		/* each pack's next free slot */
+	uint32_t		 lo, hi;	/* this batch's packs */
+	struct idx_entry	*e;		/* this batch's entries */
+	const struct idx_entry	**v;		/* ${e} by pack */
+	size_t			 n, cap;
+};
+
+static int
+iwe_count(void *cookie, const struct idx_entry *e)
+{
+	struct iwe *w = cookie;
+
+	if (e->loc.pack < w->ks->npacks)
+		w->count[e->loc.pack]++;
+	return 0;
+}
+
+static int
+iwe_take(void *cookie, const struct idx_entry *e)
+{
+	struct iwe *w = cookie;
+	uint32_t p = e->loc.pack;
+
+	if (p < w->lo || p >= w->hi)
+		return 0;
+	if (w->n == w->cap || w->at[p] >= w->cap)
+		return COFFER_EFORMAT;	/* not what the count pass saw */
+	w->e[w->n] = *e;
+	w->v[w->at[p]++] = &w->e[w->n++];
+	return 0;
+}
+
+int
+index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
+    size_t batch, char ***names, size_t *nnames, struct coffer_err *err)
+{
+	struct iwe w = { .ks = ks };
+	struct wbuf plain;
+	int r = 0;
+
+	wbuf_init(&plain, INDEX_EACH_MAX);
+	if ((w.count = coffer_calloc(ks->npacks + 1, sizeof(*w.count))) ==
+	    NULL || (w.at = coffer_calloc(ks->npacks + 1,
+	    sizeof(*w.at))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "index");
+		goto out;
+	}
+	if ((r = each(cookie, iwe_count, &w)) != 0) {
+		r = coffer_err_set(err, r, "key set %s: reading the index "
+		    "cache", ks->idhex);
+		goto out;
+	}
+	for (uint32_t lo = 0, hi; lo < ks->npacks; lo = hi) {
+		size_t k = 0;
+
+		for (hi = lo; hi < ks->npacks; hi++) {
+			if (k > 0 && k + w.count[hi] > batch)
+				break;
+			k += w.count[hi];
+		}
+		if (k > w.cap) {
+			coffer_free(w.e);
+			coffer_free(w.v);
+			w.cap = k;
+			w.e = coffer_malloc(k * sizeof(*w.e));
+			w.v = coffer_malloc(k * sizeof(*w.v));
+			if (w.e == NULL || w.v == NULL) {
+				r = coffer_err_set(err, COFFER_ENOMEM,
+				    "index");
+				goto out;
+			}
+		}
+		for (uint32_t p = lo, sum = 0; p < hi; p++) {
+			w.at[p] = sum;
+			sum += w.count[p];
+		}
+		w.lo = lo;
+		w.hi = hi;
+		w.n = 0;
+		if (k > 0 && (r = each(cookie, iwe_take, &w)) != 0) {
+			r = coffer_err_set(err, r, "key set %s: reading the "
+			    "index cache", ks->idhex);
+			goto out;
+		}
+		/* Each pack's slots filled exactly, as the count said. */
+		for (uint32_t p = lo, sum = 0; p < hi && w.n == k; p++) {
+			sum += w.count[p];
+			if (w.at[p] != sum)
+				w.n = k + 1;
+		}
+		if (w.n != k) {
+			r = coffer_err_set(err, COFFER_EFORMAT, "key set %s: "
+			    "the index changed while it was written",
+			    ks->idhex);
+			goto out;
+		}
+		for (uint32_t p = lo, j = 0; p < hi; j += w.count[p], p++)
+			if ((r = index_pack(ks, &plain, INDEX_EACH_MAX, p,
+			    w.v + j, w.count[p], names, nnames, err)) != 0)
+				goto out;
+	}
+	if (plain.len > 0)
+		r = index_emit(ks, &plain, names, nnames, err);
+out:
+	coffer_free(w.e);
+	coffer_free(w.v);
+	coffer_free(w.count);
+	coffer_free(w.at);
 	wbuf_release(&plain);
 	return r;
 }

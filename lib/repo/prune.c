@@ -21,6 +21,15 @@
  *   4. the packs that are no longer named deleted.
  * Before 2, the old index still places every blob in its old pack; from
  * 2 on, the complete index places it in a pack that is kept.
+ *
+ * Memory: the index stays in the cache on the device (idx_fresh builds
+ * it from the card's index files).  A mark is 2 bits per cache entry
+ * (ks->icmark, by the entry's number); entries of the table (packs no
+ * index names) keep theirs in idx_entry.used.  Each step walks the
+ * entries in batches of packs holding about batch_limit() entries, a
+ * batch sorted by place; an entry copied to a new pack is overridden in
+ * the table (idx_override), and the complete index is written from the
+ * walk, batch by batch (index_write_each).
  */
 #include <sys/stat.h>
 
@@ -42,26 +51,166 @@
 
 enum { P_KEEP = 0, P_DELETE = 1, P_REPACK = 2 };
 
+#define PRUNE_BATCH	(256u << 10)	/* entries held at once (~20 MiB) */
+#define NO_NUM		UINT64_MAX
+
+/* A mark of cache entry ${num}: 0 unused, 1 used, 2 kept unused. */
+static unsigned
+mark_get(const struct keyset *ks, uint64_t num)
+{
+	if (ks->icmark == NULL)
+		return 0;
+	return ks->icmark[num >> 2] >> ((num & 3) * 2) & 3;
+}
+
+static void
+mark_set(struct keyset *ks, uint64_t num, unsigned v)
+{
+	unsigned sh = (unsigned)(num & 3) * 2;
+
+	ks->icmark[num >> 2] = (uint8_t)((ks->icmark[num >> 2] &
+	    ~(3u << sh)) | v << sh);
+}
+
 bool
 keyset_mark_used(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 {
-	struct idx_entry *e;
+	struct idx_entry *e, x;
+	uint64_t num;
 
-	if (idx_full(ks, NULL) != 0)
+	if (idx_ready(ks, NULL) != 0)
 		return false;	/* keyset_prune returns the error */
-	e = idx_find(ks, type, id);
-	if (e == NULL || e->used)
+	if ((e = idx_find_tab(ks, type, id)) != NULL) {
+		if (e->used)
+			return false;
+		e->used = 1;
+		return true;
+	}
+	if (ks->ic == NULL || !idxcache_get(ks->ic, type, id, &x, &num) ||
+	    x.loc.pack >= ks->npacks)
 		return false;
-	e->used = 1;
+	if (ks->icmark == NULL && (ks->icmark = coffer_calloc(
+	    idxcache_count(ks->ic) / 4 + 1, 1)) == NULL) {
+		ks->mark_oom = true;	/* keyset_prune stops */
+		return false;
+	}
+	if (mark_get(ks, num) != 0)
+		return false;
+	mark_set(ks, num, 1);
 	return true;
+}
+
+/* An entry as prune sees it: its mark in e.used, and where that lives. */
+struct pent {
+	struct idx_entry	 e;
+	uint64_t		 num;	/* its number in the cache, or NO_NUM */
+	struct idx_entry	*t;	/* or its entry in the table */
+};
+
+typedef int pent_fn(void *cookie, struct pent *p);
+
+struct walk {
+	struct keyset	*ks;
+	uint64_t	 num;		/* the next cache entry's number */
+	pent_fn		*fn;
+	void		*cookie;
+};
+
+static int
+walk_cache(void *cookie, const struct idx_entry *e)
+{
+	struct walk *w = cookie;
+	struct pent p;
+	uint64_t num = w->num++;
+
+	/* In no pack the set knows (as idx_find), or overridden. */
+	if (e->loc.pack >= w->ks->npacks ||
+	    idx_find_tab(w->ks, e->type, e->id) != NULL)
+		return 0;
+	p.e = *e;
+	p.e.used = (uint8_t)mark_get(w->ks, num);
+	p.num = num;
+	p.t = NULL;
+	return w->fn(w->cookie, &p);
+}
+
+/*
+ * each_pent(ks, fn, cookie): every entry of the set's index in a pack
+ * it knows: those of the cache the table does not override, then those
+ * of the table.
+ */
+static int
+each_pent(struct keyset *ks, pent_fn *fn, void *cookie)
+{
+	struct walk w = { .ks = ks, .fn = fn, .cookie = cookie };
+	int r;
+
+	if (ks->ic != NULL && (r = idxcache_each(ks->ic, walk_cache, &w)) != 0)
+		return r;
+	for (size_t i = 0; i < ks->tabcap; i++) {
+		struct pent p;
+
+		if (ks->tab[i].type == 0 || ks->tab[i].loc.pack >= ks->npacks)
+			continue;
+		p.e = ks->tab[i];
+		p.num = NO_NUM;
+		p.t = &ks->tab[i];
+		if ((r = fn(cookie, &p)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* pent_mark(ks, p, v): set ${p}'s mark where it lives. */
+static void
+pent_mark(struct keyset *ks, struct pent *p, unsigned v)
+{
+	p->e.used = (uint8_t)v;
+	if (p->t != NULL)
+		p->t->used = (uint8_t)v;
+	else
+		mark_set(ks, p->num, v);	/* keyset_prune made room */
+}
+
+/* Walking the packs that were there when prune began, batch by batch. */
+struct pbatch {
+	struct keyset	*ks;
+	uint32_t	 nold;
+	uint32_t	*count;		/* entries of each old pack */
+	uint32_t	 lo, hi;	/* this batch's packs */
+	struct pent	*v;
+	size_t		 n, cap;
+};
+
+static int
+pb_count(void *cookie, struct pent *p)
+{
+	struct pbatch *b = cookie;
+
+	if (p->e.loc.pack < b->nold)
+		b->count[p->e.loc.pack]++;
+	return 0;
+}
+
+static int
+pb_take(void *cookie, struct pent *p)
+{
+	struct pbatch *b = cookie;
+
+	if (p->e.loc.pack < b->lo || p->e.loc.pack >= b->hi)
+		return 0;
+	if (b->n == b->cap)
+		return COFFER_EFORMAT;	/* the index changed under us */
+	b->v[b->n++] = *p;
+	return 0;
 }
 
 /* Entries by place: a bundle's members next to each other. */
 static int
 by_place(const void *a, const void *b)
 {
-	const struct idx_entry *x = *(const struct idx_entry *const *)a;
-	const struct idx_entry *y = *(const struct idx_entry *const *)b;
+	const struct idx_entry *x = &((const struct pent *)a)->e;
+	const struct idx_entry *y = &((const struct pent *)b)->e;
 
 	if (x->loc.pack != y->loc.pack)
 		return x->loc.pack < y->loc.pack ? -1 : 1;
@@ -69,10 +218,85 @@ by_place(const void *a, const void *b)
 	    x->loc.offset > y->loc.offset;
 }
 
-static bool
-same_place(const struct idx_entry *x, const struct idx_entry *y)
+/*
+ * batch_limit(): PRUNE_BATCH, or COFFER_PRUNE_BATCH (for the test suite
+ * only: small sets then take the path of large ones, batch by batch).
+ */
+static size_t
+batch_limit(void)
 {
-	return x->loc.pack == y->loc.pack && x->loc.offset == y->loc.offset;
+	const char *v = getenv("COFFER_PRUNE_BATCH");
+	unsigned long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return PRUNE_BATCH;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	return errno != 0 || *end != '\0' || n == 0 ? PRUNE_BATCH : n;
+}
+
+typedef int batch_fn(struct pbatch *b, void *cookie);
+
+/*
+ * each_batch(b, fn, cookie, fate, err): fn(b, cookie) for each batch of
+ * the old packs (with ${fate}, only those holding a pack to repack),
+ * b->v holding its b->n entries sorted by place.  The entries of
+ * packs not yet in a batch must not change meanwhile (those of a batch
+ * done may: copied, they are overridden in the table, at a new pack).
+ */
+static int
+each_batch(struct pbatch *b, batch_fn *fn, void *cookie, const uint8_t *fate,
+    struct coffer_err *err)
+{
+	size_t limit = batch_limit();
+	int r;
+
+	for (uint32_t lo = 0, hi; lo < b->nold; lo = hi) {
+		size_t k = 0;
+
+		bool want = fate == NULL;
+
+		for (hi = lo; hi < b->nold; hi++) {
+			if (k > 0 && k + b->count[hi] > limit)
+				break;
+			k += b->count[hi];
+			want = want || fate[hi] == P_REPACK;
+		}
+		if (!want)
+			continue;	/* no pack of this batch is repacked */
+		if (k > b->cap) {
+			coffer_free(b->v);
+			b->cap = k;
+			if ((b->v = coffer_malloc(k * sizeof(*b->v))) == NULL) {
+				b->cap = 0;
+				return coffer_err_set(err, COFFER_ENOMEM,
+				    "prune");
+			}
+		}
+		b->lo = lo;
+		b->hi = hi;
+		b->n = 0;
+		if (k > 0 && (r = each_pent(b->ks, pb_take, b)) != 0)
+			return coffer_err_set(err, r, "key set %s: reading "
+			    "the index cache", b->ks->idhex);
+		if (b->n != k)
+			return coffer_err_set(err, COFFER_EFORMAT, "key set "
+			    "%s: the index changed during prune",
+			    b->ks->idhex);
+		if (b->n > 1)
+			qsort(b->v, b->n, sizeof(*b->v), by_place);
+		if ((r = fn(b, cookie)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool
+same_place(const struct pent *x, const struct pent *y)
+{
+	return x->e.loc.pack == y->e.loc.pack &&
+	    x->e.loc.offset == y->e.loc.offset;
 }
 
 /* The fates of the packs that were there when prune began. */
@@ -81,13 +305,34 @@ struct pack_fates {
 	uint32_t	 nold;
 };
 
-static bool
-keep_used(const struct keyset *ks, const struct idx_entry *e, void *cookie)
-{
-	const uint8_t *fate = cookie;
+/* Writing the complete index: the used entries in packs kept or new. */
+struct kept {
+	struct keyset		*ks;
+	const uint8_t		*fate;
+	uint32_t		 nold;
+	idxcache_each_fn	*fn;
+	void			*fncookie;
+};
 
-	return e->used && e->loc.pack < ks->npacks && fate[e->loc.pack] ==
-	    P_KEEP;
+static int
+kept_pent(void *cookie, struct pent *p)
+{
+	struct kept *k = cookie;
+
+	if (!p->e.used || (p->e.loc.pack < k->nold &&
+	    k->fate[p->e.loc.pack] != P_KEEP))
+		return 0;
+	return k->fn(k->fncookie, &p->e);
+}
+
+static int
+each_kept(void *cookie, idxcache_each_fn *fn, void *fncookie)
+{
+	struct kept *k = cookie;
+
+	k->fn = fn;
+	k->fncookie = fncookie;
+	return each_pent(k->ks, kept_pent, k);
 }
 
 static bool
@@ -163,55 +408,109 @@ live_pack(const struct keyset *ks, uint32_t p, void *cookie)
 	return p >= pf->nold || pf->fate[p] == P_KEEP;
 }
 
+/* What plan() sums per old pack. */
+struct sums {
+	uint64_t	*total, *live, *nlive;
+	uint8_t		*any;
+	const uint8_t	*fate;
+	struct prune_stats *st;
+};
+
+/* Each pack's bytes, and the used share of them. */
+static int
+sum_batch(struct pbatch *b, void *cookie)
+{
+	struct sums *sm = cookie;
+	const struct pent *v = b->v;
+
+	for (size_t i = 0; i < b->n; ) {
+		const struct idx_entry *e = &v[i].e;
+		uint64_t raw = 0, uraw = 0;
+		size_t k, nu = 0;
+
+		for (k = i; k < b->n && same_place(&v[k], &v[i]); k++) {
+			raw += v[k].e.loc.rawlen;
+			if (v[k].e.used) {
+				uraw += v[k].e.loc.rawlen;
+				nu++;
+			}
+		}
+		sm->total[e->loc.pack] += e->loc.clen;
+		if (nu > 0) {
+			sm->any[e->loc.pack] = 1;
+			sm->nlive[e->loc.pack] += nu;
+			/* A share of a bundle; all of it if all is used. */
+			sm->live[e->loc.pack] += nu == k - i || raw == 0 ?
+			    e->loc.clen : e->loc.clen * uraw / raw;
+		}
+		i = k;
+	}
+	return 0;
+}
+
 /*
- * plan(ks, ent, nent, nold, fate, o, st): decide each pack's fate and
- * estimate what repacking writes; the bytes of each pack file are added
- * to st->bytes_before.  A bundle counts by the rawlen share of its
- * used members (members no index names count as unused).
+ * The unused members of a bundle that stays (its pack is kept) keep
+ * their index entries (used = 2): so the next prune still sees the
+ * bundle's dead share, and a backup may use them again.  Every other
+ * unused entry is dropped.
  */
 static int
-plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
-    uint8_t *fate, const struct prune_opts *o, struct prune_stats *st,
-    uint64_t *est_written, struct coffer_err *err)
+keep_batch(struct pbatch *b, void *cookie)
 {
-	uint64_t *total = NULL, *live = NULL, *fsize = NULL, *nlive = NULL;
-	uint8_t *any = NULL;
+	struct sums *sm = cookie;
+	struct pent *v = b->v;
+
+	for (size_t i = 0; i < b->n; ) {
+		bool anyu = false, stays;
+		size_t k;
+
+		for (k = i; k < b->n && same_place(&v[k], &v[i]); k++)
+			anyu = anyu || v[k].e.used;
+		stays = anyu && v[i].e.bundled &&
+		    sm->fate[v[i].e.loc.pack] == P_KEEP;
+		for (size_t j = i; j < k; j++) {
+			if (!v[j].e.used && stays)
+				pent_mark(b->ks, &v[j], 2);
+			if (v[j].e.used)
+				sm->st->blobs_kept++;
+			else
+				sm->st->blobs_removed++;
+		}
+		i = k;
+	}
+	return 0;
+}
+
+/*
+ * plan(b, fate, o, st, est, err): decide each pack's fate and estimate
+ * what repacking writes; the bytes of each pack file are added to
+ * st->bytes_before.  A bundle counts by the rawlen share of its used
+ * members (members no index names count as unused).
+ */
+static int
+plan(struct pbatch *b, uint8_t *fate, const struct prune_opts *o,
+    struct prune_stats *st, uint64_t *est_written, struct coffer_err *err)
+{
+	struct keyset *ks = b->ks;
+	const uint32_t nold = b->nold;
+	struct sums sm = { .fate = fate, .st = st };
+	uint64_t *fsize = NULL;
 	struct cand *c = NULL;
 	size_t nc = 0;
 	uint64_t used_all = 0, unused_all = 0, limit, written = 0, over;
 	int r = 0;
 
-	if ((total = coffer_calloc(nold + 1, sizeof(*total))) == NULL ||
-	    (live = coffer_calloc(nold + 1, sizeof(*live))) == NULL ||
+	if ((sm.total = coffer_calloc(nold + 1, sizeof(uint64_t))) == NULL ||
+	    (sm.live = coffer_calloc(nold + 1, sizeof(uint64_t))) == NULL ||
 	    (fsize = coffer_calloc(nold + 1, sizeof(*fsize))) == NULL ||
-	    (nlive = coffer_calloc(nold + 1, sizeof(*nlive))) == NULL ||
-	    (any = coffer_calloc(nold + 1, 1)) == NULL ||
+	    (sm.nlive = coffer_calloc(nold + 1, sizeof(uint64_t))) == NULL ||
+	    (sm.any = coffer_calloc(nold + 1, 1)) == NULL ||
 	    (c = coffer_calloc(nold + 1, sizeof(*c))) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "prune");
 		goto out;
 	}
-	for (size_t i = 0; i < nent; ) {
-		const struct idx_entry *e = ent[i];
-		uint64_t raw = 0, uraw = 0;
-		size_t k, nu = 0;
-
-		for (k = i; k < nent && same_place(ent[k], e); k++) {
-			raw += ent[k]->loc.rawlen;
-			if (ent[k]->used) {
-				uraw += ent[k]->loc.rawlen;
-				nu++;
-			}
-		}
-		total[e->loc.pack] += e->loc.clen;
-		if (nu > 0) {
-			any[e->loc.pack] = 1;
-			nlive[e->loc.pack] += nu;
-			/* A share of a bundle; all of it if all is used. */
-			live[e->loc.pack] += nu == k - i || raw == 0 ?
-			    e->loc.clen : e->loc.clen * uraw / raw;
-		}
-		i = k;
-	}
+	if ((r = each_batch(b, sum_batch, &sm, NULL, err)) != 0)
+		goto out;
 	for (uint32_t p = 0; p < nold; p++) {
 		char path[64];
 		struct stat sb;
@@ -224,21 +523,22 @@ plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
 			st->bytes_before += fsize[p];
 			close(fd);
 		}
-		if (!any[p]) {
+		if (!sm.any[p]) {
 			fate[p] = P_DELETE;
 			continue;
 		}
-		used_all += live[p];
+		used_all += sm.live[p];
 		/*
 		 * What the file holds beyond its used share and their
 		 * table: objects the index no longer names count too.
 		 */
-		over = live[p] + nlive[p] * ENTRY_LEN + PACK_OVERHEAD;
-		if (fsize[p] > over || total[p] > live[p]) {
+		over = sm.live[p] + sm.nlive[p] * ENTRY_LEN + PACK_OVERHEAD;
+		if (fsize[p] > over || sm.total[p] > sm.live[p]) {
 			c[nc].pack = p;
 			c[nc].unused = fsize[p] > over ? fsize[p] - over :
-			    total[p] - live[p];
-			c[nc].total = fsize[p] > total[p] ? fsize[p] : total[p];
+			    sm.total[p] - sm.live[p];
+			c[nc].total = fsize[p] > sm.total[p] ? fsize[p] :
+			    sm.total[p];
 			unused_all += c[nc].unused;
 			nc++;
 		}
@@ -256,7 +556,7 @@ plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
 
 		fate[p] = P_REPACK;
 		unused_all -= c[i].unused;
-		written += live[p] + nlive[p] * ENTRY_LEN;
+		written += sm.live[p] + sm.nlive[p] * ENTRY_LEN;
 	}
 	for (uint32_t p = 0; p < nold; p++) {
 		st->packs_deleted += fate[p] == P_DELETE;
@@ -267,36 +567,13 @@ plan(struct keyset *ks, struct idx_entry **ent, size_t nent, uint32_t nold,
 	if (written > 0)
 		written += PACK_OVERHEAD * (written / PACK_TARGET_SIZE + 1);
 	*est_written = written;
-	/*
-	 * The unused members of a bundle that stays (its pack is kept)
-	 * keep their index entries (used = 2, kept by keep_used): so the
-	 * next prune still sees the bundle's dead share, and a backup may
-	 * use them again.  Every other unused entry is dropped.
-	 */
-	for (size_t i = 0; i < nent; ) {
-		const struct idx_entry *e = ent[i];
-		bool anyu = false, stays;
-		size_t k;
-
-		for (k = i; k < nent && same_place(ent[k], e); k++)
-			anyu = anyu || ent[k]->used;
-		stays = anyu && e->bundled && fate[e->loc.pack] == P_KEEP;
-		for (size_t j = i; j < k; j++) {
-			if (!ent[j]->used && stays)
-				ent[j]->used = 2;
-			if (ent[j]->used)
-				st->blobs_kept++;
-			else
-				st->blobs_removed++;
-		}
-		i = k;
-	}
+	r = each_batch(b, keep_batch, &sm, NULL, err);
 out:
-	coffer_free(total);
-	coffer_free(live);
+	coffer_free(sm.total);
+	coffer_free(sm.live);
 	coffer_free(fsize);
-	coffer_free(nlive);
-	coffer_free(any);
+	coffer_free(sm.nlive);
+	coffer_free(sm.any);
 	coffer_free(c);
 	return r;
 }
@@ -325,13 +602,13 @@ damaged(uint32_t pack, uint8_t *fate, struct prune_stats *st,
  * was copied from the object), or another error (<0) in ${err}.
  */
 static int
-copy_object(struct keyset *ks, struct idx_entry **ent, size_t i, size_t k,
+copy_object(struct keyset *ks, const struct pent *ent, size_t i, size_t k,
     const uint8_t *buf, struct bundle *bd, struct wbuf *blob,
     uint8_t *scratch, struct prune_stats *st, struct coffer_err *e1,
     struct coffer_err *err)
 {
 	struct sealed_member m[64];
-	const struct idx_entry *e = ent[i];
+	const struct idx_entry *e = &ent[i].e;
 	const struct blob_loc loc = e->loc;
 	char where[128], path[64];
 	size_t nu = 0, n = 0;
@@ -361,15 +638,15 @@ copy_object(struct keyset *ks, struct idx_entry **ent, size_t i, size_t k,
 		const uint8_t *mp;
 		uint8_t id[BLOB_ID_LEN];
 
-		if (bundle_member(bd, ent[j]->type, ent[j]->id,
-		    ent[j]->loc.rawlen, &mp, where, e1) != 0)
+		if (bundle_member(bd, ent[j].e.type, ent[j].e.id,
+		    ent[j].e.loc.rawlen, &mp, where, e1) != 0)
 			return 1;
-		if (!ent[j]->used)
+		if (!ent[j].e.used)
 			continue;
 		nu++;
 		/* Sealed again below: the content must be the id's. */
-		keyset_blob_id(ks, mp, ent[j]->loc.rawlen, id);
-		if (memcmp(id, ent[j]->id, BLOB_ID_LEN) != 0) {
+		keyset_blob_id(ks, mp, ent[j].e.loc.rawlen, id);
+		if (memcmp(id, ent[j].e.id, BLOB_ID_LEN) != 0) {
 			(void)coffer_err_set(e1, COFFER_EFORMAT, "%s holds a "
 			    "member whose content does not match its id",
 			    where);
@@ -379,11 +656,11 @@ copy_object(struct keyset *ks, struct idx_entry **ent, size_t i, size_t k,
 	if (nu == bd->n) {
 		/* Nothing dead inside: the sealed bytes as they are. */
 		for (size_t j = i; j < k; j++) {
-			if (!ent[j]->used)
+			if (!ent[j].e.used)
 				continue;
-			m[n].type = ent[j]->type;
-			m[n].id = ent[j]->id;
-			m[n].rawlen = ent[j]->loc.rawlen;
+			m[n].type = ent[j].e.type;
+			m[n].id = ent[j].e.id;
+			m[n].rawlen = ent[j].e.loc.rawlen;
 			if (++n == 64 || --nu == 0) {
 				if ((r = write_object(ks, buf, loc.clen, true,
 				    m, n, err)) != 0)
@@ -397,7 +674,7 @@ copy_object(struct keyset *ks, struct idx_entry **ent, size_t i, size_t k,
 	st->bundles_cut++;
 	for (size_t j = i; j < k; j++) {
 		const uint8_t *mp = NULL;
-		struct idx_entry *x = ent[j];
+		const struct idx_entry *x = &ent[j].e;
 
 		if (!x->used)
 			continue;
@@ -412,21 +689,91 @@ copy_object(struct keyset *ks, struct idx_entry **ent, size_t i, size_t k,
 	return 0;
 }
 
+/* What the copying step needs, batch by batch. */
+struct copying {
+	uint8_t			*fate;
+	struct prune_stats	*st;
+	struct bundle		 bd;
+	struct wbuf		 blob;
+	struct coffer_err	 first;
+	uint8_t			*buf;
+	size_t			 bufcap;
+	struct coffer_err	*err;
+};
+
+/*
+ * Copy the used objects of repacked packs, each authenticated first.
+ * An object that fails is not copied and keeps its pack.  The used
+ * entries of an object copied are overridden in the table first, where
+ * write_object points them at their new place.
+ */
+static int
+copy_batch(struct pbatch *b, void *cookie)
+{
+	struct copying *cp = cookie;
+	struct keyset *ks = b->ks;
+	const struct pent *v = b->v;
+	struct coffer_err *err = cp->err;
+	int r;
+
+	for (size_t i = 0; i < b->n; ) {
+		struct coffer_err e1 = { 0 };
+		const struct blob_loc loc = v[i].e.loc;
+		bool any = false, oom = false;
+		size_t k;
+
+		for (k = i; k < b->n && same_place(&v[k], &v[i]); k++)
+			any = any || v[k].e.used;
+		if (!any || cp->fate[loc.pack] != P_REPACK) {
+			i = k;
+			continue;
+		}
+		pthread_mutex_lock(&ks->idx_mu);
+		for (size_t j = i; j < k && !oom; j++)
+			oom = v[j].e.used && v[j].t == NULL &&
+			    idx_override(ks, &v[j].e) == NULL;
+		pthread_mutex_unlock(&ks->idx_mu);
+		if (oom)
+			return coffer_err_set(err, COFFER_ENOMEM, "prune");
+		if (2 * (size_t)loc.clen > cp->bufcap) {
+			coffer_free(cp->buf);
+			cp->bufcap = 2 * (size_t)loc.clen;
+			if ((cp->buf = coffer_malloc(cp->bufcap)) == NULL) {
+				cp->bufcap = 0;
+				return coffer_err_set(err, COFFER_ENOMEM,
+				    "prune");
+			}
+		}
+		r = keyset_read_raw(ks, loc.pack, loc.offset, loc.clen, cp->buf,
+		    &e1);
+		if (r == COFFER_ENOMEM) {
+			*err = e1;
+			return r;
+		}
+		if (r == 0)
+			r = copy_object(ks, v, i, k, cp->buf, &cp->bd,
+			    &cp->blob, cp->buf + loc.clen, cp->st, &e1, err);
+		else
+			r = 1;
+		if (r < 0)
+			return r;
+		if (r == 1)
+			damaged(loc.pack, cp->fate, cp->st, &e1, &cp->first);
+		i = k;
+	}
+	return 0;
+}
+
 int
 keyset_prune(struct keyset *ks, const struct prune_opts *o,
     struct prune_stats *st, struct coffer_err *err)
 {
 	uint8_t *fate = NULL;
 	uint32_t nold;
-	struct idx_entry **ent = NULL;
-	size_t nent = 0;
-	struct bundle bd = { 0 };
-	struct wbuf blob;
-	struct coffer_err first = { 0 };
+	struct pbatch pb = { .ks = ks };
+	struct copying cp = { .st = st, .err = err };
 	struct packids keep = { 0 };
 	struct pack_fates pf;
-	uint8_t *buf = NULL;
-	size_t bufcap = 0;
 	uint64_t est = 0, added0 = ks->added, damaged0 = st->damaged;
 	uint64_t freed0 = st->bytes_freed;
 	char label[128];
@@ -435,27 +782,31 @@ keyset_prune(struct keyset *ks, const struct prune_opts *o,
 	int r;
 
 	/* A walk over an index that did not load marked nothing: stop. */
-	if ((r = idx_full(ks, err)) != 0)
+	if ((r = idx_ready(ks, err)) != 0)
 		return r;
+	/* Every mark kept, and room for those plan() adds. */
+	if (ks->mark_oom || (ks->ic != NULL && ks->icmark == NULL &&
+	    (ks->icmark = coffer_calloc(idxcache_count(ks->ic) / 4 + 1,
+	    1)) == NULL))
+		return coffer_err_set(err, COFFER_ENOMEM, "prune: marking "
+		    "the blobs in use");
+	ks->pruning = true;
 	nold = ks->npacks;
-	wbuf_init(&blob, BLOB_MAX);
-	if ((fate = coffer_calloc(nold + 1, 1)) == NULL) {
+	wbuf_init(&cp.blob, BLOB_MAX);
+	pb.nold = nold;
+	if ((fate = coffer_calloc(nold + 1, 1)) == NULL ||
+	    (pb.count = coffer_calloc(nold + 1, sizeof(*pb.count))) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "prune");
 		goto out;
 	}
-	/* Every entry by place: a bundle's members side by side. */
-	for (size_t i = 0; i < ks->tabcap; i++)
-		nent += ks->tab[i].type != 0 && ks->tab[i].loc.pack < nold;
-	if ((ent = coffer_calloc(nent + 1, sizeof(*ent))) == NULL) {
-		r = coffer_err_set(err, COFFER_ENOMEM, "prune");
+	cp.fate = fate;
+	/* How many entries each pack holds: the batches' sizes. */
+	if ((r = each_pent(ks, pb_count, &pb)) != 0) {
+		r = coffer_err_set(err, r, "key set %s: reading the index "
+		    "cache", ks->idhex);
 		goto out;
 	}
-	for (size_t i = 0, k = 0; i < ks->tabcap; i++)
-		if (ks->tab[i].type != 0 && ks->tab[i].loc.pack < nold)
-			ent[k++] = &ks->tab[i];
-	if (nent > 1)
-		qsort(ent, nent, sizeof(*ent), by_place);
-	if ((r = plan(ks, ent, nent, nold, fate, o, st, &est, err)) != 0)
+	if ((r = plan(&pb, fate, o, st, &est, err)) != 0)
 		goto out;
 	if (o->dry_run) {
 		st->bytes_freed = freed0 + (st->bytes_freed - freed0 > est ?
@@ -466,68 +817,27 @@ keyset_prune(struct keyset *ks, const struct prune_opts *o,
 	}
 	st->bytes_freed = freed0;
 
-	/*
-	 * 1. Copy the used objects of repacked packs, each authenticated
-	 * first.  An object that fails is not copied and keeps its pack.
-	 */
-	for (size_t i = 0; i < nent; ) {
-		struct idx_entry *e = ent[i];
-		struct coffer_err e1 = { 0 };
-		const struct blob_loc loc = e->loc;
-		bool any = false;
-		size_t k;
-
-		for (k = i; k < nent && same_place(ent[k], e); k++)
-			any = any || ent[k]->used;
-		if (!any || fate[loc.pack] != P_REPACK) {
-			i = k;
-			continue;
-		}
-		if (2 * (size_t)loc.clen > bufcap) {
-			coffer_free(buf);
-			bufcap = 2 * (size_t)loc.clen;
-			if ((buf = coffer_malloc(bufcap)) == NULL) {
-				r = coffer_err_set(err, COFFER_ENOMEM, "prune");
-				goto out;
-			}
-		}
-		r = keyset_read_raw(ks, loc.pack, loc.offset, loc.clen, buf, &e1);
-		if (r == COFFER_ENOMEM) {
-			*err = e1;
-			goto out;
-		}
-		if (r == 0)
-			r = copy_object(ks, ent, i, k, buf, &bd, &blob,
-			    buf + loc.clen, st, &e1, err);
-		else
-			r = 1;
-		if (r < 0)
-			goto out;
-		if (r == 1)
-			damaged(loc.pack, fate, st, &e1, &first);
-		i = k;
-	}
+	/* 1. Copy the used objects of repacked packs. */
+	if ((r = each_batch(&pb, copy_batch, &cp, fate, err)) != 0)
+		goto out;
 	/* New packs durable, with an index of their own (flush). */
 	if ((r = keyset_flush(ks, err)) != 0)
 		goto out;
 	st->packs_written += ks->npacks - nold;
 	st->bytes_repacked += ks->added - added0;
+	coffer_free(pb.v);
+	pb.v = NULL;
+	pb.cap = 0;
 
 	/*
 	 * 2. One complete index: used blobs in kept and new packs, in as
 	 * many files as it takes (each within INDEX_MAX).
 	 */
 	{
-		uint8_t *fate2;
+		struct kept kp = { .ks = ks, .fate = fate, .nold = nold };
 
-		if ((fate2 = coffer_calloc(ks->npacks + 1, 1)) == NULL) {
-			r = coffer_err_set(err, COFFER_ENOMEM, "prune");
-			goto out;
-		}
-		memcpy(fate2, fate, nold);
-		r = index_write(ks, keep_used, fate2, &idxkeep, &nidxkeep, err);
-		coffer_free(fate2);
-		if (r != 0)
+		if ((r = index_write_each(ks, each_kept, &kp, batch_limit(),
+		    &idxkeep, &nidxkeep, err)) != 0)
 			goto out;
 	}
 
@@ -624,7 +934,7 @@ keyset_prune(struct keyset *ks, const struct prune_opts *o,
 	}
 	r = 0;
 	if (st->damaged > damaged0) {
-		*err = first;
+		*err = cp.first;
 		coffer_err_prefix(err, "prune kept %llu damaged object%s "
 		    "in place, not copied (run 'coffer check --read-data')",
 		    (unsigned long long)(st->damaged - damaged0),
@@ -632,14 +942,16 @@ keyset_prune(struct keyset *ks, const struct prune_opts *o,
 		r = COFFER_EAUTH;
 	}
 out:
+	ks->pruning = false;
 	packids_release(&keep);
 	strlist_free(dirs, ndirs);
 	strlist_free(names, nnames);
 	strlist_free(idxkeep, nidxkeep);
-	bundle_release(&bd);
-	coffer_free(ent);
-	wbuf_release(&blob);
-	coffer_free(buf);
+	bundle_release(&cp.bd);
+	coffer_free(pb.v);
+	coffer_free(pb.count);
+	wbuf_release(&cp.blob);
+	coffer_free(cp.buf);
 	coffer_free(fate);
 	return r;
 }

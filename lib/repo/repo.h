@@ -214,9 +214,10 @@ void keyset_aux_key(const struct keyset *ks, const char ctx[8],
 /*
  * keyset_load_index(ks, whole, err): load the set's index now rather
  * than at its first use (keyset_open reads none): through the index
- * cache on the device if the repository has one, or, with ${whole}, all
- * of it into memory (prune's walk marks every entry).  0, or the error
- * that every later use of the index would meet.
+ * cache on the device if the repository has one (else into memory); with
+ * ${whole} (prune) that cache is built again from the card's index files,
+ * not reused.  0, or the error that every later use of the index would
+ * meet.
  */
 int keyset_load_index(struct keyset *ks, bool whole, struct coffer_err *err) WUR;
 

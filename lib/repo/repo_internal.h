@@ -145,6 +145,10 @@ struct keyset {
 	bool		 scanned;	/* unindexed packs were read (pack_scan) */
 	struct coffer_err *index_errs;	/* nbad_index of them, or fewer */
 	uint32_t	 nindex_errs;
+	/* Prune's marks of the index cache's entries, 2 bits each (prune.c). */
+	uint8_t		*icmark;
+	bool		 mark_oom;	/* a mark could not be kept */
+	bool		 pruning;	/* the cache must stay as marked */
 };
 
 #define KS_ENC(ks)	((ks)->keys)
@@ -171,6 +175,16 @@ int idx_full(struct keyset *ks, struct coffer_err *err) WUR;
 /* idx_insert(ks, type, id, loc, bundled): add or keep the existing entry. */
 int idx_insert(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     const struct blob_loc *loc, bool bundled) WUR;
+/*
+ * idx_override(ks, e): the table's entry for ${e}'s id, added as a copy of
+ * ${e} (its used mark too) if the table has none, even though the index
+ * cache holds the id: then the table's copy is the one idx_find returns
+ * and may be changed (prune's copies).  NULL if out of memory.
+ * idx_find_tab(ks, type, id): the table's entry or NULL, the cache aside.
+ */
+struct idx_entry *idx_override(struct keyset *ks, const struct idx_entry *e);
+struct idx_entry *idx_find_tab(struct keyset *ks, int type,
+    const uint8_t id[BLOB_ID_LEN]);
 /*
  * idx_find(ks, type, id): the entry or NULL.  An entry of the index
  * cache is a copy, valid in this thread until its next idx_find; only
@@ -242,8 +256,12 @@ void index_note_bad(struct keyset *ks, const struct coffer_err *e);
 /* ---- the index cache on the device (idxcache.c, FORMAT.md §18.8) ---- */
 int idxcache_load(struct keyset *ks, const char *dir, bool fresh,
     struct idxcache **out, struct coffer_err *err) WUR;
+/*
+ * idxcache_get(ic, type, id, e, &num): the entry in ${e}, and in ${num}
+ * (if not NULL) its number: its place in idxcache_each's order.
+ */
 bool idxcache_get(const struct idxcache *ic, int type,
-    const uint8_t id[BLOB_ID_LEN], struct idx_entry *e);
+    const uint8_t id[BLOB_ID_LEN], struct idx_entry *e, uint64_t *num);
 typedef int idxcache_each_fn(void *cookie, const struct idx_entry *e);
 int idxcache_each(const struct idxcache *ic, idxcache_each_fn *fn,
     void *cookie) WUR;
@@ -260,6 +278,17 @@ typedef bool index_keep_fn(const struct keyset *ks, const struct idx_entry *e,
     void *cookie);
 int index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
     char ***names, size_t *nnames, struct coffer_err *err) WUR;
+/*
+ * index_write_each(ks, each, cookie, batch, names, nnames, err): as
+ * index_write, for the entries each(cookie, fn, fncookie) passes to fn
+ * (called once more per batch of packs: it must pass the same entries
+ * every time), holding about ${batch} of them in memory at a time, in
+ * files of at most 4 MiB of plaintext (about 85,000 entries).
+ */
+typedef int index_each_fn(void *cookie, idxcache_each_fn *fn,
+    void *fncookie);
+int index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
+    size_t batch, char ***names, size_t *nnames, struct coffer_err *err) WUR;
 
 /*
  * write_object(ks, sealed, slen, bundle, m, n, err): append a sealed blob

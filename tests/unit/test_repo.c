@@ -1129,6 +1129,94 @@ out:
 	fixture_done(dir, rp);
 }
 
+/*
+ * Prune through the index cache on the device (#17): the index is not
+ * loaded into memory.  Marking leaves the table empty (a mark is 2 bits
+ * per cache entry), and after prune the table holds only the entries of
+ * the blobs copied to new packs.  10 packs of 6 blobs, walked in batches
+ * of about one pack (COFFER_PRUNE_BATCH): packs 0-4 have one unused blob
+ * each (repacked with max_unused 0), 5-7 are wholly used (kept), 8-9
+ * wholly unused (deleted).  Afterwards every used blob reads and no
+ * unused one is known.
+ */
+static void
+keyset_prune_cached(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], cdir[PATH_MAX + 16];
+	char path[PATH_MAX + 128];
+	const struct prune_opts po = { .max_unused = 0 };
+	struct coffer_err err = { 0 };
+	struct prune_stats st = { 0 };
+	struct repo *rp;
+	struct keyset *ks;
+	enum { NPK = 10, PER = 6, N = NPK * PER };
+	uint8_t ids[N][BLOB_ID_LEN];
+	uint8_t dk[KEY_LEN], data[64];
+	bool used[N];
+	struct wbuf out;
+
+	wbuf_init(&out, BLOB_MAX);
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	unit_pathf(cdir, "%s/cache", dir);
+	T_EQ_INT(repo_set_cache_dir(rp, cdir), 0);
+	random_bytes(dk, sizeof(dk));
+	if ((ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	for (int i = 0; i < N; i++) {
+		int p = i / PER;
+
+		memset(data, 0, sizeof(data));
+		memcpy(data, &i, sizeof(i));
+		keyset_blob_id(ks, data, sizeof(data), ids[i]);
+		T_EQ_INT(put(ks, OBJ_DATA, ids[i], data, sizeof(data)), 0);
+		if (i % PER == PER - 1)
+			T_EQ_INT(keyset_flush(ks, &err), 0);
+		used[i] = p < 5 ? i % PER != 0 : p < 8;
+	}
+	keyset_free(ks);
+	T_TRUE(setenv("COFFER_PRUNE_BATCH", "7", 1) == 0);
+	if ((ks = open_set(rp, dk, false)) == NULL)
+		goto out_env;
+	T_EQ_INT(keyset_load_index(ks, true, &err), 0);
+	T_TRUE(ks->ic != NULL);
+	T_EQ_INT(ks->npacks, NPK);
+	for (int i = 0; i < N; i++)
+		if (used[i])
+			T_TRUE(keyset_mark_used(ks, OBJ_DATA, ids[i]));
+	/* Marked twice: already marked, so false. */
+	T_TRUE(!keyset_mark_used(ks, OBJ_DATA, ids[1]));
+	T_EQ_INT(ks->tabn, 0);
+	T_EQ_INT(keyset_prune(ks, &po, &st, &err), 0);
+	T_EQ_INT(st.packs_deleted, 2);
+	T_EQ_INT(st.packs_repacked, 5);
+	T_EQ_INT(st.blobs_kept, 5 * (PER - 1) + 3 * PER);
+	T_EQ_INT(st.blobs_removed, 5 + 2 * PER);
+	/* Only the copies: 5 packs of 5 used blobs. */
+	T_EQ_INT(ks->tabn, 5 * (PER - 1));
+	keyset_free(ks);
+	if ((ks = open_set(rp, dk, false)) == NULL)
+		goto out_env;
+	T_EQ_INT(keyset_load_index(ks, true, &err), 0);
+	T_EQ_INT(ks->tabn, 0);
+	T_EQ_INT(keyset_count_unindexed(ks), 0);
+	snprintf(path, sizeof(path), "find '%s/sets/%s/packs' -type f | "
+	    "wc -l | grep -qx 4", repo, keyset_idhex(ks));
+	T_EQ_INT(system(path), 0);
+	for (int i = 0; i < N; i++) {
+		T_EQ_INT(keyset_has_blob(ks, OBJ_DATA, ids[i]), used[i]);
+		if (used[i])
+			T_EQ_INT(keyset_get_blob(ks, OBJ_DATA, ids[i], &out,
+			    &err), 0);
+	}
+	keyset_free(ks);
+out_env:
+	T_TRUE(unsetenv("COFFER_PRUNE_BATCH") == 0);
+out:
+	wbuf_release(&out);
+	fixture_done(dir, rp);
+}
+
 static void
 keyset_other_key(void)
 {
@@ -2379,6 +2467,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(keyset_pack_tamper_detected),
 	UNIT_TEST(keyset_prune_bundles),
 	UNIT_TEST(keyset_prune_many_packs),
+	UNIT_TEST(keyset_prune_cached),
 	UNIT_TEST(keyset_other_key),
 	UNIT_TEST(idxcache_built_and_memo),
 	UNIT_TEST(keyset_keyinfo_bound),
