@@ -1137,10 +1137,14 @@ out:
  * of about one pack (COFFER_PRUNE_BATCH): packs 0-4 have one unused blob
  * each (repacked with max_unused 0), 5-7 are wholly used (kept), 8-9
  * wholly unused (deleted).  Afterwards every used blob reads and no
- * unused one is known.
+ * unused one is known.  With ${looked}, the cache is read, not mapped
+ * (COFFER_IDXCACHE_MAP=0), and each blob is looked up just before it is
+ * marked, as prune's walk looks a tree up to load it and then marks it:
+ * the mark then comes from the lookup's memo, which must give the
+ * entry's number too.
  */
 static void
-keyset_prune_cached(void)
+prune_cached_round(bool looked)
 {
 	char dir[PATH_MAX], repo[PATH_MAX], cdir[PATH_MAX + 16];
 	char path[PATH_MAX + 128];
@@ -1176,14 +1180,20 @@ keyset_prune_cached(void)
 	}
 	keyset_free(ks);
 	T_TRUE(setenv("COFFER_PRUNE_BATCH", "7", 1) == 0);
+	if (looked)
+		T_TRUE(setenv("COFFER_IDXCACHE_MAP", "0", 1) == 0);
 	if ((ks = open_set(rp, dk, false)) == NULL)
 		goto out_env;
 	T_EQ_INT(keyset_load_index(ks, true, &err), 0);
 	T_TRUE(ks->ic != NULL);
 	T_EQ_INT(ks->npacks, NPK);
-	for (int i = 0; i < N; i++)
-		if (used[i])
-			T_TRUE(keyset_mark_used(ks, OBJ_DATA, ids[i]));
+	for (int i = 0; i < N; i++) {
+		if (!used[i])
+			continue;
+		if (looked)
+			T_TRUE(keyset_has_blob(ks, OBJ_DATA, ids[i]));
+		T_TRUE(keyset_mark_used(ks, OBJ_DATA, ids[i]));
+	}
 	/* Marked twice: already marked, so false. */
 	T_TRUE(!keyset_mark_used(ks, OBJ_DATA, ids[1]));
 	T_EQ_INT(ks->tabn, 0);
@@ -1212,9 +1222,17 @@ keyset_prune_cached(void)
 	keyset_free(ks);
 out_env:
 	T_TRUE(unsetenv("COFFER_PRUNE_BATCH") == 0);
+	T_TRUE(unsetenv("COFFER_IDXCACHE_MAP") == 0);
 out:
 	wbuf_release(&out);
 	fixture_done(dir, rp);
+}
+
+static void
+keyset_prune_cached(void)
+{
+	prune_cached_round(false);
+	prune_cached_round(true);
 }
 
 static void
