@@ -13,7 +13,9 @@
 # never copied: prune says so, exits 1 and keeps that pack as it is.
 # Every prune here walks the index cache in batches of about 700 entries
 # (COFFER_PRUNE_BATCH; a batch holds one pack at least, so here each
-# backup's pack is a batch of its own), the path of large sets.
+# backup's pack is a batch of its own), the path of large sets, and
+# reads the cache instead of mapping it (COFFER_IDXCACHE_MAP=0, as past
+# 32 MiB): marks then come through the lookups' memo.
 
 # card_checksum: one hash of every file of the card, names and bytes.
 card_checksum()
@@ -138,7 +140,7 @@ crash_loop()
 
 scenario() {
 	need_cmd jq split strace || return 1
-	export COFFER_PRUNE_BATCH=700
+	export COFFER_PRUNE_BATCH=700 COFFER_IDXCACHE_MAP=0
 	small_tree data 40 100 || return 1
 	expect_exit 0 "$COFFER" init --name-by count || return 1
 	expect_exit 0 "$COFFER" backup data || return 1
