@@ -385,30 +385,6 @@ snap_has_tag(const struct fs_snap *s, const char *tag)
 	return false;
 }
 
-/* Find ${name} in ${t} (sorted by name): its index, or -1. */
-static long
-entry_lookup(const struct tree *t, const char *name, size_t len)
-{
-	size_t lo = 0, hi = t->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct tree_entry *e = &t->e[mid];
-		size_t n = e->namelen < len ? e->namelen : len;
-		int c = memcmp(e->name, name, n);
-
-		if (c == 0)
-			c = e->namelen < len ? -1 : e->namelen > len;
-		if (c == 0)
-			return (long)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
 /* resolve(fs, path, ref, err): what ${path} names. */
 static int
 resolve(struct coffer_fs *fs, const char *path, struct vnode_ref *ref,
@@ -486,7 +462,7 @@ resolve(struct coffer_fs *fs, const char *path, struct vnode_ref *ref,
 				    ref->e->subtree, &t, err)) != 0)
 					return r;
 			}
-			if ((i = entry_lookup(t, c, len)) < 0)
+			if ((i = stored_path_lookup(t, c, len)) < 0)
 				goto notfound;
 			ref->kind = V_ENTRY;
 			ref->e = &t->e[i];

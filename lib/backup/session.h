@@ -163,6 +163,10 @@ void entry_info(const struct tree_entry *e, const char *path, size_t len,
 int path_append(char *buf, size_t *len, size_t cap, const uint8_t *name,
     size_t namelen) WUR;
 
+/* stored_path_lookup(t, name, len): ${name} in ${t} (sorted by name): its
+ * index, or -1. */
+long stored_path_lookup(const struct tree *t, const char *name, size_t len);
+
 /*
  * stored_path_find(ks, root, path, snapname, t, &e, err): walk from tree
  * ${root} along ${path} (raw bytes, '/'-separated, no empty component,

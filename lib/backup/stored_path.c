@@ -8,9 +8,8 @@
 
 #include "session.h"
 
-/* Find ${name} in ${t} (sorted by name): its index, or -1. */
-static long
-tree_lookup(const struct tree *t, const char *name, size_t len)
+long
+stored_path_lookup(const struct tree *t, const char *name, size_t len)
 {
 	size_t lo = 0, hi = t->n;
 
@@ -57,7 +56,7 @@ stored_path_find(struct keyset *ks, const uint8_t root[BLOB_ID_LEN],
 			    p == path ? "/" : path, snapname);
 			goto out;
 		}
-		if ((i = tree_lookup(t, p, len)) < 0)
+		if ((i = stored_path_lookup(t, p, len)) < 0)
 			break;
 		e = &t->e[i];
 		if (slash == NULL) {
