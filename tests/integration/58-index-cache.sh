@@ -12,38 +12,10 @@
 # index files are all gone is read without a crash.
 # Each time, what is restored is bit for bit what was backed up.
 
-# index_opens TRACE: how many index files of the card TRACE shows opened.
-index_opens()
-{
-	grep -Ec '/index>, "[0-9a-f]{32}"' "$1"
-}
-
-# traced FILE CMD...: run CMD (status 0) with its openat calls in FILE
-# (LeakSanitizer cannot run under ptrace; the untraced runs check leaks).
-traced()
-{
-	_tf=$1
-	shift
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-	    expect_exit 0 strace -f -y -qq -e trace=openat -o "$_tf" "$@"
-}
-
-# gen DIR N SEED: N files of 1..4 KiB of pseudo-random bytes.
-gen()
-{
-	mkdir -p "$1"
-	_i=0
-	while [ "$_i" -lt "$2" ]; do
-		head -c $((1024 + (_i * 37 + $3) % 3072)) /dev/urandom \
-		    > "$1/f$_i" || return 1
-		_i=$((_i + 1))
-	done
-}
-
 scenario() {
 	need_cmd strace || return 1
 	expect_exit 0 "$COFFER" init --name-by count || return 1
-	gen src/a 300 1 && gen src/b 200 2 || return 1
+	random_small_files src/a 300 1 && random_small_files src/b 200 2 || return 1
 	expect_exit 0 "$COFFER" backup src || return 1
 	set=$(ls "$COFFER_REPO/sets") || return 1
 	cache="$COFFER_KEYSTORE/cache/$set.index"
@@ -51,11 +23,11 @@ scenario() {
 
 	# The first command after a backup merges its one new index file;
 	# the next reads none, and restore is exact through the cache.
-	traced t1 "$COFFER" ls latest || return 1
+	traced_openat t1 "$COFFER" ls latest || return 1
 	[ "$(index_opens t1)" -eq 1 ] ||
 	    fail "merging read $(index_opens t1) index files, want 1" ||
 	    return 1
-	traced t2 "$COFFER" restore latest --target r1 || return 1
+	traced_openat t2 "$COFFER" restore latest --target r1 || return 1
 	[ "$(index_opens t2)" -eq 0 ] ||
 	    fail "restore read $(index_opens t2) index files, want 0" ||
 	    return 1
@@ -79,7 +51,7 @@ scenario() {
 	# snapshots and key list open no index file and no cache.
 	for cmd in snapshots "key list"; do
 		# shellcheck disable=SC2086
-		traced t3 "$COFFER" $cmd || return 1
+		traced_openat t3 "$COFFER" $cmd || return 1
 		[ "$(index_opens t3)" -eq 0 ] && ! grep -q '\.index"' t3 ||
 		    fail "'$cmd' opened an index:" || {
 			grep index t3 >&2
@@ -90,10 +62,10 @@ scenario() {
 	# An index file this cache has not seen (another device, or a
 	# backup run with another keystore copy): merged, not rebuilt.
 	cp "$cache" older.index
-	gen src/c 100 3 || return 1
+	random_small_files src/c 100 3 || return 1
 	expect_exit 0 "$COFFER" backup src || return 1	# snapshot 2
 	cp older.index "$cache"
-	traced t4 "$COFFER" restore latest --target r2 || return 1
+	traced_openat t4 "$COFFER" restore latest --target r2 || return 1
 	[ "$(index_opens t4)" -eq 1 ] ||
 	    fail "picking up the new file read $(index_opens t4), want 1" ||
 	    return 1
@@ -115,7 +87,7 @@ scenario() {
 	cp prepruned.index "$cache"
 	cp -r b.orig src/b
 	nidx=$(ls "$COFFER_REPO/sets/$set/index" | wc -l)
-	traced t5 "$COFFER" backup --json src || return 1	# snapshot 4
+	traced_openat t5 "$COFFER" backup --json src || return 1	# snapshot 4
 	[ "$(index_opens t5)" -eq "$nidx" ] ||
 	    fail "after prune read $(index_opens t5) index files, want" \
 	    "all $nidx (a rebuild)" || return 1
@@ -144,7 +116,7 @@ scenario() {
 			# this set's name.
 			COFFER_REPO=$PWD/other expect_exit 0 "$COFFER" init ||
 			    return 1
-			gen o 20 4 || return 1
+			random_small_files o 20 4 || return 1
 			COFFER_REPO=$PWD/other expect_exit 0 "$COFFER" backup o ||
 			    return 1
 			COFFER_REPO=$PWD/other expect_exit 0 "$COFFER" ls \
@@ -156,7 +128,7 @@ scenario() {
 		esac
 		printf 'changed %s\n' "$n" > "src/new$n"
 		nidx=$(ls "$COFFER_REPO/sets/$set/index" | wc -l)
-		traced t6 "$COFFER" backup src || return 1
+		traced_openat t6 "$COFFER" backup src || return 1
 		[ "$(index_opens t6)" -eq "$nidx" ] ||
 		    fail "$how cache: read $(index_opens t6) index files," \
 		    "want $nidx (a rebuild)" || return 1
@@ -184,7 +156,7 @@ scenario() {
 	[ $((after - before)) -ge 3 ] ||
 	    fail "the backup wrote $((after - before)) index files, want" \
 	    "interim ones too" || return 1
-	traced t7 "$COFFER" ls latest || return 1
+	traced_openat t7 "$COFFER" ls latest || return 1
 	[ "$(index_opens t7)" -eq 1 ] ||
 	    fail "after moving blobs into the cache: read $(index_opens t7)" \
 	    "index files, want 1" || return 1

@@ -13,38 +13,11 @@
 # commands do not read it again (nor rewrite the cache) until it
 # changes; then it is read and merged.
 
-# index_opens TRACE: how many index files of the card TRACE shows opened.
-index_opens()
-{
-	grep -Ec '/index>, "[0-9a-f]{32}"' "$1"
-}
-
-# traced FILE CMD...: run CMD (status 0) with its openat calls in FILE.
-traced()
-{
-	_tf=$1
-	shift
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-	    expect_exit 0 strace -f -y -qq -e trace=openat -o "$_tf" "$@"
-}
-
-# gen DIR N SEED: N files of 1..4 KiB of pseudo-random bytes.
-gen()
-{
-	mkdir -p "$1"
-	_i=0
-	while [ "$_i" -lt "$2" ]; do
-		head -c $((1024 + (_i * 37 + $3) % 3072)) /dev/urandom \
-		    > "$1/f$_i" || return 1
-		_i=$((_i + 1))
-	done
-}
-
 scenario() {
 	need_cmd strace || return 1
 	expect_exit 0 "$COFFER" init --name-by count || return 1
 	for d in a b c d; do
-		gen "src/$d" 80 "$(printf %d "'$d")" || return 1
+		random_small_files "src/$d" 80 "$(printf %d "'$d")" || return 1
 		expect_exit 0 "$COFFER" backup src || return 1
 	done
 	set=$(ls "$COFFER_REPO/sets") || return 1
@@ -84,9 +57,9 @@ scenario() {
 	# The damaged file is remembered: later commands neither read it
 	# nor rewrite the cache, and restore still finds every blob (the
 	# packs' own tables).
-	traced t1 "$COFFER" ls latest || return 1
+	traced_openat t1 "$COFFER" ls latest || return 1
 	cp "$cache" cache.before || return 1
-	traced t2 "$COFFER" ls latest || return 1
+	traced_openat t2 "$COFFER" ls latest || return 1
 	[ "$(index_opens t2)" -eq 0 ] ||
 	    fail "a failed index file read again: $(index_opens t2) opens" ||
 	    return 1
@@ -97,11 +70,11 @@ scenario() {
 
 	# Put right (so changed): read and merged once, then not again.
 	cp idx.orig "$COFFER_REPO/sets/$set/index/$idx" || return 1
-	traced t3 "$COFFER" ls latest || return 1
+	traced_openat t3 "$COFFER" ls latest || return 1
 	[ "$(index_opens t3)" -eq 1 ] ||
 	    fail "the mended index file: $(index_opens t3) opens, want 1" ||
 	    return 1
-	traced t4 "$COFFER" ls latest || return 1
+	traced_openat t4 "$COFFER" ls latest || return 1
 	[ "$(index_opens t4)" -eq 0 ] ||
 	    fail "after merging: $(index_opens t4) opens, want 0" || return 1
 	expect_exit 0 "$COFFER" check || return 1

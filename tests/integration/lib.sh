@@ -309,3 +309,33 @@ wait_for()
 	done
 	fail "timed out waiting for: $1"
 }
+
+# index_opens TRACE: how many index files of the card an strace of
+# openat calls (with -y) shows opened.
+index_opens()
+{
+	grep -Ec '/index>, "[0-9a-f]{32}"' "$1"
+}
+
+# traced_openat FILE CMD...: run CMD (status 0) with its openat calls in
+# FILE (LeakSanitizer cannot run under ptrace; untraced runs check leaks).
+traced_openat()
+{
+	_tf=$1
+	shift
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    expect_exit 0 strace -f -y -qq -e trace=openat -o "$_tf" "$@"
+}
+
+# random_small_files DIR N SEED: N files of 1..4 KiB of random bytes
+# (their sizes follow SEED).
+random_small_files()
+{
+	mkdir -p "$1"
+	_i=0
+	while [ "$_i" -lt "$2" ]; do
+		head -c $((1024 + (_i * 37 + $3) % 3072)) /dev/urandom \
+		    > "$1/f$_i" || return 1
+		_i=$((_i + 1))
+	done
+}
