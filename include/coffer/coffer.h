@@ -209,8 +209,8 @@ struct coffer_snapshot_info {
 };
 
 /*
- * Which snapshots a command works on (snapshots, forget; later mount and
- * copy), as restic selects them: every field empty matches everything.
+ * Which snapshots a command works on (snapshots, forget, mount; later
+ * copy): every field empty matches everything.
  * ${tags}: each entry a comma-separated list, all of whose tags the
  * snapshot must have; the snapshot must satisfy any one entry.
  * ${hosts}: the snapshot's host is any one of them.  ${paths}: each is
