@@ -229,27 +229,40 @@ reap()
 # Scenarios run $jobs at a time (COFFER_TEST_JOBS, default the number of
 # processors, at most 2), each in its own scratch directory.  A scenario
 # whose header has the line "# test: alone" (it measures time, or loads
-# the machine on purpose) runs with nothing else beside it.
+# the machine on purpose) runs with nothing else beside it; these run
+# first.  Then those marked "# test: long" (half a minute or more), so
+# that the short ones fill the gaps at the end instead of one long
+# scenario running by itself last; then the rest, each group in file
+# order.
 jobs=${COFFER_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
 [ "$jobs" -gt 2 ] && [ -z "${COFFER_TEST_JOBS:-}" ] && jobs=2
 [ "$jobs" -ge 1 ] || jobs=1
 running=
-for s in "$srcdir"/tests/integration/[0-9][0-9]-*.sh; do
-	[ -f "$s" ] || continue
-	name=${s##*/}
-	name=${name%.sh}
-	matches "$name" || continue
-	ran=$((ran + 1))
-	if grep -q '^# test: alone$' "$s"; then
-		reap 0
-		running=$name
-		start "$name" "$s"
-		reap 0
-	else
-		reap $((jobs - 1))
-		running="$running $name"
-		start "$name" "$s"
-	fi
+for group in alone long other; do
+	for s in "$srcdir"/tests/integration/[0-9][0-9]-*.sh; do
+		[ -f "$s" ] || continue
+		name=${s##*/}
+		name=${name%.sh}
+		matches "$name" || continue
+		kind=other
+		if grep -q '^# test: alone$' "$s"; then
+			kind=alone
+		elif grep -q '^# test: long$' "$s"; then
+			kind=long
+		fi
+		[ "$kind" = "$group" ] || continue
+		ran=$((ran + 1))
+		if [ "$kind" = alone ]; then
+			reap 0
+			running=$name
+			start "$name" "$s"
+			reap 0
+		else
+			reap $((jobs - 1))
+			running="$running $name"
+			start "$name" "$s"
+		fi
+	done
 done
 reap 0
 wait

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/24-hostile-card.sh
+# test: long
 # Goal: whoever writes the card cannot make coffer read, write or delete
 # anything outside it, nor make it hang (SECURITY.md §7).  At every
 # location the format has (config, locks/, sets/, sets/<id>, keyinfo,

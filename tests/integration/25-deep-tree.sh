@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/25-deep-tree.sh
+# test: long
 # Goal (#16 items 1 and 2): a tree 10,000 folders deep (far deeper than
 # the 115 levels that crashed the backup and the 945 that crashed check)
 # backs up, checks (also --read-data), lists, finds, diffs, counts,

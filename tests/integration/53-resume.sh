@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/53-resume.sh
+# test: long
 # Goal: an interrupted backup is resumed, not repeated (issue #16, item 9).
 # A first backup of incompressible data (400 MiB; 48 MiB under ASan) is
 # stopped at seeded random points with SIGINT, SIGTERM and SIGKILL, each

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/60-corrupt-quick.sh
+# test: long
 # Goal: the corruption harness (tests/harness/corrupt.sh) in its quick
 # mode: 200 random damages to the card (100 under the ASan build, whose
 # runs are about three times slower), each one named by "check

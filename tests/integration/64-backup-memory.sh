@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/64-backup-memory.sh
+# test: long
 # Goal (issue 17, part 1): a backup's memory does not grow with the
 # number of files it stores.
 # - Peak RSS of a first backup of 60,000 files of 2 KiB exceeds that of

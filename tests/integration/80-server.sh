@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/80-server.sh
+# test: long
 # Goal: cofferd keeps docs/PROTOCOL.md over real TLS on loopback: accounts,
 # sessions (logout, expiry), failed-login limits per account and per
 # source address (also with 40 logins at once through two servers on the

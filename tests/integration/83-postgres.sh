@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/83-postgres.sh
+# test: long
 # Goal: cofferd on PostgreSQL (a throwaway cluster, tests/harness/pg.sh)
 # behaves as on SQLite, and several cofferd share one database with no
 # state of their own.  Two servers A and B with one master key on one

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/86-valgrind.sh
-# test: alone
+# test: long
 # Goal: no leak and no memory error in a whole backup and restore round
 # trip, client and server.  On the plain build every coffer command runs
 # under valgrind (memcheck, leaks definite, indirect and possible are

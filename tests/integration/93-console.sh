@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/93-console.sh
+# test: long
 # Goal: issue #15, the escrow account in a browser: cofferd's /account/
 # pages in a real headless Chromium (helpers/console.py, Selenium) against
 # a real cofferd on loopback with the test TLS setup:
