@@ -275,6 +275,14 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 		 */
 		if ((r = writers(&s, &w, &nw, err)) != 0)
 			goto out;
+		if (key_destroy_pending(&s, sets[i])) {
+			/* Its key is gone; what is left is on its way out. */
+			res->nsets_nokey++;
+			session_warn(ctx, "key set %s: a 'key destroy' of it "
+			    "was cut off; 'coffer key destroy %s --yes' "
+			    "finishes it", sets[i], sets[i]);
+			continue;
+		}
 		(void)repo_check_layout(s.repo, sets[i], report, &c);
 		if ((r = session_keyset(&s, sets[i], &c.ks, &e1)) != 0) {
 			if (r == COFFER_ENOMEM) {

@@ -364,6 +364,94 @@ derivable(const struct session *s, const uint8_t *dk, const struct keyinfo *ki)
 }
 
 /*
+ * A destroy under way (FORMAT.md §18.9): before anything is destroyed, the
+ * keystore gets the blob "destroy-<key id>" holding the repository id.
+ * Once the key is wiped, the card's folder of the set can no longer be
+ * authenticated; this record, written by this device before it wiped the
+ * key, is the authenticated fact that lets a second run remove the folder
+ * an interrupted one left.  Removed when the destroy is complete.
+ */
+static void
+destroy_mark_name(char name[32], const char *key_id)
+{
+	snprintf(name, 32, "destroy-%s", key_id);
+}
+
+static int
+destroy_mark_put(struct session *s, const char *key_id,
+    struct coffer_err *err)
+{
+	char name[32];
+
+	destroy_mark_name(name, key_id);
+	return keystore_put_blob(s->kst, name, s->repo->id, REPO_ID_LEN, false,
+	    err);
+}
+
+bool
+key_destroy_pending(struct session *s, const char *key_id)
+{
+	char name[32];
+	uint8_t *p = NULL;
+	size_t len = 0;
+	bool held;
+
+	if (s->kst == NULL)
+		return false;
+	destroy_mark_name(name, key_id);
+	if (keystore_get_blob(s->kst, name, &p, &len, NULL) != 0)
+		return false;
+	held = len == REPO_ID_LEN && ct_equal(p, s->repo->id, REPO_ID_LEN);
+	secret_free(p);
+	return held;
+}
+
+/* destroy_mark_left(s, key_id): a record of that name is here at all,
+ * readable or not (its own removal, an overwrite then an unlink, cut
+ * off). */
+static bool
+destroy_mark_left(struct session *s, const char *key_id)
+{
+	char name[32];
+	uint8_t *p = NULL;
+	size_t len = 0;
+	int r;
+
+	if (s->kst == NULL)
+		return false;
+	destroy_mark_name(name, key_id);
+	r = keystore_get_blob(s->kst, name, &p, &len, NULL);
+	secret_free(p);
+	return r != COFFER_ENOTFOUND;
+}
+
+static int
+destroy_mark_del(struct session *s, const char *key_id,
+    struct coffer_err *err)
+{
+	char name[32];
+
+	destroy_mark_name(name, key_id);
+	return keystore_del_blob(s->kst, name, err);
+}
+
+/* destroy_caches(s, key_id): its file cache (backup.c) lists its files,
+ * its index cache (FORMAT.md §18.8) its blobs: gone with the key. */
+static int
+destroy_caches(struct session *s, const char *key_id, struct coffer_err *err)
+{
+	for (int k = 0; k < 2; k++) {
+		char cpath[4200];
+
+		snprintf(cpath, sizeof(cpath), "%s/cache/%s.%s",
+		    keystore_dir(s->kst), key_id, k == 0 ? "cache" : "index");
+		if (unlink(cpath) != 0 && errno != ENOENT)
+			return coffer_err_sys(err, "cannot remove '%s'", cpath);
+	}
+	return 0;
+}
+
+/*
  * key destroy decides only from authenticated facts (issue #13, SECURITY.md
  * §11): the set's data key is found here, or released by the
  * server the card names and accepted only if its key id is this set's;
@@ -456,6 +544,37 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 		why = (struct coffer_err){ 0 };
 		r = session_dk(&s, key_id, &dk, &why);
 		s.offline = true;
+	}
+	if (r != 0 && on_card && key_destroy_pending(&s, key_id)) {
+		/* An earlier destroy wiped the key and was cut off before
+		 * the folder went: this device's own record says so. */
+		say(report, ctx->cookie, "%s key set %s: its key was already "
+		    "destroyed here by an interrupted 'key destroy'; its folder "
+		    "'%s/sets/%s' is left", really ? "finishing" :
+		    "would finish", key_id, s.repo->path, key_id);
+		if (!really) {
+			say(report, ctx->cookie, "nothing was changed; add "
+			    "--yes to remove it");
+			r = 0;
+			goto out;
+		}
+		if ((r = keystore_del_key(s.kst, bin, err)) != 0 ||
+		    (r = destroy_caches(&s, key_id, err)) != 0 ||
+		    (r = repo_destroy_set(s.repo, key_id, err)) != 0 ||
+		    (r = destroy_mark_del(&s, key_id, err)) != 0)
+			goto out;
+		say(report, ctx->cookie, "key set %s destroyed", key_id);
+		goto out;
+	}
+	if (r != 0 && !on_card && destroy_mark_left(&s, key_id)) {
+		/* Cut off after the folder went: only the record is left. */
+		say(report, ctx->cookie, "key set %s was destroyed by an "
+		    "interrupted 'key destroy'; nothing is left of it", key_id);
+		if (really && ((r = keystore_del_key(s.kst, bin, err)) != 0 ||
+		    (r = destroy_caches(&s, key_id, err)) != 0))
+			goto out;
+		r = really ? destroy_mark_del(&s, key_id, err) : 0;
+		goto out;
 	}
 	if (r != 0) {
 		dk = NULL;
@@ -565,6 +684,9 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 	 * An escrowed key goes first of all: if the server cannot be reached
 	 * nothing here is changed, and the command can be run again.
 	 */
+	if (s.kst != NULL && on_card &&
+	    (r = destroy_mark_put(&s, key_id, err)) != 0)
+		goto out;
 	if (!missing && (r = custody_destroy(&s, &ki, key_id, err)) != 0)
 		goto out;
 	for (size_t i = 0; i < nfound; i++)
@@ -597,19 +719,12 @@ coffer_key_destroy(const struct coffer_ctx *ctx, const char *key_id,
 		if ((r = keystore_del_key(s.kst, bin, err)) != 0)
 			goto out;
 	}
-	for (int k = 0; s.kst != NULL && k < 2; k++) {
-		char cpath[4200];
-
-		/* Its file cache (backup.c) lists its files, its index cache
-		 * (FORMAT.md §18.8) its blobs: gone too. */
-		snprintf(cpath, sizeof(cpath), "%s/cache/%s.%s",
-		    keystore_dir(s.kst), key_id, k == 0 ? "cache" : "index");
-		if (unlink(cpath) != 0 && errno != ENOENT) {
-			r = coffer_err_sys(err, "cannot remove '%s'", cpath);
-			goto out;
-		}
-	}
+	if (s.kst != NULL && (r = destroy_caches(&s, key_id, err)) != 0)
+		goto out;
 	if (on_card && (r = repo_destroy_set(s.repo, key_id, err)) != 0)
+		goto out;
+	if (s.kst != NULL && on_card &&
+	    (r = destroy_mark_del(&s, key_id, err)) != 0)
 		goto out;
 	if (unchecked) {
 		r = coffer_err_set(err, why.code, "key set %s: its key was "

@@ -122,6 +122,13 @@ int custody_find(struct session *s, const char *keyid, struct keyinfo *found,
  * name, "latest", or a unique prefix of the id), open its key set and
  * load it.
  */
+/*
+ * key_destroy_pending(s, keyid): this keystore holds the record of a 'key
+ * destroy' of that set in this repository that did not finish (keys.c,
+ * FORMAT.md §18.4).
+ */
+bool key_destroy_pending(struct session *s, const char *keyid);
+
 int session_find_snapshot(struct session *s, const char *spec,
     struct keyset **ks, struct snapshot *snap, struct coffer_err *err) WUR;
 

@@ -135,6 +135,12 @@ ct_equal(const void *a, const void *b, size_t len)
 	return sodium_memcmp(a, b, len) == 0;
 }
 
+bool
+all_zero(const void *p, size_t len)
+{
+	return sodium_is_zero(p, len) == 1;
+}
+
 int
 pwhash_derive(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
     const uint8_t salt[PWHASH_SALT_LEN], uint64_t opslimit, uint64_t memlimit)

@@ -280,6 +280,13 @@ key_read(struct keystore *ks, const char *name, uint32_t kind,
 		r = coffer_err_sys(err, "cannot read key file '%s'", path);
 		goto out;
 	}
+	if (got > 0 && all_zero(buf, got)) {
+		/* keystore_del_key's overwrite, its unlink cut off: the key
+		 * is gone (a second 'key destroy' removes the file). */
+		r = coffer_err_set(err, COFFER_ENOKEY, "key file '%s' was "
+		    "wiped by a key destroy that did not finish", path);
+		goto out;
+	}
 	flags = got >= 16 ? le32dec(buf + 8) : 0;
 	want = flags == KEYFILE_F_WRAPPED ? KEYFILE_WRAPPED_LEN : KEYFILE_LEN;
 	if (got != want || memcmp(buf, keyfile_magic, 8) != 0 ||

@@ -163,6 +163,56 @@ scenario() {
 	[ "$(tree_sum "$COFFER_REPO")" = "$card0" ] ||
 	    fail "a refused destroy changed the card" || return 1
 	restore_same 1 src-1
+	killed_at_every_step || return 1
+}
+
+# killed_at_every_step: a destroy SIGKILLed before each of its fsyncs in
+# turn (strace's fault injection: every durable step) is finished by
+# running it again: the set is then gone from card and keystore, no
+# record of the interrupted destroy is left, and the other sets restore.
+# Before the keystore kept that record (FORMAT.md §18.4), a destroy cut
+# off after the key was wiped left a folder no second run would remove.
+killed_at_every_step()
+{
+	need_cmd strace || return 1
+	mkdir -p small || return 1
+	n=1
+	while :; do
+		printf 'step %s\n' "$n" >small/f || return 1
+		expect_exit 0 "$COFFER" backup --scope backup small || return 1
+		expect_exit 0 "$COFFER" snapshots --json || return 1
+		id=$(jq -r '.snapshots[-1].key_id' out)
+		rc=0
+		strace -f -o /dev/null -e trace=fsync \
+		    -e inject=fsync:signal=KILL:when="$n" \
+		    "$COFFER" key destroy "$id" --yes >out 2>err || rc=$?
+		[ "$rc" -eq 0 ] && break
+		[ "$rc" -eq 137 ] || fail "destroy killed at fsync $n: exit" \
+		    "$rc: $(cat err)" || return 1
+		expect_exit 0 "$COFFER" check || return 1
+		# Again: it finishes the job, or finds it was done before the
+		# kill (which then cut off only the lock's release).
+		rc=0
+		"$COFFER" key destroy "$id" --yes >out 2>err || rc=$?
+		[ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] &&
+		    grep -q "no key set $id on the card or in the keystore" \
+		    err; } || fail "the destroy killed at fsync $n is not" \
+		    "finished by running it again: exit $rc: $(cat err)" ||
+		    return 1
+		[ ! -e "$COFFER_REPO/sets/$id" ] && [ ! -e "$ks/set-$id.key" ] ||
+		    fail "set $id left after a destroy killed at fsync $n" \
+		    "and run again" || return 1
+		n=$((n + 1))
+		[ "$n" -le 40 ] || fail "a destroy needs more than 40 fsyncs" ||
+		    return 1
+	done
+	[ "$n" -ge 8 ] || fail "only $n fsyncs in a destroy: was it traced?" ||
+	    return 1
+	note "a destroy killed before each of its $((n - 1)) fsyncs is" \
+	    "finished by a second run"
+	ls "$ks" | grep '^destroy-' >left && fail "records left:" \
+	    "$(cat left)" && return 1
+	restore_same 1 src-1
 }
 
 # restore_same SNAPSHOT SRC: SNAPSHOT restores identical to SRC.
