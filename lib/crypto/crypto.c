@@ -136,7 +136,7 @@ ct_equal(const void *a, const void *b, size_t len)
 }
 
 bool
-all_zero(const void *p, size_t len)
+bytes_zero(const void *p, size_t len)
 {
 	return sodium_is_zero(p, len) == 1;
 }

@@ -88,8 +88,8 @@ void kdf_derive(uint8_t *out, size_t outlen, uint64_t id, const char ctx[8],
 /* ct_equal(a, b, len): constant-time comparison. */
 bool ct_equal(const void *a, const void *b, size_t len);
 
-/* all_zero(p, len): every byte is 0 (constant time). */
-bool all_zero(const void *p, size_t len);
+/* bytes_zero(p, len): every byte is 0 (constant time). */
+bool bytes_zero(const void *p, size_t len);
 
 /* Argon2id (crypto_pwhash) with explicit costs. 0 or -1 (out of memory). */
 #define PWHASH_SALT_LEN		16

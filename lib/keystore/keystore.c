@@ -280,7 +280,7 @@ key_read(struct keystore *ks, const char *name, uint32_t kind,
 		r = coffer_err_sys(err, "cannot read key file '%s'", path);
 		goto out;
 	}
-	if (got > 0 && all_zero(buf, got)) {
+	if (got > 0 && bytes_zero(buf, got)) {
 		/* keystore_del_key's overwrite, its unlink cut off: the key
 		 * is gone (a second 'key destroy' removes the file). */
 		r = coffer_err_set(err, COFFER_ENOKEY, "key file '%s' was "
