@@ -183,7 +183,9 @@ killed_at_every_step()
 		expect_exit 0 "$COFFER" snapshots --json || return 1
 		id=$(jq -r '.snapshots[-1].key_id' out)
 		rc=0
-		strace -f -o /dev/null -e trace=fsync \
+		# LeakSanitizer cannot run under ptrace.
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		    strace -f -o /dev/null -e trace=fsync \
 		    -e inject=fsync:signal=KILL:when="$n" \
 		    "$COFFER" key destroy "$id" --yes >out 2>err || rc=$?
 		[ "$rc" -eq 0 ] && break
