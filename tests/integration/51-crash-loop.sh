@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/51-crash-loop.sh
-# test: alone
 # Goal: SIGKILL at random instants of every command that writes the card
 # (COFFER_CRASH_KILLS kills, default 25, seeded so a failure can be
 # replayed with CRASH_SEED) never costs anything the command was not
@@ -26,6 +25,7 @@
 # (a backup after a kill has more to do): 1/8 longer after a kill that
 # interrupted the command, 1/8 shorter after one that came too late, so
 # about half the kills interrupt, at instants spread over the whole run.
+# So it needs no quiet machine and runs beside other scenarios.
 #
 # Long mode: COFFER_CRASH_KILLS=1000 (run.sh stops a scenario after
 # COFFER_TEST_TIMEOUT seconds, 900 by default: give it about 2 s a kill,
