@@ -25,13 +25,17 @@ half()
 	b=$1
 	shift
 	echo "# make $*"
+	t0=$(date +%s)
 	if ! make -j"$jobs" "$@"; then
 		echo "not ok - make $* failed"
 		total_f=$((total_f + 1))
 		status=1
 		return
 	fi
+	t1=$(date +%s)
+	echo "# make $*: $((t1 - t0)) s"
 	{ sh tests/run.sh "$b"; echo $? >"$tmp/rc"; } | tee "$tmp/log"
+	echo "# tests/run.sh $b: $(($(date +%s) - t1)) s"
 	last=$(tail -n 1 "$tmp/log")
 	case $last in
 	[0-9]*" passed, "[0-9]*" failed")
@@ -52,7 +56,9 @@ half()
 # build-shrunk/coffer (its limits made small) serves 59-limits in both
 # halves; a failed build fails that scenario, it does not skip it.
 echo "# make shrunk"
+t0=$(date +%s)
 make -j"$jobs" shrunk || echo "# warning: make shrunk failed"
+echo "# make shrunk: $(($(date +%s) - t0)) s"
 
 half build all tests
 
