@@ -171,12 +171,16 @@ card_mount_of(const char *path, char *dev, size_t dcap, char *mnt,
 
 		for (tok = strtok_r(line, " \n", &save); tok != NULL;
 		    tok = strtok_r(NULL, " \n", &save), field++) {
-			if (field == 4)
+			if (field == 4) {
 				mp = tok;
-			else if (strcmp(tok, "-") == 0 && field > 5)
-				field = 100, dash = true;
-			else if (dash && field == 102)
+			} else if (!dash && field > 5 &&
+			    strcmp(tok, "-") == 0) {
+				/* fstype is field 101, the source 102. */
+				field = 100;
+				dash = true;
+			} else if (dash && field == 102) {
 				src = tok;
+			}
 		}
 		if (mp == NULL || src == NULL)
 			continue;

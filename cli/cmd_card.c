@@ -25,9 +25,9 @@ static const char card_usage[] =
     "usage: coffer card add [--repo DIR] [--label NAME] [--device DEV]\n"
     "                       [--exclude PATTERN]... [--exclude-file FILE]...\n"
     "                       [--exclude-caches] [-x | --one-file-system]\n"
-    "                       [--keep-last N] [--keep-hourly N] [--keep-daily N]\n"
-    "                       [--keep-weekly N] [--keep-monthly N]\n"
-    "                       [--keep-yearly N] PATH...\n"
+    "                       [--keep-last N] [--keep-hourly N]\n"
+    "                       [--keep-daily N] [--keep-weekly N]\n"
+    "                       [--keep-monthly N] [--keep-yearly N] PATH...\n"
     "       coffer card list [--json]\n"
     "       coffer card remove UUID|LABEL\n"
     "       coffer card status [--json] [UUID|LABEL]\n"
@@ -789,7 +789,7 @@ cmd_card(int argc, char **argv)
 	unsigned *slot;
 	size_t nargs, i;
 	char **args;
-	int ch, rc;
+	int ch, rc = EXIT_FAIL;
 
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0)) {
@@ -816,20 +816,22 @@ cmd_card(int argc, char **argv)
 		switch (ch) {
 		case 'L':
 			if (*optarg == '\0' || strlen(optarg) > 64 ||
-			    strpbrk(optarg, "\n\t\r") != NULL)
-				return usage_err(card_usage, "--label: 1 to "
+			    strpbrk(optarg, "\n\t\r") != NULL) {
+				rc = usage_err(card_usage, "--label: 1 to "
 				    "64 characters, on one line");
+				goto out;
+			}
 			a.label = optarg;
 			break;
 		case 'D': a.device = optarg; break;
 		case 'e':
 			if (strv_push(&c->excludes, &c->nexcludes, optarg) != 0)
-				return EXIT_FAIL;
+				goto out;
 			break;
 		case 'E':
 			if (strv_push(&c->exclude_files, &c->nexclude_files,
 			    optarg) != 0)
-				return EXIT_FAIL;
+				goto out;
 			break;
 		case 'C': c->exclude_caches = true; break;
 		case 'x': c->one_file_system = true; break;
@@ -842,52 +844,70 @@ cmd_card(int argc, char **argv)
 		case 'j': a.json = true; break;
 		case 'h':
 			fputs(card_usage, stdout);
-			return EXIT_OK;
+			rc = EXIT_OK;
+			goto out;
 		default:
 			fputs(card_usage, stderr);
-			return EXIT_USAGE;
+			rc = EXIT_USAGE;
+			goto out;
 		}
-		if (slot != NULL && parse_keep(optarg, slot) != 0)
-			return usage_err(card_usage, "'%s' is not a count",
+		if (slot != NULL && parse_keep(optarg, slot) != 0) {
+			rc = usage_err(card_usage, "'%s' is not a count",
 			    optarg);
+			goto out;
+		}
 	}
 	args = argv + optind;
 	nargs = (size_t)(argc - optind);
-	if (a.add_only && sub != CARD_ADD)
-		return usage_err(card_usage, "card %s: only 'card add' takes "
-		    "--label, --device, --exclude*, -x and --keep-*", subs[sub]);
-	if (a.json && sub != CARD_LIST && sub != CARD_STATUS)
-		return usage_err(card_usage, "card %s: --json goes with list "
+	if (a.add_only && sub != CARD_ADD) {
+		rc = usage_err(card_usage, "card %s: only 'card add' takes "
+		    "--label, --device, --exclude*, -x and --keep-*",
+		    subs[sub]);
+		goto out;
+	}
+	if (a.json && sub != CARD_LIST && sub != CARD_STATUS) {
+		rc = usage_err(card_usage, "card %s: --json goes with list "
 		    "and status", subs[sub]);
+		goto out;
+	}
 	switch (sub) {
 	case CARD_ADD:
 		rc = card_add(&a, args, nargs);
 		break;
 	case CARD_LIST:
-		if (nargs != 0)
-			return usage_err(card_usage, "card list takes no "
+		if (nargs != 0) {
+			rc = usage_err(card_usage, "card list takes no "
 			    "arguments");
+			goto out;
+		}
 		rc = card_list(&a);
 		break;
 	case CARD_REMOVE:
-		if (nargs != 1)
-			return usage_err(card_usage, "card remove: give one "
+		if (nargs != 1) {
+			rc = usage_err(card_usage, "card remove: give one "
 			    "UUID or label");
+			goto out;
+		}
 		rc = card_remove(args[0]);
 		break;
 	case CARD_STATUS:
-		if (nargs > 1)
-			return usage_err(card_usage, "card status: at most one "
+		if (nargs > 1) {
+			rc = usage_err(card_usage, "card status: at most one "
 			    "UUID or label");
+			goto out;
+		}
 		rc = card_status(&a, nargs == 1 ? args[0] : NULL);
 		break;
 	default:
-		if (nargs != 1)
-			return usage_err(card_usage, "card run: give the "
+		if (nargs != 1) {
+			rc = usage_err(card_usage, "card run: give the "
 			    "device (/dev/sdb1)");
+			goto out;
+		}
 		rc = card_run(args[0]);
 		break;
 	}
+out:
 	card_rec_release(c);
 	return rc;
 }
