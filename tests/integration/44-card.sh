@@ -9,6 +9,8 @@
 # - an unrecorded card is left alone: not mounted, not one byte written;
 # - a card with the recorded UUID but another repository, or with the
 #   recorded repository id copied into its config, is refused, unwritten;
+# - a run stopped by SIGTERM during its backup (what the unit gets when
+#   the card goes) unmounts a clean card and is recorded as failed;
 # - a run killed during its backup (the card pulled) is picked up cleanly
 #   on the next insertion: that run succeeds, check passes, and card status
 #   shows the failed run, then the good one;
@@ -213,11 +215,28 @@ scenario() {
 	    return 1
 	detach || return 1
 
-	# Pulled mid-run: the hook is frozen (SIGSTOP) as soon as its backup
-	# holds its lock on the card (a big file keeps it busy) and killed
-	# (-9); then the unmount is forced, the card detached and attached.
+	# Pulled, as the unit sees it (BindsTo: SIGTERM) during the backup (a
+	# big file keeps it busy): the backup stops, the card is unmounted
+	# and clean, the run is recorded as failed.
 	head -c 64M /dev/urandom >src/big || return 1
 	attach card.img || return 1
+	"$COFFER" card run "$dev" >run.out 2>run.err &
+	pid=$!
+	wait_for 'ls mnt/1234-ABCD/coffer/locks/*.lock >/dev/null 2>&1' 20 ||
+	    return 1
+	kill -TERM "$pid" || return 1
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -ne 0 ] || fail "the stopped run exited 0" || return 1
+	last_run '.result == "failed" and (.message | test("backup"))' ||
+	    return 1
+	! in_mountinfo "$PWD/mnt" || fail "still mounted after SIGTERM" ||
+	    return 1
+	fsck_clean || return 1
+
+	# Pulled mid-run: the hook is frozen (SIGSTOP) as soon as its backup
+	# holds its lock on the card and killed (-9); then the unmount is
+	# forced, the card detached and attached.
 	"$COFFER" card run "$dev" >run.out 2>run.err &
 	pid=$!
 	wait_for 'ls mnt/1234-ABCD/coffer/locks/*.lock >/dev/null 2>&1' 20 ||
