@@ -37,9 +37,10 @@ $(B)/libcoffer.a: $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-# coffer(1) alone draws QR codes (escrow totp enable): libqrencode; and
-# mounts snapshots (coffer mount): fuse3.
-CLI_PKGS := libqrencode fuse3
+# coffer(1) alone draws QR codes (escrow totp enable): libqrencode;
+# mounts snapshots (coffer mount): fuse3; and finds a card's file system
+# UUID (coffer card): blkid.
+CLI_PKGS := libqrencode fuse3 blkid
 $(CLI_OBJS): CPPFLAGS += $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
 $(B)/coffer: $(CLI_OBJS) $(B)/libcoffer.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ \

@@ -36,6 +36,7 @@ static const struct cmd {
 	{ "key",	cmd_key,	"list, protect or destroy key sets" },
 	{ "keystore",	cmd_keystore,	"manage the keystore (password)" },
 	{ "escrow",	cmd_escrow,	"log in to a key escrow server, list its keys" },
+	{ "card",	cmd_card,	"back up when a recorded card goes in" },
 };
 
 static void

@@ -13,7 +13,7 @@ libjansson-dev libcurl4-openssl-dev exfatprogs exfat-fuse fuse3 attr jq
 util-linux groff-base strace
 postgresql libpq-dev libsqlite3-dev
 libmicrohttpd-dev openssl gdb curl sqlite3 valgrind acl libcap2-bin e2fsprogs
-liboath-dev oathtool libqrencode-dev libfuse3-dev
+liboath-dev oathtool libqrencode-dev libfuse3-dev libblkid-dev
 libzxcvbn-dev sslscan systemd
 nghttp2-client liblmdb-dev
 chromium chromium-driver python3-selenium"

@@ -58,6 +58,20 @@ _coffer_cmd_opts()
 		*)		echo "--server --account --device --id --all-others --yes --limit --json" ;;
 		esac ;;
 	keystore)	echo "--json" ;;
+	card)
+		case $2 in
+		add)		echo "--label --device --exclude --exclude-file
+				    --exclude-caches -x --one-file-system
+				    --keep-last --keep-hourly --keep-daily
+				    --keep-weekly --keep-monthly --keep-yearly" ;;
+		list|status)	echo "--json" ;;
+		remove|run)	;;
+		*)		echo "--label --device --exclude --exclude-file
+				    --exclude-caches -x --one-file-system
+				    --keep-last --keep-hourly --keep-daily
+				    --keep-weekly --keep-monthly --keep-yearly
+				    --json" ;;
+		esac ;;
 	help)		;;
 	*)
 		# A command this file does not know yet: ask it.
@@ -81,7 +95,9 @@ _coffer_takes_arg()
 	find:--snapshot|find:-s) return 0 ;;
 	escrow:--server|escrow:--account|escrow:--limit|escrow:--device|\
 	escrow:--id) return 0 ;;
-	forget:--keep-*) return 0 ;;
+	forget:--keep-*|card:--keep-*) return 0 ;;
+	card:--label|card:--device|card:--exclude|card:--exclude-file)
+		return 0 ;;
 	snapshots:--tag|snapshots:--host|snapshots:--path|forget:--tag|\
 	forget:--host|forget:--path|forget:--group-by|backup:--tag|\
 	tag:--add|tag:--remove|tag:--set|mount:--tag|mount:--host|\
@@ -89,7 +105,7 @@ _coffer_takes_arg()
 	esac
 	case $1 in
 	init|backup|snapshots|ls|diff|find|restore|check|stats|forget|prune|\
-	tag|mount|key|keystore|escrow|help|'')
+	tag|mount|key|keystore|escrow|card|help|'')
 		return 1 ;;
 	esac
 	# Unknown command: its usage shows "--option ARG".
@@ -127,11 +143,21 @@ _coffer_run()
 _coffer_commands()
 {
 	local static="init backup snapshots ls diff find restore check stats
-	    tag mount forget prune key keystore escrow help"
+	    tag mount forget prune key keystore escrow card help"
 
 	printf '%s\n' $static
 	_coffer_run --help | awk '/^commands:/ { f = 1; next }
 	    f && /^$/ { exit } f && /^  [a-z]/ { print $1 }'
+}
+
+# _coffer_card_names: the labels of the recorded cards (coffer card list).
+_coffer_card_names()
+{
+	if command -v jq >/dev/null 2>&1; then
+		_coffer_run card list --json | jq -r '.cards[].label' 2>/dev/null
+	else
+		_coffer_run card list | awk '/^[^ ]/ && $2 == "UUID" { print $1 }'
+	fi
 }
 
 _coffer_snapshot_names()
@@ -234,7 +260,7 @@ _coffer()
 			if [ -z "$cmd" ]; then
 				cmd=$w
 			elif [[ ($cmd == key || $cmd == keystore ||
-			    $cmd == escrow) && -z $sub ]]
+			    $cmd == escrow || $cmd == card) && -z $sub ]]
 			then
 				sub=$w
 			else
@@ -271,7 +297,8 @@ _coffer()
 		case $opt in
 		--repo|--keystore|--target|-t)
 			_coffer_files -d ;;
-		--passphrase-file|--exclude-file|--files-from|--cacert)
+		--passphrase-file|--exclude-file|--files-from|--cacert|\
+		--device)
 			_coffer_files ;;
 		--scope)	_coffer_reply device period backup ;;
 		--period)	_coffer_reply day week month ;;
@@ -330,6 +357,19 @@ _coffer()
 		if [ -z "$sub" ]; then
 			_coffer_reply register login logout status keys audit \
 			    pool devices revoke destroy passwd delete-account totp
+		else
+			COMPREPLY=()
+		fi ;;
+	card)
+		if [ -z "$sub" ]; then
+			_coffer_reply add list remove status run
+		elif [[ $sub == add ]]; then
+			_coffer_files
+		elif [[ $sub == run ]] && ((npos == 0)); then
+			_coffer_files
+		elif [[ $sub == remove || $sub == status ]] && ((npos == 0))
+		then
+			_coffer_reply "$(_coffer_card_names)"
 		else
 			COMPREPLY=()
 		fi ;;

@@ -744,4 +744,20 @@ int coffer_restore_fd(const struct coffer_ctx *ctx, const char *snapshot,
     const char *path, int fd, uint64_t *bytes, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
+/* ---- cards (coffer card) ---- */
+
+/*
+ * coffer_card_identify(ctx, repo_id, key_ids, cap, &n, err): the
+ * repository id (32 hex) of ${ctx->repo} in ${repo_id}, and in
+ * ${key_ids} the ids of up to ${cap} of its key sets whose data key this
+ * keystore holds (or derives) and whose keyinfo authenticates under it
+ * (bound to the repository id from format 3 on); ${n} of them.  Reads
+ * only and takes no lock, so it works on a card mounted read-only; asks
+ * no escrow server.  COFFER_ENOKEY if the keystore has no secret for
+ * this repository.
+ */
+int coffer_card_identify(const struct coffer_ctx *ctx, char repo_id[33],
+    char (*key_ids)[17], size_t cap, size_t *n, struct coffer_err *err)
+    __attribute__((warn_unused_result));
+
 #endif /* !COFFER_COFFER_H_ */
