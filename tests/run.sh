@@ -24,7 +24,7 @@
 #
 # Environment: COFFER_TEST_TIMEOUT (seconds per scenario or unit binary,
 # default 900), COFFER_TEST_JOBS (scenarios run at once; default the
-# number of processors, at most 2), TMPDIR (where scratch directories go),
+# number of processors plus one, at most 3), TMPDIR (where scratch directories go),
 # VERBOSE=1 (print all of every log).
 
 set -u
@@ -226,16 +226,18 @@ reap()
 	done
 }
 
-# Scenarios run $jobs at a time (COFFER_TEST_JOBS, default the number of
-# processors, at most 2), each in its own scratch directory.  A scenario
+# Scenarios run $jobs at a time (COFFER_TEST_JOBS, default one more than
+# the number of processors, at most 3: most scenarios spend half their
+# time waiting for a server, a browser or the disk), each in its own
+# scratch directory.  A scenario
 # whose header has the line "# test: alone" (it measures time, or loads
 # the machine on purpose) runs with nothing else beside it; these run
 # first.  Then those marked "# test: long" (half a minute or more), so
 # that the short ones fill the gaps at the end instead of one long
 # scenario running by itself last; then the rest, each group in file
 # order.
-jobs=${COFFER_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
-[ "$jobs" -gt 2 ] && [ -z "${COFFER_TEST_JOBS:-}" ] && jobs=2
+jobs=${COFFER_TEST_JOBS:-$(($(nproc 2>/dev/null || echo 1) + 1))}
+[ "$jobs" -gt 3 ] && [ -z "${COFFER_TEST_JOBS:-}" ] && jobs=3
 [ "$jobs" -ge 1 ] || jobs=1
 running=
 for group in alone long other; do
