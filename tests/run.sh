@@ -24,8 +24,8 @@
 #
 # Environment: COFFER_TEST_TIMEOUT (seconds per scenario or unit binary,
 # default 900), COFFER_TEST_JOBS (scenarios run at once; default the
-# number of processors plus one, at most 3), TMPDIR (where scratch directories go),
-# VERBOSE=1 (print all of every log).
+# number of processors plus one, at most 3), TMPDIR (where scratch
+# directories go), VERBOSE=1 (print all of every log).
 
 set -u
 
