@@ -79,6 +79,7 @@ scenario() {
 
 	copy_killed || return 1
 	copy_filter || return 1
+	copy_names || return 1
 	copy_damaged || return 1
 	copy_escrow || return 1
 }
@@ -146,6 +147,41 @@ copy_filter()
 	expect_exit 0 "$COFFER" --repo dst2 snapshots --json || return 1
 	expect_jq '.snapshots | length == 2' out || return 1
 	expect_exit 0 "$COFFER" --repo dst2 check --read-data || return 1
+}
+
+# copy_names: with count names, a backup made straight into the copy
+# takes a name the source uses for another snapshot: that snapshot is
+# refused (never renamed or overwritten), the others are copied.  A tag
+# change in the source reaches the copy as the new revision, and the
+# copy keeps only it.
+copy_names()
+{
+	expect_exit 0 "$COFFER" --repo cnt init --no-password --name-by count ||
+	    return 1
+	expect_exit 0 "$COFFER" --repo cnt backup data/small || return 1
+	expect_exit 0 "$COFFER" --repo cnt2 init --like cnt || return 1
+	expect_exit 0 "$COFFER" --repo cnt2 backup data/numbers || return 1
+	expect_exit 0 "$COFFER" --repo cnt backup data/numbers || return 1
+	expect_exit 1 "$COFFER" --repo cnt copy --to cnt2 --json || return 1
+	expect_jq '[.snapshots[] | [.name, .status]] ==
+	    [["1", "failed"], ["2", "copied"]]' out || return 1
+	expect_jq '.snapshots[0].error | test("another snapshot of that name")' \
+	    out || return 1
+	expect_exit 0 "$COFFER" --repo cnt2 restore 1 --target rn || return 1
+	[ -f rn/data/numbers ] && [ ! -e rn/data/small ] ||
+	    fail "the copy's own snapshot 1 was overwritten" || return 1
+	expect_exit 0 "$COFFER" --repo cnt tag 2 --add kept || return 1
+	expect_exit 0 "$COFFER" --repo cnt copy --to cnt2 2 --json || return 1
+	expect_jq '[.snapshots[].status] == ["copied"]' out || return 1
+	expect_exit 0 "$COFFER" --repo cnt snapshots --json || return 1
+	jq -c '[.snapshots[] | select(.name == "2") | [.id, .tags]]' out >t.src
+	expect_exit 0 "$COFFER" --repo cnt2 snapshots --json || return 1
+	jq -c '[.snapshots[] | select(.name == "2") | [.id, .tags]]' out >t.dst
+	expect_same t.src t.dst || return 1
+	set -- cnt2/sets/*/snapshots/2*
+	[ $# -eq 1 ] && [ "${1##*/}" = 2.1 ] ||
+	    fail "the copy keeps $* for snapshot 2, want only 2.1" || return 1
+	expect_exit 0 "$COFFER" --repo cnt2 check || return 1
 }
 
 # copy_damaged: one damaged byte in the source's newest pack stops that
