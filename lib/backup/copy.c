@@ -91,10 +91,19 @@ copy_tree(struct cctx *c, const uint8_t root[BLOB_ID_LEN], const char *snap,
 	struct tframe *f;
 	uint8_t (*parts)[BLOB_ID_LEN] = NULL;
 	size_t nparts = 0;
+	bool walk;
 	int r;
 
 	for (;;) {
-		if (!keyset_mark_used(c->src, OBJ_TREE, id)) {
+		walk = keyset_mark_used(c->src, OBJ_TREE, id);
+		if (!walk && !keyset_has_blob(c->src, OBJ_TREE, id)) {
+			/* Unknown: read the tables of packs no index names
+			 * (once), as a reader does (FORMAT.md §8). */
+			keyset_scan_unindexed(c->src);
+			walk = keyset_mark_used(c->src, OBJ_TREE, id);
+		}
+		if (!walk) {
+			/* Known and marked: walked already in this run. */
 			if (!keyset_has_blob(c->src, OBJ_TREE, id)) {
 				r = coffer_err_set(err, COFFER_ENOTFOUND,
 				    "snapshot '%s' not copied: it names a "
@@ -102,7 +111,6 @@ copy_tree(struct cctx *c, const uint8_t root[BLOB_ID_LEN], const char *snap,
 				    "check')", snap, c->ctx->repo);
 				goto out;
 			}
-			/* walked already in this run */
 		} else {
 			if ((f = tstack_push(&s)) == NULL) {
 				r = coffer_err_set(err, COFFER_ENOMEM, "copy");

@@ -182,6 +182,16 @@ copy_names()
 	[ $# -eq 1 ] && [ "${1##*/}" = 2.1 ] ||
 	    fail "the copy keeps $* for snapshot 2, want only 2.1" || return 1
 	expect_exit 0 "$COFFER" --repo cnt2 check || return 1
+
+	# The source's index files lost: its blobs are found through the
+	# tables of its packs, and every one is copied.
+	rm -f cnt/sets/*/index/* || return 1
+	expect_exit 0 "$COFFER" --repo cnt3 init --like cnt || return 1
+	expect_exit 0 "$COFFER" --repo cnt copy --to cnt3 --json || return 1
+	expect_jq '.copied == 2' out || return 1
+	expect_exit 0 "$COFFER" --repo cnt3 check --read-data || return 1
+	expect_exit 0 "$COFFER" --repo cnt3 restore 2 --target rl || return 1
+	expect_same data/numbers rl/data/numbers || return 1
 }
 
 # copy_damaged: one damaged byte in the source's newest pack stops that
