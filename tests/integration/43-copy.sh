@@ -5,13 +5,17 @@
 # --to' fills it: the snapshots keep their ids, the copy passes check
 # --read-data and restores byte for byte; a second copy after a new
 # backup writes only the new data (measured with du on the copy); a copy
-# killed with SIGKILL mid-way leaves no snapshot, and the rerun takes
-# over its packs and finishes with nothing written twice; --tag and
+# stopped with SIGTERM indexes what it wrote, one killed with SIGKILL
+# mid-way leaves no snapshot, and the rerun takes over its packs and
+# finishes with nothing written twice; --tag and
 # snapshot names choose what is copied; a damaged source blob stops
 # that snapshot (named) and no other; a repository not made with --like
-# is refused.  With escrow custody the copy's key set keeps its escrow
-# binding: one audited release for the copy, and the copy is readable
-# only through the server.
+# is refused; count names taken on the copy are refused, not renamed; a
+# tag change arrives as the new revision alone; a source whose index
+# files are lost is copied whole through its pack tables.  With escrow
+# custody the copy's key set keeps its escrow binding: one audited
+# release for the copy, and the copy is readable only through the
+# server.
 scenario() {
 	need_cmd jq || return 1
 	src=$PWD/src
@@ -84,27 +88,47 @@ scenario() {
 	copy_escrow || return 1
 }
 
-# copy_killed: a copy killed (SIGKILL) after its first pack; the rerun
-# takes that pack over and writes the rest once.
-copy_killed()
+# npacks: the complete packs of the copy.
+npacks()
 {
-	head -c 40000000 /dev/urandom >data/large || return 1
-	expect_exit 0 "$COFFER" backup data || return 1
-	before=$(dir_size "$dst")
-	npacks=$(find "$dst/sets" -path '*/packs/*' -type f ! -name '*.tmp' |
-	    wc -l)
-	"$COFFER" copy --to "$dst" >copy1.out 2>copy1.err &
+	find "$dst/sets" -path '*/packs/*' -type f ! -name '*.tmp' | wc -l
+}
+
+# copy_signal SIG: start a copy, send it SIG once it has closed a new
+# pack, wait for it; its exit status in $status.
+copy_signal()
+{
+	n0=$(npacks)
+	"$COFFER" copy --to "$dst" >copy.out 2>copy.err &
 	pid=$!
 	i=0
-	while [ "$(find "$dst/sets" -path '*/packs/*' -type f ! -name '*.tmp' |
-	    wc -l)" -le "$npacks" ] && [ $i -lt 3000 ]; do
+	while [ "$(npacks)" -le "$n0" ] && [ $i -lt 3000 ]; do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.01
 		i=$((i + 1))
 	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid"
-	status=$?
+	kill "-$1" "$pid" 2>/dev/null
+	status=0
+	wait "$pid" || status=$?
+}
+
+# copy_killed: a copy stopped (SIGTERM) after its first pack indexes
+# what it wrote; the next one, killed (SIGKILL) after its first pack,
+# leaves that pack behind; the rerun takes it over and writes the rest
+# once.
+copy_killed()
+{
+	head -c 48000000 /dev/urandom >data/large || return 1
+	expect_exit 0 "$COFFER" backup data || return 1
+	before=$(dir_size "$dst")
+	nindex=$(find "$dst/sets" -path '*/index/*' -type f | wc -l)
+	copy_signal TERM
+	[ "$status" -eq 143 ] ||
+	    fail "the copy ended ($status) before it was stopped" || return 1
+	expect_grep "^coffer copy: stopping" copy.err || return 1
+	[ "$(find "$dst/sets" -path '*/index/*' -type f | wc -l)" -gt \
+	    "$nindex" ] || fail "the stopped copy indexed nothing" || return 1
+	copy_signal KILL
 	[ "$status" -eq 137 ] ||
 	    fail "the copy ended ($status) before it was killed" || return 1
 	expect_exit 0 "$COFFER" --repo "$dst" snapshots --json || return 1
@@ -113,10 +137,10 @@ copy_killed()
 	expect_jq '.copied == 1 and .present == 2 and .bytes_resumed > 0' \
 	    out || return 1
 	grown=$(( $(dir_size "$dst") - before ))
-	note "killed and rerun copy: the copy grew by $grown bytes for" \
-	    "40000000 new"
-	[ "$grown" -lt 40200000 ] ||
-	    fail "the copy grew by $grown bytes, want about 40000000" ||
+	note "stopped, killed and rerun copy: the copy grew by $grown bytes" \
+	    "for 48000000 new"
+	[ "$grown" -lt 48200000 ] ||
+	    fail "the copy grew by $grown bytes, want about 48000000" ||
 	    return 1
 	expect_exit 0 "$COFFER" --repo "$dst" prune --json || return 1
 	expect_jq '.bytes_freed == 0' out || return 1
