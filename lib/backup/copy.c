@@ -243,21 +243,38 @@ outcome(struct cctx *c, coffer_copy_fn *fn, void *cookie,
 }
 
 /*
- * open_sets(c, s, d, keyid, like, err): open key set ${keyid} in the
- * source (its key found as every command finds it: keystore, derived,
- * passphrase, or released by the escrow server, once a run) and in the
- * destination, creating it there with the source's keyinfo.
+ * open_src(c, s, keyid, err): open key set ${keyid} in the source, its
+ * key found as every command finds it (keystore, device or period key,
+ * passphrase, or released by the escrow server, once a run).
  */
 static int
-open_sets(struct cctx *c, struct session *s, struct session *d,
-    const char *keyid, struct coffer_err *err)
+open_src(struct cctx *c, struct session *s, const char *keyid,
+    struct coffer_err *err)
 {
-	struct keyset_params prm = { 0 };
 	const uint8_t *dk;
 	int r;
 
-	if ((r = session_dk(s, keyid, &dk, err)) != 0 ||
-	    (r = keyset_open(s->repo, dk, false, NULL, &c->src, err)) != 0)
+	if ((r = session_dk(s, keyid, &dk, err)) != 0)
+		return r;
+	return keyset_open(s->repo, dk, false, NULL, &c->src, err);
+}
+
+/*
+ * open_dst(c, s, d, err): open the source's set in the destination,
+ * creating it there with the source's keyinfo, and take over what an
+ * interrupted copy (or backup) left in it.  Only when a snapshot needs
+ * it: a filter that passes none of a set's snapshots makes no set.
+ */
+static int
+open_dst(struct cctx *c, struct session *s, struct session *d,
+    struct coffer_err *err)
+{
+	struct keyset_params prm = { 0 };
+	struct resume_stats rs;
+	const uint8_t *dk;
+	int r;
+
+	if ((r = session_dk(s, keyset_idhex(c->src), &dk, err)) != 0)
 		return r;
 	prm.like = keyset_info(c->src);
 	if ((r = keyset_open(d->repo, dk, true, &prm, &c->dst, err)) != 0) {
@@ -265,54 +282,45 @@ open_sets(struct cctx *c, struct session *s, struct session *d,
 		c->dst_failed = r != COFFER_EAUTH && r != COFFER_EFORMAT;
 		return r;
 	}
+	keyset_clear_tmp(c->dst);
+	if ((r = keyset_resume(c->dst, c->ctx->stop, &rs, err)) != 0) {
+		c->dst_failed = true;
+		return r;
+	}
+	c->res->resumed += rs.bytes;
 	return 0;
 }
 
 /*
- * copy_set(c, s, d, keyid, v, n, dv, dn, fn, cookie, first, err): copy
- * the chosen snapshots (v[i].readable marks them) of key set ${keyid}.
+ * copy_set(c, s, d, keyid, v, chosen, n, dv, dn, filter, fn, cookie,
+ * first): copy the snapshots of key set ${keyid} among ${v} that
+ * ${chosen} marks and ${filter} passes.
  * The first snapshot error goes to ${first}; only an error of the
  * destination (or a stop) is returned.
  */
 static int
 copy_set(struct cctx *c, struct session *s, struct session *d,
-    const char *keyid, struct snapshot *v, size_t n,
+    const char *keyid, struct snapshot *v, const bool *chosen, size_t n,
     const struct snapshot *dv, size_t dn, const struct coffer_snapshot_filter
     *filter, coffer_copy_fn *fn, void *cookie, struct coffer_err *first)
 {
 	struct coffer_err e1 = { 0 };
 	int r;
 
-	if ((r = open_sets(c, s, d, keyid, &e1)) != 0) {
-		if (c->dst_failed) {
-			*first = e1;
-			return r;
-		}
+	if ((r = open_src(c, s, keyid, &e1)) != 0) {
 		for (size_t i = 0; i < n; i++)
-			if (v[i].readable && strcmp(v[i].keyid, keyid) == 0)
+			if (chosen[i] && strcmp(v[i].keyid, keyid) == 0)
 				outcome(c, fn, cookie, &v[i],
 				    COFFER_COPY_FAILED, e1.msg);
 		if (first->code == 0)
 			*first = e1;
 		return 0;
 	}
-	keyset_clear_tmp(c->dst);
-	{
-		struct resume_stats rs;
-
-		/* What a killed copy (or backup) left is taken over. */
-		if ((r = keyset_resume(c->dst, c->ctx->stop, &rs,
-		    first)) != 0) {
-			c->dst_failed = true;
-			return r;
-		}
-		c->res->resumed += rs.bytes;
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct snapshot sn;
 		int where;
 
-		if (!v[i].readable || strcmp(v[i].keyid, keyid) != 0)
+		if (!chosen[i] || strcmp(v[i].keyid, keyid) != 0)
 			continue;
 		memset(&sn, 0, sizeof(sn));
 		memcpy(sn.name, v[i].name, sizeof(sn.name));
@@ -326,6 +334,11 @@ copy_set(struct cctx *c, struct session *s, struct session *d,
 		if (!tags_match_snapshot(filter, &sn)) {
 			snapshot_release(&sn);
 			continue;
+		}
+		if (c->dst == NULL && (r = open_dst(c, s, d, &e1)) != 0) {
+			if (c->dst_failed)
+				goto stop;
+			goto failed;
 		}
 		if ((r = on_dest(c, dv, dn, &sn, &where, &e1)) != 0)
 			goto failed;
@@ -391,7 +404,8 @@ stop:
 			struct coffer_err e2 = { 0 };
 
 			/* Stopped: keep what is written, indexed. */
-			if (r == COFFER_EINTR && keyset_flush(c->dst, &e2) != 0)
+			if (r == COFFER_EINTR && c->dst != NULL &&
+			    keyset_flush(c->dst, &e2) != 0)
 				e1 = e2;
 		}
 		*first = e1;
@@ -415,17 +429,18 @@ same_folder(const struct repo *a, const struct repo *b)
 }
 
 /*
- * choose(s, o, v, n, err): mark (readable = true) the snapshots of ${v}
- * that ${o} names: all, or each of its names, id prefixes or 'latest'.
+ * choose(s, o, v, chosen, n, err): mark in ${chosen} the snapshots of
+ * ${v} that ${o} names: all, or each of its names, id prefixes or
+ * 'latest'.
  */
 static int
 choose(struct session *s, const struct coffer_copy_opts *o,
-    struct snapshot *v, size_t n, struct coffer_err *err)
+    const struct snapshot *v, bool *chosen, size_t n, struct coffer_err *err)
 {
 	int r;
 
 	for (size_t i = 0; i < n; i++)
-		v[i].readable = o->nsnapshots == 0;
+		chosen[i] = o->nsnapshots == 0;
 	for (size_t k = 0; k < o->nsnapshots; k++) {
 		struct snapshot sn;
 		struct keyset *ks = NULL;
@@ -436,7 +451,7 @@ choose(struct session *s, const struct coffer_copy_opts *o,
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(v[i].name, sn.name) == 0 &&
 			    strcmp(v[i].keyid, sn.keyid) == 0)
-				v[i].readable = true;
+				chosen[i] = true;
 		snapshot_release(&sn);
 		keyset_free(ks);
 	}
@@ -453,6 +468,7 @@ coffer_copy(const struct coffer_ctx *ctx, const struct coffer_copy_opts *o,
 	struct cctx c;
 	struct coffer_err first = { 0 };
 	struct snapshot *v = NULL, *dv = NULL;
+	bool *chosen = NULL;
 	size_t n = 0, dn = 0;
 	bool d_open = false;
 	int r;
@@ -500,21 +516,24 @@ coffer_copy(const struct coffer_ctx *ctx, const struct coffer_copy_opts *o,
 	if ((r = repo_list_snapshots(s.repo, &v, &n, err)) != 0 ||
 	    (r = repo_list_snapshots(d.repo, &dv, &dn, err)) != 0)
 		goto close;
-	if ((r = choose(&s, o, v, n, err)) != 0)
+	if ((chosen = coffer_calloc(n + 1, sizeof(*chosen))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "copy");
+		goto close;
+	}
+	if ((r = choose(&s, o, v, chosen, n, err)) != 0)
 		goto close;
 	/* Set by set, in the order of each set's oldest snapshot. */
 	for (size_t i = 0; i < n; i++) {
 		bool seen = false;
 
-		if (!v[i].readable)
+		if (!chosen[i])
 			continue;
 		for (size_t j = 0; j < i && !seen; j++)
-			seen = v[j].readable && strcmp(v[j].keyid,
-			    v[i].keyid) == 0;
+			seen = chosen[j] && strcmp(v[j].keyid, v[i].keyid) == 0;
 		if (seen)
 			continue;
-		r = copy_set(&c, &s, &d, v[i].keyid, v, n, dv, dn, o->filter,
-		    fn, cookie, &first);
+		r = copy_set(&c, &s, &d, v[i].keyid, v, chosen, n, dv, dn,
+		    o->filter, fn, cookie, &first);
 		if (c.dst != NULL)
 			res->bytes += keyset_added(c.dst);
 		/* Free the destination set first: it stops its sealers. */
@@ -534,6 +553,7 @@ coffer_copy(const struct coffer_ctx *ctx, const struct coffer_copy_opts *o,
 	}
 	r = 0;
 close:
+	coffer_free(chosen);
 	snapshot_list_free(v, n);
 	snapshot_list_free(dv, dn);
 	if (d_open)

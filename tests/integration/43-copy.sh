@@ -84,6 +84,7 @@ scenario() {
 	copy_killed || return 1
 	copy_filter || return 1
 	copy_names || return 1
+	copy_sets || return 1
 	copy_damaged || return 1
 	copy_escrow || return 1
 }
@@ -216,6 +217,28 @@ copy_names()
 	expect_exit 0 "$COFFER" --repo cnt3 check --read-data || return 1
 	expect_exit 0 "$COFFER" --repo cnt3 restore 2 --target rl || return 1
 	expect_same data/numbers rl/data/numbers || return 1
+}
+
+# copy_sets: backup scope (a key set per backup): each snapshot goes
+# with its own set, and a filter that passes none of a set's snapshots
+# makes no set on the copy.
+copy_sets()
+{
+	expect_exit 0 "$COFFER" --repo bk init --no-password --scope backup ||
+	    return 1
+	expect_exit 0 "$COFFER" --repo bk backup data/small || return 1
+	expect_exit 0 "$COFFER" --repo bk backup --tag one data/numbers ||
+	    return 1
+	expect_exit 0 "$COFFER" --repo bk backup data/small || return 1
+	expect_exit 0 "$COFFER" --repo bk2 init --like bk || return 1
+	expect_exit 0 "$COFFER" --repo bk copy --to bk2 --tag one || return 1
+	[ "$(ls bk2/sets | wc -l)" -eq 1 ] ||
+	    fail "the copy has sets $(ls bk2/sets), want one" || return 1
+	expect_exit 0 "$COFFER" --repo bk copy --to bk2 --json || return 1
+	expect_jq '.copied == 2 and .present == 1' out || return 1
+	[ "$(ls bk2/sets | wc -l)" -eq 3 ] ||
+	    fail "the copy has sets $(ls bk2/sets), want three" || return 1
+	expect_exit 0 "$COFFER" --repo bk2 check --read-data || return 1
 }
 
 # copy_damaged: one damaged byte in the source's newest pack stops that
