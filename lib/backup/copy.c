@@ -384,8 +384,11 @@ copy_set(struct cctx *c, struct session *s, struct session *d,
 		}
 		/* Invariant 3: packs and index are durable; now the file. */
 		if ((r = snapshot_copy(c->src, c->dst, &sn, &e1)) != 0) {
+			/* The source's file failed, or the copy has that
+			 * file, or a set of another format: this one only. */
 			c->dst_failed = r != COFFER_EAUTH &&
-			    r != COFFER_EFORMAT && r != COFFER_ENOTFOUND;
+			    r != COFFER_EFORMAT && r != COFFER_ENOTFOUND &&
+			    r != COFFER_EEXIST && r != COFFER_EINVAL;
 			if (c->dst_failed)
 				goto stop;
 			goto failed;

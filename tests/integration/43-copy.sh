@@ -119,7 +119,7 @@ copy_signal()
 # once.
 copy_killed()
 {
-	head -c 48000000 /dev/urandom >data/large || return 1
+	head -c 80000000 /dev/urandom >data/large || return 1
 	expect_exit 0 "$COFFER" backup data || return 1
 	before=$(dir_size "$dst")
 	nindex=$(find "$dst/sets" -path '*/index/*' -type f | wc -l)
@@ -139,9 +139,9 @@ copy_killed()
 	    out || return 1
 	grown=$(( $(dir_size "$dst") - before ))
 	note "stopped, killed and rerun copy: the copy grew by $grown bytes" \
-	    "for 48000000 new"
-	[ "$grown" -lt 48200000 ] ||
-	    fail "the copy grew by $grown bytes, want about 48000000" ||
+	    "for 80000000 new"
+	[ "$grown" -lt 80200000 ] ||
+	    fail "the copy grew by $grown bytes, want about 80000000" ||
 	    return 1
 	expect_exit 0 "$COFFER" --repo "$dst" prune --json || return 1
 	expect_jq '.bytes_freed == 0' out || return 1
@@ -263,9 +263,10 @@ copy_damaged()
 	expect_exit 0 "$COFFER" --repo "$dst" check --read-data || return 1
 }
 
-# copy_escrow: a key set in escrow custody: the copy makes one audited
-# release, its keyinfo keeps the escrow binding, and it is read back
-# through the server only.
+# copy_escrow: key sets in escrow and escrow-wrap custody: the copy
+# makes one audited release (or unwrap), its keyinfo keeps the escrow
+# binding (same custody and escrow key id), and it is read back through
+# the server only.
 copy_escrow()
 {
 	need_cmd curl openssl || return 1
@@ -305,10 +306,37 @@ copy_escrow()
 	expect_exit 0 "$COFFER" --repo dst-e restore latest --target re ||
 	    return 1
 	expect_same data/numbers re/data/numbers || return 1
-	# Without the server the copy cannot be read: no key came along.
+	# escrow-wrap: the sealed key travels in the keyinfo; one unwrap.
+	expect_exit 0 "$COFFER" --repo src-w init --custody escrow-wrap ||
+	    return 1
+	expect_exit 0 "$COFFER" --repo src-w backup data/small || return 1
+	expect_exit 0 "$COFFER" --repo src-w key list --json || return 1
+	jq -c '[.key_sets[] | [.key_id, .custody, .escrow_key_id]]' out >w.src
+	expect_exit 0 "$COFFER" escrow audit --json || return 1
+	un0=$(jq '[.events[] | select(.event == "unwrap")] | length' out)
+	expect_exit 0 "$COFFER" --repo dst-w init --like src-w || return 1
+	expect_exit 0 "$COFFER" --repo src-w copy --to dst-w || return 1
+	expect_exit 0 "$COFFER" escrow audit --json || return 1
+	un1=$(jq '[.events[] | select(.event == "unwrap")] | length' out)
+	[ "$un1" -eq $((un0 + 1)) ] ||
+	    fail "the copy made $((un1 - un0)) unwraps, want 1" || return 1
+	expect_exit 0 "$COFFER" --repo dst-w key list --json || return 1
+	jq -c '[.key_sets[] | [.key_id, .custody, .escrow_key_id]]' out >w.dst
+	expect_same w.src w.dst || return 1
+	expect_grep 'escrow-wrap' w.dst || return 1
+	if cmp -s src-w/sets/*/keyinfo dst-w/sets/*/keyinfo; then
+		fail "the keyinfo was copied, not sealed again"
+		return 1
+	fi
+
+	# Without the server the copies cannot be read: no key came along.
 	cofferd_stop srv || return 1
 	expect_fail "$COFFER" --repo dst-e restore latest --target re2 ||
 	    return 1
 	[ ! -e re2/data/numbers ] ||
+	    fail "the copy was restored without the escrow server" || return 1
+	expect_fail "$COFFER" --repo dst-w restore latest --target rw2 ||
+	    return 1
+	[ ! -e rw2/data/small ] ||
 	    fail "the copy was restored without the escrow server" || return 1
 }
