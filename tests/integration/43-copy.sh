@@ -239,6 +239,27 @@ copy_sets()
 	[ "$(ls bk2/sets | wc -l)" -eq 3 ] ||
 	    fail "the copy has sets $(ls bk2/sets), want three" || return 1
 	expect_exit 0 "$COFFER" --repo bk2 check --read-data || return 1
+
+	# A recovery passphrase slot travels with the keyinfo: the copy
+	# opens with it and no keystore.
+	printf 'correct horse battery staple\n' >pp
+	set -- bk/sets/*
+	pset=${1##*/}
+	COFFER_INSECURE_FAST_KDF=1 expect_exit 0 "$COFFER" --repo bk key \
+	    add-passphrase "$pset" --passphrase-file pp || return 1
+	expect_exit 0 "$COFFER" --repo bk3 init --like bk || return 1
+	expect_exit 0 "$COFFER" --repo bk copy --to bk3 || return 1
+	expect_exit 0 env COFFER_KEYSTORE="$PWD/nokeys" "$COFFER" --repo bk3 \
+	    --passphrase-file pp key list --json || return 1
+	PSET=$pset expect_jq '.key_sets[] | select(.key_id == env.PSET) |
+	    .passphrase' out || return 1
+	expect_exit 0 "$COFFER" --repo bk3 snapshots --json || return 1
+	pname=$(PSET=$pset jq -r '.snapshots[] | select(.key_id == env.PSET) |
+	    .name' out)
+	expect_exit 0 env COFFER_KEYSTORE="$PWD/nokeys" "$COFFER" --repo bk3 \
+	    --passphrase-file pp restore "$pname" --target rp || return 1
+	[ -n "$(find rp -type f)" ] ||
+	    fail "nothing restored by passphrase from the copy" || return 1
 }
 
 # copy_damaged: one damaged byte in the source's newest pack stops that
