@@ -12,7 +12,9 @@
 # that snapshot (named) and no other; a repository not made with --like
 # is refused; count names taken on the copy are refused, not renamed; a
 # tag change arrives as the new revision alone; a source whose index
-# files are lost is copied whole through its pack tables.  With escrow
+# files are lost is copied whole through its pack tables; with a key
+# set per backup, a set is made on the copy only for a snapshot copied;
+# a recovery passphrase opens the copy without a keystore.  With escrow
 # custody the copy's key set keeps its escrow binding: one audited
 # release for the copy, and the copy is readable only through the
 # server.
