@@ -7,10 +7,9 @@
 # backup writes only the new data (measured with du on the copy); a copy
 # stopped with SIGTERM indexes what it wrote, one killed with SIGKILL
 # mid-way leaves no snapshot, and the rerun takes over its packs and
-# finishes with nothing written twice; --tag and
-# snapshot names choose what is copied; a damaged source blob stops
-# that snapshot (named) and no other; a repository not made with --like
-# is refused; count names taken on the copy are refused, not renamed; a
+# finishes with nothing written twice; --tag and snapshot names choose
+# what is copied; a damaged source blob stops that snapshot (named) and
+# no other; a repository not made with --like is refused; count names taken on the copy are refused, not renamed; a
 # tag change arrives as the new revision alone; a source whose index
 # files are lost is copied whole through its pack tables; with a key
 # set per backup, a set is made on the copy only for a snapshot copied;
