@@ -44,7 +44,7 @@ cmd_fn cmd_key, cmd_keystore;
 cmd_fn cmd_forget, cmd_prune;
 cmd_fn cmd_diff, cmd_find, cmd_stats;
 cmd_fn cmd_escrow;
-cmd_fn cmd_tag, cmd_mount;
+cmd_fn cmd_tag, cmd_mount, cmd_copy;
 cmd_fn cmd_card;
 
 /*

@@ -2,6 +2,7 @@
 /*
  * cmd_init: coffer init [--name-by time|count] [--scope S] [--custody C]
  *                       [--no-password]
+ * coffer init --like REPO
  */
 #include <getopt.h>
 #include <string.h>
@@ -14,6 +15,7 @@ static const char init_usage[] =
     "                   [--scope device|period|backup] [--period day|week|month]\n"
     "                   [--custody local|escrow|local+escrow|escrow-wrap]\n"
     "                   [--no-password]\n"
+    "       coffer init [--repo DIR] [--json] --like REPO\n"
     "\nCreate a repository in DIR (new or empty) and its key in the\n"
     "keystore.  Snapshots are named by their UTC time (default) or by a\n"
     "running count (1, 2, 3, ...).  The scope says which backups share a\n"
@@ -23,6 +25,10 @@ static const char init_usage[] =
     "(local, the default), only at the escrow server (escrow), both\n"
     "(local+escrow), or sealed on the card to a key pair of the server\n"
     "(escrow-wrap).  Escrow custodies need 'coffer escrow login' first.\n"
+    "\n--like REPO makes DIR a copy of the repository REPO (a second card,\n"
+    "a NAS folder): the same repository id, naming and defaults, so that\n"
+    "REPO's key sets open there and 'coffer copy' fills it with REPO's\n"
+    "snapshots and their keys; it writes no key to the keystore.\n"
     "\nOn a terminal, when the keystore has no password yet, init asks for\n"
     "one (twice; it must be hard to guess) before it writes the key, so\n"
     "that the key is never on the disk in the clear; COFFER_NEW_PASSWORD_FILE\n"
@@ -30,7 +36,8 @@ static const char init_usage[] =
     "then protected only by the keystore's file permissions, and a\n"
     "password set later leaves the clear key's old blocks on the disk.\n"
     "\nexamples:\n  coffer --repo /media/card/coffer init\n"
-    "  coffer --repo /media/card/coffer init --custody escrow\n";
+    "  coffer --repo /media/card/coffer init --custody escrow\n"
+    "  coffer --repo /media/card2/coffer init --like /media/card/coffer\n";
 
 /* The new password, answered when init unlocks the keystore it set. */
 static int
@@ -89,6 +96,27 @@ first_password(struct coffer_ctx *ctx, bool no_password, char **pw, int *n)
 	return EXIT_OK;
 }
 
+/* init_like(ctx, like, json): coffer init --like REPO. */
+static int
+init_like(struct coffer_ctx *ctx, const char *like, bool json)
+{
+	struct coffer_err err = { 0 };
+
+	if (coffer_repo_init_like(ctx, like, &err) != 0) {
+		report_err(&err);
+		return EXIT_FAIL;
+	}
+	if (json)
+		return json_print(json_pack("{s:o, s:o}", "repo",
+		    json_bytes(g_opts.repo, strlen(g_opts.repo)), "like",
+		    json_bytes(like, strlen(like))));
+	if (!g_opts.quiet)
+		printf("created coffer repository at '%s', a copy of '%s': "
+		    "fill it with 'coffer --repo %s copy --to %s'\n",
+		    g_opts.repo, like, like, g_opts.repo);
+	return EXIT_OK;
+}
+
 int
 cmd_init(int argc, char **argv)
 {
@@ -100,6 +128,7 @@ cmd_init(int argc, char **argv)
 		{ "custody",	required_argument,	NULL, 'c' },
 		{ "json",	no_argument,		NULL, 'j' },
 		{ "no-password", no_argument,		NULL, 'P' },
+		{ "like",	required_argument,	NULL, 'L' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -109,8 +138,8 @@ cmd_init(int argc, char **argv)
 	int scope = COFFER_SCOPE_DEFAULT, period = COFFER_PERIOD_DEFAULT;
 	int custody = COFFER_CUSTODY_DEFAULT;
 	struct held { const char *p; int n; } held = { NULL, -1 };
-	const char *v;
-	bool json = false, no_password = false;
+	const char *v, *like = NULL;
+	bool json = false, no_password = false, other = false;
 	char *pw = NULL;
 	char ksdir[4096];
 	int ch, rc;
@@ -127,6 +156,10 @@ cmd_init(int argc, char **argv)
 		switch (ch) {
 		case 'n':
 			name_by = optarg;
+			other = true;
+			break;
+		case 'L':
+			like = optarg;
 			break;
 		case 'j':
 			json = true;
@@ -135,16 +168,19 @@ cmd_init(int argc, char **argv)
 			no_password = true;
 			break;
 		case 's':
+			other = true;
 			if (parse_scope(optarg, &scope) != 0)
 				return usage_err(init_usage, "--scope must be "
 				    "device, period or backup, not '%s'", optarg);
 			break;
 		case 'p':
+			other = true;
 			if (parse_period(optarg, &period) != 0)
 				return usage_err(init_usage, "--period must be "
 				    "day, week or month, not '%s'", optarg);
 			break;
 		case 'c':
+			other = true;
 			if (parse_custody(optarg, &custody) != 0)
 				return usage_err(init_usage, "--custody must be "
 				    "local, escrow, local+escrow or escrow-wrap, "
@@ -167,8 +203,14 @@ cmd_init(int argc, char **argv)
 	if (g_opts.repo == NULL)
 		return usage_err(init_usage, "no repository given (use --repo "
 		    "DIR or set COFFER_REPO)");
+	if (like != NULL && (other || no_password))
+		return usage_err(init_usage, "--like takes everything from "
+		    "'%s': give no --name-by, --scope, --period, --custody or "
+		    "--no-password with it", like);
 	if ((ch = ctx_make(&ctx)) != EXIT_OK)
 		return ch;
+	if (like != NULL)
+		return init_like(&ctx, like, json);
 	/* The password first: the key file is then never in the clear. */
 	if ((rc = first_password(&ctx, no_password, &pw, &held.n)) !=
 	    EXIT_OK) {

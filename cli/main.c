@@ -30,6 +30,7 @@ static const struct cmd {
 	{ "check",	cmd_check,	"verify the repository" },
 	{ "stats",	cmd_stats,	"sizes before and after dedup and compression" },
 	{ "tag",	cmd_tag,	"add, remove or set the tags of snapshots" },
+	{ "copy",	cmd_copy,	"copy snapshots to a second card (init --like)" },
 	{ "mount",	cmd_mount,	"browse the snapshots as a read-only file system" },
 	{ "forget",	cmd_forget,	"remove snapshots by a retention policy" },
 	{ "prune",	cmd_prune,	"free the space no snapshot uses" },

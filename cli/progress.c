@@ -229,11 +229,12 @@ interrupt_setup(const char *left)
  * (it checks g_stop), and let a second one end the process at once.
  * Only async-signal-safe calls.
  */
+static char stop_msg[160];	/* "coffer CMD: stopping: ...", made before */
+static size_t stop_len;
+
 static void
 on_stop(int sig)
 {
-	static const char msg[] = "coffer backup: stopping: finishing the "
-	    "pack being written (Ctrl-C again quits at once)\n";
 	struct sigaction sa;
 
 	/* At a password prompt nothing is written yet: end now. */
@@ -253,15 +254,21 @@ on_stop(int sig)
 	if (shown)
 		(void)!write(STDERR_FILENO, "\n", 1);	/* the line ends */
 	shown = false;
-	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)!write(STDERR_FILENO, stop_msg, stop_len);
 }
 
 void
 interrupt_setup_stop(const char *left)
 {
 	struct sigaction sa, old;
+	int n;
 
 	interrupt_setup(left);
+	/* The command's own name (backup, copy): the handler only writes. */
+	n = snprintf(stop_msg, sizeof(stop_msg), "coffer %s: stopping: "
+	    "finishing the pack being written (Ctrl-C again quits at once)\n",
+	    g_cmd);
+	stop_len = n > 0 && (size_t)n < sizeof(stop_msg) ? (size_t)n : 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);

@@ -5,7 +5,7 @@
 # bash-completion loads it on demand; or source it from ~/.bashrc.
 #
 # Completes commands, global and per-command options, option values, snapshot
-# names (ls, restore, diff, stats, forget, find --snapshot), key ids (key
+# names (ls, restore, diff, stats, forget, tag, copy, find --snapshot), key ids (key
 # add-passphrase, remove-passphrase, destroy) and escrow subcommands.  Names and ids come from the
 # repository named on the command line (--repo, --keystore, --system,
 # --passphrase-file) or by COFFER_REPO: through "coffer snapshots --json" and
@@ -18,7 +18,7 @@
 _coffer_cmd_opts()
 {
 	case $1 in
-	init)		echo "--name-by --scope --period --custody --no-password --json" ;;
+	init)		echo "--name-by --scope --period --custody --no-password --like --json" ;;
 	backup)		echo "--json --json-progress --scope --period --custody --exclude --exclude-file
 			    --exclude-caches --exclude-larger-than -x
 			    --one-file-system --files-from -0 --null --stdin
@@ -26,6 +26,7 @@ _coffer_cmd_opts()
 	snapshots)	echo "--json --tag --host --path" ;;
 	tag)		echo "--add --remove --set --json" ;;
 	mount)		echo "--foreground -f --allow-other --tag --host --path" ;;
+	copy)		echo "--to --tag --host --path --json" ;;
 	ls)		echo "--json" ;;
 	diff)		echo "--json" ;;
 	find)		echo "--json --snapshot -s" ;;
@@ -87,7 +88,8 @@ _coffer_takes_arg()
 	--repo|--keystore|--passphrase-file|--cacert) return 0 ;;
 	esac
 	case $1:$2 in
-	init:--name-by|init:--scope|init:--period|init:--custody) return 0 ;;
+	init:--name-by|init:--scope|init:--period|init:--custody|init:--like|\
+	copy:--to|copy:--tag|copy:--host|copy:--path) return 0 ;;
 	backup:--scope|backup:--period|backup:--custody|backup:--exclude|backup:--exclude-file|\
 	backup:--exclude-larger-than|backup:--files-from|backup:--stdin-name)
 		return 0 ;;
@@ -105,7 +107,7 @@ _coffer_takes_arg()
 	esac
 	case $1 in
 	init|backup|snapshots|ls|diff|find|restore|check|stats|forget|prune|\
-	tag|mount|key|keystore|escrow|card|help|'')
+	tag|mount|copy|key|keystore|escrow|card|help|'')
 		return 1 ;;
 	esac
 	# Unknown command: its usage shows "--option ARG".
@@ -143,7 +145,7 @@ _coffer_run()
 _coffer_commands()
 {
 	local static="init backup snapshots ls diff find restore check stats
-	    tag mount forget prune key keystore escrow card help"
+	    tag mount copy forget prune key keystore escrow card help"
 
 	printf '%s\n' $static
 	_coffer_run --help | awk '/^commands:/ { f = 1; next }
@@ -295,7 +297,7 @@ _coffer()
 	if [ -n "$opt" ]; then
 		local cur=$val
 		case $opt in
-		--repo|--keystore|--target|-t)
+		--repo|--keystore|--target|-t|--to|--like)
 			_coffer_files -d ;;
 		--passphrase-file|--exclude-file|--files-from|--cacert|\
 		--device)
@@ -342,7 +344,7 @@ _coffer()
 		else
 			COMPREPLY=()
 		fi ;;
-	forget|tag)
+	forget|tag|copy)
 		_coffer_reply "$(_coffer_snapshot_names)" ;;
 	key)
 		if [ -z "$sub" ]; then

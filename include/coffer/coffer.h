@@ -415,6 +415,68 @@ int coffer_tag(const struct coffer_ctx *ctx, const struct coffer_tag_opts *o,
     coffer_tag_fn *fn, void *cookie, struct coffer_err *err)
     __attribute__((warn_unused_result));
 
+/* ---- a second card with the same snapshots (coffer copy) ---- */
+
+/*
+ * coffer_repo_init_like(ctx, like, err): create the repository at
+ * ${ctx->repo} (a new or empty folder) as a copy of the repository at
+ * ${like}: the same repository id, format version, snapshot naming and
+ * defaults (docs/FORMAT.md §5, "Copies").  Its key sets are then those of
+ * ${like} (the same data keys give the same key ids, chunk boundaries
+ * and blob ids), so coffer_copy() moves only what is missing.  Writes
+ * nothing to the keystore.
+ */
+int coffer_repo_init_like(const struct coffer_ctx *ctx, const char *like,
+    struct coffer_err *err) __attribute__((warn_unused_result));
+
+struct coffer_copy_opts {
+	const char	*to;		/* the destination repository */
+	const char	*const *snapshots;	/* names, id prefixes, latest */
+	size_t		 nsnapshots;	/* 0: every snapshot (that passes) */
+	const struct coffer_snapshot_filter *filter;	/* NULL: none */
+};
+
+enum coffer_copy_status {
+	COFFER_COPY_DONE = 0,		/* copied now */
+	COFFER_COPY_PRESENT = 1,	/* the destination has it already */
+	COFFER_COPY_FAILED = 2,		/* not copied: ${why} says why */
+};
+
+/*
+ * Called once per chosen snapshot, in the order copied: its name, id
+ * (the same on both cards), key set, what happened and, for
+ * COFFER_COPY_FAILED, the error (else NULL).
+ */
+typedef void coffer_copy_fn(void *cookie, const char *name, const char *id,
+    const char *key_id, int status, const char *why);
+
+struct coffer_copy_result {
+	uint64_t	copied, present, failed;	/* snapshots */
+	uint64_t	blobs;		/* blobs written to the destination */
+	uint64_t	bytes;		/* their sealed bytes in its packs */
+	uint64_t	bytes_read;	/* plaintext bytes read from the source */
+	uint64_t	resumed;	/* bytes taken over from a killed copy */
+};
+
+/*
+ * coffer_copy(ctx, opts, fn, cookie, res, err): copy snapshots of
+ * ${ctx->repo} into ${opts->to}, which must be a copy of it
+ * (coffer_repo_init_like): each with its key set (the keyinfo with the
+ * same custody and escrow binding, written again under the same key),
+ * every blob it needs that the destination lacks (read and authenticated
+ * from the source, written through the backup's pack writer), then its
+ * index, then the snapshot file itself.  A snapshot that cannot be
+ * copied (damaged source data, a key that cannot be had, a different
+ * snapshot of that name on the destination) is reported through ${fn}
+ * and counted in ${res->failed}; the others go on, and the call then
+ * fails with the first such error.  COFFER_EINVAL if ${opts->to} is not
+ * a copy of ${ctx->repo}; COFFER_EINTR once *ctx->stop is set (what was
+ * written is indexed; the next copy goes on from there).
+ */
+int coffer_copy(const struct coffer_ctx *ctx, const struct coffer_copy_opts *o,
+    coffer_copy_fn *fn, void *cookie, struct coffer_copy_result *res,
+    struct coffer_err *err) __attribute__((warn_unused_result));
+
 /* ---- browsing snapshots as a file system (coffer mount) ---- */
 
 /*

@@ -782,6 +782,8 @@ keyset_open(struct repo *rp, const uint8_t dk[KEY_LEN], bool create,
 		ks->ki.chunk_avg = CHUNK_AVG;
 		ks->ki.chunk_max = CHUNK_MAX;
 		ks->ki.created = (int64_t)time(NULL);
+		if (prm != NULL && prm->like != NULL)
+			ks->ki = *prm->like;
 		snprintf(label, sizeof(label), "sets/%s/packs", ks->idhex);
 		if ((r = rfs_mkdir(ks->dirfd, "packs", label, 0700, err)) != 0)
 			goto out;

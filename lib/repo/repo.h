@@ -84,6 +84,14 @@ struct repo {
  */
 int repo_create(const char *path, int name_by, int scope, int period,
     int custody, struct coffer_err *err) WUR;
+/*
+ * repo_create_like(path, like, err): make a new repository at ${path}
+ * (as repo_create) whose config is that of ${like}: the same repository
+ * id, format version, naming and defaults, so that the key sets of
+ * ${like} open there too (a copy, FORMAT.md §5, "Copies").
+ */
+int repo_create_like(const char *path, const struct repo *like,
+    struct coffer_err *err) WUR;
 
 /* repo_open(path, &repo, err): open and check config. */
 int repo_open(const char *path, struct repo **out, struct coffer_err *err) WUR;
@@ -163,6 +171,13 @@ struct keyset_params {
 	const char	*escrow_keyid;
 	const uint8_t	*sealed;	/* escrow-wrap: the sealed data key */
 	size_t		 sealed_len;
+	/*
+	 * A copy (coffer copy): the new set's keyinfo is this one, every
+	 * field (custody, escrow block, slots, chunker parameters, creation
+	 * time), sealed again under the same key; the fields above are
+	 * then not used.
+	 */
+	const struct keyinfo *like;
 };
 
 /*
@@ -400,6 +415,19 @@ int repo_remove_snapshot(struct repo *r, const char *keyid, const char *name,
 
 /* snapshot_load(ks, s, err): decrypt the snapshot named ${s->name}. */
 int snapshot_load(struct keyset *ks, struct snapshot *s,
+    struct coffer_err *err) WUR;
+/*
+ * snapshot_copy(src, dst, s, err): load snapshot ${s->name} revision
+ * ${s->rev} from key set ${src} (as snapshot_load, filling ${s}) and
+ * write the very file that authenticated, byte for byte, into ${dst}:
+ * the same key set in a repository with the same repository id (a copy,
+ * coffer copy), where it opens as it is and keeps its snapshot id.
+ * Never over an existing file (COFFER_EEXIST); lower revisions of the
+ * name in ${dst} are deleted once it is durable (FORMAT.md §10.3).
+ * COFFER_EINVAL if ${dst} is not such a set.  The caller flushed the
+ * blobs and index it needs into ${dst} first (invariant 3).
+ */
+int snapshot_copy(struct keyset *src, struct keyset *dst, struct snapshot *s,
     struct coffer_err *err) WUR;
 
 /* ---- prune ---- */

@@ -123,12 +123,15 @@ no_repo(const char *path, struct coffer_err *err)
 	    "(create one with 'coffer init')", path);
 }
 
-int
-repo_create(const char *path, int name_by, int scope, int period,
-    int custody, struct coffer_err *err)
+/*
+ * repo_make(path, version, id, name_by, scope, period, custody, err):
+ * repo_create with the config's version and repository id given.
+ */
+static int
+repo_make(const char *path, int version, const uint8_t id[REPO_ID_LEN],
+    int name_by, int scope, int period, int custody, struct coffer_err *err)
 {
 	char text[512];
-	uint8_t id[REPO_ID_LEN];
 	char idhex[2 * REPO_ID_LEN + 1];
 	struct dirent *de;
 	DIR *d = NULL;
@@ -179,10 +182,9 @@ repo_create(const char *path, int name_by, int scope, int period,
 		r = coffer_err_sys(err, "cannot create folders in '%s'", path);
 		goto out;
 	}
-	random_bytes(id, sizeof(id));
-	hex_encode(idhex, id, sizeof(id));
-	config_text(text, sizeof(text), REPO_CONFIG_VERSION, idhex, name_by,
-	    scope, period, custody);
+	hex_encode(idhex, id, REPO_ID_LEN);
+	config_text(text, sizeof(text), version, idhex, name_by, scope, period,
+	    custody);
 	if ((r = atomicfile_write(dfd, "config", text, strlen(text), 0600, true,
 	    "config", err)) != 0) {
 		coffer_err_prefix(err, "repository '%s'", path);
@@ -207,6 +209,25 @@ out:
 		closedir(d);
 	close(dfd);
 	return r;
+}
+
+int
+repo_create(const char *path, int name_by, int scope, int period,
+    int custody, struct coffer_err *err)
+{
+	uint8_t id[REPO_ID_LEN];
+
+	random_bytes(id, sizeof(id));
+	return repo_make(path, REPO_CONFIG_VERSION, id, name_by, scope, period,
+	    custody, err);
+}
+
+int
+repo_create_like(const char *path, const struct repo *like,
+    struct coffer_err *err)
+{
+	return repo_make(path, like->version, like->id, like->name_by,
+	    like->scope, like->period, like->custody, err);
 }
 
 static int

@@ -500,8 +500,14 @@ out:
 	return r;
 }
 
-int
-snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
+/*
+ * snap_load(ks, s, keep, keeplen, err): snapshot_load; with ${keep}
+ * non-NULL, *${keep} gets the file's bytes as read and authenticated
+ * (*${keeplen} long, the caller's to free), NULL on failure.
+ */
+static int
+snap_load(struct keyset *ks, struct snapshot *s, uint8_t **keep,
+    size_t *keeplen, struct coffer_err *err)
 {
 	char fname[SNAPSHOT_FNAME_MAX], label[128], path[96];
 	uint8_t nameid[HASH_LEN], h[HASH_LEN];
@@ -590,6 +596,11 @@ snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 	hex_encode(s->idhex, h, sizeof(h));
 	memcpy(s->keyid, ks->idhex, sizeof(s->keyid));
 	s->readable = true;
+	if (keep != NULL) {
+		*keep = file;
+		*keeplen = flen;
+		file = NULL;
+	}
 	r = 0;
 	goto out;
 bad:
@@ -605,6 +616,51 @@ out:
 	coffer_free(name);
 	coffer_free(file);
 	coffer_free(plain);
+	return r;
+}
+
+int
+snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
+{
+	return snap_load(ks, s, NULL, NULL, err);
+}
+
+int
+snapshot_copy(struct keyset *src, struct keyset *dst, struct snapshot *s,
+    struct coffer_err *err)
+{
+	char fname[SNAPSHOT_FNAME_MAX], label[160], dlabel[64];
+	uint8_t *file = NULL;
+	size_t flen = 0;
+	int sfd = -1;
+	int r;
+
+	if (strcmp(src->idhex, dst->idhex) != 0 ||
+	    src->ab.repo != dst->ab.repo || (src->ab.repo &&
+	    memcmp(src->ab.repoid, dst->ab.repoid, REPO_ID_LEN) != 0))
+		return coffer_err_set(err, COFFER_EINVAL, "snapshot '%s': "
+		    "copied only into the same key set of a copy of its "
+		    "repository", s->name);
+	/* The bytes written are the very bytes that authenticated. */
+	if ((r = snap_load(src, s, &file, &flen, err)) != 0)
+		return r;
+	snap_fname_rev(s->name, s->rev, fname);
+	snprintf(dlabel, sizeof(dlabel), "sets/%s/snapshots", dst->idhex);
+	snprintf(label, sizeof(label), "%s/%s", dlabel, fname);
+	if ((r = rfs_open_dir(dst->dirfd, "snapshots", dlabel, &sfd,
+	    err)) != 0)
+		goto out;
+	/* Invariant 3: the caller flushed packs and index before this. */
+	if ((r = atomicfile_write(sfd, fname, file, flen, 0600, true, label,
+	    err)) != 0)
+		goto out;
+	/* Lower revisions on the destination go once this one is durable. */
+	r = unlink_revs(dst->dirfd, "snapshots", sfd, dlabel, s->name, s->rev,
+	    err);
+out:
+	if (sfd != -1)
+		close(sfd);
+	coffer_free(file);
 	return r;
 }
 
