@@ -514,6 +514,8 @@ struct coffer_prune_result {
 	uint64_t	bytes_freed;	/* dry run: estimated */
 	uint64_t	bytes_repacked;	/* written again; dry run: estimated */
 	uint64_t	damaged;	/* objects that failed, kept in place */
+	/* Old revision files of retagged snapshots deleted (dry run: to be). */
+	uint64_t	revisions_removed;
 };
 
 /*
@@ -521,7 +523,9 @@ struct coffer_prune_result {
  * uses any more: packs with nothing in use are deleted, packs with
  * unused bytes are rewritten with what is still used (bundles cut down
  * to their used members) until at most opts->max_unused percent is
- * unused, leftovers of interrupted backups go.  Crash-safe: new packs
+ * unused, leftovers of interrupted backups go, and so do the lower
+ * revision files an interrupted 'coffer tag' left beside a snapshot
+ * (only once its highest revision authenticates).  Crash-safe: new packs
  * and a complete new index are durable before anything is deleted.  An
  * object that fails authentication is never copied: its pack stays,
  * the rest goes on, and the result is COFFER_EAUTH.  Needs the key of

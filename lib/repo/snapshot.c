@@ -501,6 +501,26 @@ out:
 }
 
 int
+snapshot_clear_stale(struct keyset *ks, const struct snapshot *s,
+    struct coffer_err *err)
+{
+	char dlabel[96];
+	int sfd = -1;
+	int r;
+
+	if (!s->readable || s->rev == 0 || strcmp(s->keyid, ks->idhex) != 0)
+		return 0;
+	snprintf(dlabel, sizeof(dlabel), "sets/%s/snapshots", ks->idhex);
+	if ((r = rfs_open_dir(ks->dirfd, "snapshots", dlabel, &sfd,
+	    err)) != 0)
+		return r;
+	r = unlink_revs(ks->dirfd, "snapshots", sfd, dlabel, s->name, s->rev,
+	    err);
+	close(sfd);
+	return r;
+}
+
+int
 snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 {
 	char fname[SNAPSHOT_FNAME_MAX], label[128], path[96];
@@ -514,6 +534,7 @@ snapshot_load(struct keyset *ks, struct snapshot *s, struct coffer_err *err)
 	int r;
 
 	snapshot_release(s);
+	s->readable = false;
 	snap_fname_rev(s->name, s->rev, fname);
 	snprintf(label, sizeof(label), "sets/%s/snapshots/%s", ks->idhex,
 	    fname);

@@ -8,7 +8,8 @@
 # and its rewrite is crash-safe: with both the old and the new file on
 # the card (a crash between writing the new and removing the old) the
 # new one counts, listed once, check says so, nothing is lost, and the
-# next tag or forget clears the old file.
+# next tag, forget or prune clears the old file (prune only once the
+# higher revision authenticates: beside a damaged one both stay).
 scenario() {
 	need_cmd jq unshare || return 1
 	expect_exit 0 "$COFFER" init --name-by count || return 1
@@ -156,4 +157,32 @@ scenario() {
 	expect_exit 0 "$COFFER" check || return 1
 	expect_exit 0 "$COFFER" snapshots --json || return 1
 	expect_jq '[.snapshots[].name] == ["1", "2", "4", "5"]' out || return 1
+
+	# prune clears what an interrupted tag left: the old file beside an
+	# intact higher revision goes (not with --dry-run), the higher stays.
+	cp "$sdir/2" old2 || return 1
+	expect_exit 0 "$COFFER" tag 2 --add p || return 1
+	cp old2 "$sdir/2" || return 1
+	expect_exit 0 "$COFFER" prune --dry-run --json || return 1
+	expect_jq '.revisions_removed == 1' out || return 1
+	[ -f "$sdir/2" ] || fail "prune --dry-run removed a file" || return 1
+	expect_exit 0 "$COFFER" prune || return 1
+	expect_grep "^removed 1 old snapshot revision file" out || return 1
+	[ ! -e "$sdir/2" ] && [ -f "$sdir/2.1" ] ||
+	    fail "prune did not clear the old revision of 2" || return 1
+	expect_exit 0 "$COFFER" check || return 1
+	expect_no_grep "older revision file" err || return 1
+	expect_exit 0 "$COFFER" snapshots --json --tag p || return 1
+	expect_jq '[.snapshots[].name] == ["2"]' out || return 1
+	# A damaged higher revision never costs the lower one: prune stops
+	# and both files stay.
+	cp "$sdir/4.2" old4 || return 1
+	expect_exit 0 "$COFFER" tag 4 --add q || return 1
+	cp old4 "$sdir/4.2" || return 1
+	flip_byte "$sdir/4.3" || return 1
+	expect_exit 1 "$COFFER" prune || return 1
+	expect_grep "snapshots/4.3' failed authentication" err || return 1
+	[ -f "$sdir/4.2" ] && [ -f "$sdir/4.3" ] ||
+	    fail "prune deleted a revision of 4 beside a damaged one" ||
+	    return 1
 }
