@@ -121,8 +121,7 @@ pl_add_file(struct pathlist *pl, const char *file, bool nul)
 	return 0;
 }
 
-/* parse_size(s, &v): "500", "64K", "500M", "2G", "1T" (powers of 1024). */
-static int
+int
 parse_size(const char *s, uint64_t *v)
 {
 	char num[32];
