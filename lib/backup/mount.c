@@ -73,7 +73,8 @@ struct coffer_fs {
 	size_t		 cache_max, cache_len;
 	uint64_t	 tick;
 	uint64_t	 bytes_read;
-	struct wbuf	 blob;
+	struct wbuf	 blob;		/* trees, links_count */
+	struct wbuf	 scratch;	/* a chunk as read, before the cache */
 };
 
 /* What a path names. */
@@ -224,6 +225,7 @@ coffer_fs_free(struct coffer_fs *fs)
 	strlist_free(fs->failed_why, fs->nfailed);
 	wbuf_release(&fs->note);
 	wbuf_release(&fs->blob);
+	wbuf_release(&fs->scratch);
 	if (fs->s_open)
 		session_close(&fs->s);
 	coffer_free(fs);
@@ -344,6 +346,7 @@ coffer_fs_open(const struct coffer_ctx *ctx,
 	if (fs->nchunks > FS_CHUNKS_MAX)
 		fs->nchunks = FS_CHUNKS_MAX;
 	wbuf_init(&fs->blob, BLOB_MAX);
+	wbuf_init(&fs->scratch, BLOB_MAX);
 	wbuf_init(&fs->note, FS_NOTE_MAX);
 	if ((fs->chunks = coffer_calloc(fs->nchunks,
 	    sizeof(*fs->chunks))) == NULL) {
@@ -526,26 +529,32 @@ fs_chunk(struct coffer_fs *fs, struct keyset *ks, const uint8_t id[BLOB_ID_LEN],
 		if (nfree > 0 && (fs->cache_len + want <= fs->cache_max ||
 		    lru == NULL))
 			break;
-		fs->cache_len -= lru->data.len;
+		fs->cache_len -= lru->data.cap;
 		wbuf_release(&lru->data);
 		lru->used = 0;
 	}
-	wbuf_init(&slot->data, BLOB_MAX);
-	if ((r = keyset_get_blob(ks, OBJ_DATA, id, &slot->data, err)) != 0) {
-		wbuf_release(&slot->data);
+	if ((r = keyset_get_blob(ks, OBJ_DATA, id, &fs->scratch, err)) != 0)
 		return r;
-	}
-	fs->bytes_read += slot->data.len;
-	if (slot->data.len != want) {
-		wbuf_release(&slot->data);
+	fs->bytes_read += fs->scratch.len;
+	if (fs->scratch.len != want)
 		return coffer_err_set(err, COFFER_EFORMAT, "a chunk is %zu "
 		    "bytes, not the %zu its index entry says (damaged "
-		    "repository)", slot->data.len, want);
+		    "repository)", fs->scratch.len, want);
+	/*
+	 * Kept in a buffer of its own size (a wbuf whose cap is its
+	 * length): what the cache counts is what it holds, not the up to
+	 * twice as much a growing buffer would.
+	 */
+	wbuf_init(&slot->data, want);
+	wbuf_put(&slot->data, fs->scratch.p, want);
+	if (slot->data.oom) {
+		wbuf_release(&slot->data);
+		return coffer_err_set(err, COFFER_ENOMEM, "mount: chunk cache");
 	}
 	slot->ks = ks;
 	memcpy(slot->id, id, BLOB_ID_LEN);
 	slot->used = ++fs->tick;
-	fs->cache_len += slot->data.len;
+	fs->cache_len += slot->data.cap;
 	*data = &slot->data;
 	return 0;
 }

@@ -14,8 +14,9 @@
 # while a reader is busy in a large file.  --cache-size bounds the
 # memory: reading the whole 64 MiB file through a 4 MiB cache raises the
 # process's peak RSS (VmHWM) by less than 24 MiB, through the default
-# 64 MiB cache by more than 48 MiB.  Host names with '/' or '%', and "..",
-# appear in hosts/ escaped (%2F, %25, %2E), each holding its snapshot.
+# 64 MiB cache by more than 48 MiB and less than 96 MiB.  Host names
+# with '/' or '%', and "..", appear in hosts/ escaped (%2F, %25, %2E),
+# each holding its snapshot.
 # With escrow custody the key is released once, when the mount starts
 # (one audited release for a mount that reads many files; every custody
 # in 45-mount-custody).
@@ -103,7 +104,13 @@ scenario() {
 	printf 'changed\n' > src/changed-file
 	expect_exit 0 "$COFFER" backup --tag second,keep src big || return 1
 
+	# ASan's quarantine would keep what is freed: small while the peak
+	# RSS is measured (here and with --cache-size below).
+	ao=${ASAN_OPTIONS:-}
+	ASAN_OPTIONS="${ao:+$ao:}quarantine_size_mb=1"
+	export ASAN_OPTIONS
 	start_mount mnt || return 1
+	ASAN_OPTIONS=$ao
 	hwm0=$(hwm "$mpid")
 	# The layout.
 	[ "$(readlink mnt/latest)" = snapshots/2 ] ||
@@ -204,9 +211,7 @@ scenario() {
 	expect_grep "cache-size: '512K' is not a size" err || return 1
 	expect_exit 2 "$COFFER" mount --cache-size lots mnt || return 1
 
-	# The chunk cache is bounded by --cache-size (ASan's quarantine
-	# would keep what is freed: made small for this).
-	ao=${ASAN_OPTIONS:-}
+	# The chunk cache is bounded by --cache-size.
 	ASAN_OPTIONS="${ao:+$ao:}quarantine_size_mb=1"
 	export ASAN_OPTIONS
 	start_mount mnt --cache-size 4M || return 1
@@ -219,8 +224,8 @@ scenario() {
 	ASAN_OPTIONS=$ao
 	[ "$grow_4M" -lt 24576 ] ||
 	    fail "a 4 MiB cache grew by $grow_4M KiB" || return 1
-	[ "$grow_64M" -gt 49152 ] ||
-	    fail "the 64 MiB cache grew by $grow_64M KiB only" || return 1
+	[ "$grow_64M" -gt 49152 ] && [ "$grow_64M" -lt 98304 ] ||
+	    fail "the 64 MiB cache grew by $grow_64M KiB" || return 1
 
 	# Host names that are no file names, escaped in hosts/.
 	mkdir h1 h2

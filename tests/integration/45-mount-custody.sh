@@ -62,6 +62,14 @@ events()
 	    audit.json
 }
 
+# cleanup: a mount a failed step left (lazily: a reader may hold it),
+# then the servers.
+cleanup()
+{
+	mountpoint -q mnt && fusermount3 -u -z mnt
+	cofferd_cleanup
+}
+
 # asked PATTERN: requests of the server log that match PATTERN.
 asked()
 {
@@ -72,7 +80,7 @@ scenario() {
 	need_cmd fusermount3 mountpoint curl jq openssl setsid || return 1
 	[ -e /dev/fuse ] || fail "needs /dev/fuse" || return 1
 	. "$SRCDIR/tests/harness/cofferd.sh" || return 1
-	trap cofferd_cleanup EXIT
+	trap cleanup EXIT
 	COFFER_INSECURE_FAST_KDF=1
 	export COFFER_INSECURE_FAST_KDF
 	cofferd_start srv --fresh-auth "$FRESH" || return 1
