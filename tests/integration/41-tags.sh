@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/41-tags.sh
 # Goal: tags (issue #19, part 3).  backup --tag stores tags in the
-# snapshot (and an untagged backup still writes the version 1 body);
+# snapshot, and backup --json shows them sorted and unique (an untagged
+# backup still writes the version 1 body);
 # snapshots and forget select by --tag (a,b: both; repeated: either),
 # --host (any) and --path (all); forget groups by host and paths, or by
 # --group-by; 'coffer tag' adds, removes and sets tags, giving a new id,
@@ -18,10 +19,12 @@ scenario() {
 	printf 'two\n' > b/f
 	# 1 a [daily]  2 a [daily,keep]  3 b [weekly]  4 a []  5 b, other host
 	expect_exit 0 "$COFFER" backup --tag daily a || return 1
-	expect_exit 0 "$COFFER" backup --tag keep,daily --tag keep a ||
+	expect_exit 0 "$COFFER" backup --tag keep,daily --tag keep --json a ||
 	    return 1
+	expect_jq '.tags == ["daily", "keep"]' out || return 1
 	expect_exit 0 "$COFFER" backup --tag weekly b || return 1
-	expect_exit 0 "$COFFER" backup a || return 1
+	expect_exit 0 "$COFFER" backup --json a || return 1
+	expect_jq '.tags == []' out || return 1
 	expect_exit 0 unshare --uts sh -c 'hostname otherhost &&
 	    exec "$COFFER" backup --tag weekly b' || return 1
 	expect_exit 2 "$COFFER" backup --tag 'a/b' a || return 1
