@@ -331,8 +331,8 @@ mount_main(int argc, char **argv, struct filter_args *fa)
 		    "s", mnt, fg ? "; Ctrl-C or 'fusermount3 -u' ends it" : "");
 	/* A hole in the view is said even with -q. */
 	if (coffer_fs_left_out(g_fs) > 0)
-		fprintf(stderr, "coffer mount: %zu snapshot%s left out (key "
-		    "not available); see '%s/unavailable.txt'\n",
+		fprintf(stderr, "coffer mount: %zu snapshot%s left out; "
+		    "'%s/unavailable.txt' names each and why\n",
 		    coffer_fs_left_out(g_fs), coffer_fs_left_out(g_fs) == 1 ?
 		    "" : "s", mnt);
 	if (fuse_daemonize(fg) != 0) {

@@ -11,8 +11,9 @@
 # key is here).  Without fresh proof (it expired; no password file, no
 # terminal) the mount still starts with what it can read: the escrow
 # snapshots are absent, stderr says so and names the sets, the mount's
-# unavailable.txt names each snapshot left out and why, and each escrow
-# set was asked once (not once per snapshot).  A repository whose every
+# unavailable.txt names each snapshot left out and why (a damaged
+# snapshot file too), and each escrow set was asked once (not once per
+# snapshot).  A repository whose every
 # set needs the proof fails to mount, with the reason, and mounts
 # nothing.
 
@@ -109,6 +110,7 @@ scenario() {
 	expect_exit 0 "$COFFER" backup --custody escrow-wrap wrap || return 1
 	expect_exit 0 "$COFFER" backup --custody escrow esc2 || return 1
 	expect_exit 0 "$COFFER" key list --json || return 1
+	cp out keys.json
 	expect_jq '[.key_sets[].custody] | sort ==
 	    ["escrow", "escrow-wrap", "local", "local+escrow"]' out ||
 	    return 1
@@ -141,12 +143,16 @@ scenario() {
 
 	# ---- the proof expired, none to give: what can be read is shown,
 	# the rest named on stderr and in unavailable.txt
+	# And snapshot 1's file damaged: left out too, said why.
+	loc=$(jq -r '.key_sets[] | select(.custody == "local") | .key_id' \
+	    keys.json)
+	flip_byte "$COFFER_REPO/sets/$loc/snapshots/1" || return 1
 	sleep $((FRESH + 1))
 	unset COFFER_ESCROW_PASSWORD_FILE
 	r0=$(asked "/v1/keys/[0-9a-f]*/release") || r0=0
 	u0=$(asked "/v1/wrapkeys/[0-9a-f]*/unwrap") || u0=0
 	start_mount mnt || return 1
-	[ "$(ls mnt/snapshots | tr '\n' ' ')" = "1 2 " ] ||
+	[ "$(ls mnt/snapshots)" = 2 ] ||
 	    fail "snapshots/ holds: $(ls mnt/snapshots)" || return 1
 	[ "$(readlink mnt/latest)" = snapshots/2 ] ||
 	    fail "latest is '$(readlink mnt/latest)'" || return 1
@@ -158,14 +164,18 @@ scenario() {
 		    mnt/unavailable.txt ||
 		    fail "unavailable.txt does not name snapshot $n" || return 1
 	done
-	[ "$(grep -c '^[0-9]' mnt/unavailable.txt)" -eq 3 ] ||
+	grep -q "^1 (key set $loc): .*failed authentication" \
+	    mnt/unavailable.txt ||
+	    fail "unavailable.txt does not name the damaged snapshot" ||
+	    return 1
+	[ "$(grep -c '^[0-9]' mnt/unavailable.txt)" -eq 4 ] ||
 	    fail "unavailable.txt names another snapshot" || return 1
 	stop_mount mnt || return 1
 	cat mount.err >&2
 	grep -q "snapshots of key set $esc left out:.*fresh proof" mount.err &&
 	    grep -q "snapshots of key set $wrap left out" mount.err ||
 	    fail "stderr does not name the sets left out" || return 1
-	grep -q "3 snapshots left out.*unavailable.txt" mount.err ||
+	grep -q "4 snapshots left out.*unavailable.txt" mount.err ||
 	    fail "stderr does not count the snapshots left out" || return 1
 	[ "$(grep -c "key set $esc left out" mount.err)" -eq 1 ] ||
 	    fail "key set $esc warned about more than once" || return 1
