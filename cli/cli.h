@@ -123,6 +123,9 @@ int parse_period(const char *s, int *period);
  * without "%", or "unlimited" (COFFER_PRUNE_UNLIMITED); 0 or -1.
  */
 int parse_max_unused(const char *s, int *pct);
+/* parse_size(s, &v): "500", "64K", "500M", "2G", "1T" (powers of 1024);
+ * -1 if not a size. */
+int parse_size(const char *s, uint64_t *v);
 extern const char *const scope_names[];
 
 /* config.c: defaults from the config file (flags > env > file). */

@@ -121,8 +121,7 @@ pl_add_file(struct pathlist *pl, const char *file, bool nul)
 	return 0;
 }
 
-/* parse_size(s, &v): "500", "64K", "500M", "2G", "1T" (powers of 1024). */
-static int
+int
 parse_size(const char *s, uint64_t *v)
 {
 	char num[32];
@@ -155,8 +154,30 @@ parse_size(const char *s, uint64_t *v)
 }
 
 static int
+cmp_tag(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* tags_json(v, n): the tags as the snapshot holds them: sorted, unique. */
+static json_t *
+tags_json(const char **v, size_t n)
+{
+	json_t *a = json_array();
+
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_tag);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || strcmp(v[i - 1], v[i]) != 0)
+			json_array_append_new(a, json_bytes(v[i],
+			    strlen(v[i])));
+	return a;
+}
+
+static int
 report_result(const struct coffer_ctx *ctx,
-    const struct coffer_backup_result *res, bool json, double secs)
+    const struct coffer_backup_result *res, const char **tags, size_t ntags,
+    bool json, double secs)
 {
 	struct coffer_err err = { 0 };
 	char a[32], b[32], c[32], ksdir[4096];
@@ -183,6 +204,7 @@ report_result(const struct coffer_ctx *ctx,
 		json_object_set_new(doc, "keystore_excluded", res->
 		    keystore_excluded ? json_bytes(ksdir, strlen(ksdir)) :
 		    json_null());
+		json_object_set_new(doc, "tags", tags_json(tags, ntags));
 		if (json_print(doc) != EXIT_OK)
 			return EXIT_FAIL;
 	} else if (!g_opts.quiet) {
@@ -513,7 +535,8 @@ cmd_backup(int argc, char **argv)
 	}
 	progress_clear();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	rc = report_result(&ctx, &res, json, (double)(t1.tv_sec - t0.tv_sec) +
+	rc = report_result(&ctx, &res, tags, ntags, json,
+	    (double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 out:
 	free(ex);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * cmd_mount: coffer mount [-f] [--allow-other] [--tag T] [--host H]
- * [--path P] MOUNTPOINT: the snapshots as a read-only file system
- * (libfuse3, single-threaded) over libcoffer's coffer_fs_* view.
+ * cmd_mount: coffer mount [-f] [--allow-other] [--cache-size SIZE]
+ * [--tag T] [--host H] [--path P] MOUNTPOINT: the snapshots as a
+ * read-only file system (libfuse3, single-threaded) over libcoffer's
+ * coffer_fs_* view.
  */
 #define FUSE_USE_VERSION 31
 
@@ -21,14 +22,17 @@
 
 static const char mount_usage[] =
     "usage: coffer mount [--repo DIR] [-f | --foreground] [--allow-other]\n"
-    "                    [--tag T[,T...]]... [--host H]... [--path P]...\n"
-    "                    MOUNTPOINT\n"
+    "                    [--cache-size SIZE] [--tag T[,T...]]...\n"
+    "                    [--host H]... [--path P]... MOUNTPOINT\n"
     "\nShow the snapshots as a read-only file system at MOUNTPOINT:\n"
-    "snapshots/NAME/, latest (a link to the newest), hosts/HOST/NAME/ and\n"
-    "tags/TAG/NAME/.  Files are read from the card as they are read, with\n"
-    "a bounded cache; owners, modes, times, links and extended attributes\n"
-    "are as stored.  Keys are opened once, at the start (an escrow server\n"
-    "asks for its fresh proof then).  --tag, --host and --path show only\n"
+    "snapshots/NAME/, latest (a link to the newest), hosts/HOST/NAME/ (a\n"
+    "'/' or '%' in HOST written %2F, %25) and tags/TAG/NAME/.  Files are\n"
+    "read from the card as they are read, with a cache of at most SIZE\n"
+    "(default 64M; K, M, G: powers of 1024); owners, modes, times, links\n"
+    "and extended attributes are as stored.  Keys are opened once, at the\n"
+    "start (an escrow server asks for its fresh proof then); snapshots\n"
+    "whose key cannot be had are left out, named in unavailable.txt at\n"
+    "the top of the mount.  --tag, --host and --path show only\n"
     "the snapshots they select (as for 'coffer snapshots').  Runs in the\n"
     "background unless -f; ends with 'fusermount3 -u MOUNTPOINT' or\n"
     "Ctrl-C (SIGINT, SIGTERM).  --allow-other lets other users in (the\n"
@@ -234,6 +238,7 @@ mount_main(int argc, char **argv, struct filter_args *fa)
 		FILTER_LONGOPTS,
 		{ "foreground",	no_argument,		NULL, 'f' },
 		{ "allow-other", no_argument,		NULL, 'A' },
+		{ "cache-size",	required_argument,	NULL, 'C' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 },
 	};
@@ -244,6 +249,7 @@ mount_main(int argc, char **argv, struct filter_args *fa)
 	const char *mnt;
 	char mntbuf[PATH_MAX];
 	bool fg = false, allow_other = false, mounted = false;
+	uint64_t cache = 0;
 	struct stat sb;
 	int ch, rc = EXIT_FAIL, lr;
 
@@ -253,6 +259,14 @@ mount_main(int argc, char **argv, struct filter_args *fa)
 		switch (ch) {
 		case 'f': fg = true; break;
 		case 'A': allow_other = true; break;
+		case 'C':
+			/* At least 1 MiB; at most what memory could hold. */
+			if (parse_size(optarg, &cache) != 0 ||
+			    cache < (1u << 20) || cache > SIZE_MAX / 2)
+				return usage_err(mount_usage, "--cache-size: "
+				    "'%s' is not a size of at least 1M (like "
+				    "16M or 1G)", optarg);
+			break;
 		case 'h':
 			fputs(mount_usage, stdout);
 			return EXIT_OK;
@@ -276,7 +290,7 @@ mount_main(int argc, char **argv, struct filter_args *fa)
 	if ((ch = ctx_make(&ctx)) != EXIT_OK)
 		return ch;
 	/* Keys (and an escrow server's fresh proof) now, on the terminal. */
-	if (coffer_fs_open(&ctx, &fa->f, 0, &g_fs, &err) != 0) {
+	if (coffer_fs_open(&ctx, &fa->f, (size_t)cache, &g_fs, &err) != 0) {
 		report_err(&err);
 		return EXIT_FAIL;
 	}
@@ -315,6 +329,12 @@ mount_main(int argc, char **argv, struct filter_args *fa)
 		fprintf(stderr, "coffer mount: %zu snapshot%s at '%s'%s\n",
 		    coffer_fs_count(g_fs), coffer_fs_count(g_fs) == 1 ? "" :
 		    "s", mnt, fg ? "; Ctrl-C or 'fusermount3 -u' ends it" : "");
+	/* A hole in the view is said even with -q. */
+	if (coffer_fs_left_out(g_fs) > 0)
+		fprintf(stderr, "coffer mount: %zu snapshot%s left out; "
+		    "'%s/unavailable.txt' names each and why\n",
+		    coffer_fs_left_out(g_fs), coffer_fs_left_out(g_fs) == 1 ?
+		    "" : "s", mnt);
 	if (fuse_daemonize(fg) != 0) {
 		fprintf(stderr, "coffer mount: cannot go to the background\n");
 		goto out;

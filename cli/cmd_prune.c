@@ -73,7 +73,7 @@ cmd_prune(int argc, char **argv)
 		report_err(&err);
 	if (json) {
 		ch = json_print(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, "
-		    "s:I, s:I, s:I, s:I, s:I, s:I}", "dry_run", po.dry_run,
+		    "s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "dry_run", po.dry_run,
 		    "packs_deleted", (json_int_t)res.packs_deleted,
 		    "packs_repacked", (json_int_t)res.packs_repacked,
 		    "packs_written", (json_int_t)res.packs_written,
@@ -84,7 +84,8 @@ cmd_prune(int argc, char **argv)
 		    "bytes_after", (json_int_t)res.bytes_after,
 		    "bytes_freed", (json_int_t)res.bytes_freed,
 		    "bytes_repacked", (json_int_t)res.bytes_repacked,
-		    "damaged", (json_int_t)res.damaged));
+		    "damaged", (json_int_t)res.damaged,
+		    "revisions_removed", (json_int_t)res.revisions_removed));
 		return r != 0 ? EXIT_FAIL : ch;
 	}
 	if (!g_opts.quiet) {
@@ -105,6 +106,12 @@ cmd_prune(int argc, char **argv)
 			printf("; packs %s before, %s after\n",
 			    human_size(res.bytes_before, a),
 			    human_size(res.bytes_after, b));
+		if (res.revisions_removed > 0)
+			printf("%s %llu old snapshot revision file%s (left by "
+			    "an interrupted 'coffer tag')\n", po.dry_run ?
+			    "would remove" : "removed",
+			    (unsigned long long)res.revisions_removed,
+			    res.revisions_removed == 1 ? "" : "s");
 	}
 	return r != 0 ? EXIT_FAIL : EXIT_OK;
 }

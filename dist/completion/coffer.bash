@@ -25,7 +25,7 @@ _coffer_cmd_opts()
 			    --stdin-name --tag" ;;
 	snapshots)	echo "--json --tag --host --path" ;;
 	tag)		echo "--add --remove --set --json" ;;
-	mount)		echo "--foreground -f --allow-other --tag --host --path" ;;
+	mount)		echo "--foreground -f --allow-other --cache-size --tag --host --path" ;;
 	copy)		echo "--to --tag --host --path --json" ;;
 	ls)		echo "--json" ;;
 	diff)		echo "--json" ;;
@@ -103,7 +103,7 @@ _coffer_takes_arg()
 	snapshots:--tag|snapshots:--host|snapshots:--path|forget:--tag|\
 	forget:--host|forget:--path|forget:--group-by|backup:--tag|\
 	tag:--add|tag:--remove|tag:--set|mount:--tag|mount:--host|\
-	mount:--path) return 0 ;;
+	mount:--path|mount:--cache-size) return 0 ;;
 	esac
 	case $1 in
 	init|backup|snapshots|ls|diff|find|restore|check|stats|forget|prune|\

@@ -503,10 +503,16 @@ struct coffer_fs_stat {
 /*
  * coffer_fs_open(ctx, filter, cache_bytes, &fs, err): list the
  * snapshots ${filter} selects (NULL: all) and open their key sets now
- * (an escrow server is asked here, once per set); snapshots that cannot
- * be read are warned about and left out.  Holds a read lock until
+ * (an escrow server is asked here, once per set: a set that fails is not
+ * asked again).  Snapshots that cannot be read are left out: warned
+ * about (unless their key is simply not here), and each named, with the
+ * reason, in the file "/unavailable.txt" of the view (there only when
+ * one was left out).  When no snapshot at all can be read and one
+ * failed for another reason than a missing key (an escrow server that
+ * wants fresh proof and gets none, damage), it fails with that error
+ * instead of showing an empty view.  Holds a read lock until
  * coffer_fs_free.  ${cache_bytes}: at most this much decoded content is
- * kept (0: 64 MiB).
+ * kept (0: 64 MiB; one chunk is always kept, whatever its size).
  */
 int coffer_fs_open(const struct coffer_ctx *ctx,
     const struct coffer_snapshot_filter *filter, size_t cache_bytes,
@@ -515,6 +521,17 @@ int coffer_fs_open(const struct coffer_ctx *ctx,
 void coffer_fs_free(struct coffer_fs *fs);
 /* coffer_fs_count(fs): how many snapshots the view shows. */
 size_t coffer_fs_count(const struct coffer_fs *fs);
+/* coffer_fs_left_out(fs): how many snapshots unavailable.txt names. */
+size_t coffer_fs_left_out(const struct coffer_fs *fs);
+/*
+ * coffer_fs_host_escape(host, out, cap): the name of ${host} in hosts/:
+ * every '%' and '/' written as "%25" and "%2F", and the dots of a host
+ * named "." or ".." as "%2E" (so "." is "%2E"); other bytes as they are.
+ * Decoding every "%XX" gives the host name back, and no two host names
+ * give one name.  Returns its length; 0 (and "") for an empty host name
+ * or one that does not fit in ${cap} bytes with its NUL.
+ */
+size_t coffer_fs_host_escape(const char *host, char *out, size_t cap);
 
 /*
  * The calls below take a path from "/" and return 0, COFFER_ENOTFOUND
@@ -576,6 +593,8 @@ struct coffer_prune_result {
 	uint64_t	bytes_freed;	/* dry run: estimated */
 	uint64_t	bytes_repacked;	/* written again; dry run: estimated */
 	uint64_t	damaged;	/* objects that failed, kept in place */
+	/* Old revision files of retagged snapshots deleted (dry run: to be). */
+	uint64_t	revisions_removed;
 };
 
 /*
@@ -583,7 +602,9 @@ struct coffer_prune_result {
  * uses any more: packs with nothing in use are deleted, packs with
  * unused bytes are rewritten with what is still used (bundles cut down
  * to their used members) until at most opts->max_unused percent is
- * unused, leftovers of interrupted backups go.  Crash-safe: new packs
+ * unused, leftovers of interrupted backups go, and so do the lower
+ * revision files an interrupted 'coffer tag' left beside a snapshot
+ * (only once its highest revision authenticates).  Crash-safe: new packs
  * and a complete new index are durable before anything is deleted.  An
  * object that fails authentication is never copied: its pack stays,
  * the rest goes on, and the result is COFFER_EAUTH.  Needs the key of

@@ -16,12 +16,21 @@
 #include "tags.h"
 
 #define FS_TREES	256		/* decoded trees kept */
-#define FS_CHUNKS	64		/* chunk slots (bounded in bytes too) */
 #define FS_CACHE_DEFAULT	(64u << 20)
+/* Chunk slots: one per 256 KiB of cache, 64 … 4096 (bounded in bytes). */
+#define FS_CHUNKS_MIN	64
+#define FS_CHUNKS_MAX	4096
+#define FS_CHUNK_SHARE	(256u << 10)
+/* unavailable.txt: at most this much; later lines are counted only. */
+#define FS_NOTE_MAX	(256u << 10)
+#define FS_NOTE_NAME	"unavailable.txt"
+/* hosts/: an escaped host name longer than this is left out. */
+#define FS_NAME_MAX	255
 
 struct fs_snap {
 	struct snapshot	 sn;
 	struct keyset	*ks;		/* borrowed from fs->sets */
+	const char	*hostdir;	/* its name in hosts/ (fs->hosts); NULL */
 	/* Hard-link groups: link_id -> count, built on first need. */
 	uint64_t	*lid, *lcnt;
 	size_t		 nl;
@@ -49,20 +58,29 @@ struct coffer_fs {
 	size_t		 nsnaps;
 	struct keyset	**sets;
 	size_t		 nsets;
+	/* hosts: escaped (coffer_fs_host_escape); tags as they are. */
 	char		**hosts, **tags;	/* sorted, unique */
 	size_t		 nhosts, ntags;
+	/* Key sets that could not be opened (tried once each), and why. */
+	char		**failed, **failed_why;
+	size_t		 nfailed;
+	/* unavailable.txt: the snapshots left out, and why. */
+	struct wbuf	 note;
+	size_t		 nleft, nleft_cut;
 	struct fs_tree	 trees[FS_TREES];
-	struct fs_chunk	 chunks[FS_CHUNKS];
+	struct fs_chunk	*chunks;
+	size_t		 nchunks;
 	size_t		 cache_max, cache_len;
 	uint64_t	 tick;
 	uint64_t	 bytes_read;
-	struct wbuf	 blob;
+	struct wbuf	 blob;		/* trees, links_count */
+	struct wbuf	 scratch;	/* a chunk as read, before the cache */
 };
 
 /* What a path names. */
 enum vkind {
 	V_ROOT, V_SNAPSHOTS, V_LATEST, V_HOSTS, V_HOST, V_TAGS, V_TAG,
-	V_SNAPROOT, V_ENTRY,
+	V_SNAPROOT, V_ENTRY, V_NOTE,
 };
 
 struct vnode_ref {
@@ -109,6 +127,79 @@ coffer_fs_bytes_read(const struct coffer_fs *fs)
 	return fs->bytes_read;
 }
 
+size_t
+coffer_fs_left_out(const struct coffer_fs *fs)
+{
+	return fs->nleft;
+}
+
+size_t
+coffer_fs_host_escape(const char *host, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	if (cap == 0)
+		return 0;
+	if (host[0] == '\0') {
+		out[0] = '\0';
+		return 0;
+	}
+	/* "." and "..": their dots escaped; else '%' and '/' only. */
+	for (const char *p = host; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		bool esc = c == '%' || c == '/' || (c == '.' &&
+		    (strcmp(host, ".") == 0 || strcmp(host, "..") == 0));
+
+		if (n + (esc ? 3 : 1) >= cap) {
+			out[0] = '\0';
+			return 0;
+		}
+		if (esc) {
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/*
+ * note_left(fs, name, keyid, why): one line of unavailable.txt for the
+ * snapshot ${name} of key set ${keyid}, left out because ${why}.
+ */
+static void
+note_left(struct coffer_fs *fs, const char *name, const char *keyid,
+    const char *why)
+{
+	char line[512];
+	int n;
+
+	fs->nleft++;
+	n = snprintf(line, sizeof(line), "%s (key set %s): %s\n", name, keyid,
+	    why);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	if (fs->note.len + (size_t)n > FS_NOTE_MAX - 64) {
+		fs->nleft_cut++;
+		return;
+	}
+	if (fs->note.len == 0) {
+		static const char head[] = "Snapshots on the card that this "
+		    "mount does not show, and why:\n";
+
+		wbuf_put(&fs->note, head, sizeof(head) - 1);
+	}
+	wbuf_put(&fs->note, line, (size_t)n);
+}
+
 void
 coffer_fs_free(struct coffer_fs *fs)
 {
@@ -116,8 +207,9 @@ coffer_fs_free(struct coffer_fs *fs)
 		return;
 	for (size_t i = 0; i < FS_TREES; i++)
 		tree_release(&fs->trees[i].t);
-	for (size_t i = 0; i < FS_CHUNKS; i++)
+	for (size_t i = 0; i < fs->nchunks; i++)
 		wbuf_release(&fs->chunks[i].data);
+	coffer_free(fs->chunks);
 	for (size_t i = 0; i < fs->nsnaps; i++) {
 		snapshot_release(&fs->snaps[i].sn);
 		coffer_free(fs->snaps[i].lid);
@@ -129,7 +221,11 @@ coffer_fs_free(struct coffer_fs *fs)
 	coffer_free(fs->sets);
 	strlist_free(fs->hosts, fs->nhosts);
 	strlist_free(fs->tags, fs->ntags);
+	strlist_free(fs->failed, fs->nfailed);
+	strlist_free(fs->failed_why, fs->nfailed);
+	wbuf_release(&fs->note);
 	wbuf_release(&fs->blob);
+	wbuf_release(&fs->scratch);
 	if (fs->s_open)
 		session_close(&fs->s);
 	coffer_free(fs);
@@ -158,23 +254,105 @@ fs_set(struct coffer_fs *fs, const char *keyid, struct keyset **ks,
 	return 0;
 }
 
+/* set_failed(fs, keyid): why opening key set ${keyid} failed; NULL. */
+static const char *
+set_failed(const struct coffer_fs *fs, const char *keyid)
+{
+	for (size_t i = 0; i < fs->nfailed; i++)
+		if (strcmp(fs->failed[i], keyid) == 0)
+			return fs->failed_why[i];
+	return NULL;
+}
+
+/* add_failed(fs, keyid, why): remember the failure; -1 if out of memory. */
+static int
+add_failed(struct coffer_fs *fs, const char *keyid, const char *why)
+{
+	char **a, **b;
+
+	if ((a = coffer_realloc(fs->failed, (fs->nfailed + 1) *
+	    sizeof(*a))) == NULL)
+		return -1;
+	fs->failed = a;
+	if ((b = coffer_realloc(fs->failed_why, (fs->nfailed + 1) *
+	    sizeof(*b))) == NULL)
+		return -1;
+	fs->failed_why = b;
+	a[fs->nfailed] = coffer_strdup(keyid);
+	b[fs->nfailed] = coffer_strdup(why);
+	if (a[fs->nfailed] == NULL || b[fs->nfailed] == NULL) {
+		coffer_free(a[fs->nfailed]);
+		coffer_free(b[fs->nfailed]);
+		return -1;
+	}
+	fs->nfailed++;
+	return 0;
+}
+
+/*
+ * fs_host(fs, fsn): put ${fsn}'s host into hosts/ under its escaped name
+ * (none for an empty host name or one too long to be a file name).
+ * -1 if out of memory.
+ */
+static int
+fs_host(struct coffer_fs *fs, struct fs_snap *fsn)
+{
+	char esc[FS_NAME_MAX + 1];
+
+	if (coffer_fs_host_escape(fsn->sn.hostname, esc, sizeof(esc)) == 0)
+		return 0;
+	if (add_unique(&fs->hosts, &fs->nhosts, esc) != 0)
+		return -1;
+	return 0;
+}
+
+/* fs_hostdirs(fs): point each snapshot at its name in the sorted hosts. */
+static void
+fs_hostdirs(struct coffer_fs *fs)
+{
+	char esc[FS_NAME_MAX + 1];
+
+	for (size_t i = 0; i < fs->nsnaps; i++) {
+		struct fs_snap *s = &fs->snaps[i];
+
+		s->hostdir = NULL;
+		if (coffer_fs_host_escape(s->sn.hostname, esc,
+		    sizeof(esc)) == 0)
+			continue;
+		for (size_t k = 0; k < fs->nhosts; k++)
+			if (strcmp(fs->hosts[k], esc) == 0)
+				s->hostdir = fs->hosts[k];
+	}
+}
+
 int
 coffer_fs_open(const struct coffer_ctx *ctx,
     const struct coffer_snapshot_filter *filter, size_t cache_bytes,
     struct coffer_fs **out, struct coffer_err *err)
 {
+	struct coffer_err first = { 0 };
 	struct coffer_fs *fs;
 	struct snapshot *v = NULL;
-	size_t n = 0;
-	/* The last set that failed: asked once. */
-	char failed[KEYID_HEX_LEN + 1] = "";
+	size_t n = 0, nread = 0;
 	int r;
 
 	*out = NULL;
 	if ((fs = coffer_calloc(1, sizeof(*fs))) == NULL)
 		return coffer_err_set(err, COFFER_ENOMEM, "mount");
 	fs->cache_max = cache_bytes ? cache_bytes : FS_CACHE_DEFAULT;
+	fs->nchunks = fs->cache_max / FS_CHUNK_SHARE;
+	if (fs->nchunks < FS_CHUNKS_MIN)
+		fs->nchunks = FS_CHUNKS_MIN;
+	if (fs->nchunks > FS_CHUNKS_MAX)
+		fs->nchunks = FS_CHUNKS_MAX;
 	wbuf_init(&fs->blob, BLOB_MAX);
+	wbuf_init(&fs->scratch, BLOB_MAX);
+	wbuf_init(&fs->note, FS_NOTE_MAX);
+	if ((fs->chunks = coffer_calloc(fs->nchunks,
+	    sizeof(*fs->chunks))) == NULL) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "mount");
+		goto out;
+	}
 	if ((r = session_open(ctx, REPO_LOCK_READ, true, &fs->s, err)) != 0)
 		goto out;
 	fs->s_open = true;
@@ -188,39 +366,51 @@ coffer_fs_open(const struct coffer_ctx *ctx,
 		struct fs_snap *fsn = &fs->snaps[fs->nsnaps];
 		struct coffer_err e1 = { 0 };
 		struct keyset *ks;
+		const char *why;
 
-		if (strcmp(failed, v[i].keyid) == 0)
+		/* A set that failed is not asked again (nor its server). */
+		if ((why = set_failed(fs, v[i].keyid)) != NULL) {
+			note_left(fs, v[i].name, v[i].keyid, why);
 			continue;
+		}
 		if (fs_set(fs, v[i].keyid, &ks, &e1) != 0) {
-			if (e1.code == COFFER_ENOMEM) {
-				*err = e1;
-				r = e1.code;
+			if (e1.code == COFFER_ENOMEM ||
+			    add_failed(fs, v[i].keyid, e1.msg) != 0) {
+				r = coffer_err_set(err, COFFER_ENOMEM, "mount");
 				goto out;
 			}
-			snprintf(failed, sizeof(failed), "%s", v[i].keyid);
+			if (first.code == 0 && e1.code != COFFER_ENOKEY)
+				first = e1;
 			if (e1.code != COFFER_ENOKEY)
 				session_warn(ctx, "snapshots of key set %s left "
 				    "out: %s", v[i].keyid, e1.msg);
+			note_left(fs, v[i].name, v[i].keyid, e1.msg);
 			continue;
 		}
 		fsn->sn = v[i];
 		memset(&v[i], 0, sizeof(v[i]));
 		if (snapshot_load(ks, &fsn->sn, &e1) != 0) {
+			if (e1.code == COFFER_ENOMEM) {
+				*err = e1;
+				r = e1.code;
+				goto out;
+			}
+			if (first.code == 0)
+				first = e1;
 			session_warn(ctx, "snapshot '%s' left out: %s",
 			    fsn->sn.name, e1.msg);
+			note_left(fs, fsn->sn.name, fsn->sn.keyid, e1.msg);
+			snapshot_release(&fsn->sn);
 			continue;
 		}
+		nread++;
 		if (!tags_match_snapshot(filter, &fsn->sn)) {
 			snapshot_release(&fsn->sn);
 			continue;
 		}
 		fsn->ks = ks;
 		fs->nsnaps++;
-		if ((strchr(fsn->sn.hostname, '/') == NULL &&
-		    fsn->sn.hostname[0] != '\0' && strcmp(fsn->sn.hostname,
-		    ".") != 0 && strcmp(fsn->sn.hostname, "..") != 0 &&
-		    add_unique(&fs->hosts, &fs->nhosts,
-		    fsn->sn.hostname) != 0)) {
+		if (fs_host(fs, fsn) != 0) {
 			r = coffer_err_set(err, COFFER_ENOMEM, "mount");
 			goto out;
 		}
@@ -231,10 +421,31 @@ coffer_fs_open(const struct coffer_ctx *ctx,
 				goto out;
 			}
 	}
+	/*
+	 * Nothing readable, and not for want of keys made elsewhere: the
+	 * mount would be an empty hole.  Say why instead.
+	 */
+	if (nread == 0 && first.code != 0) {
+		*err = first;
+		r = coffer_err_prefix(err, "no snapshot can be read");
+		goto out;
+	}
+	if (fs->nleft_cut > 0) {
+		char line[96];
+		int k = snprintf(line, sizeof(line), "... and %zu more\n",
+		    fs->nleft_cut);
+
+		wbuf_put(&fs->note, line, (size_t)k);
+	}
+	if (fs->note.oom) {
+		r = coffer_err_set(err, COFFER_ENOMEM, "mount");
+		goto out;
+	}
 	if (fs->nhosts > 1)
 		qsort(fs->hosts, fs->nhosts, sizeof(char *), cmp_str);
 	if (fs->ntags > 1)
 		qsort(fs->tags, fs->ntags, sizeof(char *), cmp_str);
+	fs_hostdirs(fs);
 	*out = fs;
 	fs = NULL;
 	r = 0;
@@ -290,7 +501,7 @@ fs_chunk(struct coffer_fs *fs, struct keyset *ks, const uint8_t id[BLOB_ID_LEN],
 	struct fs_chunk *slot = NULL;
 	int r;
 
-	for (size_t i = 0; i < FS_CHUNKS; i++) {
+	for (size_t i = 0; i < fs->nchunks; i++) {
 		struct fs_chunk *c = &fs->chunks[i];
 
 		if (c->used != 0 && c->ks == ks &&
@@ -305,7 +516,7 @@ fs_chunk(struct coffer_fs *fs, struct keyset *ks, const uint8_t id[BLOB_ID_LEN],
 		struct fs_chunk *lru = NULL;
 		size_t nfree = 0;
 
-		for (size_t i = 0; i < FS_CHUNKS; i++) {
+		for (size_t i = 0; i < fs->nchunks; i++) {
 			struct fs_chunk *c = &fs->chunks[i];
 
 			if (c->used == 0) {
@@ -318,26 +529,32 @@ fs_chunk(struct coffer_fs *fs, struct keyset *ks, const uint8_t id[BLOB_ID_LEN],
 		if (nfree > 0 && (fs->cache_len + want <= fs->cache_max ||
 		    lru == NULL))
 			break;
-		fs->cache_len -= lru->data.len;
+		fs->cache_len -= lru->data.cap;
 		wbuf_release(&lru->data);
 		lru->used = 0;
 	}
-	wbuf_init(&slot->data, BLOB_MAX);
-	if ((r = keyset_get_blob(ks, OBJ_DATA, id, &slot->data, err)) != 0) {
-		wbuf_release(&slot->data);
+	if ((r = keyset_get_blob(ks, OBJ_DATA, id, &fs->scratch, err)) != 0)
 		return r;
-	}
-	fs->bytes_read += slot->data.len;
-	if (slot->data.len != want) {
-		wbuf_release(&slot->data);
+	fs->bytes_read += fs->scratch.len;
+	if (fs->scratch.len != want)
 		return coffer_err_set(err, COFFER_EFORMAT, "a chunk is %zu "
 		    "bytes, not the %zu its index entry says (damaged "
-		    "repository)", slot->data.len, want);
+		    "repository)", fs->scratch.len, want);
+	/*
+	 * Kept in a buffer of its own size (a wbuf whose cap is its
+	 * length): what the cache counts is what it holds, not the up to
+	 * twice as much a growing buffer would.
+	 */
+	wbuf_init(&slot->data, want);
+	wbuf_put(&slot->data, fs->scratch.p, want);
+	if (slot->data.oom) {
+		wbuf_release(&slot->data);
+		return coffer_err_set(err, COFFER_ENOMEM, "mount: chunk cache");
 	}
 	slot->ks = ks;
 	memcpy(slot->id, id, BLOB_ID_LEN);
 	slot->used = ++fs->tick;
-	fs->cache_len += slot->data.len;
+	fs->cache_len += slot->data.cap;
 	*data = &slot->data;
 	return 0;
 }
@@ -420,6 +637,9 @@ resolve(struct coffer_fs *fs, const char *path, struct vnode_ref *ref,
 				ref->kind = V_HOSTS;
 			else if (len == 4 && memcmp(c, "tags", 4) == 0)
 				ref->kind = V_TAGS;
+			else if (len == strlen(FS_NOTE_NAME) && memcmp(c,
+			    FS_NOTE_NAME, len) == 0 && fs->note.len > 0)
+				ref->kind = V_NOTE;
 			else
 				goto notfound;
 			continue;
@@ -440,8 +660,8 @@ resolve(struct coffer_fs *fs, const char *path, struct vnode_ref *ref,
 		case V_TAG:
 			if ((i = snap_by_name(fs, c, len)) < 0)
 				goto notfound;
-			if (ref->kind == V_HOST && strcmp(fs->snaps[i].sn.hostname,
-			    fs->hosts[ref->idx]) != 0)
+			if (ref->kind == V_HOST && fs->snaps[i].hostdir !=
+			    fs->hosts[ref->idx])
 				goto notfound;
 			if (ref->kind == V_TAG && !snap_has_tag(&fs->snaps[i],
 			    fs->tags[ref->idx]))
@@ -470,6 +690,7 @@ resolve(struct coffer_fs *fs, const char *path, struct vnode_ref *ref,
 			ref->pathhash = hash64(ref->pathhash, c, len);
 			continue;
 		case V_LATEST:
+		case V_NOTE:
 			goto notfound;
 		}
 	}
@@ -624,6 +845,15 @@ coffer_fs_stat(struct coffer_fs *fs, const char *path,
 		st->nlink = 1;
 		st->ino = 3;
 		return 0;
+	case V_NOTE:
+		memset(st, 0, sizeof(*st));
+		st->type = COFFER_NODE_FILE;
+		st->mode = 0444;
+		st->mtime_sec = newest_time(fs);
+		st->size = fs->note.len;
+		st->nlink = 1;
+		st->ino = 5;
+		return 0;
 	default:
 		dir_stat(st, newest_time(fs), hash64(ref.pathhash, &ref.kind,
 		    sizeof(ref.kind)) + ref.idx * 2 + 4);
@@ -636,7 +866,7 @@ coffer_fs_readdir(struct coffer_fs *fs, const char *path,
     coffer_fs_dir_fn *fn, void *cookie, struct coffer_err *err)
 {
 	static const char *const top[] = { "snapshots", "latest", "hosts",
-	    "tags" };
+	    "tags", FS_NOTE_NAME };
 	struct coffer_fs_stat st;
 	struct vnode_ref ref;
 	const struct tree *t;
@@ -647,8 +877,9 @@ coffer_fs_readdir(struct coffer_fs *fs, const char *path,
 		return r;
 	switch (ref.kind) {
 	case V_ROOT:
-		for (size_t i = 0; i < 4; i++) {
-			if (i == 1 && fs->nsnaps == 0)
+		for (size_t i = 0; i < 5; i++) {
+			if ((i == 1 && fs->nsnaps == 0) ||
+			    (i == 4 && fs->note.len == 0))
 				continue;
 			snprintf(sub, sizeof(sub), "/%s", top[i]);
 			if ((r = coffer_fs_stat(fs, sub, &st, err)) != 0)
@@ -676,8 +907,8 @@ coffer_fs_readdir(struct coffer_fs *fs, const char *path,
 		for (size_t i = 0; i < fs->nsnaps; i++) {
 			struct fs_snap *s = &fs->snaps[i];
 
-			if (ref.kind == V_HOST && strcmp(s->sn.hostname,
-			    fs->hosts[ref.idx]) != 0)
+			if (ref.kind == V_HOST && s->hostdir !=
+			    fs->hosts[ref.idx])
 				continue;
 			if (ref.kind == V_TAG && !snap_has_tag(s,
 			    fs->tags[ref.idx]))
@@ -715,6 +946,7 @@ coffer_fs_readdir(struct coffer_fs *fs, const char *path,
 		return 0;
 	}
 	case V_LATEST:
+	case V_NOTE:
 		break;
 	}
 	return coffer_err_set(err, COFFER_EINVAL, "'%s' is not a folder", path);
@@ -757,6 +989,15 @@ coffer_fs_read(struct coffer_fs *fs, const char *path, uint8_t *buf,
 	*got = 0;
 	if ((r = resolve(fs, path, &ref, err)) != 0)
 		return r;
+	if (ref.kind == V_NOTE) {
+		if (off < fs->note.len) {
+			*got = fs->note.len - (size_t)off;
+			if (*got > len)
+				*got = len;
+			memcpy(buf, fs->note.p + off, *got);
+		}
+		return 0;
+	}
 	if (ref.kind != V_ENTRY || ref.e->type != NODE_FILE)
 		return coffer_err_set(err, COFFER_EINVAL, "'%s' is not a "
 		    "file", path);

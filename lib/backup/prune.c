@@ -81,6 +81,31 @@ out:
 	return r;
 }
 
+/*
+ * clear_stale(ks, keyid, snaps, n, dry_run, &count, err): delete the
+ * lower revision files beside the snapshots of set ${keyid} (an
+ * interrupted 'coffer tag'), each only once its highest revision has
+ * loaded (authenticated) above; count them into ${count}.
+ */
+static int
+clear_stale(struct keyset *ks, const char *keyid, const struct snapshot *snaps,
+    size_t n, bool dry_run, uint64_t *count, struct coffer_err *err)
+{
+	int r;
+
+	for (size_t k = 0; k < n; k++) {
+		if (strcmp(snaps[k].keyid, keyid) != 0 ||
+		    snaps[k].nstale == 0 || !snaps[k].readable)
+			continue;
+		if (!dry_run && (r = snapshot_clear_stale(ks, &snaps[k],
+		    err)) != 0)
+			return coffer_err_prefix(err, "snapshot '%s'",
+			    snaps[k].name);
+		*count += snaps[k].nstale;
+	}
+	return 0;
+}
+
 int
 coffer_prune(const struct coffer_ctx *ctx,
     const struct coffer_prune_opts *opts, struct coffer_prune_result *res,
@@ -139,6 +164,9 @@ coffer_prune(const struct coffer_ctx *ctx,
 			    snaps[k].name, err)) != 0)
 				goto out;
 		}
+		if ((r = clear_stale(ks, sets[i], snaps, nsnaps, dry_run,
+		    &res->revisions_removed, err)) != 0)
+			goto out;
 		/* Damage kept in place: the other sets are pruned still. */
 		if ((r = keyset_prune(ks, &po, &st, &e1)) == COFFER_EAUTH) {
 			if (damage.code == 0)

@@ -407,6 +407,16 @@ int snapshot_write(struct keyset *ks, struct snapshot *s,
 int snapshot_rewrite(struct keyset *ks, struct snapshot *s,
     struct coffer_err *err) WUR;
 /*
+ * snapshot_clear_stale(ks, s, err): delete the files of the revisions
+ * of ${s->name} in ${ks} lower than ${s->rev} (what an interrupted
+ * rewrite left, §10.3).  ${s} must have been loaded by snapshot_load
+ * (authenticated: its name and revision are those of its file); call it
+ * on nothing else, so a damaged higher revision never costs the lower
+ * one.  Caller holds an exclusive lock.
+ */
+int snapshot_clear_stale(struct keyset *ks, const struct snapshot *s,
+    struct coffer_err *err) WUR;
+/*
  * repo_remove_snapshot(r, keyid, name, err): delete the snapshot's files
  * (forget), every revision, the highest last; its data stays until prune.
  */

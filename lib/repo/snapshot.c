@@ -500,6 +500,26 @@ out:
 	return r;
 }
 
+int
+snapshot_clear_stale(struct keyset *ks, const struct snapshot *s,
+    struct coffer_err *err)
+{
+	char dlabel[96];
+	int sfd = -1;
+	int r;
+
+	if (!s->readable || s->rev == 0 || strcmp(s->keyid, ks->idhex) != 0)
+		return 0;
+	snprintf(dlabel, sizeof(dlabel), "sets/%s/snapshots", ks->idhex);
+	if ((r = rfs_open_dir(ks->dirfd, "snapshots", dlabel, &sfd,
+	    err)) != 0)
+		return r;
+	r = unlink_revs(ks->dirfd, "snapshots", sfd, dlabel, s->name, s->rev,
+	    err);
+	close(sfd);
+	return r;
+}
+
 /*
  * snap_load(ks, s, keep, keeplen, err): snapshot_load; with ${keep}
  * non-NULL, *${keep} gets the file's bytes as read and authenticated
@@ -520,6 +540,7 @@ snap_load(struct keyset *ks, struct snapshot *s, uint8_t **keep,
 	int r;
 
 	snapshot_release(s);
+	s->readable = false;
 	snap_fname_rev(s->name, s->rev, fname);
 	snprintf(label, sizeof(label), "sets/%s/snapshots/%s", ks->idhex,
 	    fname);

@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/41-tags.sh
 # Goal: tags (issue #19, part 3).  backup --tag stores tags in the
-# snapshot (and an untagged backup still writes the version 1 body);
+# snapshot, and backup --json shows them sorted and unique (an untagged
+# backup still writes the version 1 body);
 # snapshots and forget select by --tag (a,b: both; repeated: either),
 # --host (any) and --path (all); forget groups by host and paths, or by
 # --group-by; 'coffer tag' adds, removes and sets tags, giving a new id,
 # and its rewrite is crash-safe: with both the old and the new file on
 # the card (a crash between writing the new and removing the old) the
 # new one counts, listed once, check says so, nothing is lost, and the
-# next tag or forget clears the old file.
+# next tag, forget or prune clears the old file (prune only once the
+# higher revision authenticates: beside a damaged one both stay).
 scenario() {
 	need_cmd jq unshare || return 1
 	expect_exit 0 "$COFFER" init --name-by count || return 1
@@ -17,10 +19,12 @@ scenario() {
 	printf 'two\n' > b/f
 	# 1 a [daily]  2 a [daily,keep]  3 b [weekly]  4 a []  5 b, other host
 	expect_exit 0 "$COFFER" backup --tag daily a || return 1
-	expect_exit 0 "$COFFER" backup --tag keep,daily --tag keep a ||
+	expect_exit 0 "$COFFER" backup --tag keep,daily --tag keep --json a ||
 	    return 1
+	expect_jq '.tags == ["daily", "keep"]' out || return 1
 	expect_exit 0 "$COFFER" backup --tag weekly b || return 1
-	expect_exit 0 "$COFFER" backup a || return 1
+	expect_exit 0 "$COFFER" backup --json a || return 1
+	expect_jq '.tags == []' out || return 1
 	expect_exit 0 unshare --uts sh -c 'hostname otherhost &&
 	    exec "$COFFER" backup --tag weekly b' || return 1
 	expect_exit 2 "$COFFER" backup --tag 'a/b' a || return 1
@@ -156,4 +160,32 @@ scenario() {
 	expect_exit 0 "$COFFER" check || return 1
 	expect_exit 0 "$COFFER" snapshots --json || return 1
 	expect_jq '[.snapshots[].name] == ["1", "2", "4", "5"]' out || return 1
+
+	# prune clears what an interrupted tag left: the old file beside an
+	# intact higher revision goes (not with --dry-run), the higher stays.
+	cp "$sdir/2" old2 || return 1
+	expect_exit 0 "$COFFER" tag 2 --add p || return 1
+	cp old2 "$sdir/2" || return 1
+	expect_exit 0 "$COFFER" prune --dry-run --json || return 1
+	expect_jq '.revisions_removed == 1' out || return 1
+	[ -f "$sdir/2" ] || fail "prune --dry-run removed a file" || return 1
+	expect_exit 0 "$COFFER" prune || return 1
+	expect_grep "^removed 1 old snapshot revision file" out || return 1
+	[ ! -e "$sdir/2" ] && [ -f "$sdir/2.1" ] ||
+	    fail "prune did not clear the old revision of 2" || return 1
+	expect_exit 0 "$COFFER" check || return 1
+	expect_no_grep "older revision file" err || return 1
+	expect_exit 0 "$COFFER" snapshots --json --tag p || return 1
+	expect_jq '[.snapshots[].name] == ["2"]' out || return 1
+	# A damaged higher revision never costs the lower one: prune stops
+	# and both files stay.
+	cp "$sdir/4.2" old4 || return 1
+	expect_exit 0 "$COFFER" tag 4 --add q || return 1
+	cp old4 "$sdir/4.2" || return 1
+	flip_byte "$sdir/4.3" || return 1
+	expect_exit 1 "$COFFER" prune || return 1
+	expect_grep "snapshots/4.3' failed authentication" err || return 1
+	[ -f "$sdir/4.2" ] && [ -f "$sdir/4.3" ] ||
+	    fail "prune deleted a revision of 4 beside a damaged one" ||
+	    return 1
 }
