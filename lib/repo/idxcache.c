@@ -496,6 +496,40 @@ idxcache_each(const struct idxcache *ic, idxcache_each_fn *fn, void *cookie)
 	return r;
 }
 
+int
+idxcache_each_in(const struct idxcache *ic, uint32_t lo, uint32_t hi,
+    idxcache_num_fn *fn, void *cookie)
+{
+	uint8_t *buf;
+	int r = 0;
+
+	if ((buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
+		return COFFER_ENOMEM;
+	for (uint64_t done = 0; done < ic->n && r == 0;) {
+		size_t k = ic->n - done < IC_BLOCK ? (size_t)(ic->n - done) :
+		    IC_BLOCK;
+
+		if (pread_full(ic->fd, buf, k * IC_ENT,
+		    (off_t)(ic->base + done * IC_ENT)) != 0) {
+			r = COFFER_EIO;
+			break;
+		}
+		for (size_t i = 0; i < k && r == 0; i++) {
+			const uint8_t *p = buf + i * IC_ENT;
+			uint32_t pack = le32dec(p + 33);
+			struct idx_entry e;
+
+			if (pack < lo || pack >= hi)
+				continue;
+			ent_decode(p, &e);
+			r = fn(cookie, &e, done + i);
+		}
+		done += k;
+	}
+	coffer_free(buf);
+	return r;
+}
+
 uint64_t
 idxcache_count(const struct idxcache *ic)
 {

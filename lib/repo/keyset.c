@@ -1806,7 +1806,7 @@ index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
 		r = coffer_err_set(err, COFFER_ENOMEM, "index");
 		goto out;
 	}
-	if ((r = each(cookie, iwe_count, &w)) != 0) {
+	if ((r = each(cookie, 0, UINT32_MAX, iwe_count, &w)) != 0) {
 		r = coffer_err_set(err, r, "key set %s: reading the index "
 		    "cache", ks->idhex);
 		goto out;
@@ -1838,7 +1838,7 @@ index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
 		w.lo = lo;
 		w.hi = hi;
 		w.n = 0;
-		if (k > 0 && (r = each(cookie, iwe_take, &w)) != 0) {
+		if (k > 0 && (r = each(cookie, lo, hi, iwe_take, &w)) != 0) {
 			r = coffer_err_set(err, r, "key set %s: reading the "
 			    "index cache", ks->idhex);
 			goto out;

@@ -265,6 +265,16 @@ bool idxcache_get(const struct idxcache *ic, int type,
 typedef int idxcache_each_fn(void *cookie, const struct idx_entry *e);
 int idxcache_each(const struct idxcache *ic, idxcache_each_fn *fn,
     void *cookie) WUR;
+/*
+ * idxcache_each_in(ic, lo, hi, fn, cookie): as idxcache_each, but
+ * fn(cookie, e, num) only for the entries in packs ${lo} <= pack <
+ * ${hi}, with each one's number; the others are not decoded (prune's
+ * batches pass over the cache once each).
+ */
+typedef int idxcache_num_fn(void *cookie, const struct idx_entry *e,
+    uint64_t num);
+int idxcache_each_in(const struct idxcache *ic, uint32_t lo, uint32_t hi,
+    idxcache_num_fn *fn, void *cookie);
 uint64_t idxcache_count(const struct idxcache *ic);
 /* idxcache_feed_fn(ks, sink, cookie): pass entries to ${sink}. */
 typedef int idxcache_feed_fn(struct keyset *ks, index_sink_fn *sink,
@@ -280,13 +290,15 @@ int index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
     char ***names, size_t *nnames, struct coffer_err *err) WUR;
 /*
  * index_write_each(ks, each, cookie, batch, names, nnames, err): as
- * index_write, for the entries each(cookie, fn, fncookie) passes to fn
- * (called once more per batch of packs: it must pass the same entries
- * every time), holding about ${batch} of them in memory at a time, in
- * files of at most 4 MiB of plaintext (about 85,000 entries).
+ * index_write, for the entries each(cookie, lo, hi, fn, fncookie)
+ * passes to fn (called once more per batch of packs: it must pass the
+ * same entries every time; at least those in packs lo <= pack < hi,
+ * others may be left out), holding about ${batch} of them in memory at
+ * a time, in files of at most 4 MiB of plaintext (about 85,000
+ * entries).
  */
-typedef int index_each_fn(void *cookie, idxcache_each_fn *fn,
-    void *fncookie);
+typedef int index_each_fn(void *cookie, uint32_t lo, uint32_t hi,
+    idxcache_each_fn *fn, void *fncookie);
 int index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
     size_t batch, char ***names, size_t *nnames, struct coffer_err *err) WUR;
 
