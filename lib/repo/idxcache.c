@@ -43,6 +43,7 @@
 #define IC_ENT		53	/* id | type u8 | pack u32 | off u64 | clen | rawlen */
 #define IC_MAC		32
 #define IC_BLOCK	19784	/* entries read at a time (~1 MiB) */
+#define IC_MERGE	(IC_BLOCK / 4)	/* held by each side of a merge */
 #define IC_SORT_MEM	(16u << 20)	/* bytes of entries sorted at once */
 #define IC_BUCKET	16	/* entries per bucket, on average */
 #define IC_BLOOM_BITS	8	/* filter bits per entry */
@@ -603,8 +604,8 @@ base_peek(struct icbase *bs)
 	if (bs->ic == NULL || bs->fail || bs->next >= bs->ic->n)
 		return NULL;
 	if (bs->next >= bs->at + bs->have) {
-		size_t m = bs->ic->n - bs->next < IC_BLOCK ?
-		    (size_t)(bs->ic->n - bs->next) : IC_BLOCK;
+		size_t m = bs->ic->n - bs->next < IC_MERGE ?
+		    (size_t)(bs->ic->n - bs->next) : IC_MERGE;
 
 		if (pread_full(bs->ic->fd, bs->buf, m * IC_ENT,
 		    (off_t)(bs->ic->base + bs->next * IC_ENT)) != 0) {
@@ -643,7 +644,7 @@ ico_flush(struct icout *o)
 static void
 ico_put(struct icout *o, const uint8_t *e)
 {
-	if (o->len + IC_ENT > (size_t)IC_BLOCK * IC_ENT)
+	if (o->len + IC_ENT > (size_t)IC_MERGE * IC_ENT)
 		ico_flush(o);
 	memcpy(o->buf + o->len, e, IC_ENT);
 	o->len += IC_ENT;
@@ -688,8 +689,8 @@ icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
 	}
 	if (icb_flush(b) != 0 ||
 	    (obuf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
-	    (o.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
-	    (bs.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
+	    (o.buf = coffer_malloc((size_t)IC_MERGE * IC_ENT)) == NULL ||
+	    (bs.buf = coffer_malloc((size_t)IC_MERGE * IC_ENT)) == NULL)
 		goto out;
 	hash_init(&o.hs, key, KEY_LEN);
 	if (lseek(out, IC_HDR, SEEK_SET) != IC_HDR)
@@ -738,6 +739,11 @@ icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
 				k++;
 			}
 			done += m;
+		}
+		if (s + 1 == slices) {
+			/* Not needed for the last merge: less memory held. */
+			coffer_free(obuf);
+			obuf = NULL;
 		}
 		if (k > 1)
 			qsort(rec, k, sizeof(*rec), rec_cmp);
@@ -1099,8 +1105,8 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	struct idxcache *old = ks->ic, *ic = NULL;
 	bool added = false;
 	struct icbuild b = { .fd = -1 };
-	uint8_t *files = NULL;
-	uint32_t npacks = ks->npacks, nfiles;
+	uint8_t *files = NULL, *bad = NULL;
+	uint32_t nfiles;
 	int ofd = -1, r = -1;
 
 	if (old == NULL || nnames == 0)
@@ -1118,8 +1124,15 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
 	(void)unlink(raw);
-	if (each(ks, icb_add, &b) != 0 || b.fail)
+	if (each(ks, icb_add, &b) != 0 || b.fail || icb_flush(&b) != 0)
 		goto out;
+	coffer_free(b.buf);	/* flushed: less memory held while merging */
+	b.buf = NULL;
+	if (old->nbad > 0 && (bad = coffer_malloc(IC_BAD *
+	    (size_t)old->nbad)) == NULL)
+		goto out;
+	if (old->nbad > 0)
+		memcpy(bad, old->bad, IC_BAD * (size_t)old->nbad);
 	memcpy(files, old->files, 16 * (size_t)old->nfiles);
 	nfiles = old->nfiles;
 	for (size_t k = 0; k < nnames; k++) {
@@ -1135,20 +1148,24 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
+	/*
+	 * Not read back, as in idxcache_load: the tables come from the
+	 * entries as they were written (it names ks->packs as they are).
+	 */
 	if (icb_write(ks, &b, old, files, nfiles, old->bad, old->nbad, ofd,
-	    key, NULL) != 0 ||
+	    key, &ic) != 0 ||
 	    rename(tmp, path) != 0) {
 		(void)unlink(tmp);
 		goto out;
 	}
-	/* Read back; it names ks->packs exactly, so they come back alike. */
-	ks->npacks = 0;
-	if (ic_verify(ks, ofd, key, &ic) != 0 || ks->npacks != npacks) {
-		ks->npacks = npacks;
-		goto out;
-	}
 	ic->fd = ofd;
 	ofd = -1;
+	ic->files = files;
+	files = NULL;
+	ic->nfiles = nfiles;
+	ic->bad = bad;
+	bad = NULL;
+	ic->nbad = old->nbad;
 	ic_map(ic);
 	idxcache_free(old);
 	ks->ic = ic;
@@ -1163,5 +1180,6 @@ out:
 		close(b.fd);
 	coffer_free(b.buf);
 	coffer_free(files);
+	coffer_free(bad);
 	return r;
 }
