@@ -241,7 +241,8 @@ int keyset_open_blob(struct keyset *ks, int type,
 /*
  * index_load_file(ks, name, sink, cookie, err): read, authenticate and
  * parse index file ${name}, adding its packs to ks->packs and passing
- * each entry to ${sink} (a non-zero return stops it).
+ * each entry to ${sink} (a non-zero return stops it).  Nothing is added
+ * or passed unless all of the file is well-formed (else COFFER_EFORMAT).
  */
 typedef int index_sink_fn(struct keyset *ks, void *cookie, int type,
     const uint8_t id[BLOB_ID_LEN], const struct blob_loc *loc, bool bundled);
