@@ -531,6 +531,66 @@ idxcache_each_in(const struct idxcache *ic, uint32_t lo, uint32_t hi,
 	return r;
 }
 
+int
+idxcache_find_sorted(const struct idxcache *ic, int type, const uint8_t *ids,
+    size_t stride, size_t n, uint8_t *found)
+{
+	struct idx_entry e;
+	uint8_t *win = NULL, key[IC_ENT];
+	uint64_t wlo = 0, whi = 0;	/* entries [wlo, whi) in win */
+
+	if ((win = coffer_malloc((size_t)IC_MERGE * IC_ENT)) == NULL)
+		return COFFER_ENOMEM;
+	key[32] = (uint8_t)type;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *id = ids + i * stride;
+		uint64_t bit[IC_BLOOM_K];
+		uint32_t b, lo, hi;
+		bool in = true;
+
+		found[i] = 0;
+		bloom_bits(ic, id, bit);
+		for (int j = 0; j < IC_BLOOM_K && in; j++)
+			in = (ic->bloom[bit[j] >> 3] & (1u << (bit[j] & 7))) != 0;
+		if (!in)
+			continue;
+		b = bucket_of(ic, id);
+		lo = ic->bdir[b];
+		hi = ic->bdir[b + 1];
+		if (hi - lo > IC_MERGE) {
+			/* A bucket larger than the window: looked up alone. */
+			found[i] = idxcache_get(ic, type, id, &e, NULL);
+			continue;
+		}
+		if (lo < wlo || hi > whi) {
+			/* Ids come sorted: the window only moves on. */
+			whi = lo + IC_MERGE < ic->n ? lo + IC_MERGE : ic->n;
+			wlo = lo;
+			if (pread_full(ic->fd, win, (size_t)(whi - wlo) * IC_ENT,
+			    (off_t)(ic->base + wlo * IC_ENT)) != 0) {
+				coffer_free(win);
+				return COFFER_EIO;
+			}
+		}
+		memcpy(key, id, BLOB_ID_LEN);
+		while (hi > lo) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			int c = ent_cmp(win + (mid - wlo) * IC_ENT, key);
+
+			if (c == 0) {
+				found[i] = 1;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	coffer_free(win);
+	return 0;
+}
+
 uint64_t
 idxcache_count(const struct idxcache *ic)
 {

@@ -224,6 +224,16 @@ int keyset_load_index(struct keyset *ks, bool whole, struct coffer_err *err) WUR
 /* keyset_has_blob(ks, type, id): known in the index or pending. */
 bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN]);
 /*
+ * keyset_has_sorted(ks, type, ids, stride, n, have): keyset_has_blob for
+ * each of the ${n} ids at ${ids} (one every ${stride} bytes, sorted by
+ * id): have[i] = 1 found in the index cache (so in a pack an index file
+ * names), 2 found otherwise (the table: pending, or a pack no index
+ * names), 0 not known.  Many ids cost about one pass over the cache.
+ * 0, or COFFER_ENOMEM / COFFER_EIO with ${err}.
+ */
+int keyset_has_sorted(struct keyset *ks, int type, const uint8_t *ids,
+    size_t stride, size_t n, uint8_t *have, struct coffer_err *err) WUR;
+/*
  * keyset_blob_unindexed(ks, type, id, label): true when the blob is known
  * only from the table of a pack that no index file names (an index file
  * was lost); ${label} then gets that pack's path, "sets/<key id>/packs/...".
