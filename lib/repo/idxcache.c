@@ -533,7 +533,7 @@ idxcache_each_in(const struct idxcache *ic, uint32_t lo, uint32_t hi,
 
 int
 idxcache_find_sorted(const struct idxcache *ic, int type, const uint8_t *ids,
-    size_t stride, size_t n, uint8_t *found)
+    size_t stride, size_t n, uint8_t *found, uint64_t *nums)
 {
 	struct idx_entry e;
 	uint8_t *win = NULL, key[IC_ENT];
@@ -559,7 +559,8 @@ idxcache_find_sorted(const struct idxcache *ic, int type, const uint8_t *ids,
 		hi = ic->bdir[b + 1];
 		if (hi - lo > IC_MERGE) {
 			/* A bucket larger than the window: looked up alone. */
-			found[i] = idxcache_get(ic, type, id, &e, NULL);
+			found[i] = idxcache_get(ic, type, id, &e,
+			    nums != NULL ? &nums[i] : NULL);
 			continue;
 		}
 		if (lo < wlo || hi > whi) {
@@ -579,6 +580,8 @@ idxcache_find_sorted(const struct idxcache *ic, int type, const uint8_t *ids,
 
 			if (c == 0) {
 				found[i] = 1;
+				if (nums != NULL)
+					nums[i] = mid;
 				break;
 			}
 			if (c < 0)

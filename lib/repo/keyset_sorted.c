@@ -21,7 +21,8 @@ keyset_has_sorted(struct keyset *ks, int type, const uint8_t *ids,
 	}
 	pthread_mutex_lock(&ks->idx_mu);
 	if (ks->ic != NULL)
-		r = idxcache_find_sorted(ks->ic, type, ids, stride, n, have);
+		r = idxcache_find_sorted(ks->ic, type, ids, stride, n, have,
+		    NULL);
 	else
 		memset(have, 0, n);
 	pthread_mutex_unlock(&ks->idx_mu);

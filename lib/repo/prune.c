@@ -107,6 +107,52 @@ keyset_mark_used(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 	return true;
 }
 
+int
+keyset_mark_sorted(struct keyset *ks, int type, const uint8_t *ids,
+    size_t stride, size_t n, size_t *unknown, struct coffer_err *err)
+{
+	uint8_t *found = NULL;
+	uint64_t *nums = NULL;
+	int r = 0;
+
+	*unknown = n;
+	if (idx_ready(ks, NULL) != 0)
+		return 0;	/* keyset_prune returns the error */
+	if (ks->ic != NULL && n > 0) {
+		if ((found = coffer_calloc(n, 1)) == NULL ||
+		    (nums = coffer_calloc(n, sizeof(*nums))) == NULL ||
+		    (ks->icmark == NULL && (ks->icmark = coffer_calloc(
+		    idxcache_count(ks->ic) / 4 + 1, 1)) == NULL)) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "prune");
+			goto out;
+		}
+		if ((r = idxcache_find_sorted(ks->ic, type, ids, stride, n,
+		    found, nums)) != 0) {
+			r = coffer_err_set(err, r, "key set %s: reading the "
+			    "index cache", ks->idhex);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *id = ids + i * stride;
+
+		/* Where keyset_mark_used would find it: the table first. */
+		if (found != NULL && found[i] &&
+		    idx_find_tab(ks, type, id) == NULL) {
+			if (mark_get(ks, nums[i]) == 0)
+				mark_set(ks, nums[i], M_USED);
+			continue;
+		}
+		if (!keyset_mark_used(ks, type, id) &&
+		    !keyset_has_blob(ks, type, id) && *unknown == n)
+			*unknown = i;
+	}
+out:
+	coffer_free(found);
+	coffer_free(nums);
+	return r;
+}
+
 /* An entry as prune sees it: its mark in e.used, and where that lives. */
 struct pent {
 	struct idx_entry	 e;

@@ -449,6 +449,17 @@ void keyset_scan_unindexed(struct keyset *ks);
  */
 bool keyset_mark_used(struct keyset *ks, int type,
     const uint8_t id[BLOB_ID_LEN]);
+/*
+ * keyset_mark_sorted(ks, type, ids, stride, n, &unknown, err): mark the
+ * ${n} blobs at ${ids} (one every ${stride} bytes, sorted by id) as
+ * used, looked up by reading the index cache in order (about one pass,
+ * where keyset_mark_used makes a pread each once the cache is not
+ * mapped).  *unknown: the first one the set does not know (as
+ * keyset_has_blob), or ${n}.  0, or COFFER_ENOMEM / COFFER_EIO with
+ * ${err}.
+ */
+int keyset_mark_sorted(struct keyset *ks, int type, const uint8_t *ids,
+    size_t stride, size_t n, size_t *unknown, struct coffer_err *err) WUR;
 
 /*
  * keyset_prune(ks, o, st, err): delete and repack packs by what

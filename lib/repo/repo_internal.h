@@ -277,14 +277,16 @@ typedef int idxcache_num_fn(void *cookie, const struct idx_entry *e,
 int idxcache_each_in(const struct idxcache *ic, uint32_t lo, uint32_t hi,
     idxcache_num_fn *fn, void *cookie);
 /*
- * idxcache_find_sorted(ic, type, ids, stride, n, found): found[i] = 1
- * if the cache holds (${type}, id i) of the ${n} ids at ${ids} (every
- * ${stride} bytes), sorted ascending; else 0.  The cache is read in
+ * idxcache_find_sorted(ic, type, ids, stride, n, found, nums): found[i]
+ * = 1 if the cache holds (${type}, id i) of the ${n} ids at ${ids} (every
+ * ${stride} bytes), sorted ascending, with its entry number in nums[i]
+ * (if ${nums} is not NULL); else 0.  The cache is read in
  * order through a window of 256 KiB: about one pass for many ids, where
  * idxcache_get makes a pread each.  0, COFFER_ENOMEM or COFFER_EIO.
  */
 int idxcache_find_sorted(const struct idxcache *ic, int type,
-    const uint8_t *ids, size_t stride, size_t n, uint8_t *found) WUR;
+    const uint8_t *ids, size_t stride, size_t n, uint8_t *found,
+    uint64_t *nums) WUR;
 uint64_t idxcache_count(const struct idxcache *ic);
 /* idxcache_feed_fn(ks, sink, cookie): pass entries to ${sink}. */
 typedef int idxcache_feed_fn(struct keyset *ks, index_sink_fn *sink,

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: ISC
 # tests/integration/66-cpu-check-sorted.sh
-# Goal: check looks the snapshots' chunk references up in sorted batches,
-# reading the index cache in order, not with a pread each (a cache read,
-# not mapped: COFFER_IDXCACHE_MAP=0, as past IC_MAP_MAX), and still
-# reports each file whose chunk the index does not name, with its name:
-# a second backup that reuses a chunk of the first, then the first
-# backup's pack and index file deleted.
+# Goal: check and prune's marking look the snapshots' chunk references
+# up in sorted batches, reading the index cache in order, not with a
+# pread each (a cache read, not mapped: COFFER_IDXCACHE_MAP=0, as past
+# IC_MAP_MAX), and still find every chunk the index does not name: a
+# second backup that reuses the chunks of the first, then the first
+# backup's pack and index file deleted; check reports each file with its
+# name, prune stops before deleting anything.
 
 scenario() {
 	need_cmd strace || return 1
@@ -22,6 +23,13 @@ scenario() {
 	n=$(grep -c "$set.index>" t1)
 	note "check made $n reads of the index cache for 400 chunks"
 	[ "$n" -lt 40 ] || fail "check read the index cache $n times" ||
+	    return 1
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    COFFER_IDXCACHE_MAP=0 expect_exit 0 strace -f -y -qq \
+	    -e trace=pread64 -o t2 "$COFFER" prune || return 1
+	n=$(grep -c "$set.index>" t2)
+	note "prune made $n reads of the index cache for 400 chunks"
+	[ "$n" -lt 40 ] || fail "prune read the index cache $n times" ||
 	    return 1
 
 	# The first backup's pack and index file gone; the second snapshot
@@ -47,4 +55,17 @@ scenario() {
 		expect_grep "snapshot '1'" err || return 1
 	done
 	[ -f "$cache" ] || fail "no index cache" || return 1
+
+	# Prune: snapshot 1 forgotten (its tree is gone too), snapshot 2's
+	# chunks are not in the index: prune stops, nothing deleted.
+	expect_exit 0 "$COFFER" forget 1 || return 1
+	before=$(find "$COFFER_REPO/sets/$set" -type f | sort)
+	for map in 0 33554432; do
+		COFFER_IDXCACHE_MAP=$map expect_fail "$COFFER" prune ||
+		    return 1
+		expect_grep "snapshot '2' uses data that is not in the repository; prune stopped, nothing deleted" err ||
+		    return 1
+		[ "$(find "$COFFER_REPO/sets/$set" -type f | sort)" = \
+		    "$before" ] || fail "prune changed the set" || return 1
+	done
 }
