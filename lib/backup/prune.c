@@ -209,6 +209,10 @@ coffer_prune(const struct coffer_ctx *ctx,
 		}
 		if ((r = mark_flush(ks, &mb, err)) != 0)
 			goto out;
+		/* Not held while prune plans and copies: its peak. */
+		coffer_free(mb.v);
+		mb.v = NULL;
+		mb.cap = 0;
 		/* Damage kept in place: the other sets are pruned still. */
 		if ((r = keyset_prune(ks, &po, &st, &e1)) == COFFER_EAUTH) {
 			if (damage.code == 0)
