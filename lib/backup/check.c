@@ -48,7 +48,6 @@ struct cref {
 	const char	*snap;
 };
 
-#define CHECK_REFS	(256u << 10)	/* a batch: 10 MiB at most */
 
 static void report(void *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
@@ -245,7 +244,7 @@ refs_grow(struct cctx *c)
 	struct cref *nr;
 	uint8_t *nh;
 
-	if (c->refcap >= CHECK_REFS)
+	if (c->refcap >= keyset_sorted_batch(c->ks))
 		return refs_flush(c);
 	if ((nr = coffer_realloc(c->refs, ncap * sizeof(*nr))) == NULL)
 		return coffer_err_set(c->err, COFFER_ENOMEM, "check");

@@ -25,8 +25,6 @@ struct mbatch {
 	size_t		 n, cap;
 };
 
-#define MARK_REFS	(256u << 10)	/* a batch: 10 MiB at most */
-
 static int
 mref_cmp(const void *a, const void *b)
 {
@@ -67,7 +65,7 @@ mark_add(struct keyset *ks, struct mbatch *mb, const uint8_t id[BLOB_ID_LEN],
 		size_t ncap = mb->cap ? mb->cap * 2 : 4096;
 		struct mref *nv;
 
-		if (mb->cap >= MARK_REFS) {
+		if (mb->cap >= keyset_sorted_batch(ks)) {
 			if ((r = mark_flush(ks, mb, err)) != 0)
 				return r;
 		} else {

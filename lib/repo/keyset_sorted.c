@@ -9,6 +9,21 @@
 #include "repo.h"
 #include "repo_internal.h"
 
+#define SORTED_MIN	(16u << 10)
+#define SORTED_MAX	(256u << 10)
+
+size_t
+keyset_sorted_batch(struct keyset *ks)
+{
+	uint64_t n;
+
+	if (idx_ready(ks, NULL) != 0 || ks->ic == NULL)
+		return SORTED_MIN;
+	n = idxcache_count(ks->ic) / 4;
+	return n < SORTED_MIN ? SORTED_MIN : n > SORTED_MAX ? SORTED_MAX :
+	    (size_t)n;
+}
+
 int
 keyset_has_sorted(struct keyset *ks, int type, const uint8_t *ids,
     size_t stride, size_t n, uint8_t *have, struct coffer_err *err)

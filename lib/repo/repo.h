@@ -234,6 +234,13 @@ bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 int keyset_has_sorted(struct keyset *ks, int type, const uint8_t *ids,
     size_t stride, size_t n, uint8_t *have, struct coffer_err *err) WUR;
 /*
+ * keyset_sorted_batch(ks): how many ids a caller of keyset_has_sorted or
+ * keyset_mark_sorted should gather at most: a quarter of the set's index
+ * entries, within 16,384 and 262,144 (so a small set's batch stays
+ * small, and a large one reads its cache about once per 262,144 ids).
+ */
+size_t keyset_sorted_batch(struct keyset *ks);
+/*
  * keyset_blob_unindexed(ks, type, id, label): true when the blob is known
  * only from the table of a pack that no index file names (an index file
  * was lost); ${label} then gets that pack's path, "sets/<key id>/packs/...".
