@@ -12,6 +12,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "session.h"
@@ -28,7 +29,25 @@ struct cctx {
 	/* Packs no index names that a snapshot needs, reported once each. */
 	char			(*unindexed)[128];
 	size_t			 nunindexed;
+	/*
+	 * Chunk references looked up in sorted batches (batched: the set
+	 * has no pack that no index names); ids found in none go to
+	 * ${missing}, reported with their files by a second walk (rewalk).
+	 */
+	bool			 batched, rewalk;
+	struct cref		*refs;
+	size_t			 nrefs, refcap;
+	uint8_t			*have;
+	uint8_t			(*missing)[BLOB_ID_LEN];
+	size_t			 nmissing;
 };
+
+/* A chunk reference waiting for its batch. */
+struct cref {
+	uint8_t		 id[BLOB_ID_LEN];
+	const char	*snap;
+};
+
 
 static void report(void *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
@@ -139,7 +158,8 @@ check_load(struct cctx *c, struct tstack *s, const uint8_t id[BLOB_ID_LEN],
 
 	if (seen_tree(c, id))
 		return 0;
-	c->res->ntrees++;
+	if (!c->rewalk)
+		c->res->ntrees++;
 	if ((f = tstack_push(s)) == NULL)
 		return coffer_err_set(c->err, COFFER_ENOMEM, "check");
 	f->plen = plen;
@@ -149,13 +169,90 @@ check_load(struct cctx *c, struct tstack *s, const uint8_t id[BLOB_ID_LEN],
 			*c->err = e1;
 			return r;
 		}
-		report(c, "snapshot '%s', directory '%s': %s", snap,
-		    plen ? path : "/", e1.msg);
+		if (!c->rewalk)	/* reported by the first walk */
+			report(c, "snapshot '%s', directory '%s': %s", snap,
+			    plen ? path : "/", e1.msg);
 		return 0;
 	}
+	if (c->rewalk)
+		return 0;
 	check_indexed(c, OBJ_TREE, id, snap);
 	for (size_t i = 0; i < f->t.nparts; i++)
 		check_indexed(c, OBJ_TREE, f->t.parts[i], snap);
+	return 0;
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, BLOB_ID_LEN);
+}
+
+static int
+cref_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct cref *)a)->id,
+	    ((const struct cref *)b)->id, BLOB_ID_LEN);
+}
+
+/*
+ * refs_flush(c): look the batch of chunk references up, sorted: found in
+ * a pack no index names is reported as check_indexed does, not found at
+ * all is kept in c->missing for the second walk.
+ */
+static int
+refs_flush(struct cctx *c)
+{
+	int r;
+
+	if (c->nrefs == 0)
+		return 0;
+	qsort(c->refs, c->nrefs, sizeof(*c->refs), cref_cmp);
+	if ((r = keyset_has_sorted(c->ks, OBJ_DATA, c->refs[0].id,
+	    sizeof(*c->refs), c->nrefs, c->have, c->err)) != 0)
+		return r;
+	for (size_t i = 0; i < c->nrefs; i++) {
+		if (c->have[i] == 2)
+			check_indexed(c, OBJ_DATA, c->refs[i].id,
+			    c->refs[i].snap);
+		if (c->have[i] != 0)
+			continue;
+		if (c->nmissing > 0 && memcmp(c->missing[c->nmissing - 1],
+		    c->refs[i].id, BLOB_ID_LEN) == 0)
+			continue;
+		{
+			uint8_t (*nm)[BLOB_ID_LEN] = coffer_realloc(c->missing,
+			    (c->nmissing + 1) * BLOB_ID_LEN);
+
+			if (nm == NULL)
+				return coffer_err_set(c->err, COFFER_ENOMEM,
+				    "check");
+			c->missing = nm;
+			memcpy(c->missing[c->nmissing++], c->refs[i].id,
+			    BLOB_ID_LEN);
+		}
+	}
+	c->nrefs = 0;
+	return 0;
+}
+
+/* refs_grow(c): room for more references, or the batch looked up. */
+static int
+refs_grow(struct cctx *c)
+{
+	size_t ncap = c->refcap ? c->refcap * 2 : 4096;
+	struct cref *nr;
+	uint8_t *nh;
+
+	if (c->refcap >= keyset_sorted_batch(c->ks))
+		return refs_flush(c);
+	if ((nr = coffer_realloc(c->refs, ncap * sizeof(*nr))) == NULL)
+		return coffer_err_set(c->err, COFFER_ENOMEM, "check");
+	c->refs = nr;
+	if ((nh = coffer_realloc(c->have, ncap)) == NULL)
+		return coffer_err_set(c->err, COFFER_ENOMEM, "check");
+	c->have = nh;
+	c->refcap = ncap;
 	return 0;
 }
 
@@ -190,7 +287,24 @@ check_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN], const char *snap)
 			    "'%.*s'", (int)f->plen, path);
 			goto out;
 		}
-		for (size_t k = 0; k < e->nchunks; k++) {
+		for (size_t k = 0; k < e->nchunks && c->rewalk; k++) {
+			if (bsearch(e->chunks[k], c->missing, c->nmissing,
+			    BLOB_ID_LEN, id_cmp) != NULL) {
+				report(c, "snapshot '%s', file '%s': chunk %zu "
+				    "is missing from the repository", snap,
+				    path, k);
+				break;
+			}
+		}
+		for (size_t k = 0; k < e->nchunks && c->batched && !c->rewalk;
+		    k++) {
+			c->res->nblobs++;
+			if (c->nrefs == c->refcap && (r = refs_grow(c)) != 0)
+				goto out;
+			memcpy(c->refs[c->nrefs].id, e->chunks[k], BLOB_ID_LEN);
+			c->refs[c->nrefs++].snap = snap;
+		}
+		for (size_t k = 0; k < e->nchunks && !c->batched; k++) {
 			c->res->nblobs++;
 			if (!keyset_has_blob(c->ks, OBJ_DATA, e->chunks[k])) {
 				report(c, "snapshot '%s', file '%s': chunk %zu "
@@ -208,6 +322,37 @@ check_tree(struct cctx *c, const uint8_t id[BLOB_ID_LEN], const char *snap)
 out:
 	tstack_release(&s);
 	coffer_free(path);
+	return r;
+}
+
+/*
+ * check_missing(c, snaps, nsnaps, set): the last batch of the set's
+ * chunk references looked up; if any chunk is missing, the set's
+ * snapshots walked again to report each file that needs one, as the
+ * walk without batches does (once per file, its first missing chunk).
+ */
+static int
+check_missing(struct cctx *c, struct snapshot *snaps, size_t nsnaps,
+    const char *set)
+{
+	int r;
+
+	if ((r = refs_flush(c)) != 0 || c->nmissing == 0)
+		return r;
+	qsort(c->missing, c->nmissing, BLOB_ID_LEN, id_cmp);
+	c->rewalk = true;
+	c->nseen = 0;
+	if (c->seen != NULL)
+		memset(c->seen, 0, c->seencap * BLOB_ID_LEN);
+	for (size_t k = 0; k < nsnaps && r == 0; k++) {
+		struct coffer_err e1 = { 0 };
+
+		if (strcmp(snaps[k].keyid, set) != 0 ||
+		    snapshot_load(c->ks, &snaps[k], &e1) != 0)
+			continue;	/* reported by the first walk */
+		r = check_tree(c, snaps[k].tree, snaps[k].name);
+	}
+	c->rewalk = false;
 	return r;
 }
 
@@ -323,6 +468,9 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 		} else {
 			res->nleftovers += nun;
 		}
+		/* Sorted lookups unless a pack no index names is there. */
+		c.batched = nun == 0;
+		c.nmissing = 0;
 		/* report() counts each problem; nbad would count them twice. */
 		if ((r = keyset_check(c.ks, read_data, report, &c, &nbad,
 		    &res->bytes_read, check_tick, &c, err)) != 0)
@@ -350,6 +498,9 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 			if ((r = check_tree(&c, sn->tree, sn->name)) != 0)
 				goto out;
 		}
+		if (c.batched && (r = check_missing(&c, snaps, nsnaps,
+		    sets[i])) != 0)
+			goto out;
 	}
 	if (ctx->progress != NULL) {
 		struct coffer_progress p = { .phase = "check", .done = true };
@@ -367,6 +518,9 @@ out:
 	keyset_free(c.ks);
 	coffer_free(c.seen);
 	coffer_free(c.unindexed);
+	coffer_free(c.refs);
+	coffer_free(c.have);
+	coffer_free(c.missing);
 	wbuf_release(&c.blob);
 	snapshot_list_free(snaps, nsnaps);
 	strlist_free(sets, nsets);

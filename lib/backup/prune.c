@@ -6,17 +6,90 @@
  * deleted: what it would have named cannot be told apart from garbage.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "session.h"
 
 /*
- * mark_tree(ks, id, blob, snap, err): mark tree ${id}, everything below
- * it and every chunk they name as used (heap frames: any depth).
+ * The chunks the walk met, marked in sorted batches (keyset_mark_sorted:
+ * the index cache read in order, not a pread a chunk).
+ */
+struct mref {
+	uint8_t		 id[BLOB_ID_LEN];
+	const char	*snap;
+};
+
+struct mbatch {
+	struct mref	*v;
+	size_t		 n, cap;
+};
+
+static int
+mref_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct mref *)a)->id,
+	    ((const struct mref *)b)->id, BLOB_ID_LEN);
+}
+
+/* mark_flush(ks, mb, err): mark the batch; a chunk unknown stops prune. */
+static int
+mark_flush(struct keyset *ks, struct mbatch *mb, struct coffer_err *err)
+{
+	size_t bad;
+	int r;
+
+	if (mb->n == 0)
+		return 0;
+	qsort(mb->v, mb->n, sizeof(*mb->v), mref_cmp);
+	if ((r = keyset_mark_sorted(ks, OBJ_DATA, mb->v[0].id,
+	    sizeof(*mb->v), mb->n, &bad, err)) != 0)
+		return r;
+	if (bad < mb->n)
+		return coffer_err_set(err, COFFER_ENOTFOUND, "snapshot '%s' "
+		    "uses data that is not in the repository; prune stopped, "
+		    "nothing deleted (run 'coffer check --read-data')",
+		    mb->v[bad].snap);
+	mb->n = 0;
+	return 0;
+}
+
+/* mark_add(ks, mb, id, snap, err): a chunk for the batch. */
+static int
+mark_add(struct keyset *ks, struct mbatch *mb, const uint8_t id[BLOB_ID_LEN],
+    const char *snap, struct coffer_err *err)
+{
+	int r;
+
+	if (mb->n == mb->cap) {
+		size_t ncap = mb->cap ? mb->cap * 2 : 4096;
+		struct mref *nv;
+
+		if (mb->cap >= keyset_sorted_batch(ks)) {
+			if ((r = mark_flush(ks, mb, err)) != 0)
+				return r;
+		} else {
+			if ((nv = coffer_realloc(mb->v, ncap *
+			    sizeof(*nv))) == NULL)
+				return coffer_err_set(err, COFFER_ENOMEM,
+				    "prune");
+			mb->v = nv;
+			mb->cap = ncap;
+		}
+	}
+	memcpy(mb->v[mb->n].id, id, BLOB_ID_LEN);
+	mb->v[mb->n++].snap = snap;
+	return 0;
+}
+
+/*
+ * mark_tree(ks, id, blob, snap, mb, err): mark tree ${id} and everything
+ * below it as used, and put every chunk they name in ${mb} (marked by
+ * mark_flush; heap frames: any depth).
  */
 static int
 mark_tree(struct keyset *ks, const uint8_t id[BLOB_ID_LEN], struct wbuf *blob,
-    const char *snap, struct coffer_err *err)
+    const char *snap, struct mbatch *mb, struct coffer_err *err)
 {
 	struct tstack s = { 0 };
 	struct tframe *f;
@@ -57,18 +130,10 @@ mark_tree(struct keyset *ks, const uint8_t id[BLOB_ID_LEN], struct wbuf *blob,
 				continue;
 			}
 			e = &f->t.e[f->i++];
-			for (size_t k = 0; k < e->nchunks; k++) {
-				if (keyset_mark_used(ks, OBJ_DATA,
-				    e->chunks[k]) ||
-				    keyset_has_blob(ks, OBJ_DATA, e->chunks[k]))
-					continue;
-				r = coffer_err_set(err, COFFER_ENOTFOUND,
-				    "snapshot '%s' uses data that is not in "
-				    "the repository; prune stopped, nothing "
-				    "deleted (run 'coffer check --read-data')",
-				    snap);
-				goto out;
-			}
+			for (size_t k = 0; k < e->nchunks; k++)
+				if ((r = mark_add(ks, mb, e->chunks[k], snap,
+				    err)) != 0)
+					goto out;
 			if (e->type == NODE_DIR)
 				id = e->subtree;
 		}
@@ -122,6 +187,7 @@ coffer_prune(const struct coffer_ctx *ctx,
 	struct keyset *ks = NULL;
 	struct session s;
 	struct wbuf blob;
+	struct mbatch mb = { 0 };
 	char **sets = NULL;
 	size_t nsets = 0, nsnaps = 0;
 	int r;
@@ -161,9 +227,15 @@ coffer_prune(const struct coffer_ctx *ctx,
 				goto out;
 			}
 			if ((r = mark_tree(ks, snaps[k].tree, &blob,
-			    snaps[k].name, err)) != 0)
+			    snaps[k].name, &mb, err)) != 0)
 				goto out;
 		}
+		if ((r = mark_flush(ks, &mb, err)) != 0)
+			goto out;
+		/* Not held while prune plans and copies: its peak. */
+		coffer_free(mb.v);
+		mb.v = NULL;
+		mb.cap = 0;
 		if ((r = clear_stale(ks, sets[i], snaps, nsnaps, dry_run,
 		    &res->revisions_removed, err)) != 0)
 			goto out;
@@ -197,6 +269,7 @@ out:
 	res->damaged = st.damaged;
 	keyset_free(ks);
 	wbuf_release(&blob);
+	coffer_free(mb.v);
 	snapshot_list_free(snaps, nsnaps);
 	strlist_free(sets, nsets);
 	session_close(&s);

@@ -43,6 +43,7 @@
 #define IC_ENT		53	/* id | type u8 | pack u32 | off u64 | clen | rawlen */
 #define IC_MAC		32
 #define IC_BLOCK	19784	/* entries read at a time (~1 MiB) */
+#define IC_MERGE	(IC_BLOCK / 4)	/* held by each side of a merge */
 #define IC_SORT_MEM	(16u << 20)	/* bytes of entries sorted at once */
 #define IC_BUCKET	16	/* entries per bucket, on average */
 #define IC_BLOOM_BITS	8	/* filter bits per entry */
@@ -496,6 +497,103 @@ idxcache_each(const struct idxcache *ic, idxcache_each_fn *fn, void *cookie)
 	return r;
 }
 
+int
+idxcache_each_in(const struct idxcache *ic, uint32_t lo, uint32_t hi,
+    idxcache_num_fn *fn, void *cookie)
+{
+	uint8_t *buf;
+	int r = 0;
+
+	if ((buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
+		return COFFER_ENOMEM;
+	for (uint64_t done = 0; done < ic->n && r == 0;) {
+		size_t k = ic->n - done < IC_BLOCK ? (size_t)(ic->n - done) :
+		    IC_BLOCK;
+
+		if (pread_full(ic->fd, buf, k * IC_ENT,
+		    (off_t)(ic->base + done * IC_ENT)) != 0) {
+			r = COFFER_EIO;
+			break;
+		}
+		for (size_t i = 0; i < k && r == 0; i++) {
+			const uint8_t *p = buf + i * IC_ENT;
+			uint32_t pack = le32dec(p + 33);
+			struct idx_entry e;
+
+			if (pack < lo || pack >= hi)
+				continue;
+			ent_decode(p, &e);
+			r = fn(cookie, &e, done + i);
+		}
+		done += k;
+	}
+	coffer_free(buf);
+	return r;
+}
+
+int
+idxcache_find_sorted(const struct idxcache *ic, int type, const uint8_t *ids,
+    size_t stride, size_t n, uint8_t *found, uint64_t *nums)
+{
+	struct idx_entry e;
+	uint8_t *win = NULL, key[IC_ENT];
+	uint64_t wlo = 0, whi = 0;	/* entries [wlo, whi) in win */
+
+	if ((win = coffer_malloc((size_t)IC_MERGE * IC_ENT)) == NULL)
+		return COFFER_ENOMEM;
+	key[32] = (uint8_t)type;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *id = ids + i * stride;
+		uint64_t bit[IC_BLOOM_K];
+		uint32_t b, lo, hi;
+		bool in = true;
+
+		found[i] = 0;
+		bloom_bits(ic, id, bit);
+		for (int j = 0; j < IC_BLOOM_K && in; j++)
+			in = (ic->bloom[bit[j] >> 3] & (1u << (bit[j] & 7))) != 0;
+		if (!in)
+			continue;
+		b = bucket_of(ic, id);
+		lo = ic->bdir[b];
+		hi = ic->bdir[b + 1];
+		if (hi - lo > IC_MERGE) {
+			/* A bucket larger than the window: looked up alone. */
+			found[i] = idxcache_get(ic, type, id, &e,
+			    nums != NULL ? &nums[i] : NULL);
+			continue;
+		}
+		if (lo < wlo || hi > whi) {
+			/* Ids come sorted: the window only moves on. */
+			whi = lo + IC_MERGE < ic->n ? lo + IC_MERGE : ic->n;
+			wlo = lo;
+			if (pread_full(ic->fd, win, (size_t)(whi - wlo) * IC_ENT,
+			    (off_t)(ic->base + wlo * IC_ENT)) != 0) {
+				coffer_free(win);
+				return COFFER_EIO;
+			}
+		}
+		memcpy(key, id, BLOB_ID_LEN);
+		while (hi > lo) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			int c = ent_cmp(win + (mid - wlo) * IC_ENT, key);
+
+			if (c == 0) {
+				found[i] = 1;
+				if (nums != NULL)
+					nums[i] = mid;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	coffer_free(win);
+	return 0;
+}
+
 uint64_t
 idxcache_count(const struct idxcache *ic)
 {
@@ -569,8 +667,8 @@ base_peek(struct icbase *bs)
 	if (bs->ic == NULL || bs->fail || bs->next >= bs->ic->n)
 		return NULL;
 	if (bs->next >= bs->at + bs->have) {
-		size_t m = bs->ic->n - bs->next < IC_BLOCK ?
-		    (size_t)(bs->ic->n - bs->next) : IC_BLOCK;
+		size_t m = bs->ic->n - bs->next < IC_MERGE ?
+		    (size_t)(bs->ic->n - bs->next) : IC_MERGE;
 
 		if (pread_full(bs->ic->fd, bs->buf, m * IC_ENT,
 		    (off_t)(bs->ic->base + bs->next * IC_ENT)) != 0) {
@@ -609,7 +707,7 @@ ico_flush(struct icout *o)
 static void
 ico_put(struct icout *o, const uint8_t *e)
 {
-	if (o->len + IC_ENT > (size_t)IC_BLOCK * IC_ENT)
+	if (o->len + IC_ENT > (size_t)IC_MERGE * IC_ENT)
 		ico_flush(o);
 	memcpy(o->buf + o->len, e, IC_ENT);
 	o->len += IC_ENT;
@@ -654,8 +752,8 @@ icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
 	}
 	if (icb_flush(b) != 0 ||
 	    (obuf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
-	    (o.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL ||
-	    (bs.buf = coffer_malloc((size_t)IC_BLOCK * IC_ENT)) == NULL)
+	    (o.buf = coffer_malloc((size_t)IC_MERGE * IC_ENT)) == NULL ||
+	    (bs.buf = coffer_malloc((size_t)IC_MERGE * IC_ENT)) == NULL)
 		goto out;
 	hash_init(&o.hs, key, KEY_LEN);
 	if (lseek(out, IC_HDR, SEEK_SET) != IC_HDR)
@@ -704,6 +802,11 @@ icb_write(struct keyset *ks, struct icbuild *b, const struct idxcache *base,
 				k++;
 			}
 			done += m;
+		}
+		if (s + 1 == slices) {
+			/* Not needed for the last merge: less memory held. */
+			coffer_free(obuf);
+			obuf = NULL;
 		}
 		if (k > 1)
 			qsort(rec, k, sizeof(*rec), rec_cmp);
@@ -1065,8 +1168,8 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	struct idxcache *old = ks->ic, *ic = NULL;
 	bool added = false;
 	struct icbuild b = { .fd = -1 };
-	uint8_t *files = NULL;
-	uint32_t npacks = ks->npacks, nfiles;
+	uint8_t *files = NULL, *bad = NULL;
+	uint32_t nfiles;
 	int ofd = -1, r = -1;
 
 	if (old == NULL || nnames == 0)
@@ -1084,8 +1187,15 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
 	(void)unlink(raw);
-	if (each(ks, icb_add, &b) != 0 || b.fail)
+	if (each(ks, icb_add, &b) != 0 || b.fail || icb_flush(&b) != 0)
 		goto out;
+	coffer_free(b.buf);	/* flushed: less memory held while merging */
+	b.buf = NULL;
+	if (old->nbad > 0 && (bad = coffer_malloc(IC_BAD *
+	    (size_t)old->nbad)) == NULL)
+		goto out;
+	if (old->nbad > 0)
+		memcpy(bad, old->bad, IC_BAD * (size_t)old->nbad);
 	memcpy(files, old->files, 16 * (size_t)old->nfiles);
 	nfiles = old->nfiles;
 	for (size_t k = 0; k < nnames; k++) {
@@ -1101,20 +1211,24 @@ idxcache_absorb(struct keyset *ks, const char *dir, char **names,
 	if ((ofd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1)
 		goto out;
+	/*
+	 * Not read back, as in idxcache_load: the tables come from the
+	 * entries as they were written (it names ks->packs as they are).
+	 */
 	if (icb_write(ks, &b, old, files, nfiles, old->bad, old->nbad, ofd,
-	    key, NULL) != 0 ||
+	    key, &ic) != 0 ||
 	    rename(tmp, path) != 0) {
 		(void)unlink(tmp);
 		goto out;
 	}
-	/* Read back; it names ks->packs exactly, so they come back alike. */
-	ks->npacks = 0;
-	if (ic_verify(ks, ofd, key, &ic) != 0 || ks->npacks != npacks) {
-		ks->npacks = npacks;
-		goto out;
-	}
 	ic->fd = ofd;
 	ofd = -1;
+	ic->files = files;
+	files = NULL;
+	ic->nfiles = nfiles;
+	ic->bad = bad;
+	bad = NULL;
+	ic->nbad = old->nbad;
 	ic_map(ic);
 	idxcache_free(old);
 	ks->ic = ic;
@@ -1129,5 +1243,6 @@ out:
 		close(b.fd);
 	coffer_free(b.buf);
 	coffer_free(files);
+	coffer_free(bad);
 	return r;
 }

@@ -338,38 +338,46 @@ index_load_file(struct keyset *ks, const char *name, index_sink_fn *sink,
 	if ((r = obj_open(ks, v2 ? index_magic : index_magic1, OBJ_INDEX, iid,
 	    sizeof(iid), file, len, &plain, &plen, label, err)) != 0)
 		goto out;
-	rbuf_init(&rb, plain, plen);
-	npk = rbuf_u32(&rb);
-	for (uint32_t p = 0; p < npk && rbuf_ok(&rb); p++) {
-		uint8_t pid[PACK_ID_LEN];
-		uint32_t pidx, nb;
+	/*
+	 * Two passes over the authenticated plaintext: the first checks all
+	 * of it, the second hands its packs and entries on.  An authentic
+	 * file with a bad layout (a writer's bug) then adds nothing: no
+	 * entry of its good head reaches a cache build or the table.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		rbuf_init(&rb, plain, plen);
+		npk = rbuf_u32(&rb);
+		for (uint32_t p = 0; p < npk && rbuf_ok(&rb); p++) {
+			uint8_t pid[PACK_ID_LEN];
+			uint32_t pidx = 0, nb;
 
-		rbuf_copy(&rb, pid, sizeof(pid));
-		nb = rbuf_u32(&rb);
-		if (!rbuf_ok(&rb))
-			break;
-		if ((r = pack_add(ks, pid, &pidx)) != 0)
-			goto oom;
-		for (uint32_t b = 0; b < nb && rbuf_ok(&rb); b++) {
-			struct blob_loc loc;
-			uint8_t id[BLOB_ID_LEN];
-			int type;
-			bool bundled;
-
-			if (!entry_read(&rb, pidx, v2, &type, id, &loc,
-			    &bundled)) {
-				rb.bad = true;
+			rbuf_copy(&rb, pid, sizeof(pid));
+			nb = rbuf_u32(&rb);
+			if (!rbuf_ok(&rb))
 				break;
-			}
-			if ((r = sink(ks, cookie, type, id, &loc,
-			    bundled)) != 0)
+			if (pass == 1 && (r = pack_add(ks, pid, &pidx)) != 0)
 				goto oom;
+			for (uint32_t b = 0; b < nb && rbuf_ok(&rb); b++) {
+				struct blob_loc loc;
+				uint8_t id[BLOB_ID_LEN];
+				int type;
+				bool bundled;
+
+				if (!entry_read(&rb, pidx, v2, &type, id, &loc,
+				    &bundled)) {
+					rb.bad = true;
+					break;
+				}
+				if (pass == 1 && (r = sink(ks, cookie, type,
+				    id, &loc, bundled)) != 0)
+					goto oom;
+			}
 		}
-	}
-	if (!rbuf_ok(&rb) || rbuf_left(&rb) != 0) {
-		r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is damaged "
-		    "(bad layout)", label);
-		goto out;
+		if (!rbuf_ok(&rb) || rbuf_left(&rb) != 0) {
+			r = coffer_err_set(err, COFFER_EFORMAT, "'%s' is "
+			    "damaged (bad layout)", label);
+			goto out;
+		}
 	}
 	r = 0;
 	goto out;
@@ -1808,7 +1816,7 @@ index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
 		r = coffer_err_set(err, COFFER_ENOMEM, "index");
 		goto out;
 	}
-	if ((r = each(cookie, iwe_count, &w)) != 0) {
+	if ((r = each(cookie, 0, UINT32_MAX, iwe_count, &w)) != 0) {
 		r = coffer_err_set(err, r, "key set %s: reading the index "
 		    "cache", ks->idhex);
 		goto out;
@@ -1840,7 +1848,7 @@ index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
 		w.lo = lo;
 		w.hi = hi;
 		w.n = 0;
-		if (k > 0 && (r = each(cookie, iwe_take, &w)) != 0) {
+		if (k > 0 && (r = each(cookie, lo, hi, iwe_take, &w)) != 0) {
 			r = coffer_err_set(err, r, "key set %s: reading the "
 			    "index cache", ks->idhex);
 			goto out;

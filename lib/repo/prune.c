@@ -54,7 +54,14 @@ enum { P_KEEP = 0, P_DELETE = 1, P_REPACK = 2 };
 #define PRUNE_BATCH	(256u << 10)	/* entries held at once (~20 MiB) */
 #define NO_NUM		UINT64_MAX
 
-/* A mark of cache entry ${num}: 0 unused, 1 used, 2 kept unused. */
+/*
+ * A mark of cache entry ${num}: 0 unused, 1 used (M_USED), 2 an unused
+ * member of a bundle with a used one (M_KEPT: its index entry stays if
+ * the bundle's pack is kept; the copying treats it as unused).
+ */
+#define M_USED		1
+#define M_KEPT		2
+
 static unsigned
 mark_get(const struct keyset *ks, uint64_t num)
 {
@@ -96,8 +103,54 @@ keyset_mark_used(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN])
 	}
 	if (mark_get(ks, num) != 0)
 		return false;
-	mark_set(ks, num, 1);
+	mark_set(ks, num, M_USED);
 	return true;
+}
+
+int
+keyset_mark_sorted(struct keyset *ks, int type, const uint8_t *ids,
+    size_t stride, size_t n, size_t *unknown, struct coffer_err *err)
+{
+	uint8_t *found = NULL;
+	uint64_t *nums = NULL;
+	int r = 0;
+
+	*unknown = n;
+	if (idx_ready(ks, NULL) != 0)
+		return 0;	/* keyset_prune returns the error */
+	if (ks->ic != NULL && n > 0) {
+		if ((found = coffer_calloc(n, 1)) == NULL ||
+		    (nums = coffer_calloc(n, sizeof(*nums))) == NULL ||
+		    (ks->icmark == NULL && (ks->icmark = coffer_calloc(
+		    idxcache_count(ks->ic) / 4 + 1, 1)) == NULL)) {
+			r = coffer_err_set(err, COFFER_ENOMEM, "prune");
+			goto out;
+		}
+		if ((r = idxcache_find_sorted(ks->ic, type, ids, stride, n,
+		    found, nums)) != 0) {
+			r = coffer_err_set(err, r, "key set %s: reading the "
+			    "index cache", ks->idhex);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *id = ids + i * stride;
+
+		/* Where keyset_mark_used would find it: the table first. */
+		if (found != NULL && found[i] &&
+		    idx_find_tab(ks, type, id) == NULL) {
+			if (mark_get(ks, nums[i]) == 0)
+				mark_set(ks, nums[i], M_USED);
+			continue;
+		}
+		if (!keyset_mark_used(ks, type, id) &&
+		    !keyset_has_blob(ks, type, id) && *unknown == n)
+			*unknown = i;
+	}
+out:
+	coffer_free(found);
+	coffer_free(nums);
+	return r;
 }
 
 /* An entry as prune sees it: its mark in e.used, and where that lives. */
@@ -111,17 +164,15 @@ typedef int pent_fn(void *cookie, struct pent *p);
 
 struct walk {
 	struct keyset	*ks;
-	uint64_t	 num;		/* the next cache entry's number */
 	pent_fn		*fn;
 	void		*cookie;
 };
 
 static int
-walk_cache(void *cookie, const struct idx_entry *e)
+walk_cache(void *cookie, const struct idx_entry *e, uint64_t num)
 {
 	struct walk *w = cookie;
 	struct pent p;
-	uint64_t num = w->num++;
 
 	/* In no pack the set knows (as idx_find), or overridden. */
 	if (e->loc.pack >= w->ks->npacks ||
@@ -135,22 +186,27 @@ walk_cache(void *cookie, const struct idx_entry *e)
 }
 
 /*
- * each_pent(ks, fn, cookie): every entry of the set's index in a pack
- * it knows: those of the cache the table does not override, then those
- * of the table.
+ * each_pent(ks, lo, hi, fn, cookie): every entry of the set's index in
+ * a pack it knows, lo <= pack < hi: those of the cache the table does
+ * not override, then those of the table.
  */
 static int
-each_pent(struct keyset *ks, pent_fn *fn, void *cookie)
+each_pent(struct keyset *ks, uint32_t lo, uint32_t hi, pent_fn *fn,
+    void *cookie)
 {
 	struct walk w = { .ks = ks, .fn = fn, .cookie = cookie };
 	int r;
 
-	if (ks->ic != NULL && (r = idxcache_each(ks->ic, walk_cache, &w)) != 0)
+	if (hi > ks->npacks)
+		hi = ks->npacks;
+	if (ks->ic != NULL && lo < hi &&
+	    (r = idxcache_each_in(ks->ic, lo, hi, walk_cache, &w)) != 0)
 		return r;
 	for (size_t i = 0; i < ks->tabcap; i++) {
 		struct pent p;
 
-		if (ks->tab[i].type == 0 || ks->tab[i].loc.pack >= ks->npacks)
+		if (ks->tab[i].type == 0 || ks->tab[i].loc.pack < lo ||
+		    ks->tab[i].loc.pack >= hi)
 			continue;
 		p.e = ks->tab[i];
 		p.num = NO_NUM;
@@ -277,7 +333,7 @@ each_batch(struct pbatch *b, batch_fn *fn, void *cookie, const uint8_t *fate,
 		b->lo = lo;
 		b->hi = hi;
 		b->n = 0;
-		if (k > 0 && (r = each_pent(b->ks, pb_take, b)) != 0)
+		if (k > 0 && (r = each_pent(b->ks, lo, hi, pb_take, b)) != 0)
 			return coffer_err_set(err, r, "key set %s: reading "
 			    "the index cache", b->ks->idhex);
 		if (b->n != k)
@@ -326,13 +382,14 @@ kept_pent(void *cookie, struct pent *p)
 }
 
 static int
-each_kept(void *cookie, idxcache_each_fn *fn, void *fncookie)
+each_kept(void *cookie, uint32_t lo, uint32_t hi, idxcache_each_fn *fn,
+    void *fncookie)
 {
 	struct kept *k = cookie;
 
 	k->fn = fn;
 	k->fncookie = fncookie;
-	return each_pent(k->ks, kept_pent, k);
+	return each_pent(k->ks, lo, hi, kept_pent, k);
 }
 
 static bool
@@ -411,17 +468,25 @@ live_pack(const struct keyset *ks, uint32_t p, void *cookie)
 /* What plan() sums per old pack. */
 struct sums {
 	uint64_t	*total, *live, *nlive;
+	uint64_t	*nkept;		/* M_KEPT entries of each pack */
+	uint64_t	 nused, nunused;
 	uint8_t		*any;
-	const uint8_t	*fate;
-	struct prune_stats *st;
 };
 
-/* Each pack's bytes, and the used share of them. */
+/*
+ * Each pack's bytes, and the used share of them.  The unused members of
+ * a bundle with a used one get M_KEPT here, whatever their pack's fate
+ * (not known yet): they keep their index entries if the pack is kept
+ * (so the next prune still sees the bundle's dead share, and a backup
+ * may use them again), and are dropped with it otherwise.  (This was a
+ * second walk over the cache after the fates; folded in here it saves
+ * a pass over the cache per batch.)
+ */
 static int
 sum_batch(struct pbatch *b, void *cookie)
 {
 	struct sums *sm = cookie;
-	const struct pent *v = b->v;
+	struct pent *v = b->v;
 
 	for (size_t i = 0; i < b->n; ) {
 		const struct idx_entry *e = &v[i].e;
@@ -430,51 +495,26 @@ sum_batch(struct pbatch *b, void *cookie)
 
 		for (k = i; k < b->n && same_place(&v[k], &v[i]); k++) {
 			raw += v[k].e.loc.rawlen;
-			if (v[k].e.used) {
+			if (v[k].e.used == M_USED) {
 				uraw += v[k].e.loc.rawlen;
 				nu++;
 			}
 		}
 		sm->total[e->loc.pack] += e->loc.clen;
+		sm->nused += nu;
+		sm->nunused += k - i - nu;
+		if (nu > 0 && nu < k - i && e->bundled) {
+			for (size_t j = i; j < k; j++)
+				if (v[j].e.used != M_USED)
+					pent_mark(b->ks, &v[j], M_KEPT);
+			sm->nkept[e->loc.pack] += k - i - nu;
+		}
 		if (nu > 0) {
 			sm->any[e->loc.pack] = 1;
 			sm->nlive[e->loc.pack] += nu;
 			/* A share of a bundle; all of it if all is used. */
 			sm->live[e->loc.pack] += nu == k - i || raw == 0 ?
 			    e->loc.clen : e->loc.clen * uraw / raw;
-		}
-		i = k;
-	}
-	return 0;
-}
-
-/*
- * The unused members of a bundle that stays (its pack is kept) keep
- * their index entries (used = 2): so the next prune still sees the
- * bundle's dead share, and a backup may use them again.  Every other
- * unused entry is dropped.
- */
-static int
-keep_batch(struct pbatch *b, void *cookie)
-{
-	struct sums *sm = cookie;
-	struct pent *v = b->v;
-
-	for (size_t i = 0; i < b->n; ) {
-		bool anyu = false, stays;
-		size_t k;
-
-		for (k = i; k < b->n && same_place(&v[k], &v[i]); k++)
-			anyu = anyu || v[k].e.used;
-		stays = anyu && v[i].e.bundled &&
-		    sm->fate[v[i].e.loc.pack] == P_KEEP;
-		for (size_t j = i; j < k; j++) {
-			if (!v[j].e.used && stays)
-				pent_mark(b->ks, &v[j], 2);
-			if (v[j].e.used)
-				sm->st->blobs_kept++;
-			else
-				sm->st->blobs_removed++;
 		}
 		i = k;
 	}
@@ -493,7 +533,7 @@ plan(struct pbatch *b, uint8_t *fate, const struct prune_opts *o,
 {
 	struct keyset *ks = b->ks;
 	const uint32_t nold = b->nold;
-	struct sums sm = { .fate = fate, .st = st };
+	struct sums sm = { 0 };
 	uint64_t *fsize = NULL;
 	struct cand *c = NULL;
 	size_t nc = 0;
@@ -504,6 +544,7 @@ plan(struct pbatch *b, uint8_t *fate, const struct prune_opts *o,
 	    (sm.live = coffer_calloc(nold + 1, sizeof(uint64_t))) == NULL ||
 	    (fsize = coffer_calloc(nold + 1, sizeof(*fsize))) == NULL ||
 	    (sm.nlive = coffer_calloc(nold + 1, sizeof(uint64_t))) == NULL ||
+	    (sm.nkept = coffer_calloc(nold + 1, sizeof(uint64_t))) == NULL ||
 	    (sm.any = coffer_calloc(nold + 1, 1)) == NULL ||
 	    (c = coffer_calloc(nold + 1, sizeof(*c))) == NULL) {
 		r = coffer_err_set(err, COFFER_ENOMEM, "prune");
@@ -558,21 +599,28 @@ plan(struct pbatch *b, uint8_t *fate, const struct prune_opts *o,
 		unused_all -= c[i].unused;
 		written += sm.live[p] + sm.nlive[p] * ENTRY_LEN;
 	}
+	st->blobs_kept += sm.nused;
+	st->blobs_removed += sm.nunused;
 	for (uint32_t p = 0; p < nold; p++) {
 		st->packs_deleted += fate[p] == P_DELETE;
 		st->packs_repacked += fate[p] == P_REPACK;
 		if (fate[p] != P_KEEP)
 			st->bytes_freed += fsize[p];
+		else {
+			/* Unused members of a bundle that stays. */
+			st->blobs_kept += sm.nkept[p];
+			st->blobs_removed -= sm.nkept[p];
+		}
 	}
 	if (written > 0)
 		written += PACK_OVERHEAD * (written / PACK_TARGET_SIZE + 1);
 	*est_written = written;
-	r = each_batch(b, keep_batch, &sm, NULL, err);
 out:
 	coffer_free(sm.total);
 	coffer_free(sm.live);
 	coffer_free(fsize);
 	coffer_free(sm.nlive);
+	coffer_free(sm.nkept);
 	coffer_free(sm.any);
 	coffer_free(c);
 	return r;
@@ -641,7 +689,7 @@ copy_object(struct keyset *ks, const struct pent *ent, size_t i, size_t k,
 		if (bundle_member(bd, ent[j].e.type, ent[j].e.id,
 		    ent[j].e.loc.rawlen, &mp, where, e1) != 0)
 			return 1;
-		if (!ent[j].e.used)
+		if (ent[j].e.used != M_USED)
 			continue;
 		nu++;
 		/* Sealed again below: the content must be the id's. */
@@ -656,7 +704,7 @@ copy_object(struct keyset *ks, const struct pent *ent, size_t i, size_t k,
 	if (nu == bd->n) {
 		/* Nothing dead inside: the sealed bytes as they are. */
 		for (size_t j = i; j < k; j++) {
-			if (!ent[j].e.used)
+			if (ent[j].e.used != M_USED)
 				continue;
 			m[n].type = ent[j].e.type;
 			m[n].id = ent[j].e.id;
@@ -676,7 +724,7 @@ copy_object(struct keyset *ks, const struct pent *ent, size_t i, size_t k,
 		const uint8_t *mp = NULL;
 		const struct idx_entry *x = &ent[j].e;
 
-		if (!x->used)
+		if (x->used != M_USED)
 			continue;
 		/* Found above: this cannot fail. */
 		if (bundle_member(bd, x->type, x->id, x->loc.rawlen, &mp,
@@ -723,14 +771,14 @@ copy_batch(struct pbatch *b, void *cookie)
 		size_t k;
 
 		for (k = i; k < b->n && same_place(&v[k], &v[i]); k++)
-			any = any || v[k].e.used;
+			any = any || v[k].e.used == M_USED;
 		if (!any || cp->fate[loc.pack] != P_REPACK) {
 			i = k;
 			continue;
 		}
 		pthread_mutex_lock(&ks->idx_mu);
 		for (size_t j = i; j < k && !oom; j++)
-			oom = v[j].e.used && v[j].t == NULL &&
+			oom = v[j].e.used == M_USED && v[j].t == NULL &&
 			    idx_override(ks, &v[j].e) == NULL;
 		pthread_mutex_unlock(&ks->idx_mu);
 		if (oom)
@@ -801,7 +849,7 @@ keyset_prune(struct keyset *ks, const struct prune_opts *o,
 	}
 	cp.fate = fate;
 	/* How many entries each pack holds: the batches' sizes. */
-	if ((r = each_pent(ks, pb_count, &pb)) != 0) {
+	if ((r = each_pent(ks, 0, nold, pb_count, &pb)) != 0) {
 		r = coffer_err_set(err, r, "key set %s: reading the index "
 		    "cache", ks->idhex);
 		goto out;

@@ -239,6 +239,23 @@ int keyset_load_index(struct keyset *ks, bool whole, struct coffer_err *err) WUR
 /* keyset_has_blob(ks, type, id): known in the index or pending. */
 bool keyset_has_blob(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN]);
 /*
+ * keyset_has_sorted(ks, type, ids, stride, n, have): keyset_has_blob for
+ * each of the ${n} ids at ${ids} (one every ${stride} bytes, sorted by
+ * id): have[i] = 1 found in the index cache (so in a pack an index file
+ * names), 2 found otherwise (the table: pending, or a pack no index
+ * names), 0 not known.  Many ids cost about one pass over the cache.
+ * 0, or COFFER_ENOMEM / COFFER_EIO with ${err}.
+ */
+int keyset_has_sorted(struct keyset *ks, int type, const uint8_t *ids,
+    size_t stride, size_t n, uint8_t *have, struct coffer_err *err) WUR;
+/*
+ * keyset_sorted_batch(ks): how many ids a caller of keyset_has_sorted or
+ * keyset_mark_sorted should gather at most: a quarter of the set's index
+ * entries, within 16,384 and 262,144 (so a small set's batch stays
+ * small, and a large one reads its cache about once per 262,144 ids).
+ */
+size_t keyset_sorted_batch(struct keyset *ks);
+/*
  * keyset_blob_unindexed(ks, type, id, label): true when the blob is known
  * only from the table of a pack that no index file names (an index file
  * was lost); ${label} then gets that pack's path, "sets/<key id>/packs/...".
@@ -477,6 +494,17 @@ void keyset_scan_unindexed(struct keyset *ks);
  */
 bool keyset_mark_used(struct keyset *ks, int type,
     const uint8_t id[BLOB_ID_LEN]);
+/*
+ * keyset_mark_sorted(ks, type, ids, stride, n, &unknown, err): mark the
+ * ${n} blobs at ${ids} (one every ${stride} bytes, sorted by id) as
+ * used, looked up by reading the index cache in order (about one pass,
+ * where keyset_mark_used makes a pread each once the cache is not
+ * mapped).  *unknown: the first one the set does not know (as
+ * keyset_has_blob), or ${n}.  0, or COFFER_ENOMEM / COFFER_EIO with
+ * ${err}.
+ */
+int keyset_mark_sorted(struct keyset *ks, int type, const uint8_t *ids,
+    size_t stride, size_t n, size_t *unknown, struct coffer_err *err) WUR;
 
 /*
  * keyset_prune(ks, o, st, err): delete and repack packs by what

@@ -241,7 +241,8 @@ int keyset_open_blob(struct keyset *ks, int type,
 /*
  * index_load_file(ks, name, sink, cookie, err): read, authenticate and
  * parse index file ${name}, adding its packs to ks->packs and passing
- * each entry to ${sink} (a non-zero return stops it).
+ * each entry to ${sink} (a non-zero return stops it).  Nothing is added
+ * or passed unless all of the file is well-formed (else COFFER_EFORMAT).
  */
 typedef int index_sink_fn(struct keyset *ks, void *cookie, int type,
     const uint8_t id[BLOB_ID_LEN], const struct blob_loc *loc, bool bundled);
@@ -265,6 +266,27 @@ bool idxcache_get(const struct idxcache *ic, int type,
 typedef int idxcache_each_fn(void *cookie, const struct idx_entry *e);
 int idxcache_each(const struct idxcache *ic, idxcache_each_fn *fn,
     void *cookie) WUR;
+/*
+ * idxcache_each_in(ic, lo, hi, fn, cookie): as idxcache_each, but
+ * fn(cookie, e, num) only for the entries in packs ${lo} <= pack <
+ * ${hi}, with each one's number; the others are not decoded (prune's
+ * batches pass over the cache once each).
+ */
+typedef int idxcache_num_fn(void *cookie, const struct idx_entry *e,
+    uint64_t num);
+int idxcache_each_in(const struct idxcache *ic, uint32_t lo, uint32_t hi,
+    idxcache_num_fn *fn, void *cookie);
+/*
+ * idxcache_find_sorted(ic, type, ids, stride, n, found, nums): found[i]
+ * = 1 if the cache holds (${type}, id i) of the ${n} ids at ${ids} (every
+ * ${stride} bytes), sorted ascending, with its entry number in nums[i]
+ * (if ${nums} is not NULL); else 0.  The cache is read in
+ * order through a window of 256 KiB: about one pass for many ids, where
+ * idxcache_get makes a pread each.  0, COFFER_ENOMEM or COFFER_EIO.
+ */
+int idxcache_find_sorted(const struct idxcache *ic, int type,
+    const uint8_t *ids, size_t stride, size_t n, uint8_t *found,
+    uint64_t *nums) WUR;
 uint64_t idxcache_count(const struct idxcache *ic);
 /* idxcache_feed_fn(ks, sink, cookie): pass entries to ${sink}. */
 typedef int idxcache_feed_fn(struct keyset *ks, index_sink_fn *sink,
@@ -280,13 +302,15 @@ int index_write(struct keyset *ks, index_keep_fn *keep, void *cookie,
     char ***names, size_t *nnames, struct coffer_err *err) WUR;
 /*
  * index_write_each(ks, each, cookie, batch, names, nnames, err): as
- * index_write, for the entries each(cookie, fn, fncookie) passes to fn
- * (called once more per batch of packs: it must pass the same entries
- * every time), holding about ${batch} of them in memory at a time, in
- * files of at most 4 MiB of plaintext (about 85,000 entries).
+ * index_write, for the entries each(cookie, lo, hi, fn, fncookie)
+ * passes to fn (called once more per batch of packs: it must pass the
+ * same entries every time; at least those in packs lo <= pack < hi,
+ * others may be left out), holding about ${batch} of them in memory at
+ * a time, in files of at most 4 MiB of plaintext (about 85,000
+ * entries).
  */
-typedef int index_each_fn(void *cookie, idxcache_each_fn *fn,
-    void *fncookie);
+typedef int index_each_fn(void *cookie, uint32_t lo, uint32_t hi,
+    idxcache_each_fn *fn, void *fncookie);
 int index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
     size_t batch, char ***names, size_t *nnames, struct coffer_err *err) WUR;
 

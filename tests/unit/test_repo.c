@@ -1228,6 +1228,104 @@ out:
 	fixture_done(dir, rp);
 }
 
+/* Counts what index_load_file hands on. */
+static int
+count_sink(struct keyset *ks, void *cookie, int type,
+    const uint8_t id[BLOB_ID_LEN], const struct blob_loc *loc, bool bundled)
+{
+	(void)ks;
+	(void)type;
+	(void)id;
+	(void)loc;
+	(void)bundled;
+	(*(int *)cookie)++;
+	return 0;
+}
+
+/*
+ * An authentic index file (sealed under the set's key) whose plaintext
+ * is malformed after a good head: a pack with two good entries, then
+ * (a) an entry of an unknown type, (b) one more pack count than there
+ * are packs (truncated), (c) trailing bytes.  index_load_file refuses
+ * each as damaged and hands nothing on: no entry to the sink, no pack
+ * to the pack table (it used to pass the good head on before finding
+ * the tail bad).  The same file without the bad tail loads whole.
+ */
+static void
+index_malformed_tail(void)
+{
+	char dir[PATH_MAX], repo[PATH_MAX], path[PATH_MAX + 128];
+	char hex[33];
+	struct coffer_err err = { 0 };
+	struct repo *rp;
+	struct keyset *ks = NULL;
+	uint8_t dk[KEY_LEN], iid[16], plain[256], *sealed = NULL, *p;
+	size_t slen;
+	int fd;
+
+	if (!fixture(dir, repo, NAME_BY_TIME, &rp))
+		return;
+	random_bytes(dk, sizeof(dk));
+	if ((ks = open_set(rp, dk, true)) == NULL)
+		goto out;
+	for (int c = 0; c < 4; c++) {
+		size_t len;
+		int seen = 0, r;
+
+		/* One pack (count patched for b), two good entries. */
+		p = plain;
+		le32enc(p, c == 1 ? 2 : 1);
+		p += 4;
+		random_bytes(p, PACK_ID_LEN);
+		p += PACK_ID_LEN;
+		le32enc(p, c == 0 ? 3 : 2);
+		p += 4;
+		for (int e = 0; e < (c == 0 ? 3 : 2); e++) {
+			*p++ = (uint8_t)(c == 0 && e == 2 ? 9 : OBJ_DATA);
+			random_bytes(p, BLOB_ID_LEN);
+			p += BLOB_ID_LEN;
+			le64enc(p, 8 + 100 * (uint64_t)e);
+			le32enc(p + 8, 100);
+			le32enc(p + 12, 50);
+			p += 16;
+		}
+		if (c == 2)
+			*p++ = 0;	/* trailing byte */
+		len = (size_t)(p - plain);
+		random_bytes(iid, sizeof(iid));
+		hex_encode(hex, iid, sizeof(iid));
+		T_EQ_INT(obj_seal(ks, "CFINDX02", OBJ_INDEX, iid, sizeof(iid),
+		    plain, len, &sealed, &slen, &err), 0);
+		snprintf(path, sizeof(path), "%s/sets/%s/index/%s", repo,
+		    keyset_idhex(ks), hex);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		T_TRUE(fd != -1);
+		if (fd != -1) {
+			T_TRUE(write_full(fd, sealed, slen) == 0);
+			close(fd);
+		}
+		coffer_free(sealed);
+		sealed = NULL;
+		ks->npacks = 0;
+		r = index_load_file(ks, hex, count_sink, &seen, &err);
+		if (c < 3) {
+			T_EQ_INT(r, COFFER_EFORMAT);
+			T_TRUE(strstr(err.msg, "bad layout") != NULL);
+			T_EQ_INT(seen, 0);
+			T_EQ_INT(ks->npacks, 0);
+		} else {
+			T_EQ_INT(r, 0);
+			T_EQ_INT(seen, 2);
+			T_EQ_INT(ks->npacks, 1);
+		}
+		T_TRUE(unlink(path) == 0);
+	}
+	ks->npacks = 0;
+	keyset_free(ks);
+out:
+	fixture_done(dir, rp);
+}
+
 static void
 keyset_prune_cached(void)
 {
@@ -2486,6 +2584,7 @@ UNIT_MAIN(setup,
 	UNIT_TEST(keyset_prune_bundles),
 	UNIT_TEST(keyset_prune_many_packs),
 	UNIT_TEST(keyset_prune_cached),
+	UNIT_TEST(index_malformed_tail),
 	UNIT_TEST(keyset_other_key),
 	UNIT_TEST(idxcache_built_and_memo),
 	UNIT_TEST(keyset_keyinfo_bound),
