@@ -96,7 +96,8 @@ card_probe(const char *dev, char uuid[CARD_UUID_MAX + 1], char fstype[16],
 		    "system of type " : "no file system type", buf);
 		goto out;
 	}
-	snprintf(fstype, 16, "%s", buf);
+	snprintf(fstype, 16, "%s", strcmp(buf, "exfat") == 0 ? "exfat" :
+	    "vfat");
 	if (probe_value(pr, "UUID", buf, sizeof(buf)) != 0 ||
 	    !card_uuid_ok(buf)) {
 		fprintf(stderr, "coffer %s: '%s': %s\n", g_cmd, dev,
@@ -105,7 +106,8 @@ card_probe(const char *dev, char uuid[CARD_UUID_MAX + 1], char fstype[16],
 		    "have");
 		goto out;
 	}
-	snprintf(uuid, CARD_UUID_MAX + 1, "%s", buf);
+	/* card_uuid_ok: 1 ... CARD_UUID_MAX bytes. */
+	memcpy(uuid, buf, strlen(buf) + 1);
 	if (label != NULL)
 		(void)probe_value(pr, "LABEL", label, labcap);
 	r = 0;
