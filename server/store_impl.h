@@ -11,6 +11,8 @@
 #ifndef COFFERD_STORE_IMPL_H_
 #define COFFERD_STORE_IMPL_H_
 
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "store.h"
@@ -153,8 +155,11 @@ struct store_op {
 	/* Filled in by store_group_run. */
 	int			 r;
 	char			 err[STORE_ERRLEN];
-	bool			 done;
+	atomic_bool		 done;
 	struct store_op		*next;
+	sem_t			*wake;	/* its thread waits on it */
+	atomic_uint		 wakes;	/* posts to ${wake} promised, not
+					   yet taken: it lives until 0 */
 };
 
 /*
