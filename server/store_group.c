@@ -175,6 +175,48 @@ count_commit(struct store_group_stats *gs, uint64_t n)
 }
 
 /*
+ * Begin the transaction of the operations from ${first} to ${stop} and
+ * run them; if the backend pipelines (store_impl.h), send them all, then
+ * wait once and replay them for their results.  0 with *tx, or
+ * STORE_EFAIL with ${err} (no transaction).
+ */
+static int
+run_group(struct store *st, struct store_op *first, struct store_op *stop,
+    struct store_txn **tx, char err[STORE_ERRLEN])
+{
+	const struct store_ops *o = st->ops;
+	struct store_op *op;
+	size_t n = 0;
+	int r;
+
+	if (o->pipe_begin == NULL) {
+		if ((r = o->txn_begin(st, tx, err)) != 0)
+			return r;
+		for (op = first; op != stop; op = op->next)
+			if ((op->r = op_exec(st, *tx, op)) == STORE_EFAIL)
+				break;
+		return 0;
+	}
+	for (op = first; op != stop; op = op->next)
+		n++;
+	if ((r = o->pipe_begin(st, tx, n, err)) != 0)
+		return r;
+	for (op = first; op != stop; op = op->next) {
+		o->pipe_next(*tx);
+		(void)op_exec(st, *tx, op);	/* sent; replayed below */
+	}
+	/* The COMMIT's result comes again from txn_end. */
+	(void)o->pipe_sync(st, *tx, err);
+	for (op = first; op != stop; op = op->next) {
+		o->pipe_next(*tx);
+		op->err[0] = '\0';
+		if ((op->r = op_exec(st, *tx, op)) == STORE_EFAIL)
+			break;
+	}
+	return 0;
+}
+
+/*
  * Commit the operations from ${first} up to (not including) ${stop} in
  * one transaction, or, if a statement spoils it, each alone.  Every
  * operation's r is final afterwards.  Adds what happened to ${gs}.
@@ -189,14 +231,13 @@ commit_group(struct store *st, struct store_op *first, struct store_op *stop,
 	uint64_t n = 0;
 	int r;
 
-	if ((r = st->ops->txn_begin(st, &tx, err)) != 0) {
+	if ((r = run_group(st, first, stop, &tx, err)) != 0) {
 		fail_all(first, stop, STORE_EFAIL, err);
 		gs->failed++;
 		return;
 	}
 	for (op = first; op != stop; op = op->next) {
 		n++;
-		op->r = op_exec(st, tx, op);
 		if (op->r == STORE_EFAIL)
 			break;
 	}
