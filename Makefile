@@ -47,7 +47,7 @@ $(B)/coffer: $(CLI_OBJS) $(B)/libcoffer.a
 
 # cofferd, the escrow server: every server/*.c (docs/PROTOCOL.md).
 # libqrencode: the console's TOTP QR code (server/console.c).
-SRV_PKGS    := libmicrohttpd sqlite3 libpq jansson libsodium liboath libqrencode
+SRV_PKGS    := libmicrohttpd gnutls sqlite3 libpq jansson libsodium liboath libqrencode
 SERVER_SRCS := $(wildcard server/*.c)
 SERVER_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(SERVER_SRCS))
 $(SERVER_OBJS): CPPFLAGS += $(shell pkg-config --cflags $(SRV_PKGS) 2>/dev/null)

@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "api.h"
@@ -67,6 +68,8 @@
 	"-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:"	\
 	"-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
 
+/* GnuTLS's session ticket key: 64 bytes (gnutls_session_ticket_key_generate). */
+#define HTTP_TICKET_KEY_LEN	64
 /* A client still sending this much past the cap loses the connection. */
 #define HTTP_DISCARD_MAX	(1024 * 1024)
 /* The password-hashing threads' niceness, and a full queue's Retry-After. */
@@ -85,6 +88,7 @@ struct http_conn {
 struct http {
 	struct MHD_Daemon	*d;
 	struct api		*api;
+	gnutls_datum_t		 ticket_key;	/* TLS session tickets */
 	int64_t			 deadline;	/* ms for a whole request */
 	pthread_mutex_t		 lock;		/* conns, stop */
 	pthread_cond_t		 wake;
@@ -157,6 +161,27 @@ http_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Offer ${conn} session tickets, so that a client coming back resumes its
+ * TLS session (an abbreviated handshake, no signature) instead of a full
+ * one.  The handshake has not begun when libmicrohttpd tells of a new
+ * connection.
+ */
+static void
+http_tickets(struct http *h, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	if (h->ticket_key.data == NULL)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return;
+	if (gnutls_session_ticket_enable_server(ci->tls_session,
+	    &h->ticket_key) != GNUTLS_E_SUCCESS)
+		log_warn("http: no TLS session tickets for a connection");
+}
+
 /* A connection opens or closes (MHD_OPTION_NOTIFY_CONNECTION). */
 static void
 http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -173,6 +198,7 @@ http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 		ci = MHD_get_connection_info(conn,
 		    MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->fd = ci != NULL ? ci->connect_fd : -1;
+		http_tickets(h, conn);
 		c->since = http_now_ms();
 		c->receiving = true;
 		pthread_mutex_lock(&h->lock);
@@ -572,6 +598,21 @@ http_start(const struct http_conf *conf, struct api *api, struct http **out)
 			return -1;
 		}
 	}
+	/*
+	 * The ticket key: random, made at each start, in guarded memory,
+	 * never written anywhere (a restart makes clients do one full
+	 * handshake again).
+	 */
+	if (conf->tls_cert != NULL) {
+		if ((h->ticket_key.data = srv_secret_alloc(
+		    HTTP_TICKET_KEY_LEN)) == NULL) {
+			log_error("out of memory");
+			http_stop(h);
+			return -1;
+		}
+		srv_random(h->ticket_key.data, HTTP_TICKET_KEY_LEN);
+		h->ticket_key.size = HTTP_TICKET_KEY_LEN;
+	}
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (conf->tls_cert != NULL)
@@ -639,6 +680,7 @@ http_stop(struct http *h)
 	/* Closes every connection: http_notify frees their records. */
 	if (h->d != NULL)
 		MHD_stop_daemon(h->d);
+	srv_secret_free(h->ticket_key.data);
 	pthread_cond_destroy(&h->kdf_wake);
 	pthread_mutex_destroy(&h->kdf_lock);
 	pthread_cond_destroy(&h->wake);
