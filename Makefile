@@ -173,6 +173,9 @@ bench-escrow: all $(B)/cofferd $(B)/bench/bench_escrow	## cofferd logins/deposit
 bench-escrow-h2load: all $(B)/cofferd	## cofferd deposits/releases per second measured by h2load (HTTP/1.1, TLS)
 	B="$(B)" sh bench/escrow-h2load.sh
 
+bench-escrow-full: all $(B)/cofferd $(B)/bench/bench_escrow	## both escrow benches, SQLite and PostgreSQL, into bench/ESCROW-LOAD.md
+	B="$(B)" sh bench/escrow-full.sh
+
 demo: deps						## install, build, back up and restore
 	$(MAKE) all
 	sh scripts/demo.sh
@@ -200,5 +203,5 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan shrunk fuzz fuzz-bins fuzz-corpus bench demo clean help
-.PHONY: bench-escrow bench-escrow-h2load bench-idxstore bench-prune bench-scale
+.PHONY: bench-escrow bench-escrow-full bench-escrow-h2load bench-idxstore bench-prune bench-scale
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -22,7 +22,7 @@
 #   CONNS=N          connections (default 32)
 #   SECONDS_PER_OP=N seconds per operation (default 10)
 #   BACKENDS=LIST    default "sqlite postgres"
-#   WORKERS=N        cofferd --threads (default: the number of CPUs)
+#   WORKERS=N        cofferd --threads (default: 16 per CPU, as cofferd)
 #   PG_DURABLE=0     PostgreSQL without fsync: what the CPUs allow when
 #                    commits cost nothing (default 1, durable)
 #   B=DIR            the build folder (default build); $B/cofferd is used
@@ -36,7 +36,7 @@ case $B in /*) ;; *) B=$top/$B ;; esac
 CONNS=${CONNS:-32}
 SECS=${SECONDS_PER_OP:-10}
 BACKENDS=${BACKENDS:-sqlite postgres}
-WORKERS=${WORKERS:-$(nproc)}
+WORKERS=${WORKERS:-$(($(nproc) * 16))}
 export LC_ALL=C
 
 [ -x "$B/cofferd" ] || { echo "escrow-h2load: no $B/cofferd" >&2; exit 1; }
