@@ -15,6 +15,11 @@
  *     txn_end), and marks each done with its result.  Operations queued
  *     meanwhile wait; when a leader is done, one of their threads leads
  *     the next group.
+ *     Only the threads that have something to do are woken: the owners
+ *     of a committed group's operations, and the first of those queued
+ *     meanwhile (store_group_run).  A backend that pipelines (PostgreSQL)
+ *     gets the whole group sent at once and its answers replayed to the
+ *     operations (run_group, store_impl.h).
  *   - An operation's result is set only after txn_end(commit) returned:
  *     0 if it committed, else every operation of the group gets
  *     STORE_EFAIL.  Nothing is acknowledged that is not durable.

@@ -13,10 +13,10 @@
  * The writes of deposits and releases are the exception: store_group.c
  * runs them in group transactions (pg_txn_begin, pg_txn_end), up to four
  * at once on four pooled connections (txn_max), whose flushes PostgreSQL
- * merges; a group's statements are sent one after another, one per
- * deposit or release (a data-modifying WITH writes the key or count and
- * the audit row together; libpq's pipeline mode would send the whole
- * group in one round trip: not done yet).
+ * merges; a group's statements, one per deposit or release (a
+ * data-modifying WITH writes the key or count and the audit row
+ * together), go out with its BEGIN and COMMIT in one round trip (libpq's
+ * pipeline mode, pg_pipe_begin below).
  * The other exception is store_failure_reserve: a short transaction that
  * takes two advisory locks (account, address) before it counts and
  * inserts, so that every server's reservations for one account or address
