@@ -719,7 +719,9 @@ pg_txn_end(struct store *st, struct store_txn *tx, bool commit,
  * only once it is durable.  A statement that fails aborts the rest of
  * the pipeline, COMMIT included (PostgreSQL skips to the Sync), so
  * nothing of the group is committed; store_group.c then retries its
- * operations alone.  Any surprise (a failed prepare, a broken
+ * operations alone.  Answers that do not come (a broken connection)
+ * fail the whole group as a failed COMMIT does, without retries: it may
+ * have committed.  Any surprise (a failed prepare, a broken
  * connection, answers out of step) closes the connection when it is
  * given back.
  */
@@ -910,8 +912,13 @@ pg_pipe_sync(struct store *st, struct store_txn *tx, char err[STORE_ERRLEN])
 		if (e->refused)
 			continue;
 		if (!ok) {
-			e->r = STORE_EFAIL;
-			memcpy(e->err, pc->perr, STORE_ERRLEN);
+			/*
+			 * No answer: whether the group committed is not
+			 * known, so no operation may be retried alone (a
+			 * release counted twice); the COMMIT's failure,
+			 * from txn_end, fails them all.
+			 */
+			e->r = 0;
 			continue;
 		}
 		res = pipe_get(pc->c);
@@ -923,12 +930,20 @@ pg_pipe_sync(struct store *st, struct store_txn *tx, char err[STORE_ERRLEN])
 				store_seterr(e->err, "postgres: bad result");
 				e->r = STORE_EFAIL;
 			}
+		} else if (rs == PGRES_PIPELINE_ABORTED) {
+			/* Skipped: an earlier statement failed, no COMMIT. */
+			store_seterr(e->err, "postgres: skipped: an earlier "
+			    "statement of the group failed");
+			e->r = STORE_EFAIL;
+		} else if (res == NULL || PQstatus(pc->c) != CONNECTION_OK ||
+		    PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL) {
+			/* Not the server's answer: as above. */
+			seterr_res(pc->perr, "grouped statement", res, pc->c);
+			ok = false;
 		} else {
 			seterr_res(e->err, "grouped statement", res, pc->c);
 			e->r = STORE_EFAIL;
 		}
-		if (res == NULL)
-			ok = false;
 		PQclear(res);
 	}
 	/* COMMIT (or ROLLBACK), then the Sync. */
