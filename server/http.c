@@ -380,12 +380,17 @@ http_acceptor(void *cookie)
 		}
 		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 		(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		/* Counted first: a pool thread may start it at once. */
+		pthread_mutex_lock(&h->lock);
+		h->inflight++;
+		h->handed = http_now_ms();
+		pthread_mutex_unlock(&h->lock);
 		/* It owns ${fd} now (closed if refused: its address's limit). */
-		if (MHD_add_connection(h->d, fd, (struct sockaddr *)&ss, sl) ==
+		if (MHD_add_connection(h->d, fd, (struct sockaddr *)&ss, sl) !=
 		    MHD_YES) {
 			pthread_mutex_lock(&h->lock);
-			h->inflight++;
-			h->handed = http_now_ms();
+			if (h->inflight > 0)
+				h->inflight--;
 			pthread_mutex_unlock(&h->lock);
 		}
 	}
