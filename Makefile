@@ -48,7 +48,7 @@ $(B)/coffer: $(CLI_OBJS) $(B)/libcoffer.a
 
 # cofferd, the escrow server: every server/*.c (docs/PROTOCOL.md).
 # libqrencode: the console's TOTP QR code (server/console.c).
-SRV_PKGS    := libmicrohttpd sqlite3 libpq jansson libsodium liboath libqrencode
+SRV_PKGS    := libmicrohttpd gnutls sqlite3 libpq jansson libsodium liboath libqrencode
 SERVER_SRCS := $(wildcard server/*.c)
 SERVER_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(SERVER_SRCS))
 $(SERVER_OBJS): CPPFLAGS += $(shell pkg-config --cflags $(SRV_PKGS) 2>/dev/null)
@@ -174,6 +174,9 @@ bench-escrow: all $(B)/cofferd $(B)/bench/bench_escrow	## cofferd logins/deposit
 bench-escrow-h2load: all $(B)/cofferd	## cofferd deposits/releases per second measured by h2load (HTTP/1.1, TLS)
 	B="$(B)" sh bench/escrow-h2load.sh
 
+bench-escrow-full: all $(B)/cofferd $(B)/bench/bench_escrow	## both escrow benches, SQLite and PostgreSQL, into bench/ESCROW-LOAD.md
+	B="$(B)" sh bench/escrow-full.sh
+
 demo: deps						## install, build, back up and restore
 	$(MAKE) all
 	sh scripts/demo.sh
@@ -201,5 +204,5 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan shrunk fuzz fuzz-bins fuzz-corpus bench demo clean help
-.PHONY: bench-escrow bench-escrow-h2load bench-idxstore bench-prune bench-scale
+.PHONY: bench-escrow bench-escrow-full bench-escrow-h2load bench-idxstore bench-prune bench-scale
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

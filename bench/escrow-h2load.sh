@@ -22,7 +22,7 @@
 #   CONNS=N          connections (default 32)
 #   SECONDS_PER_OP=N seconds per operation (default 10)
 #   BACKENDS=LIST    default "sqlite postgres"
-#   WORKERS=N        cofferd --threads (default: the number of CPUs)
+#   WORKERS=N        cofferd --threads (default: 16 per CPU, as cofferd)
 #   PG_DURABLE=0     PostgreSQL without fsync: what the CPUs allow when
 #                    commits cost nothing (default 1, durable)
 #   B=DIR            the build folder (default build); $B/cofferd is used
@@ -36,7 +36,7 @@ case $B in /*) ;; *) B=$top/$B ;; esac
 CONNS=${CONNS:-32}
 SECS=${SECONDS_PER_OP:-10}
 BACKENDS=${BACKENDS:-sqlite postgres}
-WORKERS=${WORKERS:-$(nproc)}
+WORKERS=${WORKERS:-$(($(nproc) * 16))}
 export LC_ALL=C
 
 [ -x "$B/cofferd" ] || { echo "escrow-h2load: no $B/cofferd" >&2; exit 1; }
@@ -66,11 +66,19 @@ cpu()
 	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# switches PID: context switches (voluntary and not) of PID's threads.
+switches()
+{
+	cat /proc/"$1"/task/*/status 2>/dev/null |
+	    awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
+
 # run BACKEND OP PATH BODYFILE: one h2load phase, one result line.
 run()
 {
 	_c0=$(cpu "$COFFERD_PID")
 	_k0=$(cpu "$COFFERD_KH_PID")
+	_s0=$(switches "$COFFERD_PID")
 	_t0=$(date +%s%N)
 	h2load --h1 -c "$CONNS" -D "$SECS" --warm-up-time=1 \
 	    --log-file="$work/$1-$2.log" \
@@ -83,20 +91,24 @@ run()
 	_t1=$(date +%s%N)
 	_c1=$(cpu "$COFFERD_PID")
 	_k1=$(cpu "$COFFERD_KH_PID")
+	_s1=$(switches "$COFFERD_PID")
 	_hz=$(getconf CLK_TCK)
 	_wall=$(( (_t1 - _t0) / 1000000 ))
 	sort -n -k 3 "$work/$1-$2.log" | awk -v be="$1" -v op="$2" \
 	    -v conns="$CONNS" -v secs="$SECS" -v wall="$_wall" \
-	    -v hz="$_hz" -v c="$((_c1 - _c0))" -v k="$((_k1 - _k0))" '
+	    -v hz="$_hz" -v c="$((_c1 - _c0))" -v k="$((_k1 - _k0))" \
+	    -v sw="$((_s1 - _s0))" -v load="$(cut -d' ' -f1 /proc/loadavg)" '
 	    { lat[NR] = $3; if ($2 < 200 || $2 > 299) err++ }
 	    END {
 		if (NR == 0) { print "escrow-h2load: no requests" > "/dev/stderr"; exit 1 }
 		printf "backend=%s op=%s conns=%s seconds=%s requests=%d " \
 		    "rate=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d " \
-		    "cpu_cofferd=%.2f cpu_kh=%.2f\n", be, op, conns, secs,
+		    "cpu_cofferd=%.2f cpu_kh=%.2f cofferd_ms_per_req=%.3f " \
+		    "switches_per_req=%.1f load=%s\n", be, op, conns, secs,
 		    NR, NR / secs, lat[int(NR * 0.50) + 1] / 1000,
 		    lat[int(NR * 0.99) + 1] / 1000, err + 0,
-		    c / hz / (wall / 1000), k / hz / (wall / 1000)
+		    c / hz / (wall / 1000), k / hz / (wall / 1000),
+		    c / hz * 1000 / NR, sw / NR, load
 	    }'
 }
 

@@ -12,7 +12,8 @@ PKGS="build-essential pkg-config clang libsodium-dev libzstd-dev
 libjansson-dev libcurl4-openssl-dev exfatprogs exfat-fuse fuse3 attr jq
 util-linux groff-base strace
 postgresql libpq-dev libsqlite3-dev
-libmicrohttpd-dev openssl gdb curl sqlite3 valgrind acl libcap2-bin e2fsprogs
+libmicrohttpd-dev libgnutls28-dev openssl gdb curl sqlite3 valgrind acl
+libcap2-bin e2fsprogs
 liboath-dev oathtool libqrencode-dev libfuse3-dev libblkid-dev
 libzxcvbn-dev sslscan systemd
 nghttp2-client liblmdb-dev

@@ -15,6 +15,11 @@
  *     txn_end), and marks each done with its result.  Operations queued
  *     meanwhile wait; when a leader is done, one of their threads leads
  *     the next group.
+ *     Only the threads that have something to do are woken: the owners
+ *     of a committed group's operations, and the first of those queued
+ *     meanwhile (store_group_run).  A backend that pipelines (PostgreSQL)
+ *     gets the whole group sent at once and its answers replayed to the
+ *     operations (run_group, store_impl.h).
  *   - An operation's result is set only after txn_end(commit) returned:
  *     0 if it committed, else every operation of the group gets
  *     STORE_EFAIL.  Nothing is acknowledged that is not durable.
@@ -42,7 +47,6 @@
 
 struct store_group {
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
 	struct store_op	*head;		/* queued, not yet taken */
 	struct store_op	**tail;
 	unsigned int	 leaders;	/* groups being committed */
@@ -60,11 +64,6 @@ store_group_new(void)
 		free(g);
 		return NULL;
 	}
-	if (pthread_cond_init(&g->cv, NULL) != 0) {
-		pthread_mutex_destroy(&g->mu);
-		free(g);
-		return NULL;
-	}
 	g->tail = &g->head;
 	return g;
 }
@@ -74,7 +73,6 @@ store_group_free(struct store_group *g)
 {
 	if (g == NULL)
 		return;
-	pthread_cond_destroy(&g->cv);
 	pthread_mutex_destroy(&g->mu);
 	free(g);
 }
@@ -182,6 +180,48 @@ count_commit(struct store_group_stats *gs, uint64_t n)
 }
 
 /*
+ * Begin the transaction of the operations from ${first} to ${stop} and
+ * run them; if the backend pipelines (store_impl.h), send them all, then
+ * wait once and replay them for their results.  0 with *tx, or
+ * STORE_EFAIL with ${err} (no transaction).
+ */
+static int
+run_group(struct store *st, struct store_op *first, struct store_op *stop,
+    struct store_txn **tx, char err[STORE_ERRLEN])
+{
+	const struct store_ops *o = st->ops;
+	struct store_op *op;
+	size_t n = 0;
+	int r;
+
+	if (o->pipe_begin == NULL) {
+		if ((r = o->txn_begin(st, tx, err)) != 0)
+			return r;
+		for (op = first; op != stop; op = op->next)
+			if ((op->r = op_exec(st, *tx, op)) == STORE_EFAIL)
+				break;
+		return 0;
+	}
+	for (op = first; op != stop; op = op->next)
+		n++;
+	if ((r = o->pipe_begin(st, tx, n, err)) != 0)
+		return r;
+	for (op = first; op != stop; op = op->next) {
+		o->pipe_next(*tx);
+		(void)op_exec(st, *tx, op);	/* sent; replayed below */
+	}
+	/* The COMMIT's result comes again from txn_end. */
+	(void)o->pipe_sync(st, *tx, err);
+	for (op = first; op != stop; op = op->next) {
+		o->pipe_next(*tx);
+		op->err[0] = '\0';
+		if ((op->r = op_exec(st, *tx, op)) == STORE_EFAIL)
+			break;
+	}
+	return 0;
+}
+
+/*
  * Commit the operations from ${first} up to (not including) ${stop} in
  * one transaction, or, if a statement spoils it, each alone.  Every
  * operation's r is final afterwards.  Adds what happened to ${gs}.
@@ -196,14 +236,13 @@ commit_group(struct store *st, struct store_op *first, struct store_op *stop,
 	uint64_t n = 0;
 	int r;
 
-	if ((r = st->ops->txn_begin(st, &tx, err)) != 0) {
+	if ((r = run_group(st, first, stop, &tx, err)) != 0) {
 		fail_all(first, stop, STORE_EFAIL, err);
 		gs->failed++;
 		return;
 	}
 	for (op = first; op != stop; op = op->next) {
 		n++;
-		op->r = op_exec(st, tx, op);
 		if (op->r == STORE_EFAIL)
 			break;
 	}
@@ -225,24 +264,49 @@ commit_group(struct store *st, struct store_op *first, struct store_op *stop,
 	count_commit(gs, n);
 }
 
+/*
+ * Wait for a post to ${op->wake}; true if ${op} is done and no other post
+ * is promised to it (its thread may return at once, without the lock).
+ */
+static bool
+op_sleep(struct store_op *op)
+{
+	while (sem_wait(op->wake) != 0)
+		;	/* EINTR */
+	return atomic_fetch_sub(&op->wakes, 1) == 1 && atomic_load(&op->done);
+}
+
 int
 store_group_run(struct store *st, struct store_op *op)
 {
 	struct store_group *g = st->group;
 	struct store_group_stats gs;
-	struct store_op *batch, *o, *next;
+	struct store_op *batch, *o, *next, *heir;
+	sem_t wake;
 	size_t i;
 
 	op->r = STORE_EFAIL;
 	op->err[0] = '\0';
-	op->done = false;
+	atomic_init(&op->done, false);
+	atomic_init(&op->wakes, 0);
 	op->next = NULL;
+	op->wake = &wake;
+	if (sem_init(&wake, 0, 0) != 0) {
+		snprintf(op->err, sizeof(op->err), "store: no semaphore");
+		return STORE_EFAIL;
+	}
 	pthread_mutex_lock(&g->mu);
 	*g->tail = op;
 	g->tail = &op->next;
-	while (!op->done) {
-		if (g->leaders >= st->ops->txn_max || g->head == NULL) {
-			pthread_cond_wait(&g->cv, &g->mu);
+	for (;;) {
+		if (atomic_load(&op->done) && atomic_load(&op->wakes) == 0)
+			break;
+		if (atomic_load(&op->done) || g->leaders >= st->ops->txn_max ||
+		    g->head == NULL) {
+			pthread_mutex_unlock(&g->mu);
+			if (op_sleep(op))
+				goto out;
+			pthread_mutex_lock(&g->mu);
 			continue;
 		}
 		/* Lead: take everything queued, ${op} among it. */
@@ -262,15 +326,38 @@ store_group_run(struct store *st, struct store_op *op)
 		g->st.split += gs.split;
 		for (i = 0; i < STORE_GROUP_BUCKETS; i++)
 			g->st.size[i] += gs.size[i];
-		/* After done is set its owner may return: read next first. */
-		for (o = batch; o != NULL; o = next) {
-			next = o->next;
-			o->done = true;
+		/*
+		 * Wake only the threads that have something to do: the
+		 * owners of this group's operations, and the thread of the
+		 * first operation queued meanwhile (the heir), which leads
+		 * the next group.  The posts come after the unlock, so a
+		 * woken thread does not run into the lock held here; each
+		 * is promised (wakes) under the lock, and a thread returns
+		 * only once it has taken every post promised to it, so no
+		 * post reaches a semaphore that is gone.
+		 */
+		for (o = batch; o != NULL; o = o->next) {
+			if (o != op)
+				atomic_fetch_add(&o->wakes, 1);
+			atomic_store(&o->done, true);
 		}
 		g->leaders--;
-		pthread_cond_broadcast(&g->cv);
+		heir = g->head;
+		if (heir != NULL)
+			atomic_fetch_add(&heir->wakes, 1);
+		pthread_mutex_unlock(&g->mu);
+		for (o = batch; o != NULL; o = next) {
+			next = o->next;		/* ${o} may go once posted */
+			if (o != op)
+				(void)sem_post(o->wake);
+		}
+		if (heir != NULL)
+			(void)sem_post(heir->wake);
+		pthread_mutex_lock(&g->mu);
 	}
 	pthread_mutex_unlock(&g->mu);
+out:
+	sem_destroy(&wake);
 	return op->r;
 }
 

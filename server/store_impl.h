@@ -11,6 +11,8 @@
 #ifndef COFFERD_STORE_IMPL_H_
 #define COFFERD_STORE_IMPL_H_
 
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "store.h"
@@ -101,6 +103,25 @@ struct store_ops {
 	    char err[STORE_ERRLEN]);
 	unsigned int txn_max;	/* group transactions open at once, >= 1 */
 	/*
+	 * Pipelined groups (NULL if the backend has none; store_group.c then
+	 * runs a group statement by statement between txn_begin and
+	 * txn_end).  pipe_begin: as txn_begin, but the statements run on
+	 * *tx are sent, not waited for.  Before each operation of the
+	 * group (${n} of them), pipe_next(tx); each operation runs at most
+	 * one statement, without rows to read (anything else fails).  pipe_sync(st, tx, err): send COMMIT (or
+	 * ROLLBACK if a statement could not be sent), wait once for every
+	 * answer, and replay: from here on pipe_next(tx) and the same
+	 * operations in the same order get their statements' real results.
+	 * Its result is the COMMIT's: 0 only if it committed.  txn_end then
+	 * gives the connection back; its result is again the COMMIT's
+	 * (commit true), or 0 (false: nothing more to roll back).
+	 */
+	int (*pipe_begin)(struct store *st, struct store_txn **tx, size_t n,
+	    char err[STORE_ERRLEN]);
+	void (*pipe_next)(struct store_txn *tx);
+	int (*pipe_sync)(struct store *st, struct store_txn *tx,
+	    char err[STORE_ERRLEN]);
+	/*
 	 * run(st, tx, q, v, nv, cb, cookie, changes, err): run ${q} with the
 	 * ${nv} parameters ${v} ($1 is v[0]), alone (${tx} NULL: in a
 	 * transaction of its own, on a read-only connection if q->ro) or
@@ -153,8 +174,11 @@ struct store_op {
 	/* Filled in by store_group_run. */
 	int			 r;
 	char			 err[STORE_ERRLEN];
-	bool			 done;
+	atomic_bool		 done;
 	struct store_op		*next;
+	sem_t			*wake;	/* its thread waits on it */
+	atomic_uint		 wakes;	/* posts to ${wake} promised, not
+					   yet taken: it lives until 0 */
 };
 
 /*

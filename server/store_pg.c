@@ -13,10 +13,10 @@
  * The writes of deposits and releases are the exception: store_group.c
  * runs them in group transactions (pg_txn_begin, pg_txn_end), up to four
  * at once on four pooled connections (txn_max), whose flushes PostgreSQL
- * merges; a group's statements are sent one after another, one per
- * deposit or release (a data-modifying WITH writes the key or count and
- * the audit row together; libpq's pipeline mode would send the whole
- * group in one round trip: not done yet).
+ * merges; a group's statements, one per deposit or release (a
+ * data-modifying WITH writes the key or count and the audit row
+ * together), go out with its BEGIN and COMMIT in one round trip (libpq's
+ * pipeline mode, pg_pipe_begin below).
  * The other exception is store_failure_reserve: a short transaction that
  * takes two advisory locks (account, address) before it counts and
  * inserts, so that every server's reservations for one account or address
@@ -92,10 +92,31 @@
  * SQL text (each a string literal at one call site): statement i is
  * "cofferd_i" on this connection.  A reconnect forgets them.
  */
+/* A pipelined group's statement, one per operation (pg_pipe_*). */
+struct pg_piped {
+	const char	*sql;		/* NULL: the operation sent none */
+	bool		 prepare;	/* sent with its PQsendPrepare */
+	bool		 refused;	/* could not be sent */
+	bool		 replayed;
+	int		 r;
+	int64_t		 changes;
+	char		 err[STORE_ERRLEN];
+};
+
+enum { PIPE_OFF, PIPE_SEND, PIPE_REPLAY };
+
 struct pg_conn {
 	PGconn		*c;
 	const char	*prep[PG_STMT_MAX];
 	size_t		 nprep;
+	bool		 discard;	/* close it when given back */
+	/* A pipelined group (pg_pipe_begin .. pg_txn_end). */
+	int		 pipe;		/* PIPE_* */
+	struct pg_piped	*pv;		/* an entry per operation */
+	size_t		 pn, pcap;	/* operations, room for */
+	size_t		 pcur;		/* operations begun (pipe_next) */
+	int		 pcommit;	/* the COMMIT's result */
+	char		 perr[STORE_ERRLEN];
 };
 
 struct pg_store {
@@ -398,6 +419,7 @@ conn_free(struct pg_conn *pc)
 	if (pc == NULL)
 		return;
 	PQfinish(pc->c);
+	free(pc->pv);
 	free(pc);
 }
 
@@ -483,7 +505,7 @@ pool_put(struct pg_store *ps, struct pg_conn *pc)
 {
 	if (pc == NULL)
 		return;
-	if (PQstatus(pc->c) != CONNECTION_OK ||
+	if (pc->discard || PQstatus(pc->c) != CONNECTION_OK ||
 	    PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
 		conn_free(pc);
 		pc = NULL;
@@ -655,6 +677,21 @@ pg_txn_end(struct store *st, struct store_txn *tx, bool commit,
 	PGresult *res;
 	int r = 0;
 
+	if (pc->pipe != PIPE_OFF) {
+		/* pg_pipe_sync sent the COMMIT; a group never synced goes. */
+		if (pc->pipe == PIPE_SEND || pc->discard ||
+		    PQpipelineStatus(pc->c) != PQ_PIPELINE_OFF) {
+			pc->discard = true;
+			r = commit ? STORE_EFAIL : 0;
+		} else if (commit) {
+			r = pc->pcommit;
+		}
+		if (r != 0)
+			store_seterr(err, "%s", pc->perr[0] != '\0' ?
+			    pc->perr : "postgres: the group was not committed");
+		pc->pipe = PIPE_OFF;
+		commit = false;		/* ROLLBACK below if still needed */
+	}
 	if (commit) {
 		/* An aborted transaction answers COMMIT with "ROLLBACK". */
 		res = PQexec(pc->c, "COMMIT");
@@ -665,12 +702,279 @@ pg_txn_end(struct store *st, struct store_txn *tx, bool commit,
 		}
 		PQclear(res);
 	}
-	if (PQstatus(pc->c) == CONNECTION_OK &&
+	if (!pc->discard && PQstatus(pc->c) == CONNECTION_OK &&
 	    PQtransactionStatus(pc->c) != PQTRANS_IDLE)
 		PQclear(PQexec(pc->c, "ROLLBACK"));
 	/* Still in a transaction or broken: pool_put closes it. */
 	pool_put(pg(st), pc);
 	return r;
+}
+
+/*
+ * Pipelined groups (store_impl.h, pipe_*): BEGIN, each operation's
+ * statement (after its PQsendPrepare the first time on this
+ * connection), COMMIT and a Sync go out together, and the answers come
+ * back together: one round trip for the group instead of one per
+ * statement.  synchronous_commit stays on: the COMMIT's answer comes
+ * only once it is durable.  A statement that fails aborts the rest of
+ * the pipeline, COMMIT included (PostgreSQL skips to the Sync), so
+ * nothing of the group is committed; store_group.c then retries its
+ * operations alone.  Answers that do not come (a broken connection)
+ * fail the whole group as a failed COMMIT does, without retries: it may
+ * have committed.  Any surprise (a failed prepare, a broken
+ * connection, answers out of step) closes the connection when it is
+ * given back.
+ */
+static int
+pg_pipe_begin(struct store *st, struct store_txn **tx, size_t n,
+    char err[STORE_ERRLEN])
+{
+	struct pg_store *ps = pg(st);
+	struct pg_conn *pc = NULL;
+	struct pg_piped *v;
+	int r;
+
+	*tx = NULL;
+	if ((r = pool_get(ps, &pc, err)) != 0)
+		return r;
+	if (n > pc->pcap) {
+		if ((v = realloc(pc->pv, n * sizeof(*v))) == NULL) {
+			store_seterr(err, "postgres: out of memory");
+			pool_put(ps, pc);
+			return STORE_EFAIL;
+		}
+		pc->pv = v;
+		pc->pcap = n;
+	}
+	memset(pc->pv, 0, n * sizeof(*pc->pv));
+	pc->pn = n;
+	pc->pcur = 0;
+	pc->pcommit = STORE_EFAIL;
+	pc->perr[0] = '\0';
+	if (PQenterPipelineMode(pc->c) != 1 ||
+	    PQsendQueryParams(pc->c, "BEGIN", 0, NULL, NULL, NULL, NULL,
+	    0) != 1) {
+		seterr_pg(err, "BEGIN", PQerrorMessage(pc->c));
+		pc->discard = true;
+		pool_put(ps, pc);
+		return STORE_EFAIL;
+	}
+	pc->pipe = PIPE_SEND;
+	*tx = (struct store_txn *)pc;
+	return 0;
+}
+
+static void
+pg_pipe_next(struct store_txn *tx)
+{
+	((struct pg_conn *)tx)->pcur++;
+}
+
+/*
+ * pg_run_sql() inside a pipelined group: send ${sql} (PIPE_SEND; *changes
+ * 1 meanwhile), or give back what it answered (PIPE_REPLAY).
+ */
+static int
+pipe_run(struct pg_conn *pc, const char *what, const char *sql,
+    const struct pg_param *p, int np, store_row_cb *cb, int64_t *changes,
+    char *err)
+{
+	unsigned int types[PG_PARAM_MAX];
+	const char *vals[PG_PARAM_MAX];
+	int lens[PG_PARAM_MAX], fmts[PG_PARAM_MAX];
+	struct pg_piped *e;
+	char name[32];
+	size_t k;
+	int i;
+
+	if (pc->pcur < 1 || pc->pcur > pc->pn) {
+		store_seterr(err, "postgres: %s: not an operation of the "
+		    "group", what);
+		return STORE_EFAIL;
+	}
+	e = &pc->pv[pc->pcur - 1];
+	if (pc->pipe == PIPE_REPLAY) {
+		if (e->sql != sql || e->replayed || cb != NULL) {
+			store_seterr(err, "postgres: %s: the group's answers "
+			    "are out of step", what);
+			return STORE_EFAIL;
+		}
+		e->replayed = true;
+		if (e->r != 0) {
+			memcpy(err, e->err, STORE_ERRLEN);
+			return e->r;
+		}
+		if (changes != NULL)
+			*changes = e->changes;
+		return 0;
+	}
+	if (e->sql != NULL || cb != NULL || np > PG_PARAM_MAX) {
+		store_seterr(e->err, "postgres: %s: a grouped operation must "
+		    "be one statement without rows", what);
+		goto refuse;
+	}
+	e->sql = sql;
+	for (i = 0; i < np; i++) {
+		types[i] = p[i].type;
+		vals[i] = p[i].val;
+		lens[i] = p[i].len;
+		fmts[i] = 1;
+	}
+	for (k = 0; k < pc->nprep; k++)
+		if (pc->prep[k] == sql)
+			break;
+	snprintf(name, sizeof(name), "cofferd_%zu", k);
+	if (k == pc->nprep) {
+		if (k == PG_STMT_MAX) {
+			store_seterr(e->err, "postgres: %s: too many "
+			    "statements", what);
+			goto refuse;
+		}
+		/* Listed now: the group's later ones use it (see below). */
+		if (PQsendPrepare(pc->c, name, sql, np, types) != 1) {
+			seterr_pg(e->err, what, PQerrorMessage(pc->c));
+			goto refuse;
+		}
+		pc->prep[pc->nprep++] = sql;
+		e->prepare = true;
+	}
+	if (PQsendQueryPrepared(pc->c, name, np, vals, lens, fmts, 1) != 1) {
+		seterr_pg(e->err, what, PQerrorMessage(pc->c));
+		goto refuse;
+	}
+	if (changes != NULL)
+		*changes = 1;
+	return 0;
+refuse:
+	e->refused = true;
+	e->r = STORE_EFAIL;
+	memcpy(err, e->err, STORE_ERRLEN);
+	return STORE_EFAIL;
+}
+
+/*
+ * The answer to the pipeline's next command, its NULL consumed; NULL if
+ * there is none (a broken connection).
+ */
+static PGresult *
+pipe_get(PGconn *c)
+{
+	PGresult *res, *more;
+
+	if ((res = PQgetResult(c)) == NULL)
+		return NULL;
+	while ((more = PQgetResult(c)) != NULL)
+		PQclear(more);
+	return res;
+}
+
+static int
+pg_pipe_sync(struct store *st, struct store_txn *tx, char err[STORE_ERRLEN])
+{
+	struct pg_conn *pc = (struct pg_conn *)tx;
+	const char *end = "COMMIT", *ct;
+	struct pg_piped *e;
+	PGresult *res = NULL;
+	ExecStatusType rs;
+	bool ok;
+	char *cend;
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < pc->pn; i++)
+		if (pc->pv[i].refused)
+			end = "ROLLBACK";
+	ok = PQsendQueryParams(pc->c, end, 0, NULL, NULL, NULL, NULL, 0) ==
+	    1 && PQpipelineSync(pc->c) == 1;
+	if (!ok)
+		seterr_pg(pc->perr, end, PQerrorMessage(pc->c));
+
+	/* BEGIN */
+	if (ok) {
+		res = pipe_get(pc->c);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			seterr_res(pc->perr, "BEGIN", res, pc->c);
+			ok = false;
+		}
+		PQclear(res);
+	}
+	/* Each statement, its prepare first. */
+	for (i = 0; i < pc->pn; i++) {
+		e = &pc->pv[i];
+		if (e->sql == NULL)
+			continue;
+		if (e->prepare && ok) {
+			res = pipe_get(pc->c);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				pc->discard = true;	/* the list is wrong */
+			PQclear(res);
+		}
+		if (e->refused)
+			continue;
+		if (!ok) {
+			/*
+			 * No answer: whether the group committed is not
+			 * known, so no operation may be retried alone (a
+			 * release counted twice); the COMMIT's failure,
+			 * from txn_end, fails them all.
+			 */
+			e->r = 0;
+			continue;
+		}
+		res = pipe_get(pc->c);
+		rs = PQresultStatus(res);
+		if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
+			ct = PQcmdTuples(res);
+			e->changes = *ct == '\0' ? 0 : strtoll(ct, &cend, 10);
+			if ((*ct != '\0' && *cend != '\0') || e->changes < 0) {
+				store_seterr(e->err, "postgres: bad result");
+				e->r = STORE_EFAIL;
+			}
+		} else if (rs == PGRES_PIPELINE_ABORTED) {
+			/* Skipped: an earlier statement failed, no COMMIT. */
+			store_seterr(e->err, "postgres: skipped: an earlier "
+			    "statement of the group failed");
+			e->r = STORE_EFAIL;
+		} else if (res == NULL || PQstatus(pc->c) != CONNECTION_OK ||
+		    PQresultErrorField(res, PG_DIAG_SQLSTATE) == NULL) {
+			/* Not the server's answer: as above. */
+			seterr_res(pc->perr, "grouped statement", res, pc->c);
+			ok = false;
+		} else {
+			seterr_res(e->err, "grouped statement", res, pc->c);
+			e->r = STORE_EFAIL;
+		}
+		PQclear(res);
+	}
+	/* COMMIT (or ROLLBACK), then the Sync. */
+	if (ok) {
+		res = pipe_get(pc->c);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK &&
+		    strcmp(end, "COMMIT") == 0 &&
+		    strcmp(PQcmdStatus(res), "COMMIT") == 0)
+			pc->pcommit = 0;
+		else if (strcmp(end, "COMMIT") == 0)
+			seterr_res(pc->perr, "COMMIT", res, pc->c);
+		else
+			store_seterr(pc->perr, "postgres: a grouped statement "
+			    "could not be sent");
+		PQclear(res);
+		res = PQgetResult(pc->c);
+		if (PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+			ok = false;
+		PQclear(res);
+	}
+	if (!ok || PQexitPipelineMode(pc->c) != 1) {
+		pc->discard = true;
+		pc->pcommit = STORE_EFAIL;
+		if (pc->perr[0] == '\0')
+			seterr_pg(pc->perr, "pipeline", PQerrorMessage(pc->c));
+	}
+	pc->pipe = PIPE_REPLAY;
+	pc->pcur = 0;
+	if (pc->pcommit != 0)
+		memcpy(err, pc->perr, STORE_ERRLEN);
+	return pc->pcommit;
 }
 
 /* store_ops.run (store_impl.h). */
@@ -715,6 +1019,9 @@ pg_run_sql(struct store *st, struct store_txn *tx, const struct store_sql *q,
 			break;
 		}
 	}
+	if (tx != NULL && ((struct pg_conn *)tx)->pipe != PIPE_OFF)
+		return pipe_run((struct pg_conn *)tx, q->what,
+		    q->pg != NULL ? q->pg : q->sql, p, nv, cb, changes, err);
 	if ((r = pg_run_tx(pg(st), tx, q->what, q->pg != NULL ? q->pg : q->sql,
 	    p, nv, q->retry ? PG_RETRY : PG_NORETRY, &res, err)) != 0)
 		goto out;
@@ -1014,6 +1321,9 @@ static const struct store_ops pg_ops = {
 	.txn_begin = pg_txn_begin,
 	.txn_end = pg_txn_end,
 	.txn_max = 4,
+	.pipe_begin = pg_pipe_begin,
+	.pipe_next = pg_pipe_next,
+	.pipe_sync = pg_pipe_sync,
 	.run = pg_run_sql,
 	.pg = true,
 };
