@@ -119,8 +119,16 @@ $(B)/tests/test_html: $(B)/obj/tests/server/test_html.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# pullfs: the power-loss file system (tests/harness/pullfs.c, issue 20).
+$(B)/obj/tests/harness/pullfs.o: CPPFLAGS += \
+	    $(shell pkg-config --cflags fuse3 2>/dev/null)
+$(B)/tests/pullfs: $(B)/obj/tests/harness/pullfs.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ \
+	    $(shell pkg-config --libs fuse3 2>/dev/null)
+
 tests: $(UNIT_BINS) $(HELP_BINS) $(REPLAY_BINS) $(B)/tests/gen_corpus \
-	    $(B)/tests/test_store $(B)/tests/test_html
+	    $(B)/tests/test_store $(B)/tests/test_html $(B)/tests/pullfs
 
 fuzz-bins: $(patsubst %,$(B)/fuzz_%,$(FUZZ_TARGETS))
 
