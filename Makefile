@@ -132,6 +132,9 @@ tests: $(UNIT_BINS) $(HELP_BINS) $(REPLAY_BINS) $(B)/tests/gen_corpus \
 
 fuzz-bins: $(patsubst %,$(B)/fuzz_%,$(FUZZ_TARGETS))
 
+power-loss-long: all tests			## the card pulled mid-write: CASES (10000) cases; POWER_LOSS_SECONDS=S stops early
+	sh tests/harness/power-loss.sh $(B) $(or $(CASES),10000)
+
 deps:						## install the Debian packages coffer needs (root)
 	sh scripts/install-deps.sh
 
@@ -208,5 +211,6 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan shrunk fuzz fuzz-bins fuzz-corpus bench demo clean help
+.PHONY: power-loss-long
 .PHONY: bench-escrow bench-escrow-h2load bench-idxstore bench-prune bench-scale
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -20,15 +20,17 @@
 #     no keystore;
 #   - the next backup and a prune succeed, and check passes after them.
 #
-# Commands (the case number modulo 12 picks one; each starts from a
+# Commands (taken in turn, case by case; each starts from a
 # state prepared once): init; backup into a new repository (a new key
 # set); backup with new data; backup --scope backup (a new key set beside
 # an old one); backup into a set with a recovery passphrase; backup
 # resumed after one that was cut off (pulled with everything kept, as a
 # kill leaves it); forget; prune after a forget; key add-passphrase; key
-# destroy; tag; and a slot for copy (issue 21: not yet in coffer, skipped
-# with a note until it is).
+# destroy; tag; and a slot for copy (being written: its line in $cmds
+# gets a starting state once coffer has it; until then no case runs it).
 #
+# POWER_LOSS_SECONDS: start no case after that many seconds (the long
+# mode's time limit; the table then counts the cases run).
 # Seeds: POWER_LOSS_SEED (default: the pid) seeds case i with SEED + i;
 # a failure prints the line to replay it (POWER_LOSS_SEED=S
 # POWER_LOSS_CASE=i).  POWER_LOSS_WORK: the work directory (kept).
@@ -205,7 +207,11 @@ state forgot two
 must base/forgot forget 1
 
 # Commands: NAME STATE ARGS.  Each line: the name, its starting state,
-# and the command.
+# and the command.  State "-": not run.  The copy slot: once coffer has
+# copy, give it a starting state (the card it copies to, e.g. "one") and
+# its arguments (the repository it copies from, outside the card, e.g. a
+# state made with must ... under base/), and verify's checks apply as
+# they are (a copy that returned 0 must leave what a clean run leaves).
 cmds="init empty init --name-by count
 backup-first inited backup s1
 backup-next one backup s2
@@ -330,6 +336,8 @@ verify()
 }
 
 # Operations a clean run of each command does (and that it works).
+runnable=
+nrun=0
 i=1
 while [ $i -le "$ncmds" ]; do
 	set -- $(printf '%s\n' "$cmds" | sed -n "${i}p")
@@ -337,10 +345,12 @@ while [ $i -le "$ncmds" ]; do
 	from=$2
 	shift 2
 	if [ "$from" = - ]; then
-		eval "total_$i=0"
+		eval "total_$i=-"
 		i=$((i + 1))
 		continue
 	fi
+	runnable="$runnable $i"
+	nrun=$((nrun + 1))
 	rm -rf case && cp -a "base/$from" case || die "cp"
 	: >"pre-$i"
 	if [ -d case/card/repo ]; then
@@ -362,23 +372,28 @@ echo "power-loss: seed $seed, $cases cases (replay one with" \
 failed=0
 ran=0
 case=0
+t_end=
+[ -n "${POWER_LOSS_SECONDS:-}" ] &&
+    t_end=$(( $(date +%s) + POWER_LOSS_SECONDS ))
 while [ $case -lt "$cases" ]; do
+	if [ -n "$t_end" ] && [ "$(date +%s)" -ge "$t_end" ]; then
+		echo "power-loss: time is up after $case of $cases cases"
+		break
+	fi
 	if [ -n "$only" ] && [ "$case" != "$only" ]; then
 		case=$((case + 1))
 		continue
 	fi
-	k=$((case % ncmds + 1))
+	# The commands in turn (those coffer has: copy not yet).
+	set -- $runnable
+	shift $((case % nrun))
+	k=$1
 	set -- $(printf '%s\n' "$cmds" | sed -n "${k}p")
 	name=$1
 	from=$2
 	shift 2
 	eval "total=\$total_$k"
 	cs=$((seed + case))
-	if [ "$from" = - ]; then
-		eval "skip_$k=\$((\${skip_$k:-0} + 1))"
-		case=$((case + 1))
-		continue
-	fi
 	# N uniform in 1..total (an LCG step of the case's seed).
 	r=$(( (cs * 1103515245 + 12345) % 2147483648 ))
 	pull=$(( (r / 65536) % total + 1 ))
@@ -413,8 +428,7 @@ while [ $i -le "$ncmds" ]; do
 	set -- $(printf '%s\n' "$cmds" | sed -n "${i}p")
 	eval "echo \"| $1 | \$total_$i | \${n_$i:-0} | \${s_$i:-0} |" \
 	    "\${f_$i:-0} |\""
-	eval "[ \${skip_$i:-0} -eq 0 ] || echo \"  ($1: \${skip_$i} cases" \
-	    "skipped: not in coffer yet)\""
+	[ "$2" = - ] && echo "  ($1: not in coffer yet; its slot is ready)"
 	i=$((i + 1))
 done
 [ -z "${POWER_LOSS_WORK:-}" ] && [ $failed -eq 0 ] && { cd / &&
