@@ -29,6 +29,11 @@
 # destroy; tag; and a slot for copy (being written: its line in $cmds
 # gets a starting state once coffer has it; until then no case runs it).
 #
+# POWER_LOSS_MODE=full: the disk-full variant (66-power-full): instead
+# of a pull, the card is full from operation N on (pullfs --full-after:
+# writes, creates and mkdirs fail with ENOSPC), and a command that fails
+# must say "No space left on device" and leave no lock; the checks after
+# it are the same.
 # POWER_LOSS_SECONDS: start no case after that many seconds (the long
 # mode's time limit; the table then counts the cases run).
 # Seeds: POWER_LOSS_SEED (default: the pid) seeds case i with SEED + i;
@@ -55,6 +60,12 @@ done
 command -v fusermount3 >/dev/null 2>&1 && command -v jq >/dev/null 2>&1 ||
     { echo "power-loss: needs fusermount3 and jq" >&2; exit 2; }
 seed=${POWER_LOSS_SEED:-$$}
+mode=${POWER_LOSS_MODE:-pull}
+case $mode in
+pull)	trigger=--pull-after ;;
+full)	trigger=--full-after ;;
+*)	echo "power-loss: POWER_LOSS_MODE is pull or full" >&2; exit 2 ;;
+esac
 only=${POWER_LOSS_CASE:-}
 
 if [ -n "${POWER_LOSS_WORK:-}" ]; then
@@ -258,14 +269,27 @@ has()
 # bad MSG: this case failed.
 bad()
 {
-	echo "FAIL case $case ($name, pulled at $pull of $total, seed" \
+	echo "FAIL case $case ($name, $mode at $pull of $total, seed" \
 	    "$cs): $*" >&2
-	echo "  replay: POWER_LOSS_SEED=$seed POWER_LOSS_CASE=$case" \
+	echo "  replay: POWER_LOSS_MODE=$mode POWER_LOSS_SEED=$seed" \
+	    "POWER_LOSS_CASE=$case" \
 	    "sh tests/harness/power-loss.sh BUILD_DIR $cases" >&2
 	sed 's/^/  | /' pullfs.log >&2
 	[ -s cmd.err ] && tail -n 3 cmd.err | sed 's/^/  cmd| /' >&2
 	[ -s err ] && tail -n 3 err | sed 's/^/  | /' >&2
 	return 1
+}
+
+# new_locks: lock files on the card that its starting state did not have
+# (the cut-off backup's state has one, as a kill leaves it).
+new_locks()
+{
+	[ -d case/card/repo/locks ] || return 0
+	for _l in case/card/repo/locks/*; do
+		[ -f "$_l" ] || continue
+		[ -e "base/$from/card/repo/locks/${_l##*/}" ] ||
+		    printf '%s ' "${_l##*/}"
+	done
 }
 
 # verify: the assertions after a pull; $name, $rc0 (the command's
@@ -367,8 +391,8 @@ done
 
 # --- the cases ---------------------------------------------------------
 
-echo "power-loss: seed $seed, $cases cases (replay one with" \
-    "POWER_LOSS_SEED=$seed POWER_LOSS_CASE=N)"
+echo "power-loss: $mode, seed $seed, $cases cases (replay one with" \
+    "POWER_LOSS_MODE=$mode POWER_LOSS_SEED=$seed POWER_LOSS_CASE=N)"
 failed=0
 ran=0
 case=0
@@ -400,12 +424,20 @@ while [ $case -lt "$cases" ]; do
 	tear=
 	[ $((r % 2)) -eq 1 ] && tear=--tear
 	rm -rf case && cp -a "base/$from" case || die "cp"
-	on_card case --seed "$cs" --pull-after "$pull" $tear -- "$@"
+	[ "$mode" = full ] && tear=
+	on_card case --seed "$cs" $trigger "$pull" $tear -- "$@"
 	rc0=$rc
 	cp err cmd.err
 	ran=$((ran + 1))
 	if [ "$rc0" -ge 126 ]; then
 		bad "the command crashed (exit $rc0)"
+		ok=1
+	elif [ "$mode" = full ] && [ "$rc0" -ne 0 ] &&
+	    ! grep -q 'No space left on device' cmd.err; then
+		bad "failed on a full card without saying so"
+		ok=1
+	elif [ "$mode" = full ] && [ -n "$(new_locks)" ]; then
+		bad "a lock is left: $(new_locks)"
 		ok=1
 	else
 		ok=0

@@ -15,7 +15,8 @@
 #     the two files whole, never neither and never a mix;
 #   - --tear cuts a write at a 512-byte boundary, never elsewhere;
 #   - after a pull every operation fails with EIO; --pull-after N does not
-#     do the N-th mutating operation; --count counts them.
+#     do the N-th mutating operation; --count counts them; --full-after N
+#     fails creates from the N-th on with ENOSPC, but not removals.
 #
 # Prints "pullfs-selftest: PASS" or the first failure; exit status 0 or 1.
 
@@ -171,5 +172,15 @@ mkdir "$m/a" 2>/dev/null || bad "operation 1 failed"
 mkdir "$m/a/b" 2>/dev/null && bad "operation 2 worked"
 umount_fs
 [ -d "$b/a" ] && [ ! -e "$b/a/b" ] || bad "--pull-after 2 kept the wrong ops"
+
+# 6. --full-after 2: the second mkdir finds the card full; rmdir works.
+mount_fs --full-after 2
+mkdir "$m/a" 2>/dev/null || bad "--full-after 2: operation 1 failed"
+mkdir "$m/b" 2>"$work/full.err" && bad "--full-after 2: operation 2 worked"
+grep -q 'No space left on device' "$work/full.err" ||
+    bad "--full-after 2: not ENOSPC: $(cat "$work/full.err")"
+rmdir "$m/a" || bad "--full-after: rmdir failed on a full card"
+umount_fs
+[ ! -e "$b/a" ] && [ ! -e "$b/b" ] || bad "--full-after: wrong folders"
 
 echo "pullfs-selftest: PASS"

@@ -3,7 +3,7 @@
  * pullfs: a FUSE file system for coffer's power-loss tests (issue 20).
  *
  * pullfs [--seed S] [--pull-after N] [--keep PCT] [--tear] [--count FILE]
- *     BACKING MOUNTPOINT
+ *     [--full-after N] BACKING MOUNTPOINT
  *
  * A pass-through over the folder BACKING that behaves like a card whose
  * writes sit in a cache until they are synced.  Every mutating operation
@@ -34,7 +34,11 @@
  * not be touched meanwhile.  Only folders and regular files exist, as on
  * FAT: links, devices and the like are refused.  --count FILE writes the
  * number of mutating operations seen (a dry run, so that a harness can
- * pick N in [1, total]); the pull's summary goes to stderr.  The model
+ * pick N in [1, total]); the pull's summary goes to stderr.
+ *
+ * --full-after N: the card is full from the N-th mutating operation on:
+ * every write, create and mkdir fails with ENOSPC (unlink, rmdir, rename
+ * and truncate still work, as on a full card), and nothing is pulled.  The model
  * and what real file systems promise are in docs/RELIABILITY.md.
  */
 #define FUSE_USE_VERSION 35
@@ -123,6 +127,7 @@ static struct nop *nops;
 static size_t nnops, capnops;
 static uint64_t nmut;			/* mutating operations seen */
 static uint64_t pull_after;		/* 0: never */
+static uint64_t full_after;		/* 0: never */
 static int keep_pct = -1;		/* -1: drawn per pull */
 static bool tear;
 static bool pulled;
@@ -584,6 +589,17 @@ gate(bool mutating)
 	return pulled ? -EIO : 0;
 }
 
+/* A write, create or mkdir on a card that is full: ENOSPC. */
+static int
+gate_alloc(void)
+{
+	int r;
+
+	if ((r = gate(true)) != 0)
+		return r;
+	return full_after != 0 && nmut >= full_after ? -ENOSPC : 0;
+}
+
 /* resolve(path, parent, name): the node at ${path} (NULL if none). */
 static struct node *
 resolve(const char *path, struct node **parent, const char **name)
@@ -699,7 +715,7 @@ pf_mkdir(const char *path, mode_t mode)
 	const char *name;
 	int r;
 
-	if ((r = gate(true)) != 0 || (r = new_name(path, &p, &name)) != 0)
+	if ((r = gate_alloc()) != 0 || (r = new_name(path, &p, &name)) != 0)
 		return r;
 	n = node_new(true, mode);
 	dir_set(&p->curd, name, n);
@@ -714,7 +730,7 @@ pf_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	const char *name;
 	int r;
 
-	if ((r = gate(true)) != 0 || (r = new_name(path, &p, &name)) != 0)
+	if ((r = gate_alloc()) != 0 || (r = new_name(path, &p, &name)) != 0)
 		return r;
 	n = node_new(false, mode);
 	dir_set(&p->curd, name, n);
@@ -783,7 +799,7 @@ pf_write(const char *path, const char *in, size_t size, off_t off,
 	struct node *n;
 	int r;
 
-	if ((r = gate(true)) != 0)
+	if ((r = gate_alloc()) != 0)
 		return r;
 	if ((n = fi_node(path, fi)) == NULL)
 		return -ENOENT;
@@ -1018,7 +1034,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: pullfs [--seed S] [--pull-after N] "
-	    "[--keep PCT] [--tear] [--count FILE] BACKING MOUNTPOINT\n");
+	    "[--keep PCT] [--tear] [--count FILE] [--full-after N] "
+	    "BACKING MOUNTPOINT\n");
 	exit(2);
 }
 
@@ -1040,6 +1057,8 @@ main(int argc, char **argv)
 			usage();
 		else if (strcmp(argv[a], "--seed") == 0)
 			rng = strtoull(argv[++a], NULL, 10);
+		else if (strcmp(argv[a], "--full-after") == 0)
+			full_after = strtoull(argv[++a], NULL, 10);
 		else if (strcmp(argv[a], "--pull-after") == 0)
 			pull_after = strtoull(argv[++a], NULL, 10);
 		else if (strcmp(argv[a], "--keep") == 0)

@@ -84,5 +84,5 @@ scenario() {
 	cat plfs.out >&2
 	[ "$rc" -eq 0 ] || fail "power-loss harness failed (exit $rc)" ||
 	    return 1
-	expect_grep "^PASS: " plfs.out
+	expect_grep "^PASS: $cases cases" plfs.out
 }
