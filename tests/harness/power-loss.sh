@@ -26,7 +26,8 @@
 # an old one); backup into a set with a recovery passphrase; backup
 # resumed after one that was cut off (pulled with everything kept, as a
 # kill leaves it); forget; prune after a forget; key add-passphrase; key
-# destroy; tag; and a slot for copy (being written: its line in $cmds
+# destroy; tag; with POWER_LOSS_ESCROW=1 (a cofferd is started) backups
+# under the escrow and escrow-wrap custodies too; and a slot for copy (being written: its line in $cmds
 # gets a starting state once coffer has it; until then no case runs it).
 #
 # POWER_LOSS_MODE=full: the disk-full variant (66-power-full): instead
@@ -50,6 +51,7 @@ set -u
 build=$(cd "$1" 2>/dev/null && pwd -P) ||
     { echo "power-loss: no build directory '$1'" >&2; exit 2; }
 cases=${2:-100}
+srcdir=$(cd "$(dirname "$0")/../.." && pwd -P) || exit 2
 coffer=$build/coffer
 pullfs=$build/tests/pullfs
 treecmp=$build/tests/treecmp
@@ -217,6 +219,28 @@ on_card base/killed --pull-after $((n * 2 / 3)) --keep 100 -- backup s2
 state forgot two
 must base/forgot forget 1
 
+# Escrow custodies (POWER_LOSS_ESCROW=1): a real cofferd on loopback,
+# one account logged in; its session is in the states' keystore.
+escrow_cmds=
+if [ "${POWER_LOSS_ESCROW:-0}" = 1 ]; then
+	COFFER=$coffer SRCDIR=$srcdir
+	export COFFER SRCDIR
+	. "$srcdir/tests/harness/cofferd.sh" || die "no cofferd.sh"
+	trap cofferd_cleanup EXIT
+	cofferd_start "$work/srv" >srv.out 2>&1 ||
+	    die "cofferd did not start: $(tail -n 3 srv.out)"
+	COFFER_CACERT=$COFFERD_CACERT
+	printf 'tangerine glacier oboe falcon\n' >escrow.pw
+	COFFER_ESCROW_PASSWORD_FILE=$work/escrow.pw
+	export COFFER_CACERT COFFER_ESCROW_PASSWORD_FILE
+	state esc one
+	must base/esc escrow register --server "$COFFERD_URL" --account plfs
+	must base/esc escrow login --server "$COFFERD_URL" --account plfs
+	escrow_cmds="
+backup-escrow esc backup --custody escrow s2
+backup-wrap esc backup --custody escrow-wrap s2"
+fi
+
 # Commands: NAME STATE ARGS.  Each line: the name, its starting state,
 # and the command.  State "-": not run.  The copy slot: once coffer has
 # copy, give it a starting state (the card it copies to, e.g. "one") and
@@ -234,7 +258,7 @@ prune forgot prune
 add-passphrase one key add-passphrase --passphrase-file pp
 destroy two key destroy $setid --yes
 tag two tag --add pulled 2
-copy - copy"
+copy - copy$escrow_cmds"
 ncmds=$(printf '%s\n' "$cmds" | wc -l)
 
 # --- the checks after a pull ------------------------------------------
@@ -451,6 +475,8 @@ while [ $case -lt "$cases" ]; do
 		[ -n "${POWER_LOSS_WORK:-}" ] && cp -a case "failed-$case"
 	fi
 	case=$((case + 1))
+	[ $((ran % 500)) -eq 0 ] &&
+	    echo "power-loss: $ran cases run, $failed failed ($(date -u +%T))"
 done
 
 echo "| command | operations | cases | returned 0 | failed |"
@@ -463,6 +489,7 @@ while [ $i -le "$ncmds" ]; do
 	[ "$2" = - ] && echo "  ($1: not in coffer yet; its slot is ready)"
 	i=$((i + 1))
 done
+[ -n "$escrow_cmds" ] && cofferd_cleanup
 [ -z "${POWER_LOSS_WORK:-}" ] && [ $failed -eq 0 ] && { cd / &&
     rm -rf "$work"; }
 if [ $failed -ne 0 ]; then

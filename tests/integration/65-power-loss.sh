@@ -13,7 +13,9 @@
 # prune of a set whose every snapshot was forgotten (the harness's prune
 # case; UBSan stopped it once).  Last,
 # tests/harness/power-loss.sh runs 100 cases (40 under ASan, which is
-# four times slower here): each writing command on pullfs, the card
+# four times slower here): each writing command on pullfs (backups
+# under the escrow and escrow-wrap custodies too, with a real cofferd on
+# loopback), the card
 # pulled at a random operation; after it check passes, every snapshot
 # restores bit for bit, what was there stays, a command that succeeded
 # took full effect, and the next backup and prune succeed.  Seeded by
@@ -79,7 +81,7 @@ scenario() {
 	cases=100
 	grep -aq __asan_init "$COFFER" && cases=40
 	rc=0
-	POWER_LOSS_WORK=$PWD/plfs sh "$SRCDIR/tests/harness/power-loss.sh" \
+	POWER_LOSS_ESCROW=1 POWER_LOSS_WORK=$PWD/plfs sh "$SRCDIR/tests/harness/power-loss.sh" \
 	    "${COFFER%/*}" "$cases" >plfs.out 2>&1 || rc=$?
 	cat plfs.out >&2
 	[ "$rc" -eq 0 ] || fail "power-loss harness failed (exit $rc)" ||

@@ -3,7 +3,8 @@
 # Goal: a card that fills up at any point of any writing command costs
 # at most that command (issue 20; 61-disk-full does it for backup on a
 # tmpfs, page by page).  tests/harness/power-loss.sh in its full mode:
-# each writing command of 65-power-loss runs on pullfs, which fails
+# each writing command of 65-power-loss (escrow custodies included)
+# runs on pullfs, which fails
 # every write, create and mkdir with ENOSPC from its N-th mutating
 # operation on (N uniform over a clean run); the command either
 # succeeds whole or fails saying "No space left on device", never
@@ -18,7 +19,7 @@ scenario() {
 	cases=40
 	grep -aq __asan_init "$COFFER" && cases=20
 	rc=0
-	POWER_LOSS_MODE=full POWER_LOSS_WORK=$PWD/plfs \
+	POWER_LOSS_ESCROW=1 POWER_LOSS_MODE=full POWER_LOSS_WORK=$PWD/plfs \
 	    sh "$SRCDIR/tests/harness/power-loss.sh" "${COFFER%/*}" "$cases" \
 	    >plfs.out 2>&1 || rc=$?
 	cat plfs.out >&2
