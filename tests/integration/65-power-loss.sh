@@ -9,7 +9,8 @@
 # what an interrupted init leaves (empty sets/ and locks/, a config.tmp)
 # is taken by the next init; a key set folder without keyinfo and with
 # nothing in it (an interrupted first backup into a new set) is no
-# problem for check, and the next backup into it completes it.  And a
+# problem for check, the next backup into it completes it, and prune
+# removes one that no backup completes.  And a
 # prune of a set whose every snapshot was forgotten (the harness's prune
 # case; UBSan stopped it once).  Last,
 # tests/harness/power-loss.sh runs 100 cases (40 under ASan, which is
@@ -54,6 +55,17 @@ scenario() {
 	expect_grep "key set ${set##*/}: no keyinfo and nothing in it" err ||
 	    return 1
 	expect_exit 0 "$COFFER" backup src || return 1
+	expect_exit 0 "$COFFER" check --read-data || return 1
+	expect_no_grep 'no keyinfo' err || return 1
+	# prune removes a cut-off set that no backup completes (the key id
+	# of a --scope backup set is random).
+	cut=$COFFER_REPO/sets/0123456789abcdef
+	mkdir -p "$cut/packs" "$cut/snapshots" && : >"$cut/keyinfo.tmp" ||
+	    return 1
+	expect_exit 0 "$COFFER" prune || return 1
+	expect_grep "key set 0123456789abcdef: removed its empty folder" err ||
+	    return 1
+	[ ! -e "$cut" ] || fail "prune left the cut-off set" || return 1
 	expect_exit 0 "$COFFER" check --read-data || return 1
 	expect_no_grep 'no keyinfo' err || return 1
 	expect_exit 0 "$COFFER" restore latest --target rst || return 1
