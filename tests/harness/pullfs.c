@@ -629,11 +629,10 @@ resolve(const char *path, struct node **parent, const char **name)
 			t++;
 		if (parent != NULL && *t == '\0')
 			*parent = p;
-		if (n == NULL || !n->isdir ||
-		    (e = dir_find(&n->curd, comp)) == NULL) {
+		if (!n->isdir || (e = dir_find(&n->curd, comp)) == NULL) {
 			n = NULL;
-			if (*t != '\0')
-				*parent = NULL;
+			if (parent != NULL && *t != '\0')
+				*parent = NULL;	/* a folder on the way is missing */
 			break;
 		}
 		n = e->node;
