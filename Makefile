@@ -132,8 +132,9 @@ tests: $(UNIT_BINS) $(HELP_BINS) $(REPLAY_BINS) $(B)/tests/gen_corpus \
 
 fuzz-bins: $(patsubst %,$(B)/fuzz_%,$(FUZZ_TARGETS))
 
-power-loss-long: all tests			## the card pulled mid-write: CASES (10000) cases; POWER_LOSS_SECONDS=S stops early
-	sh tests/harness/power-loss.sh $(B) $(or $(CASES),10000)
+power-loss-long: all tests			## the card pulled mid-write: CASES (10000) cases, escrow too; POWER_LOSS_SECONDS=S stops early, POWER_LOSS_MODE=full fills the card
+	POWER_LOSS_ESCROW=$${POWER_LOSS_ESCROW:-1} \
+	    sh tests/harness/power-loss.sh $(B) $(or $(CASES),10000)
 
 deps:						## install the Debian packages coffer needs (root)
 	sh scripts/install-deps.sh
