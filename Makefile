@@ -120,10 +120,22 @@ $(B)/tests/test_html: $(B)/obj/tests/server/test_html.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# pullfs: the power-loss file system (tests/harness/pullfs.c, issue 20).
+$(B)/obj/tests/harness/pullfs.o: CPPFLAGS += \
+	    $(shell pkg-config --cflags fuse3 2>/dev/null)
+$(B)/tests/pullfs: $(B)/obj/tests/harness/pullfs.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ \
+	    $(shell pkg-config --libs fuse3 2>/dev/null)
+
 tests: $(UNIT_BINS) $(HELP_BINS) $(REPLAY_BINS) $(B)/tests/gen_corpus \
-	    $(B)/tests/test_store $(B)/tests/test_html
+	    $(B)/tests/test_store $(B)/tests/test_html $(B)/tests/pullfs
 
 fuzz-bins: $(patsubst %,$(B)/fuzz_%,$(FUZZ_TARGETS))
+
+power-loss-long: all tests			## the card pulled mid-write: CASES (10000) cases, escrow too; POWER_LOSS_SECONDS=S stops early, POWER_LOSS_MODE=full fills the card
+	POWER_LOSS_ESCROW=$${POWER_LOSS_ESCROW:-1} \
+	    sh tests/harness/power-loss.sh $(B) $(or $(CASES),10000)
 
 deps:						## install the Debian packages coffer needs (root)
 	sh scripts/install-deps.sh
@@ -204,5 +216,6 @@ help:						## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 .PHONY: all tests deps test test-quick asan shrunk fuzz fuzz-bins fuzz-corpus bench demo clean help
+.PHONY: power-loss-long
 .PHONY: bench-escrow bench-escrow-full bench-escrow-h2load bench-idxstore bench-prune bench-scale
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -435,6 +435,14 @@ coffer_check(const struct coffer_ctx *ctx, bool read_data,
 				goto out;
 			}
 			r = 0;
+			/* A set whose creation a power loss cut off. */
+			if (repo_set_unborn(s.repo, sets[i])) {
+				session_warn(ctx, "key set %s: no keyinfo and "
+				    "nothing in it (its creation was "
+				    "interrupted); harmless, the next backup "
+				    "into it completes it", sets[i]);
+				continue;
+			}
 			if (e1.code == COFFER_ENOKEY) {
 				res->nsets_nokey++;
 				session_warn(ctx, "key set %s: its key is not "

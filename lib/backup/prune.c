@@ -211,6 +211,14 @@ coffer_prune(const struct coffer_ctx *ctx,
 				*err = e1;
 				goto out;
 			}
+			/* Cut off before its keyinfo: nothing in it to keep. */
+			if (!dry_run && repo_set_unborn(s.repo, sets[i]) &&
+			    repo_destroy_set(s.repo, sets[i], &e1) == 0) {
+				session_warn(ctx, "key set %s: removed its "
+				    "empty folder (its creation was "
+				    "interrupted)", sets[i]);
+				continue;
+			}
 			session_warn(ctx, "key set %s left alone: %s", sets[i],
 			    e1.msg);
 			continue;

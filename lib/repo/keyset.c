@@ -1865,9 +1865,11 @@ index_write_each(struct keyset *ks, index_each_fn *each, void *cookie,
 			    ks->idhex);
 			goto out;
 		}
+		/* No entry in the batch: w.v may be NULL (no offset on it). */
 		for (uint32_t p = lo, j = 0; p < hi; j += w.count[p], p++)
 			if ((r = index_pack(ks, &plain, INDEX_EACH_MAX, p,
-			    w.v + j, w.count[p], names, nnames, err)) != 0)
+			    k > 0 ? w.v + j : w.v, w.count[p], names, nnames,
+			    err)) != 0)
 				goto out;
 	}
 	if (plain.len > 0)

@@ -110,6 +110,13 @@ int repo_set_cache_dir(struct repo *r, const char *dir) WUR;
 int repo_list_sets(struct repo *r, char ***ids, size_t *n,
     struct coffer_err *err) WUR;
 void strlist_free(char **v, size_t n);
+/*
+ * repo_set_unborn(rp, keyid_hex): true if the set's folder is what a cut
+ * off creation (or destroy) leaves: no keyinfo, nothing but empty packs/,
+ * index/ and snapshots/ folders and a keyinfo.tmp (FORMAT.md §14).  False
+ * for anything else, or if the folder cannot be read.
+ */
+bool repo_set_unborn(struct repo *rp, const char *keyid_hex);
 
 /*
  * Locks.  "read" locks exclude nothing but exclusive locks; "append"

@@ -124,6 +124,41 @@ no_repo(const char *path, struct coffer_err *err)
 }
 
 /*
+ * Is ${name} in the repository folder ${dfd} what an interrupted init
+ * left (an empty sets/ or locks/, a config.tmp)?  Then init goes on.
+ */
+static bool
+init_leftover(int dfd, const char *name)
+{
+	struct stat sb;
+	int fd;
+	DIR *d;
+	struct dirent *de;
+	bool empty = true;
+
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return false;
+	if (strcmp(name, "config.tmp") == 0)
+		return S_ISREG(sb.st_mode);
+	if ((strcmp(name, "sets") != 0 && strcmp(name, "locks") != 0) ||
+	    !S_ISDIR(sb.st_mode))
+		return false;
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return false;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return false;
+	}
+	while (empty && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
+/*
  * repo_make(path, version, id, name_by, scope, period, custody, err):
  * repo_create with the config's version and repository id given.
  */
@@ -173,12 +208,15 @@ repo_make(const char *path, int version, const uint8_t id[REPO_ID_LEN],
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
+		if (init_leftover(dfd, de->d_name))
+			continue;
 		r = coffer_err_set(err, COFFER_EEXIST, "'%s' is not empty "
 		    "(found '%s'); give an empty or new folder", path,
 		    de->d_name);
 		goto out;
 	}
-	if (mkdirat(dfd, "sets", 0700) != 0 || mkdirat(dfd, "locks", 0700) != 0) {
+	if ((mkdirat(dfd, "sets", 0700) != 0 && errno != EEXIST) ||
+	    (mkdirat(dfd, "locks", 0700) != 0 && errno != EEXIST)) {
 		r = coffer_err_sys(err, "cannot create folders in '%s'", path);
 		goto out;
 	}
