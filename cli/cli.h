@@ -126,6 +126,9 @@ int parse_max_unused(const char *s, int *pct);
 /* parse_size(s, &v): "500", "64K", "500M", "2G", "1T" (powers of 1024);
  * -1 if not a size. */
 int parse_size(const char *s, uint64_t *v);
+
+/* parse_count(s, &n): a whole number 0 ... 1,000,000 (forget's --keep-*). */
+int parse_count(const char *s, unsigned *out);
 extern const char *const scope_names[];
 
 /* config.c: defaults from the config file (flags > env > file). */

@@ -60,21 +60,6 @@ struct card_args {
 };
 
 static int
-parse_keep(const char *s, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 ||
-	    v > 1000000)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
-
-static int
 strv_push(char ***v, size_t *n, const char *s)
 {
 	char **nv;
@@ -851,7 +836,7 @@ cmd_card(int argc, char **argv)
 			rc = EXIT_USAGE;
 			goto out;
 		}
-		if (slot != NULL && parse_keep(optarg, slot) != 0) {
+		if (slot != NULL && parse_count(optarg, slot) != 0) {
 			rc = usage_err(card_usage, "'%s' is not a count",
 			    optarg);
 			goto out;

@@ -55,7 +55,7 @@ forget_cb(void *cookie, const char *name, const char *key_id,
 	printf(")\n");
 }
 
-static int
+int
 parse_count(const char *s, unsigned *out)
 {
 	char *end;

@@ -398,4 +398,8 @@ void packids_release(struct packids *s);
 int keyset_reseal(struct keyset *ks, int type, const uint8_t id[BLOB_ID_LEN],
     const uint8_t *data, size_t len, struct coffer_err *err) WUR;
 
+/* empty_dir_at(dfd, name): ${name} in ${dfd} is a real folder (never a
+ * symbolic link) with nothing in it (unborn.c). */
+bool empty_dir_at(int dfd, const char *name);
+
 #endif /* !REPO_INTERNAL_H_ */

@@ -131,10 +131,6 @@ static bool
 init_leftover(int dfd, const char *name)
 {
 	struct stat sb;
-	int fd;
-	DIR *d;
-	struct dirent *de;
-	bool empty = true;
 
 	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 		return false;
@@ -143,19 +139,7 @@ init_leftover(int dfd, const char *name)
 	if ((strcmp(name, "sets") != 0 && strcmp(name, "locks") != 0) ||
 	    !S_ISDIR(sb.st_mode))
 		return false;
-	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return false;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return false;
-	}
-	while (empty && (de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0)
-			empty = false;
-	closedir(d);
-	return empty;
+	return empty_dir_at(dfd, name);
 }
 
 /*

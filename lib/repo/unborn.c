@@ -22,8 +22,7 @@
 #include "repo_internal.h"
 #include "rfs.h"
 
-/* Is ${name} in ${dfd} a real folder with nothing in it? */
-static bool
+bool
 empty_dir_at(int dfd, const char *name)
 {
 	struct dirent *de;

@@ -26,9 +26,10 @@
 # an old one); backup into a set with a recovery passphrase; backup
 # resumed after one that was cut off (pulled with everything kept, as a
 # kill leaves it); forget; prune after a forget; key add-passphrase; key
-# destroy; tag; with POWER_LOSS_ESCROW=1 (a cofferd is started) backups
-# under the escrow and escrow-wrap custodies too; and a slot for copy (being written: its line in $cmds
-# gets a starting state once coffer has it; until then no case runs it).
+# destroy; tag; copy to the card from a repository beside it, into an
+# empty copy (init --like) and into one holding an older snapshot; with
+# POWER_LOSS_ESCROW=1 (a cofferd is started) backups under the escrow and
+# escrow-wrap custodies too.
 #
 # POWER_LOSS_MODE=full: the disk-full variant (66-power-full): instead
 # of a pull, the card is full from operation N on (pullfs --full-after:
@@ -218,6 +219,16 @@ on_card base/killed --pull-after $((n * 2 / 3)) --keep 100 -- backup s2
 [ "$rc" -ne 0 ] || die "the cut-off backup succeeded"
 state forgot two
 must base/forgot forget 1
+# Copy: the source is state "two"'s repository, never mounted; the card
+# is a copy made by init --like (keys from the same keystore), empty or
+# already holding snapshot 1.
+state srcst two
+src=$work/base/srcst/card/repo
+state likedest two
+rm -rf base/likedest/card && mkdir -p base/likedest/card || die "mkdir"
+must base/likedest init --like "$src"
+state copied1 likedest
+must base/copied1 copy --repo "$src" --to "$work/base/copied1/card/repo" 1
 
 # Escrow custodies (POWER_LOSS_ESCROW=1): a real cofferd on loopback,
 # one account logged in; its session is in the states' keystore.
@@ -242,11 +253,10 @@ backup-wrap esc backup --custody escrow-wrap s2"
 fi
 
 # Commands: NAME STATE ARGS.  Each line: the name, its starting state,
-# and the command.  State "-": not run.  The copy slot: once coffer has
-# copy, give it a starting state (the card it copies to, e.g. "one") and
-# its arguments (the repository it copies from, outside the card, e.g. a
-# state made with must ... under base/), and verify's checks apply as
-# they are (a copy that returned 0 must leave what a clean run leaves).
+# and the command.  State "-": not run.  The copies write to the card
+# (--to, the card as pullfs serves it) from a repository outside it;
+# verify's checks apply as they are (a copy that returned 0 must leave
+# what a clean run leaves).
 cmds="init empty init --name-by count
 backup-first inited backup s1
 backup-next one backup s2
@@ -258,7 +268,8 @@ prune forgot prune
 add-passphrase one key add-passphrase --passphrase-file pp
 destroy two key destroy $setid --yes
 tag two tag --add pulled 2
-copy - copy$escrow_cmds"
+copy-all likedest copy --repo $src --to $work/case/mnt/repo
+copy-next copied1 copy --repo $src --to $work/case/mnt/repo$escrow_cmds"
 ncmds=$(printf '%s\n' "$cmds" | wc -l)
 
 # --- the checks after a pull ------------------------------------------
@@ -432,7 +443,7 @@ while [ $case -lt "$cases" ]; do
 		case=$((case + 1))
 		continue
 	fi
-	# The commands in turn (those coffer has: copy not yet).
+	# The commands in turn.
 	set -- $runnable
 	shift $((case % nrun))
 	k=$1
