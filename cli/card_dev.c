@@ -259,7 +259,7 @@ fuse_mount(const char *dev, const char *dir, bool rw)
 	    (rw ? 0 : MS_RDONLY), NULL) != 0) {
 		fprintf(stderr, "coffer %s: cannot make the mount at '%s' "
 		    "nosuid,nodev,noexec: %s\n", g_cmd, dir, strerror(errno));
-		(void)umount2(dir, 0);
+		(void)umount2(dir, UMOUNT_NOFOLLOW);
 		return -1;
 	}
 	return 0;
@@ -274,7 +274,7 @@ card_mount(const char *dev, const char *fstype, const char *dir, bool rw)
 		fprintf(stderr, "coffer %s: '%s' is still mounted (a run "
 		    "that was stopped, or a card pulled): detaching it\n",
 		    g_cmd, dir);
-		(void)umount2(dir, MNT_DETACH);
+		(void)umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW);
 	}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "coffer %s: cannot make '%s': %s\n", g_cmd, dir,
@@ -297,7 +297,8 @@ card_unmount(const char *dir)
 	const struct timespec pause = { 0, 200 * 1000 * 1000 };
 	int fd, r = -1;
 
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) >= 0) {
 		if (syncfs(fd) != 0)
 			fprintf(stderr, "coffer %s: warning: flushing '%s': "
 			    "%s\n", g_cmd, dir, strerror(errno));
@@ -305,7 +306,7 @@ card_unmount(const char *dir)
 	}
 	/* Busy for a moment after a run (a file system daemon's flush). */
 	for (int i = 0; i < 25; i++) {
-		if ((r = umount2(dir, 0)) == 0 || errno != EBUSY)
+		if ((r = umount2(dir, UMOUNT_NOFOLLOW)) == 0 || errno != EBUSY)
 			break;
 		nanosleep(&pause, NULL);
 	}
